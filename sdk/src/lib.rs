@@ -1,0 +1,221 @@
+//! # syncbridge-sdk
+//!
+//! Everything a syncbridge plugin author needs:
+//!
+//! - the canonical records and the typed [`PluginError`] of the WIT contract ([`types`]);
+//! - the [`Connector`] and [`Mapper`] traits, whose methods default to "not implemented";
+//! - [`export_connector!`] and [`export_mapper!`], which export a type as a component
+//!   (they expand to nothing outside `wasm32`, so plugin logic is unit-tested natively);
+//! - helpers: [`http`] (JSON/XML bodies, status classification, `Retry-After`),
+//!   [`state`], [`logging`] (the `log` facade forwarded to the host), [`clock`].
+//!
+//! ```ignore
+//! use syncbridge_sdk::prelude::*;
+//!
+//! struct Hello;
+//! impl Connector for Hello {
+//!     fn describe() -> Description { Description::named("Hello") }
+//! }
+//! syncbridge_sdk::export_connector!(Hello);
+//! ```
+
+#[doc(hidden)]
+pub mod bindings;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod state;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+mod traits;
+
+pub use traits::{Connector, Mapper};
+
+/// Canonical records and errors shared by every plugin.
+pub mod types {
+    pub use crate::bindings::connector::exports::syncbridge::plugin::connector_api::{
+        Description, Finding, ItemKind, Outcome, Page, PullRequest, WriteAction, WriteOk, WriteOp,
+        WriteResult,
+    };
+    pub use crate::bindings::connector::syncbridge::plugin::types::*;
+    pub use crate::bindings::mapper::exports::syncbridge::plugin::mapper_api::{
+        Explanation, Intent, IntentAction,
+    };
+}
+
+/// Glob-import this in a plugin.
+pub mod prelude {
+    pub use crate::types::*;
+    pub use crate::{Connector, Mapper};
+}
+
+/// A plugin result.
+pub type Result<T, E = types::PluginError> = core::result::Result<T, E>;
+
+impl types::PluginError {
+    /// Short name of the error class, as the host reports it.
+    pub fn class(&self) -> &'static str {
+        use types::PluginError::*;
+        match self {
+            Auth(_) => "auth",
+            Forbidden(_) => "forbidden",
+            NotFound(_) => "not-found",
+            Throttled(_) => "throttled",
+            Transient(_) => "transient",
+            Invalid(_) => "invalid",
+            Conflict(_) => "conflict",
+            Remote(_) => "remote",
+            Unsupported(_) => "unsupported",
+        }
+    }
+
+    /// A one-line description for logs and operators.
+    pub fn describe(&self) -> String {
+        use types::PluginError::*;
+        match self {
+            Auth(m) | Forbidden(m) | NotFound(m) | Transient(m) | Conflict(m) | Unsupported(m) => {
+                format!("{}: {m}", self.class())
+            }
+            Throttled(t) => match t.retry_after_ms {
+                Some(ms) => format!("throttled (retry after {ms} ms): {}", t.message),
+                None => format!("throttled: {}", t.message),
+            },
+            Invalid(i) => format!("invalid: {}", i.message),
+            Remote(r) => format!("remote status {}: {}", r.status, r.message),
+        }
+    }
+
+    /// An `invalid` error without field details.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(types::InvalidInput {
+            message: message.into(),
+            fields: Vec::new(),
+        })
+    }
+
+    /// An `invalid` error about one field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        Self::Invalid(types::InvalidInput {
+            message: format!("{field}: {message}"),
+            fields: vec![types::FieldError { field, message }],
+        })
+    }
+}
+
+impl types::Description {
+    /// A description with a name and nothing else; fill in the rest with struct update syntax.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            reads: Vec::new(),
+            writes: Vec::new(),
+            config_schema: "{}".into(),
+            credential_slots: Vec::new(),
+        }
+    }
+}
+
+impl types::Finding {
+    /// A passed check.
+    pub fn ok(check: impl Into<String>) -> Self {
+        Self {
+            check: check.into(),
+            outcome: types::Outcome::Ok,
+            cause: None,
+            remedy: None,
+        }
+    }
+
+    /// A failed check with its cause and remedy.
+    pub fn failed(check: impl Into<String>, cause: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Self {
+            check: check.into(),
+            outcome: types::Outcome::Failed,
+            cause: Some(cause.into()),
+            remedy: Some(remedy.into()),
+        }
+    }
+}
+
+/// Exports a type implementing [`Connector`] as the component's `connector-api`.
+///
+/// Expands to nothing when not compiling for `wasm32`.
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::bindings::connector::exports::syncbridge::plugin::connector_api as api;
+            use $crate::types as t;
+            struct Exported;
+            impl api::Guest for Exported {
+                fn describe() -> t::Description {
+                    $crate::logging::init();
+                    <$ty as $crate::Connector>::describe()
+                }
+                fn validate_config(config: String) -> Vec<t::Finding> {
+                    $crate::logging::init();
+                    <$ty as $crate::Connector>::validate_config(&config)
+                }
+                fn test_connection(config: String) -> Result<Vec<t::Finding>, t::PluginError> {
+                    $crate::logging::init();
+                    <$ty as $crate::Connector>::test_connection(&config)
+                }
+                fn pull(config: String, request: t::PullRequest) -> Result<t::Page, t::PluginError> {
+                    $crate::logging::init();
+                    <$ty as $crate::Connector>::pull(&config, request)
+                }
+                fn lookup(
+                    config: String,
+                    scope: String,
+                    keys: Vec<String>,
+                ) -> Result<Vec<t::Item>, t::PluginError> {
+                    $crate::logging::init();
+                    <$ty as $crate::Connector>::lookup(&config, &scope, keys)
+                }
+                fn push(
+                    config: String,
+                    scope: String,
+                    batch: Vec<t::WriteOp>,
+                ) -> Result<Vec<t::WriteResult>, t::PluginError> {
+                    $crate::logging::init();
+                    <$ty as $crate::Connector>::push(&config, &scope, batch)
+                }
+            }
+            $crate::bindings::connector::export_connector_world!(
+                Exported with_types_in $crate::bindings::connector
+            );
+        };
+    };
+}
+
+/// Exports a type implementing [`Mapper`] as the component's `mapper-api`.
+///
+/// Expands to nothing when not compiling for `wasm32`.
+#[macro_export]
+macro_rules! export_mapper {
+    ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::bindings::mapper::exports::syncbridge::plugin::mapper_api as api;
+            use $crate::types as t;
+            struct Exported;
+            impl api::Guest for Exported {
+                fn map_items(items: Vec<t::Item>, options: String) -> Result<Vec<t::Intent>, t::PluginError> {
+                    $crate::logging::init();
+                    <$ty as $crate::Mapper>::map(items, &options)
+                }
+                fn explain(item: t::Item, options: String) -> Result<t::Explanation, t::PluginError> {
+                    $crate::logging::init();
+                    <$ty as $crate::Mapper>::explain(item, &options)
+                }
+            }
+            $crate::bindings::mapper::export_mapper_world!(
+                Exported with_types_in $crate::bindings::mapper
+            );
+        };
+    };
+}
