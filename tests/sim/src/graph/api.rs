@@ -1,0 +1,1470 @@
+//! The `/v1.0` request dispatcher (also used for each request of a `$batch`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration as CDuration, NaiveDateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use super::delta::{self, DeltaItem, PageToken};
+use super::{auth, model, GraphState, Rec, TodoList};
+use crate::odata;
+use crate::store::Store;
+use crate::util::{lock, parse_query, query_get};
+
+/// A Graph answer before it becomes an HTTP response (also the shape of a `$batch` answer).
+pub struct GResp {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    body: Option<Value>,
+}
+
+impl GResp {
+    fn ok(body: Value) -> Self {
+        GResp {
+            status: StatusCode::OK,
+            headers: vec![],
+            body: Some(body),
+        }
+    }
+    fn created(body: Value) -> Self {
+        GResp {
+            status: StatusCode::CREATED,
+            headers: vec![],
+            body: Some(body),
+        }
+    }
+    fn no_content() -> Self {
+        GResp {
+            status: StatusCode::NO_CONTENT,
+            headers: vec![],
+            body: None,
+        }
+    }
+    fn err(status: StatusCode, code: &str, msg: &str, crid: Option<&str>) -> Self {
+        GResp {
+            status,
+            headers: vec![],
+            body: Some(super::error_body(code, msg, crid)),
+        }
+    }
+}
+
+fn into_response(r: GResp) -> Response {
+    let mut resp = match &r.body {
+        Some(b) => crate::util::json_response(r.status, b),
+        None => r.status.into_response(),
+    };
+    for (k, v) in &r.headers {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            resp.headers_mut().insert(n, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        resp.headers_mut().insert("request-id", v);
+    }
+    resp
+}
+
+/// Per-request context.
+struct Ctx {
+    tenant: String,
+    base: String,
+    path: String,
+    query: Vec<(String, String)>,
+    raw_query: String,
+    headers: HashMap<String, String>,
+    crid: Option<String>,
+}
+
+impl Ctx {
+    fn q(&self, k: &str) -> Option<&str> {
+        query_get(&self.query, k)
+    }
+    fn max_page(&self) -> Option<usize> {
+        let p = self.headers.get("prefer")?;
+        p.split(',')
+            .find_map(|x| x.trim().strip_prefix("odata.maxpagesize="))
+            .and_then(|n| n.trim().parse().ok())
+    }
+    fn err(&self, status: StatusCode, code: &str, msg: &str) -> GResp {
+        GResp::err(status, code, msg, self.crid.as_deref())
+    }
+    fn ctx_url(&self, frag: &str) -> String {
+        format!("{}/v1.0/$metadata#{frag}", self.base)
+    }
+    /// Original query minus the given keys.
+    fn query_without(&self, drop: &[&str]) -> String {
+        self.raw_query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter(|p| {
+                let k = crate::util::percent_decode(p.split('=').next().unwrap_or(""), true);
+                !drop.iter().any(|d| d.eq_ignore_ascii_case(&k))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+    fn link(&self, extra: &str) -> String {
+        format!("{}/v1.0/{}?{}", self.base, self.path, extra)
+    }
+}
+
+/// Handles a `/v1.0/...` HTTP request.
+pub fn handle_v1(
+    store: &Store,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let crid = super::client_request_id(headers);
+    let tenant = {
+        let g = lock(&store.graph);
+        match auth::check_bearer(&g, crate::util::header(headers, "authorization")) {
+            Ok(t) => t,
+            Err((st, code, msg)) => {
+                let mut r = into_response(GResp::err(st, code, &msg, crid.as_deref()));
+                r.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\""),
+                );
+                return r;
+            }
+        }
+    };
+    let rest = uri.path().trim_start_matches('/');
+    let rest = rest.get(5..).unwrap_or("").trim_matches('/').to_string(); // after "v1.0/"
+    let hdrs: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    let r = if rest.eq_ignore_ascii_case("$batch") {
+        batch(store, &tenant, method, body, crid.as_deref())
+    } else {
+        dispatch(
+            store,
+            &tenant,
+            method,
+            &rest,
+            uri.query().unwrap_or(""),
+            hdrs,
+            body,
+        )
+    };
+    into_response(r)
+}
+
+/// Dispatches one request (path relative to `/v1.0/`).
+fn dispatch(
+    store: &Store,
+    tenant: &str,
+    method: &Method,
+    path: &str,
+    raw_query: &str,
+    headers: HashMap<String, String>,
+    body: &[u8],
+) -> GResp {
+    let ctx = Ctx {
+        tenant: tenant.to_string(),
+        base: store.base_url().to_string(),
+        path: path.to_string(),
+        query: parse_query(Some(raw_query)),
+        raw_query: raw_query.to_string(),
+        crid: headers.get("client-request-id").cloned(),
+        headers,
+    };
+    let body_json: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(_) => {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+                )
+            }
+        }
+    };
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| crate::util::percent_decode(s, false))
+        .collect();
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(|s| s.as_str()).collect();
+    let m = method.clone();
+    if l.first() == Some(&"me") {
+        return ctx.err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "/me request is only valid with delegated authentication flow.",
+        );
+    }
+    let mut g = lock(&store.graph);
+    let Some(ti) = g.tenant_index(tenant) else {
+        return ctx.err(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Tenant not found.",
+        );
+    };
+    match (m.as_str(), l.as_slice()) {
+        ("GET", ["organization"]) => {
+            let t = &g.tenants[ti];
+            GResp::ok(json!({
+                "@odata.context": ctx.ctx_url("organization"),
+                "value": [{"id": t.id, "displayName": t.domain.split('.').next().unwrap_or(""),
+                    "verifiedDomains": [{"name": t.domain, "isDefault": true, "isInitial": true, "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline"}]}]
+            }))
+        }
+        ("GET", ["users"]) => list_users(&g, ti, &ctx),
+        ("POST", ["users"]) => {
+            let seq = g.bump();
+            let domain = g.tenants[ti].domain.clone();
+            let u = model::default_user(&body_json, &domain);
+            g.tenants[ti].users.push(Rec {
+                seq,
+                removed: None,
+                data: u.clone(),
+            });
+            let mut out = u;
+            out["@odata.context"] = json!(ctx.ctx_url("users/$entity"));
+            GResp::created(out)
+        }
+        ("GET", ["users", "delta"]) => users_delta(&g, ti, &ctx),
+        (_, ["users", _, ..]) => {
+            let key = segs[1].clone();
+            let Some(uid) = g.tenants[ti].find_user(&key).map(|r| r.id().to_string()) else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "Request_ResourceNotFound",
+                    &format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
+                );
+            };
+            user_routes(
+                store,
+                &mut g,
+                ti,
+                &ctx,
+                &m,
+                &l[2..],
+                &segs[2..],
+                &uid,
+                body_json,
+            )
+        }
+        ("GET", ["groups"]) => {
+            let items: Vec<Value> = g.tenants[ti]
+                .groups
+                .iter()
+                .filter(|gr| gr.rec.live())
+                .map(|gr| gr.rec.data.clone())
+                .collect();
+            list(&ctx, "groups", items, 100, None)
+        }
+        ("GET", ["groups", _, rest @ ..]) => group_routes(&g, ti, &ctx, &segs[1], rest),
+        ("POST", ["groups", _, "members", "$ref"]) => {
+            let gid = segs[1].clone();
+            let member = body_json
+                .get("@odata.id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.rsplit('/').next())
+                .unwrap_or("")
+                .to_string();
+            let known = g.tenants[ti].find_user(&member).is_some()
+                || g.tenants[ti].groups.iter().any(|x| x.rec.id() == member);
+            let seq = g.bump();
+            match g.tenants[ti].groups.iter_mut().find(|x| x.rec.id().eq_ignore_ascii_case(&gid)) {
+                Some(_) if !known => ctx.err(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{member}' does not exist or one of its queried reference-property objects are not present.")),
+                Some(gr) if gr.members.contains(&member) => ctx.err(StatusCode::BAD_REQUEST, "Request_BadRequest", "One or more added object references already exist for the following modified properties: 'members'."),
+                Some(gr) => {
+                    gr.members.push(member);
+                    gr.rec.seq = seq;
+                    GResp::no_content()
+                }
+                None => ctx.err(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{gid}' does not exist or one of its queried reference-property objects are not present.")),
+            }
+        }
+        ("GET", ["subscribedskus"]) => {
+            let items = g.tenants[ti].skus.clone();
+            list(&ctx, "subscribedSkus", items, 100, None)
+        }
+        ("GET", ["subscribedskus", _]) => match g.tenants[ti]
+            .skus
+            .iter()
+            .find(|s| s["id"].as_str() == Some(segs[1].as_str()))
+        {
+            Some(s) => {
+                let mut s = s.clone();
+                s["@odata.context"] = json!(ctx.ctx_url("subscribedSkus/$entity"));
+                GResp::ok(s)
+            }
+            None => ctx.err(
+                StatusCode::NOT_FOUND,
+                "Request_ResourceNotFound",
+                "Resource not found for the segment 'subscribedSkus'.",
+            ),
+        },
+        _ => ctx.err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "Resource not found for the segment '{}'.",
+                segs.last().map(|s| s.as_str()).unwrap_or("")
+            ),
+        ),
+    }
+}
+
+fn select_list(ctx: &Ctx) -> Option<Vec<String>> {
+    ctx.q("$select").map(|s| {
+        s.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    })
+}
+
+fn shape(obj: &Value, select: Option<&[String]>, default: Option<&[&str]>) -> Value {
+    let Some(o) = obj.as_object() else {
+        return obj.clone();
+    };
+    let keep = |k: &str| -> bool {
+        if k.starts_with('@') {
+            return true;
+        }
+        match (select, default) {
+            (Some(sel), _) => sel.iter().any(|s| s.eq_ignore_ascii_case(k)),
+            (None, Some(d)) => d.contains(&k),
+            (None, None) => true,
+        }
+    };
+    Value::Object(
+        o.iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+fn context_frag(entity_set: &str, select: Option<&[String]>) -> String {
+    match select {
+        Some(s) if !s.is_empty() => format!("{entity_set}({})", s.join(",")),
+        _ => entity_set.to_string(),
+    }
+}
+
+/// Generic collection answer: `$filter`, `$orderby`, `$count`, `$top`, `$skiptoken`, `$select`.
+fn list(
+    ctx: &Ctx,
+    entity_set: &str,
+    mut items: Vec<Value>,
+    default_page: usize,
+    default_select: Option<&[&str]>,
+) -> GResp {
+    if let Some(f) = ctx.q("$filter") {
+        let expr = match odata::parse(f) {
+            Ok(e) => e,
+            Err(e) => return ctx.err(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        };
+        if let Some(sample) = items.first() {
+            for p in odata::referenced_properties(&expr) {
+                if odata::get_ci(sample, &p).is_none() {
+                    return ctx.err(
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        &format!("Property '{p}' does not exist as a declared property or extension property."),
+                    );
+                }
+            }
+        }
+        items.retain(|i| odata::matches(&expr, i));
+    }
+    if let Some(ob) = ctx.q("$orderby") {
+        let mut parts = ob.split_whitespace();
+        let prop = parts.next().unwrap_or("").to_string();
+        let desc = parts.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+        items.sort_by(|a, b| {
+            let o = odata::compare(
+                odata::get_ci(a, &prop).unwrap_or(&Value::Null),
+                odata::get_ci(b, &prop).unwrap_or(&Value::Null),
+            )
+            .unwrap_or(std::cmp::Ordering::Equal);
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let total = items.len();
+    let top: Option<usize> = match ctx.q("$top").map(|t| t.parse::<usize>()) {
+        Some(Ok(n)) if (1..=999).contains(&n) => Some(n),
+        Some(_) => {
+            return ctx.err(
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                "Invalid page size specified: '$top'. Must be between 1 and 999 inclusive.",
+            )
+        }
+        None => None,
+    };
+    let page = top.or(ctx.max_page()).unwrap_or(default_page).max(1);
+    let offset = match ctx.q("$skiptoken") {
+        None => 0,
+        Some(t) => match PageToken::decode(t) {
+            Some(pt) if pt.k == entity_set && pt.t == ctx.tenant => pt.o,
+            _ => return ctx.err(StatusCode::BAD_REQUEST, "Directory_ExpiredPageToken", "The specified page token value has expired and can no longer be included in your request."),
+        },
+    };
+    let select = select_list(ctx);
+    let value: Vec<Value> = items
+        .iter()
+        .skip(offset)
+        .take(page)
+        .map(|i| shape(i, select.as_deref(), default_select))
+        .collect();
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        json!(ctx.ctx_url(&context_frag(entity_set, select.as_deref()))),
+    );
+    if ctx
+        .q("$count")
+        .is_some_and(|c| c.eq_ignore_ascii_case("true"))
+    {
+        out.insert("@odata.count".into(), json!(total));
+    }
+    if offset + value.len() < total {
+        let tok = PageToken {
+            e: 0,
+            t: ctx.tenant.clone(),
+            k: entity_set.to_string(),
+            s: 0,
+            u: 0,
+            o: offset + value.len(),
+            sel: None,
+            w: None,
+        };
+        let q = ctx.query_without(&["$skiptoken"]);
+        let sep = if q.is_empty() { "" } else { "&" };
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(ctx.link(&format!("{q}{sep}$skiptoken={}", tok.encode()))),
+        );
+    }
+    out.insert("value".into(), Value::Array(value));
+    GResp::ok(Value::Object(out))
+}
+
+fn list_users(g: &GraphState, ti: usize, ctx: &Ctx) -> GResp {
+    let items: Vec<Value> = g.tenants[ti]
+        .users
+        .iter()
+        .filter(|r| r.live())
+        .map(|r| r.data.clone())
+        .collect();
+    list(
+        ctx,
+        "users",
+        items,
+        100,
+        Some(&model::DEFAULT_USER_PROPERTIES),
+    )
+}
+
+fn gone(ctx: &Ctx) -> GResp {
+    ctx.err(
+        StatusCode::GONE,
+        "SyncStateNotFound",
+        "The sync state generation is not found or has expired. Please reset the sync state and start a new sync.",
+    )
+}
+
+/// Resolves `$skiptoken`/`$deltatoken` into the token of this page; `None` → 410.
+fn delta_token(
+    g: &GraphState,
+    ctx: &Ctx,
+    kind: &str,
+    window: Option<(String, String)>,
+) -> Result<PageToken, GResp> {
+    if let Some(t) = ctx.q("$skiptoken") {
+        return match PageToken::decode(t) {
+            Some(pt) if pt.e == g.delta_epoch && pt.t == ctx.tenant && pt.k == kind => Ok(pt),
+            _ => Err(gone(ctx)),
+        };
+    }
+    if let Some(t) = ctx.q("$deltatoken") {
+        return match PageToken::decode(t) {
+            Some(pt) if pt.e == g.delta_epoch && pt.t == ctx.tenant && pt.k == kind => {
+                Ok(PageToken {
+                    u: g.seq,
+                    o: 0,
+                    ..pt
+                })
+            }
+            _ => Err(gone(ctx)),
+        };
+    }
+    Ok(PageToken {
+        e: g.delta_epoch,
+        t: ctx.tenant.clone(),
+        k: kind.to_string(),
+        s: 0,
+        u: g.seq,
+        o: 0,
+        sel: ctx.q("$select").map(str::to_string),
+        w: window,
+    })
+}
+
+fn delta_answer(ctx: &Ctx, context: &str, p: delta::DeltaPage) -> GResp {
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), json!(ctx.ctx_url(context)));
+    if let Some(n) = p.next {
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(ctx.link(&format!("$skiptoken={}", n.encode()))),
+        );
+    }
+    if let Some(d) = p.delta {
+        out.insert(
+            "@odata.deltaLink".into(),
+            json!(ctx.link(&format!("$deltatoken={}", d.encode()))),
+        );
+    }
+    out.insert("value".into(), Value::Array(p.value));
+    GResp::ok(Value::Object(out))
+}
+
+fn users_delta(g: &GraphState, ti: usize, ctx: &Ctx) -> GResp {
+    let tok = match delta_token(g, ctx, "users", None) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let sel: Option<Vec<String>> = tok
+        .sel
+        .as_ref()
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let items = g.tenants[ti]
+        .users
+        .iter()
+        .map(|r| DeltaItem {
+            seq: r.seq,
+            removed: r.removed.clone(),
+            data: r.data.clone(),
+        })
+        .collect();
+    let page = delta::page(
+        items,
+        &tok,
+        ctx.max_page().unwrap_or(100),
+        "#microsoft.graph.user",
+        |d| {
+            let mut v = shape(d, sel.as_deref(), Some(&model::DEFAULT_USER_PROPERTIES));
+            v["id"] = d["id"].clone();
+            v
+        },
+    );
+    let ctx_frag = context_frag("users", sel.as_deref());
+    delta_answer(ctx, &ctx_frag, page)
+}
+
+fn typed(v: &Value, t: &str) -> Value {
+    let mut o = Map::new();
+    o.insert("@odata.type".into(), json!(t));
+    if let Some(src) = v.as_object() {
+        for (k, x) in src {
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    Value::Object(o)
+}
+
+fn directory_object(g: &GraphState, ti: usize, id: &str) -> Option<Value> {
+    let t = &g.tenants[ti];
+    if let Some(u) = t.find_user(id) {
+        return Some(typed(
+            &shape(&u.data, None, Some(&model::DEFAULT_USER_PROPERTIES)),
+            "#microsoft.graph.user",
+        ));
+    }
+    t.groups
+        .iter()
+        .find(|gr| gr.rec.id().eq_ignore_ascii_case(id))
+        .map(|gr| typed(&gr.rec.data, "#microsoft.graph.group"))
+}
+
+fn transitive_members(g: &GraphState, ti: usize, gid: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut order = Vec::new();
+    let mut stack = vec![gid.to_string()];
+    let mut visited_groups = BTreeSet::new();
+    while let Some(cur) = stack.pop() {
+        if !visited_groups.insert(cur.to_ascii_lowercase()) {
+            continue;
+        }
+        if let Some(gr) = g.tenants[ti]
+            .groups
+            .iter()
+            .find(|x| x.rec.id().eq_ignore_ascii_case(&cur))
+        {
+            for m in &gr.members {
+                if seen.insert(m.to_ascii_lowercase()) {
+                    order.push(m.clone());
+                }
+                stack.push(m.clone());
+            }
+        }
+    }
+    order
+}
+
+fn group_routes(g: &GraphState, ti: usize, ctx: &Ctx, gid: &str, rest: &[&str]) -> GResp {
+    let Some(gr) = g.tenants[ti]
+        .groups
+        .iter()
+        .find(|x| x.rec.id().eq_ignore_ascii_case(gid))
+    else {
+        return ctx.err(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{gid}' does not exist or one of its queried reference-property objects are not present."),
+        );
+    };
+    let cast = |v: &Value, c: Option<&&str>| match c {
+        Some(c) => v["@odata.type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case(&format!("#{c}"))),
+        None => true,
+    };
+    match rest {
+        [] => {
+            let select = select_list(ctx);
+            let mut v = shape(&gr.rec.data, select.as_deref(), None);
+            v["@odata.context"] = json!(ctx.ctx_url(&format!(
+                "{}/$entity",
+                context_frag("groups", select.as_deref())
+            )));
+            GResp::ok(v)
+        }
+        ["members", c @ ..] | ["transitivemembers", c @ ..] => {
+            let ids = if rest[0] == "members" {
+                gr.members.clone()
+            } else {
+                transitive_members(g, ti, gid)
+            };
+            let items: Vec<Value> = ids
+                .iter()
+                .filter_map(|id| directory_object(g, ti, id))
+                .filter(|v| cast(v, c.first()))
+                .collect();
+            list(ctx, "directoryObjects", items, 100, None)
+        }
+        _ => ctx.err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unsupported group segment.",
+        ),
+    }
+}
+
+fn member_of(g: &GraphState, ti: usize, id: &str, transitive: bool) -> Vec<Value> {
+    let t = &g.tenants[ti];
+    let mut result: Vec<String> = Vec::new();
+    let mut frontier = vec![id.to_ascii_lowercase()];
+    while let Some(cur) = frontier.pop() {
+        for gr in &t.groups {
+            let gid = gr.rec.id().to_string();
+            if gr.members.iter().any(|m| m.eq_ignore_ascii_case(&cur)) && !result.contains(&gid) {
+                result.push(gid.clone());
+                if transitive {
+                    frontier.push(gid.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    result
+        .iter()
+        .filter_map(|gid| directory_object(g, ti, gid))
+        .collect()
+}
+
+fn parse_dt(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    let trimmed = s.trim_end_matches('Z');
+    let trimmed = trimmed.split('.').next().unwrap_or(trimmed);
+    NaiveDateTime::parse_from_str(trimmed, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+fn event_bounds(e: &Value) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let s = parse_dt(e.pointer("/start/dateTime")?.as_str()?)?;
+    let en = parse_dt(e.pointer("/end/dateTime")?.as_str()?)?;
+    Some((s, en))
+}
+
+fn fmt_dt(d: DateTime<Utc>) -> String {
+    d.format("%Y-%m-%dT%H:%M:%S%.7f").to_string()
+}
+
+/// Expands an event into the instances overlapping `[ws, we)` (series occurrences for daily
+/// and weekly recurrences).
+fn instances(e: &Value, ws: DateTime<Utc>, we: DateTime<Utc>) -> Vec<Value> {
+    let Some((s, en)) = event_bounds(e) else {
+        return vec![];
+    };
+    let rec = e.get("recurrence").filter(|r| !r.is_null());
+    let Some(rec) = rec else {
+        return if s < we && en > ws {
+            vec![e.clone()]
+        } else {
+            vec![]
+        };
+    };
+    let dur = en - s;
+    let ptype = rec
+        .pointer("/pattern/type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("daily");
+    let interval = rec
+        .pointer("/pattern/interval")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(1)
+        .max(1);
+    let days: Vec<String> = rec
+        .pointer("/pattern/daysOfWeek")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(|x| x.to_ascii_lowercase()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let range_end = rec
+        .pointer("/range/endDate")
+        .and_then(|v| v.as_str())
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .map(|d| d.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc());
+    let max_n = rec
+        .pointer("/range/numberOfOccurrences")
+        .and_then(|v| v.as_i64())
+        .filter(|n| *n > 0);
+    let mut out = Vec::new();
+    let mut n = 0i64;
+    let mut day = s;
+    let mut guard = 0;
+    while guard < 5000 {
+        guard += 1;
+        if day >= we || range_end.is_some_and(|r| day > r) || max_n.is_some_and(|m| n >= m) {
+            break;
+        }
+        let days_from_start = (day - s).num_days();
+        let hit = match ptype {
+            "weekly" => {
+                let wd = day.format("%A").to_string().to_ascii_lowercase();
+                (days_from_start / 7) % interval == 0 && (days.is_empty() || days.contains(&wd))
+            }
+            "absoluteMonthly" | "relativeMonthly" | "absoluteYearly" | "relativeYearly" => {
+                days_from_start == 0
+            }
+            _ => days_from_start % interval == 0,
+        };
+        if hit {
+            n += 1;
+            if day + dur > ws {
+                let mut occ = e.clone();
+                let master = e["id"].as_str().unwrap_or("");
+                occ["id"] = json!(format!("{master}_{}", day.format("%Y%m%d")));
+                occ["type"] = json!("occurrence");
+                occ["seriesMasterId"] = json!(master);
+                occ["recurrence"] = Value::Null;
+                occ["start"]["dateTime"] = json!(fmt_dt(day));
+                occ["end"]["dateTime"] = json!(fmt_dt(day + dur));
+                out.push(occ);
+            }
+        }
+        day += CDuration::days(1);
+    }
+    out
+}
+
+fn window(ctx: &Ctx) -> Result<(DateTime<Utc>, DateTime<Utc>, String, String), GResp> {
+    let (Some(s), Some(e)) = (ctx.q("startDateTime"), ctx.q("endDateTime")) else {
+        return Err(ctx.err(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidParameter",
+            "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
+        ));
+    };
+    match (parse_dt(s), parse_dt(e)) {
+        (Some(a), Some(b)) => Ok((a, b, s.to_string(), e.to_string())),
+        _ => Err(ctx.err(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidParameter",
+            "The value of the parameter 'StartDateTime' or 'EndDateTime' is invalid.",
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn user_routes(
+    store: &Store,
+    g: &mut GraphState,
+    ti: usize,
+    ctx: &Ctx,
+    m: &Method,
+    l: &[&str],
+    segs: &[String],
+    uid: &str,
+    body: Value,
+) -> GResp {
+    let scen = store.scenarios();
+    let is_mailbox = l.first().is_some_and(|s| {
+        matches!(
+            *s,
+            "events"
+                | "calendar"
+                | "calendarview"
+                | "contacts"
+                | "contactfolders"
+                | "todo"
+                | "messages"
+                | "mailfolders"
+                | "calendars"
+        )
+    });
+    if is_mailbox {
+        let upn = g.tenants[ti]
+            .find_user(uid)
+            .and_then(|u| u.data["userPrincipalName"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        if scen.mailbox_address_mismatch {
+            return ctx.err(
+                StatusCode::NOT_FOUND,
+                "ErrorInvalidUser",
+                &format!("The requested user '{upn}' is invalid."),
+            );
+        }
+        let licensed = g.tenants[ti]
+            .find_user(uid)
+            .and_then(|u| u.data["assignedLicenses"].as_array().map(|a| !a.is_empty()))
+            .unwrap_or(false);
+        if scen.no_exchange_online_license || !licensed {
+            return ctx.err(
+                StatusCode::NOT_FOUND,
+                "MailboxNotEnabledForRESTAPI",
+                "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+            );
+        }
+    }
+    let mut l = l.to_vec();
+    let mut segs = segs.to_vec();
+    if l.first() == Some(&"calendar") && l.len() > 1 {
+        l.remove(0);
+        segs.remove(0);
+    }
+    let tenant_domain = g.tenants[ti].domain.clone();
+    let uctx = format!("users('{uid}')");
+    match (m.as_str(), l.as_slice()) {
+        ("GET", []) => {
+            let u = g.tenants[ti]
+                .find_user(uid)
+                .map(|r| r.data.clone())
+                .unwrap_or_default();
+            let select = select_list(ctx);
+            let mut v = shape(&u, select.as_deref(), Some(&model::DEFAULT_USER_PROPERTIES));
+            let mut o = Map::new();
+            o.insert(
+                "@odata.context".into(),
+                json!(ctx.ctx_url(&format!(
+                    "{}/$entity",
+                    context_frag("users", select.as_deref())
+                ))),
+            );
+            if let Some(src) = v.as_object_mut() {
+                o.append(src);
+            }
+            GResp::ok(Value::Object(o))
+        }
+        ("PATCH", []) => {
+            let seq = g.bump();
+            let Some(changes) = body.as_object() else {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "Empty Payload. JSON content expected.",
+                );
+            };
+            if let Some(r) = g.tenants[ti]
+                .users
+                .iter_mut()
+                .find(|r| r.live() && r.id() == uid)
+            {
+                for (k, v) in changes {
+                    if k != "id" && k != "passwordProfile" {
+                        r.data[k] = v.clone();
+                    }
+                }
+                r.seq = seq;
+            }
+            GResp::no_content()
+        }
+        ("DELETE", []) => {
+            let seq = g.bump();
+            if let Some(r) = g.tenants[ti]
+                .users
+                .iter_mut()
+                .find(|r| r.live() && r.id() == uid)
+            {
+                r.removed = Some("changed".into());
+                r.seq = seq;
+            }
+            GResp::no_content()
+        }
+        ("POST", ["assignlicense"]) => {
+            let seq = g.bump();
+            let add = body
+                .get("addLicenses")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            let remove: Vec<String> = body
+                .get("removeLicenses")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(|s| s.to_ascii_lowercase()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let Some(r) = g.tenants[ti]
+                .users
+                .iter_mut()
+                .find(|r| r.live() && r.id() == uid)
+            else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "Request_ResourceNotFound",
+                    "User not found.",
+                );
+            };
+            let mut lic: Vec<Value> = r.data["assignedLicenses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            lic.retain(|x| {
+                !x["skuId"]
+                    .as_str()
+                    .is_some_and(|s| remove.contains(&s.to_ascii_lowercase()))
+            });
+            for a in add {
+                lic.push(json!({"skuId": a.get("skuId").cloned().unwrap_or(Value::Null), "disabledPlans": a.get("disabledPlans").cloned().unwrap_or(json!([]))}));
+            }
+            r.data["assignedLicenses"] = Value::Array(lic);
+            r.seq = seq;
+            let mut out = r.data.clone();
+            out["@odata.context"] = json!(ctx.ctx_url("users/$entity"));
+            GResp::ok(out)
+        }
+        ("GET", [kind @ ("memberof" | "transitivememberof"), cast @ ..]) => {
+            let mut items = member_of(g, ti, uid, *kind == "transitivememberof");
+            if let Some(c) = cast.first() {
+                items.retain(|v| {
+                    v["@odata.type"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(&format!("#{c}")))
+                });
+            }
+            list(ctx, "directoryObjects", items, 100, None)
+        }
+        // ----- events -----
+        ("GET", ["events"]) => {
+            let items = live(
+                &g.tenants[ti]
+                    .mailboxes
+                    .entry(uid.to_string())
+                    .or_default()
+                    .events,
+            );
+            list(ctx, &format!("{uctx}/events"), items, 10, None)
+        }
+        ("POST", ["events"]) => {
+            let seq = g.bump();
+            let e = model::new_event(&body, uid, &tenant_domain);
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            mb.events.push(Rec {
+                seq,
+                removed: None,
+                data: e.clone(),
+            });
+            let mut out = e;
+            out["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/events/$entity")));
+            GResp::created(out)
+        }
+        (_, ["events", _]) => {
+            let seq = g.bump();
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            item_routes(
+                ctx,
+                m,
+                &mut mb.events,
+                &segs[1],
+                body,
+                seq,
+                &format!("{uctx}/events/$entity"),
+            )
+        }
+        ("GET", ["calendarview"]) => {
+            let (ws, we, _, _) = match window(ctx) {
+                Ok(w) => w,
+                Err(e) => return e,
+            };
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            let mut items: Vec<Value> = mb
+                .events
+                .iter()
+                .filter(|r| r.live())
+                .flat_map(|r| instances(&r.data, ws, we))
+                .collect();
+            items.sort_by(|a, b| {
+                a.pointer("/start/dateTime")
+                    .and_then(|v| v.as_str())
+                    .cmp(&b.pointer("/start/dateTime").and_then(|v| v.as_str()))
+            });
+            list(ctx, &format!("{uctx}/calendarView"), items, 10, None)
+        }
+        ("GET", ["calendarview", "delta"]) => {
+            let kind = format!("events:{uid}");
+            let w = if ctx.q("$skiptoken").is_none() && ctx.q("$deltatoken").is_none() {
+                match window(ctx) {
+                    Ok((_, _, a, b)) => Some((a, b)),
+                    Err(e) => return e,
+                }
+            } else {
+                None
+            };
+            let tok = match delta_token(g, ctx, &kind, w) {
+                Ok(t) => t,
+                Err(e) => return e,
+            };
+            let (ws, we) = match &tok.w {
+                Some((a, b)) => (
+                    parse_dt(a).unwrap_or_default(),
+                    parse_dt(b).unwrap_or_default(),
+                ),
+                None => return gone(ctx),
+            };
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            let mut items = Vec::new();
+            for r in &mb.events {
+                if r.live() {
+                    for inst in instances(&r.data, ws, we) {
+                        items.push(DeltaItem {
+                            seq: r.seq,
+                            removed: None,
+                            data: inst,
+                        });
+                    }
+                } else {
+                    items.push(DeltaItem {
+                        seq: r.seq,
+                        removed: r.removed.clone(),
+                        data: r.data.clone(),
+                    });
+                }
+            }
+            let page = delta::page(
+                items,
+                &tok,
+                ctx.max_page().unwrap_or(10),
+                "#microsoft.graph.event",
+                |d| d.clone(),
+            );
+            delta_answer(ctx, "Collection(event)", page)
+        }
+        // ----- contacts -----
+        ("GET", ["contacts"]) | ("GET", ["contactfolders", _, "contacts"]) => {
+            let items = live(
+                &g.tenants[ti]
+                    .mailboxes
+                    .entry(uid.to_string())
+                    .or_default()
+                    .contacts,
+            );
+            list(ctx, &format!("{uctx}/contacts"), items, 10, None)
+        }
+        ("GET", ["contacts", "delta"]) | ("GET", ["contactfolders", _, "contacts", "delta"]) => {
+            let kind = format!("contacts:{uid}");
+            let tok = match delta_token(g, ctx, &kind, None) {
+                Ok(t) => t,
+                Err(e) => return e,
+            };
+            let sel: Option<Vec<String>> = tok
+                .sel
+                .as_ref()
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            let items = mb
+                .contacts
+                .iter()
+                .map(|r| DeltaItem {
+                    seq: r.seq,
+                    removed: r.removed.clone(),
+                    data: r.data.clone(),
+                })
+                .collect();
+            let page = delta::page(
+                items,
+                &tok,
+                ctx.max_page().unwrap_or(10),
+                "#microsoft.graph.contact",
+                |d| {
+                    let mut v = shape(d, sel.as_deref(), None);
+                    v["id"] = d["id"].clone();
+                    v
+                },
+            );
+            delta_answer(ctx, &format!("{uctx}/contacts"), page)
+        }
+        ("POST", ["contacts"]) | ("POST", ["contactfolders", _, "contacts"]) => {
+            let seq = g.bump();
+            let c = model::new_contact(&body);
+            g.tenants[ti]
+                .mailboxes
+                .entry(uid.to_string())
+                .or_default()
+                .contacts
+                .push(Rec {
+                    seq,
+                    removed: None,
+                    data: c.clone(),
+                });
+            let mut out = c;
+            out["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/contacts/$entity")));
+            GResp::created(out)
+        }
+        (_, ["contacts", _]) | (_, ["contactfolders", _, "contacts", _]) => {
+            let seq = g.bump();
+            let id = segs.last().cloned().unwrap_or_default();
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            item_routes(
+                ctx,
+                m,
+                &mut mb.contacts,
+                &id,
+                body,
+                seq,
+                &format!("{uctx}/contacts/$entity"),
+            )
+        }
+        // ----- To Do -----
+        ("GET", ["todo", "lists"]) => {
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            if mb.todo_lists.is_empty() {
+                mb.todo_lists.push(TodoList {
+                    data: model::new_todo_list(
+                        &json!({"displayName": "Tasks", "wellknownListName": "defaultList"}),
+                    ),
+                    tasks: vec![],
+                });
+            }
+            let items = mb.todo_lists.iter().map(|l| l.data.clone()).collect();
+            list(ctx, &format!("{uctx}/todo/lists"), items, 100, None)
+        }
+        ("POST", ["todo", "lists"]) => {
+            let list_v = model::new_todo_list(&body);
+            g.tenants[ti]
+                .mailboxes
+                .entry(uid.to_string())
+                .or_default()
+                .todo_lists
+                .push(TodoList {
+                    data: list_v.clone(),
+                    tasks: vec![],
+                });
+            let mut out = list_v;
+            out["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/todo/lists/$entity")));
+            GResp::created(out)
+        }
+        (_, ["todo", "lists", _, rest @ ..]) => {
+            let seq = g.bump();
+            let lid = segs[2].clone();
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            let Some(tl) = mb
+                .todo_lists
+                .iter_mut()
+                .find(|x| x.data["id"].as_str() == Some(lid.as_str()))
+            else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                );
+            };
+            match (m.as_str(), rest) {
+                ("GET", []) => {
+                    let mut v = tl.data.clone();
+                    v["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/todo/lists/$entity")));
+                    GResp::ok(v)
+                }
+                ("GET", ["tasks"]) => list(
+                    ctx,
+                    &format!("{uctx}/todo/lists('{lid}')/tasks"),
+                    live(&tl.tasks),
+                    100,
+                    None,
+                ),
+                ("POST", ["tasks"]) => {
+                    let t = model::new_todo_task(&body);
+                    tl.tasks.push(Rec {
+                        seq,
+                        removed: None,
+                        data: t.clone(),
+                    });
+                    let mut out = t;
+                    out["@odata.context"] =
+                        json!(ctx.ctx_url(&format!("{uctx}/todo/lists('{lid}')/tasks/$entity")));
+                    GResp::created(out)
+                }
+                (_, ["tasks", tid]) => {
+                    let tid = tid.to_string();
+                    let real = segs.get(4).cloned().unwrap_or(tid);
+                    item_routes(
+                        ctx,
+                        m,
+                        &mut tl.tasks,
+                        &real,
+                        body,
+                        seq,
+                        &format!("{uctx}/todo/lists('{lid}')/tasks/$entity"),
+                    )
+                }
+                _ => ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "Unsupported To Do segment.",
+                ),
+            }
+        }
+        _ => ctx.err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "Resource not found for the segment '{}'.",
+                segs.last().map(|s| s.as_str()).unwrap_or("")
+            ),
+        ),
+    }
+}
+
+fn live(recs: &[Rec]) -> Vec<Value> {
+    recs.iter()
+        .filter(|r| r.live())
+        .map(|r| r.data.clone())
+        .collect()
+}
+
+/// GET/PATCH/DELETE of one item in a collection.
+fn item_routes(
+    ctx: &Ctx,
+    m: &Method,
+    recs: &mut [Rec],
+    id: &str,
+    body: Value,
+    seq: u64,
+    context: &str,
+) -> GResp {
+    let Some(r) = recs.iter_mut().find(|r| r.live() && r.id() == id) else {
+        return ctx.err(
+            StatusCode::NOT_FOUND,
+            "ErrorItemNotFound",
+            "The specified object was not found in the store.",
+        );
+    };
+    match m.as_str() {
+        "GET" => {
+            let select = select_list(ctx);
+            let mut v = shape(&r.data, select.as_deref(), None);
+            v["@odata.context"] = json!(ctx.ctx_url(context));
+            GResp::ok(v)
+        }
+        "PATCH" => {
+            let Some(changes) = body.as_object() else {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "Empty Payload. JSON content expected.",
+                );
+            };
+            model::patch(&mut r.data, changes);
+            r.seq = seq;
+            let mut v = r.data.clone();
+            v["@odata.context"] = json!(ctx.ctx_url(context));
+            GResp::ok(v)
+        }
+        "DELETE" => {
+            r.removed = Some("deleted".into());
+            r.seq = seq;
+            GResp::no_content()
+        }
+        _ => ctx.err(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BadRequest",
+            "Method not allowed.",
+        ),
+    }
+}
+
+/// `POST /v1.0/$batch`: at most 20 requests; each answer has its own id, status, headers, body.
+fn batch(store: &Store, tenant: &str, method: &Method, body: &[u8], crid: Option<&str>) -> GResp {
+    if method != Method::POST {
+        return GResp::err(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BadRequest",
+            "Only POST is supported for $batch.",
+            crid,
+        );
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return GResp::err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Invalid batch payload format.",
+            crid,
+        );
+    };
+    let Some(reqs) = v.get("requests").and_then(|r| r.as_array()) else {
+        return GResp::err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Invalid batch payload format.",
+            crid,
+        );
+    };
+    if reqs.len() > 20 {
+        return GResp::err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Too many requests. Only 20 requests are allowed in a batch.",
+            crid,
+        );
+    }
+    let mut status_by_id: HashMap<String, u16> = HashMap::new();
+    let mut responses = Vec::new();
+    for r in reqs {
+        let id = r
+            .get("id")
+            .map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        let method = r
+            .get("method")
+            .and_then(|m| m.as_str())
+            .unwrap_or("GET")
+            .to_ascii_uppercase();
+        let url = r.get("url").and_then(|u| u.as_str()).unwrap_or("");
+        let deps: Vec<String> = r
+            .get("dependsOn")
+            .and_then(|d| d.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let failed_dep = deps
+            .iter()
+            .any(|d| status_by_id.get(d).is_none_or(|s| *s >= 400));
+        let (status, headers, body) = if failed_dep {
+            (
+                424u16,
+                json!({"Content-Type": "application/json"}),
+                Some(super::error_body(
+                    "FailedDependency",
+                    "Depended-on request failed.",
+                    None,
+                )),
+            )
+        } else {
+            let url = url.trim_start_matches('/');
+            let url = url.strip_prefix("v1.0/").unwrap_or(url);
+            let (path, query) = url.split_once('?').unwrap_or((url, ""));
+            let mut h: HashMap<String, String> = r
+                .get("headers")
+                .and_then(|h| h.as_object())
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| {
+                            Some((k.to_ascii_lowercase(), v.as_str()?.to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            h.entry("client-request-id".into())
+                .or_insert_with(|| crid.unwrap_or("").to_string());
+            let body_bytes = r
+                .get("body")
+                .map(|b| b.to_string().into_bytes())
+                .unwrap_or_default();
+            // Requests in a batch are evaluated individually against fault rules.
+            let full = format!("/v1.0/{path}");
+            let decision = store.faults.evaluate(&method, &full);
+            let resp = if let Some(st) = decision.status {
+                let code = StatusCode::from_u16(st).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut gr = GResp::err(
+                    code,
+                    if st == 429 {
+                        "TooManyRequests"
+                    } else {
+                        "generalException"
+                    },
+                    "Injected fault.",
+                    None,
+                );
+                if let Some(ra) = decision.retry_after {
+                    gr.headers.push(("Retry-After".into(), ra));
+                }
+                gr
+            } else {
+                let m = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+                dispatch(store, tenant, &m, path, query, h, &body_bytes)
+            };
+            let mut hv = Map::new();
+            if resp.body.is_some() {
+                hv.insert("Content-Type".into(), json!("application/json"));
+            }
+            for (k, v) in &resp.headers {
+                hv.insert(k.clone(), json!(v));
+            }
+            (resp.status.as_u16(), Value::Object(hv), resp.body)
+        };
+        status_by_id.insert(id.clone(), status);
+        let mut o = Map::new();
+        o.insert("id".into(), json!(id));
+        o.insert("status".into(), json!(status));
+        o.insert("headers".into(), headers);
+        if let Some(b) = body {
+            o.insert("body".into(), b);
+        }
+        responses.push(Value::Object(o));
+    }
+    GResp::ok(json!({ "responses": responses }))
+}

@@ -1,0 +1,573 @@
+//! Microsoft Graph v1.0 simulator with the Entra ID (v2.0) token endpoint.
+//!
+//! Covers users (with `$select/$filter/$top/$count`, paging, `users/delta`), groups and
+//! (transitive) membership, `subscribedSkus`, events, `calendarView` (+ delta), contacts,
+//! To Do lists/tasks and `$batch`, with Graph's error format and throttling behaviour.
+
+mod api;
+mod auth;
+mod delta;
+mod model;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::store::Store;
+use crate::util::lock;
+
+pub use model::{default_user, DEFAULT_USER_PROPERTIES};
+
+/// A stored object with its change sequence number (for delta queries).
+#[derive(Debug, Clone)]
+pub struct Rec {
+    /// Sequence number of the last change.
+    pub seq: u64,
+    /// `Some("changed" | "deleted")` once removed (kept as a tombstone for delta).
+    pub removed: Option<String>,
+    /// The Graph JSON representation.
+    pub data: Value,
+}
+
+impl Rec {
+    /// The object's `id`.
+    pub fn id(&self) -> &str {
+        self.data.get("id").and_then(|v| v.as_str()).unwrap_or("")
+    }
+    /// Whether the object is live (not a tombstone).
+    pub fn live(&self) -> bool {
+        self.removed.is_none()
+    }
+}
+
+/// A group and its direct members (ids of users or groups).
+#[derive(Debug, Clone)]
+pub struct GroupRec {
+    /// The group object.
+    pub rec: Rec,
+    /// Direct member ids.
+    pub members: Vec<String>,
+}
+
+/// A To Do list with its tasks.
+#[derive(Debug, Clone)]
+pub struct TodoList {
+    /// The `todoTaskList` object.
+    pub data: Value,
+    /// Its tasks.
+    pub tasks: Vec<Rec>,
+}
+
+/// Mailbox content of one user.
+#[derive(Debug, Clone, Default)]
+pub struct Mailbox {
+    /// Calendar events (series masters and single instances).
+    pub events: Vec<Rec>,
+    /// Contacts of the default contact folder.
+    pub contacts: Vec<Rec>,
+    /// To Do lists.
+    pub todo_lists: Vec<TodoList>,
+}
+
+/// An app registration allowed to get tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppReg {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret value.
+    pub client_secret: String,
+}
+
+/// One Entra tenant.
+#[derive(Debug, Clone, Default)]
+pub struct Tenant {
+    /// Tenant id (GUID).
+    pub id: String,
+    /// Initial domain, e.g. `contoso.onmicrosoft.com`.
+    pub domain: String,
+    /// App registrations.
+    pub apps: Vec<AppReg>,
+    /// Users (including tombstones).
+    pub users: Vec<Rec>,
+    /// Groups.
+    pub groups: Vec<GroupRec>,
+    /// Licences of the tenant.
+    pub skus: Vec<Value>,
+    /// Mailbox content keyed by user id.
+    pub mailboxes: HashMap<String, Mailbox>,
+}
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    /// Tenant the token is bound to.
+    pub tenant: String,
+    /// Client id it was issued to.
+    pub client_id: String,
+    /// Expiry (unix seconds).
+    pub expires: i64,
+}
+
+/// All Graph state.
+#[derive(Debug, Default)]
+pub struct GraphState {
+    /// Tenants.
+    pub tenants: Vec<Tenant>,
+    /// Issued tokens.
+    pub tokens: HashMap<String, TokenInfo>,
+    /// Bumped to invalidate every outstanding delta/skip token.
+    pub delta_epoch: u64,
+    /// Global change counter.
+    pub seq: u64,
+}
+
+/// Seed of one tenant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TenantSeed {
+    /// Tenant id; generated when empty.
+    pub id: String,
+    /// Initial domain; defaults to `{id}.onmicrosoft.com`.
+    pub domain: String,
+    /// App registrations.
+    pub apps: Vec<AppReg>,
+    /// Graph `user` objects (missing properties get defaults; `id` generated when absent).
+    pub users: Vec<Value>,
+    /// Graph `group` objects; a `members` array of user/group ids lists the direct members.
+    pub groups: Vec<Value>,
+    /// `subscribedSku` objects.
+    pub subscribed_skus: Vec<Value>,
+    /// Mailbox content keyed by user id or userPrincipalName.
+    pub mailboxes: HashMap<String, MailboxSeed>,
+}
+
+/// Seed of one mailbox.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MailboxSeed {
+    /// Graph `event` objects.
+    pub events: Vec<Value>,
+    /// Graph `contact` objects.
+    pub contacts: Vec<Value>,
+    /// To Do lists: `todoTaskList` objects with an extra `tasks` array.
+    pub todo_lists: Vec<Value>,
+}
+
+/// Graph section of a seed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GraphSeed {
+    /// Tenants to add.
+    pub tenants: Vec<TenantSeed>,
+}
+
+impl GraphState {
+    /// Next change sequence number.
+    pub fn bump(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// A tenant by id or domain (case-insensitive).
+    pub fn tenant_index(&self, key: &str) -> Option<usize> {
+        self.tenants
+            .iter()
+            .position(|t| t.id.eq_ignore_ascii_case(key) || t.domain.eq_ignore_ascii_case(key))
+    }
+
+    /// Adds seed data.
+    pub fn apply_seed(&mut self, seed: &GraphSeed) {
+        for ts in &seed.tenants {
+            let tid = if ts.id.is_empty() {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                ts.id.clone()
+            };
+            let ti = match self.tenant_index(&tid) {
+                Some(i) => i,
+                None => {
+                    self.tenants.push(Tenant {
+                        id: tid.clone(),
+                        domain: if ts.domain.is_empty() {
+                            format!("{tid}.onmicrosoft.com")
+                        } else {
+                            ts.domain.clone()
+                        },
+                        ..Tenant::default()
+                    });
+                    self.tenants.len() - 1
+                }
+            };
+            self.tenants[ti].apps.extend(ts.apps.iter().cloned());
+            let domain = self.tenants[ti].domain.clone();
+            for u in &ts.users {
+                let seq = self.bump();
+                let data = model::default_user(u, &domain);
+                self.tenants[ti].users.push(Rec {
+                    seq,
+                    removed: None,
+                    data,
+                });
+            }
+            for g in &ts.groups {
+                let seq = self.bump();
+                let mut data = model::default_group(g);
+                let members = data
+                    .as_object_mut()
+                    .and_then(|o| o.remove("members"))
+                    .and_then(|m| serde_json::from_value::<Vec<String>>(m).ok())
+                    .unwrap_or_default();
+                self.tenants[ti].groups.push(GroupRec {
+                    rec: Rec {
+                        seq,
+                        removed: None,
+                        data,
+                    },
+                    members,
+                });
+            }
+            self.tenants[ti]
+                .skus
+                .extend(ts.subscribed_skus.iter().map(model::default_sku));
+            for (key, mb) in &ts.mailboxes {
+                let uid = self.tenants[ti]
+                    .find_user(key)
+                    .map(|r| r.id().to_string())
+                    .unwrap_or_else(|| key.clone());
+                for e in &mb.events {
+                    let seq = self.bump();
+                    let data = model::new_event(e, &uid, &domain);
+                    self.tenants[ti]
+                        .mailboxes
+                        .entry(uid.clone())
+                        .or_default()
+                        .events
+                        .push(Rec {
+                            seq,
+                            removed: None,
+                            data,
+                        });
+                }
+                for c in &mb.contacts {
+                    let seq = self.bump();
+                    let data = model::new_contact(c);
+                    self.tenants[ti]
+                        .mailboxes
+                        .entry(uid.clone())
+                        .or_default()
+                        .contacts
+                        .push(Rec {
+                            seq,
+                            removed: None,
+                            data,
+                        });
+                }
+                for l in &mb.todo_lists {
+                    let mut data = model::new_todo_list(l);
+                    let tasks_v = data
+                        .as_object_mut()
+                        .and_then(|o| o.remove("tasks"))
+                        .and_then(|t| t.as_array().cloned())
+                        .unwrap_or_default();
+                    let mut tasks = Vec::new();
+                    for t in &tasks_v {
+                        let seq = self.bump();
+                        tasks.push(Rec {
+                            seq,
+                            removed: None,
+                            data: model::new_todo_task(t),
+                        });
+                    }
+                    self.tenants[ti]
+                        .mailboxes
+                        .entry(uid.clone())
+                        .or_default()
+                        .todo_lists
+                        .push(TodoList { data, tasks });
+                }
+            }
+        }
+    }
+
+    /// JSON dump for `/_admin/state`.
+    pub fn dump(&self) -> Value {
+        Value::Array(
+            self.tenants
+                .iter()
+                .map(|t| {
+                    json!({
+                        "id": t.id,
+                        "domain": t.domain,
+                        "apps": t.apps,
+                        "users": t.users.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
+                        "groups": t.groups.iter().map(|g| json!({"group": g.rec.data, "members": g.members})).collect::<Vec<_>>(),
+                        "subscribedSkus": t.skus,
+                        "mailboxes": t.mailboxes.iter().map(|(k, m)| (k.clone(), json!({
+                            "events": m.events.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
+                            "contacts": m.contacts.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
+                            "todoLists": m.todo_lists.iter().map(|l| json!({"list": l.data, "tasks": l.tasks.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+                        }))).collect::<serde_json::Map<_, _>>(),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Tenant {
+    /// A live user by id or userPrincipalName (case-insensitive).
+    pub fn find_user(&self, key: &str) -> Option<&Rec> {
+        self.users.iter().find(|r| {
+            r.live()
+                && (r.id().eq_ignore_ascii_case(key)
+                    || r.data
+                        .get("userPrincipalName")
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|u| u.eq_ignore_ascii_case(key)))
+        })
+    }
+}
+
+/// Rust API for tests: manipulate Graph state directly.
+pub struct GraphHandle<'a>(pub &'a Store);
+
+impl GraphHandle<'_> {
+    /// Adds (or extends) a tenant.
+    pub fn add_tenant(&self, seed: TenantSeed) {
+        lock(&self.0.graph).apply_seed(&GraphSeed {
+            tenants: vec![seed],
+        });
+    }
+    /// Adds a user to a tenant (defaults filled in); returns its id.
+    pub fn add_user(&self, tenant: &str, user: Value) -> Option<String> {
+        let mut g = lock(&self.0.graph);
+        let ti = g.tenant_index(tenant)?;
+        let seq = g.bump();
+        let domain = g.tenants[ti].domain.clone();
+        let data = model::default_user(&user, &domain);
+        let id = data["id"].as_str().unwrap_or_default().to_string();
+        g.tenants[ti].users.push(Rec {
+            seq,
+            removed: None,
+            data,
+        });
+        Some(id)
+    }
+    /// Merges properties into a user (a change visible to `users/delta`).
+    pub fn update_user(&self, tenant: &str, id: &str, patch: Value) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let seq = g.bump();
+        let Some(r) = g.tenants[ti]
+            .users
+            .iter_mut()
+            .find(|r| r.live() && r.id().eq_ignore_ascii_case(id))
+        else {
+            return false;
+        };
+        if let (Some(o), Some(p)) = (r.data.as_object_mut(), patch.as_object()) {
+            for (k, v) in p {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+        r.seq = seq;
+        true
+    }
+    /// Deletes a user: `permanent=false` reports `@removed.reason = "changed"` (soft delete),
+    /// `true` reports `"deleted"`.
+    pub fn delete_user(&self, tenant: &str, id: &str, permanent: bool) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let seq = g.bump();
+        match g.tenants[ti]
+            .users
+            .iter_mut()
+            .find(|r| r.live() && r.id().eq_ignore_ascii_case(id))
+        {
+            Some(r) => {
+                r.removed = Some(if permanent { "deleted" } else { "changed" }.into());
+                r.seq = seq;
+                true
+            }
+            None => false,
+        }
+    }
+    /// Live users of a tenant.
+    pub fn users(&self, tenant: &str) -> Vec<Value> {
+        let g = lock(&self.0.graph);
+        g.tenant_index(tenant)
+            .map(|ti| {
+                g.tenants[ti]
+                    .users
+                    .iter()
+                    .filter(|r| r.live())
+                    .map(|r| r.data.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// Live events of a user's mailbox.
+    pub fn events(&self, tenant: &str, user_id: &str) -> Vec<Value> {
+        self.mailbox_items(tenant, user_id, |m| &m.events)
+    }
+    /// Live contacts of a user's mailbox.
+    pub fn contacts(&self, tenant: &str, user_id: &str) -> Vec<Value> {
+        self.mailbox_items(tenant, user_id, |m| &m.contacts)
+    }
+    fn mailbox_items(
+        &self,
+        tenant: &str,
+        uid: &str,
+        f: impl Fn(&Mailbox) -> &Vec<Rec>,
+    ) -> Vec<Value> {
+        let g = lock(&self.0.graph);
+        g.tenant_index(tenant)
+            .and_then(|ti| {
+                g.tenants[ti].mailboxes.get(uid).map(|m| {
+                    f(m).iter()
+                        .filter(|r| r.live())
+                        .map(|r| r.data.clone())
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+    /// Issues an access token without going through the token endpoint.
+    pub fn issue_token(&self, tenant: &str, client_id: &str) -> Option<String> {
+        let mut g = lock(&self.0.graph);
+        let ti = g.tenant_index(tenant)?;
+        let tid = g.tenants[ti].id.clone();
+        Some(auth::issue(&mut g, &tid, client_id, 3599))
+    }
+    /// Makes every issued access token expired.
+    pub fn expire_access_tokens(&self) {
+        let mut g = lock(&self.0.graph);
+        for t in g.tokens.values_mut() {
+            t.expires = 0;
+        }
+    }
+    /// Invalidates every outstanding delta/skip token (next use answers 410 SyncStateNotFound).
+    pub fn expire_delta_tokens(&self) {
+        lock(&self.0.graph).delta_epoch += 1;
+    }
+    /// Sets the per-mailbox concurrent request limit (default 4).
+    pub fn set_mailbox_concurrency_limit(&self, n: usize) {
+        *self
+            .0
+            .mailbox_concurrency_limit
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = n;
+    }
+}
+
+/// Graph's error body.
+pub fn error_body(code: &str, message: &str, client_request_id: Option<&str>) -> Value {
+    let rid = uuid::Uuid::new_v4().to_string();
+    json!({
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                "request-id": rid,
+                "client-request-id": client_request_id.map(str::to_string).unwrap_or_else(|| rid.clone()),
+            }
+        }
+    })
+}
+
+/// A Graph error response.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut r = crate::util::json_response(status, &error_body(code, message, None));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        r.headers_mut().insert("request-id", v);
+    }
+    r
+}
+
+/// The answer for an injected fault status.
+pub fn fault_response(status: StatusCode) -> Response {
+    let (code, msg) = match status.as_u16() {
+        429 => ("TooManyRequests", "Too many requests"),
+        503 => (
+            "serviceNotAvailable",
+            "The service is temporarily unavailable.",
+        ),
+        504 => ("UnknownError", "Gateway timeout"),
+        401 => (
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        ),
+        403 => (
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ),
+        404 => ("Request_ResourceNotFound", "Resource does not exist."),
+        _ => ("generalException", "An unspecified error has occurred."),
+    };
+    error_response(status, code, msg)
+}
+
+/// 429 when a mailbox already has the allowed number of requests in flight.
+pub fn mailbox_concurrency_response() -> Response {
+    let mut r = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ApplicationThrottled",
+        "Application is over its MailboxConcurrency limit.",
+    );
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    r
+}
+
+/// The mailbox a Graph path addresses (`/v1.0/users/{id}/events…`), for the concurrency limit.
+pub fn mailbox_key(path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if segs.len() >= 4 && segs[1].eq_ignore_ascii_case("users") {
+        let s = segs[3].to_ascii_lowercase();
+        if matches!(
+            s.as_str(),
+            "events"
+                | "calendar"
+                | "calendarview"
+                | "contacts"
+                | "contactfolders"
+                | "todo"
+                | "messages"
+                | "mailfolders"
+                | "calendars"
+        ) {
+            return Some(segs[2].to_ascii_lowercase());
+        }
+    }
+    None
+}
+
+/// Entry point for every Graph and token request.
+pub async fn handle(store: Arc<Store>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    if path.to_ascii_lowercase().contains("/oauth2/") {
+        return auth::token_endpoint(&store, &path, &parts.method, &bytes);
+    }
+    api::handle_v1(&store, &parts.method, &parts.uri, &parts.headers, &bytes)
+}
+
+/// Client request id echoed in errors.
+pub(crate) fn client_request_id(h: &HeaderMap) -> Option<String> {
+    crate::util::header(h, "client-request-id").map(str::to_string)
+}

@@ -1,0 +1,332 @@
+//! Default shapes of Graph objects (property names as in the v1.0 metadata).
+
+use serde_json::{json, Map, Value};
+
+/// Properties Graph returns for a user when no `$select` is given.
+pub const DEFAULT_USER_PROPERTIES: [&str; 11] = [
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+];
+
+fn merge(defaults: Value, given: &Value) -> Value {
+    let mut out = defaults.as_object().cloned().unwrap_or_default();
+    if let Some(g) = given.as_object() {
+        for (k, v) in g {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn id_or_new(given: &Value) -> String {
+    given
+        .get("id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Outlook-style opaque id.
+pub fn outlook_id() -> String {
+    use base64::Engine;
+    let raw = uuid::Uuid::new_v4();
+    format!(
+        "AAMkA{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_bytes())
+    )
+}
+
+fn change_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(&uuid::Uuid::new_v4().as_bytes()[..12])
+}
+
+/// A full user object: `given` plus defaults for the properties it lacks.
+pub fn default_user(given: &Value, domain: &str) -> Value {
+    let id = id_or_new(given);
+    let gn = given
+        .get("givenName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let sn = given.get("surname").and_then(|v| v.as_str()).unwrap_or("");
+    let upn = given
+        .get("userPrincipalName")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}@{domain}", &id[..8]));
+    let display = if gn.is_empty() && sn.is_empty() {
+        upn.split('@').next().unwrap_or("").to_string()
+    } else {
+        format!("{gn} {sn}").trim().to_string()
+    };
+    let now = crate::util::now_iso();
+    let defaults = json!({
+        "id": id,
+        "userPrincipalName": upn,
+        "mail": upn,
+        "displayName": display,
+        "givenName": if gn.is_empty() { Value::Null } else { json!(gn) },
+        "surname": if sn.is_empty() { Value::Null } else { json!(sn) },
+        "jobTitle": null,
+        "mobilePhone": null,
+        "businessPhones": [],
+        "officeLocation": null,
+        "preferredLanguage": null,
+        "department": null,
+        "companyName": null,
+        "accountEnabled": true,
+        "assignedLicenses": [],
+        "assignedPlans": [],
+        "otherMails": [],
+        "proxyAddresses": [format!("SMTP:{upn}")],
+        "mailNickname": upn.split('@').next().unwrap_or(""),
+        "userType": "Member",
+        "usageLocation": "US",
+        "city": null,
+        "country": null,
+        "state": null,
+        "streetAddress": null,
+        "postalCode": null,
+        "faxNumber": null,
+        "employeeId": null,
+        "createdDateTime": now,
+        "onPremisesSyncEnabled": null,
+        "onPremisesImmutableId": null,
+    });
+    merge(defaults, given)
+}
+
+/// A full group object.
+pub fn default_group(given: &Value) -> Value {
+    let defaults = json!({
+        "id": id_or_new(given),
+        "displayName": "",
+        "description": null,
+        "mail": null,
+        "mailEnabled": false,
+        "mailNickname": "",
+        "securityEnabled": true,
+        "groupTypes": [],
+        "visibility": null,
+        "createdDateTime": crate::util::now_iso(),
+    });
+    merge(defaults, given)
+}
+
+/// A full subscribedSku object.
+pub fn default_sku(given: &Value) -> Value {
+    let sku = given
+        .get("skuId")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let defaults = json!({
+        "id": format!("{}_{}", uuid::Uuid::new_v4(), sku),
+        "accountId": uuid::Uuid::new_v4().to_string(),
+        "accountName": "contoso",
+        "appliesTo": "User",
+        "capabilityStatus": "Enabled",
+        "consumedUnits": 0,
+        "skuId": sku,
+        "skuPartNumber": "ENTERPRISEPACK",
+        "subscriptionIds": [],
+        "prepaidUnits": {"enabled": 25, "suspended": 0, "warning": 0, "lockedOut": 0},
+        "servicePlans": [
+            {"servicePlanId": "efb87545-963c-4e0d-99df-69c6916d9eb0", "servicePlanName": "EXCHANGE_S_ENTERPRISE", "provisioningStatus": "Success", "appliesTo": "User"}
+        ],
+    });
+    merge(defaults, given)
+}
+
+fn date_time_tz(v: Option<&Value>) -> Value {
+    match v {
+        Some(Value::Object(o)) => {
+            let mut o = o.clone();
+            o.entry("timeZone").or_insert(json!("UTC"));
+            Value::Object(o)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// A new event object (server-set properties filled in).
+pub fn new_event(given: &Value, owner: &str, domain: &str) -> Value {
+    let now = crate::util::now_iso();
+    let body_content = given
+        .pointer("/body/content")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let start = date_time_tz(given.get("start"));
+    let end = date_time_tz(given.get("end"));
+    let tz = start
+        .get("timeZone")
+        .cloned()
+        .unwrap_or_else(|| json!("UTC"));
+    let is_recurring = given.get("recurrence").is_some_and(|r| !r.is_null());
+    let defaults = json!({
+        "@odata.etag": format!("W/\"{}\"", change_key()),
+        "id": outlook_id(),
+        "createdDateTime": now,
+        "lastModifiedDateTime": now,
+        "changeKey": change_key(),
+        "categories": [],
+        "transactionId": null,
+        "originalStartTimeZone": tz,
+        "originalEndTimeZone": tz,
+        "iCalUId": format!("040000008200E00074C5B7101A82E008{}", uuid::Uuid::new_v4().simple()),
+        "reminderMinutesBeforeStart": 15,
+        "isReminderOn": true,
+        "hasAttachments": false,
+        "subject": "",
+        "bodyPreview": body_content.chars().take(255).collect::<String>(),
+        "importance": "normal",
+        "sensitivity": "normal",
+        "isAllDay": false,
+        "isCancelled": false,
+        "isOrganizer": true,
+        "responseRequested": true,
+        "seriesMasterId": null,
+        "showAs": "busy",
+        "type": if is_recurring { "seriesMaster" } else { "singleInstance" },
+        "webLink": format!("https://outlook.office365.com/owa/?itemid=x&exvsurl=1&path=/calendar/item"),
+        "onlineMeetingUrl": null,
+        "isOnlineMeeting": false,
+        "onlineMeetingProvider": "unknown",
+        "allowNewTimeProposals": true,
+        "isDraft": false,
+        "hideAttendees": false,
+        "recurrence": null,
+        "onlineMeeting": null,
+        "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+        "body": {"contentType": "html", "content": body_content},
+        "location": {"displayName": "", "locationType": "default", "uniqueIdType": "unknown", "address": {}, "coordinates": {}},
+        "locations": [],
+        "attendees": [],
+        "organizer": {"emailAddress": {"name": owner, "address": format!("{owner}@{domain}")}},
+    });
+    let mut e = merge(defaults, given);
+    e["start"] = start;
+    e["end"] = end;
+    e
+}
+
+/// A new contact object.
+pub fn new_contact(given: &Value) -> Value {
+    let now = crate::util::now_iso();
+    let gn = given
+        .get("givenName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let sn = given.get("surname").and_then(|v| v.as_str()).unwrap_or("");
+    let display = format!("{gn} {sn}").trim().to_string();
+    let defaults = json!({
+        "@odata.etag": format!("W/\"{}\"", change_key()),
+        "id": outlook_id(),
+        "createdDateTime": now,
+        "lastModifiedDateTime": now,
+        "changeKey": change_key(),
+        "categories": [],
+        "parentFolderId": "AAMkAGI2AAEOAAA=",
+        "birthday": null,
+        "fileAs": if sn.is_empty() { display.clone() } else { format!("{sn}, {gn}") },
+        "displayName": display,
+        "givenName": gn,
+        "initials": null,
+        "middleName": null,
+        "nickName": null,
+        "surname": sn,
+        "title": null,
+        "yomiGivenName": null,
+        "yomiSurname": null,
+        "yomiCompanyName": null,
+        "generation": null,
+        "imAddresses": [],
+        "jobTitle": null,
+        "companyName": null,
+        "department": null,
+        "officeLocation": null,
+        "profession": null,
+        "businessHomePage": null,
+        "assistantName": null,
+        "manager": null,
+        "homePhones": [],
+        "mobilePhone": null,
+        "businessPhones": [],
+        "spouseName": null,
+        "personalNotes": "",
+        "children": [],
+        "emailAddresses": [],
+        "homeAddress": {},
+        "businessAddress": {},
+        "otherAddress": {},
+    });
+    merge(defaults, given)
+}
+
+/// A new To Do list.
+pub fn new_todo_list(given: &Value) -> Value {
+    let defaults = json!({
+        "@odata.etag": format!("W/\"{}\"", change_key()),
+        "id": outlook_id(),
+        "displayName": "Tasks",
+        "isOwner": true,
+        "isShared": false,
+        "wellknownListName": "none",
+    });
+    merge(defaults, given)
+}
+
+/// A new To Do task.
+pub fn new_todo_task(given: &Value) -> Value {
+    let now = crate::util::now_iso();
+    let defaults = json!({
+        "@odata.etag": format!("W/\"{}\"", change_key()),
+        "id": outlook_id(),
+        "importance": "normal",
+        "isReminderOn": false,
+        "status": "notStarted",
+        "title": "",
+        "createdDateTime": now,
+        "lastModifiedDateTime": now,
+        "bodyLastModifiedDateTime": now,
+        "hasAttachments": false,
+        "categories": [],
+        "body": {"content": "", "contentType": "text"},
+    });
+    merge(defaults, given)
+}
+
+/// Applies a PATCH body and refreshes change tracking properties.
+pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
+    if let Some(o) = obj.as_object_mut() {
+        for (k, v) in changes {
+            if k == "id" {
+                continue;
+            }
+            o.insert(k.clone(), v.clone());
+        }
+        let now = crate::util::now_iso();
+        if o.contains_key("lastModifiedDateTime") {
+            o.insert("lastModifiedDateTime".into(), json!(now));
+        }
+        if o.contains_key("changeKey") {
+            o.insert("changeKey".into(), json!(change_key()));
+        }
+        if o.contains_key("@odata.etag") {
+            o.insert(
+                "@odata.etag".into(),
+                json!(format!("W/\"{}\"", change_key())),
+            );
+        }
+    }
+}
