@@ -337,6 +337,19 @@ fn select_list(ctx: &Ctx) -> Option<Vec<String>> {
     })
 }
 
+/// Outlook items (events, contacts, tasks) always carry `id`; selecting `location` of an event
+/// also returns `locations`.
+fn shape_item(obj: &Value, select: Option<&[String]>) -> Value {
+    let mut sel: Option<Vec<String>> = select.map(|s| s.to_vec());
+    if let Some(s) = sel.as_mut() {
+        s.push("id".into());
+        if s.iter().any(|x| x.eq_ignore_ascii_case("location")) {
+            s.push("locations".into());
+        }
+    }
+    shape(obj, sel.as_deref(), None)
+}
+
 fn shape(obj: &Value, select: Option<&[String]>, default: Option<&[&str]>) -> Value {
     let Some(o) = obj.as_object() else {
         return obj.clone();
@@ -434,7 +447,13 @@ fn list(
         .iter()
         .skip(offset)
         .take(page)
-        .map(|i| shape(i, select.as_deref(), default_select))
+        .map(|i| {
+            if entity_set.starts_with("users(") {
+                shape_item(i, select.as_deref())
+            } else {
+                shape(i, select.as_deref(), default_select)
+            }
+        })
         .collect();
     let mut out = Map::new();
     out.insert(
@@ -720,7 +739,7 @@ fn event_bounds(e: &Value) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
 }
 
 fn fmt_dt(d: DateTime<Utc>) -> String {
-    d.format("%Y-%m-%dT%H:%M:%S%.7f").to_string()
+    format!("{}.0000000", d.format("%Y-%m-%dT%H:%M:%S"))
 }
 
 /// Expands an event into the instances overlapping `[ws, we)` (series occurrences for daily
@@ -1300,7 +1319,7 @@ fn item_routes(
     match m.as_str() {
         "GET" => {
             let select = select_list(ctx);
-            let mut v = shape(&r.data, select.as_deref(), None);
+            let mut v = shape_item(&r.data, select.as_deref());
             v["@odata.context"] = json!(ctx.ctx_url(context));
             GResp::ok(v)
         }

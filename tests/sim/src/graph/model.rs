@@ -209,12 +209,18 @@ pub fn new_event(given: &Value, owner: &str, domain: &str) -> Value {
         "onlineMeeting": null,
         "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
         "body": {"contentType": "html", "content": body_content},
-        "location": {"displayName": "", "locationType": "default", "uniqueIdType": "unknown", "address": {}, "coordinates": {}},
+        "location": {"displayName": "", "locationType": "default", "uniqueId": "", "uniqueIdType": "unknown", "address": {}, "coordinates": {}},
         "locations": [],
         "attendees": [],
         "organizer": {"emailAddress": {"name": owner, "address": format!("{owner}@{domain}")}},
     });
     let mut e = merge(defaults, given);
+    if let Some(loc) = e.get_mut("location").and_then(|l| l.as_object_mut()) {
+        let name = loc.get("displayName").cloned().unwrap_or(json!(""));
+        loc.entry("locationType").or_insert(json!("default"));
+        loc.entry("uniqueId").or_insert(name);
+        loc.entry("uniqueIdType").or_insert(json!("private"));
+    }
     e["start"] = start;
     e["end"] = end;
     e
