@@ -130,7 +130,11 @@ impl types::Finding {
     }
 
     /// A failed check with its cause and remedy.
-    pub fn failed(check: impl Into<String>, cause: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub fn failed(
+        check: impl Into<String>,
+        cause: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
         Self {
             check: check.into(),
             outcome: types::Outcome::Failed,
@@ -164,11 +168,14 @@ macro_rules! export_connector {
                     $crate::logging::init();
                     <$ty as $crate::Connector>::test_connection(&config)
                 }
-                fn pull(config: String, request: t::PullRequest) -> Result<t::Page, t::PluginError> {
+                fn pull(
+                    config: String,
+                    request: t::PullRequest,
+                ) -> Result<t::Page, t::PluginError> {
                     $crate::logging::init();
                     <$ty as $crate::Connector>::pull(&config, request)
                 }
-                fn lookup(
+                fn lookup_items(
                     config: String,
                     scope: String,
                     keys: Vec<String>,
@@ -204,11 +211,17 @@ macro_rules! export_mapper {
             use $crate::types as t;
             struct Exported;
             impl api::Guest for Exported {
-                fn map_items(items: Vec<t::Item>, options: String) -> Result<Vec<t::Intent>, t::PluginError> {
+                fn map_items(
+                    items: Vec<t::Item>,
+                    options: String,
+                ) -> Result<Vec<t::Intent>, t::PluginError> {
                     $crate::logging::init();
                     <$ty as $crate::Mapper>::map(items, &options)
                 }
-                fn explain(item: t::Item, options: String) -> Result<t::Explanation, t::PluginError> {
+                fn explain(
+                    item: t::Item,
+                    options: String,
+                ) -> Result<t::Explanation, t::PluginError> {
                     $crate::logging::init();
                     <$ty as $crate::Mapper>::explain(item, &options)
                 }

@@ -49,7 +49,11 @@ pub trait Connector {
     }
 
     /// Applies a batch of writes.
-    fn push(_config: &str, _scope: &str, _batch: Vec<WriteOp>) -> Result<Vec<WriteResult>, PluginError> {
+    fn push(
+        _config: &str,
+        _scope: &str,
+        _batch: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
         unsupported("push")
     }
 }

@@ -1,0 +1,427 @@
+//! The `http` capability: outbound requests on behalf of plugins.
+//!
+//! Checks the allow-list and the private-address rule, injects the
+//! connection's credentials, bounds time, size and concurrency, and turns
+//! `Retry-After` into a throttled answer.
+
+use super::hosts::{is_private, AllowList, Refusal};
+use super::oauth::{ClientCredentials, TokenCache, TokenError};
+use crate::secrets::Credential;
+use base64::Engine as _;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Settings shared by every connection.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// PEM certificates of CAs the operator trusts in addition to the system roots.
+    pub extra_ca_pems: Vec<Vec<u8>>,
+    /// Largest response body accepted.
+    pub max_response_bytes: usize,
+    /// Timeout of a request that names none.
+    pub default_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            extra_ca_pems: Vec::new(),
+            max_response_bytes: 16 * 1024 * 1024,
+            default_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why an outbound request did not produce a response.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Transient(String),
+    #[error("credential slot {slot:?}: {source}")]
+    Auth {
+        slot: String,
+        #[source]
+        source: TokenError,
+    },
+    #[error("throttled: {message}")]
+    Throttled {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("the response of {host} is larger than {limit} bytes; ask the plugin vendor to page smaller")]
+    TooLarge { host: String, limit: usize },
+    #[error("the host cannot build its HTTP client: {0}")]
+    Setup(String),
+}
+
+/// An outbound request as the plugin asked for it.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    pub method: reqwest::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub credential: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+/// The answer handed back to the plugin.
+#[derive(Debug, Clone)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The process-wide HTTP clients: one refusing private addresses, one allowing them.
+#[derive(Clone)]
+pub struct HttpClients {
+    public_only: reqwest::Client,
+    private_ok: reqwest::Client,
+    settings: Arc<HttpSettings>,
+    tokens: Arc<TokenCache>,
+}
+
+/// DNS resolution that refuses names resolving only to private addresses.
+struct PublicOnlyResolver;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves only to loopback or private addresses, which this connection may not reach")]
+struct PrivateAddressRefused(String);
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_private(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(PrivateAddressRefused(host))
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+impl HttpClients {
+    /// Builds the clients with the system roots plus the operator's CAs.
+    pub fn new(settings: HttpSettings) -> Result<Self, HttpError> {
+        let build = |public_only: bool| -> Result<reqwest::Client, HttpError> {
+            let mut builder = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("syncbridge/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(32);
+            for pem in &settings.extra_ca_pems {
+                let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {
+                    HttpError::Setup(format!("an operator CA certificate is not valid PEM: {e}"))
+                })?;
+                builder = builder.add_root_certificate(cert);
+            }
+            if public_only {
+                builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+            }
+            builder.build().map_err(|e| HttpError::Setup(e.to_string()))
+        };
+        Ok(Self {
+            public_only: build(true)?,
+            private_ok: build(false)?,
+            settings: Arc::new(settings),
+            tokens: Arc::new(TokenCache::default()),
+        })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+}
+
+/// Everything the capability knows about one connection while a plugin runs.
+/// Credentials live here, in host memory only.
+#[derive(Clone)]
+pub struct ConnectionHttp {
+    pub connection_id: String,
+    pub allow: AllowList,
+    pub allow_private_network: bool,
+    pub credentials: Arc<BTreeMap<String, Credential>>,
+    pub concurrency: Arc<Semaphore>,
+}
+
+impl HttpClients {
+    /// Sends one request for a plugin, within `deadline`.
+    pub async fn send(
+        &self,
+        conn: &ConnectionHttp,
+        req: OutboundRequest,
+        deadline: Instant,
+    ) -> Result<OutboundResponse, HttpError> {
+        let url = url::Url::parse(&req.url)
+            .map_err(|e| HttpError::Invalid(format!("URL {:?} is not valid: {e}", req.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HttpError::Invalid(format!(
+                "URL scheme {:?} is not allowed; use http or https",
+                url.scheme()
+            )));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| HttpError::Invalid(format!("URL {:?} has no host", req.url)))?
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        self.check_destination(conn, &host, port)?;
+
+        let _permit = conn
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| HttpError::Transient("connection is shutting down".into()))?;
+
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(HttpError::Transient(
+                "the call deadline passed before the request was sent".into(),
+            ));
+        }
+        let timeout = req
+            .timeout
+            .unwrap_or(self.settings.default_timeout)
+            .min(remaining);
+        let client = if conn.allow_private_network {
+            &self.private_ok
+        } else {
+            &self.public_only
+        };
+
+        let mut retried_token = false;
+        loop {
+            let mut builder = client
+                .request(req.method.clone(), url.clone())
+                .timeout(timeout);
+            for (name, value) in &req.headers {
+                if name.eq_ignore_ascii_case("authorization") && req.credential.is_some() {
+                    continue;
+                }
+                builder = builder.header(name, value);
+            }
+            if let Some(body) = &req.body {
+                builder = builder.body(body.clone());
+            }
+            if let Some(slot) = &req.credential {
+                builder = self.authenticate(conn, slot, builder).await?;
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| classify_send_error(&e, &host, timeout))?;
+            let status = response.status().as_u16();
+
+            if status == 401 && !retried_token {
+                if let Some(slot) = &req.credential {
+                    if let Some(Credential::Oauth2ClientCredentials { .. }) =
+                        conn.credentials.get(slot)
+                    {
+                        // The cached token may have been revoked: fetch a fresh one once.
+                        self.tokens
+                            .invalidate(&(conn.connection_id.clone(), slot.clone()))
+                            .await;
+                        retried_token = true;
+                        continue;
+                    }
+                }
+            }
+
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect();
+            let retry_after = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                .and_then(|(_, v)| parse_retry_after(v));
+            let body = read_capped(response, self.settings.max_response_bytes, &host).await?;
+            if status == 429 || (status == 503 && retry_after.is_some()) {
+                let excerpt = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+                return Err(HttpError::Throttled {
+                    retry_after,
+                    message: format!("{host} answered HTTP {status}: {excerpt}"),
+                });
+            }
+            return Ok(OutboundResponse {
+                status,
+                headers,
+                body,
+            });
+        }
+    }
+
+    fn check_destination(
+        &self,
+        conn: &ConnectionHttp,
+        host: &str,
+        port: u16,
+    ) -> Result<(), HttpError> {
+        if let Err(refusal) = conn.allow.check(host, port) {
+            let why = match refusal {
+                Refusal::Manifest => {
+                    "the plugin's manifest does not list it in allowed-outbound-hosts".to_owned()
+                }
+                Refusal::Connection => format!(
+                    "connection {:?} does not allow it; add it with --allow-host {host}",
+                    conn.connection_id
+                ),
+            };
+            return Err(HttpError::Refused(format!(
+                "outbound host {host}:{port} is not allowed: {why}"
+            )));
+        }
+        let literal: Option<IpAddr> = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok();
+        if let Some(ip) = literal {
+            if is_private(ip) && !conn.allow_private_network {
+                return Err(HttpError::Refused(format!(
+                    "{ip} is a loopback or private address; allow private networks on connection {:?} if this is intended",
+                    conn.connection_id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn authenticate(
+        &self,
+        conn: &ConnectionHttp,
+        slot: &str,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, HttpError> {
+        let credential = conn.credentials.get(slot).ok_or_else(|| {
+            HttpError::Invalid(format!(
+                "connection {:?} has no credential in slot {slot:?}; add one with `syncbridge connection add --credentials ...`",
+                conn.connection_id
+            ))
+        })?;
+        Ok(match credential {
+            Credential::Basic { username, password } => {
+                let raw = format!("{username}:{}", password.expose());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                builder.header("Authorization", format!("Basic {encoded}"))
+            }
+            Credential::Headers { headers } => headers
+                .iter()
+                .fold(builder, |b, (name, value)| b.header(name, value.expose())),
+            Credential::Bearer { token } => builder.bearer_auth(token.expose()),
+            Credential::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => {
+                let client = if conn.allow_private_network {
+                    &self.private_ok
+                } else {
+                    &self.public_only
+                };
+                let token = self
+                    .tokens
+                    .token(
+                        client,
+                        (conn.connection_id.clone(), slot.to_owned()),
+                        ClientCredentials {
+                            token_url,
+                            client_id,
+                            client_secret,
+                            scope: scope.as_deref(),
+                        },
+                    )
+                    .await
+                    .map_err(|source| HttpError::Auth {
+                        slot: slot.to_owned(),
+                        source,
+                    })?;
+                builder.bearer_auth(token.expose())
+            }
+        })
+    }
+}
+
+/// `Retry-After` as integer or decimal seconds.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+fn classify_send_error(e: &reqwest::Error, host: &str, timeout: Duration) -> HttpError {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if let Some(refused) = err.downcast_ref::<PrivateAddressRefused>() {
+            return HttpError::Refused(format!(
+                "{refused}; allow private networks on the connection if this is intended"
+            ));
+        }
+        source = err.source();
+    }
+    if e.is_timeout() {
+        HttpError::Transient(format!(
+            "{host} did not answer within {} ms",
+            timeout.as_millis()
+        ))
+    } else if e.is_connect() {
+        let detail = std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if detail.contains("certificate") || detail.contains("UnknownIssuer") {
+            HttpError::Refused(format!(
+                "TLS to {host} failed: the certificate is not trusted ({detail}); add its CA with --ca-cert"
+            ))
+        } else {
+            HttpError::Transient(format!("cannot connect to {host}: {detail}"))
+        }
+    } else {
+        HttpError::Transient(format!("request to {host} failed: {e}"))
+    }
+}
+
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+    host: &str,
+) -> Result<Vec<u8>, HttpError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > limit)
+    {
+        return Err(HttpError::TooLarge {
+            host: host.to_owned(),
+            limit,
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HttpError::Transient(format!("reading the response of {host} failed: {e}")))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(HttpError::TooLarge {
+                host: host.to_owned(),
+                limit,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

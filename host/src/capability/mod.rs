@@ -1,0 +1,5 @@
+//! Capabilities the host grants to plugins, one module each.
+
+pub mod hosts;
+pub mod http;
+pub mod oauth;

@@ -1,0 +1,301 @@
+//! The hub ties the store, the secrets and the plugin runtime together:
+//! installing plugins, configuring connections and calling connectors for a
+//! connection with its grants, credentials and state.
+
+use crate::capability::hosts::AllowList;
+use crate::capability::http::ConnectionHttp;
+use crate::manifest::{Manifest, PluginKind};
+use crate::package::{Package, PackageError};
+use crate::runtime::bindings::connector_api::Finding;
+use crate::runtime::{CallError, ConnectionContext, LoadedPlugin, Runtime, RuntimeError};
+use crate::secrets::{Credential, MasterKey, SecretError};
+use crate::store::{ConnectionRecord, CredentialRecord, PluginRecord, Store, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Why a hub operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("cannot write the plugin files under {path}: {source}")]
+    Files {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What `connection add` takes.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub id: String,
+    pub plugin_id: String,
+    pub config: String,
+    pub allowed_hosts: Vec<String>,
+    pub allow_private_network: bool,
+    pub max_concurrent: Option<u32>,
+    pub credentials: BTreeMap<String, Credential>,
+}
+
+/// The result of testing a connection.
+#[derive(Debug)]
+pub struct TestReport {
+    /// Offline checks of the configuration.
+    pub config: Vec<Finding>,
+    /// The plugin's own checks, or the error that stopped them.
+    pub connection: Result<Vec<Finding>, String>,
+}
+
+/// The running hub; share it behind an `Arc`.
+pub struct Hub {
+    store: Store,
+    runtime: Arc<Runtime>,
+    key: MasterKey,
+    plugin_dir: PathBuf,
+    loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+    concurrency: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Hub {
+    /// Assembles a hub; `plugin_dir` holds installed components.
+    pub fn new(store: Store, runtime: Arc<Runtime>, key: MasterKey, plugin_dir: PathBuf) -> Self {
+        Self {
+            store,
+            runtime,
+            key,
+            plugin_dir,
+            loaded: Mutex::default(),
+            concurrency: Mutex::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Installs a package: verifies its digest and WIT version, compiles and
+    /// links it, copies the component under the plugin directory, records it.
+    pub async fn install_plugin(
+        &self,
+        path: &Path,
+        expected_sha256: Option<&str>,
+    ) -> Result<PluginRecord, HubError> {
+        let package = Package::open(path, expected_sha256)?;
+        let loaded = self.runtime.load(
+            package.manifest.clone(),
+            &package.digest,
+            &package.component,
+        )?;
+        let dir = self.plugin_dir.join(&package.manifest.id);
+        let files = |source| HubError::Files {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(files)?;
+        let component_path = dir.join(format!("{}.wasm", package.digest));
+        std::fs::write(&component_path, &package.component).map_err(files)?;
+        let record = PluginRecord {
+            id: package.manifest.id.clone(),
+            version: package.manifest.version.to_string(),
+            vendor: package.manifest.vendor.clone(),
+            kind: package.manifest.kind.as_str().to_owned(),
+            wit_version: package.manifest.wit.to_string(),
+            digest: package.digest.clone(),
+            manifest: serde_json::to_string(&package.manifest).expect("manifest serialises"),
+            component: component_path.display().to_string(),
+            installed_at: now_ms(),
+        };
+        self.store.upsert_plugin(&record).await?;
+        self.loaded
+            .lock()
+            .expect("plugin cache lock")
+            .insert(record.id.clone(), Arc::new(loaded));
+        tracing::info!(plugin = %record.id, version = %record.version, digest = %record.digest, "plugin installed");
+        Ok(record)
+    }
+
+    /// Removes a plugin no connection uses.
+    pub async fn remove_plugin(&self, id: &str) -> Result<(), HubError> {
+        let record = self.store.get_plugin(id).await?;
+        self.store.remove_plugin(id).await?;
+        self.loaded.lock().expect("plugin cache lock").remove(id);
+        let _ = std::fs::remove_file(&record.component);
+        Ok(())
+    }
+
+    /// A loaded plugin, compiling it from its installed component on first use.
+    pub async fn plugin(&self, id: &str) -> Result<Arc<LoadedPlugin>, HubError> {
+        if let Some(p) = self.loaded.lock().expect("plugin cache lock").get(id) {
+            return Ok(p.clone());
+        }
+        let record = self.store.get_plugin(id).await?;
+        let manifest: Manifest = serde_json::from_str(&record.manifest).map_err(|e| {
+            HubError::Invalid(format!(
+                "stored manifest of {id} is unreadable: {e}; reinstall the plugin"
+            ))
+        })?;
+        let component = std::fs::read(&record.component).map_err(|source| HubError::Files {
+            path: record.component.clone(),
+            source,
+        })?;
+        let digest = crate::package::sha256_hex(&component);
+        if digest != record.digest {
+            return Err(HubError::Package(PackageError::DigestMismatch {
+                expected: record.digest,
+                actual: digest,
+            }));
+        }
+        let loaded = Arc::new(self.runtime.load(manifest, &digest, &component)?);
+        self.loaded
+            .lock()
+            .expect("plugin cache lock")
+            .insert(id.to_owned(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Creates a connection; credentials are sealed before they reach the store.
+    pub async fn add_connection(&self, new: NewConnection) -> Result<ConnectionRecord, HubError> {
+        if new.id.is_empty()
+            || new.id.len() > 64
+            || !new
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(HubError::Invalid(format!(
+                "connection name {:?} is not valid: use letters, digits, '-' and '_' (at most 64)",
+                new.id
+            )));
+        }
+        let plugin = self.plugin(&new.plugin_id).await?;
+        if plugin.manifest().kind != PluginKind::Connector {
+            return Err(HubError::Invalid(format!(
+                "plugin {} is a mapper; connections need a connector plugin",
+                new.plugin_id
+            )));
+        }
+        if serde_json::from_str::<serde_json::Value>(&new.config).is_err() {
+            return Err(HubError::Invalid(
+                "the connection configuration is not valid JSON".into(),
+            ));
+        }
+        let record = ConnectionRecord {
+            id: new.id.clone(),
+            plugin_id: new.plugin_id,
+            config: new.config,
+            allowed_hosts: new.allowed_hosts,
+            allow_private_network: new.allow_private_network,
+            max_concurrent: new.max_concurrent,
+        };
+        let credentials: Vec<CredentialRecord> = new
+            .credentials
+            .iter()
+            .map(|(slot, cred)| CredentialRecord {
+                slot: slot.clone(),
+                kind: cred.kind().to_owned(),
+                sealed: self
+                    .key
+                    .seal(&cred.to_json(), &credential_context(&new.id, slot)),
+            })
+            .collect();
+        self.store.insert_connection(&record, &credentials).await?;
+        Ok(record)
+    }
+
+    /// Builds what a connector needs to run for a connection: grants,
+    /// decrypted credentials (host memory only) and stored state.
+    pub async fn connection_context(
+        &self,
+        id: &str,
+    ) -> Result<(ConnectionRecord, Arc<LoadedPlugin>, ConnectionContext), HubError> {
+        let record = self.store.get_connection(id).await?;
+        let plugin = self.plugin(&record.plugin_id).await?;
+        let mut credentials = BTreeMap::new();
+        for sealed in self.store.credentials(id).await? {
+            let plain = self
+                .key
+                .open(&sealed.sealed, &credential_context(id, &sealed.slot))?;
+            let text = String::from_utf8(plain).map_err(|_| SecretError::Decrypt)?;
+            credentials.insert(sealed.slot.clone(), Credential::from_json(&text)?);
+        }
+        let max = record
+            .max_concurrent
+            .unwrap_or(plugin.manifest().limits.max_concurrent_requests)
+            .max(1) as usize;
+        let concurrency = self
+            .concurrency
+            .lock()
+            .expect("semaphore lock")
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(max)))
+            .clone();
+        let state = Arc::new(self.store.load_state(id).await?);
+        let context = ConnectionContext {
+            http: ConnectionHttp {
+                connection_id: id.to_owned(),
+                allow: AllowList::new(
+                    &plugin.manifest().allowed_outbound_hosts,
+                    &record.allowed_hosts,
+                ),
+                allow_private_network: record.allow_private_network,
+                credentials: Arc::new(credentials),
+                concurrency,
+            },
+            state,
+        };
+        Ok((record, plugin, context))
+    }
+
+    /// Runs the configuration checks and the plugin's connection test.
+    pub async fn test_connection(&self, id: &str) -> Result<TestReport, HubError> {
+        let (record, plugin, context) = self.connection_context(id).await?;
+        let config = self
+            .runtime
+            .validate_config(&plugin, &record.config)
+            .await?;
+        let connection = match self
+            .runtime
+            .test_connection(&plugin, context, &record.config)
+            .await
+        {
+            Ok(called) => {
+                self.store
+                    .apply_state_changes(id, &called.state_changes)
+                    .await?;
+                called.value.map_err(|e| e.describe())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(TestReport { config, connection })
+    }
+}
+
+/// Associated data binding a sealed credential to its row.
+fn credential_context(connection: &str, slot: &str) -> String {
+    format!("credential/{connection}/{slot}")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,8 @@
+//! The syncbridge host: plugin runtime, capabilities, store and CLI.
+pub mod capability;
+pub mod hub;
+pub mod manifest;
+pub mod package;
+pub mod runtime;
+pub mod secrets;
+pub mod store;

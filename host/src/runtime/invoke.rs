@@ -1,0 +1,434 @@
+//! Calling plugin exports: a fresh store per invocation, limits, classification.
+
+use super::bindings::connector::{Connector, ConnectorPre};
+use super::bindings::connector_api::{
+    Description, Finding, Page, PullRequest, WriteOp, WriteResult,
+};
+use super::bindings::mapper::{Mapper, MapperPre};
+use super::bindings::mapper_api::{Explanation, Intent};
+use super::bindings::types::{Item, PluginError};
+use super::engine::{Runtime, EPOCH_TICK};
+use super::host::{ConnectionContext, HostState, StateChanges};
+use super::limits::MemoryLimiter;
+use super::trap::TrapKind;
+use crate::manifest::{Manifest, PluginKind};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::Store;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// Bytes of plugin stdout/stderr kept per invocation.
+const OUTPUT_CAPTURE: usize = 64 * 1024;
+
+/// Grace added to the outer timeout over the epoch deadline.
+const OUTER_GRACE: Duration = Duration::from_millis(250);
+
+pub(super) enum PluginPre {
+    Connector(ConnectorPre<HostState>),
+    Mapper(MapperPre<HostState>),
+}
+
+/// A plugin compiled and linked, ready to be instantiated per call.
+pub struct LoadedPlugin {
+    manifest: Manifest,
+    digest: String,
+    label: Arc<str>,
+    pre: PluginPre,
+}
+
+impl LoadedPlugin {
+    pub(super) fn new(manifest: Manifest, digest: String, pre: PluginPre) -> Self {
+        let label = format!("{}@{}", manifest.id, manifest.version).into();
+        Self {
+            manifest,
+            digest,
+            label,
+            pre,
+        }
+    }
+
+    /// Its manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// sha256 of its component.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+/// Why a call produced no answer from the plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin was stopped: it trapped, ran too long or ran out of memory.
+    #[error("plugin {plugin} {version}, export `{export}`: stopped ({kind}): {detail}. {}", kind.remedy())]
+    Trap {
+        plugin: String,
+        version: String,
+        export: &'static str,
+        kind: TrapKind,
+        detail: String,
+    },
+    /// The plugin implements the other world.
+    #[error("plugin {plugin} is a {actual}, so it has no `{export}`")]
+    WrongKind {
+        plugin: String,
+        actual: &'static str,
+        export: &'static str,
+    },
+}
+
+impl CallError {
+    /// The trap kind, if the plugin was stopped.
+    pub fn trap_kind(&self) -> Option<TrapKind> {
+        match self {
+            CallError::Trap { kind, .. } => Some(*kind),
+            CallError::WrongKind { .. } => None,
+        }
+    }
+}
+
+/// A plugin's answer and the state changes it made (connectors only).
+#[derive(Debug)]
+pub struct Called<T> {
+    pub value: T,
+    pub state_changes: StateChanges,
+}
+
+type BoxFut<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+impl Runtime {
+    fn new_store(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: Option<ConnectionContext>,
+        deadline: Instant,
+    ) -> Store<HostState> {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE);
+        // No filesystem, environment, arguments or sockets: only captured stdio.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let memory = (plugin.manifest.limits.memory_mib as usize) << 20;
+        let data = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory.min(super::engine::MAX_PLUGIN_MEMORY)),
+            stdout,
+            stderr,
+            label: plugin.label.clone(),
+            deadline,
+            clients: self.clients.clone(),
+            connection,
+            state_changes: StateChanges::new(),
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            / EPOCH_TICK.as_millis()) as u64
+            + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    async fn invoke<R: Send>(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: Option<ConnectionContext>,
+        export: &'static str,
+        call: impl for<'a> FnOnce(Instance<'a>, &'a mut Store<HostState>) -> BoxFut<'a, R>,
+    ) -> Result<Called<R>, CallError> {
+        let timeout = Duration::from_millis(plugin.manifest.limits.call_timeout_ms.max(1));
+        let deadline = Instant::now() + timeout;
+        let mut store = self.new_store(plugin, connection, deadline);
+        let pre = &plugin.pre;
+        let outcome = tokio::time::timeout(timeout + OUTER_GRACE, async {
+            match pre {
+                PluginPre::Connector(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    call(Instance::Connector(&instance), &mut store).await
+                }
+                PluginPre::Mapper(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    call(Instance::Mapper(&instance), &mut store).await
+                }
+            }
+        })
+        .await;
+        forward_output(plugin, &store);
+        let trap = |kind: TrapKind, detail: String| CallError::Trap {
+            plugin: plugin.manifest.id.clone(),
+            version: plugin.manifest.version.to_string(),
+            export,
+            kind,
+            detail,
+        };
+        match outcome {
+            Err(_elapsed) => Err(trap(
+                TrapKind::Timeout,
+                format!(
+                    "no answer within {} ms (waiting on a host call)",
+                    timeout.as_millis()
+                ),
+            )),
+            Ok(Err(error)) => {
+                let stderr = String::from_utf8_lossy(&store.data().stderr.contents()).into_owned();
+                let kind = TrapKind::classify(&error, store.data().limiter.denied, &stderr);
+                let detail = match kind {
+                    TrapKind::Timeout => format!("ran longer than {} ms", timeout.as_millis()),
+                    TrapKind::OutOfMemory => format!(
+                        "tried to use more than {} MiB of memory",
+                        plugin.manifest.limits.memory_mib
+                    ),
+                    TrapKind::Panic => last_line(&stderr).unwrap_or_else(|| format!("{error:#}")),
+                    TrapKind::Other => format!("{error:#}"),
+                };
+                tracing::warn!(plugin = &*plugin.label, export, kind = %kind, %detail, "plugin call stopped");
+                Err(trap(kind, detail))
+            }
+            Ok(Ok(value)) => Ok(Called {
+                value,
+                state_changes: std::mem::take(&mut store.data_mut().state_changes),
+            }),
+        }
+    }
+
+    fn expect_kind(
+        plugin: &LoadedPlugin,
+        kind: PluginKind,
+        export: &'static str,
+    ) -> Result<(), CallError> {
+        if plugin.manifest.kind == kind {
+            Ok(())
+        } else {
+            Err(CallError::WrongKind {
+                plugin: plugin.manifest.id.clone(),
+                actual: plugin.manifest.kind.as_str(),
+                export,
+            })
+        }
+    }
+
+    /// `describe` of a connector.
+    pub async fn describe(&self, plugin: &LoadedPlugin) -> Result<Description, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "describe")?;
+        self.invoke(plugin, None, "describe", |i, s| {
+            Box::pin(async move {
+                i.connector()
+                    .syncbridge_plugin_connector_api()
+                    .call_describe(s)
+                    .await
+            })
+        })
+        .await
+        .map(|c| c.value)
+    }
+
+    /// `validate-config` of a connector.
+    pub async fn validate_config(
+        &self,
+        plugin: &LoadedPlugin,
+        config: &str,
+    ) -> Result<Vec<Finding>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "validate-config")?;
+        let config = config.to_owned();
+        self.invoke(plugin, None, "validate-config", move |i, s| {
+            Box::pin(async move {
+                i.connector()
+                    .syncbridge_plugin_connector_api()
+                    .call_validate_config(s, &config)
+                    .await
+            })
+        })
+        .await
+        .map(|c| c.value)
+    }
+
+    /// `test-connection` of a connector.
+    pub async fn test_connection(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+    ) -> Result<Called<Result<Vec<Finding>, PluginError>>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "test-connection")?;
+        let config = config.to_owned();
+        self.invoke(plugin, Some(connection), "test-connection", move |i, s| {
+            Box::pin(async move {
+                i.connector()
+                    .syncbridge_plugin_connector_api()
+                    .call_test_connection(s, &config)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `pull` of a connector.
+    pub async fn pull(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        request: PullRequest,
+    ) -> Result<Called<Result<Page, PluginError>>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "pull")?;
+        let config = config.to_owned();
+        self.invoke(plugin, Some(connection), "pull", move |i, s| {
+            Box::pin(async move {
+                i.connector()
+                    .syncbridge_plugin_connector_api()
+                    .call_pull(s, &config, &request)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `lookup-items` of a connector.
+    pub async fn lookup_items(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Called<Result<Vec<Item>, PluginError>>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "lookup-items")?;
+        let (config, scope) = (config.to_owned(), scope.to_owned());
+        self.invoke(plugin, Some(connection), "lookup-items", move |i, s| {
+            Box::pin(async move {
+                i.connector()
+                    .syncbridge_plugin_connector_api()
+                    .call_lookup_items(s, &config, &scope, &keys)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `push` of a connector.
+    pub async fn push(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        scope: &str,
+        batch: Vec<WriteOp>,
+    ) -> Result<Called<Result<Vec<WriteResult>, PluginError>>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "push")?;
+        let (config, scope) = (config.to_owned(), scope.to_owned());
+        self.invoke(plugin, Some(connection), "push", move |i, s| {
+            Box::pin(async move {
+                i.connector()
+                    .syncbridge_plugin_connector_api()
+                    .call_push(s, &config, &scope, &batch)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `map-items` of a mapper.
+    pub async fn map_items(
+        &self,
+        plugin: &LoadedPlugin,
+        items: Vec<Item>,
+        options: &str,
+    ) -> Result<Result<Vec<Intent>, PluginError>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Mapper, "map-items")?;
+        let options = options.to_owned();
+        self.invoke(plugin, None, "map-items", move |i, s| {
+            Box::pin(async move {
+                i.mapper()
+                    .syncbridge_plugin_mapper_api()
+                    .call_map_items(s, &items, &options)
+                    .await
+            })
+        })
+        .await
+        .map(|c| c.value)
+    }
+
+    /// `explain` of a mapper.
+    pub async fn explain(
+        &self,
+        plugin: &LoadedPlugin,
+        item: Item,
+        options: &str,
+    ) -> Result<Result<Explanation, PluginError>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Mapper, "explain")?;
+        let options = options.to_owned();
+        self.invoke(plugin, None, "explain", move |i, s| {
+            Box::pin(async move {
+                i.mapper()
+                    .syncbridge_plugin_mapper_api()
+                    .call_explain(s, &item, &options)
+                    .await
+            })
+        })
+        .await
+        .map(|c| c.value)
+    }
+}
+
+/// An instantiated plugin of either world.
+pub(super) enum Instance<'a> {
+    Connector(&'a Connector),
+    Mapper(&'a Mapper),
+}
+
+impl<'a> Instance<'a> {
+    fn connector(&self) -> &'a Connector {
+        match self {
+            Instance::Connector(c) => c,
+            Instance::Mapper(_) => unreachable!("kind checked before the call"),
+        }
+    }
+
+    fn mapper(&self) -> &'a Mapper {
+        match self {
+            Instance::Mapper(m) => m,
+            Instance::Connector(_) => unreachable!("kind checked before the call"),
+        }
+    }
+}
+
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .find(|l| l.contains("panicked"))
+        .or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        .map(|l| l.chars().take(500).collect())
+}
+
+/// Plugin stdout/stderr go to tracing, one event per line, capped.
+fn forward_output(plugin: &LoadedPlugin, store: &Store<HostState>) {
+    for (stream, pipe) in [
+        ("stdout", &store.data().stdout),
+        ("stderr", &store.data().stderr),
+    ] {
+        let bytes = pipe.contents();
+        if bytes.is_empty() {
+            continue;
+        }
+        for line in String::from_utf8_lossy(&bytes).lines().take(200) {
+            tracing::info!(target: "plugin::output", plugin = &*plugin.label, stream, "{line}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Persistence: plugins, connections, encrypted credentials, plugin state.
+//!
+//! One [`Store`] over sqlx's `Any` driver: an SQLite file by default, or
+//! PostgreSQL when the URL starts with `postgres://`. Queries use `$n`
+//! placeholders, which both back ends accept; each back end has its own
+//! migrations directory because their DDL differs.
+
+mod records;
+
+pub use records::{ConnectionRecord, CredentialRecord, PluginRecord};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::collections::BTreeMap;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {0:?} is not supported: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("{what} {id:?} does not exist")]
+    NotFound { what: &'static str, id: String },
+    #[error("{what} {id:?} already exists")]
+    AlreadyExists { what: &'static str, id: String },
+    #[error("{0}")]
+    InUse(String),
+}
+
+/// The store handle; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating an SQLite file if needed) and migrates a store.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                // `mode=rwc` creates the file on first start.
+                let url = if url.contains("mode=") || url.contains(":memory:") {
+                    url.to_owned()
+                } else if url.contains('?') {
+                    format!("{url}&mode=rwc")
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 10000",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(StoreError::Connect)?
+            }
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .connect(url)
+                .await
+                .map_err(StoreError::Connect)?,
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for modules that own their own tables.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    // ---- plugins -------------------------------------------------------
+
+    /// Records an installed plugin, replacing an earlier version of the same id.
+    pub async fn upsert_plugin(&self, p: &PluginRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plugins (id, version, vendor, kind, wit_version, digest, manifest, component, installed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, vendor = excluded.vendor,
+               kind = excluded.kind, wit_version = excluded.wit_version, digest = excluded.digest,
+               manifest = excluded.manifest, component = excluded.component, installed_at = excluded.installed_at",
+        )
+        .bind(&p.id)
+        .bind(&p.version)
+        .bind(&p.vendor)
+        .bind(&p.kind)
+        .bind(&p.wit_version)
+        .bind(&p.digest)
+        .bind(&p.manifest)
+        .bind(&p.component)
+        .bind(p.installed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// All installed plugins, by id.
+    pub async fn list_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM plugins ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(PluginRecord::from_row).collect()
+    }
+
+    /// One plugin.
+    pub async fn get_plugin(&self, id: &str) -> Result<PluginRecord, StoreError> {
+        let row = sqlx::query("SELECT * FROM plugins WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "plugin",
+                id: id.to_owned(),
+            })?;
+        PluginRecord::from_row(&row)
+    }
+
+    /// Removes a plugin that no connection uses.
+    pub async fn remove_plugin(&self, id: &str) -> Result<(), StoreError> {
+        let users: Vec<String> =
+            sqlx::query("SELECT id FROM connections WHERE plugin_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<_, _>>()?;
+        if !users.is_empty() {
+            return Err(StoreError::InUse(format!(
+                "plugin {id:?} is used by connection(s) {}; remove those first",
+                users.join(", ")
+            )));
+        }
+        let done = sqlx::query("DELETE FROM plugins WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "plugin",
+                id: id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    // ---- connections ---------------------------------------------------
+
+    /// Creates a connection with its sealed credentials, atomically.
+    pub async fn insert_connection(
+        &self,
+        c: &ConnectionRecord,
+        credentials: &[CredentialRecord],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT id FROM connections WHERE id = $1")
+            .bind(&c.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::AlreadyExists {
+                what: "connection",
+                id: c.id.clone(),
+            });
+        }
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO connections (id, plugin_id, config, allowed_hosts, allow_private_network, max_concurrent, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.id)
+        .bind(&c.plugin_id)
+        .bind(&c.config)
+        .bind(serde_json::to_string(&c.allowed_hosts).expect("list serialises"))
+        .bind(c.allow_private_network as i64)
+        .bind(c.max_concurrent.map(i64::from))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for cred in credentials {
+            sqlx::query(
+                "INSERT INTO credentials (connection_id, slot, kind, key_id, nonce, ciphertext, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&c.id)
+            .bind(&cred.slot)
+            .bind(&cred.kind)
+            .bind(&cred.sealed.key_id)
+            .bind(&cred.sealed.nonce)
+            .bind(&cred.sealed.ciphertext)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// All connections, by id.
+    pub async fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM connections ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(ConnectionRecord::from_row).collect()
+    }
+
+    /// One connection.
+    pub async fn get_connection(&self, id: &str) -> Result<ConnectionRecord, StoreError> {
+        let row = sqlx::query("SELECT * FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "connection",
+                id: id.to_owned(),
+            })?;
+        ConnectionRecord::from_row(&row)
+    }
+
+    /// Deletes a connection, its credentials and state.
+    pub async fn remove_connection(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["credentials", "plugin_state"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query("DELETE FROM connections WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "connection",
+                id: id.to_owned(),
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The sealed credentials of a connection, by slot.
+    pub async fn credentials(
+        &self,
+        connection_id: &str,
+    ) -> Result<Vec<CredentialRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT slot, kind, key_id, nonce, ciphertext FROM credentials WHERE connection_id = $1 ORDER BY slot",
+        )
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(CredentialRecord::from_row).collect()
+    }
+
+    // ---- plugin state --------------------------------------------------
+
+    /// Everything a connection's plugin has stored.
+    pub async fn load_state(
+        &self,
+        connection_id: &str,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT key, value FROM plugin_state WHERE connection_id = $1")
+            .bind(connection_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r: &AnyRow| Ok((r.try_get("key")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    /// Applies the changes of one invocation atomically: `Some` sets, `None` deletes.
+    pub async fn apply_state_changes(
+        &self,
+        connection_id: &str,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (key, value) in changes {
+            match value {
+                Some(value) => {
+                    sqlx::query(
+                        "INSERT INTO plugin_state (connection_id, key, value) VALUES ($1, $2, $3)
+                         ON CONFLICT (connection_id, key) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(connection_id)
+                    .bind(key)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM plugin_state WHERE connection_id = $1 AND key = $2")
+                        .bind(connection_id)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
