@@ -1,0 +1,337 @@
+//! Autotask REST simulator against the swagger subset.
+
+mod common;
+
+use serde_json::{json, Value};
+use syncbridge_sim::Seed;
+
+const USER: &str = "api@contoso.example";
+const SECRET: &str = "at-secret";
+const CODE: &str = "TRACKINGCODE123";
+
+fn seed() -> Seed {
+    serde_json::from_value(json!({"autotask": {
+        "apiUsers": [{"userName": USER, "secret": SECRET, "integrationCode": CODE}],
+        "entities": {
+            "Companies": [{"id": 1, "companyName": "Contoso"}, {"id": 2, "companyName": "Fabrikam"}],
+            "Resources": [{"id": 30, "firstName": "Ann", "lastName": "Tech", "email": "ann@msp.example", "isActive": true}],
+            "Contacts": (0..12).map(|i| json!({"id": 100 + i, "companyID": if i < 7 {1} else {2}, "firstName": format!("F{i}"), "lastName": "Doe",
+                "emailAddress": format!("user{i}@contoso.example"), "isActive": if i == 3 {0} else {1},
+                "userDefinedFields": [{"name": "Tier", "value": if i % 2 == 0 {"gold"} else {"silver"}}]})).collect::<Vec<_>>()
+        }
+    }}))
+    .unwrap()
+}
+
+fn client() -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("ApiIntegrationCode", CODE.parse().unwrap());
+    h.insert("UserName", USER.parse().unwrap());
+    h.insert("Secret", SECRET.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn zone_information_without_credentials() {
+    let sim = common::start(seed()).await;
+    let r = reqwest::get(format!(
+        "{}/atservicesrest/v1.0/zoneInformation?user={USER}",
+        sim.base_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    for k in ["zoneName", "url", "webUrl", "ci"] {
+        assert!(v.get(k).is_some(), "{k} missing in {v}");
+    }
+    let url = v["url"].as_str().unwrap();
+    assert!(
+        url.to_ascii_lowercase().ends_with("/atservicesrest/") && !url.contains("v1.0"),
+        "{url}"
+    );
+    // the returned url + V1.0 is usable
+    let r = client()
+        .get(format!("{url}V1.0/Companies/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn auth_headers_are_checked() {
+    let sim = common::start(seed()).await;
+    let r = reqwest::get(format!("{}/Companies/1", sim.autotask_url()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client()
+        .get(format!("{}/Companies/1", sim.autotask_url()))
+        .header("ImpersonationResourceId", "999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .get(format!("{}/Companies/1", sim.autotask_url()))
+        .header("ImpersonationResourceId", "30")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn get_by_id_envelope_fields_match_swagger() {
+    let sim = common::start(seed()).await;
+    let swagger: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::oracles().join("autotask/autotask-rest-swagger-v1-integration-subset.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let v: Value = client()
+        .get(format!("{}/contacts/100", sim.autotask_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = v["item"].as_object().expect("item envelope");
+    let model = swagger["definitions"]["ContactModel"]["properties"]
+        .as_object()
+        .unwrap();
+    for name in model.keys().filter(|k| *k != "SoapParentPropertyId") {
+        let camel = format!("{}{}", name[..1].to_ascii_lowercase(), &name[1..]);
+        assert!(item.contains_key(&camel), "{camel} missing");
+    }
+    assert!(
+        item.keys()
+            .all(|k| k.chars().next().unwrap().is_lowercase()),
+        "wire is camelCase"
+    );
+    let v: Value = client()
+        .get(format!("{}/Contacts/99999", sim.autotask_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["item"].is_null());
+}
+
+#[tokio::test]
+async fn query_filters_paging_and_count() {
+    let sim = common::start(seed()).await;
+    let c = client();
+    let base = sim.autotask_url();
+    // lower-case `filter`, nested or-group, udf, beginsWith
+    let q = json!({"filter": [
+        {"op": "eq", "field": "companyID", "value": 1},
+        {"op": "or", "items": [{"op": "beginsWith", "field": "emailAddress", "value": "USER1"}, {"op": "eq", "field": "Tier", "udf": true, "value": "gold"}]}
+    ]});
+    let v: Value = c
+        .post(format!("{base}/Contacts/query"))
+        .json(&q)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [100, 101, 102, 104, 106]);
+    assert_eq!(v["pageDetails"]["count"], 5);
+    assert!(v["pageDetails"]["nextPageUrl"].is_null());
+
+    let v: Value = c
+        .post(format!("{base}/Contacts/query/count"))
+        .json(&json!({"Filter": [{"op": "in", "field": "id", "value": [100, 101, 5]}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"queryCount": 2}));
+
+    // paging: MaxRecords 5, follow nextPageUrl verbatim; IncludeFields
+    let q = json!({"MaxRecords": 5, "IncludeFields": ["firstName"], "Filter": [{"op": "exist", "field": "id"}]});
+    let mut v: Value = c
+        .post(format!("{base}/Contacts/query"))
+        .json(&q)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut all = vec![];
+    loop {
+        let items = v["items"].as_array().unwrap();
+        assert!(items.iter().all(|i| i.as_object().unwrap().len() == 2));
+        all.extend(items.iter().map(|i| i["id"].as_i64().unwrap()));
+        match v["pageDetails"]["nextPageUrl"].as_str() {
+            Some(n) => v = c.get(n).send().await.unwrap().json().await.unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(all.len(), 12);
+    assert!(v["pageDetails"]["prevPageUrl"].is_string());
+
+    // GET …/query?search=
+    let search =
+        json!({"filter": [{"op": "contains", "field": "companyName", "value": "fab"}]}).to_string();
+    let v: Value = c
+        .get(format!("{base}/Companies/query"))
+        .query(&[("search", search)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["items"][0]["id"], 2);
+
+    // errors
+    let r = c
+        .post(format!("{base}/Contacts/query"))
+        .json(&json!({"MaxRecords": 501, "filter": [{"op": "exist", "field": "id"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_server_error() || r.status().is_client_error());
+    let e: Value = r.json().await.unwrap();
+    assert!(e["errors"][0].is_string());
+    let r = c
+        .post(format!("{base}/Contacts/query"))
+        .json(&json!({"filter": [{"op": "eq", "field": "nope", "value": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.status().is_success());
+}
+
+#[tokio::test]
+async fn create_update_children_and_case_insensitive_paths() {
+    let sim = common::start(seed()).await;
+    let c = client();
+    let base = sim.autotask_url();
+    let r: Value = c.post(format!("{base}/Companies/1/Contacts")).json(&json!({"firstName": "New", "lastName": "Person", "emailAddress": "new@contoso.example"})).send().await.unwrap().json().await.unwrap();
+    let id = r["itemId"].as_i64().expect("itemId");
+    let row = sim.autotask().get("contacts", id).unwrap();
+    assert_eq!(row["companyID"], 1);
+    let r: Value = c
+        .patch(format!("{base}/contacts"))
+        .json(&json!({"id": id, "mobilePhone": "555"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["itemId"], id);
+    assert_eq!(
+        sim.autotask().get("contacts", id).unwrap()["mobilePhone"],
+        "555"
+    );
+    let r = c
+        .get(format!(
+            "{}/ATSERVICESREST/v1.0/COMPANIES/1/contacts",
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 8);
+    // wrong type → errors envelope
+    let r = c
+        .post(format!("{base}/Contacts"))
+        .json(&json!({"companyID": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.status().is_success());
+    assert!(r.json::<Value>().await.unwrap()["errors"].is_array());
+    // service call children
+    let sc: Value = c.post(format!("{base}/ServiceCalls")).json(&json!({"companyID": 1, "description": "Visit", "startDateTime": "2026-03-01T10:00:00Z", "endDateTime": "2026-03-01T11:00:00Z"})).send().await.unwrap().json().await.unwrap();
+    let scid = sc["itemId"].as_i64().unwrap();
+    let t: Value = c
+        .post(format!("{base}/ServiceCalls/{scid}/Tickets"))
+        .json(&json!({"ticketID": 77}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tid = t["itemId"].as_i64().unwrap();
+    let r: Value = c
+        .post(format!("{base}/ServiceCallTickets/{tid}/Resources"))
+        .json(&json!({"resourceID": 30}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r["itemId"].is_i64());
+    let v: Value = c
+        .post(format!("{base}/ServiceCallTicketResources/query"))
+        .json(&json!({"filter": [{"op": "eq", "field": "serviceCallTicketID", "value": tid}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["items"][0]["resourceID"], 30);
+}
+
+#[tokio::test]
+async fn threshold_information_and_429() {
+    let sim = common::start(seed()).await;
+    let c = client();
+    sim.autotask().set_threshold(3, Some(0));
+    let v: Value = c
+        .get(format!("{}/ThresholdInformation", sim.autotask_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["externalRequestThreshold"], 3);
+    assert_eq!(v["currentTimeframeRequestCount"], 1);
+    for _ in 0..2 {
+        assert_eq!(
+            c.get(format!("{}/Companies/1", sim.autotask_url()))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let r = c
+        .get(format!("{}/Companies/1", sim.autotask_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.json::<Value>().await.unwrap()["errors"][0].is_string());
+}
