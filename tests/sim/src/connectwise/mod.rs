@@ -1,42 +1,791 @@
-//! connectwise simulator (stub).
+//! ConnectWise Manage REST API (`/v4_6_release/apis/3.0`) simulator.
+//!
+//! Basic auth `base64("{companyId}+{publicKey}:{privateKey}")` plus the mandatory `clientId`
+//! header; `conditions`/`childConditions`/`orderBy`/`fields`, `page`/`pageSize` (≤ 1000) with a
+//! `Link` header; JSON-Patch `PATCH`; CW error objects `{"code","message","errors"}`.
 
+pub mod conditions;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use crate::store::Store;
+use crate::util::{header, json_response, lock, parse_query, percent_encode, query_get};
 
-/// State.
-#[derive(Debug, Default)]
-pub struct CwState {}
+/// API member credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CwCredential {
+    /// Company id used at login (e.g. `contoso`).
+    pub company_id: String,
+    /// Public key.
+    pub public_key: String,
+    /// Private key.
+    pub private_key: String,
+}
 
-impl CwState {
-    /// Adds seed data.
-    pub fn apply_seed(&mut self, _seed: &CwSeed) {}
-    /// JSON dump.
-    pub fn dump(&self) -> Value {
-        Value::Null
+/// ConnectWise section of a seed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CwSeed {
+    /// Accepted credentials.
+    pub credentials: Vec<CwCredential>,
+    /// Accepted `clientId` values (any non-empty value when the list is empty).
+    pub client_ids: Vec<String>,
+    /// Companies; each may carry a `sites` array.
+    pub companies: Vec<Value>,
+    /// Contacts.
+    pub contacts: Vec<Value>,
+    /// Contact types (`{"id","description","defaultFlag"}`).
+    pub contact_types: Vec<Value>,
+    /// Schedule entries.
+    pub schedule_entries: Vec<Value>,
+}
+
+/// Collections: `company/companies`, `company/sites`, `company/contacts`,
+/// `company/contacts/types`, `company/communicationtypes`, `schedule/entries`.
+#[derive(Debug)]
+pub struct CwState {
+    /// Accepted credentials.
+    pub credentials: Vec<CwCredential>,
+    /// Accepted client ids.
+    pub client_ids: Vec<String>,
+    /// Rows per collection keyed by id.
+    pub tables: BTreeMap<String, BTreeMap<i64, Value>>,
+    /// Next id.
+    pub next_id: i64,
+}
+
+const COMPANIES: &str = "company/companies";
+const SITES: &str = "company/sites";
+const CONTACTS: &str = "company/contacts";
+const CONTACT_TYPES: &str = "company/contacts/types";
+const COMM_TYPES: &str = "company/communicationtypes";
+const ENTRIES: &str = "schedule/entries";
+
+impl Default for CwState {
+    fn default() -> Self {
+        let mut s = CwState {
+            credentials: vec![],
+            client_ids: vec![],
+            tables: BTreeMap::new(),
+            next_id: 1000,
+        };
+        for (id, d, phone, fax, email) in [
+            (1, "Email", false, false, true),
+            (2, "Direct", true, false, false),
+            (3, "Fax", false, true, false),
+            (4, "Cell", true, false, false),
+        ] {
+            s.tables.entry(COMM_TYPES.into()).or_default().insert(
+                id,
+                json!({"id": id, "description": d, "phoneFlag": phone, "faxFlag": fax, "emailFlag": email, "defaultFlag": id == 1, "_info": info()}),
+            );
+        }
+        s
     }
 }
 
-/// Seed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CwSeed {}
-
-/// Handle.
-pub struct CwHandle<'a>(pub &'a Store);
-
-/// Entry point.
-pub async fn handle(_store: Arc<Store>, _req: Request) -> Response {
-    StatusCode::NOT_IMPLEMENTED.into_response()
+fn info() -> Value {
+    json!({"lastUpdated": crate::util::now_iso(), "updatedBy": "syncbridge-sim"})
 }
 
-/// Fault answer.
+impl CwState {
+    fn alloc(&mut self, given: Option<i64>) -> i64 {
+        match given.filter(|i| *i > 0) {
+            Some(i) => {
+                self.next_id = self.next_id.max(i);
+                i
+            }
+            None => {
+                self.next_id += 1;
+                self.next_id
+            }
+        }
+    }
+
+    /// Fills server-set fields and normalises a row of `table`.
+    fn normalize(&mut self, table: &str, mut v: Value) -> Value {
+        let id = self.alloc(v.get("id").and_then(|x| x.as_i64()));
+        let o = v.as_object_mut().expect("object");
+        o.insert("id".into(), json!(id));
+        o.insert("_info".into(), info());
+        match table {
+            CONTACTS => {
+                o.entry("inactiveFlag").or_insert(json!(false));
+                o.entry("types").or_insert(json!([]));
+                let mut items = o
+                    .get("communicationItems")
+                    .and_then(|c| c.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                for it in items.iter_mut() {
+                    self.next_id += 1;
+                    let nid = self.next_id;
+                    if let Some(io) = it.as_object_mut() {
+                        io.entry("id").or_insert(json!(nid));
+                        io.entry("defaultFlag").or_insert(json!(false));
+                        let tname = io
+                            .get("type")
+                            .and_then(|t| t.get("name"))
+                            .and_then(|n| n.as_str())
+                            .unwrap_or("")
+                            .to_string();
+                        let ctype = match tname.to_ascii_lowercase().as_str() {
+                            "email" => "Email",
+                            "fax" => "Fax",
+                            _ => "Phone",
+                        };
+                        io.entry("communicationType").or_insert(json!(ctype));
+                    }
+                }
+                o.insert("communicationItems".into(), Value::Array(items));
+            }
+            COMPANIES => {
+                o.entry("status")
+                    .or_insert(json!({"id": 1, "name": "Active"}));
+                o.entry("deletedFlag").or_insert(json!(false));
+            }
+            SITES => {
+                o.entry("primaryAddressFlag").or_insert(json!(false));
+                o.entry("inactiveFlag").or_insert(json!(false));
+            }
+            ENTRIES => {
+                o.entry("doneFlag").or_insert(json!(false));
+            }
+            _ => {}
+        }
+        v
+    }
+
+    /// Inserts a row into a collection; returns the stored row.
+    pub fn insert(&mut self, table: &str, v: Value) -> Value {
+        let row = self.normalize(table, v);
+        let id = row["id"].as_i64().unwrap_or_default();
+        self.tables
+            .entry(table.to_string())
+            .or_default()
+            .insert(id, row.clone());
+        row
+    }
+
+    /// Adds seed data.
+    pub fn apply_seed(&mut self, seed: &CwSeed) {
+        self.credentials.extend(seed.credentials.iter().cloned());
+        self.client_ids.extend(seed.client_ids.iter().cloned());
+        for t in &seed.contact_types {
+            self.insert(CONTACT_TYPES, t.clone());
+        }
+        for c in &seed.companies {
+            let mut c = c.clone();
+            let sites = c
+                .as_object_mut()
+                .and_then(|o| o.remove("sites"))
+                .and_then(|s| s.as_array().cloned())
+                .unwrap_or_default();
+            let row = self.insert(COMPANIES, c);
+            for s in sites {
+                let mut s = s;
+                s["company"] =
+                    json!({"id": row["id"], "identifier": row["identifier"], "name": row["name"]});
+                self.insert(SITES, s);
+            }
+        }
+        for c in &seed.contacts {
+            self.insert(CONTACTS, c.clone());
+        }
+        for e in &seed.schedule_entries {
+            self.insert(ENTRIES, e.clone());
+        }
+    }
+
+    /// JSON dump.
+    pub fn dump(&self) -> Value {
+        Value::Object(
+            self.tables
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Array(v.values().cloned().collect())))
+                .collect(),
+        )
+    }
+}
+
+/// Rust API for tests.
+pub struct CwHandle<'a>(pub &'a Store);
+
+impl CwHandle<'_> {
+    /// Adds credentials.
+    pub fn add_credential(&self, company_id: &str, public_key: &str, private_key: &str) {
+        lock(&self.0.connectwise).credentials.push(CwCredential {
+            company_id: company_id.into(),
+            public_key: public_key.into(),
+            private_key: private_key.into(),
+        });
+    }
+    /// Inserts a row into a collection (`company/contacts`, …); returns its id.
+    pub fn insert(&self, collection: &str, row: Value) -> i64 {
+        lock(&self.0.connectwise).insert(&collection.to_ascii_lowercase(), row)["id"]
+            .as_i64()
+            .unwrap_or_default()
+    }
+    /// Rows of a collection.
+    pub fn rows(&self, collection: &str) -> Vec<Value> {
+        lock(&self.0.connectwise)
+            .tables
+            .get(&collection.to_ascii_lowercase())
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default()
+    }
+    /// One row.
+    pub fn get(&self, collection: &str, id: i64) -> Option<Value> {
+        lock(&self.0.connectwise)
+            .tables
+            .get(&collection.to_ascii_lowercase())?
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// A CW error object.
+pub fn cw_error(status: StatusCode, code: &str, message: &str, errors: Value) -> Response {
+    json_response(
+        status,
+        &json!({"code": code, "message": message, "errors": errors}),
+    )
+}
+
+/// The answer for an injected fault status.
 pub fn fault_response(status: StatusCode) -> Response {
-    status.into_response()
+    let (code, msg) = match status.as_u16() {
+        429 => ("TooManyRequests", "Too many requests, please retry later."),
+        401 => ("Unauthorized", "Unauthorized"),
+        404 => ("NotFound", "Not found"),
+        _ => (
+            "UnexpectedServerError",
+            "An unexpected server error has occurred.",
+        ),
+    };
+    cw_error(status, code, msg, Value::Null)
+}
+
+fn authenticate(store: &Store, h: &HeaderMap) -> Result<(), Response> {
+    let s = lock(&store.connectwise);
+    let client_id = header(h, "clientId").unwrap_or("").trim().to_string();
+    if client_id.is_empty()
+        || (!s.client_ids.is_empty()
+            && !s
+                .client_ids
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&client_id)))
+    {
+        return Err(cw_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidClientId",
+            "A valid clientId header is required. Register your integration at https://developer.connectwise.com/ClientID to obtain one.",
+            Value::Null,
+        ));
+    }
+    let unauthorized = || {
+        cw_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Authentication failed.",
+            Value::Null,
+        )
+    };
+    let Some(auth) = header(h, "authorization") else {
+        return Err(unauthorized());
+    };
+    let Some(b64) = auth
+        .strip_prefix("Basic ")
+        .or_else(|| auth.strip_prefix("basic "))
+    else {
+        return Err(unauthorized());
+    };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+        return Err(unauthorized());
+    };
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let ok = raw.split_once(':').and_then(|(user, private)| {
+        let (company, public) = user.split_once('+')?;
+        Some(s.credentials.iter().any(|c| {
+            c.company_id.eq_ignore_ascii_case(company)
+                && c.public_key == public
+                && c.private_key == private
+        }))
+    });
+    if ok != Some(true) || store.scenarios().wrong_password {
+        return Err(unauthorized());
+    }
+    Ok(())
+}
+
+/// Entry point.
+pub async fn handle(store: Arc<Store>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    if let Err(r) = authenticate(&store, &parts.headers) {
+        return r;
+    }
+    let path = parts.uri.path().to_ascii_lowercase();
+    let rest = path
+        .trim_start_matches("/v4_6_release/apis/3.0")
+        .trim_matches('/')
+        .to_string();
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let q = parse_query(parts.uri.query());
+    let body: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                return cw_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObject",
+                    &format!("Request body is not valid JSON: {e}"),
+                    Value::Null,
+                )
+            }
+        }
+    };
+    let link_base = format!(
+        "{}/v4_6_release/apis/3.0/{}",
+        store.base_url(),
+        parts
+            .uri
+            .path()
+            .trim_start_matches("/v4_6_release/apis/3.0/")
+    );
+    let m = parts.method.clone();
+    let mut s = lock(&store.connectwise);
+    match (m.as_str(), segs.as_slice()) {
+        ("GET", ["system", "info"]) => json_response(
+            StatusCode::OK,
+            &json!({"version": "v2025.1.00000", "isCloud": true, "serverTimeZone": "Eastern Standard Time", "licenseBits": [], "cloudRegion": "NA"}),
+        ),
+        ("GET", ["company", "companies", cid, "sites"]) => {
+            let cid: i64 = cid.parse().unwrap_or(-1);
+            if !s
+                .tables
+                .get(COMPANIES)
+                .is_some_and(|t| t.contains_key(&cid))
+            {
+                return not_found("Company", cid);
+            }
+            let rows: Vec<Value> = s
+                .tables
+                .get(SITES)
+                .map(|t| {
+                    t.values()
+                        .filter(|r| r["company"]["id"] == json!(cid))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            list(rows, &q, &link_base)
+        }
+        ("POST", ["company", "companies", cid, "sites"]) => {
+            let cid: i64 = cid.parse().unwrap_or(-1);
+            let Some(comp) = s.tables.get(COMPANIES).and_then(|t| t.get(&cid)).cloned() else {
+                return not_found("Company", cid);
+            };
+            if body
+                .get("name")
+                .and_then(|n| n.as_str())
+                .is_none_or(str::is_empty)
+            {
+                return invalid("site", "name");
+            }
+            let mut b = body;
+            b["company"] =
+                json!({"id": cid, "identifier": comp["identifier"], "name": comp["name"]});
+            let row = s.insert(SITES, b);
+            json_response(StatusCode::CREATED, &row)
+        }
+        (_, ["company", "companies", cid, "sites", sid]) => {
+            let cid: i64 = cid.parse().unwrap_or(-1);
+            let sid: i64 = sid.parse().unwrap_or(-1);
+            let exists = s
+                .tables
+                .get(SITES)
+                .and_then(|t| t.get(&sid))
+                .is_some_and(|r| r["company"]["id"] == json!(cid));
+            if !exists {
+                return not_found("Site", sid);
+            }
+            item(&mut s, &m, SITES, sid, body, "Site")
+        }
+        ("GET", [a, b, "count"]) | ("GET", [a, b, "types", "count"]) => {
+            let table = table_of(a, b, segs.len() == 4);
+            let rows: Vec<Value> = s
+                .tables
+                .get(&table)
+                .map(|t| t.values().cloned().collect())
+                .unwrap_or_default();
+            match filter(rows, &q) {
+                Ok(r) => json_response(StatusCode::OK, &json!({"count": r.len()})),
+                Err(e) => e,
+            }
+        }
+        ("GET", ["company", "contacts", "types"])
+        | ("GET", ["company", "communicationtypes"])
+        | ("GET", ["company", "companies"])
+        | ("GET", ["company", "contacts"])
+        | ("GET", ["schedule", "entries"]) => {
+            let table = segs.join("/");
+            let rows: Vec<Value> = s
+                .tables
+                .get(&table)
+                .map(|t| t.values().cloned().collect())
+                .unwrap_or_default();
+            list(rows, &q, &link_base)
+        }
+        ("POST", ["company", "contacts", "types"])
+        | ("POST", ["company", "companies"])
+        | ("POST", ["company", "contacts"])
+        | ("POST", ["schedule", "entries"]) => {
+            let table = segs.join("/");
+            let required: &[&str] = match table.as_str() {
+                COMPANIES => &["identifier", "name"],
+                CONTACTS => &["firstName"],
+                CONTACT_TYPES => &["description"],
+                _ => &[],
+            };
+            if !body.is_object() {
+                return cw_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObject",
+                    "The request body must be an object.",
+                    Value::Null,
+                );
+            }
+            for f in required {
+                if body.get(*f).is_none_or(|v| v.is_null() || v == "") {
+                    return invalid(table.rsplit('/').next().unwrap_or(""), f);
+                }
+            }
+            if table == COMPANIES
+                && s.tables.get(COMPANIES).is_some_and(|t| {
+                    t.values().any(|c| {
+                        c["identifier"].as_str().map(str::to_lowercase)
+                            == body["identifier"].as_str().map(str::to_lowercase)
+                    })
+                })
+            {
+                return cw_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObject",
+                    "company object is invalid",
+                    json!([{"code": "DuplicateValue", "message": "The identifier is already in use.", "resource": "company", "field": "identifier"}]),
+                );
+            }
+            let row = s.insert(&table, body);
+            json_response(StatusCode::CREATED, &row)
+        }
+        (_, [a, b, id]) if id.parse::<i64>().is_ok() => {
+            let table = format!("{a}/{b}");
+            let name = match table.as_str() {
+                COMPANIES => "Company",
+                CONTACTS => "Contact",
+                ENTRIES => "ScheduleEntry",
+                _ => "Record",
+            };
+            item(&mut s, &m, &table, id.parse().unwrap_or(-1), body, name)
+        }
+        (_, ["company", "contacts", "types", id]) => item(
+            &mut s,
+            &m,
+            CONTACT_TYPES,
+            id.parse().unwrap_or(-1),
+            body,
+            "ContactType",
+        ),
+        _ => cw_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("The requested resource /{rest} was not found."),
+            Value::Null,
+        ),
+    }
+}
+
+fn table_of(a: &str, b: &str, types: bool) -> String {
+    if types {
+        format!("{a}/{b}/types")
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
+fn not_found(name: &str, id: i64) -> Response {
+    cw_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("{name} recordId {id} not found."),
+        Value::Null,
+    )
+}
+
+fn invalid(resource: &str, field: &str) -> Response {
+    let resource = resource.trim_end_matches('s');
+    cw_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidObject",
+        &format!("{resource} object is invalid"),
+        json!([{"code": "NullValue", "message": format!("The {field} field is required."), "resource": resource, "field": field}]),
+    )
+}
+
+fn filter(mut rows: Vec<Value>, q: &[(String, String)]) -> Result<Vec<Value>, Response> {
+    if let Some(c) = query_get(q, "conditions").filter(|c| !c.trim().is_empty()) {
+        let cond = conditions::parse(c).map_err(|e| {
+            cw_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidObject",
+                &format!("conditions: {e}"),
+                Value::Null,
+            )
+        })?;
+        rows.retain(|r| conditions::eval(&cond, r));
+    }
+    if let Some(c) = query_get(q, "childConditions").filter(|c| !c.trim().is_empty()) {
+        let cond = conditions::parse(c).map_err(|e| {
+            cw_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidObject",
+                &format!("childConditions: {e}"),
+                Value::Null,
+            )
+        })?;
+        rows.retain(|r| conditions::eval_child(&cond, r));
+    }
+    Ok(rows)
+}
+
+fn list(rows: Vec<Value>, q: &[(String, String)], link_base: &str) -> Response {
+    let mut rows = match filter(rows, q) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    if let Some(ob) = query_get(q, "orderBy") {
+        let mut p = ob.split_whitespace();
+        let field: Vec<String> = p
+            .next()
+            .unwrap_or("id")
+            .split('/')
+            .map(str::to_string)
+            .collect();
+        let desc = p.next().is_some_and(|d| d.eq_ignore_ascii_case("desc"));
+        let get = |r: &Value| {
+            field
+                .iter()
+                .fold(Some(r.clone()), |acc, f| {
+                    acc.and_then(|a| crate::odata::get_ci(&a, f).cloned())
+                })
+                .unwrap_or(Value::Null)
+        };
+        rows.sort_by(|a, b| {
+            let o = crate::odata::compare(&get(a), &get(b)).unwrap_or(std::cmp::Ordering::Equal);
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let page_size: usize = match query_get(q, "pageSize").map(|p| p.parse::<usize>()) {
+        None => 25,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            return cw_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidObject",
+                "pageSize must be between 1 and 1000.",
+                Value::Null,
+            )
+        }
+    };
+    let page: usize = match query_get(q, "page").map(|p| p.parse::<usize>()) {
+        None => 1,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            return cw_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidObject",
+                "page must be 1 or greater.",
+                Value::Null,
+            )
+        }
+    };
+    let total = rows.len();
+    let last = total.div_ceil(page_size).max(1);
+    let fields: Option<Vec<String>> =
+        query_get(q, "fields").map(|f| f.split(',').map(|x| x.trim().to_string()).collect());
+    let items: Vec<Value> = rows
+        .into_iter()
+        .skip((page - 1) * page_size)
+        .take(page_size)
+        .map(|r| match &fields {
+            None => r,
+            Some(fs) => {
+                let mut o = Map::new();
+                for f in fs {
+                    let top = f.split('/').next().unwrap_or("");
+                    if let Some(v) = crate::odata::get_ci(&r, top) {
+                        o.insert(top.to_string(), v.clone());
+                    }
+                }
+                Value::Object(o)
+            }
+        })
+        .collect();
+    let mut resp = json_response(StatusCode::OK, &Value::Array(items));
+    let other: Vec<(String, String)> = q
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("page") && !k.eq_ignore_ascii_case("pageSize"))
+        .cloned()
+        .collect();
+    let url = |p: usize| {
+        let mut s = format!("{link_base}?pageSize={page_size}&page={p}");
+        for (k, v) in &other {
+            s.push_str(&format!("&{}={}", percent_encode(k), percent_encode(v)));
+        }
+        s
+    };
+    let mut links = vec![];
+    if page > 1 {
+        links.push(format!("<{}>; rel=\"first\"", url(1)));
+        links.push(format!("<{}>; rel=\"prev\"", url(page - 1)));
+    }
+    if page < last {
+        links.push(format!("<{}>; rel=\"next\"", url(page + 1)));
+        links.push(format!("<{}>; rel=\"last\"", url(last)));
+    }
+    if !links.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
+            resp.headers_mut().insert(axum::http::header::LINK, v);
+        }
+    }
+    resp
+}
+
+fn apply_patch(row: &mut Value, ops: &Value) -> Result<(), String> {
+    let ops = ops
+        .as_array()
+        .ok_or("PATCH body must be a JSON-Patch array of operations.")?;
+    for op in ops {
+        let kind = op
+            .get("op")
+            .and_then(|o| o.as_str())
+            .ok_or("Each operation needs an 'op'.")?
+            .to_ascii_lowercase();
+        let path = op
+            .get("path")
+            .and_then(|p| p.as_str())
+            .ok_or("Each operation needs a 'path'.")?;
+        let segs: Vec<&str> = path
+            .trim_start_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if segs.is_empty() || segs[0].eq_ignore_ascii_case("id") || segs[0] == "_info" {
+            return Err(format!("The path '{path}' cannot be modified."));
+        }
+        let mut cur = &mut *row;
+        for s in &segs[..segs.len() - 1] {
+            if !cur.get(*s).is_some_and(|v| v.is_object()) {
+                cur[*s] = json!({});
+            }
+            cur = cur.get_mut(*s).ok_or("bad path")?;
+        }
+        let last = segs[segs.len() - 1];
+        let key = cur
+            .as_object()
+            .and_then(|o| o.keys().find(|k| k.eq_ignore_ascii_case(last)).cloned())
+            .unwrap_or_else(|| last.to_string());
+        match kind.as_str() {
+            "replace" | "add" => {
+                let v = op
+                    .get("value")
+                    .cloned()
+                    .ok_or("replace/add needs a 'value'.")?;
+                cur[key.as_str()] = v;
+            }
+            "remove" => {
+                if let Some(o) = cur.as_object_mut() {
+                    o.remove(&key);
+                }
+            }
+            other => return Err(format!("Unsupported operation '{other}'.")),
+        }
+    }
+    Ok(())
+}
+
+fn item(s: &mut CwState, m: &Method, table: &str, id: i64, body: Value, name: &str) -> Response {
+    if !s.tables.get(table).is_some_and(|t| t.contains_key(&id)) {
+        return not_found(name, id);
+    }
+    match m.as_str() {
+        "GET" => json_response(StatusCode::OK, &s.tables[table][&id]),
+        "DELETE" => {
+            s.tables.get_mut(table).map(|t| t.remove(&id));
+            Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(axum::body::Body::empty())
+                .unwrap_or_default()
+        }
+        "PATCH" => {
+            let mut row = s.tables[table][&id].clone();
+            if let Err(e) = apply_patch(&mut row, &body) {
+                return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", &e, Value::Null);
+            }
+            row["_info"] = info();
+            let row = if table == CONTACTS {
+                renormalize_contact(s, row)
+            } else {
+                row
+            };
+            s.tables.get_mut(table).map(|t| t.insert(id, row.clone()));
+            json_response(StatusCode::OK, &row)
+        }
+        "PUT" => {
+            if !body.is_object() {
+                return cw_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObject",
+                    "The request body must be an object.",
+                    Value::Null,
+                );
+            }
+            let mut b = body;
+            b["id"] = json!(id);
+            let row = s.normalize(table, b);
+            s.tables.get_mut(table).map(|t| t.insert(id, row.clone()));
+            json_response(StatusCode::OK, &row)
+        }
+        _ => cw_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The requested method is not allowed.",
+            Value::Null,
+        ),
+    }
+}
+
+fn renormalize_contact(s: &mut CwState, row: Value) -> Value {
+    let id = row["id"].clone();
+    let mut r = s.normalize(CONTACTS, row);
+    r["id"] = id;
+    r
 }
