@@ -1,8 +1,10 @@
 //! The syncbridge host: plugin runtime, capabilities, store and CLI.
 pub mod capability;
+pub mod cli;
 pub mod hub;
 pub mod manifest;
 pub mod package;
 pub mod runtime;
 pub mod secrets;
+pub mod server;
 pub mod store;

@@ -1,1 +1,298 @@
-fn main() {}
+//! `syncbridge`: the command-line entry point.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+use syncbridge::capability::http::HttpSettings;
+use syncbridge::cli::{Cli, Command, ConnectionCommand, PluginCommand};
+use syncbridge::hub::{Hub, NewConnection};
+use syncbridge::runtime::bindings::connector_api::{Finding, Outcome};
+use syncbridge::runtime::{EngineOptions, Runtime};
+use syncbridge::secrets::{Credential, MasterKey};
+use syncbridge::store::Store;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.global.log)
+                .context("--log is not a valid filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let hub = Arc::new(open_hub(&cli.global).await?);
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(dir) = &args.install_from {
+                install_all(&hub, dir).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {}; is another syncbridge running?",
+                        args.listen
+                    )
+                })?;
+            tracing::info!(address = %listener.local_addr()?, "syncbridge serving; GET /healthz");
+            syncbridge::server::serve(hub, listener).await?;
+        }
+        Command::Plugin(cmd) => plugin_command(&hub, cmd).await?,
+        Command::Connection(cmd) => connection_command(&hub, cmd).await?,
+    }
+    Ok(())
+}
+
+async fn open_hub(global: &syncbridge::cli::Global) -> Result<Hub> {
+    std::fs::create_dir_all(&global.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            global.data_dir.display()
+        )
+    })?;
+    let url = match &global.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            global.data_dir.join("syncbridge.db").display()
+        ),
+    };
+    let store = Store::open(&url).await?;
+    let key_file = global
+        .key_file
+        .clone()
+        .unwrap_or_else(|| global.data_dir.join("master.key"));
+    let key = MasterKey::load_or_create(&key_file)?;
+    let mut http = HttpSettings::default();
+    for path in &global.ca_certs {
+        http.extra_ca_pems.push(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read CA certificate {}", path.display()))?,
+        );
+    }
+    let runtime = Runtime::new(EngineOptions {
+        cache_dir: Some(global.data_dir.join("cache")),
+        http,
+        ..EngineOptions::default()
+    })?;
+    Ok(Hub::new(
+        store,
+        Arc::new(runtime),
+        key,
+        global.data_dir.join("plugins"),
+    ))
+}
+
+async fn install_all(hub: &Hub, dir: &std::path::Path) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read plugin directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("plugin.toml").exists())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let record = hub.install_plugin(&path, None).await?;
+        println!(
+            "installed {} {} ({})",
+            record.id,
+            record.version,
+            &record.digest[..12]
+        );
+    }
+    Ok(())
+}
+
+async fn plugin_command(hub: &Hub, cmd: PluginCommand) -> Result<()> {
+    match cmd {
+        PluginCommand::Install { path, sha256 } => {
+            let r = hub.install_plugin(&path, sha256.as_deref()).await?;
+            println!(
+                "installed {} {} ({}, WIT {}) sha256 {}",
+                r.id, r.version, r.kind, r.wit_version, r.digest
+            );
+        }
+        PluginCommand::List => {
+            let plugins = hub.store().list_plugins().await?;
+            if plugins.is_empty() {
+                println!("no plugins installed; install one with `syncbridge plugin install PATH`");
+            }
+            println!(
+                "{:<20} {:<10} {:<10} {:<16} {:<6} SHA256",
+                "ID", "VERSION", "KIND", "VENDOR", "WIT"
+            );
+            for p in plugins {
+                println!(
+                    "{:<20} {:<10} {:<10} {:<16} {:<6} {}",
+                    p.id,
+                    p.version,
+                    p.kind,
+                    p.vendor,
+                    p.wit_version,
+                    &p.digest[..16]
+                );
+            }
+        }
+        PluginCommand::Remove { id } => {
+            hub.remove_plugin(&id).await?;
+            println!("removed {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
+    match cmd {
+        ConnectionCommand::Add(args) => {
+            let config = match &args.config_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => args.config.clone(),
+            };
+            let credentials_text = if args.credentials_stdin {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read credentials from standard input")?;
+                Some(text)
+            } else if let Some(path) = &args.credentials_file {
+                Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                )
+            } else {
+                None
+            };
+            let credentials = match credentials_text {
+                Some(text) => parse_credentials(&text)?,
+                None => BTreeMap::new(),
+            };
+            let record = hub
+                .add_connection(NewConnection {
+                    id: args.name,
+                    plugin_id: args.plugin,
+                    config,
+                    allowed_hosts: args.allow_hosts,
+                    allow_private_network: args.allow_private_network,
+                    max_concurrent: args.max_concurrent,
+                    credentials,
+                })
+                .await?;
+            println!(
+                "added connection {} (plugin {})",
+                record.id, record.plugin_id
+            );
+            if record.allowed_hosts.is_empty() {
+                println!("note: no --allow-host given, so this connection can reach no host");
+            }
+        }
+        ConnectionCommand::List => {
+            println!(
+                "{:<24} {:<16} {:<8} ALLOWED HOSTS",
+                "NAME", "PLUGIN", "PRIVATE"
+            );
+            for c in hub.store().list_connections().await? {
+                let slots: Vec<String> = hub
+                    .store()
+                    .credentials(&c.id)
+                    .await?
+                    .into_iter()
+                    .map(|s| format!("{}({})", s.slot, s.kind))
+                    .collect();
+                println!(
+                    "{:<24} {:<16} {:<8} {}  credentials: {}",
+                    c.id,
+                    c.plugin_id,
+                    if c.allow_private_network { "yes" } else { "no" },
+                    c.allowed_hosts.join(","),
+                    if slots.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        slots.join(",")
+                    }
+                );
+            }
+        }
+        ConnectionCommand::Test { name } => {
+            let report = hub.test_connection(&name).await?;
+            let mut failed = false;
+            for f in report.config.iter() {
+                failed |= print_finding(f);
+            }
+            match report.connection {
+                Ok(findings) => {
+                    for f in &findings {
+                        failed |= print_finding(f);
+                    }
+                }
+                Err(e) => {
+                    println!("FAILED   connection: {e}");
+                    failed = true;
+                }
+            }
+            if failed {
+                bail!("connection {name} has failed checks; see the remedies above");
+            }
+        }
+        ConnectionCommand::Remove { name } => {
+            hub.store().remove_connection(&name).await?;
+            println!("removed connection {name}");
+        }
+    }
+    Ok(())
+}
+
+fn print_finding(f: &Finding) -> bool {
+    let (label, failed) = match f.outcome {
+        Outcome::Ok => ("ok", false),
+        Outcome::Warning => ("WARNING", false),
+        Outcome::Failed => ("FAILED", true),
+        Outcome::Skipped => ("skipped", false),
+    };
+    println!("{label:<8} {}", f.check);
+    if let Some(cause) = &f.cause {
+        println!("         cause:  {cause}");
+    }
+    if let Some(remedy) = &f.remedy {
+        println!("         remedy: {remedy}");
+    }
+    failed
+}
+
+fn parse_credentials(text: &str) -> Result<BTreeMap<String, Credential>> {
+    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        anyhow::anyhow!(
+            "credentials are not a JSON object of slots (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    raw.into_iter()
+        .map(|(slot, value)| {
+            let cred = Credential::from_json(&value.to_string())
+                .with_context(|| format!("credential slot {slot:?}"))?;
+            Ok((slot, cred))
+        })
+        .collect()
+}

@@ -30,6 +30,7 @@ pub mod state;
 pub mod testing;
 mod traits;
 
+pub use log;
 pub use traits::{Connector, Mapper};
 
 /// Canonical records and errors shared by every plugin.

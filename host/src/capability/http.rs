@@ -380,9 +380,7 @@ fn classify_send_error(e: &reqwest::Error, host: &str, timeout: Duration) -> Htt
             timeout.as_millis()
         ))
     } else if e.is_connect() {
-        let detail = std::error::Error::source(e)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let detail = error_chain(e);
         if detail.contains("certificate") || detail.contains("UnknownIssuer") {
             HttpError::Refused(format!(
                 "TLS to {host} failed: the certificate is not trusted ({detail}); add its CA with --ca-cert"
@@ -391,8 +389,20 @@ fn classify_send_error(e: &reqwest::Error, host: &str, timeout: Duration) -> Htt
             HttpError::Transient(format!("cannot connect to {host}: {detail}"))
         }
     } else {
-        HttpError::Transient(format!("request to {host} failed: {e}"))
+        HttpError::Transient(format!("request to {host} failed: {}", error_chain(e)))
     }
+}
+
+/// The innermost causes of an error, joined, without the URL.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        parts.push(err.to_string());
+        source = err.source();
+    }
+    parts.dedup();
+    parts.join(": ")
 }
 
 async fn read_capped(

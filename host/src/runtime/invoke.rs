@@ -7,7 +7,7 @@ use super::bindings::connector_api::{
 use super::bindings::mapper::{Mapper, MapperPre};
 use super::bindings::mapper_api::{Explanation, Intent};
 use super::bindings::types::{Item, PluginError};
-use super::engine::{Runtime, EPOCH_TICK};
+use super::engine::Runtime;
 use super::host::{ConnectionContext, HostState, StateChanges};
 use super::limits::MemoryLimiter;
 use super::trap::TrapKind;
@@ -135,13 +135,16 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|s| &mut s.limiter);
-        let ticks = (deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis()
-            / EPOCH_TICK.as_millis()) as u64
-            + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every epoch tick the plugin yields to the async executor, so a
+        // spinning plugin never starves other tasks; past its deadline it traps.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
         store
     }
 
@@ -408,13 +411,18 @@ impl<'a> Instance<'a> {
     }
 }
 
+/// The panic line of captured stderr and the message line after it.
 fn last_line(text: &str) -> Option<String> {
-    text.lines()
+    let lines: Vec<&str> = text
+        .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .find(|l| l.contains("panicked"))
-        .or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()))
-        .map(|l| l.chars().take(500).collect())
+        .collect();
+    let picked = match lines.iter().position(|l| l.contains("panicked")) {
+        Some(i) => lines[i..lines.len().min(i + 2)].join(" "),
+        None => lines.last()?.to_string(),
+    };
+    Some(picked.chars().take(500).collect())
 }
 
 /// Plugin stdout/stderr go to tracing, one event per line, capped.

@@ -1,0 +1,149 @@
+//! The command line (`syncbridge --help`).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// syncbridge keeps Exchange / Microsoft 365 in step with Autotask, ConnectWise
+/// and Dynamics 365 through sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "syncbridge", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory for the database, master key, installed plugins and compile cache.
+    #[arg(
+        long,
+        env = "SYNCBRIDGE_DATA_DIR",
+        default_value = ".syncbridge",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Database URL: sqlite://PATH (default: DATA_DIR/syncbridge.db) or postgres://USER@HOST/DB.
+    #[arg(long, env = "SYNCBRIDGE_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Master key file (created with mode 0600 if missing). SYNCBRIDGE_MASTER_KEY overrides it.
+    #[arg(long, env = "SYNCBRIDGE_KEY_FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+
+    /// Extra CA certificate (PEM) to trust for outbound TLS; repeat for several.
+    #[arg(long = "ca-cert", value_name = "PEM", global = true)]
+    pub ca_certs: Vec<PathBuf>,
+
+    /// Log filter, e.g. `info` or `syncbridge=debug,plugin=trace`.
+    #[arg(long, env = "SYNCBRIDGE_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: REST API and health check.
+    Serve(ServeArgs),
+    /// Install, list and remove plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Configure and test connections to outside systems.
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SYNCBRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Install (or update) every plugin package found in this directory at start-up.
+    #[arg(long, value_name = "DIR")]
+    pub install_from: Option<PathBuf>,
+}
+
+/// `plugin` commands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install a plugin package (a directory or .tar.gz with plugin.toml and the component).
+    ///
+    /// The component's sha256 is verified against plugin.toml and --sha256; archives must be
+    /// pinned. The component is compiled and checked against the WIT world before it is accepted.
+    Install {
+        /// Package directory or archive.
+        path: PathBuf,
+        /// Expected sha256 of the component (hex).
+        #[arg(long)]
+        sha256: Option<String>,
+    },
+    /// List installed plugins.
+    List,
+    /// Remove a plugin that no connection uses.
+    Remove {
+        /// Plugin id.
+        id: String,
+    },
+}
+
+/// `connection` commands.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Add a connection: a configured instance of a connector plugin.
+    ///
+    /// Credentials are read from a JSON file or standard input, never from the command line,
+    /// and are stored encrypted. Format: {"SLOT": {"kind": "basic", "username": "...",
+    /// "password": "..."}}; kinds: basic, headers ({"headers": {...}}),
+    /// oauth2-client-credentials (token_url, client_id, client_secret, scope), bearer (token).
+    #[command(verbatim_doc_comment)]
+    Add(AddConnection),
+    /// List connections.
+    List,
+    /// Check a connection's configuration and let its plugin test the service.
+    Test {
+        /// Connection name.
+        name: String,
+    },
+    /// Remove a connection with its credentials and state.
+    Remove {
+        /// Connection name.
+        name: String,
+    },
+}
+
+/// `connection add` options.
+#[derive(Debug, Args)]
+pub struct AddConnection {
+    /// Connection name (letters, digits, '-', '_').
+    pub name: String,
+    /// Id of the connector plugin.
+    #[arg(long)]
+    pub plugin: String,
+    /// Configuration JSON for the plugin.
+    #[arg(long, conflicts_with = "config_file", default_value = "{}")]
+    pub config: String,
+    /// Read the configuration JSON from a file.
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Host the plugin may call for this connection (`host`, `host:port`, `*.domain`); repeat.
+    /// Without any, the plugin can reach nothing.
+    #[arg(long = "allow-host", value_name = "PATTERN")]
+    pub allow_hosts: Vec<String>,
+    /// Allow loopback and private addresses (on-premises servers, local simulators).
+    #[arg(long)]
+    pub allow_private_network: bool,
+    /// Outbound requests in flight at once (default: the plugin's limit).
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    /// Read credentials JSON from this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "credentials_stdin")]
+    pub credentials_file: Option<PathBuf>,
+    /// Read credentials JSON from standard input.
+    #[arg(long)]
+    pub credentials_stdin: bool,
+}

@@ -1,0 +1,101 @@
+//! Shared helpers of the host's integration tests: built plugin packages,
+//! hubs on temporary SQLite stores, small loopback HTTP servers.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use syncbridge::hub::{Hub, NewConnection};
+use syncbridge::runtime::{EngineOptions, Runtime};
+use syncbridge::secrets::{Credential, MasterKey};
+use syncbridge::store::Store;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A built plugin package; panics with the command to run when it is missing.
+pub fn package(id: &str) -> PathBuf {
+    let root = workspace().join("target");
+    for dir in ["plugins", "test-plugins"] {
+        let p = root.join(dir).join(id);
+        if p.join("plugin.toml").exists() {
+            return p;
+        }
+    }
+    panic!("plugin package {id} is not built; run scripts/build-plugins.sh first (the README test command does)");
+}
+
+/// A hub on a fresh SQLite file in a temporary directory.
+pub struct TestHub {
+    pub hub: Arc<Hub>,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn hub() -> TestHub {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    hub_with(dir, &url).await
+}
+
+pub async fn hub_with(dir: tempfile::TempDir, url: &str) -> TestHub {
+    let store = Store::open(url).await.expect("store opens");
+    let runtime = Runtime::new(EngineOptions {
+        cache_dir: Some(dir.path().join("cache")),
+        ..EngineOptions::default()
+    })
+    .expect("runtime starts");
+    let hub = Hub::new(
+        store,
+        Arc::new(runtime),
+        MasterKey::generate(),
+        dir.path().join("plugins"),
+    );
+    TestHub {
+        hub: Arc::new(hub),
+        dir,
+    }
+}
+
+/// Installs a built package.
+pub async fn install(hub: &Hub, id: &str) {
+    hub.install_plugin(&package(id), None)
+        .await
+        .expect("plugin installs");
+}
+
+/// Adds a connection of `plugin` allowed to reach loopback.
+pub async fn loopback_connection(
+    hub: &Hub,
+    name: &str,
+    plugin: &str,
+    config: &str,
+    credentials: &[(&str, &str)],
+) {
+    let credentials: BTreeMap<String, Credential> = credentials
+        .iter()
+        .map(|(slot, json)| (slot.to_string(), Credential::from_json(json).unwrap()))
+        .collect();
+    hub.add_connection(NewConnection {
+        id: name.into(),
+        plugin_id: plugin.into(),
+        config: config.into(),
+        allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+        allow_private_network: true,
+        max_concurrent: None,
+        credentials,
+    })
+    .await
+    .expect("connection is added");
+}
+
+/// Serves an axum router on an ephemeral loopback port; returns its base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    format!("http://{addr}")
+}
