@@ -1,42 +1,578 @@
-//! ews simulator (stub).
+//! Exchange Web Services (SOAP 1.1, `/EWS/Exchange.asmx`) and POX Autodiscover simulator.
+//!
+//! Requests are parsed by namespace URI (any prefix). Responses use `s:`/`m:`/`t:` prefixes and
+//! follow the element order of `types.xsd`/`messages.xsd` so that they validate against
+//! `../shared/oracles/ews/schema/ews-all.xsd`.
 
+mod autodiscover;
+mod ops;
+pub mod order;
+pub mod xml;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::store::Store;
+use crate::util::lock;
+use xml::{escape, Elem, M, SOAP, T};
 
-/// State.
-#[derive(Debug, Default)]
-pub struct EwsState {}
+/// An account that can log on with Basic authentication.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EwsAccount {
+    /// Primary SMTP address (also the logon name; `DOMAIN\alias` logons match the alias).
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Holds the ApplicationImpersonation role.
+    #[serde(default)]
+    pub can_impersonate: bool,
+    /// Has a mailbox (service accounts may not).
+    #[serde(default = "yes")]
+    pub has_mailbox: bool,
+}
 
-impl EwsState {
-    /// Adds seed data.
-    pub fn apply_seed(&mut self, _seed: &EwsSeed) {}
-    /// JSON dump.
-    pub fn dump(&self) -> Value {
-        Value::Null
+fn yes() -> bool {
+    true
+}
+
+/// One item of a seeded mailbox folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EwsItemSeed {
+    /// Distinguished folder (`calendar`, `contacts`, `tasks`, `inbox`, …) or a folder id.
+    pub folder: String,
+    /// The item as EWS XML in the types namespace, e.g.
+    /// `<t:Contact xmlns:t="…/types"><t:GivenName>Ann</t:GivenName></t:Contact>`.
+    pub xml: String,
+    /// Fixed item id (generated when absent).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// EWS section of a seed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EwsSeed {
+    /// Accounts (a mailbox is created for each unless `hasMailbox` is false).
+    pub accounts: Vec<EwsAccount>,
+    /// Items keyed by mailbox SMTP address.
+    pub items: BTreeMap<String, Vec<EwsItemSeed>>,
+}
+
+/// A folder.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    /// Folder id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `IPF.Appointment`, `IPF.Contact`, `IPF.Task`, `IPF.Note`.
+    pub class: String,
+    /// Distinguished id (`calendar`…).
+    pub distinguished: Option<String>,
+    /// Parent folder id.
+    pub parent: Option<String>,
+    /// Owning mailbox (lowercase SMTP), `None` for public folders.
+    pub mailbox: Option<String>,
+}
+
+impl Folder {
+    /// Element name of the folder kind.
+    pub fn element(&self) -> &'static str {
+        match self.class.as_str() {
+            "IPF.Appointment" => "CalendarFolder",
+            "IPF.Contact" => "ContactsFolder",
+            "IPF.Task" => "TasksFolder",
+            _ => "Folder",
+        }
     }
 }
 
-/// Seed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EwsSeed {}
-
-/// Handle.
-pub struct EwsHandle<'a>(pub &'a Store);
-
-/// Entry point.
-pub async fn handle(_store: Arc<Store>, _req: Request) -> Response {
-    StatusCode::NOT_IMPLEMENTED.into_response()
+/// A stored item.
+#[derive(Debug, Clone)]
+pub struct EwsItem {
+    /// Item id.
+    pub id: String,
+    /// Change key (changes on every update).
+    pub change_key: String,
+    /// Folder id.
+    pub folder: String,
+    /// `Message`, `CalendarItem`, `Contact`, `Task` or `Item`.
+    pub kind: String,
+    /// Properties (children of the item element, types namespace).
+    pub props: Vec<Elem>,
+    /// Sequence number of the creation.
+    pub created_seq: u64,
+    /// Sequence number of the last change.
+    pub seq: u64,
+    /// Deleted (tombstone kept for SyncFolderItems).
+    pub deleted: bool,
 }
 
-/// Fault answer.
-pub fn fault_response(status: StatusCode, _retry_after: Option<&str>) -> Response {
-    status.into_response()
+impl EwsItem {
+    /// A property by name.
+    pub fn prop(&self, name: &str) -> Option<&Elem> {
+        self.props.iter().find(|p| p.name == name)
+    }
+}
+
+/// EWS state.
+#[derive(Debug, Default)]
+pub struct EwsState {
+    /// Accounts.
+    pub accounts: Vec<EwsAccount>,
+    /// All folders (mailbox and public).
+    pub folders: Vec<Folder>,
+    /// All items.
+    pub items: Vec<EwsItem>,
+    /// Change counter.
+    pub seq: u64,
+    /// Backoff reported by the `ErrorServerBusy` fault (ms).
+    pub backoff_ms: u64,
+}
+
+/// Creates an opaque EWS-style id.
+pub fn new_id() -> String {
+    let raw = uuid::Uuid::new_v4();
+    format!(
+        "AAMkA{}=",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(raw.as_bytes())
+    )
+}
+
+const DISTINGUISHED: &[(&str, &str, &str)] = &[
+    ("msgfolderroot", "Top of Information Store", "IPF.Note"),
+    ("inbox", "Inbox", "IPF.Note"),
+    ("sentitems", "Sent Items", "IPF.Note"),
+    ("drafts", "Drafts", "IPF.Note"),
+    ("deleteditems", "Deleted Items", "IPF.Note"),
+    ("calendar", "Calendar", "IPF.Appointment"),
+    ("contacts", "Contacts", "IPF.Contact"),
+    ("tasks", "Tasks", "IPF.Task"),
+];
+
+impl EwsState {
+    /// Next change number.
+    pub fn bump(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Adds an account (and its mailbox folders).
+    pub fn add_account(&mut self, a: EwsAccount) {
+        let key = a.email.to_ascii_lowercase();
+        if a.has_mailbox
+            && !self
+                .folders
+                .iter()
+                .any(|f| f.mailbox.as_deref() == Some(key.as_str()))
+        {
+            let root = new_id();
+            for (d, name, class) in DISTINGUISHED {
+                let id = if *d == "msgfolderroot" {
+                    root.clone()
+                } else {
+                    new_id()
+                };
+                self.folders.push(Folder {
+                    id,
+                    name: name.to_string(),
+                    class: class.to_string(),
+                    distinguished: Some(d.to_string()),
+                    parent: (*d != "msgfolderroot").then(|| root.clone()),
+                    mailbox: Some(key.clone()),
+                });
+            }
+        }
+        self.accounts
+            .retain(|x| !x.email.eq_ignore_ascii_case(&a.email));
+        self.accounts.push(a);
+        if !self
+            .folders
+            .iter()
+            .any(|f| f.distinguished.as_deref() == Some("publicfoldersroot"))
+        {
+            self.folders.push(Folder {
+                id: new_id(),
+                name: "IPM_SUBTREE".into(),
+                class: "IPF.Note".into(),
+                distinguished: Some("publicfoldersroot".into()),
+                parent: None,
+                mailbox: None,
+            });
+        }
+    }
+
+    /// Finds a folder by distinguished id (within `mailbox`) or folder id.
+    pub fn folder(&self, mailbox: &str, id_or_distinguished: &str) -> Option<&Folder> {
+        let mb = mailbox.to_ascii_lowercase();
+        self.folders.iter().find(|f| {
+            f.id == id_or_distinguished
+                || (f.distinguished.as_deref() == Some(id_or_distinguished)
+                    && (f.mailbox.as_deref() == Some(mb.as_str()) || f.mailbox.is_none()))
+        })
+    }
+
+    /// Stores a new item built from an item element (`t:Contact`…); returns its id.
+    pub fn create_item(
+        &mut self,
+        mailbox: &str,
+        folder_id: &str,
+        item: &Elem,
+        fixed_id: Option<String>,
+    ) -> String {
+        let seq = self.bump();
+        let owner = self
+            .accounts
+            .iter()
+            .find(|a| a.email.eq_ignore_ascii_case(mailbox))
+            .cloned();
+        let id = fixed_id.unwrap_or_else(new_id);
+        let props = ops::with_server_props(&item.name, item.children.clone(), owner.as_ref());
+        self.items.push(EwsItem {
+            id: id.clone(),
+            change_key: new_change_key(),
+            folder: folder_id.to_string(),
+            kind: item.name.clone(),
+            props,
+            created_seq: seq,
+            seq,
+            deleted: false,
+        });
+        id
+    }
+
+    /// Adds seed data.
+    pub fn apply_seed(&mut self, seed: &EwsSeed) {
+        for a in &seed.accounts {
+            self.add_account(a.clone());
+        }
+        for (mb, items) in &seed.items {
+            for it in items {
+                let Some(folder) = self.folder(mb, &it.folder).map(|f| f.id.clone()) else {
+                    continue;
+                };
+                if let Ok(el) = xml::parse(&it.xml) {
+                    self.create_item(mb, &folder, &el, it.id.clone());
+                }
+            }
+        }
+    }
+
+    /// JSON dump.
+    pub fn dump(&self) -> Value {
+        json!({
+            "accounts": self.accounts,
+            "folders": self.folders.iter().map(|f| json!({"id": f.id, "name": f.name, "class": f.class, "distinguished": f.distinguished, "mailbox": f.mailbox, "parent": f.parent})).collect::<Vec<_>>(),
+            "items": self.items.iter().filter(|i| !i.deleted).map(|i| json!({"id": i.id, "folder": i.folder, "kind": i.kind,
+                "props": i.props.iter().map(|p| (p.name.clone(), Value::String(if p.children.is_empty() { p.text.clone() } else { p.to_xml() }))).collect::<serde_json::Map<_, _>>()})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A fresh change key.
+pub fn new_change_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(&uuid::Uuid::new_v4().as_bytes()[..9])
+}
+
+/// Rust API for tests.
+pub struct EwsHandle<'a>(pub &'a Store);
+
+impl EwsHandle<'_> {
+    /// Adds an account with a mailbox.
+    pub fn add_account(&self, email: &str, password: &str, can_impersonate: bool) {
+        lock(&self.0.ews).add_account(EwsAccount {
+            email: email.into(),
+            password: password.into(),
+            display_name: email.split('@').next().unwrap_or("").into(),
+            can_impersonate,
+            has_mailbox: true,
+        });
+    }
+    /// Stores an item (EWS XML of `t:Contact`, `t:CalendarItem`, `t:Task`, `t:Message`) in a
+    /// folder (`calendar`, `contacts`… or a folder id); returns the item id.
+    pub fn add_item(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        item_xml: &str,
+        id: Option<&str>,
+    ) -> Option<String> {
+        let el = xml::parse(item_xml).ok()?;
+        let mut s = lock(&self.0.ews);
+        let fid = s.folder(mailbox, folder)?.id.clone();
+        Some(s.create_item(mailbox, &fid, &el, id.map(str::to_string)))
+    }
+    /// Live items of a folder as `(id, kind, subject-or-display-name)`.
+    pub fn items(&self, mailbox: &str, folder: &str) -> Vec<(String, String, String)> {
+        let s = lock(&self.0.ews);
+        let Some(fid) = s.folder(mailbox, folder).map(|f| f.id.clone()) else {
+            return vec![];
+        };
+        s.items
+            .iter()
+            .filter(|i| !i.deleted && i.folder == fid)
+            .map(|i| {
+                let label = i
+                    .prop("Subject")
+                    .or(i.prop("DisplayName"))
+                    .map(|p| p.text().to_string())
+                    .unwrap_or_default();
+                (i.id.clone(), i.kind.clone(), label)
+            })
+            .collect()
+    }
+    /// Value of a simple property of an item.
+    pub fn item_prop(&self, id: &str, name: &str) -> Option<String> {
+        let s = lock(&self.0.ews);
+        s.items
+            .iter()
+            .find(|i| i.id == id && !i.deleted)?
+            .prop(name)
+            .map(|p| p.text().to_string())
+    }
+    /// Sets the `BackOffMilliseconds` of injected `ErrorServerBusy` faults.
+    pub fn set_backoff_ms(&self, ms: u64) {
+        lock(&self.0.ews).backoff_ms = ms;
+    }
+}
+
+fn server_version() -> String {
+    format!(
+        r#"<h:ServerVersionInfo MajorVersion="15" MinorVersion="20" MajorBuildNumber="8606" MinorBuildNumber="23" Version="V2018_01_08" xmlns:h="{T}" xmlns="{T}" />"#
+    )
+}
+
+/// Wraps a body fragment in a SOAP envelope with `ServerVersionInfo`.
+pub fn envelope(body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{SOAP}"><s:Header>{}</s:Header><s:Body xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema">{body}</s:Body></s:Envelope>"#,
+        server_version()
+    )
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    r
+}
+
+/// A SOAP fault as Exchange sends it (HTTP 500), optionally with `MessageXml` values.
+pub fn soap_fault(code: &str, message: &str, message_xml: Option<(&str, &str)>) -> Response {
+    let mx = message_xml
+        .map(|(n, v)| {
+            format!(
+                r#"<t:MessageXml xmlns:t="{T}"><t:Value Name="{n}">{v}</t:Value></t:MessageXml>"#
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{SOAP}"><s:Body><s:Fault><faultcode xmlns:a="{T}">a:{code}</faultcode><faultstring>{}</faultstring><detail><e:ResponseCode xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">{code}</e:ResponseCode><e:Message xmlns:e="http://schemas.microsoft.com/exchange/services/2006/errors">{}</e:Message>{mx}</detail></s:Fault></s:Body></s:Envelope>"#,
+        escape(message),
+        escape(message)
+    );
+    xml_response(StatusCode::INTERNAL_SERVER_ERROR, body)
+}
+
+/// The answer for an injected fault status: `ErrorServerBusy` (HTTP 500 fault or 503) with
+/// `BackOffMilliseconds`, a plain 401 challenge, or an empty error.
+pub fn fault_response(status: StatusCode, retry_after: Option<&str>) -> Response {
+    let backoff = retry_after
+        .and_then(|r| r.parse::<f64>().ok())
+        .map(|s| (s * 1000.0) as u64)
+        .unwrap_or(5000)
+        .to_string();
+    match status.as_u16() {
+        500 | 503 | 429 => {
+            let mut r = soap_fault(
+                "ErrorServerBusy",
+                "The server cannot service this request right now. Try again later.",
+                Some(("BackOffMilliseconds", &backoff)),
+            );
+            *r.status_mut() = if status.as_u16() == 500 {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                status
+            };
+            r
+        }
+        401 => unauthorized(true),
+        _ => status.into_response(),
+    }
+}
+
+fn unauthorized(basic: bool) -> Response {
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    let h = r.headers_mut();
+    if basic {
+        h.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"127.0.0.1\""),
+        );
+    }
+    h.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Negotiate"),
+    );
+    h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
+    r
+}
+
+/// Checks Basic credentials; returns the account.
+fn authenticate(store: &Store, auth: Option<&str>) -> Result<EwsAccount, Response> {
+    let sc = store.scenarios();
+    if sc.basic_disabled {
+        return Err(unauthorized(false));
+    }
+    let creds = auth
+        .and_then(|a| {
+            a.strip_prefix("Basic ")
+                .or_else(|| a.strip_prefix("basic "))
+        })
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let Some((user, pass)) = creds.as_deref().and_then(|c| c.split_once(':')) else {
+        return Err(unauthorized(true));
+    };
+    let alias = user
+        .rsplit('\\')
+        .next()
+        .unwrap_or(user)
+        .to_ascii_lowercase();
+    let s = lock(&store.ews);
+    let acct = s.accounts.iter().find(|a| {
+        let e = a.email.to_ascii_lowercase();
+        e == alias || e.split('@').next() == Some(alias.as_str())
+    });
+    match acct {
+        Some(a) if a.password == pass && !sc.wrong_password && !sc.mfa_required => Ok(a.clone()),
+        _ => Err(unauthorized(true)),
+    }
+}
+
+/// Entry point for `/EWS/Exchange.asmx` and `/autodiscover/autodiscover.xml`.
+pub async fn handle(store: Arc<Store>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let path = parts.uri.path().to_ascii_lowercase();
+    let account = match authenticate(&store, crate::util::header(&parts.headers, "authorization")) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if path.starts_with("/autodiscover/") {
+        return autodiscover::handle(&store, &account, &bytes);
+    }
+    if path != "/ews/exchange.asmx" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if parts.method != axum::http::Method::POST {
+        return xml_response(
+            StatusCode::OK,
+            "<html><body>You have created a service.</body></html>".into(),
+        );
+    }
+    let doc = match xml::parse(&String::from_utf8_lossy(&bytes)) {
+        Ok(d) if d.ns == SOAP && d.name == "Envelope" => d,
+        Ok(_) => return soap_fault(
+            "ErrorSchemaValidation",
+            "The request failed schema validation: the root element must be a SOAP 1.1 Envelope.",
+            None,
+        ),
+        Err(e) => {
+            return soap_fault(
+                "ErrorSchemaValidation",
+                &format!("The request failed schema validation: {e}"),
+                None,
+            )
+        }
+    };
+    let header = doc
+        .children
+        .iter()
+        .find(|c| c.ns == SOAP && c.name == "Header");
+    let Some(op) = doc
+        .children
+        .iter()
+        .find(|c| c.ns == SOAP && c.name == "Body")
+        .and_then(|b| b.children.first())
+    else {
+        return soap_fault("ErrorInvalidRequest", "The request is invalid.", None);
+    };
+    if op.ns != M {
+        return soap_fault("ErrorSchemaValidation", &format!("The request failed schema validation: The element '{}' in namespace '{}' is not expected.", op.name, op.ns), None);
+    }
+    // Impersonation: t:ExchangeImpersonation/t:ConnectingSID/(PrimarySmtpAddress|SmtpAddress|PrincipalName)
+    let sc = store.scenarios();
+    let imp = header
+        .and_then(|h| {
+            h.children
+                .iter()
+                .find(|c| c.ns == T && c.name == "ExchangeImpersonation")
+        })
+        .and_then(|i| i.child("ConnectingSID"))
+        .and_then(|c| {
+            c.child("PrimarySmtpAddress")
+                .or(c.child("SmtpAddress"))
+                .or(c.child("PrincipalName"))
+        })
+        .map(|e| e.text().to_string());
+    let mailbox = match imp {
+        Some(target) => {
+            if !account.can_impersonate || sc.impersonation_not_granted {
+                return soap_fault(
+                    "ErrorImpersonateUserDenied",
+                    "The account does not have permission to impersonate the requested user.",
+                    None,
+                );
+            }
+            let s = lock(&store.ews);
+            let exists = s
+                .accounts
+                .iter()
+                .any(|a| a.email.eq_ignore_ascii_case(&target) && a.has_mailbox);
+            if !exists || sc.mailbox_address_mismatch {
+                return soap_fault(
+                    "ErrorNonExistentMailbox",
+                    "The SMTP address has no mailbox associated with it.",
+                    Some(("SmtpAddress", &target)),
+                );
+            }
+            target.to_ascii_lowercase()
+        }
+        None => {
+            if !account.has_mailbox || sc.mailbox_address_mismatch {
+                return soap_fault(
+                    "ErrorNonExistentMailbox",
+                    "The SMTP address has no mailbox associated with it.",
+                    Some(("SmtpAddress", &account.email)),
+                );
+            }
+            account.email.to_ascii_lowercase()
+        }
+    };
+    let body = ops::dispatch(&store, &mailbox, op);
+    match body {
+        Ok(b) => xml_response(StatusCode::OK, envelope(&b)),
+        Err(r) => r,
+    }
 }
