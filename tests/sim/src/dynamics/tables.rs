@@ -1,0 +1,363 @@
+//! Dataverse tables served by the simulator: columns, defaults and option sets (values from
+//! `../shared/oracles/dynamics/mailbox-emailserverprofile-optionsets.json`).
+
+use serde_json::{json, Map, Value};
+
+/// A table.
+pub struct Table {
+    /// Entity set name.
+    pub set: &'static str,
+    /// Logical name.
+    pub logical: &'static str,
+    /// Primary key column.
+    pub key: &'static str,
+    /// Columns (lookups as `_x_value`).
+    pub columns: &'static [&'static str],
+}
+
+impl Table {
+    /// A row with every column at its default.
+    pub fn defaults(&self) -> Value {
+        let mut o = Map::new();
+        for c in self.columns {
+            o.insert(c.to_string(), default_of(self.set, c));
+        }
+        Value::Object(o)
+    }
+}
+
+const COMMON: [&str; 6] = [
+    "statecode",
+    "statuscode",
+    "createdon",
+    "modifiedon",
+    "versionnumber",
+    "_ownerid_value",
+];
+
+macro_rules! cols {
+    ($($c:literal),* $(,)?) => { &[$($c,)* "statecode", "statuscode", "createdon", "modifiedon", "versionnumber", "_ownerid_value"] };
+}
+
+/// All simulated tables.
+pub const TABLES: &[Table] = &[
+    Table {
+        set: "emailserverprofiles",
+        logical: "emailserverprofile",
+        key: "emailserverprofileid",
+        columns: cols![
+            "emailserverprofileid",
+            "name",
+            "description",
+            "servertype",
+            "useautodiscover",
+            "incomingserverlocation",
+            "outgoingserverlocation",
+            "incomingauthenticationprotocol",
+            "outgoingauthenticationprotocol",
+            "incomingcredentialretrieval",
+            "outgoingcredentialretrieval",
+            "incomingusername",
+            "incomingpassword",
+            "outgoingusername",
+            "outgoingpassword",
+            "incominguseimpersonation",
+            "outgoinguseimpersonation",
+            "incomingusessl",
+            "outgoingusessl",
+            "incomingportnumber",
+            "outgoingportnumber",
+            "exchangeversion",
+            "exchangeonlinetenantid",
+            "serverauthority",
+            "sendemailalert",
+            "maxconcurrentconnections",
+            "minpollingintervalinminutes",
+            "processemailsreceivedafter",
+            "moveundeliveredemails",
+            "ownerisnotifiedofalerts",
+            "timeoutmailboxconnection"
+        ],
+    },
+    Table {
+        set: "mailboxes",
+        logical: "mailbox",
+        key: "mailboxid",
+        columns: cols![
+            "mailboxid",
+            "name",
+            "emailaddress",
+            "_emailserverprofile_value",
+            "_regardingobjectid_value",
+            "incomingemaildeliverymethod",
+            "outgoingemaildeliverymethod",
+            "actdeliverymethod",
+            "incomingemailstatus",
+            "outgoingemailstatus",
+            "actstatus",
+            "acsoutgoingemailstatus",
+            "emailrouteraccessapproval",
+            "enabledforincomingemail",
+            "enabledforoutgoingemail",
+            "enabledforact",
+            "testemailconfigurationscheduled",
+            "testemailconfigurationretrycount",
+            "testmailboxaccesscompletedon",
+            "postponetestemailconfigurationuntil",
+            "isemailaddressapprovedbyo365admin",
+            "allowemailconnectortousecredentials",
+            "isforwardmailbox",
+            "lastsyncerror",
+            "lastsyncerrorcode",
+            "lastsyncerroroccurredon",
+            "ewsurl",
+            "orgmarkedasprimaryforexchangesync",
+            "exchangecontactsimportstatus",
+            "username",
+            "password",
+            "credentialuserid",
+            "isserviceaccount"
+        ],
+    },
+    Table {
+        set: "contacts",
+        logical: "contact",
+        key: "contactid",
+        columns: cols![
+            "contactid",
+            "firstname",
+            "lastname",
+            "fullname",
+            "emailaddress1",
+            "emailaddress2",
+            "telephone1",
+            "mobilephone",
+            "jobtitle",
+            "department",
+            "_parentcustomerid_value",
+            "address1_city"
+        ],
+    },
+    Table {
+        set: "appointments",
+        logical: "appointment",
+        key: "activityid",
+        columns: cols![
+            "activityid",
+            "subject",
+            "description",
+            "scheduledstart",
+            "scheduledend",
+            "location",
+            "isalldayevent",
+            "_regardingobjectid_value",
+            "prioritycode",
+            "showasstatus"
+        ],
+    },
+    Table {
+        set: "tasks",
+        logical: "task",
+        key: "activityid",
+        columns: cols![
+            "activityid",
+            "subject",
+            "description",
+            "scheduledstart",
+            "scheduledend",
+            "prioritycode",
+            "percentcomplete",
+            "_regardingobjectid_value"
+        ],
+    },
+    Table {
+        set: "emails",
+        logical: "email",
+        key: "activityid",
+        columns: cols![
+            "activityid",
+            "subject",
+            "description",
+            "directioncode",
+            "sender",
+            "torecipients",
+            "_regardingobjectid_value",
+            "messageid"
+        ],
+    },
+    Table {
+        set: "systemusers",
+        logical: "systemuser",
+        key: "systemuserid",
+        columns: cols![
+            "systemuserid",
+            "fullname",
+            "firstname",
+            "lastname",
+            "internalemailaddress",
+            "domainname",
+            "isdisabled",
+            "_defaultmailbox_value"
+        ],
+    },
+];
+
+/// The table of an entity set.
+pub fn table(set: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.set == set)
+}
+
+/// Option-set values of a column.
+pub fn choices(set: &str, column: &str) -> Option<&'static [(i64, &'static str)]> {
+    const STATUS: &[(i64, &str)] = &[(0, "Not Run"), (1, "Success"), (2, "Failure")];
+    const AUTH: &[(i64, &str)] = &[
+        (0, "Auto Detect"),
+        (1, "Negotiate"),
+        (2, "NTLM"),
+        (3, "Basic"),
+        (4, "OAuth"),
+    ];
+    const CRED: &[(i64, &str)] = &[
+        (0, "Credentials Specified by a User or Queue"),
+        (1, "Credentials Specified in Email Server Profile"),
+        (2, "Server to Server Authentication"),
+        (3, "Windows Integrated Authentication"),
+        (4, "Without Credentials (Anonymous)"),
+        (5, "Gmail OAuth"),
+        (6, "Exchange Hybrid Modern Auth (HMA)"),
+        (7, "OAuth with Microsoft Entra ID"),
+    ];
+    Some(match (set, column) {
+        (
+            "mailboxes",
+            "incomingemailstatus" | "outgoingemailstatus" | "actstatus" | "acsoutgoingemailstatus",
+        ) => STATUS,
+        ("mailboxes", "incomingemaildeliverymethod") => &[
+            (0, "None"),
+            (1, "Microsoft Dynamics 365 for Outlook"),
+            (2, "Server-Side Synchronization"),
+            (3, "Forward Mailbox"),
+        ],
+        ("mailboxes", "outgoingemaildeliverymethod") => &[
+            (0, "None"),
+            (1, "Microsoft Dynamics 365 for Outlook"),
+            (2, "Server-Side Synchronization"),
+        ],
+        ("mailboxes", "actdeliverymethod") => &[
+            (0, "Microsoft Dynamics 365 for Outlook"),
+            (1, "Server-Side Synchronization"),
+            (2, "None"),
+        ],
+        ("mailboxes", "emailrouteraccessapproval") => &[
+            (0, "Empty"),
+            (1, "Approved"),
+            (2, "Pending Approval"),
+            (3, "Rejected"),
+        ],
+        ("mailboxes", "exchangecontactsimportstatus") => {
+            &[(0, "NotImported"), (1, "Imported"), (2, "ImportFailed")]
+        }
+        ("emailserverprofiles", "servertype") => &[
+            (0, "Exchange Server"),
+            (1, "Other (POP3/SMTP)"),
+            (2, "Exchange Server (Hybrid)"),
+            (3, "Exchange Online (Hybrid)"),
+            (4, "IMAP/SMTP"),
+        ],
+        (
+            "emailserverprofiles",
+            "incomingauthenticationprotocol" | "outgoingauthenticationprotocol",
+        ) => AUTH,
+        ("emailserverprofiles", "incomingcredentialretrieval" | "outgoingcredentialretrieval") => {
+            CRED
+        }
+        ("emailserverprofiles", "exchangeversion") => &[
+            (0, "Exchange 2007"),
+            (1, "Exchange 2007 SP1"),
+            (2, "Exchange 2010"),
+            (3, "Exchange 2010 SP1"),
+            (4, "Exchange 2010 SP2"),
+            (5, "Exchange 2013"),
+        ],
+        ("emailserverprofiles", "serverauthority") => &[
+            (0, "Public (+GCC) login.microsoftonline.com"),
+            (
+                1,
+                "US Government (GCC High and DoD) login.microsoftonline.us",
+            ),
+            (2, "China (21Vianet) login.chinacloudapi.cn"),
+            (3, "Automatic"),
+        ],
+        (_, "statecode") => &[(0, "Active"), (1, "Inactive")],
+        _ => return None,
+    })
+}
+
+fn default_of(set: &str, column: &str) -> Value {
+    match (set, column) {
+        ("mailboxes", "enabledforincomingemail" | "enabledforoutgoingemail" | "enabledforact") => {
+            json!(true)
+        }
+        (
+            "mailboxes",
+            "testemailconfigurationscheduled"
+            | "isemailaddressapprovedbyo365admin"
+            | "allowemailconnectortousecredentials"
+            | "orgmarkedasprimaryforexchangesync"
+            | "isserviceaccount",
+        ) => json!(false),
+        (
+            "mailboxes",
+            "incomingemailstatus"
+            | "outgoingemailstatus"
+            | "actstatus"
+            | "acsoutgoingemailstatus"
+            | "emailrouteraccessapproval"
+            | "testemailconfigurationretrycount"
+            | "exchangecontactsimportstatus",
+        ) => json!(0),
+        ("mailboxes", "incomingemaildeliverymethod" | "outgoingemaildeliverymethod") => json!(2),
+        ("mailboxes", "actdeliverymethod") => json!(1),
+        (
+            "emailserverprofiles",
+            "useautodiscover"
+            | "incomingusessl"
+            | "outgoingusessl"
+            | "sendemailalert"
+            | "moveundeliveredemails",
+        ) => json!(true),
+        ("emailserverprofiles", "incominguseimpersonation" | "outgoinguseimpersonation") => {
+            json!(false)
+        }
+        (
+            "emailserverprofiles",
+            "servertype" | "incomingauthenticationprotocol" | "outgoingauthenticationprotocol",
+        ) => json!(0),
+        ("emailserverprofiles", "incomingcredentialretrieval" | "outgoingcredentialretrieval") => {
+            json!(1)
+        }
+        ("emailserverprofiles", "maxconcurrentconnections") => json!(10),
+        ("emailserverprofiles", "minpollingintervalinminutes") => json!(0),
+        (_, "statecode") => json!(0),
+        (_, "statuscode") => json!(1),
+        _ => Value::Null,
+    }
+}
+
+/// Computed columns (`fullname`), and password columns never read back.
+pub fn derive(table: &Table, o: &mut Map<String, Value>) {
+    if table.set == "contacts" || table.set == "systemusers" {
+        let f = o
+            .get("firstname")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        let l = o
+            .get("lastname")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        o.insert("fullname".into(), json!(format!("{f} {l}").trim()));
+    }
+    let _ = COMMON;
+}
