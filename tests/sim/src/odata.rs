@@ -76,7 +76,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, FilterError> {
                 .chars()
                 .all(|ch| ch.is_ascii_digit() || ch == '.' || ch == '-')
                 && word.chars().any(|ch| ch.is_ascii_digit())
-                && !(word.matches('-').count() > 1);
+                && word.matches('-').count() <= 1;
             match word.parse::<f64>() {
                 Ok(n) if is_number => out.push(Tok::Num(n)),
                 _ => out.push(Tok::Ident(word)),

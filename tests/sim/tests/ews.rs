@@ -173,7 +173,7 @@ async fn every_response_kind_validates_against_ews_schema() {
     );
     push("syncfolderitems_publicfolder", sync_pf);
     // faults
-    let f = e.call_as(SVC, "svc-pw", &format!("<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>nobody@contoso.com</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>"), r#"<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>"#).await;
+    let f = e.call_as(SVC, "svc-pw", "<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>nobody@contoso.com</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>", r#"<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>"#).await;
     assert_eq!(f.0, 500);
     assert!(f.1.contains("ErrorNonExistentMailbox"));
     push("fault_nonexistent", f);

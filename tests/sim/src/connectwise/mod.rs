@@ -589,9 +589,7 @@ fn list(rows: Vec<Value>, q: &[(String, String)], link_base: &str) -> Response {
         let get = |r: &Value| {
             field
                 .iter()
-                .fold(Some(r.clone()), |acc, f| {
-                    acc.and_then(|a| crate::odata::get_ci(&a, f).cloned())
-                })
+                .try_fold(r.clone(), |acc, f| crate::odata::get_ci(&acc, f).cloned())
                 .unwrap_or(Value::Null)
         };
         rows.sort_by(|a, b| {

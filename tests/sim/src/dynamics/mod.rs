@@ -515,7 +515,9 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
                     }
                     let schedule = table.set == "mailboxes"
                         && body.get("testemailconfigurationscheduled") == Some(&json!(true));
-                    d.rows.get_mut(table.set).map(|r| r[pos] = row.clone());
+                    if let Some(r) = d.rows.get_mut(table.set) {
+                        r[pos] = row.clone();
+                    }
                     let delay = d.test_delay;
                     drop(d);
                     if schedule {
@@ -587,6 +589,7 @@ fn list(
             }
         });
     }
+    let count_all = rows.len();
     if let Some(top) = query_get(q, "$top").and_then(|t| t.parse::<usize>().ok()) {
         rows.truncate(top);
     }
@@ -615,7 +618,7 @@ fn list(
         json!(format!("{base}/$metadata#{frag}")),
     );
     if query_get(q, "$count").is_some_and(|c| c == "true") {
-        out.insert("@odata.count".into(), json!(total));
+        out.insert("@odata.count".into(), json!(count_all));
     }
     out.insert("value".into(), Value::Array(value.clone()));
     if offset + value.len() < total {

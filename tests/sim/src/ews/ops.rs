@@ -82,20 +82,18 @@ pub fn with_server_props(
                 props.push(Elem::t_with("Organizer", vec![mailbox(a)]));
             }
         }
-        "Contact" => {
-            if !has(&props, "DisplayName") {
-                let g = props
-                    .iter()
-                    .find(|p| p.name == "GivenName")
-                    .map(|p| p.text().to_string())
-                    .unwrap_or_default();
-                let s = props
-                    .iter()
-                    .find(|p| p.name == "Surname")
-                    .map(|p| p.text().to_string())
-                    .unwrap_or_default();
-                props.push(Elem::t("DisplayName", format!("{g} {s}").trim()));
-            }
+        "Contact" if !has(&props, "DisplayName") => {
+            let g = props
+                .iter()
+                .find(|p| p.name == "GivenName")
+                .map(|p| p.text().to_string())
+                .unwrap_or_default();
+            let s = props
+                .iter()
+                .find(|p| p.name == "Surname")
+                .map(|p| p.text().to_string())
+                .unwrap_or_default();
+            props.push(Elem::t("DisplayName", format!("{g} {s}").trim()));
         }
         "Task" => {
             if !has(&props, "Status") {
@@ -200,7 +198,7 @@ fn item_xml(i: &EwsItem, shape: &Shape, find: bool) -> String {
         .props
         .iter()
         .filter(|p| position(&i.kind, &p.name).is_some())
-        .filter(|p| !shape.id_only || shape.additional.iter().any(|a| *a == p.name))
+        .filter(|p| !shape.id_only || shape.additional.contains(&p.name))
         .filter(|p| !(find && matches!(p.name.as_str(), "Body" | "Attachments" | "MimeContent")))
         .collect();
     props.sort_by_key(|p| position(&i.kind, &p.name));

@@ -143,7 +143,7 @@ pub struct TenantSeed {
     /// `subscribedSku` objects.
     pub subscribed_skus: Vec<Value>,
     /// Mailbox content keyed by user id or userPrincipalName.
-    pub mailboxes: HashMap<String, MailboxSeed>,
+    pub mailboxes: std::collections::BTreeMap<String, MailboxSeed>,
 }
 
 /// Seed of one mailbox.

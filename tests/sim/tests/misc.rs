@@ -1,0 +1,267 @@
+//! Generator, TLS modes and the `syncbridge-sim` binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use syncbridge_sim::generate::{self, GENERATED_DYNAMICS_TOKEN, GENERATED_SECRET};
+use syncbridge_sim::{GeneratorSpec, SimConfig, Simulator, TlsMode};
+
+#[tokio::test]
+async fn generated_data_is_served_by_every_simulator() {
+    let sim = Simulator::start(SimConfig {
+        generate: Some(GeneratorSpec::parse("tenants=3,users=50").unwrap()),
+        ..SimConfig::all()
+    })
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    // Graph: tenant 2, licensed & enabled users only
+    let tok: Value = c
+        .post(sim.token_url(&generate::tenant_id(2)))
+        .form(&[
+            ("client_id", generate::client_id(2).as_str()),
+            ("client_secret", GENERATED_SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok = tok["access_token"].as_str().unwrap();
+    let v: Value = c.get(format!("{}/users?$filter=accountEnabled eq true and assignedLicenses/$count ne 0&$count=true&$top=999", sim.graph_url())).bearer_auth(tok).send().await.unwrap().json().await.unwrap();
+    // 50 users, unlicensed: 10,20,30,40; disabled: 15,30,45 → 50 - 4 - 2 = 44
+    assert_eq!(v["@odata.count"], 44);
+    let (_, b) = {
+        let r = c
+            .get(format!(
+                "{}/users/{}/events",
+                sim.graph_url(),
+                generate::user_id(2, 1)
+            ))
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(b["value"].as_array().unwrap().len(), 2);
+    // Autotask
+    let v: Value = c
+        .post(format!("{}/Contacts/query/count", sim.autotask_url()))
+        .header("ApiIntegrationCode", "SIMCODE")
+        .header("UserName", "api@msp.example")
+        .header("Secret", GENERATED_SECRET)
+        .json(&json!({"filter": [{"op": "exist", "field": "id"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["queryCount"], 150);
+    // ConnectWise
+    let v: Value = c
+        .get(format!("{}/company/contacts/count", sim.connectwise_url()))
+        .basic_auth("msp+sim-public", Some(GENERATED_SECRET))
+        .header("clientId", "any")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["count"], 150);
+    // Dynamics
+    let v: Value = c
+        .get(format!(
+            "{}/mailboxes?$count=true&$top=1",
+            sim.dynamics_url()
+        ))
+        .bearer_auth(GENERATED_DYNAMICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["@odata.count"], 150);
+    // EWS: service account impersonates a generated user
+    assert_eq!(sim.ews().items(&generate::upn(1, 3), "contacts").len(), 2);
+    let env = format!(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><s:Header><t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>{}</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></s:Header><s:Body><m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem></s:Body></s:Envelope>"#,
+        generate::upn(1, 3)
+    );
+    let b = c
+        .post(sim.ews_url())
+        .basic_auth(
+            format!("svc@{}", generate::domain(1)),
+            Some(GENERATED_SECRET),
+        )
+        .body(env)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(b.contains("TotalItemsInView=\"2\""), "{b}");
+}
+
+#[tokio::test]
+async fn tls_with_generated_ca_is_trusted_and_self_signed_is_refused() {
+    let sim = Simulator::start(SimConfig {
+        tls: TlsMode::GeneratedCa,
+        ..SimConfig::all()
+    })
+    .await
+    .unwrap();
+    assert!(sim.base_url().starts_with("https://"));
+    let ca = reqwest::Certificate::from_pem(sim.ca_pem().unwrap().as_bytes()).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let r = trusting
+        .get(format!("{}/users", sim.graph_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "TLS handshake succeeded and Graph answered"
+    );
+    let plain = reqwest::Client::new();
+    assert!(
+        plain
+            .get(format!("{}/users", sim.graph_url()))
+            .send()
+            .await
+            .is_err(),
+        "unknown CA must be refused"
+    );
+
+    let ss = Simulator::start(SimConfig {
+        tls: TlsMode::SelfSigned,
+        ..SimConfig::all()
+    })
+    .await
+    .unwrap();
+    let err = plain.get(format!("{}/users", ss.graph_url())).send().await;
+    assert!(err.is_err(), "self-signed certificate must be refused");
+    // still reachable after refused handshakes
+    let ca2 = reqwest::Certificate::from_pem(sim.ca_pem().unwrap().as_bytes()).unwrap();
+    let again = reqwest::Client::builder()
+        .add_root_certificate(ca2)
+        .build()
+        .unwrap();
+    assert_eq!(
+        again
+            .get(format!("{}/users", sim.graph_url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[test]
+fn binary_help_is_clear() {
+    let out = Command::new(env!("CARGO_BIN_EXE_syncbridge-sim"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--graph",
+        "--autotask",
+        "--connectwise",
+        "--ews",
+        "--dynamics",
+        "--port",
+        "--seed",
+        "--generate",
+        "--latency",
+        "--tls",
+    ] {
+        assert!(text.contains(flag), "--help lacks {flag}:\n{text}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_syncbridge-sim"))
+        .args(["--latency", "fast"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid duration"));
+}
+
+#[tokio::test]
+async fn binary_prints_urls_and_serves() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_syncbridge-sim"))
+        .args([
+            "--autotask",
+            "--graph",
+            "--generate",
+            "tenants=1,users=3",
+            "--latency",
+            "1ms",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut urls = std::collections::HashMap::new();
+    for _ in 0..6 {
+        let Some(Ok(l)) = lines.next() else { break };
+        let mut p = l.split_whitespace();
+        if let (Some(k), Some(v)) = (p.next(), p.next()) {
+            urls.insert(k.to_string(), v.to_string());
+        }
+        if urls.contains_key("admin") {
+            break;
+        }
+    }
+    let at = urls.get("autotask").cloned();
+    let admin = urls.get("admin").cloned();
+    let r = async {
+        let at = at.expect("autotask URL printed");
+        assert!(
+            !urls.contains_key("ews"),
+            "only requested services are printed"
+        );
+        let c = reqwest::Client::new();
+        let v: Value = c
+            .get(format!("{at}/Companies/1000"))
+            .header("ApiIntegrationCode", "SIMCODE")
+            .header("UserName", "api@msp.example")
+            .header("Secret", GENERATED_SECRET)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["item"]["companyName"], "Tenant 0 Ltd");
+        let st: Value = c
+            .get(admin.unwrap().replace("/state", "/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(st["total"], 1);
+    };
+    let res = tokio::time::timeout(std::time::Duration::from_secs(20), r).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    res.expect("binary answered in time");
+}
