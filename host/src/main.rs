@@ -35,9 +35,15 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // The compiler and database layers are chatty below `info`; keep them
+    // quiet unless the filter names them.
+    let filter = format!(
+        "cranelift_codegen=warn,cranelift_frontend=warn,wasmtime_internal_cranelift=warn,wasmtime=info,sqlx=warn,{}",
+        cli.global.log
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.global.log)
+            tracing_subscriber::EnvFilter::try_new(&filter)
                 .context("--log is not a valid filter")?,
         )
         .with_writer(std::io::stderr)

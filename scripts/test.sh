@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs what the tests
+# need (the wasm32-wasip2 target, xmllint), makes sure the local PostgreSQL is
+# up when it is installed, builds the plugin components, then runs cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+
+if ! command -v xmllint >/dev/null 2>&1; then
+  echo "installing libxml2-utils (xmllint validates EWS envelopes against the XSD)"
+  (apt-get update -qq && apt-get install -y -qq libxml2-utils) >/dev/null
+fi
+
+# PostgreSQL: the store tests run on it too. Start the local cluster if it is installed but down.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+fi
+
+cargo fmt --all -- --check
+./scripts/build-plugins.sh
+cargo test --workspace --no-fail-fast "$@"
