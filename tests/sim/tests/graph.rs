@@ -641,3 +641,48 @@ async fn replay_reference_examples_shapes() {
         problems.join("\n")
     );
 }
+
+#[tokio::test]
+async fn send_mail_delivers_and_keeps_sent_copy() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    let r = c.post(format!("{g}/users/u1/sendMail")).bearer_auth(&tok).json(&json!({
+        "message": {"subject": "Sync failed", "body": {"contentType": "Text", "content": "Credentials rejected"},
+                    "toRecipients": [{"emailAddress": {"address": "bob@contoso.onmicrosoft.com"}}]},
+        "saveToSentItems": true
+    })).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let (_, sent) = get(
+        &c,
+        &tok,
+        &format!("{g}/users/u1/mailFolders/sentitems/messages"),
+    )
+    .await;
+    assert_eq!(sent["value"][0]["subject"], "Sync failed");
+    let (_, inbox) = get(
+        &c,
+        &tok,
+        &format!("{g}/users/u2/mailFolders/inbox/messages"),
+    )
+    .await;
+    assert_eq!(inbox["value"][0]["isRead"], false);
+    assert_eq!(
+        inbox["value"][0]["from"]["emailAddress"]["address"],
+        "adele@contoso.onmicrosoft.com"
+    );
+    assert_eq!(sim.graph().messages(TENANT, "u2").len(), 1);
+    let r = c
+        .post(format!("{g}/users/u1/sendMail"))
+        .bearer_auth(&tok)
+        .json(&json!({"message": {"subject": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "ErrorInvalidRecipients"
+    );
+}

@@ -1192,6 +1192,138 @@ fn user_routes(
                 &format!("{uctx}/contacts/$entity"),
             )
         }
+        // ----- mail -----
+        ("POST", ["sendmail"]) => {
+            let Some(msg) = body.get("message").filter(|m| m.is_object()) else {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidParameter",
+                    "The value of the parameter 'Message' is empty.",
+                );
+            };
+            let rcpts: Vec<String> = ["toRecipients", "ccRecipients", "bccRecipients"]
+                .iter()
+                .filter_map(|k| msg.get(*k).and_then(|r| r.as_array()))
+                .flatten()
+                .filter_map(|r| {
+                    r.pointer("/emailAddress/address")
+                        .and_then(|a| a.as_str())
+                        .map(str::to_ascii_lowercase)
+                })
+                .collect();
+            if rcpts.is_empty() || rcpts.iter().any(|r| !r.contains('@')) {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidRecipients",
+                    "At least one recipient isn't valid., A message can't be sent because it contains no recipients.",
+                );
+            }
+            let me = g.tenants[ti]
+                .find_user(uid)
+                .map(|u| u.data.clone())
+                .unwrap_or_default();
+            let from = json!({"emailAddress": {"name": me["displayName"], "address": me["mail"]}});
+            if body.get("saveToSentItems") != Some(&Value::Bool(false)) {
+                let seq = g.bump();
+                let sent = model::new_message(msg, &from, "sentitems", true);
+                g.tenants[ti]
+                    .mailboxes
+                    .entry(uid.to_string())
+                    .or_default()
+                    .messages
+                    .push(Rec {
+                        seq,
+                        removed: None,
+                        data: sent,
+                    });
+            }
+            // deliver to every simulated mailbox with that address (any tenant)
+            for t in 0..g.tenants.len() {
+                let targets: Vec<String> = g.tenants[t]
+                    .users
+                    .iter()
+                    .filter(|u| {
+                        u.live()
+                            && u.data["mail"]
+                                .as_str()
+                                .is_some_and(|m| rcpts.contains(&m.to_ascii_lowercase()))
+                    })
+                    .map(|u| u.id().to_string())
+                    .collect();
+                for target in targets {
+                    let seq = g.bump();
+                    let copy = model::new_message(msg, &from, "inbox", false);
+                    g.tenants[t]
+                        .mailboxes
+                        .entry(target)
+                        .or_default()
+                        .messages
+                        .push(Rec {
+                            seq,
+                            removed: None,
+                            data: copy,
+                        });
+                }
+            }
+            GResp {
+                status: StatusCode::ACCEPTED,
+                headers: vec![],
+                body: None,
+            }
+        }
+        ("GET", ["messages"]) => {
+            let items = live(
+                &g.tenants[ti]
+                    .mailboxes
+                    .entry(uid.to_string())
+                    .or_default()
+                    .messages,
+            );
+            list(ctx, &format!("{uctx}/messages"), items, 10, None)
+        }
+        ("GET", ["mailfolders", folder, "messages"]) => {
+            let f = match *folder {
+                "sentitems" => "sentitems",
+                "inbox" => "inbox",
+                _ => {
+                    return ctx.err(
+                        StatusCode::NOT_FOUND,
+                        "ErrorItemNotFound",
+                        "The specified object was not found in the store.",
+                    )
+                }
+            };
+            let items: Vec<Value> = live(
+                &g.tenants[ti]
+                    .mailboxes
+                    .entry(uid.to_string())
+                    .or_default()
+                    .messages,
+            )
+            .into_iter()
+            .filter(|m| m["parentFolderId"] == f)
+            .collect();
+            list(
+                ctx,
+                &format!("{uctx}/mailFolders('{f}')/messages"),
+                items,
+                10,
+                None,
+            )
+        }
+        (_, ["messages", _]) => {
+            let seq = g.bump();
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            item_routes(
+                ctx,
+                m,
+                &mut mb.messages,
+                &segs[1],
+                body,
+                seq,
+                &format!("{uctx}/messages/$entity"),
+            )
+        }
         // ----- To Do -----
         ("GET", ["todo", "lists"]) => {
             let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();

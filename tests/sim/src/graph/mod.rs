@@ -72,6 +72,8 @@ pub struct Mailbox {
     pub contacts: Vec<Rec>,
     /// To Do lists.
     pub todo_lists: Vec<TodoList>,
+    /// Mail messages; `parentFolderId` is the well-known folder name (`inbox`, `sentitems`).
+    pub messages: Vec<Rec>,
 }
 
 /// An app registration allowed to get tokens.
@@ -418,6 +420,10 @@ impl GraphHandle<'_> {
     /// Live events of a user's mailbox.
     pub fn events(&self, tenant: &str, user_id: &str) -> Vec<Value> {
         self.mailbox_items(tenant, user_id, |m| &m.events)
+    }
+    /// Mail messages of a user's mailbox (sent and received).
+    pub fn messages(&self, tenant: &str, user_id: &str) -> Vec<Value> {
+        self.mailbox_items(tenant, user_id, |m| &m.messages)
     }
     /// Live contacts of a user's mailbox.
     pub fn contacts(&self, tenant: &str, user_id: &str) -> Vec<Value> {

@@ -336,3 +336,48 @@ pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
         }
     }
 }
+
+/// A mail message as stored after `sendMail` (`folder` = `inbox` or `sentitems`).
+pub fn new_message(msg: &Value, from: &Value, folder: &str, is_read: bool) -> Value {
+    let now = crate::util::now_iso();
+    let content = msg
+        .pointer("/body/content")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let defaults = json!({
+        "@odata.etag": format!("W/\"{}\"", change_key()),
+        "id": outlook_id(),
+        "createdDateTime": now,
+        "lastModifiedDateTime": now,
+        "changeKey": change_key(),
+        "categories": [],
+        "receivedDateTime": now,
+        "sentDateTime": now,
+        "hasAttachments": false,
+        "internetMessageId": format!("<{}@sim.local>", uuid::Uuid::new_v4().simple()),
+        "subject": "",
+        "bodyPreview": content.chars().take(255).collect::<String>(),
+        "importance": "normal",
+        "parentFolderId": folder,
+        "conversationId": outlook_id(),
+        "isDeliveryReceiptRequested": false,
+        "isReadReceiptRequested": false,
+        "isRead": is_read,
+        "isDraft": false,
+        "webLink": "https://outlook.office365.com/owa/?ItemID=x",
+        "inferenceClassification": "focused",
+        "body": {"contentType": "text", "content": content},
+        "sender": from,
+        "from": from,
+        "toRecipients": [],
+        "ccRecipients": [],
+        "bccRecipients": [],
+        "replyTo": [],
+        "flag": {"flagStatus": "notFlagged"},
+    });
+    let mut m = merge(defaults, msg);
+    m["parentFolderId"] = json!(folder);
+    m["isRead"] = json!(is_read);
+    m
+}
