@@ -563,3 +563,75 @@ fn oracle_samples_exist() {
         .decode("YQ==")
         .is_ok());
 }
+
+/// SOAP Autodiscover: the documented GetUserSettings request (its `https://` namespace typo
+/// corrected to the real `http://`) gets a response with the documented outline.
+#[tokio::test]
+async fn soap_autodiscover_get_user_settings() {
+    let dir = common::oracles().join("ews/samples");
+    let e = Ews::new().await;
+    let req = std::fs::read_to_string(dir.join("getusersettings-operation-soap__1.xml")).unwrap();
+    let expected =
+        std::fs::read_to_string(dir.join("getusersettings-operation-soap__2.xml")).unwrap();
+    let url = e.sim.autodiscover_url().replace(".xml", ".svc");
+    // the documented namespace typo is refused, like a real server would
+    let r =
+        e.c.post(&url)
+            .basic_auth(ALICE, Some("alice-pw"))
+            .body(req.clone())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 500);
+    let fixed = req
+        .replace(
+            "https://schemas.microsoft.com/exchange/2010/Autodiscover",
+            "http://schemas.microsoft.com/exchange/2010/Autodiscover",
+        )
+        .replace("UserName@domain.contoso.com", ALICE);
+    let got =
+        e.c.post(&url)
+            .basic_auth(ALICE, Some("alice-pw"))
+            .body(fixed)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    let names = |x: &str| -> Vec<String> {
+        x.split("<Name>")
+            .skip(1)
+            .map(|p| p.split('<').next().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(names(&got), names(&expected), "{got}");
+    for tag in [
+        "<ErrorCode>NoError</ErrorCode>",
+        "<UserResponses>",
+        "<UserSettingErrors",
+        "i:type=\"StringSetting\"",
+    ] {
+        assert!(
+            expected.contains(tag) && got.contains(tag),
+            "{tag} missing: {got}"
+        );
+    }
+    let ghost = req.replace(
+        "https://schemas.microsoft.com/exchange/2010/Autodiscover",
+        "http://schemas.microsoft.com/exchange/2010/Autodiscover",
+    );
+    let got =
+        e.c.post(&url)
+            .basic_auth(ALICE, Some("alice-pw"))
+            .body(ghost)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(got.contains("<ErrorCode>InvalidUser</ErrorCode>"), "{got}");
+}

@@ -479,6 +479,9 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
+    if path == "/autodiscover/autodiscover.svc" {
+        return autodiscover::handle_soap(&store, &bytes);
+    }
     if path.starts_with("/autodiscover/") {
         return autodiscover::handle(&store, &account, &bytes);
     }
