@@ -635,3 +635,38 @@ async fn soap_autodiscover_get_user_settings() {
             .unwrap();
     assert!(got.contains("<ErrorCode>InvalidUser</ErrorCode>"), "{got}");
 }
+
+#[tokio::test]
+async fn calendar_view_expands_recurring_series() {
+    let e = Ews::new().await;
+    let (_, b) = e.call(r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Weekly</t:Subject><t:Start>2026-03-03T09:00:00Z</t:Start><t:End>2026-03-03T09:30:00Z</t:End>
+        <t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>Tuesday Thursday</t:DaysOfWeek></t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>2026-03-03</t:StartDate><t:NumberOfOccurrences>5</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence></t:CalendarItem></m:Items></m:CreateItem>"#).await;
+    assert!(b.contains("NoError"), "{b}");
+    let view = e.call(r#"<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:CalendarView StartDate="2026-03-01T00:00:00Z" EndDate="2026-03-31T00:00:00Z"/><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>"#).await;
+    // Review (Mar 2) + 5 occurrences: Mar 3, 5, 10, 12, 17
+    assert!(view.1.contains("TotalItemsInView=\"6\""), "{}", view.1);
+    assert_eq!(
+        view.1
+            .matches("<t:CalendarItemType>Occurrence</t:CalendarItemType>")
+            .count(),
+        5
+    );
+    assert!(view.1.contains("<t:Start>2026-03-17T09:00:00Z</t:Start>"));
+    let occ = view
+        .1
+        .split("ItemId Id=\"")
+        .filter_map(|p| p.split('"').next())
+        .find(|id| id.ends_with("_OCC20260312"))
+        .unwrap()
+        .to_string();
+    let got = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{occ}"/></m:ItemIds></m:GetItem>"#)).await;
+    assert!(
+        got.1.contains("<t:Start>2026-03-12T09:00:00Z</t:Start>"),
+        "{}",
+        got.1
+    );
+    validate_all(&[
+        ("calendarview_recurring".into(), view.1),
+        ("getitem_occurrence".into(), got.1),
+    ]);
+}

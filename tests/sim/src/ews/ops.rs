@@ -327,7 +327,8 @@ fn get_item(s: &EwsState, mailbox: &str, op: &Elem) -> String {
         .iter()
         .map(|idel| {
             let id = idel.attr("Id").unwrap_or("");
-            match find_item(s, mailbox, id) {
+            let occ = find_occurrence(s, mailbox, id);
+            match find_item(s, mailbox, id).or(occ.as_ref()) {
                 Some(i) if shape.mime && matches!(i.kind.as_str(), "Contact" | "Task") => err_msg(
                     "GetItem",
                     "ErrorUnsupportedMimeConversion",
@@ -410,6 +411,120 @@ fn restriction_matches(i: &EwsItem, r: &Elem) -> bool {
     }
 }
 
+/// Expands a calendar item into the instances overlapping `[ws, we)`: single items as they
+/// are, daily/weekly series into `Occurrence` items (ids `{master}_OCC{yyyymmdd}`).
+fn instances(
+    i: &EwsItem,
+    ws: chrono::DateTime<chrono::Utc>,
+    we: chrono::DateTime<chrono::Utc>,
+) -> Vec<EwsItem> {
+    let (Some(start), Some(end)) = (
+        i.prop("Start").and_then(|p| parse_time(p.text())),
+        i.prop("End").and_then(|p| parse_time(p.text())),
+    ) else {
+        return vec![];
+    };
+    let Some(rec) = i.prop("Recurrence") else {
+        return if start < we && end > ws {
+            vec![i.clone()]
+        } else {
+            vec![]
+        };
+    };
+    let pattern = rec.children.first();
+    let interval: i64 = pattern
+        .and_then(|p| p.child("Interval"))
+        .and_then(|x| x.text().parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let days: Vec<String> = pattern
+        .and_then(|p| p.child("DaysOfWeek"))
+        .map(|d| {
+            d.text()
+                .split_whitespace()
+                .map(|x| x.to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    let range = rec.children.get(1);
+    let count: Option<i64> = range
+        .and_then(|r| r.child("NumberOfOccurrences"))
+        .and_then(|n| n.text().parse().ok());
+    let until = range
+        .and_then(|r| r.child("EndDate"))
+        .and_then(|d| {
+            chrono::NaiveDate::parse_from_str(d.text().get(..10).unwrap_or(""), "%Y-%m-%d").ok()
+        })
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|d| d.and_utc());
+    let kind = pattern.map(|p| p.name.as_str()).unwrap_or("");
+    let dur = end - start;
+    let mut out = vec![];
+    let mut n = 0;
+    let mut day = start;
+    for _ in 0..3660 {
+        if day >= we || until.is_some_and(|u| day > u) || count.is_some_and(|c| n >= c) {
+            break;
+        }
+        let offset = (day - start).num_days();
+        let hit = match kind {
+            "DailyRecurrence" => offset % interval == 0,
+            "WeeklyRecurrence" => {
+                (offset / 7) % interval == 0
+                    && (days.is_empty()
+                        || days.contains(&day.format("%A").to_string().to_ascii_lowercase()))
+            }
+            _ => offset == 0,
+        };
+        if hit {
+            n += 1;
+            if day + dur > ws {
+                out.push(occurrence(i, day, day + dur));
+            }
+        }
+        day += chrono::Duration::days(1);
+    }
+    out
+}
+
+fn occurrence(
+    master: &EwsItem,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> EwsItem {
+    let mut o = master.clone();
+    o.id = format!("{}_OCC{}", master.id, start.format("%Y%m%d"));
+    o.props.retain(|p| {
+        !matches!(
+            p.name.as_str(),
+            "Recurrence" | "Start" | "End" | "CalendarItemType"
+        )
+    });
+    o.props.push(Elem::t(
+        "Start",
+        &start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    ));
+    o.props.push(Elem::t(
+        "End",
+        &end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    ));
+    o.props.push(Elem::t("CalendarItemType", "Occurrence"));
+    o
+}
+
+/// Resolves an occurrence id (`{master}_OCC{yyyymmdd}`) to a synthesized occurrence.
+fn find_occurrence(s: &EwsState, mailbox: &str, id: &str) -> Option<EwsItem> {
+    let (master, date) = id.rsplit_once("_OCC")?;
+    let m = find_item(s, mailbox, master)?;
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y%m%d")
+        .ok()?
+        .and_hms_opt(0, 0, 0)?
+        .and_utc();
+    instances(m, d, d + chrono::Duration::days(1))
+        .into_iter()
+        .find(|o| o.id == id)
+}
+
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s.trim())
         .ok()
@@ -428,23 +543,27 @@ fn find_items(s: &EwsState, mailbox: &str, op: &Elem) -> String {
                 continue;
             }
         };
-        let mut items: Vec<&EwsItem> = s
+        let mut items: Vec<EwsItem> = s
             .items
             .iter()
             .filter(|i| !i.deleted && i.folder == folder.id)
             .filter(|i| restriction.is_none_or(|r| restriction_matches(i, r)))
+            .cloned()
             .collect();
         let (offset, max, attrs) = if let Some(cv) = op.child("CalendarView") {
-            let start = cv.attr("StartDate").and_then(parse_time);
-            let end = cv.attr("EndDate").and_then(parse_time);
-            items.retain(|i| {
-                let is = i.prop("Start").and_then(|p| parse_time(p.text()));
-                let ie = i.prop("End").and_then(|p| parse_time(p.text()));
-                match (start, end, is, ie) {
-                    (Some(ws), Some(we), Some(a), Some(b)) => a < we && b > ws,
-                    _ => false,
-                }
-            });
+            let (Some(ws), Some(we)) = (
+                cv.attr("StartDate").and_then(parse_time),
+                cv.attr("EndDate").and_then(parse_time),
+            ) else {
+                msgs.push(err_msg(
+                    "FindItem",
+                    "ErrorInvalidRequest",
+                    "CalendarView needs a valid StartDate and EndDate.",
+                    "",
+                ));
+                continue;
+            };
+            items = items.iter().flat_map(|i| instances(i, ws, we)).collect();
             items.sort_by_key(|i| i.prop("Start").and_then(|p| parse_time(p.text())));
             let max = cv
                 .attr("MaxEntriesReturned")
@@ -465,7 +584,7 @@ fn find_items(s: &EwsState, mailbox: &str, op: &Elem) -> String {
             (0, usize::MAX, false)
         };
         let total = items.len();
-        let page: Vec<&&EwsItem> = items.iter().skip(offset).take(max).collect();
+        let page: Vec<&EwsItem> = items.iter().skip(offset).take(max).collect();
         let last = offset + page.len() >= total;
         let body: String = page.iter().map(|i| item_xml(i, &shape, true)).collect();
         let paging = if attrs {
