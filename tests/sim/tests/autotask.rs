@@ -335,3 +335,36 @@ async fn threshold_information_and_429() {
     assert_eq!(r.status(), 429);
     assert!(r.json::<Value>().await.unwrap()["errors"][0].is_string());
 }
+
+#[tokio::test]
+async fn entity_information_lists_swagger_fields() {
+    let sim = common::start(seed()).await;
+    let v: Value = client()
+        .get(format!(
+            "{}/Contacts/entityInformation/fields",
+            sim.autotask_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fields = v["fields"].as_array().unwrap();
+    let email = fields
+        .iter()
+        .find(|f| f["name"] == "emailAddress")
+        .expect("emailAddress field");
+    assert_eq!(email["dataType"], "string");
+    let company = fields.iter().find(|f| f["name"] == "companyID").unwrap();
+    assert_eq!(company["isReference"], true);
+    let v: Value = client()
+        .get(format!("{}/Contacts/entityInformation", sim.autotask_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["info"]["canQuery"], true);
+}

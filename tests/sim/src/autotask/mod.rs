@@ -426,6 +426,40 @@ fn route(
                 _ => errors(StatusCode::BAD_REQUEST, &["Invalid paging url."]),
             }
         }
+        ("GET", ["entityinformation"]) => json_response(
+            StatusCode::OK,
+            &json!({"info": {"name": entity_display(&entity).trim_end_matches('s'), "canCreate": true, "canDelete": matches!(entity.as_str(), "appointments" | "todos" | "servicecallticketresources" | "servicecalltaskresources"),
+                "canQuery": true, "canUpdate": true, "userAccessForCreate": "All", "userAccessForDelete": "All", "userAccessForQuery": "All", "userAccessForUpdate": "All",
+                "hasUserDefinedFields": matches!(entity.as_str(), "companies" | "contacts"), "supportsWebhookCallouts": matches!(entity.as_str(), "companies" | "contacts")}}),
+        ),
+        ("GET", ["entityinformation", "fields"]) => {
+            let fields: Vec<Value> = entity_fields(&entity)
+                .unwrap_or(&[])
+                .iter()
+                .map(|(name, ty)| {
+                    let reference = name.ends_with("ID") && *name != "id";
+                    let required = matches!(*name, "id" | "companyName" | "companyType" | "firstName" | "lastName" | "isActive" | "companyID" | "title" | "startDateTime" | "endDateTime" | "resourceID");
+                    json!({
+                        "name": name,
+                        "dataType": match ty { Ty::Int => if *name == "id" { "long" } else { "integer" }, Ty::Num => "double", Ty::Str => "string", Ty::Bool => "boolean", Ty::Date => "datetime" },
+                        "length": if *ty == Ty::Str { 100 } else { 0 },
+                        "isRequired": required,
+                        "isReadOnly": *name == "id" || name.starts_with("create") || name.starts_with("lastModified") || name.starts_with("lastActivity"),
+                        "isQueryable": true,
+                        "isReference": reference,
+                        "referenceEntityType": if reference { name.trim_end_matches("ID").to_string() } else { String::new() },
+                        "isPickList": false,
+                        "picklistValues": null,
+                        "picklistParentValueField": "",
+                        "isSupportedWebhookField": false,
+                    })
+                })
+                .collect();
+            json_response(StatusCode::OK, &json!({ "fields": fields }))
+        }
+        ("GET", ["entityinformation", "userdefinedfields"]) => {
+            json_response(StatusCode::OK, &json!({ "fields": [] }))
+        }
         ("POST", ["query", "count"]) => query::count(store, &entity, &body),
         ("GET", ["query", "count"]) => {
             match query_get(q, "search").map(serde_json::from_str::<Value>) {
