@@ -686,3 +686,56 @@ async fn send_mail_delivers_and_keeps_sent_copy() {
         "ErrorInvalidRecipients"
     );
 }
+
+#[tokio::test]
+async fn create_user_validation_and_default_folders() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    let r = c
+        .post(format!("{g}/users"))
+        .bearer_auth(&tok)
+        .json(&json!({"displayName": "No UPN"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let new_user = json!({"accountEnabled": true, "displayName": "Dana", "mailNickname": "dana", "userPrincipalName": "dana@contoso.onmicrosoft.com",
+        "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "xWwvJ]6NMw+bWH-d"}});
+    let r = c
+        .post(format!("{g}/users"))
+        .bearer_auth(&tok)
+        .json(&new_user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v.get("passwordProfile").is_none(),
+        "passwords are never returned"
+    );
+    assert_eq!(
+        c.post(format!("{g}/users"))
+            .bearer_auth(&tok)
+            .json(&new_user)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let (s, cal) = get(&c, &tok, &format!("{g}/users/u1/calendar")).await;
+    assert_eq!(s, 200);
+    assert_eq!(cal["isDefaultCalendar"], true);
+    let (_, folders) = get(&c, &tok, &format!("{g}/users/u1/contactFolders")).await;
+    let fid = folders["value"][0]["id"].as_str().unwrap();
+    let (_, contacts) = get(
+        &c,
+        &tok,
+        &format!("{g}/users/u1/contactFolders/{fid}/contacts"),
+    )
+    .await;
+    assert_eq!(contacts["value"][0]["parentFolderId"], fid);
+}

@@ -231,6 +231,38 @@ fn dispatch(
         }
         ("GET", ["users"]) => list_users(&g, ti, &ctx),
         ("POST", ["users"]) => {
+            for required in [
+                "accountEnabled",
+                "displayName",
+                "mailNickname",
+                "passwordProfile",
+                "userPrincipalName",
+            ] {
+                if body_json.get(required).is_none_or(|v| v.is_null()) {
+                    return ctx.err(
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        &format!(
+                            "Invalid value specified for property '{required}' of resource 'User'."
+                        ),
+                    );
+                }
+            }
+            let upn = body_json["userPrincipalName"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if g.tenants[ti].find_user(&upn).is_some() {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "Another object with the same value for property userPrincipalName already exists.",
+                );
+            }
+            let mut body_json = body_json;
+            if let Some(o) = body_json.as_object_mut() {
+                o.remove("passwordProfile");
+            }
             let seq = g.bump();
             let domain = g.tenants[ti].domain.clone();
             let u = model::default_user(&body_json, &domain);
@@ -1116,6 +1148,27 @@ fn user_routes(
                 |d| d.clone(),
             );
             delta_answer(ctx, "Collection(event)", page)
+        }
+        ("GET", ["contactfolders"]) => {
+            let f = json!({"id": "AAMkAGI2AAEOAAA=", "displayName": "Contacts", "parentFolderId": "AAMkAGI2AAEIAAA="});
+            list(ctx, &format!("{uctx}/contactFolders"), vec![f], 10, None)
+        }
+        ("GET", ["calendars"]) | ("GET", ["calendar"]) => {
+            let me = g.tenants[ti]
+                .find_user(uid)
+                .map(|u| u.data.clone())
+                .unwrap_or_default();
+            let cal = json!({"id": "AAMkAGI2AAEGAAA=", "name": "Calendar", "color": "auto", "hexColor": "", "isDefaultCalendar": true,
+                "changeKey": "nfZyf7VcrEKLNoU37KWlkQAAA0x0+w==", "canShare": true, "canViewPrivateItems": true, "canEdit": true,
+                "allowedOnlineMeetingProviders": ["teamsForBusiness"], "defaultOnlineMeetingProvider": "teamsForBusiness", "isTallyingResponses": true, "isRemovable": false,
+                "owner": {"name": me["displayName"], "address": me["mail"]}});
+            if l.len() == 1 && l[0] == "calendar" {
+                let mut c = cal;
+                c["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/calendar/$entity")));
+                GResp::ok(c)
+            } else {
+                list(ctx, &format!("{uctx}/calendars"), vec![cal], 10, None)
+            }
         }
         // ----- contacts -----
         ("GET", ["contacts"]) | ("GET", ["contactfolders", _, "contacts"]) => {
