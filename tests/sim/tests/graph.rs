@@ -739,3 +739,43 @@ async fn create_user_validation_and_default_folders() {
     .await;
     assert_eq!(contacts["value"][0]["parentFolderId"], fid);
 }
+
+#[tokio::test]
+async fn event_time_zones_are_stored_in_utc_and_presented_as_preferred() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    let r = c
+        .post(format!("{g}/users/u1/events"))
+        .bearer_auth(&tok)
+        .json(&json!({"subject": "Lunch",
+        "start": {"dateTime": "2026-07-15T09:00:00", "timeZone": "Pacific Standard Time"},
+        "end": {"dateTime": "2026-07-15T10:00:00", "timeZone": "Pacific Standard Time"}}))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(
+        created["start"],
+        json!({"dateTime": "2026-07-15T16:00:00.0000000", "timeZone": "UTC"})
+    );
+    assert_eq!(created["originalStartTimeZone"], "Pacific Standard Time");
+    let id = created["id"].as_str().unwrap();
+    let v: Value = c
+        .get(format!("{g}/users/u1/events/{id}"))
+        .bearer_auth(&tok)
+        .header("Prefer", "outlook.timezone=\"W. Europe Standard Time\"")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["start"],
+        json!({"dateTime": "2026-07-15T18:00:00.0000000", "timeZone": "W. Europe Standard Time"})
+    );
+    let (_, view) = get(&c, &tok, &format!("{g}/users/u1/calendarView?startDateTime=2026-07-15T15:30:00Z&endDateTime=2026-07-15T16:30:00Z")).await;
+    assert_eq!(view["value"].as_array().unwrap().len(), 1);
+}

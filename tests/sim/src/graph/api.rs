@@ -91,6 +91,26 @@ impl Ctx {
             .find_map(|x| x.trim().strip_prefix("odata.maxpagesize="))
             .and_then(|n| n.trim().parse().ok())
     }
+    /// `Prefer: outlook.timezone="…"`.
+    fn time_zone(&self) -> Option<String> {
+        let p = self.headers.get("prefer")?;
+        p.split(',').find_map(|x| {
+            x.trim()
+                .strip_prefix("outlook.timezone=")
+                .map(|z| z.trim().trim_matches('"').to_string())
+        })
+    }
+    /// Presents `start`/`end` of an event in the preferred time zone.
+    fn present(&self, mut v: Value) -> Value {
+        if let Some(zone) = self.time_zone() {
+            for k in ["start", "end"] {
+                if v.get(k).and_then(|x| x.get("dateTime")).is_some() {
+                    v[k] = model::present_dttz(&v[k], &zone);
+                }
+            }
+        }
+        v
+    }
     fn err(&self, status: StatusCode, code: &str, msg: &str) -> GResp {
         GResp::err(status, code, msg, self.crid.as_deref())
     }
@@ -481,7 +501,7 @@ fn list(
         .take(page)
         .map(|i| {
             if entity_set.starts_with("users(") {
-                shape_item(i, select.as_deref())
+                ctx.present(shape_item(i, select.as_deref()))
             } else {
                 shape(i, select.as_deref(), default_select)
             }
@@ -1064,7 +1084,7 @@ fn user_routes(
                 removed: None,
                 data: e.clone(),
             });
-            let mut out = e;
+            let mut out = ctx.present(e);
             out["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/events/$entity")));
             GResp::created(out)
         }
@@ -1145,7 +1165,7 @@ fn user_routes(
                 &tok,
                 ctx.max_page().unwrap_or(10),
                 "#microsoft.graph.event",
-                |d| d.clone(),
+                |d| ctx.present(d.clone()),
             );
             delta_answer(ctx, "Collection(event)", page)
         }
@@ -1504,7 +1524,7 @@ fn item_routes(
     match m.as_str() {
         "GET" => {
             let select = select_list(ctx);
-            let mut v = shape_item(&r.data, select.as_deref());
+            let mut v = ctx.present(shape_item(&r.data, select.as_deref()));
             v["@odata.context"] = json!(ctx.ctx_url(context));
             GResp::ok(v)
         }
@@ -1518,7 +1538,7 @@ fn item_routes(
             };
             model::patch(&mut r.data, changes);
             r.seq = seq;
-            let mut v = r.data.clone();
+            let mut v = ctx.present(r.data.clone());
             v["@odata.context"] = json!(ctx.ctx_url(context));
             GResp::ok(v)
         }

@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod delta;
 mod model;
+pub mod tz;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -158,6 +158,43 @@ fn date_time_tz(v: Option<&Value>) -> Value {
     }
 }
 
+fn parse_local(s: &str) -> Option<chrono::NaiveDateTime> {
+    let s = s.trim_end_matches('Z');
+    let s = s.split('.').next().unwrap_or(s);
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok()
+}
+
+/// A `dateTimeTimeZone` converted to UTC (Graph stores and by default returns UTC).
+pub fn to_utc_dttz(v: &Value) -> Value {
+    let zone = v.get("timeZone").and_then(|z| z.as_str()).unwrap_or("UTC");
+    match v
+        .get("dateTime")
+        .and_then(|d| d.as_str())
+        .and_then(parse_local)
+    {
+        Some(local) => json!({
+            "dateTime": format!("{}.0000000", super::tz::to_utc(local, zone).format("%Y-%m-%dT%H:%M:%S")),
+            "timeZone": "UTC"
+        }),
+        None => v.clone(),
+    }
+}
+
+/// A UTC `dateTimeTimeZone` presented in `zone` (for `Prefer: outlook.timezone`).
+pub fn present_dttz(v: &Value, zone: &str) -> Value {
+    match v
+        .get("dateTime")
+        .and_then(|d| d.as_str())
+        .and_then(parse_local)
+    {
+        Some(utc) => json!({
+            "dateTime": format!("{}.0000000", super::tz::from_utc(utc.and_utc(), zone).format("%Y-%m-%dT%H:%M:%S")),
+            "timeZone": zone
+        }),
+        None => v.clone(),
+    }
+}
+
 /// A new event object (server-set properties filled in).
 pub fn new_event(given: &Value, owner: &str, domain: &str) -> Value {
     let now = crate::util::now_iso();
@@ -221,8 +258,8 @@ pub fn new_event(given: &Value, owner: &str, domain: &str) -> Value {
         loc.entry("uniqueId").or_insert(name);
         loc.entry("uniqueIdType").or_insert(json!("private"));
     }
-    e["start"] = start;
-    e["end"] = end;
+    e["start"] = to_utc_dttz(&start);
+    e["end"] = to_utc_dttz(&end);
     e
 }
 
@@ -319,7 +356,12 @@ pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
             if k == "id" {
                 continue;
             }
-            o.insert(k.clone(), v.clone());
+            let v = if (k == "start" || k == "end") && o.contains_key("originalStartTimeZone") {
+                to_utc_dttz(v)
+            } else {
+                v.clone()
+            };
+            o.insert(k.clone(), v);
         }
         let now = crate::util::now_iso();
         if o.contains_key("lastModifiedDateTime") {
