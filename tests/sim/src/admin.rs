@@ -31,6 +31,7 @@ pub fn router() -> Router<Arc<Store>> {
         .route("/_admin/scenarios", get(get_scenarios).post(set_scenarios))
         .route("/_admin/latency", post(set_latency))
         .route("/_admin/graph/expire-delta-tokens", post(expire_delta))
+        .route("/_admin/graph/expire-access-tokens", post(expire_access))
         .route("/_admin/autotask/threshold", post(at_threshold))
 }
 
@@ -143,6 +144,11 @@ async fn set_latency(State(s): State<Arc<Store>>, Json(b): Json<LatencyBody>) ->
 
 async fn expire_delta(State(s): State<Arc<Store>>) -> Response {
     crate::graph::GraphHandle(&s).expire_delta_tokens();
+    json_response(StatusCode::OK, &json!({ "expired": true }))
+}
+
+async fn expire_access(State(s): State<Arc<Store>>) -> Response {
+    crate::graph::GraphHandle(&s).expire_access_tokens();
     json_response(StatusCode::OK, &json!({ "expired": true }))
 }
 

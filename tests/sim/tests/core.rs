@@ -241,3 +241,68 @@ async fn admin_seed_and_state() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn admin_scenarios_and_token_expiry() {
+    let sim = common::start(common::graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = common::graph_token(&sim, &c).await;
+    let r = c
+        .post(format!("{}/_admin/scenarios", sim.base_url()))
+        .json(&json!({"mfa_required": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sc: Value = c
+        .get(format!("{}/_admin/scenarios", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sc["mfa_required"], true);
+    assert_eq!(sc["wrong_password"], false);
+    let r = c
+        .post(sim.token_url(common::TENANT))
+        .form(&[
+            ("client_id", common::CLIENT_ID),
+            ("client_secret", common::SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let e: Value = r.json().await.unwrap();
+    assert!(e["error_description"]
+        .as_str()
+        .unwrap()
+        .starts_with("AADSTS50076"));
+    assert_eq!(
+        c.get(format!("{}/users", sim.graph_url()))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    c.post(format!(
+        "{}/_admin/graph/expire-access-tokens",
+        sim.base_url()
+    ))
+    .send()
+    .await
+    .unwrap();
+    let r = c
+        .get(format!("{}/users", sim.graph_url()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let b: Value = r.json().await.unwrap();
+    assert!(b["error"]["message"].as_str().unwrap().contains("expired"));
+}
