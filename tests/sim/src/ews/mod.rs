@@ -138,8 +138,6 @@ pub struct EwsState {
     pub items: Vec<EwsItem>,
     /// Change counter.
     pub seq: u64,
-    /// Backoff reported by the `ErrorServerBusy` fault (ms).
-    pub backoff_ms: u64,
 }
 
 /// Creates an opaque EWS-style id.
@@ -341,10 +339,6 @@ impl EwsHandle<'_> {
             .find(|i| i.id == id && !i.deleted)?
             .prop(name)
             .map(|p| p.text().to_string())
-    }
-    /// Sets the `BackOffMilliseconds` of injected `ErrorServerBusy` faults.
-    pub fn set_backoff_ms(&self, ms: u64) {
-        lock(&self.0.ews).backoff_ms = ms;
     }
 }
 
