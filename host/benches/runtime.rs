@@ -21,6 +21,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    // As the `syncbridge` binary does: no library backtraces (see main.rs).
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: first thing in main, single-threaded.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     let root =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/misbehave");
     let package = Package::open(&root, None)
@@ -60,6 +65,9 @@ fn main() {
             samples.len()
         );
 
+        if std::env::var_os("BENCH_INSTANTIATE_ONLY").is_some() {
+            return;
+        }
         // --- host calls ------------------------------------------------------
         let ctx = ConnectionContext {
             http: ConnectionHttp {

@@ -14,6 +14,7 @@ use syncbridge::secrets::{Credential, MasterKey};
 use syncbridge::store::Store;
 
 fn main() -> std::process::ExitCode {
+    disable_library_backtraces();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,6 +70,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Connection(cmd) => connection_command(&hub, cmd).await?,
     }
     Ok(())
+}
+
+/// wasmtime builds (and discards) internal errors on every instantiation;
+/// with `RUST_BACKTRACE=1` each captures a backtrace, which costs a third of
+/// an instantiation. Panics keep their backtraces; set `RUST_LIB_BACKTRACE=1`
+/// to get library backtraces back.
+fn disable_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
 }
 
 async fn open_hub(global: &syncbridge::cli::Global) -> Result<Hub> {
