@@ -40,10 +40,18 @@ pub async fn hub() -> TestHub {
 }
 
 pub async fn hub_with(dir: tempfile::TempDir, url: &str) -> TestHub {
+    hub_with_options(dir, url, EngineOptions::default()).await
+}
+
+pub async fn hub_with_options(
+    dir: tempfile::TempDir,
+    url: &str,
+    options: EngineOptions,
+) -> TestHub {
     let store = Store::open(url).await.expect("store opens");
     let runtime = Runtime::new(EngineOptions {
         cache_dir: Some(dir.path().join("cache")),
-        ..EngineOptions::default()
+        ..options
     })
     .expect("runtime starts");
     let hub = Hub::new(
