@@ -491,7 +491,7 @@ async fn mailbox_concurrency_limit_of_four() {
     let sim = start(graph_seed()).await;
     let c = reqwest::Client::new();
     let tok = graph_token(&sim, &c).await;
-    sim.add_fault(FaultRule::latency("/v1.0/users/u1/events", 300))
+    sim.add_fault(FaultRule::latency("/v1.0/users/u1/events", 800))
         .unwrap();
     let mut handles = vec![];
     for _ in 0..6 {
