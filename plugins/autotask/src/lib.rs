@@ -1,0 +1,852 @@
+//! `autotask`: Autotask PSA over its REST API (`/ATServicesRest/V1.0`).
+//!
+//! - Zone discovery: `GET {zone_lookup_url}/v1.0/zoneInformation?user=<api_user>` without
+//!   credentials; the zone `url` is cached in state (`autotask:zone`) per API user. A `base_url`
+//!   in the configuration skips the discovery (simulators, pinned zones).
+//! - Authentication: the connection's `default` credential of kind `headers`
+//!   (`ApiIntegrationCode`, `UserName`, `Secret`), added by the host.
+//! - `pull(scope)`: `contacts`, `companies`, `locations` (CompanyLocations), optionally
+//!   `…:company=<id>`; `POST /V1.0/{Entity}/query` with `MaxRecords` ≤ 500 and a filter, then
+//!   `pageDetails.nextPageUrl` followed verbatim (the cursor). Every pass is a full read.
+//! - `lookup-items("contacts", ["email:a@b.c", "id:42"])`.
+//! - `push("contacts", batch)`: create (`POST /Companies/{companyID}/Contacts`), update
+//!   (`PATCH /Companies/{companyID}/Contacts` with the id and only the changed fields),
+//!   deactivate/reactivate (`isActive` 0/1). Each operation has its own result; one failing
+//!   operation does not fail the batch. After a throttled or refused-credentials answer the rest of
+//!   the batch is not sent and carries the same error.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use syncbridge_sdk::http::{classify_status, Request, Response};
+use syncbridge_sdk::prelude::*;
+use syncbridge_sdk::{config, log, state};
+
+/// Connection configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The API-only user's user name (an e-mail address), used for zone discovery.
+    pub api_user: String,
+    /// Fixed REST root (e.g. `https://webservices2.autotask.net/ATServicesRest`), skips zone discovery.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Zone lookup root, default `https://webservices.autotask.net/atservicesrest`.
+    #[serde(default)]
+    pub zone_lookup_url: Option<String>,
+}
+
+/// Default zone lookup root.
+pub const ZONE_LOOKUP: &str = "https://webservices.autotask.net/atservicesrest";
+/// State key of the cached zone.
+pub const ZONE_KEY: &str = "autotask:zone";
+const CREDENTIAL: &str = "default";
+const MAX_RECORDS: u32 = 500;
+
+/// The connector.
+pub struct Autotask;
+
+impl Connector for Autotask {
+    fn describe() -> Description {
+        Description {
+            reads: vec![ItemKind::Contact, ItemKind::Company, ItemKind::Site],
+            writes: vec![ItemKind::Contact],
+            credential_slots: vec![CREDENTIAL.into()],
+            config_schema: json!({
+                "type": "object",
+                "required": ["api_user"],
+                "properties": {
+                    "api_user": {"type": "string", "description": "User name of the API-only user (e-mail address)"},
+                    "base_url": {"type": "string", "description": "REST root overriding zone discovery, e.g. https://webservices2.autotask.net/ATServicesRest"},
+                    "zone_lookup_url": {"type": "string", "description": "Zone lookup root, default https://webservices.autotask.net/atservicesrest"}
+                }
+            })
+            .to_string(),
+            ..Description::named("Autotask PSA")
+        }
+    }
+
+    fn validate_config(config: &str) -> Vec<Finding> {
+        match config::parse::<Config>(config) {
+            Err(e) => vec![Finding::failed(
+                "config",
+                e.describe(),
+                "pass {\"api_user\": \"api@yourcompany.com\"}",
+            )],
+            Ok(c) if !c.api_user.contains('@') => vec![Finding::failed(
+                "config",
+                format!("api_user {:?} is not an e-mail address", c.api_user),
+                "use the user name of the Autotask API-only user, e.g. api@yourcompany.com",
+            )],
+            Ok(_) => vec![Finding::ok("config")],
+        }
+    }
+
+    fn test_connection(config: &str) -> Result<Vec<Finding>, PluginError> {
+        let cfg: Config = config::parse(config)?;
+        Ok(test_connection(&cfg))
+    }
+
+    fn pull(config: &str, request: PullRequest) -> Result<Page, PluginError> {
+        let cfg: Config = config::parse(config)?;
+        let scope = Scope::parse(&request.scope)?;
+        let body: Value = match &request.cursor {
+            Some(next) => Request::get(next)
+                .credential(CREDENTIAL)
+                .header("Accept", "application/json")
+                .send()?
+                .json()?,
+            None => query(
+                &cfg,
+                scope.entity.name(),
+                scope.filter(),
+                request.max_items.clamp(1, MAX_RECORDS),
+            )?,
+        };
+        let items = body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|row| scope.entity.to_item(row))
+            .collect();
+        let next = body["pageDetails"]["nextPageUrl"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        Ok(Page {
+            items,
+            more: next.is_some(),
+            cursor: next,
+            full: true,
+        })
+    }
+
+    fn lookup(config: &str, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
+        let cfg: Config = config::parse(config)?;
+        let scope = Scope::parse(scope)?;
+        if scope.entity != Entity::Contacts {
+            return Err(PluginError::Unsupported(
+                "lookup-items reads contacts only".into(),
+            ));
+        }
+        let mut conditions = Vec::new();
+        for key in &keys {
+            if let Some(addr) = key.strip_prefix("email:") {
+                conditions.push(json!({"op": "eq", "field": "emailAddress", "value": addr.trim()}));
+            } else if let Some(id) = key.strip_prefix("id:") {
+                let id: i64 = id.trim().parse().map_err(|_| {
+                    PluginError::invalid_field("keys", format!("{key:?} is not a numeric id"))
+                })?;
+                conditions.push(json!({"op": "eq", "field": "id", "value": id}));
+            } else {
+                return Err(PluginError::invalid_field(
+                    "keys",
+                    format!("unknown key {key:?}; use email:<address> or id:<number>"),
+                ));
+            }
+        }
+        let mut out: Vec<Item> = Vec::new();
+        for chunk in conditions.chunks(50) {
+            let mut filter = vec![json!({"op": "or", "items": chunk})];
+            if let Some(company) = scope.company {
+                filter.push(json!({"op": "eq", "field": "companyID", "value": company}));
+            }
+            let mut body = query(&cfg, "Contacts", filter, MAX_RECORDS)?;
+            loop {
+                for row in body["items"].as_array().into_iter().flatten() {
+                    let item = Entity::Contacts.to_item(row);
+                    if !out.iter().any(|i| i.id == item.id) {
+                        out.push(item);
+                    }
+                }
+                match body["pageDetails"]["nextPageUrl"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                {
+                    Some(next) => {
+                        body = Request::get(next).credential(CREDENTIAL).send()?.json()?;
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn push(
+        config: &str,
+        scope: &str,
+        batch: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        let cfg: Config = config::parse(config)?;
+        let scope = Scope::parse(scope)?;
+        if scope.entity != Entity::Contacts {
+            return Err(PluginError::Unsupported("push writes contacts only".into()));
+        }
+        let root = api_root(&cfg)?;
+        let mut stop: Option<PluginError> = None;
+        let mut results = Vec::with_capacity(batch.len());
+        for op in batch {
+            let outcome = match &stop {
+                Some(e) => Err(e.clone()),
+                None => write_contact(&root, &op),
+            };
+            if let Err(e @ (PluginError::Throttled(_) | PluginError::Auth(_))) = &outcome {
+                if stop.is_none() {
+                    log::warn!("stopping the batch after op {}: {}", op.op_id, e.describe());
+                    stop = Some(e.clone());
+                }
+            }
+            results.push(WriteResult {
+                op_id: op.op_id,
+                outcome,
+            });
+        }
+        Ok(results)
+    }
+}
+
+syncbridge_sdk::export_connector!(Autotask);
+
+// ----------------------------------------------------------------------------------------------
+// scopes and mapping
+
+/// The entities this connector reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Contacts,
+    Companies,
+    Locations,
+}
+
+impl Entity {
+    /// Name in the REST path.
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::Contacts => "Contacts",
+            Entity::Companies => "Companies",
+            Entity::Locations => "CompanyLocations",
+        }
+    }
+
+    fn to_item(self, row: &Value) -> Item {
+        match self {
+            Entity::Contacts => contact_item(row),
+            Entity::Companies => Item {
+                id: id_of(row),
+                version: text(row, "lastActivityDate"),
+                removed: None,
+                body: Some(ItemBody::Company(CompanyRef {
+                    id: id_of(row),
+                    name: text(row, "companyName"),
+                })),
+            },
+            Entity::Locations => Item {
+                id: id_of(row),
+                version: None,
+                removed: None,
+                body: Some(ItemBody::Site(SiteRef {
+                    id: id_of(row),
+                    name: text(row, "name"),
+                })),
+            },
+        }
+    }
+}
+
+/// A parsed scope: `contacts`, `companies`, `locations`, each optionally `:company=<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub entity: Entity,
+    pub company: Option<i64>,
+}
+
+impl Scope {
+    /// Parses a scope string.
+    pub fn parse(scope: &str) -> Result<Self, PluginError> {
+        let (name, rest) = scope.split_once(':').unwrap_or((scope, ""));
+        let entity = match name.trim().to_ascii_lowercase().as_str() {
+            "contacts" => Entity::Contacts,
+            "companies" => Entity::Companies,
+            "locations" | "companylocations" => Entity::Locations,
+            other => {
+                return Err(PluginError::invalid_field(
+                    "scope",
+                    format!("unknown scope {other:?}; use contacts, companies or locations"),
+                ))
+            }
+        };
+        let mut company = None;
+        for part in rest.split([',', ';']).filter(|p| !p.trim().is_empty()) {
+            match part.trim().split_once('=') {
+                Some(("company", v)) => {
+                    company = Some(v.trim().parse().map_err(|_| {
+                        PluginError::invalid_field(
+                            "scope",
+                            format!("company {v:?} is not a number"),
+                        )
+                    })?)
+                }
+                _ => {
+                    return Err(PluginError::invalid_field(
+                        "scope",
+                        format!("unknown scope option {part:?}; use company=<id>"),
+                    ))
+                }
+            }
+        }
+        Ok(Scope { entity, company })
+    }
+
+    /// The QueryModel filter of this scope (Autotask requires at least one condition).
+    pub fn filter(&self) -> Vec<Value> {
+        match (self.company, self.entity) {
+            (Some(c), Entity::Companies) => vec![json!({"op": "eq", "field": "id", "value": c})],
+            (Some(c), _) => vec![json!({"op": "eq", "field": "companyID", "value": c})],
+            (None, _) => vec![json!({"op": "gte", "field": "id", "value": 0})],
+        }
+    }
+}
+
+fn id_of(row: &Value) -> String {
+    match &row["id"] {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn text(row: &Value, field: &str) -> Option<String> {
+    row.get(field)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn number(row: &Value, field: &str) -> Option<i64> {
+    row.get(field).and_then(Value::as_i64)
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64() != Some(0),
+        _ => false,
+    }
+}
+
+/// Maps an Autotask contact row to a canonical contact.
+pub fn contact_item(row: &Value) -> Item {
+    let first = text(row, "firstName");
+    let last = text(row, "lastName");
+    let display = match (&first, &last) {
+        (None, None) => None,
+        _ => Some(
+            [first.as_deref(), last.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    };
+    let mut extra = Vec::new();
+    for f in ["emailAddress2", "emailAddress3", "extension", "externalID"] {
+        if let Some(v) = text(row, f) {
+            extra.push(Attribute {
+                name: f.into(),
+                value: v,
+            });
+        }
+    }
+    Item {
+        id: id_of(row),
+        version: text(row, "lastModifiedDate"),
+        removed: None,
+        body: Some(ItemBody::Contact(Contact {
+            first_name: first,
+            last_name: last,
+            display_name: display,
+            title: text(row, "title"),
+            email: text(row, "emailAddress"),
+            phone: text(row, "phone"),
+            mobile: text(row, "mobilePhone"),
+            company: number(row, "companyID").map(|id| CompanyRef {
+                id: id.to_string(),
+                name: None,
+            }),
+            site: number(row, "companyLocationID").map(|id| SiteRef {
+                id: id.to_string(),
+                name: None,
+            }),
+            contact_types: Vec::new(),
+            active: truthy(&row["isActive"]),
+            extra,
+        })),
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// HTTP
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The zone lookup URL for `cfg`.
+pub fn zone_lookup_url(cfg: &Config) -> String {
+    let root = cfg
+        .zone_lookup_url
+        .as_deref()
+        .unwrap_or(ZONE_LOOKUP)
+        .trim_end_matches('/');
+    let root = strip_version(root);
+    format!(
+        "{root}/v1.0/zoneInformation?user={}",
+        percent_encode(cfg.api_user.trim())
+    )
+}
+
+fn strip_version(root: &str) -> &str {
+    let lower = root.to_ascii_lowercase();
+    if lower.ends_with("/v1.0") {
+        &root[..root.len() - 5]
+    } else {
+        root
+    }
+}
+
+/// Looks the zone up (no credentials); answers the zone's REST root (`…/ATServicesRest`).
+fn discover_zone(cfg: &Config) -> Result<Value, PluginError> {
+    let r = Request::get(zone_lookup_url(cfg))
+        .header("Accept", "application/json")
+        .send()?;
+    if !(200..300).contains(&r.status()) {
+        let message = autotask_errors(&r).unwrap_or_else(|| format!("HTTP {}", r.status()));
+        return Err(if r.status() == 500 || r.status() == 404 {
+            PluginError::NotFound(format!(
+                "Autotask found no zone for API user {}: {message}",
+                cfg.api_user
+            ))
+        } else {
+            classify_status(r.status(), r.header("Retry-After"), &message)
+        });
+    }
+    let v: Value = r.json()?;
+    if v["url"].as_str().is_none_or(str::is_empty) {
+        return Err(PluginError::Remote(RemoteFailure {
+            status: 200,
+            message: "zoneInformation answered without a url".into(),
+        }));
+    }
+    Ok(v)
+}
+
+/// `…/V1.0` of the connection's zone, from the configuration, the state cache or a lookup.
+pub fn api_root(cfg: &Config) -> Result<String, PluginError> {
+    if let Some(base) = cfg.base_url.as_deref().filter(|b| !b.is_empty()) {
+        return Ok(format!(
+            "{}/V1.0",
+            strip_version(base.trim_end_matches('/'))
+        ));
+    }
+    let cached: Option<Value> = state::get(ZONE_KEY).and_then(|s| serde_json::from_str(&s).ok());
+    let zone_url = match cached {
+        Some(c) if c["user"].as_str() == Some(cfg.api_user.as_str()) => {
+            c["url"].as_str().unwrap_or_default().to_owned()
+        }
+        _ => {
+            let zone = discover_zone(cfg)?;
+            let url = zone["url"].as_str().unwrap_or_default().to_owned();
+            state::set(
+                ZONE_KEY,
+                &json!({"user": cfg.api_user, "url": url, "zoneName": zone["zoneName"]})
+                    .to_string(),
+            );
+            url
+        }
+    };
+    Ok(format!(
+        "{}/V1.0",
+        strip_version(zone_url.trim_end_matches('/'))
+    ))
+}
+
+fn autotask_errors(r: &Response) -> Option<String> {
+    let v: Value = serde_json::from_slice(r.bytes()).ok()?;
+    let msgs: Vec<&str> = v["errors"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    (!msgs.is_empty()).then(|| msgs.join("; "))
+}
+
+/// Classifies a non-2xx Autotask answer. Autotask reports rejected input (unknown field, wrong
+/// type, missing required field, business rules) as HTTP 500 with `{"errors":[…]}`: those are
+/// `invalid`, not worth a retry; a 500 without a message or naming an internal error stays
+/// transient.
+pub fn classify(r: &Response) -> PluginError {
+    let message = autotask_errors(r);
+    if r.status() == 500 && r.header("Retry-After").is_none() {
+        if let Some(m) = &message {
+            if !m.to_ascii_lowercase().contains("internal error") {
+                return PluginError::invalid(format!("Autotask rejected the request: {m}"));
+            }
+        }
+    }
+    classify_status(
+        r.status(),
+        r.header("Retry-After"),
+        &message.unwrap_or_else(|| r.text()),
+    )
+}
+
+fn checked(r: Response) -> Result<Value, PluginError> {
+    if !(200..300).contains(&r.status()) {
+        return Err(classify(&r));
+    }
+    r.json()
+}
+
+/// `POST {root}/{entity}/query`.
+fn query(cfg: &Config, entity: &str, filter: Vec<Value>, max: u32) -> Result<Value, PluginError> {
+    let root = api_root(cfg)?;
+    let r = Request::post(format!("{root}/{entity}/query"))
+        .credential(CREDENTIAL)
+        .json(&json!({"MaxRecords": max, "filter": filter}))?
+        .send()?;
+    checked(r)
+}
+
+// ----------------------------------------------------------------------------------------------
+// push
+
+/// The Autotask field of a canonical contact field name (kebab, snake or Autotask spelling).
+pub fn autotask_field(name: &str) -> Option<&'static str> {
+    Some(
+        match name.to_ascii_lowercase().replace(['_', '-'], "").as_str() {
+            "firstname" => "firstName",
+            "lastname" => "lastName",
+            "title" => "title",
+            "email" | "emailaddress" => "emailAddress",
+            "phone" => "phone",
+            "mobile" | "mobilephone" => "mobilePhone",
+            "site" | "companylocationid" => "companyLocationID",
+            "active" | "isactive" => "isActive",
+            _ => return None,
+        },
+    )
+}
+
+fn site_id(c: &Contact) -> Result<Option<i64>, PluginError> {
+    c.site
+        .as_ref()
+        .map(|s| {
+            s.id.trim().parse::<i64>().map_err(|_| {
+                PluginError::invalid_field("site", format!("{:?} is not a location id", s.id))
+            })
+        })
+        .transpose()
+}
+
+/// The value of one Autotask contact field from a canonical contact; `None` when blank.
+fn field_value(c: &Contact, field: &str) -> Result<Option<Value>, PluginError> {
+    let s = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| json!(s))
+    };
+    Ok(match field {
+        "firstName" => s(&c.first_name),
+        "lastName" => s(&c.last_name),
+        "title" => s(&c.title),
+        "emailAddress" => s(&c.email),
+        "phone" => s(&c.phone),
+        "mobilePhone" => s(&c.mobile),
+        "companyLocationID" => site_id(c)?.map(|id| json!(id)),
+        "isActive" => Some(json!(i32::from(c.active))),
+        _ => None,
+    })
+}
+
+/// Fields a create sends.
+pub const CREATE_FIELDS: &[&str] = &[
+    "firstName",
+    "lastName",
+    "title",
+    "emailAddress",
+    "phone",
+    "mobilePhone",
+    "companyLocationID",
+    "isActive",
+];
+
+fn contact_body(op: &WriteOp) -> Result<Option<&Contact>, PluginError> {
+    match &op.body {
+        None => Ok(None),
+        Some(ItemBody::Contact(c)) => Ok(Some(c)),
+        Some(_) => Err(PluginError::invalid_field("body", "expected a contact")),
+    }
+}
+
+fn company_of(c: Option<&Contact>) -> Result<Option<i64>, PluginError> {
+    c.and_then(|c| c.company.as_ref())
+        .map(|r| {
+            r.id.trim().parse::<i64>().map_err(|_| {
+                PluginError::invalid_field("company", format!("{:?} is not a company id", r.id))
+            })
+        })
+        .transpose()
+}
+
+fn target(op: &WriteOp) -> Result<i64, PluginError> {
+    op.target_id
+        .as_deref()
+        .ok_or_else(|| PluginError::invalid_field("target-id", "required for this action"))?
+        .trim()
+        .parse()
+        .map_err(|_| PluginError::invalid_field("target-id", "not a numeric Autotask id"))
+}
+
+/// The company a contact belongs to in Autotask (needed for the `/Companies/{id}/Contacts` path).
+fn current_company(root: &str, id: i64) -> Result<i64, PluginError> {
+    let v = checked(
+        Request::get(format!("{root}/Contacts/{id}"))
+            .credential(CREDENTIAL)
+            .header("Accept", "application/json")
+            .send()?,
+    )?;
+    if v["item"].is_null() {
+        return Err(PluginError::NotFound(format!(
+            "Autotask has no contact {id}"
+        )));
+    }
+    number(&v["item"], "companyID")
+        .ok_or_else(|| PluginError::NotFound(format!("contact {id} has no companyID")))
+}
+
+fn item_id(v: &Value) -> Result<String, PluginError> {
+    match &v["itemId"] {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(PluginError::Remote(RemoteFailure {
+            status: 200,
+            message: "Autotask answered without an itemId".into(),
+        })),
+    }
+}
+
+fn write_contact(root: &str, op: &WriteOp) -> Result<WriteOk, PluginError> {
+    let contact = contact_body(op)?;
+    let (company, fields) = match op.action {
+        WriteAction::Create => {
+            let c = contact
+                .ok_or_else(|| PluginError::invalid_field("body", "create needs a contact"))?;
+            let company = company_of(Some(c))?.ok_or_else(|| {
+                PluginError::invalid_field("company", "a new Autotask contact needs a company")
+            })?;
+            let mut body = Map::new();
+            for f in CREATE_FIELDS {
+                if let Some(v) = field_value(c, f)? {
+                    body.insert((*f).into(), v);
+                }
+            }
+            let v = checked(
+                Request::post(format!("{root}/Companies/{company}/Contacts"))
+                    .credential(CREDENTIAL)
+                    .json(&Value::Object(body))?
+                    .send()?,
+            )?;
+            return Ok(WriteOk {
+                target_id: item_id(&v)?,
+                version: None,
+            });
+        }
+        WriteAction::Update => {
+            let c = contact
+                .ok_or_else(|| PluginError::invalid_field("body", "update needs a contact"))?;
+            let mut body = Map::new();
+            for name in &op.fields {
+                if name.eq_ignore_ascii_case("company") {
+                    return Err(PluginError::invalid_field(
+                        "company",
+                        "Autotask contacts cannot move to another company",
+                    ));
+                }
+                let field = autotask_field(name).ok_or_else(|| {
+                    PluginError::invalid_field(name.clone(), "not a field this connector writes")
+                })?;
+                // A blank source value never clears an Autotask value.
+                if let Some(v) = field_value(c, field)? {
+                    body.insert(field.into(), v);
+                }
+            }
+            (company_of(Some(c))?, body)
+        }
+        WriteAction::Deactivate | WriteAction::Reactivate => {
+            let mut body = Map::new();
+            body.insert(
+                "isActive".into(),
+                json!(i32::from(matches!(op.action, WriteAction::Reactivate))),
+            );
+            (company_of(contact)?, body)
+        }
+        WriteAction::Delete => {
+            return Err(PluginError::Unsupported(
+                "Autotask contacts are deactivated, never deleted".into(),
+            ))
+        }
+    };
+    let id = target(op)?;
+    if fields.is_empty() {
+        return Ok(WriteOk {
+            target_id: id.to_string(),
+            version: None,
+        });
+    }
+    let company = match company {
+        Some(c) => c,
+        None => current_company(root, id)?,
+    };
+    let mut body = fields;
+    body.insert("id".into(), json!(id));
+    let v = checked(
+        Request::patch(format!("{root}/Companies/{company}/Contacts"))
+            .credential(CREDENTIAL)
+            .json(&Value::Object(body))?
+            .send()?,
+    )?;
+    Ok(WriteOk {
+        target_id: item_id(&v)?,
+        version: None,
+    })
+}
+
+// ----------------------------------------------------------------------------------------------
+// test-connection
+
+fn test_connection(cfg: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let root = if cfg.base_url.as_deref().is_some_and(|b| !b.is_empty()) {
+        out.push(Finding {
+            check: "zone".into(),
+            outcome: Outcome::Skipped,
+            cause: Some("base_url is configured, zone discovery is not used".into()),
+            remedy: None,
+        });
+        match api_root(cfg) {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(Finding::failed("zone", e.describe(), "check base_url"));
+                return out;
+            }
+        }
+    } else {
+        // Always look the zone up again: the customer may have moved.
+        state::delete(ZONE_KEY);
+        match api_root(cfg) {
+            Ok(r) => {
+                out.push(Finding::ok("zone"));
+                r
+            }
+            Err(PluginError::NotFound(m)) => {
+                out.push(Finding::failed(
+                    "zone",
+                    m,
+                    "check api_user: it must be the user name (e-mail) of an Autotask API-only user (Admin > Resources/Users, security level API User)",
+                ));
+                return out;
+            }
+            Err(e) => {
+                out.push(Finding::failed(
+                    "zone",
+                    format!("the zone lookup failed: {}", e.describe()),
+                    "check zone_lookup_url and that webservices.autotask.net is reachable and allowed on the connection",
+                ));
+                return out;
+            }
+        }
+    };
+    let threshold = Request::get(format!("{root}/ThresholdInformation"))
+        .credential(CREDENTIAL)
+        .header("Accept", "application/json")
+        .send();
+    match threshold {
+        Err(e) => {
+            out.push(Finding::failed(
+                "credentials",
+                e.describe(),
+                "check that the zone host is allowed on the connection and reachable",
+            ));
+            return out;
+        }
+        Ok(r) if r.status() == 401 => {
+            out.push(Finding::failed(
+                "credentials",
+                format!(
+                    "Autotask rejected the API credentials (HTTP 401{})",
+                    autotask_errors(&r).map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+                "check the credential headers: UserName and Secret of the API-only user, and ApiIntegrationCode = its API tracking identifier (Admin > Resources > Security)",
+            ));
+            return out;
+        }
+        Ok(r) if r.status() == 403 => {
+            out.push(Finding::failed(
+                "credentials",
+                format!("Autotask refused the API user (HTTP 403{})", autotask_errors(&r).map(|m| format!(": {m}")).unwrap_or_default()),
+                "give the user the \"API User (system)\" security level and check ImpersonationResourceId if set",
+            ));
+            return out;
+        }
+        Ok(r) if (200..300).contains(&r.status()) => {
+            out.push(Finding::ok("credentials"));
+            let v: Value = serde_json::from_slice(r.bytes()).unwrap_or_default();
+            if let (Some(limit), Some(used)) = (
+                v["externalRequestThreshold"].as_u64(),
+                v["currentTimeframeRequestCount"].as_u64(),
+            ) {
+                if limit > 0 && used * 10 >= limit * 9 {
+                    out.push(Finding {
+                        check: "request-threshold".into(),
+                        outcome: Outcome::Warning,
+                        cause: Some(format!("{used} of {limit} API requests of this hour are used")),
+                        remedy: Some("syncs may be throttled; spread other integrations' load or wait for the next hour".into()),
+                    });
+                }
+            }
+        }
+        Ok(r) => {
+            out.push(Finding::failed(
+                "credentials",
+                format!("Autotask answered HTTP {}", r.status()),
+                "check the zone / base_url and try again later",
+            ));
+            return out;
+        }
+    }
+    let count = Request::post(format!("{root}/Contacts/query/count"))
+        .credential(CREDENTIAL)
+        .json(&json!({"filter": [{"op": "gte", "field": "id", "value": 0}]}))
+        .and_then(Request::send);
+    out.push(match count {
+        Ok(r) if (200..300).contains(&r.status()) => Finding::ok("read-contacts"),
+        Ok(r) => Finding::failed(
+            "read-contacts",
+            format!("querying contacts answered: {}", classify(&r).describe()),
+            "give the API user a security level that can read and edit contacts",
+        ),
+        Err(e) => Finding::failed("read-contacts", e.describe(), "try again later"),
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,637 @@
+//! `graph`: Microsoft 365 / Entra ID users through Microsoft Graph.
+//!
+//! Authentication is the host's business: the connection's `default` credential is an
+//! `oauth2-client-credentials` secret and the host adds the bearer token to every request that
+//! names it. This plugin never sees a token.
+//!
+//! - `pull(scope = "users")` reads `users/delta`: the first call (no cursor) starts a full pass
+//!   with a `$select` of the fields the contact flow needs; every call reads one page and
+//!   returns the `@odata.nextLink` as cursor (`more = true`); the last page returns the
+//!   `@odata.deltaLink` as the durable cursor (`more = false`). Pulling from a delta link starts an
+//!   incremental pass (`full = false`) with only the changes; `@removed` entries arrive as
+//!   removals.
+//! - A delta or skip token the service no longer knows (HTTP 410 `SyncStateNotFound`) restarts a
+//!   full read: the page is empty with `cursor = None, more = true, full = true` and a warning is
+//!   logged. The engine then reads everything again and reconciles against its links; nothing is
+//!   re-imported blindly.
+//! - Licences are resolved to their `skuPartNumber` through `subscribedSkus`, cached in state
+//!   (`graph:skus`) for a day or until an unknown SKU shows up.
+//! - With `"with_groups": true` every user's groups are read through
+//!   `users/{id}/transitiveMemberOf/microsoft.graph.group`, 20 users per `$batch`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use syncbridge_sdk::http::{classify_status, Request, Response};
+use syncbridge_sdk::prelude::*;
+use syncbridge_sdk::{clock, config, log, state};
+
+/// Connection configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    /// Tenant id or domain; checked against `organization` by `test-connection`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Read group memberships of every user.
+    #[serde(default)]
+    pub with_groups: bool,
+}
+
+fn default_graph_url() -> String {
+    "https://graph.microsoft.com/v1.0".into()
+}
+
+impl Config {
+    fn root(&self) -> &str {
+        self.graph_url.trim_end_matches('/')
+    }
+}
+
+/// Properties read from `users/delta`.
+pub const USER_SELECT: &str = "id,userPrincipalName,mail,givenName,surname,displayName,jobTitle,businessPhones,mobilePhone,department,accountEnabled,assignedLicenses";
+
+/// State key of the subscribed-SKU cache.
+pub const SKU_CACHE_KEY: &str = "graph:skus";
+/// State key remembering whether the running `users` pass is a full read.
+pub const PASS_KEY: &str = "graph:users:full-pass";
+const SKU_CACHE_TTL_MS: u64 = 24 * 3600 * 1000;
+const CREDENTIAL: &str = "default";
+
+/// The connector.
+pub struct Graph;
+
+impl Connector for Graph {
+    fn describe() -> Description {
+        Description {
+            reads: vec![ItemKind::DirectoryUser],
+            writes: Vec::new(),
+            credential_slots: vec![CREDENTIAL.into()],
+            config_schema: json!({
+                "type": "object",
+                "properties": {
+                    "graph_url": {"type": "string", "description": "Graph root, default https://graph.microsoft.com/v1.0"},
+                    "tenant": {"type": "string", "description": "Tenant id or domain"},
+                    "with_groups": {"type": "boolean", "description": "Read group memberships (transitiveMemberOf)"}
+                }
+            })
+            .to_string(),
+            ..Description::named("Microsoft 365 (Graph)")
+        }
+    }
+
+    fn validate_config(config: &str) -> Vec<Finding> {
+        match config::parse::<Config>(config) {
+            Err(e) => vec![Finding::failed(
+                "config",
+                e.describe(),
+                "pass {\"graph_url\": \"https://graph.microsoft.com/v1.0\", \"tenant\": \"contoso.onmicrosoft.com\"}",
+            )],
+            Ok(c) if !(c.graph_url.starts_with("https://") || c.graph_url.starts_with("http://")) => {
+                vec![Finding::failed(
+                    "config",
+                    format!("graph_url {:?} is not an http(s) URL", c.graph_url),
+                    "use https://graph.microsoft.com/v1.0 (or the national cloud's Graph root)",
+                )]
+            }
+            Ok(c) => {
+                let mut out = vec![Finding::ok("config")];
+                if c.tenant.as_deref().is_none_or(str::is_empty) {
+                    out.push(Finding {
+                        check: "tenant".into(),
+                        outcome: Outcome::Warning,
+                        cause: Some("no tenant is configured, so test-connection cannot check that the credentials belong to the right customer".into()),
+                        remedy: Some("set \"tenant\" to the customer's tenant id or initial domain".into()),
+                    });
+                }
+                out
+            }
+        }
+    }
+
+    fn test_connection(config: &str) -> Result<Vec<Finding>, PluginError> {
+        let cfg: Config = config::parse(config)?;
+        test_connection(&cfg)
+    }
+
+    fn pull(config: &str, request: PullRequest) -> Result<Page, PluginError> {
+        let cfg: Config = config::parse(config)?;
+        match request.scope.as_str() {
+            "users" => pull_users(&cfg, request.cursor.as_deref(), request.max_items),
+            other => Err(PluginError::invalid_field(
+                "scope",
+                format!("unknown scope {other:?}; this connector reads \"users\""),
+            )),
+        }
+    }
+}
+
+syncbridge_sdk::export_connector!(Graph);
+
+// ----------------------------------------------------------------------------------------------
+// pull
+
+fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page, PluginError> {
+    let (url, full) = match cursor {
+        None => {
+            state::set(PASS_KEY, "1");
+            (
+                format!("{}/users/delta?$select={USER_SELECT}", cfg.root()),
+                true,
+            )
+        }
+        Some(link) if link.contains("$deltatoken=") || link.contains("%24deltatoken=") => {
+            state::set(PASS_KEY, "0");
+            (link.to_owned(), false)
+        }
+        Some(link) => (
+            link.to_owned(),
+            state::get(PASS_KEY).as_deref() != Some("0"),
+        ),
+    };
+    let page_size = max_items.clamp(1, 999);
+    let response = Request::get(&url)
+        .credential(CREDENTIAL)
+        .header("Accept", "application/json")
+        .header("Prefer", format!("odata.maxpagesize={page_size}"))
+        .send()?;
+    if response.status() == 410 {
+        log::warn!(
+            "Graph no longer knows the users delta token (HTTP 410 {}); restarting with a full read, the engine reconciles it against its links",
+            error_code(&response).unwrap_or_default()
+        );
+        state::delete(PASS_KEY);
+        return Ok(Page {
+            items: Vec::new(),
+            cursor: None,
+            more: true,
+            full: true,
+        });
+    }
+    let body: Value = response.json()?;
+    let values = body["value"].as_array().cloned().unwrap_or_default();
+    let skus = sku_names(cfg, &values)?;
+    let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
+    if cfg.with_groups {
+        attach_groups(cfg, &mut items)?;
+    }
+    let next = body["@odata.nextLink"].as_str().map(str::to_owned);
+    let delta = body["@odata.deltaLink"].as_str().map(str::to_owned);
+    let (cursor, more) = match (next, delta) {
+        (Some(n), _) => (Some(n), true),
+        (None, Some(d)) => {
+            state::delete(PASS_KEY);
+            (Some(d), false)
+        }
+        (None, None) => {
+            return Err(PluginError::Remote(RemoteFailure {
+                status: 200,
+                message: "the users/delta page has neither @odata.nextLink nor @odata.deltaLink"
+                    .into(),
+            }))
+        }
+    };
+    Ok(Page {
+        items,
+        cursor,
+        more,
+        full,
+    })
+}
+
+fn str_field(v: &Value, name: &str) -> Option<String> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Maps one `users/delta` entry to a canonical item.
+pub fn to_item(v: &Value, skus: &BTreeMap<String, String>) -> Item {
+    let id = v["id"].as_str().unwrap_or_default().to_owned();
+    if v.get("@removed").is_some() {
+        // "deleted" (permanently) and "changed" (soft-deleted, restorable for 30 days) both mean
+        // the user is gone from the directory; a restored user comes back as a normal entry.
+        return Item {
+            id,
+            version: None,
+            removed: Some(Removal::Deleted),
+            body: None,
+        };
+    }
+    let licenses = v["assignedLicenses"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["skuId"].as_str())
+                .map(|sku| License {
+                    sku_id: sku.to_owned(),
+                    sku_part_number: skus.get(&sku.to_ascii_lowercase()).cloned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let business_phone = v["businessPhones"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .find(|s| !s.trim().is_empty())
+        })
+        .map(|s| s.trim().to_owned());
+    let user = DirectoryUser {
+        user_principal_name: str_field(v, "userPrincipalName").unwrap_or_default(),
+        mail: str_field(v, "mail"),
+        given_name: str_field(v, "givenName"),
+        surname: str_field(v, "surname"),
+        display_name: str_field(v, "displayName"),
+        job_title: str_field(v, "jobTitle"),
+        business_phone,
+        mobile_phone: str_field(v, "mobilePhone"),
+        department: str_field(v, "department"),
+        account_enabled: v["accountEnabled"].as_bool().unwrap_or(true),
+        licenses,
+        groups: Vec::new(),
+        attributes: Vec::new(),
+    };
+    Item {
+        id,
+        version: None,
+        removed: None,
+        body: Some(ItemBody::DirectoryUser(user)),
+    }
+}
+
+#[derive(serde::Serialize, Deserialize, Default)]
+struct SkuCache {
+    fetched_ms: u64,
+    names: BTreeMap<String, String>,
+}
+
+/// SKU id (lower case) → part number, from the state cache; refreshed when stale or when a
+/// licence of `users` is not in it.
+fn sku_names(cfg: &Config, users: &[Value]) -> Result<BTreeMap<String, String>, PluginError> {
+    let cached: Option<SkuCache> =
+        state::get(SKU_CACHE_KEY).and_then(|s| serde_json::from_str(&s).ok());
+    let now = clock::now_ms();
+    let needed: Vec<String> = users
+        .iter()
+        .filter_map(|u| u["assignedLicenses"].as_array())
+        .flatten()
+        .filter_map(|l| l["skuId"].as_str())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if let Some(c) = &cached {
+        let age = now.saturating_sub(c.fetched_ms);
+        let unknown = needed.iter().any(|s| !c.names.contains_key(s));
+        // An unknown SKU refreshes the cache, but at most once a minute.
+        if age < SKU_CACHE_TTL_MS && (!unknown || age < 60_000) {
+            return Ok(c.names.clone());
+        }
+    } else if needed.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let names = match fetch_skus(cfg) {
+        Ok(n) => n,
+        Err(PluginError::Forbidden(m)) => {
+            log::warn!("cannot read subscribedSkus, licence names stay unresolved (grant Organization.Read.All): {m}");
+            cached.map(|c| c.names).unwrap_or_default()
+        }
+        Err(e) => return Err(e),
+    };
+    let cache = SkuCache {
+        fetched_ms: now,
+        names,
+    };
+    state::set(
+        SKU_CACHE_KEY,
+        &serde_json::to_string(&cache).unwrap_or_default(),
+    );
+    Ok(cache.names)
+}
+
+fn fetch_skus(cfg: &Config) -> Result<BTreeMap<String, String>, PluginError> {
+    let mut names = BTreeMap::new();
+    let mut url = Some(format!(
+        "{}/subscribedSkus?$select=skuId,skuPartNumber",
+        cfg.root()
+    ));
+    while let Some(u) = url.take() {
+        let body: Value = Request::get(&u)
+            .credential(CREDENTIAL)
+            .header("Accept", "application/json")
+            .send()?
+            .json()?;
+        for s in body["value"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(part)) = (s["skuId"].as_str(), s["skuPartNumber"].as_str()) {
+                names.insert(id.to_ascii_lowercase(), part.to_owned());
+            }
+        }
+        url = body["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    Ok(names)
+}
+
+/// Reads `transitiveMemberOf` of every live user of the page through `$batch` (20 a call).
+fn attach_groups(cfg: &Config, items: &mut [Item]) -> Result<(), PluginError> {
+    let live: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.body.is_some())
+        .map(|(n, _)| n)
+        .collect();
+    for chunk in live.chunks(20) {
+        let requests: Vec<Value> = chunk
+            .iter()
+            .map(|&n| {
+                json!({
+                    "id": n.to_string(),
+                    "method": "GET",
+                    "url": format!("/users/{}/transitiveMemberOf/microsoft.graph.group?$select=id,displayName", items[n].id),
+                })
+            })
+            .collect();
+        let answer: Value = Request::post(format!("{}/$batch", cfg.root()))
+            .credential(CREDENTIAL)
+            .json(&json!({ "requests": requests }))?
+            .send()?
+            .json()?;
+        for r in answer["responses"].as_array().into_iter().flatten() {
+            let Some(n) = r["id"].as_str().and_then(|s| s.parse::<usize>().ok()) else {
+                continue;
+            };
+            if !chunk.contains(&n) {
+                continue;
+            }
+            let status = r["status"].as_u64().unwrap_or(0) as u16;
+            if !(200..300).contains(&status) {
+                let retry_after = r["headers"]
+                    .as_object()
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                            .and_then(|(_, v)| v.as_str())
+                    })
+                    .map(str::to_owned);
+                return Err(classify_status(
+                    status,
+                    retry_after.as_deref(),
+                    &r["body"].to_string(),
+                ));
+            }
+            let mut groups = Vec::new();
+            push_groups(&mut groups, &r["body"]);
+            let mut next = r["body"]["@odata.nextLink"].as_str().map(str::to_owned);
+            while let Some(u) = next.take() {
+                let body: Value = Request::get(&u).credential(CREDENTIAL).send()?.json()?;
+                push_groups(&mut groups, &body);
+                next = body["@odata.nextLink"].as_str().map(str::to_owned);
+            }
+            if let Some(ItemBody::DirectoryUser(u)) = items[n].body.as_mut() {
+                u.groups = groups;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_groups(out: &mut Vec<GroupMembership>, body: &Value) {
+    for g in body["value"].as_array().into_iter().flatten() {
+        let is_group = g["@odata.type"]
+            .as_str()
+            .is_none_or(|t| t.eq_ignore_ascii_case("#microsoft.graph.group"));
+        if let (true, Some(id)) = (is_group, g["id"].as_str()) {
+            out.push(GroupMembership {
+                id: id.to_owned(),
+                display_name: str_field(g, "displayName"),
+                // From transitiveMemberOf: direct or through nested groups.
+                transitive: true,
+            });
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// test-connection
+
+fn error_code(r: &Response) -> Option<String> {
+    serde_json::from_slice::<Value>(r.bytes())
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+}
+
+/// Cause and remedy for an Entra sign-in error message (as the host reports the token failure).
+pub fn explain_sign_in(message: &str) -> (String, String) {
+    let code = message
+        .find("AADSTS")
+        .map(|i| {
+            message[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let (cause, remedy) = match code.as_str() {
+        "AADSTS7000215" => (
+            "Entra ID refused the client secret (AADSTS7000215: invalid client secret)",
+            "create a new client secret in the app registration (Certificates & secrets) and store its Value, not its Secret ID, in the connection",
+        ),
+        "AADSTS7000222" => (
+            "the client secret has expired (AADSTS7000222)",
+            "create a new client secret in the app registration and update the connection",
+        ),
+        "AADSTS50076" | "AADSTS50079" | "AADSTS50158" => (
+            "Entra ID demands multi-factor authentication for this sign-in (AADSTS50076); app-only client-credential sign-ins cannot satisfy MFA",
+            "use an app registration with a client secret (client credentials), not a user account, and exclude the workload identity from the Conditional Access policy that requires MFA",
+        ),
+        "AADSTS53003" => (
+            "a Conditional Access policy blocked the sign-in (AADSTS53003)",
+            "ask the customer's administrator to exclude the syncbridge app registration from the blocking Conditional Access policy",
+        ),
+        "AADSTS700016" => (
+            "the application (client id) is not known in this tenant (AADSTS700016)",
+            "check the client id and grant admin consent to the app in the customer's tenant",
+        ),
+        "AADSTS90002" | "AADSTS900023" => (
+            "the tenant in the token URL does not exist (AADSTS90002)",
+            "check the tenant id or domain in the credential's token URL",
+        ),
+        "AADSTS65001" | "AADSTS650056" => (
+            "the application has not been granted consent in this tenant (AADSTS65001)",
+            "have a Global Administrator grant admin consent to the app's Graph application permissions",
+        ),
+        "AADSTS7000112" => (
+            "the application is disabled in this tenant (AADSTS7000112)",
+            "re-enable the enterprise application in the customer's tenant",
+        ),
+        _ => (
+            "Entra ID refused the sign-in",
+            "check the client id, client secret and tenant of the connection's credential",
+        ),
+    };
+    (format!("{cause}: {message}"), remedy.to_owned())
+}
+
+fn failed_from_error(check: &str, e: &PluginError) -> Finding {
+    match e {
+        PluginError::Auth(m) => {
+            let (cause, remedy) = explain_sign_in(m);
+            Finding::failed(check, cause, remedy)
+        }
+        PluginError::Forbidden(m) => Finding::failed(
+            check,
+            format!("the request was refused: {m}"),
+            "allow the Graph host on the connection (--allow-host) or check the app's permissions",
+        ),
+        PluginError::Throttled(t) => Finding::failed(
+            check,
+            format!("Microsoft Graph is throttling this app: {}", t.message),
+            "try again later",
+        ),
+        PluginError::Transient(m) => Finding::failed(
+            check,
+            format!("Microsoft Graph could not be reached: {m}"),
+            "check the graph_url and the network, then try again",
+        ),
+        other => Finding::failed(
+            check,
+            other.describe(),
+            "check the graph_url of the connection",
+        ),
+    }
+}
+
+fn probe(url: &str) -> Result<Response, PluginError> {
+    Request::get(url)
+        .credential(CREDENTIAL)
+        .header("Accept", "application/json")
+        .send()
+}
+
+fn test_connection(cfg: &Config) -> Result<Vec<Finding>, PluginError> {
+    let mut out = Vec::new();
+    let root = cfg.root();
+    // 1. Sign-in (done by the host when the request names the credential) and tenant.
+    let org = match probe(&format!(
+        "{root}/organization?$select=id,displayName,verifiedDomains"
+    )) {
+        Err(e) => {
+            out.push(failed_from_error("credentials", &e));
+            return Ok(out);
+        }
+        Ok(r) => r,
+    };
+    match org.status() {
+        200..=299 => out.push(Finding::ok("credentials")),
+        401 => {
+            out.push(Finding::failed(
+                "credentials",
+                format!(
+                    "Microsoft Graph rejected the access token (HTTP 401 {})",
+                    error_code(&org).unwrap_or_default()
+                ),
+                "the token URL must be the customer's tenant (https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token) and the scope https://graph.microsoft.com/.default",
+            ));
+            return Ok(out);
+        }
+        403 => out.push(Finding {
+            check: "credentials".into(),
+            outcome: Outcome::Warning,
+            cause: Some("signed in, but the app may not read the organization (HTTP 403)".into()),
+            remedy: Some(
+                "grant the Organization.Read.All application permission and admin consent".into(),
+            ),
+        }),
+        s => {
+            out.push(Finding::failed(
+                "credentials",
+                format!(
+                    "Microsoft Graph answered HTTP {s}: {}",
+                    org.text().chars().take(200).collect::<String>()
+                ),
+                "check the graph_url of the connection",
+            ));
+            return Ok(out);
+        }
+    }
+    if let (Some(tenant), true) = (
+        cfg.tenant.as_deref().filter(|t| !t.is_empty()),
+        org.status() == 200,
+    ) {
+        let v: Value = serde_json::from_slice(org.bytes()).unwrap_or_default();
+        let o = &v["value"][0];
+        let matches = o["id"]
+            .as_str()
+            .is_some_and(|id| id.eq_ignore_ascii_case(tenant))
+            || o["verifiedDomains"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["name"].as_str())
+                .any(|d| d.eq_ignore_ascii_case(tenant));
+        out.push(if matches {
+            Finding::ok("tenant")
+        } else {
+            Finding::failed(
+                "tenant",
+                format!(
+                    "the credentials sign in to tenant {} ({}), not {tenant}",
+                    o["id"].as_str().unwrap_or("?"),
+                    o["displayName"].as_str().unwrap_or("?")
+                ),
+                "use the customer's tenant id in the credential's token URL, or fix \"tenant\" in the configuration",
+            )
+        });
+    }
+    // 2. Reading users (User.Read.All).
+    out.push(match probe(&format!("{root}/users?$top=1&$select=id")) {
+        Err(e) => failed_from_error("read-users", &e),
+        Ok(r) if (200..300).contains(&r.status()) => Finding::ok("read-users"),
+        Ok(r) if r.status() == 403 => Finding::failed(
+            "read-users",
+            format!("the app may not read users (HTTP 403 {})", error_code(&r).unwrap_or_default()),
+            "grant the User.Read.All application permission to the app registration and have an administrator grant admin consent",
+        ),
+        Ok(r) => Finding::failed(
+            "read-users",
+            format!("reading users answered HTTP {}", r.status()),
+            "check the graph_url and the app's permissions",
+        ),
+    });
+    // 3. Licence names (Organization.Read.All); also fills the cache.
+    out.push(match fetch_skus(cfg) {
+        Ok(names) => {
+            let cache = SkuCache {
+                fetched_ms: clock::now_ms(),
+                names,
+            };
+            state::set(SKU_CACHE_KEY, &serde_json::to_string(&cache).unwrap_or_default());
+            Finding::ok("licenses")
+        }
+        Err(PluginError::Forbidden(m)) => Finding {
+            check: "licenses".into(),
+            outcome: Outcome::Warning,
+            cause: Some(format!("the app may not read subscribed SKUs, so licence names are not resolved: {m}")),
+            remedy: Some("grant the Organization.Read.All application permission and admin consent (licence filters need it)".into()),
+        },
+        Err(e) => failed_from_error("licenses", &e),
+    });
+    // 4. Groups, when asked for.
+    if cfg.with_groups {
+        out.push(match probe(&format!("{root}/groups?$top=1&$select=id")) {
+            Err(e) => failed_from_error("groups", &e),
+            Ok(r) if (200..300).contains(&r.status()) => Finding::ok("groups"),
+            Ok(r) => Finding::failed(
+                "groups",
+                format!("reading groups answered HTTP {}", r.status()),
+                "grant the GroupMember.Read.All application permission and admin consent, or turn with_groups off",
+            ),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,353 @@
+use super::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+use syncbridge_sdk::testing::{response, state as test_state, with_http};
+
+const CFG: &str = r#"{"graph_url":"http://graph.test/v1.0/","tenant":"contoso.onmicrosoft.com"}"#;
+const SKU: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
+
+fn req(cursor: Option<&str>) -> PullRequest {
+    PullRequest {
+        scope: "users".into(),
+        cursor: cursor.map(str::to_owned),
+        max_items: 50,
+    }
+}
+
+fn skus_body() -> String {
+    json!({"value":[{"skuId": SKU, "skuPartNumber": "ENTERPRISEPACK"}]}).to_string()
+}
+
+fn header<'a>(
+    r: &'a syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Request,
+    name: &str,
+) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+#[test]
+fn first_pull_selects_fields_and_follows_next_link() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let page = with_http(
+        move |r| {
+            s.borrow_mut().push(r.url.clone());
+            assert_eq!(r.credential.as_deref(), Some("default"));
+            if r.url.contains("subscribedSkus") {
+                return Ok(response(200, &skus_body()));
+            }
+            assert_eq!(header(r, "Prefer"), Some("odata.maxpagesize=50"));
+            Ok(response(
+                200,
+                &json!({
+                    "@odata.nextLink": "http://graph.test/v1.0/users/delta?$skiptoken=abc",
+                    "value": [{
+                        "id": "u1", "userPrincipalName": "adele@contoso.com", "mail": "Adele@contoso.com",
+                        "givenName": "Adele", "surname": "Vance", "displayName": "Adele Vance",
+                        "jobTitle": "", "businessPhones": ["+1 425 555 0109"], "mobilePhone": null,
+                        "department": "IT", "accountEnabled": true,
+                        "assignedLicenses": [{"skuId": SKU, "disabledPlans": []}]
+                    }]
+                })
+                .to_string(),
+            ))
+        },
+        || Graph::pull(CFG, req(None)),
+    )
+    .unwrap();
+    let urls = seen.borrow();
+    assert_eq!(
+        urls[0],
+        format!("http://graph.test/v1.0/users/delta?$select={USER_SELECT}")
+    );
+    assert!(USER_SELECT.contains("assignedLicenses") && USER_SELECT.contains("accountEnabled"));
+    assert_eq!(
+        urls[1],
+        "http://graph.test/v1.0/subscribedSkus?$select=skuId,skuPartNumber"
+    );
+    assert!(page.more && page.full);
+    assert_eq!(
+        page.cursor.as_deref(),
+        Some("http://graph.test/v1.0/users/delta?$skiptoken=abc")
+    );
+    let Some(ItemBody::DirectoryUser(u)) = &page.items[0].body else {
+        panic!("not a user")
+    };
+    assert_eq!(page.items[0].id, "u1");
+    assert_eq!(u.user_principal_name, "adele@contoso.com");
+    assert_eq!(u.mail.as_deref(), Some("Adele@contoso.com"));
+    assert_eq!(u.job_title, None, "blank strings are absent");
+    assert_eq!(u.business_phone.as_deref(), Some("+1 425 555 0109"));
+    assert_eq!(u.department.as_deref(), Some("IT"));
+    assert!(u.account_enabled);
+    assert_eq!(
+        u.licenses[0].sku_part_number.as_deref(),
+        Some("ENTERPRISEPACK")
+    );
+    assert!(u.groups.is_empty());
+    assert!(test_state::get(SKU_CACHE_KEY)
+        .unwrap()
+        .contains("ENTERPRISEPACK"));
+}
+
+#[test]
+fn next_pages_of_a_full_pass_stay_full_and_the_delta_link_ends_it() {
+    let calls = Rc::new(RefCell::new(0));
+    let c = calls.clone();
+    let handler =
+        move |r: &syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Request| {
+            *c.borrow_mut() += 1;
+            Ok(if r.url.contains("$skiptoken") {
+                response(
+                    200,
+                    r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d1","value":[{"id":"u2","userPrincipalName":"b@x.test","assignedLicenses":[]}]}"#,
+                )
+            } else {
+                response(
+                    200,
+                    r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d2","value":[{"id":"u3","@removed":{"reason":"deleted"}},{"id":"u4","@removed":{"reason":"changed"}}]}"#,
+                )
+            })
+        };
+    with_http(handler, || {
+        test_state::set(PASS_KEY, "1");
+        let last = Graph::pull(
+            CFG,
+            req(Some("http://graph.test/v1.0/users/delta?$skiptoken=abc")),
+        )
+        .unwrap();
+        assert!(!last.more && last.full);
+        assert_eq!(
+            last.cursor.as_deref(),
+            Some("http://graph.test/v1.0/users/delta?$deltatoken=d1")
+        );
+        assert_eq!(test_state::get(PASS_KEY), None);
+        let delta = Graph::pull(CFG, req(last.cursor.as_deref())).unwrap();
+        assert!(!delta.full && !delta.more);
+        assert_eq!(delta.items.len(), 2);
+        for item in &delta.items {
+            assert!(matches!(item.removed, Some(Removal::Deleted)));
+            assert!(item.body.is_none());
+        }
+    });
+    assert_eq!(
+        *calls.borrow(),
+        2,
+        "no subscribedSkus call without licences"
+    );
+}
+
+#[test]
+fn an_expired_delta_token_restarts_a_full_read() {
+    let page = with_http(
+        |_| {
+            Ok(response(
+                410,
+                r#"{"error":{"code":"SyncStateNotFound","message":"The sync state generation is not found or has expired."}}"#,
+            ))
+        },
+        || Graph::pull(CFG, req(Some("http://graph.test/v1.0/users/delta?$deltatoken=old"))),
+    )
+    .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(page.cursor, None);
+    assert!(page.more && page.full);
+}
+
+#[test]
+fn throttling_and_auth_errors_propagate() {
+    let err = with_http(
+        |_| {
+            Err(PluginError::Throttled(Throttle {
+                retry_after_ms: Some(2128),
+                message: "429".into(),
+            }))
+        },
+        || Graph::pull(CFG, req(None)),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PluginError::Throttled(ref t) if t.retry_after_ms == Some(2128)));
+    let err = with_http(|_| Ok(response(401, "{}")), || Graph::pull(CFG, req(None))).unwrap_err();
+    assert_eq!(err.class(), "auth");
+}
+
+#[test]
+fn unknown_scope_is_invalid() {
+    let err = Graph::pull(
+        CFG,
+        PullRequest {
+            scope: "groups".into(),
+            cursor: None,
+            max_items: 1,
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), "invalid");
+}
+
+#[test]
+fn groups_are_read_through_batch_when_configured() {
+    let bodies = Rc::new(RefCell::new(Vec::new()));
+    let b = bodies.clone();
+    let page = with_http(
+        move |r| {
+            if r.url.ends_with("/$batch") {
+                let body: Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+                b.borrow_mut().push(body.clone());
+                let id = body["requests"][0]["id"].clone();
+                return Ok(response(
+                    200,
+                    &json!({"responses":[{"id": id, "status": 200, "headers": {}, "body": {"value": [
+                        {"@odata.type": "#microsoft.graph.group", "id": "g1", "displayName": "All Staff"}
+                    ]}}]})
+                    .to_string(),
+                ));
+            }
+            Ok(response(
+                200,
+                r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d","value":[{"id":"u1","userPrincipalName":"a@x.test"},{"id":"u9","@removed":{"reason":"deleted"}}]}"#,
+            ))
+        },
+        || {
+            Graph::pull(
+                r#"{"graph_url":"http://graph.test/v1.0","with_groups":true}"#,
+                req(None),
+            )
+        },
+    )
+    .unwrap();
+    let sent = bodies.borrow();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["requests"].as_array().unwrap().len(),
+        1,
+        "removed users are skipped"
+    );
+    assert_eq!(
+        sent[0]["requests"][0]["url"],
+        "/users/u1/transitiveMemberOf/microsoft.graph.group?$select=id,displayName"
+    );
+    let Some(ItemBody::DirectoryUser(u)) = &page.items[0].body else {
+        panic!()
+    };
+    assert_eq!(u.groups[0].id, "g1");
+    assert_eq!(u.groups[0].display_name.as_deref(), Some("All Staff"));
+}
+
+#[test]
+fn a_throttled_batch_answer_is_throttled() {
+    let err = with_http(
+        |r| {
+            Ok(if r.url.ends_with("/$batch") {
+                response(
+                    200,
+                    r#"{"responses":[{"id":"0","status":429,"headers":{"Retry-After":"2.128"},"body":{"error":{"code":"TooManyRequests"}}}]}"#,
+                )
+            } else {
+                response(
+                    200,
+                    r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d","value":[{"id":"u1","userPrincipalName":"a@x.test"}]}"#,
+                )
+            })
+        },
+        || Graph::pull(r#"{"with_groups":true,"graph_url":"http://graph.test/v1.0"}"#, req(None)),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PluginError::Throttled(ref t) if t.retry_after_ms == Some(2128)));
+}
+
+#[test]
+fn test_connection_explains_a_bad_secret() {
+    let findings = with_http(
+        |_| {
+            Err(PluginError::Auth(
+                "token request failed: invalid_client: AADSTS7000215: Invalid client secret provided."
+                    .into(),
+            ))
+        },
+        || Graph::test_connection(CFG),
+    )
+    .unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].check, "credentials");
+    assert!(matches!(findings[0].outcome, Outcome::Failed));
+    assert!(findings[0]
+        .cause
+        .as_deref()
+        .unwrap()
+        .contains("AADSTS7000215"));
+    assert!(findings[0]
+        .remedy
+        .as_deref()
+        .unwrap()
+        .contains("client secret"));
+}
+
+#[test]
+fn sign_in_errors_map_to_remedies() {
+    let (cause, remedy) =
+        explain_sign_in("invalid_grant: AADSTS50076: Due to a configuration change ... MFA");
+    assert!(cause.contains("multi-factor"));
+    assert!(remedy.contains("Conditional Access"));
+    let (_, remedy) = explain_sign_in("AADSTS700016: Application not found");
+    assert!(remedy.contains("admin consent"));
+}
+
+#[test]
+fn test_connection_checks_tenant_users_and_licences() {
+    let findings = with_http(
+        |r| {
+            Ok(if r.url.contains("/organization") {
+                response(
+                    200,
+                    r#"{"value":[{"id":"t-1","displayName":"fabrikam","verifiedDomains":[{"name":"fabrikam.onmicrosoft.com"}]}]}"#,
+                )
+            } else if r.url.contains("/users") {
+                response(403, r#"{"error":{"code":"Authorization_RequestDenied"}}"#)
+            } else {
+                response(200, &skus_body())
+            })
+        },
+        || Graph::test_connection(CFG),
+    )
+    .unwrap();
+    let by = |c: &str| findings.iter().find(|f| f.check == c).unwrap();
+    assert!(matches!(by("credentials").outcome, Outcome::Ok));
+    assert!(matches!(by("tenant").outcome, Outcome::Failed));
+    assert!(by("read-users")
+        .remedy
+        .as_deref()
+        .unwrap()
+        .contains("User.Read.All"));
+    assert!(matches!(by("licenses").outcome, Outcome::Ok));
+}
+
+#[test]
+fn graph_401_and_describe() {
+    let findings = with_http(
+        |_| {
+            Ok(response(
+                401,
+                r#"{"error":{"code":"InvalidAuthenticationToken"}}"#,
+            ))
+        },
+        || Graph::test_connection(CFG),
+    )
+    .unwrap();
+    assert!(matches!(findings[0].outcome, Outcome::Failed));
+    assert!(findings[0]
+        .cause
+        .as_deref()
+        .unwrap()
+        .contains("InvalidAuthenticationToken"));
+    let d = Graph::describe();
+    assert_eq!(d.credential_slots, vec!["default".to_string()]);
+    assert!(matches!(d.reads[..], [ItemKind::DirectoryUser]));
+    assert!(matches!(
+        Graph::validate_config("{\"graph_url\":\"ftp://x\"}")[0].outcome,
+        Outcome::Failed
+    ));
+}
