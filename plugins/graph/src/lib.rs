@@ -170,7 +170,8 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
         });
     }
     let body: Value = response.json()?;
-    let values = body["value"].as_array().cloned().unwrap_or_default();
+    let mut values = body["value"].as_array().cloned().unwrap_or_default();
+    complete_partial_users(cfg, &mut values)?;
     let skus = sku_names(cfg, &values)?;
     let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
     if cfg.with_groups {
@@ -264,6 +265,81 @@ pub fn to_item(v: &Value, skus: &BTreeMap<String, String>) -> Item {
     }
 }
 
+/// Whether a delta entry lacks some of the selected properties. Graph represents an updated
+/// user by "its id with *at least* the properties that have been updated"; a partial entry would
+/// read as blanks (no licences, no name), so it is read again in full.
+pub fn is_partial(v: &Value) -> bool {
+    v.get("@removed").is_none() && USER_SELECT.split(',').any(|p| v.get(p).is_none())
+}
+
+/// Replaces partial delta entries by the full user (`$batch` of `GET users/{id}`, 20 a call);
+/// a user gone in the meantime becomes a removal.
+fn complete_partial_users(cfg: &Config, values: &mut [Value]) -> Result<(), PluginError> {
+    let partial: Vec<usize> = (0..values.len())
+        .filter(|&n| is_partial(&values[n]))
+        .collect();
+    for chunk in partial.chunks(20) {
+        let requests: Vec<Value> = chunk
+            .iter()
+            .map(|&n| {
+                json!({
+                    "id": n.to_string(),
+                    "method": "GET",
+                    "url": format!("/users/{}?$select={USER_SELECT}", values[n]["id"].as_str().unwrap_or_default()),
+                })
+            })
+            .collect();
+        for (n, status, body) in batch(cfg, requests)? {
+            if !chunk.contains(&n) {
+                continue;
+            }
+            match status {
+                200..=299 => values[n] = body,
+                404 => {
+                    let id = values[n]["id"].clone();
+                    values[n] = json!({"id": id, "@removed": {"reason": "deleted"}});
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends a `$batch`; answers `(request index, status, body)` for 2xx and 404 answers and fails
+/// with the classified error of any other answer (a throttled inner request → `throttled`).
+fn batch(cfg: &Config, requests: Vec<Value>) -> Result<Vec<(usize, u16, Value)>, PluginError> {
+    let answer: Value = Request::post(format!("{}/$batch", cfg.root()))
+        .credential(CREDENTIAL)
+        .json(&json!({ "requests": requests }))?
+        .send()?
+        .json()?;
+    let mut out = Vec::new();
+    for r in answer["responses"].as_array().into_iter().flatten() {
+        let Some(n) = r["id"].as_str().and_then(|s| s.parse::<usize>().ok()) else {
+            continue;
+        };
+        let status = r["status"].as_u64().unwrap_or(0) as u16;
+        if !(200..300).contains(&status) && status != 404 {
+            let retry_after = r["headers"]
+                .as_object()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                        .and_then(|(_, v)| v.as_str())
+                })
+                .map(str::to_owned);
+            return Err(classify_status(
+                status,
+                retry_after.as_deref(),
+                &r["body"].to_string(),
+            ));
+        }
+        out.push((n, status, r["body"].clone()));
+    }
+    Ok(out)
+}
+
 #[derive(serde::Serialize, Deserialize, Default)]
 struct SkuCache {
     fetched_ms: u64,
@@ -353,37 +429,17 @@ fn attach_groups(cfg: &Config, items: &mut [Item]) -> Result<(), PluginError> {
                 })
             })
             .collect();
-        let answer: Value = Request::post(format!("{}/$batch", cfg.root()))
-            .credential(CREDENTIAL)
-            .json(&json!({ "requests": requests }))?
-            .send()?
-            .json()?;
-        for r in answer["responses"].as_array().into_iter().flatten() {
-            let Some(n) = r["id"].as_str().and_then(|s| s.parse::<usize>().ok()) else {
-                continue;
-            };
+        for (n, status, body) in batch(cfg, requests)? {
             if !chunk.contains(&n) {
                 continue;
             }
-            let status = r["status"].as_u64().unwrap_or(0) as u16;
-            if !(200..300).contains(&status) {
-                let retry_after = r["headers"]
-                    .as_object()
-                    .and_then(|h| {
-                        h.iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                            .and_then(|(_, v)| v.as_str())
-                    })
-                    .map(str::to_owned);
-                return Err(classify_status(
-                    status,
-                    retry_after.as_deref(),
-                    &r["body"].to_string(),
-                ));
+            if status == 404 {
+                // Deleted since the delta page was read; the next round reports it.
+                continue;
             }
             let mut groups = Vec::new();
-            push_groups(&mut groups, &r["body"]);
-            let mut next = r["body"]["@odata.nextLink"].as_str().map(str::to_owned);
+            push_groups(&mut groups, &body);
+            let mut next = body["@odata.nextLink"].as_str().map(str::to_owned);
             while let Some(u) = next.take() {
                 let body: Value = Request::get(&u).credential(CREDENTIAL).send()?.json()?;
                 push_groups(&mut groups, &body);

@@ -6,6 +6,13 @@ use syncbridge_sdk::testing::{response, state as test_state, with_http};
 const CFG: &str = r#"{"graph_url":"http://graph.test/v1.0/","tenant":"contoso.onmicrosoft.com"}"#;
 const SKU: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
 
+/// A delta entry with every selected property.
+fn full_user(id: &str, upn: &str) -> Value {
+    json!({"id": id, "userPrincipalName": upn, "mail": null, "givenName": null, "surname": null,
+        "displayName": null, "jobTitle": null, "businessPhones": [], "mobilePhone": null,
+        "department": null, "accountEnabled": true, "assignedLicenses": []})
+}
+
 fn req(cursor: Option<&str>) -> PullRequest {
     PullRequest {
         scope: "users".into(),
@@ -103,7 +110,7 @@ fn next_pages_of_a_full_pass_stay_full_and_the_delta_link_ends_it() {
             Ok(if r.url.contains("$skiptoken") {
                 response(
                     200,
-                    r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d1","value":[{"id":"u2","userPrincipalName":"b@x.test","assignedLicenses":[]}]}"#,
+                    &json!({"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d1","value":[full_user("u2", "b@x.test")]}).to_string(),
                 )
             } else {
                 response(
@@ -208,7 +215,7 @@ fn groups_are_read_through_batch_when_configured() {
             }
             Ok(response(
                 200,
-                r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d","value":[{"id":"u1","userPrincipalName":"a@x.test"},{"id":"u9","@removed":{"reason":"deleted"}}]}"#,
+                &json!({"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d","value":[full_user("u1", "a@x.test"),{"id":"u9","@removed":{"reason":"deleted"}}]}).to_string(),
             ))
         },
         || {
@@ -249,7 +256,7 @@ fn a_throttled_batch_answer_is_throttled() {
             } else {
                 response(
                     200,
-                    r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d","value":[{"id":"u1","userPrincipalName":"a@x.test"}]}"#,
+                    &json!({"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d","value":[full_user("u1", "a@x.test")]}).to_string(),
                 )
             })
         },
@@ -350,4 +357,66 @@ fn graph_401_and_describe() {
         Graph::validate_config("{\"graph_url\":\"ftp://x\"}")[0].outcome,
         Outcome::Failed
     ));
+}
+
+#[test]
+fn partial_delta_entries_are_read_again_in_full() {
+    let batches = Rc::new(RefCell::new(Vec::new()));
+    let b = batches.clone();
+    let page = with_http(
+        move |r| {
+            if r.url.ends_with("/$batch") {
+                let body: Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+                b.borrow_mut().push(body.clone());
+                let mut full = full_user("u1", "a@x.test");
+                full["jobTitle"] = json!("CTO");
+                full["givenName"] = json!("Ada");
+                return Ok(response(
+                    200,
+                    &json!({"responses": [
+                        {"id": body["requests"][0]["id"], "status": 200, "body": full},
+                        {"id": body["requests"][1]["id"], "status": 404, "body": {"error": {"code": "Request_ResourceNotFound"}}}
+                    ]})
+                    .to_string(),
+                ));
+            }
+            Ok(response(
+                200,
+                &json!({"@odata.deltaLink": "http://graph.test/v1.0/users/delta?$deltatoken=d2", "value": [
+                    {"id": "u1", "jobTitle": "CTO"},
+                    {"id": "u7", "displayName": "Gone Soon"},
+                    full_user("u3", "c@x.test")
+                ]})
+                .to_string(),
+            ))
+        },
+        || Graph::pull(CFG, req(Some("http://graph.test/v1.0/users/delta?$deltatoken=d1"))),
+    )
+    .unwrap();
+    let sent = batches.borrow();
+    assert_eq!(sent.len(), 1);
+    let urls: Vec<&str> = sent[0]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            format!("/users/u1?$select={USER_SELECT}"),
+            format!("/users/u7?$select={USER_SELECT}")
+        ]
+    );
+    let Some(ItemBody::DirectoryUser(u)) = &page.items[0].body else {
+        panic!()
+    };
+    assert_eq!(
+        u.given_name.as_deref(),
+        Some("Ada"),
+        "completed from the full read"
+    );
+    assert_eq!(u.job_title.as_deref(), Some("CTO"));
+    assert!(matches!(page.items[1].removed, Some(Removal::Deleted)));
+    assert!(page.items[2].body.is_some());
 }
