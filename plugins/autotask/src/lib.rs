@@ -89,11 +89,7 @@ impl Connector for Autotask {
         let cfg: Config = config::parse(config)?;
         let scope = Scope::parse(&request.scope)?;
         let body: Value = match &request.cursor {
-            Some(next) => Request::get(next)
-                .credential(CREDENTIAL)
-                .header("Accept", "application/json")
-                .send()?
-                .json()?,
+            Some(next) => next_page(&cfg, next)?,
             None => query(
                 &cfg,
                 scope.entity.name(),
@@ -162,7 +158,7 @@ impl Connector for Autotask {
                     .filter(|s| !s.is_empty())
                 {
                     Some(next) => {
-                        body = Request::get(next).credential(CREDENTIAL).send()?.json()?;
+                        body = next_page(&cfg, next)?;
                     }
                     None => break,
                 }
@@ -512,6 +508,38 @@ fn checked(r: Response) -> Result<Value, PluginError> {
         return Err(classify(&r));
     }
     r.json()
+}
+
+/// `scheme://host[:port]` of a URL, lower case.
+pub fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{host}").to_ascii_lowercase()
+        }
+        None => String::new(),
+    }
+}
+
+/// Follows a `nextPageUrl` verbatim, but only on the zone's own host: the credential headers
+/// carry the API secret.
+fn next_page(cfg: &Config, next: &str) -> Result<Value, PluginError> {
+    let root = api_root(cfg)?;
+    if origin(next) != origin(&root) {
+        return Err(PluginError::invalid_field(
+            "cursor",
+            format!(
+                "the cursor does not point at the Autotask zone {}; refusing to send the credentials elsewhere",
+                origin(&root)
+            ),
+        ));
+    }
+    checked(
+        Request::get(next)
+            .credential(CREDENTIAL)
+            .header("Accept", "application/json")
+            .send()?,
+    )
 }
 
 /// `POST {root}/{entity}/query`.

@@ -492,3 +492,24 @@ fn field_names_and_classification() {
         Outcome::Failed
     ));
 }
+
+#[test]
+fn a_cursor_on_another_host_is_refused() {
+    let log = Log::default();
+    let err = with_http(recorder(&log, |_| response(200, "{}")), || {
+        Autotask::pull(
+            CFG,
+            pull_req(
+                "contacts",
+                Some("https://evil.example/ATServicesRest/V1.0/Contacts/query/next?x"),
+            ),
+        )
+    })
+    .unwrap_err();
+    assert_eq!(err.class(), "invalid");
+    assert!(
+        log.borrow().iter().all(|(_, _, _, cred)| cred.is_none()),
+        "no credential sent"
+    );
+    assert_eq!(origin("HTTP://WS2.test:8080/a?b"), "http://ws2.test:8080");
+}

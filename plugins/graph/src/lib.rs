@@ -150,6 +150,15 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
             state::get(PASS_KEY).as_deref() != Some("0"),
         ),
     };
+    if cursor.is_some() && origin(&url) != origin(cfg.root()) {
+        return Err(PluginError::invalid_field(
+            "cursor",
+            format!(
+                "the cursor does not point at {}; refusing to send the credential elsewhere",
+                origin(cfg.root())
+            ),
+        ));
+    }
     let page_size = max_items.clamp(1, 999);
     let response = Request::get(&url)
         .credential(CREDENTIAL)
@@ -199,6 +208,17 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
         more,
         full,
     })
+}
+
+/// `scheme://host[:port]` of a URL, lower case.
+pub fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, r)) => {
+            let host = r.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{host}").to_ascii_lowercase()
+        }
+        None => String::new(),
+    }
 }
 
 fn str_field(v: &Value, name: &str) -> Option<String> {

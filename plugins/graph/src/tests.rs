@@ -420,3 +420,19 @@ fn partial_delta_entries_are_read_again_in_full() {
     assert!(matches!(page.items[1].removed, Some(Removal::Deleted)));
     assert!(page.items[2].body.is_some());
 }
+
+#[test]
+fn a_cursor_on_another_host_is_refused() {
+    let err = with_http(
+        |_| panic!("nothing may be sent"),
+        || {
+            Graph::pull(
+                CFG,
+                req(Some("https://evil.example/v1.0/users/delta?$deltatoken=x")),
+            )
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), "invalid");
+    assert_eq!(origin("http://graph.test/v1.0/"), "http://graph.test");
+}
