@@ -191,6 +191,11 @@ async fn delta_round_brings_changes_and_removals() {
         "u2",
         serde_json::json!({"jobTitle": "CTO", "mobilePhone": "+1 555 0199"})
     ));
+    assert!(sim.graph().update_user(
+        TENANT,
+        "u1",
+        serde_json::json!({"accountEnabled": false, "assignedLicenses": []})
+    ));
     assert!(sim.graph().delete_user(TENANT, "u3", true));
     assert!(sim.graph().delete_user(TENANT, "u4", false));
     let new_id = sim
@@ -208,7 +213,15 @@ async fn delta_round_brings_changes_and_removals() {
         "a delta round is not a full read"
     );
     assert_ne!(next_delta, delta_link);
-    assert_eq!(items.len(), 4, "{items:?}");
+    assert_eq!(items.len(), 5, "{items:?}");
+    let u1 = user(find(&items, "u1"));
+    assert!(!u1.account_enabled, "sign-in blocked");
+    assert!(u1.licenses.is_empty(), "licence removed");
+    assert_eq!(
+        u1.given_name.as_deref(),
+        Some("Given1"),
+        "unchanged fields are still there"
+    );
     let u2 = user(find(&items, "u2"));
     assert_eq!(u2.job_title.as_deref(), Some("CTO"));
     assert_eq!(u2.mobile_phone.as_deref(), Some("+1 555 0199"));
