@@ -10,10 +10,16 @@
 //!   `@odata.deltaLink` as the durable cursor (`more = false`). Pulling from a delta link starts an
 //!   incremental pass (`full = false`) with only the changes; `@removed` entries arrive as
 //!   removals.
-//! - A delta or skip token the service no longer knows (HTTP 410 `SyncStateNotFound`) restarts a
-//!   full read: the page is empty with `cursor = None, more = true, full = true` and a warning is
-//!   logged. The engine then reads everything again and reconciles against its links; nothing is
-//!   re-imported blindly.
+//! - A delta or skip token the service no longer knows (any HTTP 410: `SyncStateNotFound`,
+//!   `resyncRequired`, or a 410 whose `Location` names a fresh initial query) restarts a full
+//!   read: the page is empty with `cursor = None, more = true, full = true` and a warning is
+//!   logged. The engine then pulls from no cursor, i.e. our own initial query with its `$select`
+//!   (what the `Location` header points at, too), and reconciles the full pass against its links;
+//!   nothing is re-imported blindly. We chose this over an error so that the engine needs no
+//!   Graph-specific error class to recover.
+//! - Graph represents updated users by "at least the properties that have been updated": a delta
+//!   entry missing any selected property is read again in full (`$batch` of `GET users/{id}`)
+//!   so that absent properties never read as blanks (no licences, no name).
 //! - Licences are resolved to their `skuPartNumber` through `subscribedSkus`, cached in state
 //!   (`graph:skus`) for a day or until an unknown SKU shows up.
 //! - With `"with_groups": true` every user's groups are read through
