@@ -1,6 +1,7 @@
 //! The syncbridge host: plugin runtime, capabilities, store and CLI.
 pub mod capability;
 pub mod cli;
+pub mod engine;
 pub mod hub;
 pub mod manifest;
 pub mod package;

@@ -272,6 +272,62 @@ async fn throttling_surfaces_with_the_decimal_retry_after() {
     }
     // The rule is spent: the same call succeeds now.
     assert_eq!(pull(&t.hub, None, 100).await.unwrap().items.len(), 5);
+
+    // Throttled in the middle of a pass: the engine retries the same cursor later.
+    let first = pull(&t.hub, None, 2).await.unwrap();
+    sim.add_fault(FaultRule::sequence("GET /v1.0/users/delta*", &[429]).with_retry_after(""))
+        .unwrap();
+    match pull(&t.hub, first.cursor.clone(), 2).await {
+        Err(PluginError::Throttled(th)) => assert_eq!(th.retry_after_ms, None, "no Retry-After"),
+        other => panic!("expected throttled, got {other:?}"),
+    }
+    let again = pull(&t.hub, first.cursor, 2).await.unwrap();
+    assert!(again.full && again.more);
+    assert_eq!(again.items.len(), 2);
+}
+
+#[tokio::test]
+async fn a_throttled_request_inside_a_batch_is_throttled() {
+    let sim = sim().await;
+    let t = setup(&sim, "s3cret", true).await;
+    sim.add_fault(
+        FaultRule::sequence("GET /v1.0/users/*/transitiveMemberOf*", &[429])
+            .with_retry_after("1.5"),
+    )
+    .unwrap();
+    match pull(&t.hub, None, 100).await {
+        Err(PluginError::Throttled(th)) => assert_eq!(th.retry_after_ms, Some(1500)),
+        other => panic!("expected throttled, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn credentials_of_another_tenant_fail_the_tenant_check() {
+    let sim = sim().await;
+    let t = common::hub().await;
+    common::install(&t.hub, "graph").await;
+    let config =
+        serde_json::json!({"graph_url": sim.graph_url(), "tenant": "fabrikam.onmicrosoft.com"})
+            .to_string();
+    common::loopback_connection(
+        &t.hub,
+        "m365",
+        "graph",
+        &config,
+        &[("default", &credential(&sim, "s3cret"))],
+    )
+    .await;
+    let findings = t
+        .hub
+        .test_connection("m365")
+        .await
+        .unwrap()
+        .connection
+        .unwrap();
+    assert_eq!(finding(&findings, "credentials").outcome, Outcome::Ok);
+    let f = finding(&findings, "tenant");
+    assert_eq!(f.outcome, Outcome::Failed);
+    assert!(f.cause.as_deref().unwrap().contains(TENANT_ID), "{f:?}");
 }
 
 #[tokio::test]

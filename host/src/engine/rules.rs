@@ -1,0 +1,97 @@
+//! Field rules and brakes, configured per profile.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which system owns a field's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Truth {
+    /// The source's value is written to the target (the default).
+    Source,
+    /// The target's value is kept; the source never writes it after creation.
+    Target,
+}
+
+/// What happens to a linked target item whose source item is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnRemove {
+    /// Set the target item inactive (the default).
+    #[default]
+    Deactivate,
+    /// Delete the target item.
+    Delete,
+    /// Leave it alone.
+    Ignore,
+}
+
+/// Mass-change brakes: a plan with more removals than this stops before writing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Brakes {
+    /// Largest number of deactivations + deletions applied without approval.
+    pub max_removals: u64,
+    /// Largest share (0..1) of linked items removed without approval.
+    pub max_removal_share: f64,
+}
+
+impl Default for Brakes {
+    fn default() -> Self {
+        Self {
+            max_removals: 500,
+            max_removal_share: 0.20,
+        }
+    }
+}
+
+/// The rules of one profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FieldRules {
+    /// Per-field owner; fields not listed follow the source.
+    pub truth: BTreeMap<String, Truth>,
+    /// A blank source value never overwrites a target value.
+    pub blank_never_overwrites: bool,
+    /// When set, only these fields are written on update (e.g. date/time fields only).
+    pub update_only: Option<Vec<String>>,
+    /// Match unlinked intents to existing target items by their match keys before creating.
+    pub match_existing: bool,
+    /// Update target items that were matched (not created) by this profile.
+    pub update_matched: bool,
+    /// What to do when a linked source item is removed.
+    pub on_remove: OnRemove,
+    /// Remove only items this profile created, or also those it matched by key.
+    pub remove_matched: bool,
+    /// Reactivate a matched or linked inactive target item when its source is active.
+    pub reactivate: bool,
+    pub brakes: Brakes,
+}
+
+impl Default for FieldRules {
+    fn default() -> Self {
+        Self {
+            truth: BTreeMap::new(),
+            blank_never_overwrites: true,
+            update_only: None,
+            match_existing: true,
+            update_matched: true,
+            on_remove: OnRemove::Deactivate,
+            remove_matched: true,
+            reactivate: true,
+            brakes: Brakes::default(),
+        }
+    }
+}
+
+impl FieldRules {
+    /// Whether the source may write `field` on update.
+    pub fn source_writes(&self, field: &str) -> bool {
+        let owned = self.truth.get(field).copied().unwrap_or(Truth::Source) == Truth::Source;
+        let listed = self
+            .update_only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|f| f == field));
+        owned && listed
+    }
+}

@@ -1,0 +1,466 @@
+//! One run of a profile: recover, plan every page, check the brakes, apply
+//! page by page with write-ahead journaling, commit links + journal + cursor
+//! per page.
+
+use super::endpoint::{EndpointError, Source, Target, Transform};
+use super::fields::{flatten, FieldMap};
+use super::ledger::{Applied, Ledger, PageEnd};
+use super::plan::{brakes_hold, plan_intent, Action, PlanCounts, PlannedOp, TargetMatch};
+use super::rules::FieldRules;
+use crate::runtime::bindings::connector_api::{WriteAction, WriteOp};
+use crate::runtime::bindings::mapper_api::{Intent, IntentAction};
+use crate::runtime::bindings::types::{Item, ItemBody};
+use crate::store::StoreError;
+use std::collections::{HashMap, HashSet};
+
+/// What a run needs to know about its profile.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub profile_id: String,
+    pub source_scope: String,
+    pub target_scope: String,
+    pub rules: FieldRules,
+    /// Items per pulled page and per pushed batch.
+    pub page_size: u32,
+    /// Stop after planning; apply nothing.
+    pub dry_run: bool,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{side} failed: {error}")]
+    Endpoint {
+        side: &'static str,
+        #[source]
+        error: EndpointError,
+    },
+}
+
+fn endpoint(side: &'static str) -> impl Fn(EndpointError) -> RunError {
+    move |error| RunError::Endpoint { side, error }
+}
+
+/// The page-by-page plan of a run.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub pages: Vec<PagePlan>,
+    pub counts: PlanCounts,
+    /// Set when the brakes hold the plan for approval.
+    pub held: Option<String>,
+}
+
+/// The ops of one source page and the cursor to store once they are done.
+#[derive(Debug, Default)]
+pub struct PagePlan {
+    pub ops: Vec<PlannedOp>,
+    /// `Some(cursor)` to store after this page; `None` = leave the cursor.
+    pub cursor: Option<Option<String>>,
+    /// The full pass this page belongs to.
+    pub pass: Option<String>,
+    /// Whether the full pass continues after this page.
+    pub more_in_pass: bool,
+    /// Source ids the page brought.
+    pub seen: Vec<String>,
+}
+
+/// Counts of a finished run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    pub planned: PlanCounts,
+    pub applied: u64,
+    pub failed: u64,
+    pub recovered: u64,
+    pub pages: u64,
+    pub held: Option<String>,
+}
+
+/// Runs one profile against its endpoints.
+pub struct Engine<'a, S, M, T> {
+    pub ledger: &'a Ledger,
+    pub source: &'a S,
+    pub transform: &'a M,
+    pub target: &'a T,
+}
+
+fn key_matches(key: &str, item: &Item) -> bool {
+    if let Some(id) = key.strip_prefix("id:") {
+        return item.id == id;
+    }
+    let fields = item.body.as_ref().map(flatten).unwrap_or_default();
+    match key.split_once(':') {
+        Some(("email", addr)) => fields
+            .get("email")
+            .is_some_and(|e| e.eq_ignore_ascii_case(addr)),
+        Some((name, value)) => fields.get(name).is_some_and(|v| v == value),
+        None => false,
+    }
+}
+
+fn is_active(item: &Item) -> bool {
+    match &item.body {
+        Some(ItemBody::Contact(c)) => c.active,
+        _ => item.removed.is_none(),
+    }
+}
+
+impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
+    /// Runs: recovery, planning, brakes, apply.
+    pub async fn run(&self, spec: &RunSpec, run_id: &str) -> Result<RunReport, RunError> {
+        let mut report = RunReport::default();
+        if !spec.dry_run {
+            report.recovered = self.recover(spec, run_id).await?;
+        }
+        let plan = self.plan(spec, run_id).await?;
+        report.planned = plan.counts;
+        report.pages = plan.pages.len() as u64;
+        if plan.held.is_some() || spec.dry_run {
+            report.held = plan.held;
+            return Ok(report);
+        }
+        for page in &plan.pages {
+            let (applied, failed) = self.apply_page(spec, run_id, page).await?;
+            report.applied += applied;
+            report.failed += failed;
+        }
+        Ok(report)
+    }
+
+    /// Closes ops a dead run left planned: a create that reached the target is
+    /// found by its match keys and linked, so it is never created twice.
+    async fn recover(&self, spec: &RunSpec, run_id: &str) -> Result<u64, RunError> {
+        let mut recovered = 0;
+        for u in self.ledger.unfinished(&spec.profile_id).await? {
+            let mut found = None;
+            if u.action == Action::Create && !u.match_keys.is_empty() {
+                let items = self
+                    .target
+                    .lookup(&spec.target_scope, u.match_keys.clone())
+                    .await
+                    .map_err(endpoint("target lookup"))?;
+                found = items
+                    .into_iter()
+                    .find(|i| u.match_keys.iter().any(|k| key_matches(k, i)))
+                    .map(|i| i.id);
+            }
+            recovered += found.is_some() as u64;
+            self.ledger
+                .close_unfinished(run_id, &spec.profile_id, &u, found.as_deref())
+                .await?;
+        }
+        Ok(recovered)
+    }
+
+    /// Pulls every page from the stored cursor and plans it; quarantined items
+    /// are looked up again and re-planned; a full pass also plans removals
+    /// for linked items it did not see.
+    pub async fn plan(&self, spec: &RunSpec, run_id: &str) -> Result<Plan, RunError> {
+        let mut plan = Plan::default();
+        let (mut cursor, stored_pass) = self
+            .ledger
+            .cursor(&spec.profile_id, &spec.source_scope)
+            .await?;
+        let started_fresh = cursor.is_none();
+        let mut pass: Option<String> = None;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut full_pass = true;
+        let mut op_seq = 0u64;
+        let mut next_op = || {
+            op_seq += 1;
+            format!("{run_id}-{op_seq}")
+        };
+
+        loop {
+            let page = self
+                .source
+                .pull(&spec.source_scope, cursor.clone(), spec.page_size)
+                .await
+                .map_err(endpoint("source pull"))?;
+            full_pass &= page.full;
+            if page.full && pass.is_none() {
+                // A pass resumed from a stored cursor keeps its id, so the ids
+                // its earlier pages saw (marked on the links) still count.
+                pass = Some(match (&stored_pass, started_fresh) {
+                    (Some(p), false) => p.clone(),
+                    _ => run_id.to_owned(),
+                });
+            }
+            let page_seen: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
+            seen.extend(page_seen.iter().cloned());
+            let intents = self
+                .transform
+                .map(page.items)
+                .await
+                .map_err(endpoint("mapper"))?;
+            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            cursor = page.cursor.clone();
+            plan.pages.push(PagePlan {
+                ops,
+                cursor: Some(page.cursor),
+                pass: pass.clone().filter(|_| page.full),
+                more_in_pass: page.full && page.more,
+                seen: page_seen,
+            });
+            if !page.more {
+                break;
+            }
+        }
+
+        // Quarantined items the pass did not bring again are looked up and retried.
+        let in_quarantine: HashSet<String> = self
+            .ledger
+            .quarantined(&spec.profile_id)
+            .await?
+            .into_iter()
+            .collect();
+        let quarantined: Vec<String> = in_quarantine
+            .iter()
+            .filter(|id| !seen.contains(*id))
+            .cloned()
+            .collect();
+        if !quarantined.is_empty() {
+            let items = self
+                .source
+                .lookup(&spec.source_scope, quarantined.clone())
+                .await
+                .map_err(endpoint("source lookup"))?;
+            let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
+            let mut intents = self
+                .transform
+                .map(items)
+                .await
+                .map_err(endpoint("mapper"))?;
+            // Quarantined items the source no longer has are removals.
+            intents.extend(
+                quarantined
+                    .iter()
+                    .filter(|id| !found.contains(*id))
+                    .map(|id| removal_intent(id)),
+            );
+            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            plan.pages.push(PagePlan {
+                ops,
+                ..PagePlan::default()
+            });
+        }
+
+        if let (true, Some(pass)) = (full_pass, &pass) {
+            let missing: Vec<Intent> = self
+                .ledger
+                .unseen_in_pass(&spec.profile_id, pass)
+                .await?
+                .into_iter()
+                .filter(|id| !seen.contains(id))
+                .map(|id| removal_intent(&id))
+                .collect();
+            if !missing.is_empty() {
+                let ops = self.plan_intents(spec, missing, &mut next_op).await?;
+                plan.pages.push(PagePlan {
+                    ops,
+                    ..PagePlan::default()
+                });
+            }
+        }
+
+        // An item can come twice in one pass (delta rounds may repeat it):
+        // keep only its last op, so nothing is created twice.
+        let mut planned: HashSet<String> = HashSet::new();
+        for page in plan.pages.iter_mut().rev() {
+            page.ops.reverse();
+            page.ops.retain(|op| planned.insert(op.source_id.clone()));
+            page.ops.reverse();
+        }
+        for page in &mut plan.pages {
+            for op in &mut page.ops {
+                // Success clears the item's quarantine row, however it was planned.
+                op.retry = in_quarantine.contains(&op.source_id);
+                plan.counts.add(op.action);
+            }
+        }
+        let linked = self.ledger.linked_count(&spec.profile_id).await?;
+        plan.held = brakes_hold(&plan.counts, linked, &spec.rules);
+        Ok(plan)
+    }
+
+    async fn plan_intents(
+        &self,
+        spec: &RunSpec,
+        intents: Vec<Intent>,
+        next_op: &mut impl FnMut() -> String,
+    ) -> Result<Vec<PlannedOp>, RunError> {
+        let ids: Vec<String> = intents.iter().map(|i| i.source_id.clone()).collect();
+        let links = self.ledger.links(&spec.profile_id, &ids).await?;
+        let keys: Vec<String> = if spec.rules.match_existing {
+            intents
+                .iter()
+                .filter(|i| i.action == IntentAction::Upsert && !links.contains_key(&i.source_id))
+                .flat_map(|i| i.match_keys.iter().cloned())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let candidates = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.target
+                .lookup(&spec.target_scope, keys)
+                .await
+                .map_err(endpoint("target lookup"))?
+        };
+        // A target item matched once in this page is not matched again (no two sources share it).
+        let mut taken: HashSet<String> = links.values().map(|l| l.target_id.clone()).collect();
+        let mut ops = Vec::with_capacity(intents.len());
+        for intent in &intents {
+            let link = links.get(&intent.source_id);
+            let matched = if link.is_none() && intent.action == IntentAction::Upsert {
+                candidates
+                    .iter()
+                    .find(|c| {
+                        !taken.contains(&c.id)
+                            && intent.match_keys.iter().any(|k| key_matches(k, c))
+                    })
+                    .map(|c| TargetMatch {
+                        target_id: c.id.clone(),
+                        fields: c.body.as_ref().map(flatten).unwrap_or_default(),
+                        active: is_active(c),
+                    })
+            } else {
+                None
+            };
+            if let Some(m) = &matched {
+                taken.insert(m.target_id.clone());
+            }
+            ops.push(plan_intent(
+                next_op(),
+                intent,
+                link,
+                matched.as_ref(),
+                &spec.rules,
+            ));
+        }
+        Ok(ops)
+    }
+
+    /// Applies one page: journal the writes as planned, push, commit outcomes
+    /// (and the page's cursor with the last batch) in one transaction.
+    async fn apply_page(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        page: &PagePlan,
+    ) -> Result<(u64, u64), RunError> {
+        let (mut applied, mut failed) = (0, 0);
+        let batches: Vec<&[PlannedOp]> = if page.ops.is_empty() {
+            vec![&[]]
+        } else {
+            page.ops.chunks(spec.page_size.max(1) as usize).collect()
+        };
+        let last = batches.len() - 1;
+        for (i, batch) in batches.into_iter().enumerate() {
+            let writes: Vec<&PlannedOp> = batch.iter().filter(|op| op.action.writes()).collect();
+            if !writes.is_empty() {
+                self.ledger
+                    .record_planned(run_id, &spec.profile_id, &writes)
+                    .await?;
+            }
+            let mut results: HashMap<String, Applied> = HashMap::new();
+            if !writes.is_empty() {
+                let ops: Vec<WriteOp> = writes.iter().map(|op| write_op(op)).collect();
+                let answers = self
+                    .target
+                    .push(&spec.target_scope, ops)
+                    .await
+                    .map_err(endpoint("target push"))?;
+                for answer in answers {
+                    let outcome = match answer.outcome {
+                        Ok(ok) => Applied::Ok {
+                            target_id: ok.target_id,
+                        },
+                        Err(e) => Applied::Failed {
+                            class: e.class().to_owned(),
+                            message: e.describe(),
+                        },
+                    };
+                    results.insert(answer.op_id, outcome);
+                }
+            }
+            let outcomes: Vec<(&PlannedOp, Applied)> = batch
+                .iter()
+                .filter(|op| op.action != Action::Noop || op.retry)
+                .map(|op| {
+                    let outcome = if op.action.writes() {
+                        results.remove(&op.op_id).unwrap_or(Applied::Failed {
+                            class: "remote".into(),
+                            message: "the target connector returned no result for this item".into(),
+                        })
+                    } else {
+                        Applied::Ok {
+                            target_id: op.target_id.clone().unwrap_or_default(),
+                        }
+                    };
+                    outcome_counts(&outcome, &mut applied, &mut failed);
+                    (op, outcome)
+                })
+                .collect();
+            let page_end = match (&page.cursor, i == last) {
+                (Some(c), true) => Some(PageEnd {
+                    scope: spec.source_scope.as_str(),
+                    cursor: c.as_deref(),
+                    pass: page.pass.as_deref(),
+                    more_in_pass: page.more_in_pass,
+                    seen: &page.seen,
+                }),
+                _ => None,
+            };
+            self.ledger
+                .commit_batch(run_id, &spec.profile_id, &outcomes, page_end)
+                .await?;
+        }
+        Ok((applied, failed))
+    }
+}
+
+fn outcome_counts(outcome: &Applied, applied: &mut u64, failed: &mut u64) {
+    match outcome {
+        Applied::Ok { .. } => *applied += 1,
+        Applied::Failed { .. } => *failed += 1,
+    }
+}
+
+fn removal_intent(source_id: &str) -> Intent {
+    Intent {
+        source_id: source_id.to_owned(),
+        action: IntentAction::Remove,
+        body: None,
+        match_keys: Vec::new(),
+        route: Vec::new(),
+        rule: "engine".into(),
+        reason: "not in the source any more".into(),
+    }
+}
+
+fn write_op(op: &PlannedOp) -> WriteOp {
+    WriteOp {
+        op_id: op.op_id.clone(),
+        action: match op.action {
+            Action::Create => WriteAction::Create,
+            Action::Update => WriteAction::Update,
+            Action::Deactivate => WriteAction::Deactivate,
+            Action::Reactivate => WriteAction::Reactivate,
+            Action::Delete => WriteAction::Delete,
+            Action::Link | Action::Noop => unreachable!("not sent to the target"),
+        },
+        target_id: op.target_id.clone(),
+        body: op.body.clone(),
+        fields: op.changes.iter().map(|c| c.field.clone()).collect(),
+    }
+}
+
+/// Field values as a map, for callers that check results.
+pub fn fields_of(item: &Item) -> FieldMap {
+    item.body.as_ref().map(flatten).unwrap_or_default()
+}
