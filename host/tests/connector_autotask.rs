@@ -265,7 +265,7 @@ async fn lookup_by_email_and_id() {
     let found = lookup(
         &t.hub,
         &[
-            "email:ann2@contoso.com",
+            "email:ANN2@Contoso.com",
             "id:201",
             "email:nobody@contoso.com",
         ],
