@@ -495,3 +495,31 @@ async fn an_unknown_api_user_has_no_zone() {
     assert!(f.remedy.as_deref().unwrap().contains("api_user"), "{f:?}");
     assert_eq!(findings.len(), 1);
 }
+
+#[tokio::test]
+async fn a_base_url_skips_zone_discovery() {
+    let sim = sim().await;
+    let t = common::hub().await;
+    common::install(&t.hub, "autotask").await;
+    let config = json!({"api_user": API_USER, "base_url": sim.autotask_url()}).to_string();
+    common::loopback_connection(
+        &t.hub,
+        "psa",
+        "autotask",
+        &config,
+        &[("default", &headers("at-secret"))],
+    )
+    .await;
+    let (items, _) = pull_all(&t.hub, "contacts:company=2", 500).await;
+    assert_eq!(items.len(), 1);
+    let findings = t
+        .hub
+        .test_connection("psa")
+        .await
+        .unwrap()
+        .connection
+        .unwrap();
+    assert_eq!(finding(&findings, "zone").outcome, Outcome::Skipped);
+    assert_eq!(finding(&findings, "credentials").outcome, Outcome::Ok);
+    assert_eq!(sim.requests().count_matching("zoneinformation"), 0);
+}

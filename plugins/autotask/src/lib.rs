@@ -183,7 +183,7 @@ impl Connector for Autotask {
         for op in batch {
             let outcome = match &stop {
                 Some(e) => Err(e.clone()),
-                None => write_contact(&root, &op),
+                None => write_contact(&root, &op, scope.company),
             };
             if let Err(e @ (PluginError::Throttled(_) | PluginError::Auth(_))) = &outcome {
                 if stop.is_none() {
@@ -671,14 +671,21 @@ fn item_id(v: &Value) -> Result<String, PluginError> {
     }
 }
 
-fn write_contact(root: &str, op: &WriteOp) -> Result<WriteOk, PluginError> {
+fn write_contact(
+    root: &str,
+    op: &WriteOp,
+    scope_company: Option<i64>,
+) -> Result<WriteOk, PluginError> {
     let contact = contact_body(op)?;
     let (company, fields) = match op.action {
         WriteAction::Create => {
             let c = contact
                 .ok_or_else(|| PluginError::invalid_field("body", "create needs a contact"))?;
-            let company = company_of(Some(c))?.ok_or_else(|| {
-                PluginError::invalid_field("company", "a new Autotask contact needs a company")
+            let company = company_of(Some(c))?.or(scope_company).ok_or_else(|| {
+                PluginError::invalid_field(
+                    "company",
+                    "a new Autotask contact needs a company (in the body or the scope contacts:company=<id>)",
+                )
             })?;
             let mut body = Map::new();
             for f in CREATE_FIELDS {

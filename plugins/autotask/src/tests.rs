@@ -513,3 +513,34 @@ fn a_cursor_on_another_host_is_refused() {
     );
     assert_eq!(origin("HTTP://WS2.test:8080/a?b"), "http://ws2.test:8080");
 }
+
+#[test]
+fn the_scope_company_is_the_default_for_creates() {
+    let log = Log::default();
+    let results = with_http(recorder(&log, |_| response(200, r#"{"itemId":5}"#)), || {
+        let mut c = contact("A", "B", "a@b.c", "1");
+        c.company = None;
+        Autotask::push(
+            r#"{"api_user":"api@msp.example","base_url":"http://ws2.test/ATServicesRest/V1.0/"}"#,
+            "contacts:company=42",
+            vec![op("a", WriteAction::Create, None, Some(c.clone()), &[])],
+        )
+        .unwrap()
+        .into_iter()
+        .chain(
+            Autotask::push(
+                CFG,
+                "contacts",
+                vec![op("b", WriteAction::Create, None, Some(c), &[])],
+            )
+            .unwrap(),
+        )
+        .collect::<Vec<_>>()
+    });
+    assert_eq!(results[0].outcome.as_ref().unwrap().target_id, "5");
+    assert_eq!(
+        log.borrow()[0].1,
+        "http://ws2.test/ATServicesRest/V1.0/Companies/42/Contacts"
+    );
+    assert_eq!(results[1].outcome.as_ref().unwrap_err().class(), "invalid");
+}
