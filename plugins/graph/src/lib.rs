@@ -17,9 +17,10 @@
 //!   (what the `Location` header points at, too), and reconciles the full pass against its links;
 //!   nothing is re-imported blindly. We chose this over an error so that the engine needs no
 //!   Graph-specific error class to recover.
-//! - Graph represents updated users by "at least the properties that have been updated": a delta
-//!   entry missing any selected property is read again in full (`$batch` of `GET users/{id}`)
-//!   so that absent properties never read as blanks (no licences, no name).
+//! - Graph represents updated users by "at least the properties that have been updated": in a
+//!   delta round an entry missing any selected property is read again in full (`$batch` of
+//!   `GET users/{id}`) so that absent properties never read as blanks (no licences, no name). In a
+//!   full pass an absent property is a null one.
 //! - Licences are resolved to their `skuPartNumber` through `subscribedSkus`, cached in state
 //!   (`graph:skus`) for a day or until an unknown SKU shows up.
 //! - With `"with_groups": true` every user's groups are read through
@@ -186,7 +187,10 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
     }
     let body: Value = response.json()?;
     let mut values = body["value"].as_array().cloned().unwrap_or_default();
-    complete_partial_users(cfg, &mut values)?;
+    if !full {
+        // In a full pass a missing property is a null one; in a delta round it may be unchanged.
+        complete_partial_users(cfg, &mut values)?;
+    }
     let skus = sku_names(cfg, &values)?;
     let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
     if cfg.with_groups {

@@ -436,3 +436,23 @@ fn a_cursor_on_another_host_is_refused() {
     assert_eq!(err.class(), "invalid");
     assert_eq!(origin("http://graph.test/v1.0/"), "http://graph.test");
 }
+
+#[test]
+fn absent_properties_of_a_full_pass_are_nulls() {
+    let page = with_http(
+        |r| {
+            assert!(!r.url.ends_with("/$batch"), "no completion in a full pass");
+            Ok(response(
+                200,
+                r#"{"@odata.deltaLink":"http://graph.test/v1.0/users/delta?$deltatoken=d","value":[{"id":"u1","userPrincipalName":"a@x.test","accountEnabled":false}]}"#,
+            ))
+        },
+        || Graph::pull(CFG, req(None)),
+    )
+    .unwrap();
+    let Some(ItemBody::DirectoryUser(u)) = &page.items[0].body else {
+        panic!()
+    };
+    assert!(!u.account_enabled);
+    assert!(u.licenses.is_empty() && u.mail.is_none());
+}
