@@ -409,7 +409,11 @@ async fn check_case(
     }
 
     let quarantine = ledger.quarantined(profile).await.unwrap();
-    prop_assert!(quarantine.is_empty(), "quarantine not drained: {:?}", quarantine);
+    prop_assert!(
+        quarantine.is_empty(),
+        "quarantine not drained: {:?}",
+        quarantine
+    );
     let s = source.0.lock().unwrap();
     let t = target.0.lock().unwrap();
     stats.kills.fetch_add(t.kills, Ordering::Relaxed);

@@ -292,3 +292,254 @@ pub fn brakes_hold(counts: &PlanCounts, linked: u64, rules: &FieldRules) -> Opti
 
 /// Index of links by source id.
 pub type Links = HashMap<String, Link>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::{Brakes, Truth};
+    use crate::runtime::bindings::types::Contact;
+
+    fn contact(first: Option<&str>, title: Option<&str>, email: &str) -> ItemBody {
+        ItemBody::Contact(Contact {
+            first_name: first.map(Into::into),
+            last_name: Some("Lovelace".into()),
+            display_name: None,
+            title: title.map(Into::into),
+            email: Some(email.into()),
+            phone: None,
+            mobile: None,
+            company: None,
+            site: None,
+            contact_types: vec![],
+            active: true,
+            extra: vec![],
+        })
+    }
+
+    fn upsert(body: ItemBody) -> Intent {
+        Intent {
+            source_id: "u1".into(),
+            action: IntentAction::Upsert,
+            body: Some(body),
+            match_keys: vec!["email:ada@x.test".into()],
+            route: vec![],
+            rule: "r".into(),
+            reason: "test".into(),
+        }
+    }
+
+    fn remove() -> Intent {
+        Intent {
+            action: IntentAction::Remove,
+            body: None,
+            ..upsert(contact(None, None, "ada@x.test"))
+        }
+    }
+
+    fn link(origin: Origin, active: bool, first: &str, title: &str) -> Link {
+        Link {
+            target_id: "t1".into(),
+            fields: flatten(&contact(Some(first), Some(title), "ada@x.test")),
+            origin,
+            active,
+        }
+    }
+
+    #[test]
+    fn unlinked_unmatched_items_are_created_with_every_non_blank_field() {
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Ada"), None, "ada@x.test")),
+            None,
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Create);
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["email", "first_name", "last_name"]);
+    }
+
+    #[test]
+    fn only_changed_fields_are_updated_and_blank_never_overwrites() {
+        let l = link(Origin::Created, true, "Ada", "Countess");
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Augusta"), None, "ada@x.test")),
+            Some(&l),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Update);
+        assert_eq!(
+            op.changes,
+            vec![FieldChange {
+                field: "first_name".into(),
+                before: Some("Ada".into()),
+                after: Some("Augusta".into())
+            }]
+        );
+        assert_eq!(
+            op.fields_after.get("title").map(String::as_str),
+            Some("Countess")
+        );
+        // With the rule off, the blank title clears the target's.
+        let rules = FieldRules {
+            blank_never_overwrites: false,
+            ..FieldRules::default()
+        };
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Ada"), None, "ada@x.test")),
+            Some(&l),
+            None,
+            &rules,
+        );
+        assert_eq!(
+            op.changes,
+            vec![FieldChange {
+                field: "title".into(),
+                before: Some("Countess".into()),
+                after: None
+            }]
+        );
+    }
+
+    #[test]
+    fn target_owned_fields_and_update_only_lists_are_respected() {
+        let l = link(Origin::Created, true, "Ada", "Countess");
+        let mut truth = std::collections::BTreeMap::new();
+        truth.insert("title".to_string(), Truth::Target);
+        let rules = FieldRules {
+            truth,
+            ..FieldRules::default()
+        };
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test")),
+            Some(&l),
+            None,
+            &rules,
+        );
+        assert_eq!(op.action, Action::Noop);
+        let rules = FieldRules {
+            update_only: Some(vec!["title".into()]),
+            ..FieldRules::default()
+        };
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Augusta"), Some("Engineer"), "ada@x.test")),
+            Some(&l),
+            None,
+            &rules,
+        );
+        assert_eq!(op.changes.len(), 1);
+        assert_eq!(op.changes[0].field, "title");
+    }
+
+    #[test]
+    fn matched_items_are_linked_updated_or_reactivated_as_the_rules_say() {
+        let m = TargetMatch {
+            target_id: "t9".into(),
+            fields: flatten(&contact(Some("Ada"), None, "ada@x.test")),
+            active: true,
+        };
+        let intent = upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test"));
+        let op = plan_intent("o".into(), &intent, None, Some(&m), &FieldRules::default());
+        assert_eq!(
+            (op.action, op.origin, op.target_id.as_deref()),
+            (Action::Update, Origin::Matched, Some("t9"))
+        );
+        let off = FieldRules {
+            update_matched: false,
+            ..FieldRules::default()
+        };
+        assert_eq!(
+            plan_intent("o".into(), &intent, None, Some(&m), &off).action,
+            Action::Link
+        );
+        let inactive = TargetMatch { active: false, ..m };
+        assert_eq!(
+            plan_intent(
+                "o".into(),
+                &intent,
+                None,
+                Some(&inactive),
+                &FieldRules::default()
+            )
+            .action,
+            Action::Reactivate
+        );
+    }
+
+    #[test]
+    fn removals_touch_only_what_the_profile_owns() {
+        let created = link(Origin::Created, true, "Ada", "C");
+        let matched = link(Origin::Matched, true, "Ada", "C");
+        assert_eq!(
+            plan_intent(
+                "o".into(),
+                &remove(),
+                Some(&created),
+                None,
+                &FieldRules::default()
+            )
+            .action,
+            Action::Deactivate
+        );
+        let strict = FieldRules {
+            remove_matched: false,
+            ..FieldRules::default()
+        };
+        assert_eq!(
+            plan_intent("o".into(), &remove(), Some(&matched), None, &strict).action,
+            Action::Noop
+        );
+        let delete = FieldRules {
+            on_remove: OnRemove::Delete,
+            ..FieldRules::default()
+        };
+        assert_eq!(
+            plan_intent("o".into(), &remove(), Some(&created), None, &delete).action,
+            Action::Delete
+        );
+        // Nothing linked: nothing to remove, whatever the target holds.
+        assert_eq!(
+            plan_intent("o".into(), &remove(), None, None, &FieldRules::default()).action,
+            Action::Noop
+        );
+        // Already inactive: nothing to do.
+        let inactive = link(Origin::Created, false, "Ada", "C");
+        assert_eq!(
+            plan_intent(
+                "o".into(),
+                &remove(),
+                Some(&inactive),
+                None,
+                &FieldRules::default()
+            )
+            .action,
+            Action::Noop
+        );
+    }
+
+    #[test]
+    fn brakes_hold_plans_that_remove_too_much() {
+        let rules = FieldRules {
+            brakes: Brakes {
+                max_removals: 500,
+                max_removal_share: 0.2,
+            },
+            ..FieldRules::default()
+        };
+        let counts = |n| PlanCounts {
+            deactivate: n,
+            ..PlanCounts::default()
+        };
+        assert!(brakes_hold(&counts(20), 100, &rules).is_none());
+        assert!(brakes_hold(&counts(21), 100, &rules)
+            .unwrap()
+            .contains("approve"));
+        assert!(brakes_hold(&counts(501), 100_000, &rules).is_some());
+        assert!(brakes_hold(&counts(0), 0, &rules).is_none());
+    }
+}
