@@ -45,6 +45,17 @@ CREATE TABLE journal (
 );
 CREATE INDEX journal_by_op ON journal (profile_id, op_id);
 
+-- Ops journaled as planned whose outcome is not recorded yet: what a run
+-- that dies leaves behind, and the only rows recovery reads.
+CREATE TABLE pending_ops (
+    profile_id TEXT NOT NULL,
+    op_id      TEXT NOT NULL,
+    source_id  TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    detail     TEXT NOT NULL,
+    PRIMARY KEY (profile_id, op_id)
+);
+
 CREATE TABLE quarantine (
     profile_id TEXT NOT NULL,
     source_id  TEXT NOT NULL,

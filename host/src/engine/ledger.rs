@@ -4,8 +4,8 @@
 //! transaction: links, journal rows and (on the page's last batch) the cursor.
 
 use super::fields::FieldMap;
-use super::plan::{Action, FieldChange, Link, Origin, PlannedOp};
-use crate::store::{Store, StoreError};
+use super::plan::{Action, Link, Origin, PlannedOp};
+use crate::store::{Backend, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -92,10 +92,12 @@ impl Ledger {
     ) -> Result<HashMap<String, Link>, StoreError> {
         let mut out = HashMap::new();
         for chunk in source_ids.chunks(500) {
+            let backend = self.store.backend();
             let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
             let sql = format!(
-                "SELECT source_id, target_id, fields, origin, active FROM links WHERE profile_id = $1 AND source_id IN ({})",
+                "SELECT source_id, target_id, fields, origin, active, provenance FROM links WHERE profile_id = {} AND source_id IN ({})",
+                param(backend, 1),
                 placeholders.join(",")
             );
             let mut q = sqlx::query(&sql).bind(profile);
@@ -115,6 +117,7 @@ impl Ledger {
                             Origin::Created
                         },
                         active: row.try_get::<i64, _>("active")? != 0,
+                        provenance: row.try_get("provenance")?,
                     },
                 );
             }
@@ -168,7 +171,8 @@ impl Ledger {
             .collect()
     }
 
-    /// Records ops as planned before anything is sent to the target (write-ahead).
+    /// Records ops as planned before anything is sent to the target
+    /// (write-ahead): journal rows and pending rows, one statement each.
     pub async fn record_planned(
         &self,
         run: &str,
@@ -176,21 +180,30 @@ impl Ledger {
         ops: &[&PlannedOp],
     ) -> Result<(), StoreError> {
         let mut tx = self.store.pool().begin().await?;
-        for op in ops {
-            let detail =
-                serde_json::json!({"match_keys": op.match_keys, "fields_after": op.fields_after})
-                    .to_string();
-            journal(
-                &mut tx,
-                run,
-                profile,
-                op,
-                "planned",
-                op.target_id.as_deref(),
-                &op.changes,
-                Some(&detail),
-            )
-            .await?;
+        let rows: Vec<JournalRow> = ops
+            .iter()
+            .map(|op| JournalRow::new(run, profile, op, "planned", op.target_id.as_deref(), None))
+            .collect();
+        insert_journal(&mut tx, self.store.backend(), &rows).await?;
+        for chunk in ops.chunks(CHUNK) {
+            let sql = values_sql(
+                self.store.backend(),
+                "INSERT INTO pending_ops (profile_id, op_id, source_id, action, detail) VALUES",
+                chunk.len(),
+                5,
+                "",
+            );
+            let mut q = sqlx::query(&sql);
+            for op in chunk {
+                let detail = serde_json::json!({"match_keys": op.match_keys, "fields_after": op.fields_after}).to_string();
+                q = q
+                    .bind(profile)
+                    .bind(&op.op_id)
+                    .bind(&op.source_id)
+                    .bind(action_name(op.action))
+                    .bind(detail);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -208,68 +221,91 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.store.pool().begin().await?;
+        let mut journal_rows = Vec::new();
+        let mut links = Vec::new();
+        let mut failures = Vec::new();
         for (op, applied) in outcomes {
             match applied {
-                Applied::Ok { .. } if op.action == Action::Noop => {}
+                Applied::Ok { .. } | Applied::Failed { .. } if op.action == Action::Noop => {}
                 Applied::Ok { target_id } => {
-                    upsert_link(&mut tx, profile, op, target_id, run, now).await?;
-                    journal(
-                        &mut tx,
+                    links.push((*op, target_id.as_str()));
+                    journal_rows.push(JournalRow::new(
                         run,
                         profile,
                         op,
                         "applied",
                         Some(target_id),
-                        &op.changes,
                         None,
-                    )
-                    .await?;
+                    ));
                 }
-                Applied::Failed { .. } if op.action == Action::Noop => {}
                 Applied::Failed { class, message } => {
-                    journal(
-                        &mut tx,
+                    journal_rows.push(JournalRow::new(
                         run,
                         profile,
                         op,
                         "failed",
                         op.target_id.as_deref(),
-                        &op.changes,
-                        Some(message),
-                    )
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO quarantine (profile_id, source_id, op_id, error_class, error, attempts, at) VALUES ($1, $2, $3, $4, $5, 1, $6)
-                         ON CONFLICT (profile_id, source_id) DO UPDATE SET op_id = excluded.op_id, error_class = excluded.error_class,
-                         error = excluded.error, attempts = quarantine.attempts + 1, at = excluded.at",
-                    )
-                    .bind(profile)
-                    .bind(&op.source_id)
-                    .bind(&op.op_id)
-                    .bind(class)
-                    .bind(message)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                        Some(message.clone()),
+                    ));
+                    failures.push((*op, class.as_str(), message.as_str()));
                 }
             }
         }
-        for (op, applied) in outcomes {
-            if matches!(applied, Applied::Ok { .. }) && op.retry {
-                sqlx::query("DELETE FROM quarantine WHERE profile_id = $1 AND source_id = $2")
-                    .bind(profile)
-                    .bind(&op.source_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        upsert_links(&mut tx, self.store.backend(), profile, &links, run, now).await?;
+        insert_journal(&mut tx, self.store.backend(), &journal_rows).await?;
+        for (op, class, message) in failures {
+            sqlx::query(
+                "INSERT INTO quarantine (profile_id, source_id, op_id, error_class, error, attempts, at) VALUES ($1, $2, $3, $4, $5, 1, $6)
+                 ON CONFLICT (profile_id, source_id) DO UPDATE SET op_id = excluded.op_id, error_class = excluded.error_class,
+                 error = excluded.error, attempts = quarantine.attempts + 1, at = excluded.at",
+            )
+            .bind(profile)
+            .bind(&op.source_id)
+            .bind(&op.op_id)
+            .bind(class)
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
+        let written: Vec<&str> = outcomes
+            .iter()
+            .filter(|(op, _)| op.action.writes())
+            .map(|(op, _)| op.op_id.as_str())
+            .collect();
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "pending_ops",
+            "op_id",
+            profile,
+            &written,
+        )
+        .await?;
+        let cleared: Vec<&str> = outcomes
+            .iter()
+            .filter(|(op, applied)| op.retry && matches!(applied, Applied::Ok { .. }))
+            .map(|(op, _)| op.source_id.as_str())
+            .collect();
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "quarantine",
+            "source_id",
+            profile,
+            &cleared,
+        )
+        .await?;
         if let Some(end) = page_end {
             if let Some(pass) = end.pass {
                 for chunk in end.seen.chunks(500) {
+                    let backend = self.store.backend();
                     let placeholders: Vec<String> =
-                        (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+                        (0..chunk.len()).map(|i| param(backend, i + 3)).collect();
                     let sql = format!(
-                        "UPDATE links SET seen_pass = $1 WHERE profile_id = $2 AND source_id IN ({})",
+                        "UPDATE links SET seen_pass = {} WHERE profile_id = {} AND source_id IN ({})",
+                        param(backend, 1),
+                        param(backend, 2),
                         placeholders.join(",")
                     );
                     let mut q = sqlx::query(&sql).bind(pass).bind(profile);
@@ -297,21 +333,14 @@ impl Ledger {
 
     /// Ops journaled as planned whose outcome was never recorded (the run died).
     pub async fn unfinished(&self, profile: &str) -> Result<Vec<Unfinished>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT p.op_id, p.source_id, p.action, p.detail FROM journal p
-             WHERE p.profile_id = $1 AND p.phase = 'planned'
-               AND NOT EXISTS (SELECT 1 FROM journal d WHERE d.profile_id = p.profile_id AND d.op_id = p.op_id AND d.phase <> 'planned')
-             ORDER BY p.seq",
-        )
-        .bind(profile)
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = sqlx::query("SELECT op_id, source_id, action, detail FROM pending_ops WHERE profile_id = $1 ORDER BY op_id")
+            .bind(profile)
+            .fetch_all(self.store.pool())
+            .await?;
         rows.iter()
             .map(|r| {
-                let detail: Option<String> = r.try_get("detail")?;
-                let detail: serde_json::Value = detail
-                    .and_then(|d| serde_json::from_str(&d).ok())
-                    .unwrap_or_default();
+                let detail: String = r.try_get("detail")?;
+                let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
                 Ok(Unfinished {
                     op_id: r.try_get("op_id")?,
                     source_id: r.try_get("source_id")?,
@@ -347,34 +376,39 @@ impl Ledger {
             match_keys: u.match_keys.clone(),
             rule: "recovery".into(),
             retry: false,
+            prior_provenance: None,
         };
         match target {
             Some(t) => {
-                upsert_link(&mut tx, profile, &op, t, run, now).await?;
-                journal(
+                upsert_links(
                     &mut tx,
+                    self.store.backend(),
+                    profile,
+                    &[(&op, t)],
+                    run,
+                    now,
+                )
+                .await?;
+                let row = JournalRow::new(
                     run,
                     profile,
                     &op,
                     "recovered",
                     Some(t),
-                    &[],
-                    Some("found in the target after an interrupted run"),
-                )
-                .await?;
+                    Some("found in the target after an interrupted run".into()),
+                );
+                insert_journal(&mut tx, self.store.backend(), &[row]).await?;
             }
             None => {
-                journal(
-                    &mut tx,
+                let row = JournalRow::new(
                     run,
                     profile,
                     &op,
                     "abandoned",
                     None,
-                    &[],
-                    Some("interrupted before its outcome was recorded; retried"),
-                )
-                .await?;
+                    Some("interrupted before its outcome was recorded; retried".into()),
+                );
+                insert_journal(&mut tx, self.store.backend(), &[row]).await?;
                 // Retried like a quarantined item: the source is read again and the
                 // item re-planned, even if no page will bring it again (removals
                 // found at the end of a full pass, retries).
@@ -390,6 +424,15 @@ impl Ledger {
                 .await?;
             }
         }
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "pending_ops",
+            "op_id",
+            profile,
+            &[u.op_id.as_str()],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -408,92 +451,178 @@ impl Ledger {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn journal(
+/// Rows per multi-row statement (well under both databases' parameter limits).
+const CHUNK: usize = 500;
+
+/// The placeholder of the `n`th (1-based) bound parameter. SQLite gets
+/// anonymous `?`: sqlx looks each named parameter up by name, which SQLite
+/// answers with a linear scan, so `$n` makes wide statements quadratic.
+fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+/// `head ($1,...,$k), (...)` for `rows` rows of `cols` columns, then `tail`.
+fn values_sql(backend: Backend, head: &str, rows: usize, cols: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * cols * 5 + tail.len());
+    sql.push_str(head);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { " (" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&param(backend, r * cols + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+/// `DELETE FROM table WHERE profile_id = ? AND column IN (...)`, chunked.
+async fn delete_in(
     tx: &mut Transaction<'_, Any>,
-    run: &str,
+    backend: Backend,
+    table: &str,
+    column: &str,
     profile: &str,
-    op: &PlannedOp,
-    phase: &str,
-    target_id: Option<&str>,
-    changes: &[FieldChange],
-    detail: Option<&str>,
+    ids: &[&str],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO journal (run_id, profile_id, op_id, phase, action, source_id, target_id, changes, detail, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(run)
-    .bind(profile)
-    .bind(&op.op_id)
-    .bind(phase)
-    .bind(action_name(op.action))
-    .bind(&op.source_id)
-    .bind(target_id)
-    .bind(serde_json::to_string(changes).expect("changes serialise"))
-    .bind(detail)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
+    for chunk in ids.chunks(CHUNK) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
+        let sql = format!(
+            "DELETE FROM {table} WHERE profile_id = {} AND {column} IN ({})",
+            param(backend, 1),
+            placeholders.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(profile);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-async fn upsert_link(
+/// One journal row.
+struct JournalRow {
+    run: String,
+    profile: String,
+    op_id: String,
+    phase: &'static str,
+    action: &'static str,
+    source_id: String,
+    target_id: Option<String>,
+    changes: String,
+    detail: Option<String>,
+}
+
+impl JournalRow {
+    fn new(
+        run: &str,
+        profile: &str,
+        op: &PlannedOp,
+        phase: &'static str,
+        target_id: Option<&str>,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            run: run.to_owned(),
+            profile: profile.to_owned(),
+            op_id: op.op_id.clone(),
+            phase,
+            action: action_name(op.action),
+            source_id: op.source_id.clone(),
+            target_id: target_id.map(str::to_owned),
+            changes: serde_json::to_string(&op.changes).expect("changes serialise"),
+            detail,
+        }
+    }
+}
+
+async fn insert_journal(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    rows: &[JournalRow],
+) -> Result<(), StoreError> {
+    let at = now_ms();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = values_sql(
+            backend,
+            "INSERT INTO journal (run_id, profile_id, op_id, phase, action, source_id, target_id, changes, detail, at) VALUES",
+            chunk.len(),
+            10,
+            "",
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.run)
+                .bind(&r.profile)
+                .bind(&r.op_id)
+                .bind(r.phase)
+                .bind(r.action)
+                .bind(&r.source_id)
+                .bind(r.target_id.as_deref())
+                .bind(&r.changes)
+                .bind(r.detail.as_deref())
+                .bind(at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Upserts the links of applied ops, merging each written field's provenance.
+async fn upsert_links(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     profile: &str,
-    op: &PlannedOp,
-    target_id: &str,
+    links: &[(&PlannedOp, &str)],
     run: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let active = !op.action.removes();
-    let provenance: serde_json::Map<String, serde_json::Value> = op
-        .changes
-        .iter()
-        .map(|c| {
-            (
-                c.field.clone(),
-                serde_json::json!({"system": "source", "run": run, "at": now, "rule": op.rule}),
-            )
-        })
-        .collect();
-    let origin = match op.origin {
-        Origin::Created => "created",
-        Origin::Matched => "matched",
-    };
-    sqlx::query(
-        "INSERT INTO links (profile_id, source_id, target_id, fields, provenance, origin, active, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (profile_id, source_id) DO UPDATE SET target_id = excluded.target_id, fields = excluded.fields,
-           provenance = links.provenance, origin = excluded.origin, active = excluded.active, updated_at = excluded.updated_at",
-    )
-    .bind(profile)
-    .bind(&op.source_id)
-    .bind(target_id)
-    .bind(serde_json::to_string(&op.fields_after).expect("fields serialise"))
-    .bind(serde_json::Value::Object(provenance.clone()).to_string())
-    .bind(origin)
-    .bind(active as i64)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    if !provenance.is_empty() {
-        // Merge field provenance: fields written now replace their entries.
-        let row =
-            sqlx::query("SELECT provenance FROM links WHERE profile_id = $1 AND source_id = $2")
+    for chunk in links.chunks(CHUNK) {
+        let sql = values_sql(
+            backend,
+            "INSERT INTO links (profile_id, source_id, target_id, fields, provenance, origin, active, updated_at) VALUES",
+            chunk.len(),
+            8,
+            "ON CONFLICT (profile_id, source_id) DO UPDATE SET target_id = excluded.target_id, fields = excluded.fields,
+               provenance = excluded.provenance, origin = excluded.origin, active = excluded.active, updated_at = excluded.updated_at",
+        );
+        let mut q = sqlx::query(&sql);
+        for (op, target_id) in chunk {
+            let mut provenance: serde_json::Map<String, serde_json::Value> = op
+                .prior_provenance
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_default();
+            for c in &op.changes {
+                provenance.insert(
+                    c.field.clone(),
+                    serde_json::json!({"system": "source", "run": run, "at": now, "rule": op.rule}),
+                );
+            }
+            let origin = match op.origin {
+                Origin::Created => "created",
+                Origin::Matched => "matched",
+            };
+            q = q
                 .bind(profile)
                 .bind(&op.source_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        let mut merged: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&row.try_get::<String, _>("provenance")?).unwrap_or_default();
-        merged.extend(provenance);
-        sqlx::query("UPDATE links SET provenance = $1 WHERE profile_id = $2 AND source_id = $3")
-            .bind(serde_json::Value::Object(merged).to_string())
-            .bind(profile)
-            .bind(&op.source_id)
-            .execute(&mut **tx)
-            .await?;
+                .bind(*target_id)
+                .bind(serde_json::to_string(&op.fields_after).expect("fields serialise"))
+                .bind(serde_json::Value::Object(provenance).to_string())
+                .bind(origin)
+                .bind(!op.action.removes() as i64)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }

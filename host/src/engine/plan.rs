@@ -59,6 +59,8 @@ pub struct Link {
     pub fields: FieldMap,
     pub origin: Origin,
     pub active: bool,
+    /// Per-field provenance JSON as stored.
+    pub provenance: String,
 }
 
 /// An existing target item found by a match key.
@@ -87,6 +89,8 @@ pub struct PlannedOp {
     pub rule: String,
     /// A retry of a quarantined item (its quarantine row is cleared on success).
     pub retry: bool,
+    /// The link's provenance before this op (merged with the fields it writes).
+    pub prior_provenance: Option<String>,
 }
 
 /// Diffs `desired` against `current` under the rules.
@@ -144,6 +148,7 @@ pub fn plan_intent(
         match_keys: intent.match_keys.clone(),
         rule: format!("mapper rule {:?}: {}", intent.rule, intent.reason),
         retry: false,
+        prior_provenance: link.map(|l| l.provenance.clone()),
     };
     match (intent.action, link) {
         (IntentAction::Upsert, Some(link)) => {
@@ -342,6 +347,7 @@ mod tests {
             fields: flatten(&contact(Some(first), Some(title), "ada@x.test")),
             origin,
             active,
+            provenance: "{}".into(),
         }
     }
 

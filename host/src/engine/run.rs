@@ -279,8 +279,11 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 plan.counts.add(op.action);
             }
         }
-        let linked = self.ledger.linked_count(&spec.profile_id).await?;
-        plan.held = brakes_hold(&plan.counts, linked, &spec.rules);
+        // The brakes only matter when something is removed; counting links is not free.
+        if plan.counts.removals() > 0 {
+            let linked = self.ledger.linked_count(&spec.profile_id).await?;
+            plan.held = brakes_hold(&plan.counts, linked, &spec.rules);
+        }
         Ok(plan)
     }
 
