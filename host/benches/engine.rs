@@ -168,6 +168,7 @@ fn main() {
             rules: FieldRules::default(),
             page_size: 500,
             dry_run: false,
+            retry: Default::default(),
         };
         let (t0, c0) = (Instant::now(), cpu_seconds());
         let report = engine.run(&spec, "full").await.unwrap();

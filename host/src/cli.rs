@@ -54,6 +54,58 @@ pub enum Command {
     /// Configure and test connections to outside systems.
     #[command(subcommand)]
     Connection(ConnectionCommand),
+    /// Configure profiles: source connection → mapper → target connection.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Run a profile now and print what it did.
+    Run {
+        /// Profile name.
+        profile: String,
+        /// Plan only: show what would change, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `profile` commands.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Add or replace a profile.
+    Add(AddProfile),
+    /// List profiles.
+    List,
+}
+
+/// `profile add` options.
+#[derive(Debug, Args)]
+pub struct AddProfile {
+    /// Profile name.
+    pub name: String,
+    /// Source connection.
+    #[arg(long)]
+    pub source: String,
+    /// What to read from the source, e.g. `users`.
+    #[arg(long)]
+    pub source_scope: String,
+    /// Mapper plugin id.
+    #[arg(long)]
+    pub mapper: String,
+    /// Mapper options JSON.
+    #[arg(long, default_value = "{}")]
+    pub mapper_options: String,
+    /// Target connection.
+    #[arg(long)]
+    pub target: String,
+    /// Where to write in the target, e.g. `contacts:company=12`.
+    #[arg(long)]
+    pub target_scope: String,
+    /// Engine rules JSON (blank_never_overwrites, match_existing, update_matched, on_remove,
+    /// remove_matched, reactivate, truth, update_only, brakes {max_removals, max_removal_share}).
+    #[arg(long, default_value = "{}")]
+    pub rules: String,
+    /// Items per page and per write batch.
+    #[arg(long, default_value_t = 100)]
+    pub page_size: u32,
 }
 
 /// `serve` options.

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
-use syncbridge::cli::{Cli, Command, ConnectionCommand, PluginCommand};
+use syncbridge::cli::{Cli, Command, ConnectionCommand, PluginCommand, ProfileCommand};
+use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::hub::{Hub, NewConnection};
 use syncbridge::runtime::bindings::connector_api::{Finding, Outcome};
 use syncbridge::runtime::{EngineOptions, Runtime};
@@ -68,6 +69,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Plugin(cmd) => plugin_command(&hub, cmd).await?,
         Command::Connection(cmd) => connection_command(&hub, cmd).await?,
+        Command::Profile(cmd) => profile_command(&hub, cmd).await?,
+        Command::Run { profile, dry_run } => run_command(&hub, &profile, dry_run).await?,
     }
     Ok(())
 }
@@ -278,6 +281,86 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
             println!("removed connection {name}");
         }
     }
+    Ok(())
+}
+
+async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
+    match cmd {
+        ProfileCommand::Add(a) => {
+            let rules =
+                serde_json::from_str(&a.rules).context("--rules is not a valid rules object")?;
+            for conn in [&a.source, &a.target] {
+                hub.store().get_connection(conn).await?;
+            }
+            hub.plugin(&a.mapper).await?;
+            serde_json::from_str::<serde_json::Value>(&a.mapper_options)
+                .context("--mapper-options is not valid JSON")?;
+            let profile = Profile {
+                id: a.name,
+                source_connection: a.source,
+                source_scope: a.source_scope,
+                mapper_plugin: a.mapper,
+                mapper_options: a.mapper_options,
+                target_connection: a.target,
+                target_scope: a.target_scope,
+                rules,
+                page_size: a.page_size.max(1),
+            };
+            profiles::save(hub.store(), &profile).await?;
+            println!(
+                "saved profile {}: {} ({}) -> {} -> {} ({})",
+                profile.id,
+                profile.source_connection,
+                profile.source_scope,
+                profile.mapper_plugin,
+                profile.target_connection,
+                profile.target_scope
+            );
+        }
+        ProfileCommand::List => {
+            println!("{:<20} {:<28} {:<20} TARGET", "NAME", "SOURCE", "MAPPER");
+            for p in profiles::list(hub.store()).await? {
+                println!(
+                    "{:<20} {:<28} {:<20} {}:{}",
+                    p.id,
+                    format!("{}:{}", p.source_connection, p.source_scope),
+                    p.mapper_plugin,
+                    p.target_connection,
+                    p.target_scope
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_command(hub: &Hub, profile: &str, dry_run: bool) -> Result<()> {
+    let report = syncbridge::engine::plugins::run_profile(hub, profile, dry_run).await?;
+    let c = report.planned;
+    println!("{:<12} {:>8}", "planned", "items");
+    for (name, n) in [
+        ("create", c.create),
+        ("update", c.update),
+        ("deactivate", c.deactivate),
+        ("reactivate", c.reactivate),
+        ("delete", c.delete),
+        ("link", c.link),
+        ("unchanged", c.noop),
+    ] {
+        println!("{name:<12} {n:>8}");
+    }
+    if let Some(reason) = &report.held {
+        println!("\nHELD: {reason}");
+        return Ok(());
+    }
+    if dry_run {
+        println!("\ndry run: nothing was written");
+        return Ok(());
+    }
+    println!(
+        "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
+        report.applied, report.failed, report.recovered, report.pages
+    );
     Ok(())
 }
 

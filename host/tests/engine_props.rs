@@ -364,6 +364,11 @@ async fn check_case(
         rules,
         page_size,
         dry_run: false,
+        // Failed items go to quarantine at once (the path under test).
+        retry: syncbridge::engine::retry::RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        },
     };
     let engine = Engine {
         ledger: &ledger,

@@ -12,6 +12,9 @@ pub mod endpoint;
 pub mod fields;
 pub mod ledger;
 pub mod plan;
+pub mod plugins;
+pub mod profiles;
+pub mod retry;
 pub mod rules;
 pub mod run;
 

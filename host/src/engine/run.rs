@@ -24,6 +24,8 @@ pub struct RunSpec {
     pub page_size: u32,
     /// Stop after planning; apply nothing.
     pub dry_run: bool,
+    /// In-run retries of items the target reports throttled or transient.
+    pub retry: super::retry::RetryPolicy,
 }
 
 /// Why a run stopped.
@@ -371,25 +373,56 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                     .await?;
             }
             let mut results: HashMap<String, Applied> = HashMap::new();
-            if !writes.is_empty() {
-                let ops: Vec<WriteOp> = writes.iter().map(|op| write_op(op)).collect();
+            let mut to_send: Vec<WriteOp> = writes.iter().map(|op| write_op(op)).collect();
+            let mut attempt = 0;
+            while !to_send.is_empty() {
                 let answers = self
                     .target
-                    .push(&spec.target_scope, ops)
+                    .push(&spec.target_scope, to_send.clone())
                     .await
                     .map_err(endpoint("target push"))?;
+                let mut again = Vec::new();
+                let mut wait: Option<std::time::Duration> = None;
                 for answer in answers {
-                    let outcome = match answer.outcome {
-                        Ok(ok) => Applied::Ok {
-                            target_id: ok.target_id,
-                        },
-                        Err(e) => Applied::Failed {
-                            class: e.class().to_owned(),
-                            message: e.describe(),
-                        },
-                    };
-                    results.insert(answer.op_id, outcome);
+                    match answer.outcome {
+                        Ok(ok) => {
+                            results.insert(
+                                answer.op_id,
+                                Applied::Ok {
+                                    target_id: ok.target_id,
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            // Throttled or transient items did not land: wait, send them again.
+                            match spec.retry.wait(attempt, &EndpointError::Plugin(e.clone())) {
+                                Some(w) => {
+                                    wait = Some(wait.map_or(w, |cur| cur.max(w)));
+                                    if let Some(op) =
+                                        to_send.iter().find(|o| o.op_id == answer.op_id)
+                                    {
+                                        again.push(op.clone());
+                                    }
+                                }
+                                None => {
+                                    results.insert(
+                                        answer.op_id,
+                                        Applied::Failed {
+                                            class: e.class().to_owned(),
+                                            message: e.describe(),
+                                        },
+                                    );
+                                }
+                            }
+                        }
+                    }
                 }
+                if let Some(w) = wait {
+                    tracing::info!(profile = %spec.profile_id, items = again.len(), wait_ms = w.as_millis() as u64, "target asked to retry items");
+                    tokio::time::sleep(w).await;
+                }
+                to_send = again;
+                attempt += 1;
             }
             let outcomes: Vec<(&PlannedOp, Applied)> = batch
                 .iter()

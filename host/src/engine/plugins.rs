@@ -1,0 +1,207 @@
+//! Engine endpoints backed by plugins: a connector connection as source or
+//! target, a mapper plugin as the transform. Every call goes through the
+//! runtime with the connection's grants; state changes are committed after
+//! each successful call; throttled and transient failures are retried.
+
+use super::endpoint::{EndpointError, Source, Target, Transform};
+use super::retry::RetryPolicy;
+use crate::hub::{Hub, HubError};
+use crate::runtime::bindings::connector_api::{Page, PullRequest, WriteOp, WriteResult};
+use crate::runtime::bindings::mapper_api::Intent;
+use crate::runtime::bindings::types::{Item, PluginError};
+
+fn hub_error(e: HubError) -> EndpointError {
+    match e {
+        HubError::Call(c) => EndpointError::Call(c),
+        other => EndpointError::Plugin(PluginError::Transient(other.to_string())),
+    }
+}
+
+/// A connector connection.
+pub struct ConnectionEndpoint<'a> {
+    pub hub: &'a Hub,
+    pub connection: String,
+    pub retry: RetryPolicy,
+}
+
+impl ConnectionEndpoint<'_> {
+    async fn pull_once(
+        &self,
+        scope: &str,
+        cursor: Option<String>,
+        max_items: u32,
+    ) -> Result<Page, EndpointError> {
+        let (record, plugin, ctx) = self
+            .hub
+            .connection_context(&self.connection)
+            .await
+            .map_err(hub_error)?;
+        let request = PullRequest {
+            scope: scope.to_owned(),
+            cursor,
+            max_items,
+        };
+        let called = self
+            .hub
+            .runtime()
+            .pull(&plugin, ctx, &record.config, request)
+            .await?;
+        self.commit_state(&called.state_changes).await?;
+        Ok(called.value?)
+    }
+
+    async fn lookup_once(
+        &self,
+        scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<Item>, EndpointError> {
+        let (record, plugin, ctx) = self
+            .hub
+            .connection_context(&self.connection)
+            .await
+            .map_err(hub_error)?;
+        let called = self
+            .hub
+            .runtime()
+            .lookup_items(&plugin, ctx, &record.config, scope, keys)
+            .await?;
+        self.commit_state(&called.state_changes).await?;
+        Ok(called.value?)
+    }
+
+    async fn push_once(
+        &self,
+        scope: &str,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, EndpointError> {
+        let (record, plugin, ctx) = self
+            .hub
+            .connection_context(&self.connection)
+            .await
+            .map_err(hub_error)?;
+        let called = self
+            .hub
+            .runtime()
+            .push(&plugin, ctx, &record.config, scope, ops)
+            .await?;
+        self.commit_state(&called.state_changes).await?;
+        Ok(called.value?)
+    }
+
+    async fn commit_state(
+        &self,
+        changes: &crate::runtime::StateChanges,
+    ) -> Result<(), EndpointError> {
+        self.hub
+            .store()
+            .apply_state_changes(&self.connection, changes)
+            .await
+            .map_err(|e| EndpointError::Plugin(PluginError::Transient(e.to_string())))
+    }
+}
+
+impl Source for ConnectionEndpoint<'_> {
+    async fn pull(
+        &self,
+        scope: &str,
+        cursor: Option<String>,
+        max_items: u32,
+    ) -> Result<Page, EndpointError> {
+        self.retry
+            .run("pull", || self.pull_once(scope, cursor.clone(), max_items))
+            .await
+    }
+
+    async fn lookup(&self, scope: &str, ids: Vec<String>) -> Result<Vec<Item>, EndpointError> {
+        let keys: Vec<String> = ids.iter().map(|id| format!("id:{id}")).collect();
+        self.retry
+            .run("lookup", || self.lookup_once(scope, keys.clone()))
+            .await
+    }
+}
+
+impl Target for ConnectionEndpoint<'_> {
+    async fn lookup(&self, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, EndpointError> {
+        self.retry
+            .run("lookup", || self.lookup_once(scope, keys.clone()))
+            .await
+    }
+
+    async fn push(
+        &self,
+        scope: &str,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, EndpointError> {
+        // Never retried as a whole: some writes may have landed. The engine
+        // retries items the connector reports throttled or transient, and a
+        // failed call leaves its ops pending for recovery by lookup.
+        self.push_once(scope, ops).await
+    }
+}
+
+/// A mapper plugin with the profile's options.
+pub struct MapperEndpoint<'a> {
+    pub hub: &'a Hub,
+    pub plugin: String,
+    pub options: String,
+}
+
+impl Transform for MapperEndpoint<'_> {
+    async fn map(&self, items: Vec<Item>) -> Result<Vec<Intent>, EndpointError> {
+        let plugin = self.hub.plugin(&self.plugin).await.map_err(hub_error)?;
+        Ok(self
+            .hub
+            .runtime()
+            .map_items(&plugin, items, &self.options)
+            .await??)
+    }
+}
+
+/// Runs a stored profile through its plugins.
+pub async fn run_profile(
+    hub: &Hub,
+    profile_id: &str,
+    dry_run: bool,
+) -> Result<super::RunReport, super::RunError> {
+    let profile = super::profiles::get(hub.store(), profile_id).await?;
+    let ledger = super::Ledger::new(hub.store().clone());
+    let source = ConnectionEndpoint {
+        hub,
+        connection: profile.source_connection.clone(),
+        retry: RetryPolicy::default(),
+    };
+    let target = ConnectionEndpoint {
+        hub,
+        connection: profile.target_connection.clone(),
+        retry: RetryPolicy::default(),
+    };
+    let transform = MapperEndpoint {
+        hub,
+        plugin: profile.mapper_plugin.clone(),
+        options: profile.mapper_options.clone(),
+    };
+    let engine = super::Engine {
+        ledger: &ledger,
+        source: &source,
+        transform: &transform,
+        target: &target,
+    };
+    let spec = super::RunSpec {
+        profile_id: profile.id.clone(),
+        source_scope: profile.source_scope.clone(),
+        target_scope: profile.target_scope.clone(),
+        rules: profile.rules.clone(),
+        page_size: profile.page_size.max(1),
+        dry_run,
+        retry: RetryPolicy::default(),
+    };
+    let run_id = format!(
+        "{}-{}",
+        profile.id,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    engine.run(&spec, &run_id).await
+}
