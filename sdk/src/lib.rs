@@ -6,7 +6,7 @@
 //! - the [`Connector`] and [`Mapper`] traits, whose methods default to "not implemented";
 //! - [`export_connector!`] and [`export_mapper!`], which export a type as a component
 //!   (they expand to nothing outside `wasm32`, so plugin logic is unit-tested natively);
-//! - helpers: [`http`] (JSON/XML bodies, status classification, `Retry-After`),
+//! - helpers: [`http`] (JSON/XML bodies, status classification, `Retry-After`), [`paging`],
 //!   [`state`], [`logging`] (the `log` facade forwarded to the host), [`clock`].
 //!
 //! ```ignore
@@ -25,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod paging;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
