@@ -536,9 +536,16 @@ async fn postgres_url() -> Option<String> {
     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(&pool)
         .await;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    // CREATE DATABASE fails while another session copies template1 (a parallel
+    // test process doing the same): retry briefly.
+    let mut attempt = 0;
+    while let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&pool)
         .await
-        .unwrap();
+    {
+        attempt += 1;
+        assert!(attempt < 20, "cannot create test database {name}: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     Some(format!("{}/{name}", admin.rsplit_once('/').unwrap().0))
 }
