@@ -470,11 +470,14 @@ fn cases() -> u32 {
         .unwrap_or(128)
 }
 
-fn run_property(store: Store, backend: &str) {
+/// Runs the property on the store at `url`, on one runtime: the pool's
+/// connections and every run share its reactor.
+fn run_property(url: &str, backend: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    let store = rt.block_on(Store::open(url)).unwrap();
     let counter = AtomicU64::new(0);
     let stats = Stats::default();
     let config = ProptestConfig {
@@ -499,11 +502,7 @@ fn run_property(store: Store, backend: &str) {
 fn no_duplicates_no_losses_across_kills_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("engine.db").display());
-    let store = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(Store::open(&url))
-        .unwrap();
-    run_property(store, "sqlite");
+    run_property(&url, "sqlite");
 }
 
 #[test]
@@ -512,8 +511,8 @@ fn no_duplicates_no_losses_across_kills_on_postgres() {
     let Some(url) = rt.block_on(postgres_url()) else {
         return;
     };
-    let store = rt.block_on(Store::open(&url)).unwrap();
-    run_property(store, "postgres");
+    drop(rt);
+    run_property(&url, "postgres");
 }
 
 async fn postgres_url() -> Option<String> {
