@@ -215,6 +215,7 @@ impl Target for MemTarget {
             let hit = keys.iter().any(|k| {
                 k.strip_prefix("email:")
                     .is_some_and(|e| fields.get("email").map(String::as_str) == Some(e))
+                    || k.strip_prefix("id:") == Some(id.as_str())
             });
             if hit {
                 out.push(Item {
@@ -547,4 +548,52 @@ async fn postgres_url() -> Option<String> {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     Some(format!("{}/{name}", admin.rsplit_once('/').unwrap().0))
+}
+
+/// Found by the property: an update applied by a run that was then killed,
+/// followed by a source edit back to the value the link remembers, must still
+/// reach the target (recovery reads the target instead of trusting the link).
+#[test]
+fn regression_interrupted_update_then_edit_back_is_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("regression.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(Store::open(&url)).unwrap();
+    let rounds = vec![
+        Round {
+            changes: vec![Change::Edit(1159142460308320609, "I".into())],
+            faults: vec![],
+        },
+        Round {
+            changes: vec![Change::Add],
+            faults: vec![],
+        },
+        Round {
+            changes: vec![
+                Change::Add,
+                Change::Edit(13923847455551086281, "A".into()),
+                Change::Add,
+            ],
+            faults: vec![Fault::KillAfter(2)],
+        },
+        Round {
+            changes: vec![
+                Change::Add,
+                Change::Delete(277384743969427616),
+                Change::Edit(7456641802635668416, "I".into()),
+            ],
+            faults: vec![],
+        },
+    ];
+    let stats = Stats::default();
+    rt.block_on(check_case(&stats, &store, "regression", 2, rounds, 2))
+        .unwrap();
+    assert_eq!(
+        stats.kills.load(Ordering::Relaxed),
+        1,
+        "the kill was injected"
+    );
 }

@@ -39,6 +39,8 @@ pub struct Unfinished {
     pub action: Action,
     pub match_keys: Vec<String>,
     pub fields_after: FieldMap,
+    /// The target item an update/deactivate/reactivate/delete addressed.
+    pub target_id: Option<String>,
 }
 
 /// Access to the engine tables of one store.
@@ -195,7 +197,7 @@ impl Ledger {
             );
             let mut q = sqlx::query(&sql);
             for op in chunk {
-                let detail = serde_json::json!({"match_keys": op.match_keys, "fields_after": op.fields_after}).to_string();
+                let detail = serde_json::json!({"match_keys": op.match_keys, "fields_after": op.fields_after, "target_id": op.target_id}).to_string();
                 q = q
                     .bind(profile)
                     .bind(&op.op_id)
@@ -349,6 +351,7 @@ impl Ledger {
                         .unwrap_or_default(),
                     fields_after: serde_json::from_value(detail["fields_after"].clone())
                         .unwrap_or_default(),
+                    target_id: detail["target_id"].as_str().map(str::to_owned),
                 })
             })
             .collect()
@@ -434,6 +437,26 @@ impl Ledger {
         )
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces what a link believes the target holds with what the target
+    /// answered (after an interrupted write left it unknown).
+    pub async fn refresh_link(
+        &self,
+        profile: &str,
+        source_id: &str,
+        fields: &FieldMap,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE links SET fields = $1, active = $2, updated_at = $3 WHERE profile_id = $4 AND source_id = $5")
+            .bind(serde_json::to_string(fields).expect("fields serialise"))
+            .bind(active as i64)
+            .bind(now_ms())
+            .bind(profile)
+            .bind(source_id)
+            .execute(self.store.pool())
+            .await?;
         Ok(())
     }
 

@@ -146,6 +146,20 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                     .into_iter()
                     .find(|i| u.match_keys.iter().any(|k| key_matches(k, i)))
                     .map(|i| i.id);
+            } else if let Some(target_id) = &u.target_id {
+                // The write may or may not have landed: learn what the target
+                // holds now, so the re-plan diffs against the truth, not the link.
+                let items = self
+                    .target
+                    .lookup(&spec.target_scope, vec![format!("id:{target_id}")])
+                    .await
+                    .map_err(endpoint("target lookup"))?;
+                if let Some(item) = items.iter().find(|i| &i.id == target_id) {
+                    let fields = item.body.as_ref().map(flatten).unwrap_or_default();
+                    self.ledger
+                        .refresh_link(&spec.profile_id, &u.source_id, &fields, is_active(item))
+                        .await?;
+                }
             }
             recovered += found.is_some() as u64;
             self.ledger
