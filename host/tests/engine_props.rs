@@ -7,6 +7,8 @@
 //! behaviour is tested against the simulators elsewhere); the store is real
 //! SQLite and, when available, real PostgreSQL.
 
+mod common;
+
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -509,45 +511,11 @@ fn no_duplicates_no_losses_across_kills_on_sqlite() {
 #[test]
 fn no_duplicates_no_losses_across_kills_on_postgres() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(url) = rt.block_on(postgres_url()) else {
+    let Some(url) = rt.block_on(common::postgres_url("engine")) else {
         return;
     };
     drop(rt);
     run_property(&url, "postgres");
-}
-
-async fn postgres_url() -> Option<String> {
-    let admin = std::env::var("SYNCBRIDGE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let pool = match sqlx::AnyPool::connect(&admin).await {
-        Ok(p) => p,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL is required in CI but {admin} is unreachable: {e}");
-            }
-            eprintln!(
-                "\n*** SKIPPING the PostgreSQL engine property: {admin} is unreachable ({e}) ***\n"
-            );
-            return None;
-        }
-    };
-    let name = format!("syncbridge_engine_{}", std::process::id());
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&pool)
-        .await;
-    // CREATE DATABASE fails while another session copies template1 (a parallel
-    // test process doing the same): retry briefly.
-    let mut attempt = 0;
-    while let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-    {
-        attempt += 1;
-        assert!(attempt < 20, "cannot create test database {name}: {e}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    Some(format!("{}/{name}", admin.rsplit_once('/').unwrap().0))
 }
 
 /// Found by the property: an update applied by a run that was then killed,

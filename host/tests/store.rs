@@ -5,6 +5,8 @@
 //! postgres://postgres@127.0.0.1:5432/test). When it is unreachable the
 //! PostgreSQL half fails under `CI=true` and is skipped loudly elsewhere.
 
+mod common;
+
 use std::collections::BTreeMap;
 use syncbridge::secrets::{MasterKey, Sealed};
 use syncbridge::store::{ConnectionRecord, CredentialRecord, PluginRecord, Store, StoreError};
@@ -114,42 +116,10 @@ async fn store_on_sqlite() {
 }
 
 /// A fresh PostgreSQL database for one test, or `None` (skip) outside CI.
-async fn postgres_url() -> Option<String> {
-    let admin = std::env::var("SYNCBRIDGE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let pool = match sqlx::AnyPool::connect(&admin).await {
-        Ok(pool) => pool,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL is required in CI but {admin} is unreachable: {e}");
-            }
-            eprintln!("\n*** SKIPPING the PostgreSQL store test: {admin} is unreachable ({e}). Start PostgreSQL to run it. ***\n");
-            return None;
-        }
-    };
-    let name = format!("syncbridge_test_{}", std::process::id());
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&pool)
-        .await;
-    // CREATE DATABASE fails while another session copies template1 (a parallel
-    // test process doing the same): retry briefly.
-    let mut attempt = 0;
-    while let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-    {
-        attempt += 1;
-        assert!(attempt < 20, "cannot create test database {name}: {e}");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-    Some(format!("{base}/{name}"))
-}
 
 #[tokio::test]
 async fn store_on_postgres() {
-    let Some(url) = postgres_url().await else {
+    let Some(url) = common::postgres_url("store").await else {
         return;
     };
     let store = Store::open(&url).await.unwrap();

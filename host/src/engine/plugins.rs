@@ -9,6 +9,9 @@ use crate::hub::{Hub, HubError};
 use crate::runtime::bindings::connector_api::{Page, PullRequest, WriteOp, WriteResult};
 use crate::runtime::bindings::mapper_api::Intent;
 use crate::runtime::bindings::types::{Item, PluginError};
+use crate::runtime::{Called, ConnectionContext, LoadedPlugin};
+use crate::store::ConnectionRecord;
+use std::sync::Arc;
 
 fn hub_error(e: HubError) -> EndpointError {
     match e {
@@ -25,29 +28,45 @@ pub struct ConnectionEndpoint<'a> {
 }
 
 impl ConnectionEndpoint<'_> {
+    /// What a call needs: the connection's record, plugin and context.
+    async fn context(
+        &self,
+    ) -> Result<(ConnectionRecord, Arc<LoadedPlugin>, ConnectionContext), EndpointError> {
+        self.hub
+            .connection_context(&self.connection)
+            .await
+            .map_err(hub_error)
+    }
+
+    /// Commits the call's state changes and unwraps the plugin's answer.
+    async fn finish<T>(&self, called: Called<Result<T, PluginError>>) -> Result<T, EndpointError> {
+        self.hub
+            .store()
+            .apply_state_changes(&self.connection, &called.state_changes)
+            .await
+            .map_err(|e| EndpointError::Plugin(PluginError::Transient(e.to_string())))?;
+        Ok(called.value?)
+    }
+
     async fn pull_once(
         &self,
         scope: &str,
         cursor: Option<String>,
         max_items: u32,
     ) -> Result<Page, EndpointError> {
-        let (record, plugin, ctx) = self
-            .hub
-            .connection_context(&self.connection)
-            .await
-            .map_err(hub_error)?;
+        let (record, plugin, ctx) = self.context().await?;
         let request = PullRequest {
             scope: scope.to_owned(),
             cursor,
             max_items,
         };
-        let called = self
-            .hub
-            .runtime()
-            .pull(&plugin, ctx, &record.config, request)
-            .await?;
-        self.commit_state(&called.state_changes).await?;
-        Ok(called.value?)
+        self.finish(
+            self.hub
+                .runtime()
+                .pull(&plugin, ctx, &record.config, request)
+                .await?,
+        )
+        .await
     }
 
     async fn lookup_once(
@@ -55,18 +74,14 @@ impl ConnectionEndpoint<'_> {
         scope: &str,
         keys: Vec<String>,
     ) -> Result<Vec<Item>, EndpointError> {
-        let (record, plugin, ctx) = self
-            .hub
-            .connection_context(&self.connection)
-            .await
-            .map_err(hub_error)?;
-        let called = self
-            .hub
-            .runtime()
-            .lookup_items(&plugin, ctx, &record.config, scope, keys)
-            .await?;
-        self.commit_state(&called.state_changes).await?;
-        Ok(called.value?)
+        let (record, plugin, ctx) = self.context().await?;
+        self.finish(
+            self.hub
+                .runtime()
+                .lookup_items(&plugin, ctx, &record.config, scope, keys)
+                .await?,
+        )
+        .await
     }
 
     async fn push_once(
@@ -74,29 +89,14 @@ impl ConnectionEndpoint<'_> {
         scope: &str,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<WriteResult>, EndpointError> {
-        let (record, plugin, ctx) = self
-            .hub
-            .connection_context(&self.connection)
-            .await
-            .map_err(hub_error)?;
-        let called = self
-            .hub
-            .runtime()
-            .push(&plugin, ctx, &record.config, scope, ops)
-            .await?;
-        self.commit_state(&called.state_changes).await?;
-        Ok(called.value?)
-    }
-
-    async fn commit_state(
-        &self,
-        changes: &crate::runtime::StateChanges,
-    ) -> Result<(), EndpointError> {
-        self.hub
-            .store()
-            .apply_state_changes(&self.connection, changes)
-            .await
-            .map_err(|e| EndpointError::Plugin(PluginError::Transient(e.to_string())))
+        let (record, plugin, ctx) = self.context().await?;
+        self.finish(
+            self.hub
+                .runtime()
+                .push(&plugin, ctx, &record.config, scope, ops)
+                .await?,
+        )
+        .await
     }
 }
 

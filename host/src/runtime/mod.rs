@@ -11,5 +11,5 @@ mod trap;
 
 pub use engine::{EngineOptions, Runtime, RuntimeError};
 pub use host::{ConnectionContext, StateChanges};
-pub use invoke::{CallError, LoadedPlugin};
+pub use invoke::{CallError, Called, LoadedPlugin};
 pub use trap::TrapKind;

@@ -107,3 +107,43 @@ pub async fn serve(router: axum::Router) -> String {
     });
     format!("http://{addr}")
 }
+
+/// A fresh PostgreSQL database named `syncbridge_{purpose}_{pid}` for one test
+/// binary, from `SYNCBRIDGE_TEST_POSTGRES` (default
+/// postgres://postgres@127.0.0.1:5432/test). When the server is unreachable
+/// this panics under `CI=true` and returns `None` (skip, loudly) elsewhere.
+pub async fn postgres_url(purpose: &str) -> Option<String> {
+    let admin = std::env::var("SYNCBRIDGE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let pool = match sqlx::AnyPool::connect(&admin).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL is required in CI but {admin} is unreachable: {e}");
+            }
+            eprintln!("\n*** SKIPPING the PostgreSQL {purpose} test: {admin} is unreachable ({e}). Start PostgreSQL to run it. ***\n");
+            return None;
+        }
+    };
+    let name = format!("syncbridge_{purpose}_{}", std::process::id());
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&pool)
+        .await;
+    // CREATE DATABASE fails while another session copies template1 (a parallel
+    // test process doing the same): retry briefly.
+    let mut attempt = 0;
+    while let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+    {
+        attempt += 1;
+        assert!(attempt < 20, "cannot create test database {name}: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .expect("URL has a database");
+    Some(format!("{base}/{name}"))
+}
