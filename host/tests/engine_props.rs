@@ -565,3 +565,37 @@ fn regression_interrupted_update_then_edit_back_is_not_lost() {
         "the kill was injected"
     );
 }
+
+/// Found by the property on PostgreSQL: deletions in a delta round whose
+/// runs are killed before and after item failures must still deactivate.
+#[test]
+fn regression_delete_during_interrupted_runs_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("regression2.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(Store::open(&url)).unwrap();
+    let rounds = vec![
+        Round {
+            changes: vec![Change::Add, Change::Add],
+            faults: vec![Fault::KillAfter(1)],
+        },
+        Round {
+            changes: vec![Change::Delete(0)],
+            faults: vec![Fault::KillAfter(0)],
+        },
+        Round {
+            changes: vec![Change::Add],
+            faults: vec![Fault::FailItem(0), Fault::KillAfter(0)],
+        },
+        Round {
+            changes: vec![],
+            faults: vec![Fault::FailItem(0), Fault::KillAfter(0)],
+        },
+    ];
+    let stats = Stats::default();
+    rt.block_on(check_case(&stats, &store, "regression2", 5, rounds, 4))
+        .unwrap();
+}

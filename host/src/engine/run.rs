@@ -273,9 +273,22 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 .collect();
             if !missing.is_empty() {
                 let ops = self.plan_intents(spec, missing, &mut next_op).await?;
+                // The pass ends only once its removals are applied: the last
+                // source page's cursor (and the ids it saw) commit with them. A run
+                // that dies before re-pulls that page and finds the removals again.
+                let (cursor, seen) = plan
+                    .pages
+                    .iter_mut()
+                    .rev()
+                    .find(|p| p.cursor.is_some())
+                    .map(|p| (p.cursor.take(), std::mem::take(&mut p.seen)))
+                    .unwrap_or_default();
                 plan.pages.push(PagePlan {
                     ops,
-                    ..PagePlan::default()
+                    cursor,
+                    pass: Some(pass.clone()),
+                    more_in_pass: false,
+                    seen,
                 });
             }
         }
