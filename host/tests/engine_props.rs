@@ -483,9 +483,19 @@ fn run_property(url: &str, backend: &str) {
     let store = rt.block_on(Store::open(url)).unwrap();
     let counter = AtomicU64::new(0);
     let stats = Stats::default();
+    // CI replays a fixed seed (a red main must mean a regression); set
+    // ENGINE_PROP_SEED=random to explore, or to a number to replay that seed.
+    let rng_seed = match std::env::var("ENGINE_PROP_SEED").as_deref() {
+        Ok("random") => proptest::test_runner::RngSeed::Random,
+        Ok(n) => proptest::test_runner::RngSeed::Fixed(
+            n.parse().expect("ENGINE_PROP_SEED is a number or `random`"),
+        ),
+        Err(_) => proptest::test_runner::RngSeed::Fixed(0x5eed_2026),
+    };
     let config = ProptestConfig {
         cases: cases(),
         failure_persistence: None,
+        rng_seed,
         ..ProptestConfig::default()
     };
     proptest!(config, |(initial in 0usize..12, rounds in prop::collection::vec(round(), 1..6), page_size in 1u32..5)| {
