@@ -9,7 +9,7 @@ use crate::package::{Package, PackageError};
 use crate::runtime::bindings::connector_api::Finding;
 use crate::runtime::{CallError, ConnectionContext, LoadedPlugin, Runtime, RuntimeError};
 use crate::secrets::{Credential, MasterKey, SecretError};
-use crate::store::{ConnectionRecord, CredentialRecord, PluginRecord, Store, StoreError};
+use crate::store::{now_ms, ConnectionRecord, CredentialRecord, PluginRecord, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -291,11 +291,4 @@ impl Hub {
 /// Associated data binding a sealed credential to its row.
 fn credential_context(connection: &str, slot: &str) -> String {
     format!("credential/{connection}/{slot}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

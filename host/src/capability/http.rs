@@ -140,11 +140,6 @@ impl HttpClients {
             tokens: Arc::new(TokenCache::default()),
         })
     }
-
-    /// The settings in force.
-    pub fn settings(&self) -> &HttpSettings {
-        &self.settings
-    }
 }
 
 /// Everything the capability knows about one connection while a plugin runs.

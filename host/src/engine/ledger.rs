@@ -5,7 +5,7 @@
 
 use super::fields::FieldMap;
 use super::plan::{Action, Link, Origin, PlannedOp};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{now_ms, Backend, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -47,13 +47,6 @@ pub struct Unfinished {
 #[derive(Clone)]
 pub struct Ledger {
     store: Store,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn action_name(a: Action) -> &'static str {

@@ -1,7 +1,7 @@
 //! Profiles (integrations): what a run reads, how it maps, where it writes.
 
 use super::rules::FieldRules;
-use crate::store::{Store, StoreError};
+use crate::store::{now_ms, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -18,13 +18,6 @@ pub struct Profile {
     pub target_scope: String,
     pub rules: FieldRules,
     pub page_size: u32,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Creates or replaces a profile.

@@ -3,7 +3,7 @@
 //! per page.
 
 use super::endpoint::{EndpointError, Source, Target, Transform};
-use super::fields::{flatten, FieldMap};
+use super::fields::flatten;
 use super::ledger::{Applied, Ledger, PageEnd};
 use super::plan::{brakes_hold, plan_intent, Action, PlanCounts, PlannedOp, TargetMatch};
 use super::rules::FieldRules;
@@ -521,9 +521,4 @@ fn write_op(op: &PlannedOp) -> WriteOp {
         body: op.body.clone(),
         fields: op.changes.iter().map(|c| c.field.clone()).collect(),
     }
-}
-
-/// Field values as a map, for callers that check results.
-pub fn fields_of(item: &Item) -> FieldMap {
-    item.body.as_ref().map(flatten).unwrap_or_default()
 }

@@ -46,7 +46,8 @@ pub struct Store {
     backend: Backend,
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, as stored in every timestamp column.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
