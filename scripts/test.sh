@@ -12,6 +12,13 @@ if ! command -v xmllint >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq libxml2-utils) >/dev/null
 fi
 
+# aiosmtpd: the SMTP server the e-mail notification tests send to. The Debian
+# package installs into the system Python (/usr/bin/python3).
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "installing python3-aiosmtpd (the SMTP server of the notification tests)"
+  (apt-get update -qq && apt-get install -y -qq python3-aiosmtpd) >/dev/null
+fi
+
 # PostgreSQL: the store tests run on it too. Start the local cluster if it is installed but down.
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod engine;
 pub mod hub;
 pub mod manifest;
+pub mod notify;
 pub mod package;
 pub mod runtime;
 pub mod secrets;
