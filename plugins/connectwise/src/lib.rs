@@ -167,13 +167,11 @@ impl Connector for ConnectWise {
             }
         }
         let cfg = match config::parse::<Config>(config) {
-            Err(e) => {
-                return vec![Finding::failed(
-                    "config",
-                    e.describe(),
-                    "pass {\"site\": \"api-na.myconnectwise.net\", \"client_id\": \"<your clientId>\"}",
-                )]
-            }
+            Err(e) => return vec![Finding::failed(
+                "config",
+                e.describe(),
+                "pass {\"site\": \"api-na.myconnectwise.net\", \"client_id\": \"<your clientId>\"}",
+            )],
             Ok(c) => c,
         };
         if let Err(e) = cfg.root() {
@@ -530,7 +528,10 @@ pub fn list_url(
     if let Some(c) = child {
         url.push_str(&format!("childConditions={}&", encode(c)));
     }
-    url.push_str(&format!("orderBy={}&pageSize={page_size}", encode("id asc")));
+    url.push_str(&format!(
+        "orderBy={}&pageSize={page_size}",
+        encode("id asc")
+    ));
     url
 }
 
@@ -759,7 +760,10 @@ pub fn classify(r: &Response) -> PluginError {
             .join("; ");
         return PluginError::Invalid(InvalidInput {
             message: if listed.is_empty() {
-                format!("ConnectWise rejected the request (HTTP {}): {message}", r.status())
+                format!(
+                    "ConnectWise rejected the request (HTTP {}): {message}",
+                    r.status()
+                )
             } else {
                 format!(
                     "ConnectWise rejected the request (HTTP {}): {message}: {listed}",
@@ -1043,7 +1047,9 @@ impl Writer<'_> {
             if let Some(v) = blank_to_none(v) {
                 let (name, field) = self.type_name_of(f);
                 let name = name.to_owned();
-                items.push(json!({"type": self.comm_type(field, &name)?, "value": v, "defaultFlag": true}));
+                items.push(
+                    json!({"type": self.comm_type(field, &name)?, "value": v, "defaultFlag": true}),
+                );
             }
         }
         if !items.is_empty() {
@@ -1130,7 +1136,10 @@ impl Writer<'_> {
                 }
                 Field::Company => {
                     if let Some(r) = &c.company {
-                        ops.push(replace("company", json!({"id": numeric("company", &r.id)?})));
+                        ops.push(replace(
+                            "company",
+                            json!({"id": numeric("company", &r.id)?}),
+                        ));
                     }
                 }
                 Field::Site => {
