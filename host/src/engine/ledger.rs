@@ -148,6 +148,17 @@ impl Ledger {
         })
     }
 
+    /// Forgets the cursor of `scope`: the next run starts a full pass (a
+    /// full re-sync after the source's server settings changed).
+    pub async fn reset_cursor(&self, profile: &str, scope: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cursors WHERE profile_id = $1 AND scope = $2")
+            .bind(profile)
+            .bind(scope)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Active links not seen by full pass `pass` (candidates for removal at its end).
     pub async fn unseen_in_pass(
         &self,
@@ -252,7 +263,7 @@ impl Ledger {
             sqlx::query(
                 "INSERT INTO quarantine (profile_id, source_id, op_id, error_class, error, attempts, at) VALUES ($1, $2, $3, $4, $5, 1, $6)
                  ON CONFLICT (profile_id, source_id) DO UPDATE SET op_id = excluded.op_id, error_class = excluded.error_class,
-                 error = excluded.error, attempts = quarantine.attempts + 1, at = excluded.at",
+                 error = excluded.error, attempts = quarantine.attempts + 1, at = excluded.at, skipped = 0",
             )
             .bind(profile)
             .bind(&op.source_id)
@@ -451,6 +462,19 @@ impl Ledger {
             .execute(self.store.pool())
             .await?;
         Ok(())
+    }
+
+    /// Source ids in quarantine that are retried (not skipped by an operator).
+    pub async fn quarantined_to_retry(&self, profile: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source_id FROM quarantine WHERE profile_id = $1 AND skipped = 0 ORDER BY source_id",
+        )
+        .bind(profile)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("source_id").map_err(StoreError::from))
+            .collect()
     }
 
     /// Source ids in quarantine.

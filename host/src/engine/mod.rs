@@ -9,6 +9,7 @@
 //! found by their match keys and linked, the rest is re-planned.
 
 pub mod endpoint;
+pub mod explain;
 pub mod fields;
 pub mod ledger;
 pub mod plan;

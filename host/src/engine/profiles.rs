@@ -81,3 +81,174 @@ pub async fn list(store: &Store) -> Result<Vec<Profile>, StoreError> {
         .await?;
     rows.iter().map(from_row).collect()
 }
+
+/// When and for whom a profile runs; stored beside the profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileSettings {
+    /// The customer company the profile belongs to.
+    pub company_id: Option<String>,
+    /// Scheduled runs happen only while enabled; manual runs always.
+    pub enabled: bool,
+    /// Seconds between scheduled runs (raised to the flow's minimum).
+    pub interval_secs: Option<u64>,
+    /// "HH:MM" (UTC) of a daily run.
+    pub daily_at: Option<String>,
+}
+
+impl Default for ProfileSettings {
+    fn default() -> Self {
+        Self {
+            company_id: None,
+            enabled: true,
+            interval_secs: None,
+            daily_at: None,
+        }
+    }
+}
+
+/// Why settings were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("daily_at {0:?} is not a time: use HH:MM in UTC, e.g. \"02:30\"")]
+    DailyAt(String),
+    #[error("interval_secs must be at least 1")]
+    Interval,
+}
+
+impl ProfileSettings {
+    /// Checks the fields; returns the daily time as minutes after midnight.
+    pub fn validate(&self) -> Result<Option<u32>, SettingsError> {
+        if self.interval_secs == Some(0) {
+            return Err(SettingsError::Interval);
+        }
+        self.daily_at
+            .as_deref()
+            .map(|t| parse_hhmm(t).ok_or_else(|| SettingsError::DailyAt(t.to_owned())))
+            .transpose()
+    }
+}
+
+/// "HH:MM" → minutes after midnight.
+pub fn parse_hhmm(t: &str) -> Option<u32> {
+    let (h, m) = t.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// The shortest interval a profile may be scheduled at: mailbox calendar
+/// flows poll at most every 10 minutes, others every minute.
+pub fn minimum_interval(p: &Profile) -> std::time::Duration {
+    let scopes = format!("{} {}", p.source_scope, p.target_scope).to_ascii_lowercase();
+    if scopes.contains("calendar") || scopes.contains("appointment") {
+        std::time::Duration::from_secs(600)
+    } else {
+        std::time::Duration::from_secs(60)
+    }
+}
+
+/// A profile's settings.
+pub async fn settings(store: &Store, id: &str) -> Result<ProfileSettings, StoreError> {
+    let row = sqlx::query(
+        "SELECT company_id, enabled, interval_secs, daily_at FROM profiles WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "profile",
+        id: id.to_owned(),
+    })?;
+    Ok(ProfileSettings {
+        company_id: row.try_get("company_id")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        interval_secs: row
+            .try_get::<Option<i64>, _>("interval_secs")?
+            .map(|s| s.max(0) as u64),
+        daily_at: row.try_get("daily_at")?,
+    })
+}
+
+/// Stores a profile's settings.
+pub async fn set_settings(store: &Store, id: &str, s: &ProfileSettings) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE profiles SET company_id = $1, enabled = $2, interval_secs = $3, daily_at = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(s.company_id.as_deref())
+    .bind(i64::from(s.enabled))
+    .bind(s.interval_secs.map(|v| v as i64))
+    .bind(s.daily_at.as_deref())
+    .bind(now_ms())
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "profile",
+            id: id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Marks every profile reading from or writing to `connection` for a full re-sync.
+pub async fn request_resync(store: &Store, connection: &str) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE profiles SET resync_requested = 1 WHERE source_connection = $1 OR target_connection = $1",
+    )
+    .bind(connection)
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Clears and returns a profile's re-sync request.
+pub async fn take_resync(store: &Store, id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE profiles SET resync_requested = 0 WHERE id = $1 AND resync_requested = 1",
+    )
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Removes a profile with its links, cursors, plans and quarantine.
+pub async fn remove(store: &Store, id: &str) -> Result<(), StoreError> {
+    let mut tx = store.pool().begin().await?;
+    for sql in [
+        "DELETE FROM links WHERE profile_id = $1",
+        "DELETE FROM cursors WHERE profile_id = $1",
+        "DELETE FROM quarantine WHERE profile_id = $1",
+        "DELETE FROM pending_ops WHERE profile_id = $1",
+        "DELETE FROM plan_items WHERE plan_id IN (SELECT id FROM plans WHERE profile_id = $1)",
+        "DELETE FROM plans WHERE profile_id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+    }
+    let done = sqlx::query("DELETE FROM profiles WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "profile",
+            id: id.to_owned(),
+        });
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Profiles that use `connection`.
+pub async fn using_connection(store: &Store, connection: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id FROM profiles WHERE source_connection = $1 OR target_connection = $1 ORDER BY id",
+    )
+    .bind(connection)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get("id").map_err(StoreError::from))
+        .collect()
+}

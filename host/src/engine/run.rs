@@ -122,17 +122,107 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             report.held = plan.held;
             return Ok(report);
         }
+        self.apply(spec, run_id, &plan, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Applies a plan page by page, adding to `report`.
+    pub async fn apply(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        plan: &Plan,
+        report: &mut RunReport,
+    ) -> Result<(), RunError> {
         for page in &plan.pages {
             let (applied, failed) = self.apply_page(spec, run_id, page).await?;
             report.applied += applied;
             report.failed += failed;
         }
-        Ok(report)
+        Ok(())
+    }
+
+    /// Checks a stored plan against the target as it is now: an item a
+    /// planned write addresses must still hold the values the plan diffed
+    /// against, and nothing may have appeared under a planned create's match
+    /// keys. Returns one line per conflict; empty = safe to apply.
+    pub async fn verify(&self, spec: &RunSpec, plan: &Plan) -> Result<Vec<String>, RunError> {
+        let ops: Vec<&PlannedOp> = plan
+            .pages
+            .iter()
+            .flat_map(|p| &p.ops)
+            .filter(|op| op.action.writes())
+            .collect();
+        let mut conflicts = Vec::new();
+        let ids: Vec<String> = ops
+            .iter()
+            .filter_map(|op| op.target_id.as_ref().map(|t| format!("id:{t}")))
+            .collect();
+        let mut current: HashMap<String, Item> = HashMap::new();
+        for chunk in ids.chunks(spec.page_size.max(1) as usize) {
+            for item in self
+                .target
+                .lookup(&spec.target_scope, chunk.to_vec())
+                .await
+                .map_err(endpoint("target lookup"))?
+            {
+                current.insert(item.id.clone(), item);
+            }
+        }
+        let keys: Vec<String> = ops
+            .iter()
+            .filter(|op| op.action == Action::Create)
+            .flat_map(|op| op.match_keys.iter().cloned())
+            .collect();
+        let mut appeared: Vec<Item> = Vec::new();
+        for chunk in keys.chunks(spec.page_size.max(1) as usize) {
+            appeared.extend(
+                self.target
+                    .lookup(&spec.target_scope, chunk.to_vec())
+                    .await
+                    .map_err(endpoint("target lookup"))?,
+            );
+        }
+        for op in ops {
+            match (&op.target_id, op.action) {
+                (_, Action::Create) => {
+                    if let Some(found) = appeared
+                        .iter()
+                        .find(|i| op.match_keys.iter().any(|k| key_matches(k, i)))
+                    {
+                        conflicts.push(format!(
+                            "{}: a target item {} now exists under its match keys; the plan would create a duplicate",
+                            op.source_id, found.id
+                        ));
+                    }
+                }
+                (Some(target_id), _) => match current.get(target_id) {
+                    None => {
+                        conflicts.push(format!("{}: target item {target_id} is gone", op.source_id))
+                    }
+                    Some(item) => {
+                        let fields = item.body.as_ref().map(flatten).unwrap_or_default();
+                        for change in &op.changes {
+                            let now = fields.get(&change.field).filter(|v| !v.trim().is_empty());
+                            let was = change.before.as_ref().filter(|v| !v.trim().is_empty());
+                            if now != was {
+                                conflicts.push(format!(
+                                    "{}: field {} of target item {target_id} is now {:?}, the plan expected {:?}",
+                                    op.source_id, change.field, now, was
+                                ));
+                            }
+                        }
+                    }
+                },
+                (None, _) => {}
+            }
+        }
+        Ok(conflicts)
     }
 
     /// Closes ops a dead run left planned: a create that reached the target is
     /// found by its match keys and linked, so it is never created twice.
-    async fn recover(&self, spec: &RunSpec, run_id: &str) -> Result<u64, RunError> {
+    pub async fn recover(&self, spec: &RunSpec, run_id: &str) -> Result<u64, RunError> {
         let mut recovered = 0;
         for u in self.ledger.unfinished(&spec.profile_id).await? {
             let mut found = None;
@@ -231,10 +321,12 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             .await?
             .into_iter()
             .collect();
-        let quarantined: Vec<String> = in_quarantine
-            .iter()
-            .filter(|id| !seen.contains(*id))
-            .cloned()
+        let quarantined: Vec<String> = self
+            .ledger
+            .quarantined_to_retry(&spec.profile_id)
+            .await?
+            .into_iter()
+            .filter(|id| !seen.contains(id))
             .collect();
         if !quarantined.is_empty() {
             let items = self

@@ -15,6 +15,8 @@ pub mod connector {
             default: trappable,
         },
         exports: { default: async },
+        // Plans are stored and served as JSON, bodies included.
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 
@@ -29,6 +31,7 @@ pub mod mapper {
             "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
             "syncbridge:plugin/log": super::connector::syncbridge::plugin::log,
         },
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 

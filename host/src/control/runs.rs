@@ -1,0 +1,392 @@
+//! Runs: queued by a trigger, claimed through a lease renewed by heartbeats,
+//! finished with a status and counts. The unique index `runs_one_active`
+//! guarantees at most one queued or running run per profile, across every
+//! process sharing the database.
+
+use super::{is_unique_violation, new_id};
+use crate::store::{now_ms, Backend, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::time::Duration;
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunMode {
+    /// Plan and apply.
+    Run,
+    /// Plan and store the plan; write nothing.
+    DryRun,
+    /// Apply a stored plan exactly.
+    ApplyPlan,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    /// Applied (some items may be quarantined: see the report).
+    Succeeded,
+    /// Stopped by an error; nothing after the last committed page was applied.
+    Failed,
+    /// The brakes held the plan for approval.
+    Held,
+    /// A dry run stored its plan.
+    Planned,
+    /// A stored plan was not applied because the data changed underneath.
+    Stale,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Held => "held",
+            RunStatus::Planned => "planned",
+            RunStatus::Stale => "stale",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "held" => RunStatus::Held,
+            "planned" => RunStatus::Planned,
+            "stale" => RunStatus::Stale,
+            _ => RunStatus::Failed,
+        }
+    }
+
+    /// Whether the run is over.
+    pub fn finished(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+impl RunMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Run => "run",
+            RunMode::DryRun => "dry-run",
+            RunMode::ApplyPlan => "apply-plan",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "dry-run" => RunMode::DryRun,
+            "apply-plan" => RunMode::ApplyPlan,
+            _ => RunMode::Run,
+        }
+    }
+}
+
+/// One run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub profile_id: String,
+    pub company_id: Option<String>,
+    /// What asked for it: manual, schedule, daily, saved, api, approval.
+    pub trigger: String,
+    pub mode: RunMode,
+    pub plan_id: Option<String>,
+    pub status: RunStatus,
+    pub requested_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// The process holding the lease while running.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    /// How many times it was claimed (more than 1 = taken over).
+    pub attempts: i64,
+    /// Counts, as JSON.
+    pub report: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// A run to queue.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub profile_id: &'a str,
+    pub company_id: Option<&'a str>,
+    pub trigger: &'a str,
+    pub mode: RunMode,
+    pub plan_id: Option<&'a str>,
+}
+
+/// Why a run could not be queued or claimed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("a run of profile {profile:?} is already queued or in progress ({run_id}); wait for it to finish, then try again")]
+    InProgress { profile: String, run_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for RunsError {
+    fn from(e: sqlx::Error) -> Self {
+        RunsError::Store(StoreError::Query(e))
+    }
+}
+
+const COLUMNS: &str = "id, profile_id, company_id, trigger_kind, mode, plan_id, status, requested_at, started_at, finished_at, lease_owner, lease_until, attempts, report, error";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
+    let report: Option<String> = r.try_get("report")?;
+    Ok(RunRecord {
+        id: r.try_get("id")?,
+        profile_id: r.try_get("profile_id")?,
+        company_id: r.try_get("company_id")?,
+        trigger: r.try_get("trigger_kind")?,
+        mode: RunMode::parse(&r.try_get::<String, _>("mode")?),
+        plan_id: r.try_get("plan_id")?,
+        status: RunStatus::parse(&r.try_get::<String, _>("status")?),
+        requested_at: r.try_get("requested_at")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        lease_owner: r.try_get("lease_owner")?,
+        lease_until: r.try_get("lease_until")?,
+        attempts: r.try_get("attempts")?,
+        report: report.and_then(|s| serde_json::from_str(&s).ok()),
+        error: r.try_get("error")?,
+    })
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter<'a> {
+    pub profile_id: Option<&'a str>,
+    pub company_id: Option<&'a str>,
+    pub limit: Option<u32>,
+}
+
+/// Access to the `runs` table.
+#[derive(Clone)]
+pub struct Runs {
+    store: Store,
+}
+
+impl Runs {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Queues a run. Fails with [`RunsError::InProgress`] if the profile
+    /// already has a queued or running run.
+    pub async fn enqueue(&self, new: NewRun<'_>) -> Result<RunRecord, RunsError> {
+        self.insert(new, RunStatus::Queued, None).await
+    }
+
+    /// Records a run that starts now in this process (the CLI), holding a
+    /// lease like a claimed one.
+    pub async fn start_now(
+        &self,
+        new: NewRun<'_>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<RunRecord, RunsError> {
+        self.insert(new, RunStatus::Running, Some((owner, lease)))
+            .await
+    }
+
+    async fn insert(
+        &self,
+        new: NewRun<'_>,
+        status: RunStatus,
+        lease: Option<(&str, Duration)>,
+    ) -> Result<RunRecord, RunsError> {
+        let id = new_id("run");
+        let now = now_ms();
+        let (owner, until, started) = match lease {
+            Some((o, d)) => (Some(o), Some(now + d.as_millis() as i64), Some(now)),
+            None => (None, None, None),
+        };
+        let result = sqlx::query(
+            "INSERT INTO runs (id, profile_id, company_id, trigger_kind, mode, plan_id, status, requested_at, started_at, lease_owner, lease_until, attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&id)
+        .bind(new.profile_id)
+        .bind(new.company_id)
+        .bind(new.trigger)
+        .bind(new.mode.as_str())
+        .bind(new.plan_id)
+        .bind(status.as_str())
+        .bind(now)
+        .bind(started)
+        .bind(owner)
+        .bind(until)
+        .bind(i64::from(lease.is_some()))
+        .execute(self.store.pool())
+        .await;
+        match result {
+            Ok(_) => Ok(self.get(&id).await?),
+            Err(e) if is_unique_violation(&e) => {
+                let active = self.active_for_profile(new.profile_id).await?;
+                Err(RunsError::InProgress {
+                    profile: new.profile_id.to_owned(),
+                    run_id: active.map(|r| r.id).unwrap_or_else(|| "unknown".into()),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Claims the oldest queued run, or a running one whose lease expired
+    /// (its process died), for `owner`. On PostgreSQL the row is chosen with
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers never block on or
+    /// take the same run; SQLite serialises writers.
+    pub async fn claim_next(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<RunRecord>, RunsError> {
+        let now = now_ms();
+        let lock = match self.store.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2,
+                 started_at = COALESCE(started_at, $3), attempts = attempts + 1
+             WHERE id = (SELECT id FROM runs
+                         WHERE status = 'queued' OR (status = 'running' AND lease_until < $3)
+                         ORDER BY requested_at LIMIT 1{lock})
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Renews the lease; `false` when another process took the run over.
+    pub async fn heartbeat(
+        &self,
+        id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, RunsError> {
+        let done = sqlx::query(
+            "UPDATE runs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(id)
+        .bind(owner)
+        .execute(self.store.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records how a run ended; `false` if `owner` no longer held it.
+    pub async fn finish(
+        &self,
+        id: &str,
+        owner: &str,
+        status: RunStatus,
+        plan_id: Option<&str>,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+    ) -> Result<bool, RunsError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = $1, finished_at = $2, lease_until = NULL, report = $3, error = $4,
+                 plan_id = COALESCE($5, plan_id)
+             WHERE id = $6 AND lease_owner = $7 AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(report.map(|r| r.to_string()))
+        .bind(error)
+        .bind(plan_id)
+        .bind(id)
+        .bind(owner)
+        .execute(self.store.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// One run.
+    pub async fn get(&self, id: &str) -> Result<RunRecord, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "run",
+                id: id.to_owned(),
+            })?;
+        Ok(from_row(&row)?)
+    }
+
+    /// Runs, newest first.
+    pub async fn list(&self, filter: RunFilter<'_>) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs
+             WHERE ($1 IS NULL OR profile_id = $1) AND ($2 IS NULL OR company_id = $2)
+             ORDER BY requested_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(filter.profile_id)
+        .bind(filter.company_id)
+        .bind(i64::from(filter.limit.unwrap_or(100).min(1000)))
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The queued or running run of a profile, if any.
+    pub async fn active_for_profile(
+        &self,
+        profile_id: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE profile_id = $1 AND status IN ('queued', 'running')"
+        ))
+        .bind(profile_id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// A running run of any profile reading from or writing to `connection`.
+    pub async fn running_for_connection(
+        &self,
+        connection: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM runs r WHERE r.status = 'running' AND r.profile_id IN
+               (SELECT id FROM profiles WHERE source_connection = $1 OR target_connection = $1)
+             LIMIT 1",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("r.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(connection)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// When the profile's last run of `mode` was requested (for schedules).
+    pub async fn last_requested(&self, profile_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(requested_at) AS at FROM runs WHERE profile_id = $1 AND mode = 'run'",
+        )
+        .bind(profile_id)
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("at")?)
+    }
+}
