@@ -72,7 +72,7 @@ pub struct TargetMatch {
 }
 
 /// One planned operation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannedOp {
     pub op_id: String,
     pub source_id: String,
@@ -127,6 +127,76 @@ pub fn diff(
     (changes, after)
 }
 
+/// Route attribute: `update_existing = false` makes the intent create-only. A target item
+/// that already exists (linked, whoever created it, or matched by key) is linked but never
+/// updated, reactivated, deactivated or deleted; only an item with no link and no match is
+/// created ("Update existing contacts" off in flow 2).
+pub const ROUTE_UPDATE_EXISTING: &str = "update_existing";
+/// Route attribute: `contact_types_mode = add-only` — contact types are only added to the
+/// target item's, never removed.
+pub const ROUTE_CONTACT_TYPES_MODE: &str = "contact_types_mode";
+
+/// The value of a route attribute of an intent.
+pub fn route_value<'a>(intent: &'a Intent, name: &str) -> Option<&'a str> {
+    intent
+        .route
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.value.trim())
+}
+
+/// Whether the intent asks never to change an existing target item.
+pub fn create_only(intent: &Intent) -> bool {
+    route_value(intent, ROUTE_UPDATE_EXISTING).is_some_and(|v| v.eq_ignore_ascii_case("false"))
+}
+
+/// The desired fields against one current state: with add-only contact types, the
+/// current types are kept and the desired ones added after them.
+fn desired_against(intent: &Intent, desired: &FieldMap, current: &FieldMap) -> FieldMap {
+    let add_only = route_value(intent, ROUTE_CONTACT_TYPES_MODE)
+        .is_some_and(|v| v.eq_ignore_ascii_case("add-only"));
+    let mut desired = desired.clone();
+    if let (true, Some(have)) = (add_only, current.get("contact_types")) {
+        let mut types: Vec<&str> = have.split(',').filter(|t| !t.trim().is_empty()).collect();
+        let want = desired.get("contact_types").cloned().unwrap_or_default();
+        for t in want.split(',').filter(|t| !t.trim().is_empty()) {
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        desired.insert("contact_types".into(), types.join(","));
+    }
+    desired
+}
+
+/// With `rewrite_on_change`, a change writes every non-blank field the source owns: the
+/// fields that did not change (by the link) are added with their value before and after,
+/// so the target gets them again and an edit made there is overwritten.
+fn rewrite_unchanged(
+    changes: &mut Vec<FieldChange>,
+    desired: &FieldMap,
+    current: &FieldMap,
+    rules: &FieldRules,
+) {
+    if !rules.rewrite_on_change || changes.is_empty() {
+        return;
+    }
+    for (name, value) in desired {
+        if value.trim().is_empty()
+            || !rules.source_writes(name)
+            || changes.iter().any(|c| &c.field == name)
+        {
+            continue;
+        }
+        changes.push(FieldChange {
+            field: name.clone(),
+            before: current.get(name).cloned(),
+            after: Some(value.clone()),
+        });
+    }
+    changes.sort_by(|a, b| a.field.cmp(&b.field));
+}
+
 /// Plans one intent.
 pub fn plan_intent(
     op_id: String,
@@ -136,6 +206,7 @@ pub fn plan_intent(
     rules: &FieldRules,
 ) -> PlannedOp {
     let desired = intent.body.as_ref().map(flatten).unwrap_or_default();
+    let create_only = create_only(intent);
     let mut op = PlannedOp {
         op_id,
         source_id: intent.source_id.clone(),
@@ -154,15 +225,19 @@ pub fn plan_intent(
         (IntentAction::Upsert, Some(link)) => {
             op.target_id = Some(link.target_id.clone());
             op.origin = link.origin;
-            let may_update = link.origin == Origin::Created || rules.update_matched;
+            let may_update =
+                !create_only && (link.origin == Origin::Created || rules.update_matched);
             let (changes, after) = if may_update {
-                diff(&desired, &link.fields, rules)
+                let desired = desired_against(intent, &desired, &link.fields);
+                let (mut changes, after) = diff(&desired, &link.fields, rules);
+                rewrite_unchanged(&mut changes, &desired, &link.fields, rules);
+                (changes, after)
             } else {
                 (Vec::new(), link.fields.clone())
             };
             op.fields_after = after;
             op.changes = changes;
-            op.action = if !link.active && rules.reactivate {
+            op.action = if !link.active && rules.reactivate && !create_only {
                 Action::Reactivate
             } else if !op.changes.is_empty() {
                 Action::Update
@@ -174,6 +249,9 @@ pub fn plan_intent(
                     "; linked target item is inactive and its source is active: reactivate"
                 }
                 Action::Update => "; linked: changed fields written",
+                _ if create_only => {
+                    "; the target item exists and the intent is create-only (update existing off): left as it is"
+                }
                 _ if !may_update => "; matched item and updates of matched items are off",
                 _ => "; linked: nothing changed",
             });
@@ -182,21 +260,26 @@ pub fn plan_intent(
             Some(m) => {
                 op.target_id = Some(m.target_id.clone());
                 op.origin = Origin::Matched;
-                if rules.update_matched {
+                if rules.update_matched && !create_only {
+                    let desired = desired_against(intent, &desired, &m.fields);
                     let (changes, after) = diff(&desired, &m.fields, rules);
                     op.changes = changes;
                     op.fields_after = after;
                 } else {
                     op.fields_after = m.fields.clone();
                 }
-                op.action = if !m.active && rules.reactivate {
+                op.action = if !m.active && rules.reactivate && !create_only {
                     Action::Reactivate
                 } else if !op.changes.is_empty() {
                     Action::Update
                 } else {
                     Action::Link
                 };
-                op.rule.push_str("; matched an existing target item by key");
+                op.rule.push_str(if create_only {
+                    "; matched an existing target item by key: linked, not changed (create-only)"
+                } else {
+                    "; matched an existing target item by key"
+                });
             }
             None => {
                 op.action = Action::Create;
@@ -224,13 +307,16 @@ pub fn plan_intent(
             op.body = None;
             let owned = link.origin == Origin::Created || rules.remove_matched;
             op.action = match rules.on_remove {
+                _ if create_only => Action::Noop,
                 _ if !owned => Action::Noop,
                 _ if !link.active => Action::Noop,
                 OnRemove::Deactivate => Action::Deactivate,
                 OnRemove::Delete => Action::Delete,
                 OnRemove::Ignore => Action::Noop,
             };
-            op.rule.push_str(if owned {
+            op.rule.push_str(if create_only {
+                "; source removed but the intent is create-only (update existing off): left as it is"
+            } else if owned {
                 "; source removed"
             } else {
                 "; source removed but the profile does not own the matched item"
@@ -302,7 +388,7 @@ pub type Links = HashMap<String, Link>;
 mod tests {
     use super::*;
     use crate::engine::rules::{Brakes, Truth};
-    use crate::runtime::bindings::types::Contact;
+    use crate::runtime::bindings::types::{Attribute, Contact};
 
     fn contact(first: Option<&str>, title: Option<&str>, email: &str) -> ItemBody {
         ItemBody::Contact(Contact {
@@ -526,6 +612,147 @@ mod tests {
             .action,
             Action::Noop
         );
+    }
+
+    fn with_route(mut intent: Intent, name: &str, value: &str) -> Intent {
+        intent.route.push(Attribute {
+            name: name.into(),
+            value: value.into(),
+        });
+        intent
+    }
+
+    fn create_only(intent: Intent) -> Intent {
+        with_route(intent, ROUTE_UPDATE_EXISTING, "false")
+    }
+
+    #[test]
+    fn create_only_intents_never_change_an_existing_item() {
+        let rules = FieldRules::default();
+        let changed = create_only(upsert(contact(Some("Augusta"), Some("Eng"), "ada@x.test")));
+        // Linked, created by the profile: not updated (it exists now).
+        let created = link(Origin::Created, true, "Ada", "C");
+        let op = plan_intent("o".into(), &changed, Some(&created), None, &rules);
+        assert_eq!((op.action, op.changes.len()), (Action::Noop, 0));
+        assert_eq!(op.fields_after, created.fields);
+        // Linked and inactive: not reactivated.
+        let inactive = link(Origin::Matched, false, "Ada", "C");
+        let op = plan_intent("o".into(), &changed, Some(&inactive), None, &rules);
+        assert_eq!(op.action, Action::Noop);
+        // Matched (active or not): linked without a write.
+        let m = TargetMatch {
+            target_id: "t9".into(),
+            fields: flatten(&contact(Some("Ada"), None, "ada@x.test")),
+            active: false,
+        };
+        let op = plan_intent("o".into(), &changed, None, Some(&m), &rules);
+        assert_eq!(
+            (op.action, op.origin, op.changes.len()),
+            (Action::Link, Origin::Matched, 0)
+        );
+        assert_eq!(op.fields_after, m.fields);
+        // Removed: nothing is deactivated, whoever created it.
+        let op = plan_intent(
+            "o".into(),
+            &create_only(remove()),
+            Some(&created),
+            None,
+            &rules,
+        );
+        assert_eq!(op.action, Action::Noop);
+        // Nothing there yet: created.
+        let op = plan_intent("o".into(), &changed, None, None, &rules);
+        assert_eq!(op.action, Action::Create);
+        // `update_existing = true` changes nothing.
+        let on = with_route(
+            upsert(contact(Some("Augusta"), None, "ada@x.test")),
+            ROUTE_UPDATE_EXISTING,
+            "true",
+        );
+        let op = plan_intent("o".into(), &on, Some(&created), None, &rules);
+        assert_eq!(op.action, Action::Update);
+    }
+
+    fn typed(types: &[&str]) -> ItemBody {
+        let ItemBody::Contact(mut c) = contact(Some("Ada"), None, "ada@x.test") else {
+            unreachable!()
+        };
+        c.contact_types = types
+            .iter()
+            .map(|id| crate::runtime::bindings::types::ContactTypeRef {
+                id: (*id).into(),
+                name: None,
+            })
+            .collect();
+        ItemBody::Contact(c)
+    }
+
+    #[test]
+    fn add_only_contact_types_are_added_never_removed() {
+        let l = Link {
+            fields: flatten(&typed(&["1", "5"])),
+            ..link(Origin::Created, true, "Ada", "C")
+        };
+        let intent = with_route(upsert(typed(&["7"])), ROUTE_CONTACT_TYPES_MODE, "add-only");
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        let types: Vec<_> = op
+            .changes
+            .iter()
+            .filter(|c| c.field == "contact_types")
+            .map(|c| c.after.as_deref())
+            .collect();
+        assert_eq!(types, [Some("1,5,7")]);
+        // Already there: nothing to add.
+        let intent = with_route(upsert(typed(&["5"])), ROUTE_CONTACT_TYPES_MODE, "add-only");
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        assert!(
+            op.changes.iter().all(|c| c.field != "contact_types"),
+            "{op:?}"
+        );
+        // Without the route attribute the source's list replaces the target's.
+        let op = plan_intent(
+            "o".into(),
+            &upsert(typed(&["7"])),
+            Some(&l),
+            None,
+            &FieldRules::default(),
+        );
+        assert!(op
+            .changes
+            .iter()
+            .any(|c| c.field == "contact_types" && c.after.as_deref() == Some("7")));
+    }
+
+    #[test]
+    fn rewrite_on_change_writes_every_source_field_when_one_changed() {
+        let l = link(Origin::Created, true, "Ada", "Countess");
+        let rules = FieldRules {
+            rewrite_on_change: true,
+            ..FieldRules::default()
+        };
+        let intent = upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test"));
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &rules);
+        assert_eq!(op.action, Action::Update);
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["email", "first_name", "last_name", "title"]);
+        // Nothing changed: nothing written.
+        let same = upsert(contact(Some("Ada"), Some("Countess"), "ada@x.test"));
+        assert_eq!(
+            plan_intent("o".into(), &same, Some(&l), None, &rules).action,
+            Action::Noop
+        );
+        // Blank source values and target-owned fields are still not written.
+        let mut truth = std::collections::BTreeMap::new();
+        truth.insert("last_name".to_string(), Truth::Target);
+        let rules = FieldRules { truth, ..rules };
+        let intent = upsert(contact(Some("Augusta"), None, "ada@x.test"));
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &rules);
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["email", "first_name"]);
+        // Off (the default): only what changed.
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["first_name"]);
     }
 
     #[test]

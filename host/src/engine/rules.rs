@@ -65,6 +65,11 @@ pub struct FieldRules {
     pub remove_matched: bool,
     /// Reactivate a matched or linked inactive target item when its source is active.
     pub reactivate: bool,
+    /// The source is the source of truth: when a source item changes, write every field the
+    /// source owns, not only those that differ from what the link remembers, so an edit made
+    /// in the target is overwritten on the source's next change. Off: only the fields that
+    /// changed in the source are written.
+    pub rewrite_on_change: bool,
     pub brakes: Brakes,
 }
 
@@ -79,6 +84,7 @@ impl Default for FieldRules {
             on_remove: OnRemove::Deactivate,
             remove_matched: true,
             reactivate: true,
+            rewrite_on_change: false,
             brakes: Brakes::default(),
         }
     }
