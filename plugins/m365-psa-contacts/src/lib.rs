@@ -44,6 +44,9 @@
 //! 6. Deleted, disabled, unlicensed or out-of-filter users → `remove` (the matched contact is set
 //!    inactive; route `remove_only = matched-by-email`, the engine ignores removes without a
 //!    link). With `update_existing` off nothing is deactivated: those become `skip`.
+//! 7. `update_existing` off: every intent carries route `update_existing = false`, which the
+//!    engine's planner treats as create-only — an existing contact (matched, or created by an
+//!    earlier run) is linked and never updated or reactivated.
 //!
 //! Every intent carries `rule` (`filter#2 department=IT`, `disabled`, `no-filter`...), a
 //! human `reason`, and `route` attributes `target`, `match_by` (`upn`|`email`),
