@@ -167,11 +167,13 @@ impl Connector for ConnectWise {
             }
         }
         let cfg = match config::parse::<Config>(config) {
-            Err(e) => return vec![Finding::failed(
+            Err(e) => {
+                return vec![Finding::failed(
                 "config",
                 e.describe(),
                 "pass {\"site\": \"api-na.myconnectwise.net\", \"client_id\": \"<your clientId>\"}",
-            )],
+            )]
+            }
             Ok(c) => c,
         };
         if let Err(e) = cfg.root() {
@@ -1015,11 +1017,11 @@ impl Writer<'_> {
                 "a new ConnectWise contact needs a company (in the body or the scope contacts:company=<id>)",
             )
         })?;
-        let first = blank_to_none(&c.first_name).ok_or_else(|| {
-            PluginError::invalid_field("first_name", "ConnectWise requires a first name")
-        })?;
+        // ConnectWise validates required fields itself (firstName; its answer names the field).
         let mut body = Map::new();
-        body.insert("firstName".into(), json!(first));
+        if let Some(v) = blank_to_none(&c.first_name) {
+            body.insert("firstName".into(), json!(v));
+        }
         if let Some(v) = blank_to_none(&c.last_name) {
             body.insert("lastName".into(), json!(v));
         }

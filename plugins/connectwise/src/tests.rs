@@ -411,6 +411,10 @@ fn create_sends_communication_items_site_types_and_the_scope_company() {
             (Method::Get, p) if p.ends_with("/company/communicationTypes") => {
                 response(200, COMM_TYPES)
             }
+            (Method::Post, _) if c.body.as_ref().unwrap().get("firstName").is_none() => response(
+                400,
+                r#"{"code":"InvalidObject","message":"contact object is invalid","errors":[{"code":"NullValue","message":"The firstName field is required.","resource":"contact","field":"firstName"}]}"#,
+            ),
             (Method::Post, _) => response(
                 201,
                 r#"{"id":1001,"firstName":"Bo","_info":{"lastUpdated":"2026-02-01T00:00:00Z"}}"#,
