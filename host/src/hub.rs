@@ -284,6 +284,15 @@ impl Hub {
             }
             Err(e) => Err(e.to_string()),
         };
+        let passed = connection.as_ref().is_ok_and(|findings| {
+            findings
+                .iter()
+                .chain(&config)
+                .all(|f| !matches!(f.outcome, crate::runtime::bindings::connector_api::Outcome::Failed))
+        });
+        if passed && crate::runner::restart(&self.store, id).await? {
+            tracing::info!(connection = %id, "connection test passed: the stopped connection runs again");
+        }
         Ok(TestReport { config, connection })
     }
 }

@@ -471,7 +471,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
 
     /// Applies one page: journal the writes as planned, push, commit outcomes
     /// (and the page's cursor with the last batch) in one transaction.
-    async fn apply_page(
+    pub async fn apply_page(
         &self,
         spec: &RunSpec,
         run_id: &str,

@@ -1,0 +1,602 @@
+//! Executes one run: the profile's plugins through the engine, with the
+//! run's lease renewed by heartbeats, the plan stored when it is a dry run
+//! or held by the brakes, a stored plan applied exactly when approved, and
+//! the outcome recorded, alerted and mailed.
+
+use crate::control::alerts::{self, NewAlert};
+use crate::control::companies;
+use crate::control::plans::{self, PlanInfo, PlanStatus};
+use crate::control::runs::{RunMode, RunRecord, RunStatus, Runs, RunsError};
+use crate::engine::endpoint::EndpointError;
+use crate::engine::plan::PlanCounts;
+use crate::engine::plugins::{ConnectionEndpoint, MapperEndpoint};
+use crate::engine::profiles::{self, Profile};
+use crate::engine::retry::RetryPolicy;
+use crate::engine::run::Plan;
+use crate::engine::{Engine, Ledger, RunError, RunReport, RunSpec};
+use crate::hub::Hub;
+use crate::notify::{Notification, Notifier, Recipients};
+use crate::runtime::bindings::types::PluginError;
+use crate::store::{Store, StoreError};
+use sqlx::Row;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Progress callbacks for a caller that shows them (the CLI's bar).
+pub trait Progress: Send + Sync {
+    /// Planning finished: what will be applied, in how many pages.
+    fn planned(&self, _counts: &PlanCounts, _pages: usize) {}
+    /// One page was applied.
+    fn page_done(&self, _applied: u64, _failed: u64) {}
+}
+
+/// Shows nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Why a run could not be executed to a recorded end.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runs(#[from] RunsError),
+    #[error("run {0} was taken over by another process (its lease expired); that process finishes it")]
+    LeaseLost(String),
+}
+
+/// How a run ended, before it is recorded.
+struct Ended {
+    status: RunStatus,
+    report: RunReport,
+    plan: Option<PlanInfo>,
+    error: Option<String>,
+    conflicts: Vec<String>,
+    /// The connection a permanent auth error stopped.
+    stopped: Option<String>,
+}
+
+impl Ended {
+    fn failed(error: String) -> Self {
+        Ended {
+            status: RunStatus::Failed,
+            report: RunReport::default(),
+            plan: None,
+            error: Some(error),
+            conflicts: Vec::new(),
+            stopped: None,
+        }
+    }
+}
+
+/// Executes runs for one process (`owner` names it in leases).
+pub struct Runner {
+    hub: Arc<Hub>,
+    owner: String,
+    lease: Duration,
+    notifier: Option<Arc<dyn Notifier>>,
+    /// Recipients when a run's company names none.
+    fallback_recipients: Option<Recipients>,
+}
+
+impl Runner {
+    pub fn new(hub: Arc<Hub>, owner: impl Into<String>, lease: Duration) -> Self {
+        Self {
+            hub,
+            owner: owner.into(),
+            lease,
+            notifier: None,
+            fallback_recipients: None,
+        }
+    }
+
+    /// Mails failures, holds and confirmations through `notifier`.
+    pub fn with_notifier(
+        mut self,
+        notifier: Arc<dyn Notifier>,
+        fallback: Option<Recipients>,
+    ) -> Self {
+        self.notifier = Some(notifier);
+        self.fallback_recipients = fallback;
+        self
+    }
+
+    /// The name this process holds leases under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The lease length.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn runs(&self) -> Runs {
+        Runs::new(self.hub.store().clone())
+    }
+
+    /// Executes a run this process holds the lease of, to its recorded end.
+    /// If the lease is lost (this process stalled and another took the run
+    /// over), execution stops at once and the other process finishes it.
+    pub async fn execute(
+        &self,
+        run: RunRecord,
+        progress: &dyn Progress,
+    ) -> Result<RunRecord, RunnerError> {
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        let heartbeat = {
+            let runs = self.runs();
+            let (id, owner, lease) = (run.id.clone(), self.owner.clone(), self.lease);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    match runs.heartbeat(&id, &owner, lease).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => tracing::warn!(run = %id, error = %e, "lease heartbeat failed"),
+                    }
+                }
+                let _ = lost_tx.send(());
+            })
+        };
+        let ended = tokio::select! {
+            ended = self.drive(&run, progress) => ended,
+            _ = lost_rx => {
+                return Err(RunnerError::LeaseLost(run.id.clone()));
+            }
+        };
+        heartbeat.abort();
+        let ended = match ended {
+            Ok(e) => e,
+            Err(e) => Ended::failed(e.to_string()),
+        };
+        self.record(&run, ended).await
+    }
+
+    async fn record(&self, run: &RunRecord, ended: Ended) -> Result<RunRecord, RunnerError> {
+        let c = ended.report.planned;
+        let report = serde_json::json!({
+            "planned": c,
+            "applied": ended.report.applied,
+            "failed": ended.report.failed,
+            "recovered": ended.report.recovered,
+            "pages": ended.report.pages,
+            "held": ended.report.held,
+            "conflicts": ended.conflicts,
+        });
+        let kept = self
+            .runs()
+            .finish(
+                &run.id,
+                &self.owner,
+                ended.status,
+                ended.plan.as_ref().map(|p| p.id.as_str()),
+                Some(&report),
+                ended.error.as_deref(),
+            )
+            .await?;
+        if !kept {
+            return Err(RunnerError::LeaseLost(run.id.clone()));
+        }
+        let finished = self.runs().get(&run.id).await?;
+        self.announce(&finished, &ended).await;
+        Ok(finished)
+    }
+
+    /// Raises alerts and sends mail for what needs an operator.
+    async fn announce(&self, run: &RunRecord, ended: &Ended) {
+        let store = self.hub.store();
+        let company = run.company_id.as_deref();
+        let mut mail: Option<Notification> = None;
+        let alert = |code: &'static str, severity: &'static str, message: String| {
+            let store = store.clone();
+            let (run_id, profile) = (run.id.clone(), run.profile_id.clone());
+            let connection = ended.stopped.clone();
+            let company = company.map(str::to_owned);
+            async move {
+                if let Err(e) = alerts::raise(
+                    &store,
+                    NewAlert {
+                        company_id: company.as_deref(),
+                        connection_id: connection.as_deref(),
+                        profile_id: Some(&profile),
+                        run_id: Some(&run_id),
+                        severity,
+                        code,
+                        message: &message,
+                    },
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "cannot record an alert");
+                }
+            }
+        };
+        let company_name = company.unwrap_or("(no company)");
+        match ended.status {
+            RunStatus::Failed => {
+                let error = ended.error.clone().unwrap_or_default();
+                if let Some(conn) = &ended.stopped {
+                    let todo = format!("Fix the credentials of connection {conn}, then test it (`syncbridge connection test {conn}` or POST /api/v1/connections/{conn}/test); a passing test restarts it.");
+                    alert(
+                        "connection_auth_failed",
+                        "error",
+                        format!("connection {conn} stopped: {error}. {todo}"),
+                    )
+                    .await;
+                    mail = Some(Notification::connection_auth_failed(conn, &error, &todo));
+                } else {
+                    let todo = "Read the error; fix the cause; the next scheduled run retries. `syncbridge run PROFILE` or POST /api/v1/profiles/{id}/run runs it now.";
+                    alert(
+                        "run_failed",
+                        "error",
+                        format!("run {} failed: {error}", run.id),
+                    )
+                    .await;
+                    mail = Some(Notification::run_failed(
+                        &run.profile_id,
+                        company_name,
+                        &run.id,
+                        &error,
+                        todo,
+                    ));
+                }
+            }
+            RunStatus::Held => {
+                let reason = ended.report.held.clone().unwrap_or_default();
+                let plan = ended.plan.as_ref().map(|p| p.id.as_str()).unwrap_or("?");
+                let how = format!("Review plan {plan} (GET /api/v1/plans/{plan}); approve it with POST /api/v1/plans/{plan}/apply or discard it with POST /api/v1/plans/{plan}/discard.");
+                alert(
+                    "plan_held",
+                    "warning",
+                    format!("run {} held by the brakes: {reason}. {how}", run.id),
+                )
+                .await;
+                mail = Some(Notification::brakes_held(
+                    &run.profile_id,
+                    &run.id,
+                    &reason,
+                    &how,
+                ));
+            }
+            RunStatus::Stale => {
+                alert(
+                    "plan_stale",
+                    "warning",
+                    format!(
+                        "plan {} was not applied, the data changed underneath: {}. Make a new dry run.",
+                        run.plan_id.as_deref().unwrap_or("?"),
+                        ended.conflicts.join("; ")
+                    ),
+                )
+                .await;
+            }
+            RunStatus::Succeeded if run.mode == RunMode::ApplyPlan => {
+                let c = ended.report.planned;
+                mail = Some(Notification::run_succeeded(
+                    &run.profile_id,
+                    &run.id,
+                    &[
+                        ("created", c.create),
+                        ("updated", c.update),
+                        ("deactivated", c.deactivate),
+                        ("reactivated", c.reactivate),
+                        ("deleted", c.delete),
+                        ("failed", ended.report.failed),
+                    ],
+                ));
+            }
+            _ => {}
+        }
+        if let (Some(n), Some(notifier)) = (mail, &self.notifier) {
+            let to = match company {
+                Some(c) => companies::get(store, c)
+                    .await
+                    .ok()
+                    .filter(|c| !c.notify_to.trim().is_empty())
+                    .and_then(|c| Recipients::parse(&c.notify_to).ok()),
+                None => None,
+            }
+            .or_else(|| self.fallback_recipients.clone());
+            if let Some(to) = to {
+                if let Err(e) = notifier.send(&to, &n).await {
+                    tracing::error!(run = %run.id, error = %e, "cannot send the notification");
+                }
+            }
+        }
+    }
+
+    async fn drive(&self, run: &RunRecord, progress: &dyn Progress) -> Result<Ended, StoreError> {
+        let store = self.hub.store();
+        let profile = profiles::get(store, &run.profile_id).await?;
+        for conn in [&profile.source_connection, &profile.target_connection] {
+            if let Some(why) = stopped(store, conn).await? {
+                return Ok(Ended::failed(format!(
+                    "connection {conn} is stopped ({why}); fix its credentials and test it to restart it"
+                )));
+            }
+        }
+        let hub = &*self.hub;
+        let ledger = Ledger::new(store.clone());
+        let source = ConnectionEndpoint {
+            hub,
+            connection: profile.source_connection.clone(),
+            retry: RetryPolicy::default(),
+        };
+        let target = ConnectionEndpoint {
+            hub,
+            connection: profile.target_connection.clone(),
+            retry: RetryPolicy::default(),
+        };
+        let transform = MapperEndpoint {
+            hub,
+            plugin: profile.mapper_plugin.clone(),
+            options: profile.mapper_options.clone(),
+        };
+        let engine = Engine {
+            ledger: &ledger,
+            source: &source,
+            transform: &transform,
+            target: &target,
+        };
+        let spec = RunSpec {
+            profile_id: profile.id.clone(),
+            source_scope: profile.source_scope.clone(),
+            target_scope: profile.target_scope.clone(),
+            rules: profile.rules.clone(),
+            page_size: profile.page_size.max(1),
+            dry_run: run.mode == RunMode::DryRun,
+            retry: RetryPolicy::default(),
+        };
+        let result = match run.mode {
+            RunMode::Run => self.full_run(run, &profile, &engine, &spec, progress).await,
+            RunMode::DryRun => self.dry_run(run, &engine, &spec).await,
+            RunMode::ApplyPlan => self.apply_plan(run, &engine, &spec, progress).await,
+        };
+        match result {
+            Ok(ended) => Ok(ended),
+            Err(RunError::Store(e)) => Err(e),
+            Err(RunError::Endpoint { side, error }) => {
+                let mut ended = Ended::failed(format!("{side} failed: {error}"));
+                if let EndpointError::Plugin(PluginError::Auth(_)) = &error {
+                    let conn = if side.starts_with("source") {
+                        &profile.source_connection
+                    } else {
+                        &profile.target_connection
+                    };
+                    if !side.starts_with("mapper") {
+                        stop(store, conn, &error.to_string()).await?;
+                        ended.stopped = Some(conn.clone());
+                    }
+                }
+                Ok(ended)
+            }
+        }
+    }
+
+    async fn full_run<S, M, T>(
+        &self,
+        run: &RunRecord,
+        profile: &Profile,
+        engine: &Engine<'_, S, M, T>,
+        spec: &RunSpec,
+        progress: &dyn Progress,
+    ) -> Result<Ended, RunError>
+    where
+        S: crate::engine::Source,
+        M: crate::engine::Transform,
+        T: crate::engine::Target,
+    {
+        let store = self.hub.store();
+        if profiles::take_resync(store, &profile.id).await? {
+            tracing::info!(profile = %profile.id, "server settings changed: starting a full re-sync");
+            engine
+                .ledger
+                .reset_cursor(&profile.id, &profile.source_scope)
+                .await?;
+        }
+        let mut report = RunReport {
+            recovered: engine.recover(spec, &run.id).await?,
+            ..RunReport::default()
+        };
+        let base = engine
+            .ledger
+            .cursor(&spec.profile_id, &spec.source_scope)
+            .await?
+            .0;
+        let plan = engine.plan(spec, &run.id).await?;
+        report.planned = plan.counts;
+        report.pages = plan.pages.len() as u64;
+        if let Some(reason) = &plan.held {
+            report.held = Some(reason.clone());
+            let info = self.store_plan(run, &plan, base.as_deref()).await?;
+            return Ok(Ended {
+                status: RunStatus::Held,
+                report,
+                plan: Some(info),
+                error: None,
+                conflicts: Vec::new(),
+                stopped: None,
+            });
+        }
+        progress.planned(&plan.counts, plan.pages.len());
+        apply_with_progress(engine, spec, &run.id, &plan, &mut report, progress).await?;
+        Ok(Ended {
+            status: RunStatus::Succeeded,
+            report,
+            plan: None,
+            error: None,
+            conflicts: Vec::new(),
+            stopped: None,
+        })
+    }
+
+    async fn dry_run<S, M, T>(
+        &self,
+        run: &RunRecord,
+        engine: &Engine<'_, S, M, T>,
+        spec: &RunSpec,
+    ) -> Result<Ended, RunError>
+    where
+        S: crate::engine::Source,
+        M: crate::engine::Transform,
+        T: crate::engine::Target,
+    {
+        let base = engine
+            .ledger
+            .cursor(&spec.profile_id, &spec.source_scope)
+            .await?
+            .0;
+        let plan = engine.plan(spec, &run.id).await?;
+        let info = self.store_plan(run, &plan, base.as_deref()).await?;
+        Ok(Ended {
+            status: RunStatus::Planned,
+            report: RunReport {
+                planned: plan.counts,
+                pages: plan.pages.len() as u64,
+                held: plan.held.clone(),
+                ..RunReport::default()
+            },
+            plan: Some(info),
+            error: None,
+            conflicts: Vec::new(),
+            stopped: None,
+        })
+    }
+
+    async fn apply_plan<S, M, T>(
+        &self,
+        run: &RunRecord,
+        engine: &Engine<'_, S, M, T>,
+        spec: &RunSpec,
+        progress: &dyn Progress,
+    ) -> Result<Ended, RunError>
+    where
+        S: crate::engine::Source,
+        M: crate::engine::Transform,
+        T: crate::engine::Target,
+    {
+        let store = self.hub.store();
+        let plan_id = run.plan_id.clone().unwrap_or_default();
+        let (info, mut plan, base) = plans::load(store, &plan_id).await?;
+        let stale = |conflicts: Vec<String>, report: RunReport| Ended {
+            status: RunStatus::Stale,
+            report,
+            plan: Some(info.clone()),
+            error: Some(format!(
+                "plan {plan_id} was not applied: {}; make a new dry run",
+                conflicts.join("; ")
+            )),
+            conflicts,
+            stopped: None,
+        };
+        if !info.status.open() {
+            return Ok(Ended::failed(format!(
+                "plan {plan_id} is {:?}, not open; make a new dry run",
+                info.status
+            )));
+        }
+        let report = RunReport {
+            planned: info.counts,
+            pages: plan.pages.len() as u64,
+            ..RunReport::default()
+        };
+        let now = engine
+            .ledger
+            .cursor(&spec.profile_id, &spec.source_scope)
+            .await?
+            .0;
+        let mut conflicts = Vec::new();
+        if now != base {
+            conflicts.push("another run has synced this profile since the plan was made".into());
+        }
+        if !engine.ledger.unfinished(&spec.profile_id).await?.is_empty() {
+            conflicts.push("an interrupted run left writes to recover".into());
+        }
+        if conflicts.is_empty() {
+            conflicts = engine.verify(spec, &plan).await?;
+        }
+        if !conflicts.is_empty() {
+            plans::decide(store, &plan_id, PlanStatus::Stale, Some(&conflicts.join("; "))).await?;
+            return Ok(stale(conflicts, report));
+        }
+        plans::decide(store, &plan_id, PlanStatus::Applied, None).await?;
+        // A held plan is approved: apply it as planned, brakes satisfied.
+        plan.held = None;
+        let mut report = report;
+        progress.planned(&plan.counts, plan.pages.len());
+        apply_with_progress(engine, spec, &run.id, &plan, &mut report, progress).await?;
+        Ok(Ended {
+            status: RunStatus::Succeeded,
+            report,
+            plan: Some(info),
+            error: None,
+            conflicts: Vec::new(),
+            stopped: None,
+        })
+    }
+
+    async fn store_plan(
+        &self,
+        run: &RunRecord,
+        plan: &Plan,
+        base: Option<&str>,
+    ) -> Result<PlanInfo, StoreError> {
+        let id = crate::control::new_id("plan");
+        plans::save(self.hub.store(), &id, &run.profile_id, &run.id, plan, base).await
+    }
+}
+
+async fn apply_with_progress<S, M, T>(
+    engine: &Engine<'_, S, M, T>,
+    spec: &RunSpec,
+    run_id: &str,
+    plan: &Plan,
+    report: &mut RunReport,
+    progress: &dyn Progress,
+) -> Result<(), RunError>
+where
+    S: crate::engine::Source,
+    M: crate::engine::Transform,
+    T: crate::engine::Target,
+{
+    for page in &plan.pages {
+        let (applied, failed) = engine.apply_page(spec, run_id, page).await?;
+        report.applied += applied;
+        report.failed += failed;
+        progress.page_done(applied, failed);
+    }
+    Ok(())
+}
+
+/// Why a connection is stopped, if it is.
+pub async fn stopped(store: &Store, connection: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT stopped FROM connections WHERE id = $1")
+        .bind(connection)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get("stopped")?,
+        None => None,
+    })
+}
+
+/// Stops a connection after a permanent auth error.
+pub async fn stop(store: &Store, connection: &str, why: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE connections SET stopped = $1 WHERE id = $2")
+        .bind(why)
+        .bind(connection)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Restarts a stopped connection (after a passing connection test).
+pub async fn restart(store: &Store, connection: &str) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("UPDATE connections SET stopped = NULL WHERE id = $1 AND stopped IS NOT NULL")
+            .bind(connection)
+            .execute(store.pool())
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
