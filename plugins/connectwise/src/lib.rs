@@ -1040,6 +1040,9 @@ impl Writer<'_> {
             );
         }
         body.insert("inactiveFlag".into(), json!(!c.active));
+        // One default item per kind (Phone, Email): the mobile is the default phone only
+        // when there is no direct number.
+        let has_phone = blank_to_none(&c.phone).is_some();
         let mut items = Vec::new();
         for (f, v) in [
             (Field::Email, &c.email),
@@ -1049,9 +1052,8 @@ impl Writer<'_> {
             if let Some(v) = blank_to_none(v) {
                 let (name, field) = self.type_name_of(f);
                 let name = name.to_owned();
-                items.push(
-                    json!({"type": self.comm_type(field, &name)?, "value": v, "defaultFlag": true}),
-                );
+                let default = f != Field::Mobile || !has_phone;
+                items.push(json!({"type": self.comm_type(field, &name)?, "value": v, "defaultFlag": default}));
             }
         }
         if !items.is_empty() {

@@ -486,14 +486,14 @@ fn create_sends_communication_items_site_types_and_the_scope_company() {
             "communicationItems": [
                 {"type": {"id": 1, "name": "Email"}, "value": "bo@contoso.com", "defaultFlag": true},
                 {"type": {"id": 2, "name": "Direct"}, "value": "+1 555 0100", "defaultFlag": true},
-                {"type": {"id": 4, "name": "Cell"}, "value": "+1 555 0111", "defaultFlag": true}
+                {"type": {"id": 4, "name": "Cell"}, "value": "+1 555 0111", "defaultFlag": false}
             ]
         })
     );
     assert_eq!(
         log.iter().filter(|c| c.method == Method::Post).count(),
-        2,
-        "c2 sends nothing"
+        3,
+        "ConnectWise validates the first name itself"
     );
 }
 
