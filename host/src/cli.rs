@@ -57,13 +57,52 @@ pub enum Command {
     /// Configure profiles: source connection → mapper → target connection.
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Run a profile now and print what it did.
+    /// Run a profile now, with a progress bar and a summary table.
+    ///
+    /// The run is recorded like a scheduled one (see `runs list`) and refused
+    /// while another run of the profile is queued or in progress.
     Run {
         /// Profile name.
         profile: String,
-        /// Plan only: show what would change, write nothing.
-        #[arg(long)]
+        /// Plan only: store the plan (per-item, per-field diffs) under a plan id and write nothing.
+        #[arg(long, conflicts_with = "apply")]
         dry_run: bool,
+        /// Apply exactly this stored plan (from a dry run or a run the brakes held);
+        /// refused if the source or target changed underneath.
+        #[arg(long, value_name = "PLAN_ID")]
+        apply: Option<String>,
+        /// No progress bar (for logs and scripts).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Show a stored plan: counts and every item with its field changes.
+    Plan {
+        /// Plan id (printed by `run --dry-run`, or in the run's record).
+        plan: String,
+        /// Include items with no change.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List recent runs, or show one with its item outcomes.
+    Runs {
+        /// Show this run.
+        run: Option<String>,
+        /// Only runs of this profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Explain a synced record: which source value, rule and run produced each field.
+    Explain {
+        /// Profile name.
+        profile: String,
+        /// Source id or target id of the record.
+        record: String,
+        /// Only this field.
+        #[arg(long)]
+        field: Option<String>,
     },
 }
 
@@ -118,6 +157,19 @@ pub struct ServeArgs {
     /// Install (or update) every plugin package found in this directory at start-up.
     #[arg(long, value_name = "DIR")]
     pub install_from: Option<PathBuf>,
+
+    /// Runs this process executes at once (scheduled, saved, API-requested).
+    #[arg(long, env = "SYNCBRIDGE_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+
+    /// Serve the API only; run nothing (another process runs the scheduler).
+    #[arg(long)]
+    pub no_scheduler: bool,
+
+    /// Recipients of notices for runs of profiles without a company
+    /// (`;`-separated). SMTP is configured by SYNCBRIDGE_SMTP_URL (see docs/notifications.md).
+    #[arg(long, env = "SYNCBRIDGE_NOTIFY", value_name = "ADDRESSES")]
+    pub notify: Option<String>,
 }
 
 /// `plugin` commands.

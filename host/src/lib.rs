@@ -2,6 +2,7 @@
 pub mod capability;
 pub mod cli;
 pub mod engine;
+pub mod console;
 pub mod control;
 pub mod hub;
 pub mod manifest;

@@ -7,6 +7,8 @@ use std::io::Read;
 use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
 use syncbridge::cli::{Cli, Command, ConnectionCommand, PluginCommand, ProfileCommand};
+use syncbridge::console;
+use syncbridge::control::runs::{RunMode, RunStatus};
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::hub::{Hub, NewConnection};
 use syncbridge::runtime::bindings::connector_api::{Finding, Outcome};
@@ -64,15 +66,96 @@ async fn run(cli: Cli) -> Result<()> {
                         args.listen
                     )
                 })?;
-            tracing::info!(address = %listener.local_addr()?, "syncbridge serving; GET /healthz");
+            tracing::info!(address = %listener.local_addr()?, "syncbridge serving; GET /healthz, API under /api/v1");
+            let scheduler = if args.no_scheduler {
+                None
+            } else {
+                Some(start_scheduler(hub.clone(), &args)?)
+            };
             syncbridge::server::serve(hub, listener).await?;
+            if let Some((stop, task)) = scheduler {
+                let _ = stop.send(());
+                // Runs in flight keep their leases until they expire; another
+                // process (or the next start) takes them over and recovers them.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+            }
         }
         Command::Plugin(cmd) => plugin_command(&hub, cmd).await?,
         Command::Connection(cmd) => connection_command(&hub, cmd).await?,
         Command::Profile(cmd) => profile_command(&hub, cmd).await?,
-        Command::Run { profile, dry_run } => run_command(&hub, &profile, dry_run).await?,
+        Command::Run {
+            profile,
+            dry_run,
+            apply,
+            quiet,
+        } => {
+            let mode = match (dry_run, &apply) {
+                (true, _) => RunMode::DryRun,
+                (false, Some(_)) => RunMode::ApplyPlan,
+                (false, None) => RunMode::Run,
+            };
+            let done = console::run_now(hub, &profile, mode, apply.as_deref(), quiet).await?;
+            if matches!(done.status, RunStatus::Failed | RunStatus::Stale) {
+                bail!("run {} did not complete", done.id);
+            }
+        }
+        Command::Plan { plan, all } => console::print_plan(&hub, &plan, all).await?,
+        Command::Runs {
+            run,
+            profile,
+            limit,
+        } => console::print_runs(&hub, run.as_deref(), profile.as_deref(), limit).await?,
+        Command::Explain {
+            profile,
+            record,
+            field,
+        } => console::print_explain(&hub, &profile, &record, field.as_deref()).await?,
     }
     Ok(())
+}
+
+/// Starts the scheduler with this process's runner; returns its stop switch.
+fn start_scheduler(
+    hub: Arc<Hub>,
+    args: &syncbridge::cli::ServeArgs,
+) -> Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let owner = format!(
+        "serve-{}-{}",
+        std::process::id(),
+        syncbridge::control::new_id("p")
+    );
+    let mut runner =
+        syncbridge::runner::Runner::new(hub.clone(), owner, std::time::Duration::from_secs(60));
+    if let Some(settings) = syncbridge::notify::SmtpSettings::from_env()? {
+        let notifier = syncbridge::notify::SmtpNotifier::new(settings)?;
+        let fallback = args
+            .notify
+            .as_deref()
+            .map(syncbridge::notify::Recipients::parse)
+            .transpose()
+            .context("--notify")?;
+        runner = runner.with_notifier(Arc::new(notifier), fallback);
+    } else if args.notify.is_some() {
+        tracing::warn!("--notify is set but SYNCBRIDGE_SMTP_URL is not: no mail will be sent");
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store = hub.store().clone();
+    let config = syncbridge::scheduler::SchedulerConfig {
+        workers: args.workers.max(1),
+        ..Default::default()
+    };
+    let task = tokio::spawn(syncbridge::scheduler::run(
+        Arc::new(runner),
+        store,
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Ok((stop, task))
 }
 
 /// wasmtime builds (and discards) internal errors on every instantiation;
@@ -331,36 +414,6 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-async fn run_command(hub: &Hub, profile: &str, dry_run: bool) -> Result<()> {
-    let report = syncbridge::engine::plugins::run_profile(hub, profile, dry_run).await?;
-    let c = report.planned;
-    println!("{:<12} {:>8}", "planned", "items");
-    for (name, n) in [
-        ("create", c.create),
-        ("update", c.update),
-        ("deactivate", c.deactivate),
-        ("reactivate", c.reactivate),
-        ("delete", c.delete),
-        ("link", c.link),
-        ("unchanged", c.noop),
-    ] {
-        println!("{name:<12} {n:>8}");
-    }
-    if let Some(reason) = &report.held {
-        println!("\nHELD: {reason}");
-        return Ok(());
-    }
-    if dry_run {
-        println!("\ndry run: nothing was written");
-        return Ok(());
-    }
-    println!(
-        "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
-        report.applied, report.failed, report.recovered, report.pages
-    );
     Ok(())
 }
 

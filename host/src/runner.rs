@@ -41,7 +41,9 @@ pub enum RunnerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Runs(#[from] RunsError),
-    #[error("run {0} was taken over by another process (its lease expired); that process finishes it")]
+    #[error(
+        "run {0} was taken over by another process (its lease expired); that process finishes it"
+    )]
     LeaseLost(String),
 }
 
@@ -517,7 +519,13 @@ impl Runner {
             conflicts = engine.verify(spec, &plan).await?;
         }
         if !conflicts.is_empty() {
-            plans::decide(store, &plan_id, PlanStatus::Stale, Some(&conflicts.join("; "))).await?;
+            plans::decide(
+                store,
+                &plan_id,
+                PlanStatus::Stale,
+                Some(&conflicts.join("; ")),
+            )
+            .await?;
             return Ok(stale(conflicts, report));
         }
         plans::decide(store, &plan_id, PlanStatus::Applied, None).await?;

@@ -111,7 +111,11 @@ pub async fn run(
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
-    tracing::info!(owner = runner.owner(), workers = config.workers, "scheduler started");
+    tracing::info!(
+        owner = runner.owner(),
+        workers = config.workers,
+        "scheduler started"
+    );
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -175,7 +179,10 @@ mod tests {
             Some("daily")
         );
         // Already ran after today's slot.
-        assert_eq!(due(MIDNIGHT + 3 * H, Some(MIDNIGHT + 2 * H), None, at_2), None);
+        assert_eq!(
+            due(MIDNIGHT + 3 * H, Some(MIDNIGHT + 2 * H), None, at_2),
+            None
+        );
         // Next day it is due again.
         assert_eq!(
             due(MIDNIGHT + 26 * H, Some(MIDNIGHT + 2 * H), None, at_2),

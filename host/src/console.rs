@@ -1,0 +1,263 @@
+//! What the CLI prints for runs, plans and explanations: a progress bar
+//! while a run applies, and tables after.
+
+use crate::control::plans::{self, PlanStatus};
+use crate::control::runs::{NewRun, RunFilter, RunMode, RunRecord, RunStatus, Runs};
+use crate::engine::explain::explain;
+use crate::engine::plan::PlanCounts;
+use crate::engine::profiles;
+use crate::hub::Hub;
+use crate::runner::{NoProgress, Progress, Runner};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A progress bar over the pages of a run.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn planned(&self, counts: &PlanCounts, pages: usize) {
+        let writes =
+            counts.create + counts.update + counts.deactivate + counts.reactivate + counts.delete;
+        self.0.set_length(pages as u64);
+        self.0.set_message(format!("{writes} writes planned"));
+    }
+    fn page_done(&self, _applied: u64, _failed: u64) {
+        self.0.inc(1);
+    }
+}
+
+/// Runs a profile in this process and prints the outcome.
+pub async fn run_now(
+    hub: Arc<Hub>,
+    profile: &str,
+    mode: RunMode,
+    plan_id: Option<&str>,
+    quiet: bool,
+) -> Result<RunRecord> {
+    let settings = profiles::settings(hub.store(), profile).await?;
+    let owner = format!("cli-{}", std::process::id());
+    let runner = Runner::new(hub.clone(), owner.clone(), Duration::from_secs(30));
+    let run = Runs::new(hub.store().clone())
+        .start_now(
+            NewRun {
+                profile_id: profile,
+                company_id: settings.company_id.as_deref(),
+                trigger: "manual",
+                mode,
+                plan_id,
+            },
+            &owner,
+            runner.lease(),
+        )
+        .await?;
+    let bar = if quiet {
+        None
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:30}] page {pos}/{len} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message("planning");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(Bar(bar))
+    };
+    let progress: &dyn Progress = match &bar {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let done = runner.execute(run, progress).await?;
+    if let Some(b) = bar {
+        b.0.finish_and_clear();
+    }
+    print_run(&done);
+    Ok(done)
+}
+
+fn counts_rows(report: &serde_json::Value) -> Vec<(&'static str, u64)> {
+    let c = &report["planned"];
+    let n = |k: &str| c[k].as_u64().unwrap_or(0);
+    vec![
+        ("create", n("create")),
+        ("update", n("update")),
+        ("deactivate", n("deactivate")),
+        ("reactivate", n("reactivate")),
+        ("delete", n("delete")),
+        ("link", n("link")),
+        ("unchanged", n("noop")),
+    ]
+}
+
+/// Prints a finished run: a summary table and what to do next.
+pub fn print_run(run: &RunRecord) {
+    let report = run.report.clone().unwrap_or_default();
+    println!(
+        "run {} of {} ({:?}, {:?})",
+        run.id, run.profile_id, run.mode, run.status
+    );
+    println!("{:<12} {:>8}", "ACTION", "ITEMS");
+    for (name, n) in counts_rows(&report) {
+        println!("{name:<12} {n:>8}");
+    }
+    let get = |k: &str| report[k].as_u64().unwrap_or(0);
+    match run.status {
+        RunStatus::Succeeded => println!(
+            "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
+            get("applied"),
+            get("failed"),
+            get("recovered"),
+            get("pages")
+        ),
+        RunStatus::Planned => println!(
+            "\ndry run: nothing was written. Plan {}: `syncbridge plan {0}` shows every change; `syncbridge run {} --apply {0}` applies exactly it.",
+            run.plan_id.as_deref().unwrap_or("?"),
+            run.profile_id
+        ),
+        RunStatus::Held => println!(
+            "\nHELD: {}\nNothing was written. Review `syncbridge plan {}`, then approve with `syncbridge run {} --apply {1}`.",
+            report["held"].as_str().unwrap_or(""),
+            run.plan_id.as_deref().unwrap_or("?"),
+            run.profile_id
+        ),
+        RunStatus::Stale | RunStatus::Failed => {
+            println!("\n{:?}: {}", run.status, run.error.as_deref().unwrap_or(""))
+        }
+        RunStatus::Queued | RunStatus::Running => {}
+    }
+}
+
+/// Prints a stored plan.
+pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
+    let info = plans::get(hub.store(), id).await?;
+    println!(
+        "plan {} of {} (run {}): {:?}{}",
+        info.id,
+        info.profile_id,
+        info.run_id,
+        info.status,
+        info.reason
+            .as_deref()
+            .map(|r| format!(" — {r}"))
+            .unwrap_or_default()
+    );
+    let c = info.counts;
+    println!(
+        "create {} · update {} · deactivate {} · reactivate {} · delete {} · link {} · unchanged {}\n",
+        c.create, c.update, c.deactivate, c.reactivate, c.delete, c.link, c.noop
+    );
+    for item in plans::items(hub.store(), id, !all, 0, 10_000).await? {
+        let op = &item.op;
+        println!(
+            "{:<11} {} -> {}   [{}]",
+            format!("{:?}", op.action).to_lowercase(),
+            op.source_id,
+            op.target_id.as_deref().unwrap_or("(new)"),
+            op.rule
+        );
+        for ch in &op.changes {
+            println!(
+                "              {}: {} -> {}",
+                ch.field,
+                ch.before
+                    .as_deref()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|| "—".into()),
+                ch.after
+                    .as_deref()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|| "—".into())
+            );
+        }
+    }
+    if info.status == PlanStatus::Proposed || info.status == PlanStatus::Held {
+        println!(
+            "\napply exactly this plan: syncbridge run {} --apply {}",
+            info.profile_id, info.id
+        );
+    }
+    Ok(())
+}
+
+/// Lists runs or shows one.
+pub async fn print_runs(
+    hub: &Hub,
+    run: Option<&str>,
+    profile: Option<&str>,
+    limit: u32,
+) -> Result<()> {
+    let runs = Runs::new(hub.store().clone());
+    if let Some(id) = run {
+        let r = runs.get(id).await?;
+        print_run(&r);
+        return Ok(());
+    }
+    println!(
+        "{:<22} {:<20} {:<10} {:<10} {:<10} STARTED",
+        "RUN", "PROFILE", "MODE", "TRIGGER", "STATUS"
+    );
+    for r in runs
+        .list(RunFilter {
+            profile_id: profile,
+            company_id: None,
+            limit: Some(limit),
+        })
+        .await?
+    {
+        println!(
+            "{:<22} {:<20} {:<10} {:<10} {:<10} {}",
+            r.id,
+            r.profile_id,
+            format!("{:?}", r.mode).to_lowercase(),
+            r.trigger,
+            format!("{:?}", r.status).to_lowercase(),
+            r.started_at.map(|t| t.to_string()).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Prints where a record's fields came from.
+pub async fn print_explain(
+    hub: &Hub,
+    profile: &str,
+    record: &str,
+    field: Option<&str>,
+) -> Result<()> {
+    let e = explain(hub.store(), profile, record, field)
+        .await
+        .context("cannot explain that record")?;
+    println!(
+        "{} -> {} ({}, {})",
+        e.source_id,
+        e.target_id,
+        e.origin,
+        if e.active { "active" } else { "inactive" }
+    );
+    for f in &e.fields {
+        match (&f.system, &f.run_id) {
+            (Some(system), Some(run)) => println!(
+                "  {} = {:?}: written from the {system} by run {run} (rule {})",
+                f.field,
+                f.value.as_deref().unwrap_or(""),
+                f.rule.as_deref().unwrap_or("?")
+            ),
+            _ => println!(
+                "  {} = {:?}: the target's own value (found when matched; never written)",
+                f.field,
+                f.value.as_deref().unwrap_or("")
+            ),
+        }
+        for h in &f.history {
+            println!(
+                "      run {} {}: {:?} -> {:?}",
+                h.run_id, h.action, h.before, h.after
+            );
+        }
+    }
+    Ok(())
+}
