@@ -15,7 +15,7 @@ use syncbridge::runtime::bindings::connector_api::{
     Finding, Outcome, Page, PullRequest, WriteAction, WriteOp, WriteResult,
 };
 use syncbridge::runtime::bindings::types::{
-    CompanyRef, Contact, ContactTypeRef, Item, ItemBody, PluginError, SiteRef,
+    Contact, ContactTypeRef, Item, ItemBody, PluginError, SiteRef,
 };
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
