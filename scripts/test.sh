@@ -14,7 +14,7 @@ fi
 
 # aiosmtpd: the SMTP server the e-mail notification tests send to. The Debian
 # package installs into the system Python (/usr/bin/python3).
-if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+if ! python3 -c 'import aiosmtpd.smtp' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import aiosmtpd.smtp' >/dev/null 2>&1; then
   echo "installing python3-aiosmtpd (the SMTP server of the notification tests)"
   (apt-get update -qq && apt-get install -y -qq python3-aiosmtpd) >/dev/null
 fi

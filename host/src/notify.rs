@@ -829,19 +829,26 @@ impl SmtpNotifier {
                 secs: self.settings.timeout.as_secs(),
             };
         }
+        // rustls reports handshake and certificate failures as `InvalidData`
+        // I/O errors, which lettre wraps as connection errors.
+        let mut tls_failure = false;
         let mut source = e.source();
         while let Some(s) = source {
             if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                    return NotifyError::Refused { server };
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => {
+                        return NotifyError::Refused { server }
+                    }
+                    std::io::ErrorKind::InvalidData => tls_failure = self.settings.tls != Tls::None,
+                    _ => {}
                 }
             }
             source = s.source();
         }
-        if e.is_tls() {
+        if e.is_tls() || tls_failure {
             return NotifyError::Tls {
                 server,
-                reason: detail,
+                reason: innermost(&e).map(|t| self.redact(&t)).unwrap_or(detail),
             };
         }
         if e.is_client() && detail.contains("STARTTLS") {
@@ -850,13 +857,30 @@ impl SmtpNotifier {
         if e.is_client() && detail.contains("authentication mechanism") {
             return NotifyError::AuthUnsupported { server };
         }
-        let reason = self.redact(&e.to_string());
-        if reason.starts_with("Connection error") || reason.starts_with("network error") {
-            NotifyError::Connection { server, reason }
+        let text = e.to_string();
+        if text.starts_with("Connection error") || text.starts_with("network error") {
+            NotifyError::Connection {
+                server,
+                reason: innermost(&e).map(|t| self.redact(&t)).unwrap_or(detail),
+            }
         } else {
-            NotifyError::Smtp { server, reason }
+            NotifyError::Smtp {
+                server,
+                reason: self.redact(&text),
+            }
         }
     }
+}
+
+/// The message of the deepest cause, without lettre's repeated prefixes.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut last = e.source()?;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    let text = last.to_string();
+    let text = text.trim_start_matches("Connection error: ").trim();
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 impl Notifier for SmtpNotifier {

@@ -14,17 +14,20 @@ use syncbridge::notify::{
     Tls,
 };
 use syncbridge::secrets::SecretString;
+use syncbridge_sim::tls::TlsMaterial;
+use syncbridge_sim::TlsMode;
 
 /// The SMTP server: an aiosmtpd `SMTP` protocol on a socket bound to port 0,
-/// which prints its port once it listens. argv: outdir mode user password.
-/// Modes: accept, defer-once (451 on the first DATA), defer-always, reject
-/// (550 on RCPT). Every RCPT and DATA leaves an empty marker file so tests
+/// which prints its port once it listens. argv: outdir mode user password
+/// tls certfile keyfile. Modes: accept, defer-once (451 on the first DATA),
+/// defer-always, reject (550 on RCPT). tls: none, starttls (offered and
+/// required), implicit. Every RCPT and DATA leaves an empty marker file so tests
 /// can count attempts.
 const SERVER: &str = r#"
-import asyncio, email, email.policy, json, os, socket, sys
+import asyncio, email, email.policy, json, os, socket, ssl, sys
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-outdir, mode, user, password = sys.argv[1:5]
+outdir, mode, user, password, tls, certfile, keyfile = sys.argv[1:8]
 counts = {"rcpt": 0, "data": 0}
 
 def mark(kind):
@@ -52,8 +55,9 @@ class Handler:
             "to": str(msg["To"]),
             "subject": str(msg["Subject"]),
             "content_type": msg.get_content_type(),
-            "body": msg.get_content(),
+            "body": msg.get_content().replace("\r\n", "\n"),
             "raw": envelope.content.decode("utf-8", "replace"),
+            "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
             "login": session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None,
         }
         path = os.path.join(outdir, "msg-%d.json" % n)
@@ -66,18 +70,25 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     ok = (isinstance(auth_data, LoginPassword)
           and auth_data.login.decode() == user
           and auth_data.password.decode() == password)
-    return AuthResult(success=ok, handled=False)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 async def main():
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
-    kwargs = {}
+    kwargs, server_ssl = {}, None
     if user:
-        kwargs = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=(tls != "none"))
+    if tls != "none":
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        if tls == "starttls":
+            kwargs.update(tls_context=context, require_starttls=True)
+        else:
+            server_ssl = context
     handler = Handler()
     loop = asyncio.get_running_loop()
-    await loop.create_server(lambda: SMTP(handler, hostname="smtp.test", **kwargs), sock=sock)
+    await loop.create_server(lambda: SMTP(handler, hostname="smtp.test", **kwargs), sock=sock, ssl=server_ssl)
     print(sock.getsockname()[1], flush=True)
     await asyncio.Event().wait()
 
@@ -94,7 +105,7 @@ fn python() -> Option<String> {
     candidates.extend(["python3".to_owned(), "/usr/bin/python3".to_owned()]);
     for python in &candidates {
         let ok = Command::new(python)
-            .args(["-c", "import aiosmtpd"])
+            .args(["-c", "import aiosmtpd.smtp"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -124,17 +135,39 @@ impl Drop for SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts the server; `None` when aiosmtpd is missing (outside CI).
+    /// Starts a plain-text server; `None` when aiosmtpd is missing (outside CI).
     fn start(mode: &str, login: Option<(&str, &str)>) -> Option<Self> {
+        Self::start_tls(mode, login, Tls::None, None)
+    }
+
+    /// Starts a server with TLS from `material` (required unless `tls` is `None`).
+    fn start_tls(
+        mode: &str,
+        login: Option<(&str, &str)>,
+        tls: Tls,
+        material: Option<&TlsMaterial>,
+    ) -> Option<Self> {
         let python = python()?;
         let dir = tempfile::tempdir().unwrap();
         let (user, password) = login.unwrap_or(("", ""));
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        if let Some(m) = material {
+            let chain: String = m.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
+            std::fs::write(&cert, chain).unwrap();
+            std::fs::write(&key, pem("PRIVATE KEY", &m.key)).unwrap();
+        }
+        let tls_arg = match tls {
+            Tls::None => "none",
+            Tls::StartTls => "starttls",
+            Tls::Implicit => "implicit",
+        };
         std::fs::create_dir(dir.path().join("inbox")).unwrap();
         let stderr = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = Command::new(python)
             .args(["-c", SERVER])
             .arg(dir.path().join("inbox").to_str().unwrap())
-            .args([mode, user, password])
+            .args([mode, user, password, tls_arg])
+            .args([&cert, &key])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -193,6 +226,18 @@ impl SmtpServer {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 fn marker_count(dir: &Path, kind: &str) -> usize {
@@ -432,4 +477,69 @@ async fn starttls_without_server_support_is_a_clear_error() {
     );
     assert!(e.to_string().contains("does not offer STARTTLS"), "{e}");
     assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn starttls_with_the_operator_ca_and_a_login() {
+    const PASSWORD: &str = "pw-over-starttls-77";
+    let material = TlsMaterial::generate(TlsMode::GeneratedCa).unwrap();
+    let Some(server) = SmtpServer::start_tls(
+        "accept",
+        Some(("alerts", PASSWORD)),
+        Tls::StartTls,
+        Some(&material),
+    ) else {
+        return;
+    };
+    let mut settings = server.settings();
+    settings.tls = Tls::StartTls;
+    settings.username = Some("alerts".into());
+    settings.password = Some(SecretString::new(PASSWORD));
+    settings.extra_ca_pems = vec![material.trust_pem.clone().into_bytes()];
+    let to = Recipients::parse("ops@msp.example").unwrap();
+    let n = Notification::brakes_held("users", "run-9", "removes 40 of 100", "approve run-9");
+    SmtpNotifier::new(settings)
+        .unwrap()
+        .send(&to, &n)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["tls"], true);
+    assert_eq!(messages[0]["login"], "alerts");
+    assert_eq!(
+        messages[0]["subject"],
+        "[syncbridge] Approval needed: users (run run-9)"
+    );
+}
+
+#[tokio::test]
+async fn implicit_tls_trusts_only_known_cas() {
+    let material = TlsMaterial::generate(TlsMode::GeneratedCa).unwrap();
+    let Some(server) = SmtpServer::start_tls("accept", None, Tls::Implicit, Some(&material)) else {
+        return;
+    };
+    let to = Recipients::parse("ops@msp.example").unwrap();
+    let mut settings = server.settings();
+    settings.tls = Tls::Implicit;
+
+    // The server's CA is not trusted yet: a TLS error that says what to check.
+    let e = SmtpNotifier::new(settings.clone())
+        .unwrap()
+        .send(&to, &failure())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, NotifyError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("--ca-cert"), "{e}");
+    assert!(server.messages().is_empty());
+
+    settings.extra_ca_pems = vec![material.trust_pem.clone().into_bytes()];
+    SmtpNotifier::new(settings)
+        .unwrap()
+        .send(&to, &failure())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["tls"], true);
 }
