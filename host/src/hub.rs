@@ -301,3 +301,32 @@ impl Hub {
 fn credential_context(connection: &str, slot: &str) -> String {
     format!("credential/{connection}/{slot}")
 }
+
+/// What the REST API needs beyond the CLI's operations.
+impl Hub {
+    /// Seals a credential for one slot of a connection exactly as
+    /// [`Hub::add_connection`] does, for updates of an existing connection.
+    pub fn seal_credential(
+        &self,
+        connection: &str,
+        slot: &str,
+        credential: &Credential,
+    ) -> CredentialRecord {
+        CredentialRecord {
+            slot: slot.to_owned(),
+            kind: credential.kind().to_owned(),
+            sealed: self
+                .key
+                .seal(&credential.to_json(), &credential_context(connection, slot)),
+        }
+    }
+
+    /// Drops the cached request limiter of a connection, so a changed
+    /// `max_concurrent` (or a removed connection) takes effect on the next call.
+    pub fn forget_connection(&self, id: &str) {
+        self.concurrency
+            .lock()
+            .expect("semaphore lock")
+            .remove(id);
+    }
+}

@@ -1,4 +1,10 @@
-//! The HTTP service (`syncbridge serve`).
+//! The HTTP service (`syncbridge serve`): `/healthz` and the REST API under
+//! `/api/v1`.
+
+// The API lives in `src/api/`; it is declared here because the service is
+// its only user.
+#[path = "api/mod.rs"]
+pub mod api;
 
 use crate::hub::Hub;
 use axum::extract::State;
@@ -10,7 +16,8 @@ use std::sync::Arc;
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .with_state(hub)
+        .with_state(hub.clone())
+        .nest("/api/v1", api::router(hub))
 }
 
 async fn healthz(State(hub): State<Arc<Hub>>) -> (axum::http::StatusCode, Json<serde_json::Value>) {

@@ -1,0 +1,297 @@
+//! The API's one error shape, `{"error": {"code": "...", "message": "..."}}`,
+//! and extractors whose rejections use it.
+
+use crate::control::runs::RunsError;
+use crate::hub::HubError;
+use crate::store::StoreError;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Stable error codes.
+pub mod code {
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const CONFLICT: &str = "conflict";
+    pub const SYNC_IN_PROGRESS: &str = "sync_in_progress";
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const PLAN_NOT_OPEN: &str = "plan_not_open";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong and what to do next.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// One of: unauthorized, forbidden, not_found, conflict, sync_in_progress,
+    /// invalid_request, plan_not_open, internal.
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// A sentence saying what went wrong and what to do next.
+    pub message: String,
+}
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code::FORBIDDEN, message)
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("{what} {id:?} does not exist; list them to find the right id"),
+        )
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code::CONFLICT, message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, message)
+    }
+
+    /// A run of the profile (or using the connection) is queued or running.
+    pub fn sync_in_progress(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code::SYNC_IN_PROGRESS, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"syncbridge\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what, id } => ApiError::not_found(what, &id),
+            StoreError::AlreadyExists { what, id } => ApiError::conflict(format!(
+                "{what} {id:?} already exists; choose another id or update the existing one"
+            )),
+            StoreError::InUse(message) => ApiError::conflict(message),
+            other => {
+                // Database errors can carry statement text; log them, answer plainly.
+                tracing::error!(error = %other, "API store error");
+                ApiError::internal(
+                    "the database could not complete the request; see the server log and try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Query(e).into()
+    }
+}
+
+impl From<RunsError> for ApiError {
+    fn from(e: RunsError) -> Self {
+        match e {
+            RunsError::InProgress { .. } => ApiError::sync_in_progress(e.to_string()),
+            RunsError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        match e {
+            HubError::Store(e) => e.into(),
+            HubError::Invalid(message) => ApiError::invalid(message),
+            HubError::Package(e) => ApiError::invalid(e.to_string()),
+            HubError::Runtime(e) => ApiError::invalid(e.to_string()),
+            HubError::Secret(e) => {
+                // Secret errors name keys and kinds, never values.
+                tracing::error!(error = %e, "API secret error");
+                ApiError::internal(format!("{e}"))
+            }
+            HubError::Call(e) => ApiError::internal(e.to_string()),
+            HubError::Files { .. } => {
+                tracing::error!(error = %e, "API file error");
+                ApiError::internal(
+                    "the server could not write the plugin files; see the server log",
+                )
+            }
+        }
+    }
+}
+
+/// serde messages quote the offending value (`invalid type: string "…"`),
+/// which may be a secret the client put in the wrong place: drop quoted text.
+pub fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quote = false;
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if !in_quote => {
+                in_quote = true;
+                out.push_str("\"…");
+            }
+            '\\' if in_quote => {
+                chars.next();
+            }
+            '"' => {
+                in_quote = false;
+                out.push('"');
+            }
+            c if !in_quote => out.push(c),
+            _ => {}
+        }
+    }
+    if in_quote {
+        out.push('"');
+    }
+    out
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    let detail = text
+        .split_once(": ")
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or(text);
+    let detail = redact_quoted(&detail);
+    match rejection {
+        JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => ApiError::invalid(
+            format!("the request body is not valid: {detail}; fix it and send it again"),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::INVALID_REQUEST,
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        other => ApiError::new(
+            other.status(),
+            code::INVALID_REQUEST,
+            format!("the request body could not be read: {detail}"),
+        ),
+    }
+}
+
+/// `axum::Json` whose rejections answer in the API's error shape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` whose rejections answer in the API's error shape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    let text = rejection.body_text();
+    let detail = text
+        .split_once(": ")
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or(text);
+    ApiError::invalid(format!(
+        "the query string is not valid: {}",
+        redact_quoted(&detail)
+    ))
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_dropped() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "hunter2", expected a map at line 1"#),
+            "invalid type: string \"…\", expected a map at line 1"
+        );
+        assert_eq!(redact_quoted(r#"a "b\"c" d"#), "a \"…\" d");
+        assert_eq!(redact_quoted("no quotes"), "no quotes");
+    }
+}

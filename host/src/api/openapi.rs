@@ -1,0 +1,115 @@
+//! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and served at `GET /api/v1/openapi.json` without a token.
+
+use super::{alerts, companies, connections, plans, plugins, profiles, quarantine, runs};
+use axum::Json;
+use std::sync::OnceLock;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, Paths};
+use utoipa::{Modify, OpenApi};
+
+/// Where the API is mounted; the document's paths include it.
+pub const PREFIX: &str = "/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "syncbridge API",
+        description = "Manage plugins, companies, connections and profiles; queue runs and dry runs; review plans, quarantine and alerts. Every endpoint but /openapi.json needs `Authorization: Bearer sbt_...`. Errors are `{\"error\": {\"code\", \"message\"}}`.",
+    ),
+    paths(
+        serve,
+        plugins::list, plugins::install, plugins::remove,
+        companies::list, companies::create, companies::show, companies::update, companies::remove,
+        connections::list, connections::create, connections::show, connections::update,
+        connections::remove, connections::test,
+        profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
+        profiles::run, profiles::dry_run, profiles::enable, profiles::disable, profiles::explain,
+        plans::list, plans::show, plans::apply, plans::discard,
+        runs::list, runs::show,
+        quarantine::list, quarantine::retry, quarantine::skip, quarantine::relink,
+        alerts::list, alerts::resolve,
+    ),
+    security(("bearer" = [])),
+    modifiers(&Finish),
+    tags(
+        (name = "plugins", description = "Installed connector and mapper plugins"),
+        (name = "companies", description = "Customer companies; tokens may be scoped to one"),
+        (name = "connections", description = "Configured connector instances with write-only credentials"),
+        (name = "profiles", description = "Source → mapper → target, with schedule; run, dry run, explain"),
+        (name = "plans", description = "Stored plans of dry runs and held runs"),
+        (name = "runs", description = "Queued, running and finished runs"),
+        (name = "quarantine", description = "Items that failed, with retry, skip and relink"),
+        (name = "alerts", description = "Conditions an operator must act on"),
+        (name = "meta", description = "This document"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer scheme, mounts the paths under [`PREFIX`] and makes
+/// operation ids unique (`<tag>_<handler>`).
+struct Finish;
+
+impl Modify for Finish {
+    fn modify(&self, doc: &mut Document) {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("sbt_<id>_<secret>")
+                        .description(Some(
+                            "An API token from `syncbridge token create`; its role (viewer, operator, admin) and optional company decide what it may see and do.",
+                        ))
+                        .build(),
+                ),
+            );
+        let old = std::mem::replace(&mut doc.paths, Paths::new());
+        for (path, mut item) in old.paths {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                unique_id(op);
+            }
+            doc.paths.paths.insert(format!("{PREFIX}{path}"), item);
+        }
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    }
+}
+
+fn unique_id(op: &mut Operation) {
+    let tag = op
+        .tags
+        .as_ref()
+        .and_then(|t| t.first())
+        .cloned()
+        .unwrap_or_default();
+    if let Some(id) = &op.operation_id {
+        if !tag.is_empty() && !id.starts_with(&tag) {
+            op.operation_id = Some(format!("{tag}_{id}"));
+        }
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> &'static serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).expect("OpenAPI serialises"))
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "openapi",
+    security(()),
+    responses((status = 200, description = "This OpenAPI 3 document", body = Object)))]
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(document().clone())
+}

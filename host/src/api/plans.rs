@@ -1,0 +1,298 @@
+//! `/plans`: stored plans of dry runs and of runs the brakes held, item by
+//! item with per-field changes; apply (queues an apply-plan run) or discard.
+
+use super::auth::Caller;
+use super::error::{code, ApiError, ApiQuery, ApiResult, ErrorBody};
+use super::runs::RunOut;
+use super::{check_profile, visible_profile_ids, Items};
+use crate::control::plans::{self, PlanInfo, PlanItem, PlanStatus};
+use crate::control::runs::{NewRun, RunMode, Runs};
+use crate::control::tokens::Role;
+use crate::engine::plan::PlanCounts;
+use crate::engine::profiles;
+use crate::hub::Hub;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+/// How many items of each action a plan holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountsOut {
+    pub create: u64,
+    pub update: u64,
+    pub deactivate: u64,
+    pub reactivate: u64,
+    pub delete: u64,
+    pub link: u64,
+    /// Unchanged items.
+    pub noop: u64,
+}
+
+impl From<PlanCounts> for CountsOut {
+    fn from(c: PlanCounts) -> Self {
+        Self {
+            create: c.create,
+            update: c.update,
+            deactivate: c.deactivate,
+            reactivate: c.reactivate,
+            delete: c.delete,
+            link: c.link,
+            noop: c.noop,
+        }
+    }
+}
+
+/// A stored plan's header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanOut {
+    pub id: String,
+    pub profile_id: String,
+    /// The run that made it.
+    pub run_id: String,
+    /// proposed | held | applied | discarded | stale
+    pub status: String,
+    /// Whether it can still be applied or discarded (proposed or held).
+    pub open: bool,
+    /// Why it is held or stale.
+    pub reason: Option<String>,
+    pub counts: CountsOut,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+impl From<PlanInfo> for PlanOut {
+    fn from(p: PlanInfo) -> Self {
+        Self {
+            open: p.status.open(),
+            status: serde_json::to_value(p.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            id: p.id,
+            profile_id: p.profile_id,
+            run_id: p.run_id,
+            reason: p.reason,
+            counts: p.counts.into(),
+            created_at: p.created_at,
+            decided_at: p.decided_at,
+        }
+    }
+}
+
+/// One field before and after.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChangeOut {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// One planned operation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanItemOut {
+    pub seq: i64,
+    /// The source page it came from (0-based).
+    pub page: i64,
+    pub source_id: String,
+    /// create | update | deactivate | reactivate | delete | link | noop
+    pub action: String,
+    pub target_id: Option<String>,
+    /// `created` or `matched`.
+    pub origin: String,
+    /// The per-field changes it writes.
+    pub changes: Vec<FieldChangeOut>,
+    /// The mapper rule and engine rule that decided it.
+    pub rule: String,
+    /// Whether it retries a quarantined item.
+    pub retry: bool,
+}
+
+fn text<T: Serialize>(v: T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl From<PlanItem> for PlanItemOut {
+    fn from(i: PlanItem) -> Self {
+        Self {
+            seq: i.seq,
+            page: i.page,
+            source_id: i.op.source_id,
+            action: text(i.op.action),
+            target_id: i.op.target_id,
+            origin: text(i.op.origin),
+            changes: i
+                .op
+                .changes
+                .into_iter()
+                .map(|c| FieldChangeOut {
+                    field: c.field,
+                    before: c.before,
+                    after: c.after,
+                })
+                .collect(),
+            rule: i.op.rule,
+            retry: i.op.retry,
+        }
+    }
+}
+
+/// A plan with a page of its items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanDetail {
+    #[serde(flatten)]
+    pub plan: PlanOut,
+    pub items: Vec<PlanItemOut>,
+    /// Pass as `offset` for the next page; absent on the last page.
+    pub next_offset: Option<u32>,
+}
+
+/// Query of `GET /plans`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlansQuery {
+    /// Only this profile's plans.
+    pub profile: Option<String>,
+}
+
+/// Query of `GET /plans/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanItemsQuery {
+    /// Leave out unchanged items.
+    #[serde(default)]
+    pub changes_only: bool,
+    #[serde(default)]
+    pub offset: u32,
+    /// Items to return (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// A plan the caller may see (404 otherwise).
+async fn visible_plan(hub: &Hub, caller: &Caller, id: &str) -> ApiResult<PlanInfo> {
+    let plan = plans::get(hub.store(), id).await?;
+    if check_profile(hub, caller, &plan.profile_id).await.is_err() && caller.company().is_some() {
+        return Err(ApiError::not_found("plan", id));
+    }
+    Ok(plan)
+}
+
+fn not_open(plan: &PlanInfo) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        code::PLAN_NOT_OPEN,
+        format!(
+            "plan {} is {} already and cannot be applied or discarded; make a new dry run",
+            plan.id,
+            text(plan.status)
+        ),
+    )
+}
+
+#[utoipa::path(get, path = "/plans", tag = "plans",
+    params(PlansQuery),
+    responses((status = 200, description = "Plans in the token's scope, newest first", body = Items<PlanOut>)))]
+pub async fn list(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PlansQuery>,
+) -> ApiResult<Json<Items<PlanOut>>> {
+    if let Some(p) = &q.profile {
+        check_profile(&hub, &caller, p).await?;
+    }
+    let visible = visible_profile_ids(&hub, &caller).await?;
+    let list = plans::list(hub.store(), q.profile.as_deref()).await?;
+    Ok(Json(
+        list.into_iter()
+            .filter(|p| visible.as_ref().is_none_or(|v| v.contains(&p.profile_id)))
+            .map(PlanOut::from)
+            .collect::<Vec<_>>()
+            .into(),
+    ))
+}
+
+#[utoipa::path(get, path = "/plans/{id}", tag = "plans",
+    params(("id" = String, Path, description = "Plan id"), PlanItemsQuery),
+    responses(
+        (status = 200, description = "The plan and a page of its items with per-field changes", body = PlanDetail),
+        (status = 404, description = "No such plan in the token's scope", body = ErrorBody),
+    ))]
+pub async fn show(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PlanItemsQuery>,
+) -> ApiResult<Json<PlanDetail>> {
+    let plan = visible_plan(&hub, &caller, &id).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut items = plans::items(hub.store(), &id, q.changes_only, q.offset, limit + 1).await?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Ok(Json(PlanDetail {
+        plan: plan.into(),
+        items: items.into_iter().map(PlanItemOut::from).collect(),
+        next_offset: more.then_some(q.offset + limit),
+    }))
+}
+
+#[utoipa::path(post, path = "/plans/{id}/apply", tag = "plans",
+    params(("id" = String, Path, description = "Plan id")),
+    responses(
+        (status = 202, description = "An apply-plan run is queued (trigger `approval`); poll GET /runs/{id}", body = RunOut),
+        (status = 404, description = "No such plan in the token's scope", body = ErrorBody),
+        (status = 409, description = "`plan_not_open`: applied, discarded or stale already; or `sync_in_progress`", body = ErrorBody),
+    ))]
+pub async fn apply(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RunOut>)> {
+    caller.require(Role::Operator)?;
+    let plan = visible_plan(&hub, &caller, &id).await?;
+    if !plan.status.open() {
+        return Err(not_open(&plan));
+    }
+    let settings = profiles::settings(hub.store(), &plan.profile_id).await?;
+    let run = Runs::new(hub.store().clone())
+        .enqueue(NewRun {
+            profile_id: &plan.profile_id,
+            company_id: settings.company_id.as_deref(),
+            trigger: "approval",
+            mode: RunMode::ApplyPlan,
+            plan_id: Some(&plan.id),
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
+}
+
+#[utoipa::path(post, path = "/plans/{id}/discard", tag = "plans",
+    params(("id" = String, Path, description = "Plan id")),
+    responses(
+        (status = 200, description = "Discarded", body = PlanOut),
+        (status = 404, description = "No such plan in the token's scope", body = ErrorBody),
+        (status = 409, description = "`plan_not_open`: applied, discarded or stale already", body = ErrorBody),
+    ))]
+pub async fn discard(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PlanOut>> {
+    caller.require(Role::Operator)?;
+    let plan = visible_plan(&hub, &caller, &id).await?;
+    if !plan.status.open() {
+        return Err(not_open(&plan));
+    }
+    match plans::decide(hub.store(), &id, PlanStatus::Discarded, None).await {
+        Ok(()) => {}
+        Err(crate::store::StoreError::InUse(_)) => {
+            return Err(not_open(&plans::get(hub.store(), &id).await?))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Json(plans::get(hub.store(), &id).await?.into()))
+}

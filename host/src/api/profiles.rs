@@ -1,0 +1,573 @@
+//! `/profiles`: what a run reads, how it maps, where it writes, and when it
+//! runs; plus run now, dry run, enable/disable and explain.
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, ErrorBody};
+use super::runs::RunOut;
+use super::{
+    check_company_exists, visible_connection, visible_profile, visible_profile_ids, Items,
+};
+use crate::control::runs::{NewRun, RunMode, Runs, RunsError};
+use crate::control::tokens::Role;
+use crate::engine::explain::{self, Explanation};
+use crate::engine::profiles::{self, Profile, ProfileSettings};
+use crate::engine::rules::FieldRules;
+use crate::hub::Hub;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+/// A profile with its settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileOut {
+    pub id: String,
+    pub company_id: Option<String>,
+    pub source_connection: String,
+    /// What to read from the source, e.g. `users`.
+    pub source_scope: String,
+    pub mapper_plugin: String,
+    #[schema(value_type = Object)]
+    pub mapper_options: serde_json::Value,
+    pub target_connection: String,
+    /// Where to write in the target, e.g. `contacts:company=12`.
+    pub target_scope: String,
+    /// Engine rules (truth, blank_never_overwrites, match_existing, brakes, ...).
+    #[schema(value_type = Object)]
+    pub rules: FieldRules,
+    pub page_size: u32,
+    /// Scheduled runs happen only while enabled; manual runs always.
+    pub enabled: bool,
+    /// Seconds between scheduled runs (raised to `minimum_interval_secs`).
+    pub interval_secs: Option<u64>,
+    /// "HH:MM" (UTC) of a daily run.
+    pub daily_at: Option<String>,
+    /// The shortest interval this flow may be scheduled at.
+    pub minimum_interval_secs: u64,
+}
+
+impl ProfileOut {
+    fn new(p: Profile, s: ProfileSettings) -> Self {
+        Self {
+            minimum_interval_secs: profiles::minimum_interval(&p).as_secs(),
+            mapper_options: serde_json::from_str(&p.mapper_options)
+                .unwrap_or(serde_json::Value::Null),
+            id: p.id,
+            company_id: s.company_id,
+            source_connection: p.source_connection,
+            source_scope: p.source_scope,
+            mapper_plugin: p.mapper_plugin,
+            target_connection: p.target_connection,
+            target_scope: p.target_scope,
+            rules: p.rules,
+            page_size: p.page_size,
+            enabled: s.enabled,
+            interval_secs: s.interval_secs,
+            daily_at: s.daily_at,
+        }
+    }
+}
+
+/// Body of `POST /profiles`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileCreate {
+    /// Letters, digits, '-' and '_' (at most 64).
+    pub id: String,
+    /// Defaults to the token's company; scoped tokens cannot name another.
+    pub company_id: Option<String>,
+    pub source_connection: String,
+    pub source_scope: String,
+    /// A mapper plugin.
+    pub mapper_plugin: String,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub mapper_options: serde_json::Value,
+    pub target_connection: String,
+    pub target_scope: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub rules: FieldRules,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub interval_secs: Option<u64>,
+    pub daily_at: Option<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+fn default_page_size() -> u32 {
+    100
+}
+fn yes() -> bool {
+    true
+}
+
+/// Body of `PUT /profiles/{id}`: fields left out keep their value
+/// (`interval_secs` and `daily_at` are cleared with `null`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub source_connection: Option<String>,
+    pub source_scope: Option<String>,
+    pub mapper_plugin: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub mapper_options: Option<serde_json::Value>,
+    pub target_connection: Option<String>,
+    pub target_scope: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub rules: Option<FieldRules>,
+    pub page_size: Option<u32>,
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u64>)]
+    pub interval_secs: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub daily_at: Option<Option<String>>,
+    /// Unscoped tokens only: move the profile to a company (`null`: none).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub company_id: Option<Option<String>>,
+}
+
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Answer of saving a profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileSaved {
+    pub profile: ProfileOut,
+    /// The run queued because the profile was saved (trigger `saved`); none
+    /// when the profile is disabled or a run is already queued or running.
+    pub queued_run: Option<RunOut>,
+}
+
+/// Query of `GET /profiles/{id}/explain`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExplainQuery {
+    /// A source id or a target id of a linked record.
+    pub record: String,
+    /// Only this field.
+    pub field: Option<String>,
+}
+
+/// Where a linked record's fields came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationOut {
+    pub profile_id: String,
+    pub source_id: String,
+    pub target_id: String,
+    /// `created` (the profile owns it) or `matched` (found by a match key).
+    pub origin: String,
+    pub active: bool,
+    pub fields: Vec<FieldExplanationOut>,
+}
+
+/// Where one field's value came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldExplanationOut {
+    pub field: String,
+    /// The value last written to (or found in) the target.
+    pub value: Option<String>,
+    /// `source` when this profile wrote it; null when the target already held it.
+    pub system: Option<String>,
+    pub run_id: Option<String>,
+    pub at: Option<i64>,
+    /// The mapper rule and engine rule that decided the write.
+    pub rule: Option<String>,
+    /// Applied changes of the field, oldest first.
+    pub history: Vec<FieldHistoryOut>,
+}
+
+/// One applied change of a field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldHistoryOut {
+    pub run_id: String,
+    pub action: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub at: i64,
+}
+
+impl From<Explanation> for ExplanationOut {
+    fn from(e: Explanation) -> Self {
+        Self {
+            profile_id: e.profile_id,
+            source_id: e.source_id,
+            target_id: e.target_id,
+            origin: e.origin,
+            active: e.active,
+            fields: e
+                .fields
+                .into_iter()
+                .map(|f| FieldExplanationOut {
+                    field: f.field,
+                    value: f.value,
+                    system: f.system,
+                    run_id: f.run_id,
+                    at: f.at,
+                    rule: f.rule,
+                    history: f
+                        .history
+                        .into_iter()
+                        .map(|h| FieldHistoryOut {
+                            run_id: h.run_id,
+                            action: h.action,
+                            before: h.before,
+                            after: h.after,
+                            at: h.at,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Checks references and settings before a save.
+async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) -> ApiResult<()> {
+    if let Some(c) = &s.company_id {
+        check_company_exists(hub, c).await?;
+    }
+    for conn in [&p.source_connection, &p.target_connection] {
+        visible_connection(hub, caller, conn).await?;
+    }
+    let mapper = hub.store().get_plugin(&p.mapper_plugin).await?;
+    if mapper.kind != "mapper" {
+        return Err(ApiError::invalid(format!(
+            "plugin {} is a {}; mapper_plugin needs a mapper plugin",
+            p.mapper_plugin, mapper.kind
+        )));
+    }
+    if p.page_size == 0 {
+        return Err(ApiError::invalid("page_size must be at least 1"));
+    }
+    s.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(())
+}
+
+/// Saves, then queues the "a run within seconds of saving" run.
+async fn save(hub: &Hub, p: &Profile, s: &ProfileSettings) -> ApiResult<ProfileSaved> {
+    profiles::save(hub.store(), p).await?;
+    profiles::set_settings(hub.store(), &p.id, s).await?;
+    let queued_run = if s.enabled {
+        match Runs::new(hub.store().clone())
+            .enqueue(NewRun {
+                profile_id: &p.id,
+                company_id: s.company_id.as_deref(),
+                trigger: "saved",
+                mode: RunMode::Run,
+                plan_id: None,
+            })
+            .await
+        {
+            Ok(run) => Some(run.into()),
+            Err(RunsError::InProgress { .. }) => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    Ok(ProfileSaved {
+        profile: ProfileOut::new(p.clone(), s.clone()),
+        queued_run,
+    })
+}
+
+#[utoipa::path(get, path = "/profiles", tag = "profiles",
+    responses((status = 200, description = "Profiles in the token's scope", body = Items<ProfileOut>)))]
+pub async fn list(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+) -> ApiResult<Json<Items<ProfileOut>>> {
+    let visible = visible_profile_ids(&hub, &caller).await?;
+    let mut out = Vec::new();
+    for p in profiles::list(hub.store()).await? {
+        if visible.as_ref().is_some_and(|v| !v.contains(&p.id)) {
+            continue;
+        }
+        let s = profiles::settings(hub.store(), &p.id).await?;
+        out.push(ProfileOut::new(p, s));
+    }
+    Ok(Json(out.into()))
+}
+
+#[utoipa::path(post, path = "/profiles", tag = "profiles",
+    request_body = ProfileCreate,
+    responses(
+        (status = 201, description = "Created; a run is queued within seconds (trigger `saved`)", body = ProfileSaved),
+        (status = 400, description = "Invalid settings or mapper", body = ErrorBody),
+        (status = 404, description = "No such connection, plugin or company in the token's scope", body = ErrorBody),
+        (status = 409, description = "The id is taken", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    ApiJson(b): ApiJson<ProfileCreate>,
+) -> ApiResult<(StatusCode, Json<ProfileSaved>)> {
+    caller.require(Role::Admin)?;
+    if !valid_id(&b.id) {
+        return Err(ApiError::invalid(format!(
+            "profile id {:?} is not valid: use letters, digits, '-' and '_' (at most 64)",
+            b.id
+        )));
+    }
+    if profiles::get(hub.store(), &b.id).await.is_ok() {
+        return Err(ApiError::conflict(format!(
+            "profile {:?} already exists; change it with PUT /profiles/{}",
+            b.id, b.id
+        )));
+    }
+    let profile = Profile {
+        id: b.id,
+        source_connection: b.source_connection,
+        source_scope: b.source_scope,
+        mapper_plugin: b.mapper_plugin,
+        mapper_options: b.mapper_options.to_string(),
+        target_connection: b.target_connection,
+        target_scope: b.target_scope,
+        rules: b.rules,
+        page_size: b.page_size,
+    };
+    let settings = ProfileSettings {
+        company_id: caller.company_for_new(b.company_id)?,
+        enabled: b.enabled,
+        interval_secs: b.interval_secs,
+        daily_at: b.daily_at,
+    };
+    validate(&hub, &caller, &profile, &settings).await?;
+    let saved = save(&hub, &profile, &settings).await?;
+    Ok((StatusCode::CREATED, Json(saved)))
+}
+
+#[utoipa::path(get, path = "/profiles/{id}", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses(
+        (status = 200, description = "The profile with its settings", body = ProfileOut),
+        (status = 404, description = "No such profile in the token's scope", body = ErrorBody),
+    ))]
+pub async fn show(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProfileOut>> {
+    let (p, s) = visible_profile(&hub, &caller, &id).await?;
+    Ok(Json(ProfileOut::new(p, s)))
+}
+
+#[utoipa::path(put, path = "/profiles/{id}", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    request_body = ProfileUpdate,
+    responses(
+        (status = 200, description = "Saved; a run is queued within seconds (trigger `saved`)", body = ProfileSaved),
+        (status = 400, description = "Invalid settings or mapper", body = ErrorBody),
+        (status = 404, description = "No such profile, connection or plugin in the token's scope", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ProfileUpdate>,
+) -> ApiResult<Json<ProfileSaved>> {
+    caller.require(Role::Admin)?;
+    let (mut p, mut s) = visible_profile(&hub, &caller, &id).await?;
+    if let Some(v) = b.source_connection {
+        p.source_connection = v;
+    }
+    if let Some(v) = b.source_scope {
+        p.source_scope = v;
+    }
+    if let Some(v) = b.mapper_plugin {
+        p.mapper_plugin = v;
+    }
+    if let Some(v) = b.mapper_options {
+        p.mapper_options = v.to_string();
+    }
+    if let Some(v) = b.target_connection {
+        p.target_connection = v;
+    }
+    if let Some(v) = b.target_scope {
+        p.target_scope = v;
+    }
+    if let Some(v) = b.rules {
+        p.rules = v;
+    }
+    if let Some(v) = b.page_size {
+        p.page_size = v;
+    }
+    if let Some(v) = b.enabled {
+        s.enabled = v;
+    }
+    if let Some(v) = b.interval_secs {
+        s.interval_secs = v;
+    }
+    if let Some(v) = b.daily_at {
+        s.daily_at = v;
+    }
+    if let Some(requested) = b.company_id {
+        if caller.company().is_some() && requested.as_deref() != caller.company() {
+            return Err(ApiError::invalid(format!(
+                "this token is scoped to company {:?} and cannot move profiles to another",
+                caller.company().unwrap_or_default()
+            )));
+        }
+        s.company_id = requested;
+    }
+    validate(&hub, &caller, &p, &s).await?;
+    Ok(Json(save(&hub, &p, &s).await?))
+}
+
+#[utoipa::path(delete, path = "/profiles/{id}", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses(
+        (status = 204, description = "Removed with its links, cursors, plans and quarantine"),
+        (status = 404, description = "No such profile in the token's scope", body = ErrorBody),
+        (status = 409, description = "`sync_in_progress`: a run of the profile is queued or running", body = ErrorBody),
+    ))]
+pub async fn remove(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Admin)?;
+    visible_profile(&hub, &caller, &id).await?;
+    if let Some(run) = Runs::new(hub.store().clone())
+        .active_for_profile(&id)
+        .await?
+    {
+        return Err(ApiError::sync_in_progress(format!(
+            "a run of profile {id} is queued or in progress (run {}); try again when it finishes",
+            run.id
+        )));
+    }
+    profiles::remove(hub.store(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn queue(
+    hub: &Hub,
+    caller: &Caller,
+    id: &str,
+    mode: RunMode,
+) -> ApiResult<(StatusCode, Json<RunOut>)> {
+    caller.require(Role::Operator)?;
+    let (_, s) = visible_profile(hub, caller, id).await?;
+    let run = Runs::new(hub.store().clone())
+        .enqueue(NewRun {
+            profile_id: id,
+            company_id: s.company_id.as_deref(),
+            trigger: "api",
+            mode,
+            plan_id: None,
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
+}
+
+#[utoipa::path(post, path = "/profiles/{id}/run", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses(
+        (status = 202, description = "Queued; poll GET /runs/{id}", body = RunOut),
+        (status = 404, description = "No such profile in the token's scope", body = ErrorBody),
+        (status = 409, description = "`sync_in_progress`: a run of the profile is queued or running", body = ErrorBody),
+    ))]
+pub async fn run(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RunOut>)> {
+    queue(&hub, &caller, &id, RunMode::Run).await
+}
+
+#[utoipa::path(post, path = "/profiles/{id}/dry-run", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses(
+        (status = 202, description = "Queued; when finished the run's `plan_id` names the stored plan", body = RunOut),
+        (status = 404, description = "No such profile in the token's scope", body = ErrorBody),
+        (status = 409, description = "`sync_in_progress`: a run of the profile is queued or running", body = ErrorBody),
+    ))]
+pub async fn dry_run(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RunOut>)> {
+    queue(&hub, &caller, &id, RunMode::DryRun).await
+}
+
+async fn set_enabled(
+    hub: &Hub,
+    caller: &Caller,
+    id: &str,
+    enabled: bool,
+) -> ApiResult<Json<ProfileOut>> {
+    caller.require(Role::Operator)?;
+    let (p, mut s) = visible_profile(hub, caller, id).await?;
+    s.enabled = enabled;
+    profiles::set_settings(hub.store(), id, &s).await?;
+    Ok(Json(ProfileOut::new(p, s)))
+}
+
+#[utoipa::path(post, path = "/profiles/{id}/enable", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses(
+        (status = 200, description = "Scheduled runs happen again", body = ProfileOut),
+        (status = 404, description = "No such profile in the token's scope", body = ErrorBody),
+    ))]
+pub async fn enable(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProfileOut>> {
+    set_enabled(&hub, &caller, &id, true).await
+}
+
+#[utoipa::path(post, path = "/profiles/{id}/disable", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses(
+        (status = 200, description = "No scheduled runs until enabled (manual runs still work)", body = ProfileOut),
+        (status = 404, description = "No such profile in the token's scope", body = ErrorBody),
+    ))]
+pub async fn disable(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProfileOut>> {
+    set_enabled(&hub, &caller, &id, false).await
+}
+
+#[utoipa::path(get, path = "/profiles/{id}/explain", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id"), ExplainQuery),
+    responses(
+        (status = 200, description = "Which source value, rule and run produced each field", body = ExplanationOut),
+        (status = 404, description = "No such profile, linked record or field", body = ErrorBody),
+    ))]
+pub async fn explain(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ExplainQuery>,
+) -> ApiResult<Json<ExplanationOut>> {
+    visible_profile(&hub, &caller, &id).await?;
+    let e = explain::explain(hub.store(), &id, &q.record, q.field.as_deref()).await?;
+    Ok(Json(e.into()))
+}
