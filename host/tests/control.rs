@@ -1,0 +1,445 @@
+//! The control plane through real plugins and the Autotask simulator: runs
+//! recorded with leases, dry-run plans stored and applied exactly (or
+//! refused when the target changed), brakes that hold a plan for approval,
+//! auth errors that stop a connection and raise an alert and a mail, and
+//! the scheduler claiming runs across two processes sharing one database.
+
+mod common;
+
+use axum::extract::State;
+use axum::routing::get;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use syncbridge::control::alerts;
+use syncbridge::control::companies::{self, Company};
+use syncbridge::control::plans::{self, PlanStatus};
+use syncbridge::control::runs::{NewRun, RunMode, RunRecord, RunStatus, Runs, RunsError};
+use syncbridge::engine::explain::explain;
+use syncbridge::engine::profiles::{self, Profile, ProfileSettings};
+use syncbridge::engine::FieldRules;
+use syncbridge::hub::Hub;
+use syncbridge::notify::{Notification, Notifier, NotifyFuture, Recipients};
+use syncbridge::runner::{NoProgress, Runner};
+use syncbridge::scheduler::{self, SchedulerConfig};
+use syncbridge::store::now_ms;
+use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
+
+type Feed = Arc<Mutex<serde_json::Value>>;
+
+async fn feed_server(feed: Feed) -> String {
+    let router = axum::Router::new()
+        .route(
+            "/contacts",
+            get(|State(f): State<Feed>| async move { axum::Json(f.lock().unwrap().clone()) }),
+        )
+        .with_state(feed);
+    common::serve(router).await
+}
+
+fn person(id: &str, first: &str) -> serde_json::Value {
+    json!({"id": id, "first_name": first, "last_name": "Doe", "email": format!("{id}@contoso.com")})
+}
+
+async fn autotask_sim() -> Simulator {
+    let doc = json!({"autotask": {
+        "apiUsers": [{"userName": "api@msp.example", "secret": "at-secret", "integrationCode": "TRACKING"}],
+        "entities": {
+            "Companies": [{"id": 1, "companyName": "Contoso"}],
+            "Contacts": [{"id": 101, "companyID": 1, "firstName": "Old", "lastName": "Doe",
+                          "emailAddress": "f2@contoso.com", "isActive": 1}]
+        }
+    }});
+    Simulator::start(SimConfig {
+        services: Services {
+            autotask: true,
+            ..Services::NONE
+        },
+        seed: Some(Seed::from_json(&doc.to_string()).unwrap()),
+        ..SimConfig::all()
+    })
+    .await
+    .unwrap()
+}
+
+/// Mail handed to the notifier (the SMTP notifier itself is tested against a
+/// real SMTP server in `notify.rs`).
+#[derive(Default)]
+struct Outbox(Mutex<Vec<(String, Notification)>>);
+
+impl Notifier for Outbox {
+    fn send<'a>(&'a self, to: &'a Recipients, n: &'a Notification) -> NotifyFuture<'a> {
+        self.0.lock().unwrap().push((to.to_string(), n.clone()));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct Setup {
+    t: common::TestHub,
+    sim: Simulator,
+    feed: Feed,
+}
+
+async fn setup_with(t: common::TestHub, secret: &str) -> Setup {
+    let sim = autotask_sim().await;
+    let feed: Feed = Arc::new(Mutex::new(
+        json!({"items": [person("f1", "Ann"), person("f2", "Bob"), person("f3", "Cy")], "next": null}),
+    ));
+    let feed_url = feed_server(feed.clone()).await;
+    for p in ["http-probe", "echo-mapper", "autotask"] {
+        common::install(&t.hub, p).await;
+    }
+    common::loopback_connection(
+        &t.hub,
+        "feed",
+        "http-probe",
+        &json!({"base_url": feed_url}).to_string(),
+        &[("default", r#"{"kind":"bearer","token":"x"}"#)],
+    )
+    .await;
+    let at_config = json!({"api_user": "api@msp.example", "zone_lookup_url": format!("{}/atservicesrest", sim.base_url())});
+    let at_cred = json!({"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING", "UserName": "api@msp.example", "Secret": secret}});
+    common::loopback_connection(
+        &t.hub,
+        "psa",
+        "autotask",
+        &at_config.to_string(),
+        &[("default", &at_cred.to_string())],
+    )
+    .await;
+    companies::save(
+        t.hub.store(),
+        &Company {
+            id: "contoso".into(),
+            name: "Contoso Ltd".into(),
+            notify_to: "ops@msp.example; noc@msp.example".into(),
+        },
+    )
+    .await
+    .unwrap();
+    profiles::save(
+        t.hub.store(),
+        &Profile {
+            id: "contacts".into(),
+            source_connection: "feed".into(),
+            source_scope: "contacts".into(),
+            mapper_plugin: "echo-mapper".into(),
+            mapper_options: "{}".into(),
+            target_connection: "psa".into(),
+            target_scope: "contacts:company=1".into(),
+            rules: FieldRules::default(),
+            page_size: 2,
+        },
+    )
+    .await
+    .unwrap();
+    profiles::set_settings(
+        t.hub.store(),
+        "contacts",
+        &ProfileSettings {
+            company_id: Some("contoso".into()),
+            ..ProfileSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    Setup { t, sim, feed }
+}
+
+async fn setup() -> Setup {
+    setup_with(common::hub().await, "at-secret").await
+}
+
+fn contacts(sim: &Simulator) -> Vec<serde_json::Value> {
+    sim.autotask().rows("Contacts")
+}
+
+/// Runs a profile in this process, as the CLI does.
+async fn run(hub: &Arc<Hub>, mode: RunMode, plan: Option<&str>, outbox: Option<Arc<Outbox>>) -> RunRecord {
+    let mut runner = Runner::new(hub.clone(), "test", Duration::from_secs(30));
+    if let Some(o) = outbox {
+        runner = runner.with_notifier(o, None);
+    }
+    let record = Runs::new(hub.store().clone())
+        .start_now(
+            NewRun {
+                profile_id: "contacts",
+                company_id: Some("contoso"),
+                trigger: "manual",
+                mode,
+                plan_id: plan,
+            },
+            "test",
+            runner.lease(),
+        )
+        .await
+        .unwrap();
+    runner.execute(record, &NoProgress).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_stores_its_plan_and_apply_executes_exactly_it() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let dry = run(hub, RunMode::DryRun, None, None).await;
+    assert_eq!(dry.status, RunStatus::Planned, "{dry:?}");
+    assert_eq!(contacts(&s.sim).len(), 1, "a dry run writes nothing");
+    let plan_id = dry.plan_id.clone().expect("the dry run names its plan");
+    let info = plans::get(hub.store(), &plan_id).await.unwrap();
+    assert_eq!(info.status, PlanStatus::Proposed);
+    assert_eq!((info.counts.create, info.counts.update), (2, 1));
+    let items = plans::items(hub.store(), &plan_id, true, 0, 100).await.unwrap();
+    let f2 = items.iter().find(|i| i.op.source_id == "f2").unwrap();
+    let first = f2.op.changes.iter().find(|c| c.field == "first_name").unwrap();
+    assert_eq!(
+        (first.before.as_deref(), first.after.as_deref()),
+        (Some("Old"), Some("Bob")),
+        "per-field diff of the matched contact"
+    );
+
+    // The source changes after the dry run: applying the plan writes what
+    // was planned, not what the source says now.
+    *s.feed.lock().unwrap() = json!({"items": [person("f1", "Zed"), person("f2", "Bob"), person("f3", "Cy")], "next": null});
+    let applied = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
+    assert_eq!(applied.status, RunStatus::Succeeded, "{applied:?}");
+    let rows = contacts(&s.sim);
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r["firstName"] == "Ann"), "{rows:?}");
+    assert!(!rows.iter().any(|r| r["firstName"] == "Zed"));
+    assert_eq!(plans::get(hub.store(), &plan_id).await.unwrap().status, PlanStatus::Applied);
+
+    // A plan is applied once.
+    let again = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
+    assert_eq!(again.status, RunStatus::Failed);
+    assert!(again.error.as_deref().unwrap().contains("not open"), "{again:?}");
+
+    // Explain: the first name of f2 was written from the source by the apply run.
+    let e = explain(hub.store(), "contacts", "f2", Some("first_name")).await.unwrap();
+    assert_eq!(e.target_id, "101");
+    assert_eq!(e.origin, "matched");
+    let f = &e.fields[0];
+    assert_eq!(f.value.as_deref(), Some("Bob"));
+    assert_eq!(f.system.as_deref(), Some("source"));
+    assert_eq!(f.run_id.as_deref(), Some(applied.id.as_str()));
+    assert_eq!(f.history.len(), 1);
+    assert_eq!(f.history[0].before.as_deref(), Some("Old"));
+    // By target id too.
+    assert_eq!(explain(hub.store(), "contacts", "101", None).await.unwrap().source_id, "f2");
+
+    // Run records: newest first, with counts.
+    let listed = Runs::new(hub.store().clone()).list(Default::default()).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[1].report.as_ref().unwrap()["applied"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refuses_a_plan_when_the_target_or_the_source_moved() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let dry = run(hub, RunMode::DryRun, None, None).await;
+    let plan_id = dry.plan_id.unwrap();
+    // Someone edits the matched contact in the PSA after the dry run.
+    let mut row = s.sim.autotask().get("Contacts", 101).unwrap();
+    row["firstName"] = json!("Edited");
+    s.sim.autotask().insert("Contacts", row);
+    let before = contacts(&s.sim);
+    let refused = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
+    assert_eq!(refused.status, RunStatus::Stale, "{refused:?}");
+    assert!(refused.error.as_deref().unwrap().contains("first_name"), "{refused:?}");
+    assert_eq!(contacts(&s.sim), before, "nothing written");
+    assert_eq!(plans::get(hub.store(), &plan_id).await.unwrap().status, PlanStatus::Stale);
+
+    // A plan made before another run synced the profile is stale too.
+    let dry = run(hub, RunMode::DryRun, None, None).await;
+    let plan_id = dry.plan_id.unwrap();
+    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
+    let refused = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
+    assert_eq!(refused.status, RunStatus::Stale, "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brakes_park_the_plan_until_it_is_approved_and_mail_both() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let outbox = Arc::new(Outbox::default());
+    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
+    *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob"), {"id": "f3", "deleted": true}], "next": null});
+    let held = run(hub, RunMode::Run, None, Some(outbox.clone())).await;
+    assert_eq!(held.status, RunStatus::Held, "{held:?}");
+    let plan_id = held.plan_id.clone().unwrap();
+    assert_eq!(plans::get(hub.store(), &plan_id).await.unwrap().status, PlanStatus::Held);
+    assert!(contacts(&s.sim).iter().all(|r| r["isActive"] == 1 || r["isActive"] == true), "nothing deactivated yet");
+    let open = alerts::list(hub.store(), Some("contoso"), false).await.unwrap();
+    assert!(open.iter().any(|a| a.code == "plan_held" && a.message.contains(&plan_id)), "{open:?}");
+    {
+        let sent = outbox.0.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "ops@msp.example; noc@msp.example");
+        assert!(sent[0].1.body.contains(&plan_id), "{}", sent[0].1.body);
+    }
+
+    let approved = run(hub, RunMode::ApplyPlan, Some(&plan_id), Some(outbox.clone())).await;
+    assert_eq!(approved.status, RunStatus::Succeeded, "{approved:?}");
+    let rows = contacts(&s.sim);
+    let cy = rows.iter().find(|r| r["firstName"] == "Cy").unwrap();
+    assert!(cy["isActive"] == 0 || cy["isActive"] == false, "{cy}");
+    let sent = outbox.0.lock().unwrap();
+    assert_eq!(sent.len(), 2, "a confirmation after the approved apply");
+    assert!(sent[1].1.subject.contains("contacts"), "{}", sent[1].1.subject);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auth_error_stops_the_connection_until_a_test_passes() {
+    let s = setup_with(common::hub().await, "wrong-secret").await;
+    let hub = &s.t.hub;
+    let outbox = Arc::new(Outbox::default());
+    let failed = run(hub, RunMode::Run, None, Some(outbox.clone())).await;
+    assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+    assert!(syncbridge::runner::stopped(hub.store(), "psa").await.unwrap().is_some());
+    let open = alerts::list(hub.store(), Some("contoso"), false).await.unwrap();
+    let alert = open.iter().find(|a| a.code == "connection_auth_failed").expect("an alert");
+    assert_eq!(alert.connection_id.as_deref(), Some("psa"));
+    assert!(!alert.message.contains("wrong-secret"));
+    assert_eq!(outbox.0.lock().unwrap().len(), 1);
+    assert!(!outbox.0.lock().unwrap()[0].1.body.contains("wrong-secret"));
+
+    // While stopped, runs fail at once without calling the PSA.
+    let calls = s.sim.requests().total;
+    let again = run(hub, RunMode::Run, None, None).await;
+    assert_eq!(again.status, RunStatus::Failed);
+    assert!(again.error.as_deref().unwrap().contains("stopped"), "{again:?}");
+    assert_eq!(s.sim.requests().total, calls, "no request while stopped");
+
+    // A failing test keeps it stopped; once the PSA accepts the key, a passing test restarts it.
+    let _ = hub.test_connection("psa").await.unwrap();
+    assert!(syncbridge::runner::stopped(hub.store(), "psa").await.unwrap().is_some());
+    s.sim.autotask().add_api_user("api@msp.example", "wrong-secret", "TRACKING");
+    let _ = hub.test_connection("psa").await.unwrap();
+    assert!(syncbridge::runner::stopped(hub.store(), "psa").await.unwrap().is_none());
+    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
+}
+
+async fn lease_semantics(runs: Runs) {
+    // One claimer per run, even when two race for it.
+    let queued = runs
+        .enqueue(NewRun {
+            profile_id: "contacts",
+            company_id: None,
+            trigger: "api",
+            mode: RunMode::Run,
+            plan_id: None,
+        })
+        .await
+        .unwrap();
+    // Never two runs of a profile at once.
+    let second = runs
+        .enqueue(NewRun {
+            profile_id: "contacts",
+            company_id: None,
+            trigger: "api",
+            mode: RunMode::Run,
+            plan_id: None,
+        })
+        .await;
+    assert!(matches!(second, Err(RunsError::InProgress { ref run_id, .. }) if *run_id == queued.id), "{second:?}");
+    let lease = Duration::from_millis(400);
+    let (a, b) = tokio::join!(runs.claim_next("proc-a", lease), runs.claim_next("proc-b", lease));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_some() != b.is_some(), "exactly one process claims the run: {a:?} {b:?}");
+    let (holder, other) = if a.is_some() { ("proc-a", "proc-b") } else { ("proc-b", "proc-a") };
+
+    // Heartbeats keep the lease past its first expiry.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(runs.heartbeat(&queued.id, holder, lease).await.unwrap());
+        assert!(runs.claim_next(other, lease).await.unwrap().is_none());
+    }
+    // The holder dies (stops renewing): the other takes the run over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let taken = runs.claim_next(other, lease).await.unwrap().expect("taken over");
+    assert_eq!((taken.id.as_str(), taken.attempts), (queued.id.as_str(), 2));
+    assert!(!runs.heartbeat(&queued.id, holder, lease).await.unwrap(), "the old holder learns it lost the run");
+    assert!(!runs
+        .finish(&queued.id, holder, RunStatus::Succeeded, None, None, None)
+        .await
+        .unwrap());
+    assert!(runs
+        .finish(&queued.id, other, RunStatus::Succeeded, None, None, None)
+        .await
+        .unwrap());
+    assert_eq!(runs.get(&queued.id).await.unwrap().status, RunStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_hold_one_claimer_and_are_taken_over_on_sqlite() {
+    let s = setup().await;
+    lease_semantics(Runs::new(s.t.hub.store().clone())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_hold_one_claimer_and_are_taken_over_on_postgres() {
+    let Some(url) = common::postgres_url("control_leases").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup_with(common::hub_with(dir, &url).await, "at-secret").await;
+    lease_semantics(Runs::new(s.t.hub.store().clone())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_share_one_database_and_run_each_run_once() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    // The interval is raised to the flow's minimum (60 s for contacts): due once now.
+    let mut settings = profiles::settings(hub.store(), "contacts").await.unwrap();
+    settings.interval_secs = Some(1);
+    profiles::set_settings(hub.store(), "contacts", &settings).await.unwrap();
+    let now = now_ms();
+    assert_eq!(scheduler::enqueue_due(hub.store(), now).await.unwrap().len(), 1);
+    assert!(scheduler::enqueue_due(hub.store(), now).await.unwrap().is_empty(), "already queued");
+
+    let config = SchedulerConfig {
+        tick: Duration::from_millis(50),
+        workers: 2,
+    };
+    let (stop_a, rx_a) = tokio::sync::oneshot::channel::<()>();
+    let (stop_b, rx_b) = tokio::sync::oneshot::channel::<()>();
+    let runner_a = Arc::new(Runner::new(hub.clone(), "serve-a", Duration::from_secs(5)));
+    let runner_b = Arc::new(Runner::new(hub.clone(), "serve-b", Duration::from_secs(5)));
+    let a = tokio::spawn(scheduler::run(runner_a, hub.store().clone(), config.clone(), async move { let _ = rx_a.await; }));
+    let b = tokio::spawn(scheduler::run(runner_b, hub.store().clone(), config, async move { let _ = rx_b.await; }));
+    let runs = Runs::new(hub.store().clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let listed = runs.list(Default::default()).await.unwrap();
+        if listed.iter().all(|r| r.status.finished()) {
+            break listed;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run did not finish: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done.len(), 1, "not queued again within the minimum interval: {done:?}");
+    assert_eq!(done[0].status, RunStatus::Succeeded, "{done:?}");
+    assert_eq!(done[0].attempts, 1);
+    assert_eq!(done[0].trigger, "schedule");
+    assert_eq!(contacts(&s.sim).len(), 3, "created once");
+    // The next interval is a minute away.
+    assert!(scheduler::enqueue_due(hub.store(), now + 30_000).await.unwrap().is_empty());
+    assert_eq!(scheduler::enqueue_due(hub.store(), now + 61_000).await.unwrap().len(), 1);
+    let _ = (stop_a.send(()), stop_b.send(()));
+    let _ = tokio::join!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_setting_change_schedules_a_full_resync() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
+    assert_eq!(profiles::request_resync(hub.store(), "feed").await.unwrap(), 1);
+    // The cursor is forgotten, so the next run is a full pass: the source
+    // lost f3 while the link remembers it, and a full pass notices.
+    *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob"), person("f3", "Cy")], "next": null});
+    let again = run(hub, RunMode::Run, None, None).await;
+    assert_eq!(again.status, RunStatus::Succeeded, "{again:?}");
+    assert!(!profiles::take_resync(hub.store(), "contacts").await.unwrap(), "the request is consumed");
+}
