@@ -104,6 +104,12 @@ pub enum Command {
         #[arg(long)]
         field: Option<String>,
     },
+    /// Create, list and revoke API tokens for the REST API.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Add and list customer companies (what API tokens are scoped to).
+    #[command(subcommand)]
+    Company(CompanyCommand),
 }
 
 /// `profile` commands.
@@ -250,4 +256,50 @@ pub struct AddConnection {
     /// Read credentials JSON from standard input.
     #[arg(long)]
     pub credentials_stdin: bool,
+}
+
+/// `token` commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it (once: only its hash is stored).
+    ///
+    /// Roles: viewer (read), operator (viewer + run, dry run, apply or discard plans,
+    /// quarantine actions, enable/disable profiles, resolve alerts, test connections),
+    /// admin (everything). With --company the token sees only that company's objects.
+    Create {
+        /// A name saying who or what uses the token.
+        #[arg(long)]
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// Scope the token to this company.
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token; requests with it are refused from now on.
+    Revoke {
+        /// Token id (from `token list`).
+        id: String,
+    },
+}
+
+/// `company` commands.
+#[derive(Debug, Subcommand)]
+pub enum CompanyCommand {
+    /// Add (or update) a customer company.
+    Add {
+        /// Company id (letters, digits, '-', '_').
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Recipients of failure notices and confirmations, `;`-separated.
+        #[arg(long, default_value = "")]
+        notify: String,
+    },
+    /// List companies.
+    List,
 }

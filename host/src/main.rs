@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
-use syncbridge::cli::{Cli, Command, ConnectionCommand, PluginCommand, ProfileCommand};
+use syncbridge::cli::{
+    Cli, Command, CompanyCommand, ConnectionCommand, PluginCommand, ProfileCommand, TokenCommand,
+};
 use syncbridge::console;
 use syncbridge::control::runs::{RunMode, RunStatus};
 use syncbridge::engine::profiles::{self, Profile};
@@ -110,6 +112,8 @@ async fn run(cli: Cli) -> Result<()> {
             record,
             field,
         } => console::print_explain(&hub, &profile, &record, field.as_deref()).await?,
+        Command::Token(cmd) => token_command(&hub, cmd).await?,
+        Command::Company(cmd) => company_command(&hub, cmd).await?,
     }
     Ok(())
 }
@@ -449,4 +453,99 @@ fn parse_credentials(text: &str) -> Result<BTreeMap<String, Credential>> {
             Ok((slot, cred))
         })
         .collect()
+}
+
+async fn token_command(hub: &Hub, cmd: TokenCommand) -> Result<()> {
+    use syncbridge::control::{companies, tokens};
+    match cmd {
+        TokenCommand::Create {
+            name,
+            role,
+            company,
+        } => {
+            let role: tokens::Role = role.parse().map_err(anyhow::Error::msg)?;
+            if let Some(c) = &company {
+                companies::get(hub.store(), c)
+                    .await
+                    .with_context(|| format!("add it first with `syncbridge company add {c}`"))?;
+            }
+            let (info, token) =
+                tokens::create(hub.store(), &name, role, company.as_deref()).await?;
+            println!(
+                "created token {} ({}, {}{})",
+                info.id,
+                info.name,
+                info.role.as_str(),
+                info.company_id
+                    .as_deref()
+                    .map(|c| format!(", company {c}"))
+                    .unwrap_or_default()
+            );
+            println!("{token}");
+            eprintln!(
+                "store it now: it is shown only once (send it as `Authorization: Bearer <token>`)"
+            );
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<20} {:<20} {:<9} {:<16} {:<8} LAST USED",
+                "ID", "NAME", "ROLE", "COMPANY", "REVOKED"
+            );
+            for t in tokens::list(hub.store()).await? {
+                println!(
+                    "{:<20} {:<20} {:<9} {:<16} {:<8} {}",
+                    t.id,
+                    t.name,
+                    t.role.as_str(),
+                    t.company_id.as_deref().unwrap_or("(all)"),
+                    if t.revoked { "yes" } else { "no" },
+                    t.last_used_at
+                        .map(|ms| format!("{ms}"))
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            tokens::revoke(hub.store(), &id).await?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn company_command(hub: &Hub, cmd: CompanyCommand) -> Result<()> {
+    use syncbridge::control::companies::{self, Company};
+    match cmd {
+        CompanyCommand::Add { id, name, notify } => {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!("company id {id:?} is not valid: use letters, digits, '-' and '_'");
+            }
+            let notify_to = notify.trim().to_owned();
+            if !notify_to.is_empty() {
+                syncbridge::notify::Recipients::parse(&notify_to)
+                    .context("--notify takes e-mail addresses separated by `;`")?;
+            }
+            companies::save(
+                hub.store(),
+                &Company {
+                    id: id.clone(),
+                    name,
+                    notify_to,
+                },
+            )
+            .await?;
+            println!("saved company {id}");
+        }
+        CompanyCommand::List => {
+            println!("{:<20} {:<28} NOTIFY", "ID", "NAME");
+            for c in companies::list(hub.store(), None).await? {
+                println!("{:<20} {:<28} {}", c.id, c.name, c.notify_to);
+            }
+        }
+    }
+    Ok(())
 }

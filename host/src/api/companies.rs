@@ -55,6 +55,16 @@ pub struct CompanyUpdate {
     pub notify_to: Option<String>,
 }
 
+/// 400 unless `list` is empty or a `;`-separated list of addresses.
+fn check_recipients(list: &str) -> ApiResult<()> {
+    if list.trim().is_empty() {
+        return Ok(());
+    }
+    crate::notify::Recipients::parse(list)
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid(format!("notify_to: {e}")))
+}
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -112,6 +122,7 @@ pub async fn create(
     if body.name.trim().is_empty() {
         return Err(ApiError::invalid("name must not be empty"));
     }
+    check_recipients(&body.notify_to)?;
     if companies::get(hub.store(), &body.id).await.is_ok() {
         return Err(ApiError::conflict(format!(
             "company {:?} already exists; update it with PUT /companies/{}",
@@ -163,6 +174,7 @@ pub async fn update(
         company.name = name;
     }
     if let Some(notify_to) = body.notify_to {
+        check_recipients(&notify_to)?;
         company.notify_to = notify_to;
     }
     companies::save(hub.store(), &company).await?;
