@@ -75,6 +75,13 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Filter preview: a dry run that shows, for every source item, which filter
+    /// matched (or why none did), the site and contact types it maps to and the
+    /// planned action. Nothing is written; the plan is stored for `--apply`.
+    Preview {
+        /// Profile name.
+        profile: String,
+    },
     /// Show a stored plan: counts and every item with its field changes.
     Plan {
         /// Plan id (printed by `run --dry-run`, or in the run's record).

@@ -261,3 +261,35 @@ pub async fn print_explain(
     }
     Ok(())
 }
+
+/// Runs a dry run and prints its filter preview.
+pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
+    let run = run_now(hub.clone(), profile, RunMode::DryRun, None, true).await?;
+    let Some(plan) = run.plan_id.as_deref() else {
+        anyhow::bail!(
+            "the dry run stored no plan: {}",
+            run.error.as_deref().unwrap_or("unknown error")
+        );
+    };
+    let items = plans::items(hub.store(), plan, false, 0, 100_000).await?;
+    println!(
+        "\n{:<34} {:<10} {:<28} {:<22} {:<18} WHY",
+        "WHO", "ACTION", "FILTER", "SITE", "CONTACT TYPE"
+    );
+    for row in crate::control::preview::rows(&items) {
+        println!(
+            "{:<34} {:<10} {:<28} {:<22} {:<18} {}",
+            row.who.as_deref().unwrap_or(&row.source_id),
+            format!("{:?}", row.action).to_lowercase(),
+            row.rule,
+            row.site.as_deref().unwrap_or("-"),
+            if row.contact_types.is_empty() {
+                "-".to_owned()
+            } else {
+                row.contact_types.join(", ")
+            },
+            row.reason
+        );
+    }
+    Ok(())
+}

@@ -101,6 +101,7 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("run {} did not complete", done.id);
             }
         }
+        Command::Preview { profile } => console::preview(hub, &profile).await?,
         Command::Plan { plan, all } => console::print_plan(&hub, &plan, all).await?,
         Command::Runs {
             run,

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod companies;
 pub mod plans;
+pub mod preview;
 pub mod quarantine;
 pub mod runs;
 pub mod tokens;
