@@ -120,6 +120,14 @@ impl From<StoreError> for ApiError {
                 "{what} {id:?} already exists; choose another id or update the existing one"
             )),
             StoreError::InUse(message) => ApiError::conflict(message),
+            StoreError::Query(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_foreign_key_violation()) =>
+            {
+                ApiError::conflict(
+                    "other objects still refer to this one (or it refers to one that does not exist); remove or fix those first",
+                )
+            }
             other => {
                 // Database errors can carry statement text; log them, answer plainly.
                 tracing::error!(error = %other, "API store error");

@@ -120,7 +120,7 @@ pub async fn install(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such plugin", body = ErrorBody),
-        (status = 409, description = "A connection still uses it", body = ErrorBody),
+        (status = 409, description = "A connection or profile still uses it", body = ErrorBody),
     ))]
 pub async fn remove(
     State(hub): State<Arc<Hub>>,
@@ -128,6 +128,20 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_global_admin()?;
+    let rows = sqlx::query("SELECT id FROM profiles WHERE mapper_plugin = $1 ORDER BY id")
+        .bind(&id)
+        .fetch_all(hub.store().pool())
+        .await?;
+    if !rows.is_empty() {
+        let users: Vec<String> = rows
+            .iter()
+            .map(|r| sqlx::Row::try_get::<String, _>(r, "id"))
+            .collect::<Result<_, _>>()?;
+        return Err(ApiError::conflict(format!(
+            "plugin {id:?} is the mapper of profile(s) {}; remove or change those first",
+            users.join(", ")
+        )));
+    }
     hub.remove_plugin(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
