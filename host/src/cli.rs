@@ -158,6 +158,19 @@ pub struct AddProfile {
     /// Items per page and per write batch.
     #[arg(long, default_value_t = 100)]
     pub page_size: u32,
+    /// The customer company the profile belongs to (see `company add`).
+    #[arg(long)]
+    pub company: Option<String>,
+    /// Run every this many seconds (raised to the flow's minimum: 60 s, 600 s for calendars).
+    #[arg(long, value_name = "SECONDS")]
+    pub every: Option<u64>,
+    /// Run daily at this UTC time, e.g. `02:30`.
+    #[arg(long, value_name = "HH:MM")]
+    pub daily: Option<String>,
+    /// Do not queue a run on saving (a running `syncbridge serve` starts a saved
+    /// profile's first run within seconds).
+    #[arg(long)]
+    pub no_run: bool,
 }
 
 /// `serve` options.

@@ -39,7 +39,18 @@ pub async fn run_now(
     let settings = profiles::settings(hub.store(), profile).await?;
     let owner = format!("cli-{}", std::process::id());
     let runner = Runner::new(hub.clone(), owner.clone(), Duration::from_secs(30));
-    let run = Runs::new(hub.store().clone())
+    let runs = Runs::new(hub.store().clone());
+    // A queued run that no process has claimed yet gives way to this one.
+    if let Some(q) = runs
+        .cancel_queued(
+            profile,
+            &format!("replaced by a run started by hand ({owner})"),
+        )
+        .await?
+    {
+        tracing::info!(run = %q.id, "cancelled the queued run in favour of this one");
+    }
+    let run = runs
         .start_now(
             NewRun {
                 profile_id: profile,
@@ -127,7 +138,7 @@ pub fn print_run(run: &RunRecord) {
         RunStatus::Stale | RunStatus::Failed => {
             println!("\n{:?}: {}", run.status, run.error.as_deref().unwrap_or(""))
         }
-        RunStatus::Queued | RunStatus::Running => {}
+        RunStatus::Queued | RunStatus::Running | RunStatus::Cancelled => {}
     }
 }
 
@@ -212,10 +223,19 @@ pub async fn print_runs(
             "{:<22} {:<20} {:<10} {:<10} {:<10} {}",
             r.id,
             r.profile_id,
-            format!("{:?}", r.mode).to_lowercase(),
+            serde_json::to_value(r.mode)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             r.trigger,
-            format!("{:?}", r.status).to_lowercase(),
-            r.started_at.map(|t| t.to_string()).unwrap_or_default()
+            serde_json::to_value(r.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            r.started_at
+                .or(Some(r.requested_at))
+                .map(utc)
+                .unwrap_or_default()
         );
     }
     Ok(())
@@ -292,4 +312,39 @@ pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            super::utc(1_795_392_000_000 + 3_723_000),
+            "2026-11-23 01:02:03 UTC"
+        );
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+    }
 }

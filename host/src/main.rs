@@ -394,7 +394,34 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
                 rules,
                 page_size: a.page_size.max(1),
             };
+            let settings = profiles::ProfileSettings {
+                company_id: a.company.clone(),
+                enabled: true,
+                interval_secs: a.every,
+                daily_at: a.daily.clone(),
+            };
+            settings.validate()?;
+            if let Some(c) = &a.company {
+                syncbridge::control::companies::get(hub.store(), c)
+                    .await
+                    .with_context(|| format!("--company {c}: add it first with `syncbridge company add {c} --name ...`"))?;
+            }
             profiles::save(hub.store(), &profile).await?;
+            profiles::set_settings(hub.store(), &profile.id, &settings).await?;
+            if !a.no_run {
+                let queued = syncbridge::control::runs::Runs::new(hub.store().clone())
+                    .enqueue(syncbridge::control::runs::NewRun {
+                        profile_id: &profile.id,
+                        company_id: settings.company_id.as_deref(),
+                        trigger: "saved",
+                        mode: RunMode::Run,
+                        plan_id: None,
+                    })
+                    .await;
+                if let Ok(run) = queued {
+                    println!("queued run {} (a running `syncbridge serve` starts it within seconds; `syncbridge run {}` runs it here)", run.id, profile.id);
+                }
+            }
             println!(
                 "saved profile {}: {} ({}) -> {} -> {} ({})",
                 profile.id,

@@ -37,6 +37,8 @@ pub enum RunStatus {
     Planned,
     /// A stored plan was not applied because the data changed underneath.
     Stale,
+    /// Queued, then replaced by a run started by hand before it began.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -49,6 +51,7 @@ impl RunStatus {
             RunStatus::Held => "held",
             RunStatus::Planned => "planned",
             RunStatus::Stale => "stale",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
@@ -60,6 +63,7 @@ impl RunStatus {
             "held" => RunStatus::Held,
             "planned" => RunStatus::Planned,
             "stale" => RunStatus::Stale,
+            "cancelled" => RunStatus::Cancelled,
             _ => RunStatus::Failed,
         }
     }
@@ -314,6 +318,25 @@ impl Runs {
         .execute(self.store.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Cancels the profile's queued (not yet claimed) run, so a run started
+    /// by hand can take its place; returns it.
+    pub async fn cancel_queued(
+        &self,
+        profile_id: &str,
+        why: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE runs SET status = 'cancelled', finished_at = $1, error = $2
+             WHERE profile_id = $3 AND status = 'queued' RETURNING {COLUMNS}"
+        ))
+        .bind(now_ms())
+        .bind(why)
+        .bind(profile_id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
     }
 
     /// One run.
