@@ -123,7 +123,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
     /// Add or replace a profile.
-    Add(AddProfile),
+    Add(Box<AddProfile>),
     /// List profiles.
     List,
 }
