@@ -285,10 +285,12 @@ impl Hub {
             Err(e) => Err(e.to_string()),
         };
         let passed = connection.as_ref().is_ok_and(|findings| {
-            findings
-                .iter()
-                .chain(&config)
-                .all(|f| !matches!(f.outcome, crate::runtime::bindings::connector_api::Outcome::Failed))
+            findings.iter().chain(&config).all(|f| {
+                !matches!(
+                    f.outcome,
+                    crate::runtime::bindings::connector_api::Outcome::Failed
+                )
+            })
         });
         if passed && crate::runner::restart(&self.store, id).await? {
             tracing::info!(connection = %id, "connection test passed: the stopped connection runs again");
@@ -324,9 +326,6 @@ impl Hub {
     /// Drops the cached request limiter of a connection, so a changed
     /// `max_concurrent` (or a removed connection) takes effect on the next call.
     pub fn forget_connection(&self, id: &str) {
-        self.concurrency
-            .lock()
-            .expect("semaphore lock")
-            .remove(id);
+        self.concurrency.lock().expect("semaphore lock").remove(id);
     }
 }

@@ -1,9 +1,9 @@
 //! The syncbridge host: plugin runtime, capabilities, store and CLI.
 pub mod capability;
 pub mod cli;
-pub mod engine;
 pub mod console;
 pub mod control;
+pub mod engine;
 pub mod hub;
 pub mod manifest;
 pub mod notify;

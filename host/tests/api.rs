@@ -483,7 +483,7 @@ async fn scoping_scenario(w: &World) {
     .unwrap();
     assert_eq!(
         ids(&api.get("/alerts", &w.acme_viewer).await),
-        [a.id.clone()]
+        std::slice::from_ref(&a.id)
     );
     assert_eq!(ids(&api.get("/alerts", &w.viewer).await).len(), 2);
     let r = api

@@ -155,7 +155,12 @@ fn contacts(sim: &Simulator) -> Vec<serde_json::Value> {
 }
 
 /// Runs a profile in this process, as the CLI does.
-async fn run(hub: &Arc<Hub>, mode: RunMode, plan: Option<&str>, outbox: Option<Arc<Outbox>>) -> RunRecord {
+async fn run(
+    hub: &Arc<Hub>,
+    mode: RunMode,
+    plan: Option<&str>,
+    outbox: Option<Arc<Outbox>>,
+) -> RunRecord {
     let mut runner = Runner::new(hub.clone(), "test", Duration::from_secs(30));
     if let Some(o) = outbox {
         runner = runner.with_notifier(o, None);
@@ -188,9 +193,16 @@ async fn a_dry_run_stores_its_plan_and_apply_executes_exactly_it() {
     let info = plans::get(hub.store(), &plan_id).await.unwrap();
     assert_eq!(info.status, PlanStatus::Proposed);
     assert_eq!((info.counts.create, info.counts.update), (2, 1));
-    let items = plans::items(hub.store(), &plan_id, true, 0, 100).await.unwrap();
+    let items = plans::items(hub.store(), &plan_id, true, 0, 100)
+        .await
+        .unwrap();
     let f2 = items.iter().find(|i| i.op.source_id == "f2").unwrap();
-    let first = f2.op.changes.iter().find(|c| c.field == "first_name").unwrap();
+    let first = f2
+        .op
+        .changes
+        .iter()
+        .find(|c| c.field == "first_name")
+        .unwrap();
     assert_eq!(
         (first.before.as_deref(), first.after.as_deref()),
         (Some("Old"), Some("Bob")),
@@ -206,15 +218,23 @@ async fn a_dry_run_stores_its_plan_and_apply_executes_exactly_it() {
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().any(|r| r["firstName"] == "Ann"), "{rows:?}");
     assert!(!rows.iter().any(|r| r["firstName"] == "Zed"));
-    assert_eq!(plans::get(hub.store(), &plan_id).await.unwrap().status, PlanStatus::Applied);
+    assert_eq!(
+        plans::get(hub.store(), &plan_id).await.unwrap().status,
+        PlanStatus::Applied
+    );
 
     // A plan is applied once.
     let again = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
     assert_eq!(again.status, RunStatus::Failed);
-    assert!(again.error.as_deref().unwrap().contains("not open"), "{again:?}");
+    assert!(
+        again.error.as_deref().unwrap().contains("not open"),
+        "{again:?}"
+    );
 
     // Explain: the first name of f2 was written from the source by the apply run.
-    let e = explain(hub.store(), "contacts", "f2", Some("first_name")).await.unwrap();
+    let e = explain(hub.store(), "contacts", "f2", Some("first_name"))
+        .await
+        .unwrap();
     assert_eq!(e.target_id, "101");
     assert_eq!(e.origin, "matched");
     let f = &e.fields[0];
@@ -224,10 +244,19 @@ async fn a_dry_run_stores_its_plan_and_apply_executes_exactly_it() {
     assert_eq!(f.history.len(), 1);
     assert_eq!(f.history[0].before.as_deref(), Some("Old"));
     // By target id too.
-    assert_eq!(explain(hub.store(), "contacts", "101", None).await.unwrap().source_id, "f2");
+    assert_eq!(
+        explain(hub.store(), "contacts", "101", None)
+            .await
+            .unwrap()
+            .source_id,
+        "f2"
+    );
 
     // Run records: newest first, with counts.
-    let listed = Runs::new(hub.store().clone()).list(Default::default()).await.unwrap();
+    let listed = Runs::new(hub.store().clone())
+        .list(Default::default())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[1].report.as_ref().unwrap()["applied"], 3);
 }
@@ -245,14 +274,23 @@ async fn apply_refuses_a_plan_when_the_target_or_the_source_moved() {
     let before = contacts(&s.sim);
     let refused = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
     assert_eq!(refused.status, RunStatus::Stale, "{refused:?}");
-    assert!(refused.error.as_deref().unwrap().contains("first_name"), "{refused:?}");
+    assert!(
+        refused.error.as_deref().unwrap().contains("first_name"),
+        "{refused:?}"
+    );
     assert_eq!(contacts(&s.sim), before, "nothing written");
-    assert_eq!(plans::get(hub.store(), &plan_id).await.unwrap().status, PlanStatus::Stale);
+    assert_eq!(
+        plans::get(hub.store(), &plan_id).await.unwrap().status,
+        PlanStatus::Stale
+    );
 
     // A plan made before another run synced the profile is stale too.
     let dry = run(hub, RunMode::DryRun, None, None).await;
     let plan_id = dry.plan_id.unwrap();
-    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
+    assert_eq!(
+        run(hub, RunMode::Run, None, None).await.status,
+        RunStatus::Succeeded
+    );
     let refused = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
     assert_eq!(refused.status, RunStatus::Stale, "{refused:?}");
 }
@@ -262,15 +300,32 @@ async fn brakes_park_the_plan_until_it_is_approved_and_mail_both() {
     let s = setup().await;
     let hub = &s.t.hub;
     let outbox = Arc::new(Outbox::default());
-    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
+    assert_eq!(
+        run(hub, RunMode::Run, None, None).await.status,
+        RunStatus::Succeeded
+    );
     *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob"), {"id": "f3", "deleted": true}], "next": null});
     let held = run(hub, RunMode::Run, None, Some(outbox.clone())).await;
     assert_eq!(held.status, RunStatus::Held, "{held:?}");
     let plan_id = held.plan_id.clone().unwrap();
-    assert_eq!(plans::get(hub.store(), &plan_id).await.unwrap().status, PlanStatus::Held);
-    assert!(contacts(&s.sim).iter().all(|r| r["isActive"] == 1 || r["isActive"] == true), "nothing deactivated yet");
-    let open = alerts::list(hub.store(), Some("contoso"), false).await.unwrap();
-    assert!(open.iter().any(|a| a.code == "plan_held" && a.message.contains(&plan_id)), "{open:?}");
+    assert_eq!(
+        plans::get(hub.store(), &plan_id).await.unwrap().status,
+        PlanStatus::Held
+    );
+    assert!(
+        contacts(&s.sim)
+            .iter()
+            .all(|r| r["isActive"] == 1 || r["isActive"] == true),
+        "nothing deactivated yet"
+    );
+    let open = alerts::list(hub.store(), Some("contoso"), false)
+        .await
+        .unwrap();
+    assert!(
+        open.iter()
+            .any(|a| a.code == "plan_held" && a.message.contains(&plan_id)),
+        "{open:?}"
+    );
     {
         let sent = outbox.0.lock().unwrap();
         assert_eq!(sent.len(), 1);
@@ -278,14 +333,24 @@ async fn brakes_park_the_plan_until_it_is_approved_and_mail_both() {
         assert!(sent[0].1.body.contains(&plan_id), "{}", sent[0].1.body);
     }
 
-    let approved = run(hub, RunMode::ApplyPlan, Some(&plan_id), Some(outbox.clone())).await;
+    let approved = run(
+        hub,
+        RunMode::ApplyPlan,
+        Some(&plan_id),
+        Some(outbox.clone()),
+    )
+    .await;
     assert_eq!(approved.status, RunStatus::Succeeded, "{approved:?}");
     let rows = contacts(&s.sim);
     let cy = rows.iter().find(|r| r["firstName"] == "Cy").unwrap();
     assert!(cy["isActive"] == 0 || cy["isActive"] == false, "{cy}");
     let sent = outbox.0.lock().unwrap();
     assert_eq!(sent.len(), 2, "a confirmation after the approved apply");
-    assert!(sent[1].1.subject.contains("contacts"), "{}", sent[1].1.subject);
+    assert!(
+        sent[1].1.subject.contains("contacts"),
+        "{}",
+        sent[1].1.subject
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,9 +360,17 @@ async fn an_auth_error_stops_the_connection_until_a_test_passes() {
     let outbox = Arc::new(Outbox::default());
     let failed = run(hub, RunMode::Run, None, Some(outbox.clone())).await;
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
-    assert!(syncbridge::runner::stopped(hub.store(), "psa").await.unwrap().is_some());
-    let open = alerts::list(hub.store(), Some("contoso"), false).await.unwrap();
-    let alert = open.iter().find(|a| a.code == "connection_auth_failed").expect("an alert");
+    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+        .await
+        .unwrap()
+        .is_some());
+    let open = alerts::list(hub.store(), Some("contoso"), false)
+        .await
+        .unwrap();
+    let alert = open
+        .iter()
+        .find(|a| a.code == "connection_auth_failed")
+        .expect("an alert");
     assert_eq!(alert.connection_id.as_deref(), Some("psa"));
     assert!(!alert.message.contains("wrong-secret"));
     assert_eq!(outbox.0.lock().unwrap().len(), 1);
@@ -307,16 +380,30 @@ async fn an_auth_error_stops_the_connection_until_a_test_passes() {
     let calls = s.sim.requests().total;
     let again = run(hub, RunMode::Run, None, None).await;
     assert_eq!(again.status, RunStatus::Failed);
-    assert!(again.error.as_deref().unwrap().contains("stopped"), "{again:?}");
+    assert!(
+        again.error.as_deref().unwrap().contains("stopped"),
+        "{again:?}"
+    );
     assert_eq!(s.sim.requests().total, calls, "no request while stopped");
 
     // A failing test keeps it stopped; once the PSA accepts the key, a passing test restarts it.
     let _ = hub.test_connection("psa").await.unwrap();
-    assert!(syncbridge::runner::stopped(hub.store(), "psa").await.unwrap().is_some());
-    s.sim.autotask().add_api_user("api@msp.example", "wrong-secret", "TRACKING");
+    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+        .await
+        .unwrap()
+        .is_some());
+    s.sim
+        .autotask()
+        .add_api_user("api@msp.example", "wrong-secret", "TRACKING");
     let _ = hub.test_connection("psa").await.unwrap();
-    assert!(syncbridge::runner::stopped(hub.store(), "psa").await.unwrap().is_none());
-    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
+    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        run(hub, RunMode::Run, None, None).await.status,
+        RunStatus::Succeeded
+    );
 }
 
 async fn lease_semantics(runs: Runs) {
@@ -341,12 +428,25 @@ async fn lease_semantics(runs: Runs) {
             plan_id: None,
         })
         .await;
-    assert!(matches!(second, Err(RunsError::InProgress { ref run_id, .. }) if *run_id == queued.id), "{second:?}");
+    assert!(
+        matches!(second, Err(RunsError::InProgress { ref run_id, .. }) if *run_id == queued.id),
+        "{second:?}"
+    );
     let lease = Duration::from_millis(400);
-    let (a, b) = tokio::join!(runs.claim_next("proc-a", lease), runs.claim_next("proc-b", lease));
+    let (a, b) = tokio::join!(
+        runs.claim_next("proc-a", lease),
+        runs.claim_next("proc-b", lease)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert!(a.is_some() != b.is_some(), "exactly one process claims the run: {a:?} {b:?}");
-    let (holder, other) = if a.is_some() { ("proc-a", "proc-b") } else { ("proc-b", "proc-a") };
+    assert!(
+        a.is_some() != b.is_some(),
+        "exactly one process claims the run: {a:?} {b:?}"
+    );
+    let (holder, other) = if a.is_some() {
+        ("proc-a", "proc-b")
+    } else {
+        ("proc-b", "proc-a")
+    };
 
     // Heartbeats keep the lease past its first expiry.
     for _ in 0..4 {
@@ -356,9 +456,16 @@ async fn lease_semantics(runs: Runs) {
     }
     // The holder dies (stops renewing): the other takes the run over.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let taken = runs.claim_next(other, lease).await.unwrap().expect("taken over");
+    let taken = runs
+        .claim_next(other, lease)
+        .await
+        .unwrap()
+        .expect("taken over");
     assert_eq!((taken.id.as_str(), taken.attempts), (queued.id.as_str(), 2));
-    assert!(!runs.heartbeat(&queued.id, holder, lease).await.unwrap(), "the old holder learns it lost the run");
+    assert!(
+        !runs.heartbeat(&queued.id, holder, lease).await.unwrap(),
+        "the old holder learns it lost the run"
+    );
     assert!(!runs
         .finish(&queued.id, holder, RunStatus::Succeeded, None, None, None)
         .await
@@ -367,7 +474,10 @@ async fn lease_semantics(runs: Runs) {
         .finish(&queued.id, other, RunStatus::Succeeded, None, None, None)
         .await
         .unwrap());
-    assert_eq!(runs.get(&queued.id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(
+        runs.get(&queued.id).await.unwrap().status,
+        RunStatus::Succeeded
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,10 +503,24 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
     // The interval is raised to the flow's minimum (60 s for contacts): due once now.
     let mut settings = profiles::settings(hub.store(), "contacts").await.unwrap();
     settings.interval_secs = Some(1);
-    profiles::set_settings(hub.store(), "contacts", &settings).await.unwrap();
+    profiles::set_settings(hub.store(), "contacts", &settings)
+        .await
+        .unwrap();
     let now = now_ms();
-    assert_eq!(scheduler::enqueue_due(hub.store(), now).await.unwrap().len(), 1);
-    assert!(scheduler::enqueue_due(hub.store(), now).await.unwrap().is_empty(), "already queued");
+    assert_eq!(
+        scheduler::enqueue_due(hub.store(), now)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        scheduler::enqueue_due(hub.store(), now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "already queued"
+    );
 
     let config = SchedulerConfig {
         tick: Duration::from_millis(50),
@@ -406,8 +530,22 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
     let (stop_b, rx_b) = tokio::sync::oneshot::channel::<()>();
     let runner_a = Arc::new(Runner::new(hub.clone(), "serve-a", Duration::from_secs(5)));
     let runner_b = Arc::new(Runner::new(hub.clone(), "serve-b", Duration::from_secs(5)));
-    let a = tokio::spawn(scheduler::run(runner_a, hub.store().clone(), config.clone(), async move { let _ = rx_a.await; }));
-    let b = tokio::spawn(scheduler::run(runner_b, hub.store().clone(), config, async move { let _ = rx_b.await; }));
+    let a = tokio::spawn(scheduler::run(
+        runner_a,
+        hub.store().clone(),
+        config.clone(),
+        async move {
+            let _ = rx_a.await;
+        },
+    ));
+    let b = tokio::spawn(scheduler::run(
+        runner_b,
+        hub.store().clone(),
+        config,
+        async move {
+            let _ = rx_b.await;
+        },
+    ));
     let runs = Runs::new(hub.store().clone());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let done = loop {
@@ -415,17 +553,33 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
         if listed.iter().all(|r| r.status.finished()) {
             break listed;
         }
-        assert!(std::time::Instant::now() < deadline, "the run did not finish: {listed:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not finish: {listed:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(done.len(), 1, "not queued again within the minimum interval: {done:?}");
+    assert_eq!(
+        done.len(),
+        1,
+        "not queued again within the minimum interval: {done:?}"
+    );
     assert_eq!(done[0].status, RunStatus::Succeeded, "{done:?}");
     assert_eq!(done[0].attempts, 1);
     assert_eq!(done[0].trigger, "schedule");
     assert_eq!(contacts(&s.sim).len(), 3, "created once");
     // The next interval is a minute away.
-    assert!(scheduler::enqueue_due(hub.store(), now + 30_000).await.unwrap().is_empty());
-    assert_eq!(scheduler::enqueue_due(hub.store(), now + 61_000).await.unwrap().len(), 1);
+    assert!(scheduler::enqueue_due(hub.store(), now + 30_000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        scheduler::enqueue_due(hub.store(), now + 61_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let _ = (stop_a.send(()), stop_b.send(()));
     let _ = tokio::join!(a, b);
 }
@@ -434,12 +588,23 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
 async fn a_server_setting_change_schedules_a_full_resync() {
     let s = setup().await;
     let hub = &s.t.hub;
-    assert_eq!(run(hub, RunMode::Run, None, None).await.status, RunStatus::Succeeded);
-    assert_eq!(profiles::request_resync(hub.store(), "feed").await.unwrap(), 1);
+    assert_eq!(
+        run(hub, RunMode::Run, None, None).await.status,
+        RunStatus::Succeeded
+    );
+    assert_eq!(
+        profiles::request_resync(hub.store(), "feed").await.unwrap(),
+        1
+    );
     // The cursor is forgotten, so the next run is a full pass: the source
     // lost f3 while the link remembers it, and a full pass notices.
     *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob"), person("f3", "Cy")], "next": null});
     let again = run(hub, RunMode::Run, None, None).await;
     assert_eq!(again.status, RunStatus::Succeeded, "{again:?}");
-    assert!(!profiles::take_resync(hub.store(), "contacts").await.unwrap(), "the request is consumed");
+    assert!(
+        !profiles::take_resync(hub.store(), "contacts")
+            .await
+            .unwrap(),
+        "the request is consumed"
+    );
 }
