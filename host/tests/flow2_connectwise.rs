@@ -1194,7 +1194,12 @@ async fn a_throttled_connectwise_create_is_waited_out_without_duplicates() {
             FaultRule::sequence(&format!("{CREATES}*"), &[0, 0, 429]).with_retry_after("0.2"),
         )
         .unwrap();
+    let started = std::time::Instant::now();
     let r = env.run().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "Retry-After was honoured"
+    );
     assert_eq!((r.planned.create, r.applied), (6, 6), "{r:?}");
     assert_eq!(
         env.sim.requests().count_matching(CREATES),
