@@ -132,6 +132,31 @@ impl Connector for Graph {
             )),
         }
     }
+
+    /// Users by `id:<object id>` (the engine re-reads quarantined users this
+    /// way); a user Graph no longer has comes back as a removal.
+    fn lookup(config: &str, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
+        let cfg: Config = config::parse(config)?;
+        if scope != "users" {
+            return Err(PluginError::invalid_field(
+                "scope",
+                format!("unknown scope {scope:?}; this connector reads \"users\""),
+            ));
+        }
+        let mut values: Vec<Value> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("id:"))
+            .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
+            .map(|id| json!({ "id": id }))
+            .collect();
+        complete_partial_users(&cfg, &mut values)?;
+        let skus = sku_names(&cfg, &values)?;
+        let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
+        if cfg.with_groups {
+            attach_groups(&cfg, &mut items)?;
+        }
+        Ok(items)
+    }
 }
 
 syncbridge_sdk::export_connector!(Graph);
