@@ -700,7 +700,6 @@ async fn an_active_user_reactivates_its_inactive_matched_contact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the autotask connector writes only isActive on reactivate and drops the write-op's fields (the WIT says fields apply to update and reactivate); the link then records fields the contact never got"]
 async fn a_reactivated_contact_also_gets_the_microsoft_365_fields() {
     let mut s = Scenario::new(
         vec![user("u1", "back", json!({"givenName": "Bea"}))],

@@ -671,6 +671,27 @@ fn item_id(v: &Value) -> Result<String, PluginError> {
     }
 }
 
+/// The Autotask fields of `names` with their values in `c`; a blank source
+/// value never clears an Autotask value.
+fn changed_fields(c: &Contact, names: &[String]) -> Result<Map<String, Value>, PluginError> {
+    let mut body = Map::new();
+    for name in names {
+        if name.eq_ignore_ascii_case("company") {
+            return Err(PluginError::invalid_field(
+                "company",
+                "Autotask contacts cannot move to another company",
+            ));
+        }
+        let field = autotask_field(name).ok_or_else(|| {
+            PluginError::invalid_field(name.clone(), "not a field this connector writes")
+        })?;
+        if let Some(v) = field_value(c, field)? {
+            body.insert(field.into(), v);
+        }
+    }
+    Ok(body)
+}
+
 fn write_contact(
     root: &str,
     op: &WriteOp,
@@ -707,30 +728,21 @@ fn write_contact(
         WriteAction::Update => {
             let c = contact
                 .ok_or_else(|| PluginError::invalid_field("body", "update needs a contact"))?;
-            let mut body = Map::new();
-            for name in &op.fields {
-                if name.eq_ignore_ascii_case("company") {
-                    return Err(PluginError::invalid_field(
-                        "company",
-                        "Autotask contacts cannot move to another company",
-                    ));
-                }
-                let field = autotask_field(name).ok_or_else(|| {
-                    PluginError::invalid_field(name.clone(), "not a field this connector writes")
-                })?;
-                // A blank source value never clears an Autotask value.
-                if let Some(v) = field_value(c, field)? {
-                    body.insert(field.into(), v);
-                }
-            }
-            (company_of(Some(c))?, body)
+            (company_of(Some(c))?, changed_fields(c, &op.fields)?)
         }
-        WriteAction::Deactivate | WriteAction::Reactivate => {
+        WriteAction::Reactivate => {
+            // The WIT says the listed fields apply to reactivate as to update:
+            // one PATCH sets the contact active with its current values.
+            let mut body = match contact {
+                Some(c) => changed_fields(c, &op.fields)?,
+                None => Map::new(),
+            };
+            body.insert("isActive".into(), json!(1));
+            (company_of(contact)?, body)
+        }
+        WriteAction::Deactivate => {
             let mut body = Map::new();
-            body.insert(
-                "isActive".into(),
-                json!(i32::from(matches!(op.action, WriteAction::Reactivate))),
-            );
+            body.insert("isActive".into(), json!(0));
             (company_of(contact)?, body)
         }
         WriteAction::Delete => {
