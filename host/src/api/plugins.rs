@@ -47,6 +47,12 @@ impl From<PluginRecord> for PluginOut {
     }
 }
 
+/// A plugin package: a `.tar.gz` holding plugin.toml and the component it
+/// names, sent as the raw request body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PackageArchive(pub Vec<u8>);
+
 /// Query of `POST /plugins`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -77,7 +83,7 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/plugins", tag = "plugins",
     params(InstallQuery),
-    request_body(content = Vec<u8>, content_type = "application/gzip",
+    request_body(content = PackageArchive, content_type = "application/gzip",
         description = "The package: a `.tar.gz` holding plugin.toml and the component it names"),
     responses(
         (status = 201, description = "Installed (or updated)", body = PluginOut),
