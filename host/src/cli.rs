@@ -290,8 +290,8 @@ pub enum TokenCommand {
         /// A name saying who or what uses the token.
         #[arg(long)]
         name: String,
-        /// admin, operator or viewer.
-        #[arg(long)]
+        /// What the token may do.
+        #[arg(long, value_parser = ["admin", "operator", "viewer"])]
         role: String,
         /// Scope the token to this company.
         #[arg(long)]

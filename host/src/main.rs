@@ -528,7 +528,7 @@ async fn token_command(hub: &Hub, cmd: TokenCommand) -> Result<()> {
                     t.company_id.as_deref().unwrap_or("(all)"),
                     if t.revoked { "yes" } else { "no" },
                     t.last_used_at
-                        .map(|ms| format!("{ms}"))
+                        .map(console::utc)
                         .unwrap_or_else(|| "never".into())
                 );
             }
