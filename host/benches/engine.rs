@@ -169,6 +169,7 @@ fn main() {
             page_size: 500,
             dry_run: false,
             retry: Default::default(),
+            push_concurrency: 1,
         };
         let (t0, c0) = (Instant::now(), cpu_seconds());
         let report = engine.run(&spec, "full").await.unwrap();

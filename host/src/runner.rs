@@ -349,6 +349,11 @@ impl Runner {
             page_size: profile.page_size.max(1),
             dry_run: run.mode == RunMode::DryRun,
             retry: RetryPolicy::default(),
+            push_concurrency: crate::engine::plugins::push_concurrency(
+                hub,
+                &profile.target_connection,
+            )
+            .await,
         };
         let result = match run.mode {
             RunMode::Run => self.full_run(run, &profile, &engine, &spec, progress).await,

@@ -372,6 +372,9 @@ async fn check_case(
             attempts: 1,
             ..Default::default()
         },
+        // Even page sizes push a page's batches concurrently: the cursor and
+        // the write-ahead must hold either way.
+        push_concurrency: if page_size % 2 == 0 { 3 } else { 1 },
     };
     let engine = Engine {
         ledger: &ledger,

@@ -157,6 +157,20 @@ impl Transform for MapperEndpoint<'_> {
     }
 }
 
+/// How many batches of a page to push at once to `connection`: its
+/// request limit (the connection's `max_concurrent`, else the plugin
+/// manifest's), so concurrent batches overlap latency without ever
+/// exceeding what the connection allows.
+pub async fn push_concurrency(hub: &Hub, connection: &str) -> usize {
+    match hub.connection_context(connection).await {
+        Ok((record, plugin, _)) => record
+            .max_concurrent
+            .unwrap_or(plugin.manifest().limits.max_concurrent_requests)
+            .clamp(1, 64) as usize,
+        Err(_) => 1,
+    }
+}
+
 /// Runs a stored profile through its plugins.
 pub async fn run_profile(
     hub: &Hub,
@@ -194,6 +208,7 @@ pub async fn run_profile(
         page_size: profile.page_size.max(1),
         dry_run,
         retry: RetryPolicy::default(),
+        push_concurrency: push_concurrency(hub, &profile.target_connection).await,
     };
     let run_id = format!(
         "{}-{}",

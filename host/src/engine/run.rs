@@ -26,6 +26,10 @@ pub struct RunSpec {
     pub dry_run: bool,
     /// In-run retries of items the target reports throttled or transient.
     pub retry: super::retry::RetryPolicy,
+    /// Batches of one page pushed at once (1 = one after the other). The
+    /// target connection's request limit still bounds its HTTP calls; this
+    /// lets latency overlap within that limit.
+    pub push_concurrency: usize,
 }
 
 /// Why a run stopped.
@@ -470,111 +474,155 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
     }
 
     /// Applies one page: journal the writes as planned, push, commit outcomes
-    /// (and the page's cursor with the last batch) in one transaction.
+    /// (and the page's cursor after the last batch) in one transaction per
+    /// batch. With `push_concurrency` > 1 the page is split into that many
+    /// batches pushed at once, and the cursor commits on its own once every
+    /// batch has committed: it never passes an item not applied or recorded.
     pub async fn apply_page(
         &self,
         spec: &RunSpec,
         run_id: &str,
         page: &PagePlan,
     ) -> Result<(u64, u64), RunError> {
-        let (mut applied, mut failed) = (0, 0);
+        let page_end = page.cursor.as_ref().map(|c| PageEnd {
+            scope: spec.source_scope.as_str(),
+            cursor: c.as_deref(),
+            pass: page.pass.as_deref(),
+            more_in_pass: page.more_in_pass,
+            seen: &page.seen,
+        });
+        let concurrency = spec.push_concurrency.max(1);
+        let page_size = spec.page_size.max(1) as usize;
+        if concurrency > 1 && page.ops.len() > 1 {
+            use futures::stream::{self, StreamExt};
+            let size = page.ops.len().div_ceil(concurrency).clamp(1, page_size);
+            // Collected first: a lazy `map` closure here makes the future
+            // fail the `Send` check the scheduler's spawn needs.
+            let mut pushes = Vec::new();
+            for batch in page.ops.chunks(size) {
+                pushes.push(self.apply_batch(spec, run_id, batch, None));
+            }
+            let results: Vec<Result<(u64, u64), RunError>> = stream::iter(pushes)
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            let (mut applied, mut failed) = (0, 0);
+            for r in results {
+                let (a, f) = r?;
+                applied += a;
+                failed += f;
+            }
+            if page_end.is_some() {
+                self.ledger
+                    .commit_batch(run_id, &spec.profile_id, &[], page_end)
+                    .await?;
+            }
+            return Ok((applied, failed));
+        }
         let batches: Vec<&[PlannedOp]> = if page.ops.is_empty() {
             vec![&[]]
         } else {
-            page.ops.chunks(spec.page_size.max(1) as usize).collect()
+            page.ops.chunks(page_size).collect()
         };
         let last = batches.len() - 1;
+        let (mut applied, mut failed) = (0, 0);
         for (i, batch) in batches.into_iter().enumerate() {
-            let writes: Vec<&PlannedOp> = batch.iter().filter(|op| op.action.writes()).collect();
-            if !writes.is_empty() {
-                self.ledger
-                    .record_planned(run_id, &spec.profile_id, &writes)
-                    .await?;
-            }
-            let mut results: HashMap<String, Applied> = HashMap::new();
-            let mut to_send: Vec<WriteOp> = writes.iter().map(|op| write_op(op)).collect();
-            let mut attempt = 0;
-            while !to_send.is_empty() {
-                let answers = self
-                    .target
-                    .push(&spec.target_scope, to_send.clone())
-                    .await
-                    .map_err(endpoint("target push"))?;
-                let mut again = Vec::new();
-                let mut wait: Option<std::time::Duration> = None;
-                for answer in answers {
-                    match answer.outcome {
-                        Ok(ok) => {
-                            results.insert(
-                                answer.op_id,
-                                Applied::Ok {
-                                    target_id: ok.target_id,
-                                },
-                            );
-                        }
-                        Err(e) => {
-                            // Throttled or transient items did not land: wait, send them again.
-                            match spec.retry.wait(attempt, &EndpointError::Plugin(e.clone())) {
-                                Some(w) => {
-                                    wait = Some(wait.map_or(w, |cur| cur.max(w)));
-                                    if let Some(op) =
-                                        to_send.iter().find(|o| o.op_id == answer.op_id)
-                                    {
-                                        again.push(op.clone());
-                                    }
+            let end = if i == last { page_end } else { None };
+            let (a, f) = self.apply_batch(spec, run_id, batch, end).await?;
+            applied += a;
+            failed += f;
+        }
+        Ok((applied, failed))
+    }
+
+    /// Journals one batch's writes as planned, pushes them (waiting out and
+    /// resending throttled or transient items), and commits the outcomes,
+    /// with `page_end` if given, in one transaction.
+    async fn apply_batch(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        batch: &[PlannedOp],
+        page_end: Option<PageEnd<'_>>,
+    ) -> Result<(u64, u64), RunError> {
+        let (mut applied, mut failed) = (0, 0);
+        let writes: Vec<&PlannedOp> = batch.iter().filter(|op| op.action.writes()).collect();
+        if !writes.is_empty() {
+            self.ledger
+                .record_planned(run_id, &spec.profile_id, &writes)
+                .await?;
+        }
+        let mut results: HashMap<String, Applied> = HashMap::new();
+        let mut to_send: Vec<WriteOp> = writes.iter().map(|op| write_op(op)).collect();
+        let mut attempt = 0;
+        while !to_send.is_empty() {
+            let answers = self
+                .target
+                .push(&spec.target_scope, to_send.clone())
+                .await
+                .map_err(endpoint("target push"))?;
+            let mut again = Vec::new();
+            let mut wait: Option<std::time::Duration> = None;
+            for answer in answers {
+                match answer.outcome {
+                    Ok(ok) => {
+                        results.insert(
+                            answer.op_id,
+                            Applied::Ok {
+                                target_id: ok.target_id,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        // Throttled or transient items did not land: wait, send them again.
+                        match spec.retry.wait(attempt, &EndpointError::Plugin(e.clone())) {
+                            Some(w) => {
+                                wait = Some(wait.map_or(w, |cur| cur.max(w)));
+                                if let Some(op) = to_send.iter().find(|o| o.op_id == answer.op_id) {
+                                    again.push(op.clone());
                                 }
-                                None => {
-                                    results.insert(
-                                        answer.op_id,
-                                        Applied::Failed {
-                                            class: e.class().to_owned(),
-                                            message: e.describe(),
-                                        },
-                                    );
-                                }
+                            }
+                            None => {
+                                results.insert(
+                                    answer.op_id,
+                                    Applied::Failed {
+                                        class: e.class().to_owned(),
+                                        message: e.describe(),
+                                    },
+                                );
                             }
                         }
                     }
                 }
-                if let Some(w) = wait {
-                    tracing::info!(profile = %spec.profile_id, items = again.len(), wait_ms = w.as_millis() as u64, "target asked to retry items");
-                    tokio::time::sleep(w).await;
-                }
-                to_send = again;
-                attempt += 1;
             }
-            let outcomes: Vec<(&PlannedOp, Applied)> = batch
-                .iter()
-                .filter(|op| op.action != Action::Noop || op.retry)
-                .map(|op| {
-                    let outcome = if op.action.writes() {
-                        results.remove(&op.op_id).unwrap_or(Applied::Failed {
-                            class: "remote".into(),
-                            message: "the target connector returned no result for this item".into(),
-                        })
-                    } else {
-                        Applied::Ok {
-                            target_id: op.target_id.clone().unwrap_or_default(),
-                        }
-                    };
-                    outcome_counts(&outcome, &mut applied, &mut failed);
-                    (op, outcome)
-                })
-                .collect();
-            let page_end = match (&page.cursor, i == last) {
-                (Some(c), true) => Some(PageEnd {
-                    scope: spec.source_scope.as_str(),
-                    cursor: c.as_deref(),
-                    pass: page.pass.as_deref(),
-                    more_in_pass: page.more_in_pass,
-                    seen: &page.seen,
-                }),
-                _ => None,
-            };
-            self.ledger
-                .commit_batch(run_id, &spec.profile_id, &outcomes, page_end)
-                .await?;
+            if let Some(w) = wait {
+                tracing::info!(profile = %spec.profile_id, items = again.len(), wait_ms = w.as_millis() as u64, "target asked to retry items");
+                tokio::time::sleep(w).await;
+            }
+            to_send = again;
+            attempt += 1;
         }
+        let outcomes: Vec<(&PlannedOp, Applied)> = batch
+            .iter()
+            .filter(|op| op.action != Action::Noop || op.retry)
+            .map(|op| {
+                let outcome = if op.action.writes() {
+                    results.remove(&op.op_id).unwrap_or(Applied::Failed {
+                        class: "remote".into(),
+                        message: "the target connector returned no result for this item".into(),
+                    })
+                } else {
+                    Applied::Ok {
+                        target_id: op.target_id.clone().unwrap_or_default(),
+                    }
+                };
+                outcome_counts(&outcome, &mut applied, &mut failed);
+                (op, outcome)
+            })
+            .collect();
+        self.ledger
+            .commit_batch(run_id, &spec.profile_id, &outcomes, page_end)
+            .await?;
         Ok((applied, failed))
     }
 }
