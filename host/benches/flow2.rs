@@ -119,7 +119,7 @@ async fn measured(hub: &syncbridge::hub::Hub, sim: &Simulator) -> Measured {
     assert_eq!(report.failed, 0, "{report:?}");
     let stats = sim.requests();
     let mut routes: Vec<(String, u64)> = stats.routes.into_iter().collect();
-    routes.sort_by(|a, b| b.1.cmp(&a.1));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.1));
     Measured {
         wall,
         requests: stats.total,
