@@ -1,4 +1,5 @@
 //! The syncbridge host: plugin runtime, capabilities, store and CLI.
+pub mod api;
 pub mod capability;
 pub mod cli;
 pub mod console;

@@ -1,11 +1,7 @@
 //! The HTTP service (`syncbridge serve`): `/healthz` and the REST API under
 //! `/api/v1`.
 
-// The API lives in `src/api/`; it is declared here because the service is
-// its only user.
-#[path = "api/mod.rs"]
-pub mod api;
-
+use crate::api;
 use crate::hub::Hub;
 use axum::extract::State;
 use axum::routing::get;

@@ -992,6 +992,21 @@ async fn plans_show_apply_and_discard() {
     let r = api.get("/plans/plan-1?limit=abc", &w.acme_viewer).await;
     assert_eq!((r.status, r.code()), (400, "invalid_request"));
 
+    // The filter preview of a plan: one row per source item with its action.
+    let r = api.get("/plans/plan-1/preview", &w.acme_viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = r.json["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1]["source_id"], "s2");
+    assert_eq!(rows[1]["action"], "update");
+    assert_eq!(rows[2]["action"], "noop");
+    assert_eq!(
+        api.get("/plans/plan-g/preview", &w.acme_viewer)
+            .await
+            .status,
+        404
+    );
+
     // Apply queues an apply-plan run.
     assert_eq!(
         api.post_empty("/plans/plan-1/apply", &w.acme_viewer)
@@ -1285,6 +1300,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
         ("/api/v1/profiles/{id}/explain", "get"),
         ("/api/v1/plans", "get"),
         ("/api/v1/plans/{id}", "get"),
+        ("/api/v1/plans/{id}/preview", "get"),
         ("/api/v1/plans/{id}/apply", "post"),
         ("/api/v1/plans/{id}/discard", "post"),
         ("/api/v1/runs", "get"),
@@ -1302,7 +1318,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 27, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 28, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");

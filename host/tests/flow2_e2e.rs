@@ -6,9 +6,14 @@
 mod common;
 
 use serde_json::json;
+use syncbridge::control::plans;
+use syncbridge::control::preview;
+use syncbridge::control::runs::{NewRun, RunMode, Runs};
+use syncbridge::engine::plan::Action;
 use syncbridge::engine::plugins::run_profile;
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::engine::FieldRules;
+use syncbridge::runner::{NoProgress, Runner};
 use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
 
 const TENANT: &str = "contoso.onmicrosoft.com";
@@ -120,6 +125,49 @@ async fn m365_users_reach_autotask_and_changes_follow_by_delta() {
     )
     .await
     .unwrap();
+
+    // The filter preview, before anything is written: who lands where, who
+    // does not and why, and what will happen.
+    let runner = Runner::new(t.hub.clone(), "test", std::time::Duration::from_secs(30));
+    let dry = Runs::new(t.hub.store().clone())
+        .start_now(
+            NewRun {
+                profile_id: "contoso-contacts",
+                company_id: None,
+                trigger: "manual",
+                mode: RunMode::DryRun,
+                plan_id: None,
+            },
+            "test",
+            runner.lease(),
+        )
+        .await
+        .unwrap();
+    let dry = runner.execute(dry, &NoProgress).await.unwrap();
+    let items = plans::items(
+        t.hub.store(),
+        dry.plan_id.as_deref().unwrap(),
+        false,
+        0,
+        100,
+    )
+    .await
+    .unwrap();
+    let rows = preview::rows(&items);
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let row = |id: &str| rows.iter().find(|r| r.source_id == id).unwrap();
+    assert_eq!(row("u1").action, Action::Create);
+    assert_eq!(row("u1").site.as_deref(), Some("Main (11)"));
+    assert!(row("u1").rule.contains("all-licensed"), "{:?}", row("u1"));
+    assert_eq!(row("u2").action, Action::Update, "matched by e-mail");
+    assert_eq!(row("u2").target_id.as_deref(), Some("101"));
+    assert_eq!(row("u5").action, Action::Noop);
+    assert!(row("u5").reason.contains("licence"), "{:?}", row("u5"));
+    assert_eq!(
+        sim.autotask().rows("Contacts").len(),
+        1,
+        "the preview wrote nothing"
+    );
 
     let first = run_profile(&t.hub, "contoso-contacts", false)
         .await

@@ -80,6 +80,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/profiles/{id}/explain", get(profiles::explain))
         .route("/plans", get(plans::list))
         .route("/plans/{id}", get(plans::show))
+        .route("/plans/{id}/preview", get(plans::preview))
         .route("/plans/{id}/apply", post(plans::apply))
         .route("/plans/{id}/discard", post(plans::discard))
         .route("/runs", get(runs::list))

@@ -26,7 +26,7 @@ pub const PREFIX: &str = "/api/v1";
         connections::remove, connections::test,
         profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
         profiles::run, profiles::dry_run, profiles::enable, profiles::disable, profiles::explain,
-        plans::list, plans::show, plans::apply, plans::discard,
+        plans::list, plans::show, plans::preview, plans::apply, plans::discard,
         runs::list, runs::show,
         quarantine::list, quarantine::retry, quarantine::skip, quarantine::relink,
         alerts::list, alerts::resolve,

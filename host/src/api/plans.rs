@@ -240,6 +240,64 @@ pub async fn show(
     }))
 }
 
+/// One line of a filter preview.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewRowOut {
+    pub source_id: String,
+    /// The person as the target will know them (e-mail or name), if mapped.
+    pub who: Option<String>,
+    /// The mapper rule that decided: the filter, or why no filter took the item.
+    pub rule: String,
+    pub reason: String,
+    pub site: Option<String>,
+    pub contact_types: Vec<String>,
+    /// create | update | link | deactivate | reactivate | delete | noop
+    pub action: String,
+    pub target_id: Option<String>,
+}
+
+/// A plan's filter preview.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewOut {
+    pub plan: PlanOut,
+    pub items: Vec<PreviewRowOut>,
+}
+
+#[utoipa::path(get, path = "/plans/{id}/preview", tag = "plans",
+    params(("id" = String, Path, description = "Plan id (from a dry run: POST /profiles/{id}/dry-run, then the run's plan_id)")),
+    responses(
+        (status = 200, description = "For every source item: the filter that matched (or why none did), site, contact types and the planned action", body = PreviewOut),
+        (status = 404, description = "No such plan in the token's scope", body = ErrorBody),
+    ))]
+pub async fn preview(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PreviewOut>> {
+    let plan = visible_plan(&hub, &caller, &id).await?;
+    let items = plans::items(hub.store(), &id, false, 0, 100_000).await?;
+    let rows = crate::control::preview::rows(&items)
+        .into_iter()
+        .map(|r| PreviewRowOut {
+            source_id: r.source_id,
+            who: r.who,
+            rule: r.rule,
+            reason: r.reason,
+            site: r.site,
+            contact_types: r.contact_types,
+            action: serde_json::to_value(r.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            target_id: r.target_id,
+        })
+        .collect();
+    Ok(Json(PreviewOut {
+        plan: plan.into(),
+        items: rows,
+    }))
+}
+
 #[utoipa::path(post, path = "/plans/{id}/apply", tag = "plans",
     params(("id" = String, Path, description = "Plan id")),
     responses(
