@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> Result<()> {
             let scheduler = if args.no_scheduler {
                 None
             } else {
-                Some(start_scheduler(hub.clone(), &args)?)
+                Some(start_scheduler(hub.clone(), &args, &cli.global.ca_certs).await?)
             };
             syncbridge::server::serve(hub, listener).await?;
             if let Some((stop, task)) = scheduler {
@@ -120,9 +120,10 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Starts the scheduler with this process's runner; returns its stop switch.
-fn start_scheduler(
+async fn start_scheduler(
     hub: Arc<Hub>,
     args: &syncbridge::cli::ServeArgs,
+    ca_certs: &[std::path::PathBuf],
 ) -> Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
@@ -134,8 +135,22 @@ fn start_scheduler(
     );
     let mut runner =
         syncbridge::runner::Runner::new(hub.clone(), owner, std::time::Duration::from_secs(60));
-    if let Some(settings) = syncbridge::notify::SmtpSettings::from_env()? {
+    if let Some(mut settings) = syncbridge::notify::SmtpSettings::from_env()? {
+        for path in ca_certs {
+            settings.extra_ca_pems.push(
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read CA certificate {}", path.display()))?,
+            );
+        }
         let notifier = syncbridge::notify::SmtpNotifier::new(settings)?;
+        let server = notifier.settings().server();
+        match tokio::time::timeout(std::time::Duration::from_secs(10), notifier.check()).await {
+            Ok(Ok(())) => tracing::info!(%server, "SMTP server accepts us: notices will be mailed"),
+            Ok(Err(e)) => {
+                tracing::warn!(%server, error = %e, "SMTP check failed; notices may not be delivered")
+            }
+            Err(_) => tracing::warn!(%server, "SMTP check timed out; notices may not be delivered"),
+        }
         let fallback = args
             .notify
             .as_deref()

@@ -162,8 +162,22 @@ impl Store {
         PluginRecord::from_row(&row)
     }
 
-    /// Removes a plugin that no connection uses.
+    /// Removes a plugin that no connection uses and no profile maps with.
     pub async fn remove_plugin(&self, id: &str) -> Result<(), StoreError> {
+        let mappers: Vec<String> =
+            sqlx::query("SELECT id FROM profiles WHERE mapper_plugin = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<_, _>>()?;
+        if !mappers.is_empty() {
+            return Err(StoreError::InUse(format!(
+                "plugin {id:?} is the mapper of profile(s) {}; remove those first",
+                mappers.join(", ")
+            )));
+        }
         let users: Vec<String> =
             sqlx::query("SELECT id FROM connections WHERE plugin_id = $1 ORDER BY id")
                 .bind(id)
