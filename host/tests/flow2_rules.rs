@@ -14,6 +14,8 @@ use syncbridge::engine::plugins::run_profile;
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::engine::rules::OnRemove;
 use syncbridge::engine::{FieldRules, RunReport};
+use syncbridge::hub::NewConnection;
+use syncbridge::secrets::Credential;
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
 const TENANT: &str = "contoso.onmicrosoft.com";
@@ -82,6 +84,8 @@ struct Scenario {
     rules: FieldRules,
     with_groups: bool,
     page_size: u32,
+    /// The Autotask connection's request limit (`None`: the plugin's, 3).
+    psa_max_concurrent: Option<u32>,
 }
 
 impl Scenario {
@@ -94,6 +98,7 @@ impl Scenario {
             rules: rules_for(true),
             with_groups: false,
             page_size: 3,
+            psa_max_concurrent: None,
         }
     }
 }
@@ -184,14 +189,22 @@ impl Env {
         .await;
         let at_cred = json!({"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING", "UserName": "api@msp.example", "Secret": "at-secret"}});
         let at_config = json!({"api_user": "api@msp.example", "zone_lookup_url": format!("{}/atservicesrest", sim.base_url())});
-        common::loopback_connection(
-            &t.hub,
-            "psa",
-            "autotask",
-            &at_config.to_string(),
-            &[("default", &at_cred.to_string())],
-        )
-        .await;
+        t.hub
+            .add_connection(NewConnection {
+                id: "psa".into(),
+                plugin_id: "autotask".into(),
+                config: at_config.to_string(),
+                allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+                allow_private_network: true,
+                max_concurrent: s.psa_max_concurrent,
+                credentials: [(
+                    "default".to_string(),
+                    Credential::from_json(&at_cred.to_string()).unwrap(),
+                )]
+                .into(),
+            })
+            .await
+            .expect("connection is added");
         let env = Env { sim, t };
         env.save_profile(s.options, s.rules, s.page_size).await;
         env
@@ -1001,6 +1014,10 @@ async fn an_expired_delta_token_reconciles_against_links_without_reimporting() {
 async fn an_interrupted_run_resumes_without_duplicates() {
     let mut s = Scenario::new(many_users(9), autotask_options(json!({})));
     s.page_size = 3;
+    // One request at a time, so a page is pushed as one batch of three and the kill below
+    // lands between a create reaching Autotask and its batch committing (with concurrent
+    // pushes every batch is one create and commits at once: recovery has nothing to find).
+    s.psa_max_concurrent = Some(1);
     let env = Env::start(s).await;
     // Slow creates, so the run is surely mid-push when it is killed.
     env.sim
