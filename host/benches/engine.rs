@@ -170,6 +170,7 @@ fn main() {
             dry_run: false,
             retry: Default::default(),
             push_concurrency: 1,
+            from_start: false,
         };
         let (t0, c0) = (Instant::now(), cpu_seconds());
         let report = engine.run(&spec, "full").await.unwrap();

@@ -284,7 +284,7 @@ pub async fn print_explain(
 
 /// Runs a dry run and prints its filter preview.
 pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
-    let run = run_now(hub.clone(), profile, RunMode::DryRun, None, true).await?;
+    let run = run_now(hub.clone(), profile, RunMode::Preview, None, true).await?;
     let Some(plan) = run.plan_id.as_deref() else {
         anyhow::bail!(
             "the dry run stored no plan: {}",

@@ -347,17 +347,18 @@ impl Runner {
             target_scope: profile.target_scope.clone(),
             rules: profile.rules.clone(),
             page_size: profile.page_size.max(1),
-            dry_run: run.mode == RunMode::DryRun,
+            dry_run: matches!(run.mode, RunMode::DryRun | RunMode::Preview),
             retry: RetryPolicy::default(),
             push_concurrency: crate::engine::plugins::push_concurrency(
                 hub,
                 &profile.target_connection,
             )
             .await,
+            from_start: run.mode == RunMode::Preview,
         };
         let result = match run.mode {
             RunMode::Run => self.full_run(run, &profile, &engine, &spec, progress).await,
-            RunMode::DryRun => self.dry_run(run, &engine, &spec).await,
+            RunMode::DryRun | RunMode::Preview => self.dry_run(run, &engine, &spec).await,
             RunMode::ApplyPlan => self.apply_plan(run, &engine, &spec, progress).await,
         };
         match result {

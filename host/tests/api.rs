@@ -1295,6 +1295,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
         ("/api/v1/profiles/{id}", "delete"),
         ("/api/v1/profiles/{id}/run", "post"),
         ("/api/v1/profiles/{id}/dry-run", "post"),
+        ("/api/v1/profiles/{id}/preview", "post"),
         ("/api/v1/profiles/{id}/enable", "post"),
         ("/api/v1/profiles/{id}/disable", "post"),
         ("/api/v1/profiles/{id}/explain", "get"),
@@ -1318,7 +1319,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 28, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");

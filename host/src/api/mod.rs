@@ -75,6 +75,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         )
         .route("/profiles/{id}/run", post(profiles::run))
         .route("/profiles/{id}/dry-run", post(profiles::dry_run))
+        .route("/profiles/{id}/preview", post(profiles::preview))
         .route("/profiles/{id}/enable", post(profiles::enable))
         .route("/profiles/{id}/disable", post(profiles::disable))
         .route("/profiles/{id}/explain", get(profiles::explain))

@@ -25,7 +25,7 @@ pub const PREFIX: &str = "/api/v1";
         connections::list, connections::create, connections::show, connections::update,
         connections::remove, connections::test,
         profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
-        profiles::run, profiles::dry_run, profiles::enable, profiles::disable, profiles::explain,
+        profiles::run, profiles::dry_run, profiles::preview, profiles::enable, profiles::disable, profiles::explain,
         plans::list, plans::show, plans::preview, plans::apply, plans::discard,
         runs::list, runs::show,
         quarantine::list, quarantine::retry, quarantine::skip, quarantine::relink,

@@ -514,6 +514,21 @@ pub async fn dry_run(
     queue(&hub, &caller, &id, RunMode::DryRun).await
 }
 
+#[utoipa::path(post, path = "/profiles/{id}/preview", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses(
+        (status = 202, description = "Queued: a dry run over a full pass (every source item, not only changes); when finished, GET /plans/{plan_id}/preview shows which filter took each item, where it lands and the planned action", body = RunOut),
+        (status = 404, description = "No such profile in the token's scope", body = ErrorBody),
+        (status = 409, description = "`sync_in_progress`: a run of the profile is queued or running", body = ErrorBody),
+    ))]
+pub async fn preview(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RunOut>)> {
+    queue(&hub, &caller, &id, RunMode::Preview).await
+}
+
 async fn set_enabled(
     hub: &Hub,
     caller: &Caller,

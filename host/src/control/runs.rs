@@ -19,6 +19,9 @@ pub enum RunMode {
     DryRun,
     /// Apply a stored plan exactly.
     ApplyPlan,
+    /// A dry run over a full pass (every source item, not only changes): the
+    /// filter preview.
+    Preview,
 }
 
 /// Where a run is.
@@ -80,6 +83,7 @@ impl RunMode {
             RunMode::Run => "run",
             RunMode::DryRun => "dry-run",
             RunMode::ApplyPlan => "apply-plan",
+            RunMode::Preview => "preview",
         }
     }
 
@@ -87,6 +91,7 @@ impl RunMode {
         match s {
             "dry-run" => RunMode::DryRun,
             "apply-plan" => RunMode::ApplyPlan,
+            "preview" => RunMode::Preview,
             _ => RunMode::Run,
         }
     }

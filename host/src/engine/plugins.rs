@@ -209,6 +209,7 @@ pub async fn run_profile(
         dry_run,
         retry: RetryPolicy::default(),
         push_concurrency: push_concurrency(hub, &profile.target_connection).await,
+        from_start: false,
     };
     let run_id = format!(
         "{}-{}",

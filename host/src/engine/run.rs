@@ -30,6 +30,9 @@ pub struct RunSpec {
     /// target connection's request limit still bounds its HTTP calls; this
     /// lets latency overlap within that limit.
     pub push_concurrency: usize,
+    /// Plan from the start (a full pass) whatever the stored cursor: the
+    /// filter preview shows every source item, not only changes.
+    pub from_start: bool,
 }
 
 /// Why a run stopped.
@@ -268,10 +271,13 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
     /// for linked items it did not see.
     pub async fn plan(&self, spec: &RunSpec, run_id: &str) -> Result<Plan, RunError> {
         let mut plan = Plan::default();
-        let (mut cursor, stored_pass) = self
-            .ledger
-            .cursor(&spec.profile_id, &spec.source_scope)
-            .await?;
+        let (mut cursor, stored_pass) = if spec.from_start {
+            (None, None)
+        } else {
+            self.ledger
+                .cursor(&spec.profile_id, &spec.source_scope)
+                .await?
+        };
         let started_fresh = cursor.is_none();
         let mut pass: Option<String> = None;
         let mut seen: HashSet<String> = HashSet::new();
