@@ -374,7 +374,7 @@ async fn check_case(
         },
         // Even page sizes push a page's batches concurrently: the cursor and
         // the write-ahead must hold either way.
-        push_concurrency: if page_size % 2 == 0 { 3 } else { 1 },
+        push_concurrency: if page_size.is_multiple_of(2) { 3 } else { 1 },
         from_start: false,
     };
     let engine = Engine {
