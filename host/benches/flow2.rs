@@ -5,7 +5,7 @@
 //!
 //! Run: `./scripts/build-plugins.sh && cargo bench -p syncbridge --bench flow2`.
 //! `FLOW2_BENCH_USERS` (default 10000), `FLOW2_BENCH_LATENCY_USERS` (default 1000: with
-//! 50 ms a request the sequential pushes take ~50 s per 1,000 users), `FLOW2_BENCH_LATENCY_MS`
+//! 50 ms a request and 3 pushes in flight that is ~19 s), `FLOW2_BENCH_LATENCY_MS`
 //! (default 50), `FLOW2_BENCH_PAGE` (profile page size, default 500).
 //!
 //! The simulator runs in this process on its own tokio runtime whose threads are named
