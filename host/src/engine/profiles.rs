@@ -252,3 +252,42 @@ pub async fn using_connection(store: &Store, connection: &str) -> Result<Vec<Str
         .map(|r| r.try_get("id").map_err(StoreError::from))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(source_scope: &str) -> Profile {
+        Profile {
+            id: "p".into(),
+            source_connection: "s".into(),
+            source_scope: source_scope.into(),
+            mapper_plugin: "m".into(),
+            mapper_options: "{}".into(),
+            target_connection: "t".into(),
+            target_scope: "contacts".into(),
+            rules: FieldRules::default(),
+            page_size: 100,
+        }
+    }
+
+    #[test]
+    fn mailbox_calendar_flows_poll_at_most_every_ten_minutes() {
+        assert_eq!(
+            minimum_interval(&profile("calendar:mailbox=a@b")).as_secs(),
+            600
+        );
+        assert_eq!(minimum_interval(&profile("users")).as_secs(), 60);
+    }
+
+    #[test]
+    fn daily_times_are_checked() {
+        assert_eq!(parse_hhmm("02:30"), Some(150));
+        assert_eq!(parse_hhmm("24:00"), None);
+        let bad = ProfileSettings {
+            daily_at: Some("2pm".into()),
+            ..ProfileSettings::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("HH:MM"));
+    }
+}
