@@ -913,6 +913,7 @@ fn op(source: &str, action: Action, changes: &[(&str, Option<&str>, Option<&str>
         rule: "test".into(),
         retry: false,
         prior_provenance: None,
+        inactive_after: false,
     }
 }
 

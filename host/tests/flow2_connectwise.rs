@@ -1272,7 +1272,9 @@ async fn a_run_failing_midway_then_a_full_pass_leaves_no_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_resumes_without_duplicates() {
     let mut s = Scenario::new(many_users(9), cw_options(json!({})));
-    s.page_size = 3;
+    // Pages of nine pushed as three concurrent batches of three: the kill lands
+    // while creates have reached ConnectWise but no batch has committed.
+    s.page_size = 9;
     let env = Env::start(s).await;
     // Slow creates, so the run is surely mid-push when it is killed.
     env.sim

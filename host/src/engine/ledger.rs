@@ -384,6 +384,7 @@ impl Ledger {
             rule: "recovery".into(),
             retry: false,
             prior_provenance: None,
+            inactive_after: false,
         };
         match target {
             Some(t) => {
@@ -659,7 +660,7 @@ async fn upsert_links(
                 .bind(serde_json::to_string(&op.fields_after).expect("fields serialise"))
                 .bind(serde_json::Value::Object(provenance).to_string())
                 .bind(origin)
-                .bind(!op.action.removes() as i64)
+                .bind(!(op.action.removes() || op.inactive_after) as i64)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;

@@ -91,6 +91,10 @@ pub struct PlannedOp {
     pub retry: bool,
     /// The link's provenance before this op (merged with the fields it writes).
     pub prior_provenance: Option<String>,
+    /// The target item is inactive and stays so after this op (linked or
+    /// updated without reactivation); the link must not claim it is active.
+    #[serde(default)]
+    pub inactive_after: bool,
 }
 
 /// Diffs `desired` against `current` under the rules.
@@ -220,6 +224,7 @@ pub fn plan_intent(
         rule: format!("mapper rule {:?}: {}", intent.rule, intent.reason),
         retry: false,
         prior_provenance: link.map(|l| l.provenance.clone()),
+        inactive_after: false,
     };
     match (intent.action, link) {
         (IntentAction::Upsert, Some(link)) => {
@@ -244,6 +249,7 @@ pub fn plan_intent(
             } else {
                 Action::Noop
             };
+            op.inactive_after = !link.active && op.action != Action::Reactivate;
             op.rule.push_str(match op.action {
                 Action::Reactivate => {
                     "; linked target item is inactive and its source is active: reactivate"
@@ -275,6 +281,7 @@ pub fn plan_intent(
                 } else {
                     Action::Link
                 };
+                op.inactive_after = !m.active && op.action != Action::Reactivate;
                 op.rule.push_str(if create_only {
                     "; matched an existing target item by key: linked, not changed (create-only)"
                 } else {
@@ -560,6 +567,25 @@ mod tests {
             )
             .action,
             Action::Reactivate
+        );
+        // Reactivation off: linked (or updated) but it stays inactive, and the
+        // link must say so, or a later reactivation would never be planned.
+        let no_reactivate = FieldRules {
+            reactivate: false,
+            ..FieldRules::default()
+        };
+        let op = plan_intent("o".into(), &intent, None, Some(&inactive), &no_reactivate);
+        assert_eq!((op.action, op.inactive_after), (Action::Update, true));
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            None,
+            Some(&inactive),
+            &FieldRules::default(),
+        );
+        assert!(
+            !op.inactive_after,
+            "a reactivated item is active after the op"
         );
     }
 
