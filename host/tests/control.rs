@@ -608,3 +608,72 @@ async fn a_server_setting_change_schedules_a_full_resync() {
         "the request is consumed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_profile_never_stops_the_others() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    // A second PSA connection with a wrong key, and a profile writing to it.
+    let at_config = json!({"api_user": "api@msp.example", "zone_lookup_url": format!("{}/atservicesrest", s.sim.base_url())});
+    let bad = json!({"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING", "UserName": "api@msp.example", "Secret": "nope"}});
+    common::loopback_connection(
+        hub,
+        "psa-bad",
+        "autotask",
+        &at_config.to_string(),
+        &[("default", &bad.to_string())],
+    )
+    .await;
+    let mut broken = profiles::get(hub.store(), "contacts").await.unwrap();
+    broken.id = "broken".into();
+    broken.target_connection = "psa-bad".into();
+    profiles::save(hub.store(), &broken).await.unwrap();
+    let runs = Runs::new(hub.store().clone());
+    for profile in ["broken", "contacts"] {
+        runs.enqueue(NewRun {
+            profile_id: profile,
+            company_id: Some("contoso"),
+            trigger: "api",
+            mode: RunMode::Run,
+            plan_id: None,
+        })
+        .await
+        .unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = Arc::new(Runner::new(hub.clone(), "serve", Duration::from_secs(5)));
+    let task = tokio::spawn(scheduler::run(
+        runner,
+        hub.store().clone(),
+        SchedulerConfig {
+            tick: Duration::from_millis(50),
+            workers: 1,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let listed = runs.list(Default::default()).await.unwrap();
+        if listed.len() == 2 && listed.iter().all(|r| r.status.finished()) {
+            break listed;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listed:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let status = |p: &str| done.iter().find(|r| r.profile_id == p).unwrap().status;
+    assert_eq!(status("broken"), RunStatus::Failed);
+    assert_eq!(status("contacts"), RunStatus::Succeeded, "{done:?}");
+    assert_eq!(contacts(&s.sim).len(), 3);
+    assert!(syncbridge::runner::stopped(hub.store(), "psa-bad")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+        .await
+        .unwrap()
+        .is_none());
+    let _ = stop.send(());
+    let _ = task.await;
+}
