@@ -25,6 +25,11 @@
 //!   (`graph:skus`) for a day or until an unknown SKU shows up.
 //! - With `"with_groups": true` every user's groups are read through
 //!   `users/{id}/transitiveMemberOf/microsoft.graph.group`, 20 users per `$batch`.
+//! - `pull(scope = "mailboxes")` discovers mailboxes: always a full pass over
+//!   `users?$select=id,mail,displayName,userPrincipalName`, one page a call (the
+//!   `@odata.nextLink` is the cursor, same-origin only); every user with a non-empty `mail`
+//!   becomes an item with a `mailbox` body (disabled, unapproved, statuses `not-run`: the host
+//!   keeps the real flags). Users without `mail` have no mailbox and are left out.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -126,9 +131,12 @@ impl Connector for Graph {
         let cfg: Config = config::parse(config)?;
         match request.scope.as_str() {
             "users" => pull_users(&cfg, request.cursor.as_deref(), request.max_items),
+            "mailboxes" => pull_mailboxes(&cfg, request.cursor.as_deref(), request.max_items),
             other => Err(PluginError::invalid_field(
                 "scope",
-                format!("unknown scope {other:?}; this connector reads \"users\""),
+                format!(
+                    "unknown scope {other:?}; this connector reads \"users\" and \"mailboxes\""
+                ),
             )),
         }
     }
@@ -242,6 +250,68 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
         cursor,
         more,
         full,
+    })
+}
+
+/// Properties read by the `mailboxes` scope.
+pub const MAILBOX_SELECT: &str = "id,mail,displayName,userPrincipalName";
+
+/// One page of mailbox discovery: users with a mail address. Always a full pass.
+fn pull_mailboxes(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page, PluginError> {
+    let url = match cursor {
+        None => format!("{}/users?$select={MAILBOX_SELECT}", cfg.root()),
+        Some(link) => link.to_owned(),
+    };
+    if cursor.is_some() && origin(&url) != origin(cfg.root()) {
+        return Err(PluginError::invalid_field(
+            "cursor",
+            format!(
+                "the cursor does not point at {}; refusing to send the credential elsewhere",
+                origin(cfg.root())
+            ),
+        ));
+    }
+    let page_size = max_items.clamp(1, 999);
+    let body: Value = Request::get(&url)
+        .credential(CREDENTIAL)
+        .header("Accept", "application/json")
+        .header("Prefer", format!("odata.maxpagesize={page_size}"))
+        .send()?
+        .json()?;
+    let items = body["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(to_mailbox_item)
+        .collect();
+    let next = body["@odata.nextLink"].as_str().map(str::to_owned);
+    let more = next.is_some();
+    Ok(Page {
+        items,
+        cursor: next,
+        more,
+        full: true,
+    })
+}
+
+/// Maps one `users` entry to a mailbox item; `None` for users without a mail address.
+pub fn to_mailbox_item(v: &Value) -> Option<Item> {
+    let address = str_field(v, "mail")?;
+    let id = str_field(v, "id").unwrap_or_else(|| address.clone());
+    let display_name = str_field(v, "displayName").or_else(|| str_field(v, "userPrincipalName"));
+    Some(Item {
+        id,
+        version: None,
+        removed: None,
+        body: Some(ItemBody::Mailbox(Mailbox {
+            address,
+            display_name,
+            enabled: false,
+            approved: false,
+            incoming_status: ChannelStatus::NotRun,
+            outgoing_status: ChannelStatus::NotRun,
+            calendar_status: ChannelStatus::NotRun,
+        })),
     })
 }
 
