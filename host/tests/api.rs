@@ -1313,6 +1313,13 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
         ("/api/v1/quarantine/{profile}/{source_id}/relink", "post"),
         ("/api/v1/alerts", "get"),
         ("/api/v1/alerts/{id}/resolve", "post"),
+        ("/api/v1/connections/{id}/discover-mailboxes", "post"),
+        ("/api/v1/mailboxes", "get"),
+        ("/api/v1/mailboxes/settings", "post"),
+        ("/api/v1/mailboxes/{id}/enable", "post"),
+        ("/api/v1/mailboxes/{id}/disable", "post"),
+        ("/api/v1/mailboxes/{id}/approve", "post"),
+        ("/api/v1/mailboxes/{id}/settings", "put"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1320,7 +1327,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 36, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");

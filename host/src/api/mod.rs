@@ -12,6 +12,7 @@ pub mod auth;
 pub mod companies;
 pub mod connections;
 pub mod error;
+pub mod mailboxes;
 pub mod openapi;
 pub mod plans;
 pub mod plugins;
@@ -66,6 +67,19 @@ pub fn router(hub: Arc<Hub>) -> Router {
                 .delete(connections::remove),
         )
         .route("/connections/{id}/test", post(connections::test))
+        .route(
+            "/connections/{id}/discover-mailboxes",
+            post(mailboxes::discover),
+        )
+        .route("/mailboxes", get(mailboxes::list))
+        .route("/mailboxes/settings", post(mailboxes::apply_to_many))
+        .route("/mailboxes/{id}/enable", post(mailboxes::enable))
+        .route("/mailboxes/{id}/disable", post(mailboxes::disable))
+        .route("/mailboxes/{id}/approve", post(mailboxes::approve))
+        .route(
+            "/mailboxes/{id}/settings",
+            axum::routing::put(mailboxes::put_settings),
+        )
         .route("/profiles", get(profiles::list).post(profiles::create))
         .route(
             "/profiles/{id}",

@@ -1,7 +1,9 @@
 //! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and served at `GET /api/v1/openapi.json` without a token.
 
-use super::{alerts, companies, connections, plans, plugins, profiles, quarantine, runs};
+use super::{
+    alerts, companies, connections, mailboxes, plans, plugins, profiles, quarantine, runs,
+};
 use axum::Json;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -24,6 +26,8 @@ pub const PREFIX: &str = "/api/v1";
         companies::list, companies::create, companies::show, companies::update, companies::remove,
         connections::list, connections::create, connections::show, connections::update,
         connections::remove, connections::test,
+        mailboxes::list, mailboxes::discover, mailboxes::enable, mailboxes::disable,
+        mailboxes::approve, mailboxes::put_settings, mailboxes::apply_to_many,
         profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
         profiles::run, profiles::dry_run, profiles::preview, profiles::enable, profiles::disable, profiles::explain,
         plans::list, plans::show, plans::preview, plans::apply, plans::discard,
@@ -37,6 +41,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "plugins", description = "Installed connector and mapper plugins"),
         (name = "companies", description = "Customer companies; tokens may be scoped to one"),
         (name = "connections", description = "Configured connector instances with write-only credentials"),
+        (name = "mailboxes", description = "Mailboxes of connections: discover, approve, enable, per-mailbox settings"),
         (name = "profiles", description = "Source → mapper → target, with schedule; run, dry run, explain"),
         (name = "plans", description = "Stored plans of dry runs and held runs"),
         (name = "runs", description = "Queued, running and finished runs"),

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod companies;
+pub mod mailboxes;
 pub mod plans;
 pub mod preview;
 pub mod quarantine;
