@@ -117,6 +117,9 @@ pub enum Command {
     /// Add and list customer companies (what API tokens are scoped to).
     #[command(subcommand)]
     Company(CompanyCommand),
+    /// Discover, approve, enable and configure the mailboxes of connections.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
 }
 
 /// `profile` commands.
@@ -322,4 +325,47 @@ pub enum CompanyCommand {
     },
     /// List companies.
     List,
+}
+
+/// `mailbox` commands.
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// List mailboxes with their flags and status.
+    List {
+        /// Only mailboxes of this connection.
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Read a connection's mailboxes from its directory (users with a mail
+    /// address); new ones arrive disabled and unapproved.
+    Discover {
+        /// Connection name.
+        connection: String,
+    },
+    /// Enable a mailbox (it must be approved first).
+    Enable {
+        /// Mailbox id, `<connection>:<address>` (from `mailbox list`).
+        id: String,
+    },
+    /// Disable a mailbox.
+    Disable {
+        /// Mailbox id, `<connection>:<address>`.
+        id: String,
+    },
+    /// Approve a mailbox for synchronisation (it stays disabled until enabled).
+    Approve {
+        /// Mailbox id, `<connection>:<address>`.
+        id: String,
+    },
+    /// Set a mailbox's settings (a JSON object), replacing them unless --merge.
+    Settings {
+        /// Mailbox id, `<connection>:<address>`.
+        id: String,
+        /// The settings, e.g. '{"sync_calendar": true}'.
+        #[arg(long)]
+        json: String,
+        /// Merge top-level keys into the stored settings (`null` removes a key).
+        #[arg(long)]
+        merge: bool,
+    },
 }

@@ -7,7 +7,8 @@ use std::io::Read;
 use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
 use syncbridge::cli::{
-    Cli, Command, CompanyCommand, ConnectionCommand, PluginCommand, ProfileCommand, TokenCommand,
+    Cli, Command, CompanyCommand, ConnectionCommand, MailboxCommand, PluginCommand, ProfileCommand,
+    TokenCommand,
 };
 use syncbridge::console;
 use syncbridge::control::runs::{RunMode, RunStatus};
@@ -115,6 +116,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => console::print_explain(&hub, &profile, &record, field.as_deref()).await?,
         Command::Token(cmd) => token_command(&hub, cmd).await?,
         Command::Company(cmd) => company_command(&hub, cmd).await?,
+        Command::Mailbox(cmd) => mailbox_command(&hub, cmd).await?,
     }
     Ok(())
 }
@@ -588,6 +590,59 @@ async fn company_command(hub: &Hub, cmd: CompanyCommand) -> Result<()> {
             for c in companies::list(hub.store(), None).await? {
                 println!("{:<20} {:<28} {}", c.id, c.name, c.notify_to);
             }
+        }
+    }
+    Ok(())
+}
+
+async fn mailbox_command(hub: &Hub, cmd: MailboxCommand) -> Result<()> {
+    use syncbridge::control::mailboxes::{self, Mailbox, SettingsMode};
+    fn show(m: &Mailbox) {
+        println!(
+            "{:<40} {:<8} {:<9} {:<14} {}",
+            m.id,
+            if m.enabled { "enabled" } else { "disabled" },
+            if m.approved { "approved" } else { "pending" },
+            m.status,
+            m.settings
+        );
+    }
+    match cmd {
+        MailboxCommand::List { connection } => {
+            println!(
+                "{:<40} {:<8} {:<9} {:<14} SETTINGS",
+                "ID", "ENABLED", "APPROVED", "STATUS"
+            );
+            for m in mailboxes::list(hub.store(), connection.as_deref(), None).await? {
+                show(&m);
+            }
+        }
+        MailboxCommand::Discover { connection } => {
+            let d = mailboxes::discover(hub, &connection).await?;
+            println!(
+                "{connection}: {} new mailbox(es) (disabled, awaiting approval), {} already known",
+                d.new, d.known
+            );
+        }
+        MailboxCommand::Enable { id } => {
+            show(&mailboxes::set_enabled(hub.store(), &id, true).await?)
+        }
+        MailboxCommand::Disable { id } => {
+            show(&mailboxes::set_enabled(hub.store(), &id, false).await?)
+        }
+        MailboxCommand::Approve { id } => show(&mailboxes::approve(hub.store(), &id).await?),
+        MailboxCommand::Settings { id, json, merge } => {
+            let settings: serde_json::Value = serde_json::from_str(&json)
+                .context("--json takes a JSON object, e.g. '{\"sync_calendar\": true}'")?;
+            if !settings.is_object() {
+                bail!("--json takes a JSON object, e.g. '{{\"sync_calendar\": true}}'");
+            }
+            let mode = if merge {
+                SettingsMode::Merge
+            } else {
+                SettingsMode::Replace
+            };
+            show(&mailboxes::set_settings(hub.store(), &id, &settings, mode).await?);
         }
     }
     Ok(())
