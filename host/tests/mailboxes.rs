@@ -685,7 +685,7 @@ async fn api_roles_and_company_scoping() {
     let r = api
         .post("/connections/probe/discover-mailboxes", &admin, None)
         .await;
-    check(&r, 502, "internal");
+    check(&r, 502, "upstream");
     assert!(
         r.json["error"]["message"]
             .as_str()

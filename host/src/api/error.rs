@@ -23,6 +23,8 @@ pub mod code {
     pub const INVALID_REQUEST: &str = "invalid_request";
     pub const PLAN_NOT_OPEN: &str = "plan_not_open";
     pub const INTERNAL: &str = "internal";
+    /// The outside system a connection talks to failed or refused (502).
+    pub const UPSTREAM: &str = "upstream";
 }
 
 /// The body of every error response.
@@ -35,7 +37,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// One of: unauthorized, forbidden, not_found, conflict, sync_in_progress,
-    /// invalid_request, plan_not_open, internal.
+    /// invalid_request, plan_not_open, upstream, internal.
     #[schema(example = "not_found")]
     pub code: String,
     /// A sentence saying what went wrong and what to do next.

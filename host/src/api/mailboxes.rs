@@ -175,7 +175,7 @@ pub async fn discover(
         ))),
         Err(e) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
-            super::error::code::INTERNAL,
+            super::error::code::UPSTREAM,
             format!("{e}; test the connection and try again"),
         )),
     }
