@@ -165,7 +165,7 @@ pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
         let op = &item.op;
         println!(
             "{:<11} {} -> {}   [{}]",
-            format!("{:?}", op.action).to_lowercase(),
+            op.action.as_str(),
             op.source_id,
             op.target_id.as_deref().unwrap_or("(new)"),
             op.rule
@@ -223,15 +223,9 @@ pub async fn print_runs(
             "{:<22} {:<20} {:<10} {:<10} {:<10} {}",
             r.id,
             r.profile_id,
-            serde_json::to_value(r.mode)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            r.mode.as_str(),
             r.trigger,
-            serde_json::to_value(r.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            r.status.as_str(),
             r.started_at
                 .or(Some(r.requested_at))
                 .map(utc)
@@ -300,7 +294,7 @@ pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
         println!(
             "{:<34} {:<10} {:<28} {:<22} {:<18} {}",
             row.who.as_deref().unwrap_or(&row.source_id),
-            format!("{:?}", row.action).to_lowercase(),
+            row.action.as_str(),
             row.rule,
             row.site.as_deref().unwrap_or("-"),
             if row.contact_types.is_empty() {

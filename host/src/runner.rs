@@ -9,9 +9,8 @@ use crate::control::plans::{self, PlanInfo, PlanStatus};
 use crate::control::runs::{RunMode, RunRecord, RunStatus, Runs, RunsError};
 use crate::engine::endpoint::EndpointError;
 use crate::engine::plan::PlanCounts;
-use crate::engine::plugins::{ConnectionEndpoint, MapperEndpoint};
+use crate::engine::plugins::{run_spec, ProfileEndpoints};
 use crate::engine::profiles::{self, Profile};
-use crate::engine::retry::RetryPolicy;
 use crate::engine::run::Plan;
 use crate::engine::{Engine, Ledger, RunError, RunReport, RunSpec};
 use crate::hub::Hub;
@@ -190,28 +189,22 @@ impl Runner {
         let store = self.hub.store();
         let company = run.company_id.as_deref();
         let mut mail: Option<Notification> = None;
-        let alert = |code: &'static str, severity: &'static str, message: String| {
-            let store = store.clone();
-            let (run_id, profile) = (run.id.clone(), run.profile_id.clone());
-            let connection = ended.stopped.clone();
-            let company = company.map(str::to_owned);
-            async move {
-                if let Err(e) = alerts::raise(
-                    &store,
-                    NewAlert {
-                        company_id: company.as_deref(),
-                        connection_id: connection.as_deref(),
-                        profile_id: Some(&profile),
-                        run_id: Some(&run_id),
-                        severity,
-                        code,
-                        message: &message,
-                    },
-                )
-                .await
-                {
-                    tracing::error!(error = %e, "cannot record an alert");
-                }
+        let alert = |code: &'static str, severity: &'static str, message: String| async move {
+            let raised = alerts::raise(
+                store,
+                NewAlert {
+                    company_id: company,
+                    connection_id: ended.stopped.as_deref(),
+                    profile_id: Some(&run.profile_id),
+                    run_id: Some(&run.id),
+                    severity,
+                    code,
+                    message: &message,
+                },
+            )
+            .await;
+            if let Err(e) = raised {
+                tracing::error!(error = %e, "cannot record an alert");
             }
         };
         let company_name = company.unwrap_or("(no company)");
@@ -318,44 +311,16 @@ impl Runner {
                 )));
             }
         }
-        let hub = &*self.hub;
         let ledger = Ledger::new(store.clone());
-        let source = ConnectionEndpoint {
-            hub,
-            connection: profile.source_connection.clone(),
-            retry: RetryPolicy::default(),
-        };
-        let target = ConnectionEndpoint {
-            hub,
-            connection: profile.target_connection.clone(),
-            retry: RetryPolicy::default(),
-        };
-        let transform = MapperEndpoint {
-            hub,
-            plugin: profile.mapper_plugin.clone(),
-            options: profile.mapper_options.clone(),
-        };
-        let engine = Engine {
-            ledger: &ledger,
-            source: &source,
-            transform: &transform,
-            target: &target,
-        };
-        let spec = RunSpec {
-            profile_id: profile.id.clone(),
-            source_scope: profile.source_scope.clone(),
-            target_scope: profile.target_scope.clone(),
-            rules: profile.rules.clone(),
-            page_size: profile.page_size.max(1),
-            dry_run: matches!(run.mode, RunMode::DryRun | RunMode::Preview),
-            retry: RetryPolicy::default(),
-            push_concurrency: crate::engine::plugins::push_concurrency(
-                hub,
-                &profile.target_connection,
-            )
-            .await,
-            from_start: run.mode == RunMode::Preview,
-        };
+        let endpoints = ProfileEndpoints::new(&self.hub, &profile);
+        let engine = endpoints.engine(&ledger);
+        let spec = run_spec(
+            &self.hub,
+            &profile,
+            matches!(run.mode, RunMode::DryRun | RunMode::Preview),
+            run.mode == RunMode::Preview,
+        )
+        .await;
         let result = match run.mode {
             RunMode::Run => self.full_run(run, &profile, &engine, &spec, progress).await,
             RunMode::DryRun | RunMode::Preview => self.dry_run(run, &engine, &spec).await,

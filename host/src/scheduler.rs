@@ -62,8 +62,8 @@ pub fn due(
 pub async fn enqueue_due(store: &Store, now: i64) -> Result<Vec<RunRecord>, StoreError> {
     let runs = Runs::new(store.clone());
     let mut queued = Vec::new();
-    for profile in profiles::list(store).await? {
-        let settings = profiles::settings(store, &profile.id).await?;
+    let last_requested = runs.last_requested().await?;
+    for (profile, settings) in profiles::list_with_settings(store).await? {
         if !settings.enabled {
             continue;
         }
@@ -74,7 +74,7 @@ pub async fn enqueue_due(store: &Store, now: i64) -> Result<Vec<RunRecord>, Stor
         if interval.is_none() && daily.is_none() {
             continue;
         }
-        let last = runs.last_requested(&profile.id).await?;
+        let last = last_requested.get(&profile.id).copied();
         let Some(trigger) = due(now, last, interval, daily) else {
             continue;
         };

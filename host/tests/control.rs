@@ -6,8 +6,6 @@
 
 mod common;
 
-use axum::extract::State;
-use axum::routing::get;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,44 +21,9 @@ use syncbridge::notify::{Notification, Notifier, NotifyFuture, Recipients};
 use syncbridge::runner::{NoProgress, Runner};
 use syncbridge::scheduler::{self, SchedulerConfig};
 use syncbridge::store::now_ms;
-use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
+use syncbridge_sim::Simulator;
 
-type Feed = Arc<Mutex<serde_json::Value>>;
-
-async fn feed_server(feed: Feed) -> String {
-    let router = axum::Router::new()
-        .route(
-            "/contacts",
-            get(|State(f): State<Feed>| async move { axum::Json(f.lock().unwrap().clone()) }),
-        )
-        .with_state(feed);
-    common::serve(router).await
-}
-
-fn person(id: &str, first: &str) -> serde_json::Value {
-    json!({"id": id, "first_name": first, "last_name": "Doe", "email": format!("{id}@contoso.com")})
-}
-
-async fn autotask_sim() -> Simulator {
-    let doc = json!({"autotask": {
-        "apiUsers": [{"userName": "api@msp.example", "secret": "at-secret", "integrationCode": "TRACKING"}],
-        "entities": {
-            "Companies": [{"id": 1, "companyName": "Contoso"}],
-            "Contacts": [{"id": 101, "companyID": 1, "firstName": "Old", "lastName": "Doe",
-                          "emailAddress": "f2@contoso.com", "isActive": 1}]
-        }
-    }});
-    Simulator::start(SimConfig {
-        services: Services {
-            autotask: true,
-            ..Services::NONE
-        },
-        seed: Some(Seed::from_json(&doc.to_string()).unwrap()),
-        ..SimConfig::all()
-    })
-    .await
-    .unwrap()
-}
+use common::feed::{autotask_sim, feed_server, person, Feed};
 
 /// Mail handed to the notifier (the SMTP notifier itself is tested against a
 /// real SMTP server in `notify.rs`).
@@ -588,19 +551,32 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
 async fn a_server_setting_change_schedules_a_full_resync() {
     let s = setup().await;
     let hub = &s.t.hub;
+    // The feed hands out a delta cursor: later runs read changes only.
+    *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob"), person("f3", "Cy")], "next": "delta-1", "more": false});
     assert_eq!(
         run(hub, RunMode::Run, None, None).await.status,
         RunStatus::Succeeded
     );
+    // f3 disappears without a deletion marker: only a full pass can notice.
+    *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob")], "next": "delta-1", "more": false});
+    let delta = run(hub, RunMode::Run, None, None).await;
+    assert_eq!(
+        delta.report.as_ref().unwrap()["planned"]["deactivate"],
+        0,
+        "{delta:?}"
+    );
+    // The source's server settings changed: the cursor is forgotten, the
+    // next run is a full pass and plans f3's deactivation.
     assert_eq!(
         profiles::request_resync(hub.store(), "feed").await.unwrap(),
         1
     );
-    // The cursor is forgotten, so the next run is a full pass: the source
-    // lost f3 while the link remembers it, and a full pass notices.
-    *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob"), person("f3", "Cy")], "next": null});
-    let again = run(hub, RunMode::Run, None, None).await;
-    assert_eq!(again.status, RunStatus::Succeeded, "{again:?}");
+    let full = run(hub, RunMode::Run, None, None).await;
+    assert_eq!(
+        full.report.as_ref().unwrap()["planned"]["deactivate"],
+        1,
+        "{full:?}"
+    );
     assert!(
         !profiles::take_resync(hub.store(), "contacts")
             .await

@@ -4,51 +4,14 @@
 
 mod common;
 
-use axum::extract::State;
-use axum::routing::get;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use syncbridge::engine::plugins::run_profile;
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::engine::FieldRules;
-use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
+use syncbridge_sim::{FaultRule, Simulator};
 
-type Feed = Arc<Mutex<serde_json::Value>>;
-
-async fn feed_server(feed: Feed) -> String {
-    let router = axum::Router::new()
-        .route(
-            "/contacts",
-            get(|State(f): State<Feed>| async move { axum::Json(f.lock().unwrap().clone()) }),
-        )
-        .with_state(feed);
-    common::serve(router).await
-}
-
-fn person(id: &str, first: &str) -> serde_json::Value {
-    json!({"id": id, "first_name": first, "last_name": "Doe", "email": format!("{id}@contoso.com")})
-}
-
-async fn autotask_sim() -> Simulator {
-    let doc = json!({"autotask": {
-        "apiUsers": [{"userName": "api@msp.example", "secret": "at-secret", "integrationCode": "TRACKING"}],
-        "entities": {
-            "Companies": [{"id": 1, "companyName": "Contoso"}],
-            "Contacts": [{"id": 101, "companyID": 1, "firstName": "Old", "lastName": "Doe",
-                          "emailAddress": "f2@contoso.com", "isActive": 1}]
-        }
-    }});
-    Simulator::start(SimConfig {
-        services: Services {
-            autotask: true,
-            ..Services::NONE
-        },
-        seed: Some(Seed::from_json(&doc.to_string()).unwrap()),
-        ..SimConfig::all()
-    })
-    .await
-    .unwrap()
-}
+use common::feed::{autotask_sim, feed_server, person, Feed};
 
 fn contacts(sim: &Simulator) -> Vec<serde_json::Value> {
     sim.autotask().rows("Contacts")

@@ -67,10 +67,7 @@ impl From<PlanInfo> for PlanOut {
     fn from(p: PlanInfo) -> Self {
         Self {
             open: p.status.open(),
-            status: serde_json::to_value(p.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            status: p.status.as_str().to_owned(),
             id: p.id,
             profile_id: p.profile_id,
             run_id: p.run_id,
@@ -123,7 +120,7 @@ impl From<PlanItem> for PlanItemOut {
             seq: i.seq,
             page: i.page,
             source_id: i.op.source_id,
-            action: text(i.op.action),
+            action: i.op.action.as_str().to_owned(),
             target_id: i.op.target_id,
             origin: text(i.op.origin),
             changes: i
@@ -189,7 +186,7 @@ fn not_open(plan: &PlanInfo) -> ApiError {
         format!(
             "plan {} is {} already and cannot be applied or discarded; make a new dry run",
             plan.id,
-            text(plan.status)
+            plan.status.as_str()
         ),
     )
 }
@@ -285,10 +282,7 @@ pub async fn preview(
             reason: r.reason,
             site: r.site,
             contact_types: r.contact_types,
-            action: serde_json::to_value(r.action)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            action: r.action.as_str().to_owned(),
             target_id: r.target_id,
         })
         .collect();

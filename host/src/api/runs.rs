@@ -39,13 +39,6 @@ pub struct RunOut {
     pub error: Option<String>,
 }
 
-fn text<T: Serialize>(v: T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 impl From<RunRecord> for RunOut {
     fn from(r: RunRecord) -> Self {
         Self {
@@ -53,9 +46,9 @@ impl From<RunRecord> for RunOut {
             profile_id: r.profile_id,
             company_id: r.company_id,
             trigger: r.trigger,
-            mode: text(r.mode),
+            mode: r.mode.as_str().to_owned(),
             plan_id: r.plan_id,
-            status: text(r.status),
+            status: r.status.as_str().to_owned(),
             requested_at: r.requested_at,
             started_at: r.started_at,
             finished_at: r.finished_at,

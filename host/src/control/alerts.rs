@@ -53,6 +53,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Alert, sqlx::Error> {
 /// Raises an alert.
 pub async fn raise(store: &Store, a: NewAlert<'_>) -> Result<Alert, StoreError> {
     let id = new_id("alert");
+    let at = now_ms();
     sqlx::query(
         "INSERT INTO alerts (id, company_id, connection_id, profile_id, run_id, severity, code, message, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -65,14 +66,22 @@ pub async fn raise(store: &Store, a: NewAlert<'_>) -> Result<Alert, StoreError> 
     .bind(a.severity)
     .bind(a.code)
     .bind(a.message)
-    .bind(now_ms())
+    .bind(at)
     .execute(store.pool())
     .await?;
-    let row = sqlx::query("SELECT * FROM alerts WHERE id = $1")
-        .bind(&id)
-        .fetch_one(store.pool())
-        .await?;
-    Ok(from_row(&row)?)
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    Ok(Alert {
+        id,
+        company_id: owned(a.company_id),
+        connection_id: owned(a.connection_id),
+        profile_id: owned(a.profile_id),
+        run_id: owned(a.run_id),
+        severity: a.severity.to_owned(),
+        code: a.code.to_owned(),
+        message: a.message.to_owned(),
+        at,
+        resolved_at: None,
+    })
 }
 
 /// Alerts, newest first; open ones only unless `all`.

@@ -1,7 +1,7 @@
 //! Stored plans: every dry run and every run the brakes held keeps its plan
 //! here, op by op with per-field diffs, until it is applied or discarded.
 
-use crate::engine::plan::{Action, PlanCounts, PlannedOp};
+use crate::engine::plan::{PlanCounts, PlannedOp};
 use crate::engine::run::{PagePlan, Plan};
 use crate::store::{now_ms, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,8 @@ pub enum PlanStatus {
 }
 
 impl PlanStatus {
-    fn as_str(self) -> &'static str {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
         match self {
             PlanStatus::Proposed => "proposed",
             PlanStatus::Held => "held",
@@ -147,7 +148,7 @@ pub async fn save(
             .bind(seq)
             .bind(page_no as i64)
             .bind(&op.source_id)
-            .bind(serde_json::to_value(op.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+            .bind(op.action.as_str())
             .bind(serde_json::to_string(op).expect("op serialises"))
             .execute(&mut *tx)
             .await?;
@@ -271,13 +272,4 @@ pub async fn decide(
         )));
     }
     Ok(())
-}
-
-/// Counts the writes a plan would make (for summaries).
-pub fn writes(plan: &Plan) -> usize {
-    plan.pages
-        .iter()
-        .flat_map(|p| &p.ops)
-        .filter(|op| op.action.writes() && op.action != Action::Link)
-        .count()
 }

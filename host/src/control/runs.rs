@@ -45,7 +45,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn as_str(self) -> &'static str {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
@@ -78,7 +79,8 @@ impl RunStatus {
 }
 
 impl RunMode {
-    fn as_str(self) -> &'static str {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
         match self {
             RunMode::Run => "run",
             RunMode::DryRun => "dry-run",
@@ -392,14 +394,9 @@ impl Runs {
         connection: &str,
     ) -> Result<Option<RunRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {} FROM runs r WHERE r.status = 'running' AND r.profile_id IN
+            "SELECT {COLUMNS} FROM runs WHERE status = 'running' AND profile_id IN
                (SELECT id FROM profiles WHERE source_connection = $1 OR target_connection = $1)
-             LIMIT 1",
-            COLUMNS
-                .split(", ")
-                .map(|c| format!("r.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+             LIMIT 1"
         ))
         .bind(connection)
         .fetch_optional(self.store.pool())
@@ -407,14 +404,17 @@ impl Runs {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
-    /// When the profile's last run of `mode` was requested (for schedules).
-    pub async fn last_requested(&self, profile_id: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT MAX(requested_at) AS at FROM runs WHERE profile_id = $1 AND mode = 'run'",
+    /// When each profile's last run (mode `run`) was requested, for schedules.
+    pub async fn last_requested(
+        &self,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT profile_id, MAX(requested_at) AS at FROM runs WHERE mode = 'run' GROUP BY profile_id",
         )
-        .bind(profile_id)
-        .fetch_one(self.store.pool())
+        .fetch_all(self.store.pool())
         .await?;
-        Ok(row.try_get::<Option<i64>, _>("at")?)
+        rows.iter()
+            .map(|r| Ok((r.try_get("profile_id")?, r.try_get("at")?)))
+            .collect()
     }
 }

@@ -95,6 +95,7 @@ pub async fn create(
     let mut secret = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut secret);
     let secret = hex::encode(secret);
+    let created_at = now_ms();
     sqlx::query(
         "INSERT INTO api_tokens (id, name, role, company_id, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -103,18 +104,20 @@ pub async fn create(
     .bind(role.as_str())
     .bind(company_id)
     .bind(hash(&secret))
-    .bind(now_ms())
+    .bind(created_at)
     .execute(store.pool())
     .await?;
-    let info = list(store)
-        .await?
-        .into_iter()
-        .find(|t| t.id == id)
-        .ok_or_else(|| StoreError::NotFound {
-            what: "token",
-            id: id.clone(),
-        })?;
-    Ok((info, format!("sbt_{id}_{secret}")))
+    let token = format!("sbt_{id}_{secret}");
+    let info = TokenInfo {
+        id,
+        name: name.to_owned(),
+        role,
+        company_id: company_id.map(str::to_owned),
+        created_at,
+        last_used_at: None,
+        revoked: false,
+    };
+    Ok((info, token))
 }
 
 /// Every token, newest first.

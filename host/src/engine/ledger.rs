@@ -49,18 +49,6 @@ pub struct Ledger {
     store: Store,
 }
 
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Create => "create",
-        Action::Update => "update",
-        Action::Deactivate => "deactivate",
-        Action::Reactivate => "reactivate",
-        Action::Delete => "delete",
-        Action::Link => "link",
-        Action::Noop => "noop",
-    }
-}
-
 fn parse_action(s: &str) -> Action {
     match s {
         "create" => Action::Create,
@@ -206,7 +194,7 @@ impl Ledger {
                     .bind(profile)
                     .bind(&op.op_id)
                     .bind(&op.source_id)
-                    .bind(action_name(op.action))
+                    .bind(op.action.as_str())
                     .bind(detail);
             }
             q.execute(&mut *tx).await?;
@@ -576,7 +564,7 @@ impl JournalRow {
             profile: profile.to_owned(),
             op_id: op.op_id.clone(),
             phase,
-            action: action_name(op.action),
+            action: op.action.as_str(),
             source_id: op.source_id.clone(),
             target_id: target_id.map(str::to_owned),
             changes: serde_json::to_string(&op.changes).expect("changes serialise"),

@@ -23,6 +23,19 @@ pub enum Action {
 }
 
 impl Action {
+    /// The stored and serialised name (`create`, `update`, ..., `noop`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Deactivate => "deactivate",
+            Action::Reactivate => "reactivate",
+            Action::Delete => "delete",
+            Action::Link => "link",
+            Action::Noop => "noop",
+        }
+    }
+
     /// Whether the target connector is called for it.
     pub fn writes(self) -> bool {
         !matches!(self, Action::Link | Action::Noop)

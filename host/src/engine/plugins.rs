@@ -4,6 +4,7 @@
 //! each successful call; throttled and transient failures are retried.
 
 use super::endpoint::{EndpointError, Source, Target, Transform};
+use super::profiles::Profile;
 use super::retry::RetryPolicy;
 use crate::hub::{Hub, HubError};
 use crate::runtime::bindings::connector_api::{Page, PullRequest, WriteOp, WriteResult};
@@ -162,12 +163,77 @@ impl Transform for MapperEndpoint<'_> {
 /// manifest's), so concurrent batches overlap latency without ever
 /// exceeding what the connection allows.
 pub async fn push_concurrency(hub: &Hub, connection: &str) -> usize {
-    match hub.connection_context(connection).await {
-        Ok((record, plugin, _)) => record
-            .max_concurrent
-            .unwrap_or(plugin.manifest().limits.max_concurrent_requests)
-            .clamp(1, 64) as usize,
-        Err(_) => 1,
+    // The record and the manifest only: no credentials to decrypt, no state to load.
+    let Ok(record) = hub.store().get_connection(connection).await else {
+        return 1;
+    };
+    let limit = match record.max_concurrent {
+        Some(n) => n,
+        None => match hub.plugin(&record.plugin_id).await {
+            Ok(plugin) => plugin.manifest().limits.max_concurrent_requests,
+            Err(_) => return 1,
+        },
+    };
+    limit.clamp(1, 64) as usize
+}
+
+/// A profile's source, mapper and target as plugin-backed endpoints.
+pub struct ProfileEndpoints<'a> {
+    pub source: ConnectionEndpoint<'a>,
+    pub transform: MapperEndpoint<'a>,
+    pub target: ConnectionEndpoint<'a>,
+}
+
+impl<'a> ProfileEndpoints<'a> {
+    pub fn new(hub: &'a Hub, profile: &Profile) -> Self {
+        let connection = |id: &str| ConnectionEndpoint {
+            hub,
+            connection: id.to_owned(),
+            retry: RetryPolicy::default(),
+        };
+        Self {
+            source: connection(&profile.source_connection),
+            transform: MapperEndpoint {
+                hub,
+                plugin: profile.mapper_plugin.clone(),
+                options: profile.mapper_options.clone(),
+            },
+            target: connection(&profile.target_connection),
+        }
+    }
+
+    /// The engine over these endpoints and `ledger`.
+    pub fn engine<'e>(
+        &'e self,
+        ledger: &'e super::Ledger,
+    ) -> super::Engine<'e, ConnectionEndpoint<'a>, MapperEndpoint<'a>, ConnectionEndpoint<'a>> {
+        super::Engine {
+            ledger,
+            source: &self.source,
+            transform: &self.transform,
+            target: &self.target,
+        }
+    }
+}
+
+/// What a run of `profile` needs to know; `from_start` plans a full pass
+/// whatever the stored cursor.
+pub async fn run_spec(
+    hub: &Hub,
+    profile: &Profile,
+    dry_run: bool,
+    from_start: bool,
+) -> super::RunSpec {
+    super::RunSpec {
+        profile_id: profile.id.clone(),
+        source_scope: profile.source_scope.clone(),
+        target_scope: profile.target_scope.clone(),
+        rules: profile.rules.clone(),
+        page_size: profile.page_size.max(1),
+        dry_run,
+        retry: RetryPolicy::default(),
+        push_concurrency: push_concurrency(hub, &profile.target_connection).await,
+        from_start,
     }
 }
 
@@ -179,45 +245,8 @@ pub async fn run_profile(
 ) -> Result<super::RunReport, super::RunError> {
     let profile = super::profiles::get(hub.store(), profile_id).await?;
     let ledger = super::Ledger::new(hub.store().clone());
-    let source = ConnectionEndpoint {
-        hub,
-        connection: profile.source_connection.clone(),
-        retry: RetryPolicy::default(),
-    };
-    let target = ConnectionEndpoint {
-        hub,
-        connection: profile.target_connection.clone(),
-        retry: RetryPolicy::default(),
-    };
-    let transform = MapperEndpoint {
-        hub,
-        plugin: profile.mapper_plugin.clone(),
-        options: profile.mapper_options.clone(),
-    };
-    let engine = super::Engine {
-        ledger: &ledger,
-        source: &source,
-        transform: &transform,
-        target: &target,
-    };
-    let spec = super::RunSpec {
-        profile_id: profile.id.clone(),
-        source_scope: profile.source_scope.clone(),
-        target_scope: profile.target_scope.clone(),
-        rules: profile.rules.clone(),
-        page_size: profile.page_size.max(1),
-        dry_run,
-        retry: RetryPolicy::default(),
-        push_concurrency: push_concurrency(hub, &profile.target_connection).await,
-        from_start: false,
-    };
-    let run_id = format!(
-        "{}-{}",
-        profile.id,
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
-    engine.run(&spec, &run_id).await
+    let endpoints = ProfileEndpoints::new(hub, &profile);
+    let spec = run_spec(hub, &profile, dry_run, false).await;
+    let run_id = format!("{}-{}", profile.id, crate::store::now_ms());
+    endpoints.engine(&ledger).run(&spec, &run_id).await
 }

@@ -159,6 +159,10 @@ pub async fn settings(store: &Store, id: &str) -> Result<ProfileSettings, StoreE
         what: "profile",
         id: id.to_owned(),
     })?;
+    settings_from_row(&row)
+}
+
+fn settings_from_row(row: &sqlx::any::AnyRow) -> Result<ProfileSettings, StoreError> {
     Ok(ProfileSettings {
         company_id: row.try_get("company_id")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
@@ -167,6 +171,18 @@ pub async fn settings(store: &Store, id: &str) -> Result<ProfileSettings, StoreE
             .map(|s| s.max(0) as u64),
         daily_at: row.try_get("daily_at")?,
     })
+}
+
+/// Every profile with its settings, in one query (the scheduler's tick).
+pub async fn list_with_settings(
+    store: &Store,
+) -> Result<Vec<(Profile, ProfileSettings)>, StoreError> {
+    let rows = sqlx::query("SELECT * FROM profiles ORDER BY id")
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((from_row(r)?, settings_from_row(r)?)))
+        .collect()
 }
 
 /// Stores a profile's settings.

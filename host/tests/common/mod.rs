@@ -2,6 +2,8 @@
 //! hubs on temporary SQLite stores, small loopback HTTP servers.
 #![allow(dead_code)]
 
+pub mod feed;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -3,7 +3,8 @@
 //! - `test-connection` GETs `{base_url}{health_path}` with the `default`
 //!   credential and remembers the answer in state (`last-test-status`).
 //! - `pull(scope)` reads `{base_url}/{scope}?cursor=…`, a JSON feed of the form
-//!   `{"items":[{"id","version","first_name","last_name","email"}],"next":…}`,
+//!   `{"items":[{"id","version","first_name","last_name","email"}],"next":…}`
+//!   (with `"more": false` the `next` cursor ends the pass: a delta cursor),
 //!   and counts pages read in state (`pages-read`).
 
 use serde::Deserialize;
@@ -27,6 +28,10 @@ fn default_health_path() -> String {
 struct FeedPage {
     items: Vec<FeedItem>,
     next: Option<String>,
+    /// `false` with a `next` ends the pass with a delta cursor (the next run
+    /// reads changes from it); absent, `next` means another page.
+    #[serde(default)]
+    more: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +91,7 @@ impl Connector for HttpProbe {
             .unwrap_or(0);
         state::set("pages-read", &(pages + 1).to_string());
         Ok(Page {
-            more: feed.next.is_some(),
+            more: feed.more.unwrap_or(feed.next.is_some()),
             full: request.cursor.is_none(),
             cursor: feed.next,
             items: feed.items.into_iter().map(to_item).collect(),
