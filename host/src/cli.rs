@@ -235,6 +235,18 @@ pub enum ConnectionCommand {
     /// oauth2-client-credentials (token_url, client_id, client_secret, scope), bearer (token).
     #[command(verbatim_doc_comment)]
     Add(AddConnection),
+    /// Change a connection: configuration, allowed hosts, private network,
+    /// request limit, credentials. Options left out keep their value.
+    ///
+    /// Credentials are bound to the hosts and endpoints they were entered for:
+    /// changing a URL-like configuration key (url, server, host, endpoint,
+    /// domain, *_url, *_host, ... or any http(s) URL value), the allowed hosts
+    /// or the private-network flag needs every stored credential entered again
+    /// (--credentials-file/--credentials-stdin) or removed (--remove-credential)
+    /// in the same command. Changing a server setting makes the next run of
+    /// every profile using the connection a full re-sync.
+    #[command(verbatim_doc_comment)]
+    Update(UpdateConnection),
     /// List connections.
     List,
     /// Check a connection's configuration and let its plugin test the service.
@@ -279,6 +291,43 @@ pub struct AddConnection {
     /// Read credentials JSON from standard input.
     #[arg(long)]
     pub credentials_stdin: bool,
+}
+
+/// `connection update` options.
+#[derive(Debug, Args)]
+pub struct UpdateConnection {
+    /// Connection name.
+    pub name: String,
+    /// Replace the configuration with this JSON object.
+    #[arg(long, conflicts_with = "config_file")]
+    pub config: Option<String>,
+    /// Replace the configuration with the JSON object in this file.
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Replace the allowed hosts with these patterns (`host`, `host:port`, `*.domain`); repeat.
+    #[arg(long = "allow-host", value_name = "PATTERN")]
+    pub allow_hosts: Vec<String>,
+    /// Remove every allowed host (the plugin can then reach nothing).
+    #[arg(long, conflicts_with = "allow_hosts")]
+    pub no_allowed_hosts: bool,
+    /// Allow (true) or refuse (false) loopback and private addresses.
+    #[arg(long, value_name = "BOOL")]
+    pub allow_private_network: Option<bool>,
+    /// Outbound requests in flight at once.
+    #[arg(long, conflicts_with = "plugin_limit")]
+    pub max_concurrent: Option<u32>,
+    /// Go back to the plugin's own request limit.
+    #[arg(long)]
+    pub plugin_limit: bool,
+    /// Set the credential slots in this JSON file (same format as `connection add`).
+    #[arg(long, value_name = "FILE", conflicts_with = "credentials_stdin")]
+    pub credentials_file: Option<PathBuf>,
+    /// Read the credential slots to set as JSON from standard input.
+    #[arg(long)]
+    pub credentials_stdin: bool,
+    /// Remove this credential slot; repeat.
+    #[arg(long = "remove-credential", value_name = "SLOT")]
+    pub remove_credentials: Vec<String>,
 }
 
 /// `token` commands.

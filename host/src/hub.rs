@@ -2,8 +2,9 @@
 //! installing plugins, configuring connections and calling connectors for a
 //! connection with its grants, credentials and state.
 
+use crate::capability::binding::CredentialBinding;
 use crate::capability::hosts::AllowList;
-use crate::capability::http::ConnectionHttp;
+use crate::capability::http::{BoundCredential, ConnectionHttp};
 use crate::manifest::{Manifest, PluginKind};
 use crate::package::{Package, PackageError};
 use crate::runtime::bindings::connector_api::Finding;
@@ -35,6 +36,16 @@ pub enum HubError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A credential would go somewhere it was not entered for.
+    #[error("the credential in slot {slot:?} of connection {connection:?} was entered for other hosts or endpoints ({} changed since); enter it again: `syncbridge connection update {connection} --credentials-file FILE` or PUT /api/v1/connections/{connection} with `credentials`", changed.join(", "))]
+    CredentialUnbound {
+        connection: String,
+        slot: String,
+        changed: Vec<String>,
+    },
+    /// A stored binding cannot be read: the row was altered outside syncbridge.
+    #[error("the stored binding of credential slot {slot:?} of connection {connection:?} is unreadable; enter the credential again")]
+    CorruptBinding { connection: String, slot: String },
 }
 
 /// What `connection add` takes.
@@ -171,20 +182,22 @@ impl Hub {
         Ok(loaded)
     }
 
-    /// Creates a connection; credentials are sealed before they reach the store.
+    /// Creates a connection owned by no company; credentials are sealed
+    /// before they reach the store.
     pub async fn add_connection(&self, new: NewConnection) -> Result<ConnectionRecord, HubError> {
-        if new.id.is_empty()
-            || new.id.len() > 64
-            || !new
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(HubError::Invalid(format!(
-                "connection name {:?} is not valid: use letters, digits, '-' and '_' (at most 64)",
-                new.id
-            )));
-        }
+        self.add_connection_of(new, None).await
+    }
+
+    /// Creates a connection owned by `company` (its id may be in that
+    /// company's namespace, `<company>.<name>`); credentials are sealed,
+    /// bound to the connection's hosts and endpoints, before they reach the store.
+    pub async fn add_connection_of(
+        &self,
+        new: NewConnection,
+        company: Option<&str>,
+    ) -> Result<ConnectionRecord, HubError> {
+        crate::control::ids::check_object_id("connection", &new.id, company)
+            .map_err(|e| HubError::Invalid(e.to_string()))?;
         let plugin = self.plugin(&new.plugin_id).await?;
         if plugin.manifest().kind != PluginKind::Connector {
             return Err(HubError::Invalid(format!(
@@ -205,18 +218,15 @@ impl Hub {
             allow_private_network: new.allow_private_network,
             max_concurrent: new.max_concurrent,
         };
+        let binding = CredentialBinding::of(&record);
         let credentials: Vec<CredentialRecord> = new
             .credentials
             .iter()
-            .map(|(slot, cred)| CredentialRecord {
-                slot: slot.clone(),
-                kind: cred.kind().to_owned(),
-                sealed: self
-                    .key
-                    .seal(&cred.to_json(), &credential_context(&new.id, slot)),
-            })
+            .map(|(slot, cred)| self.seal_credential(&new.id, slot, cred, &binding))
             .collect();
-        self.store.insert_connection(&record, &credentials).await?;
+        self.store
+            .insert_connection_of(&record, company, &credentials)
+            .await?;
         Ok(record)
     }
 
@@ -228,14 +238,7 @@ impl Hub {
     ) -> Result<(ConnectionRecord, Arc<LoadedPlugin>, ConnectionContext), HubError> {
         let record = self.store.get_connection(id).await?;
         let plugin = self.plugin(&record.plugin_id).await?;
-        let mut credentials = BTreeMap::new();
-        for sealed in self.store.credentials(id).await? {
-            let plain = self
-                .key
-                .open(&sealed.sealed, &credential_context(id, &sealed.slot))?;
-            let text = String::from_utf8(plain).map_err(|_| SecretError::Decrypt)?;
-            credentials.insert(sealed.slot.clone(), Credential::from_json(&text)?);
-        }
+        let credentials = self.open_credentials(&record).await?;
         let max = record
             .max_concurrent
             .unwrap_or(plugin.manifest().limits.max_concurrent_requests)
@@ -299,27 +302,93 @@ impl Hub {
     }
 }
 
-/// Associated data binding a sealed credential to its row.
-fn credential_context(connection: &str, slot: &str) -> String {
+/// Associated data of credentials sealed before bindings existed.
+fn legacy_credential_context(connection: &str, slot: &str) -> String {
     format!("credential/{connection}/{slot}")
+}
+
+impl Hub {
+    /// Opens a connection's credentials, each with the binding it was sealed
+    /// with, refusing any whose binding differs from the connection now.
+    /// Credentials sealed before bindings existed are bound to the connection
+    /// as it is and re-sealed.
+    async fn open_credentials(
+        &self,
+        record: &ConnectionRecord,
+    ) -> Result<BTreeMap<String, BoundCredential>, HubError> {
+        let current = CredentialBinding::of(record);
+        let mut out = BTreeMap::new();
+        for stored in self.store.credentials(&record.id).await? {
+            let (plain, binding) = match &stored.binding {
+                Some(text) => {
+                    let binding = CredentialBinding::from_json(text).map_err(|_| {
+                        HubError::CorruptBinding {
+                            connection: record.id.clone(),
+                            slot: stored.slot.clone(),
+                        }
+                    })?;
+                    let changed = binding.differences(&current);
+                    if !changed.is_empty() {
+                        return Err(HubError::CredentialUnbound {
+                            connection: record.id.clone(),
+                            slot: stored.slot.clone(),
+                            changed,
+                        });
+                    }
+                    let aad = binding.associated_data(&record.id, &stored.slot);
+                    (self.key.open(&stored.sealed, &aad)?, binding)
+                }
+                None => {
+                    let plain = self.key.open(
+                        &stored.sealed,
+                        &legacy_credential_context(&record.id, &stored.slot),
+                    )?;
+                    let credential = parse_opened(&plain)?;
+                    let resealed =
+                        self.seal_credential(&record.id, &stored.slot, &credential, &current);
+                    self.store.reseal_credential(&record.id, &resealed).await?;
+                    tracing::info!(connection = %record.id, slot = %stored.slot,
+                        hosts = ?current.allowed_hosts,
+                        "credential sealed before bindings: bound to the connection's current hosts and endpoints");
+                    (plain, current.clone())
+                }
+            };
+            out.insert(
+                stored.slot.clone(),
+                BoundCredential {
+                    credential: parse_opened(&plain)?,
+                    binding,
+                },
+            );
+        }
+        Ok(out)
+    }
+}
+
+fn parse_opened(plain: &[u8]) -> Result<Credential, SecretError> {
+    let text = std::str::from_utf8(plain).map_err(|_| SecretError::Decrypt)?;
+    Credential::from_json(text)
 }
 
 /// What the REST API needs beyond the CLI's operations.
 impl Hub {
-    /// Seals a credential for one slot of a connection exactly as
-    /// [`Hub::add_connection`] does, for updates of an existing connection.
+    /// Seals a credential for one slot of a connection, bound to what it is
+    /// entered for (its binding is the associated data and stored beside it).
     pub fn seal_credential(
         &self,
         connection: &str,
         slot: &str,
         credential: &Credential,
+        binding: &CredentialBinding,
     ) -> CredentialRecord {
         CredentialRecord {
             slot: slot.to_owned(),
             kind: credential.kind().to_owned(),
-            sealed: self
-                .key
-                .seal(&credential.to_json(), &credential_context(connection, slot)),
+            sealed: self.key.seal(
+                &credential.to_json(),
+                &binding.associated_data(connection, slot),
+            ),
+            binding: Some(binding.to_json()),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
 use syncbridge::cli::{
     Cli, Command, CompanyCommand, ConnectionCommand, MailboxCommand, PluginCommand, ProfileCommand,
-    TokenCommand,
+    TokenCommand, UpdateConnection,
 };
 use syncbridge::console;
 use syncbridge::control::runs::{RunMode, RunStatus};
@@ -296,20 +296,8 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
                     .with_context(|| format!("cannot read {}", path.display()))?,
                 None => args.config.clone(),
             };
-            let credentials_text = if args.credentials_stdin {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .context("cannot read credentials from standard input")?;
-                Some(text)
-            } else if let Some(path) = &args.credentials_file {
-                Some(
-                    std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read {}", path.display()))?,
-                )
-            } else {
-                None
-            };
+            let credentials_text =
+                read_credentials_text(args.credentials_stdin, args.credentials_file.as_deref())?;
             let credentials = match credentials_text {
                 Some(text) => parse_credentials(&text)?,
                 None => BTreeMap::new(),
@@ -333,6 +321,7 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
                 println!("note: no --allow-host given, so this connection can reach no host");
             }
         }
+        ConnectionCommand::Update(args) => update_connection(hub, args).await?,
         ConnectionCommand::List => {
             println!(
                 "{:<24} {:<16} {:<8} ALLOWED HOSTS",
@@ -382,9 +371,100 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
             }
         }
         ConnectionCommand::Remove { name } => {
-            hub.store().remove_connection(&name).await?;
+            syncbridge::control::connections::remove(hub, &name).await?;
             println!("removed connection {name}");
         }
+    }
+    Ok(())
+}
+
+/// Credentials JSON from standard input or a file, if either was named.
+fn read_credentials_text(stdin: bool, file: Option<&std::path::Path>) -> Result<Option<String>> {
+    if stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read credentials from standard input")?;
+        Ok(Some(text))
+    } else if let Some(path) = file {
+        Ok(Some(std::fs::read_to_string(path).with_context(|| {
+            format!("cannot read {}", path.display())
+        })?))
+    } else {
+        Ok(None)
+    }
+}
+
+async fn update_connection(hub: &Hub, args: UpdateConnection) -> Result<()> {
+    use syncbridge::control::connections::{self, Actor, ConnectionChange};
+    let config_text = match (&args.config, &args.config_file) {
+        (Some(text), _) => Some(text.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let config = config_text
+        .map(|t| serde_json::from_str::<serde_json::Value>(&t))
+        .transpose()
+        .context("the configuration is not valid JSON")?;
+    let mut credentials: BTreeMap<String, Option<Credential>> = BTreeMap::new();
+    if let Some(text) =
+        read_credentials_text(args.credentials_stdin, args.credentials_file.as_deref())?
+    {
+        for (slot, credential) in parse_credentials(&text)? {
+            credentials.insert(slot, Some(credential));
+        }
+    }
+    for slot in args.remove_credentials {
+        if credentials.insert(slot.clone(), None).is_some() {
+            bail!("credential slot {slot:?} is both set and removed; name it once");
+        }
+    }
+    let allowed_hosts = if args.no_allowed_hosts {
+        Some(Vec::new())
+    } else if args.allow_hosts.is_empty() {
+        None
+    } else {
+        Some(args.allow_hosts)
+    };
+    let max_concurrent = if args.plugin_limit {
+        Some(None)
+    } else {
+        args.max_concurrent.map(Some)
+    };
+    let done = connections::update(
+        hub,
+        Actor::Msp,
+        &args.name,
+        ConnectionChange {
+            config,
+            allowed_hosts,
+            allow_private_network: args.allow_private_network,
+            max_concurrent,
+            credentials,
+            company_id: None,
+        },
+    )
+    .await?;
+    println!("updated connection {}", done.record.id);
+    if !done.credentials_changed.is_empty() {
+        println!(
+            "credentials changed: {}",
+            done.credentials_changed.join(", ")
+        );
+    }
+    if !done.changed_server_settings.is_empty() {
+        println!(
+            "server settings changed ({}): the next run of {} is a full re-sync",
+            done.changed_server_settings.join(", "),
+            if done.resync_profiles.is_empty() {
+                "any profile using it".to_owned()
+            } else {
+                done.resync_profiles.join(", ")
+            }
+        );
     }
     Ok(())
 }
@@ -392,6 +472,7 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
 async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
     match cmd {
         ProfileCommand::Add(a) => {
+            syncbridge::control::ids::check_object_id("profile", &a.name, a.company.as_deref())?;
             let rules =
                 serde_json::from_str(&a.rules).context("--rules is not a valid rules object")?;
             for conn in [&a.source, &a.target] {
@@ -562,13 +643,7 @@ async fn company_command(hub: &Hub, cmd: CompanyCommand) -> Result<()> {
     use syncbridge::control::companies::{self, Company};
     match cmd {
         CompanyCommand::Add { id, name, notify } => {
-            if id.is_empty()
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                bail!("company id {id:?} is not valid: use letters, digits, '-' and '_'");
-            }
+            syncbridge::control::ids::check_company_id(&id)?;
             let notify_to = notify.trim().to_owned();
             if !notify_to.is_empty() {
                 syncbridge::notify::Recipients::parse(&notify_to)

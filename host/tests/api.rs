@@ -501,18 +501,18 @@ async fn scoping_scenario(w: &World) {
         [a.id]
     );
 
-    // What a scoped token creates gets its company; it cannot name another.
+    // What a scoped token creates gets its company (in its namespace); it cannot name another.
     let r = api
         .post(
             "/connections",
             &w.acme_admin,
-            json!({"id": "acme-extra", "plugin_id": "http-probe", "config": {"base_url": "http://127.0.0.1:9"}}),
+            json!({"id": "acme.extra", "plugin_id": "http-probe", "config": {"base_url": "http://127.0.0.1:9"}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json["company_id"], "acme");
     assert_eq!(
-        companies::of_connection(w.hub().store(), "acme-extra")
+        companies::of_connection(w.hub().store(), "acme.extra")
             .await
             .unwrap()
             .as_deref(),
@@ -530,8 +530,8 @@ async fn scoping_scenario(w: &World) {
         .post(
             "/profiles",
             &w.acme_admin,
-            json!({"id": "acme-new", "source_connection": "acme-src", "source_scope": "contacts",
-                   "mapper_plugin": "echo-mapper", "target_connection": "acme-extra", "target_scope": "contacts"}),
+            json!({"id": "acme.new", "source_connection": "acme-src", "source_scope": "contacts",
+                   "mapper_plugin": "echo-mapper", "target_connection": "acme.extra", "target_scope": "contacts"}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -541,7 +541,7 @@ async fn scoping_scenario(w: &World) {
         .post(
             "/profiles",
             &w.acme_admin,
-            json!({"id": "acme-bad", "source_connection": "globex-src", "source_scope": "contacts",
+            json!({"id": "acme.bad", "source_connection": "globex-src", "source_scope": "contacts",
                    "mapper_plugin": "echo-mapper", "target_connection": "acme-dst", "target_scope": "contacts"}),
         )
         .await;
@@ -578,7 +578,8 @@ async fn conflict_and_resync_scenario(w: &World) {
         .put(
             "/connections/acme-src",
             &w.admin,
-            json!({"config": {"base_url": "http://127.0.0.2:9"}}),
+            json!({"config": {"base_url": "http://127.0.0.2:9"},
+                   "credentials": {"default": {"kind": "bearer", "token": SECRET}}}),
         )
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
@@ -621,12 +622,14 @@ async fn conflict_and_resync_scenario(w: &World) {
     assert!(!profiles::take_resync(w.hub().store(), "acme-contacts")
         .await
         .unwrap());
-    // The server changes: the profiles using it re-sync in full.
+    // The server changes (credentials entered again with it): the profiles
+    // using it re-sync in full.
     let r = api
         .put(
             "/connections/acme-src",
             &w.admin,
-            json!({"config": {"base_url": "http://127.0.0.2:9", "health_path": "/ping"}}),
+            json!({"config": {"base_url": "http://127.0.0.2:9", "health_path": "/ping"},
+                   "credentials": {"default": {"kind": "bearer", "token": SECRET}}}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -855,7 +858,7 @@ async fn connections_crud_never_echoes_credentials() {
     // The new credential is what the plugin gets.
     let (_, _, ctx) = w.hub().connection_context("crm").await.unwrap();
     assert_eq!(
-        ctx.http.credentials["default"],
+        ctx.http.credentials["default"].credential,
         syncbridge::secrets::Credential::Bearer {
             token: syncbridge::secrets::SecretString::new(OTHER_SECRET)
         }
@@ -1516,4 +1519,275 @@ async fn key_checks_pass_on_postgres() {
         .post_empty("/plans/plan-pg/discard", &w.acme_operator)
         .await;
     assert_eq!(r.json["status"], "discarded");
+    company_tokens_scenario(&w).await;
+    namespace_scenario(&w).await;
+    credentials_scenario(&w).await;
+}
+
+// ---- issue 9: credentials, tokens and namespaces --------------------------
+
+/// A loopback service that records the `Authorization` header of every request.
+async fn recording_service() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let base = common::serve(axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(none)")
+                    .to_owned();
+                log.lock().unwrap().push(auth);
+                "ok"
+            }
+        },
+    ))
+    .await;
+    (base, seen)
+}
+
+async fn credentials_scenario(w: &World) {
+    let api = &w.api;
+    let (evil, seen) = recording_service().await;
+    let evil_config = json!({"base_url": evil, "health_path": "/health"});
+    let before = api.get("/connections/acme-src", &w.admin).await.json;
+
+    // Re-pointing the URL, the allowed hosts or the private-network flag
+    // without entering the credentials again is refused, and changes nothing.
+    for change in [
+        json!({"config": evil_config}),
+        json!({"allowed_hosts": ["127.0.0.1", "localhost", "*"]}),
+        json!({"allow_private_network": false}),
+        json!({"config": evil_config, "credentials": {"other": {"kind": "bearer", "token": OTHER_SECRET}}}),
+    ] {
+        for token in [&w.admin, &w.acme_admin] {
+            let r = api
+                .put("/connections/acme-src", token, change.clone())
+                .await;
+            assert_eq!(r.status, 422, "{change}: {}", r.text);
+            assert_eq!(r.code(), "credentials_required", "{}", r.text);
+            assert!(
+                r.json["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("\"default\""),
+                "{}",
+                r.text
+            );
+        }
+    }
+    let r = api.get("/connections/acme-src", &w.admin).await;
+    assert_eq!(r.json["config"], before["config"], "{}", r.text);
+    assert_eq!(r.json["allowed_hosts"], before["allowed_hosts"]);
+    assert_eq!(r.json["allow_private_network"], true);
+    // Settings that do not say where requests go need no credentials.
+    let r = api
+        .put(
+            "/connections/acme-src",
+            &w.acme_admin,
+            json!({"max_concurrent": 2}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A row re-pointed behind syncbridge's back: the credential is not opened,
+    // nothing reaches the new host, the error says to enter it again.
+    sqlx::query("UPDATE connections SET config = $1 WHERE id = 'acme-src'")
+        .bind(evil_config.to_string())
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    let r = api.post_empty("/connections/acme-src/test", &w.admin).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.code(), "credentials_required", "{}", r.text);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    assert!(!r.text.contains(SECRET));
+
+    // Entered again with the change: the new credential goes to the new host
+    // (the recording works), the old one never went anywhere.
+    let r = api
+        .put(
+            "/connections/acme-src",
+            &w.acme_admin,
+            json!({"config": evil_config, "credentials": {"default": {"kind": "bearer", "token": OTHER_SECRET}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api
+        .post_empty("/connections/acme-src/test", &w.acme_admin)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen_now = seen.lock().unwrap().clone();
+    assert_eq!(seen_now, [format!("Bearer {OTHER_SECRET}")]);
+
+    // A connection that another company's profile uses is the MSP's: a
+    // scoped admin can neither change nor remove it; an unscoped one can.
+    profile(
+        w.hub(),
+        "globex-borrows",
+        "globex-src",
+        "acme-dst",
+        Some("globex"),
+    )
+    .await;
+    for r in [
+        api.put("/connections/acme-dst", &w.acme_admin, json!({"max_concurrent": 1}))
+            .await,
+        api.put(
+            "/connections/acme-dst",
+            &w.acme_admin,
+            json!({"config": evil_config, "credentials": {"default": {"kind": "bearer", "token": OTHER_SECRET}}}),
+        )
+        .await,
+        api.delete("/connections/acme-dst", &w.acme_admin).await,
+    ] {
+        assert_eq!(r.status, 403, "{}", r.text);
+        assert!(r.text.contains("MSP"), "{}", r.text);
+    }
+    let r = api
+        .put(
+            "/connections/acme-dst",
+            &w.admin,
+            json!({"max_concurrent": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    profiles::remove(w.hub().store(), "globex-borrows")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn credentials_never_follow_a_repointed_connection() {
+    let w = world().await;
+    credentials_scenario(&w).await;
+}
+
+async fn company_tokens_scenario(w: &World) {
+    let api = &w.api;
+    let hub = w.hub();
+    companies::save(
+        hub.store(),
+        &Company {
+            id: "initech".into(),
+            name: "Initech".into(),
+            notify_to: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let scoped = token(hub, Role::Admin, Some("initech")).await;
+    assert_eq!(api.get("/companies/initech", &scoped).await.status, 200);
+    let r = api.delete("/companies/initech", &w.admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    // Revoked with the company, in the same transaction.
+    let listed = tokens::list(hub.store()).await.unwrap();
+    assert!(listed
+        .iter()
+        .filter(|t| t.company_id.as_deref() == Some("initech"))
+        .all(|t| t.revoked));
+    assert_eq!(api.get("/companies", &scoped).await.status, 401);
+    // A new company with the same id inherits nothing, even a token whose
+    // revocation was lost (written outside syncbridge, or before this fix).
+    sqlx::query("UPDATE api_tokens SET revoked_at = NULL WHERE company_id = 'initech'")
+        .execute(hub.store().pool())
+        .await
+        .unwrap();
+    let r = api
+        .post(
+            "/companies",
+            &w.admin,
+            json!({"id": "initech", "name": "Initech again"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(api.get("/companies/initech", &scoped).await.status, 401);
+    // A token made for the new company works.
+    let fresh = token(hub, Role::Viewer, Some("initech")).await;
+    assert_eq!(api.get("/companies/initech", &fresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn deleting_a_company_revokes_its_tokens_and_a_recreated_id_inherits_none() {
+    let w = world().await;
+    company_tokens_scenario(&w).await;
+}
+
+async fn namespace_scenario(w: &World) {
+    let api = &w.api;
+    // globex's objects: a taken id answers a scoped caller of another company
+    // exactly as a free one does, because it cannot name ids outside its namespace.
+    for (path, taken, free) in [
+        ("/connections", "globex-src", "no-such-connection"),
+        ("/profiles", "globex-contacts", "no-such-profile"),
+    ] {
+        let body = |id: &str| {
+            if path == "/connections" {
+                json!({"id": id, "plugin_id": "http-probe", "config": {}})
+            } else {
+                json!({"id": id, "source_connection": "acme-src", "source_scope": "contacts",
+                       "mapper_plugin": "echo-mapper", "target_connection": "acme-dst", "target_scope": "contacts"})
+            }
+        };
+        let a = api.post(path, &w.acme_admin, body(taken)).await;
+        let b = api.post(path, &w.acme_admin, body(free)).await;
+        assert_eq!(a.status, 400, "{}", a.text);
+        assert_eq!(a.status, b.status);
+        assert_eq!(
+            a.text.replace(taken, "ID"),
+            b.text.replace(free, "ID"),
+            "the answers differ only by the id"
+        );
+        assert!(a.text.contains("acme."), "{}", a.text);
+    }
+    // An unscoped admin cannot put an object into another company's namespace.
+    let r = api
+        .post(
+            "/connections",
+            &w.admin,
+            json!({"id": "acme.sneaky", "plugin_id": "http-probe", "company_id": "globex"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    // In its namespace, a scoped admin creates as usual.
+    let r = api
+        .post(
+            "/connections",
+            &w.acme_admin,
+            json!({"id": "acme.m365", "plugin_id": "http-probe", "config": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["company_id"], "acme");
+    let r = api
+        .post(
+            "/connections",
+            &w.acme_admin,
+            json!({"id": "acme.m365", "plugin_id": "http-probe", "config": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "its own names collide: {}", r.text);
+    // A namespaced connection cannot move to another company.
+    let r = api
+        .put(
+            "/connections/acme.m365",
+            &w.admin,
+            json!({"company_id": "globex"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = api.delete("/connections/acme.m365", &w.acme_admin).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_scoped_token_learns_nothing_about_other_companies_ids() {
+    let w = world().await;
+    namespace_scenario(&w).await;
 }

@@ -164,3 +164,91 @@ fn help_explains_the_commands() {
     let (ok, out, _) = syncbridge(dir.path(), &["--help"], None);
     assert!(ok && out.contains("serve") && out.contains("plugin") && out.contains("connection"));
 }
+
+/// `connection update` follows the API's rule: moving where requests go
+/// needs the credentials entered again, and the old secret never travels.
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_update_refuses_to_repoint_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let probe = common::package("http-probe");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let evil = common::serve(axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(none)")
+                    .to_owned();
+                log.lock().unwrap().push(auth);
+                "ok"
+            }
+        },
+    ))
+    .await;
+
+    let (ok, out, err) = syncbridge(&data, &["plugin", "install", probe.to_str().unwrap()], None);
+    assert!(ok, "{out}{err}");
+    let creds = format!(r#"{{"default":{{"kind":"bearer","token":"{SECRET}"}}}}"#);
+    let (ok, out, err) = syncbridge(
+        &data,
+        &[
+            "connection",
+            "add",
+            "probe",
+            "--plugin",
+            "http-probe",
+            "--config",
+            r#"{"base_url":"http://127.0.0.1:9"}"#,
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-private-network",
+            "--credentials-stdin",
+        ],
+        Some(&creds),
+    );
+    assert!(ok, "{out}{err}");
+
+    let evil_config = format!(r#"{{"base_url":"{evil}"}}"#);
+    let (ok, out, err) = syncbridge(
+        &data,
+        &["connection", "update", "probe", "--config", &evil_config],
+        None,
+    );
+    assert!(!ok, "re-pointing without credentials must fail: {out}");
+    assert!(
+        err.contains("credentials entered again") && err.contains("default"),
+        "{err}"
+    );
+    let (ok, _, err) = syncbridge(&data, &["connection", "test", "probe"], None);
+    assert!(!ok, "the old URL does not answer: {err}");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+
+    let new_secret = "N3w-Secret-For-The-New-Host";
+    let (ok, out, err) = syncbridge(
+        &data,
+        &[
+            "connection",
+            "update",
+            "probe",
+            "--config",
+            &evil_config,
+            "--credentials-stdin",
+        ],
+        Some(&format!(
+            r#"{{"default":{{"kind":"bearer","token":"{new_secret}"}}}}"#
+        )),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("credentials changed: default"), "{out}");
+    let (ok, out, err) = syncbridge(&data, &["connection", "test", "probe"], None);
+    assert!(ok, "{out}{err}");
+    assert_eq!(*seen.lock().unwrap(), [format!("Bearer {new_secret}")]);
+}

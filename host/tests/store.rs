@@ -53,6 +53,7 @@ async fn exercise(store: &Store) {
         slot: "default".into(),
         kind: "bearer".into(),
         sealed: sealed.clone(),
+        binding: None,
     };
     store
         .insert_connection(&conn, std::slice::from_ref(&cred))

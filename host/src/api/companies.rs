@@ -7,6 +7,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::Items;
 use crate::control::companies::{self, Company};
+use crate::control::ids;
 use crate::control::tokens::Role;
 use crate::hub::Hub;
 use axum::extract::{Path, State};
@@ -39,7 +40,9 @@ impl From<Company> for CompanyOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyCreate {
-    /// Letters, digits, '-' and '_' (at most 64).
+    /// Letters, digits, '-' and '_' (at most 64; no dots: a dot separates a
+    /// company namespace from a name).
+    #[schema(pattern = "^[A-Za-z0-9_-]+$", min_length = 1, max_length = 64)]
     pub id: String,
     pub name: String,
     /// `;`-separated e-mail recipients.
@@ -63,14 +66,6 @@ fn check_recipients(list: &str) -> ApiResult<()> {
     crate::notify::Recipients::parse(list)
         .map(|_| ())
         .map_err(|e| ApiError::invalid(format!("notify_to: {e}")))
-}
-
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 async fn visible(hub: &Hub, caller: &Caller, id: &str) -> ApiResult<Company> {
@@ -113,12 +108,7 @@ pub async fn create(
             "this token is scoped to one company and cannot create companies; use an admin token for every company",
         ));
     }
-    if !valid_id(&body.id) {
-        return Err(ApiError::invalid(format!(
-            "company id {:?} is not valid: use letters, digits, '-' and '_' (at most 64)",
-            body.id
-        )));
-    }
+    ids::check_company_id(&body.id).map_err(|e| ApiError::invalid(e.to_string()))?;
     if body.name.trim().is_empty() {
         return Err(ApiError::invalid("name must not be empty"));
     }

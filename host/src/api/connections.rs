@@ -4,14 +4,13 @@
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{check_company_exists, visible_connection, Items};
-use crate::control::companies;
-use crate::control::runs::Runs;
+use crate::control::connections::{self, Actor, ConnectionChange};
+use crate::control::ids;
 use crate::control::tokens::Role;
-use crate::engine::profiles;
 use crate::hub::{Hub, NewConnection};
 use crate::runtime::bindings::connector_api::{Finding, Outcome};
 use crate::secrets::Credential;
-use crate::store::{now_ms, ConnectionRecord};
+use crate::store::ConnectionRecord;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -20,54 +19,6 @@ use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use utoipa::ToSchema;
-
-/// Configuration keys that say *which* data a connection reads: changing
-/// one of them (or any key ending in `_url`) makes every profile using the
-/// connection start its next run with a full re-sync, since cursors and
-/// links from the old server or tenant no longer apply.
-pub const SERVER_KEYS: &[&str] = &[
-    "server",
-    "url",
-    "base_url",
-    "host",
-    "hostname",
-    "endpoint",
-    "directory",
-    "domain",
-    "tenant",
-    "tenant_id",
-    "version",
-    "api_version",
-    "zone",
-    "site",
-    "instance",
-    "environment",
-    "company",
-    "company_id",
-    "organization",
-];
-
-/// Whether a top-level configuration key is a server setting.
-pub fn is_server_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SERVER_KEYS.contains(&key.as_str()) || key.ends_with("_url")
-}
-
-/// Server settings whose value differs between two configurations.
-pub fn changed_server_keys(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
-    let empty = serde_json::Map::new();
-    let b = before.as_object().unwrap_or(&empty);
-    let a = after.as_object().unwrap_or(&empty);
-    let mut keys: Vec<String> = b
-        .keys()
-        .chain(a.keys())
-        .filter(|k| is_server_key(k) && b.get(*k) != a.get(*k))
-        .cloned()
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
-}
 
 /// A credential slot as shown: its name and kind, never its value.
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,7 +59,13 @@ pub type CredentialsIn = BTreeMap<String, serde_json::Value>;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionCreate {
-    /// Letters, digits, '-' and '_' (at most 64).
+    /// Letters, digits, '-' and '_' (at most 64), optionally in a company
+    /// namespace `<company>.<name>`; company-scoped tokens must use theirs.
+    #[schema(
+        pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub id: String,
     /// A connector plugin.
     pub plugin_id: String,
@@ -132,6 +89,14 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// Body of `PUT /connections/{id}`: fields left out keep their value.
+///
+/// Credentials are bound to the hosts and endpoints they were entered for:
+/// changing a URL-like configuration key (`url`, `server`, `host`,
+/// `endpoint`, `domain`, keys ending in `_url`, `_host`, `_endpoint`, …, or
+/// any value that is an http(s) URL), `allowed_hosts` or
+/// `allow_private_network` needs every stored credential slot set again (or
+/// removed with `null`) in the same request; otherwise 422
+/// `credentials_required`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionUpdate {
@@ -292,20 +257,6 @@ async fn stopped(hub: &Hub, id: &str) -> ApiResult<Option<String>> {
     })
 }
 
-/// 409 `sync_in_progress` while a run using the connection is running.
-async fn refuse_while_running(hub: &Hub, id: &str) -> ApiResult<()> {
-    if let Some(run) = Runs::new(hub.store().clone())
-        .running_for_connection(id)
-        .await?
-    {
-        return Err(ApiError::sync_in_progress(format!(
-            "a sync using connection {id} is in progress (run {}, profile {}); try again when it finishes",
-            run.id, run.profile_id
-        )));
-    }
-    Ok(())
-}
-
 #[utoipa::path(get, path = "/connections", tag = "connections",
     responses((status = 200, description = "Connections in the token's scope", body = Items<ConnectionOut>)))]
 pub async fn list(
@@ -327,9 +278,10 @@ pub async fn list(
     request_body = ConnectionCreate,
     responses(
         (status = 201, description = "Created (credentials are sealed; never returned)", body = ConnectionOut),
-        (status = 400, description = "Invalid name, configuration or credentials", body = ErrorBody),
+        (status = 400, description = "Invalid name, configuration or credentials; a company-scoped token names new connections `<company>.<name>`", body = ErrorBody),
+        (status = 403, description = "Needs the admin role", body = ErrorBody),
         (status = 404, description = "No such plugin or company", body = ErrorBody),
-        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 409, description = "The name is taken (for a company-scoped token: by one of its own company's connections)", body = ErrorBody),
     ))]
 pub async fn create(
     State(hub): State<Arc<Hub>>,
@@ -338,6 +290,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ConnectionOut>)> {
     caller.require(Role::Admin)?;
     let company = caller.company_for_new(body.company_id)?;
+    ids::check_new_object_id("connection", &body.id, company.as_deref(), caller.company())
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     if let Some(c) = &company {
         check_company_exists(&hub, c).await?;
     }
@@ -348,24 +302,19 @@ pub async fn create(
     }
     let credentials = parse_credentials(body.credentials)?;
     let record = hub
-        .add_connection(NewConnection {
-            id: body.id,
-            plugin_id: body.plugin_id,
-            config: body.config.to_string(),
-            allowed_hosts: body.allowed_hosts,
-            allow_private_network: body.allow_private_network,
-            max_concurrent: body.max_concurrent,
-            credentials,
-        })
+        .add_connection_of(
+            NewConnection {
+                id: body.id,
+                plugin_id: body.plugin_id,
+                config: body.config.to_string(),
+                allowed_hosts: body.allowed_hosts,
+                allow_private_network: body.allow_private_network,
+                max_concurrent: body.max_concurrent,
+                credentials,
+            },
+            company.as_deref(),
+        )
         .await?;
-    if company.is_some() {
-        if let Err(e) =
-            companies::assign_connection(hub.store(), &record.id, company.as_deref()).await
-        {
-            let _ = hub.store().remove_connection(&record.id).await;
-            return Err(e.into());
-        }
-    }
     let out = show_record(&hub, record, company, None).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -392,8 +341,10 @@ pub async fn show(
     responses(
         (status = 200, description = "Updated; says whether a full re-sync was scheduled", body = ConnectionUpdated),
         (status = 400, description = "Invalid configuration or credentials", body = ErrorBody),
-        (status = 404, description = "No such connection in the token's scope", body = ErrorBody),
+        (status = 403, description = "Needs the admin role; or the connection is shared with other companies' profiles (the MSP's) and the token is scoped to one company", body = ErrorBody),
+        (status = 404, description = "No such connection (or company) in the token's scope", body = ErrorBody),
         (status = 409, description = "`sync_in_progress`: a run using the connection is running", body = ErrorBody),
+        (status = 422, description = "`credentials_required`: a URL-like configuration key, `allowed_hosts` or `allow_private_network` changes, so every stored credential must be entered again (or removed) in the same request", body = ErrorBody),
     ))]
 pub async fn update(
     State(hub): State<Arc<Hub>>,
@@ -402,108 +353,36 @@ pub async fn update(
     ApiJson(body): ApiJson<ConnectionUpdate>,
 ) -> ApiResult<Json<ConnectionUpdated>> {
     caller.require(Role::Admin)?;
-    let (record, company) = visible_connection(&hub, &caller, &id).await?;
-    let new_company = match body.company_id {
-        None => company,
-        Some(requested) => {
-            if caller.company().is_some() && requested.as_deref() != caller.company() {
-                return Err(ApiError::invalid(format!(
-                    "this token is scoped to company {:?} and cannot move connections to another",
-                    caller.company().unwrap_or_default()
-                )));
-            }
-            if let Some(c) = &requested {
-                check_company_exists(&hub, c).await?;
-            }
-            requested
-        }
-    };
-    let before: serde_json::Value = serde_json::from_str(&record.config).unwrap_or_default();
-    let config = match body.config {
-        Some(c) if !c.is_object() => {
-            return Err(ApiError::invalid(
-                "config must be a JSON object (the plugin's configuration)",
-            ))
-        }
-        Some(c) => c,
-        None => before.clone(),
-    };
-    let mut set = Vec::new();
-    let mut removed = Vec::new();
+    visible_connection(&hub, &caller, &id).await?;
+    let mut credentials = BTreeMap::new();
     for (slot, value) in body.credentials.unwrap_or_default() {
-        match value {
-            Some(value) => {
-                let credential = parse_credential(&slot, &value)?;
-                set.push(hub.seal_credential(&id, &slot, &credential));
-            }
-            None => removed.push(slot),
-        }
+        let credential = value.map(|v| parse_credential(&slot, &v)).transpose()?;
+        credentials.insert(slot, credential);
     }
-    refuse_while_running(&hub, &id).await?;
-
-    let updated = ConnectionRecord {
-        config: config.to_string(),
-        allowed_hosts: body.allowed_hosts.unwrap_or(record.allowed_hosts),
-        allow_private_network: body
-            .allow_private_network
-            .unwrap_or(record.allow_private_network),
-        max_concurrent: body.max_concurrent.unwrap_or(record.max_concurrent),
-        ..record
+    let actor = match caller.company() {
+        Some(company) => Actor::Company(company),
+        None => Actor::Msp,
     };
-    let now = now_ms();
-    let mut tx = hub.store().pool().begin().await?;
-    sqlx::query(
-        "UPDATE connections SET config = $1, allowed_hosts = $2, allow_private_network = $3,
-             max_concurrent = $4, company_id = $5, updated_at = $6 WHERE id = $7",
+    let done = connections::update(
+        &hub,
+        actor,
+        &id,
+        ConnectionChange {
+            config: body.config,
+            allowed_hosts: body.allowed_hosts,
+            allow_private_network: body.allow_private_network,
+            max_concurrent: body.max_concurrent,
+            credentials,
+            company_id: body.company_id,
+        },
     )
-    .bind(&updated.config)
-    .bind(serde_json::to_string(&updated.allowed_hosts).expect("list serialises"))
-    .bind(i64::from(updated.allow_private_network))
-    .bind(updated.max_concurrent.map(i64::from))
-    .bind(new_company.as_deref())
-    .bind(now)
-    .bind(&id)
-    .execute(&mut *tx)
     .await?;
-    for slot in removed.iter().chain(set.iter().map(|c| &c.slot)) {
-        sqlx::query("DELETE FROM credentials WHERE connection_id = $1 AND slot = $2")
-            .bind(&id)
-            .bind(slot)
-            .execute(&mut *tx)
-            .await?;
-    }
-    for cred in &set {
-        sqlx::query(
-            "INSERT INTO credentials (connection_id, slot, kind, key_id, nonce, ciphertext, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&id)
-        .bind(&cred.slot)
-        .bind(&cred.kind)
-        .bind(&cred.sealed.key_id)
-        .bind(&cred.sealed.nonce)
-        .bind(&cred.sealed.ciphertext)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    hub.forget_connection(&id);
-
-    let changed = changed_server_keys(&before, &config);
-    let mut resync_profiles = Vec::new();
-    if !changed.is_empty() {
-        profiles::request_resync(hub.store(), &id).await?;
-        resync_profiles = profiles::using_connection(hub.store(), &id).await?;
-        tracing::info!(connection = %id, settings = ?changed, profiles = ?resync_profiles,
-            "server settings changed: full re-sync scheduled");
-    }
     let stopped = stopped(&hub, &id).await?;
     Ok(Json(ConnectionUpdated {
-        connection: show_record(&hub, updated, new_company, stopped).await?,
-        full_resync_scheduled: !changed.is_empty(),
-        changed_server_settings: changed,
-        resync_profiles,
+        connection: show_record(&hub, done.record, done.company_id, stopped).await?,
+        full_resync_scheduled: !done.changed_server_settings.is_empty(),
+        changed_server_settings: done.changed_server_settings,
+        resync_profiles: done.resync_profiles,
     }))
 }
 
@@ -520,17 +399,11 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Admin)?;
-    visible_connection(&hub, &caller, &id).await?;
-    refuse_while_running(&hub, &id).await?;
-    let users = profiles::using_connection(hub.store(), &id).await?;
-    if !users.is_empty() {
-        return Err(ApiError::conflict(format!(
-            "connection {id} is used by profile(s) {}; remove or change those first",
-            users.join(", ")
-        )));
+    let (_, company) = visible_connection(&hub, &caller, &id).await?;
+    if caller.company().is_some() && connections::is_shared(&hub, &id, company.as_deref()).await? {
+        return Err(connections::ConnectionError::Shared { connection: id }.into());
     }
-    hub.store().remove_connection(&id).await?;
-    hub.forget_connection(&id);
+    connections::remove(&hub, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

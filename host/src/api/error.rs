@@ -1,6 +1,7 @@
 //! The API's one error shape, `{"error": {"code": "...", "message": "..."}}`,
 //! and extractors whose rejections use it.
 
+use crate::control::connections::ConnectionError;
 use crate::control::runs::RunsError;
 use crate::hub::HubError;
 use crate::store::StoreError;
@@ -25,6 +26,11 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
     /// The outside system a connection talks to failed or refused (502).
     pub const UPSTREAM: &str = "upstream";
+    /// A connection's own settings stop the call: a host not allowed, a
+    /// private address, refused credentials (422).
+    pub const CONFIGURATION: &str = "configuration";
+    /// The change needs the connection's credentials entered again (422).
+    pub const CREDENTIALS_REQUIRED: &str = "credentials_required";
 }
 
 /// The body of every error response.
@@ -37,7 +43,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// One of: unauthorized, forbidden, not_found, conflict, sync_in_progress,
-    /// invalid_request, plan_not_open, upstream, internal.
+    /// invalid_request, credentials_required, configuration, plan_not_open, upstream,
+    /// internal.
     #[schema(example = "not_found")]
     pub code: String,
     /// A sentence saying what went wrong and what to do next.
@@ -156,6 +163,24 @@ impl From<RunsError> for ApiError {
     }
 }
 
+impl From<ConnectionError> for ApiError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::Store(e) => e.into(),
+            ConnectionError::Invalid(message) => ApiError::invalid(message),
+            ConnectionError::InUse(message) => ApiError::conflict(message),
+            ConnectionError::CredentialsRequired { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::CREDENTIALS_REQUIRED,
+                e.to_string(),
+            ),
+            ConnectionError::Shared { .. } => ApiError::forbidden(e.to_string()),
+            ConnectionError::ScopeViolation { .. } => ApiError::invalid(e.to_string()),
+            ConnectionError::SyncInProgress { .. } => ApiError::sync_in_progress(e.to_string()),
+        }
+    }
+}
+
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
         match e {
@@ -169,6 +194,11 @@ impl From<HubError> for ApiError {
                 ApiError::internal(format!("{e}"))
             }
             HubError::Call(e) => ApiError::internal(e.to_string()),
+            HubError::CredentialUnbound { .. } | HubError::CorruptBinding { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::CREDENTIALS_REQUIRED,
+                e.to_string(),
+            ),
             HubError::Files { .. } => {
                 tracing::error!(error = %e, "API file error");
                 ApiError::internal(

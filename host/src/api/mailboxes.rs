@@ -155,7 +155,8 @@ pub async fn list(
         (status = 400, description = "The connector cannot list mailboxes", body = ErrorBody),
         (status = 403, description = "Needs the operator role", body = ErrorBody),
         (status = 404, description = "No such connection in the token's scope", body = ErrorBody),
-        (status = 502, description = "The outside system refused or failed", body = ErrorBody),
+        (status = 422, description = "`configuration`: the connection's own settings stop the call (a host not allowed, a private address, credentials refused or entered for another host); the message says what to change", body = ErrorBody),
+        (status = 502, description = "The outside system failed", body = ErrorBody),
     ))]
 pub async fn discover(
     State(hub): State<Arc<Hub>>,
@@ -173,6 +174,16 @@ pub async fn discover(
             "the connection's plugin cannot list mailboxes: {}; only connectors with a \"mailboxes\" scope (graph) can",
             e.describe()
         ))),
+        Err(DiscoverError::Source(EndpointError::Plugin(
+            e @ (PluginError::Forbidden(_) | PluginError::Auth(_)),
+        ))) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            super::error::code::CONFIGURATION,
+            format!(
+                "the connection's settings stop mailbox discovery: {}; fix the connection (allowed hosts, private network, credentials: PUT /connections/{id}) and test it",
+                e.describe()
+            ),
+        )),
         Err(e) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             super::error::code::UPSTREAM,

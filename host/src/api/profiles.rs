@@ -7,6 +7,7 @@ use super::runs::RunOut;
 use super::{
     check_company_exists, visible_connection, visible_profile, visible_profile_ids, Items,
 };
+use crate::control::ids;
 use crate::control::runs::{NewRun, RunMode, Runs, RunsError};
 use crate::control::tokens::Role;
 use crate::engine::explain::{self, Explanation};
@@ -74,7 +75,13 @@ impl ProfileOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileCreate {
-    /// Letters, digits, '-' and '_' (at most 64).
+    /// Letters, digits, '-' and '_' (at most 64), optionally in a company
+    /// namespace `<company>.<name>`; company-scoped tokens must use theirs.
+    #[schema(
+        pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub id: String,
     /// Defaults to the token's company; scoped tokens cannot name another.
     pub company_id: Option<String>,
@@ -236,14 +243,6 @@ impl From<Explanation> for ExplanationOut {
     }
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 /// Checks references and settings before a save.
 async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) -> ApiResult<()> {
     if let Some(c) = &s.company_id {
@@ -326,12 +325,9 @@ pub async fn create(
     ApiJson(b): ApiJson<ProfileCreate>,
 ) -> ApiResult<(StatusCode, Json<ProfileSaved>)> {
     caller.require(Role::Admin)?;
-    if !valid_id(&b.id) {
-        return Err(ApiError::invalid(format!(
-            "profile id {:?} is not valid: use letters, digits, '-' and '_' (at most 64)",
-            b.id
-        )));
-    }
+    let company_id = caller.company_for_new(b.company_id)?;
+    ids::check_new_object_id("profile", &b.id, company_id.as_deref(), caller.company())
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     if profiles::get(hub.store(), &b.id).await.is_ok() {
         return Err(ApiError::conflict(format!(
             "profile {:?} already exists; change it with PUT /profiles/{}",
@@ -350,7 +346,7 @@ pub async fn create(
         page_size: b.page_size,
     };
     let settings = ProfileSettings {
-        company_id: caller.company_for_new(b.company_id)?,
+        company_id,
         enabled: b.enabled,
         interval_secs: b.interval_secs,
         daily_at: b.daily_at,
@@ -433,6 +429,8 @@ pub async fn update(
         }
         s.company_id = requested;
     }
+    ids::check_object_id("profile", &p.id, s.company_id.as_deref())
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     validate(&hub, &caller, &p, &s).await?;
     Ok(Json(save(&hub, &p, &s).await?))
 }

@@ -4,6 +4,7 @@
 //! connection's credentials, bounds time, size and concurrency, and turns
 //! `Retry-After` into a throttled answer.
 
+use super::binding::CredentialBinding;
 use super::hosts::{is_private, AllowList, Refusal};
 use super::oauth::{ClientCredentials, TokenCache, TokenError};
 use crate::secrets::Credential;
@@ -142,6 +143,13 @@ impl HttpClients {
     }
 }
 
+/// A credential with what it was entered for.
+#[derive(Debug, Clone)]
+pub struct BoundCredential {
+    pub credential: Credential,
+    pub binding: CredentialBinding,
+}
+
 /// Everything the capability knows about one connection while a plugin runs.
 /// Credentials live here, in host memory only.
 #[derive(Clone)]
@@ -149,7 +157,7 @@ pub struct ConnectionHttp {
     pub connection_id: String,
     pub allow: AllowList,
     pub allow_private_network: bool,
-    pub credentials: Arc<BTreeMap<String, Credential>>,
+    pub credentials: Arc<BTreeMap<String, BoundCredential>>,
     pub concurrency: Arc<Semaphore>,
 }
 
@@ -213,7 +221,7 @@ impl HttpClients {
                 builder = builder.body(body.clone());
             }
             if let Some(slot) = &req.credential {
-                builder = self.authenticate(conn, slot, builder).await?;
+                builder = self.authenticate(conn, slot, &host, port, builder).await?;
             }
             let response = builder
                 .send()
@@ -223,8 +231,10 @@ impl HttpClients {
 
             if status == 401 && !retried_token {
                 if let Some(slot) = &req.credential {
-                    if let Some(Credential::Oauth2ClientCredentials { .. }) =
-                        conn.credentials.get(slot)
+                    if let Some(BoundCredential {
+                        credential: Credential::Oauth2ClientCredentials { .. },
+                        ..
+                    }) = conn.credentials.get(slot)
                     {
                         // The cached token may have been revoked: fetch a fresh one once.
                         self.tokens
@@ -301,15 +311,24 @@ impl HttpClients {
         &self,
         conn: &ConnectionHttp,
         slot: &str,
+        host: &str,
+        port: u16,
         builder: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, HttpError> {
-        let credential = conn.credentials.get(slot).ok_or_else(|| {
+        let bound = conn.credentials.get(slot).ok_or_else(|| {
             HttpError::Invalid(format!(
-                "connection {:?} has no credential in slot {slot:?}; add one with `syncbridge connection add --credentials ...`",
-                conn.connection_id
+                "connection {:?} has no credential in slot {slot:?}; add one with `syncbridge connection update {} --credentials-file FILE`",
+                conn.connection_id, conn.connection_id
             ))
         })?;
-        Ok(match credential {
+        if !bound.binding.permits(host, port) {
+            return Err(HttpError::Refused(format!(
+                "the credential in slot {slot:?} of connection {:?} was entered for {}, not for {host}:{port}; it is not sent anywhere else (enter it again for the new host)",
+                conn.connection_id,
+                bound.binding.allowed_hosts.join(", ")
+            )));
+        }
+        Ok(match &bound.credential {
             Credential::Basic { username, password } => {
                 let raw = format!("{username}:{}", password.expose());
                 let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
@@ -429,4 +448,74 @@ async fn read_capped(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::SecretString;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A loopback listener counting the connections it accepts.
+    async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((_socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        (port, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_credential_is_never_attached_outside_its_binding() {
+        let (port, accepted) = counting_listener().await;
+        // The allow-list lets the request through; the credential's binding does not.
+        let binding = CredentialBinding::of_parts(
+            &serde_json::json!({"base_url": "https://api.example.com"}),
+            &["api.example.com".to_owned()],
+            false,
+        );
+        let conn = ConnectionHttp {
+            connection_id: "c".into(),
+            allow: AllowList::new(&["*".into()], &["*".into()]),
+            allow_private_network: true,
+            credentials: Arc::new(BTreeMap::from([(
+                "default".to_owned(),
+                BoundCredential {
+                    credential: Credential::Bearer {
+                        token: SecretString::new("t0ken-never-sent"),
+                    },
+                    binding,
+                },
+            )])),
+            concurrency: Arc::new(Semaphore::new(1)),
+        };
+        let clients = HttpClients::new(HttpSettings::default()).unwrap();
+        let request = |credential: Option<&str>| OutboundRequest {
+            method: reqwest::Method::GET,
+            url: format!("http://127.0.0.1:{port}/"),
+            headers: Vec::new(),
+            body: None,
+            credential: credential.map(str::to_owned),
+            timeout: Some(Duration::from_millis(500)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = clients
+            .send(&conn, request(Some("default")), deadline)
+            .await
+            .unwrap_err();
+        let HttpError::Refused(message) = err else {
+            panic!("expected a refusal, got {err:?}");
+        };
+        assert!(message.contains("api.example.com"), "{message}");
+        assert!(!message.contains("t0ken"), "{message}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing was sent");
+        // Positive control: without the credential the request does go out.
+        let _ = clients.send(&conn, request(None), deadline).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
 }

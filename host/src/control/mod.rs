@@ -7,6 +7,8 @@
 
 pub mod alerts;
 pub mod companies;
+pub mod connections;
+pub mod ids;
 pub mod mailboxes;
 pub mod plans;
 pub mod preview;

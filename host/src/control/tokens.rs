@@ -85,24 +85,32 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<TokenInfo, sqlx::Error> {
 }
 
 /// Creates a token; returns its info and the full token text, shown once.
+/// A scoped token is bound to the company's current incarnation: it stops
+/// working when the company is deleted, even if the id is created again.
 pub async fn create(
     store: &Store,
     name: &str,
     role: Role,
     company_id: Option<&str>,
 ) -> Result<(TokenInfo, String), StoreError> {
+    let incarnation = match company_id {
+        Some(c) => Some(super::companies::incarnation(store, c).await?),
+        None => None,
+    };
     let id = new_id("tok").replace('-', "");
     let mut secret = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut secret);
     let secret = hex::encode(secret);
     let created_at = now_ms();
     sqlx::query(
-        "INSERT INTO api_tokens (id, name, role, company_id, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_tokens (id, name, role, company_id, company_incarnation, secret_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
     .bind(name)
     .bind(role.as_str())
     .bind(company_id)
+    .bind(incarnation.as_deref())
     .bind(hash(&secret))
     .bind(created_at)
     .execute(store.pool())
@@ -146,7 +154,8 @@ pub async fn revoke(store: &Store, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Checks a presented token; `None` when it is unknown, malformed or revoked.
+/// Checks a presented token; `None` when it is unknown, malformed, revoked,
+/// or scoped to a company that no longer exists as the one it was made for.
 pub async fn authenticate(store: &Store, presented: &str) -> Result<Option<Principal>, StoreError> {
     let Some((id, secret)) = presented
         .strip_prefix("sbt_")
@@ -155,7 +164,10 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Option<Princ
         return Ok(None);
     };
     let Some(row) = sqlx::query(
-        "SELECT role, company_id, secret_hash FROM api_tokens WHERE id = $1 AND revoked_at IS NULL",
+        "SELECT t.role, t.company_id, t.secret_hash FROM api_tokens t
+         LEFT JOIN companies c ON c.id = t.company_id
+         WHERE t.id = $1 AND t.revoked_at IS NULL
+           AND (t.company_id IS NULL OR (c.incarnation IS NOT NULL AND c.incarnation = t.company_incarnation))",
     )
     .bind(id)
     .fetch_optional(store.pool())

@@ -17,6 +17,11 @@ use std::sync::Arc;
 fn hub_error(e: HubError) -> EndpointError {
     match e {
         HubError::Call(c) => EndpointError::Call(c),
+        // Permanent until an operator enters the credentials again: stop the
+        // connection (as for a 401) instead of retrying.
+        e @ (HubError::CredentialUnbound { .. } | HubError::CorruptBinding { .. }) => {
+            EndpointError::Plugin(PluginError::Auth(e.to_string()))
+        }
         other => EndpointError::Plugin(PluginError::Transient(other.to_string())),
     }
 }

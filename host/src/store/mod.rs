@@ -213,6 +213,16 @@ impl Store {
         c: &ConnectionRecord,
         credentials: &[CredentialRecord],
     ) -> Result<(), StoreError> {
+        self.insert_connection_of(c, None, credentials).await
+    }
+
+    /// Creates a connection owned by `company_id` with its sealed credentials, atomically.
+    pub async fn insert_connection_of(
+        &self,
+        c: &ConnectionRecord,
+        company_id: Option<&str>,
+        credentials: &[CredentialRecord],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let exists = sqlx::query("SELECT id FROM connections WHERE id = $1")
             .bind(&c.id)
@@ -226,8 +236,8 @@ impl Store {
         }
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO connections (id, plugin_id, config, allowed_hosts, allow_private_network, max_concurrent, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO connections (id, plugin_id, config, allowed_hosts, allow_private_network, max_concurrent, company_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&c.id)
         .bind(&c.plugin_id)
@@ -235,26 +245,81 @@ impl Store {
         .bind(serde_json::to_string(&c.allowed_hosts).expect("list serialises"))
         .bind(c.allow_private_network as i64)
         .bind(c.max_concurrent.map(i64::from))
+        .bind(company_id)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
         .await?;
         for cred in credentials {
-            sqlx::query(
-                "INSERT INTO credentials (connection_id, slot, kind, key_id, nonce, ciphertext, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&c.id)
-            .bind(&cred.slot)
-            .bind(&cred.kind)
-            .bind(&cred.sealed.key_id)
-            .bind(&cred.sealed.nonce)
-            .bind(&cred.sealed.ciphertext)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            insert_credential(&mut tx, &c.id, cred, now).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves a connection's settings, company and credential changes in one
+    /// transaction: `removed` slots are deleted, `set` ones replaced.
+    pub async fn update_connection(
+        &self,
+        c: &ConnectionRecord,
+        company_id: Option<&str>,
+        set: &[CredentialRecord],
+        removed: &[String],
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET config = $1, allowed_hosts = $2, allow_private_network = $3,
+                 max_concurrent = $4, company_id = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(&c.config)
+        .bind(serde_json::to_string(&c.allowed_hosts).expect("list serialises"))
+        .bind(i64::from(c.allow_private_network))
+        .bind(c.max_concurrent.map(i64::from))
+        .bind(company_id)
+        .bind(now)
+        .bind(&c.id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "connection",
+                id: c.id.clone(),
+            });
+        }
+        for slot in removed.iter().chain(set.iter().map(|cred| &cred.slot)) {
+            sqlx::query("DELETE FROM credentials WHERE connection_id = $1 AND slot = $2")
+                .bind(&c.id)
+                .bind(slot)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for cred in set {
+            insert_credential(&mut tx, &c.id, cred, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the sealed value and binding of one credential (re-sealing).
+    pub async fn reseal_credential(
+        &self,
+        connection_id: &str,
+        cred: &CredentialRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE credentials SET key_id = $1, nonce = $2, ciphertext = $3, binding = $4, updated_at = $5
+             WHERE connection_id = $6 AND slot = $7",
+        )
+        .bind(&cred.sealed.key_id)
+        .bind(&cred.sealed.nonce)
+        .bind(&cred.sealed.ciphertext)
+        .bind(cred.binding.as_deref())
+        .bind(now_ms())
+        .bind(connection_id)
+        .bind(&cred.slot)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -308,7 +373,7 @@ impl Store {
         connection_id: &str,
     ) -> Result<Vec<CredentialRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT slot, kind, key_id, nonce, ciphertext FROM credentials WHERE connection_id = $1 ORDER BY slot",
+            "SELECT slot, kind, key_id, nonce, ciphertext, binding FROM credentials WHERE connection_id = $1 ORDER BY slot",
         )
         .bind(connection_id)
         .fetch_all(&self.pool)
@@ -367,4 +432,27 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn insert_credential(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    connection_id: &str,
+    cred: &CredentialRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO credentials (connection_id, slot, kind, key_id, nonce, ciphertext, binding, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(connection_id)
+    .bind(&cred.slot)
+    .bind(&cred.kind)
+    .bind(&cred.sealed.key_id)
+    .bind(&cred.sealed.nonce)
+    .bind(&cred.sealed.ciphertext)
+    .bind(cred.binding.as_deref())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

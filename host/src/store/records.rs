@@ -76,6 +76,10 @@ pub struct CredentialRecord {
     pub slot: String,
     pub kind: String,
     pub sealed: Sealed,
+    /// What the credential was entered for (JSON of
+    /// `capability::binding::CredentialBinding`, also its associated data);
+    /// `None` when it was sealed before bindings existed.
+    pub binding: Option<String>,
 }
 
 impl CredentialRecord {
@@ -88,6 +92,7 @@ impl CredentialRecord {
                 nonce: r.try_get("nonce")?,
                 ciphertext: r.try_get("ciphertext")?,
             },
+            binding: r.try_get("binding")?,
         })
     }
 }
