@@ -1791,3 +1791,70 @@ async fn a_scoped_token_learns_nothing_about_other_companies_ids() {
     let w = world().await;
     namespace_scenario(&w).await;
 }
+
+/// Credentials sealed before bindings existed are bound to their connection
+/// as it is on first use, and from then on refused elsewhere.
+#[tokio::test]
+async fn a_credential_sealed_before_bindings_is_bound_on_first_use() {
+    use syncbridge::runtime::{EngineOptions, Runtime};
+    use syncbridge::secrets::MasterKey;
+    use syncbridge::store::{ConnectionRecord, CredentialRecord, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let key = MasterKey::generate();
+    let runtime = Runtime::new(EngineOptions {
+        cache_dir: Some(dir.path().join("cache")),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let hub = Hub::new(
+        store.clone(),
+        Arc::new(runtime),
+        key.clone(),
+        dir.path().join("plugins"),
+    );
+    common::install(&hub, "http-probe").await;
+    let record = ConnectionRecord {
+        id: "old".into(),
+        plugin_id: "http-probe".into(),
+        config: json!({"base_url": "http://127.0.0.1:9"}).to_string(),
+        allowed_hosts: vec!["127.0.0.1".into()],
+        allow_private_network: true,
+        max_concurrent: None,
+    };
+    let legacy = CredentialRecord {
+        slot: "default".into(),
+        kind: "bearer".into(),
+        sealed: key.seal(
+            json!({"kind": "bearer", "token": SECRET})
+                .to_string()
+                .as_bytes(),
+            "credential/old/default",
+        ),
+        binding: None,
+    };
+    store.insert_connection(&record, &[legacy]).await.unwrap();
+
+    let (_, _, ctx) = hub.connection_context("old").await.unwrap();
+    let bound = &ctx.http.credentials["default"];
+    assert_eq!(bound.binding.allowed_hosts, ["127.0.0.1"]);
+    let stored = store.credentials("old").await.unwrap();
+    assert!(stored[0].binding.is_some(), "re-sealed with its binding");
+    // Opened again through the binding, not the legacy context.
+    hub.connection_context("old").await.unwrap();
+    // Re-pointed behind syncbridge's back: refused.
+    sqlx::query("UPDATE connections SET config = $1 WHERE id = 'old'")
+        .bind(json!({"base_url": "http://127.0.0.1:8"}).to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let err = hub.connection_context("old").await.err().unwrap();
+    assert!(
+        matches!(err, syncbridge::hub::HubError::CredentialUnbound { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("config base_url"), "{err}");
+}
