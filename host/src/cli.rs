@@ -267,7 +267,8 @@ pub struct AddConnection {
     /// Without any, the plugin can reach nothing.
     #[arg(long = "allow-host", value_name = "PATTERN")]
     pub allow_hosts: Vec<String>,
-    /// Allow loopback and private addresses (on-premises servers, local simulators).
+    /// Allow loopback, private and other non-public addresses (on-premises servers, local
+    /// simulators).
     #[arg(long)]
     pub allow_private_network: bool,
     /// Outbound requests in flight at once (default: the plugin's limit).
