@@ -17,7 +17,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Directory for the database, master key, installed plugins and compile cache.
+    /// Directory for the database, master key, installed plugins and compile cache (owner only:
+    /// created with mode 0700, or tightened to it).
     #[arg(
         long,
         env = "SYNCBRIDGE_DATA_DIR",
