@@ -17,7 +17,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Directory for the database, master key, installed plugins and compile cache.
+    /// Directory for the database, master key, installed plugins and compile cache (owner only:
+    /// created with mode 0700, or tightened to it).
     #[arg(
         long,
         env = "SYNCBRIDGE_DATA_DIR",
@@ -279,7 +280,8 @@ pub struct AddConnection {
     /// Without any, the plugin can reach nothing.
     #[arg(long = "allow-host", value_name = "PATTERN")]
     pub allow_hosts: Vec<String>,
-    /// Allow loopback and private addresses (on-premises servers, local simulators).
+    /// Allow loopback, private and other non-public addresses (on-premises servers, local
+    /// simulators).
     #[arg(long)]
     pub allow_private_network: bool,
     /// Outbound requests in flight at once (default: the plugin's limit).

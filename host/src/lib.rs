@@ -8,6 +8,7 @@ pub mod engine;
 pub mod hub;
 pub mod manifest;
 pub mod notify;
+pub mod owner_only;
 pub mod package;
 pub mod runner;
 pub mod runtime;

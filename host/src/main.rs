@@ -192,12 +192,19 @@ fn disable_library_backtraces() {
 }
 
 async fn open_hub(global: &syncbridge::cli::Global) -> Result<Hub> {
-    std::fs::create_dir_all(&global.data_dir).with_context(|| {
+    // It holds the database, the plugins and the compile cache: owner only.
+    let tightened = syncbridge::owner_only::dir(&global.data_dir).with_context(|| {
         format!(
-            "cannot create the data directory {}",
+            "cannot create the data directory {} or restrict it to its owner (mode 0700)",
             global.data_dir.display()
         )
     })?;
+    if let Some(previous) = tightened {
+        tracing::warn!(
+            "data directory {} was open to other users (mode {previous:04o}); tightened it to 0700",
+            global.data_dir.display()
+        );
+    }
     let url = match &global.database_url {
         Some(url) => url.clone(),
         None => format!(

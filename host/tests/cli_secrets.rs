@@ -165,6 +165,111 @@ fn help_explains_the_commands() {
     assert!(ok && out.contains("serve") && out.contains("plugin") && out.contains("connection"));
 }
 
+/// The binary under umask 022 (as a service manager or login shell commonly
+/// sets it), so what it creates would be readable by everyone by default.
+#[cfg(unix)]
+fn under_umask_022(data: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_syncbridge"))
+        .args(["--data-dir", data.to_str().unwrap(), "--log", "info"])
+        .args(args)
+        .env_remove("SYNCBRIDGE_MASTER_KEY")
+        .env_remove("SYNCBRIDGE_DATABASE_URL");
+    command
+}
+
+/// `syncbridge serve` with its log in `log`, once it accepts connections
+/// (the store is open, so SQLite's WAL and shared-memory files exist).
+#[cfg(unix)]
+fn serve_until_ready(data: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = under_umask_022(data, &["serve", "--no-scheduler", "--listen", &listen])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "serve exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap()
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_database_files_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        let mode = std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode();
+        format!("{:04o}", mode & 0o777)
+    };
+    let set_mode = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let db_files = ["syncbridge.db", "syncbridge.db-wal", "syncbridge.db-shm"];
+    let assert_private = |data: &std::path::Path| {
+        assert_eq!(mode(data), "0700", "data directory {}", data.display());
+        for name in db_files {
+            assert_eq!(mode(&data.join(name)), "0600", "{name}");
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    // A first start creates them private: a command that writes, then the
+    // server, whose open store has the WAL and shared-memory files.
+    let out = under_umask_022(&data, &["company", "add", "acme", "--name", "Acme"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(mode(&data), "0700", "data directory");
+    assert_eq!(mode(&data.join("syncbridge.db")), "0600", "syncbridge.db");
+    let mut server = serve_until_ready(&data, &dir.path().join("serve-1.log"));
+    assert_private(&data);
+
+    // An existing setup readable by everyone (the server killed, so the WAL
+    // and shared-memory files stay behind) is tightened, and the log says so.
+    set_mode(&data, 0o755);
+    for name in db_files {
+        set_mode(&data.join(name), 0o644);
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = dir.path().join("serve-2.log");
+    let mut server = serve_until_ready(&data, &log);
+    assert_private(&data);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("tightened it to 0700") && log.contains("tightened it to 0600"),
+        "{log}"
+    );
+    for name in db_files {
+        assert!(
+            log.contains(&format!("{name} was readable")),
+            "{name}: {log}"
+        );
+    }
+}
+
 /// `connection update` follows the API's rule: moving where requests go
 /// needs the credentials entered again, and the old secret never travels.
 #[tokio::test(flavor = "multi_thread")]

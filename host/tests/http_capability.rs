@@ -306,6 +306,45 @@ async fn requests_per_connection_are_bounded() {
     assert_eq!(seen.peak.load(Ordering::SeqCst), 2);
 }
 
+/// 198.18.0.0/15 (benchmarking) is not on the public internet: a connection
+/// that may not reach private networks is refused before any connection attempt.
+#[tokio::test]
+async fn a_benchmarking_address_literal_is_refused_without_private_network_consent() {
+    let t = common::hub().await;
+    common::install(&t.hub, "http-probe").await;
+    t.hub
+        .add_connection(syncbridge::hub::NewConnection {
+            id: "bench".into(),
+            plugin_id: "http-probe".into(),
+            config: probe_config("http://198.18.0.1", "feed"),
+            allowed_hosts: vec!["198.18.0.1".into()],
+            allow_private_network: false,
+            max_concurrent: None,
+            credentials: [(
+                "default".to_string(),
+                syncbridge::secrets::Credential::from_json(BEARER).unwrap(),
+            )]
+            .into(),
+        })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    match pull(&t.hub, "bench", "contacts").await {
+        Err(PluginError::Forbidden(m)) => {
+            assert!(
+                m.contains("198.18.0.1") && m.contains("benchmarking") && m.contains("private"),
+                "{m}"
+            )
+        }
+        other => panic!("expected the address to be refused, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused only after {:?}: a connection was attempted",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_hung_server_is_cut_off_at_the_call_deadline() {
     let t = common::hub().await;

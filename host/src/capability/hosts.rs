@@ -1,6 +1,4 @@
-//! Outbound host patterns and the private-address rule.
-
-use std::net::IpAddr;
+//! Outbound host patterns: the allow-list of a connection.
 
 /// One allowed-host pattern: `*`, `host`, `host:port`, `*.domain` or `*.domain:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,30 +88,6 @@ pub enum Refusal {
     Connection,
 }
 
-/// Whether an address is loopback, private, link-local or otherwise not on the
-/// public internet. Such addresses are refused unless the connection allows them.
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10 CGNAT
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,25 +116,5 @@ mod tests {
             empty.check("api.example.com", 443),
             Err(Refusal::Connection)
         );
-    }
-
-    #[test]
-    fn private_ranges_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.1.1",
-            "172.16.0.1",
-            "169.254.1.1",
-            "::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "100.64.0.1",
-        ] {
-            assert!(is_private(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "2606:4700::1111", "172.32.0.1"] {
-            assert!(!is_private(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

@@ -4,8 +4,9 @@
 //! connection's credentials, bounds time, size and concurrency, and turns
 //! `Retry-After` into a throttled answer.
 
+use super::address::{is_non_global, non_global};
 use super::binding::CredentialBinding;
-use super::hosts::{is_private, AllowList, Refusal};
+use super::hosts::{AllowList, Refusal};
 use super::oauth::{ClientCredentials, TokenCache, TokenError};
 use crate::secrets::Credential;
 use base64::Engine as _;
@@ -90,11 +91,11 @@ pub struct HttpClients {
     tokens: Arc<TokenCache>,
 }
 
-/// DNS resolution that refuses names resolving only to private addresses.
+/// DNS resolution that drops non-global addresses and refuses a name left with none.
 struct PublicOnlyResolver;
 
 #[derive(Debug, thiserror::Error)]
-#[error("{0} resolves only to loopback or private addresses, which this connection may not reach")]
+#[error("{0} resolves only to loopback, private or other non-public addresses, which this connection may not reach")]
 struct PrivateAddressRefused(String);
 
 impl reqwest::dns::Resolve for PublicOnlyResolver {
@@ -103,7 +104,7 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
-                .filter(|a| !is_private(a.ip()))
+                .filter(|a| !is_non_global(a.ip()))
                 .collect();
             if addrs.is_empty() {
                 return Err(Box::new(PrivateAddressRefused(host))
@@ -296,10 +297,10 @@ impl HttpClients {
             .trim_end_matches(']')
             .parse()
             .ok();
-        if let Some(ip) = literal {
-            if is_private(ip) && !conn.allow_private_network {
+        if let (Some(ip), false) = (literal, conn.allow_private_network) {
+            if let Some(range) = non_global(ip) {
                 return Err(HttpError::Refused(format!(
-                    "{ip} is a loopback or private address; allow private networks on connection {:?} if this is intended",
+                    "{ip} is not a public address ({range}); allow private networks on connection {:?} if this is intended",
                     conn.connection_id
                 )));
             }

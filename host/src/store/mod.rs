@@ -27,6 +27,11 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("cannot open the database: {0}")]
     Connect(#[source] sqlx::Error),
+    #[error("cannot restrict the database file {path} to its owner (mode 0600): {source}; run syncbridge as the file's owner or fix its permissions")]
+    Permissions {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot migrate the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -54,6 +59,50 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Makes the SQLite database of `url` readable by its owner only: creates it
+/// with mode 0600 when missing (unless the URL sets its own `mode=`) and
+/// tightens an existing one and its `-wal`/`-shm` companions, which SQLite
+/// creates with the database's permissions. In-memory databases have no files.
+fn private_sqlite_files(url: &str) -> Result<(), StoreError> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(());
+    }
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().map_err(StoreError::Connect)?;
+    let db = options.get_filename();
+    if db.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let companion = |suffix: &str| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let create = !url.contains("mode=");
+    let files = [
+        (db.to_path_buf(), create),
+        (companion("-wal"), false),
+        (companion("-shm"), false),
+    ];
+    for (path, create) in files {
+        let tightened = if create {
+            crate::owner_only::file(&path)
+        } else {
+            crate::owner_only::file_if_present(&path)
+        }
+        .map_err(|source| StoreError::Permissions {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if let Some(previous) = tightened {
+            tracing::warn!(
+                "database file {} was readable by other users (mode {previous:04o}); tightened it to 0600",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating an SQLite file if needed) and migrates a store.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -67,6 +116,7 @@ impl Store {
         };
         let pool = match backend {
             Backend::Sqlite => {
+                private_sqlite_files(url)?;
                 // `mode=rwc` creates the file on first start.
                 let url = if url.contains("mode=") || url.contains(":memory:") {
                     url.to_owned()
