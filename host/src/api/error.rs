@@ -169,6 +169,7 @@ impl From<HubError> for ApiError {
                 ApiError::internal(format!("{e}"))
             }
             HubError::Call(e) => ApiError::internal(e.to_string()),
+            HubError::ShuttingDown => ApiError::internal(e.to_string()),
             HubError::Files { .. } => {
                 tracing::error!(error = %e, "API file error");
                 ApiError::internal(
