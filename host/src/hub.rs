@@ -46,6 +46,8 @@ pub enum HubError {
     /// A stored binding cannot be read: the row was altered outside syncbridge.
     #[error("the stored binding of credential slot {slot:?} of connection {connection:?} is unreadable; enter the credential again")]
     CorruptBinding { connection: String, slot: String },
+    #[error("the server is shutting down; try again once it is back")]
+    ShuttingDown,
 }
 
 /// What `connection add` takes.
@@ -109,20 +111,50 @@ impl Hub {
         path: &Path,
         expected_sha256: Option<&str>,
     ) -> Result<PluginRecord, HubError> {
-        let package = Package::open(path, expected_sha256)?;
-        let loaded = self.runtime.load(
-            package.manifest.clone(),
-            &package.digest,
-            &package.component,
-        )?;
-        let dir = self.plugin_dir.join(&package.manifest.id);
-        let files = |source| HubError::Files {
-            path: dir.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(&dir).map_err(files)?;
-        let component_path = dir.join(format!("{}.wasm", package.digest));
-        std::fs::write(&component_path, &package.component).map_err(files)?;
+        let (path, expected) = (path.to_owned(), expected_sha256.map(str::to_owned));
+        self.install(move || Package::open(&path, expected.as_deref()))
+            .await
+    }
+
+    /// Installs a `.tar.gz` package held in memory (an upload), `name`
+    /// standing for it in errors, like [`Hub::install_plugin`].
+    pub async fn install_plugin_archive(
+        &self,
+        archive: bytes::Bytes,
+        name: &str,
+        expected_sha256: Option<&str>,
+    ) -> Result<PluginRecord, HubError> {
+        let (name, expected) = (name.to_owned(), expected_sha256.map(str::to_owned));
+        self.install(move || Package::from_tar_gz(&archive, &name, expected.as_deref()))
+            .await
+    }
+
+    /// Reads the package with `open`, then compiles it and writes the
+    /// component, all on the blocking pool; then records it.
+    async fn install(
+        &self,
+        open: impl FnOnce() -> Result<Package, PackageError> + Send + 'static,
+    ) -> Result<PluginRecord, HubError> {
+        let runtime = self.runtime.clone();
+        let plugin_dir = self.plugin_dir.clone();
+        let (package, loaded, component_path) = blocking(move || {
+            let package = open()?;
+            let loaded = runtime.load(
+                package.manifest.clone(),
+                &package.digest,
+                &package.component,
+            )?;
+            let dir = plugin_dir.join(&package.manifest.id);
+            let files = |source| HubError::Files {
+                path: dir.display().to_string(),
+                source,
+            };
+            std::fs::create_dir_all(&dir).map_err(files)?;
+            let component_path = dir.join(format!("{}.wasm", package.digest));
+            std::fs::write(&component_path, &package.component).map_err(files)?;
+            Ok::<_, HubError>((package, loaded, component_path))
+        })
+        .await??;
         let record = PluginRecord {
             id: package.manifest.id.clone(),
             version: package.manifest.version.to_string(),
@@ -163,18 +195,23 @@ impl Hub {
                 "stored manifest of {id} is unreadable: {e}; reinstall the plugin"
             ))
         })?;
-        let component = std::fs::read(&record.component).map_err(|source| HubError::Files {
-            path: record.component.clone(),
-            source,
-        })?;
-        let digest = crate::package::sha256_hex(&component);
-        if digest != record.digest {
-            return Err(HubError::Package(PackageError::DigestMismatch {
-                expected: record.digest,
-                actual: digest,
-            }));
-        }
-        let loaded = Arc::new(self.runtime.load(manifest, &digest, &component)?);
+        let runtime = self.runtime.clone();
+        let loaded = blocking(move || {
+            let component = std::fs::read(&record.component).map_err(|source| HubError::Files {
+                path: record.component.clone(),
+                source,
+            })?;
+            let digest = crate::package::sha256_hex(&component);
+            if digest != record.digest {
+                return Err(HubError::Package(PackageError::DigestMismatch {
+                    expected: record.digest,
+                    actual: digest,
+                }));
+            }
+            Ok(runtime.load(manifest, &digest, &component)?)
+        })
+        .await??;
+        let loaded = Arc::new(loaded);
         self.loaded
             .lock()
             .expect("plugin cache lock")
@@ -396,5 +433,17 @@ impl Hub {
     /// `max_concurrent` (or a removed connection) takes effect on the next call.
     pub fn forget_connection(&self, id: &str) {
         self.concurrency.lock().expect("semaphore lock").remove(id);
+    }
+}
+
+/// Runs blocking work (unpacking, compiling, file I/O) on tokio's blocking
+/// pool, off the async worker threads; a panic in it is resumed here.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HubError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(HubError::ShuttingDown),
     }
 }

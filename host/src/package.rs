@@ -1,13 +1,16 @@
 //! Plugin packages: a directory or a `.tar.gz`/`.tar` archive holding
 //! `plugin.toml` and the component it names.
 
+mod archive;
+
+pub use archive::ArchiveLimit;
+
 use crate::manifest::{Manifest, ManifestError};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::Path;
 
 /// Largest component accepted.
-const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 
 /// Why a package was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,8 @@ pub enum PackageError {
     NoComponent { path: String, component: String },
     #[error("component is larger than {} MiB", MAX_COMPONENT_BYTES >> 20)]
     TooLarge,
+    #[error("package {path} was refused: {limit}")]
+    Limit { path: String, limit: ArchiveLimit },
     #[error("component digest mismatch: expected sha256 {expected}, got {actual}; the package was altered or corrupted, do not install it")]
     DigestMismatch { expected: String, actual: String },
     #[error("archive packages must pin their component with `sha256 = \"...\"` in plugin.toml (or pass --sha256)")]
@@ -49,38 +54,58 @@ impl Package {
     /// Reads a package from a directory or archive and verifies its digest
     /// against the manifest and, if given, the operator's `expected_sha256`.
     pub fn open(path: &Path, expected_sha256: Option<&str>) -> Result<Self, PackageError> {
+        let shown = path.display().to_string();
         let io = |source| PackageError::Io {
-            path: path.display().to_string(),
+            path: shown.clone(),
             source,
         };
-        let (manifest, component, archive) = if path.is_dir() {
-            let manifest_path = path.join("plugin.toml");
-            if !manifest_path.exists() {
-                return Err(PackageError::NoManifest(path.display().to_string()));
-            }
-            let manifest = Manifest::load(&manifest_path)?;
-            let component_path = path.join(&manifest.component);
-            let meta =
-                std::fs::metadata(&component_path).map_err(|_| PackageError::NoComponent {
-                    path: path.display().to_string(),
-                    component: manifest.component.clone(),
-                })?;
-            if meta.len() > MAX_COMPONENT_BYTES {
-                return Err(PackageError::TooLarge);
-            }
-            let component = std::fs::read(&component_path).map_err(io)?;
-            (manifest, component, false)
-        } else {
+        if !path.is_dir() {
             let file = std::fs::File::open(path).map_err(io)?;
             let name = path.to_string_lossy();
-            let reader: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
-                Box::new(flate2::read::GzDecoder::new(file))
-            } else {
-                Box::new(file)
-            };
-            let (manifest, component) = read_archive(reader, path)?;
-            (manifest, component, true)
-        };
+            let gzip = name.ends_with(".gz") || name.ends_with(".tgz");
+            let (manifest, component) = archive::read(
+                std::io::BufReader::new(file),
+                gzip,
+                &shown,
+                &archive::LIMITS,
+            )?;
+            return Self::verified(manifest, component, true, expected_sha256);
+        }
+        let manifest_path = path.join("plugin.toml");
+        if !manifest_path.exists() {
+            return Err(PackageError::NoManifest(shown));
+        }
+        let manifest = Manifest::load(&manifest_path)?;
+        let component_path = path.join(&manifest.component);
+        let meta = std::fs::metadata(&component_path).map_err(|_| PackageError::NoComponent {
+            path: shown.clone(),
+            component: manifest.component.clone(),
+        })?;
+        if meta.len() > MAX_COMPONENT_BYTES {
+            return Err(PackageError::TooLarge);
+        }
+        let component = std::fs::read(&component_path).map_err(io)?;
+        Self::verified(manifest, component, false, expected_sha256)
+    }
+
+    /// Reads a `.tar.gz` package held in memory (an upload), `name` standing
+    /// for it in errors, and verifies it like [`Package::open`].
+    pub fn from_tar_gz(
+        bytes: &[u8],
+        name: &str,
+        expected_sha256: Option<&str>,
+    ) -> Result<Self, PackageError> {
+        let (manifest, component) = archive::read(bytes, true, name, &archive::LIMITS)?;
+        Self::verified(manifest, component, true, expected_sha256)
+    }
+
+    /// Checks the component's digest against every pin; archives must have one.
+    fn verified(
+        manifest: Manifest,
+        component: Vec<u8>,
+        archive: bool,
+        expected_sha256: Option<&str>,
+    ) -> Result<Self, PackageError> {
         let digest = sha256_hex(&component);
         let pins: Vec<String> = manifest
             .sha256
@@ -104,46 +129,4 @@ impl Package {
             digest,
         })
     }
-}
-
-fn read_archive(reader: Box<dyn Read>, path: &Path) -> Result<(Manifest, Vec<u8>), PackageError> {
-    let io = |source| PackageError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut archive = tar::Archive::new(reader);
-    let mut manifest_text = None;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for entry in archive.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let entry_path = entry.path().map_err(io)?.to_string_lossy().into_owned();
-        let name = entry_path.trim_start_matches("./").to_owned();
-        if name.contains('/') {
-            continue;
-        }
-        if entry.size() > MAX_COMPONENT_BYTES {
-            return Err(PackageError::TooLarge);
-        }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(io)?;
-        if name == "plugin.toml" {
-            manifest_text = Some(String::from_utf8_lossy(&bytes).into_owned());
-        } else {
-            files.push((name, bytes));
-        }
-    }
-    let text = manifest_text.ok_or_else(|| PackageError::NoManifest(path.display().to_string()))?;
-    let manifest = Manifest::parse(&text)?;
-    let component = files
-        .into_iter()
-        .find(|(n, _)| *n == manifest.component)
-        .map(|(_, b)| b)
-        .ok_or_else(|| PackageError::NoComponent {
-            path: path.display().to_string(),
-            component: manifest.component.clone(),
-        })?;
-    Ok((manifest, component))
 }

@@ -177,3 +177,32 @@ async fn compiled_artifacts_are_cached_by_digest_and_reused() {
     hub2.remove_plugin("http-probe").await.unwrap();
     assert!(!Path::new(&record.component).exists());
 }
+
+#[tokio::test]
+async fn every_built_package_installs_from_an_uploaded_archive() {
+    let t = common::hub().await;
+    let target = common::workspace().join("target");
+    let mut installed = Vec::new();
+    for kind in ["plugins", "test-plugins"] {
+        for entry in std::fs::read_dir(target.join(kind)).unwrap() {
+            let dir = entry.unwrap().path();
+            if !dir.join("plugin.toml").exists() {
+                continue;
+            }
+            let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let archive = common::package_archive(&id);
+            let record = t
+                .hub
+                .install_plugin_archive(archive.into(), "upload", None)
+                .await
+                .unwrap_or_else(|e| panic!("{id} does not install from an archive: {e}"));
+            assert_eq!(record.id, id);
+            installed.push(id);
+        }
+    }
+    installed.sort();
+    assert!(
+        installed.len() >= 7,
+        "every bundled and test plugin: {installed:?}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The real binary as an operator runs it: set up with the CLI, then
 //! `syncbridge serve`; a profile saved through the REST API runs within
 //! seconds (the scheduler claims the queued run), a dry run's filter
-//! preview is served, and the runs list shows what happened.
+//! preview is served, and the runs list shows what happened. A gzip bomb
+//! uploaded as a plugin package is refused with the server's memory bounded.
 
 mod common;
 
@@ -328,4 +329,134 @@ async fn a_profile_saved_through_the_api_runs_within_seconds() {
     );
     let u4 = rows.iter().find(|r| r["source_id"] == "u4").unwrap();
     assert!(u4["reason"].as_str().unwrap().contains("licence"), "{u4}");
+}
+
+/// Peak resident memory (VmHWM) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// A gzip bomb shaped like the one in the security review: a tar of many
+/// top-level files of zeros, each under the 64 MiB component limit, 2.3 GiB
+/// in all, about 2.4 MB compressed. Written streaming: the test never holds
+/// the uncompressed bytes.
+fn gzip_bomb() -> Vec<u8> {
+    use std::io::Read as _;
+    const ENTRY: u64 = 60 << 20;
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::best(),
+    ));
+    for n in 0..40 {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(ENTRY);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        archive
+            .append_data(
+                &mut header,
+                format!("blob-{n:02}.wasm"),
+                std::io::repeat(0).take(ENTRY),
+            )
+            .unwrap();
+    }
+    archive.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_bomb_upload_is_refused_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The server's temporary directory, to see what uploads leave behind.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = cli(
+        &data,
+        &["token", "create", "--name", "admin", "--role", "admin"],
+        None,
+    );
+    let admin = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sbt_"))
+        .expect("the token is printed")
+        .to_owned();
+    let bomb = tokio::task::spawn_blocking(gzip_bomb).await.unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_syncbridge"))
+            .args(["--data-dir", data.to_str().unwrap(), "--log", "warn"])
+            .args(["serve", "--no-scheduler", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env_remove("SYNCBRIDGE_MASTER_KEY")
+            .env_remove("SYNCBRIDGE_SMTP_URL")
+            .env("TMPDIR", &tmp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let upload = |body: Vec<u8>| {
+        http.post(format!("{base}/plugins"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/gzip")
+            .body(body)
+            .send()
+    };
+
+    let pid = server.0.id();
+    let before = peak_rss_kib(pid);
+    let response = upload(bomb.clone()).await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let peak = peak_rss_kib(pid);
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "gzip bomb of {} bytes: HTTP {status} {text}; server peak RSS {} MiB, {} MiB before the upload (+{grown_mib} MiB)",
+        bomb.len(),
+        peak / 1024,
+        before / 1024
+    );
+    assert!(status.is_client_error(), "{status}: {text}");
+    assert!(
+        grown_mib < 300,
+        "the server's peak memory grew by {grown_mib} MiB unpacking the upload"
+    );
+    assert!(
+        text.contains("more than 100 times its compressed size"),
+        "the error names the limit: {text}"
+    );
+
+    // A real package still installs.
+    let response = upload(common::package_archive("http-probe")).await.unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+
+    // Neither upload left anything in the temporary directory.
+    let left: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("syncbridge-upload"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

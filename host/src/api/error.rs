@@ -199,6 +199,7 @@ impl From<HubError> for ApiError {
                 code::CREDENTIALS_REQUIRED,
                 e.to_string(),
             ),
+            HubError::ShuttingDown => ApiError::internal(e.to_string()),
             HubError::Files { .. } => {
                 tracing::error!(error = %e, "API file error");
                 ApiError::internal(

@@ -29,6 +29,24 @@ pub fn package(id: &str) -> PathBuf {
     panic!("plugin package {id} is not built; run scripts/build-plugins.sh first (the README test command does)");
 }
 
+/// A built package as an upload would send it: a `.tar.gz` of its files.
+pub fn package_archive(id: &str) -> Vec<u8> {
+    let dir = package(id);
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            archive
+                .append_path_with_name(&path, path.file_name().unwrap())
+                .unwrap();
+        }
+    }
+    archive.into_inner().unwrap().finish().unwrap()
+}
+
 /// A hub on a fresh SQLite file in a temporary directory.
 pub struct TestHub {
     pub hub: Arc<Hub>,
