@@ -759,6 +759,158 @@ async fn saving_a_profile_queues_a_run_and_run_now_answers_202_then_409() {
     profile_runs_scenario(&w).await;
 }
 
+/// What `GET /profiles/{id}` and the run queue say about a profile.
+async fn stored_interval(w: &World, id: &str) -> (u16, Value, bool) {
+    let r = w.api.get(&format!("/profiles/{id}"), &w.admin).await;
+    let queued = w.runs().active_for_profile(id).await.unwrap().is_some();
+    (r.status, r.json["interval_secs"].clone(), queued)
+}
+
+#[tokio::test]
+async fn schedule_intervals_out_of_range_are_refused_and_nothing_is_stored() {
+    let w = world().await;
+    let api = &w.api;
+    let body = |id: &str, scope: &str, interval: Value| {
+        json!({"id": id, "company_id": "acme", "source_connection": "acme-src", "source_scope": scope,
+               "mapper_plugin": "echo-mapper", "target_connection": "acme-dst", "target_scope": "contacts",
+               "interval_secs": interval})
+    };
+    // Above 31 days (u64::MAX used to be stored as -1 and run every second), below the minimum.
+    for bad in [json!(u64::MAX), json!(2_678_401u64), json!(59)] {
+        let r = api
+            .post("/profiles", &w.admin, body("fast", "contacts", bad.clone()))
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{bad}: {}",
+            r.text
+        );
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("60") && message.contains("2678400"),
+            "{bad}: the message names the range: {message}"
+        );
+        assert_eq!(
+            stored_interval(&w, "fast").await.0,
+            404,
+            "{bad}: not created"
+        );
+    }
+    // A calendar flow's range starts at its own minimum.
+    let r = api
+        .post("/profiles", &w.admin, body("cal", "calendar", json!(599)))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.text);
+    assert!(
+        r.text.contains("600") && r.text.contains("2678400"),
+        "{}",
+        r.text
+    );
+    assert_eq!(stored_interval(&w, "cal").await.0, 404);
+    // The ends of the range are allowed.
+    let r = api
+        .post(
+            "/profiles",
+            &w.admin,
+            body("cal", "calendar", json!(2_678_400)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["profile"]["interval_secs"], 2_678_400);
+
+    // PUT: refused, the stored interval and the queue unchanged.
+    let r = api
+        .put(
+            "/profiles/acme-contacts",
+            &w.admin,
+            json!({"interval_secs": 60}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    finish_active(&w, "acme-contacts").await;
+    for bad in [json!(u64::MAX), json!(2_678_401u64), json!(59)] {
+        let r = api
+            .put(
+                "/profiles/acme-contacts",
+                &w.admin,
+                json!({"interval_secs": bad, "page_size": 7}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{bad}: {}",
+            r.text
+        );
+        assert!(
+            r.text.contains("60") && r.text.contains("2678400"),
+            "{bad}: {}",
+            r.text
+        );
+        assert_eq!(
+            stored_interval(&w, "acme-contacts").await,
+            (200, json!(60), false),
+            "{bad}: nothing stored, no run queued"
+        );
+        let r = api.get("/profiles/acme-contacts", &w.admin).await;
+        assert_eq!(
+            r.json["page_size"], 10,
+            "{bad}: the rest of the body is not saved either"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stored_interval_out_of_range_is_shown_not_defaulted() {
+    let w = world().await;
+    let api = &w.api;
+    // What the old version wrote for interval_secs above i64::MAX.
+    sqlx::query("UPDATE profiles SET interval_secs = -1 WHERE id = 'acme-contacts'")
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    let r = api.get("/profiles/acme-contacts", &w.acme_viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["interval_secs"], Value::Null, "{}", r.text);
+    let problem = r.json["schedule_error"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("-1") && problem.contains("2678400"),
+        "the problem is shown: {}",
+        r.text
+    );
+    let r = api.get("/profiles", &w.acme_viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Saving other fields does not silently keep or drop the bad value.
+    let r = api
+        .put("/profiles/acme-contacts", &w.admin, json!({"page_size": 7}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.text);
+    assert!(r.text.contains("-1"), "{}", r.text);
+    // Enabling and disabling touch only the flag.
+    let r = api
+        .post_empty("/profiles/acme-contacts/disable", &w.operator)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT interval_secs FROM profiles WHERE id = 'acme-contacts'")
+            .fetch_one(w.hub().store().pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, Some(-1));
+    // Setting it again fixes it.
+    let r = api
+        .put(
+            "/profiles/acme-contacts",
+            &w.admin,
+            json!({"interval_secs": 3600}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["profile"]["interval_secs"], 3600);
+    assert_eq!(r.json["profile"]["schedule_error"], Value::Null);
+}
+
 #[tokio::test]
 async fn connections_crud_never_echoes_credentials() {
     let w = world().await;
@@ -1347,6 +1499,15 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
     op_ids.sort();
     op_ids.dedup();
     assert_eq!(op_ids.len(), n);
+    // The allowed range of a schedule interval is documented.
+    for schema in ["ProfileCreate", "ProfileUpdate", "ProfileOut"] {
+        let interval = &doc["components"]["schemas"][schema]["properties"]["interval_secs"];
+        assert_eq!(
+            (&interval["minimum"], &interval["maximum"]),
+            (&json!(60), &json!(2_678_400)),
+            "{schema}: {interval}"
+        );
+    }
     // Schemas of the request and response bodies are there.
     for schema in [
         "ConnectionCreate",

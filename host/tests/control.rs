@@ -463,9 +463,9 @@ async fn leases_hold_one_claimer_and_are_taken_over_on_postgres() {
 async fn two_schedulers_share_one_database_and_run_each_run_once() {
     let s = setup().await;
     let hub = &s.t.hub;
-    // The interval is raised to the flow's minimum (60 s for contacts): due once now.
+    // Every minute (the contacts flow's minimum): due once now.
     let mut settings = profiles::settings(hub.store(), "contacts").await.unwrap();
-    settings.interval_secs = Some(1);
+    settings.interval_secs = Some(60);
     profiles::set_settings(hub.store(), "contacts", &settings)
         .await
         .unwrap();
@@ -474,6 +474,7 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
         scheduler::enqueue_due(hub.store(), now)
             .await
             .unwrap()
+            .runs
             .len(),
         1
     );
@@ -481,6 +482,7 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
         scheduler::enqueue_due(hub.store(), now)
             .await
             .unwrap()
+            .runs
             .is_empty(),
         "already queued"
     );
@@ -535,16 +537,74 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
     assert!(scheduler::enqueue_due(hub.store(), now + 30_000)
         .await
         .unwrap()
+        .runs
         .is_empty());
     assert_eq!(
         scheduler::enqueue_due(hub.store(), now + 61_000)
             .await
             .unwrap()
+            .runs
             .len(),
         1
     );
     let _ = (stop_a.send(()), stop_b.send(()));
     let _ = tokio::join!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_interval_out_of_range_skips_that_profile_only() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let mut settings = profiles::settings(hub.store(), "contacts").await.unwrap();
+    settings.interval_secs = Some(60);
+    profiles::set_settings(hub.store(), "contacts", &settings)
+        .await
+        .unwrap();
+    // Profiles whose stored intervals an older version wrote: -1 (for a
+    // value above i64::MAX) and 30 (below the minimum, silently raised then).
+    let base = profiles::get(hub.store(), "contacts").await.unwrap();
+    for (id, stored) in [("minus-one", -1i64), ("too-fast", 30)] {
+        profiles::save(
+            hub.store(),
+            &Profile {
+                id: id.into(),
+                ..base.clone()
+            },
+        )
+        .await
+        .unwrap();
+        sqlx::query("UPDATE profiles SET interval_secs = $1 WHERE id = $2")
+            .bind(stored)
+            .bind(id)
+            .execute(hub.store().pool())
+            .await
+            .unwrap();
+    }
+    let done = scheduler::enqueue_due(hub.store(), now_ms()).await.unwrap();
+    let runs = Runs::new(hub.store().clone());
+    for (id, stored) in [("minus-one", "-1"), ("too-fast", "30")] {
+        assert!(
+            runs.active_for_profile(id).await.unwrap().is_none(),
+            "{id} is skipped"
+        );
+        let bad = done
+            .skipped
+            .iter()
+            .find(|b| b.profile == id)
+            .unwrap_or_else(|| panic!("{id} is reported: {:?}", done.skipped));
+        // What the log says: which profile, what is wrong, what to do.
+        let message = bad.to_string();
+        for part in [id, stored, "60 to 2678400", "PUT /api/v1/profiles/"] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+    }
+    assert_eq!(done.skipped.len(), 2, "{:?}", done.skipped);
+    assert_eq!(done.runs.len(), 1, "{:?}", done.runs);
+    assert_eq!(done.runs[0].profile_id, "contacts");
+    assert!(
+        runs.active_for_profile("contacts").await.unwrap().is_some(),
+        "the good profile is still queued"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
