@@ -1175,11 +1175,41 @@ async fn plans_show_apply_and_discard() {
     assert_eq!(r.json["trigger"], "approval");
     assert_eq!(r.json["plan_id"], "plan-1");
     assert_eq!(r.json["company_id"], "acme");
-    // Another apply of the profile while that run is queued.
-    let r = api
-        .post_empty("/plans/plan-2/apply", &w.acme_operator)
-        .await;
-    assert_eq!((r.status, r.code()), (409, "sync_in_progress"));
+    let apply_run = r.json["id"].clone();
+    // Claimed by that run: neither applied again nor discarded.
+    let r = api.get("/plans/plan-1", &w.acme_viewer).await;
+    assert_eq!(r.json["status"], "applying", "{}", r.text);
+    assert_eq!(r.json["open"], false);
+    assert_eq!(r.json["apply_run"], apply_run);
+    for action in ["apply", "discard"] {
+        let r = api
+            .post_empty(&format!("/plans/plan-1/{action}"), &w.acme_operator)
+            .await;
+        assert_eq!((r.status, r.code()), (409, "plan_not_open"), "{}", r.text);
+        assert!(r.text.contains("applying"), "{}", r.text);
+    }
+    // Another apply of the profile while that run is queued: refused, and
+    // the plan keeps the open status it had (proposed, or held).
+    store_plan(w.hub(), "plan-h", "acme-contacts").await;
+    sqlx::query("UPDATE plans SET status = 'held' WHERE id = 'plan-h'")
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    for (plan, status) in [("plan-2", "proposed"), ("plan-h", "held")] {
+        let r = api
+            .post_empty(&format!("/plans/{plan}/apply"), &w.acme_operator)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "sync_in_progress"),
+            "{}",
+            r.text
+        );
+        let r = api.get(&format!("/plans/{plan}"), &w.acme_viewer).await;
+        assert_eq!(r.json["status"], status, "{}", r.text);
+        assert_eq!(r.json["apply_run"], Value::Null);
+        assert_eq!(r.json["open"], true);
+    }
     finish_active(&w, "acme-contacts").await;
 
     // Discard, then neither apply nor discard again.
@@ -1201,6 +1231,111 @@ async fn plans_show_apply_and_discard() {
             .status,
         404
     );
+}
+
+#[tokio::test]
+async fn a_plan_with_an_unknown_stored_status_is_not_taken_for_proposed() {
+    let w = world().await;
+    store_plan(w.hub(), "plan-odd", "acme-contacts").await;
+    sqlx::query("UPDATE plans SET status = 'approved-ish' WHERE id = 'plan-odd'")
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    let error = plans::get(w.hub().store(), "plan-odd").await.unwrap_err();
+    assert!(error.to_string().contains("approved-ish"), "{error}");
+    let r = w.api.get("/plans/plan-odd", &w.acme_viewer).await;
+    assert_eq!((r.status, r.code()), (500, "internal"), "{}", r.text);
+    for action in ["apply", "discard"] {
+        let r = w
+            .api
+            .post_empty(&format!("/plans/plan-odd/{action}"), &w.acme_operator)
+            .await;
+        assert_eq!(r.status, 500, "{action}: {}", r.text);
+    }
+    assert!(w
+        .runs()
+        .active_for_profile("acme-contacts")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Concurrent apply + discard, and apply + apply, of fresh plans over HTTP:
+/// exactly one call wins each round, the other is `409 plan_not_open`, and
+/// the plan ends as the winner left it.
+async fn plan_race_scenario(w: &World, rounds: usize) {
+    let api = &w.api;
+    let (mut applies_won, mut discards_won) = (0, 0);
+    for round in 0..rounds {
+        finish_active(w, "acme-contacts").await;
+        for pair in [
+            ["apply", "discard"],
+            ["discard", "apply"],
+            ["apply", "apply"],
+        ] {
+            let plan = format!("race-{round}-{}-{}", pair[0], pair[1]);
+            store_plan(w.hub(), &plan, "acme-contacts").await;
+            let (first, second) = (
+                format!("/plans/{plan}/{}", pair[0]),
+                format!("/plans/{plan}/{}", pair[1]),
+            );
+            let (a, b) = tokio::join!(
+                api.post_empty(&first, &w.acme_operator),
+                api.post_empty(&second, &w.acme_operator),
+            );
+            let replies = [(pair[0], &a), (pair[1], &b)];
+            let winners: Vec<_> = replies
+                .iter()
+                .filter(|(_, r)| (200..300).contains(&r.status))
+                .collect();
+            assert_eq!(
+                winners.len(),
+                1,
+                "{plan}: exactly one call wins: {} / {}",
+                a.text,
+                b.text
+            );
+            let (winner, won) = winners[0];
+            for (_, r) in replies.iter().filter(|(_, r)| r.status >= 300) {
+                assert_eq!(
+                    (r.status, r.code()),
+                    (409, "plan_not_open"),
+                    "{plan}: {}",
+                    r.text
+                );
+            }
+            let shown = api.get(&format!("/plans/{plan}"), &w.acme_viewer).await;
+            let active = w.runs().active_for_profile("acme-contacts").await.unwrap();
+            if *winner == "apply" {
+                applies_won += 1;
+                assert_eq!(won.status, 202, "{}", won.text);
+                assert_eq!(shown.json["status"], "applying", "{plan}: {}", shown.text);
+                assert_eq!(shown.json["open"], false);
+                let run = active.expect("the apply-plan run is queued");
+                assert_eq!(run.plan_id.as_deref(), Some(plan.as_str()));
+                assert_eq!(won.json["id"], run.id.as_str());
+                finish_active(w, "acme-contacts").await;
+            } else {
+                discards_won += 1;
+                assert_eq!(shown.json["status"], "discarded", "{plan}: {}", shown.text);
+                assert!(
+                    active.is_none(),
+                    "{plan}: no run for a discarded plan: {active:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        applies_won >= rounds,
+        "apply + apply rounds are won by an apply"
+    );
+    assert_eq!(applies_won + discards_won, 3 * rounds);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_apply_and_discard_of_a_plan_have_exactly_one_winner() {
+    let w = world().await;
+    plan_race_scenario(&w, 10).await;
 }
 
 #[tokio::test]
@@ -1657,7 +1792,7 @@ async fn runs_show_their_journal_items_with_pagination() {
 
 // ---- PostgreSQL -----------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_checks_pass_on_postgres() {
     let Some(url) = common::postgres_url("api").await else {
         return;
@@ -1677,4 +1812,5 @@ async fn key_checks_pass_on_postgres() {
         .post_empty("/plans/plan-pg/discard", &w.acme_operator)
         .await;
     assert_eq!(r.json["status"], "discarded");
+    plan_race_scenario(&w, 10).await;
 }

@@ -1,6 +1,8 @@
 //! The API's one error shape, `{"error": {"code": "...", "message": "..."}}`,
 //! and extractors whose rejections use it.
 
+use crate::control::approval::ApplyError;
+use crate::control::plans::PlanError;
 use crate::control::runs::RunsError;
 use crate::hub::HubError;
 use crate::store::StoreError;
@@ -152,6 +154,27 @@ impl From<RunsError> for ApiError {
         match e {
             RunsError::InProgress { .. } => ApiError::sync_in_progress(e.to_string()),
             RunsError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::NotOpen { .. } => {
+                ApiError::new(StatusCode::CONFLICT, code::PLAN_NOT_OPEN, e.to_string())
+            }
+            PlanError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Plan(e) => e.into(),
+            ApplyError::Runs(e) => e.into(),
+            ApplyError::Store(e) => e.into(),
         }
     }
 }
