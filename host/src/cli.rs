@@ -165,7 +165,8 @@ pub struct AddProfile {
     /// The customer company the profile belongs to (see `company add`).
     #[arg(long)]
     pub company: Option<String>,
-    /// Run every this many seconds (raised to the flow's minimum: 60 s, 600 s for calendars).
+    /// Run every this many seconds: from the flow's minimum (60, or 600 for
+    /// calendar flows) up to 2678400 (31 days); other values are refused.
     #[arg(long, value_name = "SECONDS")]
     pub every: Option<u64>,
     /// Run daily at this UTC time, e.g. `02:30`.

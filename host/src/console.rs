@@ -1,7 +1,8 @@
 //! What the CLI prints for runs, plans and explanations: a progress bar
 //! while a run applies, and tables after.
 
-use crate::control::plans::{self, PlanStatus};
+use crate::control::approval::{self, Start};
+use crate::control::plans;
 use crate::control::runs::{NewRun, RunFilter, RunMode, RunRecord, RunStatus, Runs};
 use crate::engine::explain::explain;
 use crate::engine::plan::PlanCounts;
@@ -28,7 +29,9 @@ impl Progress for Bar {
     }
 }
 
-/// Runs a profile in this process and prints the outcome.
+/// Runs a profile in this process and prints the outcome. With
+/// [`RunMode::ApplyPlan`], `plan_id` (a plan of `profile`) is claimed first,
+/// as `POST /plans/{id}/apply` does.
 pub async fn run_now(
     hub: Arc<Hub>,
     profile: &str,
@@ -40,6 +43,29 @@ pub async fn run_now(
     let owner = format!("cli-{}", std::process::id());
     let runner = Runner::new(hub.clone(), owner.clone(), Duration::from_secs(30));
     let runs = Runs::new(hub.store().clone());
+    let apply = match (mode, plan_id) {
+        (RunMode::ApplyPlan, Some(plan)) => Some(plan),
+        (RunMode::ApplyPlan, None) => anyhow::bail!("applying needs a plan id"),
+        _ => None,
+    };
+    if let Some(plan) = apply {
+        let info = plans::get(hub.store(), plan).await?;
+        if info.profile_id != profile {
+            anyhow::bail!(
+                "plan {plan} belongs to profile {}, not {profile}; apply it with `syncbridge run {} --apply {plan}`",
+                info.profile_id,
+                info.profile_id
+            );
+        }
+        // Checked again, atomically, by the claim; this only spares a queued run.
+        if !info.status.open() {
+            return Err(plans::PlanError::NotOpen {
+                id: info.id,
+                status: info.status,
+            }
+            .into());
+        }
+    }
     // A queued run that no process has claimed yet gives way to this one.
     if let Some(q) = runs
         .cancel_queued(
@@ -49,20 +75,33 @@ pub async fn run_now(
         .await?
     {
         tracing::info!(run = %q.id, "cancelled the queued run in favour of this one");
+        if approval::release_cancelled(hub.store(), &q).await? {
+            tracing::info!(run = %q.id, plan = ?q.plan_id, "its plan is open again");
+        }
     }
-    let run = runs
-        .start_now(
-            NewRun {
-                profile_id: profile,
-                company_id: settings.company_id.as_deref(),
-                trigger: "manual",
-                mode,
-                plan_id,
-            },
-            &owner,
-            runner.lease(),
-        )
-        .await?;
+    let run = match apply {
+        Some(plan) => {
+            let start = Start::Now {
+                owner: &owner,
+                lease: runner.lease(),
+            };
+            approval::start(hub.store(), plan, "manual", start).await?
+        }
+        None => {
+            runs.start_now(
+                NewRun {
+                    profile_id: profile,
+                    company_id: settings.company_id.as_deref(),
+                    trigger: "manual",
+                    mode,
+                    plan_id: None,
+                },
+                &owner,
+                runner.lease(),
+            )
+            .await?
+        }
+    };
     let bar = if quiet {
         None
     } else {
@@ -185,7 +224,7 @@ pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
             );
         }
     }
-    if info.status == PlanStatus::Proposed || info.status == PlanStatus::Held {
+    if info.status.open() {
         println!(
             "\napply exactly this plan: syncbridge run {} --apply {}",
             info.profile_id, info.id

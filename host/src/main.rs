@@ -504,8 +504,9 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
                 enabled: true,
                 interval_secs: a.every,
                 daily_at: a.daily.clone(),
+                unreadable_interval: None,
             };
-            settings.validate()?;
+            settings.validate(&profile)?;
             if let Some(c) = &a.company {
                 syncbridge::control::companies::get(hub.store(), c)
                     .await

@@ -5,7 +5,7 @@
 
 use crate::control::alerts::{self, NewAlert};
 use crate::control::companies;
-use crate::control::plans::{self, PlanInfo, PlanStatus};
+use crate::control::plans::{self, ApplyOutcome, PlanInfo, PlanStatus};
 use crate::control::runs::{RunMode, RunRecord, RunStatus, Runs, RunsError};
 use crate::engine::endpoint::EndpointError;
 use crate::engine::plan::PlanCounts;
@@ -151,7 +151,35 @@ impl Runner {
             Ok(e) => e,
             Err(e) => Ended::failed(e.to_string()),
         };
+        self.settle_unfinished_apply(&run, &ended).await;
         self.record(&run, ended).await
+    }
+
+    /// An apply-plan run that ended before settling its plan (an error, a
+    /// stopped connection) leaves it `failed`, never `applying` for good.
+    async fn settle_unfinished_apply(&self, run: &RunRecord, ended: &Ended) {
+        let (RunMode::ApplyPlan, Some(plan)) = (run.mode, run.plan_id.as_deref()) else {
+            return;
+        };
+        let reason = ended
+            .error
+            .as_deref()
+            .unwrap_or("the apply-plan run ended before applying it");
+        match plans::settle(
+            self.hub.store(),
+            plan,
+            &run.id,
+            ApplyOutcome::Failed,
+            Some(reason),
+        )
+        .await
+        {
+            Ok(true) => tracing::warn!(run = %run.id, plan, "the apply failed: plan marked failed"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(run = %run.id, plan, error = %e, "cannot mark the plan failed")
+            }
+        }
     }
 
     async fn record(&self, run: &RunRecord, ended: Ended) -> Result<RunRecord, RunnerError> {
@@ -450,7 +478,12 @@ impl Runner {
         T: crate::engine::Target,
     {
         let store = self.hub.store();
-        let plan_id = run.plan_id.clone().unwrap_or_default();
+        let Some(plan_id) = run.plan_id.clone() else {
+            return Ok(Ended::failed(format!(
+                "apply-plan run {} names no plan",
+                run.id
+            )));
+        };
         let (info, mut plan, base) = plans::load(store, &plan_id).await?;
         let stale = |conflicts: Vec<String>, report: RunReport| Ended {
             status: RunStatus::Stale,
@@ -463,10 +496,12 @@ impl Runner {
             conflicts,
             stopped: None,
         };
-        if !info.status.open() {
+        // Only the run that claimed the plan (POST /plans/{id}/apply or
+        // `run --apply`) applies it.
+        if info.status != PlanStatus::Applying || info.apply_run.as_deref() != Some(&run.id) {
             return Ok(Ended::failed(format!(
-                "plan {plan_id} is {:?}, not open; make a new dry run",
-                info.status
+                "plan {plan_id} is {} and not claimed by run {}; apply it with POST /api/v1/plans/{plan_id}/apply or `syncbridge run {} --apply {plan_id}` (only proposed or held plans can be applied)",
+                info.status, run.id, info.profile_id
             )));
         }
         let report = RunReport {
@@ -490,21 +525,19 @@ impl Runner {
             conflicts = engine.verify(spec, &plan).await?;
         }
         if !conflicts.is_empty() {
-            plans::decide(
-                store,
-                &plan_id,
-                PlanStatus::Stale,
-                Some(&conflicts.join("; ")),
-            )
-            .await?;
+            let reason = conflicts.join("; ");
+            self.settle(&plan_id, &run.id, ApplyOutcome::Stale, Some(&reason))
+                .await?;
             return Ok(stale(conflicts, report));
         }
-        plans::decide(store, &plan_id, PlanStatus::Applied, None).await?;
         // A held plan is approved: apply it as planned, brakes satisfied.
         plan.held = None;
         let mut report = report;
         progress.planned(&plan.counts, plan.pages.len());
+        // An error here ends the run; `settle_unfinished_apply` marks the plan failed.
         apply_with_progress(engine, spec, &run.id, &plan, &mut report, progress).await?;
+        self.settle(&plan_id, &run.id, ApplyOutcome::Applied, None)
+            .await?;
         Ok(Ended {
             status: RunStatus::Succeeded,
             report,
@@ -513,6 +546,25 @@ impl Runner {
             conflicts: Vec::new(),
             stopped: None,
         })
+    }
+
+    /// Moves the plan this run claimed to its outcome.
+    async fn settle(
+        &self,
+        plan: &str,
+        run: &str,
+        outcome: ApplyOutcome,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if !plans::settle(self.hub.store(), plan, run, outcome, reason).await? {
+            tracing::warn!(
+                plan,
+                run,
+                ?outcome,
+                "the plan was no longer applying for this run"
+            );
+        }
+        Ok(())
     }
 
     async fn store_plan(

@@ -1,15 +1,16 @@
-//! When runs happen: per-profile intervals (raised to the flow's minimum),
-//! daily runs, and the runs the API and CLI queue; and which process runs
-//! them. Every `syncbridge serve` sharing a database runs a scheduler; they
-//! coordinate only through the store: a due run is queued at most once (the
-//! `runs_one_active` index), a queued run is claimed by one process through
-//! a lease it renews, and a run whose process died is taken over when its
-//! lease expires.
+//! When runs happen: per-profile intervals (from the flow's minimum up to 31
+//! days), daily runs, and the runs the API and CLI queue; and which process
+//! runs them. Every `syncbridge serve` sharing a database runs a scheduler;
+//! they coordinate only through the store: a due run is queued at most once
+//! (the `runs_one_active` index), a queued run is claimed by one process
+//! through a lease it renews, and a run whose process died is taken over
+//! when its lease expires.
 
 use crate::control::runs::{NewRun, RunMode, RunRecord, Runs, RunsError};
-use crate::engine::profiles;
+use crate::engine::profiles::{self, SettingsError};
 use crate::runner::{NoProgress, Runner};
 use crate::store::{now_ms, Store, StoreError};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -34,7 +35,9 @@ impl Default for SchedulerConfig {
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Why a profile is due now, if it is: `schedule` or `daily`.
+/// Why a profile is due now, if it is: `schedule` or `daily`. All arithmetic
+/// saturates: a huge interval is never due again, and a last run "in the
+/// future" (a clock that went back) is not due.
 pub fn due(
     now: i64,
     last_requested: Option<i64>,
@@ -42,40 +45,71 @@ pub fn due(
     daily_minute: Option<u32>,
 ) -> Option<&'static str> {
     if let Some(minute) = daily_minute {
-        let today = now - now.rem_euclid(DAY_MS) + i64::from(minute) * 60_000;
-        let slot = if now >= today { today } else { today - DAY_MS };
+        let today = now
+            .saturating_sub(now.rem_euclid(DAY_MS))
+            .saturating_add(i64::from(minute) * 60_000);
+        let slot = if now >= today {
+            today
+        } else {
+            today.saturating_sub(DAY_MS)
+        };
         // Only the most recent slot counts: a process down for a week runs once.
         if last_requested.is_none_or(|last| last < slot) {
             return Some("daily");
         }
     }
     if let Some(every) = interval {
-        if last_requested.is_none_or(|last| now - last >= every.as_millis() as i64) {
+        let every = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        if last_requested.is_none_or(|last| now.saturating_sub(last) >= every) {
             return Some("schedule");
         }
     }
     None
 }
 
+/// A profile the scheduler skips because its stored schedule is invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("profile {profile} is not scheduled: {error}. Fix it with PUT /api/v1/profiles/{profile} (interval_secs, daily_at) or `syncbridge profile add {profile} ... --every SECONDS`; manual runs still work and other profiles are scheduled as usual")]
+pub struct BadSchedule {
+    pub profile: String,
+    pub error: SettingsError,
+}
+
+/// What one pass over the schedules did.
+#[derive(Debug, Default)]
+pub struct Enqueued {
+    /// Runs queued because their profile was due.
+    pub runs: Vec<RunRecord>,
+    /// Enabled profiles skipped because their stored schedule is invalid.
+    pub skipped: Vec<BadSchedule>,
+}
+
 /// Queues a run for every enabled profile that is due at `now`. Profiles
-/// with a run queued or in progress are skipped (never two at once).
-pub async fn enqueue_due(store: &Store, now: i64) -> Result<Vec<RunRecord>, StoreError> {
+/// with a run queued or in progress are skipped (never two at once), and so
+/// are profiles whose stored schedule is invalid (reported in `skipped`).
+pub async fn enqueue_due(store: &Store, now: i64) -> Result<Enqueued, StoreError> {
     let runs = Runs::new(store.clone());
-    let mut queued = Vec::new();
+    let mut out = Enqueued::default();
     let last_requested = runs.last_requested().await?;
     for (profile, settings) in profiles::list_with_settings(store).await? {
         if !settings.enabled {
             continue;
         }
-        let interval = settings
-            .interval_secs
-            .map(|s| Duration::from_secs(s).max(profiles::minimum_interval(&profile)));
-        let daily = settings.daily_at.as_deref().and_then(profiles::parse_hhmm);
-        if interval.is_none() && daily.is_none() {
+        let schedule = match settings.validate(&profile) {
+            Ok(s) => s,
+            Err(error) => {
+                out.skipped.push(BadSchedule {
+                    profile: profile.id,
+                    error,
+                });
+                continue;
+            }
+        };
+        if schedule.every.is_none() && schedule.daily_minute.is_none() {
             continue;
         }
         let last = last_requested.get(&profile.id).copied();
-        let Some(trigger) = due(now, last, interval, daily) else {
+        let Some(trigger) = due(now, last, schedule.every, schedule.daily_minute) else {
             continue;
         };
         match runs
@@ -90,13 +124,25 @@ pub async fn enqueue_due(store: &Store, now: i64) -> Result<Vec<RunRecord>, Stor
         {
             Ok(run) => {
                 tracing::info!(profile = %profile.id, run = %run.id, trigger, "queued a run");
-                queued.push(run);
+                out.runs.push(run);
             }
             Err(RunsError::InProgress { .. }) => {}
             Err(RunsError::Store(e)) => return Err(e),
         }
     }
-    Ok(queued)
+    Ok(out)
+}
+
+/// Logs each invalid schedule once (again when its problem changes), not every tick.
+fn report_skipped(skipped: &[BadSchedule], reported: &mut HashMap<String, String>) {
+    reported.retain(|profile, _| skipped.iter().any(|b| &b.profile == profile));
+    for bad in skipped {
+        let message = bad.to_string();
+        if reported.get(&bad.profile) != Some(&message) {
+            tracing::error!(profile = %bad.profile, "{message}");
+            reported.insert(bad.profile.clone(), message);
+        }
+    }
 }
 
 /// Queues runs when due and executes claimed runs until `shutdown` resolves.
@@ -111,6 +157,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    let mut reported = HashMap::new();
     tracing::info!(
         owner = runner.owner(),
         workers = config.workers,
@@ -121,8 +168,9 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = tick.tick() => {}
         }
-        if let Err(e) = enqueue_due(&store, now_ms()).await {
-            tracing::error!(error = %e, "cannot check schedules");
+        match enqueue_due(&store, now_ms()).await {
+            Ok(done) => report_skipped(&done.skipped, &mut reported),
+            Err(e) => tracing::error!(error = %e, "cannot check schedules"),
         }
         // Claim as many runs as there are free workers.
         while let Ok(permit) = slots.clone().try_acquire_owned() {
@@ -167,6 +215,43 @@ mod tests {
         assert_eq!(
             due(MIDNIGHT + 600_000, Some(MIDNIGHT), every, None),
             Some("schedule")
+        );
+    }
+
+    #[test]
+    fn a_huge_interval_is_never_due_again() {
+        for secs in [u64::MAX, u64::MAX / 1000, i64::MAX as u64, 1 << 62] {
+            let every = Some(Duration::from_secs(secs));
+            assert_eq!(
+                due(MIDNIGHT + 1_000, Some(MIDNIGHT), every, None),
+                None,
+                "{secs} s"
+            );
+            assert_eq!(
+                due(i64::MAX, Some(MIDNIGHT), every, None),
+                None,
+                "{secs} s at the end of time"
+            );
+        }
+        // Far past, far future: the difference saturates instead of wrapping.
+        let minute = Some(Duration::from_secs(60));
+        assert_eq!(
+            due(i64::MAX, Some(i64::MIN), minute, None),
+            Some("schedule")
+        );
+    }
+
+    #[test]
+    fn a_clock_that_went_back_is_not_due() {
+        let every = Some(Duration::from_secs(600));
+        // The last run was requested "in the future" (clock skew between processes).
+        assert_eq!(due(MIDNIGHT, Some(MIDNIGHT + H), every, None), None);
+        assert_eq!(due(i64::MIN, Some(i64::MAX), every, None), None);
+        // The daily slot arithmetic saturates at the ends of the clock too.
+        assert_eq!(due(i64::MIN, Some(i64::MAX), None, Some(120)), None);
+        assert_eq!(
+            due(i64::MAX, Some(i64::MAX), None, Some(23 * 60 + 59)),
+            None
         );
     }
 

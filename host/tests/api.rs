@@ -762,6 +762,158 @@ async fn saving_a_profile_queues_a_run_and_run_now_answers_202_then_409() {
     profile_runs_scenario(&w).await;
 }
 
+/// What `GET /profiles/{id}` and the run queue say about a profile.
+async fn stored_interval(w: &World, id: &str) -> (u16, Value, bool) {
+    let r = w.api.get(&format!("/profiles/{id}"), &w.admin).await;
+    let queued = w.runs().active_for_profile(id).await.unwrap().is_some();
+    (r.status, r.json["interval_secs"].clone(), queued)
+}
+
+#[tokio::test]
+async fn schedule_intervals_out_of_range_are_refused_and_nothing_is_stored() {
+    let w = world().await;
+    let api = &w.api;
+    let body = |id: &str, scope: &str, interval: Value| {
+        json!({"id": id, "company_id": "acme", "source_connection": "acme-src", "source_scope": scope,
+               "mapper_plugin": "echo-mapper", "target_connection": "acme-dst", "target_scope": "contacts",
+               "interval_secs": interval})
+    };
+    // Above 31 days (u64::MAX used to be stored as -1 and run every second), below the minimum.
+    for bad in [json!(u64::MAX), json!(2_678_401u64), json!(59)] {
+        let r = api
+            .post("/profiles", &w.admin, body("fast", "contacts", bad.clone()))
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{bad}: {}",
+            r.text
+        );
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("60") && message.contains("2678400"),
+            "{bad}: the message names the range: {message}"
+        );
+        assert_eq!(
+            stored_interval(&w, "fast").await.0,
+            404,
+            "{bad}: not created"
+        );
+    }
+    // A calendar flow's range starts at its own minimum.
+    let r = api
+        .post("/profiles", &w.admin, body("cal", "calendar", json!(599)))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.text);
+    assert!(
+        r.text.contains("600") && r.text.contains("2678400"),
+        "{}",
+        r.text
+    );
+    assert_eq!(stored_interval(&w, "cal").await.0, 404);
+    // The ends of the range are allowed.
+    let r = api
+        .post(
+            "/profiles",
+            &w.admin,
+            body("cal", "calendar", json!(2_678_400)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["profile"]["interval_secs"], 2_678_400);
+
+    // PUT: refused, the stored interval and the queue unchanged.
+    let r = api
+        .put(
+            "/profiles/acme-contacts",
+            &w.admin,
+            json!({"interval_secs": 60}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    finish_active(&w, "acme-contacts").await;
+    for bad in [json!(u64::MAX), json!(2_678_401u64), json!(59)] {
+        let r = api
+            .put(
+                "/profiles/acme-contacts",
+                &w.admin,
+                json!({"interval_secs": bad, "page_size": 7}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_request"),
+            "{bad}: {}",
+            r.text
+        );
+        assert!(
+            r.text.contains("60") && r.text.contains("2678400"),
+            "{bad}: {}",
+            r.text
+        );
+        assert_eq!(
+            stored_interval(&w, "acme-contacts").await,
+            (200, json!(60), false),
+            "{bad}: nothing stored, no run queued"
+        );
+        let r = api.get("/profiles/acme-contacts", &w.admin).await;
+        assert_eq!(
+            r.json["page_size"], 10,
+            "{bad}: the rest of the body is not saved either"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stored_interval_out_of_range_is_shown_not_defaulted() {
+    let w = world().await;
+    let api = &w.api;
+    // What the old version wrote for interval_secs above i64::MAX.
+    sqlx::query("UPDATE profiles SET interval_secs = -1 WHERE id = 'acme-contacts'")
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    let r = api.get("/profiles/acme-contacts", &w.acme_viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["interval_secs"], Value::Null, "{}", r.text);
+    let problem = r.json["schedule_error"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("-1") && problem.contains("2678400"),
+        "the problem is shown: {}",
+        r.text
+    );
+    let r = api.get("/profiles", &w.acme_viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Saving other fields does not silently keep or drop the bad value.
+    let r = api
+        .put("/profiles/acme-contacts", &w.admin, json!({"page_size": 7}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.text);
+    assert!(r.text.contains("-1"), "{}", r.text);
+    // Enabling and disabling touch only the flag.
+    let r = api
+        .post_empty("/profiles/acme-contacts/disable", &w.operator)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT interval_secs FROM profiles WHERE id = 'acme-contacts'")
+            .fetch_one(w.hub().store().pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, Some(-1));
+    // Setting it again fixes it.
+    let r = api
+        .put(
+            "/profiles/acme-contacts",
+            &w.admin,
+            json!({"interval_secs": 3600}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["profile"]["interval_secs"], 3600);
+    assert_eq!(r.json["profile"]["schedule_error"], Value::Null);
+}
+
 #[tokio::test]
 async fn connections_crud_never_echoes_credentials() {
     let w = world().await;
@@ -1026,11 +1178,41 @@ async fn plans_show_apply_and_discard() {
     assert_eq!(r.json["trigger"], "approval");
     assert_eq!(r.json["plan_id"], "plan-1");
     assert_eq!(r.json["company_id"], "acme");
-    // Another apply of the profile while that run is queued.
-    let r = api
-        .post_empty("/plans/plan-2/apply", &w.acme_operator)
-        .await;
-    assert_eq!((r.status, r.code()), (409, "sync_in_progress"));
+    let apply_run = r.json["id"].clone();
+    // Claimed by that run: neither applied again nor discarded.
+    let r = api.get("/plans/plan-1", &w.acme_viewer).await;
+    assert_eq!(r.json["status"], "applying", "{}", r.text);
+    assert_eq!(r.json["open"], false);
+    assert_eq!(r.json["apply_run"], apply_run);
+    for action in ["apply", "discard"] {
+        let r = api
+            .post_empty(&format!("/plans/plan-1/{action}"), &w.acme_operator)
+            .await;
+        assert_eq!((r.status, r.code()), (409, "plan_not_open"), "{}", r.text);
+        assert!(r.text.contains("applying"), "{}", r.text);
+    }
+    // Another apply of the profile while that run is queued: refused, and
+    // the plan keeps the open status it had (proposed, or held).
+    store_plan(w.hub(), "plan-h", "acme-contacts").await;
+    sqlx::query("UPDATE plans SET status = 'held' WHERE id = 'plan-h'")
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    for (plan, status) in [("plan-2", "proposed"), ("plan-h", "held")] {
+        let r = api
+            .post_empty(&format!("/plans/{plan}/apply"), &w.acme_operator)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "sync_in_progress"),
+            "{}",
+            r.text
+        );
+        let r = api.get(&format!("/plans/{plan}"), &w.acme_viewer).await;
+        assert_eq!(r.json["status"], status, "{}", r.text);
+        assert_eq!(r.json["apply_run"], Value::Null);
+        assert_eq!(r.json["open"], true);
+    }
     finish_active(&w, "acme-contacts").await;
 
     // Discard, then neither apply nor discard again.
@@ -1052,6 +1234,111 @@ async fn plans_show_apply_and_discard() {
             .status,
         404
     );
+}
+
+#[tokio::test]
+async fn a_plan_with_an_unknown_stored_status_is_not_taken_for_proposed() {
+    let w = world().await;
+    store_plan(w.hub(), "plan-odd", "acme-contacts").await;
+    sqlx::query("UPDATE plans SET status = 'approved-ish' WHERE id = 'plan-odd'")
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    let error = plans::get(w.hub().store(), "plan-odd").await.unwrap_err();
+    assert!(error.to_string().contains("approved-ish"), "{error}");
+    let r = w.api.get("/plans/plan-odd", &w.acme_viewer).await;
+    assert_eq!((r.status, r.code()), (500, "internal"), "{}", r.text);
+    for action in ["apply", "discard"] {
+        let r = w
+            .api
+            .post_empty(&format!("/plans/plan-odd/{action}"), &w.acme_operator)
+            .await;
+        assert_eq!(r.status, 500, "{action}: {}", r.text);
+    }
+    assert!(w
+        .runs()
+        .active_for_profile("acme-contacts")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Concurrent apply + discard, and apply + apply, of fresh plans over HTTP:
+/// exactly one call wins each round, the other is `409 plan_not_open`, and
+/// the plan ends as the winner left it.
+async fn plan_race_scenario(w: &World, rounds: usize) {
+    let api = &w.api;
+    let (mut applies_won, mut discards_won) = (0, 0);
+    for round in 0..rounds {
+        finish_active(w, "acme-contacts").await;
+        for pair in [
+            ["apply", "discard"],
+            ["discard", "apply"],
+            ["apply", "apply"],
+        ] {
+            let plan = format!("race-{round}-{}-{}", pair[0], pair[1]);
+            store_plan(w.hub(), &plan, "acme-contacts").await;
+            let (first, second) = (
+                format!("/plans/{plan}/{}", pair[0]),
+                format!("/plans/{plan}/{}", pair[1]),
+            );
+            let (a, b) = tokio::join!(
+                api.post_empty(&first, &w.acme_operator),
+                api.post_empty(&second, &w.acme_operator),
+            );
+            let replies = [(pair[0], &a), (pair[1], &b)];
+            let winners: Vec<_> = replies
+                .iter()
+                .filter(|(_, r)| (200..300).contains(&r.status))
+                .collect();
+            assert_eq!(
+                winners.len(),
+                1,
+                "{plan}: exactly one call wins: {} / {}",
+                a.text,
+                b.text
+            );
+            let (winner, won) = winners[0];
+            for (_, r) in replies.iter().filter(|(_, r)| r.status >= 300) {
+                assert_eq!(
+                    (r.status, r.code()),
+                    (409, "plan_not_open"),
+                    "{plan}: {}",
+                    r.text
+                );
+            }
+            let shown = api.get(&format!("/plans/{plan}"), &w.acme_viewer).await;
+            let active = w.runs().active_for_profile("acme-contacts").await.unwrap();
+            if *winner == "apply" {
+                applies_won += 1;
+                assert_eq!(won.status, 202, "{}", won.text);
+                assert_eq!(shown.json["status"], "applying", "{plan}: {}", shown.text);
+                assert_eq!(shown.json["open"], false);
+                let run = active.expect("the apply-plan run is queued");
+                assert_eq!(run.plan_id.as_deref(), Some(plan.as_str()));
+                assert_eq!(won.json["id"], run.id.as_str());
+                finish_active(w, "acme-contacts").await;
+            } else {
+                discards_won += 1;
+                assert_eq!(shown.json["status"], "discarded", "{plan}: {}", shown.text);
+                assert!(
+                    active.is_none(),
+                    "{plan}: no run for a discarded plan: {active:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        applies_won >= rounds,
+        "apply + apply rounds are won by an apply"
+    );
+    assert_eq!(applies_won + discards_won, 3 * rounds);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_apply_and_discard_of_a_plan_have_exactly_one_winner() {
+    let w = world().await;
+    plan_race_scenario(&w, 10).await;
 }
 
 #[tokio::test]
@@ -1350,6 +1637,15 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
     op_ids.sort();
     op_ids.dedup();
     assert_eq!(op_ids.len(), n);
+    // The allowed range of a schedule interval is documented.
+    for schema in ["ProfileCreate", "ProfileUpdate", "ProfileOut"] {
+        let interval = &doc["components"]["schemas"][schema]["properties"]["interval_secs"];
+        assert_eq!(
+            (&interval["minimum"], &interval["maximum"]),
+            (&json!(60), &json!(2_678_400)),
+            "{schema}: {interval}"
+        );
+    }
     // Schemas of the request and response bodies are there.
     for schema in [
         "ConnectionCreate",
@@ -1499,7 +1795,7 @@ async fn runs_show_their_journal_items_with_pagination() {
 
 // ---- PostgreSQL -----------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_checks_pass_on_postgres() {
     let Some(url) = common::postgres_url("api").await else {
         return;
@@ -1519,6 +1815,7 @@ async fn key_checks_pass_on_postgres() {
         .post_empty("/plans/plan-pg/discard", &w.acme_operator)
         .await;
     assert_eq!(r.json["status"], "discarded");
+    plan_race_scenario(&w, 10).await;
     company_tokens_scenario(&w).await;
     namespace_scenario(&w).await;
     credentials_scenario(&w).await;

@@ -1,6 +1,6 @@
 //! Through the real binary: a secret given to `connection add` is not in the
-//! SQLite file in plain text, not in the logs at debug level, and `--help`
-//! explains the commands.
+//! SQLite file in plain text, not in the logs at debug level, `--help`
+//! explains the commands, and `profile add --every` keeps to the range.
 
 mod common;
 
@@ -356,4 +356,61 @@ async fn connection_update_refuses_to_repoint_credentials() {
     let (ok, out, err) = syncbridge(&data, &["connection", "test", "probe"], None);
     assert!(ok, "{out}{err}");
     assert_eq!(*seen.lock().unwrap(), [format!("Bearer {new_secret}")]);
+}
+
+#[test]
+fn profile_add_refuses_an_interval_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for plugin in ["http-probe", "echo-mapper"] {
+        let path = common::package(plugin);
+        let (ok, out, err) =
+            syncbridge(&data, &["plugin", "install", path.to_str().unwrap()], None);
+        assert!(ok, "{out}{err}");
+    }
+    let (ok, out, err) = syncbridge(
+        &data,
+        &["connection", "add", "probe", "--plugin", "http-probe"],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    let add = |every: &str| {
+        syncbridge(
+            &data,
+            &[
+                "profile",
+                "add",
+                "p",
+                "--source",
+                "probe",
+                "--source-scope",
+                "contacts",
+                "--mapper",
+                "echo-mapper",
+                "--target",
+                "probe",
+                "--target-scope",
+                "contacts",
+                "--no-run",
+                "--every",
+                every,
+            ],
+            None,
+        )
+    };
+    for bad in ["59", "2678401", "18446744073709551615"] {
+        let (ok, out, err) = add(bad);
+        assert!(!ok, "--every {bad} is refused: {out}{err}");
+        assert!(
+            err.contains("every 60 to 2678400 seconds"),
+            "--every {bad}: the range is named: {err}"
+        );
+        let (_, list, _) = syncbridge(&data, &["profile", "list"], None);
+        assert!(
+            !list.contains("probe:contacts"),
+            "--every {bad}: nothing saved: {list}"
+        );
+    }
+    let (ok, out, err) = add("60");
+    assert!(ok, "{out}{err}");
 }

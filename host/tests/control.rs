@@ -10,8 +10,9 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use syncbridge::control::alerts;
+use syncbridge::control::approval::{self, ApplyError, Start};
 use syncbridge::control::companies::{self, Company};
-use syncbridge::control::plans::{self, PlanStatus};
+use syncbridge::control::plans::{self, PlanError, PlanStatus};
 use syncbridge::control::runs::{NewRun, RunMode, RunRecord, RunStatus, Runs, RunsError};
 use syncbridge::engine::explain::explain;
 use syncbridge::engine::profiles::{self, Profile, ProfileSettings};
@@ -117,32 +118,57 @@ fn contacts(sim: &Simulator) -> Vec<serde_json::Value> {
     sim.autotask().rows("Contacts")
 }
 
-/// Runs a profile in this process, as the CLI does.
+/// Runs a profile in this process, as the CLI does; an apply claims its
+/// plan first (`None` when the plan is not open).
+async fn try_run(
+    hub: &Arc<Hub>,
+    mode: RunMode,
+    plan: Option<&str>,
+    outbox: Option<Arc<Outbox>>,
+) -> Option<RunRecord> {
+    let mut runner = Runner::new(hub.clone(), "test", Duration::from_secs(30));
+    if let Some(o) = outbox {
+        runner = runner.with_notifier(o, None);
+    }
+    let record = match (mode, plan) {
+        (RunMode::ApplyPlan, Some(plan)) => {
+            let start = Start::Now {
+                owner: "test",
+                lease: runner.lease(),
+            };
+            match approval::start(hub.store(), plan, "manual", start).await {
+                Ok(record) => record,
+                Err(ApplyError::Plan(PlanError::NotOpen { .. })) => return None,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        _ => Runs::new(hub.store().clone())
+            .start_now(
+                NewRun {
+                    profile_id: "contacts",
+                    company_id: Some("contoso"),
+                    trigger: "manual",
+                    mode,
+                    plan_id: None,
+                },
+                "test",
+                runner.lease(),
+            )
+            .await
+            .unwrap(),
+    };
+    Some(runner.execute(record, &NoProgress).await.unwrap())
+}
+
 async fn run(
     hub: &Arc<Hub>,
     mode: RunMode,
     plan: Option<&str>,
     outbox: Option<Arc<Outbox>>,
 ) -> RunRecord {
-    let mut runner = Runner::new(hub.clone(), "test", Duration::from_secs(30));
-    if let Some(o) = outbox {
-        runner = runner.with_notifier(o, None);
-    }
-    let record = Runs::new(hub.store().clone())
-        .start_now(
-            NewRun {
-                profile_id: "contacts",
-                company_id: Some("contoso"),
-                trigger: "manual",
-                mode,
-                plan_id: plan,
-            },
-            "test",
-            runner.lease(),
-        )
+    try_run(hub, mode, plan, outbox)
         .await
-        .unwrap();
-    runner.execute(record, &NoProgress).await.unwrap()
+        .expect("the plan is open")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,13 +212,13 @@ async fn a_dry_run_stores_its_plan_and_apply_executes_exactly_it() {
         PlanStatus::Applied
     );
 
-    // A plan is applied once.
-    let again = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
-    assert_eq!(again.status, RunStatus::Failed);
-    assert!(
-        again.error.as_deref().unwrap().contains("not open"),
-        "{again:?}"
-    );
+    let info = plans::get(hub.store(), &plan_id).await.unwrap();
+    assert_eq!(info.apply_run.as_deref(), Some(applied.id.as_str()));
+
+    // A plan is applied once: a second apply does not even start a run.
+    assert!(try_run(hub, RunMode::ApplyPlan, Some(&plan_id), None)
+        .await
+        .is_none());
 
     // Explain: the first name of f2 was written from the source by the apply run.
     let e = explain(hub.store(), "contacts", "f2", Some("first_name"))
@@ -220,8 +246,9 @@ async fn a_dry_run_stores_its_plan_and_apply_executes_exactly_it() {
         .list(Default::default())
         .await
         .unwrap();
-    assert_eq!(listed.len(), 3);
-    assert_eq!(listed[1].report.as_ref().unwrap()["applied"], 3);
+    assert_eq!(listed.len(), 2, "the refused second apply recorded no run");
+    assert_eq!(listed[0].id, applied.id);
+    assert_eq!(listed[0].report.as_ref().unwrap()["applied"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,6 +283,188 @@ async fn apply_refuses_a_plan_when_the_target_or_the_source_moved() {
     );
     let refused = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
     assert_eq!(refused.status, RunStatus::Stale, "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_did_not_claim_the_plan_does_not_apply_it() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let plan_id = run(hub, RunMode::DryRun, None, None).await.plan_id.unwrap();
+    // An apply-plan run recorded without claiming the plan (not through
+    // POST /plans/{id}/apply or `run --apply`).
+    let runner = Runner::new(hub.clone(), "rogue", Duration::from_secs(30));
+    let record = Runs::new(hub.store().clone())
+        .start_now(
+            NewRun {
+                profile_id: "contacts",
+                company_id: Some("contoso"),
+                trigger: "manual",
+                mode: RunMode::ApplyPlan,
+                plan_id: Some(&plan_id),
+            },
+            "rogue",
+            runner.lease(),
+        )
+        .await
+        .unwrap();
+    let done = runner.execute(record, &NoProgress).await.unwrap();
+    assert_eq!(done.status, RunStatus::Failed, "{done:?}");
+    assert!(
+        done.error.as_deref().unwrap().contains("not claimed"),
+        "{done:?}"
+    );
+    assert_eq!(contacts(&s.sim).len(), 1, "nothing written");
+    assert_eq!(
+        plans::get(hub.store(), &plan_id).await.unwrap().status,
+        PlanStatus::Proposed,
+        "the plan is still open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_that_errors_out_leaves_the_plan_failed() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let first = run(hub, RunMode::DryRun, None, None).await.plan_id.unwrap();
+    let second = run(hub, RunMode::DryRun, None, None).await.plan_id.unwrap();
+    // The PSA refuses every call while the first plan is applied (the CLI path).
+    s.sim
+        .add_fault(syncbridge_sim::FaultRule::rate("*", 401, 1.0))
+        .unwrap();
+    let done = syncbridge::console::run_now(
+        hub.clone(),
+        "contacts",
+        RunMode::ApplyPlan,
+        Some(&first),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, RunStatus::Failed, "{done:?}");
+    let info = plans::get(hub.store(), &first).await.unwrap();
+    assert_eq!(info.status, PlanStatus::Failed, "{info:?}");
+    assert!(
+        info.reason.as_deref().is_some_and(|r| r.contains("auth")),
+        "{info:?}"
+    );
+    // The 401 stopped the connection: the next apply fails before it starts.
+    s.sim.clear_faults();
+    let done = syncbridge::console::run_now(
+        hub.clone(),
+        "contacts",
+        RunMode::ApplyPlan,
+        Some(&second),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, RunStatus::Failed, "{done:?}");
+    let info = plans::get(hub.store(), &second).await.unwrap();
+    assert_eq!(info.status, PlanStatus::Failed, "{info:?}");
+    assert!(
+        info.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("stopped")),
+        "{info:?}"
+    );
+    assert_eq!(contacts(&s.sim).len(), 1, "nothing written");
+}
+
+/// The plan's header, asserting its status.
+async fn plan_is(hub: &Hub, id: &str, status: PlanStatus) -> plans::PlanInfo {
+    let info = plans::get(hub.store(), id).await.unwrap();
+    assert_eq!(info.status, status, "{info:?}");
+    info
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_given_back_when_its_run_cannot_start_or_is_cancelled() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let plan_id = run(hub, RunMode::DryRun, None, None).await.plan_id.unwrap();
+    // Another process runs the profile: neither the API nor the CLI path can
+    // record the apply-plan run, and the plan stays proposed.
+    let runs = Runs::new(hub.store().clone());
+    let busy = runs
+        .start_now(
+            NewRun {
+                profile_id: "contacts",
+                company_id: Some("contoso"),
+                trigger: "schedule",
+                mode: RunMode::Run,
+                plan_id: None,
+            },
+            "other",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let refused = approval::start(hub.store(), &plan_id, "approval", Start::Queue).await;
+    assert!(
+        matches!(refused, Err(ApplyError::Runs(RunsError::InProgress { .. }))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        plan_is(hub, &plan_id, PlanStatus::Proposed).await.apply_run,
+        None
+    );
+    let refused = syncbridge::console::run_now(
+        hub.clone(),
+        "contacts",
+        RunMode::ApplyPlan,
+        Some(&plan_id),
+        true,
+    )
+    .await;
+    assert!(refused.is_err());
+    plan_is(hub, &plan_id, PlanStatus::Proposed).await;
+    assert!(runs
+        .finish(&busy.id, "other", RunStatus::Succeeded, None, None, None)
+        .await
+        .unwrap());
+
+    // Queued through the API, then replaced by a run started by hand: the
+    // cancelled run never applies, so the plan is open again.
+    let queued = approval::start(hub.store(), &plan_id, "approval", Start::Queue)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan_is(hub, &plan_id, PlanStatus::Applying)
+            .await
+            .apply_run
+            .as_deref(),
+        Some(queued.id.as_str())
+    );
+    let manual = syncbridge::console::run_now(hub.clone(), "contacts", RunMode::DryRun, None, true)
+        .await
+        .unwrap();
+    assert_eq!(manual.status, RunStatus::Planned);
+    assert_eq!(
+        runs.get(&queued.id).await.unwrap().status,
+        RunStatus::Cancelled
+    );
+    assert_eq!(
+        plan_is(hub, &plan_id, PlanStatus::Proposed).await.apply_run,
+        None
+    );
+    // A plan of another profile is not applied through this one.
+    let mut other = profiles::get(hub.store(), "contacts").await.unwrap();
+    other.id = "other".into();
+    profiles::save(hub.store(), &other).await.unwrap();
+    let refused = syncbridge::console::run_now(
+        hub.clone(),
+        "other",
+        RunMode::ApplyPlan,
+        Some(&plan_id),
+        true,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("belongs to profile contacts"),
+        "{refused}"
+    );
+    plan_is(hub, &plan_id, PlanStatus::Proposed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,9 +672,9 @@ async fn leases_hold_one_claimer_and_are_taken_over_on_postgres() {
 async fn two_schedulers_share_one_database_and_run_each_run_once() {
     let s = setup().await;
     let hub = &s.t.hub;
-    // The interval is raised to the flow's minimum (60 s for contacts): due once now.
+    // Every minute (the contacts flow's minimum): due once now.
     let mut settings = profiles::settings(hub.store(), "contacts").await.unwrap();
-    settings.interval_secs = Some(1);
+    settings.interval_secs = Some(60);
     profiles::set_settings(hub.store(), "contacts", &settings)
         .await
         .unwrap();
@@ -474,6 +683,7 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
         scheduler::enqueue_due(hub.store(), now)
             .await
             .unwrap()
+            .runs
             .len(),
         1
     );
@@ -481,6 +691,7 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
         scheduler::enqueue_due(hub.store(), now)
             .await
             .unwrap()
+            .runs
             .is_empty(),
         "already queued"
     );
@@ -535,16 +746,74 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
     assert!(scheduler::enqueue_due(hub.store(), now + 30_000)
         .await
         .unwrap()
+        .runs
         .is_empty());
     assert_eq!(
         scheduler::enqueue_due(hub.store(), now + 61_000)
             .await
             .unwrap()
+            .runs
             .len(),
         1
     );
     let _ = (stop_a.send(()), stop_b.send(()));
     let _ = tokio::join!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_interval_out_of_range_skips_that_profile_only() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let mut settings = profiles::settings(hub.store(), "contacts").await.unwrap();
+    settings.interval_secs = Some(60);
+    profiles::set_settings(hub.store(), "contacts", &settings)
+        .await
+        .unwrap();
+    // Profiles whose stored intervals an older version wrote: -1 (for a
+    // value above i64::MAX) and 30 (below the minimum, silently raised then).
+    let base = profiles::get(hub.store(), "contacts").await.unwrap();
+    for (id, stored) in [("minus-one", -1i64), ("too-fast", 30)] {
+        profiles::save(
+            hub.store(),
+            &Profile {
+                id: id.into(),
+                ..base.clone()
+            },
+        )
+        .await
+        .unwrap();
+        sqlx::query("UPDATE profiles SET interval_secs = $1 WHERE id = $2")
+            .bind(stored)
+            .bind(id)
+            .execute(hub.store().pool())
+            .await
+            .unwrap();
+    }
+    let done = scheduler::enqueue_due(hub.store(), now_ms()).await.unwrap();
+    let runs = Runs::new(hub.store().clone());
+    for (id, stored) in [("minus-one", "-1"), ("too-fast", "30")] {
+        assert!(
+            runs.active_for_profile(id).await.unwrap().is_none(),
+            "{id} is skipped"
+        );
+        let bad = done
+            .skipped
+            .iter()
+            .find(|b| b.profile == id)
+            .unwrap_or_else(|| panic!("{id} is reported: {:?}", done.skipped));
+        // What the log says: which profile, what is wrong, what to do.
+        let message = bad.to_string();
+        for part in [id, stored, "60 to 2678400", "PUT /api/v1/profiles/"] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+    }
+    assert_eq!(done.skipped.len(), 2, "{:?}", done.skipped);
+    assert_eq!(done.runs.len(), 1, "{:?}", done.runs);
+    assert_eq!(done.runs[0].profile_id, "contacts");
+    assert!(
+        runs.active_for_profile("contacts").await.unwrap().is_some(),
+        "the good profile is still queued"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

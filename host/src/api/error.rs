@@ -1,7 +1,9 @@
 //! The API's one error shape, `{"error": {"code": "...", "message": "..."}}`,
 //! and extractors whose rejections use it.
 
+use crate::control::approval::ApplyError;
 use crate::control::connections::ConnectionError;
+use crate::control::plans::PlanError;
 use crate::control::runs::RunsError;
 use crate::hub::HubError;
 use crate::store::StoreError;
@@ -177,6 +179,27 @@ impl From<ConnectionError> for ApiError {
             ConnectionError::Shared { .. } => ApiError::forbidden(e.to_string()),
             ConnectionError::ScopeViolation { .. } => ApiError::invalid(e.to_string()),
             ConnectionError::SyncInProgress { .. } => ApiError::sync_in_progress(e.to_string()),
+        }
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::NotOpen { .. } => {
+                ApiError::new(StatusCode::CONFLICT, code::PLAN_NOT_OPEN, e.to_string())
+            }
+            PlanError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Plan(e) => e.into(),
+            ApplyError::Runs(e) => e.into(),
+            ApplyError::Store(e) => e.into(),
         }
     }
 }

@@ -1,15 +1,15 @@
 //! `/plans`: stored plans of dry runs and of runs the brakes held, item by
-//! item with per-field changes; apply (queues an apply-plan run) or discard.
+//! item with per-field changes; apply (claims the plan and queues an
+//! apply-plan run) or discard.
 
 use super::auth::Caller;
-use super::error::{code, ApiError, ApiQuery, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use super::runs::RunOut;
 use super::{check_profile, visible_profile_ids, Items};
-use crate::control::plans::{self, PlanInfo, PlanItem, PlanStatus};
-use crate::control::runs::{NewRun, RunMode, Runs};
+use crate::control::approval::{self, Start};
+use crate::control::plans::{self, PlanInfo, PlanItem};
 use crate::control::tokens::Role;
 use crate::engine::plan::PlanCounts;
-use crate::engine::profiles;
 use crate::hub::Hub;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -52,12 +52,16 @@ pub struct PlanOut {
     pub profile_id: String,
     /// The run that made it.
     pub run_id: String,
-    /// proposed | held | applied | discarded | stale
+    /// proposed | held (open: may be applied or discarded) → applying (an
+    /// apply-plan run claimed it) → applied | failed | stale; or discarded.
+    #[schema(example = "proposed")]
     pub status: String,
     /// Whether it can still be applied or discarded (proposed or held).
     pub open: bool,
-    /// Why it is held or stale.
+    /// Why it is held, stale or failed.
     pub reason: Option<String>,
+    /// The apply-plan run that claimed it (once applying).
+    pub apply_run: Option<String>,
     pub counts: CountsOut,
     pub created_at: i64,
     pub decided_at: Option<i64>,
@@ -72,6 +76,7 @@ impl From<PlanInfo> for PlanOut {
             profile_id: p.profile_id,
             run_id: p.run_id,
             reason: p.reason,
+            apply_run: p.apply_run,
             counts: p.counts.into(),
             created_at: p.created_at,
             decided_at: p.decided_at,
@@ -179,18 +184,6 @@ async fn visible_plan(hub: &Hub, caller: &Caller, id: &str) -> ApiResult<PlanInf
     Ok(plan)
 }
 
-fn not_open(plan: &PlanInfo) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        code::PLAN_NOT_OPEN,
-        format!(
-            "plan {} is {} already and cannot be applied or discarded; make a new dry run",
-            plan.id,
-            plan.status.as_str()
-        ),
-    )
-}
-
 #[utoipa::path(get, path = "/plans", tag = "plans",
     params(PlansQuery),
     responses((status = 200, description = "Plans in the token's scope, newest first", body = Items<PlanOut>)))]
@@ -295,9 +288,9 @@ pub async fn preview(
 #[utoipa::path(post, path = "/plans/{id}/apply", tag = "plans",
     params(("id" = String, Path, description = "Plan id")),
     responses(
-        (status = 202, description = "An apply-plan run is queued (trigger `approval`); poll GET /runs/{id}", body = RunOut),
+        (status = 202, description = "The plan is claimed (status `applying`) and an apply-plan run is queued (trigger `approval`); poll GET /runs/{id}. The run ends the plan applied, failed or stale", body = RunOut),
         (status = 404, description = "No such plan in the token's scope", body = ErrorBody),
-        (status = 409, description = "`plan_not_open`: applied, discarded or stale already; or `sync_in_progress`", body = ErrorBody),
+        (status = 409, description = "`plan_not_open`: not proposed or held (another apply or discard came first); or `sync_in_progress`: a run of the profile is queued or running (the plan stays open)", body = ErrorBody),
     ))]
 pub async fn apply(
     State(hub): State<Arc<Hub>>,
@@ -305,20 +298,8 @@ pub async fn apply(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RunOut>)> {
     caller.require(Role::Operator)?;
-    let plan = visible_plan(&hub, &caller, &id).await?;
-    if !plan.status.open() {
-        return Err(not_open(&plan));
-    }
-    let settings = profiles::settings(hub.store(), &plan.profile_id).await?;
-    let run = Runs::new(hub.store().clone())
-        .enqueue(NewRun {
-            profile_id: &plan.profile_id,
-            company_id: settings.company_id.as_deref(),
-            trigger: "approval",
-            mode: RunMode::ApplyPlan,
-            plan_id: Some(&plan.id),
-        })
-        .await?;
+    visible_plan(&hub, &caller, &id).await?;
+    let run = approval::start(hub.store(), &id, "approval", Start::Queue).await?;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
 
@@ -327,7 +308,7 @@ pub async fn apply(
     responses(
         (status = 200, description = "Discarded", body = PlanOut),
         (status = 404, description = "No such plan in the token's scope", body = ErrorBody),
-        (status = 409, description = "`plan_not_open`: applied, discarded or stale already", body = ErrorBody),
+        (status = 409, description = "`plan_not_open`: not proposed or held (being applied, applied, failed, discarded or stale)", body = ErrorBody),
     ))]
 pub async fn discard(
     State(hub): State<Arc<Hub>>,
@@ -335,16 +316,6 @@ pub async fn discard(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PlanOut>> {
     caller.require(Role::Operator)?;
-    let plan = visible_plan(&hub, &caller, &id).await?;
-    if !plan.status.open() {
-        return Err(not_open(&plan));
-    }
-    match plans::decide(hub.store(), &id, PlanStatus::Discarded, None).await {
-        Ok(()) => {}
-        Err(crate::store::StoreError::InUse(_)) => {
-            return Err(not_open(&plans::get(hub.store(), &id).await?))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    Ok(Json(plans::get(hub.store(), &id).await?.into()))
+    visible_plan(&hub, &caller, &id).await?;
+    Ok(Json(plans::discard(hub.store(), &id).await?.into()))
 }

@@ -41,18 +41,27 @@ pub struct ProfileOut {
     pub page_size: u32,
     /// Scheduled runs happen only while enabled; manual runs always.
     pub enabled: bool,
-    /// Seconds between scheduled runs (raised to `minimum_interval_secs`).
+    /// Seconds between scheduled runs: from `minimum_interval_secs` up to
+    /// 2678400 (31 days). Null when none is set, or when the stored one is
+    /// out of range (then `schedule_error` says so).
+    #[schema(minimum = 60, maximum = 2678400)]
     pub interval_secs: Option<u64>,
     /// "HH:MM" (UTC) of a daily run.
     pub daily_at: Option<String>,
-    /// The shortest interval this flow may be scheduled at.
+    /// The shortest interval this flow may be scheduled at (60, or 600 for calendar flows).
     pub minimum_interval_secs: u64,
+    /// Why the scheduler skips this profile: its stored schedule is invalid
+    /// (e.g. an interval an older version stored out of range). Null when it
+    /// is fine; set `interval_secs` / `daily_at` again to fix it.
+    pub schedule_error: Option<String>,
 }
 
 impl ProfileOut {
     fn new(p: Profile, s: ProfileSettings) -> Self {
         Self {
             minimum_interval_secs: profiles::minimum_interval(&p).as_secs(),
+            interval_secs: s.interval(&p).ok().flatten().map(|d| d.as_secs()),
+            schedule_error: s.validate(&p).err().map(|e| e.to_string()),
             mapper_options: serde_json::from_str(&p.mapper_options)
                 .unwrap_or(serde_json::Value::Null),
             id: p.id,
@@ -65,7 +74,6 @@ impl ProfileOut {
             rules: p.rules,
             page_size: p.page_size,
             enabled: s.enabled,
-            interval_secs: s.interval_secs,
             daily_at: s.daily_at,
         }
     }
@@ -101,7 +109,11 @@ pub struct ProfileCreate {
     pub page_size: u32,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Seconds between scheduled runs: from the flow's minimum (60, or 600 for
+    /// calendar flows) up to 2678400 (31 days); anything else is refused (400).
+    #[schema(minimum = 60, maximum = 2678400)]
     pub interval_secs: Option<u64>,
+    /// "HH:MM" (UTC) of a daily run.
     pub daily_at: Option<String>,
 }
 
@@ -131,8 +143,10 @@ pub struct ProfileUpdate {
     pub rules: Option<FieldRules>,
     pub page_size: Option<u32>,
     pub enabled: Option<bool>,
+    /// Seconds between scheduled runs: from the flow's minimum (60, or 600 for
+    /// calendar flows) up to 2678400 (31 days); `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u64>)]
+    #[schema(value_type = Option<u64>, minimum = 60, maximum = 2678400)]
     pub interval_secs: Option<Option<u64>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -261,7 +275,8 @@ async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) 
     if p.page_size == 0 {
         return Err(ApiError::invalid("page_size must be at least 1"));
     }
-    s.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
+    s.validate(p)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(())
 }
 
@@ -315,7 +330,7 @@ pub async fn list(
     request_body = ProfileCreate,
     responses(
         (status = 201, description = "Created; a run is queued within seconds (trigger `saved`)", body = ProfileSaved),
-        (status = 400, description = "Invalid settings or mapper", body = ErrorBody),
+        (status = 400, description = "Invalid settings or mapper; an `interval_secs` outside the profile's range (its flow's minimum to 2678400) is refused with the range in the message", body = ErrorBody),
         (status = 404, description = "No such connection, plugin or company in the token's scope", body = ErrorBody),
         (status = 409, description = "The id is taken", body = ErrorBody),
     ))]
@@ -350,6 +365,7 @@ pub async fn create(
         enabled: b.enabled,
         interval_secs: b.interval_secs,
         daily_at: b.daily_at,
+        unreadable_interval: None,
     };
     validate(&hub, &caller, &profile, &settings).await?;
     let saved = save(&hub, &profile, &settings).await?;
@@ -376,7 +392,7 @@ pub async fn show(
     request_body = ProfileUpdate,
     responses(
         (status = 200, description = "Saved; a run is queued within seconds (trigger `saved`)", body = ProfileSaved),
-        (status = 400, description = "Invalid settings or mapper", body = ErrorBody),
+        (status = 400, description = "Invalid settings or mapper; an `interval_secs` outside the profile's range (its flow's minimum to 2678400) is refused with the range in the message", body = ErrorBody),
         (status = 404, description = "No such profile, connection or plugin in the token's scope", body = ErrorBody),
     ))]
 pub async fn update(
@@ -416,6 +432,7 @@ pub async fn update(
     }
     if let Some(v) = b.interval_secs {
         s.interval_secs = v;
+        s.unreadable_interval = None;
     }
     if let Some(v) = b.daily_at {
         s.daily_at = v;
@@ -535,8 +552,8 @@ async fn set_enabled(
 ) -> ApiResult<Json<ProfileOut>> {
     caller.require(Role::Operator)?;
     let (p, mut s) = visible_profile(hub, caller, id).await?;
+    profiles::set_enabled(hub.store(), id, enabled).await?;
     s.enabled = enabled;
-    profiles::set_settings(hub.store(), id, &s).await?;
     Ok(Json(ProfileOut::new(p, s)))
 }
 

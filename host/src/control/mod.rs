@@ -6,6 +6,7 @@
 //! the REST API in [`crate::api`].
 
 pub mod alerts;
+pub mod approval;
 pub mod companies;
 pub mod connections;
 pub mod ids;

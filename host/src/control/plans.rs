@@ -1,5 +1,10 @@
 //! Stored plans: every dry run and every run the brakes held keeps its plan
 //! here, op by op with per-field diffs, until it is applied or discarded.
+//!
+//! A plan's status is a state machine: open (proposed | held) → applying →
+//! applied | failed | stale, or open → discarded. Each transition is one
+//! conditional `UPDATE` whose affected rows decide, so of concurrent apply
+//! and discard calls exactly one wins.
 
 use crate::engine::plan::{PlanCounts, PlannedOp};
 use crate::engine::run::{PagePlan, Plan};
@@ -11,15 +16,34 @@ use sqlx::Row;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanStatus {
-    /// From a dry run; may be applied.
+    /// From a dry run; may be applied or discarded.
     Proposed,
-    /// Held by the brakes; waits for approval.
+    /// Held by the brakes; waits for approval (apply) or discard.
     Held,
+    /// Claimed by an apply-plan run (`apply_run`) that is queued or running.
+    Applying,
     Applied,
+    /// The apply-plan run failed; some writes may have landed.
+    Failed,
     Discarded,
     /// Refused at apply time: the source or target changed underneath.
     Stale,
 }
+
+const ALL: [PlanStatus; 7] = [
+    PlanStatus::Proposed,
+    PlanStatus::Held,
+    PlanStatus::Applying,
+    PlanStatus::Applied,
+    PlanStatus::Failed,
+    PlanStatus::Discarded,
+    PlanStatus::Stale,
+];
+
+/// A stored status this version does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("status {0:?} is not a plan status (proposed, held, applying, applied, failed, discarded, stale)")]
+pub struct UnknownStatus(pub String);
 
 impl PlanStatus {
     /// The stored and serialised name.
@@ -27,26 +51,61 @@ impl PlanStatus {
         match self {
             PlanStatus::Proposed => "proposed",
             PlanStatus::Held => "held",
+            PlanStatus::Applying => "applying",
             PlanStatus::Applied => "applied",
+            PlanStatus::Failed => "failed",
             PlanStatus::Discarded => "discarded",
             PlanStatus::Stale => "stale",
         }
     }
 
-    fn parse(s: &str) -> Self {
-        match s {
-            "held" => PlanStatus::Held,
-            "applied" => PlanStatus::Applied,
-            "discarded" => PlanStatus::Discarded,
-            "stale" => PlanStatus::Stale,
-            _ => PlanStatus::Proposed,
-        }
-    }
-
-    /// Whether it can still be applied.
+    /// Whether it can still be applied or discarded.
     pub fn open(self) -> bool {
         matches!(self, PlanStatus::Proposed | PlanStatus::Held)
     }
+}
+
+impl std::str::FromStr for PlanStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL.into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an apply ends for its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Applied,
+    Failed,
+    Stale,
+}
+
+impl ApplyOutcome {
+    fn status(self) -> PlanStatus {
+        match self {
+            ApplyOutcome::Applied => PlanStatus::Applied,
+            ApplyOutcome::Failed => PlanStatus::Failed,
+            ApplyOutcome::Stale => PlanStatus::Stale,
+        }
+    }
+}
+
+/// Why a plan could not change state.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("plan {id} is {status} and can no longer be applied or discarded (only proposed or held plans can); make a new dry run")]
+    NotOpen { id: String, status: PlanStatus },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// A stored plan's header.
@@ -57,8 +116,10 @@ pub struct PlanInfo {
     /// The run that made it.
     pub run_id: String,
     pub status: PlanStatus,
-    /// Why it is held or stale.
+    /// Why it is held, stale or failed.
     pub reason: Option<String>,
+    /// The apply-plan run that claimed it (applying, applied, failed, stale).
+    pub apply_run: Option<String>,
     pub counts: PlanCounts,
     pub created_at: i64,
     pub decided_at: Option<i64>,
@@ -83,19 +144,30 @@ struct PageMeta {
 
 fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, StoreError> {
     let counts: String = r.try_get("counts")?;
+    let id: String = r.try_get("id")?;
+    let status = r
+        .try_get::<String, _>("status")?
+        .parse()
+        .map_err(|e: UnknownStatus| StoreError::Invalid {
+            what: "plan",
+            id: id.clone(),
+            detail: e.to_string(),
+        })?;
     Ok(PlanInfo {
-        id: r.try_get("id")?,
+        id,
         profile_id: r.try_get("profile_id")?,
         run_id: r.try_get("run_id")?,
-        status: PlanStatus::parse(&r.try_get::<String, _>("status")?),
+        status,
         reason: r.try_get("reason")?,
+        apply_run: r.try_get("apply_run")?,
         counts: serde_json::from_str(&counts).unwrap_or_default(),
         created_at: r.try_get("created_at")?,
         decided_at: r.try_get("decided_at")?,
     })
 }
 
-const INFO_COLUMNS: &str = "id, profile_id, run_id, status, reason, counts, created_at, decided_at";
+const INFO_COLUMNS: &str =
+    "id, profile_id, run_id, status, reason, apply_run, counts, created_at, decided_at";
 
 /// Stores a plan under `id` with the cursor it was pulled from.
 pub async fn save(
@@ -247,29 +319,117 @@ pub async fn load(store: &Store, id: &str) -> Result<(PlanInfo, Plan, Option<Str
     Ok((info, plan, base_cursor))
 }
 
-/// Moves an open plan to `status`; fails if it was already decided.
-pub async fn decide(
-    store: &Store,
-    id: &str,
-    status: PlanStatus,
-    reason: Option<&str>,
-) -> Result<(), StoreError> {
+/// The error for a plan a transition did not match: what it is now.
+async fn not_open(store: &Store, id: &str) -> PlanError {
+    match get(store, id).await {
+        Ok(info) => PlanError::NotOpen {
+            id: id.to_owned(),
+            status: info.status,
+        },
+        Err(e) => e.into(),
+    }
+}
+
+/// open → discarded.
+pub async fn discard(store: &Store, id: &str) -> Result<PlanInfo, PlanError> {
     let done = sqlx::query(
-        "UPDATE plans SET status = $1, reason = COALESCE($2, reason), decided_at = $3
-         WHERE id = $4 AND status IN ('proposed', 'held')",
+        "UPDATE plans SET status = 'discarded', decided_at = $1
+         WHERE id = $2 AND status IN ('proposed', 'held')",
     )
-    .bind(status.as_str())
-    .bind(reason)
     .bind(now_ms())
     .bind(id)
     .execute(store.pool())
-    .await?;
+    .await
+    .map_err(StoreError::from)?;
     if done.rows_affected() == 0 {
-        let info = get(store, id).await?;
-        return Err(StoreError::InUse(format!(
-            "plan {id} is {} already; make a new dry run",
-            info.status.as_str()
-        )));
+        return Err(not_open(store, id).await);
     }
-    Ok(())
+    Ok(get(store, id).await?)
+}
+
+/// open → applying, claimed by the apply-plan run `run_id` (which need not
+/// be recorded yet). Returns the open status it had.
+pub async fn claim(store: &Store, id: &str, run_id: &str) -> Result<PlanStatus, PlanError> {
+    let row = sqlx::query(
+        "UPDATE plans SET status = 'applying', claimed_from = status, apply_run = $1, decided_at = $2
+         WHERE id = $3 AND status IN ('proposed', 'held')
+         RETURNING claimed_from",
+    )
+    .bind(run_id)
+    .bind(now_ms())
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await
+    .map_err(StoreError::from)?;
+    let Some(row) = row else {
+        return Err(not_open(store, id).await);
+    };
+    let from: String = row.try_get("claimed_from").map_err(StoreError::from)?;
+    from.parse().map_err(|e: UnknownStatus| {
+        PlanError::Store(StoreError::Invalid {
+            what: "plan",
+            id: id.to_owned(),
+            detail: e.to_string(),
+        })
+    })
+}
+
+/// applying (claimed by `run_id`) → the open status it had: the run could
+/// not be recorded, or was cancelled before it started. `false` if the plan
+/// is no longer applying for that run.
+pub async fn release(store: &Store, id: &str, run_id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE plans SET status = claimed_from, apply_run = NULL, claimed_from = NULL, decided_at = NULL
+         WHERE id = $1 AND status = 'applying' AND apply_run = $2 AND claimed_from IN ('proposed', 'held')",
+    )
+    .bind(id)
+    .bind(run_id)
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// applying (claimed by `run_id`) → applied | failed | stale. `false` if the
+/// plan is no longer applying for that run.
+pub async fn settle(
+    store: &Store,
+    id: &str,
+    run_id: &str,
+    outcome: ApplyOutcome,
+    reason: Option<&str>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE plans SET status = $1, reason = COALESCE($2, reason), decided_at = $3
+         WHERE id = $4 AND status = 'applying' AND apply_run = $5",
+    )
+    .bind(outcome.status().as_str())
+    .bind(reason)
+    .bind(now_ms())
+    .bind(id)
+    .bind(run_id)
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_and_unknown_ones_are_errors() {
+        for status in ALL {
+            assert_eq!(status.as_str().parse::<PlanStatus>().unwrap(), status);
+        }
+        let error = "approved".parse::<PlanStatus>().unwrap_err();
+        assert!(error.to_string().contains("\"approved\""), "{error}");
+        assert!("".parse::<PlanStatus>().is_err());
+        assert!("Proposed".parse::<PlanStatus>().is_err());
+    }
+
+    #[test]
+    fn only_proposed_and_held_are_open() {
+        let open: Vec<_> = ALL.into_iter().filter(|s| s.open()).collect();
+        assert_eq!(open, [PlanStatus::Proposed, PlanStatus::Held]);
+    }
 }

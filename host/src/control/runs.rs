@@ -193,7 +193,14 @@ impl Runs {
     /// Queues a run. Fails with [`RunsError::InProgress`] if the profile
     /// already has a queued or running run.
     pub async fn enqueue(&self, new: NewRun<'_>) -> Result<RunRecord, RunsError> {
-        self.insert(new, RunStatus::Queued, None).await
+        self.insert(&new_id("run"), new, RunStatus::Queued, None)
+            .await
+    }
+
+    /// [`Runs::enqueue`] under an id chosen beforehand (from [`new_id`]), so
+    /// a plan can be claimed for the run before it is queued.
+    pub async fn enqueue_as(&self, id: &str, new: NewRun<'_>) -> Result<RunRecord, RunsError> {
+        self.insert(id, new, RunStatus::Queued, None).await
     }
 
     /// Records a run that starts now in this process (the CLI), holding a
@@ -204,17 +211,34 @@ impl Runs {
         owner: &str,
         lease: Duration,
     ) -> Result<RunRecord, RunsError> {
-        self.insert(new, RunStatus::Running, Some((owner, lease)))
+        self.insert(
+            &new_id("run"),
+            new,
+            RunStatus::Running,
+            Some((owner, lease)),
+        )
+        .await
+    }
+
+    /// [`Runs::start_now`] under an id chosen beforehand.
+    pub async fn start_now_as(
+        &self,
+        id: &str,
+        new: NewRun<'_>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<RunRecord, RunsError> {
+        self.insert(id, new, RunStatus::Running, Some((owner, lease)))
             .await
     }
 
     async fn insert(
         &self,
+        id: &str,
         new: NewRun<'_>,
         status: RunStatus,
         lease: Option<(&str, Duration)>,
     ) -> Result<RunRecord, RunsError> {
-        let id = new_id("run");
         let now = now_ms();
         let (owner, until, started) = match lease {
             Some((o, d)) => (Some(o), Some(now + d.as_millis() as i64), Some(now)),
@@ -224,7 +248,7 @@ impl Runs {
             "INSERT INTO runs (id, profile_id, company_id, trigger_kind, mode, plan_id, status, requested_at, started_at, lease_owner, lease_until, attempts)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(new.profile_id)
         .bind(new.company_id)
         .bind(new.trigger)
@@ -239,7 +263,7 @@ impl Runs {
         .execute(self.store.pool())
         .await;
         match result {
-            Ok(_) => Ok(self.get(&id).await?),
+            Ok(_) => Ok(self.get(id).await?),
             Err(e) if is_unique_violation(&e) => {
                 let active = self.active_for_profile(new.profile_id).await?;
                 Err(RunsError::InProgress {

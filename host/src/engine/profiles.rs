@@ -90,10 +90,15 @@ pub struct ProfileSettings {
     pub company_id: Option<String>,
     /// Scheduled runs happen only while enabled; manual runs always.
     pub enabled: bool,
-    /// Seconds between scheduled runs (raised to the flow's minimum).
+    /// Seconds between scheduled runs, within [`interval_range`].
     pub interval_secs: Option<u64>,
     /// "HH:MM" (UTC) of a daily run.
     pub daily_at: Option<String>,
+    /// A stored `interval_secs` that is no interval at all (negative: older
+    /// versions stored values above `i64::MAX` that way). Kept as read, so it
+    /// is reported and never taken for some other interval.
+    #[serde(skip)]
+    pub unreadable_interval: Option<i64>,
 }
 
 impl Default for ProfileSettings {
@@ -103,8 +108,18 @@ impl Default for ProfileSettings {
             enabled: true,
             interval_secs: None,
             daily_at: None,
+            unreadable_interval: None,
         }
     }
+}
+
+/// The longest interval between scheduled runs: 31 days.
+pub const MAX_INTERVAL_SECS: u64 = 31 * 24 * 60 * 60;
+
+/// The intervals, in seconds, a profile may be scheduled at: its flow's
+/// minimum ([`minimum_interval`]) up to [`MAX_INTERVAL_SECS`].
+pub fn interval_range(p: &Profile) -> std::ops::RangeInclusive<u64> {
+    minimum_interval(p).as_secs()..=MAX_INTERVAL_SECS
 }
 
 /// Why settings were refused.
@@ -112,20 +127,54 @@ impl Default for ProfileSettings {
 pub enum SettingsError {
     #[error("daily_at {0:?} is not a time: use HH:MM in UTC, e.g. \"02:30\"")]
     DailyAt(String),
-    #[error("interval_secs must be at least 1")]
-    Interval,
+    #[error("interval_secs {value} is out of range: this profile may run every {min} to {max} seconds ({min} is its flow's minimum, {max} is 31 days)")]
+    Interval { value: u64, min: u64, max: u64 },
+    #[error("the stored interval_secs {stored} is not an interval (an older version wrote it): this profile may run every {min} to {max} seconds; set interval_secs again, or to null")]
+    StoredInterval { stored: i64, min: u64, max: u64 },
+}
+
+/// When a profile runs by itself, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Schedule {
+    pub every: Option<std::time::Duration>,
+    /// Minutes after midnight (UTC) of the daily run.
+    pub daily_minute: Option<u32>,
 }
 
 impl ProfileSettings {
-    /// Checks the fields; returns the daily time as minutes after midnight.
-    pub fn validate(&self) -> Result<Option<u32>, SettingsError> {
-        if self.interval_secs == Some(0) {
-            return Err(SettingsError::Interval);
+    /// The interval between scheduled runs, if within [`interval_range`] of `p`.
+    pub fn interval(&self, p: &Profile) -> Result<Option<std::time::Duration>, SettingsError> {
+        let range = interval_range(p);
+        let (min, max) = (*range.start(), *range.end());
+        if let Some(stored) = self.unreadable_interval {
+            return Err(SettingsError::StoredInterval { stored, min, max });
         }
+        self.interval_secs
+            .map(|value| {
+                if range.contains(&value) {
+                    Ok(std::time::Duration::from_secs(value))
+                } else {
+                    Err(SettingsError::Interval { value, min, max })
+                }
+            })
+            .transpose()
+    }
+
+    /// The daily run time as minutes after midnight, if it is a time.
+    pub fn daily_minute(&self) -> Result<Option<u32>, SettingsError> {
         self.daily_at
             .as_deref()
             .map(|t| parse_hhmm(t).ok_or_else(|| SettingsError::DailyAt(t.to_owned())))
             .transpose()
+    }
+
+    /// Checks the settings for profile `p`: the one rule the API, the CLI and
+    /// the scheduler apply.
+    pub fn validate(&self, p: &Profile) -> Result<Schedule, SettingsError> {
+        Ok(Schedule {
+            every: self.interval(p)?,
+            daily_minute: self.daily_minute()?,
+        })
     }
 }
 
@@ -163,13 +212,13 @@ pub async fn settings(store: &Store, id: &str) -> Result<ProfileSettings, StoreE
 }
 
 fn settings_from_row(row: &sqlx::any::AnyRow) -> Result<ProfileSettings, StoreError> {
+    let stored: Option<i64> = row.try_get("interval_secs")?;
     Ok(ProfileSettings {
         company_id: row.try_get("company_id")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
-        interval_secs: row
-            .try_get::<Option<i64>, _>("interval_secs")?
-            .map(|s| s.max(0) as u64),
+        interval_secs: stored.and_then(|v| u64::try_from(v).ok()),
         daily_at: row.try_get("daily_at")?,
+        unreadable_interval: stored.filter(|v| *v < 0),
     })
 }
 
@@ -185,19 +234,45 @@ pub async fn list_with_settings(
         .collect()
 }
 
-/// Stores a profile's settings.
+/// Stores a profile's settings (checked first with [`ProfileSettings::validate`]).
+/// An unreadable stored interval stays as it is unless `interval_secs` replaces it.
 pub async fn set_settings(store: &Store, id: &str, s: &ProfileSettings) -> Result<(), StoreError> {
+    let interval = match s.interval_secs {
+        Some(v) => Some(i64::try_from(v).map_err(|_| StoreError::Invalid {
+            what: "profile",
+            id: id.to_owned(),
+            detail: format!("interval_secs {v} cannot be stored"),
+        })?),
+        None => s.unreadable_interval,
+    };
     let done = sqlx::query(
         "UPDATE profiles SET company_id = $1, enabled = $2, interval_secs = $3, daily_at = $4, updated_at = $5 WHERE id = $6",
     )
     .bind(s.company_id.as_deref())
     .bind(i64::from(s.enabled))
-    .bind(s.interval_secs.map(|v| v as i64))
+    .bind(interval)
     .bind(s.daily_at.as_deref())
     .bind(now_ms())
     .bind(id)
     .execute(store.pool())
     .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "profile",
+            id: id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Turns scheduled runs of a profile on or off; nothing else changes.
+pub async fn set_enabled(store: &Store, id: &str, enabled: bool) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE profiles SET enabled = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(enabled))
+        .bind(now_ms())
+        .bind(id)
+        .execute(store.pool())
+        .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound {
             what: "profile",
@@ -304,6 +379,64 @@ mod tests {
             daily_at: Some("2pm".into()),
             ..ProfileSettings::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("HH:MM"));
+        let error = bad.validate(&profile("users")).unwrap_err().to_string();
+        assert!(error.contains("HH:MM"), "{error}");
+    }
+
+    fn every(secs: u64) -> ProfileSettings {
+        ProfileSettings {
+            interval_secs: Some(secs),
+            ..ProfileSettings::default()
+        }
+    }
+
+    #[test]
+    fn intervals_run_from_the_flow_minimum_to_31_days() {
+        let users = profile("users");
+        let calendar = profile("calendar:mailbox=a@b");
+        assert_eq!(interval_range(&users), 60..=2_678_400);
+        assert_eq!(interval_range(&calendar), 600..=2_678_400);
+        for (p, secs) in [(&users, 60), (&users, 2_678_400), (&calendar, 600)] {
+            assert_eq!(
+                every(secs).validate(p).unwrap().every,
+                Some(std::time::Duration::from_secs(secs))
+            );
+        }
+        for (p, secs, min) in [
+            (&users, 59, "60"),
+            (&users, 0, "60"),
+            (&calendar, 599, "600"),
+            (&users, 2_678_401, "60"),
+            (&users, i64::MAX as u64 + 1, "60"),
+            (&users, u64::MAX, "60"),
+        ] {
+            let error = every(secs).validate(p).unwrap_err();
+            assert!(
+                matches!(error, SettingsError::Interval { value, .. } if value == secs),
+                "{secs}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("every {min} to 2678400 seconds")),
+                "{secs}: {message}"
+            );
+        }
+        assert_eq!(
+            ProfileSettings::default().validate(&users).unwrap(),
+            Schedule::default()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_stored_interval_is_an_error_not_a_default() {
+        let stored = ProfileSettings {
+            unreadable_interval: Some(-1),
+            ..ProfileSettings::default()
+        };
+        let message = stored.validate(&profile("users")).unwrap_err().to_string();
+        assert!(
+            message.contains("-1") && message.contains("60 to 2678400"),
+            "{message}"
+        );
     }
 }

@@ -42,6 +42,13 @@ pub enum StoreError {
     AlreadyExists { what: &'static str, id: String },
     #[error("{0}")]
     InUse(String),
+    /// A value that cannot be stored as given, or a stored one that cannot be read.
+    #[error("{what} {id:?}: {detail}")]
+    Invalid {
+        what: &'static str,
+        id: String,
+        detail: String,
+    },
 }
 
 /// The store handle; cheap to clone.
