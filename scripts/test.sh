@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests
 # need (the wasm32-wasip2 target, xmllint), makes sure the local PostgreSQL is
-# up when it is installed, builds the plugin components, then runs cargo test.
+# up when it is installed, builds the plugin components, runs cargo test, then
+# fuzzes the REST API with schemathesis (scripts/fuzz-api.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +30,9 @@ fi
 cargo fmt --all -- --check
 ./scripts/build-plugins.sh
 cargo test --workspace --no-fail-fast "$@"
+
+# The REST API against its own OpenAPI document: schemathesis (installed into
+# target/fuzz-venv) fuzzes a served instance with an admin token and a
+# company-scoped one; any server error, undocumented status code or schema
+# violation fails the run. FUZZ_MAX_EXAMPLES bounds it (about a minute each pass).
+FUZZ_MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-100} ./scripts/fuzz-api.sh

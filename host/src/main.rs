@@ -486,8 +486,11 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
                 hub.store().get_connection(conn).await?;
             }
             hub.plugin(&a.mapper).await?;
-            serde_json::from_str::<serde_json::Value>(&a.mapper_options)
+            let options = serde_json::from_str::<serde_json::Value>(&a.mapper_options)
                 .context("--mapper-options is not valid JSON")?;
+            if !options.is_object() {
+                bail!("--mapper-options must be a JSON object (the mapper's options)");
+            }
             let profile = Profile {
                 id: a.name,
                 source_connection: a.source,

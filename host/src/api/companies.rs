@@ -44,6 +44,8 @@ pub struct CompanyCreate {
     /// company namespace from a name).
     #[schema(pattern = "^[A-Za-z0-9_-]+$", min_length = 1, max_length = 64)]
     pub id: String,
+    /// Not blank.
+    #[schema(pattern = r"\S")]
     pub name: String,
     /// `;`-separated e-mail recipients.
     #[serde(default)]
@@ -54,6 +56,8 @@ pub struct CompanyCreate {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyUpdate {
+    /// Not blank.
+    #[schema(pattern = r"\S")]
     pub name: Option<String>,
     pub notify_to: Option<String>,
 }

@@ -48,6 +48,55 @@ pub struct ConnectionOut {
     pub stopped: Option<String>,
 }
 
+/// One credential as sent (never returned). Documentation of the wire form;
+/// values are parsed into `secrets::Credential`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[allow(dead_code)]
+pub enum CredentialIn {
+    /// HTTP Basic.
+    Basic { username: String, password: String },
+    /// A fixed set of headers, e.g. Autotask's `ApiIntegrationCode`, `UserName`, `Secret`.
+    Headers { headers: BTreeMap<String, String> },
+    /// OAuth2 client credentials; the host fetches and refreshes the token.
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+    },
+    /// A static bearer token.
+    Bearer { token: String },
+}
+
+/// A credential to set, or `null` to remove the slot (documentation only).
+pub struct CredentialChange;
+
+impl utoipa::PartialSchema for CredentialChange {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("CredentialIn"))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .into()
+    }
+}
+
+impl ToSchema for CredentialChange {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "CredentialIn".to_owned(),
+            <CredentialIn as utoipa::PartialSchema>::schema(),
+        ));
+        <CredentialIn as ToSchema>::schemas(schemas);
+    }
+}
+
 /// Credentials by slot, as `syncbridge connection add` reads them, e.g.
 /// `{"api": {"kind": "basic", "username": "u", "password": "p"}}`. Kinds:
 /// basic (username, password), headers ({"headers": {...}}),
@@ -80,7 +129,7 @@ pub struct ConnectionCreate {
     pub allow_private_network: bool,
     pub max_concurrent: Option<u32>,
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"api": {"kind": "basic", "username": "sync@example.com", "password": "..."}}))]
+    #[schema(value_type = BTreeMap<String, CredentialIn>, example = json!({"api": {"kind": "basic", "username": "sync@example.com", "password": "..."}}))]
     pub credentials: CredentialsIn,
 }
 
@@ -111,7 +160,7 @@ pub struct ConnectionUpdate {
     #[schema(value_type = Option<u32>)]
     pub max_concurrent: Option<Option<u32>>,
     /// Slots to set (or, with `null`, remove); slots left out are kept.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BTreeMap<String, CredentialChange>>)]
     pub credentials: Option<BTreeMap<String, Option<serde_json::Value>>>,
     /// Unscoped tokens only: move the connection to a company (`null`: none).
     #[serde(default, deserialize_with = "double_option")]

@@ -100,6 +100,7 @@ pub struct SettingsQuery {
 #[serde(deny_unknown_fields)]
 pub struct ApplySettings {
     /// Mailbox ids.
+    #[schema(min_items = 1)]
     pub ids: Vec<String>,
     /// Merged into each mailbox's settings (top-level keys; `null` removes a key).
     #[schema(value_type = Object, example = json!({"sync_calendar": true}))]

@@ -136,6 +136,31 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Largest page any paged endpoint returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// The page size asked for (default 100), refused outside 1..=[`MAX_PAGE`].
+pub(crate) fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid(format!(
+            "limit {n} is out of range: ask for 1 to {MAX_PAGE} items and page with offset"
+        ))),
+    }
+}
+
+/// An offset, refused above `i32::MAX` (what the OpenAPI document promises).
+pub(crate) fn page_offset(offset: u32) -> ApiResult<u32> {
+    if offset > i32::MAX as u32 {
+        return Err(ApiError::invalid(format!(
+            "offset {offset} is out of range: at most {}",
+            i32::MAX
+        )));
+    }
+    Ok(offset)
+}
+
 /// Every list endpoint answers `{"items": [...]}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Items<T> {

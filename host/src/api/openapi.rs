@@ -6,8 +6,9 @@ use super::{
 };
 use axum::Json;
 use std::sync::OnceLock;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::openapi::{OpenApi as Document, Paths};
 use utoipa::{Modify, OpenApi};
 
@@ -74,8 +75,11 @@ impl Modify for Finish {
             );
         let old = std::mem::replace(&mut doc.paths, Paths::new());
         for (path, mut item) in old.paths {
+            if let Some(op) = &mut item.get {
+                unique_id(op);
+                common_responses(op, false);
+            }
             for op in [
-                &mut item.get,
                 &mut item.post,
                 &mut item.put,
                 &mut item.delete,
@@ -85,11 +89,71 @@ impl Modify for Finish {
             .flatten()
             {
                 unique_id(op);
+                common_responses(op, true);
             }
             doc.paths.paths.insert(format!("{PREFIX}{path}"), item);
         }
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     }
+}
+
+/// The answers every operation can give besides its own: 401 without a
+/// valid token, 400 for a malformed query or body, 415 for a body that is
+/// not JSON, 403 (`changes`) for a role or scope that may not change things.
+fn common_responses(op: &mut Operation, changes: bool) {
+    if op.operation_id.as_deref() == Some("openapi") {
+        return;
+    }
+    let takes_query = op.parameters.as_ref().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| matches!(p.parameter_in, ParameterIn::Query))
+    });
+    let json_body = op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.contains_key("application/json"));
+    let mut add = |status: &str, description: &str| {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error_response(description));
+    };
+    add(
+        "401",
+        "`unauthorized`: no token, or a malformed, unknown or revoked one",
+    );
+    if takes_query || op.request_body.is_some() {
+        add(
+            "400",
+            "`invalid_request`: a malformed query or body; the message names the field",
+        );
+    }
+    if changes {
+        add(
+            "403",
+            "`forbidden`: the token's role or company scope does not allow this",
+        );
+    }
+    if json_body {
+        add(
+            "415",
+            "`invalid_request`: the body was not sent as `Content-Type: application/json`",
+        );
+    }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 fn unique_id(op: &mut Operation) {

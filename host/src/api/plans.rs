@@ -169,9 +169,12 @@ pub struct PlanItemsQuery {
     /// Leave out unchanged items.
     #[serde(default)]
     pub changes_only: bool,
+    /// Items to skip.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 2147483647)]
     pub offset: u32,
     /// Items to return (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -186,7 +189,8 @@ async fn visible_plan(hub: &Hub, caller: &Caller, id: &str) -> ApiResult<PlanInf
 
 #[utoipa::path(get, path = "/plans", tag = "plans",
     params(PlansQuery),
-    responses((status = 200, description = "Plans in the token's scope, newest first", body = Items<PlanOut>)))]
+    responses((status = 200, description = "Plans in the token's scope, newest first", body = Items<PlanOut>),
+        (status = 404, description = "`profile` names no profile in the token's scope", body = ErrorBody)))]
 pub async fn list(
     State(hub): State<Arc<Hub>>,
     caller: Caller,
@@ -219,7 +223,8 @@ pub async fn show(
     ApiQuery(q): ApiQuery<PlanItemsQuery>,
 ) -> ApiResult<Json<PlanDetail>> {
     let plan = visible_plan(&hub, &caller, &id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::page_limit(q.limit)?;
+    super::page_offset(q.offset)?;
     let mut items = plans::items(hub.store(), &id, q.changes_only, q.offset, limit + 1).await?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);

@@ -259,6 +259,11 @@ impl From<Explanation> for ExplanationOut {
 
 /// Checks references and settings before a save.
 async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) -> ApiResult<()> {
+    if !serde_json::from_str::<serde_json::Value>(&p.mapper_options).is_ok_and(|v| v.is_object()) {
+        return Err(ApiError::invalid(
+            "mapper_options must be a JSON object (the mapper's options, e.g. {\"filters\": [...]})",
+        ));
+    }
     if let Some(c) = &s.company_id {
         check_company_exists(hub, c).await?;
     }

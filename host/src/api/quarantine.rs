@@ -70,7 +70,8 @@ pub struct QuarantineAction {
 
 #[utoipa::path(get, path = "/quarantine", tag = "quarantine",
     params(QuarantineQuery),
-    responses((status = 200, description = "Quarantined items in the token's scope", body = Items<QuarantinedOut>)))]
+    responses((status = 200, description = "Quarantined items in the token's scope", body = Items<QuarantinedOut>),
+        (status = 404, description = "`profile` names no profile in the token's scope", body = ErrorBody)))]
 pub async fn list(
     State(hub): State<Arc<Hub>>,
     caller: Caller,

@@ -94,6 +94,7 @@ pub struct RunsQuery {
     /// Only this profile's runs.
     pub profile: Option<String>,
     /// At most this many (default 100, at most 1000), newest first.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -103,14 +104,17 @@ pub struct RunsQuery {
 pub struct RunItemsQuery {
     /// Item outcomes to skip.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 2147483647)]
     pub offset: u32,
     /// Item outcomes to return (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/runs", tag = "runs",
     params(RunsQuery),
-    responses((status = 200, description = "Runs in the token's scope, newest first", body = Items<RunOut>)))]
+    responses((status = 200, description = "Runs in the token's scope, newest first", body = Items<RunOut>),
+        (status = 404, description = "`profile` names no profile in the token's scope", body = ErrorBody)))]
 pub async fn list(
     State(hub): State<Arc<Hub>>,
     caller: Caller,
@@ -125,7 +129,7 @@ pub async fn list(
         .list(RunFilter {
             profile_id: q.profile.as_deref(),
             company_id: caller.company(),
-            limit: q.limit,
+            limit: Some(super::page_limit(q.limit)?),
         })
         .await?;
     Ok(Json(
@@ -158,7 +162,8 @@ pub async fn show(
     ApiQuery(q): ApiQuery<RunItemsQuery>,
 ) -> ApiResult<Json<RunDetail>> {
     let run = visible_run(&hub, &caller, &id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::page_limit(q.limit)?;
+    super::page_offset(q.offset)?;
     let rows = sqlx::query(
         "SELECT seq, phase, action, source_id, target_id, changes, detail, at FROM journal
          WHERE run_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",

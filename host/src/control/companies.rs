@@ -91,7 +91,7 @@ pub async fn list(store: &Store, only: Option<&str>) -> Result<Vec<Company>, Sto
 /// Removes a company that owns nothing any more and, in the same
 /// transaction, revokes every API token scoped to it.
 pub async fn remove(store: &Store, id: &str) -> Result<(), StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let owned: i64 = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM connections WHERE company_id = $1) + (SELECT COUNT(*) FROM profiles WHERE company_id = $1) AS n",
     )

@@ -132,7 +132,7 @@ pub async fn upsert_discovered(
     let now = now_ms();
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Discovered::default();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     for (address, display_name) in found {
         let address = address.trim();
         if address.is_empty() {
@@ -314,7 +314,7 @@ pub async fn apply_settings_to_many(
     settings: &Value,
 ) -> Result<Vec<Mailbox>, StoreError> {
     let given = settings_object(settings)?;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let now = now_ms();
     for id in ids {
         let row = sqlx::query("SELECT settings FROM mailboxes WHERE id = $1")

@@ -193,7 +193,7 @@ pub async fn save(
             seen: p.seen.clone(),
         })
         .collect();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO plans (id, profile_id, run_id, status, reason, counts, base_cursor, pages, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

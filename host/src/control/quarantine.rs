@@ -87,7 +87,7 @@ pub async fn relink(
     target_id: &str,
 ) -> Result<(), StoreError> {
     let now = crate::store::now_ms();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE links SET target_id = $1, origin = 'matched', fields = '{}', updated_at = $2 WHERE profile_id = $3 AND source_id = $4",
     )

@@ -173,7 +173,7 @@ impl Ledger {
         profile: &str,
         ops: &[&PlannedOp],
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let rows: Vec<JournalRow> = ops
             .iter()
             .map(|op| JournalRow::new(run, profile, op, "planned", op.target_id.as_deref(), None))
@@ -214,7 +214,7 @@ impl Ledger {
         page_end: Option<PageEnd<'_>>,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let mut journal_rows = Vec::new();
         let mut links = Vec::new();
         let mut failures = Vec::new();
@@ -358,7 +358,7 @@ impl Ledger {
         target: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let op = PlannedOp {
             op_id: u.op_id.clone(),
             source_id: u.source_id.clone(),

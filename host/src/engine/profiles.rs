@@ -306,7 +306,7 @@ pub async fn take_resync(store: &Store, id: &str) -> Result<bool, StoreError> {
 
 /// Removes a profile with its links, cursors, plans and quarantine.
 pub async fn remove(store: &Store, id: &str) -> Result<(), StoreError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     for sql in [
         "DELETE FROM links WHERE profile_id = $1",
         "DELETE FROM cursors WHERE profile_id = $1",

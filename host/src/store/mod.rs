@@ -173,6 +173,17 @@ impl Store {
         &self.pool
     }
 
+    /// Begins a transaction that writes. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`): a deferred transaction that reads before
+    /// it writes fails at once with "database is locked" when another writer
+    /// got in between, while an immediate one waits (`busy_timeout`).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     // ---- plugins -------------------------------------------------------
 
     /// Records an installed plugin, replacing an earlier version of the same id.
@@ -280,7 +291,7 @@ impl Store {
         company_id: Option<&str>,
         credentials: &[CredentialRecord],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT id FROM connections WHERE id = $1")
             .bind(&c.id)
             .fetch_optional(&mut *tx)
@@ -324,7 +335,7 @@ impl Store {
         removed: &[String],
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE connections SET config = $1, allowed_hosts = $2, allow_private_network = $3,
                  max_concurrent = $4, company_id = $5, updated_at = $6 WHERE id = $7",
@@ -403,7 +414,7 @@ impl Store {
 
     /// Deletes a connection, its credentials and state.
     pub async fn remove_connection(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in ["credentials", "plugin_state"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
                 .bind(id)
@@ -463,7 +474,7 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (key, value) in changes {
             match value {
                 Some(value) => {
