@@ -430,3 +430,60 @@ async fn secrets_never_enter_plugin_memory() {
     .unwrap();
     assert_eq!(scan.cursor.as_deref(), Some("absent"));
 }
+
+/// A token fetched with a credential is never sent after the connection was
+/// re-pointed and the credential entered again: the new host gets a token
+/// from its own token endpoint, not the cached one of the old host.
+#[tokio::test]
+async fn a_cached_token_does_not_follow_a_repointed_connection() {
+    use syncbridge::control::connections::{self, Actor, ConnectionChange};
+    let t = common::hub().await;
+    common::install(&t.hub, "http-probe").await;
+    let (old_base, old_seen) = server().await;
+    let (new_base, new_seen) = server().await;
+    old_seen.token_calls.store(100, Ordering::SeqCst);
+    let cred = |base: &str| {
+        format!(
+            r#"{{"kind":"oauth2-client-credentials","token_url":"{base}/tenant/oauth2/v2.0/token","client_id":"app","client_secret":"right-secret"}}"#
+        )
+    };
+    common::loopback_connection(
+        &t.hub,
+        "graph",
+        "http-probe",
+        &probe_config(&old_base, "oauth"),
+        &[("default", &cred(&old_base))],
+    )
+    .await;
+    pull(&t.hub, "graph", "contacts").await.unwrap();
+    assert_eq!(*old_seen.current_token.lock().unwrap(), "tok-101");
+
+    connections::update(
+        &t.hub,
+        Actor::Msp,
+        "graph",
+        ConnectionChange {
+            config: Some(serde_json::from_str(&probe_config(&new_base, "basic")).unwrap()),
+            credentials: [(
+                "default".to_owned(),
+                Some(syncbridge::secrets::Credential::from_json(&cred(&new_base)).unwrap()),
+            )]
+            .into(),
+            ..ConnectionChange::default()
+        },
+    )
+    .await
+    .unwrap();
+    pull(&t.hub, "graph", "contacts").await.unwrap();
+    assert_eq!(new_seen.token_calls.load(Ordering::SeqCst), 1);
+    let headers = new_seen.headers.lock().unwrap();
+    let sent: Vec<&str> = headers
+        .iter()
+        .filter_map(|h| h.get("authorization").and_then(|v| v.to_str().ok()))
+        .collect();
+    assert_eq!(
+        sent,
+        ["Bearer tok-1"],
+        "the old host's token never reaches the new one"
+    );
+}

@@ -232,14 +232,16 @@ impl HttpClients {
 
             if status == 401 && !retried_token {
                 if let Some(slot) = &req.credential {
-                    if let Some(BoundCredential {
-                        credential: Credential::Oauth2ClientCredentials { .. },
-                        ..
-                    }) = conn.credentials.get(slot)
+                    if let Some(
+                        bound @ BoundCredential {
+                            credential: Credential::Oauth2ClientCredentials { .. },
+                            ..
+                        },
+                    ) = conn.credentials.get(slot)
                     {
                         // The cached token may have been revoked: fetch a fresh one once.
                         self.tokens
-                            .invalidate(&(conn.connection_id.clone(), slot.clone()))
+                            .invalidate(&token_key(&conn.connection_id, slot, bound))
                             .await;
                         retried_token = true;
                         continue;
@@ -354,7 +356,7 @@ impl HttpClients {
                     .tokens
                     .token(
                         client,
-                        (conn.connection_id.clone(), slot.to_owned()),
+                        token_key(&conn.connection_id, slot, bound),
                         ClientCredentials {
                             token_url,
                             client_id,
@@ -371,6 +373,21 @@ impl HttpClients {
             }
         })
     }
+}
+
+/// The token cache key of a credential: its connection and slot, and a
+/// digest of the credential with its binding, so a token fetched with a
+/// credential entered earlier (or for other hosts) is never reused after the
+/// credential or its binding changed.
+fn token_key(connection: &str, slot: &str, bound: &BoundCredential) -> (String, String) {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(bound.credential.to_json());
+    digest.update(bound.binding.to_json());
+    (
+        connection.to_owned(),
+        format!("{slot}#{}", hex::encode(&digest.finalize()[..16])),
+    )
 }
 
 /// `Retry-After` as integer or decimal seconds.
