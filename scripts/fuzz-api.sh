@@ -61,6 +61,12 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^SYNCBRIDGE_' 
 log() { if [ -t 1 ]; then printf '\033[1m== %s\033[0m\n' "$*"; else printf '== %s\n' "$*"; fi; }
 
 # --- 1. schemathesis in a venv -------------------------------------------------
+if ! command -v curl >/dev/null 2>&1; then
+  log "installing curl (seeding and health checks)"
+  SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   if ! python3 -m venv "$VENV" 2>/dev/null; then
