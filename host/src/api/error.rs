@@ -26,6 +26,8 @@ pub mod code {
     pub const INVALID_REQUEST: &str = "invalid_request";
     pub const PLAN_NOT_OPEN: &str = "plan_not_open";
     pub const INTERNAL: &str = "internal";
+    /// The server is shutting down (503); try again once it is back.
+    pub const UNAVAILABLE: &str = "unavailable";
     /// The outside system a connection talks to failed or refused (502).
     pub const UPSTREAM: &str = "upstream";
     /// A connection's own settings stop the call: a host not allowed, a
@@ -46,7 +48,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// One of: unauthorized, forbidden, not_found, conflict, sync_in_progress,
     /// invalid_request, credentials_required, configuration, plan_not_open, upstream,
-    /// internal.
+    /// unavailable, internal.
     #[schema(example = "not_found")]
     pub code: String,
     /// A sentence saying what went wrong and what to do next.
@@ -222,7 +224,11 @@ impl From<HubError> for ApiError {
                 code::CREDENTIALS_REQUIRED,
                 e.to_string(),
             ),
-            HubError::ShuttingDown => ApiError::internal(e.to_string()),
+            HubError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                e.to_string(),
+            ),
             HubError::Files { .. } => {
                 tracing::error!(error = %e, "API file error");
                 ApiError::internal(
