@@ -1819,6 +1819,7 @@ async fn key_checks_pass_on_postgres() {
     company_tokens_scenario(&w).await;
     namespace_scenario(&w).await;
     credentials_scenario(&w).await;
+    fuzzer_findings_scenario(&w).await;
 }
 
 // ---- issue 9: credentials, tokens and namespaces --------------------------
@@ -2163,6 +2164,10 @@ async fn a_credential_sealed_before_bindings_is_bound_on_first_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fuzzer_findings_stay_fixed() {
     let w = world().await;
+    fuzzer_findings_scenario(&w).await;
+}
+
+async fn fuzzer_findings_scenario(w: &World) {
     let api = Arc::new(Api {
         base: w.api.base.clone(),
         http: reqwest::Client::new(),

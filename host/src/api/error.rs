@@ -133,6 +133,10 @@ impl From<StoreError> for ApiError {
                 "{what} {id:?} already exists; choose another id or update the existing one"
             )),
             StoreError::InUse(message) => ApiError::conflict(message),
+            // Two creates of one id raced past the existence check.
+            StoreError::Query(e) if crate::control::is_unique_violation(&e) => ApiError::conflict(
+                "an object with this id was created meanwhile; choose another id or update the existing one",
+            ),
             StoreError::Query(e)
                 if e.as_database_error()
                     .is_some_and(|d| d.is_foreign_key_violation()) =>
