@@ -1824,31 +1824,9 @@ async fn key_checks_pass_on_postgres() {
 
 // ---- issue 9: credentials, tokens and namespaces --------------------------
 
-/// A loopback service that records the `Authorization` header of every request.
-async fn recording_service() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let base = common::serve(axum::Router::new().fallback(
-        move |headers: axum::http::HeaderMap| {
-            let log = log.clone();
-            async move {
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("(none)")
-                    .to_owned();
-                log.lock().unwrap().push(auth);
-                "ok"
-            }
-        },
-    ))
-    .await;
-    (base, seen)
-}
-
 async fn credentials_scenario(w: &World) {
     let api = &w.api;
-    let (evil, seen) = recording_service().await;
+    let (evil, seen) = common::recording_service().await;
     let evil_config = json!({"base_url": evil, "health_path": "/health"});
     let before = api.get("/connections/acme-src", &w.admin).await.json;
 

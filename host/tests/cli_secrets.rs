@@ -277,23 +277,7 @@ async fn connection_update_refuses_to_repoint_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let probe = common::package("http-probe");
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let log = seen.clone();
-    let evil = common::serve(axum::Router::new().fallback(
-        move |headers: axum::http::HeaderMap| {
-            let log = log.clone();
-            async move {
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("(none)")
-                    .to_owned();
-                log.lock().unwrap().push(auth);
-                "ok"
-            }
-        },
-    ))
-    .await;
+    let (evil, seen) = common::recording_service().await;
 
     let (ok, out, err) = syncbridge(&data, &["plugin", "install", probe.to_str().unwrap()], None);
     assert!(ok, "{out}{err}");

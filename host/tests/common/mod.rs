@@ -128,6 +128,29 @@ pub async fn serve(router: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+/// A loopback service that answers "ok" to anything and records the
+/// `Authorization` header of every request ("(none)" when absent).
+pub async fn recording_service() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let base = serve(
+        axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(none)")
+                    .to_owned();
+                log.lock().unwrap().push(auth);
+                "ok"
+            }
+        }),
+    )
+    .await;
+    (base, seen)
+}
+
 /// A fresh PostgreSQL database named `syncbridge_{purpose}_{pid}` for one test
 /// binary, from `SYNCBRIDGE_TEST_POSTGRES` (default
 /// postgres://postgres@127.0.0.1:5432/test). When the server is unreachable
