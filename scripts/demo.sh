@@ -22,7 +22,7 @@ PORT=${DEMO_SIM_PORT:-18090}
 API=${DEMO_LISTEN:-127.0.0.1:8080}
 SB=(./target/debug/syncbridge --data-dir "$DATA" --log warn)
 rm -rf "$DATA"
-mkdir -p "$DATA"
+mkdir -m 700 -p "$DATA"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
