@@ -42,6 +42,24 @@ pub struct Global {
     /// Log filter, e.g. `info` or `syncbridge=debug,plugin=trace`.
     #[arg(long, env = "SYNCBRIDGE_LOG", default_value = "info", global = true)]
     pub log: String,
+
+    /// Log lines as text (colour only on a terminal) or as one JSON object a
+    /// line, for log shippers.
+    #[arg(
+        long,
+        env = "SYNCBRIDGE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Commands.

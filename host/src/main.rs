@@ -7,8 +7,8 @@ use std::io::Read;
 use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
 use syncbridge::cli::{
-    Cli, Command, CompanyCommand, ConnectionCommand, MailboxCommand, PluginCommand, ProfileCommand,
-    TokenCommand, UpdateConnection,
+    Cli, Command, CompanyCommand, ConnectionCommand, LogFormat, MailboxCommand, PluginCommand,
+    ProfileCommand, TokenCommand, UpdateConnection,
 };
 use syncbridge::console;
 use syncbridge::control::runs::{RunMode, RunStatus};
@@ -48,13 +48,18 @@ async fn run(cli: Cli) -> Result<()> {
         "cranelift_codegen=warn,cranelift_frontend=warn,wasmtime_internal_cranelift=warn,wasmtime=info,sqlx=warn,{}",
         cli.global.log
     );
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .context("--log is not a valid filter")?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&filter).context("--log is not a valid filter")?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.global.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            logs.with_ansi(std::io::stderr().is_terminal()).init()
+        }
+    }
     let hub = Arc::new(open_hub(&cli.global).await?);
     match cli.command {
         Command::Serve(args) => {

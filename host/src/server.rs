@@ -3,17 +3,65 @@
 
 use crate::api;
 use crate::hub::Hub;
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use tracing::Instrument;
+
+/// The header carrying a request's id, in both directions.
+pub const REQUEST_ID: &str = "x-request-id";
 
 /// Builds the router.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(hub.clone())
-        .nest("/api/v1", api::router(hub))
+        .nest(
+            "/api/v1",
+            api::router(hub).layer(axum::middleware::from_fn(request_id)),
+        )
+}
+
+/// Gives every API call an id: the caller's `x-request-id` when it is a
+/// plain token of at most 64 characters, a new one otherwise. Every log line
+/// of the call carries it (span `api`), one line records the outcome, and
+/// the response returns it.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::control::new_id("req"));
+    let value = HeaderValue::from_str(&id).expect("request ids are plain ASCII");
+    req.headers_mut().insert(REQUEST_ID, value.clone());
+    let span = tracing::info_span!(
+        "api",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path()
+    );
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "api call"
+        )
+    });
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
 }
 
 async fn healthz(State(hub): State<Arc<Hub>>) -> (axum::http::StatusCode, Json<serde_json::Value>) {

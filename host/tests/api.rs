@@ -2199,3 +2199,40 @@ async fn fuzzer_findings_scenario(w: &World) {
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("mapper_options"), "{}", r.text);
 }
+
+/// Every API call answers with a request id: the caller's when it is a plain
+/// token, a new one otherwise (errors and unknown routes too).
+#[tokio::test]
+async fn every_api_call_carries_a_request_id() {
+    let w = world().await;
+    let id = |r: &Reply| {
+        r.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let a = w.api.get("/companies", &w.admin).await;
+    let b = w.api.get("/no-such-route", &w.admin).await;
+    assert!(id(&a).starts_with("req-"), "{:?}", a.headers);
+    assert!(id(&b).starts_with("req-") && id(&a) != id(&b));
+    let unauthorized = w
+        .api
+        .send(reqwest::Method::GET, "/companies", None, None, "")
+        .await;
+    assert_eq!(unauthorized.status, 401);
+    assert!(id(&unauthorized).starts_with("req-"));
+    for (sent, kept) in [("trace-42.a_b", true), ("evil\tvalue", false)] {
+        let r = w
+            .api
+            .http
+            .get(format!("{}/api/v1/companies", w.api.base))
+            .header("Authorization", format!("Bearer {}", w.admin))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let got = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(got == sent, kept, "{sent:?} -> {got:?}");
+    }
+}

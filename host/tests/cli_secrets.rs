@@ -398,3 +398,36 @@ fn profile_add_refuses_an_interval_out_of_range() {
     let (ok, out, err) = add("60");
     assert!(ok, "{out}{err}");
 }
+
+/// `--log-format json` writes one JSON object a line; text logs written to a
+/// pipe carry no terminal colour codes.
+#[test]
+fn logs_are_json_on_request_and_plain_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let probe = common::package("http-probe");
+    let (ok, out, err) = syncbridge(
+        &data,
+        &[
+            "--log-format",
+            "json",
+            "plugin",
+            "install",
+            probe.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "debug logging yields lines");
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    assert!(err.contains("plugin installed"), "{err}");
+    let (ok, out, err) = syncbridge(&data, &["plugin", "install", probe.to_str().unwrap()], None);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("plugin installed"), "{err}");
+    assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
+}
