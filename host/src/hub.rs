@@ -235,6 +235,7 @@ impl Hub {
     ) -> Result<ConnectionRecord, HubError> {
         crate::control::ids::check_object_id("connection", &new.id, company)
             .map_err(|e| HubError::Invalid(e.to_string()))?;
+        check_max_concurrent(new.max_concurrent).map_err(HubError::Invalid)?;
         let plugin = self.plugin(&new.plugin_id).await?;
         if plugin.manifest().kind != PluginKind::Connector {
             return Err(HubError::Invalid(format!(
@@ -336,6 +337,19 @@ impl Hub {
             tracing::info!(connection = %id, "connection test passed: the stopped connection runs again");
         }
         Ok(TestReport { config, connection })
+    }
+}
+
+/// Most outbound requests a connection may have in flight at once.
+pub const MAX_CONCURRENT_LIMIT: u32 = 64;
+
+/// Checks a connection's request limit: 1 to [`MAX_CONCURRENT_LIMIT`].
+pub fn check_max_concurrent(limit: Option<u32>) -> Result<(), String> {
+    match limit {
+        Some(n) if !(1..=MAX_CONCURRENT_LIMIT).contains(&n) => Err(format!(
+            "max_concurrent {n} is out of range: allow 1 to {MAX_CONCURRENT_LIMIT} requests in flight, or leave it out for the plugin's limit"
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -2198,6 +2198,30 @@ async fn fuzzer_findings_scenario(w: &World) {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("mapper_options"), "{}", r.text);
+
+    // Integers stay in their documented ranges.
+    for bad in [0u64, 65, 2147483648] {
+        let r = w
+            .api
+            .put(
+                "/connections/acme-dst",
+                &w.admin,
+                json!({"max_concurrent": bad}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "max_concurrent {bad}: {}", r.text);
+    }
+    for bad in [0u64, 10001, 2147483648] {
+        let r = w
+            .api
+            .put(
+                "/profiles/acme-contacts",
+                &w.admin,
+                json!({"page_size": bad}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "page_size {bad}: {}", r.text);
+    }
 }
 
 /// Every API call answers with a request id: the caller's when it is a plain

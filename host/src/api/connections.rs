@@ -127,6 +127,8 @@ pub struct ConnectionCreate {
     pub allowed_hosts: Vec<String>,
     #[serde(default)]
     pub allow_private_network: bool,
+    /// Outbound requests in flight at once (default: the plugin's limit).
+    #[schema(minimum = 1, maximum = 64)]
     pub max_concurrent: Option<u32>,
     #[serde(default)]
     #[schema(value_type = BTreeMap<String, CredentialIn>, example = json!({"api": {"kind": "basic", "username": "sync@example.com", "password": "..."}}))]
@@ -155,9 +157,9 @@ pub struct ConnectionUpdate {
     pub config: Option<serde_json::Value>,
     pub allowed_hosts: Option<Vec<String>>,
     pub allow_private_network: Option<bool>,
-    /// `null` goes back to the plugin's limit.
+    /// Outbound requests in flight at once; `null` goes back to the plugin's limit.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 64)]
     pub max_concurrent: Option<Option<u32>>,
     /// Slots to set (or, with `null`, remove); slots left out are kept.
     #[schema(value_type = Option<BTreeMap<String, CredentialChange>>)]

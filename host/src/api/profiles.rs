@@ -105,7 +105,9 @@ pub struct ProfileCreate {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub rules: FieldRules,
+    /// Items read and planned per page (default 100).
     #[serde(default = "default_page_size")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub page_size: u32,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -141,6 +143,8 @@ pub struct ProfileUpdate {
     pub target_scope: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub rules: Option<FieldRules>,
+    /// Items read and planned per page.
+    #[schema(minimum = 1, maximum = 10000)]
     pub page_size: Option<u32>,
     pub enabled: Option<bool>,
     /// Seconds between scheduled runs: from the flow's minimum (60, or 600 for
@@ -258,6 +262,9 @@ impl From<Explanation> for ExplanationOut {
 }
 
 /// Checks references and settings before a save.
+/// Largest profile page size.
+const MAX_PAGE_SIZE: u32 = 10_000;
+
 async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) -> ApiResult<()> {
     if !serde_json::from_str::<serde_json::Value>(&p.mapper_options).is_ok_and(|v| v.is_object()) {
         return Err(ApiError::invalid(
@@ -277,8 +284,11 @@ async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) 
             p.mapper_plugin, mapper.kind
         )));
     }
-    if p.page_size == 0 {
-        return Err(ApiError::invalid("page_size must be at least 1"));
+    if !(1..=MAX_PAGE_SIZE).contains(&p.page_size) {
+        return Err(ApiError::invalid(format!(
+            "page_size {} is out of range: use 1 to {MAX_PAGE_SIZE}",
+            p.page_size
+        )));
     }
     s.validate(p)
         .map_err(|e| ApiError::invalid(e.to_string()))?;

@@ -242,6 +242,9 @@ pub async fn update(
         Some(c) => c,
         None => before.clone(),
     };
+    if let Some(limit) = change.max_concurrent {
+        crate::hub::check_max_concurrent(limit).map_err(ConnectionError::Invalid)?;
+    }
     if change.credentials.keys().any(String::is_empty) {
         return Err(ConnectionError::Invalid(
             "credential slot names must not be empty".into(),
