@@ -370,7 +370,7 @@ impl Hub {
         let current = CredentialBinding::of(record);
         let mut out = BTreeMap::new();
         for stored in self.store.credentials(&record.id).await? {
-            let (plain, binding) = match &stored.binding {
+            let (credential, binding) = match &stored.binding {
                 Some(text) => {
                     let binding = CredentialBinding::from_json(text).map_err(|_| {
                         HubError::CorruptBinding {
@@ -387,27 +387,27 @@ impl Hub {
                         });
                     }
                     let aad = binding.associated_data(&record.id, &stored.slot);
-                    (self.key.open(&stored.sealed, &aad)?, binding)
+                    (
+                        parse_opened(&self.key.open(&stored.sealed, &aad)?)?,
+                        binding,
+                    )
                 }
                 None => {
-                    let plain = self.key.open(
-                        &stored.sealed,
-                        &legacy_credential_context(&record.id, &stored.slot),
-                    )?;
-                    let credential = parse_opened(&plain)?;
+                    let legacy = legacy_credential_context(&record.id, &stored.slot);
+                    let credential = parse_opened(&self.key.open(&stored.sealed, &legacy)?)?;
                     let resealed =
                         self.seal_credential(&record.id, &stored.slot, &credential, &current);
                     self.store.reseal_credential(&record.id, &resealed).await?;
                     tracing::info!(connection = %record.id, slot = %stored.slot,
                         hosts = ?current.allowed_hosts,
                         "credential sealed before bindings: bound to the connection's current hosts and endpoints");
-                    (plain, current.clone())
+                    (credential, current.clone())
                 }
             };
             out.insert(
                 stored.slot.clone(),
                 BoundCredential {
-                    credential: parse_opened(&plain)?,
+                    credential,
                     binding,
                 },
             );
@@ -421,7 +421,7 @@ fn parse_opened(plain: &[u8]) -> Result<Credential, SecretError> {
     Credential::from_json(text)
 }
 
-/// What the REST API needs beyond the CLI's operations.
+/// Sealing and the request limiter, shared by adding and changing connections.
 impl Hub {
     /// Seals a credential for one slot of a connection, bound to what it is
     /// entered for (its binding is the associated data and stored beside it).

@@ -491,11 +491,8 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
                 hub.store().get_connection(conn).await?;
             }
             hub.plugin(&a.mapper).await?;
-            let options = serde_json::from_str::<serde_json::Value>(&a.mapper_options)
-                .context("--mapper-options is not valid JSON")?;
-            if !options.is_object() {
-                bail!("--mapper-options must be a JSON object (the mapper's options)");
-            }
+            profiles::check_mapper_options(&a.mapper_options)
+                .map_err(|e| anyhow::anyhow!("--mapper-options: {e}"))?;
             let profile = Profile {
                 id: a.name,
                 source_connection: a.source,

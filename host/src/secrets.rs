@@ -212,28 +212,35 @@ impl Drop for SecretString {
 }
 
 /// How the host authenticates requests made through a credential slot.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Also the wire form of a credential in the REST API (write-only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Credential {
     /// HTTP Basic (`Authorization: Basic base64(user:password)`).
     Basic {
         username: String,
+        #[schema(value_type = String)]
         password: SecretString,
     },
     /// A fixed set of headers, e.g. Autotask's `ApiIntegrationCode`, `UserName`, `Secret`.
     Headers {
+        #[schema(value_type = BTreeMap<String, String>)]
         headers: BTreeMap<String, SecretString>,
     },
     /// OAuth2 client credentials; the host fetches, caches and refreshes the token.
     Oauth2ClientCredentials {
         token_url: String,
         client_id: String,
+        #[schema(value_type = String)]
         client_secret: SecretString,
         #[serde(default)]
         scope: Option<String>,
     },
     /// A static bearer token.
-    Bearer { token: SecretString },
+    Bearer {
+        #[schema(value_type = String)]
+        token: SecretString,
+    },
 }
 
 impl Credential {

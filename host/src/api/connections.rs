@@ -48,27 +48,6 @@ pub struct ConnectionOut {
     pub stopped: Option<String>,
 }
 
-/// One credential as sent (never returned). Documentation of the wire form;
-/// values are parsed into `secrets::Credential`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-#[allow(dead_code)]
-pub enum CredentialIn {
-    /// HTTP Basic.
-    Basic { username: String, password: String },
-    /// A fixed set of headers, e.g. Autotask's `ApiIntegrationCode`, `UserName`, `Secret`.
-    Headers { headers: BTreeMap<String, String> },
-    /// OAuth2 client credentials; the host fetches and refreshes the token.
-    Oauth2ClientCredentials {
-        token_url: String,
-        client_id: String,
-        client_secret: String,
-        scope: Option<String>,
-    },
-    /// A static bearer token.
-    Bearer { token: String },
-}
-
 /// A credential to set, or `null` to remove the slot (documentation only).
 pub struct CredentialChange;
 
@@ -76,7 +55,7 @@ impl utoipa::PartialSchema for CredentialChange {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .item(utoipa::openapi::Ref::from_schema_name("CredentialIn"))
+            .item(utoipa::openapi::Ref::from_schema_name("Credential"))
             .item(ObjectBuilder::new().schema_type(Type::Null))
             .into()
     }
@@ -90,10 +69,10 @@ impl ToSchema for CredentialChange {
         )>,
     ) {
         schemas.push((
-            "CredentialIn".to_owned(),
-            <CredentialIn as utoipa::PartialSchema>::schema(),
+            "Credential".to_owned(),
+            <Credential as utoipa::PartialSchema>::schema(),
         ));
-        <CredentialIn as ToSchema>::schemas(schemas);
+        <Credential as ToSchema>::schemas(schemas);
     }
 }
 
@@ -131,7 +110,7 @@ pub struct ConnectionCreate {
     #[schema(minimum = 1, maximum = 64)]
     pub max_concurrent: Option<u32>,
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, CredentialIn>, example = json!({"api": {"kind": "basic", "username": "sync@example.com", "password": "..."}}))]
+    #[schema(value_type = BTreeMap<String, Credential>, example = json!({"api": {"kind": "basic", "username": "sync@example.com", "password": "..."}}))]
     pub credentials: CredentialsIn,
 }
 

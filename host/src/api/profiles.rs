@@ -266,11 +266,8 @@ impl From<Explanation> for ExplanationOut {
 const MAX_PAGE_SIZE: u32 = 10_000;
 
 async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) -> ApiResult<()> {
-    if !serde_json::from_str::<serde_json::Value>(&p.mapper_options).is_ok_and(|v| v.is_object()) {
-        return Err(ApiError::invalid(
-            "mapper_options must be a JSON object (the mapper's options, e.g. {\"filters\": [...]})",
-        ));
-    }
+    profiles::check_mapper_options(&p.mapper_options).map_err(ApiError::invalid)?;
+
     if let Some(c) = &s.company_id {
         check_company_exists(hub, c).await?;
     }

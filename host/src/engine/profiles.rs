@@ -113,6 +113,14 @@ impl Default for ProfileSettings {
     }
 }
 
+/// Checks a profile's mapper options: a JSON object (what every mapper takes).
+pub fn check_mapper_options(options: &str) -> Result<(), String> {
+    match serde_json::from_str::<serde_json::Value>(options) {
+        Ok(v) if v.is_object() => Ok(()),
+        _ => Err("mapper_options must be a JSON object (the mapper's options, e.g. {\"filters\": [...]})".to_owned()),
+    }
+}
+
 /// The longest interval between scheduled runs: 31 days.
 pub const MAX_INTERVAL_SECS: u64 = 31 * 24 * 60 * 60;
 
