@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests
 # need (the wasm32-wasip2 target, xmllint), makes sure the local PostgreSQL is
-# up when it is installed, builds the plugin components, runs cargo test, then
+# up when it is installed, checks formatting and clippy (-D warnings), builds the
+# plugin components, runs cargo test, then
 # fuzzes the REST API with schemathesis (scripts/fuzz-api.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
 fi
 
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
 ./scripts/build-plugins.sh
 cargo test --workspace --no-fail-fast "$@"
 
