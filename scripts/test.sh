@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests
 # need (the wasm32-wasip2 target, xmllint), makes sure the local PostgreSQL is
-# up when it is installed, checks formatting and clippy (-D warnings), builds the
+# up when it is installed, checks formatting, the host's one-way module layers
+# and clippy (-D warnings), builds the
 # plugin components, runs cargo test, then
 # fuzzes the REST API with schemathesis (scripts/fuzz-api.sh).
 set -euo pipefail
@@ -29,6 +30,7 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
 fi
 
 cargo fmt --all -- --check
+python3 scripts/check-layers.py
 cargo clippy --workspace --all-targets -- -D warnings
 ./scripts/build-plugins.sh
 cargo test --workspace --no-fail-fast "$@"

@@ -12,15 +12,16 @@
 //! `flow2-sim`; "host CPU" is the process's CPU time minus those threads', i.e. the runtime,
 //! the plugins, the engine and the store.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/host/common/mod.rs"]
 mod common;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use syncbridge::engine::plugins::run_profile;
+use syncbridge::control::runs::{RunMode, RunStatus};
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::engine::rules::FieldRules;
 use syncbridge::engine::RunReport;
+use syncbridge::runner::{NoProgress, RunNow, Runner};
 use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
 
 const TENANT: &str = "bench.onmicrosoft.com";
@@ -111,10 +112,22 @@ struct Measured {
     report: RunReport,
 }
 
-async fn measured(hub: &syncbridge::hub::Hub, sim: &Simulator) -> Measured {
+async fn measured(hub: &std::sync::Arc<syncbridge::hub::Hub>, sim: &Simulator) -> Measured {
     sim.reset_requests();
     let ((p0, s0), t0) = (cpu_seconds(), Instant::now());
-    let report = run_profile(hub, "bench", false).await.unwrap();
+    // The production path: a recorded, leased run, as `syncbridge run` makes.
+    let request = RunNow {
+        profile: "bench",
+        mode: RunMode::Run,
+        plan: None,
+        trigger: "manual",
+    };
+    let run = Runner::new(hub.clone(), "bench", Duration::from_secs(60))
+        .run_now(request, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let report = run.report.expect("a finished run has its counts").report;
     let (wall, (p1, s1)) = (t0.elapsed(), cpu_seconds());
     assert_eq!(report.failed, 0, "{report:?}");
     let stats = sim.requests();

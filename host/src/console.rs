@@ -1,14 +1,12 @@
 //! What the CLI prints for runs, plans and explanations: a progress bar
 //! while a run applies, and tables after.
 
-use crate::control::approval::{self, Start};
 use crate::control::plans;
-use crate::control::runs::{NewRun, RunFilter, RunMode, RunRecord, RunStatus, Runs};
+use crate::control::runs::{RunFilter, RunMode, RunRecord, RunStatus, Runs};
 use crate::engine::explain::explain;
 use crate::engine::plan::PlanCounts;
-use crate::engine::profiles;
 use crate::hub::Hub;
-use crate::runner::{NoProgress, Progress, Runner};
+use crate::runner::{NoProgress, Progress, RunNow, Runner};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
@@ -39,69 +37,8 @@ pub async fn run_now(
     plan_id: Option<&str>,
     quiet: bool,
 ) -> Result<RunRecord> {
-    let settings = profiles::settings(hub.store(), profile).await?;
     let owner = format!("cli-{}", std::process::id());
-    let runner = Runner::new(hub.clone(), owner.clone(), Duration::from_secs(30));
-    let runs = Runs::new(hub.store().clone());
-    let apply = match (mode, plan_id) {
-        (RunMode::ApplyPlan, Some(plan)) => Some(plan),
-        (RunMode::ApplyPlan, None) => anyhow::bail!("applying needs a plan id"),
-        _ => None,
-    };
-    if let Some(plan) = apply {
-        let info = plans::get(hub.store(), plan).await?;
-        if info.profile_id != profile {
-            anyhow::bail!(
-                "plan {plan} belongs to profile {}, not {profile}; apply it with `syncbridge run {} --apply {plan}`",
-                info.profile_id,
-                info.profile_id
-            );
-        }
-        // Checked again, atomically, by the claim; this only spares a queued run.
-        if !info.status.open() {
-            return Err(plans::PlanError::NotOpen {
-                id: info.id,
-                status: info.status,
-            }
-            .into());
-        }
-    }
-    // A queued run that no process has claimed yet gives way to this one.
-    if let Some(q) = runs
-        .cancel_queued(
-            profile,
-            &format!("replaced by a run started by hand ({owner})"),
-        )
-        .await?
-    {
-        tracing::info!(run = %q.id, "cancelled the queued run in favour of this one");
-        if approval::release_cancelled(hub.store(), &q).await? {
-            tracing::info!(run = %q.id, plan = ?q.plan_id, "its plan is open again");
-        }
-    }
-    let run = match apply {
-        Some(plan) => {
-            let start = Start::Now {
-                owner: &owner,
-                lease: runner.lease(),
-            };
-            approval::start(hub.store(), plan, "manual", start).await?
-        }
-        None => {
-            runs.start_now(
-                NewRun {
-                    profile_id: profile,
-                    company_id: settings.company_id.as_deref(),
-                    trigger: "manual",
-                    mode,
-                    plan_id: None,
-                },
-                &owner,
-                runner.lease(),
-            )
-            .await?
-        }
-    };
+    let runner = Runner::new(hub, owner, Duration::from_secs(30));
     let bar = if quiet {
         None
     } else {
@@ -121,47 +58,49 @@ pub async fn run_now(
         Some(b) => b,
         None => &NoProgress,
     };
-    let done = runner.execute(run, progress).await?;
+    let request = RunNow {
+        profile,
+        mode,
+        plan: plan_id,
+        trigger: "manual",
+    };
+    let done = runner.run_now(request, progress).await;
     if let Some(b) = bar {
         b.0.finish_and_clear();
     }
+    let done = done?;
     print_run(&done);
     Ok(done)
 }
 
-fn counts_rows(report: &serde_json::Value) -> Vec<(&'static str, u64)> {
-    let c = &report["planned"];
-    let n = |k: &str| c[k].as_u64().unwrap_or(0);
+fn counts_rows(c: &PlanCounts) -> Vec<(&'static str, u64)> {
     vec![
-        ("create", n("create")),
-        ("update", n("update")),
-        ("deactivate", n("deactivate")),
-        ("reactivate", n("reactivate")),
-        ("delete", n("delete")),
-        ("link", n("link")),
-        ("unchanged", n("noop")),
+        ("create", c.create),
+        ("update", c.update),
+        ("deactivate", c.deactivate),
+        ("reactivate", c.reactivate),
+        ("delete", c.delete),
+        ("link", c.link),
+        ("unchanged", c.noop),
     ]
 }
 
 /// Prints a finished run: a summary table and what to do next.
 pub fn print_run(run: &RunRecord) {
-    let report = run.report.clone().unwrap_or_default();
+    let summary = run.report.clone().unwrap_or_default();
+    let report = &summary.report;
     println!(
         "run {} of {} ({:?}, {:?})",
         run.id, run.profile_id, run.mode, run.status
     );
     println!("{:<12} {:>8}", "ACTION", "ITEMS");
-    for (name, n) in counts_rows(&report) {
+    for (name, n) in counts_rows(&report.planned) {
         println!("{name:<12} {n:>8}");
     }
-    let get = |k: &str| report[k].as_u64().unwrap_or(0);
     match run.status {
         RunStatus::Succeeded => println!(
             "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
-            get("applied"),
-            get("failed"),
-            get("recovered"),
-            get("pages")
+            report.applied, report.failed, report.recovered, report.pages
         ),
         RunStatus::Planned => println!(
             "\ndry run: nothing was written. Plan {}: `syncbridge plan {0}` shows every change; `syncbridge run {} --apply {0}` applies exactly it.",
@@ -170,7 +109,7 @@ pub fn print_run(run: &RunRecord) {
         ),
         RunStatus::Held => println!(
             "\nHELD: {}\nNothing was written. Review `syncbridge plan {}`, then approve with `syncbridge run {} --apply {1}`.",
-            report["held"].as_str().unwrap_or(""),
+            report.held.as_deref().unwrap_or(""),
             run.plan_id.as_deref().unwrap_or("?"),
             run.profile_id
         ),

@@ -233,7 +233,7 @@ impl Hub {
         new: NewConnection,
         company: Option<&str>,
     ) -> Result<ConnectionRecord, HubError> {
-        crate::control::ids::check_object_id("connection", &new.id, company)
+        crate::ids::check_object_id("connection", &new.id, company)
             .map_err(|e| HubError::Invalid(e.to_string()))?;
         check_max_concurrent(new.max_concurrent).map_err(HubError::Invalid)?;
         let plugin = self.plugin(&new.plugin_id).await?;
@@ -333,7 +333,7 @@ impl Hub {
                 )
             })
         });
-        if passed && crate::runner::restart(&self.store, id).await? {
+        if passed && self.store.restart_connection(id).await? {
             tracing::info!(connection = %id, "connection test passed: the stopped connection runs again");
         }
         Ok(TestReport { config, connection })

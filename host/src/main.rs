@@ -484,7 +484,7 @@ async fn update_connection(hub: &Hub, args: UpdateConnection) -> Result<()> {
 async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
     match cmd {
         ProfileCommand::Add(a) => {
-            syncbridge::control::ids::check_object_id("profile", &a.name, a.company.as_deref())?;
+            syncbridge::ids::check_object_id("profile", &a.name, a.company.as_deref())?;
             let rules =
                 serde_json::from_str(&a.rules).context("--rules is not a valid rules object")?;
             for conn in [&a.source, &a.target] {
@@ -656,7 +656,7 @@ async fn company_command(hub: &Hub, cmd: CompanyCommand) -> Result<()> {
     use syncbridge::control::companies::{self, Company};
     match cmd {
         CompanyCommand::Add { id, name, notify } => {
-            syncbridge::control::ids::check_company_id(&id)?;
+            syncbridge::ids::check_company_id(&id)?;
             let notify_to = notify.trim().to_owned();
             if !notify_to.is_empty() {
                 syncbridge::notify::Recipients::parse(&notify_to)

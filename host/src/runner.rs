@@ -4,20 +4,20 @@
 //! the outcome recorded, alerted and mailed.
 
 use crate::control::alerts::{self, NewAlert};
+use crate::control::approval::{self, ApplyError, Start};
 use crate::control::companies;
-use crate::control::plans::{self, ApplyOutcome, PlanInfo, PlanStatus};
-use crate::control::runs::{RunMode, RunRecord, RunStatus, Runs, RunsError};
+use crate::control::plans::{self, ApplyOutcome, PlanError, PlanInfo, PlanStatus};
+use crate::control::runs::{NewRun, RunMode, RunRecord, RunStatus, RunSummary, Runs, RunsError};
 use crate::engine::endpoint::EndpointError;
 use crate::engine::plan::PlanCounts;
-use crate::engine::plugins::{run_spec, ProfileEndpoints};
 use crate::engine::profiles::{self, Profile};
 use crate::engine::run::Plan;
 use crate::engine::{Engine, Ledger, RunError, RunReport, RunSpec};
 use crate::hub::Hub;
 use crate::notify::{Notification, Notifier, Recipients};
+use crate::plugin_endpoints::{run_spec, ProfileEndpoints};
 use crate::runtime::bindings::types::PluginError;
-use crate::store::{Store, StoreError};
-use sqlx::Row;
+use crate::store::StoreError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +67,15 @@ impl Ended {
             conflicts: Vec::new(),
             stopped: None,
         }
+    }
+}
+
+/// A spawned task aborted when this guard is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -125,7 +134,9 @@ impl Runner {
         progress: &dyn Progress,
     ) -> Result<RunRecord, RunnerError> {
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-        let heartbeat = {
+        // Stops renewing the lease as soon as this call ends or is dropped
+        // (a cancelled or killed run must let its lease lapse).
+        let _heartbeat = AbortOnDrop({
             let runs = self.runs();
             let (id, owner, lease) = (run.id.clone(), self.owner.clone(), self.lease);
             tokio::spawn(async move {
@@ -139,14 +150,13 @@ impl Runner {
                 }
                 let _ = lost_tx.send(());
             })
-        };
+        });
         let ended = tokio::select! {
             ended = self.drive(&run, progress) => ended,
             _ = lost_rx => {
                 return Err(RunnerError::LeaseLost(run.id.clone()));
             }
         };
-        heartbeat.abort();
         let ended = match ended {
             Ok(e) => e,
             Err(e) => Ended::failed(e.to_string()),
@@ -183,16 +193,10 @@ impl Runner {
     }
 
     async fn record(&self, run: &RunRecord, ended: Ended) -> Result<RunRecord, RunnerError> {
-        let c = ended.report.planned;
-        let report = serde_json::json!({
-            "planned": c,
-            "applied": ended.report.applied,
-            "failed": ended.report.failed,
-            "recovered": ended.report.recovered,
-            "pages": ended.report.pages,
-            "held": ended.report.held,
-            "conflicts": ended.conflicts,
-        });
+        let summary = RunSummary {
+            report: ended.report.clone(),
+            conflicts: ended.conflicts.clone(),
+        };
         let kept = self
             .runs()
             .finish(
@@ -200,7 +204,7 @@ impl Runner {
                 &self.owner,
                 ended.status,
                 ended.plan.as_ref().map(|p| p.id.as_str()),
-                Some(&report),
+                Some(&summary),
                 ended.error.as_deref(),
             )
             .await?;
@@ -333,7 +337,7 @@ impl Runner {
         let store = self.hub.store();
         let profile = profiles::get(store, &run.profile_id).await?;
         for conn in [&profile.source_connection, &profile.target_connection] {
-            if let Some(why) = stopped(store, conn).await? {
+            if let Some(why) = store.connection_stopped(conn).await? {
                 return Ok(Ended::failed(format!(
                     "connection {conn} is stopped ({why}); fix its credentials and test it to restart it"
                 )));
@@ -366,7 +370,7 @@ impl Runner {
                         &profile.target_connection
                     };
                     if !side.starts_with("mapper") {
-                        stop(store, conn, &error.to_string()).await?;
+                        store.stop_connection(conn, &error.to_string()).await?;
                         ended.stopped = Some(conn.clone());
                     }
                 }
@@ -600,34 +604,109 @@ where
     Ok(())
 }
 
-/// Why a connection is stopped, if it is.
-pub async fn stopped(store: &Store, connection: &str) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query("SELECT stopped FROM connections WHERE id = $1")
-        .bind(connection)
-        .fetch_optional(store.pool())
-        .await?;
-    Ok(match row {
-        Some(r) => r.try_get("stopped")?,
-        None => None,
-    })
+/// A run started in this process, now: by the CLI, by tests and benches.
+/// The same path as a scheduled run (recorded, leased, heartbeats, stopped
+/// connections, re-sync, plans), only claimed at once instead of queued.
+#[derive(Debug, Clone, Copy)]
+pub struct RunNow<'a> {
+    pub profile: &'a str,
+    pub mode: RunMode,
+    /// With [`RunMode::ApplyPlan`]: the plan of `profile` to apply.
+    pub plan: Option<&'a str>,
+    /// What asked for it (`manual` for the CLI).
+    pub trigger: &'a str,
 }
 
-/// Stops a connection after a permanent auth error.
-pub async fn stop(store: &Store, connection: &str, why: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE connections SET stopped = $1 WHERE id = $2")
-        .bind(why)
-        .bind(connection)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+/// Why a run could not be started or finished in this process.
+#[derive(Debug, thiserror::Error)]
+pub enum RunNowError {
+    #[error("applying needs a plan id: `syncbridge run PROFILE --apply PLAN`")]
+    NoPlan,
+    #[error("plan {plan} belongs to profile {owner}, not {profile}; apply it with `syncbridge run {owner} --apply {plan}`")]
+    OtherProfile {
+        plan: String,
+        owner: String,
+        profile: String,
+    },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Runs(#[from] RunsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
 }
 
-/// Restarts a stopped connection (after a passing connection test).
-pub async fn restart(store: &Store, connection: &str) -> Result<bool, StoreError> {
-    let done =
-        sqlx::query("UPDATE connections SET stopped = NULL WHERE id = $1 AND stopped IS NOT NULL")
-            .bind(connection)
-            .execute(store.pool())
-            .await?;
-    Ok(done.rows_affected() == 1)
+impl Runner {
+    /// Records `request` as a run this process holds the lease of and
+    /// executes it to its recorded end. A queued run of the profile that no
+    /// process has claimed yet gives way to it; with a plan, the plan is
+    /// claimed first, as `POST /plans/{id}/apply` does.
+    pub async fn run_now(
+        &self,
+        request: RunNow<'_>,
+        progress: &dyn Progress,
+    ) -> Result<RunRecord, RunNowError> {
+        let store = self.hub.store();
+        let profile = request.profile;
+        let settings = profiles::settings(store, profile).await?;
+        let apply = match (request.mode, request.plan) {
+            (RunMode::ApplyPlan, Some(plan)) => Some(plan),
+            (RunMode::ApplyPlan, None) => return Err(RunNowError::NoPlan),
+            _ => None,
+        };
+        if let Some(plan) = apply {
+            let info = plans::get(store, plan).await?;
+            if info.profile_id != profile {
+                return Err(RunNowError::OtherProfile {
+                    plan: plan.to_owned(),
+                    owner: info.profile_id,
+                    profile: profile.to_owned(),
+                });
+            }
+            // Checked again, atomically, by the claim; this only spares a queued run.
+            if !info.status.open() {
+                return Err(PlanError::NotOpen {
+                    id: info.id,
+                    status: info.status,
+                }
+                .into());
+            }
+        }
+        let runs = self.runs();
+        let why = format!("replaced by a run started by hand ({})", self.owner);
+        if let Some(queued) = runs.cancel_queued(profile, &why).await? {
+            tracing::info!(run = %queued.id, "cancelled the queued run in favour of this one");
+            if approval::release_cancelled(store, &queued).await? {
+                tracing::info!(run = %queued.id, plan = ?queued.plan_id, "its plan is open again");
+            }
+        }
+        let run = match apply {
+            Some(plan) => {
+                let start = Start::Now {
+                    owner: &self.owner,
+                    lease: self.lease,
+                };
+                approval::start(store, plan, request.trigger, start).await?
+            }
+            None => {
+                runs.start_now(
+                    NewRun {
+                        profile_id: profile,
+                        company_id: settings.company_id.as_deref(),
+                        trigger: request.trigger,
+                        mode: request.mode,
+                        plan_id: None,
+                    },
+                    &self.owner,
+                    self.lease,
+                )
+                .await?
+            }
+        };
+        Ok(self.execute(run, progress).await?)
+    }
 }

@@ -5,9 +5,9 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{check_company_exists, visible_connection, Items};
 use crate::control::connections::{self, Actor, ConnectionChange};
-use crate::control::ids;
 use crate::control::tokens::Role;
 use crate::hub::{Hub, NewConnection};
+use crate::ids;
 use crate::runtime::bindings::connector_api::{Finding, Outcome};
 use crate::secrets::Credential;
 use crate::store::ConnectionRecord;
@@ -276,17 +276,6 @@ async fn control_columns(
         .map_err(ApiError::from)
 }
 
-async fn stopped(hub: &Hub, id: &str) -> ApiResult<Option<String>> {
-    let row = sqlx::query("SELECT stopped FROM connections WHERE id = $1")
-        .bind(id)
-        .fetch_optional(hub.store().pool())
-        .await?;
-    Ok(match row {
-        Some(r) => r.try_get("stopped")?,
-        None => None,
-    })
-}
-
 #[utoipa::path(get, path = "/connections", tag = "connections",
     responses((status = 200, description = "Connections in the token's scope", body = Items<ConnectionOut>)))]
 pub async fn list(
@@ -361,7 +350,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let (record, company) = visible_connection(&hub, &caller, &id).await?;
-    let stopped = stopped(&hub, &id).await?;
+    let stopped = hub.store().connection_stopped(&id).await?;
     Ok(Json(show_record(&hub, record, company, stopped).await?))
 }
 
@@ -407,7 +396,7 @@ pub async fn update(
         },
     )
     .await?;
-    let stopped = stopped(&hub, &id).await?;
+    let stopped = hub.store().connection_stopped(&id).await?;
     Ok(Json(ConnectionUpdated {
         connection: show_record(&hub, done.record, done.company_id, stopped).await?,
         full_resync_scheduled: !done.changed_server_settings.is_empty(),

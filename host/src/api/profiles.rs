@@ -7,13 +7,13 @@ use super::runs::RunOut;
 use super::{
     check_company_exists, visible_connection, visible_profile, visible_profile_ids, Items,
 };
-use crate::control::ids;
 use crate::control::runs::{NewRun, RunMode, Runs, RunsError};
 use crate::control::tokens::Role;
 use crate::engine::explain::{self, Explanation};
-use crate::engine::profiles::{self, Profile, ProfileSettings};
+use crate::engine::profiles::{self, Profile, ProfileSettings, MAX_PAGE_SIZE};
 use crate::engine::rules::FieldRules;
 use crate::hub::Hub;
+use crate::ids;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -262,9 +262,6 @@ impl From<Explanation> for ExplanationOut {
 }
 
 /// Checks references and settings before a save.
-/// Largest profile page size.
-const MAX_PAGE_SIZE: u32 = 10_000;
-
 async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) -> ApiResult<()> {
     profiles::check_mapper_options(&p.mapper_options).map_err(ApiError::invalid)?;
 

@@ -53,7 +53,9 @@ impl From<RunRecord> for RunOut {
             started_at: r.started_at,
             finished_at: r.finished_at,
             attempts: r.attempts,
-            report: r.report,
+            report: r
+                .report
+                .map(|s| serde_json::to_value(s).expect("a run summary serialises")),
             error: r.error,
         }
     }

@@ -11,10 +11,11 @@
 //!   connection a full re-sync.
 
 use crate::capability::binding::CredentialBinding;
+use crate::control::companies;
 use crate::control::runs::Runs;
-use crate::control::{companies, ids};
 use crate::engine::profiles;
 use crate::hub::Hub;
+use crate::ids;
 use crate::secrets::Credential;
 use crate::store::{ConnectionRecord, StoreError};
 use sqlx::Row;

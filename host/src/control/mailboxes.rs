@@ -13,10 +13,10 @@
 //! Ids are `<connection>:<address in lower case>` ([`mailbox_id`]).
 
 use crate::engine::endpoint::Source;
-use crate::engine::plugins::ConnectionEndpoint;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::EndpointError;
 use crate::hub::Hub;
+use crate::plugin_endpoints::ConnectionEndpoint;
 use crate::runtime::bindings::types::ItemBody;
 use crate::store::{now_ms, Store, StoreError};
 use serde::{Deserialize, Serialize};

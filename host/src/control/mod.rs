@@ -9,7 +9,6 @@ pub mod alerts;
 pub mod approval;
 pub mod companies;
 pub mod connections;
-pub mod ids;
 pub mod mailboxes;
 pub mod plans;
 pub mod preview;

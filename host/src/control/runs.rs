@@ -4,14 +4,26 @@
 //! process sharing the database.
 
 use super::{is_unique_violation, new_id};
+use crate::engine::RunReport;
 use crate::store::{now_ms, Backend, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::time::Duration;
 
 /// What a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum RunMode {
     /// Plan and apply.
     Run,
@@ -25,8 +37,19 @@ pub enum RunMode {
 }
 
 /// Where a run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum RunStatus {
     Queued,
     Running,
@@ -47,29 +70,7 @@ pub enum RunStatus {
 impl RunStatus {
     /// The stored and serialised name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Queued => "queued",
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Held => "held",
-            RunStatus::Planned => "planned",
-            RunStatus::Stale => "stale",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "queued" => RunStatus::Queued,
-            "running" => RunStatus::Running,
-            "succeeded" => RunStatus::Succeeded,
-            "held" => RunStatus::Held,
-            "planned" => RunStatus::Planned,
-            "stale" => RunStatus::Stale,
-            "cancelled" => RunStatus::Cancelled,
-            _ => RunStatus::Failed,
-        }
+        self.into()
     }
 
     /// Whether the run is over.
@@ -81,21 +82,7 @@ impl RunStatus {
 impl RunMode {
     /// The stored and serialised name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunMode::Run => "run",
-            RunMode::DryRun => "dry-run",
-            RunMode::ApplyPlan => "apply-plan",
-            RunMode::Preview => "preview",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "dry-run" => RunMode::DryRun,
-            "apply-plan" => RunMode::ApplyPlan,
-            "preview" => RunMode::Preview,
-            _ => RunMode::Run,
-        }
+        self.into()
     }
 }
 
@@ -118,8 +105,8 @@ pub struct RunRecord {
     pub lease_until: Option<i64>,
     /// How many times it was claimed (more than 1 = taken over).
     pub attempts: i64,
-    /// Counts, as JSON.
-    pub report: Option<serde_json::Value>,
+    /// What it did, once finished.
+    pub report: Option<RunSummary>,
     pub error: Option<String>,
 }
 
@@ -150,23 +137,53 @@ impl From<sqlx::Error> for RunsError {
 
 const COLUMNS: &str = "id, profile_id, company_id, trigger_kind, mode, plan_id, status, requested_at, started_at, finished_at, lease_owner, lease_until, attempts, report, error";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
-    let report: Option<String> = r.try_get("report")?;
+/// What a finished run did: the plan's counts, the apply's outcome and,
+/// for a stale plan, what changed underneath.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    #[serde(flatten)]
+    pub report: RunReport,
+    #[serde(default)]
+    pub conflicts: Vec<String>,
+}
+
+/// A stored run; a value this version cannot read is an error naming the run.
+fn from_row(r: &sqlx::any::AnyRow) -> Result<RunRecord, StoreError> {
+    let id: String = r.try_get("id")?;
+    let invalid = |column: &str, detail: String| StoreError::Invalid {
+        what: "run",
+        id: id.clone(),
+        detail: format!("stored {column} cannot be read: {detail}"),
+    };
+    let mode: String = r.try_get("mode")?;
+    let mode = mode
+        .parse()
+        .map_err(|_| invalid("mode", format!("unknown run mode {mode:?}")))?;
+    let status: String = r.try_get("status")?;
+    let status = status
+        .parse()
+        .map_err(|_| invalid("status", format!("unknown run status {status:?}")))?;
+    let report = match r.try_get::<Option<String>, _>("report")? {
+        Some(text) => {
+            Some(serde_json::from_str(&text).map_err(|e| invalid("report", e.to_string()))?)
+        }
+        None => None,
+    };
     Ok(RunRecord {
-        id: r.try_get("id")?,
+        id: id.clone(),
         profile_id: r.try_get("profile_id")?,
         company_id: r.try_get("company_id")?,
         trigger: r.try_get("trigger_kind")?,
-        mode: RunMode::parse(&r.try_get::<String, _>("mode")?),
+        mode,
         plan_id: r.try_get("plan_id")?,
-        status: RunStatus::parse(&r.try_get::<String, _>("status")?),
+        status,
         requested_at: r.try_get("requested_at")?,
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
         lease_owner: r.try_get("lease_owner")?,
         lease_until: r.try_get("lease_until")?,
         attempts: r.try_get("attempts")?,
-        report: report.and_then(|s| serde_json::from_str(&s).ok()),
+        report,
         error: r.try_get("error")?,
     })
 }
@@ -331,7 +348,7 @@ impl Runs {
         owner: &str,
         status: RunStatus,
         plan_id: Option<&str>,
-        report: Option<&serde_json::Value>,
+        report: Option<&RunSummary>,
         error: Option<&str>,
     ) -> Result<bool, RunsError> {
         let done = sqlx::query(
@@ -341,7 +358,7 @@ impl Runs {
         )
         .bind(status.as_str())
         .bind(now_ms())
-        .bind(report.map(|r| r.to_string()))
+        .bind(report.map(|r| serde_json::to_string(r).expect("a run summary serialises")))
         .bind(error)
         .bind(plan_id)
         .bind(id)
@@ -367,7 +384,7 @@ impl Runs {
         .bind(profile_id)
         .fetch_optional(self.store.pool())
         .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        row.as_ref().map(from_row).transpose()
     }
 
     /// One run.
@@ -380,7 +397,7 @@ impl Runs {
                 what: "run",
                 id: id.to_owned(),
             })?;
-        Ok(from_row(&row)?)
+        from_row(&row)
     }
 
     /// Runs, newest first.
@@ -395,7 +412,7 @@ impl Runs {
         .bind(i64::from(filter.limit.unwrap_or(100).min(1000)))
         .fetch_all(self.store.pool())
         .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(from_row).collect::<Result<_, _>>()
     }
 
     /// The queued or running run of a profile, if any.
@@ -409,7 +426,7 @@ impl Runs {
         .bind(profile_id)
         .fetch_optional(self.store.pool())
         .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        row.as_ref().map(from_row).transpose()
     }
 
     /// A running run of any profile reading from or writing to `connection`.
@@ -425,7 +442,7 @@ impl Runs {
         .bind(connection)
         .fetch_optional(self.store.pool())
         .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        row.as_ref().map(from_row).transpose()
     }
 
     /// When each profile's last run (mode `run`) was requested, for schedules.

@@ -13,7 +13,6 @@ pub mod explain;
 pub mod fields;
 pub mod ledger;
 pub mod plan;
-pub mod plugins;
 pub mod profiles;
 pub mod retry;
 pub mod rules;

@@ -46,18 +46,42 @@ pub async fn save(store: &Store, p: &Profile) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The largest page a profile may read and write at once.
+pub const MAX_PAGE_SIZE: u32 = 10_000;
+
+/// A stored profile; a value this version cannot read is an error naming
+/// the profile, never a default that would run with other rules.
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Profile, StoreError> {
+    let id: String = r.try_get("id")?;
+    let invalid = |detail: String| {
+        StoreError::Invalid {
+        what: "profile",
+        id: id.clone(),
+        detail: format!("{detail}; save the profile again (PUT /api/v1/profiles/{id} or `syncbridge profile update {id}`)"),
+    }
+    };
     let rules: String = r.try_get("rules")?;
+    let rules = serde_json::from_str(&rules)
+        .map_err(|e| invalid(format!("its stored rules cannot be read ({e})")))?;
+    let page_size: i64 = r.try_get("page_size")?;
+    let page_size = u32::try_from(page_size)
+        .ok()
+        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+        .ok_or_else(|| {
+            invalid(format!(
+                "its stored page_size {page_size} is not within 1 to {MAX_PAGE_SIZE}"
+            ))
+        })?;
     Ok(Profile {
-        id: r.try_get("id")?,
+        id: id.clone(),
         source_connection: r.try_get("source_connection")?,
         source_scope: r.try_get("source_scope")?,
         mapper_plugin: r.try_get("mapper_plugin")?,
         mapper_options: r.try_get("mapper_options")?,
         target_connection: r.try_get("target_connection")?,
         target_scope: r.try_get("target_scope")?,
-        rules: serde_json::from_str(&rules).unwrap_or_default(),
-        page_size: u32::try_from(r.try_get::<i64, _>("page_size")?).unwrap_or(100),
+        rules,
+        page_size,
     })
 }
 

@@ -76,7 +76,7 @@ pub struct PagePlan {
 }
 
 /// Counts of a finished run.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunReport {
     pub planned: PlanCounts,
     pub applied: u64,

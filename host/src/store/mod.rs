@@ -435,6 +435,42 @@ impl Store {
         Ok(())
     }
 
+    /// Why a connection is stopped (after a permanent auth error), if it is;
+    /// `None` too when there is no such connection.
+    pub async fn connection_stopped(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT stopped FROM connections WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("stopped")?,
+            None => None,
+        })
+    }
+
+    /// Stops a connection after a permanent auth error: runs using it fail
+    /// at once until it is restarted.
+    pub async fn stop_connection(&self, id: &str, why: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE connections SET stopped = $1 WHERE id = $2")
+            .bind(why)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Restarts a stopped connection (after a passing connection test);
+    /// whether it was stopped.
+    pub async fn restart_connection(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET stopped = NULL WHERE id = $1 AND stopped IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The sealed credentials of a connection, by slot.
     pub async fn credentials(
         &self,

@@ -4,17 +4,17 @@
 //! REST API over real HTTP on loopback with roles and company scoping. The
 //! store checks also run on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::sync::Arc;
 use syncbridge::control::companies::{self, Company};
 use syncbridge::control::mailboxes::{self, mailbox_id, Discovered, SettingsMode};
 use syncbridge::control::tokens::{self, Role};
-use syncbridge::engine::plugins::ConnectionEndpoint;
 use syncbridge::engine::retry::RetryPolicy;
 use syncbridge::engine::Source;
 use syncbridge::hub::Hub;
+use syncbridge::plugin_endpoints::ConnectionEndpoint;
 use syncbridge::runtime::bindings::types::ItemBody;
 use syncbridge::store::StoreError;
 use syncbridge_sim::{Seed, Services, SimConfig, Simulator};

@@ -2,7 +2,7 @@
 //! paging, incremental rounds with changes and removals, 410 restarts, throttling, licence and
 //! group resolution, and test-connection findings for refused credentials.
 
-mod common;
+use crate::common;
 
 use syncbridge::hub::Hub;
 use syncbridge::runtime::bindings::connector_api::{Finding, Outcome, Page, PullRequest};

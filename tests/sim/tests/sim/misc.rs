@@ -1,7 +1,5 @@
 //! Generator, TLS modes and the `syncbridge-sim` binary.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

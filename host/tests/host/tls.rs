@@ -2,7 +2,7 @@
 //! operator adds: a self-signed server is refused, a server whose CA the
 //! operator trusts is accepted. The servers are the simulators in TLS mode.
 
-mod common;
+use crate::common;
 
 use syncbridge::capability::http::HttpSettings;
 use syncbridge::runtime::bindings::connector_api::PullRequest;

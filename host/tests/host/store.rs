@@ -5,7 +5,7 @@
 //! postgres://postgres@127.0.0.1:5432/test). When it is unreachable the
 //! PostgreSQL half fails under `CI=true` and is skipped loudly elsewhere.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use syncbridge::secrets::{MasterKey, Sealed};

@@ -3,9 +3,10 @@
 //! runtime with the connection's grants; state changes are committed after
 //! each successful call; throttled and transient failures are retried.
 
-use super::endpoint::{EndpointError, Source, Target, Transform};
-use super::profiles::Profile;
-use super::retry::RetryPolicy;
+use crate::engine::endpoint::{EndpointError, Source, Target, Transform};
+use crate::engine::profiles::Profile;
+use crate::engine::retry::RetryPolicy;
+use crate::engine::{Engine, Ledger, RunSpec};
 use crate::hub::{Hub, HubError};
 use crate::runtime::bindings::connector_api::{Page, PullRequest, WriteOp, WriteResult};
 use crate::runtime::bindings::mapper_api::Intent;
@@ -210,9 +211,9 @@ impl<'a> ProfileEndpoints<'a> {
     /// The engine over these endpoints and `ledger`.
     pub fn engine<'e>(
         &'e self,
-        ledger: &'e super::Ledger,
-    ) -> super::Engine<'e, ConnectionEndpoint<'a>, MapperEndpoint<'a>, ConnectionEndpoint<'a>> {
-        super::Engine {
+        ledger: &'e Ledger,
+    ) -> Engine<'e, ConnectionEndpoint<'a>, MapperEndpoint<'a>, ConnectionEndpoint<'a>> {
+        Engine {
             ledger,
             source: &self.source,
             transform: &self.transform,
@@ -223,13 +224,8 @@ impl<'a> ProfileEndpoints<'a> {
 
 /// What a run of `profile` needs to know; `from_start` plans a full pass
 /// whatever the stored cursor.
-pub async fn run_spec(
-    hub: &Hub,
-    profile: &Profile,
-    dry_run: bool,
-    from_start: bool,
-) -> super::RunSpec {
-    super::RunSpec {
+pub async fn run_spec(hub: &Hub, profile: &Profile, dry_run: bool, from_start: bool) -> RunSpec {
+    RunSpec {
         profile_id: profile.id.clone(),
         source_scope: profile.source_scope.clone(),
         target_scope: profile.target_scope.clone(),
@@ -240,18 +236,4 @@ pub async fn run_spec(
         push_concurrency: push_concurrency(hub, &profile.target_connection).await,
         from_start,
     }
-}
-
-/// Runs a stored profile through its plugins.
-pub async fn run_profile(
-    hub: &Hub,
-    profile_id: &str,
-    dry_run: bool,
-) -> Result<super::RunReport, super::RunError> {
-    let profile = super::profiles::get(hub.store(), profile_id).await?;
-    let ledger = super::Ledger::new(hub.store().clone());
-    let endpoints = ProfileEndpoints::new(hub, &profile);
-    let spec = run_spec(hub, &profile, dry_run, false).await;
-    let run_id = format!("{}-{}", profile.id, crate::store::now_ms());
-    endpoints.engine(&ledger).run(&spec, &run_id).await
 }

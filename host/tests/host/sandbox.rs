@@ -2,7 +2,7 @@
 //! panic are stopped and classified, the host keeps serving, and a
 //! well-behaved plugin running at the same time is unaffected.
 
-mod common;
+use crate::common;
 
 use axum::routing::get;
 use axum::Router;

@@ -1,6 +1,6 @@
 //! Microsoft Graph simulator against the oracle material.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! writes (create, update, deactivate, reactivate) with per-operation results, throttling, and
 //! test-connection findings.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use syncbridge::hub::Hub;

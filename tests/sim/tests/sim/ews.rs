@@ -1,7 +1,7 @@
 //! EWS simulator: behaviour, schema validity of every kind of response (xmllint against
 //! ../shared/oracles/ews/schema/ews-all.xsd) and replay of the documented sample envelopes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

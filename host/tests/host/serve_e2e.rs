@@ -4,7 +4,7 @@
 //! preview is served, and the runs list shows what happened. A gzip bomb
 //! uploaded as a plugin package is refused with the server's memory bounded.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::io::Write;

@@ -1,21 +1,21 @@
-//! Flow 2 (Microsoft 365 users → Autotask contacts), rule by rule, through every real
-//! part: the Graph simulator, the `graph` connector, the `m365-psa-contacts` mapper, the
-//! engine with a stored profile, the `autotask` connector and the Autotask simulator.
+//! Flow 2 (Microsoft 365 users → ConnectWise contacts), rule by rule, through every real
+//! part: the Graph simulator, the `graph` connector, the `m365-psa-contacts` mapper (target
+//! `connectwise`), the engine with a stored profile, the `connectwise` connector and the
+//! ConnectWise simulator.
 //!
 //! One test per rule of the vendor's document (`../shared/seeds/m365-to-psa-contact-sync.txt`),
-//! each asserting what would break without the rule, plus the flow's own properties:
-//! incremental runs, throttling, an expired delta token and an interrupted run.
+//! each asserting what would break without the rule on the simulator's contact rows, plus the
+//! flow's own properties: incremental runs, throttling and interrupted runs.
 
-mod common;
+use crate::common;
 
+use crate::common::run_profile;
 use serde_json::{json, Value};
 use std::time::Duration;
-use syncbridge::engine::plugins::run_profile;
+use syncbridge::control::runs::RunMode;
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::engine::rules::OnRemove;
 use syncbridge::engine::{FieldRules, RunReport};
-use syncbridge::hub::NewConnection;
-use syncbridge::secrets::Credential;
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
 const TENANT: &str = "contoso.onmicrosoft.com";
@@ -27,11 +27,21 @@ const E3: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
 const EXO: &str = "4b9405b0-7788-4568-add1-99614e613b69";
 /// Microsoft 365 Business Premium (`SPB`).
 const SPB: &str = "cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46";
-const COMPANY: i64 = 1;
+const CW_PRIVATE_KEY: &str = "cw-Priv4te-k3y";
+const CW_CLIENT_ID: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+/// The ConnectWise company the profile writes to.
+const COMPANY: i64 = 10;
 const PROFILE: &str = "contoso-contacts";
-/// Route keys of the simulator's request counters.
-const CREATES: &str = "POST /ATServicesRest/V1.0/Companies/{id}/Contacts";
-const UPDATES: &str = "PATCH /ATServicesRest/V1.0/Companies/{id}/Contacts";
+const CONTACTS: &str = "company/contacts";
+/// Route keys of the simulator's request counters (and globs of its fault rules).
+const CREATES: &str = "POST /v4_6_release/apis/3.0/company/contacts";
+const UPDATES: &str = "PATCH /v4_6_release/apis/3.0/company/contacts/";
+/// Contact types of the ConnectWise simulator.
+const END_USER: i64 = 1;
+const VENDOR: i64 = 5;
+const IT: i64 = 7;
+const MANAGEMENT: i64 = 8;
+const MAIL_ONLY: i64 = 9;
 
 fn upn(local: &str) -> String {
     format!("{local}@{TENANT}")
@@ -41,38 +51,56 @@ fn licence(sku: &str) -> Value {
     json!({"skuId": sku, "disabledPlans": []})
 }
 
-/// An enabled user with an E3 licence, a name, a title and phones; `extra` overrides.
-fn user(id: &str, local: &str, extra: Value) -> Value {
-    let mut u = json!({
-        "id": id,
-        "userPrincipalName": upn(local),
-        "givenName": format!("Given-{local}"),
-        "surname": format!("Sur-{local}"),
-        "jobTitle": "Engineer",
-        "businessPhones": ["+1 555 0100"],
-        "mobilePhone": "+1 555 0199",
-        "department": "Sales",
-        "accountEnabled": true,
-        "assignedLicenses": [licence(E3)],
-    });
-    if let (Some(o), Some(x)) = (u.as_object_mut(), extra.as_object()) {
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(o), Some(x)) = (base.as_object_mut(), extra.as_object()) {
         for (k, v) in x {
             o.insert(k.clone(), v.clone());
         }
     }
-    u
+    base
 }
 
-/// An Autotask contact of the company.
+/// An enabled user with an E3 licence, a name, a title and phones; `extra` overrides.
+fn user(id: &str, local: &str, extra: Value) -> Value {
+    merge(
+        json!({
+            "id": id,
+            "userPrincipalName": upn(local),
+            "givenName": format!("Given-{local}"),
+            "surname": format!("Sur-{local}"),
+            "jobTitle": "Engineer",
+            "businessPhones": ["+1 555 0100"],
+            "mobilePhone": "+1 555 0199",
+            "department": "Sales",
+            "accountEnabled": true,
+            "assignedLicenses": [licence(E3)],
+        }),
+        extra,
+    )
+}
+
+/// A communication item of the simulator's types (Email 1, Direct 2, Fax 3, Cell 4).
+fn comm(type_id: i64, value: &str) -> Value {
+    let name = match type_id {
+        1 => "Email",
+        2 => "Direct",
+        3 => "Fax",
+        _ => "Cell",
+    };
+    json!({"type": {"id": type_id, "name": name}, "value": value, "defaultFlag": true})
+}
+
+/// A ConnectWise contact of the company at site 10 with an e-mail address and type End User.
 fn psa_contact(id: i64, email: &str, extra: Value) -> Value {
-    let mut c = json!({"id": id, "companyID": COMPANY, "firstName": "Old", "lastName": "Name",
-                       "emailAddress": email, "isActive": 1});
-    if let (Some(o), Some(x)) = (c.as_object_mut(), extra.as_object()) {
-        for (k, v) in x {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    c
+    merge(
+        json!({"id": id, "firstName": "Old", "lastName": "Name",
+               "company": {"id": COMPANY, "identifier": "Contoso", "name": "Contoso Ltd"},
+               "site": {"id": 10, "name": "Main"},
+               "types": [{"id": END_USER, "description": "End User"}],
+               "communicationItems": [comm(1, email)],
+               "inactiveFlag": false}),
+        extra,
+    )
 }
 
 /// What one test sets up.
@@ -84,8 +112,6 @@ struct Scenario {
     rules: FieldRules,
     with_groups: bool,
     page_size: u32,
-    /// The Autotask connection's request limit (`None`: the plugin's, 3).
-    psa_max_concurrent: Option<u32>,
 }
 
 impl Scenario {
@@ -98,7 +124,6 @@ impl Scenario {
             rules: rules_for(true),
             with_groups: false,
             page_size: 3,
-            psa_max_concurrent: None,
         }
     }
 }
@@ -123,14 +148,13 @@ fn rules_for(update_existing: bool) -> FieldRules {
     r
 }
 
-fn autotask_options(extra: Value) -> Value {
-    let mut o = json!({"target": "autotask"});
-    if let (Some(o), Some(x)) = (o.as_object_mut(), extra.as_object()) {
-        for (k, v) in x {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    o
+/// Mapper options for ConnectWise with the integration-level default contact type End User.
+fn cw_options(extra: Value) -> Value {
+    merge(
+        json!({"target": "connectwise",
+               "default_contact_type": {"id": END_USER.to_string(), "name": "End User"}}),
+        extra,
+    )
 }
 
 struct Env {
@@ -152,19 +176,27 @@ impl Env {
                 "users": s.users,
                 "groups": s.groups
             }]},
-            "autotask": {
-                "apiUsers": [{"userName": "api@msp.example", "secret": "at-secret", "integrationCode": "TRACKING"}],
-                "entities": {
-                    "Companies": [{"id": COMPANY, "companyName": "Contoso"}],
-                    "CompanyLocations": (10..=26).map(|id| json!({"id": id, "companyID": COMPANY, "name": format!("Site {id}")})).collect::<Vec<_>>(),
-                    "Contacts": s.contacts
-                }
+            "connectwise": {
+                "credentials": [{"companyId": "msp", "publicKey": "pubkey", "privateKey": CW_PRIVATE_KEY}],
+                "clientIds": [CW_CLIENT_ID],
+                "contactTypes": [
+                    {"id": END_USER, "description": "End User", "defaultFlag": true},
+                    {"id": VENDOR, "description": "Vendor"},
+                    {"id": IT, "description": "IT"},
+                    {"id": MANAGEMENT, "description": "Management"},
+                    {"id": MAIL_ONLY, "description": "Mail only"}
+                ],
+                "companies": [{"id": COMPANY, "identifier": "Contoso", "name": "Contoso Ltd",
+                               "sites": (std::iter::once(10).chain(21..=26))
+                                   .map(|id| json!({"id": id, "name": format!("Site {id}")}))
+                                   .collect::<Vec<_>>()}],
+                "contacts": s.contacts
             }
         });
         let sim = Simulator::start(SimConfig {
             services: Services {
                 graph: true,
-                autotask: true,
+                connectwise: true,
                 ..Services::NONE
             },
             seed: Some(Seed::from_json(&doc.to_string()).unwrap()),
@@ -173,7 +205,7 @@ impl Env {
         .await
         .unwrap();
         let t = common::hub().await;
-        for p in ["graph", "m365-psa-contacts", "autotask"] {
+        for p in ["graph", "m365-psa-contacts", "connectwise"] {
             common::install(&t.hub, p).await;
         }
         let graph_cred = json!({"kind": "oauth2-client-credentials", "token_url": sim.token_url(TENANT), "client_id": CLIENT,
@@ -187,24 +219,16 @@ impl Env {
             &[("default", &graph_cred.to_string())],
         )
         .await;
-        let at_cred = json!({"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING", "UserName": "api@msp.example", "Secret": "at-secret"}});
-        let at_config = json!({"api_user": "api@msp.example", "zone_lookup_url": format!("{}/atservicesrest", sim.base_url())});
-        t.hub
-            .add_connection(NewConnection {
-                id: "psa".into(),
-                plugin_id: "autotask".into(),
-                config: at_config.to_string(),
-                allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
-                allow_private_network: true,
-                max_concurrent: s.psa_max_concurrent,
-                credentials: [(
-                    "default".to_string(),
-                    Credential::from_json(&at_cred.to_string()).unwrap(),
-                )]
-                .into(),
-            })
-            .await
-            .expect("connection is added");
+        let cw_cred =
+            json!({"kind": "basic", "username": "msp+pubkey", "password": CW_PRIVATE_KEY});
+        common::loopback_connection(
+            &t.hub,
+            "psa",
+            "connectwise",
+            &json!({"base_url": sim.connectwise_url(), "client_id": CW_CLIENT_ID}).to_string(),
+            &[("default", &cw_cred.to_string())],
+        )
+        .await;
         let env = Env { sim, t };
         env.save_profile(s.options, s.rules, s.page_size).await;
         env
@@ -239,16 +263,21 @@ impl Env {
         report
     }
 
-    /// The contacts with this e-mail address (case-insensitive).
+    fn rows(&self) -> Vec<Value> {
+        self.sim.connectwise().rows(CONTACTS)
+    }
+
+    /// The contacts with this e-mail address (an Email communication item, case-insensitive).
     fn with_email(&self, email: &str) -> Vec<Value> {
-        self.sim
-            .autotask()
-            .rows("Contacts")
+        self.rows()
             .into_iter()
             .filter(|c| {
-                c["emailAddress"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                items(c).iter().any(|i| {
+                    i["communicationType"] == "Email"
+                        && i["value"]
+                            .as_str()
+                            .is_some_and(|v| v.eq_ignore_ascii_case(email))
+                })
             })
             .collect()
     }
@@ -265,27 +294,63 @@ impl Env {
     }
 
     fn contact(&self, id: i64) -> Value {
-        self.sim.autotask().get("Contacts", id).expect("contact")
+        self.sim.connectwise().get(CONTACTS, id).expect("contact")
     }
 
     fn count(&self) -> usize {
-        self.sim.autotask().rows("Contacts").len()
+        self.rows().len()
     }
 
-    /// Creates and updates the Autotask simulator received since the last reset.
+    /// Creates and updates the ConnectWise simulator received since the last reset.
     fn writes(&self) -> (u64, u64) {
         let r = self.sim.requests();
         (r.count_matching(CREATES), r.count_matching(UPDATES))
     }
 
-    /// Edits a contact directly in Autotask (as a PSA user would).
+    /// Edits a contact directly in ConnectWise (as a PSA user would).
     fn psa_edit(&self, id: i64, patch: Value) {
-        let mut row = self.contact(id);
-        for (k, v) in patch.as_object().unwrap() {
-            row[k] = v.clone();
-        }
-        self.sim.autotask().insert("Contacts", row);
+        let row = merge(self.contact(id), patch);
+        self.sim.connectwise().insert(CONTACTS, row);
     }
+}
+
+fn items(c: &Value) -> Vec<Value> {
+    c["communicationItems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The value of the contact's communication item of this type name (`Direct`, `Cell`, …).
+fn comm_value(c: &Value, type_name: &str) -> Option<String> {
+    let of: Vec<Value> = items(c)
+        .into_iter()
+        .filter(|i| i["type"]["name"] == type_name)
+        .collect();
+    assert!(of.len() <= 1, "one {type_name} item: {c:#}");
+    of.first()
+        .and_then(|i| i["value"].as_str())
+        .map(str::to_owned)
+}
+
+fn inactive(c: &Value) -> bool {
+    c["inactiveFlag"].as_bool().expect("inactiveFlag")
+}
+
+fn site(c: &Value) -> i64 {
+    c["site"]["id"].as_i64().expect("a site")
+}
+
+/// The contact type ids, sorted.
+fn types(c: &Value) -> Vec<i64> {
+    let mut t: Vec<i64> = c["types"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_i64())
+        .collect();
+    t.sort();
+    t
 }
 
 /// No contact holds this address, active or not.
@@ -297,12 +362,16 @@ fn assert_absent(env: &Env, email: &str) {
     );
 }
 
-/// Every address in the PSA appears once (no duplicates).
+/// Every address in ConnectWise appears once (no duplicates).
 fn assert_no_duplicates(env: &Env) {
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
-    for c in env.sim.autotask().rows("Contacts") {
-        if let Some(e) = c["emailAddress"].as_str() {
-            *seen.entry(e.to_ascii_lowercase()).or_default() += 1;
+    for c in env.rows() {
+        for i in items(&c) {
+            if i["communicationType"] == "Email" {
+                if let Some(e) = i["value"].as_str() {
+                    *seen.entry(e.to_ascii_lowercase()).or_default() += 1;
+                }
+            }
         }
     }
     let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
@@ -325,12 +394,14 @@ async fn only_enabled_and_licensed_users_are_synced() {
                 json!({"accountEnabled": false, "assignedLicenses": []}),
             ),
         ],
-        autotask_options(json!({})),
+        cw_options(json!({})),
     ))
     .await;
     let r = env.run().await;
     assert_eq!(r.planned.create, 1, "{r:?}");
-    assert_eq!(env.the(&upn("active"))["isActive"], 1);
+    let c = env.the(&upn("active"));
+    assert!(!inactive(&c));
+    assert_eq!(c["company"]["id"], COMPANY);
     assert_absent(&env, &upn("blocked"));
     assert_absent(&env, &upn("unlicensed"));
     assert_absent(&env, &upn("neither"));
@@ -338,17 +409,21 @@ async fn only_enabled_and_licensed_users_are_synced() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Contact mapping filters, in priority order, each routing to a site/location.
+// Contact mapping filters, in priority order, each routing to a site and a contact type.
 
 /// The seed's example, one site per filter so every route is visible:
-/// group Management → 21, department IT → 22, UPN domain fabrikam.example → 23,
-/// Exchange Online → 24, Business Premium → 25, all licensed → 26.
+/// group Management → 21 (type Management), department IT → 22 (type IT), UPN domain
+/// fabrikam.example → 23, Exchange Online → 24 (type Mail only), Business Premium → 25,
+/// all licensed → 26; filters without a type get the integration default End User.
 async fn filter_env(catch_all: bool) -> Env {
     let mut filters = vec![
-        json!({"priority": 1, "kind": "group", "group_id": "g-mgmt", "group_name": "Management", "site": {"id": "21", "name": "New Site"}}),
-        json!({"priority": 2, "kind": "field", "field": "department", "value": "IT", "site": {"id": "22"}}),
+        json!({"priority": 1, "kind": "group", "group_id": "g-mgmt", "group_name": "Management",
+               "site": {"id": "21", "name": "New Site"}, "contact_type": {"id": MANAGEMENT.to_string(), "name": "Management"}}),
+        json!({"priority": 2, "kind": "field", "field": "department", "value": "IT",
+               "site": {"id": "22"}, "contact_type": {"id": IT.to_string(), "name": "IT"}}),
         json!({"priority": 3, "kind": "upn-domain", "domain": "fabrikam.example", "site": {"id": "23"}}),
-        json!({"priority": 4, "kind": "license", "sku": "EXCHANGESTANDARD", "site": {"id": "24", "name": "Site 2"}}),
+        json!({"priority": 4, "kind": "license", "sku": "EXCHANGESTANDARD", "site": {"id": "24", "name": "Site 2"},
+               "contact_type": {"id": MAIL_ONLY.to_string()}}),
         json!({"priority": 5, "kind": "license", "sku": "SPB", "site": {"id": "25", "name": "Main site"}}),
     ];
     if catch_all {
@@ -384,7 +459,7 @@ async fn filter_env(catch_all: bool) -> Env {
             // In Management but unlicensed: never synced, whatever the filters.
             user("u-nolic", "nolic", json!({"assignedLicenses": []})),
         ],
-        autotask_options(json!({"filters": filters})),
+        cw_options(json!({"filters": filters})),
     );
     s.groups = vec![
         json!({"id": "g-mgmt", "displayName": "Management", "members": ["u-boss", "g-exec", "u-nolic"]}),
@@ -396,32 +471,46 @@ async fn filter_env(catch_all: bool) -> Env {
     env
 }
 
-fn site(c: &Value) -> i64 {
-    c["companyLocationID"].as_i64().expect("a site")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_filter_routes_direct_and_transitive_members_to_its_site() {
+async fn group_filter_routes_direct_and_transitive_members_to_its_site_and_type() {
     let env = filter_env(true).await;
-    assert_eq!(site(&env.the(&upn("boss"))), 21, "direct member");
+    let boss = env.the(&upn("boss"));
     assert_eq!(
-        site(&env.the(&upn("exec"))),
-        21,
+        (site(&boss), types(&boss)),
+        (21, vec![MANAGEMENT]),
+        "direct member"
+    );
+    let exec = env.the(&upn("exec"));
+    assert_eq!(
+        (site(&exec), types(&exec)),
+        (21, vec![MANAGEMENT]),
         "member through a nested group"
     );
     assert_absent(&env, &upn("nolic"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn field_upn_domain_and_license_filters_route_to_their_sites() {
+async fn field_upn_domain_and_license_filters_route_to_their_sites_and_types() {
     let env = filter_env(true).await;
-    assert_eq!(site(&env.the(&upn("it"))), 22, "department = IT");
-    assert_eq!(site(&env.the("fab@fabrikam.example")), 23, "UPN domain");
-    assert_eq!(site(&env.the(&upn("exo"))), 24, "licence EXCHANGESTANDARD");
-    assert_eq!(site(&env.the(&upn("spb"))), 25, "licence SPB");
+    let route = |email: &str| {
+        let c = env.the(email);
+        (site(&c), types(&c))
+    };
+    assert_eq!(route(&upn("it")), (22, vec![IT]), "department = IT");
     assert_eq!(
-        site(&env.the(&upn("rest"))),
-        26,
+        route("fab@fabrikam.example"),
+        (23, vec![END_USER]),
+        "UPN domain; no filter type: the default"
+    );
+    assert_eq!(
+        route(&upn("exo")),
+        (24, vec![MAIL_ONLY]),
+        "licence EXCHANGESTANDARD"
+    );
+    assert_eq!(route(&upn("spb")), (25, vec![END_USER]), "licence SPB");
+    assert_eq!(
+        route(&upn("rest")),
+        (26, vec![END_USER]),
         "all licensed users: the rest"
     );
 }
@@ -429,10 +518,12 @@ async fn field_upn_domain_and_license_filters_route_to_their_sites() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn highest_priority_filter_wins_and_every_user_lands_once() {
     let env = filter_env(true).await;
-    // boss matches group (1), field (2) and licence SPB (5): only the group's site.
-    assert_eq!(site(&env.the(&upn("boss"))), 21);
+    // boss matches group (1), field (2) and licence SPB (5): only the group's site and type.
+    let boss = env.the(&upn("boss"));
+    assert_eq!((site(&boss), types(&boss)), (21, vec![MANAGEMENT]));
     // it matches field (2) and licence EXCHANGESTANDARD (4).
-    assert_eq!(site(&env.the(&upn("it"))), 22);
+    let it = env.the(&upn("it"));
+    assert_eq!((site(&it), types(&it)), (22, vec![IT]));
     assert_no_duplicates(&env);
     assert_eq!(env.count(), 7, "seven licensed users, seven contacts");
     // A second run adds nothing and moves nothing.
@@ -447,6 +538,78 @@ async fn users_in_no_filter_are_not_synced_when_there_is_no_catch_all() {
     let env = filter_env(false).await;
     assert_absent(&env, &upn("rest"));
     assert_eq!(env.count(), 6);
+}
+
+// ------------------------------------------------------------------------------------------
+// "You can specify the default contact type … also at a per filter/site level."
+// "NOTE: Contact Types are only added and not removed."
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_contact_type_applies_without_filters_and_a_filter_type_overrides_it() {
+    // No filters: every licensed user gets the integration default at the default site.
+    let env = Env::start(Scenario::new(
+        vec![user("u1", "plain", json!({}))],
+        cw_options(json!({"default_site": {"id": "10", "name": "Main"}})),
+    ))
+    .await;
+    env.run().await;
+    let c = env.the(&upn("plain"));
+    assert_eq!((site(&c), types(&c)), (10, vec![END_USER]));
+
+    // A filter with its own type overrides the default; one without keeps the default.
+    let env = Env::start(Scenario::new(
+        vec![
+            user("u1", "vendor", json!({"department": "Purchasing"})),
+            user("u2", "other", json!({})),
+        ],
+        cw_options(json!({"filters": [
+            {"priority": 1, "kind": "field", "field": "department", "value": "purchasing",
+             "site": {"id": "22"}, "contact_type": {"id": VENDOR.to_string(), "name": "Vendor"}},
+            {"priority": 2, "kind": "all-licensed", "site": {"id": "26"}}
+        ]})),
+    ))
+    .await;
+    env.run().await;
+    let v = env.the(&upn("vendor"));
+    assert_eq!(
+        (site(&v), types(&v)),
+        (22, vec![VENDOR]),
+        "the filter's type"
+    );
+    let o = env.the(&upn("other"));
+    assert_eq!((site(&o), types(&o)), (26, vec![END_USER]), "the default");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_types_are_only_added_never_removed() {
+    let mut s = Scenario::new(
+        vec![user("u1", "typed", json!({"department": "IT"}))],
+        cw_options(json!({"filters": [
+            {"priority": 1, "kind": "field", "field": "department", "value": "IT",
+             "site": {"id": "10"}, "contact_type": {"id": IT.to_string(), "name": "IT"}},
+            {"priority": 2, "kind": "all-licensed", "site": {"id": "10"}}
+        ]})),
+    );
+    s.contacts = vec![psa_contact(
+        101,
+        &upn("typed"),
+        json!({"types": [{"id": VENDOR, "description": "Vendor"}]}),
+    )];
+    let env = Env::start(s).await;
+    env.run().await;
+    assert_eq!(
+        types(&env.contact(101)),
+        vec![VENDOR, IT],
+        "the filter's type is added, the PSA's type kept"
+    );
+    // The user moves to the catch-all (default type): End User is added, IT stays.
+    assert!(env
+        .sim
+        .graph()
+        .update_user(TENANT, "u1", json!({"department": "Sales"})));
+    env.run().await;
+    assert_eq!(types(&env.contact(101)), vec![END_USER, VENDOR, IT]);
+    assert_eq!(env.count(), 1);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -469,7 +632,7 @@ fn upn_vs_mail_contacts() -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matches_existing_contacts_by_upn_by_default() {
-    let mut s = Scenario::new(upn_vs_mail_users(), autotask_options(json!({})));
+    let mut s = Scenario::new(upn_vs_mail_users(), cw_options(json!({})));
     s.contacts = upn_vs_mail_contacts();
     let env = Env::start(s).await;
     let r = env.run().await;
@@ -485,16 +648,14 @@ async fn matches_existing_contacts_by_upn_by_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn use_email_matches_and_writes_the_assigned_email() {
-    let mut s = Scenario::new(
-        upn_vs_mail_users(),
-        autotask_options(json!({"use_email": true})),
-    );
+    let mut s = Scenario::new(upn_vs_mail_users(), cw_options(json!({"use_email": true})));
     s.contacts = upn_vs_mail_contacts();
     let env = Env::start(s).await;
     let r = env.run().await;
     assert_eq!((r.planned.create, r.planned.update), (0, 1), "{r:?}");
-    assert_eq!(env.contact(500)["firstName"], "Ada", "matched by mail");
-    assert_eq!(env.contact(500)["emailAddress"], "ada@contoso.com");
+    let c = env.contact(500);
+    assert_eq!(c["firstName"], "Ada", "matched by mail");
+    assert_eq!(comm_value(&c, "Email").as_deref(), Some("ada@contoso.com"));
     assert_eq!(
         env.contact(501)["firstName"],
         "Old",
@@ -502,15 +663,66 @@ async fn use_email_matches_and_writes_the_assigned_email() {
     );
 
     // Without a matching contact, the new contact carries the mail address, not the UPN.
-    let mut s = Scenario::new(
+    let env = Env::start(Scenario::new(
         upn_vs_mail_users(),
-        autotask_options(json!({"use_email": true})),
-    );
-    s.contacts = vec![];
-    let env = Env::start(s).await;
+        cw_options(json!({"use_email": true})),
+    ))
+    .await;
     env.run().await;
     assert_eq!(env.the("ada@contoso.com")["firstName"], "Ada");
     assert_absent(&env, &upn("ada.l"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_by_address_ignores_case() {
+    let mut s = Scenario::new(
+        vec![user("u1", "casey", json!({"givenName": "Casey"}))],
+        cw_options(json!({})),
+    );
+    s.contacts = vec![psa_contact(
+        101,
+        &upn("casey").to_ascii_uppercase(),
+        json!({}),
+    )];
+    let env = Env::start(s).await;
+    let r = env.run().await;
+    assert_eq!((r.planned.create, r.planned.update), (0, 1), "{r:?}");
+    assert_eq!(env.contact(101)["firstName"], "Casey");
+    assert_eq!(env.count(), 1, "matched, not duplicated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_address_rewrites_the_email_item_in_place() {
+    let env = Env::start(Scenario::new(
+        vec![user(
+            "u1",
+            "old.name",
+            json!({"mail": "old.name@contoso.com"}),
+        )],
+        cw_options(json!({"use_email": true})),
+    ))
+    .await;
+    env.run().await;
+    let before = env.the("old.name@contoso.com");
+    assert!(env
+        .sim
+        .graph()
+        .update_user(TENANT, "u1", json!({"mail": "new.name@contoso.com"})));
+    env.run().await;
+    let after = env.the("new.name@contoso.com");
+    assert_eq!(after["id"], before["id"], "the same contact");
+    let emails: Vec<Value> = items(&after)
+        .into_iter()
+        .filter(|i| i["communicationType"] == "Email")
+        .collect();
+    assert_eq!(emails.len(), 1, "replaced, not added: {emails:#?}");
+    let old_item = items(&before)
+        .into_iter()
+        .find(|i| i["communicationType"] == "Email")
+        .unwrap();
+    assert_eq!(emails[0]["id"], old_item["id"], "changed in place");
+    assert_absent(&env, "old.name@contoso.com");
+    assert_eq!(env.count(), 1);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -520,7 +732,7 @@ async fn use_email_matches_and_writes_the_assigned_email() {
 async fn update_existing_on_updates_matched_contacts() {
     let mut s = Scenario::new(
         vec![user("u1", "ann", json!({"givenName": "Ann"}))],
-        autotask_options(json!({})),
+        cw_options(json!({})),
     );
     s.contacts = vec![psa_contact(101, &upn("ann"), json!({}))];
     let env = Env::start(s).await;
@@ -530,6 +742,7 @@ async fn update_existing_on_updates_matched_contacts() {
         (c["firstName"].as_str(), c["lastName"].as_str()),
         (Some("Ann"), Some("Sur-ann"))
     );
+    assert_eq!(comm_value(&c, "Direct").as_deref(), Some("+1 555 0100"));
     assert_eq!(env.count(), 1, "matched, not created");
 }
 
@@ -542,11 +755,15 @@ fn update_off_scenario() -> Scenario {
             user("u2", "inactive", json!({"givenName": "Ina"})),
             user("u3", "new", json!({"givenName": "Nina"})),
         ],
-        autotask_options(json!({"update_existing": false})),
+        cw_options(json!({"update_existing": false})),
     );
     s.contacts = vec![
-        psa_contact(101, &upn("matched"), json!({"title": "PSA title"})),
-        psa_contact(102, &upn("inactive"), json!({"isActive": 0})),
+        psa_contact(
+            101,
+            &upn("matched"),
+            json!({"title": "PSA title", "types": [{"id": VENDOR}]}),
+        ),
+        psa_contact(102, &upn("inactive"), json!({"inactiveFlag": true})),
     ];
     s.rules = rules_for(false);
     s
@@ -558,17 +775,19 @@ async fn update_existing_off_matches_but_never_updates_and_still_creates() {
     let before = (env.contact(101), env.contact(102));
     let r = env.run().await;
     assert_eq!(r.planned.create, 1, "{r:?}");
-    assert_eq!(env.contact(101), before.0, "matched contact untouched");
+    assert_eq!(
+        env.contact(101),
+        before.0,
+        "matched contact untouched (no name, no type added)"
+    );
     assert_eq!(
         env.contact(102),
         before.1,
         "inactive matched contact not reactivated"
     );
-    assert_eq!(
-        env.the(&upn("new"))["firstName"],
-        "Nina",
-        "new users created"
-    );
+    let new = env.the(&upn("new"));
+    assert_eq!(new["firstName"], "Nina", "new users created");
+    assert_eq!(types(&new), vec![END_USER]);
     assert_eq!(env.count(), 3);
 }
 
@@ -577,7 +796,6 @@ async fn update_existing_off_never_updates_contacts_it_created_either() {
     let env = Env::start(update_off_scenario()).await;
     env.run().await;
     let created = env.the(&upn("new"));
-    // Changes in Microsoft 365 to every kind of linked contact.
     for id in ["u1", "u2", "u3"] {
         assert!(env.sim.graph().update_user(
             TENANT,
@@ -607,13 +825,13 @@ async fn update_existing_off_never_deactivates() {
         .update_user(TENANT, "u3", json!({"assignedLicenses": []})));
     let r = env.run().await;
     assert_eq!(r.planned.deactivate, 0, "{r:?}");
-    assert_eq!(env.contact(101)["isActive"], 1);
-    assert_eq!(env.the(&upn("new"))["isActive"], 1);
+    assert!(!inactive(&env.contact(101)));
+    assert!(!inactive(&env.the(&upn("new"))));
     // A full pass (expired delta token) does not deactivate the deleted user's contact either.
     env.sim.graph().expire_delta_tokens();
     let r = env.run().await;
     assert_eq!(r.planned.deactivate, 0, "{r:?}");
-    assert_eq!(env.contact(101)["isActive"], 1);
+    assert!(!inactive(&env.contact(101)));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -628,7 +846,7 @@ async fn deleted_disabled_or_unlicensed_users_deactivate_their_linked_contacts()
             user("u3", "blocked", json!({})),
             user("u4", "stays", json!({})),
         ],
-        autotask_options(json!({})),
+        cw_options(json!({})),
     );
     s.contacts = vec![psa_contact(101, &upn("matched"), json!({}))];
     let env = Env::start(s).await;
@@ -644,10 +862,10 @@ async fn deleted_disabled_or_unlicensed_users_deactivate_their_linked_contacts()
         .update_user(TENANT, "u3", json!({"accountEnabled": false})));
     let r = env.run().await;
     assert_eq!(r.planned.deactivate, 3, "{r:?}");
-    assert_eq!(env.the(&upn("created"))["isActive"], 0, "deleted");
-    assert_eq!(env.contact(101)["isActive"], 0, "licence removed");
-    assert_eq!(env.the(&upn("blocked"))["isActive"], 0, "sign-in blocked");
-    assert_eq!(env.the(&upn("stays"))["isActive"], 1);
+    assert!(inactive(&env.the(&upn("created"))), "deleted");
+    assert!(inactive(&env.contact(101)), "licence removed");
+    assert!(inactive(&env.the(&upn("blocked"))), "sign-in blocked");
+    assert!(!inactive(&env.the(&upn("stays"))));
     assert_eq!(env.count(), 4, "deactivated, never deleted");
 }
 
@@ -659,7 +877,7 @@ async fn unmatched_contacts_are_never_deactivated() {
             // Unlicensed from the start: never matched to the PSA contact with its address.
             user("u2", "never", json!({"assignedLicenses": []})),
         ],
-        autotask_options(json!({})),
+        cw_options(json!({})),
     );
     s.contacts = vec![
         psa_contact(900, "someone@else.example", json!({})),
@@ -671,14 +889,14 @@ async fn unmatched_contacts_are_never_deactivated() {
     assert!(env.sim.graph().delete_user(TENANT, "u2", true));
     let r = env.run().await;
     assert_eq!(r.planned.deactivate, 1, "only the linked one: {r:?}");
-    assert_eq!(env.the(&upn("synced"))["isActive"], 0);
-    assert_eq!(env.contact(900)["isActive"], 1, "no Microsoft 365 user");
-    assert_eq!(env.contact(901)["isActive"], 1, "never matched by e-mail");
+    assert!(inactive(&env.the(&upn("synced"))));
+    assert!(!inactive(&env.contact(900)), "no Microsoft 365 user");
+    assert!(!inactive(&env.contact(901)), "never matched by e-mail");
     // A full pass (expired delta token) does not either.
     env.sim.graph().expire_delta_tokens();
     env.run().await;
-    assert_eq!(env.contact(900)["isActive"], 1);
-    assert_eq!(env.contact(901)["isActive"], 1);
+    assert!(!inactive(&env.contact(900)));
+    assert!(!inactive(&env.contact(901)));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -687,14 +905,24 @@ async fn unmatched_contacts_are_never_deactivated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_active_user_reactivates_its_inactive_matched_contact() {
     let mut s = Scenario::new(
-        vec![user("u1", "back", json!({}))],
-        autotask_options(json!({})),
+        vec![user("u1", "back", json!({"givenName": "Bea"}))],
+        cw_options(json!({})),
     );
-    s.contacts = vec![psa_contact(102, &upn("back"), json!({"isActive": 0}))];
+    s.contacts = vec![psa_contact(
+        102,
+        &upn("back"),
+        json!({"inactiveFlag": true}),
+    )];
     let env = Env::start(s).await;
     let r = env.run().await;
     assert_eq!(r.planned.reactivate, 1, "{r:?}");
-    assert_eq!(env.contact(102)["isActive"], 1);
+    let c = env.contact(102);
+    assert!(!inactive(&c));
+    assert_eq!(
+        (c["firstName"].as_str(), c["title"].as_str()),
+        (Some("Bea"), Some("Engineer")),
+        "update existing is on: the reactivated contact is updated too"
+    );
     assert_eq!(env.count(), 1, "reactivated, not created");
     // Deactivated by an unlicence, reactivated by a new licence.
     assert!(env
@@ -702,32 +930,14 @@ async fn an_active_user_reactivates_its_inactive_matched_contact() {
         .graph()
         .update_user(TENANT, "u1", json!({"assignedLicenses": []})));
     env.run().await;
-    assert_eq!(env.contact(102)["isActive"], 0);
+    assert!(inactive(&env.contact(102)));
     assert!(env
         .sim
         .graph()
         .update_user(TENANT, "u1", json!({"assignedLicenses": [licence(SPB)]})));
     env.run().await;
-    assert_eq!(env.contact(102)["isActive"], 1);
+    assert!(!inactive(&env.contact(102)));
     assert_eq!(env.count(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reactivated_contact_also_gets_the_microsoft_365_fields() {
-    let mut s = Scenario::new(
-        vec![user("u1", "back", json!({"givenName": "Bea"}))],
-        autotask_options(json!({})),
-    );
-    s.contacts = vec![psa_contact(102, &upn("back"), json!({"isActive": 0}))];
-    let env = Env::start(s).await;
-    env.run().await;
-    let c = env.contact(102);
-    assert_eq!(c["isActive"], 1);
-    assert_eq!(
-        (c["firstName"].as_str(), c["title"].as_str()),
-        (Some("Bea"), Some("Engineer")),
-        "update existing is on: the reactivated contact is updated too"
-    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -741,20 +951,21 @@ async fn blank_microsoft_365_fields_never_overwrite_psa_values() {
             "blank",
             json!({"givenName": "Bo", "jobTitle": null, "businessPhones": [], "mobilePhone": null}),
         )],
-        autotask_options(json!({})),
+        cw_options(json!({})),
     );
     s.contacts = vec![psa_contact(
         101,
         &upn("blank"),
-        json!({"title": "CEO", "phone": "+44 20 1111", "mobilePhone": "+44 77 2222"}),
+        json!({"title": "CEO", "communicationItems": [
+            comm(1, &upn("blank")), comm(2, "+44 20 1111"), comm(4, "+44 77 2222")]}),
     )];
     let env = Env::start(s).await;
     env.run().await;
     let c = env.contact(101);
     assert_eq!(c["firstName"], "Bo", "the name is updated");
     assert_eq!(c["title"], "CEO");
-    assert_eq!(c["phone"], "+44 20 1111");
-    assert_eq!(c["mobilePhone"], "+44 77 2222");
+    assert_eq!(comm_value(&c, "Direct").as_deref(), Some("+44 20 1111"));
+    assert_eq!(comm_value(&c, "Cell").as_deref(), Some("+44 77 2222"));
     // A title set in Microsoft 365 is written; blanked again, the PSA keeps it.
     assert!(env
         .sim
@@ -773,15 +984,16 @@ async fn blank_microsoft_365_fields_never_overwrite_psa_values() {
         (c["firstName"].as_str(), c["title"].as_str()),
         (Some("Bob"), Some("Chair"))
     );
+    assert_eq!(comm_value(&c, "Direct").as_deref(), Some("+44 20 1111"));
 }
 
-/// Keys whose values differ between two rows, bar the simulator's own timestamps.
+/// Keys whose values differ between two rows, bar the simulator's own `_info`.
 fn changed_keys(before: &Value, after: &Value) -> Vec<String> {
     let (b, a) = (before.as_object().unwrap(), after.as_object().unwrap());
     let mut keys: Vec<String> = a
         .keys()
         .chain(b.keys())
-        .filter(|k| !k.starts_with("lastModified") && !k.starts_with("lastActivity"))
+        .filter(|k| *k != "_info")
         .filter(|k| a.get(*k) != b.get(*k))
         .cloned()
         .collect();
@@ -803,13 +1015,18 @@ async fn exactly_the_six_fields_are_synced_and_nothing_else_changes() {
             user("u1", "matched", rich.clone()),
             user("u2", "created", rich.clone()),
         ],
-        autotask_options(json!({"default_site": {"id": "10"}})),
+        cw_options(json!({"default_site": {"id": "10"}})),
     );
     s.contacts = vec![psa_contact(
         101,
         &upn("matched"),
-        json!({"companyLocationID": 10, "city": "Portland", "addressLine": "2 Side St", "zipCode": "97201",
-               "faxNumber": "+1 555 9999", "note": "VIP", "alternatePhone": "+1 555 8888", "middleInitial": "Q"}),
+        json!({"addressLine1": "2 Side St", "city": "Portland", "zip": "97201", "nickName": "Q",
+        "department": {"id": 3, "name": "Ops"}, "relationship": {"id": 2, "name": "VIP"},
+        "communicationItems": [
+            comm(1, &upn("matched")),
+            comm(3, "+1 555 9999"),
+            comm(2, "+1 555 8888")
+        ]}),
     )];
     let env = Env::start(s).await;
     let before = env.contact(101);
@@ -817,42 +1034,71 @@ async fn exactly_the_six_fields_are_synced_and_nothing_else_changes() {
     let after = env.contact(101);
     assert_eq!(
         changed_keys(&before, &after),
-        ["firstName", "lastName", "mobilePhone", "phone", "title"],
+        ["communicationItems", "firstName", "lastName", "title"],
         "the e-mail address is the one matched by; nothing else may change"
     );
     assert_eq!(after["title"], "CTO");
-    assert_eq!(after["phone"], "+1 555 0001");
-    assert_eq!(after["mobilePhone"], "+1 555 0002");
-    // A created contact carries the six fields, its site and company, nothing else.
+    assert_eq!(comm_value(&after, "Direct").as_deref(), Some("+1 555 0001"));
+    assert_eq!(comm_value(&after, "Cell").as_deref(), Some("+1 555 0002"));
+    assert_eq!(
+        comm_value(&after, "Fax").as_deref(),
+        Some("+1 555 9999"),
+        "a communication item that is not synced is kept"
+    );
+    assert_eq!(comm_value(&after, "Email"), Some(upn("matched")));
+    let id_of = |c: &Value, t: &str| {
+        items(c)
+            .into_iter()
+            .find(|i| i["type"]["name"] == t)
+            .map(|i| i["id"].clone())
+    };
+    for t in ["Email", "Direct", "Fax"] {
+        assert_eq!(
+            id_of(&before, t),
+            id_of(&after, t),
+            "the {t} item is changed in place"
+        );
+    }
+    // A created contact carries the six fields, its company, site and type, nothing else.
     let created = env.the(&upn("created"));
-    let set: Vec<&str> = created
+    let mut set: Vec<&str> = created
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(k, v)| {
-            !v.is_null()
-                && !matches!(
-                    k.as_str(),
-                    "id" | "createDate" | "userDefinedFields" | "isActive"
-                )
-                && !k.starts_with("lastModified")
-                && !k.starts_with("lastActivity")
-                && v.as_bool() != Some(false)
-        })
+        .filter(|(k, v)| !v.is_null() && !matches!(k.as_str(), "id" | "_info" | "inactiveFlag"))
         .map(|(k, _)| k.as_str())
         .collect();
+    set.sort();
     assert_eq!(
         set,
         [
-            "companyID",
-            "companyLocationID",
-            "emailAddress",
+            "communicationItems",
+            "company",
             "firstName",
             "lastName",
-            "mobilePhone",
-            "phone",
-            "title"
+            "site",
+            "title",
+            "types"
         ]
+    );
+    let mut kinds: Vec<(String, String)> = items(&created)
+        .iter()
+        .map(|i| {
+            (
+                i["type"]["name"].as_str().unwrap_or_default().to_owned(),
+                i["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("Cell".to_owned(), "+1 555 0002".to_owned()),
+            ("Direct".to_owned(), "+1 555 0001".to_owned()),
+            ("Email".to_owned(), upn("created")),
+        ],
+        "no fax, no other item"
     );
     // A change of a field that is not synced writes nothing.
     assert!(env.sim.graph().update_user(
@@ -872,7 +1118,7 @@ async fn exactly_the_six_fields_are_synced_and_nothing_else_changes() {
 async fn a_psa_edit_is_overwritten_by_the_next_microsoft_365_change() {
     let env = Env::start(Scenario::new(
         vec![user("u1", "truth", json!({"givenName": "Tess"}))],
-        autotask_options(json!({})),
+        cw_options(json!({})),
     ))
     .await;
     env.run().await;
@@ -881,6 +1127,7 @@ async fn a_psa_edit_is_overwritten_by_the_next_microsoft_365_change() {
         id,
         json!({"firstName": "Edited in PSA", "lastName": "Edited"}),
     );
+    assert_eq!(env.contact(id)["firstName"], "Edited in PSA");
     // The user changes in Microsoft 365 (another field): the contact is brought back in line.
     assert!(env
         .sim
@@ -896,10 +1143,11 @@ async fn a_psa_edit_is_overwritten_by_the_next_microsoft_365_change() {
         ),
         (Some("Tess"), Some("Sur-truth"), Some("Lead"))
     );
+    assert_eq!(env.count(), 1);
 }
 
 // ------------------------------------------------------------------------------------------
-// The flow: incremental runs, throttling, an expired delta token, an interrupted run.
+// The flow: incremental runs, throttling, an interrupted run.
 
 fn many_users(n: usize) -> Vec<Value> {
     (1..=n)
@@ -909,9 +1157,10 @@ fn many_users(n: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_run_writes_only_the_changed_contact() {
-    let env = Env::start(Scenario::new(many_users(8), autotask_options(json!({})))).await;
+    let env = Env::start(Scenario::new(many_users(8), cw_options(json!({})))).await;
     env.run().await;
     assert_eq!(env.count(), 8);
+    let changed = env.the(&upn("user5"))["id"].as_i64().unwrap();
     assert!(env
         .sim
         .graph()
@@ -919,43 +1168,44 @@ async fn an_incremental_run_writes_only_the_changed_contact() {
     env.sim.reset_requests();
     let r = env.run().await;
     assert_eq!((r.planned.create, r.planned.update), (0, 1), "{r:?}");
-    assert_eq!(env.writes(), (0, 1), "one PATCH, no POST");
-    let graph = env.sim.requests();
+    let req = env.sim.requests();
+    assert_eq!(env.writes(), (0, 1), "one PATCH, no POST: {req:?}");
     assert_eq!(
-        graph.count_matching("GET /v1.0/users/delta"),
+        req.count_matching("GET /v1.0/users/delta"),
         1,
-        "one delta round: {graph:?}"
+        "one delta round: {req:?}"
     );
-    assert_eq!(env.the(&upn("user5"))["mobilePhone"], "+1 555 7777");
-    assert_eq!(env.the(&upn("user4"))["mobilePhone"], "+1 555 0199");
+    assert_eq!(
+        comm_value(&env.contact(changed), "Cell").as_deref(),
+        Some("+1 555 7777")
+    );
+    assert_eq!(
+        comm_value(&env.the(&upn("user4")), "Cell").as_deref(),
+        Some("+1 555 0199")
+    );
     assert_eq!(env.count(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throttled_graph_and_autotask_calls_are_waited_out_without_duplicates() {
-    let env = Env::start(Scenario::new(many_users(6), autotask_options(json!({})))).await;
+async fn a_throttled_connectwise_create_is_waited_out_without_duplicates() {
+    let env = Env::start(Scenario::new(many_users(6), cw_options(json!({})))).await;
+    // The third create is answered 429 with Retry-After: 0.2.
     env.sim
         .add_fault(
-            FaultRule::sequence("GET /v1.0/users/delta*", &[429, 0, 429]).with_retry_after("1"),
+            FaultRule::sequence(&format!("{CREATES}*"), &[0, 0, 429]).with_retry_after("0.2"),
         )
         .unwrap();
-    env.sim
-        .add_fault(
-            FaultRule::sequence("POST */Companies/*/Contacts", &[0, 429, 0, 0, 429])
-                .with_retry_after("1"),
-        )
-        .unwrap();
+    let started = std::time::Instant::now();
     let r = env.run().await;
-    assert_eq!((r.planned.create, r.applied), (6, 6), "{r:?}");
-    let req = env.sim.requests();
     assert!(
-        req.count_matching("GET /v1.0/users/delta") >= 4,
-        "the throttled pulls were sent again: {req:?}"
+        started.elapsed() >= Duration::from_millis(200),
+        "Retry-After was honoured"
     );
+    assert_eq!((r.planned.create, r.applied), (6, 6), "{r:?}");
     assert_eq!(
-        req.count_matching(CREATES),
-        8,
-        "six creates and two throttled ones"
+        env.sim.requests().count_matching(CREATES),
+        7,
+        "six creates and the throttled one"
     );
     assert_no_duplicates(&env);
     assert_eq!(env.count(), 6);
@@ -965,65 +1215,74 @@ async fn throttled_graph_and_autotask_calls_are_waited_out_without_duplicates() 
     assert_eq!(env.writes(), (0, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_delta_token_reconciles_against_links_without_reimporting() {
-    let mut s = Scenario::new(many_users(6), autotask_options(json!({})));
-    s.contacts = vec![psa_contact(101, &upn("user2"), json!({}))];
+/// Nine users; four creates succeed, then ConnectWise answers every create with 500, so the
+/// first run fails midway. The faults cleared (and with `full_pass` the delta token expired),
+/// the next run completes the sync: every user once, only the missing contacts created.
+async fn failing_midway_then_clean(full_pass: bool) {
+    let mut s = Scenario::new(many_users(9), cw_options(json!({})));
+    s.page_size = 3;
     let env = Env::start(s).await;
-    env.run().await;
-    assert_eq!(env.count(), 6);
-    // Changes while the token expires: a rename, a deletion, a new user.
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u1", json!({"givenName": "Renamed"})));
-    assert!(env.sim.graph().delete_user(TENANT, "u3", true));
+    let mut statuses = vec![0u16; 4];
+    statuses.extend([500u16; 200]);
     env.sim
-        .graph()
-        .add_user(TENANT, user("u7", "user7", json!({})));
-    env.sim.graph().expire_delta_tokens();
+        .add_fault(FaultRule::sequence(&format!("{CREATES}*"), &statuses))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let first = run_profile(&env.t.hub, PROFILE, false).await;
+    match &first {
+        Ok(r) => assert!(r.failed > 0, "the creates after the fourth failed: {r:?}"),
+        Err(e) => eprintln!("the first run failed: {e}"),
+    }
+    let landed = env.count();
+    assert_eq!(landed, 4, "failed midway: {first:?}");
+    env.sim.clear_faults();
+    if full_pass {
+        env.sim.graph().expire_delta_tokens();
+    }
     env.sim.reset_requests();
     let r = env.run().await;
-    assert_eq!(
-        (
-            r.planned.create,
-            r.planned.update,
-            r.planned.deactivate,
-            r.planned.reactivate
-        ),
-        (1, 1, 1, 0),
-        "a full pass reconciled against the links: {r:?}"
-    );
-    assert_eq!(
-        env.writes(),
-        (1, 2),
-        "one create, one update, one deactivation"
-    );
-    assert_eq!(env.the(&upn("user1"))["firstName"], "Renamed");
-    assert_eq!(env.the(&upn("user3"))["isActive"], 0);
-    assert_eq!(
-        env.the(&upn("user2"))["id"],
-        101,
-        "still the matched contact"
-    );
     assert_no_duplicates(&env);
-    assert_eq!(env.count(), 7);
+    assert_eq!(env.count(), 9, "{r:?}");
+    assert_eq!(
+        env.writes().0 as usize,
+        9 - landed,
+        "only the missing contacts were created: {r:?}"
+    );
+    for i in 1..=9 {
+        assert_eq!(
+            env.the(&upn(&format!("user{i}")))["firstName"],
+            format!("Given-user{i}")
+        );
+    }
+    // And the run after that has nothing left to do.
+    env.sim.reset_requests();
+    env.run().await;
+    assert_eq!(env.writes(), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_interrupted_run_resumes_without_duplicates() {
-    let mut s = Scenario::new(many_users(9), autotask_options(json!({})));
-    s.page_size = 3;
-    // One request at a time, so a page is pushed as one batch of three and the kill below
-    // lands between a create reaching Autotask and its batch committing (with concurrent
-    // pushes every batch is one create and commits at once: recovery has nothing to find).
-    s.psa_max_concurrent = Some(1);
+async fn a_run_failing_midway_then_a_clean_run_leaves_no_duplicates() {
+    failing_midway_then_clean(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_failing_midway_then_a_full_pass_leaves_no_duplicates() {
+    failing_midway_then_clean(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_resumes_without_duplicates() {
+    let mut s = Scenario::new(many_users(9), cw_options(json!({})));
+    // Pages of nine pushed as three concurrent batches of three: the kill lands
+    // while creates have reached ConnectWise but no batch has committed.
+    s.page_size = 9;
     let env = Env::start(s).await;
     // Slow creates, so the run is surely mid-push when it is killed.
     env.sim
-        .add_fault(FaultRule::latency("POST */Companies/*/Contacts", 150))
+        .add_fault(FaultRule::latency(&format!("{CREATES}*"), 150))
         .unwrap();
-    let run = run_profile(&env.t.hub, PROFILE, false);
+    // A short lease, so that another process can take the killed run over.
+    let run = common::run_now_leased(&env.t.hub, PROFILE, RunMode::Run, Duration::from_secs(2));
     let kill = async {
         while env.sim.requests().count_matching(CREATES) < 4 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -1039,7 +1298,10 @@ async fn an_interrupted_run_resumes_without_duplicates() {
     assert!((4..9).contains(&landed), "killed midway: {landed} contacts");
     env.sim.clear_faults();
     env.sim.reset_requests();
-    let r = env.run().await;
+    // The dead run's lease lapses and another process finishes it.
+    let r = common::take_over(&env.t.hub)
+        .await
+        .expect("the taken-over run succeeds");
     assert!(
         r.recovered >= 1,
         "the last create was found by lookup: {r:?}"
@@ -1051,10 +1313,4 @@ async fn an_interrupted_run_resumes_without_duplicates() {
         9 - landed,
         "only the missing contacts were created"
     );
-    for i in 1..=9 {
-        assert_eq!(
-            env.the(&upn(&format!("user{i}")))["firstName"],
-            format!("Given-user{i}")
-        );
-    }
 }

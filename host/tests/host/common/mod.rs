@@ -7,7 +7,11 @@ pub mod feed;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use syncbridge::control::runs::{RunMode, RunRecord, RunStatus, Runs};
+use syncbridge::engine::RunReport;
 use syncbridge::hub::{Hub, NewConnection};
+use syncbridge::runner::{NoProgress, RunNow, Runner};
 use syncbridge::runtime::{EngineOptions, Runtime};
 use syncbridge::secrets::{Credential, MasterKey};
 use syncbridge::store::Store;
@@ -151,8 +155,7 @@ pub async fn recording_service() -> (String, Arc<std::sync::Mutex<Vec<String>>>)
     (base, seen)
 }
 
-/// A fresh PostgreSQL database named `syncbridge_{purpose}_{pid}` for one test
-/// binary, from `SYNCBRIDGE_TEST_POSTGRES` (default
+/// A fresh PostgreSQL database named `syncbridge_{purpose}_{pid}` for one test, from `SYNCBRIDGE_TEST_POSTGRES` (default
 /// postgres://postgres@127.0.0.1:5432/test). When the server is unreachable
 /// this panics under `CI=true` and returns `None` (skip, loudly) elsewhere.
 pub async fn postgres_url(purpose: &str) -> Option<String> {
@@ -189,4 +192,83 @@ pub async fn postgres_url(purpose: &str) -> Option<String> {
         .map(|(b, _)| b.to_owned())
         .expect("URL has a database");
     Some(format!("{base}/{name}"))
+}
+
+/// The lease of the runs tests start: long enough never to lapse on a busy machine.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// Runs `profile` now in `mode` on the production path (`syncbridge run`):
+/// a recorded run under a lease, stopped connections refused, a requested
+/// re-sync honoured, dry runs and held runs storing their plan.
+pub async fn run_now(hub: &Arc<Hub>, profile: &str, mode: RunMode) -> RunRecord {
+    run_now_leased(hub, profile, mode, LEASE).await
+}
+
+/// [`run_now`] under a lease of `lease`: a test that kills the run lets a
+/// short lease lapse and [`take_over`] the run, as another process would.
+pub async fn run_now_leased(
+    hub: &Arc<Hub>,
+    profile: &str,
+    mode: RunMode,
+    lease: Duration,
+) -> RunRecord {
+    let request = RunNow {
+        profile,
+        mode,
+        plan: None,
+        trigger: "manual",
+    };
+    Runner::new(hub.clone(), "test", lease)
+        .run_now(request, &NoProgress)
+        .await
+        .unwrap_or_else(|e| panic!("run of {profile} could not be recorded: {e}"))
+}
+
+/// A run (or, with `dry_run`, a dry run) of `profile` on the production
+/// path: its counts, or the error it failed with.
+pub async fn run_profile(
+    hub: &Arc<Hub>,
+    profile: &str,
+    dry_run: bool,
+) -> Result<RunReport, String> {
+    let mode = if dry_run {
+        RunMode::DryRun
+    } else {
+        RunMode::Run
+    };
+    outcome(run_now(hub, profile, mode).await)
+}
+
+/// The counts of a finished run, or its error when it failed or went stale.
+pub fn outcome(run: RunRecord) -> Result<RunReport, String> {
+    match run.status {
+        RunStatus::Succeeded | RunStatus::Planned | RunStatus::Held => {
+            Ok(run.report.map(|s| s.report).unwrap_or_default())
+        }
+        _ => Err(format!(
+            "run {} {}: {}",
+            run.id,
+            run.status.as_str(),
+            run.error.as_deref().unwrap_or("(no error recorded)")
+        )),
+    }
+}
+
+/// Waits for the lease of a killed run to lapse, then claims and finishes
+/// it as another process would (attempt 2); its outcome.
+pub async fn take_over(hub: &Arc<Hub>) -> Result<RunReport, String> {
+    let runs = Runs::new(hub.store().clone());
+    let deadline = std::time::Instant::now() + LEASE;
+    loop {
+        if let Some(run) = runs.claim_next("test-takeover", LEASE).await.unwrap() {
+            assert!(run.attempts >= 2, "a killed run is taken over: {run:?}");
+            let runner = Runner::new(hub.clone(), "test-takeover", LEASE);
+            return outcome(runner.execute(run, &NoProgress).await.unwrap());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run to take over: was one killed?"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

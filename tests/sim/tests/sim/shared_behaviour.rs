@@ -1,6 +1,6 @@
 //! Core features: start-up, admin API, fault injection, latency and request counting.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

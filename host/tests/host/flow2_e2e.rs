@@ -3,14 +3,14 @@
 //! mapper, and the `autotask` connector writing into the Autotask simulator,
 //! driven by the engine from a stored profile.
 
-mod common;
+use crate::common;
 
+use crate::common::run_profile;
 use serde_json::json;
 use syncbridge::control::plans;
 use syncbridge::control::preview;
 use syncbridge::control::runs::{NewRun, RunMode, Runs};
 use syncbridge::engine::plan::Action;
-use syncbridge::engine::plugins::run_profile;
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::engine::FieldRules;
 use syncbridge::runner::{NoProgress, Runner};

@@ -5,7 +5,7 @@
 //! only (recorded on the wire), deactivate / reactivate, throttling, and secrets kept out of
 //! what the plugin sees.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -7,7 +7,7 @@
 //! behaviour is tested against the simulators elsewhere); the store is real
 //! SQLite and, when available, real PostgreSQL.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};

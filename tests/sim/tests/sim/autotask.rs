@@ -1,6 +1,6 @@
 //! Autotask REST simulator against the swagger subset.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use syncbridge_sim::Seed;

@@ -2,7 +2,7 @@
 //! plugin), OAuth2 token caching and refresh, throttling, size and
 //! concurrency limits, deadlines.
 
-mod common;
+use crate::common;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -2,7 +2,7 @@
 //! SQLite file in plain text, not in the logs at debug level, `--help`
 //! explains the commands, and `profile add --every` keeps to the range.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

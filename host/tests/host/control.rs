@@ -4,7 +4,7 @@
 //! auth errors that stop a connection and raise an alert and a mail, and
 //! the scheduler claiming runs across two processes sharing one database.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use syncbridge::engine::profiles::{self, Profile, ProfileSettings};
 use syncbridge::engine::FieldRules;
 use syncbridge::hub::Hub;
 use syncbridge::notify::{Notification, Notifier, NotifyFuture, Recipients};
-use syncbridge::runner::{NoProgress, Runner};
+use syncbridge::runner::{NoProgress, RunNow, RunNowError, Runner};
 use syncbridge::scheduler::{self, SchedulerConfig};
 use syncbridge::store::now_ms;
 use syncbridge_sim::Simulator;
@@ -130,34 +130,20 @@ async fn try_run(
     if let Some(o) = outbox {
         runner = runner.with_notifier(o, None);
     }
-    let record = match (mode, plan) {
-        (RunMode::ApplyPlan, Some(plan)) => {
-            let start = Start::Now {
-                owner: "test",
-                lease: runner.lease(),
-            };
-            match approval::start(hub.store(), plan, "manual", start).await {
-                Ok(record) => record,
-                Err(ApplyError::Plan(PlanError::NotOpen { .. })) => return None,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        _ => Runs::new(hub.store().clone())
-            .start_now(
-                NewRun {
-                    profile_id: "contacts",
-                    company_id: Some("contoso"),
-                    trigger: "manual",
-                    mode,
-                    plan_id: None,
-                },
-                "test",
-                runner.lease(),
-            )
-            .await
-            .unwrap(),
+    let request = RunNow {
+        profile: "contacts",
+        mode,
+        plan,
+        trigger: "manual",
     };
-    Some(runner.execute(record, &NoProgress).await.unwrap())
+    match runner.run_now(request, &NoProgress).await {
+        Ok(record) => Some(record),
+        Err(
+            RunNowError::Plan(PlanError::NotOpen { .. })
+            | RunNowError::Apply(ApplyError::Plan(PlanError::NotOpen { .. })),
+        ) => None,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 async fn run(
@@ -248,7 +234,7 @@ async fn a_dry_run_stores_its_plan_and_apply_executes_exactly_it() {
         .unwrap();
     assert_eq!(listed.len(), 2, "the refused second apply recorded no run");
     assert_eq!(listed[0].id, applied.id);
-    assert_eq!(listed[0].report.as_ref().unwrap()["applied"], 3);
+    assert_eq!(listed[0].report.as_ref().unwrap().report.applied, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,7 +518,9 @@ async fn an_auth_error_stops_the_connection_until_a_test_passes() {
     let outbox = Arc::new(Outbox::default());
     let failed = run(hub, RunMode::Run, None, Some(outbox.clone())).await;
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
-    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+    assert!(hub
+        .store()
+        .connection_stopped("psa")
         .await
         .unwrap()
         .is_some());
@@ -560,7 +548,9 @@ async fn an_auth_error_stops_the_connection_until_a_test_passes() {
 
     // A failing test keeps it stopped; once the PSA accepts the key, a passing test restarts it.
     let _ = hub.test_connection("psa").await.unwrap();
-    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+    assert!(hub
+        .store()
+        .connection_stopped("psa")
         .await
         .unwrap()
         .is_some());
@@ -568,7 +558,9 @@ async fn an_auth_error_stops_the_connection_until_a_test_passes() {
         .autotask()
         .add_api_user("api@msp.example", "wrong-secret", "TRACKING");
     let _ = hub.test_connection("psa").await.unwrap();
-    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+    assert!(hub
+        .store()
+        .connection_stopped("psa")
         .await
         .unwrap()
         .is_none());
@@ -830,7 +822,7 @@ async fn a_server_setting_change_schedules_a_full_resync() {
     *s.feed.lock().unwrap() = json!({"items": [person("f1", "Ann"), person("f2", "Bob")], "next": "delta-1", "more": false});
     let delta = run(hub, RunMode::Run, None, None).await;
     assert_eq!(
-        delta.report.as_ref().unwrap()["planned"]["deactivate"],
+        delta.report.as_ref().unwrap().report.planned.deactivate,
         0,
         "{delta:?}"
     );
@@ -842,7 +834,7 @@ async fn a_server_setting_change_schedules_a_full_resync() {
     );
     let full = run(hub, RunMode::Run, None, None).await;
     assert_eq!(
-        full.report.as_ref().unwrap()["planned"]["deactivate"],
+        full.report.as_ref().unwrap().report.planned.deactivate,
         1,
         "{full:?}"
     );
@@ -911,14 +903,65 @@ async fn a_failing_profile_never_stops_the_others() {
     assert_eq!(status("broken"), RunStatus::Failed);
     assert_eq!(status("contacts"), RunStatus::Succeeded, "{done:?}");
     assert_eq!(contacts(&s.sim).len(), 3);
-    assert!(syncbridge::runner::stopped(hub.store(), "psa-bad")
+    assert!(hub
+        .store()
+        .connection_stopped("psa-bad")
         .await
         .unwrap()
         .is_some());
-    assert!(syncbridge::runner::stopped(hub.store(), "psa")
+    assert!(hub
+        .store()
+        .connection_stopped("psa")
         .await
         .unwrap()
         .is_none());
     let _ = stop.send(());
     let _ = task.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_stored_rows_are_errors_naming_the_row_never_defaults() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let sql = |q: &'static str| async move {
+        sqlx::query(q).execute(hub.store().pool()).await.unwrap();
+    };
+    // Stored rules this version cannot read: the run fails naming the
+    // profile, and nothing runs under default rules.
+    sql("UPDATE profiles SET rules = '{\"brakes\": 7}' WHERE id = 'contacts'").await;
+    let err = profiles::get(hub.store(), "contacts")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("profile \"contacts\"") && err.contains("rules"),
+        "{err}"
+    );
+    let failed = run(hub, RunMode::Run, None, None).await;
+    assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+    assert!(
+        failed.error.as_deref().unwrap_or("").contains("rules"),
+        "{failed:?}"
+    );
+    assert_eq!(contacts(&s.sim).len(), 1, "nothing was written");
+
+    // A page size no version accepts is not raised to one that works.
+    sql("UPDATE profiles SET rules = '{}', page_size = 0 WHERE id = 'contacts'").await;
+    let err = profiles::get(hub.store(), "contacts")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("page_size 0"), "{err}");
+
+    // An unknown stored run mode is an error naming the run, never a real run.
+    sql("UPDATE runs SET mode = 'turbo'").await;
+    let err = Runs::new(hub.store().clone())
+        .get(&failed.id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&failed.id) && err.contains("unknown run mode \"turbo\""),
+        "{err}"
+    );
 }

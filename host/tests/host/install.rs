@@ -2,7 +2,7 @@
 //! checked, components compiled and linked before they are accepted,
 //! archives accepted, compiled artifacts cached by digest.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use syncbridge::hub::HubError;

@@ -1,7 +1,7 @@
 //! Flow 2 end to end through the real runtime: the built `m365-psa-contacts`
 //! component is installed as a package and fed canonical `directory-user` items.
 
-mod common;
+use crate::common;
 
 use syncbridge::runtime::bindings::mapper_api::{Intent, IntentAction};
 use syncbridge::runtime::bindings::types::{

@@ -4,7 +4,7 @@
 //! alerts, plugin upload, error shape and the OpenAPI document. The key
 //! checks run on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::sync::Arc;

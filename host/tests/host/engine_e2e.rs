@@ -2,11 +2,11 @@
 //! `http-probe` connector, the `echo-mapper`, and the `autotask` connector
 //! writing into the Autotask simulator over loopback HTTP.
 
-mod common;
+use crate::common;
 
+use crate::common::run_profile;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use syncbridge::engine::plugins::run_profile;
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::engine::FieldRules;
 use syncbridge_sim::{FaultRule, Simulator};

@@ -1,6 +1,6 @@
 //! ConnectWise Manage simulator.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Dynamics 365 (Dataverse Web API) simulator.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

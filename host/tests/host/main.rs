@@ -1,0 +1,24 @@
+//! The host's integration tests, one binary: each module is one area, and
+//! `common` holds the shared fixtures and scenarios.
+
+mod api;
+mod cli_secrets;
+mod common;
+mod connector_autotask;
+mod connector_connectwise;
+mod connector_graph;
+mod control;
+mod engine_e2e;
+mod engine_props;
+mod flow2_connectwise;
+mod flow2_e2e;
+mod flow2_rules;
+mod http_capability;
+mod install;
+mod mailboxes;
+mod mapper_flow2;
+mod notify;
+mod sandbox;
+mod serve_e2e;
+mod store;
+mod tls;

@@ -1,0 +1,10 @@
+//! The simulators' tests, one binary: a module per simulator, `common` shared.
+
+mod autotask;
+mod common;
+mod connectwise;
+mod dynamics;
+mod ews;
+mod graph;
+mod misc;
+mod shared_behaviour;
