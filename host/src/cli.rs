@@ -144,10 +144,81 @@ pub enum Command {
 /// `profile` commands.
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
-    /// Add or replace a profile.
+    /// Add a profile (an existing one is changed with `profile update`).
     Add(Box<AddProfile>),
     /// List profiles.
     List,
+    /// Show a profile: what it reads, maps and writes, its rules and schedule.
+    Show {
+        /// Profile name.
+        name: String,
+        /// Print it as JSON (the API's `GET /profiles/{id}` answer).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a profile; options left out keep their value.
+    Update(Box<UpdateProfile>),
+    /// Remove a profile with its links, cursors, plans and quarantine (not
+    /// while a run of it is queued or running). What it wrote stays.
+    Remove {
+        /// Profile name.
+        name: String,
+    },
+}
+
+/// `profile update` options.
+#[derive(Debug, Args)]
+pub struct UpdateProfile {
+    /// Profile name.
+    pub name: String,
+    /// Source connection.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// What to read from the source, e.g. `users`.
+    #[arg(long)]
+    pub source_scope: Option<String>,
+    /// Mapper plugin id.
+    #[arg(long)]
+    pub mapper: Option<String>,
+    /// Mapper options JSON (replaces all of them).
+    #[arg(long)]
+    pub mapper_options: Option<String>,
+    /// Target connection.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Where to write in the target, e.g. `contacts:company=12`.
+    #[arg(long)]
+    pub target_scope: Option<String>,
+    /// Engine rules JSON (replaces all of them; see `profile add --help`).
+    #[arg(long)]
+    pub rules: Option<String>,
+    /// Items per page and per write batch (1 to 10000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub page_size: Option<u32>,
+    /// Move the profile to this company.
+    #[arg(long, conflicts_with = "no_company")]
+    pub company: Option<String>,
+    /// Take the profile out of its company.
+    #[arg(long)]
+    pub no_company: bool,
+    /// Run every this many seconds (the flow's minimum to 2678400).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "no_every")]
+    pub every: Option<u64>,
+    /// Stop running it at an interval.
+    #[arg(long)]
+    pub no_every: bool,
+    /// Run daily at this UTC time, e.g. `02:30`.
+    #[arg(long, value_name = "HH:MM", conflicts_with = "no_daily")]
+    pub daily: Option<String>,
+    /// Stop the daily run.
+    #[arg(long)]
+    pub no_daily: bool,
+    /// Scheduled runs on (`true`) or off (`false`); manual runs always work.
+    #[arg(long, value_name = "BOOL")]
+    pub enabled: Option<bool>,
+    /// Do not queue a run on saving.
+    #[arg(long)]
+    pub no_run: bool,
 }
 
 /// `profile add` options.
@@ -177,8 +248,8 @@ pub struct AddProfile {
     /// remove_matched, reactivate, truth, update_only, brakes {max_removals, max_removal_share}).
     #[arg(long, default_value = "{}")]
     pub rules: String,
-    /// Items per page and per write batch.
-    #[arg(long, default_value_t = 100)]
+    /// Items per page and per write batch (1 to 10000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub page_size: u32,
     /// The customer company the profile belongs to (see `company add`).
     #[arg(long)]

@@ -2,9 +2,11 @@
 //! while a run applies, and tables after.
 
 use crate::control::plans;
+use crate::control::profiles::ProfileSaved;
 use crate::control::runs::{RunFilter, RunMode, RunRecord, RunStatus, Runs};
 use crate::engine::explain::explain;
 use crate::engine::plan::PlanCounts;
+use crate::engine::profiles::{Profile, ProfileSettings};
 use crate::hub::Hub;
 use crate::runner::{NoProgress, Progress, RunNow, Runner};
 use anyhow::{Context, Result};
@@ -306,6 +308,105 @@ pub fn utc(ms: i64) -> String {
         rest % 3600 / 60,
         rest % 60
     )
+}
+
+/// A table with the CLI's look: a header row, no borders, columns as wide
+/// as their widest cell (measured in characters as shown, so wide ids and
+/// non-ASCII names line up).
+pub fn table<I, S>(header: I) -> comfy_table::Table
+where
+    I: IntoIterator<Item = S>,
+    S: Into<comfy_table::Cell>,
+{
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header);
+    t
+}
+
+/// Prints a saved profile and the run saving it queued.
+pub fn print_profile_saved(saved: &ProfileSaved) {
+    let p = &saved.profile;
+    println!(
+        "saved profile {}: {} ({}) -> {} -> {} ({})",
+        p.id,
+        p.source_connection,
+        p.source_scope,
+        p.mapper_plugin,
+        p.target_connection,
+        p.target_scope
+    );
+    match &saved.queued_run {
+        Some(run) => println!(
+            "queued run {} (a running `syncbridge serve` starts it within seconds; `syncbridge run {}` runs it here)",
+            run.id, p.id
+        ),
+        None if !saved.settings.enabled => {
+            println!("scheduled runs are off (`syncbridge profile update {} --enabled true`)", p.id)
+        }
+        None => {}
+    }
+}
+
+/// Prints profiles as a table.
+pub fn print_profiles(profiles: &[(Profile, ProfileSettings)]) {
+    let mut t = table(["NAME", "COMPANY", "SOURCE", "MAPPER", "TARGET", "SCHEDULE"]);
+    for (p, s) in profiles {
+        t.add_row([
+            p.id.clone(),
+            s.company_id.clone().unwrap_or_else(|| "-".into()),
+            format!("{}:{}", p.source_connection, p.source_scope),
+            p.mapper_plugin.clone(),
+            format!("{}:{}", p.target_connection, p.target_scope),
+            schedule(s),
+        ]);
+    }
+    println!("{t}");
+}
+
+fn schedule(s: &ProfileSettings) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = s.interval_secs {
+        parts.push(format!("every {n} s"));
+    }
+    if let Some(at) = &s.daily_at {
+        parts.push(format!("daily {at} UTC"));
+    }
+    if parts.is_empty() {
+        parts.push("manual".into());
+    }
+    if !s.enabled {
+        parts.push("(disabled)".into());
+    }
+    parts.join(", ")
+}
+
+/// Prints one profile.
+pub fn print_profile(p: &Profile, s: &ProfileSettings) {
+    let rules = serde_json::to_string_pretty(&p.rules).expect("rules serialise");
+    let options = serde_json::from_str::<serde_json::Value>(&p.mapper_options)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| p.mapper_options.clone());
+    let mut t = table(["", ""]);
+    t.add_row(["profile", p.id.as_str()]);
+    t.add_row(["company", s.company_id.as_deref().unwrap_or("-")]);
+    t.add_row([
+        "source",
+        &format!("{} ({})", p.source_connection, p.source_scope),
+    ]);
+    t.add_row(["mapper", p.mapper_plugin.as_str()]);
+    t.add_row([
+        "target",
+        &format!("{} ({})", p.target_connection, p.target_scope),
+    ]);
+    t.add_row(["page size", &p.page_size.to_string()]);
+    t.add_row(["schedule", &schedule(s)]);
+    if let Err(e) = s.validate(p) {
+        t.add_row(["SCHEDULE ERROR", &e.to_string()]);
+    }
+    println!("{t}");
+    println!("\nmapper options:\n{options}\n\nrules:\n{rules}");
 }
 
 #[cfg(test)]

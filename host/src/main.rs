@@ -482,82 +482,85 @@ async fn update_connection(hub: &Hub, args: UpdateConnection) -> Result<()> {
 }
 
 async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
+    use syncbridge::control::profiles::{self as service, NewProfile, ProfileChange};
+    use syncbridge::control::Actor;
     match cmd {
         ProfileCommand::Add(a) => {
-            syncbridge::ids::check_object_id("profile", &a.name, a.company.as_deref())?;
             let rules =
                 serde_json::from_str(&a.rules).context("--rules is not a valid rules object")?;
-            for conn in [&a.source, &a.target] {
-                hub.store().get_connection(conn).await?;
-            }
-            hub.plugin(&a.mapper).await?;
-            profiles::check_mapper_options(&a.mapper_options)
-                .map_err(|e| anyhow::anyhow!("--mapper-options: {e}"))?;
-            let profile = Profile {
-                id: a.name,
-                source_connection: a.source,
-                source_scope: a.source_scope,
-                mapper_plugin: a.mapper,
-                mapper_options: a.mapper_options,
-                target_connection: a.target,
-                target_scope: a.target_scope,
-                rules,
-                page_size: a.page_size.max(1),
+            let new = NewProfile {
+                profile: Profile {
+                    id: a.name,
+                    source_connection: a.source,
+                    source_scope: a.source_scope,
+                    mapper_plugin: a.mapper,
+                    mapper_options: a.mapper_options,
+                    target_connection: a.target,
+                    target_scope: a.target_scope,
+                    rules,
+                    page_size: a.page_size,
+                },
+                settings: profiles::ProfileSettings {
+                    company_id: a.company,
+                    enabled: true,
+                    interval_secs: a.every,
+                    daily_at: a.daily,
+                    unreadable_interval: None,
+                },
             };
-            let settings = profiles::ProfileSettings {
-                company_id: a.company.clone(),
-                enabled: true,
-                interval_secs: a.every,
-                daily_at: a.daily.clone(),
-                unreadable_interval: None,
-            };
-            settings.validate(&profile)?;
-            if let Some(c) = &a.company {
-                syncbridge::control::companies::get(hub.store(), c)
-                    .await
-                    .with_context(|| format!("--company {c}: add it first with `syncbridge company add {c} --name ...`"))?;
-            }
-            profiles::save(hub.store(), &profile).await?;
-            profiles::set_settings(hub.store(), &profile.id, &settings).await?;
-            if !a.no_run {
-                let queued = syncbridge::control::runs::Runs::new(hub.store().clone())
-                    .enqueue(syncbridge::control::runs::NewRun {
-                        profile_id: &profile.id,
-                        company_id: settings.company_id.as_deref(),
-                        trigger: "saved",
-                        mode: RunMode::Run,
-                        plan_id: None,
-                    })
-                    .await;
-                if let Ok(run) = queued {
-                    println!("queued run {} (a running `syncbridge serve` starts it within seconds; `syncbridge run {}` runs it here)", run.id, profile.id);
-                }
-            }
-            println!(
-                "saved profile {}: {} ({}) -> {} -> {} ({})",
-                profile.id,
-                profile.source_connection,
-                profile.source_scope,
-                profile.mapper_plugin,
-                profile.target_connection,
-                profile.target_scope
-            );
+            let saved = service::create(hub, Actor::Msp, new, !a.no_run).await?;
+            console::print_profile_saved(&saved);
         }
-        ProfileCommand::List => {
-            println!("{:<20} {:<28} {:<20} TARGET", "NAME", "SOURCE", "MAPPER");
-            for p in profiles::list(hub.store()).await? {
-                println!(
-                    "{:<20} {:<28} {:<20} {}:{}",
-                    p.id,
-                    format!("{}:{}", p.source_connection, p.source_scope),
-                    p.mapper_plugin,
-                    p.target_connection,
-                    p.target_scope
-                );
+        ProfileCommand::List => console::print_profiles(&service::list(hub, Actor::Msp).await?),
+        ProfileCommand::Show { name, json } => {
+            let (profile, settings) = service::get(hub, Actor::Msp, &name).await?;
+            if json {
+                let out = syncbridge::api::profiles::ProfileOut::new(profile, settings);
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                console::print_profile(&profile, &settings);
             }
+        }
+        ProfileCommand::Update(u) => {
+            let rules = u
+                .rules
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .context("--rules is not a valid rules object")?;
+            let change = ProfileChange {
+                source_connection: u.source,
+                source_scope: u.source_scope,
+                mapper_plugin: u.mapper,
+                mapper_options: u.mapper_options,
+                target_connection: u.target,
+                target_scope: u.target_scope,
+                rules,
+                page_size: u.page_size,
+                enabled: u.enabled,
+                interval_secs: cleared(u.no_every, u.every),
+                daily_at: cleared(u.no_daily, u.daily),
+                company_id: cleared(u.no_company, u.company),
+            };
+            let saved = service::update(hub, Actor::Msp, &u.name, change, !u.no_run).await?;
+            console::print_profile_saved(&saved);
+        }
+        ProfileCommand::Remove { name } => {
+            service::remove(hub, Actor::Msp, &name).await?;
+            println!("removed profile {name} with its links, cursors, plans and quarantine; what it wrote stays in the target");
         }
     }
     Ok(())
+}
+
+/// A CLI change of an optional value: `--no-X` clears it, `--X V` sets it,
+/// neither keeps it.
+fn cleared<T>(clear: bool, value: Option<T>) -> Option<Option<T>> {
+    match (clear, value) {
+        (true, _) => Some(None),
+        (false, Some(v)) => Some(Some(v)),
+        (false, None) => None,
+    }
 }
 
 fn print_finding(f: &Finding) -> bool {

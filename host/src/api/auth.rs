@@ -9,6 +9,7 @@
 
 use super::error::ApiError;
 use crate::control::tokens::{self, Principal, Role};
+use crate::control::Actor;
 use crate::hub::Hub;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -85,9 +86,14 @@ impl Caller {
 
     /// Whether an object of `company` is visible to the caller.
     pub fn sees(&self, company: Option<&str>) -> bool {
+        self.actor().sees(company)
+    }
+
+    /// The caller as the services see it: the whole installation or one company.
+    pub fn actor(&self) -> Actor<'_> {
         match self.company() {
-            None => true,
-            Some(mine) => company == Some(mine),
+            None => Actor::Msp,
+            Some(company) => Actor::Company(company),
         }
     }
 

@@ -4,7 +4,7 @@
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{check_company_exists, visible_connection, Items};
-use crate::control::connections::{self, Actor, ConnectionChange};
+use crate::control::connections::{self, ConnectionChange};
 use crate::control::tokens::Role;
 use crate::hub::{Hub, NewConnection};
 use crate::ids;
@@ -378,13 +378,9 @@ pub async fn update(
         let credential = value.map(|v| parse_credential(&slot, &v)).transpose()?;
         credentials.insert(slot, credential);
     }
-    let actor = match caller.company() {
-        Some(company) => Actor::Company(company),
-        None => Actor::Msp,
-    };
     let done = connections::update(
         &hub,
-        actor,
+        caller.actor(),
         &id,
         ConnectionChange {
             config: body.config,

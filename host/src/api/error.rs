@@ -4,6 +4,7 @@
 use crate::control::approval::ApplyError;
 use crate::control::connections::ConnectionError;
 use crate::control::plans::PlanError;
+use crate::control::profiles::ProfileError;
 use crate::control::runs::RunsError;
 use crate::hub::HubError;
 use crate::store::StoreError;
@@ -185,6 +186,18 @@ impl From<ConnectionError> for ApiError {
             ConnectionError::Shared { .. } => ApiError::forbidden(e.to_string()),
             ConnectionError::ScopeViolation { .. } => ApiError::invalid(e.to_string()),
             ConnectionError::SyncInProgress { .. } => ApiError::sync_in_progress(e.to_string()),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(e: ProfileError) -> Self {
+        match e {
+            ProfileError::Store(e) => e.into(),
+            ProfileError::Invalid(message) => ApiError::invalid(message),
+            ProfileError::Exists(_) => ApiError::conflict(e.to_string()),
+            ProfileError::ScopeViolation { .. } => ApiError::invalid(e.to_string()),
+            ProfileError::SyncInProgress { .. } => ApiError::sync_in_progress(e.to_string()),
         }
     }
 }

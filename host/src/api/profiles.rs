@@ -2,18 +2,16 @@
 //! runs; plus run now, dry run, enable/disable and explain.
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, ErrorBody};
+use super::error::{ApiJson, ApiQuery, ApiResult, ErrorBody};
 use super::runs::RunOut;
-use super::{
-    check_company_exists, visible_connection, visible_profile, visible_profile_ids, Items,
-};
-use crate::control::runs::{NewRun, RunMode, Runs, RunsError};
+use super::{visible_profile, Items};
+use crate::control::profiles::{self as service, NewProfile, ProfileChange};
+use crate::control::runs::{NewRun, RunMode, Runs};
 use crate::control::tokens::Role;
 use crate::engine::explain::{self, Explanation};
-use crate::engine::profiles::{self, Profile, ProfileSettings, MAX_PAGE_SIZE};
+use crate::engine::profiles::{self, Profile, ProfileSettings};
 use crate::engine::rules::FieldRules;
 use crate::hub::Hub;
-use crate::ids;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -57,7 +55,7 @@ pub struct ProfileOut {
 }
 
 impl ProfileOut {
-    fn new(p: Profile, s: ProfileSettings) -> Self {
+    pub fn new(p: Profile, s: ProfileSettings) -> Self {
         Self {
             minimum_interval_secs: profiles::minimum_interval(&p).as_secs(),
             interval_secs: s.interval(&p).ok().flatten().map(|d| d.as_secs()),
@@ -261,60 +259,13 @@ impl From<Explanation> for ExplanationOut {
     }
 }
 
-/// Checks references and settings before a save.
-async fn validate(hub: &Hub, caller: &Caller, p: &Profile, s: &ProfileSettings) -> ApiResult<()> {
-    profiles::check_mapper_options(&p.mapper_options).map_err(ApiError::invalid)?;
-
-    if let Some(c) = &s.company_id {
-        check_company_exists(hub, c).await?;
-    }
-    for conn in [&p.source_connection, &p.target_connection] {
-        visible_connection(hub, caller, conn).await?;
-    }
-    let mapper = hub.store().get_plugin(&p.mapper_plugin).await?;
-    if mapper.kind != "mapper" {
-        return Err(ApiError::invalid(format!(
-            "plugin {} is a {}; mapper_plugin needs a mapper plugin",
-            p.mapper_plugin, mapper.kind
-        )));
-    }
-    if !(1..=MAX_PAGE_SIZE).contains(&p.page_size) {
-        return Err(ApiError::invalid(format!(
-            "page_size {} is out of range: use 1 to {MAX_PAGE_SIZE}",
-            p.page_size
-        )));
-    }
-    s.validate(p)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(())
-}
-
-/// Saves, then queues the "a run within seconds of saving" run.
-async fn save(hub: &Hub, p: &Profile, s: &ProfileSettings) -> ApiResult<ProfileSaved> {
-    profiles::save(hub.store(), p).await?;
-    profiles::set_settings(hub.store(), &p.id, s).await?;
-    let queued_run = if s.enabled {
-        match Runs::new(hub.store().clone())
-            .enqueue(NewRun {
-                profile_id: &p.id,
-                company_id: s.company_id.as_deref(),
-                trigger: "saved",
-                mode: RunMode::Run,
-                plan_id: None,
-            })
-            .await
-        {
-            Ok(run) => Some(run.into()),
-            Err(RunsError::InProgress { .. }) => None,
-            Err(e) => return Err(e.into()),
+impl From<service::ProfileSaved> for ProfileSaved {
+    fn from(saved: service::ProfileSaved) -> Self {
+        Self {
+            profile: ProfileOut::new(saved.profile, saved.settings),
+            queued_run: saved.queued_run.map(RunOut::from),
         }
-    } else {
-        None
-    };
-    Ok(ProfileSaved {
-        profile: ProfileOut::new(p.clone(), s.clone()),
-        queued_run,
-    })
+    }
 }
 
 #[utoipa::path(get, path = "/profiles", tag = "profiles",
@@ -323,15 +274,11 @@ pub async fn list(
     State(hub): State<Arc<Hub>>,
     caller: Caller,
 ) -> ApiResult<Json<Items<ProfileOut>>> {
-    let visible = visible_profile_ids(&hub, &caller).await?;
-    let mut out = Vec::new();
-    for p in profiles::list(hub.store()).await? {
-        if visible.as_ref().is_some_and(|v| !v.contains(&p.id)) {
-            continue;
-        }
-        let s = profiles::settings(hub.store(), &p.id).await?;
-        out.push(ProfileOut::new(p, s));
-    }
+    let out: Vec<ProfileOut> = service::list(&hub, caller.actor())
+        .await?
+        .into_iter()
+        .map(|(p, s)| ProfileOut::new(p, s))
+        .collect();
     Ok(Json(out.into()))
 }
 
@@ -350,35 +297,28 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ProfileSaved>)> {
     caller.require(Role::Admin)?;
     let company_id = caller.company_for_new(b.company_id)?;
-    ids::check_new_object_id("profile", &b.id, company_id.as_deref(), caller.company())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if profiles::get(hub.store(), &b.id).await.is_ok() {
-        return Err(ApiError::conflict(format!(
-            "profile {:?} already exists; change it with PUT /profiles/{}",
-            b.id, b.id
-        )));
-    }
-    let profile = Profile {
-        id: b.id,
-        source_connection: b.source_connection,
-        source_scope: b.source_scope,
-        mapper_plugin: b.mapper_plugin,
-        mapper_options: b.mapper_options.to_string(),
-        target_connection: b.target_connection,
-        target_scope: b.target_scope,
-        rules: b.rules,
-        page_size: b.page_size,
+    let new = NewProfile {
+        profile: Profile {
+            id: b.id,
+            source_connection: b.source_connection,
+            source_scope: b.source_scope,
+            mapper_plugin: b.mapper_plugin,
+            mapper_options: b.mapper_options.to_string(),
+            target_connection: b.target_connection,
+            target_scope: b.target_scope,
+            rules: b.rules,
+            page_size: b.page_size,
+        },
+        settings: ProfileSettings {
+            company_id,
+            enabled: b.enabled,
+            interval_secs: b.interval_secs,
+            daily_at: b.daily_at,
+            unreadable_interval: None,
+        },
     };
-    let settings = ProfileSettings {
-        company_id,
-        enabled: b.enabled,
-        interval_secs: b.interval_secs,
-        daily_at: b.daily_at,
-        unreadable_interval: None,
-    };
-    validate(&hub, &caller, &profile, &settings).await?;
-    let saved = save(&hub, &profile, &settings).await?;
-    Ok((StatusCode::CREATED, Json(saved)))
+    let saved = service::create(&hub, caller.actor(), new, true).await?;
+    Ok((StatusCode::CREATED, Json(saved.into())))
 }
 
 #[utoipa::path(get, path = "/profiles/{id}", tag = "profiles",
@@ -392,7 +332,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProfileOut>> {
-    let (p, s) = visible_profile(&hub, &caller, &id).await?;
+    let (p, s) = service::get(&hub, caller.actor(), &id).await?;
     Ok(Json(ProfileOut::new(p, s)))
 }
 
@@ -411,54 +351,22 @@ pub async fn update(
     ApiJson(b): ApiJson<ProfileUpdate>,
 ) -> ApiResult<Json<ProfileSaved>> {
     caller.require(Role::Admin)?;
-    let (mut p, mut s) = visible_profile(&hub, &caller, &id).await?;
-    if let Some(v) = b.source_connection {
-        p.source_connection = v;
-    }
-    if let Some(v) = b.source_scope {
-        p.source_scope = v;
-    }
-    if let Some(v) = b.mapper_plugin {
-        p.mapper_plugin = v;
-    }
-    if let Some(v) = b.mapper_options {
-        p.mapper_options = v.to_string();
-    }
-    if let Some(v) = b.target_connection {
-        p.target_connection = v;
-    }
-    if let Some(v) = b.target_scope {
-        p.target_scope = v;
-    }
-    if let Some(v) = b.rules {
-        p.rules = v;
-    }
-    if let Some(v) = b.page_size {
-        p.page_size = v;
-    }
-    if let Some(v) = b.enabled {
-        s.enabled = v;
-    }
-    if let Some(v) = b.interval_secs {
-        s.interval_secs = v;
-        s.unreadable_interval = None;
-    }
-    if let Some(v) = b.daily_at {
-        s.daily_at = v;
-    }
-    if let Some(requested) = b.company_id {
-        if caller.company().is_some() && requested.as_deref() != caller.company() {
-            return Err(ApiError::invalid(format!(
-                "this token is scoped to company {:?} and cannot move profiles to another",
-                caller.company().unwrap_or_default()
-            )));
-        }
-        s.company_id = requested;
-    }
-    ids::check_object_id("profile", &p.id, s.company_id.as_deref())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    validate(&hub, &caller, &p, &s).await?;
-    Ok(Json(save(&hub, &p, &s).await?))
+    let change = ProfileChange {
+        source_connection: b.source_connection,
+        source_scope: b.source_scope,
+        mapper_plugin: b.mapper_plugin,
+        mapper_options: b.mapper_options.map(|v| v.to_string()),
+        target_connection: b.target_connection,
+        target_scope: b.target_scope,
+        rules: b.rules,
+        page_size: b.page_size,
+        enabled: b.enabled,
+        interval_secs: b.interval_secs,
+        daily_at: b.daily_at,
+        company_id: b.company_id,
+    };
+    let saved = service::update(&hub, caller.actor(), &id, change, true).await?;
+    Ok(Json(saved.into()))
 }
 
 #[utoipa::path(delete, path = "/profiles/{id}", tag = "profiles",
@@ -474,17 +382,7 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Admin)?;
-    visible_profile(&hub, &caller, &id).await?;
-    if let Some(run) = Runs::new(hub.store().clone())
-        .active_for_profile(&id)
-        .await?
-    {
-        return Err(ApiError::sync_in_progress(format!(
-            "a run of profile {id} is queued or in progress (run {}); try again when it finishes",
-            run.id
-        )));
-    }
-    profiles::remove(hub.store(), &id).await?;
+    service::remove(&hub, caller.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,6 +10,7 @@
 //! - Changing a server setting makes the next run of every profile using the
 //!   connection a full re-sync.
 
+pub use super::Actor;
 use crate::capability::binding::CredentialBinding;
 use crate::control::companies;
 use crate::control::runs::Runs;
@@ -82,15 +83,6 @@ pub struct ConnectionChange {
     pub credentials: BTreeMap<String, Option<Credential>>,
     /// Moves the connection to a company (`Some(None)`: to none).
     pub company_id: Option<Option<String>>,
-}
-
-/// Who asks for a change.
-#[derive(Debug, Clone, Copy)]
-pub enum Actor<'a> {
-    /// An operator of the whole installation (CLI, unscoped API token).
-    Msp,
-    /// An API token scoped to one company.
-    Company(&'a str),
 }
 
 /// What a change did.

@@ -1,9 +1,10 @@
-//! The control plane's records: customer companies, runs and their leases,
-//! stored plans, API tokens and alerts.
+//! The control plane: the services the REST API and the CLI share
+//! (companies, connections, profiles, mailboxes, plans and their approval,
+//! quarantine, tokens) and the records of runs, their leases and alerts.
 //!
-//! Everything here is plain store access; what runs a profile lives in
-//! [`crate::engine`], what decides when lives in [`crate::scheduler`], and
-//! the REST API in [`crate::api`].
+//! What runs a profile lives in `runner` and `engine`, what decides when in
+//! `scheduler`, and the REST API in `api`; they call down into this module,
+//! never the other way.
 
 pub mod alerts;
 pub mod approval;
@@ -12,11 +13,39 @@ pub mod connections;
 pub mod mailboxes;
 pub mod plans;
 pub mod preview;
+pub mod profiles;
 pub mod quarantine;
 pub mod runs;
 pub mod tokens;
 
 use rand::RngCore;
+
+/// Who asks: the whole installation, or one company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    /// An operator of the whole installation (CLI, unscoped API token).
+    Msp,
+    /// An API token scoped to one company.
+    Company(&'a str),
+}
+
+impl<'a> Actor<'a> {
+    /// The company the actor is scoped to.
+    pub fn company(self) -> Option<&'a str> {
+        match self {
+            Actor::Msp => None,
+            Actor::Company(c) => Some(c),
+        }
+    }
+
+    /// Whether the actor sees records of `company` (`None`: the MSP's own).
+    pub fn sees(self, company: Option<&str>) -> bool {
+        match self {
+            Actor::Msp => true,
+            Actor::Company(mine) => company == Some(mine),
+        }
+    }
+}
 
 /// A new id: a readable prefix and 12 random hex digits.
 pub fn new_id(prefix: &str) -> String {

@@ -431,3 +431,103 @@ fn logs_are_json_on_request_and_plain_in_a_pipe() {
     assert!(err.contains("plugin installed"), "{err}");
     assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
 }
+
+/// `profile add|show|update|remove` answer as the API does: one service,
+/// one set of rules (a connector is no mapper, ids are checked, an existing
+/// profile is changed with `update`, not silently replaced).
+#[test]
+fn profile_commands_share_the_api_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for plugin in ["http-probe", "echo-mapper"] {
+        let path = common::package(plugin);
+        let (ok, out, err) =
+            syncbridge(&data, &["plugin", "install", path.to_str().unwrap()], None);
+        assert!(ok, "{out}{err}");
+    }
+    let (ok, out, err) = syncbridge(
+        &data,
+        &["connection", "add", "probe", "--plugin", "http-probe"],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    let add = |name: &str, mapper: &str, extra: &[&str]| {
+        let mut args = vec![
+            "profile",
+            "add",
+            name,
+            "--source",
+            "probe",
+            "--source-scope",
+            "contacts",
+            "--mapper",
+            mapper,
+            "--target",
+            "probe",
+            "--target-scope",
+            "contacts",
+            "--no-run",
+        ];
+        args.extend_from_slice(extra);
+        syncbridge(&data, &args, None)
+    };
+    let show = || {
+        let (ok, out, err) = syncbridge(&data, &["profile", "show", "p", "--json"], None);
+        assert!(ok, "{out}{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+
+    let (ok, _, err) = add("p", "http-probe", &[]);
+    assert!(!ok && err.contains("must be a mapper plugin"), "{err}");
+    let (ok, _, err) = add("a.b.c", "echo-mapper", &[]);
+    assert!(!ok && err.contains("a.b.c"), "{err}");
+    let (ok, _, err) = add("p", "echo-mapper", &["--page-size", "0"]);
+    assert!(!ok && err.contains("--page-size"), "{err}");
+    let (ok, out, err) = add("p", "echo-mapper", &[]);
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = add("p", "echo-mapper", &["--page-size", "5"]);
+    assert!(
+        !ok && err.contains("already exists") && err.contains("syncbridge profile update p"),
+        "{err}"
+    );
+    assert_eq!(show()["page_size"], 100, "the refused add changed nothing");
+
+    let (ok, out, err) = syncbridge(&data, &["profile", "show", "p"], None);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("probe (contacts)") && out.contains("echo-mapper"),
+        "{out}"
+    );
+
+    let update = |args: &[&str]| {
+        let mut all = vec!["profile", "update", "p", "--no-run"];
+        all.extend_from_slice(args);
+        syncbridge(&data, &all, None)
+    };
+    let (ok, _, err) = update(&["--every", "59"]);
+    assert!(!ok && err.contains("every 60 to 2678400 seconds"), "{err}");
+    let (ok, out, err) = update(&["--every", "120", "--page-size", "7", "--daily", "03:30"]);
+    assert!(ok, "{out}{err}");
+    let p = show();
+    assert_eq!(
+        (&p["interval_secs"], &p["page_size"], &p["daily_at"]),
+        (
+            &serde_json::json!(120),
+            &serde_json::json!(7),
+            &serde_json::json!("03:30")
+        )
+    );
+    let (ok, out, err) = update(&["--no-every", "--enabled", "false"]);
+    assert!(ok, "{out}{err}");
+    let p = show();
+    assert_eq!(
+        (&p["interval_secs"], &p["enabled"]),
+        (&serde_json::Value::Null, &serde_json::json!(false))
+    );
+    assert_eq!(p["daily_at"], "03:30", "left out: kept");
+
+    let (ok, out, err) = syncbridge(&data, &["profile", "remove", "p"], None);
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = syncbridge(&data, &["profile", "show", "p"], None);
+    assert!(!ok && err.contains("does not exist"), "{err}");
+}
