@@ -119,6 +119,9 @@ pub enum Command {
         /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// With a run: how many of its item outcomes to show.
+        #[arg(long, default_value_t = 200)]
+        items: u32,
     },
     /// Explain a synced record: which source value, rule and run produced each field.
     Explain {

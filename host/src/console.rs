@@ -1,12 +1,45 @@
 //! What the CLI prints for runs, plans and explanations: a progress bar
 //! while a run applies, and tables after.
 
+/// `println!` for the CLI's output: when stdout is a closed pipe
+/// (`syncbridge runs | head -1`), the process ends quietly with the status
+/// a process killed by SIGPIPE has (141), as other command-line tools do,
+/// instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::console::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::console::write_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to stdout; see [`outln!`].
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 use crate::control::plans;
 use crate::control::profiles::ProfileSaved;
 use crate::control::runs::{RunFilter, RunMode, RunRecord, RunStatus, Runs};
 use crate::engine::explain::explain;
 use crate::engine::plan::PlanCounts;
 use crate::engine::profiles::{Profile, ProfileSettings};
+use crate::engine::Ledger;
 use crate::hub::Hub;
 use crate::runner::{NoProgress, Progress, RunNow, Runner};
 use anyhow::{Context, Result};
@@ -91,33 +124,39 @@ fn counts_rows(c: &PlanCounts) -> Vec<(&'static str, u64)> {
 pub fn print_run(run: &RunRecord) {
     let summary = run.report.clone().unwrap_or_default();
     let report = &summary.report;
-    println!(
-        "run {} of {} ({:?}, {:?})",
-        run.id, run.profile_id, run.mode, run.status
+    outln!(
+        "run {} of {} ({}, {})",
+        run.id,
+        run.profile_id,
+        run.mode.as_str(),
+        run.status.as_str()
     );
-    println!("{:<12} {:>8}", "ACTION", "ITEMS");
+    let mut t = table(["ACTION", "ITEMS"]);
     for (name, n) in counts_rows(&report.planned) {
-        println!("{name:<12} {n:>8}");
+        t.add_row([name.to_owned(), n.to_string()]);
     }
+    outln!("{t}");
     match run.status {
-        RunStatus::Succeeded => println!(
+        RunStatus::Succeeded => outln!(
             "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
             report.applied, report.failed, report.recovered, report.pages
         ),
-        RunStatus::Planned => println!(
+        RunStatus::Planned => outln!(
             "\ndry run: nothing was written. Plan {}: `syncbridge plan {0}` shows every change; `syncbridge run {} --apply {0}` applies exactly it.",
             run.plan_id.as_deref().unwrap_or("?"),
             run.profile_id
         ),
-        RunStatus::Held => println!(
+        RunStatus::Held => outln!(
             "\nHELD: {}\nNothing was written. Review `syncbridge plan {}`, then approve with `syncbridge run {} --apply {1}`.",
             report.held.as_deref().unwrap_or(""),
             run.plan_id.as_deref().unwrap_or("?"),
             run.profile_id
         ),
-        RunStatus::Stale | RunStatus::Failed => {
-            println!("\n{:?}: {}", run.status, run.error.as_deref().unwrap_or(""))
-        }
+        RunStatus::Stale | RunStatus::Failed => outln!(
+            "\n{}: {}",
+            run.status.as_str().to_uppercase(),
+            run.error.as_deref().unwrap_or("")
+        ),
         RunStatus::Queued | RunStatus::Running | RunStatus::Cancelled => {}
     }
 }
@@ -125,8 +164,8 @@ pub fn print_run(run: &RunRecord) {
 /// Prints a stored plan.
 pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
     let info = plans::get(hub.store(), id).await?;
-    println!(
-        "plan {} of {} (run {}): {:?}{}",
+    outln!(
+        "plan {} of {} (run {}): {}{}",
         info.id,
         info.profile_id,
         info.run_id,
@@ -137,13 +176,13 @@ pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
             .unwrap_or_default()
     );
     let c = info.counts;
-    println!(
+    outln!(
         "create {} · update {} · deactivate {} · reactivate {} · delete {} · link {} · unchanged {}\n",
         c.create, c.update, c.deactivate, c.reactivate, c.delete, c.link, c.noop
     );
     for item in plans::items(hub.store(), id, !all, 0, 10_000).await? {
         let op = &item.op;
-        println!(
+        outln!(
             "{:<11} {} -> {}   [{}]",
             op.action.as_str(),
             op.source_id,
@@ -151,24 +190,19 @@ pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
             op.rule
         );
         for ch in &op.changes {
-            println!(
+            outln!(
                 "              {}: {} -> {}",
                 ch.field,
-                ch.before
-                    .as_deref()
-                    .map(|v| format!("{v:?}"))
-                    .unwrap_or_else(|| "—".into()),
-                ch.after
-                    .as_deref()
-                    .map(|v| format!("{v:?}"))
-                    .unwrap_or_else(|| "—".into())
+                value(ch.before.as_deref()),
+                value(ch.after.as_deref())
             );
         }
     }
     if info.status.open() {
-        println!(
+        outln!(
             "\napply exactly this plan: syncbridge run {} --apply {}",
-            info.profile_id, info.id
+            info.profile_id,
+            info.id
         );
     }
     Ok(())
@@ -180,17 +214,15 @@ pub async fn print_runs(
     run: Option<&str>,
     profile: Option<&str>,
     limit: u32,
+    items: u32,
 ) -> Result<()> {
     let runs = Runs::new(hub.store().clone());
     if let Some(id) = run {
         let r = runs.get(id).await?;
         print_run(&r);
-        return Ok(());
+        return print_run_items(hub, id, items).await;
     }
-    println!(
-        "{:<22} {:<20} {:<10} {:<10} {:<10} STARTED",
-        "RUN", "PROFILE", "MODE", "TRIGGER", "STATUS"
-    );
+    let mut t = table(["RUN", "PROFILE", "MODE", "TRIGGER", "STATUS", "STARTED"]);
     for r in runs
         .list(RunFilter {
             profile_id: profile,
@@ -199,18 +231,62 @@ pub async fn print_runs(
         })
         .await?
     {
-        println!(
-            "{:<22} {:<20} {:<10} {:<10} {:<10} {}",
-            r.id,
-            r.profile_id,
-            r.mode.as_str(),
-            r.trigger,
-            r.status.as_str(),
-            r.started_at
-                .or(Some(r.requested_at))
-                .map(utc)
-                .unwrap_or_default()
-        );
+        t.add_row([
+            r.id.clone(),
+            r.profile_id.clone(),
+            r.mode.as_str().to_owned(),
+            r.trigger.clone(),
+            r.status.as_str().to_owned(),
+            utc(r.started_at.unwrap_or(r.requested_at)),
+        ]);
+    }
+    outln!("{t}");
+    Ok(())
+}
+
+/// Prints the first `limit` item outcomes of a run.
+async fn print_run_items(hub: &Hub, run: &str, limit: u32) -> Result<()> {
+    let (entries, more) = Ledger::new(hub.store().clone())
+        .run_entries(run, 0, limit)
+        .await?;
+    if entries.is_empty() {
+        outln!("\nno item outcomes recorded (a dry run or held run records its plan: `syncbridge plan PLAN`)");
+        return Ok(());
+    }
+    let mut t = table([
+        "#",
+        "PHASE",
+        "ACTION",
+        "SOURCE",
+        "TARGET",
+        "CHANGES / DETAIL",
+    ]);
+    for e in &entries {
+        let mut what: Vec<String> = e
+            .changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {} -> {}",
+                    c.field,
+                    value(c.before.as_deref()),
+                    value(c.after.as_deref())
+                )
+            })
+            .collect();
+        what.extend(e.detail.clone());
+        t.add_row([
+            e.seq.to_string(),
+            e.phase.clone(),
+            e.action.clone(),
+            e.source_id.clone(),
+            e.target_id.clone().unwrap_or_else(|| "-".into()),
+            what.join("; "),
+        ]);
+    }
+    outln!("\n{t}");
+    if more {
+        outln!("(first {limit} item outcomes; `--items N` shows more, GET /api/v1/runs/{run}?offset={limit} pages)");
     }
     Ok(())
 }
@@ -225,7 +301,7 @@ pub async fn print_explain(
     let e = explain(hub.store(), profile, record, field)
         .await
         .context("cannot explain that record")?;
-    println!(
+    outln!(
         "{} -> {} ({}, {})",
         e.source_id,
         e.target_id,
@@ -234,22 +310,25 @@ pub async fn print_explain(
     );
     for f in &e.fields {
         match (&f.system, &f.run_id) {
-            (Some(system), Some(run)) => println!(
-                "  {} = {:?}: written from the {system} by run {run} (rule {})",
+            (Some(system), Some(run)) => outln!(
+                "  {} = {}: written from the {system} by run {run} (rule {})",
                 f.field,
-                f.value.as_deref().unwrap_or(""),
+                value(f.value.as_deref()),
                 f.rule.as_deref().unwrap_or("?")
             ),
-            _ => println!(
-                "  {} = {:?}: the target's own value (found when matched; never written)",
+            _ => outln!(
+                "  {} = {}: the target's own value (found when matched; never written)",
                 f.field,
-                f.value.as_deref().unwrap_or("")
+                value(f.value.as_deref())
             ),
         }
         for h in &f.history {
-            println!(
-                "      run {} {}: {:?} -> {:?}",
-                h.run_id, h.action, h.before, h.after
+            outln!(
+                "      run {} {}: {} -> {}",
+                h.run_id,
+                h.action,
+                value(h.before.as_deref()),
+                value(h.after.as_deref())
             );
         }
     }
@@ -266,12 +345,16 @@ pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
         );
     };
     let items = plans::items(hub.store(), plan, false, 0, 100_000).await?;
-    println!(
+    outln!(
         "\n{:<34} {:<10} {:<28} {:<22} {:<18} WHY",
-        "WHO", "ACTION", "FILTER", "SITE", "CONTACT TYPE"
+        "WHO",
+        "ACTION",
+        "FILTER",
+        "SITE",
+        "CONTACT TYPE"
     );
     for row in crate::control::preview::rows(&items) {
-        println!(
+        outln!(
             "{:<34} {:<10} {:<28} {:<22} {:<18} {}",
             row.who.as_deref().unwrap_or(&row.source_id),
             row.action.as_str(),
@@ -290,24 +373,18 @@ pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Err(_) => format!("{ms} ms (out of range)"),
+    }
+}
+
+/// A field value for people: quoted text, or `(none)`.
+pub fn value(v: Option<&str>) -> String {
+    match v {
+        Some(text) => format!("\"{text}\""),
+        None => "(none)".to_owned(),
+    }
 }
 
 /// A table with the CLI's look: a header row, no borders, columns as wide
@@ -328,7 +405,7 @@ where
 /// Prints a saved profile and the run saving it queued.
 pub fn print_profile_saved(saved: &ProfileSaved) {
     let p = &saved.profile;
-    println!(
+    outln!(
         "saved profile {}: {} ({}) -> {} -> {} ({})",
         p.id,
         p.source_connection,
@@ -338,12 +415,12 @@ pub fn print_profile_saved(saved: &ProfileSaved) {
         p.target_scope
     );
     match &saved.queued_run {
-        Some(run) => println!(
+        Some(run) => outln!(
             "queued run {} (a running `syncbridge serve` starts it within seconds; `syncbridge run {}` runs it here)",
             run.id, p.id
         ),
         None if !saved.settings.enabled => {
-            println!("scheduled runs are off (`syncbridge profile update {} --enabled true`)", p.id)
+            outln!("scheduled runs are off (`syncbridge profile update {} --enabled true`)", p.id)
         }
         None => {}
     }
@@ -362,7 +439,7 @@ pub fn print_profiles(profiles: &[(Profile, ProfileSettings)]) {
             schedule(s),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 fn schedule(s: &ProfileSettings) -> String {
@@ -405,8 +482,8 @@ pub fn print_profile(p: &Profile, s: &ProfileSettings) {
     if let Err(e) = s.validate(p) {
         t.add_row(["SCHEDULE ERROR", &e.to_string()]);
     }
-    println!("{t}");
-    println!("\nmapper options:\n{options}\n\nrules:\n{rules}");
+    outln!("{t}");
+    outln!("\nmapper options:\n{options}\n\nrules:\n{rules}");
 }
 
 #[cfg(test)]
@@ -419,5 +496,11 @@ mod tests {
             "2026-11-23 01:02:03 UTC"
         );
         assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn values_are_shown_without_rust_syntax() {
+        assert_eq!(super::value(Some("W.")), "\"W.\"");
+        assert_eq!(super::value(None), "(none)");
     }
 }

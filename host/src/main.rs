@@ -14,6 +14,7 @@ use syncbridge::console;
 use syncbridge::control::runs::{RunMode, RunStatus};
 use syncbridge::engine::profiles::{self, Profile};
 use syncbridge::hub::{Hub, NewConnection};
+use syncbridge::outln;
 use syncbridge::runtime::bindings::connector_api::{Finding, Outcome};
 use syncbridge::runtime::{EngineOptions, Runtime};
 use syncbridge::secrets::{Credential, MasterKey};
@@ -113,7 +114,8 @@ async fn run(cli: Cli) -> Result<()> {
             run,
             profile,
             limit,
-        } => console::print_runs(&hub, run.as_deref(), profile.as_deref(), limit).await?,
+            items,
+        } => console::print_runs(&hub, run.as_deref(), profile.as_deref(), limit, items).await?,
         Command::Explain {
             profile,
             record,
@@ -252,7 +254,7 @@ async fn install_all(hub: &Hub, dir: &std::path::Path) -> Result<()> {
     entries.sort();
     for path in entries {
         let record = hub.install_plugin(&path, None).await?;
-        println!(
+        outln!(
             "installed {} {} ({})",
             record.id,
             record.version,
@@ -266,22 +268,30 @@ async fn plugin_command(hub: &Hub, cmd: PluginCommand) -> Result<()> {
     match cmd {
         PluginCommand::Install { path, sha256 } => {
             let r = hub.install_plugin(&path, sha256.as_deref()).await?;
-            println!(
+            outln!(
                 "installed {} {} ({}, WIT {}) sha256 {}",
-                r.id, r.version, r.kind, r.wit_version, r.digest
+                r.id,
+                r.version,
+                r.kind,
+                r.wit_version,
+                r.digest
             );
         }
         PluginCommand::List => {
             let plugins = hub.store().list_plugins().await?;
             if plugins.is_empty() {
-                println!("no plugins installed; install one with `syncbridge plugin install PATH`");
+                outln!("no plugins installed; install one with `syncbridge plugin install PATH`");
             }
-            println!(
+            outln!(
                 "{:<20} {:<10} {:<10} {:<16} {:<6} SHA256",
-                "ID", "VERSION", "KIND", "VENDOR", "WIT"
+                "ID",
+                "VERSION",
+                "KIND",
+                "VENDOR",
+                "WIT"
             );
             for p in plugins {
-                println!(
+                outln!(
                     "{:<20} {:<10} {:<10} {:<16} {:<6} {}",
                     p.id,
                     p.version,
@@ -294,7 +304,7 @@ async fn plugin_command(hub: &Hub, cmd: PluginCommand) -> Result<()> {
         }
         PluginCommand::Remove { id } => {
             hub.remove_plugin(&id).await?;
-            println!("removed {id}");
+            outln!("removed {id}");
         }
     }
     Ok(())
@@ -325,19 +335,22 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
                     credentials,
                 })
                 .await?;
-            println!(
+            outln!(
                 "added connection {} (plugin {})",
-                record.id, record.plugin_id
+                record.id,
+                record.plugin_id
             );
             if record.allowed_hosts.is_empty() {
-                println!("note: no --allow-host given, so this connection can reach no host");
+                outln!("note: no --allow-host given, so this connection can reach no host");
             }
         }
         ConnectionCommand::Update(args) => update_connection(hub, args).await?,
         ConnectionCommand::List => {
-            println!(
+            outln!(
                 "{:<24} {:<16} {:<8} ALLOWED HOSTS",
-                "NAME", "PLUGIN", "PRIVATE"
+                "NAME",
+                "PLUGIN",
+                "PRIVATE"
             );
             for c in hub.store().list_connections().await? {
                 let slots: Vec<String> = hub
@@ -347,7 +360,7 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
                     .into_iter()
                     .map(|s| format!("{}({})", s.slot, s.kind))
                     .collect();
-                println!(
+                outln!(
                     "{:<24} {:<16} {:<8} {}  credentials: {}",
                     c.id,
                     c.plugin_id,
@@ -374,7 +387,7 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
                     }
                 }
                 Err(e) => {
-                    println!("FAILED   connection: {e}");
+                    outln!("FAILED   connection: {e}");
                     failed = true;
                 }
             }
@@ -384,7 +397,7 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
         }
         ConnectionCommand::Remove { name } => {
             syncbridge::control::connections::remove(hub, &name).await?;
-            println!("removed connection {name}");
+            outln!("removed connection {name}");
         }
     }
     Ok(())
@@ -460,15 +473,15 @@ async fn update_connection(hub: &Hub, args: UpdateConnection) -> Result<()> {
         },
     )
     .await?;
-    println!("updated connection {}", done.record.id);
+    outln!("updated connection {}", done.record.id);
     if !done.credentials_changed.is_empty() {
-        println!(
+        outln!(
             "credentials changed: {}",
             done.credentials_changed.join(", ")
         );
     }
     if !done.changed_server_settings.is_empty() {
-        println!(
+        outln!(
             "server settings changed ({}): the next run of {} is a full re-sync",
             done.changed_server_settings.join(", "),
             if done.resync_profiles.is_empty() {
@@ -516,7 +529,7 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
             let (profile, settings) = service::get(hub, Actor::Msp, &name).await?;
             if json {
                 let out = syncbridge::api::profiles::ProfileOut::new(profile, settings);
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                outln!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 console::print_profile(&profile, &settings);
             }
@@ -547,7 +560,7 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
         }
         ProfileCommand::Remove { name } => {
             service::remove(hub, Actor::Msp, &name).await?;
-            println!("removed profile {name} with its links, cursors, plans and quarantine; what it wrote stays in the target");
+            outln!("removed profile {name} with its links, cursors, plans and quarantine; what it wrote stays in the target");
         }
     }
     Ok(())
@@ -570,12 +583,12 @@ fn print_finding(f: &Finding) -> bool {
         Outcome::Failed => ("FAILED", true),
         Outcome::Skipped => ("skipped", false),
     };
-    println!("{label:<8} {}", f.check);
+    outln!("{label:<8} {}", f.check);
     if let Some(cause) = &f.cause {
-        println!("         cause:  {cause}");
+        outln!("         cause:  {cause}");
     }
     if let Some(remedy) = &f.remedy {
-        println!("         remedy: {remedy}");
+        outln!("         remedy: {remedy}");
     }
     failed
 }
@@ -613,7 +626,7 @@ async fn token_command(hub: &Hub, cmd: TokenCommand) -> Result<()> {
             }
             let (info, token) =
                 tokens::create(hub.store(), &name, role, company.as_deref()).await?;
-            println!(
+            outln!(
                 "created token {} ({}, {}{})",
                 info.id,
                 info.name,
@@ -623,18 +636,22 @@ async fn token_command(hub: &Hub, cmd: TokenCommand) -> Result<()> {
                     .map(|c| format!(", company {c}"))
                     .unwrap_or_default()
             );
-            println!("{token}");
+            outln!("{token}");
             eprintln!(
                 "store it now: it is shown only once (send it as `Authorization: Bearer <token>`)"
             );
         }
         TokenCommand::List => {
-            println!(
+            outln!(
                 "{:<20} {:<20} {:<9} {:<16} {:<8} LAST USED",
-                "ID", "NAME", "ROLE", "COMPANY", "REVOKED"
+                "ID",
+                "NAME",
+                "ROLE",
+                "COMPANY",
+                "REVOKED"
             );
             for t in tokens::list(hub.store()).await? {
-                println!(
+                outln!(
                     "{:<20} {:<20} {:<9} {:<16} {:<8} {}",
                     t.id,
                     t.name,
@@ -649,7 +666,7 @@ async fn token_command(hub: &Hub, cmd: TokenCommand) -> Result<()> {
         }
         TokenCommand::Revoke { id } => {
             tokens::revoke(hub.store(), &id).await?;
-            println!("revoked token {id}");
+            outln!("revoked token {id}");
         }
     }
     Ok(())
@@ -674,12 +691,12 @@ async fn company_command(hub: &Hub, cmd: CompanyCommand) -> Result<()> {
                 },
             )
             .await?;
-            println!("saved company {id}");
+            outln!("saved company {id}");
         }
         CompanyCommand::List => {
-            println!("{:<20} {:<28} NOTIFY", "ID", "NAME");
+            outln!("{:<20} {:<28} NOTIFY", "ID", "NAME");
             for c in companies::list(hub.store(), None).await? {
-                println!("{:<20} {:<28} {}", c.id, c.name, c.notify_to);
+                outln!("{:<20} {:<28} {}", c.id, c.name, c.notify_to);
             }
         }
     }
@@ -689,7 +706,7 @@ async fn company_command(hub: &Hub, cmd: CompanyCommand) -> Result<()> {
 async fn mailbox_command(hub: &Hub, cmd: MailboxCommand) -> Result<()> {
     use syncbridge::control::mailboxes::{self, Mailbox, SettingsMode};
     fn show(m: &Mailbox) {
-        println!(
+        outln!(
             "{:<40} {:<8} {:<9} {:<14} {}",
             m.id,
             if m.enabled { "enabled" } else { "disabled" },
@@ -700,9 +717,12 @@ async fn mailbox_command(hub: &Hub, cmd: MailboxCommand) -> Result<()> {
     }
     match cmd {
         MailboxCommand::List { connection } => {
-            println!(
+            outln!(
                 "{:<40} {:<8} {:<9} {:<14} SETTINGS",
-                "ID", "ENABLED", "APPROVED", "STATUS"
+                "ID",
+                "ENABLED",
+                "APPROVED",
+                "STATUS"
             );
             for m in mailboxes::list(hub.store(), connection.as_deref(), None).await? {
                 show(&m);
@@ -710,9 +730,10 @@ async fn mailbox_command(hub: &Hub, cmd: MailboxCommand) -> Result<()> {
         }
         MailboxCommand::Discover { connection } => {
             let d = mailboxes::discover(hub, &connection).await?;
-            println!(
+            outln!(
                 "{connection}: {} new mailbox(es) (disabled, awaiting approval), {} already known",
-                d.new, d.known
+                d.new,
+                d.known
             );
         }
         MailboxCommand::Enable { id } => {

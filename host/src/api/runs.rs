@@ -5,11 +5,11 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use super::{check_profile, Items};
 use crate::control::runs::{RunFilter, RunRecord, Runs};
+use crate::engine::Ledger;
 use crate::hub::Hub;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
@@ -166,33 +166,22 @@ pub async fn show(
     let run = visible_run(&hub, &caller, &id).await?;
     let limit = super::page_limit(q.limit)?;
     super::page_offset(q.offset)?;
-    let rows = sqlx::query(
-        "SELECT seq, phase, action, source_id, target_id, changes, detail, at FROM journal
-         WHERE run_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",
-    )
-    .bind(&id)
-    .bind(i64::from(limit) + 1)
-    .bind(i64::from(q.offset))
-    .fetch_all(hub.store().pool())
-    .await?;
-    let more = rows.len() > limit as usize;
-    let items = rows
-        .iter()
-        .take(limit as usize)
-        .map(|r| {
-            let changes: String = r.try_get("changes")?;
-            Ok(RunItem {
-                seq: r.try_get("seq")?,
-                phase: r.try_get("phase")?,
-                action: r.try_get("action")?,
-                source_id: r.try_get("source_id")?,
-                target_id: r.try_get("target_id")?,
-                changes: serde_json::from_str(&changes).unwrap_or(serde_json::json!([])),
-                detail: r.try_get("detail")?,
-                at: r.try_get("at")?,
-            })
+    let (entries, more) = Ledger::new(hub.store().clone())
+        .run_entries(&id, q.offset, limit)
+        .await?;
+    let items = entries
+        .into_iter()
+        .map(|e| RunItem {
+            seq: e.seq,
+            phase: e.phase,
+            action: e.action,
+            source_id: e.source_id,
+            target_id: e.target_id,
+            changes: serde_json::to_value(e.changes).expect("field changes serialise"),
+            detail: e.detail,
+            at: e.at,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect();
     Ok(Json(RunDetail {
         run: run.into(),
         items,

@@ -31,6 +31,23 @@ pub struct PageEnd<'a> {
     pub seen: &'a [String],
 }
 
+/// What happened to one item in a run, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub seq: i64,
+    /// planned | applied | failed | recovered | abandoned
+    pub phase: String,
+    /// create | update | deactivate | reactivate | delete | link | noop
+    pub action: String,
+    pub source_id: String,
+    pub target_id: Option<String>,
+    pub changes: Vec<super::plan::FieldChange>,
+    /// Why it failed, or other detail.
+    pub detail: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+}
+
 /// A journal row left `planned` by a run that died before recording its outcome.
 #[derive(Debug, Clone)]
 pub struct Unfinished {
@@ -326,6 +343,51 @@ impl Ledger {
     }
 
     /// Ops journaled as planned whose outcome was never recorded (the run died).
+    /// Up to `limit` journal entries of run `run` from `offset`, in order,
+    /// and whether more follow. A row this version cannot read is an error
+    /// naming it.
+    pub async fn run_entries(
+        &self,
+        run: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<JournalEntry>, bool), StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, phase, action, source_id, target_id, changes, detail, at FROM journal
+             WHERE run_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+        )
+        .bind(run)
+        .bind(i64::from(limit) + 1)
+        .bind(i64::from(offset))
+        .fetch_all(self.store.pool())
+        .await?;
+        let more = rows.len() > limit as usize;
+        let entries = rows
+            .iter()
+            .take(limit as usize)
+            .map(|r| {
+                let seq: i64 = r.try_get("seq")?;
+                let changes: String = r.try_get("changes")?;
+                let changes = serde_json::from_str(&changes).map_err(|e| StoreError::Invalid {
+                    what: "journal row",
+                    id: format!("{run}#{seq}"),
+                    detail: format!("its stored changes cannot be read: {e}"),
+                })?;
+                Ok(JournalEntry {
+                    seq,
+                    phase: r.try_get("phase")?,
+                    action: r.try_get("action")?,
+                    source_id: r.try_get("source_id")?,
+                    target_id: r.try_get("target_id")?,
+                    changes,
+                    detail: r.try_get("detail")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((entries, more))
+    }
+
     pub async fn unfinished(&self, profile: &str) -> Result<Vec<Unfinished>, StoreError> {
         let rows = sqlx::query("SELECT op_id, source_id, action, detail FROM pending_ops WHERE profile_id = $1 ORDER BY op_id")
             .bind(profile)

@@ -2,7 +2,7 @@
 //! `common` holds the shared fixtures and scenarios.
 
 mod api;
-mod cli_secrets;
+mod cli;
 mod common;
 mod connector_autotask;
 mod connector_connectwise;

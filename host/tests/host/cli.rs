@@ -531,3 +531,148 @@ fn profile_commands_share_the_api_rules() {
     let (ok, _, err) = syncbridge(&data, &["profile", "show", "p"], None);
     assert!(!ok && err.contains("does not exist"), "{err}");
 }
+
+/// The README's walk-through through the real binary against the
+/// simulators: output a person reads (no Rust `Debug` values), `runs RUN`
+/// lists the run's item outcomes, and a closed pipe ends the process quietly.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_walkthrough_prints_for_people() {
+    let root = common::workspace();
+    let seed = std::fs::read_to_string(root.join("demo/seed.json")).unwrap();
+    let sim = syncbridge_sim::Simulator::start(syncbridge_sim::SimConfig {
+        services: syncbridge_sim::Services {
+            graph: true,
+            autotask: true,
+            ..syncbridge_sim::Services::NONE
+        },
+        seed: Some(syncbridge_sim::Seed::from_json(&seed).unwrap()),
+        ..syncbridge_sim::SimConfig::all()
+    })
+    .await
+    .unwrap();
+    let base = sim.base_url();
+    let tenant = "contoso.onmicrosoft.com";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sb = |args: &[&str], stdin: Option<&str>| {
+        let (ok, out, err) = syncbridge(&data, args, stdin);
+        assert!(ok, "syncbridge {args:?}: {out}{err}");
+        out
+    };
+    for plugin in ["graph", "autotask", "m365-psa-contacts"] {
+        sb(
+            &[
+                "plugin",
+                "install",
+                common::package(plugin).to_str().unwrap(),
+            ],
+            None,
+        );
+    }
+    let graph = format!(r#"{{"graph_url":"{base}/v1.0","tenant":"{tenant}","with_groups":true}}"#);
+    let graph_creds = format!(
+        r#"{{"default":{{"kind":"oauth2-client-credentials","client_id":"22222222-2222-4222-8222-222222222222","client_secret":"demo-secret","token_url":"{base}/{tenant}/oauth2/v2.0/token","scope":"https://graph.microsoft.com/.default"}}}}"#
+    );
+    let loopback = [
+        "--allow-host",
+        "127.0.0.1",
+        "--allow-private-network",
+        "--credentials-stdin",
+    ];
+    let mut add_m365 = vec![
+        "connection",
+        "add",
+        "m365",
+        "--plugin",
+        "graph",
+        "--config",
+        &graph,
+    ];
+    add_m365.extend(loopback);
+    sb(&add_m365, Some(&graph_creds));
+    let psa =
+        format!(r#"{{"api_user":"api@msp.example","zone_lookup_url":"{base}/atservicesrest"}}"#);
+    let mut add_psa = vec![
+        "connection",
+        "add",
+        "psa",
+        "--plugin",
+        "autotask",
+        "--config",
+        &psa,
+    ];
+    add_psa.extend(loopback);
+    sb(
+        &add_psa,
+        Some(
+            r#"{"default":{"kind":"headers","headers":{"ApiIntegrationCode":"DEMO","UserName":"api@msp.example","Secret":"at-secret"}}}"#,
+        ),
+    );
+    let options = std::fs::read_to_string(root.join("demo/mapper-options.json")).unwrap();
+    let rules = std::fs::read_to_string(root.join("demo/rules.json")).unwrap();
+    sb(
+        &[
+            "profile",
+            "add",
+            "contoso",
+            "--source",
+            "m365",
+            "--source-scope",
+            "users",
+            "--mapper",
+            "m365-psa-contacts",
+            "--mapper-options",
+            &options,
+            "--rules",
+            &rules,
+            "--target",
+            "psa",
+            "--target-scope",
+            "contacts:company=1",
+            "--no-run",
+        ],
+        None,
+    );
+    let run = sb(&["run", "contoso", "--quiet"], None);
+    assert!(run.contains("(run, succeeded)"), "{run}");
+    let run_id = run
+        .split_whitespace()
+        .nth(1)
+        .expect("`run RUN of PROFILE` first")
+        .to_owned();
+
+    // `runs RUN`: the summary and one line per item outcome.
+    let shown = sb(&["runs", &run_id], None);
+    assert!(
+        shown.contains("PHASE") && shown.contains("applied"),
+        "{shown}"
+    );
+    let applied = shown.lines().filter(|l| l.contains(" applied ")).count();
+    assert!(applied >= 3, "item outcomes listed: {shown}");
+
+    let explained = sb(
+        &["explain", "contoso", "u-02", "--field", "last_name"],
+        None,
+    );
+    assert!(explained.contains("last_name = \""), "{explained}");
+    for out in [&run, &shown, &explained] {
+        assert!(
+            !out.contains("Some(") && !out.contains("None") && !out.contains("Succeeded"),
+            "no Rust Debug values: {out}"
+        );
+    }
+
+    // A reader that closed the pipe before the output: no panic, SIGPIPE's status.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_syncbridge"))
+        .args(["--data-dir", data.to_str().unwrap(), "runs"])
+        .env_remove("SYNCBRIDGE_MASTER_KEY")
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
