@@ -215,6 +215,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_scheduler: bool,
 
+    /// Serve GET /metrics (Prometheus) without a token. By default it needs an
+    /// API token not scoped to a company (any role); open it only when the
+    /// port is reachable from the monitoring network alone.
+    #[arg(long)]
+    pub metrics_public: bool,
+
     /// Recipients of notices for runs of profiles without a company
     /// (`;`-separated). SMTP is configured by SYNCBRIDGE_SMTP_URL (see docs/notifications.md).
     #[arg(long, env = "SYNCBRIDGE_NOTIFY", value_name = "ADDRESSES")]
