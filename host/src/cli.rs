@@ -65,7 +65,7 @@ pub enum LogFormat {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service: REST API and health check.
+    /// Run the service: REST API, health check, Prometheus /metrics and the scheduler.
     Serve(ServeArgs),
     /// Install, list and remove plugins.
     #[command(subcommand)]
