@@ -65,7 +65,7 @@ pub enum LogFormat {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service: REST API and health check.
+    /// Run the service: REST API, health check, Prometheus /metrics and the scheduler.
     Serve(ServeArgs),
     /// Install, list and remove plugins.
     #[command(subcommand)]
@@ -288,6 +288,12 @@ pub struct ServeArgs {
     /// Serve the API only; run nothing (another process runs the scheduler).
     #[arg(long)]
     pub no_scheduler: bool,
+
+    /// Serve GET /metrics (Prometheus) without a token. By default it needs an
+    /// API token not scoped to a company (any role); open it only when the
+    /// port is reachable from the monitoring network alone.
+    #[arg(long)]
+    pub metrics_public: bool,
 
     /// Recipients of notices for runs of profiles without a company
     /// (`;`-separated). SMTP is configured by SYNCBRIDGE_SMTP_URL (see docs/notifications.md).

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod hub;
 pub mod ids;
 pub mod manifest;
+pub mod metrics;
 pub mod notify;
 pub mod owner_only;
 pub mod package;

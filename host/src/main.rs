@@ -75,13 +75,16 @@ async fn run(cli: Cli) -> Result<()> {
                         args.listen
                     )
                 })?;
-            tracing::info!(address = %listener.local_addr()?, "syncbridge serving; GET /healthz, API under /api/v1");
+            tracing::info!(address = %listener.local_addr()?, "syncbridge serving; GET /healthz, GET /metrics, API under /api/v1");
             let scheduler = if args.no_scheduler {
                 None
             } else {
                 Some(start_scheduler(hub.clone(), &args, &cli.global.ca_certs).await?)
             };
-            syncbridge::server::serve(hub, listener).await?;
+            let options = syncbridge::server::ServeOptions {
+                metrics_public: args.metrics_public,
+            };
+            syncbridge::server::serve(hub, listener, options).await?;
             if let Some((stop, task)) = scheduler {
                 let _ = stop.send(());
                 // Runs in flight keep their leases until they expire; another

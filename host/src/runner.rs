@@ -11,9 +11,10 @@ use crate::control::runs::{NewRun, RunMode, RunRecord, RunStatus, RunSummary, Ru
 use crate::engine::endpoint::EndpointError;
 use crate::engine::plan::PlanCounts;
 use crate::engine::profiles::{self, Profile};
-use crate::engine::run::Plan;
+use crate::engine::run::{PageTally, Plan};
 use crate::engine::{Engine, Ledger, RunError, RunReport, RunSpec};
 use crate::hub::Hub;
+use crate::metrics::{ItemOutcome, Metrics};
 use crate::notify::{Notification, Notifier, Recipients};
 use crate::plugin_endpoints::{run_spec, ProfileEndpoints};
 use crate::runtime::bindings::types::PluginError;
@@ -121,6 +122,11 @@ impl Runner {
         self.lease
     }
 
+    /// The metrics this process records its runs in.
+    pub fn metrics(&self) -> &Metrics {
+        self.hub.runtime().metrics()
+    }
+
     fn runs(&self) -> Runs {
         Runs::new(self.hub.store().clone())
     }
@@ -212,6 +218,16 @@ impl Runner {
             return Err(RunnerError::LeaseLost(run.id.clone()));
         }
         let finished = self.runs().get(&run.id).await?;
+        let took = finished
+            .started_at
+            .zip(finished.finished_at)
+            .map(|(start, end)| Duration::from_millis(end.saturating_sub(start).max(0) as u64));
+        self.metrics().run_ended(
+            &finished.profile_id,
+            finished.mode.as_str(),
+            finished.status.as_str(),
+            took,
+        );
         self.announce(&finished, &ended).await;
         Ok(finished)
     }
@@ -425,7 +441,16 @@ impl Runner {
             });
         }
         progress.planned(&plan.counts, plan.pages.len());
-        apply_with_progress(engine, spec, &run.id, &plan, &mut report, progress).await?;
+        apply_with_progress(
+            engine,
+            spec,
+            &run.id,
+            &plan,
+            &mut report,
+            progress,
+            self.metrics(),
+        )
+        .await?;
         Ok(Ended {
             status: RunStatus::Succeeded,
             report,
@@ -539,7 +564,16 @@ impl Runner {
         let mut report = report;
         progress.planned(&plan.counts, plan.pages.len());
         // An error here ends the run; `settle_unfinished_apply` marks the plan failed.
-        apply_with_progress(engine, spec, &run.id, &plan, &mut report, progress).await?;
+        apply_with_progress(
+            engine,
+            spec,
+            &run.id,
+            &plan,
+            &mut report,
+            progress,
+            self.metrics(),
+        )
+        .await?;
         self.settle(&plan_id, &run.id, ApplyOutcome::Applied, None)
             .await?;
         Ok(Ended {
@@ -589,6 +623,7 @@ async fn apply_with_progress<S, M, T>(
     plan: &Plan,
     report: &mut RunReport,
     progress: &dyn Progress,
+    metrics: &Metrics,
 ) -> Result<(), RunError>
 where
     S: crate::engine::Source,
@@ -596,12 +631,29 @@ where
     T: crate::engine::Target,
 {
     for page in &plan.pages {
-        let (applied, failed) = engine.apply_page(spec, run_id, page).await?;
+        let tally = engine.apply_page(spec, run_id, page).await?;
+        count_items(metrics, &spec.profile_id, &tally);
+        let (applied, failed) = (tally.applied_total(), tally.failed_total());
         report.applied += applied;
         report.failed += failed;
         progress.page_done(applied, failed);
     }
     Ok(())
+}
+
+/// Items of a page by action and outcome, failures by error class.
+fn count_items(metrics: &Metrics, profile: &str, tally: &PageTally) {
+    for (outcome, counts) in [
+        (ItemOutcome::Applied, &tally.applied),
+        (ItemOutcome::Failed, &tally.failed),
+    ] {
+        for (action, n) in counts {
+            metrics.items(profile, action.as_str(), outcome, *n);
+        }
+    }
+    for (class, n) in &tally.errors {
+        metrics.item_errors(profile, class, *n);
+    }
 }
 
 /// A run started in this process, now: by the CLI, by tests and benches.

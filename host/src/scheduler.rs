@@ -184,6 +184,11 @@ pub async fn run(
             };
             if claimed.attempts > 1 {
                 tracing::warn!(run = %claimed.id, attempts = claimed.attempts, "took over a run whose process stopped renewing its lease");
+            } else {
+                let waited = now_ms().saturating_sub(claimed.requested_at).max(0);
+                runner
+                    .metrics()
+                    .scheduler_lag(Duration::from_millis(waited as u64));
             }
             let runner = runner.clone();
             tokio::spawn(async move {

@@ -1,12 +1,15 @@
-//! The HTTP service (`syncbridge serve`): `/healthz` and the REST API under
-//! `/api/v1`.
+//! The HTTP service (`syncbridge serve`): `/healthz`, `/metrics` and the
+//! REST API under `/api/v1`.
 
 use crate::api;
+use crate::api::auth::Caller;
+use crate::api::error::ApiError;
 use crate::hub::Hub;
 use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -15,10 +18,29 @@ use tracing::Instrument;
 /// The header carrying a request's id, in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Builds the router.
+/// What `syncbridge serve` was asked to open up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// Serve `/metrics` to anyone who reaches the port (`--metrics-public`);
+    /// otherwise it needs an API token not scoped to a company.
+    pub metrics_public: bool,
+}
+
+/// Builds the router, `/metrics` behind a token.
 pub fn router(hub: Arc<Hub>) -> Router {
+    router_with(hub, ServeOptions::default())
+}
+
+/// Builds the router with `options`.
+pub fn router_with(hub: Arc<Hub>, options: ServeOptions) -> Router {
+    let metrics = if options.metrics_public {
+        get(metrics_public)
+    } else {
+        get(metrics_with_token)
+    };
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", metrics)
         .with_state(hub.clone())
         .nest(
             "/api/v1",
@@ -81,9 +103,47 @@ async fn healthz(State(hub): State<Arc<Hub>>) -> (axum::http::StatusCode, Json<s
     }
 }
 
+/// The metrics of this process in the Prometheus text format.
+fn render_metrics(hub: &Hub) -> Response {
+    (
+        [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        hub.runtime().metrics().render(),
+    )
+        .into_response()
+}
+
+async fn metrics_public(State(hub): State<Arc<Hub>>) -> Response {
+    render_metrics(&hub)
+}
+
+/// `/metrics` names every company's profiles and connections: it needs a
+/// token that sees every company (any role: it only reads).
+async fn metrics_with_token(
+    State(hub): State<Arc<Hub>>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = caller.map_err(|e| match e.status {
+        axum::http::StatusCode::UNAUTHORIZED => ApiError::unauthorized(format!(
+            "{}; /metrics needs a token not scoped to a company, any role (`syncbridge token create --name prometheus --role viewer`), unless `syncbridge serve --metrics-public` serves it to anyone who reaches the port",
+            e.message
+        )),
+        _ => e,
+    })?;
+    if let Some(company) = caller.company() {
+        return Err(ApiError::forbidden(format!(
+            "/metrics names every company's profiles and connections; this token is scoped to company {company:?}: use a token not scoped to a company"
+        )));
+    }
+    Ok(render_metrics(&hub))
+}
+
 /// Serves until Ctrl-C or SIGTERM.
-pub async fn serve(hub: Arc<Hub>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(hub))
+pub async fn serve(
+    hub: Arc<Hub>,
+    listener: tokio::net::TcpListener,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with(hub, options))
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

@@ -8,6 +8,7 @@ use super::address::{is_non_global, non_global};
 use super::binding::CredentialBinding;
 use super::hosts::{AllowList, Refusal};
 use super::oauth::{ClientCredentials, TokenCache, TokenError};
+use crate::metrics::Metrics;
 use crate::secrets::Credential;
 use base64::Engine as _;
 use std::collections::BTreeMap;
@@ -89,6 +90,7 @@ pub struct HttpClients {
     private_ok: reqwest::Client,
     settings: Arc<HttpSettings>,
     tokens: Arc<TokenCache>,
+    metrics: Arc<Metrics>,
 }
 
 /// DNS resolution that drops non-global addresses and refuses a name left with none.
@@ -116,8 +118,9 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 }
 
 impl HttpClients {
-    /// Builds the clients with the system roots plus the operator's CAs.
-    pub fn new(settings: HttpSettings) -> Result<Self, HttpError> {
+    /// Builds the clients with the system roots plus the operator's CAs;
+    /// requests and throttles are counted in `metrics`.
+    pub fn new(settings: HttpSettings, metrics: Arc<Metrics>) -> Result<Self, HttpError> {
         let build = |public_only: bool| -> Result<reqwest::Client, HttpError> {
             let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -140,6 +143,7 @@ impl HttpClients {
             private_ok: build(false)?,
             settings: Arc::new(settings),
             tokens: Arc::new(TokenCache::default()),
+            metrics,
         })
     }
 }
@@ -224,11 +228,13 @@ impl HttpClients {
             if let Some(slot) = &req.credential {
                 builder = self.authenticate(conn, slot, &host, port, builder).await?;
             }
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| classify_send_error(&e, &host, timeout))?;
+            let response = builder.send().await.map_err(|e| {
+                self.metrics.outbound(&conn.connection_id, &host, None);
+                classify_send_error(&e, &host, timeout)
+            })?;
             let status = response.status().as_u16();
+            self.metrics
+                .outbound(&conn.connection_id, &host, Some(status));
 
             if status == 401 && !retried_token {
                 if let Some(slot) = &req.credential {
@@ -260,6 +266,7 @@ impl HttpClients {
                 .and_then(|(_, v)| parse_retry_after(v));
             let body = read_capped(response, self.settings.max_response_bytes, &host).await?;
             if status == 429 || (status == 503 && retry_after.is_some()) {
+                self.metrics.throttled(&conn.connection_id, &host);
                 let excerpt = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
                 return Err(HttpError::Throttled {
                     retry_after,
@@ -512,7 +519,7 @@ mod tests {
             )])),
             concurrency: Arc::new(Semaphore::new(1)),
         };
-        let clients = HttpClients::new(HttpSettings::default()).unwrap();
+        let clients = HttpClients::new(HttpSettings::default(), Default::default()).unwrap();
         let request = |credential: Option<&str>| OutboundRequest {
             method: reqwest::Method::GET,
             url: format!("http://127.0.0.1:{port}/"),

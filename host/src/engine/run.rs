@@ -86,6 +86,51 @@ pub struct RunReport {
     pub held: Option<String>,
 }
 
+/// What applying a page (or a batch) did to its items: how many ended
+/// applied or failed, by planned action, and the failures by error class
+/// (`invalid`, `conflict`, `throttled`, ...). Link and quarantine-retry
+/// items count as applied without a write.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PageTally {
+    pub applied: HashMap<Action, u64>,
+    pub failed: HashMap<Action, u64>,
+    pub errors: HashMap<String, u64>,
+}
+
+impl PageTally {
+    /// Items applied, whatever their action.
+    pub fn applied_total(&self) -> u64 {
+        self.applied.values().sum()
+    }
+
+    /// Items failed, whatever their action.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    fn count(&mut self, action: Action, outcome: &Applied) {
+        match outcome {
+            Applied::Ok { .. } => *self.applied.entry(action).or_default() += 1,
+            Applied::Failed { class, .. } => {
+                *self.failed.entry(action).or_default() += 1;
+                *self.errors.entry(class.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    fn add(&mut self, other: PageTally) {
+        for (action, n) in other.applied {
+            *self.applied.entry(action).or_default() += n;
+        }
+        for (action, n) in other.failed {
+            *self.failed.entry(action).or_default() += n;
+        }
+        for (class, n) in other.errors {
+            *self.errors.entry(class).or_default() += n;
+        }
+    }
+}
+
 /// Runs one profile against its endpoints.
 pub struct Engine<'a, S, M, T> {
     pub ledger: &'a Ledger,
@@ -142,9 +187,9 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         report: &mut RunReport,
     ) -> Result<(), RunError> {
         for page in &plan.pages {
-            let (applied, failed) = self.apply_page(spec, run_id, page).await?;
-            report.applied += applied;
-            report.failed += failed;
+            let tally = self.apply_page(spec, run_id, page).await?;
+            report.applied += tally.applied_total();
+            report.failed += tally.failed_total();
         }
         Ok(())
     }
@@ -484,12 +529,13 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
     /// batch. With `push_concurrency` > 1 the page is split into that many
     /// batches pushed at once, and the cursor commits on its own once every
     /// batch has committed: it never passes an item not applied or recorded.
+    /// Answers what became of the page's items.
     pub async fn apply_page(
         &self,
         spec: &RunSpec,
         run_id: &str,
         page: &PagePlan,
-    ) -> Result<(u64, u64), RunError> {
+    ) -> Result<PageTally, RunError> {
         let page_end = page.cursor.as_ref().map(|c| PageEnd {
             scope: spec.source_scope.as_str(),
             cursor: c.as_deref(),
@@ -508,22 +554,20 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             for batch in page.ops.chunks(size) {
                 pushes.push(self.apply_batch(spec, run_id, batch, None));
             }
-            let results: Vec<Result<(u64, u64), RunError>> = stream::iter(pushes)
+            let results: Vec<Result<PageTally, RunError>> = stream::iter(pushes)
                 .buffer_unordered(concurrency)
                 .collect()
                 .await;
-            let (mut applied, mut failed) = (0, 0);
+            let mut tally = PageTally::default();
             for r in results {
-                let (a, f) = r?;
-                applied += a;
-                failed += f;
+                tally.add(r?);
             }
             if page_end.is_some() {
                 self.ledger
                     .commit_batch(run_id, &spec.profile_id, &[], page_end)
                     .await?;
             }
-            return Ok((applied, failed));
+            return Ok(tally);
         }
         let batches: Vec<&[PlannedOp]> = if page.ops.is_empty() {
             vec![&[]]
@@ -531,14 +575,12 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             page.ops.chunks(page_size).collect()
         };
         let last = batches.len() - 1;
-        let (mut applied, mut failed) = (0, 0);
+        let mut tally = PageTally::default();
         for (i, batch) in batches.into_iter().enumerate() {
             let end = if i == last { page_end } else { None };
-            let (a, f) = self.apply_batch(spec, run_id, batch, end).await?;
-            applied += a;
-            failed += f;
+            tally.add(self.apply_batch(spec, run_id, batch, end).await?);
         }
-        Ok((applied, failed))
+        Ok(tally)
     }
 
     /// Journals one batch's writes as planned, pushes them (waiting out and
@@ -550,8 +592,8 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         run_id: &str,
         batch: &[PlannedOp],
         page_end: Option<PageEnd<'_>>,
-    ) -> Result<(u64, u64), RunError> {
-        let (mut applied, mut failed) = (0, 0);
+    ) -> Result<PageTally, RunError> {
+        let mut tally = PageTally::default();
         let writes: Vec<&PlannedOp> = batch.iter().filter(|op| op.action.writes()).collect();
         if !writes.is_empty() {
             self.ledger
@@ -622,21 +664,14 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                         target_id: op.target_id.clone().unwrap_or_default(),
                     }
                 };
-                outcome_counts(&outcome, &mut applied, &mut failed);
+                tally.count(op.action, &outcome);
                 (op, outcome)
             })
             .collect();
         self.ledger
             .commit_batch(run_id, &spec.profile_id, &outcomes, page_end)
             .await?;
-        Ok((applied, failed))
-    }
-}
-
-fn outcome_counts(outcome: &Applied, applied: &mut u64, failed: &mut u64) {
-    match outcome {
-        Applied::Ok { .. } => *applied += 1,
-        Applied::Failed { .. } => *failed += 1,
+        Ok(tally)
     }
 }
 

@@ -5,6 +5,7 @@ use super::host::HostState;
 use super::invoke::{LoadedPlugin, PluginPre};
 use crate::capability::http::{HttpClients, HttpError, HttpSettings};
 use crate::manifest::{Manifest, PluginKind};
+use crate::metrics::Metrics;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -106,6 +107,7 @@ pub struct Runtime {
     pub(super) connector_linker: Linker<HostState>,
     pub(super) mapper_linker: Linker<HostState>,
     pub(super) clients: HttpClients,
+    pub(super) metrics: Arc<Metrics>,
     cache_dir: Option<PathBuf>,
     pooling: bool,
     _ticker: EpochTicker,
@@ -173,17 +175,25 @@ impl Runtime {
         Mapper::add_to_linker::<HostState, HasSelf<HostState>>(&mut mapper_linker, |s| s)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
 
-        let clients = HttpClients::new(options.http)?;
+        let metrics = Arc::new(Metrics::new());
+        let clients = HttpClients::new(options.http, metrics.clone())?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(Self {
             engine,
             connector_linker,
             mapper_linker,
             clients,
+            metrics,
             cache_dir: options.cache_dir,
             pooling,
             _ticker: ticker,
         })
+    }
+
+    /// The metrics of this runtime's process: its plugin calls and outbound
+    /// requests, and what the runner and scheduler using it record.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Whether the pooling allocator is in use.

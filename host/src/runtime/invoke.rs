@@ -155,8 +155,9 @@ impl Runtime {
         export: &'static str,
         call: impl for<'a> FnOnce(Instance<'a>, &'a mut Store<HostState>) -> BoxFut<'a, R>,
     ) -> Result<Called<R>, CallError> {
+        let started = Instant::now();
         let timeout = Duration::from_millis(plugin.manifest.limits.call_timeout_ms.max(1));
-        let deadline = Instant::now() + timeout;
+        let deadline = started + timeout;
         let mut store = self.new_store(plugin, connection, deadline);
         let pre = &plugin.pre;
         let outcome = tokio::time::timeout(timeout + OUTER_GRACE, async {
@@ -173,12 +174,17 @@ impl Runtime {
         })
         .await;
         forward_output(plugin, &store);
-        let trap = |kind: TrapKind, detail: String| CallError::Trap {
-            plugin: plugin.manifest.id.clone(),
-            version: plugin.manifest.version.to_string(),
-            export,
-            kind,
-            detail,
+        let id = &plugin.manifest.id;
+        self.metrics.plugin_call(id, export, started.elapsed());
+        let trap = |kind: TrapKind, detail: String| {
+            self.metrics.plugin_trap(id, export, kind.as_str());
+            CallError::Trap {
+                plugin: id.clone(),
+                version: plugin.manifest.version.to_string(),
+                export,
+                kind,
+                detail,
+            }
         };
         match outcome {
             Err(_elapsed) => Err(trap(

@@ -33,6 +33,17 @@ impl TrapKind {
         }
     }
 
+    /// Its name in metrics and serialised forms: `timeout`, `out-of-memory`,
+    /// `panic`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrapKind::Timeout => "timeout",
+            TrapKind::OutOfMemory => "out-of-memory",
+            TrapKind::Panic => "panic",
+            TrapKind::Other => "other",
+        }
+    }
+
     /// What an operator should do about it.
     pub fn remedy(self) -> &'static str {
         match self {

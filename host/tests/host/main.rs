@@ -17,6 +17,7 @@ mod http_capability;
 mod install;
 mod mailboxes;
 mod mapper_flow2;
+mod metrics;
 mod notify;
 mod sandbox;
 mod serve_e2e;

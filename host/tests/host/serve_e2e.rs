@@ -1,7 +1,7 @@
 //! The real binary as an operator runs it: set up with the CLI, then
 //! `syncbridge serve`; a profile saved through the REST API runs within
 //! seconds (the scheduler claims the queued run), a dry run's filter
-//! preview is served, and the runs list shows what happened. A gzip bomb
+//! preview is served, the runs list and `/metrics` show what happened. A gzip bomb
 //! uploaded as a plugin package is refused with the server's memory bounded.
 
 use crate::common;
@@ -329,6 +329,62 @@ async fn a_profile_saved_through_the_api_runs_within_seconds() {
     );
     let u4 = rows.iter().find(|r| r["source_id"] == "u4").unwrap();
     assert!(u4["reason"].as_str().unwrap().contains("licence"), "{u4}");
+
+    // What Prometheus scrapes: a token not scoped to a company is needed.
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let scrape = |token: Option<&str>| {
+        let mut req = http.get(&metrics);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(scrape(None).await.0, 401);
+    assert_eq!(scrape(Some(&operator)).await.0, 403, "scoped to contoso");
+    let (status, text) = scrape(Some(&admin)).await;
+    assert_eq!(status, 200, "{text}");
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        crate::metrics::sample(&text, name, labels)
+            .unwrap_or_else(|| panic!("no {name}{labels:?} in\n{text}"))
+    };
+    let profile = ("profile", "contoso-contacts");
+    assert_eq!(
+        value(
+            "syncbridge_runs_total",
+            &[profile, ("mode", "run"), ("status", "succeeded")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "syncbridge_runs_total",
+            &[profile, ("mode", "preview"), ("status", "planned")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "syncbridge_items_total",
+            &[profile, ("action", "create"), ("outcome", "applied")]
+        ),
+        3.0
+    );
+    for (plugin, export) in [
+        ("graph", "pull"),
+        ("m365-psa-contacts", "map-items"),
+        ("autotask", "push"),
+    ] {
+        assert!(
+            value(
+                "syncbridge_plugin_call_duration_seconds_count",
+                &[("plugin", plugin), ("export", export)]
+            ) >= 1.0
+        );
+    }
+    assert!(value("syncbridge_scheduler_lag_seconds_count", &[]) >= 2.0);
 }
 
 /// Peak resident memory (VmHWM) of a process, in KiB.
@@ -395,7 +451,7 @@ async fn a_gzip_bomb_upload_is_refused_and_memory_stays_bounded() {
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_syncbridge"))
             .args(["--data-dir", data.to_str().unwrap(), "--log", "warn"])
-            .args(["serve", "--no-scheduler", "--listen"])
+            .args(["serve", "--no-scheduler", "--metrics-public", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .env_remove("SYNCBRIDGE_MASTER_KEY")
             .env_remove("SYNCBRIDGE_SMTP_URL")
@@ -417,6 +473,18 @@ async fn a_gzip_bomb_upload_is_refused_and_memory_stays_bounded() {
         assert!(Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // --metrics-public: served without a token.
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("syncbridge_scheduler_lag_seconds_count 0"));
     let upload = |body: Vec<u8>| {
         http.post(format!("{base}/plugins"))
             .bearer_auth(&admin)

@@ -44,3 +44,52 @@ pub async fn autotask_sim() -> Simulator {
     .await
     .unwrap()
 }
+
+/// Profile `contacts` on `hub`: the feed at `feed_url` (connection `feed`,
+/// `http-probe`) through `echo-mapper` into the Autotask simulator `sim`
+/// (connection `psa`, company 1), `page_size` items per page.
+pub async fn contacts_profile(
+    hub: &syncbridge::hub::Hub,
+    sim: &Simulator,
+    feed_url: &str,
+    page_size: u32,
+) {
+    use syncbridge::engine::profiles::{self, Profile};
+    for p in ["http-probe", "echo-mapper", "autotask"] {
+        super::install(hub, p).await;
+    }
+    super::loopback_connection(
+        hub,
+        "feed",
+        "http-probe",
+        &json!({"base_url": feed_url}).to_string(),
+        &[("default", r#"{"kind":"bearer","token":"x"}"#)],
+    )
+    .await;
+    let at_config = json!({"api_user": "api@msp.example", "zone_lookup_url": format!("{}/atservicesrest", sim.base_url())});
+    let at_cred = json!({"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING", "UserName": "api@msp.example", "Secret": "at-secret"}});
+    super::loopback_connection(
+        hub,
+        "psa",
+        "autotask",
+        &at_config.to_string(),
+        &[("default", &at_cred.to_string())],
+    )
+    .await;
+    profiles::save(
+        hub.store(),
+        &Profile {
+            id: "contacts".into(),
+            source_connection: "feed".into(),
+            source_scope: "contacts".into(),
+            mapper_plugin: "echo-mapper".into(),
+            mapper_options: "{}".into(),
+            target_connection: "psa".into(),
+            target_scope: "contacts:company=1".into(),
+            rules: syncbridge::engine::FieldRules::default(),
+            page_size,
+        },
+    )
+    .await
+    .unwrap();
+}
