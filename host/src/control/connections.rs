@@ -14,7 +14,7 @@ use crate::capability::binding::CredentialBinding;
 use crate::control::runs::Runs;
 use crate::control::{companies, ids};
 use crate::engine::profiles;
-use crate::hub::Hub;
+use crate::hub::{Hub, HubError};
 use crate::secrets::Credential;
 use crate::store::{ConnectionRecord, StoreError};
 use sqlx::Row;
@@ -112,6 +112,9 @@ pub enum ConnectionError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
+    /// The plugin refused the configuration (its schema) or could not check it.
+    #[error(transparent)]
+    Plugin(#[from] HubError),
     /// Profiles still use the connection.
     #[error("{0}")]
     InUse(String),
@@ -239,7 +242,11 @@ pub async fn update(
                 "config must be a JSON object (the plugin's configuration)".into(),
             ))
         }
-        Some(c) => c,
+        Some(c) => {
+            let plugin = hub.plugin(&record.plugin_id).await?;
+            hub.check_config(&plugin, &c).await?;
+            c
+        }
         None => before.clone(),
     };
     if let Some(limit) = change.max_concurrent {
