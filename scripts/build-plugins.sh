@@ -19,6 +19,8 @@ for dir in "${crates[@]}"; do
   args+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n1)")
 done
 cargo build --quiet --profile plugin --target wasm32-wasip2 "${args[@]}"
+# Components come from cargo's target dir (CARGO_TARGET_DIR if set); packages go to ./target.
+built="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/plugin"
 
 for dir in "${crates[@]}"; do
   dir=${dir%/}
@@ -26,7 +28,7 @@ for dir in "${crates[@]}"; do
   component=$(sed -n 's/^component *= *"\(.*\)"/\1/p' "$dir/plugin.toml" | head -n1)
   case "$dir" in tests/*) out="target/test-plugins/$id" ;; *) out="target/plugins/$id" ;; esac
   mkdir -p "$out"
-  cp "target/wasm32-wasip2/plugin/$component" "$out/$component"
+  cp "$built/$component" "$out/$component"
   digest=$(sha256sum "$out/$component" | cut -d' ' -f1)
   { grep -v '^sha256 *=' "$dir/plugin.toml" | awk -v d="$digest" '/^component *=/ {print; print "sha256 = \"" d "\""; next} {print}'; } > "$out/plugin.toml"
   echo "packaged $id -> $out ($(wc -c < "$out/$component") bytes, sha256 ${digest:0:12})"

@@ -8,6 +8,7 @@ use crate::capability::http::{BoundCredential, ConnectionHttp};
 use crate::manifest::{Manifest, PluginKind};
 use crate::package::{Package, PackageError};
 use crate::runtime::bindings::connector_api::Finding;
+use crate::runtime::config_schema::{self, ConfigSchemaError};
 use crate::runtime::{CallError, ConnectionContext, LoadedPlugin, Runtime, RuntimeError};
 use crate::secrets::{Credential, MasterKey, SecretError};
 use crate::store::{now_ms, ConnectionRecord, CredentialRecord, PluginRecord, Store, StoreError};
@@ -29,6 +30,9 @@ pub enum HubError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A connection's configuration does not fit its plugin's schema.
+    #[error(transparent)]
+    ConfigSchema(#[from] ConfigSchemaError),
     #[error("cannot write the plugin files under {path}: {source}")]
     Files {
         path: String,
@@ -243,11 +247,10 @@ impl Hub {
                 new.plugin_id
             )));
         }
-        if serde_json::from_str::<serde_json::Value>(&new.config).is_err() {
-            return Err(HubError::Invalid(
-                "the connection configuration is not valid JSON".into(),
-            ));
-        }
+        let config: serde_json::Value = serde_json::from_str(&new.config).map_err(|_| {
+            HubError::Invalid("the connection configuration is not valid JSON".into())
+        })?;
+        self.check_config(&plugin, &config).await?;
         let record = ConnectionRecord {
             id: new.id.clone(),
             plugin_id: new.plugin_id,
@@ -266,6 +269,18 @@ impl Hub {
             .insert_connection_of(&record, company, &credentials)
             .await?;
         Ok(record)
+    }
+
+    /// Validates a connection configuration against the schema the connector
+    /// `plugin` describes.
+    pub async fn check_config(
+        &self,
+        plugin: &LoadedPlugin,
+        config: &serde_json::Value,
+    ) -> Result<(), HubError> {
+        let description = self.runtime.describe(plugin).await?;
+        config_schema::check(&plugin.manifest().id, &description.config_schema, config)?;
+        Ok(())
     }
 
     /// Builds what a connector needs to run for a connection: grants,

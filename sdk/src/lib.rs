@@ -3,35 +3,54 @@
 //! Everything a syncbridge plugin author needs:
 //!
 //! - the canonical records and the typed [`PluginError`] of the WIT contract ([`types`]);
-//! - the [`Connector`] and [`Mapper`] traits, whose methods default to "not implemented";
+//! - the [`Connector`] and [`Mapper`] traits, whose methods default to "not implemented" and
+//!   receive the typed configuration ([`Connector::Config`], [`Mapper::Options`]), parsed once
+//!   per call; its derived JSON Schema ([`config::schema_of`]) is what the host validates
+//!   connections against;
 //! - [`export_connector!`] and [`export_mapper!`], which export a type as a component
-//!   (they expand to nothing outside `wasm32`, so plugin logic is unit-tested natively);
+//!   (they expand to nothing outside `wasm32`, so plugin logic is unit-tested natively through
+//!   the same [`exports`] functions);
 //! - helpers: [`http`] (JSON/XML bodies, status classification, `Retry-After`), [`paging`],
-//!   [`state`], [`logging`] (the `log` facade forwarded to the host), [`clock`].
+//!   [`url`] (percent-encoding, origins), [`scope`] (scope strings), [`batch`] (writes that stop
+//!   after a throttle), [`state`], [`logging`] (the `log` facade forwarded to the host),
+//!   [`clock`].
 //!
 //! ```ignore
 //! use syncbridge_sdk::prelude::*;
 //!
+//! /// Connection configuration.
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Config {
+//!     /// Service root, e.g. https://api.example.com
+//!     base_url: String,
+//! }
+//!
 //! struct Hello;
 //! impl Connector for Hello {
+//!     type Config = Config;
 //!     fn describe() -> Description { Description::named("Hello") }
 //! }
 //! syncbridge_sdk::export_connector!(Hello);
 //! ```
 
+pub mod batch;
 #[doc(hidden)]
 pub mod bindings;
 pub mod clock;
 pub mod config;
+pub mod exports;
 pub mod http;
 pub mod logging;
 pub mod paging;
+pub mod scope;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod traits;
+pub mod url;
 
 pub use log;
+pub use schemars;
 pub use traits::{Connector, Mapper};
 
 /// Canonical records and errors shared by every plugin.
@@ -109,6 +128,7 @@ impl types::PluginError {
 
 impl types::Description {
     /// A description with a name and nothing else; fill in the rest with struct update syntax.
+    /// `config_schema` is filled by the export from [`Connector::config_schema`].
     pub fn named(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -160,22 +180,22 @@ macro_rules! export_connector {
             impl api::Guest for Exported {
                 fn describe() -> t::Description {
                     $crate::logging::init();
-                    <$ty as $crate::Connector>::describe()
+                    $crate::exports::describe::<$ty>()
                 }
                 fn validate_config(config: String) -> Vec<t::Finding> {
                     $crate::logging::init();
-                    <$ty as $crate::Connector>::validate_config(&config)
+                    $crate::exports::validate_config::<$ty>(&config)
                 }
                 fn test_connection(config: String) -> Result<Vec<t::Finding>, t::PluginError> {
                     $crate::logging::init();
-                    <$ty as $crate::Connector>::test_connection(&config)
+                    $crate::exports::test_connection::<$ty>(&config)
                 }
                 fn pull(
                     config: String,
                     request: t::PullRequest,
                 ) -> Result<t::Page, t::PluginError> {
                     $crate::logging::init();
-                    <$ty as $crate::Connector>::pull(&config, request)
+                    $crate::exports::pull::<$ty>(&config, request)
                 }
                 fn lookup_items(
                     config: String,
@@ -183,7 +203,7 @@ macro_rules! export_connector {
                     keys: Vec<String>,
                 ) -> Result<Vec<t::Item>, t::PluginError> {
                     $crate::logging::init();
-                    <$ty as $crate::Connector>::lookup(&config, &scope, keys)
+                    $crate::exports::lookup::<$ty>(&config, &scope, keys)
                 }
                 fn push(
                     config: String,
@@ -191,7 +211,7 @@ macro_rules! export_connector {
                     batch: Vec<t::WriteOp>,
                 ) -> Result<Vec<t::WriteResult>, t::PluginError> {
                     $crate::logging::init();
-                    <$ty as $crate::Connector>::push(&config, &scope, batch)
+                    $crate::exports::push::<$ty>(&config, &scope, batch)
                 }
             }
             $crate::bindings::connector::export_connector_world!(
@@ -218,14 +238,14 @@ macro_rules! export_mapper {
                     options: String,
                 ) -> Result<Vec<t::Intent>, t::PluginError> {
                     $crate::logging::init();
-                    <$ty as $crate::Mapper>::map(items, &options)
+                    $crate::exports::map::<$ty>(items, &options)
                 }
                 fn explain(
                     item: t::Item,
                     options: String,
                 ) -> Result<t::Explanation, t::PluginError> {
                     $crate::logging::init();
-                    <$ty as $crate::Mapper>::explain(item, &options)
+                    $crate::exports::explain::<$ty>(item, &options)
                 }
             }
             $crate::bindings::mapper::export_mapper_world!(

@@ -7,31 +7,15 @@ use crate::types::{Item, Page, PluginError};
 /// (scheme, host, port) of `base`, and returns it. A link to another origin
 /// would carry the connection's credentials there; it is refused as `remote`.
 pub fn same_origin(base: &str, next: &str) -> Result<String, PluginError> {
-    fn origin(url: &str) -> Option<String> {
-        let (scheme, rest) = url.split_once("://")?;
-        let authority = rest.split(['/', '?', '#']).next()?;
-        let authority = authority.rsplit('@').next()?.to_ascii_lowercase();
-        let default_port = match scheme.to_ascii_lowercase().as_str() {
-            "https" => ":443",
-            "http" => ":80",
-            _ => return None,
-        };
-        let with_port = if authority.contains(':') && !authority.ends_with(']') {
-            authority
-        } else {
-            format!("{authority}{default_port}")
-        };
-        Some(format!("{}://{with_port}", scheme.to_ascii_lowercase()))
+    if crate::url::same_origin(base, next) {
+        return Ok(next.to_owned());
     }
-    match (origin(base), origin(next)) {
-        (Some(a), Some(b)) if a == b => Ok(next.to_owned()),
-        _ => Err(PluginError::Remote(crate::types::RemoteFailure {
-            status: 0,
-            message: format!(
-                "the service's next-page link {next:?} leaves {base:?}; refusing to follow it"
-            ),
-        })),
-    }
+    Err(PluginError::Remote(crate::types::RemoteFailure {
+        status: 0,
+        message: format!(
+            "the service's next-page link {next:?} leaves {base:?}; refusing to follow it"
+        ),
+    }))
 }
 
 /// A page that continues at `next` (more to read) or ends this pass with `done_cursor`.

@@ -1,7 +1,15 @@
 //! The traits a plugin implements. Every method has a default that answers
 //! `unsupported`, so a plugin implements only what it offers.
+//!
+//! Exports receive the configuration already parsed: the export glue
+//! ([`crate::exports`]) parses the JSON text once per call into
+//! [`Connector::Config`] / [`Mapper::Options`] and answers `invalid` naming the
+//! field when it does not fit.
 
+use crate::config;
 use crate::types::*;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 
 fn unsupported<T>(what: &str) -> Result<T, PluginError> {
     Err(PluginError::Unsupported(format!(
@@ -11,46 +19,67 @@ fn unsupported<T>(what: &str) -> Result<T, PluginError> {
 
 /// A connector to one outside system.
 pub trait Connector {
-    /// Names the connector and what it reads and writes.
+    /// The connection configuration. Its derived JSON Schema is the one the host
+    /// validates connections against; doc comments become field descriptions.
+    /// [`config::AnyObject`] takes any JSON object.
+    type Config: DeserializeOwned + JsonSchema;
+
+    /// Names the connector and what it reads and writes. The export replaces
+    /// `config_schema` with [`Connector::config_schema`].
     fn describe() -> Description {
         Description::named("unnamed connector")
     }
 
-    /// Checks a configuration offline. The default accepts any JSON object.
+    /// The JSON Schema of the configuration. Default: derived from [`Connector::Config`].
+    fn config_schema() -> String {
+        config::schema_of::<Self::Config>()
+    }
+
+    /// Parses the configuration JSON. Default: serde into [`Connector::Config`]
+    /// ([`config::parse`]).
+    fn parse_config(config: &str) -> Result<Self::Config, PluginError> {
+        config::parse(config)
+    }
+
+    /// Checks a configuration offline: parses it, then runs [`Connector::check_config`].
     fn validate_config(config: &str) -> Vec<Finding> {
-        match serde_json::from_str::<serde_json::Value>(config) {
-            Ok(v) if v.is_object() => vec![Finding::ok("config")],
-            Ok(_) => vec![Finding::failed(
-                "config",
-                "the configuration is not a JSON object",
-                "pass a JSON object such as {\"base_url\": \"https://...\"}",
-            )],
+        match Self::parse_config(config) {
+            Ok(cfg) => Self::check_config(&cfg),
             Err(e) => vec![Finding::failed(
                 "config",
-                format!("the configuration is not valid JSON: {e}"),
-                "fix the JSON syntax",
+                e.describe(),
+                "fix the configuration: the plugin's config schema lists every field and its type",
             )],
         }
     }
 
+    /// Offline checks of a parsed configuration beyond its schema. Default: passes.
+    fn check_config(_config: &Self::Config) -> Vec<Finding> {
+        vec![Finding::ok("config")]
+    }
+
     /// Checks reachability and credentials.
-    fn test_connection(_config: &str) -> Result<Vec<Finding>, PluginError> {
+    fn test_connection(_config: &Self::Config) -> Result<Vec<Finding>, PluginError> {
         unsupported("test-connection")
     }
 
     /// Reads one page of `request.scope`.
-    fn pull(_config: &str, _request: PullRequest) -> Result<Page, PluginError> {
+    fn pull(_config: &Self::Config, _request: PullRequest) -> Result<Page, PluginError> {
         unsupported("pull")
     }
 
     /// Looks up items by id or key.
-    fn lookup(_config: &str, _scope: &str, _keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
+    fn lookup(
+        _config: &Self::Config,
+        _scope: &str,
+        _keys: Vec<String>,
+    ) -> Result<Vec<Item>, PluginError> {
         unsupported("lookup")
     }
 
-    /// Applies a batch of writes.
+    /// Applies a batch of writes; see [`crate::batch::push_each`].
     fn push(
-        _config: &str,
+        _config: &Self::Config,
         _scope: &str,
         _batch: Vec<WriteOp>,
     ) -> Result<Vec<WriteResult>, PluginError> {
@@ -60,13 +89,27 @@ pub trait Connector {
 
 /// The rules of one flow: source items in, target intents out. Pure.
 pub trait Mapper {
-    /// Maps items under the profile's options (JSON).
-    fn map(_items: Vec<Item>, _options: &str) -> Result<Vec<Intent>, PluginError> {
+    /// The profile's options; [`config::AnyObject`] takes any JSON object.
+    type Options: DeserializeOwned + JsonSchema;
+
+    /// The JSON Schema of the options. Default: derived from [`Mapper::Options`].
+    fn options_schema() -> String {
+        config::schema_of::<Self::Options>()
+    }
+
+    /// Parses the options JSON. Default: serde into [`Mapper::Options`]
+    /// ([`config::parse`]); override it to normalise or cross-check fields.
+    fn parse_options(options: &str) -> Result<Self::Options, PluginError> {
+        config::parse(options)
+    }
+
+    /// Maps items under the profile's options.
+    fn map(_items: Vec<Item>, _options: &Self::Options) -> Result<Vec<Intent>, PluginError> {
         unsupported("map")
     }
 
     /// Explains how the rules treat one item.
-    fn explain(_item: Item, _options: &str) -> Result<Explanation, PluginError> {
+    fn explain(_item: Item, _options: &Self::Options) -> Result<Explanation, PluginError> {
         unsupported("explain")
     }
 }

@@ -301,6 +301,7 @@ pub async fn list(
         (status = 403, description = "Needs the admin role", body = ErrorBody),
         (status = 404, description = "No such plugin or company", body = ErrorBody),
         (status = 409, description = "The name is taken (for a company-scoped token: by one of its own company's connections)", body = ErrorBody),
+        (status = 422, description = "`configuration`: the configuration does not match the plugin's schema; the message names each field's path and problem", body = ErrorBody),
     ))]
 pub async fn create(
     State(hub): State<Arc<Hub>>,
@@ -363,7 +364,7 @@ pub async fn show(
         (status = 403, description = "Needs the admin role; or the connection is shared with other companies' profiles (the MSP's) and the token is scoped to one company", body = ErrorBody),
         (status = 404, description = "No such connection (or company) in the token's scope", body = ErrorBody),
         (status = 409, description = "`sync_in_progress`: a run using the connection is running", body = ErrorBody),
-        (status = 422, description = "`credentials_required`: a URL-like configuration key, `allowed_hosts` or `allow_private_network` changes, so every stored credential must be entered again (or removed) in the same request", body = ErrorBody),
+        (status = 422, description = "`credentials_required`: a URL-like configuration key, `allowed_hosts` or `allow_private_network` changes, so every stored credential must be entered again (or removed) in the same request; `configuration`: the new configuration does not match the plugin's schema (each field's path and problem named)", body = ErrorBody),
     ))]
 pub async fn update(
     State(hub): State<Arc<Hub>>,

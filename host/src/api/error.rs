@@ -7,6 +7,7 @@ use crate::control::plans::PlanError;
 use crate::control::profiles::ProfileError;
 use crate::control::runs::RunsError;
 use crate::hub::HubError;
+use crate::runtime::config_schema::ConfigSchemaError;
 use crate::store::StoreError;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -32,7 +33,8 @@ pub mod code {
     /// The outside system a connection talks to failed or refused (502).
     pub const UPSTREAM: &str = "upstream";
     /// A connection's own settings stop the call: a host not allowed, a
-    /// private address, refused credentials (422).
+    /// private address, refused credentials, a configuration that does not
+    /// fit its plugin's schema (422).
     pub const CONFIGURATION: &str = "configuration";
     /// The change needs the connection's credentials entered again (422).
     pub const CREDENTIALS_REQUIRED: &str = "credentials_required";
@@ -177,6 +179,7 @@ impl From<ConnectionError> for ApiError {
         match e {
             ConnectionError::Store(e) => e.into(),
             ConnectionError::Invalid(message) => ApiError::invalid(message),
+            ConnectionError::Plugin(e) => e.into(),
             ConnectionError::InUse(message) => ApiError::conflict(message),
             ConnectionError::CredentialsRequired { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -236,6 +239,14 @@ impl From<HubError> for ApiError {
                 ApiError::internal(format!("{e}"))
             }
             HubError::Call(e) => ApiError::internal(e.to_string()),
+            HubError::ConfigSchema(e @ ConfigSchemaError::Mismatch { .. }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::CONFIGURATION,
+                e.to_string(),
+            ),
+            HubError::ConfigSchema(e @ ConfigSchemaError::BadSchema { .. }) => {
+                ApiError::internal(e.to_string())
+            }
             HubError::CredentialUnbound { .. } | HubError::CorruptBinding { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code::CREDENTIALS_REQUIRED,

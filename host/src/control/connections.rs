@@ -15,7 +15,7 @@ use crate::capability::binding::CredentialBinding;
 use crate::control::companies;
 use crate::control::runs::Runs;
 use crate::engine::profiles;
-use crate::hub::Hub;
+use crate::hub::{Hub, HubError};
 use crate::ids;
 use crate::secrets::Credential;
 use crate::store::{ConnectionRecord, StoreError};
@@ -105,6 +105,9 @@ pub enum ConnectionError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
+    /// The plugin refused the configuration (its schema) or could not check it.
+    #[error(transparent)]
+    Plugin(#[from] HubError),
     /// Profiles still use the connection.
     #[error("{0}")]
     InUse(String),
@@ -232,7 +235,11 @@ pub async fn update(
                 "config must be a JSON object (the plugin's configuration)".into(),
             ))
         }
-        Some(c) => c,
+        Some(c) => {
+            let plugin = hub.plugin(&record.plugin_id).await?;
+            hub.check_config(&plugin, &c).await?;
+            c
+        }
         None => before.clone(),
     };
     if let Some(limit) = change.max_concurrent {

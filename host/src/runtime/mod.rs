@@ -3,6 +3,7 @@
 //! classified by cause.
 
 pub mod bindings;
+pub mod config_schema;
 mod engine;
 mod host;
 mod invoke;

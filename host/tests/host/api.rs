@@ -948,7 +948,7 @@ async fn connections_crud_never_echoes_credentials() {
         .post(
             "/connections",
             &w.admin,
-            json!({"id": "crm", "plugin_id": "http-probe"}),
+            json!({"id": "crm", "plugin_id": "http-probe", "config": {"base_url": "http://127.0.0.1:9"}}),
         )
         .await;
     assert_eq!((r.status, r.code()), (409, "conflict"));
@@ -2005,7 +2005,7 @@ async fn namespace_scenario(w: &World) {
     ] {
         let body = |id: &str| {
             if path == "/connections" {
-                json!({"id": id, "plugin_id": "http-probe", "config": {}})
+                json!({"id": id, "plugin_id": "http-probe", "config": {"base_url": "http://127.0.0.1:9"}})
             } else {
                 json!({"id": id, "source_connection": "acme-src", "source_scope": "contacts",
                        "mapper_plugin": "echo-mapper", "target_connection": "acme-dst", "target_scope": "contacts"})
@@ -2036,7 +2036,7 @@ async fn namespace_scenario(w: &World) {
         .post(
             "/connections",
             &w.acme_admin,
-            json!({"id": "acme.m365", "plugin_id": "http-probe", "config": {}}),
+            json!({"id": "acme.m365", "plugin_id": "http-probe", "config": {"base_url": "http://127.0.0.1:9"}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -2045,7 +2045,7 @@ async fn namespace_scenario(w: &World) {
         .post(
             "/connections",
             &w.acme_admin,
-            json!({"id": "acme.m365", "plugin_id": "http-probe", "config": {}}),
+            json!({"id": "acme.m365", "plugin_id": "http-probe", "config": {"base_url": "http://127.0.0.1:9"}}),
         )
         .await;
     assert_eq!(r.status, 409, "its own names collide: {}", r.text);
@@ -2158,7 +2158,7 @@ async fn fuzzer_findings_scenario(w: &World) {
             api.post(
                 "/connections",
                 &admin,
-                json!({"id": format!("burst-{}", i % 12), "plugin_id": "http-probe", "config": {}}),
+                json!({"id": format!("burst-{}", i % 12), "plugin_id": "http-probe", "config": {"base_url": "http://127.0.0.1:9"}}),
             )
             .await
         }));

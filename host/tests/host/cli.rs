@@ -354,7 +354,15 @@ fn profile_add_refuses_an_interval_out_of_range() {
     }
     let (ok, out, err) = syncbridge(
         &data,
-        &["connection", "add", "probe", "--plugin", "http-probe"],
+        &[
+            "connection",
+            "add",
+            "probe",
+            "--plugin",
+            "http-probe",
+            "--config",
+            r#"{"base_url":"http://127.0.0.1:9"}"#,
+        ],
         None,
     );
     assert!(ok, "{out}{err}");
@@ -447,7 +455,15 @@ fn profile_commands_share_the_api_rules() {
     }
     let (ok, out, err) = syncbridge(
         &data,
-        &["connection", "add", "probe", "--plugin", "http-probe"],
+        &[
+            "connection",
+            "add",
+            "probe",
+            "--plugin",
+            "http-probe",
+            "--config",
+            r#"{"base_url":"http://127.0.0.1:9"}"#,
+        ],
         None,
     );
     assert!(ok, "{out}{err}");

@@ -809,21 +809,37 @@ async fn no_secret_reaches_what_the_plugin_sees() {
         "{dump}"
     );
 
-    // A configuration carrying a key is refused with a pointer to the credential slot.
+    // A configuration carrying a key is refused when the connection is added: the plugin's
+    // schema knows no such field (its validate-config also points at the credential slot).
     let t2 = common::hub().await;
     common::install(&t2.hub, "connectwise").await;
     let leaky =
         json!({"base_url": sim.connectwise_url(), "client_id": CLIENT_ID, "private_key": "oops"});
-    common::loopback_connection(
-        &t2.hub,
-        "psa",
-        "connectwise",
-        &leaky.to_string(),
-        &[("default", &basic(PRIVATE_KEY))],
-    )
-    .await;
-    let report = t2.hub.test_connection("psa").await.unwrap();
-    let f = finding(&report.config, "config");
+    let err = t2
+        .hub
+        .add_connection(syncbridge::hub::NewConnection {
+            id: "psa".into(),
+            plugin_id: "connectwise".into(),
+            config: leaky.to_string(),
+            allowed_hosts: vec!["127.0.0.1".into()],
+            allow_private_network: true,
+            max_concurrent: None,
+            credentials: Default::default(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("private_key"), "{err}");
+    assert!(!err.to_string().contains("oops"), "{err}");
+    assert!(t2.hub.store().get_connection("psa").await.is_err());
+    let f = &t2
+        .hub
+        .runtime()
+        .validate_config(
+            &t2.hub.plugin("connectwise").await.unwrap(),
+            &leaky.to_string(),
+        )
+        .await
+        .unwrap()[0];
     assert_eq!(f.outcome, Outcome::Failed);
     assert!(f.remedy.as_deref().unwrap().contains("credential"), "{f:?}");
 }

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod common;
+mod config_schema;
 mod connector_autotask;
 mod connector_connectwise;
 mod connector_graph;

@@ -19,14 +19,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::{classify_status, Request, Response};
 use syncbridge_sdk::prelude::*;
-use syncbridge_sdk::{config, log, state};
+use syncbridge_sdk::{batch, scope, state, url};
 
 /// Connection configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct Config {
-    /// The API-only user's user name (an e-mail address), used for zone discovery.
+    /// User name (an e-mail address) of the Autotask API-only user, used for zone discovery.
     pub api_user: String,
-    /// Fixed REST root (e.g. `https://webservices2.autotask.net/ATServicesRest`), skips zone discovery.
+    /// REST root overriding zone discovery, e.g. `https://webservices2.autotask.net/ATServicesRest`.
     #[serde(default)]
     pub base_url: Option<String>,
     /// Zone lookup root, default `https://webservices.autotask.net/atservicesrest`.
@@ -45,53 +45,38 @@ const MAX_RECORDS: u32 = 500;
 pub struct Autotask;
 
 impl Connector for Autotask {
+    type Config = Config;
+
     fn describe() -> Description {
         Description {
             reads: vec![ItemKind::Contact, ItemKind::Company, ItemKind::Site],
             writes: vec![ItemKind::Contact],
             credential_slots: vec![CREDENTIAL.into()],
-            config_schema: json!({
-                "type": "object",
-                "required": ["api_user"],
-                "properties": {
-                    "api_user": {"type": "string", "description": "User name of the API-only user (e-mail address)"},
-                    "base_url": {"type": "string", "description": "REST root overriding zone discovery, e.g. https://webservices2.autotask.net/ATServicesRest"},
-                    "zone_lookup_url": {"type": "string", "description": "Zone lookup root, default https://webservices.autotask.net/atservicesrest"}
-                }
-            })
-            .to_string(),
             ..Description::named("Autotask PSA")
         }
     }
 
-    fn validate_config(config: &str) -> Vec<Finding> {
-        match config::parse::<Config>(config) {
-            Err(e) => vec![Finding::failed(
-                "config",
-                e.describe(),
-                "pass {\"api_user\": \"api@yourcompany.com\"}",
-            )],
-            Ok(c) if !c.api_user.contains('@') => vec![Finding::failed(
+    fn check_config(c: &Config) -> Vec<Finding> {
+        if !c.api_user.contains('@') {
+            return vec![Finding::failed(
                 "config",
                 format!("api_user {:?} is not an e-mail address", c.api_user),
                 "use the user name of the Autotask API-only user, e.g. api@yourcompany.com",
-            )],
-            Ok(_) => vec![Finding::ok("config")],
+            )];
         }
+        vec![Finding::ok("config")]
     }
 
-    fn test_connection(config: &str) -> Result<Vec<Finding>, PluginError> {
-        let cfg: Config = config::parse(config)?;
-        Ok(test_connection(&cfg))
+    fn test_connection(cfg: &Config) -> Result<Vec<Finding>, PluginError> {
+        Ok(test_connection(cfg))
     }
 
-    fn pull(config: &str, request: PullRequest) -> Result<Page, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         let scope = Scope::parse(&request.scope)?;
         let body: Value = match &request.cursor {
-            Some(next) => next_page(&cfg, next)?,
+            Some(next) => next_page(cfg, next)?,
             None => query(
-                &cfg,
+                cfg,
                 scope.entity.name(),
                 scope.filter(),
                 request.max_items.clamp(1, MAX_RECORDS),
@@ -115,8 +100,7 @@ impl Connector for Autotask {
         })
     }
 
-    fn lookup(config: &str, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
         let scope = Scope::parse(scope)?;
         if scope.entity != Entity::Contacts {
             return Err(PluginError::Unsupported(
@@ -145,7 +129,7 @@ impl Connector for Autotask {
             if let Some(company) = scope.company {
                 filter.push(json!({"op": "eq", "field": "companyID", "value": company}));
             }
-            let mut body = query(&cfg, "Contacts", filter, MAX_RECORDS)?;
+            let mut body = query(cfg, "Contacts", filter, MAX_RECORDS)?;
             loop {
                 for row in body["items"].as_array().into_iter().flatten() {
                     let item = Entity::Contacts.to_item(row);
@@ -158,7 +142,7 @@ impl Connector for Autotask {
                     .filter(|s| !s.is_empty())
                 {
                     Some(next) => {
-                        body = next_page(&cfg, next)?;
+                        body = next_page(cfg, next)?;
                     }
                     None => break,
                 }
@@ -167,36 +151,15 @@ impl Connector for Autotask {
         Ok(out)
     }
 
-    fn push(
-        config: &str,
-        scope: &str,
-        batch: Vec<WriteOp>,
-    ) -> Result<Vec<WriteResult>, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn push(cfg: &Config, scope: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, PluginError> {
         let scope = Scope::parse(scope)?;
         if scope.entity != Entity::Contacts {
             return Err(PluginError::Unsupported("push writes contacts only".into()));
         }
-        let root = api_root(&cfg)?;
-        let mut stop: Option<PluginError> = None;
-        let mut results = Vec::with_capacity(batch.len());
-        for op in batch {
-            let outcome = match &stop {
-                Some(e) => Err(e.clone()),
-                None => write_contact(&root, &op, scope.company),
-            };
-            if let Err(e @ (PluginError::Throttled(_) | PluginError::Auth(_))) = &outcome {
-                if stop.is_none() {
-                    log::warn!("stopping the batch after op {}: {}", op.op_id, e.describe());
-                    stop = Some(e.clone());
-                }
-            }
-            results.push(WriteResult {
-                op_id: op.op_id,
-                outcome,
-            });
-        }
-        Ok(results)
+        let root = api_root(cfg)?;
+        Ok(batch::push_each(ops, |op| {
+            write_contact(&root, op, scope.company)
+        }))
     }
 }
 
@@ -258,38 +221,17 @@ pub struct Scope {
 impl Scope {
     /// Parses a scope string.
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
-        let (name, rest) = scope.split_once(':').unwrap_or((scope, ""));
-        let entity = match name.trim().to_ascii_lowercase().as_str() {
+        let parsed = scope::Scope::parse(scope, &["company"], None, "company=<id>")?;
+        let entity = match parsed.name() {
             "contacts" => Entity::Contacts,
             "companies" => Entity::Companies,
             "locations" | "companylocations" => Entity::Locations,
-            other => {
-                return Err(PluginError::invalid_field(
-                    "scope",
-                    format!("unknown scope {other:?}; use contacts, companies or locations"),
-                ))
-            }
+            other => return Err(scope::unknown(other, "contacts, companies or locations")),
         };
-        let mut company = None;
-        for part in rest.split([',', ';']).filter(|p| !p.trim().is_empty()) {
-            match part.trim().split_once('=') {
-                Some(("company", v)) => {
-                    company = Some(v.trim().parse().map_err(|_| {
-                        PluginError::invalid_field(
-                            "scope",
-                            format!("company {v:?} is not a number"),
-                        )
-                    })?)
-                }
-                _ => {
-                    return Err(PluginError::invalid_field(
-                        "scope",
-                        format!("unknown scope option {part:?}; use company=<id>"),
-                    ))
-                }
-            }
-        }
-        Ok(Scope { entity, company })
+        Ok(Scope {
+            entity,
+            company: parsed.number("company")?,
+        })
     }
 
     /// The QueryModel filter of this scope (Autotask requires at least one condition).
@@ -383,17 +325,6 @@ pub fn contact_item(row: &Value) -> Item {
 // ----------------------------------------------------------------------------------------------
 // HTTP
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The zone lookup URL for `cfg`.
 pub fn zone_lookup_url(cfg: &Config) -> String {
     let root = cfg
@@ -404,7 +335,7 @@ pub fn zone_lookup_url(cfg: &Config) -> String {
     let root = strip_version(root);
     format!(
         "{root}/v1.0/zoneInformation?user={}",
-        percent_encode(cfg.api_user.trim())
+        url::encode_query_value(cfg.api_user.trim())
     )
 }
 
@@ -510,27 +441,16 @@ fn checked(r: Response) -> Result<Value, PluginError> {
     r.json()
 }
 
-/// `scheme://host[:port]` of a URL, lower case.
-pub fn origin(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            format!("{scheme}://{host}").to_ascii_lowercase()
-        }
-        None => String::new(),
-    }
-}
-
 /// Follows a `nextPageUrl` verbatim, but only on the zone's own host: the credential headers
 /// carry the API secret.
 fn next_page(cfg: &Config, next: &str) -> Result<Value, PluginError> {
     let root = api_root(cfg)?;
-    if origin(next) != origin(&root) {
+    if !url::same_origin(next, &root) {
         return Err(PluginError::invalid_field(
             "cursor",
             format!(
                 "the cursor does not point at the Autotask zone {}; refusing to send the credentials elsewhere",
-                origin(&root)
+                url::origin(&root).unwrap_or(root)
             ),
         ));
     }

@@ -21,19 +21,20 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::{classify_status, Method, Request, Response};
 use syncbridge_sdk::prelude::*;
-use syncbridge_sdk::{config, log, paging};
+use syncbridge_sdk::{batch, paging, scope, url};
 
 /// Connection configuration. Secrets never go here: they live in the `default` credential.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// API host, e.g. `api-na.myconnectwise.net`.
+    /// ConnectWise API host, e.g. `api-na.myconnectwise.net` (REST root `https://{site}/v4_6_release/apis/3.0`).
     #[serde(default)]
     pub site: Option<String>,
-    /// REST root overriding `site`, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`.
+    /// REST root overriding `site`, e.g. `https://api-eu.myconnectwise.net/v4_6_release/apis/3.0`.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// The integration's `clientId` header value; omit it when the credential carries it.
+    /// The integration's `clientId` (developer.connectwise.com/ClientID); not a secret. Omit it
+    /// when the credential carries a `clientId` header.
     #[serde(default)]
     pub client_id: Option<String>,
     /// Communication type of the e-mail address (default `Email`).
@@ -126,6 +127,8 @@ const CREDENTIAL_REMEDY: &str = "the connection's default credential must be {\"
 pub struct ConnectWise;
 
 impl Connector for ConnectWise {
+    type Config = Config;
+
     fn describe() -> Description {
         Description {
             reads: vec![
@@ -136,19 +139,6 @@ impl Connector for ConnectWise {
             ],
             writes: vec![ItemKind::Contact],
             credential_slots: vec![CREDENTIAL.into()],
-            config_schema: json!({
-                "type": "object",
-                "additionalProperties": false,
-                "properties": {
-                    "site": {"type": "string", "description": "ConnectWise API host, e.g. api-na.myconnectwise.net"},
-                    "base_url": {"type": "string", "description": "REST root overriding site, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0"},
-                    "client_id": {"type": "string", "description": "The integration's clientId (not a secret); omit when the credential carries a clientId header"},
-                    "email_type": {"type": "string", "description": "Communication type of the e-mail address, default Email"},
-                    "phone_type": {"type": "string", "description": "Communication type of the phone number, default Direct"},
-                    "mobile_type": {"type": "string", "description": "Communication type of the mobile number, default Cell"}
-                }
-            })
-            .to_string(),
             ..Description::named("ConnectWise PSA")
         }
     }
@@ -166,16 +156,17 @@ impl Connector for ConnectWise {
                 )];
             }
         }
-        let cfg = match config::parse::<Config>(config) {
-            Err(e) => {
-                return vec![Finding::failed(
+        match Self::parse_config(config) {
+            Err(e) => vec![Finding::failed(
                 "config",
                 e.describe(),
                 "pass {\"site\": \"api-na.myconnectwise.net\", \"client_id\": \"<your clientId>\"}",
-            )]
-            }
-            Ok(c) => c,
-        };
+            )],
+            Ok(cfg) => Self::check_config(&cfg),
+        }
+    }
+
+    fn check_config(cfg: &Config) -> Vec<Finding> {
         if let Err(e) = cfg.root() {
             return vec![Finding::failed(
                 "config",
@@ -195,29 +186,26 @@ impl Connector for ConnectWise {
         out
     }
 
-    fn test_connection(config: &str) -> Result<Vec<Finding>, PluginError> {
-        let cfg: Config = config::parse(config)?;
-        Ok(test_connection(&cfg))
+    fn test_connection(cfg: &Config) -> Result<Vec<Finding>, PluginError> {
+        Ok(test_connection(cfg))
     }
 
-    fn pull(config: &str, request: PullRequest) -> Result<Page, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         let scope = Scope::parse(&request.scope)?;
         let root = cfg.root()?;
         let url = match &request.cursor {
             Some(next) => paging::same_origin(&root, next)?,
             None => scope.list_url(&root, request.max_items.clamp(1, MAX_PAGE))?,
         };
-        let (rows, next) = get_page(&cfg, &url)?;
+        let (rows, next) = get_page(cfg, &url)?;
         let items = rows
             .iter()
-            .map(|row| scope.entity.to_item(row, &cfg))
+            .map(|row| scope.entity.to_item(row, cfg))
             .collect();
         Ok(paging::page(items, next, None, true))
     }
 
-    fn lookup(config: &str, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
         let scope = Scope::parse(scope)?;
         if scope.entity != Entity::Contacts {
             return Err(PluginError::Unsupported(
@@ -277,9 +265,9 @@ impl Connector for ConnectWise {
                 MAX_PAGE,
             );
             loop {
-                let (rows, next) = get_page(&cfg, &url)?;
+                let (rows, next) = get_page(cfg, &url)?;
                 for row in &rows {
-                    let item = contact_item(row, &cfg);
+                    let item = contact_item(row, cfg);
                     if !out.iter().any(|i| i.id == item.id) {
                         out.push(item);
                     }
@@ -293,42 +281,19 @@ impl Connector for ConnectWise {
         Ok(out)
     }
 
-    fn push(
-        config: &str,
-        scope: &str,
-        batch: Vec<WriteOp>,
-    ) -> Result<Vec<WriteResult>, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn push(cfg: &Config, scope: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, PluginError> {
         let scope = Scope::parse(scope)?;
         if scope.entity != Entity::Contacts {
             return Err(PluginError::Unsupported("push writes contacts only".into()));
         }
         let root = cfg.root()?;
         let mut writer = Writer {
-            cfg: &cfg,
+            cfg,
             root: &root,
             scope_company: scope.company,
             comm_types: None,
         };
-        let mut stop: Option<PluginError> = None;
-        let mut results = Vec::with_capacity(batch.len());
-        for op in batch {
-            let outcome = match &stop {
-                Some(e) => Err(e.clone()),
-                None => writer.write(&op),
-            };
-            if let Err(e @ (PluginError::Throttled(_) | PluginError::Auth(_))) = &outcome {
-                if stop.is_none() {
-                    log::warn!("stopping the batch after op {}: {}", op.op_id, e.describe());
-                    stop = Some(e.clone());
-                }
-            }
-            results.push(WriteResult {
-                op_id: op.op_id,
-                outcome,
-            });
-        }
-        Ok(results)
+        Ok(batch::push_each(ops, |op| writer.write(op)))
     }
 }
 
@@ -385,59 +350,26 @@ pub struct Scope {
 impl Scope {
     /// Parses a scope string.
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
-        let (name, mut rest) = scope.split_once(':').unwrap_or((scope, ""));
-        let entity = match name
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['-', '_'], "")
-            .as_str()
-        {
+        let parsed = scope::Scope::parse(
+            scope,
+            &["company"],
+            Some("conditions"),
+            "company=<id> or conditions=<conditions>",
+        )?;
+        let entity = match parsed.name() {
             "contacts" => Entity::Contacts,
             "companies" => Entity::Companies,
             "sites" | "companysites" => Entity::Sites,
             "contacttypes" | "types" => Entity::ContactTypes,
             other => {
-                return Err(PluginError::invalid_field(
-                    "scope",
-                    format!(
-                        "unknown scope {other:?}; use contacts, companies, sites:company=<id> or contact-types"
-                    ),
+                return Err(scope::unknown(
+                    other,
+                    "contacts, companies, sites:company=<id> or contact-types",
                 ))
             }
         };
-        let mut company = None;
-        let mut conditions = None;
-        loop {
-            rest = rest.trim_start_matches([',', ';', ' ']);
-            if rest.is_empty() {
-                break;
-            }
-            if let Some(c) = rest.strip_prefix("conditions=") {
-                conditions = Some(c.trim().to_owned()).filter(|c| !c.is_empty());
-                break;
-            }
-            let end = rest.find([',', ';']).unwrap_or(rest.len());
-            let (part, tail) = rest.split_at(end);
-            rest = tail;
-            match part.trim().split_once('=') {
-                Some(("company", v)) => {
-                    company = Some(v.trim().parse().map_err(|_| {
-                        PluginError::invalid_field(
-                            "scope",
-                            format!("company {v:?} is not a number"),
-                        )
-                    })?)
-                }
-                _ => {
-                    return Err(PluginError::invalid_field(
-                        "scope",
-                        format!(
-                            "unknown scope option {part:?}; use company=<id> or conditions=<conditions>"
-                        ),
-                    ))
-                }
-            }
-        }
+        let company = parsed.number("company")?;
+        let conditions = parsed.option("conditions").map(str::to_owned);
         match entity {
             Entity::Sites if company.is_none() => {
                 return Err(PluginError::invalid_field(
@@ -504,18 +436,6 @@ pub fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// `path?conditions=…&childConditions=…&orderBy=id asc&pageSize=N`.
 pub fn list_url(
     path: &str,
@@ -525,14 +445,14 @@ pub fn list_url(
 ) -> String {
     let mut url = format!("{path}?");
     if let Some(c) = conditions {
-        url.push_str(&format!("conditions={}&", encode(c)));
+        url.push_str(&format!("conditions={}&", url::encode_query_value(c)));
     }
     if let Some(c) = child {
-        url.push_str(&format!("childConditions={}&", encode(c)));
+        url.push_str(&format!("childConditions={}&", url::encode_query_value(c)));
     }
     url.push_str(&format!(
         "orderBy={}&pageSize={page_size}",
-        encode("id asc")
+        url::encode_query_value("id asc")
     ));
     url
 }

@@ -4,6 +4,7 @@ use std::rc::Rc;
 use syncbridge_sdk::bindings::connector::syncbridge::plugin::http::{
     Request as WitRequest, Response as WitResponse,
 };
+use syncbridge_sdk::exports;
 use syncbridge_sdk::testing::{response, with_http};
 
 const ROOT: &str = "http://cw.test/v4_6_release/apis/3.0";
@@ -166,7 +167,7 @@ fn pull_contacts_with_conditions_and_link_paging() {
                 &format!("<{next2}>; rel=\"next\", <{ROOT}/company/contacts?pageSize=1000&page=3>; rel=\"last\""),
             )
         }),
-        || ConnectWise::pull(CFG, pull_req("contacts:company=10", None)),
+        || exports::pull::<ConnectWise>(CFG, pull_req("contacts:company=10", None)),
     )
     .unwrap();
     {
@@ -227,7 +228,7 @@ fn pull_contacts_with_conditions_and_link_paging() {
         recorder(&log2, |_| {
             response(200, r#"[{"id":31,"firstName":"Bo","inactiveFlag":true}]"#)
         }),
-        || ConnectWise::pull(CFG, pull_req("contacts:company=10", Some(&next))),
+        || exports::pull::<ConnectWise>(CFG, pull_req("contacts:company=10", Some(&next))),
     )
     .unwrap();
     assert_eq!(
@@ -252,7 +253,7 @@ fn a_next_link_to_another_origin_is_refused_before_sending() {
         "http://cw.test@evil.example/x",
     ] {
         let err = with_http(recorder(&log, |_| response(200, "[]")), || {
-            ConnectWise::pull(CFG, pull_req("contacts", Some(cursor)))
+            exports::pull::<ConnectWise>(CFG, pull_req("contacts", Some(cursor)))
         })
         .unwrap_err();
         assert_eq!(err.class(), "remote", "{cursor}");
@@ -282,13 +283,13 @@ fn companies_sites_and_contact_types_scopes() {
         }),
         || {
             (
-                ConnectWise::pull(
+                exports::pull::<ConnectWise>(
                     CFG,
                     pull_req("companies:conditions=deletedFlag = false", None),
                 )
                 .unwrap(),
-                ConnectWise::pull(CFG, pull_req("sites:company=10", None)).unwrap(),
-                ConnectWise::pull(CFG, pull_req("contact-types", None)).unwrap(),
+                exports::pull::<ConnectWise>(CFG, pull_req("sites:company=10", None)).unwrap(),
+                exports::pull::<ConnectWise>(CFG, pull_req("contact-types", None)).unwrap(),
             )
         },
     );
@@ -365,7 +366,7 @@ fn lookup_by_email_and_id_follows_pages() {
             }
         }),
         || {
-            ConnectWise::lookup(
+            exports::lookup::<ConnectWise>(
                 CFG,
                 "contacts:company=10",
                 vec![
@@ -397,9 +398,9 @@ fn lookup_by_email_and_id_follows_pages() {
     );
     let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["30", "32", "33"], "deduplicated");
-    let err = ConnectWise::lookup(CFG, "contacts", vec!["upn:x".into()]).unwrap_err();
+    let err = exports::lookup::<ConnectWise>(CFG, "contacts", vec!["upn:x".into()]).unwrap_err();
     assert_eq!(err.class(), "invalid");
-    let err = ConnectWise::lookup(CFG, "companies", vec!["id:1".into()]).unwrap_err();
+    let err = exports::lookup::<ConnectWise>(CFG, "companies", vec!["id:1".into()]).unwrap_err();
     assert_eq!(err.class(), "unsupported");
 }
 
@@ -439,7 +440,7 @@ fn create_sends_communication_items_site_types_and_the_scope_company() {
                 id: "11".into(),
                 name: None,
             });
-            ConnectWise::push(
+            exports::push::<ConnectWise>(
                 CFG,
                 "contacts:company=10",
                 vec![
@@ -538,7 +539,7 @@ fn update_patches_only_the_listed_non_blank_fields() {
                 id: "1".into(),
                 name: None,
             }];
-            ConnectWise::push(
+            exports::push::<ConnectWise>(
                 CFG,
                 "contacts",
                 vec![
@@ -641,7 +642,7 @@ fn deactivate_reactivate_and_delete() {
             _ => response(200, r#"{"id":30}"#),
         }),
         || {
-            ConnectWise::push(
+            exports::push::<ConnectWise>(
                 CFG,
                 "contacts",
                 vec![
@@ -730,7 +731,7 @@ fn errors_are_classified_and_throttling_stops_the_batch() {
             )
         }),
         || {
-            ConnectWise::push(
+            exports::push::<ConnectWise>(
                 CFG,
                 "contacts",
                 vec![
@@ -762,7 +763,7 @@ fn test_connection_findings() {
                 response(200, COMM_TYPES)
             })
         },
-        || ConnectWise::test_connection(CFG),
+        || exports::test_connection::<ConnectWise>(CFG),
     )
     .unwrap();
     let checks: Vec<(&str, Outcome)> = ok.iter().map(|f| (f.check.as_str(), f.outcome)).collect();
@@ -783,7 +784,7 @@ fn test_connection_findings() {
                 r#"{"code":"Unauthorized","message":"Authentication failed."}"#,
             ))
         },
-        || ConnectWise::test_connection(CFG),
+        || exports::test_connection::<ConnectWise>(CFG),
     )
     .unwrap();
     assert_eq!(bad.len(), 2);
@@ -803,7 +804,7 @@ fn test_connection_findings() {
                 r#"{"code":"InvalidClientId","message":"A valid clientId header is required."}"#,
             ))
         },
-        || ConnectWise::test_connection(CFG),
+        || exports::test_connection::<ConnectWise>(CFG),
     )
     .unwrap();
     assert_eq!(no_client[1].check, "client-id");
@@ -824,7 +825,7 @@ fn test_connection_findings() {
                 response(200, "{}")
             })
         },
-        || ConnectWise::test_connection(CFG),
+        || exports::test_connection::<ConnectWise>(CFG),
     )
     .unwrap();
     let f = odd_types.last().unwrap();
@@ -836,7 +837,7 @@ fn test_connection_findings() {
 
     let down = with_http(
         |_| Err(PluginError::Transient("connection refused".into())),
-        || ConnectWise::test_connection(CFG),
+        || exports::test_connection::<ConnectWise>(CFG),
     )
     .unwrap();
     assert_eq!(down.len(), 1);
@@ -845,22 +846,25 @@ fn test_connection_findings() {
 
 #[test]
 fn configuration_checks_and_secrets() {
-    let f = ConnectWise::validate_config(r#"{"site":"api-na.myconnectwise.net","client_id":"x"}"#);
+    let f = exports::validate_config::<ConnectWise>(
+        r#"{"site":"api-na.myconnectwise.net","client_id":"x"}"#,
+    );
     assert_eq!(f.len(), 1);
     assert!(matches!(f[0].outcome, Outcome::Ok));
-    let cfg: Config = config::parse(r#"{"site":"api-na.myconnectwise.net"}"#).unwrap();
+    let cfg: Config =
+        syncbridge_sdk::config::parse(r#"{"site":"api-na.myconnectwise.net"}"#).unwrap();
     assert_eq!(
         cfg.root().unwrap(),
         "https://api-na.myconnectwise.net/v4_6_release/apis/3.0"
     );
-    let f = ConnectWise::validate_config(r#"{"site":"api-eu.myconnectwise.net"}"#);
+    let f = exports::validate_config::<ConnectWise>(r#"{"site":"api-eu.myconnectwise.net"}"#);
     assert!(matches!(f[1].outcome, Outcome::Warning), "no client_id");
     for secret in [
         r#"{"site":"a.b","private_key":"x"}"#,
         r#"{"site":"a.b","publicKey":"x"}"#,
         r#"{"site":"a.b","password":"x"}"#,
     ] {
-        let f = ConnectWise::validate_config(secret);
+        let f = exports::validate_config::<ConnectWise>(secret);
         assert!(matches!(f[0].outcome, Outcome::Failed), "{secret}");
         assert!(f[0].remedy.as_deref().unwrap().contains("credential"));
     }
@@ -872,15 +876,24 @@ fn configuration_checks_and_secrets() {
     ] {
         assert!(
             matches!(
-                ConnectWise::validate_config(bad)[0].outcome,
+                exports::validate_config::<ConnectWise>(bad)[0].outcome,
                 Outcome::Failed
             ),
             "{bad}"
         );
     }
-    let d = ConnectWise::describe();
+    let d = exports::describe::<ConnectWise>();
     assert_eq!(d.credential_slots, ["default"]);
     assert!(!d.config_schema.contains("private"));
+    let schema: Value = serde_json::from_str(&d.config_schema).unwrap();
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are refused"
+    );
+    assert!(schema["properties"]["client_id"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("not a secret"));
 }
 
 #[test]

@@ -36,17 +36,18 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use syncbridge_sdk::http::{classify_status, Request, Response};
 use syncbridge_sdk::prelude::*;
-use syncbridge_sdk::{clock, config, log, state};
+use syncbridge_sdk::{clock, log, state, url};
 
 /// Connection configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct Config {
+    /// Graph root, default `https://graph.microsoft.com/v1.0` (or a national cloud's root).
     #[serde(default = "default_graph_url")]
     pub graph_url: String,
     /// Tenant id or domain; checked against `organization` by `test-connection`.
     #[serde(default)]
     pub tenant: Option<String>,
-    /// Read group memberships of every user.
+    /// Read every user's groups (`transitiveMemberOf`); default false.
     #[serde(default)]
     pub with_groups: bool,
 }
@@ -75,63 +76,45 @@ const CREDENTIAL: &str = "default";
 pub struct Graph;
 
 impl Connector for Graph {
+    type Config = Config;
+
     fn describe() -> Description {
         Description {
             reads: vec![ItemKind::DirectoryUser],
             writes: Vec::new(),
             credential_slots: vec![CREDENTIAL.into()],
-            config_schema: json!({
-                "type": "object",
-                "properties": {
-                    "graph_url": {"type": "string", "description": "Graph root, default https://graph.microsoft.com/v1.0"},
-                    "tenant": {"type": "string", "description": "Tenant id or domain"},
-                    "with_groups": {"type": "boolean", "description": "Read group memberships (transitiveMemberOf)"}
-                }
-            })
-            .to_string(),
             ..Description::named("Microsoft 365 (Graph)")
         }
     }
 
-    fn validate_config(config: &str) -> Vec<Finding> {
-        match config::parse::<Config>(config) {
-            Err(e) => vec![Finding::failed(
+    fn check_config(c: &Config) -> Vec<Finding> {
+        if url::origin(&c.graph_url).is_none() {
+            return vec![Finding::failed(
                 "config",
-                e.describe(),
-                "pass {\"graph_url\": \"https://graph.microsoft.com/v1.0\", \"tenant\": \"contoso.onmicrosoft.com\"}",
-            )],
-            Ok(c) if !(c.graph_url.starts_with("https://") || c.graph_url.starts_with("http://")) => {
-                vec![Finding::failed(
-                    "config",
-                    format!("graph_url {:?} is not an http(s) URL", c.graph_url),
-                    "use https://graph.microsoft.com/v1.0 (or the national cloud's Graph root)",
-                )]
-            }
-            Ok(c) => {
-                let mut out = vec![Finding::ok("config")];
-                if c.tenant.as_deref().is_none_or(str::is_empty) {
-                    out.push(Finding {
-                        check: "tenant".into(),
-                        outcome: Outcome::Warning,
-                        cause: Some("no tenant is configured, so test-connection cannot check that the credentials belong to the right customer".into()),
-                        remedy: Some("set \"tenant\" to the customer's tenant id or initial domain".into()),
-                    });
-                }
-                out
-            }
+                format!("graph_url {:?} is not an http(s) URL", c.graph_url),
+                "use https://graph.microsoft.com/v1.0 (or the national cloud's Graph root)",
+            )];
         }
+        let mut out = vec![Finding::ok("config")];
+        if c.tenant.as_deref().is_none_or(str::is_empty) {
+            out.push(Finding {
+                check: "tenant".into(),
+                outcome: Outcome::Warning,
+                cause: Some("no tenant is configured, so test-connection cannot check that the credentials belong to the right customer".into()),
+                remedy: Some("set \"tenant\" to the customer's tenant id or initial domain".into()),
+            });
+        }
+        out
     }
 
-    fn test_connection(config: &str) -> Result<Vec<Finding>, PluginError> {
-        let cfg: Config = config::parse(config)?;
-        test_connection(&cfg)
+    fn test_connection(cfg: &Config) -> Result<Vec<Finding>, PluginError> {
+        test_connection(cfg)
     }
 
-    fn pull(config: &str, request: PullRequest) -> Result<Page, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         match request.scope.as_str() {
-            "users" => pull_users(&cfg, request.cursor.as_deref(), request.max_items),
-            "mailboxes" => pull_mailboxes(&cfg, request.cursor.as_deref(), request.max_items),
+            "users" => pull_users(cfg, request.cursor.as_deref(), request.max_items),
+            "mailboxes" => pull_mailboxes(cfg, request.cursor.as_deref(), request.max_items),
             other => Err(PluginError::invalid_field(
                 "scope",
                 format!(
@@ -143,8 +126,7 @@ impl Connector for Graph {
 
     /// Users by `id:<object id>` (the engine re-reads quarantined users this
     /// way); a user Graph no longer has comes back as a removal.
-    fn lookup(config: &str, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
         if scope != "users" {
             return Err(PluginError::invalid_field(
                 "scope",
@@ -157,11 +139,11 @@ impl Connector for Graph {
             .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
             .map(|id| json!({ "id": id }))
             .collect();
-        complete_partial_users(&cfg, &mut values)?;
-        let skus = sku_names(&cfg, &values)?;
+        complete_partial_users(cfg, &mut values)?;
+        let skus = sku_names(cfg, &values)?;
         let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
         if cfg.with_groups {
-            attach_groups(&cfg, &mut items)?;
+            attach_groups(cfg, &mut items)?;
         }
         Ok(items)
     }
@@ -173,7 +155,7 @@ syncbridge_sdk::export_connector!(Graph);
 // pull
 
 fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page, PluginError> {
-    let (url, full) = match cursor {
+    let (link, full) = match cursor {
         None => {
             state::set(PASS_KEY, "1");
             (
@@ -190,17 +172,11 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
             state::get(PASS_KEY).as_deref() != Some("0"),
         ),
     };
-    if cursor.is_some() && origin(&url) != origin(cfg.root()) {
-        return Err(PluginError::invalid_field(
-            "cursor",
-            format!(
-                "the cursor does not point at {}; refusing to send the credential elsewhere",
-                origin(cfg.root())
-            ),
-        ));
+    if cursor.is_some() && !url::same_origin(&link, cfg.root()) {
+        return Err(foreign_cursor(cfg));
     }
     let page_size = max_items.clamp(1, 999);
-    let response = Request::get(&url)
+    let response = Request::get(&link)
         .credential(CREDENTIAL)
         .header("Accept", "application/json")
         .header("Prefer", format!("odata.maxpagesize={page_size}"))
@@ -258,21 +234,15 @@ pub const MAILBOX_SELECT: &str = "id,mail,displayName,userPrincipalName";
 
 /// One page of mailbox discovery: users with a mail address. Always a full pass.
 fn pull_mailboxes(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page, PluginError> {
-    let url = match cursor {
+    let link = match cursor {
         None => format!("{}/users?$select={MAILBOX_SELECT}", cfg.root()),
         Some(link) => link.to_owned(),
     };
-    if cursor.is_some() && origin(&url) != origin(cfg.root()) {
-        return Err(PluginError::invalid_field(
-            "cursor",
-            format!(
-                "the cursor does not point at {}; refusing to send the credential elsewhere",
-                origin(cfg.root())
-            ),
-        ));
+    if cursor.is_some() && !url::same_origin(&link, cfg.root()) {
+        return Err(foreign_cursor(cfg));
     }
     let page_size = max_items.clamp(1, 999);
-    let body: Value = Request::get(&url)
+    let body: Value = Request::get(&link)
         .credential(CREDENTIAL)
         .header("Accept", "application/json")
         .header("Prefer", format!("odata.maxpagesize={page_size}"))
@@ -315,15 +285,15 @@ pub fn to_mailbox_item(v: &Value) -> Option<Item> {
     })
 }
 
-/// `scheme://host[:port]` of a URL, lower case.
-pub fn origin(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, r)) => {
-            let host = r.split(['/', '?', '#']).next().unwrap_or_default();
-            format!("{scheme}://{host}").to_ascii_lowercase()
-        }
-        None => String::new(),
-    }
+/// A cursor that leaves the Graph root would take the credential elsewhere.
+fn foreign_cursor(cfg: &Config) -> PluginError {
+    PluginError::invalid_field(
+        "cursor",
+        format!(
+            "the cursor does not point at {}; refusing to send the credential elsewhere",
+            url::origin(cfg.root()).unwrap_or_else(|| cfg.root().to_owned())
+        ),
+    )
 }
 
 fn str_field(v: &Value, name: &str) -> Option<String> {

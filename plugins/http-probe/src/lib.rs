@@ -10,12 +10,14 @@
 use serde::Deserialize;
 use syncbridge_sdk::http::Request;
 use syncbridge_sdk::prelude::*;
-use syncbridge_sdk::{config, state};
+use syncbridge_sdk::state;
 
 /// Connection configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Config {
+    /// Service root, e.g. https://feed.example.com
     pub base_url: String,
+    /// Path checked by test-connection.
     #[serde(default = "default_health_path")]
     pub health_path: String,
 }
@@ -49,17 +51,17 @@ struct FeedItem {
 pub struct HttpProbe;
 
 impl Connector for HttpProbe {
+    type Config = Config;
+
     fn describe() -> Description {
         Description {
             reads: vec![ItemKind::Contact],
             credential_slots: vec!["default".into()],
-            config_schema: r#"{"type":"object","required":["base_url"]}"#.into(),
             ..Description::named("HTTP probe")
         }
     }
 
-    fn test_connection(config: &str) -> Result<Vec<Finding>, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn test_connection(cfg: &Config) -> Result<Vec<Finding>, PluginError> {
         let url = format!("{}{}", cfg.base_url.trim_end_matches('/'), cfg.health_path);
         let response = Request::get(&url).credential("default").send()?;
         state::set("last-test-status", &response.status().to_string());
@@ -78,8 +80,7 @@ impl Connector for HttpProbe {
         }])
     }
 
-    fn pull(config: &str, request: PullRequest) -> Result<Page, PluginError> {
-        let cfg: Config = config::parse(config)?;
+    fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         let mut url = format!("{}/{}", cfg.base_url.trim_end_matches('/'), request.scope);
         if let Some(cursor) = &request.cursor {
             url.push_str("?cursor=");
@@ -126,6 +127,7 @@ syncbridge_sdk::export_connector!(HttpProbe);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use syncbridge_sdk::exports;
     use syncbridge_sdk::testing::{response, state as test_state, with_http};
 
     #[test]
@@ -140,7 +142,7 @@ mod tests {
                 ))
             },
             || {
-                HttpProbe::pull(
+                exports::pull::<HttpProbe>(
                     r#"{"base_url":"http://feed.test/"}"#,
                     PullRequest {
                         scope: "contacts".into(),
@@ -162,7 +164,7 @@ mod tests {
     fn test_connection_names_rejected_credentials() {
         let findings = with_http(
             |_| Ok(response(401, "")),
-            || HttpProbe::test_connection(r#"{"base_url":"http://feed.test"}"#),
+            || exports::test_connection::<HttpProbe>(r#"{"base_url":"http://feed.test"}"#),
         )
         .expect("test runs");
         assert_eq!(findings[0].check, "credentials");
@@ -172,7 +174,7 @@ mod tests {
 
     #[test]
     fn bad_config_is_invalid() {
-        let err = HttpProbe::pull(
+        let err = exports::pull::<HttpProbe>(
             "{}",
             PullRequest {
                 scope: "x".into(),
@@ -182,5 +184,14 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.class(), "invalid");
+        assert!(err.describe().contains("base_url"), "{}", err.describe());
+    }
+
+    #[test]
+    fn describe_derives_the_config_schema() {
+        let d = exports::describe::<HttpProbe>();
+        let schema: serde_json::Value = serde_json::from_str(&d.config_schema).unwrap();
+        assert_eq!(schema["required"], serde_json::json!(["base_url"]));
+        assert_eq!(schema["properties"]["health_path"]["type"], "string");
     }
 }

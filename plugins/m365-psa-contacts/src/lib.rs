@@ -68,14 +68,19 @@ use syncbridge_sdk::prelude::*;
 pub struct M365PsaContacts;
 
 impl Mapper for M365PsaContacts {
-    fn map(items: Vec<Item>, options: &str) -> Result<Vec<Intent>, PluginError> {
-        let o = Options::parse(options)?;
-        Ok(map_with(&items, &o))
+    type Options = Options;
+
+    /// Strict parsing that names the offending field, then cross-field checks.
+    fn parse_options(options: &str) -> Result<Options, PluginError> {
+        Options::parse(options)
     }
 
-    fn explain(item: Item, options: &str) -> Result<Explanation, PluginError> {
-        let o = Options::parse(options)?;
-        let d = rules::decide(&item, &o);
+    fn map(items: Vec<Item>, o: &Options) -> Result<Vec<Intent>, PluginError> {
+        Ok(map_with(&items, o))
+    }
+
+    fn explain(item: Item, o: &Options) -> Result<Explanation, PluginError> {
+        let d = rules::decide(&item, o);
         Ok(Explanation {
             source_id: item.id,
             steps: d.steps,

@@ -3,12 +3,13 @@
 //! Parsing is strict (`deny_unknown_fields`); every error is a
 //! [`PluginError::Invalid`] naming the offending field, e.g. `filters[1].group_id`.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use syncbridge_sdk::types::PluginError;
 
 /// The PSA the contacts go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     Autotask,
@@ -25,7 +26,7 @@ impl Target {
 }
 
 /// An id, written as a string or a number (ConnectWise ids are integers).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum IdValue {
     Text(String),
@@ -33,11 +34,14 @@ enum IdValue {
 }
 
 /// A reference to a PSA site/location or contact type: `{"id": "..", "name": ".."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ref {
+    /// The PSA's id, a string or a number.
     #[serde(deserialize_with = "id_string")]
+    #[schemars(with = "IdValue")]
     pub id: String,
+    /// Its name, for explanations only.
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -60,7 +64,7 @@ impl Ref {
 }
 
 /// How a filter selects users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FilterKind {
     /// Every enabled, licensed user (the catch-all, usually last).
@@ -88,7 +92,7 @@ impl FilterKind {
 }
 
 /// One "contact mapping filter".
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// 1 is the highest priority; the first matching filter wins.
@@ -143,7 +147,7 @@ impl Filter {
 }
 
 /// The options of a profile of this mapper.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// `autotask` or `connectwise`.

@@ -2,6 +2,7 @@
 
 use super::*;
 use serde_json::json;
+use syncbridge_sdk::exports;
 
 fn user(upn: &str) -> DirectoryUser {
     DirectoryUser {
@@ -34,7 +35,7 @@ fn item(id: &str, u: DirectoryUser) -> Item {
 }
 
 fn map(items: Vec<Item>, options: serde_json::Value) -> Vec<Intent> {
-    M365PsaContacts::map(items, &options.to_string()).expect("maps")
+    exports::map::<M365PsaContacts>(items, &options.to_string()).expect("maps")
 }
 
 fn one(u: DirectoryUser, options: serde_json::Value) -> Intent {
@@ -57,7 +58,7 @@ fn contact(i: &Intent) -> &Contact {
 }
 
 fn invalid_field(options: serde_json::Value) -> (String, String) {
-    match M365PsaContacts::map(vec![], &options.to_string()) {
+    match exports::map::<M365PsaContacts>(vec![], &options.to_string()) {
         Err(PluginError::Invalid(i)) => (
             i.fields
                 .first()
@@ -508,11 +509,11 @@ fn invalid_options_name_the_bad_field() {
         assert!(message.starts_with(field), "{message}");
     }
     assert!(matches!(
-        M365PsaContacts::map(vec![], "not json"),
+        exports::map::<M365PsaContacts>(vec![], "not json"),
         Err(PluginError::Invalid(_))
     ));
     assert!(matches!(
-        M365PsaContacts::explain(item("u", user("a@b.c")), "[]"),
+        exports::explain::<M365PsaContacts>(item("u", user("a@b.c")), "[]"),
         Err(PluginError::Invalid(_))
     ));
 }
@@ -535,8 +536,11 @@ fn explain_walks_every_filter_and_names_the_choice() {
         sku_id: "x".into(),
         sku_part_number: Some("SPB".into()),
     });
-    let e =
-        M365PsaContacts::explain(item("u1", u), &seed_filters("connectwise").to_string()).unwrap();
+    let e = exports::explain::<M365PsaContacts>(
+        item("u1", u),
+        &seed_filters("connectwise").to_string(),
+    )
+    .unwrap();
     assert_eq!(e.source_id, "u1");
     let text = e.steps.join("\n");
     let expect = [
@@ -571,7 +575,7 @@ fn explain_says_why_no_filter_matched_and_what_happens() {
     let o = json!({"target": "autotask", "filters": [
         {"priority": 1, "kind": "group", "group_id": "g1", "site": {"id": "1"}},
         {"priority": 2, "kind": "upn-domain", "domain": "contoso.com", "site": {"id": "2"}}]});
-    let e = M365PsaContacts::explain(item("u2", u), &o.to_string()).unwrap();
+    let e = exports::explain::<M365PsaContacts>(item("u2", u), &o.to_string()).unwrap();
     let text = e.steps.join("\n");
     assert!(text.contains("the user has no group memberships"), "{text}");
     assert!(
@@ -587,7 +591,7 @@ fn explain_says_why_no_filter_matched_and_what_happens() {
 fn explain_of_a_disabled_user_says_filters_were_not_checked() {
     let mut u = user("ada@contoso.com");
     u.account_enabled = false;
-    let e = M365PsaContacts::explain(item("u1", u), r#"{"target":"autotask"}"#).unwrap();
+    let e = exports::explain::<M365PsaContacts>(item("u1", u), r#"{"target":"autotask"}"#).unwrap();
     let text = e.steps.join("\n");
     assert!(text.contains("sign-in enabled: no"), "{text}");
     assert!(text.contains("filters not checked"), "{text}");
@@ -607,7 +611,7 @@ fn explain_and_map_agree() {
     for (n, u) in users.into_iter().enumerate() {
         let it = item(&format!("u{n}"), u);
         let intent = map(vec![it.clone()], o.clone()).remove(0);
-        let e = M365PsaContacts::explain(it, &o.to_string()).unwrap();
+        let e = exports::explain::<M365PsaContacts>(it, &o.to_string()).unwrap();
         let last = e
             .steps
             .iter()
@@ -617,4 +621,16 @@ fn explain_and_map_agree() {
         assert!(last.contains(&intent.rule), "{last} vs {}", intent.rule);
         assert!(last.contains(&intent.reason), "{last} vs {}", intent.reason);
     }
+}
+
+#[test]
+fn the_options_schema_is_derived() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&M365PsaContacts::options_schema()).unwrap();
+    assert_eq!(schema["required"], serde_json::json!(["target"]));
+    assert_eq!(schema["additionalProperties"], false);
+    assert!(schema["properties"]["update_existing"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("Update existing contacts"));
 }

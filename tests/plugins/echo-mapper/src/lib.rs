@@ -7,12 +7,14 @@ use syncbridge_sdk::prelude::*;
 pub struct EchoMapper;
 
 impl Mapper for EchoMapper {
-    fn map(items: Vec<Item>, options: &str) -> Result<Vec<Intent>, PluginError> {
+    type Options = serde_json::Value;
+
+    fn map(items: Vec<Item>, options: &serde_json::Value) -> Result<Vec<Intent>, PluginError> {
         syncbridge_sdk::log::debug!("mapping {} items with options {options}", items.len());
         Ok(items.into_iter().map(intent_for).collect())
     }
 
-    fn explain(item: Item, _options: &str) -> Result<Explanation, PluginError> {
+    fn explain(item: Item, _options: &serde_json::Value) -> Result<Explanation, PluginError> {
         let intent = intent_for(item);
         Ok(Explanation {
             source_id: intent.source_id,

@@ -32,11 +32,13 @@ fn page(cursor: Option<String>) -> Page {
 }
 
 impl Connector for Misbehave {
+    type Config = syncbridge_sdk::config::AnyObject;
+
     fn describe() -> Description {
         Description::named("misbehave")
     }
 
-    fn pull(_config: &str, request: PullRequest) -> Result<Page, PluginError> {
+    fn pull(_config: &Self::Config, request: PullRequest) -> Result<Page, PluginError> {
         let scope = request.scope.as_str();
         let (verb, arg) = scope.split_once(':').unwrap_or((scope, ""));
         match verb {

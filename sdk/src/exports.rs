@@ -1,0 +1,59 @@
+//! The string-level entry points that [`export_connector!`](crate::export_connector)
+//! and [`export_mapper!`](crate::export_mapper) export: each parses the
+//! configuration once and calls the trait method with it.
+//!
+//! Call them in native tests to go through the same parsing as the host's calls.
+
+use crate::types::*;
+use crate::{Connector, Mapper};
+
+/// `describe`, with the configuration schema of [`Connector::config_schema`].
+pub fn describe<C: Connector>() -> Description {
+    Description {
+        config_schema: C::config_schema(),
+        ..C::describe()
+    }
+}
+
+/// `validate-config`.
+pub fn validate_config<C: Connector>(config: &str) -> Vec<Finding> {
+    C::validate_config(config)
+}
+
+/// `test-connection`.
+pub fn test_connection<C: Connector>(config: &str) -> Result<Vec<Finding>, PluginError> {
+    C::test_connection(&C::parse_config(config)?)
+}
+
+/// `pull`.
+pub fn pull<C: Connector>(config: &str, request: PullRequest) -> Result<Page, PluginError> {
+    C::pull(&C::parse_config(config)?, request)
+}
+
+/// `lookup-items`.
+pub fn lookup<C: Connector>(
+    config: &str,
+    scope: &str,
+    keys: Vec<String>,
+) -> Result<Vec<Item>, PluginError> {
+    C::lookup(&C::parse_config(config)?, scope, keys)
+}
+
+/// `push`.
+pub fn push<C: Connector>(
+    config: &str,
+    scope: &str,
+    batch: Vec<WriteOp>,
+) -> Result<Vec<WriteResult>, PluginError> {
+    C::push(&C::parse_config(config)?, scope, batch)
+}
+
+/// `map-items`.
+pub fn map<M: Mapper>(items: Vec<Item>, options: &str) -> Result<Vec<Intent>, PluginError> {
+    M::map(items, &M::parse_options(options)?)
+}
+
+/// `explain`.
+pub fn explain<M: Mapper>(item: Item, options: &str) -> Result<Explanation, PluginError> {
+    M::explain(item, &M::parse_options(options)?)
+}
