@@ -12,9 +12,11 @@ use crate::runtime::bindings::connector_api::{Page, PullRequest, WriteOp, WriteR
 use crate::runtime::bindings::mapper_api::Intent;
 use crate::runtime::bindings::types::{Item, PluginError};
 use crate::runtime::{Called, ConnectionContext, LoadedPlugin};
-use crate::store::ConnectionRecord;
+use crate::store::{ConnectionRecord, StoreError};
 use std::sync::Arc;
 
+/// A hub error as the engine sees it, keeping its type: only a database
+/// that did not answer is worth retrying.
 fn hub_error(e: HubError) -> EndpointError {
     match e {
         HubError::Call(c) => EndpointError::Call(c),
@@ -23,7 +25,11 @@ fn hub_error(e: HubError) -> EndpointError {
         e @ (HubError::CredentialUnbound { .. } | HubError::CorruptBinding { .. }) => {
             EndpointError::Plugin(PluginError::Auth(e.to_string()))
         }
-        other => EndpointError::Plugin(PluginError::Transient(other.to_string())),
+        HubError::Store(e @ (StoreError::Query(_) | StoreError::Connect(_))) => {
+            EndpointError::Plugin(PluginError::Transient(e.to_string()))
+        }
+        HubError::ShuttingDown => EndpointError::Interrupted(HubError::ShuttingDown.to_string()),
+        other => EndpointError::Host(Box::new(other)),
     }
 }
 
@@ -51,7 +57,7 @@ impl ConnectionEndpoint<'_> {
             .store()
             .apply_state_changes(&self.connection, &called.state_changes)
             .await
-            .map_err(|e| EndpointError::Plugin(PluginError::Transient(e.to_string())))?;
+            .map_err(|e| hub_error(e.into()))?;
         Ok(called.value?)
     }
 

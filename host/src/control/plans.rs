@@ -121,6 +121,8 @@ pub struct PlanInfo {
     /// The apply-plan run that claimed it (applying, applied, failed, stale).
     pub apply_run: Option<String>,
     pub counts: PlanCounts,
+    /// The format its items were stored in ([`PLAN_FORMAT`] is the one this version reads).
+    pub format: i64,
     pub created_at: i64,
     pub decided_at: Option<i64>,
 }
@@ -142,9 +144,18 @@ struct PageMeta {
     seen: Vec<String>,
 }
 
+/// The format this version stores plan items in, and the only one it reads
+/// (see the `0009_plan_format` migration).
+pub const PLAN_FORMAT: i64 = 1;
+
 fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, StoreError> {
     let counts: String = r.try_get("counts")?;
     let id: String = r.try_get("id")?;
+    let counts = serde_json::from_str(&counts).map_err(|e| StoreError::Invalid {
+        what: "plan",
+        id: id.clone(),
+        detail: format!("its stored counts cannot be read: {e}"),
+    })?;
     let status = r
         .try_get::<String, _>("status")?
         .parse()
@@ -160,14 +171,15 @@ fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, StoreError> {
         status,
         reason: r.try_get("reason")?,
         apply_run: r.try_get("apply_run")?,
-        counts: serde_json::from_str(&counts).unwrap_or_default(),
+        counts,
+        format: r.try_get("format")?,
         created_at: r.try_get("created_at")?,
         decided_at: r.try_get("decided_at")?,
     })
 }
 
 const INFO_COLUMNS: &str =
-    "id, profile_id, run_id, status, reason, apply_run, counts, created_at, decided_at";
+    "id, profile_id, run_id, status, reason, apply_run, counts, created_at, decided_at, format";
 
 /// Stores a plan under `id` with the cursor it was pulled from.
 pub async fn save(
@@ -195,8 +207,8 @@ pub async fn save(
         .collect();
     let mut tx = store.begin_write().await?;
     sqlx::query(
-        "INSERT INTO plans (id, profile_id, run_id, status, reason, counts, base_cursor, pages, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO plans (id, profile_id, run_id, status, reason, counts, base_cursor, pages, created_at, format)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(profile_id)
@@ -207,6 +219,7 @@ pub async fn save(
     .bind(base_cursor)
     .bind(serde_json::to_string(&pages).expect("pages serialise"))
     .bind(now_ms())
+    .bind(PLAN_FORMAT)
     .execute(&mut *tx)
     .await?;
     let mut seq = 0i64;
@@ -272,14 +285,20 @@ pub async fn items(
     .bind(i64::from(offset))
     .fetch_all(store.pool())
     .await?;
+    // The header says which format the items are in.
+    readable(&get(store, id).await?)?;
     rows.iter()
         .map(|r| {
             let op: String = r.try_get("op")?;
             Ok(PlanItem {
                 seq: r.try_get("seq")?,
                 page: r.try_get("page")?,
-                op: serde_json::from_str(&op).map_err(|e| {
-                    StoreError::InUse(format!("stored plan {id} has an unreadable item: {e}"))
+                op: serde_json::from_str(&op).map_err(|e| StoreError::Invalid {
+                    what: "plan",
+                    id: id.to_owned(),
+                    detail: format!(
+                        "a stored item cannot be read: {e}; discard it and make a new dry run"
+                    ),
                 })?,
             })
         })
@@ -295,8 +314,11 @@ pub async fn load(store: &Store, id: &str) -> Result<(PlanInfo, Plan, Option<Str
         .await?;
     let base_cursor: Option<String> = row.try_get("base_cursor")?;
     let pages: String = row.try_get("pages")?;
-    let metas: Vec<PageMeta> = serde_json::from_str(&pages)
-        .map_err(|e| StoreError::InUse(format!("stored plan {id} is unreadable: {e}")))?;
+    let metas: Vec<PageMeta> = serde_json::from_str(&pages).map_err(|e| StoreError::Invalid {
+        what: "plan",
+        id: id.to_owned(),
+        detail: format!("its stored pages cannot be read: {e}; discard it and make a new dry run"),
+    })?;
     let mut plan = Plan {
         pages: metas
             .into_iter()
@@ -317,6 +339,21 @@ pub async fn load(store: &Store, id: &str) -> Result<(PlanInfo, Plan, Option<Str
         }
     }
     Ok((info, plan, base_cursor))
+}
+
+/// Refuses a plan whose items were stored in a format this version does not read.
+fn readable(info: &PlanInfo) -> Result<(), StoreError> {
+    if info.format == PLAN_FORMAT {
+        return Ok(());
+    }
+    Err(StoreError::Invalid {
+        what: "plan",
+        id: info.id.clone(),
+        detail: format!(
+            "its items were stored in plan format {} by another version of syncbridge; this version reads format {PLAN_FORMAT}. Discard it and make a new dry run",
+            info.format
+        ),
+    })
 }
 
 /// The error for a plan a transition did not match: what it is now.

@@ -19,6 +19,11 @@ pub enum EndpointError {
     /// The process is going away mid-call (used to test crash safety).
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// The host could not make the call at all (a connection that no longer
+    /// exists, credentials the loaded master key cannot open, a plugin that
+    /// does not compile): never retried, since only an operator can fix it.
+    #[error(transparent)]
+    Host(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<PluginError> for EndpointError {

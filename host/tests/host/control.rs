@@ -965,3 +965,86 @@ async fn corrupt_stored_rows_are_errors_naming_the_row_never_defaults() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_stored_in_another_format_is_refused_by_name_never_misread() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let dry = run(hub, RunMode::DryRun, None, None).await;
+    let plan_id = dry.plan_id.clone().expect("the dry run names its plan");
+    assert_eq!(
+        plans::get(hub.store(), &plan_id).await.unwrap().format,
+        plans::PLAN_FORMAT
+    );
+    // A later version stored it in a shape this one does not know.
+    sqlx::query("UPDATE plans SET format = 2")
+        .execute(hub.store().pool())
+        .await
+        .unwrap();
+    let err = plans::items(hub.store(), &plan_id, false, 0, 100)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&plan_id) && err.contains("plan format 2") && err.contains("new dry run"),
+        "{err}"
+    );
+    // Listing still works; applying it fails naming the format and writes nothing.
+    assert_eq!(plans::list(hub.store(), None).await.unwrap().len(), 1);
+    let applied = run(hub, RunMode::ApplyPlan, Some(&plan_id), None).await;
+    assert_eq!(applied.status, RunStatus::Failed, "{applied:?}");
+    assert!(
+        applied
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("plan format 2"),
+        "{applied:?}"
+    );
+    assert_eq!(contacts(&s.sim).len(), 1, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_key_that_opens_nothing_fails_the_run_at_once_without_stopping_the_connection() {
+    let s = setup().await;
+    // The same database and plugins, started with another master key.
+    let dir = s.t.dir.path();
+    let store =
+        syncbridge::store::Store::open(&format!("sqlite://{}", dir.join("test.db").display()))
+            .await
+            .unwrap();
+    let runtime = syncbridge::runtime::Runtime::new(syncbridge::runtime::EngineOptions {
+        cache_dir: Some(dir.join("cache")),
+        ..Default::default()
+    })
+    .unwrap();
+    let hub = Arc::new(Hub::new(
+        store,
+        Arc::new(runtime),
+        syncbridge::secrets::MasterKey::generate(),
+        dir.join("plugins"),
+    ));
+    let started = std::time::Instant::now();
+    let failed = run(&hub, RunMode::Run, None, None).await;
+    assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+    let error = failed.error.as_deref().unwrap_or("");
+    assert!(
+        error.contains("master key") && !error.contains("transient"),
+        "the cause, not a retried transient error: {error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "not retried with back-off: {:?}",
+        started.elapsed()
+    );
+    for conn in ["feed", "psa"] {
+        assert!(
+            hub.store()
+                .connection_stopped(conn)
+                .await
+                .unwrap()
+                .is_none(),
+            "the connection is not at fault: {conn} stays started"
+        );
+    }
+}
