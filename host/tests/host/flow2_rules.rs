@@ -7,131 +7,35 @@
 //! incremental runs, throttling, an expired delta token and an interrupted run.
 
 use crate::common;
+use crate::common::m365::{
+    self, licence, merge, rules_for, upn, user, Scenario, E3, EXO, PROFILE, SPB, TENANT,
+};
 
-use crate::common::run_profile;
 use serde_json::{json, Value};
 use std::time::Duration;
 use syncbridge::control::runs::RunMode;
-use syncbridge::engine::profiles::{self, Profile};
-use syncbridge::engine::rules::OnRemove;
+
 use syncbridge::engine::{FieldRules, RunReport};
 use syncbridge::hub::NewConnection;
 use syncbridge::secrets::Credential;
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
-const TENANT: &str = "contoso.onmicrosoft.com";
-const TENANT_ID: &str = "11111111-1111-4111-8111-111111111111";
-const CLIENT: &str = "22222222-2222-4222-8222-222222222222";
-/// Office 365 E3 (`ENTERPRISEPACK`).
-const E3: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
-/// Exchange Online (Plan 1) (`EXCHANGESTANDARD`).
-const EXO: &str = "4b9405b0-7788-4568-add1-99614e613b69";
-/// Microsoft 365 Business Premium (`SPB`).
-const SPB: &str = "cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46";
 const COMPANY: i64 = 1;
-const PROFILE: &str = "contoso-contacts";
 /// Route keys of the simulator's request counters.
 const CREATES: &str = "POST /ATServicesRest/V1.0/Companies/{id}/Contacts";
 const UPDATES: &str = "PATCH /ATServicesRest/V1.0/Companies/{id}/Contacts";
 
-fn upn(local: &str) -> String {
-    format!("{local}@{TENANT}")
-}
-
-fn licence(sku: &str) -> Value {
-    json!({"skuId": sku, "disabledPlans": []})
-}
-
-/// An enabled user with an E3 licence, a name, a title and phones; `extra` overrides.
-fn user(id: &str, local: &str, extra: Value) -> Value {
-    let mut u = json!({
-        "id": id,
-        "userPrincipalName": upn(local),
-        "givenName": format!("Given-{local}"),
-        "surname": format!("Sur-{local}"),
-        "jobTitle": "Engineer",
-        "businessPhones": ["+1 555 0100"],
-        "mobilePhone": "+1 555 0199",
-        "department": "Sales",
-        "accountEnabled": true,
-        "assignedLicenses": [licence(E3)],
-    });
-    if let (Some(o), Some(x)) = (u.as_object_mut(), extra.as_object()) {
-        for (k, v) in x {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    u
-}
-
 /// An Autotask contact of the company.
 fn psa_contact(id: i64, email: &str, extra: Value) -> Value {
-    let mut c = json!({"id": id, "companyID": COMPANY, "firstName": "Old", "lastName": "Name",
-                       "emailAddress": email, "isActive": 1});
-    if let (Some(o), Some(x)) = (c.as_object_mut(), extra.as_object()) {
-        for (k, v) in x {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    c
-}
-
-/// What one test sets up.
-struct Scenario {
-    users: Vec<Value>,
-    groups: Vec<Value>,
-    contacts: Vec<Value>,
-    options: Value,
-    rules: FieldRules,
-    with_groups: bool,
-    page_size: u32,
-    /// The Autotask connection's request limit (`None`: the plugin's, 3).
-    psa_max_concurrent: Option<u32>,
-}
-
-impl Scenario {
-    fn new(users: Vec<Value>, options: Value) -> Self {
-        Scenario {
-            users,
-            groups: Vec::new(),
-            contacts: Vec::new(),
-            options,
-            rules: rules_for(true),
-            with_groups: false,
-            page_size: 3,
-            psa_max_concurrent: None,
-        }
-    }
-}
-
-/// The profile rules the mapper's README pairs with `update_existing`.
-fn rules_for(update_existing: bool) -> FieldRules {
-    let mut r = FieldRules {
-        update_matched: update_existing,
-        reactivate: update_existing,
-        remove_matched: true,
-        on_remove: if update_existing {
-            OnRemove::Deactivate
-        } else {
-            OnRemove::Ignore
-        },
-        blank_never_overwrites: true,
-        rewrite_on_change: true,
-        ..FieldRules::default()
-    };
-    // Small tenants: a couple of removals is a large share; the brakes are tested elsewhere.
-    r.brakes.max_removal_share = 1.0;
-    r
+    merge(
+        json!({"id": id, "companyID": COMPANY, "firstName": "Old", "lastName": "Name",
+               "emailAddress": email, "isActive": 1}),
+        extra,
+    )
 }
 
 fn autotask_options(extra: Value) -> Value {
-    let mut o = json!({"target": "autotask"});
-    if let (Some(o), Some(x)) = (o.as_object_mut(), extra.as_object()) {
-        for (k, v) in x {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    o
+    merge(json!({"target": "autotask"}), extra)
 }
 
 struct Env {
@@ -142,17 +46,7 @@ struct Env {
 impl Env {
     async fn start(s: Scenario) -> Env {
         let doc = json!({
-            "graph": {"tenants": [{
-                "id": TENANT_ID, "domain": TENANT,
-                "apps": [{"client_id": CLIENT, "client_secret": "s3cret"}],
-                "subscribedSkus": [
-                    {"skuId": E3, "skuPartNumber": "ENTERPRISEPACK"},
-                    {"skuId": EXO, "skuPartNumber": "EXCHANGESTANDARD"},
-                    {"skuId": SPB, "skuPartNumber": "SPB"}
-                ],
-                "users": s.users,
-                "groups": s.groups
-            }]},
+            "graph": m365::graph_seed(&s),
             "autotask": {
                 "apiUsers": [{"userName": "api@msp.example", "secret": "at-secret", "integrationCode": "TRACKING"}],
                 "entities": {
@@ -177,17 +71,7 @@ impl Env {
         for p in ["graph", "m365-psa-contacts", "autotask"] {
             common::install(&t.hub, p).await;
         }
-        let graph_cred = json!({"kind": "oauth2-client-credentials", "token_url": sim.token_url(TENANT), "client_id": CLIENT,
-                                "client_secret": "s3cret", "scope": "https://graph.microsoft.com/.default"});
-        common::loopback_connection(
-            &t.hub,
-            "m365",
-            "graph",
-            &json!({"graph_url": sim.graph_url(), "tenant": TENANT, "with_groups": s.with_groups})
-                .to_string(),
-            &[("default", &graph_cred.to_string())],
-        )
-        .await;
+        m365::graph_connection(&t.hub, &sim, s.with_groups).await;
         let at_cred = json!({"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING", "UserName": "api@msp.example", "Secret": "at-secret"}});
         let at_config = json!({"api_user": "api@msp.example", "zone_lookup_url": format!("{}/atservicesrest", sim.base_url())});
         t.hub
@@ -212,32 +96,12 @@ impl Env {
     }
 
     async fn save_profile(&self, options: Value, rules: FieldRules, page_size: u32) {
-        profiles::save(
-            self.t.hub.store(),
-            &Profile {
-                id: PROFILE.into(),
-                source_connection: "m365".into(),
-                source_scope: "users".into(),
-                mapper_plugin: "m365-psa-contacts".into(),
-                mapper_options: options.to_string(),
-                target_connection: "psa".into(),
-                target_scope: format!("contacts:company={COMPANY}"),
-                rules,
-                page_size,
-            },
-        )
-        .await
-        .unwrap();
+        m365::save_profile(&self.t.hub, COMPANY, options, rules, page_size).await;
     }
 
     /// One run; asserts it completed and failed nothing.
     async fn run(&self) -> RunReport {
-        // Run ids are per millisecond: keep two runs of one test apart.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let report = run_profile(&self.t.hub, PROFILE, false).await.unwrap();
-        assert_eq!(report.failed, 0, "{report:?}");
-        assert!(report.held.is_none(), "{report:?}");
-        report
+        m365::run_clean(&self.t.hub).await
     }
 
     /// The contacts with this e-mail address (case-insensitive).

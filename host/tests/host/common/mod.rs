@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod feed;
+pub mod m365;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
