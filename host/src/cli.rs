@@ -392,6 +392,10 @@ pub struct AddConnection {
     /// Read credentials JSON from standard input.
     #[arg(long)]
     pub credentials_stdin: bool,
+    /// The customer company that owns the connection (see `company add`);
+    /// none for the MSP's own (a PSA shared by every company).
+    #[arg(long)]
+    pub company: Option<String>,
 }
 
 /// `connection update` options.

@@ -327,17 +327,22 @@ async fn connection_command(hub: &Hub, cmd: ConnectionCommand) -> Result<()> {
                 Some(text) => parse_credentials(&text)?,
                 None => BTreeMap::new(),
             };
-            let record = hub
-                .add_connection(NewConnection {
-                    id: args.name,
-                    plugin_id: args.plugin,
-                    config,
-                    allowed_hosts: args.allow_hosts,
-                    allow_private_network: args.allow_private_network,
-                    max_concurrent: args.max_concurrent,
-                    credentials,
-                })
-                .await?;
+            let new = NewConnection {
+                id: args.name,
+                plugin_id: args.plugin,
+                config,
+                allowed_hosts: args.allow_hosts,
+                allow_private_network: args.allow_private_network,
+                max_concurrent: args.max_concurrent,
+                credentials,
+            };
+            let record = syncbridge::control::connections::create(
+                hub,
+                syncbridge::control::Actor::Msp,
+                new,
+                args.company.as_deref(),
+            )
+            .await?;
             outln!(
                 "added connection {} (plugin {})",
                 record.id,

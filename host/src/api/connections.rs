@@ -3,11 +3,10 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
-use super::{check_company_exists, visible_connection, Items};
+use super::{visible_connection, Items};
 use crate::control::connections::{self, ConnectionChange};
 use crate::control::tokens::Role;
 use crate::hub::{Hub, NewConnection};
-use crate::ids;
 use crate::runtime::bindings::connector_api::{Finding, Outcome};
 use crate::secrets::Credential;
 use crate::store::ConnectionRecord;
@@ -310,31 +309,17 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ConnectionOut>)> {
     caller.require(Role::Admin)?;
     let company = caller.company_for_new(body.company_id)?;
-    ids::check_new_object_id("connection", &body.id, company.as_deref(), caller.company())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if let Some(c) = &company {
-        check_company_exists(&hub, c).await?;
-    }
-    if !body.config.is_object() {
-        return Err(ApiError::invalid(
-            "config must be a JSON object (the plugin's configuration)",
-        ));
-    }
     let credentials = parse_credentials(body.credentials)?;
-    let record = hub
-        .add_connection_of(
-            NewConnection {
-                id: body.id,
-                plugin_id: body.plugin_id,
-                config: body.config.to_string(),
-                allowed_hosts: body.allowed_hosts,
-                allow_private_network: body.allow_private_network,
-                max_concurrent: body.max_concurrent,
-                credentials,
-            },
-            company.as_deref(),
-        )
-        .await?;
+    let new = NewConnection {
+        id: body.id,
+        plugin_id: body.plugin_id,
+        config: body.config.to_string(),
+        allowed_hosts: body.allowed_hosts,
+        allow_private_network: body.allow_private_network,
+        max_concurrent: body.max_concurrent,
+        credentials,
+    };
+    let record = connections::create(&hub, caller.actor(), new, company.as_deref()).await?;
     let out = show_record(&hub, record, company, None).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }

@@ -244,9 +244,3 @@ pub(crate) async fn visible_profile_ids(
             .collect::<Result<_, _>>()?,
     ))
 }
-
-/// 404 unless company `id` exists (so a bad id is not a database error).
-pub(crate) async fn check_company_exists(hub: &Hub, id: &str) -> ApiResult<()> {
-    company_records::get(hub.store(), id).await?;
-    Ok(())
-}

@@ -15,7 +15,7 @@ use crate::capability::binding::CredentialBinding;
 use crate::control::companies;
 use crate::control::runs::Runs;
 use crate::engine::profiles;
-use crate::hub::{Hub, HubError};
+use crate::hub::{Hub, HubError, NewConnection};
 use crate::ids;
 use crate::secrets::Credential;
 use crate::store::{ConnectionRecord, StoreError};
@@ -138,6 +138,39 @@ fn quoted(items: &[String]) -> String {
         .map(|i| format!("{i:?}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Adds a connection for `actor`, owned by `company` (a company-scoped
+/// actor adds only to its own, in its namespace `<company>.<name>`): the id
+/// checked once, the company known, the configuration a JSON object that
+/// fits the plugin's schema, the credentials sealed and bound.
+pub async fn create(
+    hub: &Hub,
+    actor: Actor<'_>,
+    new: NewConnection,
+    company: Option<&str>,
+) -> Result<ConnectionRecord, ConnectionError> {
+    if let Some(mine) = actor.company() {
+        if company != Some(mine) {
+            return Err(ConnectionError::ScopeViolation {
+                company: mine.to_owned(),
+            });
+        }
+    }
+    ids::check_new_object_id("connection", &new.id, company, actor.company())
+        .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+    if let Some(c) = company {
+        companies::get(hub.store(), c).await?;
+    }
+    match serde_json::from_str::<serde_json::Value>(&new.config) {
+        Ok(v) if v.is_object() => {}
+        _ => {
+            return Err(ConnectionError::Invalid(
+                "config must be a JSON object (the plugin's configuration)".into(),
+            ))
+        }
+    }
+    Ok(hub.add_connection_of(new, company).await?)
 }
 
 /// Whether a connection is used by a profile of a company other than its

@@ -467,6 +467,40 @@ fn profile_commands_share_the_api_rules() {
         None,
     );
     assert!(ok, "{out}{err}");
+    // `connection add` answers as POST /connections does.
+    let (ok, _, err) = syncbridge(
+        &data,
+        &[
+            "connection",
+            "add",
+            "c2",
+            "--plugin",
+            "http-probe",
+            "--config",
+            r#"{"base_url":"http://127.0.0.1:9"}"#,
+            "--company",
+            "nope",
+        ],
+        None,
+    );
+    assert!(
+        !ok && err.contains("company \"nope\" does not exist"),
+        "{err}"
+    );
+    let (ok, _, err) = syncbridge(
+        &data,
+        &[
+            "connection",
+            "add",
+            "c2",
+            "--plugin",
+            "http-probe",
+            "--config",
+            "[1]",
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("config must be a JSON object"), "{err}");
     let add = |name: &str, mapper: &str, extra: &[&str]| {
         let mut args = vec![
             "profile",
