@@ -472,6 +472,26 @@ pub enum CompanyCommand {
         /// Recipients of failure notices and confirmations, `;`-separated.
         #[arg(long, default_value = "")]
         notify: String,
+        /// IANA time zone of the company, e.g. `Europe/Berlin`: its profiles'
+        /// `--daily` times are local time there. Default `UTC` (an existing
+        /// company keeps its zone).
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
+    },
+    /// Change a company; options left out keep their value.
+    Update {
+        /// Company id.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Recipients of failure notices and confirmations, `;`-separated.
+        #[arg(long)]
+        notify: Option<String>,
+        /// IANA time zone of the company, e.g. `Europe/Berlin`: its profiles'
+        /// `--daily` times are local time there.
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
     },
     /// List companies.
     List,

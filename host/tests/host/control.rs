@@ -77,6 +77,7 @@ async fn setup_with(t: common::TestHub, secret: &str) -> Setup {
             id: "contoso".into(),
             name: "Contoso Ltd".into(),
             notify_to: "ops@msp.example; noc@msp.example".into(),
+            time_zone: "UTC".into(),
         },
     )
     .await
