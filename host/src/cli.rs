@@ -210,7 +210,8 @@ pub struct UpdateProfile {
     /// Stop running it at an interval.
     #[arg(long)]
     pub no_every: bool,
-    /// Run daily at this UTC time, e.g. `02:30`.
+    /// Run daily at this time, e.g. `02:30`: local time in the company's time
+    /// zone (`company add --time-zone`), UTC without a company.
     #[arg(long, value_name = "HH:MM", conflicts_with = "no_daily")]
     pub daily: Option<String>,
     /// Stop the daily run.
@@ -261,7 +262,8 @@ pub struct AddProfile {
     /// calendar flows) up to 2678400 (31 days); other values are refused.
     #[arg(long, value_name = "SECONDS")]
     pub every: Option<u64>,
-    /// Run daily at this UTC time, e.g. `02:30`.
+    /// Run daily at this time, e.g. `02:30`: local time in the company's time
+    /// zone (`company add --time-zone`), UTC without a company.
     #[arg(long, value_name = "HH:MM")]
     pub daily: Option<String>,
     /// Do not queue a run on saving (a running `syncbridge serve` starts a saved
@@ -476,6 +478,26 @@ pub enum CompanyCommand {
         /// Recipients of failure notices and confirmations, `;`-separated.
         #[arg(long, default_value = "")]
         notify: String,
+        /// IANA time zone of the company, e.g. `Europe/Berlin`: its profiles'
+        /// `--daily` times are local time there. Default `UTC` (an existing
+        /// company keeps its zone).
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
+    },
+    /// Change a company; options left out keep their value.
+    Update {
+        /// Company id.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Recipients of failure notices and confirmations, `;`-separated.
+        #[arg(long)]
+        notify: Option<String>,
+        /// IANA time zone of the company, e.g. `Europe/Berlin`: its profiles'
+        /// `--daily` times are local time there.
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
     },
     /// List companies.
     List,

@@ -448,7 +448,11 @@ fn schedule(s: &ProfileSettings) -> String {
         parts.push(format!("every {n} s"));
     }
     if let Some(at) = &s.daily_at {
-        parts.push(format!("daily {at} UTC"));
+        // Local time in the company's zone (`company list` shows it).
+        match s.company_id {
+            Some(_) => parts.push(format!("daily {at} company time")),
+            None => parts.push(format!("daily {at} UTC")),
+        }
     }
     if parts.is_empty() {
         parts.push("manual".into());

@@ -682,29 +682,78 @@ async fn token_command(hub: &Hub, cmd: TokenCommand) -> Result<()> {
 
 async fn company_command(hub: &Hub, cmd: CompanyCommand) -> Result<()> {
     use syncbridge::control::companies::{self, Company};
+    fn recipients(notify: &str) -> Result<String> {
+        let notify_to = notify.trim().to_owned();
+        if !notify_to.is_empty() {
+            syncbridge::notify::Recipients::parse(&notify_to)
+                .context("--notify takes e-mail addresses separated by `;`")?;
+        }
+        Ok(notify_to)
+    }
+    fn zone(time_zone: &str) -> Result<String> {
+        companies::check_time_zone(time_zone).context("--time-zone")
+    }
     match cmd {
-        CompanyCommand::Add { id, name, notify } => {
+        CompanyCommand::Add {
+            id,
+            name,
+            notify,
+            time_zone,
+        } => {
             syncbridge::ids::check_company_id(&id)?;
-            let notify_to = notify.trim().to_owned();
-            if !notify_to.is_empty() {
-                syncbridge::notify::Recipients::parse(&notify_to)
-                    .context("--notify takes e-mail addresses separated by `;`")?;
-            }
+            let notify_to = recipients(&notify)?;
+            let time_zone = match time_zone {
+                Some(z) => zone(&z)?,
+                None => match companies::get(hub.store(), &id).await {
+                    Ok(existing) => existing.time_zone,
+                    Err(syncbridge::store::StoreError::NotFound { .. }) => {
+                        companies::DEFAULT_TIME_ZONE.to_owned()
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+            };
             companies::save(
                 hub.store(),
                 &Company {
                     id: id.clone(),
                     name,
                     notify_to,
+                    time_zone,
                 },
             )
             .await?;
             outln!("saved company {id}");
         }
+        CompanyCommand::Update {
+            id,
+            name,
+            notify,
+            time_zone,
+        } => {
+            let mut company = companies::get(hub.store(), &id).await?;
+            if let Some(name) = name {
+                anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+                company.name = name;
+            }
+            if let Some(notify) = notify {
+                company.notify_to = recipients(&notify)?;
+            }
+            if let Some(z) = time_zone {
+                company.time_zone = zone(&z)?;
+            }
+            companies::save(hub.store(), &company).await?;
+            outln!("saved company {id}");
+        }
         CompanyCommand::List => {
-            outln!("{:<20} {:<28} NOTIFY", "ID", "NAME");
+            outln!("{:<20} {:<28} {:<20} NOTIFY", "ID", "NAME", "TIME ZONE");
             for c in companies::list(hub.store(), None).await? {
-                outln!("{:<20} {:<28} {}", c.id, c.name, c.notify_to);
+                outln!(
+                    "{:<20} {:<28} {:<20} {}",
+                    c.id,
+                    c.name,
+                    c.time_zone,
+                    c.notify_to
+                );
             }
         }
     }

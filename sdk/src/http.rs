@@ -153,11 +153,13 @@ impl Response {
     }
 }
 
-/// Parses `Retry-After` as seconds (integer or decimal) into milliseconds.
-/// HTTP dates are not interpreted and yield `None`.
+/// Parses `Retry-After` into milliseconds from now ([`crate::clock::now_ms`]):
+/// delay-seconds (a decimal fraction is accepted and rounded up) or an
+/// HTTP-date (IMF-fixdate, RFC 850 or asctime; a past date is 0). Anything
+/// else is `None`. The one parser the host uses too.
 pub fn parse_retry_after(value: &str) -> Option<u64> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).ceil() as u64)
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(crate::clock::now_ms());
+    syncbridge_retry_after::parse_ms(value, now)
 }
 
 /// Maps an HTTP status (and body excerpt) to the error class the engine acts on.
@@ -221,8 +223,23 @@ mod tests {
         assert_eq!(parse_retry_after("2"), Some(2000));
         assert_eq!(parse_retry_after("2.128"), Some(2128));
         assert_eq!(parse_retry_after(" 0 "), Some(0));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn retry_after_dates_count_from_the_host_clock() {
+        // Wed, 21 Oct 2026 07:28:00 GMT.
+        crate::testing::set_now_ms(1_792_567_680_000);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT"),
+            Some(30_000)
+        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT"), Some(0));
+        match classify_status(503, Some("Wed, 21 Oct 2026 07:29:00 GMT"), "") {
+            PluginError::Throttled(t) => assert_eq!(t.retry_after_ms, Some(60_000)),
+            other => panic!("expected throttled, got {other:?}"),
+        }
     }
 
     #[test]

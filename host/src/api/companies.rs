@@ -24,6 +24,10 @@ pub struct CompanyOut {
     pub name: String,
     /// `;`-separated recipients of failure notices and confirmations.
     pub notify_to: String,
+    /// IANA time zone of the company: its profiles' `daily_at` is local time
+    /// there, daylight saving time included.
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: String,
 }
 
 impl From<Company> for CompanyOut {
@@ -32,6 +36,7 @@ impl From<Company> for CompanyOut {
             id: c.id,
             name: c.name,
             notify_to: c.notify_to,
+            time_zone: c.time_zone,
         }
     }
 }
@@ -50,6 +55,10 @@ pub struct CompanyCreate {
     /// `;`-separated e-mail recipients.
     #[serde(default)]
     pub notify_to: String,
+    /// IANA time zone name; its profiles' `daily_at` is local time there.
+    /// Default `UTC`. An unknown name is a 400.
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: Option<String>,
 }
 
 /// Body of `PUT /companies/{id}`: fields left out keep their value.
@@ -60,6 +69,16 @@ pub struct CompanyUpdate {
     #[schema(pattern = r"\S")]
     pub name: Option<String>,
     pub notify_to: Option<String>,
+    /// IANA time zone name; its profiles' `daily_at` is local time there.
+    /// An unknown name is a 400.
+    #[schema(example = "America/New_York")]
+    pub time_zone: Option<String>,
+}
+
+/// 400 unless `zone` is an IANA time zone name; answers it as the time zone
+/// database spells it.
+fn check_time_zone(zone: &str) -> ApiResult<String> {
+    companies::check_time_zone(zone).map_err(|e| ApiError::invalid(format!("time_zone: {e}")))
 }
 
 /// 400 unless `list` is empty or a `;`-separated list of addresses.
@@ -98,6 +117,7 @@ pub async fn list(
     request_body = CompanyCreate,
     responses(
         (status = 201, description = "Created", body = CompanyOut),
+        (status = 400, description = "An invalid id, name, recipient list or time zone", body = ErrorBody),
         (status = 403, description = "Needs an admin token for every company", body = ErrorBody),
         (status = 409, description = "The id is taken", body = ErrorBody),
     ))]
@@ -117,6 +137,10 @@ pub async fn create(
         return Err(ApiError::invalid("name must not be empty"));
     }
     check_recipients(&body.notify_to)?;
+    let time_zone = match &body.time_zone {
+        Some(zone) => check_time_zone(zone)?,
+        None => companies::DEFAULT_TIME_ZONE.to_owned(),
+    };
     if companies::get(hub.store(), &body.id).await.is_ok() {
         return Err(ApiError::conflict(format!(
             "company {:?} already exists; update it with PUT /companies/{}",
@@ -127,6 +151,7 @@ pub async fn create(
         id: body.id,
         name: body.name,
         notify_to: body.notify_to,
+        time_zone,
     };
     companies::save(hub.store(), &company).await?;
     Ok((StatusCode::CREATED, Json(company.into())))
@@ -151,6 +176,7 @@ pub async fn show(
     request_body = CompanyUpdate,
     responses(
         (status = 200, description = "Updated", body = CompanyOut),
+        (status = 400, description = "An invalid name, recipient list or time zone", body = ErrorBody),
         (status = 404, description = "No such company in the token's scope", body = ErrorBody),
     ))]
 pub async fn update(
@@ -170,6 +196,9 @@ pub async fn update(
     if let Some(notify_to) = body.notify_to {
         check_recipients(&notify_to)?;
         company.notify_to = notify_to;
+    }
+    if let Some(zone) = body.time_zone {
+        company.time_zone = check_time_zone(&zone)?;
     }
     companies::save(hub.store(), &company).await?;
     Ok(Json(company.into()))

@@ -44,7 +44,8 @@ pub struct ProfileOut {
     /// out of range (then `schedule_error` says so).
     #[schema(minimum = 60, maximum = 2678400)]
     pub interval_secs: Option<u64>,
-    /// "HH:MM" (UTC) of a daily run.
+    /// "HH:MM" of a daily run, in the company's time zone (UTC without a
+    /// company); once per local day, DST included.
     pub daily_at: Option<String>,
     /// The shortest interval this flow may be scheduled at (60, or 600 for calendar flows).
     pub minimum_interval_secs: u64,
@@ -113,7 +114,8 @@ pub struct ProfileCreate {
     /// calendar flows) up to 2678400 (31 days); anything else is refused (400).
     #[schema(minimum = 60, maximum = 2678400)]
     pub interval_secs: Option<u64>,
-    /// "HH:MM" (UTC) of a daily run.
+    /// "HH:MM" of a daily run, in the company's time zone (UTC without a
+    /// company); once per local day, DST included.
     pub daily_at: Option<String>,
 }
 

@@ -397,10 +397,10 @@ fn token_key(connection: &str, slot: &str, bound: &BoundCredential) -> (String, 
     )
 }
 
-/// `Retry-After` as integer or decimal seconds.
+/// `Retry-After` as a wait from now: delay-seconds or an HTTP-date, read by
+/// the parser the SDK uses too (`syncbridge-retry-after`).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    syncbridge_retry_after::parse(value, std::time::SystemTime::now())
 }
 
 fn classify_send_error(e: &reqwest::Error, host: &str, timeout: Duration) -> HttpError {

@@ -13,6 +13,65 @@ pub struct Company {
     /// `;`-separated recipients of failure notices and confirmations.
     #[serde(default)]
     pub notify_to: String,
+    /// IANA time zone (`Europe/Berlin`) the daily runs of the company's
+    /// profiles are scheduled in; see [`check_time_zone`].
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+/// The zone of companies saved before they had one, and of profiles without
+/// a company: their `daily_at` is UTC.
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+
+fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_owned()
+}
+
+/// A time zone name this system cannot resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("time zone {zone:?} is not an IANA time zone name this system knows ({detail}); use a name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"")]
+pub struct UnknownTimeZone {
+    pub zone: String,
+    pub detail: String,
+}
+
+/// Resolves an IANA time zone name (`Europe/Berlin`, `UTC`) from the
+/// system's time zone database (or the copy built in when the system has
+/// none).
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, UnknownTimeZone> {
+    let unknown = |detail: String| UnknownTimeZone {
+        zone: name.to_owned(),
+        detail,
+    };
+    if name.trim().is_empty() {
+        return Err(unknown("it is empty".into()));
+    }
+    jiff::tz::TimeZone::get(name).map_err(|e| unknown(e.to_string()))
+}
+
+/// Checks a time zone name given for a company and answers it as the
+/// database spells it (`europe/berlin` becomes `Europe/Berlin`).
+pub fn check_time_zone(name: &str) -> Result<String, UnknownTimeZone> {
+    let zone = time_zone(name.trim()).map_err(|e| UnknownTimeZone {
+        zone: name.to_owned(),
+        ..e
+    })?;
+    Ok(zone.iana_name().unwrap_or(name.trim()).to_owned())
+}
+
+impl Company {
+    /// The company's time zone; a stored name this version cannot resolve
+    /// is an error naming the company, never UTC in its place.
+    pub fn zone(&self) -> Result<jiff::tz::TimeZone, StoreError> {
+        time_zone(&self.time_zone).map_err(|e| StoreError::Invalid {
+            what: "company",
+            id: self.id.clone(),
+            detail: format!(
+                "{e}; set it again with PUT /api/v1/companies/{id} (time_zone) or `syncbridge company update {id} --time-zone ZONE`",
+                id = self.id
+            ),
+        })
+    }
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Company, sqlx::Error> {
@@ -20,6 +79,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Company, sqlx::Error> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         notify_to: r.try_get("notify_to")?,
+        time_zone: r.try_get("time_zone")?,
     })
 }
 
@@ -27,12 +87,13 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Company, sqlx::Error> {
 /// the company's scoped API tokens are bound to; an update keeps it.
 pub async fn save(store: &Store, c: &Company) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO companies (id, name, notify_to, created_at, incarnation) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, notify_to = excluded.notify_to",
+        "INSERT INTO companies (id, name, notify_to, time_zone, created_at, incarnation) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, notify_to = excluded.notify_to, time_zone = excluded.time_zone",
     )
     .bind(&c.id)
     .bind(&c.name)
     .bind(&c.notify_to)
+    .bind(&c.time_zone)
     .bind(now_ms())
     .bind(new_incarnation())
     .execute(store.pool())
@@ -66,7 +127,7 @@ pub async fn incarnation(store: &Store, id: &str) -> Result<String, StoreError> 
 
 /// One company.
 pub async fn get(store: &Store, id: &str) -> Result<Company, StoreError> {
-    let row = sqlx::query("SELECT id, name, notify_to FROM companies WHERE id = $1")
+    let row = sqlx::query("SELECT id, name, notify_to, time_zone FROM companies WHERE id = $1")
         .bind(id)
         .fetch_optional(store.pool())
         .await?
@@ -80,7 +141,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Company, StoreError> {
 /// All companies, or only `only` when set.
 pub async fn list(store: &Store, only: Option<&str>) -> Result<Vec<Company>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, name, notify_to FROM companies WHERE ($1 IS NULL OR id = $1) ORDER BY id",
+        "SELECT id, name, notify_to, time_zone FROM companies WHERE ($1 IS NULL OR id = $1) ORDER BY id",
     )
     .bind(only)
     .fetch_all(store.pool())
@@ -150,4 +211,49 @@ pub async fn of_connection(store: &Store, connection: &str) -> Result<Option<Str
             id: connection.to_owned(),
         })?;
     Ok(row.try_get("company_id")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_zones_are_iana_names_spelled_as_the_database_does() {
+        assert_eq!(check_time_zone("Europe/Berlin").unwrap(), "Europe/Berlin");
+        assert_eq!(
+            check_time_zone(" america/new_york ").unwrap(),
+            "America/New_York"
+        );
+        assert_eq!(check_time_zone("UTC").unwrap(), "UTC");
+        for bad in ["Nope/Zone", "", "  ", "+02:00", "../../etc/passwd"] {
+            let e = check_time_zone(bad).unwrap_err();
+            assert_eq!(e.zone, bad);
+            let message = e.to_string();
+            assert!(message.contains("Europe/Berlin"), "{message}");
+        }
+    }
+
+    #[test]
+    fn zones_resolve_without_a_system_database() {
+        // The copy built in (`tzdb-bundle-always`) answers where the system
+        // has no /usr/share/zoneinfo, as in minimal container images.
+        let bundled = jiff::tz::TimeZoneDatabase::bundled();
+        for zone in ["Europe/Berlin", "America/New_York", "Asia/Tokyo"] {
+            assert!(bundled.get(zone).is_ok(), "{zone}");
+        }
+    }
+
+    #[test]
+    fn an_unresolvable_stored_zone_names_the_company() {
+        let company = Company {
+            id: "contoso".into(),
+            name: "Contoso".into(),
+            notify_to: String::new(),
+            time_zone: "Gone/Zone".into(),
+        };
+        let message = company.zone().unwrap_err().to_string();
+        for part in ["contoso", "Gone/Zone", "--time-zone"] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+    }
 }

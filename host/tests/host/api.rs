@@ -227,6 +227,7 @@ async fn world_on(t: common::TestHub) -> World {
                 id: id.into(),
                 name: name.into(),
                 notify_to: String::new(),
+                time_zone: "UTC".into(),
             },
         )
         .await
@@ -1562,6 +1563,75 @@ async fn malformed_bodies_and_unknown_routes_answer_the_error_shape() {
 }
 
 #[tokio::test]
+async fn a_company_time_zone_is_an_iana_name_that_round_trips() {
+    let w = world().await;
+    let api = &w.api;
+    let refused = |r: &Reply, zone: &str| {
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.code(), "invalid_request", "{}", r.text);
+        let message = r.json["error"]["message"].as_str().unwrap();
+        for part in ["time_zone", zone, "Europe/Berlin"] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+    };
+    let r = api
+        .post(
+            "/companies",
+            &w.admin,
+            json!({"id": "nope", "name": "Nope", "time_zone": "Nope/Zone"}),
+        )
+        .await;
+    refused(&r, "Nope/Zone");
+    assert_eq!(api.get("/companies/nope", &w.admin).await.status, 404);
+
+    let r = api
+        .post(
+            "/companies",
+            &w.admin,
+            json!({"id": "berlin", "name": "Berlin GmbH", "time_zone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["time_zone"], "Europe/Berlin");
+    let r = api.get("/companies/berlin", &w.admin).await;
+    assert_eq!(r.json["time_zone"], "Europe/Berlin", "{}", r.text);
+    // A name only keeps the zone.
+    let r = api
+        .put("/companies/berlin", &w.admin, json!({"name": "Berlin AG"}))
+        .await;
+    assert_eq!(r.json["time_zone"], "Europe/Berlin", "{}", r.text);
+
+    // Companies saved without one are UTC; the zone is stored as the time
+    // zone database spells it.
+    let r = api.get("/companies/acme", &w.admin).await;
+    assert_eq!(r.json["time_zone"], "UTC", "{}", r.text);
+    let r = api
+        .put(
+            "/companies/acme",
+            &w.acme_admin,
+            json!({"time_zone": "america/new_york"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["time_zone"], "America/New_York");
+    for zone in ["Mars/Olympus_Mons", "", "+02:00"] {
+        let r = api
+            .put("/companies/acme", &w.admin, json!({"time_zone": zone}))
+            .await;
+        refused(&r, zone);
+    }
+    let listed = api.get("/companies", &w.admin).await;
+    let acme = listed.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "acme")
+        .unwrap()
+        .clone();
+    assert_eq!(acme["time_zone"], "America/New_York", "unchanged");
+}
+
+#[tokio::test]
 async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
     let w = world().await;
     let r = w
@@ -1954,6 +2024,7 @@ async fn company_tokens_scenario(w: &World) {
             id: "initech".into(),
             name: "Initech".into(),
             notify_to: String::new(),
+            time_zone: "UTC".into(),
         },
     )
     .await

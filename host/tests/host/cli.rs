@@ -343,6 +343,36 @@ async fn connection_update_refuses_to_repoint_credentials() {
 }
 
 #[test]
+fn company_time_zones_are_checked_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let company = |args: &[&str]| syncbridge(&data, &[&["company"], args].concat(), None);
+    let (ok, out, err) = company(&["add", "acme", "--name", "Acme", "--time-zone", "Nope/Zone"]);
+    assert!(!ok, "{out}{err}");
+    for part in ["--time-zone", "Nope/Zone", "Europe/Berlin"] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+    let (ok, out, err) = company(&["add", "acme", "--name", "Acme"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = company(&["update", "acme", "--time-zone", "europe/berlin"]);
+    assert!(ok, "{out}{err}");
+    // `add` again without --time-zone keeps the zone.
+    let (ok, out, err) = company(&["add", "acme", "--name", "Acme AG"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = company(&["update", "acme", "--time-zone", "Mars/Olympus_Mons"]);
+    assert!(!ok && err.contains("Mars/Olympus_Mons"), "{out}{err}");
+    let (ok, out, err) = company(&["list"]);
+    assert!(ok, "{err}");
+    let row = out.lines().find(|l| l.starts_with("acme")).expect(&out);
+    assert!(
+        row.contains("Acme AG") && row.contains("Europe/Berlin"),
+        "{out}"
+    );
+    let (ok, out, err) = company(&["update", "nobody", "--time-zone", "UTC"]);
+    assert!(!ok && err.contains("nobody"), "{out}{err}");
+}
+
+#[test]
 fn profile_add_refuses_an_interval_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

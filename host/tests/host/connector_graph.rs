@@ -301,6 +301,53 @@ async fn a_throttled_request_inside_a_batch_is_throttled() {
     }
 }
 
+/// `Retry-After` as an HTTP-date `secs` from now, in the IMF-fixdate form.
+fn http_date_in(secs: i64) -> String {
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs);
+    at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+#[tokio::test]
+async fn throttling_with_an_http_date_waits_until_that_date() {
+    let sim = sim().await;
+    let t = setup(&sim, "s3cret", true).await;
+    // Read by the host (a throttled request of the plugin) ...
+    sim.add_fault(
+        FaultRule::sequence("GET /v1.0/users/delta*", &[429]).with_retry_after(&http_date_in(60)),
+    )
+    .unwrap();
+    match pull(&t.hub, None, 100).await {
+        Err(PluginError::Throttled(th)) => {
+            let ms = th.retry_after_ms.expect("a wait");
+            assert!((55_000..=60_000).contains(&ms), "{ms}");
+        }
+        other => panic!("expected throttled, got {other:?}"),
+    }
+    // ... and by the SDK (an answer inside a `$batch`), with the same parser.
+    sim.add_fault(
+        FaultRule::sequence("GET /v1.0/users/*/transitiveMemberOf*", &[429])
+            .with_retry_after(&http_date_in(120)),
+    )
+    .unwrap();
+    match pull(&t.hub, None, 100).await {
+        Err(PluginError::Throttled(th)) => {
+            let ms = th.retry_after_ms.expect("a wait");
+            assert!((115_000..=120_000).contains(&ms), "{ms}");
+        }
+        other => panic!("expected throttled, got {other:?}"),
+    }
+    // A date in the past is no wait at all.
+    sim.add_fault(
+        FaultRule::sequence("GET /v1.0/users/delta*", &[429])
+            .with_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+    )
+    .unwrap();
+    match pull(&t.hub, None, 100).await {
+        Err(PluginError::Throttled(th)) => assert_eq!(th.retry_after_ms, Some(0)),
+        other => panic!("expected throttled, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn credentials_of_another_tenant_fail_the_tenant_check() {
     let sim = sim().await;

@@ -77,6 +77,7 @@ async fn setup_with(t: common::TestHub, secret: &str) -> Setup {
             id: "contoso".into(),
             name: "Contoso Ltd".into(),
             notify_to: "ops@msp.example; noc@msp.example".into(),
+            time_zone: "UTC".into(),
         },
     )
     .await
@@ -750,6 +751,88 @@ async fn two_schedulers_share_one_database_and_run_each_run_once() {
     );
     let _ = (stop_a.send(()), stop_b.send(()));
     let _ = tokio::join!(a, b);
+}
+
+/// Milliseconds since the epoch of an RFC 3339 instant.
+fn instant(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+/// Whether the scheduler queues a daily run of `contacts` at `at`. A queued
+/// run is cancelled and dated `at`, as if it had been requested then.
+async fn daily_queued_at(hub: &Arc<Hub>, at: &str) -> bool {
+    let at = instant(at);
+    let done = scheduler::enqueue_due(hub.store(), at).await.unwrap();
+    assert!(done.skipped.is_empty(), "{:?}", done.skipped);
+    let Some(run) = done.runs.first() else {
+        return false;
+    };
+    assert_eq!(run.trigger, "daily");
+    Runs::new(hub.store().clone())
+        .cancel_queued("contacts", "test")
+        .await
+        .unwrap();
+    sqlx::query("UPDATE runs SET requested_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(&run.id)
+        .execute(hub.store().pool())
+        .await
+        .unwrap();
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_run_is_local_time_in_the_company_time_zone() {
+    let s = setup().await;
+    let hub = &s.t.hub;
+    let mut contoso = companies::get(hub.store(), "contoso").await.unwrap();
+    assert_eq!(contoso.time_zone, "UTC", "the default");
+    contoso.time_zone = "Europe/Berlin".into();
+    companies::save(hub.store(), &contoso).await.unwrap();
+    let mut settings = profiles::settings(hub.store(), "contacts").await.unwrap();
+    settings.daily_at = Some("02:00".into());
+    profiles::set_settings(hub.store(), "contacts", &settings)
+        .await
+        .unwrap();
+
+    // Never ran: due at once.
+    assert!(daily_queued_at(hub, "2026-01-14T12:00:00Z").await);
+    // Winter (CET): 02:00 in Berlin is 01:00 UTC.
+    assert!(!daily_queued_at(hub, "2026-01-15T00:59:59Z").await);
+    assert!(daily_queued_at(hub, "2026-01-15T01:00:00Z").await);
+    assert!(!daily_queued_at(hub, "2026-01-15T23:00:00Z").await);
+    // Summer (CEST): 02:00 in Berlin is 00:00 UTC.
+    assert!(daily_queued_at(hub, "2026-07-14T12:00:00Z").await);
+    assert!(!daily_queued_at(hub, "2026-07-14T23:59:59Z").await);
+    assert!(daily_queued_at(hub, "2026-07-15T00:00:00Z").await);
+
+    // Without a company the same profile's 02:00 is UTC: that day's slot
+    // comes two hours after the Berlin one that just ran.
+    settings.company_id = None;
+    profiles::set_settings(hub.store(), "contacts", &settings)
+        .await
+        .unwrap();
+    assert!(!daily_queued_at(hub, "2026-07-15T01:59:59Z").await);
+    assert!(daily_queued_at(hub, "2026-07-15T02:00:00Z").await);
+    settings.company_id = Some("contoso".into());
+    profiles::set_settings(hub.store(), "contacts", &settings)
+        .await
+        .unwrap();
+
+    // A stored zone this version cannot resolve skips the daily run with an
+    // error naming the company, never UTC in its place.
+    sqlx::query("UPDATE companies SET time_zone = 'Gone/Zone' WHERE id = 'contoso'")
+        .execute(hub.store().pool())
+        .await
+        .unwrap();
+    let done = scheduler::enqueue_due(hub.store(), instant("2026-07-18T12:00:00Z"))
+        .await
+        .unwrap();
+    assert!(done.runs.is_empty(), "{:?}", done.runs);
+    let message = done.skipped[0].to_string();
+    for part in ["contacts", "contoso", "Gone/Zone", "--time-zone"] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,6 +92,7 @@ async fn company(hub: &Hub, id: &str) {
             id: id.into(),
             name: id.into(),
             notify_to: String::new(),
+            time_zone: "UTC".into(),
         },
     )
     .await

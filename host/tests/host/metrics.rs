@@ -315,6 +315,7 @@ async fn metrics_need_an_unscoped_token_unless_served_public() {
             id: "contoso".into(),
             name: "Contoso".into(),
             notify_to: String::new(),
+            time_zone: "UTC".into(),
         },
     )
     .await

@@ -386,8 +386,7 @@ pub fn soap_fault(code: &str, message: &str, message_xml: Option<(&str, &str)>) 
 /// `BackOffMilliseconds`, a plain 401 challenge, or an empty error.
 pub fn fault_response(status: StatusCode, retry_after: Option<&str>) -> Response {
     let backoff = retry_after
-        .and_then(|r| r.parse::<f64>().ok())
-        .map(|s| (s * 1000.0) as u64)
+        .and_then(|r| syncbridge_retry_after::parse_ms(r, std::time::SystemTime::now()))
         .unwrap_or(5000)
         .to_string();
     match status.as_u16() {
