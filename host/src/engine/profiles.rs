@@ -116,7 +116,7 @@ pub struct ProfileSettings {
     pub enabled: bool,
     /// Seconds between scheduled runs, within [`interval_range`].
     pub interval_secs: Option<u64>,
-    /// "HH:MM" (UTC) of a daily run.
+    /// "HH:MM" of a daily run, in the company's time zone (UTC without a company).
     pub daily_at: Option<String>,
     /// A stored `interval_secs` that is no interval at all (negative: older
     /// versions stored values above `i64::MAX` that way). Kept as read, so it
@@ -157,7 +157,7 @@ pub fn interval_range(p: &Profile) -> std::ops::RangeInclusive<u64> {
 /// Why settings were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("daily_at {0:?} is not a time: use HH:MM in UTC, e.g. \"02:30\"")]
+    #[error("daily_at {0:?} is not a time: use HH:MM (the company's local time), e.g. \"02:30\"")]
     DailyAt(String),
     #[error("interval_secs {value} is out of range: this profile may run every {min} to {max} seconds ({min} is its flow's minimum, {max} is 31 days)")]
     Interval { value: u64, min: u64, max: u64 },
@@ -169,7 +169,7 @@ pub enum SettingsError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Schedule {
     pub every: Option<std::time::Duration>,
-    /// Minutes after midnight (UTC) of the daily run.
+    /// Minutes after local midnight (in the company's time zone) of the daily run.
     pub daily_minute: Option<u32>,
 }
 
