@@ -108,6 +108,27 @@ pub enum Command {
         /// Include items with no change.
         #[arg(long)]
         all: bool,
+        /// Discard the plan instead (only proposed or held plans; nothing is written).
+        #[arg(long, conflicts_with = "all")]
+        discard: bool,
+    },
+    /// List stored plans (dry runs and held runs), newest first.
+    Plans {
+        /// Only plans of this profile.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Items a run could not write: list them, retry, skip or relink them.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// Alerts that need an operator (stopped connections, held plans, failed runs).
+    Alerts {
+        /// Include resolved alerts.
+        #[arg(long)]
+        all: bool,
+        /// Resolve this alert instead of listing.
+        #[arg(long, value_name = "ALERT", conflicts_with = "all")]
+        resolve: Option<String>,
     },
     /// List recent runs, or show one with its item outcomes.
     Runs {
@@ -142,6 +163,27 @@ pub enum Command {
     /// Discover, approve, enable and configure the mailboxes of connections.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+}
+
+/// `quarantine` commands.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined items with their error class and attempts.
+    List {
+        /// Only items of this profile.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Retry an item on the profile's next run.
+    Retry { profile: String, source_id: String },
+    /// Stop retrying an item until the source brings it again.
+    Skip { profile: String, source_id: String },
+    /// Link an item to an existing target record (matched, not owned) and retry it there.
+    Relink {
+        profile: String,
+        source_id: String,
+        target_id: String,
+    },
 }
 
 /// `profile` commands.

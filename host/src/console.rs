@@ -335,6 +335,64 @@ pub async fn print_explain(
     Ok(())
 }
 
+/// Lists stored plans.
+pub async fn print_plans(hub: &Hub, profile: Option<&str>) -> Result<()> {
+    let mut t = table(["PLAN", "PROFILE", "STATUS", "WRITES", "CREATED", "REASON"]);
+    for p in plans::list(hub.store(), profile).await? {
+        let c = p.counts;
+        t.add_row([
+            p.id.clone(),
+            p.profile_id.clone(),
+            p.status.to_string(),
+            (c.create + c.update + c.deactivate + c.reactivate + c.delete).to_string(),
+            utc(p.created_at),
+            p.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    outln!("{t}");
+    Ok(())
+}
+
+/// Lists quarantined items.
+pub fn print_quarantine(items: &[crate::control::quarantine::QuarantinedItem]) {
+    let mut t = table(["PROFILE", "SOURCE", "CLASS", "ATTEMPTS", "SINCE", "ERROR"]);
+    for q in items {
+        t.add_row([
+            q.profile_id.clone(),
+            q.source_id.clone(),
+            if q.skipped {
+                format!("{} (skipped)", q.error_class)
+            } else {
+                q.error_class.clone()
+            },
+            q.attempts.to_string(),
+            utc(q.at),
+            q.error.clone(),
+        ]);
+    }
+    outln!("{t}");
+}
+
+/// Lists alerts, open ones only unless `all`.
+pub async fn print_alerts(hub: &Hub, all: bool) -> Result<()> {
+    let mut t = table(["ALERT", "SEVERITY", "CODE", "AT", "MESSAGE"]);
+    for a in crate::control::alerts::list(hub.store(), None, all).await? {
+        let code = match a.resolved_at {
+            Some(_) => format!("{} (resolved)", a.code),
+            None => a.code.clone(),
+        };
+        t.add_row([
+            a.id.clone(),
+            a.severity.clone(),
+            code,
+            utc(a.at),
+            a.message.clone(),
+        ]);
+    }
+    outln!("{t}");
+    Ok(())
+}
+
 /// Runs a dry run and prints its filter preview.
 pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
     let run = run_now(hub.clone(), profile, RunMode::Preview, None, true).await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
 use syncbridge::cli::{
     Cli, Command, CompanyCommand, ConnectionCommand, LogFormat, MailboxCommand, PluginCommand,
-    ProfileCommand, TokenCommand, UpdateConnection,
+    ProfileCommand, QuarantineCommand, TokenCommand, UpdateConnection,
 };
 use syncbridge::console;
 use syncbridge::control::runs::{RunMode, RunStatus};
@@ -112,7 +112,29 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Preview { profile } => console::preview(hub, &profile).await?,
-        Command::Plan { plan, all } => console::print_plan(&hub, &plan, all).await?,
+        Command::Plan {
+            plan,
+            discard: true,
+            ..
+        } => {
+            let info = syncbridge::control::plans::discard(hub.store(), &plan).await?;
+            outln!(
+                "discarded plan {} of {}; nothing was written",
+                info.id,
+                info.profile_id
+            );
+        }
+        Command::Plan { plan, all, .. } => console::print_plan(&hub, &plan, all).await?,
+        Command::Plans { profile } => console::print_plans(&hub, profile.as_deref()).await?,
+        Command::Quarantine(cmd) => quarantine_command(&hub, cmd).await?,
+        Command::Alerts { all, resolve } => match resolve {
+            Some(id) => {
+                syncbridge::control::alerts::get(hub.store(), &id).await?;
+                syncbridge::control::alerts::resolve(hub.store(), &id).await?;
+                outln!("resolved alert {id}");
+            }
+            None => console::print_alerts(&hub, all).await?,
+        },
         Command::Runs {
             run,
             profile,
@@ -569,6 +591,32 @@ async fn profile_command(hub: &Hub, cmd: ProfileCommand) -> Result<()> {
         ProfileCommand::Remove { name } => {
             service::remove(hub, Actor::Msp, &name).await?;
             outln!("removed profile {name} with its links, cursors, plans and quarantine; what it wrote stays in the target");
+        }
+    }
+    Ok(())
+}
+
+async fn quarantine_command(hub: &Hub, cmd: QuarantineCommand) -> Result<()> {
+    use syncbridge::control::quarantine;
+    match cmd {
+        QuarantineCommand::List { profile } => {
+            console::print_quarantine(&quarantine::list(hub.store(), profile.as_deref()).await?)
+        }
+        QuarantineCommand::Retry { profile, source_id } => {
+            quarantine::retry(hub.store(), &profile, &source_id).await?;
+            outln!("{source_id} of {profile} is retried on the profile's next run");
+        }
+        QuarantineCommand::Skip { profile, source_id } => {
+            quarantine::skip(hub.store(), &profile, &source_id).await?;
+            outln!("{source_id} of {profile} is skipped until the source brings it again");
+        }
+        QuarantineCommand::Relink {
+            profile,
+            source_id,
+            target_id,
+        } => {
+            quarantine::relink(hub.store(), &profile, &source_id, &target_id).await?;
+            outln!("{source_id} of {profile} now points at {target_id} (matched, not owned); retried on the next run");
         }
     }
     Ok(())

@@ -742,6 +742,29 @@ async fn the_walkthrough_prints_for_people() {
         );
     }
 
+    // What the API has under /plans, /quarantine and /alerts, the CLI has too.
+    let dry = sb(&["run", "contoso", "--dry-run", "--quiet"], None);
+    let plan = dry
+        .split(|c: char| c.is_whitespace() || c == ':' || c == '`')
+        .find(|w| w.starts_with("plan-"))
+        .unwrap_or_else(|| panic!("the dry run names its plan: {dry}"))
+        .to_owned();
+    let listed = sb(&["plans", "--profile", "contoso"], None);
+    assert!(
+        listed.contains(&plan) && listed.contains("proposed"),
+        "{listed}"
+    );
+    let discarded = sb(&["plan", &plan, "--discard"], None);
+    assert!(discarded.contains("discarded plan"), "{discarded}");
+    let (ok, _, err) = syncbridge(&data, &["plan", &plan, "--discard"], None);
+    assert!(!ok && err.contains("discarded"), "only open plans: {err}");
+    assert!(sb(&["quarantine", "list"], None).contains("CLASS"));
+    let (ok, _, err) = syncbridge(&data, &["quarantine", "retry", "contoso", "nobody"], None);
+    assert!(!ok && err.contains("does not exist"), "{err}");
+    assert!(sb(&["alerts", "--all"], None).contains("SEVERITY"));
+    let (ok, _, err) = syncbridge(&data, &["alerts", "--resolve", "alert-none"], None);
+    assert!(!ok && err.contains("does not exist"), "{err}");
+
     // A reader that closed the pipe before the output: no panic, SIGPIPE's status.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
