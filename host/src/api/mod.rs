@@ -21,7 +21,6 @@ pub mod quarantine;
 pub mod runs;
 
 use crate::control::companies as company_records;
-use crate::engine::profiles::{self as profile_records, Profile, ProfileSettings};
 use crate::hub::Hub;
 use crate::store::{ConnectionRecord, StoreError};
 use auth::Caller;
@@ -187,20 +186,6 @@ pub(crate) async fn visible_connection(
         return Err(ApiError::not_found("connection", id));
     }
     Ok((record, company))
-}
-
-/// A profile the caller may see (404 otherwise) with its settings.
-pub(crate) async fn visible_profile(
-    hub: &Hub,
-    caller: &Caller,
-    id: &str,
-) -> ApiResult<(Profile, ProfileSettings)> {
-    let profile = profile_records::get(hub.store(), id).await?;
-    let settings = profile_records::settings(hub.store(), id).await?;
-    if !caller.sees(settings.company_id.as_deref()) {
-        return Err(ApiError::not_found("profile", id));
-    }
-    Ok((profile, settings))
 }
 
 /// 404 unless the caller may see profile `id` (which must exist).

@@ -4,7 +4,7 @@
 use super::auth::Caller;
 use super::error::{ApiJson, ApiQuery, ApiResult, ErrorBody};
 use super::runs::RunOut;
-use super::{visible_profile, Items};
+use super::Items;
 use crate::control::profiles::{self as service, NewProfile, ProfileChange};
 use crate::control::runs::{NewRun, RunMode, Runs};
 use crate::control::tokens::Role;
@@ -395,7 +395,7 @@ async fn queue(
     mode: RunMode,
 ) -> ApiResult<(StatusCode, Json<RunOut>)> {
     caller.require(Role::Operator)?;
-    let (_, s) = visible_profile(hub, caller, id).await?;
+    let (_, s) = service::get(hub, caller.actor(), id).await?;
     let run = Runs::new(hub.store().clone())
         .enqueue(NewRun {
             profile_id: id,
@@ -460,7 +460,7 @@ async fn set_enabled(
     enabled: bool,
 ) -> ApiResult<Json<ProfileOut>> {
     caller.require(Role::Operator)?;
-    let (p, mut s) = visible_profile(hub, caller, id).await?;
+    let (p, mut s) = service::get(hub, caller.actor(), id).await?;
     profiles::set_enabled(hub.store(), id, enabled).await?;
     s.enabled = enabled;
     Ok(Json(ProfileOut::new(p, s)))
@@ -506,7 +506,7 @@ pub async fn explain(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ExplainQuery>,
 ) -> ApiResult<Json<ExplanationOut>> {
-    visible_profile(&hub, &caller, &id).await?;
+    service::get(&hub, caller.actor(), &id).await?;
     let e = explain::explain(hub.store(), &id, &q.record, q.field.as_deref()).await?;
     Ok(Json(e.into()))
 }

@@ -372,18 +372,15 @@ fn company_time_zones_are_checked_and_kept() {
     assert!(!ok && err.contains("nobody"), "{out}{err}");
 }
 
-#[test]
-fn profile_add_refuses_an_interval_out_of_range() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// Installs http-probe and echo-mapper and adds the connection `probe`.
+fn probe_and_mapper(data: &std::path::Path) {
     for plugin in ["http-probe", "echo-mapper"] {
         let path = common::package(plugin);
-        let (ok, out, err) =
-            syncbridge(&data, &["plugin", "install", path.to_str().unwrap()], None);
+        let (ok, out, err) = syncbridge(data, &["plugin", "install", path.to_str().unwrap()], None);
         assert!(ok, "{out}{err}");
     }
     let (ok, out, err) = syncbridge(
-        &data,
+        data,
         &[
             "connection",
             "add",
@@ -396,6 +393,13 @@ fn profile_add_refuses_an_interval_out_of_range() {
         None,
     );
     assert!(ok, "{out}{err}");
+}
+
+#[test]
+fn profile_add_refuses_an_interval_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    probe_and_mapper(&data);
     let add = |every: &str| {
         syncbridge(
             &data,
@@ -477,26 +481,7 @@ fn logs_are_json_on_request_and_plain_in_a_pipe() {
 fn profile_commands_share_the_api_rules() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    for plugin in ["http-probe", "echo-mapper"] {
-        let path = common::package(plugin);
-        let (ok, out, err) =
-            syncbridge(&data, &["plugin", "install", path.to_str().unwrap()], None);
-        assert!(ok, "{out}{err}");
-    }
-    let (ok, out, err) = syncbridge(
-        &data,
-        &[
-            "connection",
-            "add",
-            "probe",
-            "--plugin",
-            "http-probe",
-            "--config",
-            r#"{"base_url":"http://127.0.0.1:9"}"#,
-        ],
-        None,
-    );
-    assert!(ok, "{out}{err}");
+    probe_and_mapper(&data);
     // `connection add` answers as POST /connections does.
     let (ok, _, err) = syncbridge(
         &data,
