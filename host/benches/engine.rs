@@ -12,9 +12,9 @@ use std::time::Instant;
 use syncbridge::engine::{
     EndpointError, Engine, FieldRules, Ledger, RunSpec, Source, Target, Transform,
 };
-use syncbridge::runtime::bindings::connector_api::{Page, WriteOk, WriteOp, WriteResult};
-use syncbridge::runtime::bindings::mapper_api::{Intent, IntentAction};
-use syncbridge::runtime::bindings::types::{Contact, Item, ItemBody};
+use syncbridge::model::{Contact, Item, ItemBody};
+use syncbridge::model::{Intent, IntentAction};
+use syncbridge::model::{Page, WriteOk, WriteOp, WriteResult};
 use syncbridge::store::Store;
 
 struct BenchSource {
@@ -94,6 +94,7 @@ impl Transform for Echo {
                 route: vec![],
                 rule: "echo".into(),
                 reason: String::new(),
+                policy: Default::default(),
             })
             .collect())
     }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use syncbridge::capability::hosts::AllowList;
 use syncbridge::capability::http::ConnectionHttp;
 use syncbridge::manifest::Manifest;
+use syncbridge::model::PullRequest;
 use syncbridge::package::Package;
-use syncbridge::runtime::bindings::connector_api::PullRequest;
 use syncbridge::runtime::{ConnectionContext, EngineOptions, Runtime};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -187,7 +187,7 @@ pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
             op.action.as_str(),
             op.source_id,
             op.target_id.as_deref().unwrap_or("(new)"),
-            op.rule
+            op.decided
         );
         for ch in &op.changes {
             outln!(

@@ -7,7 +7,6 @@ use crate::capability::hosts::AllowList;
 use crate::capability::http::{BoundCredential, ConnectionHttp};
 use crate::manifest::{Manifest, PluginKind};
 use crate::package::{Package, PackageError};
-use crate::runtime::bindings::connector_api::Finding;
 use crate::runtime::config_schema::{self, ConfigSchemaError};
 use crate::runtime::{CallError, ConnectionContext, LoadedPlugin, Runtime, RuntimeError};
 use crate::secrets::{Credential, MasterKey, SecretError};
@@ -15,6 +14,7 @@ use crate::store::{now_ms, ConnectionRecord, CredentialRecord, PluginRecord, Sto
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use syncbridge_model::Finding;
 use tokio::sync::Semaphore;
 
 /// Why a hub operation failed.
@@ -341,12 +341,10 @@ impl Hub {
             Err(e) => Err(e.to_string()),
         };
         let passed = connection.as_ref().is_ok_and(|findings| {
-            findings.iter().chain(&config).all(|f| {
-                !matches!(
-                    f.outcome,
-                    crate::runtime::bindings::connector_api::Outcome::Failed
-                )
-            })
+            findings
+                .iter()
+                .chain(&config)
+                .all(|f| !matches!(f.outcome, syncbridge_model::Outcome::Failed))
         });
         if passed && self.store.restart_connection(id).await? {
             tracing::info!(connection = %id, "connection test passed: the stopped connection runs again");

@@ -19,3 +19,6 @@ pub mod scheduler;
 pub mod secrets;
 pub mod server;
 pub mod store;
+
+/// The host-side model every layer speaks (re-exported for tests and benches).
+pub use syncbridge_model as model;

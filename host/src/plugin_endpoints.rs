@@ -8,12 +8,12 @@ use crate::engine::profiles::Profile;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::{Engine, Ledger, RunSpec};
 use crate::hub::{Hub, HubError};
-use crate::runtime::bindings::connector_api::{Page, PullRequest, WriteOp, WriteResult};
-use crate::runtime::bindings::mapper_api::Intent;
-use crate::runtime::bindings::types::{Item, PluginError};
 use crate::runtime::{Called, ConnectionContext, LoadedPlugin};
 use crate::store::{ConnectionRecord, StoreError};
 use std::sync::Arc;
+use syncbridge_model::Intent;
+use syncbridge_model::{Item, PluginError};
+use syncbridge_model::{Page, PullRequest, WriteOp, WriteResult};
 
 /// A hub error as the engine sees it, keeping its type: only a database
 /// that did not answer is worth retrying.
@@ -165,7 +165,7 @@ impl Transform for MapperEndpoint<'_> {
         Ok(self
             .hub
             .runtime()
-            .map_items(&plugin, items, &self.options)
+            .decide(&plugin, items, &self.options)
             .await??)
     }
 }

@@ -17,10 +17,10 @@ use crate::hub::Hub;
 use crate::metrics::{ItemOutcome, Metrics};
 use crate::notify::{Notification, Notifier, Recipients};
 use crate::plugin_endpoints::{run_spec, ProfileEndpoints};
-use crate::runtime::bindings::types::PluginError;
 use crate::store::StoreError;
 use std::sync::Arc;
 use std::time::Duration;
+use syncbridge_model::PluginError;
 
 /// Progress callbacks for a caller that shows them (the CLI's bar).
 pub trait Progress: Send + Sync {

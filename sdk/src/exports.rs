@@ -48,9 +48,17 @@ pub fn push<C: Connector>(
     C::push(&C::parse_config(config)?, scope, batch)
 }
 
-/// `map-items`.
+/// `map-items`: the decisions' intents. Hosts since WIT 0.1.1 call `decide`.
 pub fn map<M: Mapper>(items: Vec<Item>, options: &str) -> Result<Vec<Intent>, PluginError> {
-    M::map(items, &M::parse_options(options)?)
+    Ok(decide::<M>(items, options)?
+        .into_iter()
+        .map(|d| d.intent)
+        .collect())
+}
+
+/// `decide`.
+pub fn decide<M: Mapper>(items: Vec<Item>, options: &str) -> Result<Vec<Decision>, PluginError> {
+    M::decide(items, &M::parse_options(options)?)
 }
 
 /// `explain`.

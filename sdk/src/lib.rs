@@ -61,7 +61,7 @@ pub mod types {
     };
     pub use crate::bindings::connector::syncbridge::plugin::types::*;
     pub use crate::bindings::mapper::exports::syncbridge::plugin::mapper_api::{
-        Explanation, Intent, IntentAction,
+        ContactTypesMode, Decision, Explanation, Intent, IntentAction, WritePolicy,
     };
 }
 
@@ -73,6 +73,16 @@ pub mod prelude {
 
 /// A plugin result.
 pub type Result<T, E = types::PluginError> = core::result::Result<T, E>;
+
+impl Default for types::WritePolicy {
+    /// Update existing target items; write exactly the desired contact types.
+    fn default() -> Self {
+        Self {
+            update_existing: true,
+            contact_types: types::ContactTypesMode::Replace,
+        }
+    }
+}
 
 impl types::PluginError {
     /// Short name of the error class, as the host reports it.
@@ -246,6 +256,13 @@ macro_rules! export_mapper {
                 ) -> Result<t::Explanation, t::PluginError> {
                     $crate::logging::init();
                     $crate::exports::explain::<$ty>(item, &options)
+                }
+                fn decide(
+                    items: Vec<t::Item>,
+                    options: String,
+                ) -> Result<Vec<t::Decision>, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::decide::<$ty>(items, &options)
                 }
             }
             $crate::bindings::mapper::export_mapper_world!(

@@ -103,9 +103,23 @@ pub trait Mapper {
         config::parse(options)
     }
 
-    /// Maps items under the profile's options.
+    /// Maps items under the profile's options; each intent gets the default
+    /// [`WritePolicy`] (update existing items, replace contact types).
+    /// Implement [`Mapper::decide`] instead to choose the policy per item.
     fn map(_items: Vec<Item>, _options: &Self::Options) -> Result<Vec<Intent>, PluginError> {
         unsupported("map")
+    }
+
+    /// Decides, per item, the intent and what the engine may do to an
+    /// existing target item. Default: [`Mapper::map`] with the default policy.
+    fn decide(items: Vec<Item>, options: &Self::Options) -> Result<Vec<Decision>, PluginError> {
+        Ok(Self::map(items, options)?
+            .into_iter()
+            .map(|intent| Decision {
+                intent,
+                policy: WritePolicy::default(),
+            })
+            .collect())
     }
 
     /// Explains how the rules treat one item.

@@ -7,7 +7,6 @@ use super::{visible_connection, Items};
 use crate::control::connections::{self, ConnectionChange};
 use crate::control::tokens::Role;
 use crate::hub::{Hub, NewConnection};
-use crate::runtime::bindings::connector_api::{Finding, Outcome};
 use crate::secrets::Credential;
 use crate::store::ConnectionRecord;
 use axum::extract::{Path, State};
@@ -17,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use syncbridge_model::{Finding, Outcome};
 use utoipa::ToSchema;
 
 /// A credential slot as shown: its name and kind, never its value.

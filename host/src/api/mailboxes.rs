@@ -9,12 +9,12 @@ use crate::control::mailboxes::{self, DiscoverError, Discovered, Mailbox, Settin
 use crate::control::tokens::Role;
 use crate::engine::EndpointError;
 use crate::hub::Hub;
-use crate::runtime::bindings::types::PluginError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use syncbridge_model::PluginError;
 use utoipa::{IntoParams, ToSchema};
 
 /// One mailbox.

@@ -138,7 +138,7 @@ impl From<PlanItem> for PlanItemOut {
                     after: c.after,
                 })
                 .collect(),
-            rule: i.op.rule,
+            rule: i.op.decided.to_string(),
             retry: i.op.retry,
         }
     }

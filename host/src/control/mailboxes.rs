@@ -17,11 +17,11 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::EndpointError;
 use crate::hub::Hub;
 use crate::plugin_endpoints::ConnectionEndpoint;
-use crate::runtime::bindings::types::ItemBody;
 use crate::store::{now_ms, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::Row;
+use syncbridge_model::ItemBody;
 
 /// Status of a mailbox that was never tested.
 pub const STATUS_UNTESTED: &str = "untested";

@@ -145,8 +145,10 @@ struct PageMeta {
 }
 
 /// The format this version stores plan items in, and the only one it reads
-/// (see the `0009_plan_format` migration).
-pub const PLAN_FORMAT: i64 = 1;
+/// (see the `0009_plan_format` migration). Format 2: items are the host
+/// model's records (not WIT bindings) and name the deciding rules typed
+/// (`decided`), where format 1 had one `rule` sentence.
+pub const PLAN_FORMAT: i64 = 2;
 
 fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, StoreError> {
     let counts: String = r.try_get("counts")?;

@@ -4,8 +4,8 @@
 
 use super::plans::PlanItem;
 use crate::engine::plan::Action;
-use crate::runtime::bindings::types::ItemBody;
 use serde::{Deserialize, Serialize};
+use syncbridge_model::ItemBody;
 
 /// One line of a preview.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,35 +32,12 @@ fn label(id: &str, name: &Option<String>) -> String {
     }
 }
 
-/// Splits the planner's `mapper rule "<rule>": <reason>` note.
-fn split_rule(note: &str) -> (String, String) {
-    let Some(rest) = note.strip_prefix("mapper rule ") else {
-        return (note.to_owned(), String::new());
-    };
-    // The rule is Debug-quoted; find its closing quote.
-    let mut escaped = false;
-    for (i, c) in rest.char_indices().skip(1) {
-        match c {
-            '\\' if !escaped => escaped = true,
-            '"' if !escaped => {
-                let rule: String =
-                    serde_json::from_str(&rest[..=i]).unwrap_or_else(|_| rest[1..i].to_owned());
-                let reason = rest[i + 1..].trim_start_matches(':').trim().to_owned();
-                return (rule, reason);
-            }
-            _ => escaped = false,
-        }
-    }
-    (rest.to_owned(), String::new())
-}
-
 /// The preview of a plan's items.
 pub fn rows(items: &[PlanItem]) -> Vec<PreviewRow> {
     items
         .iter()
         .map(|item| {
             let op = &item.op;
-            let (rule, reason) = split_rule(&op.rule);
             let (who, site, contact_types) = match &op.body {
                 Some(ItemBody::Contact(c)) => (
                     c.email.clone().or_else(|| {
@@ -82,8 +59,8 @@ pub fn rows(items: &[PlanItem]) -> Vec<PreviewRow> {
             PreviewRow {
                 source_id: op.source_id.clone(),
                 who,
-                rule,
-                reason,
+                rule: op.decided.mapper_rule.clone(),
+                reason: op.decided.reason.clone(),
                 site,
                 contact_types,
                 action: op.action,
@@ -95,19 +72,43 @@ pub fn rows(items: &[PlanItem]) -> Vec<PreviewRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_rule;
+    use super::*;
+    use crate::engine::plan::{Decided, Origin, PlannedOp};
 
     #[test]
-    fn splits_the_planner_note_into_rule_and_reason() {
+    fn rule_and_reason_come_from_the_typed_decision_whatever_they_contain() {
+        // Quotes, colons and semicolons in a rule name once broke the parsing of the
+        // planner's sentence; the preview now reads the fields.
+        let decided = Decided {
+            mapper_rule: r#"filter#2 group="Sales: EMEA; West""#.into(),
+            reason: "enabled and licensed: match upn:a@b".into(),
+            engine_rule: "no link and no match: create".into(),
+        };
+        let item = PlanItem {
+            seq: 1,
+            page: 0,
+            op: PlannedOp {
+                op_id: "o1".into(),
+                source_id: "u1".into(),
+                action: Action::Create,
+                target_id: None,
+                changes: Vec::new(),
+                body: None,
+                fields_after: Default::default(),
+                origin: Origin::Created,
+                match_keys: Vec::new(),
+                decided: decided.clone(),
+                retry: false,
+                prior_provenance: None,
+                inactive_after: false,
+            },
+        };
+        let row = rows(&[item]).remove(0);
+        assert_eq!(row.rule, decided.mapper_rule);
+        assert_eq!(row.reason, decided.reason);
         assert_eq!(
-            split_rule(
-                r#"mapper rule "filter 2 (group \"Sales\")": enabled and licensed; match upn:a@b"#
-            ),
-            (
-                "filter 2 (group \"Sales\")".to_owned(),
-                "enabled and licensed; match upn:a@b".to_owned()
-            )
+            decided.to_string(),
+            r#"mapper rule "filter#2 group=\"Sales: EMEA; West\"": enabled and licensed: match upn:a@b; no link and no match: create"#
         );
-        assert_eq!(split_rule("engine"), ("engine".to_owned(), String::new()));
     }
 }

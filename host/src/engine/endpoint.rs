@@ -2,10 +2,10 @@
 //! implementations call plugins through the runtime (`plugin_endpoints`);
 //! tests may plug in their own.
 
-use crate::runtime::bindings::connector_api::{Page, WriteOp, WriteResult};
-use crate::runtime::bindings::mapper_api::Intent;
-use crate::runtime::bindings::types::{Item, PluginError};
 use crate::runtime::CallError;
+use syncbridge_model::Intent;
+use syncbridge_model::{Item, PluginError};
+use syncbridge_model::{Page, WriteOp, WriteResult};
 
 /// Why an endpoint call produced nothing usable.
 #[derive(Debug, thiserror::Error)]

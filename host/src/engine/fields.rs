@@ -1,7 +1,7 @@
 //! Canonical item bodies as flat field maps, for diffs, provenance and hashes.
 
-use crate::runtime::bindings::types::ItemBody;
 use std::collections::BTreeMap;
+use syncbridge_model::ItemBody;
 
 /// Field name → value; a missing or empty value is "blank".
 pub type FieldMap = BTreeMap<String, String>;

@@ -431,7 +431,10 @@ impl Ledger {
             fields_after: u.fields_after.clone(),
             origin: Origin::Created,
             match_keys: u.match_keys.clone(),
-            rule: "recovery".into(),
+            decided: super::plan::Decided::by_host(
+                "recovery",
+                "a write of an interrupted run, finished from the outbox",
+            ),
             retry: false,
             prior_provenance: None,
             inactive_after: false,
@@ -696,7 +699,7 @@ async fn upsert_links(
             for c in &op.changes {
                 provenance.insert(
                     c.field.clone(),
-                    serde_json::json!({"system": "source", "run": run, "at": now, "rule": op.rule}),
+                    serde_json::json!({"system": "source", "run": run, "at": now, "rule": op.decided.to_string()}),
                 );
             }
             let origin = match op.origin {

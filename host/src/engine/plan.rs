@@ -3,10 +3,9 @@
 
 use super::fields::{flatten, is_blank, FieldMap};
 use super::rules::{FieldRules, OnRemove};
-use crate::runtime::bindings::mapper_api::{Intent, IntentAction};
-use crate::runtime::bindings::types::ItemBody;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use syncbridge_model::{ContactTypesMode, Intent, IntentAction, ItemBody};
 
 /// What the engine will do for one source item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,8 +97,8 @@ pub struct PlannedOp {
     pub fields_after: FieldMap,
     pub origin: Origin,
     pub match_keys: Vec<String>,
-    /// The mapper rule and the engine rule that decided it, for explain.
-    pub rule: String,
+    /// The rules that decided it, for explain and the preview.
+    pub decided: Decided,
     /// A retry of a quarantined item (its quarantine row is cleared on success).
     pub retry: bool,
     /// The link's provenance before this op (merged with the fields it writes).
@@ -108,6 +107,48 @@ pub struct PlannedOp {
     /// updated without reactivation); the link must not claim it is active.
     #[serde(default)]
     pub inactive_after: bool,
+}
+
+/// Which rules decided an operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    /// The mapper's rule (`filter#2 department=IT`, `disabled`...), or the
+    /// part of the host that decided instead (`engine`, `recovery`).
+    pub mapper_rule: String,
+    /// The mapper's reason in words.
+    pub reason: String,
+    /// The engine's rule that turned the intent into this action.
+    pub engine_rule: String,
+}
+
+impl Decided {
+    /// Decided by the host itself, not by a mapper rule.
+    pub fn by_host(who: &str, why: &str) -> Self {
+        Self {
+            mapper_rule: who.to_owned(),
+            reason: why.to_owned(),
+            engine_rule: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Decided {
+    /// `mapper rule "filter#2 department=IT": <reason>; <engine rule>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mapper rule {:?}", self.mapper_rule)?;
+        if !self.reason.is_empty() {
+            write!(f, ": {}", self.reason)?;
+        }
+        if !self.engine_rule.is_empty() {
+            write!(f, "; {}", self.engine_rule)?;
+        }
+        Ok(())
+    }
+}
+
+/// The engine's note for [`Decided::engine_rule`].
+fn engine_rule(note: &str) -> String {
+    note.to_owned()
 }
 
 /// Diffs `desired` against `current` under the rules.
@@ -144,34 +185,10 @@ pub fn diff(
     (changes, after)
 }
 
-/// Route attribute: `update_existing = false` makes the intent create-only. A target item
-/// that already exists (linked, whoever created it, or matched by key) is linked but never
-/// updated, reactivated, deactivated or deleted; only an item with no link and no match is
-/// created ("Update existing contacts" off in flow 2).
-pub const ROUTE_UPDATE_EXISTING: &str = "update_existing";
-/// Route attribute: `contact_types_mode = add-only` — contact types are only added to the
-/// target item's, never removed.
-pub const ROUTE_CONTACT_TYPES_MODE: &str = "contact_types_mode";
-
-/// The value of a route attribute of an intent.
-pub fn route_value<'a>(intent: &'a Intent, name: &str) -> Option<&'a str> {
-    intent
-        .route
-        .iter()
-        .find(|a| a.name == name)
-        .map(|a| a.value.trim())
-}
-
-/// Whether the intent asks never to change an existing target item.
-pub fn create_only(intent: &Intent) -> bool {
-    route_value(intent, ROUTE_UPDATE_EXISTING).is_some_and(|v| v.eq_ignore_ascii_case("false"))
-}
-
 /// The desired fields against one current state: with add-only contact types, the
 /// current types are kept and the desired ones added after them.
 fn desired_against(intent: &Intent, desired: &FieldMap, current: &FieldMap) -> FieldMap {
-    let add_only = route_value(intent, ROUTE_CONTACT_TYPES_MODE)
-        .is_some_and(|v| v.eq_ignore_ascii_case("add-only"));
+    let add_only = intent.policy.contact_types == ContactTypesMode::AddOnly;
     let mut desired = desired.clone();
     if let (true, Some(have)) = (add_only, current.get("contact_types")) {
         let mut types: Vec<&str> = have.split(',').filter(|t| !t.trim().is_empty()).collect();
@@ -223,7 +240,8 @@ pub fn plan_intent(
     rules: &FieldRules,
 ) -> PlannedOp {
     let desired = intent.body.as_ref().map(flatten).unwrap_or_default();
-    let create_only = create_only(intent);
+    // "Update existing" off: an existing target item is linked, never changed.
+    let create_only = !intent.policy.update_existing;
     let mut op = PlannedOp {
         op_id,
         source_id: intent.source_id.clone(),
@@ -234,7 +252,11 @@ pub fn plan_intent(
         fields_after: FieldMap::new(),
         origin: Origin::Created,
         match_keys: intent.match_keys.clone(),
-        rule: format!("mapper rule {:?}: {}", intent.rule, intent.reason),
+        decided: Decided {
+            mapper_rule: intent.rule.clone(),
+            reason: intent.reason.clone(),
+            engine_rule: String::new(),
+        },
         retry: false,
         prior_provenance: link.map(|l| l.provenance.clone()),
         inactive_after: false,
@@ -263,16 +285,16 @@ pub fn plan_intent(
                 Action::Noop
             };
             op.inactive_after = !link.active && op.action != Action::Reactivate;
-            op.rule.push_str(match op.action {
+            op.decided.engine_rule = engine_rule(match op.action {
                 Action::Reactivate => {
-                    "; linked target item is inactive and its source is active: reactivate"
+                    "linked target item is inactive and its source is active: reactivate"
                 }
-                Action::Update => "; linked: changed fields written",
+                Action::Update => "linked: changed fields written",
                 _ if create_only => {
-                    "; the target item exists and the intent is create-only (update existing off): left as it is"
+                    "the target item exists and the intent is create-only (update existing off): left as it is"
                 }
-                _ if !may_update => "; matched item and updates of matched items are off",
-                _ => "; linked: nothing changed",
+                _ if !may_update => "matched item and updates of matched items are off",
+                _ => "linked: nothing changed",
             });
         }
         (IntentAction::Upsert, None) => match matched {
@@ -295,10 +317,10 @@ pub fn plan_intent(
                     Action::Link
                 };
                 op.inactive_after = !m.active && op.action != Action::Reactivate;
-                op.rule.push_str(if create_only {
-                    "; matched an existing target item by key: linked, not changed (create-only)"
+                op.decided.engine_rule = engine_rule(if create_only {
+                    "matched an existing target item by key: linked, not changed (create-only)"
                 } else {
-                    "; matched an existing target item by key"
+                    "matched an existing target item by key"
                 });
             }
             None => {
@@ -317,7 +339,7 @@ pub fn plan_intent(
                         after: Some(v.clone()),
                     })
                     .collect();
-                op.rule.push_str("; no link and no match: create");
+                op.decided.engine_rule = engine_rule("no link and no match: create");
             }
         },
         (IntentAction::Remove, Some(link)) => {
@@ -334,17 +356,17 @@ pub fn plan_intent(
                 OnRemove::Delete => Action::Delete,
                 OnRemove::Ignore => Action::Noop,
             };
-            op.rule.push_str(if create_only {
-                "; source removed but the intent is create-only (update existing off): left as it is"
+            op.decided.engine_rule = engine_rule(if create_only {
+                "source removed but the intent is create-only (update existing off): left as it is"
             } else if owned {
-                "; source removed"
+                "source removed"
             } else {
-                "; source removed but the profile does not own the matched item"
+                "source removed but the profile does not own the matched item"
             });
         }
         (IntentAction::Remove, None) | (IntentAction::Skip, _) => {
             op.body = None;
-            op.rule.push_str("; nothing linked to change");
+            op.decided.engine_rule = engine_rule("nothing linked to change");
         }
     }
     op
@@ -408,7 +430,7 @@ pub type Links = HashMap<String, Link>;
 mod tests {
     use super::*;
     use crate::engine::rules::{Brakes, Truth};
-    use crate::runtime::bindings::types::{Attribute, Contact};
+    use syncbridge_model::{Contact, WritePolicy};
 
     fn contact(first: Option<&str>, title: Option<&str>, email: &str) -> ItemBody {
         ItemBody::Contact(Contact {
@@ -436,6 +458,7 @@ mod tests {
             route: vec![],
             rule: "r".into(),
             reason: "test".into(),
+            policy: WritePolicy::default(),
         }
     }
 
@@ -653,16 +676,14 @@ mod tests {
         );
     }
 
-    fn with_route(mut intent: Intent, name: &str, value: &str) -> Intent {
-        intent.route.push(Attribute {
-            name: name.into(),
-            value: value.into(),
-        });
+    fn create_only(mut intent: Intent) -> Intent {
+        intent.policy.update_existing = false;
         intent
     }
 
-    fn create_only(intent: Intent) -> Intent {
-        with_route(intent, ROUTE_UPDATE_EXISTING, "false")
+    fn add_only(mut intent: Intent) -> Intent {
+        intent.policy.contact_types = ContactTypesMode::AddOnly;
+        intent
     }
 
     #[test]
@@ -702,12 +723,8 @@ mod tests {
         // Nothing there yet: created.
         let op = plan_intent("o".into(), &changed, None, None, &rules);
         assert_eq!(op.action, Action::Create);
-        // `update_existing = true` changes nothing.
-        let on = with_route(
-            upsert(contact(Some("Augusta"), None, "ada@x.test")),
-            ROUTE_UPDATE_EXISTING,
-            "true",
-        );
+        // The default policy updates.
+        let on = upsert(contact(Some("Augusta"), None, "ada@x.test"));
         let op = plan_intent("o".into(), &on, Some(&created), None, &rules);
         assert_eq!(op.action, Action::Update);
     }
@@ -718,7 +735,7 @@ mod tests {
         };
         c.contact_types = types
             .iter()
-            .map(|id| crate::runtime::bindings::types::ContactTypeRef {
+            .map(|id| syncbridge_model::ContactTypeRef {
                 id: (*id).into(),
                 name: None,
             })
@@ -732,7 +749,7 @@ mod tests {
             fields: flatten(&typed(&["1", "5"])),
             ..link(Origin::Created, true, "Ada", "C")
         };
-        let intent = with_route(upsert(typed(&["7"])), ROUTE_CONTACT_TYPES_MODE, "add-only");
+        let intent = add_only(upsert(typed(&["7"])));
         let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
         let types: Vec<_> = op
             .changes
@@ -742,13 +759,13 @@ mod tests {
             .collect();
         assert_eq!(types, [Some("1,5,7")]);
         // Already there: nothing to add.
-        let intent = with_route(upsert(typed(&["5"])), ROUTE_CONTACT_TYPES_MODE, "add-only");
+        let intent = add_only(upsert(typed(&["5"])));
         let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
         assert!(
             op.changes.iter().all(|c| c.field != "contact_types"),
             "{op:?}"
         );
-        // Without the route attribute the source's list replaces the target's.
+        // With the default policy the source's list replaces the target's.
         let op = plan_intent(
             "o".into(),
             &upsert(typed(&["7"])),

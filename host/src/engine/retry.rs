@@ -3,10 +3,10 @@
 //! and hand everything else back at once.
 
 use super::endpoint::EndpointError;
-use crate::runtime::bindings::types::PluginError;
 use rand::Rng;
 use std::future::Future;
 use std::time::Duration;
+use syncbridge_model::PluginError;
 
 /// Retry budget of one call.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +82,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::types::Throttle;
+    use syncbridge_model::Throttle;
 
     #[test]
     fn throttled_waits_retry_after_and_transient_backs_off() {

@@ -7,11 +7,9 @@ use super::fields::flatten;
 use super::ledger::{Applied, Ledger, PageEnd};
 use super::plan::{brakes_hold, plan_intent, Action, PlanCounts, PlannedOp, TargetMatch};
 use super::rules::FieldRules;
-use crate::runtime::bindings::connector_api::{WriteAction, WriteOp};
-use crate::runtime::bindings::mapper_api::{Intent, IntentAction};
-use crate::runtime::bindings::types::{Item, ItemBody};
 use crate::store::StoreError;
 use std::collections::{HashMap, HashSet};
+use syncbridge_model::{Intent, IntentAction, Item, ItemBody, WriteAction, WriteOp, WritePolicy};
 
 /// What a run needs to know about its profile.
 #[derive(Debug, Clone)]
@@ -684,6 +682,7 @@ fn removal_intent(source_id: &str) -> Intent {
         route: Vec::new(),
         rule: "engine".into(),
         reason: "not in the source any more".into(),
+        policy: WritePolicy::default(),
     }
 }
 

@@ -231,10 +231,18 @@ impl Runtime {
                     .mapper_linker
                     .instantiate_pre(&component)
                     .map_err(|e| world_error("mapper", e))?;
-                PluginPre::Mapper(
-                    super::bindings::mapper::MapperPre::new(instance_pre)
-                        .map_err(|e| world_error("mapper", e))?,
-                )
+                // 0.1.0 mappers have no `decide`; they load through the frozen bindings.
+                if manifest.wit < semver::Version::new(0, 1, 1) {
+                    PluginPre::MapperV0_1_0(
+                        super::bindings::v0_1_0::MapperPre::new(instance_pre)
+                            .map_err(|e| world_error("mapper", e))?,
+                    )
+                } else {
+                    PluginPre::Mapper(
+                        super::bindings::mapper::MapperPre::new(instance_pre)
+                            .map_err(|e| world_error("mapper", e))?,
+                    )
+                }
             }
         };
         Ok(LoadedPlugin::new(manifest, digest.to_owned(), pre))

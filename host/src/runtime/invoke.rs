@@ -1,12 +1,8 @@
 //! Calling plugin exports: a fresh store per invocation, limits, classification.
 
 use super::bindings::connector::{Connector, ConnectorPre};
-use super::bindings::connector_api::{
-    Description, Finding, Page, PullRequest, WriteOp, WriteResult,
-};
 use super::bindings::mapper::{Mapper, MapperPre};
-use super::bindings::mapper_api::{Explanation, Intent};
-use super::bindings::types::{Item, PluginError};
+use super::bindings::{connector_api, types, v0_1_0, Lift};
 use super::engine::Runtime;
 use super::host::{ConnectionContext, HostState, StateChanges};
 use super::limits::MemoryLimiter;
@@ -16,6 +12,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use syncbridge_model::{
+    Description, Explanation, Finding, Intent, Item, Page, PluginError, PullRequest, WriteOp,
+    WriteResult,
+};
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -30,6 +30,7 @@ const OUTER_GRACE: Duration = Duration::from_millis(250);
 pub(super) enum PluginPre {
     Connector(ConnectorPre<HostState>),
     Mapper(MapperPre<HostState>),
+    MapperV0_1_0(v0_1_0::MapperPre<HostState>),
 }
 
 /// A plugin compiled and linked, ready to be instantiated per call.
@@ -170,6 +171,10 @@ impl Runtime {
                     let instance = pre.instantiate_async(&mut store).await?;
                     call(Instance::Mapper(&instance), &mut store).await
                 }
+                PluginPre::MapperV0_1_0(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    call(Instance::MapperV0_1_0(&instance), &mut store).await
+                }
             }
         })
         .await;
@@ -237,10 +242,8 @@ impl Runtime {
         Self::expect_kind(plugin, PluginKind::Connector, "describe")?;
         self.invoke(plugin, None, "describe", |i, s| {
             Box::pin(async move {
-                i.connector()
-                    .syncbridge_plugin_connector_api()
-                    .call_describe(s)
-                    .await
+                let api = i.connector()?.syncbridge_plugin_connector_api();
+                Ok(api.call_describe(s).await?.lift())
             })
         })
         .await
@@ -257,10 +260,8 @@ impl Runtime {
         let config = config.to_owned();
         self.invoke(plugin, None, "validate-config", move |i, s| {
             Box::pin(async move {
-                i.connector()
-                    .syncbridge_plugin_connector_api()
-                    .call_validate_config(s, &config)
-                    .await
+                let api = i.connector()?.syncbridge_plugin_connector_api();
+                Ok(api.call_validate_config(s, &config).await?.lift())
             })
         })
         .await
@@ -278,10 +279,8 @@ impl Runtime {
         let config = config.to_owned();
         self.invoke(plugin, Some(connection), "test-connection", move |i, s| {
             Box::pin(async move {
-                i.connector()
-                    .syncbridge_plugin_connector_api()
-                    .call_test_connection(s, &config)
-                    .await
+                let api = i.connector()?.syncbridge_plugin_connector_api();
+                Ok(api.call_test_connection(s, &config).await?.lift())
             })
         })
         .await
@@ -297,12 +296,11 @@ impl Runtime {
     ) -> Result<Called<Result<Page, PluginError>>, CallError> {
         Self::expect_kind(plugin, PluginKind::Connector, "pull")?;
         let config = config.to_owned();
+        let request: connector_api::PullRequest = request.lift();
         self.invoke(plugin, Some(connection), "pull", move |i, s| {
             Box::pin(async move {
-                i.connector()
-                    .syncbridge_plugin_connector_api()
-                    .call_pull(s, &config, &request)
-                    .await
+                let api = i.connector()?.syncbridge_plugin_connector_api();
+                Ok(api.call_pull(s, &config, &request).await?.lift())
             })
         })
         .await
@@ -321,10 +319,11 @@ impl Runtime {
         let (config, scope) = (config.to_owned(), scope.to_owned());
         self.invoke(plugin, Some(connection), "lookup-items", move |i, s| {
             Box::pin(async move {
-                i.connector()
-                    .syncbridge_plugin_connector_api()
+                let api = i.connector()?.syncbridge_plugin_connector_api();
+                Ok(api
                     .call_lookup_items(s, &config, &scope, &keys)
-                    .await
+                    .await?
+                    .lift())
             })
         })
         .await
@@ -341,32 +340,46 @@ impl Runtime {
     ) -> Result<Called<Result<Vec<WriteResult>, PluginError>>, CallError> {
         Self::expect_kind(plugin, PluginKind::Connector, "push")?;
         let (config, scope) = (config.to_owned(), scope.to_owned());
+        let batch: Vec<connector_api::WriteOp> = batch.lift();
         self.invoke(plugin, Some(connection), "push", move |i, s| {
             Box::pin(async move {
-                i.connector()
-                    .syncbridge_plugin_connector_api()
-                    .call_push(s, &config, &scope, &batch)
-                    .await
+                let api = i.connector()?.syncbridge_plugin_connector_api();
+                Ok(api.call_push(s, &config, &scope, &batch).await?.lift())
             })
         })
         .await
     }
 
-    /// `map-items` of a mapper.
-    pub async fn map_items(
+    /// The decisions of a mapper: `decide` since WIT 0.1.1, `map-items` (with
+    /// the policy read from route attributes) for 0.1.0 mappers.
+    pub async fn decide(
         &self,
         plugin: &LoadedPlugin,
         items: Vec<Item>,
         options: &str,
     ) -> Result<Result<Vec<Intent>, PluginError>, CallError> {
-        Self::expect_kind(plugin, PluginKind::Mapper, "map-items")?;
+        Self::expect_kind(plugin, PluginKind::Mapper, "decide")?;
         let options = options.to_owned();
-        self.invoke(plugin, None, "map-items", move |i, s| {
+        let items: Vec<types::Item> = items.lift();
+        let export = match plugin.pre {
+            PluginPre::MapperV0_1_0(_) => "map-items",
+            _ => "decide",
+        };
+        self.invoke(plugin, None, export, move |i, s| {
             Box::pin(async move {
-                i.mapper()
-                    .syncbridge_plugin_mapper_api()
-                    .call_map_items(s, &items, &options)
-                    .await
+                Ok(match i {
+                    Instance::Mapper(m) => m
+                        .syncbridge_plugin_mapper_api()
+                        .call_decide(s, &items, &options)
+                        .await?
+                        .lift(),
+                    Instance::MapperV0_1_0(m) => m
+                        .syncbridge_plugin_mapper_api()
+                        .call_map_items(s, &items, &options)
+                        .await?
+                        .lift(),
+                    Instance::Connector(_) => return Err(not_this_world()),
+                })
             })
         })
         .await
@@ -382,12 +395,22 @@ impl Runtime {
     ) -> Result<Result<Explanation, PluginError>, CallError> {
         Self::expect_kind(plugin, PluginKind::Mapper, "explain")?;
         let options = options.to_owned();
+        let item: types::Item = item.lift();
         self.invoke(plugin, None, "explain", move |i, s| {
             Box::pin(async move {
-                i.mapper()
-                    .syncbridge_plugin_mapper_api()
-                    .call_explain(s, &item, &options)
-                    .await
+                Ok(match i {
+                    Instance::Mapper(m) => m
+                        .syncbridge_plugin_mapper_api()
+                        .call_explain(s, &item, &options)
+                        .await?
+                        .lift(),
+                    Instance::MapperV0_1_0(m) => m
+                        .syncbridge_plugin_mapper_api()
+                        .call_explain(s, &item, &options)
+                        .await?
+                        .lift(),
+                    Instance::Connector(_) => return Err(not_this_world()),
+                })
             })
         })
         .await
@@ -395,24 +418,23 @@ impl Runtime {
     }
 }
 
-/// An instantiated plugin of either world.
+/// An instantiated plugin of one world and WIT version.
 pub(super) enum Instance<'a> {
     Connector(&'a Connector),
     Mapper(&'a Mapper),
+    MapperV0_1_0(&'a v0_1_0::Mapper),
+}
+
+/// The kind is checked before every call, so this is a host bug if it shows.
+fn not_this_world() -> wasmtime::Error {
+    wasmtime::Error::msg("host bug: export called on a plugin of the other world")
 }
 
 impl<'a> Instance<'a> {
-    fn connector(&self) -> &'a Connector {
+    fn connector(&self) -> wasmtime::Result<&'a Connector> {
         match self {
-            Instance::Connector(c) => c,
-            Instance::Mapper(_) => unreachable!("kind checked before the call"),
-        }
-    }
-
-    fn mapper(&self) -> &'a Mapper {
-        match self {
-            Instance::Mapper(m) => m,
-            Instance::Connector(_) => unreachable!("kind checked before the call"),
+            Instance::Connector(c) => Ok(c),
+            _ => Err(not_this_world()),
         }
     }
 }

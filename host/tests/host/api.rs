@@ -1066,7 +1066,7 @@ fn op(source: &str, action: Action, changes: &[(&str, Option<&str>, Option<&str>
         fields_after: Default::default(),
         origin: Origin::Created,
         match_keys: vec![],
-        rule: "test".into(),
+        decided: syncbridge::engine::plan::Decided::by_host("test", ""),
         retry: false,
         prior_provenance: None,
         inactive_after: false,

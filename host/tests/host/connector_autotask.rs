@@ -7,12 +7,8 @@ use crate::common;
 
 use serde_json::{json, Value};
 use syncbridge::hub::Hub;
-use syncbridge::runtime::bindings::connector_api::{
-    Finding, Outcome, Page, PullRequest, WriteAction, WriteOp, WriteResult,
-};
-use syncbridge::runtime::bindings::types::{
-    CompanyRef, Contact, Item, ItemBody, PluginError, SiteRef,
-};
+use syncbridge::model::{CompanyRef, Contact, Item, ItemBody, PluginError, SiteRef};
+use syncbridge::model::{Finding, Outcome, Page, PullRequest, WriteAction, WriteOp, WriteResult};
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
 const API_USER: &str = "api@msp.example";

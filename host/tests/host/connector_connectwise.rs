@@ -11,12 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Value};
 use syncbridge::hub::Hub;
-use syncbridge::runtime::bindings::connector_api::{
-    Finding, Outcome, Page, PullRequest, WriteAction, WriteOp, WriteResult,
-};
-use syncbridge::runtime::bindings::types::{
-    Contact, ContactTypeRef, Item, ItemBody, PluginError, SiteRef,
-};
+use syncbridge::model::{Contact, ContactTypeRef, Item, ItemBody, PluginError, SiteRef};
+use syncbridge::model::{Finding, Outcome, Page, PullRequest, WriteAction, WriteOp, WriteResult};
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
 const PRIVATE_KEY: &str = "cw-Priv4te-k3y";

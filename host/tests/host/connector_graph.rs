@@ -5,8 +5,8 @@
 use crate::common;
 
 use syncbridge::hub::Hub;
-use syncbridge::runtime::bindings::connector_api::{Finding, Outcome, Page, PullRequest};
-use syncbridge::runtime::bindings::types::{DirectoryUser, Item, ItemBody, PluginError, Removal};
+use syncbridge::model::{DirectoryUser, Item, ItemBody, PluginError, Removal};
+use syncbridge::model::{Finding, Outcome, Page, PullRequest};
 use syncbridge_sim::{FaultRule, Scenarios, Seed, Services, SimConfig, Simulator};
 
 const TENANT: &str = "contoso.onmicrosoft.com";

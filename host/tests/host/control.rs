@@ -1059,8 +1059,9 @@ async fn a_plan_stored_in_another_format_is_refused_by_name_never_misread() {
         plans::get(hub.store(), &plan_id).await.unwrap().format,
         plans::PLAN_FORMAT
     );
-    // A later version stored it in a shape this one does not know.
-    sqlx::query("UPDATE plans SET format = 2")
+    // An earlier version stored it in a shape this one no longer reads
+    // (format 1: WIT records and one `rule` sentence per item).
+    sqlx::query("UPDATE plans SET format = 1")
         .execute(hub.store().pool())
         .await
         .unwrap();
@@ -1069,7 +1070,7 @@ async fn a_plan_stored_in_another_format_is_refused_by_name_never_misread() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(&plan_id) && err.contains("plan format 2") && err.contains("new dry run"),
+        err.contains(&plan_id) && err.contains("plan format 1") && err.contains("new dry run"),
         "{err}"
     );
     // Listing still works; applying it fails naming the format and writes nothing.
@@ -1081,7 +1082,7 @@ async fn a_plan_stored_in_another_format_is_refused_by_name_never_misread() {
             .error
             .as_deref()
             .unwrap_or("")
-            .contains("plan format 2"),
+            .contains("plan format 1"),
         "{applied:?}"
     );
     assert_eq!(contacts(&s.sim).len(), 1, "nothing was written");

@@ -17,11 +17,9 @@ use syncbridge::engine::fields::{flatten, FieldMap};
 use syncbridge::engine::{
     EndpointError, Engine, FieldRules, Ledger, RunSpec, Source, Target, Transform,
 };
-use syncbridge::runtime::bindings::connector_api::{
-    Page, WriteAction, WriteOk, WriteOp, WriteResult,
-};
-use syncbridge::runtime::bindings::mapper_api::{Intent, IntentAction};
-use syncbridge::runtime::bindings::types::{Contact, Item, ItemBody, PluginError, Removal};
+use syncbridge::model::{Contact, Item, ItemBody, PluginError, Removal};
+use syncbridge::model::{Intent, IntentAction};
+use syncbridge::model::{Page, WriteAction, WriteOk, WriteOp, WriteResult};
 use syncbridge::store::Store;
 
 // ---- the source: full passes, then a paged delta log -------------------------
@@ -147,6 +145,7 @@ impl Transform for Echo {
                 route: vec![],
                 rule: "echo".into(),
                 reason: "copy".into(),
+                policy: Default::default(),
             })
             .collect())
     }

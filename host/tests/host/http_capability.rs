@@ -12,8 +12,8 @@ use axum::Router;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use syncbridge::runtime::bindings::connector_api::PullRequest;
-use syncbridge::runtime::bindings::types::PluginError;
+use syncbridge::model::PluginError;
+use syncbridge::model::PullRequest;
 
 const BEARER: &str = r#"{"kind":"bearer","token":"b"}"#;
 const FEED: &str = r#"{"items":[{"id":"7","first_name":"Grace"}],"next":null}"#;
@@ -107,7 +107,7 @@ async fn pull(
     hub: &syncbridge::hub::Hub,
     conn: &str,
     scope: &str,
-) -> Result<syncbridge::runtime::bindings::connector_api::Page, PluginError> {
+) -> Result<syncbridge::model::Page, PluginError> {
     let (record, plugin, ctx) = hub.connection_context(conn).await.unwrap();
     let request = PullRequest {
         scope: scope.into(),

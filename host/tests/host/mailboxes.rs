@@ -14,8 +14,8 @@ use syncbridge::control::tokens::{self, Role};
 use syncbridge::engine::retry::RetryPolicy;
 use syncbridge::engine::Source;
 use syncbridge::hub::Hub;
+use syncbridge::model::ItemBody;
 use syncbridge::plugin_endpoints::ConnectionEndpoint;
-use syncbridge::runtime::bindings::types::ItemBody;
 use syncbridge::store::StoreError;
 use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
 

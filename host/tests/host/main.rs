@@ -24,3 +24,4 @@ mod sandbox;
 mod serve_e2e;
 mod store;
 mod tls;
+mod wit_versions;

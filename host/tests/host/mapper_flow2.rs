@@ -3,10 +3,10 @@
 
 use crate::common;
 
-use syncbridge::runtime::bindings::mapper_api::{Intent, IntentAction};
-use syncbridge::runtime::bindings::types::{
+use syncbridge::model::{
     Contact, DirectoryUser, GroupMembership, Item, ItemBody, License, PluginError, Removal,
 };
+use syncbridge::model::{ContactTypesMode, Intent, IntentAction};
 
 fn user(id: &str, upn: &str) -> Item {
     Item {
@@ -101,7 +101,7 @@ async fn the_component_maps_directory_users_to_routed_contact_intents() {
     let intents = t
         .hub
         .runtime()
-        .map_items(&mapper, items, OPTIONS)
+        .decide(&mapper, items, OPTIONS)
         .await
         .expect("the call runs")
         .expect("the mapper answers");
@@ -124,6 +124,13 @@ async fn the_component_maps_directory_users_to_routed_contact_intents() {
     assert_eq!(c.mobile, None);
     assert!(c.company.is_none());
     assert_eq!(c.site.as_ref().map(|s| s.id.as_str()), Some("1"));
+
+    assert!(i.policy.update_existing);
+    assert_eq!(
+        i.policy.contact_types,
+        ContactTypesMode::AddOnly,
+        "ConnectWise contact types are only added"
+    );
 
     let i = &intents[1];
     assert_eq!(i.rule, "filter#2 department=IT");
@@ -161,7 +168,7 @@ async fn use_email_update_existing_off_and_explain_through_the_component() {
     let intents = t
         .hub
         .runtime()
-        .map_items(&mapper, vec![with_mail, without_mail, disabled], options)
+        .decide(&mapper, vec![with_mail, without_mail, disabled], options)
         .await
         .unwrap()
         .unwrap();
@@ -177,6 +184,12 @@ async fn use_email_update_existing_off_and_explain_through_the_component() {
     // "Update existing contacts" off: never deactivated.
     assert_eq!(intents[2].action, IntentAction::Skip);
     assert_eq!(intents[2].rule, "disabled");
+    // The policy arrives typed through `decide` (WIT 0.1.1), not as route attributes.
+    for i in &intents {
+        assert!(!i.policy.update_existing, "{i:?}");
+        assert_eq!(i.policy.contact_types, ContactTypesMode::Replace);
+        assert!(i.route.iter().all(|a| a.name != "update_existing"), "{i:?}");
+    }
 
     let explained = t
         .hub
@@ -203,7 +216,7 @@ async fn use_email_update_existing_off_and_explain_through_the_component() {
     let bad = t
         .hub
         .runtime()
-        .map_items(
+        .decide(
             &mapper,
             vec![],
             r#"{"target": "autotask", "filters": [{"priority": 1, "kind": "group"}]}"#,

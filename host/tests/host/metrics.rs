@@ -11,8 +11,8 @@ use syncbridge::control::companies::{self, Company};
 use syncbridge::control::runs::{NewRun, RunMode, RunStatus, Runs};
 use syncbridge::control::tokens::{self, Role};
 use syncbridge::hub::Hub;
+use syncbridge::model::PullRequest;
 use syncbridge::runner::Runner;
-use syncbridge::runtime::bindings::connector_api::PullRequest;
 use syncbridge::scheduler::{self, SchedulerConfig};
 use syncbridge::server::{self, ServeOptions};
 use syncbridge_sim::FaultRule;
@@ -135,7 +135,7 @@ async fn a_run_counts_its_outcome_items_errors_plugin_calls_and_throttles() {
         )
     };
     assert_eq!(calls("http-probe", "pull"), 1.0);
-    assert_eq!(calls("echo-mapper", "map-items"), 1.0);
+    assert_eq!(calls("echo-mapper", "decide"), 1.0);
     assert!(
         calls("autotask", "push") >= 2.0,
         "throttled, then sent again"

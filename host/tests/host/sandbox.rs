@@ -7,8 +7,8 @@ use crate::common;
 use axum::routing::get;
 use axum::Router;
 use std::time::{Duration, Instant};
-use syncbridge::runtime::bindings::connector_api::PullRequest;
-use syncbridge::runtime::bindings::types::PluginError;
+use syncbridge::model::PluginError;
+use syncbridge::model::PullRequest;
 use syncbridge::runtime::{CallError, TrapKind};
 
 fn request(scope: &str) -> PullRequest {
@@ -236,12 +236,12 @@ async fn mappers_run_in_their_own_world_and_connectors_cannot_be_called_as_mappe
     let t = setup().await;
     common::install(&t.hub, "echo-mapper").await;
     let mapper = t.hub.plugin("echo-mapper").await.unwrap();
-    let items = vec![syncbridge::runtime::bindings::types::Item {
+    let items = vec![syncbridge::model::Item {
         id: "u1".into(),
         version: None,
         removed: None,
-        body: Some(syncbridge::runtime::bindings::types::ItemBody::Company(
-            syncbridge::runtime::bindings::types::CompanyRef {
+        body: Some(syncbridge::model::ItemBody::Company(
+            syncbridge::model::CompanyRef {
                 id: "c1".into(),
                 name: Some("Contoso".into()),
             },
@@ -250,7 +250,7 @@ async fn mappers_run_in_their_own_world_and_connectors_cannot_be_called_as_mappe
     let intents = t
         .hub
         .runtime()
-        .map_items(&mapper, items, "{}")
+        .decide(&mapper, items, "{}")
         .await
         .unwrap()
         .unwrap();
@@ -259,7 +259,7 @@ async fn mappers_run_in_their_own_world_and_connectors_cannot_be_called_as_mappe
     assert_eq!(intents[0].rule, "echo");
     let connector = t.hub.plugin("misbehave").await.unwrap();
     assert!(matches!(
-        t.hub.runtime().map_items(&connector, vec![], "{}").await,
+        t.hub.runtime().decide(&connector, vec![], "{}").await,
         Err(CallError::WrongKind { .. })
     ));
 }

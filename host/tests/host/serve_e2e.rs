@@ -374,7 +374,7 @@ async fn a_profile_saved_through_the_api_runs_within_seconds() {
     );
     for (plugin, export) in [
         ("graph", "pull"),
-        ("m365-psa-contacts", "map-items"),
+        ("m365-psa-contacts", "decide"),
         ("autotask", "push"),
     ] {
         assert!(

@@ -5,8 +5,8 @@
 use crate::common;
 
 use syncbridge::capability::http::HttpSettings;
-use syncbridge::runtime::bindings::connector_api::PullRequest;
-use syncbridge::runtime::bindings::types::PluginError;
+use syncbridge::model::PluginError;
+use syncbridge::model::PullRequest;
 use syncbridge::runtime::EngineOptions;
 use syncbridge_sim::{SimConfig, Simulator, TlsMode};
 

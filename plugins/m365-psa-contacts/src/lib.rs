@@ -1,7 +1,7 @@
 //! # `m365-psa-contacts` — Microsoft 365 users → PSA contacts (flow 2, "Sync 365")
 //!
 //! A pure mapper: canonical `directory-user` items (from the `graph` connector) in, one
-//! intent per user out. It decides *what* should happen to each user and *where* the
+//! decision per user out. It decides *what* should happen to each user and *where* the
 //! contact goes; the engine's profile rules (blank never overwrites, update/remove/reactivate
 //! matched items) decide how that meets the PSA.
 //!
@@ -36,7 +36,8 @@
 //!    once. No filters: every enabled, licensed user goes to the default site. Filters but none
 //!    matching: the user is out of scope.
 //! 3. Each filter routes to a site/location and (ConnectWise) a contact type: the filter's own,
-//!    or the integration default. Contact types are only added (route `contact_types_mode`).
+//!    or the integration default. ConnectWise contact types are only added (the decision's
+//!    policy says `add-only`).
 //! 4. Match key `email:<UPN lowercased>`, or `email:<mail lowercased>` with `use_email`; the
 //!    contact's e-mail is that address. Without the address the user is skipped.
 //! 5. Fields: first name, last name, title, phone (first business phone), mobile, e-mail.
@@ -44,13 +45,14 @@
 //! 6. Deleted, disabled, unlicensed or out-of-filter users → `remove` (the matched contact is set
 //!    inactive; route `remove_only = matched-by-email`, the engine ignores removes without a
 //!    link). With `update_existing` off nothing is deactivated: those become `skip`.
-//! 7. `update_existing` off: every intent carries route `update_existing = false`, which the
+//! 7. `update_existing` off: every decision's policy says `update-existing = false`, which the
 //!    engine's planner treats as create-only — an existing contact (matched, or created by an
 //!    earlier run) is linked and never updated or reactivated.
 //!
-//! Every intent carries `rule` (`filter#2 department=IT`, `disabled`, `no-filter`...), a
-//! human `reason`, and `route` attributes `target`, `match_by` (`upn`|`email`),
-//! `update_existing`, `filter` (priority, `default` or `none`), `site_id`, `site_name`,
+//! The mapper exports `decide` (WIT 0.1.1): one decision per user, an intent and a typed
+//! write policy. Every intent carries `rule` (`filter#2 department=IT`, `disabled`,
+//! `no-filter`...), a human `reason`, and, for explain only, `route` attributes `target`,
+//! `match_by` (`upn`|`email`), `filter` (priority, `default` or `none`), `site_id`, `site_name`,
 //! `contact_type_ids`, and for removals `remove_only`. `explain` lists every step, ending with
 //! a one-line `preview:` (filter, site, contact type, match key, action).
 
@@ -75,7 +77,7 @@ impl Mapper for M365PsaContacts {
         Options::parse(options)
     }
 
-    fn map(items: Vec<Item>, o: &Options) -> Result<Vec<Intent>, PluginError> {
+    fn decide(items: Vec<Item>, o: &Options) -> Result<Vec<Decision>, PluginError> {
         Ok(map_with(&items, o))
     }
 
@@ -90,12 +92,13 @@ impl Mapper for M365PsaContacts {
 
 /// Maps a batch. Two users of one batch that would sync to the same e-mail address do not
 /// both upsert: the first keeps it, the second is skipped (a contact is never duplicated).
-pub fn map_with(items: &[Item], o: &Options) -> Vec<Intent> {
+pub fn map_with(items: &[Item], o: &Options) -> Vec<Decision> {
     let mut owner: HashMap<String, String> = HashMap::new();
     items
         .iter()
         .map(|item| {
-            let mut intent = rules::decide(item, o).intent;
+            let mut decision = rules::decide(item, o).decision;
+            let intent = &mut decision.intent;
             if intent.action == IntentAction::Upsert {
                 if let Some(key) = intent.match_keys.first() {
                     match owner.get(key) {
@@ -114,7 +117,7 @@ pub fn map_with(items: &[Item], o: &Options) -> Vec<Intent> {
                     }
                 }
             }
-            intent
+            decision
         })
         .collect()
 }

@@ -4,8 +4,8 @@ use crate::options::{Filter, FilterKind, Options, Ref, Target};
 use syncbridge_sdk::types::*;
 
 /// One user's intent and how it was reached.
-pub struct Decision {
-    pub intent: Intent,
+pub struct Ruling {
+    pub decision: Decision,
     pub steps: Vec<String>,
 }
 
@@ -174,6 +174,8 @@ struct Ctx<'a> {
     id: String,
     steps: Vec<String>,
     route: Vec<Attribute>,
+    /// What the engine may do to an existing contact.
+    policy: WritePolicy,
     /// Filter, site and contact type for the one-line preview.
     preview: [String; 3],
 }
@@ -186,7 +188,7 @@ impl Ctx<'_> {
         match_keys: Vec<String>,
         rule: String,
         reason: String,
-    ) -> Decision {
+    ) -> Ruling {
         let verb = match action {
             IntentAction::Upsert => "upsert",
             IntentAction::Remove => "remove",
@@ -209,22 +211,25 @@ impl Ctx<'_> {
         self.steps
             .push(format!("planned: {verb} ({rule}): {reason}"));
         self.steps.push(preview);
-        Decision {
-            intent: Intent {
-                source_id: self.id,
-                action,
-                body,
-                match_keys,
-                route: self.route,
-                rule,
-                reason,
+        Ruling {
+            decision: Decision {
+                intent: Intent {
+                    source_id: self.id,
+                    action,
+                    body,
+                    match_keys,
+                    route: self.route,
+                    rule,
+                    reason,
+                },
+                policy: self.policy,
             },
             steps: self.steps,
         }
     }
 
     /// A user out of scope: deactivate the matched contact, if the options allow it.
-    fn removal(mut self, rule: &str, why: String, match_keys: Vec<String>) -> Decision {
+    fn removal(mut self, rule: &str, why: String, match_keys: Vec<String>) -> Ruling {
         if self.o.update_existing {
             self.route.push(attr("remove_only", "matched-by-email"));
             self.steps.push(
@@ -268,7 +273,7 @@ fn match_by(o: &Options) -> &'static str {
 }
 
 /// Decides what happens to one source item.
-pub fn decide(item: &Item, o: &Options) -> Decision {
+pub fn decide(item: &Item, o: &Options) -> Ruling {
     let mut cx = Ctx {
         o,
         id: item.id.clone(),
@@ -276,8 +281,11 @@ pub fn decide(item: &Item, o: &Options) -> Decision {
         route: vec![
             attr("target", o.target.as_str()),
             attr("match_by", match_by(o)),
-            attr("update_existing", o.update_existing.to_string()),
         ],
+        policy: WritePolicy {
+            update_existing: o.update_existing,
+            contact_types: ContactTypesMode::Replace,
+        },
         preview: Default::default(),
     };
     if let Some(removal) = item.removed {
@@ -435,7 +443,7 @@ pub fn decide(item: &Item, o: &Options) -> Decision {
     ]);
     cx.preview = [rule.clone(), site_label.clone(), ct_label];
     if o.target == Target::Connectwise {
-        cx.route.push(attr("contact_types_mode", "add-only"));
+        cx.policy.contact_types = ContactTypesMode::AddOnly;
     }
 
     let Some(address) = address(o, u) else {

@@ -38,6 +38,10 @@ fn map(items: Vec<Item>, options: serde_json::Value) -> Vec<Intent> {
     exports::map::<M365PsaContacts>(items, &options.to_string()).expect("maps")
 }
 
+fn decide(items: Vec<Item>, options: serde_json::Value) -> Vec<Decision> {
+    exports::decide::<M365PsaContacts>(items, &options.to_string()).expect("decides")
+}
+
 fn one(u: DirectoryUser, options: serde_json::Value) -> Intent {
     map(vec![item("u1", u)], options).remove(0)
 }
@@ -159,26 +163,33 @@ fn with_update_existing_off_nothing_is_deactivated() {
         removed: Some(Removal::Deleted),
         body: None,
     };
-    let out = map(
+    let out = decide(
         vec![item("u1", u), gone],
         json!({"target": "autotask", "update_existing": false}),
     );
-    for i in &out {
+    for d in &out {
+        let i = &d.intent;
         assert_eq!(i.action, IntentAction::Skip, "{i:?}");
         assert!(
             i.reason.contains("update existing contacts"),
             "{}",
             i.reason
         );
-        assert_eq!(route(i, "update_existing"), "false");
+        assert!(!d.policy.update_existing);
     }
     // Active users are still upserted (created if new; the profile keeps matched ones as they are).
-    let i = one(
-        user("bob@contoso.com"),
+    let d = decide(
+        vec![item("u1", user("bob@contoso.com"))],
         json!({"target": "autotask", "update_existing": false}),
+    )
+    .remove(0);
+    assert_eq!(d.intent.action, IntentAction::Upsert);
+    assert!(!d.policy.update_existing);
+    assert!(
+        d.intent.route.iter().all(|a| a.name != "update_existing"),
+        "the policy is typed, not a route attribute: {:?}",
+        d.intent.route
     );
-    assert_eq!(i.action, IntentAction::Upsert);
-    assert_eq!(route(&i, "update_existing"), "false");
 }
 
 // ---- filters ---------------------------------------------------------------------------------
@@ -310,7 +321,15 @@ fn connectwise_contact_type_default_and_per_filter_override() {
     assert_eq!(route(&it, "contact_type_ids"), "7");
     assert_eq!(contact(&it).contact_types.len(), 1);
     assert_eq!(contact(&it).contact_types[0].id, "7");
-    assert_eq!(route(&it, "contact_types_mode"), "add-only");
+    let d = decide(vec![item("u1", user("ada@contoso.com"))], o.clone()).remove(0);
+    assert_eq!(d.policy.contact_types, ContactTypesMode::AddOnly);
+    assert!(d.policy.update_existing);
+    let autotask = decide(
+        vec![item("u1", user("ada@contoso.com"))],
+        json!({"target": "autotask"}),
+    )
+    .remove(0);
+    assert_eq!(autotask.policy.contact_types, ContactTypesMode::Replace);
     let mut u = user("bob@contoso.com");
     u.department = None;
     let other = one(u, o);

@@ -1,0 +1,90 @@
+//! Plugins built against an older additive WIT release keep working
+//! (docs/wit-versioning.md): a 0.1.0 connector through the current bindings,
+//! a 0.1.0 mapper through the frozen 0.1.0 bindings, its route-attribute
+//! policy read into the typed one. (A manifest claiming a newer contract
+//! than its component implements: `install.rs`.)
+
+use crate::common;
+
+use syncbridge::model::{CompanyRef, ContactTypesMode, Item, ItemBody, PullRequest, WritePolicy};
+
+fn company(id: &str) -> Item {
+    Item {
+        id: id.into(),
+        version: None,
+        removed: None,
+        body: Some(ItemBody::Company(CompanyRef {
+            id: id.into(),
+            name: None,
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_0_1_0_mapper_answers_with_its_route_attributes_read_as_the_typed_policy() {
+    let t = common::hub().await;
+    common::install(&t.hub, "legacy-mapper").await;
+    let mapper = t.hub.plugin("legacy-mapper").await.unwrap();
+    assert_eq!(mapper.manifest().wit.to_string(), "0.1.0");
+    let runtime = t.hub.runtime();
+
+    let plain = runtime
+        .decide(&mapper, vec![company("c1")], "{}")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(plain.len(), 1);
+    assert_eq!(plain[0].rule, "legacy");
+    assert_eq!(plain[0].policy, WritePolicy::default());
+
+    let options = r#"{"update_existing": "false", "contact_types_mode": "add-only"}"#;
+    let create_only = runtime
+        .decide(&mapper, vec![company("c1"), company("c2")], options)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(create_only.len(), 2);
+    for intent in &create_only {
+        assert!(!intent.policy.update_existing, "{intent:?}");
+        assert_eq!(intent.policy.contact_types, ContactTypesMode::AddOnly);
+    }
+
+    let explained = runtime
+        .explain(&mapper, company("c1"), "{}")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(explained.steps, ["legacy: every item is copied"]);
+}
+
+#[tokio::test]
+async fn a_0_1_0_connector_loads_and_reads_on_this_host() {
+    let t = common::hub().await;
+    common::install(&t.hub, "legacy-connector").await;
+    common::loopback_connection(&t.hub, "old", "legacy-connector", "{}", &[]).await;
+    let (record, plugin, ctx) = t.hub.connection_context("old").await.unwrap();
+    assert_eq!(plugin.manifest().wit.to_string(), "0.1.0");
+    let runtime = t.hub.runtime();
+    let description = runtime.describe(&plugin).await.unwrap();
+    assert_eq!(description.name, "Legacy 0.1.0 connector");
+    let page = runtime
+        .pull(
+            &plugin,
+            ctx,
+            &record.config,
+            PullRequest {
+                scope: "contacts".into(),
+                cursor: None,
+                max_items: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    match &page.items[0].body {
+        Some(ItemBody::Contact(c)) => assert_eq!(c.email.as_deref(), Some("grace@legacy.test")),
+        other => panic!("expected the contact, got {other:?}"),
+    }
+}
