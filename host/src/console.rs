@@ -36,16 +36,16 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
 use crate::control::plans;
 use crate::control::profiles::ProfileSaved;
 use crate::control::runs::{RunFilter, RunMode, RunRecord, RunStatus, Runs};
-use crate::engine::explain::explain;
-use crate::engine::plan::PlanCounts;
-use crate::engine::profiles::{Profile, ProfileSettings};
-use crate::engine::Ledger;
 use crate::hub::Hub;
 use crate::runner::{NoProgress, Progress, RunNow, Runner};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 use std::time::Duration;
+use syncbridge_sync::explain::explain;
+use syncbridge_sync::plan::PlanCounts;
+use syncbridge_sync::profiles::{Profile, ProfileSettings};
+use syncbridge_sync::Ledger;
 
 /// A progress bar over the pages of a run.
 struct Bar(ProgressBar);

@@ -1,24 +1,19 @@
-//! The syncbridge host: plugin runtime, capabilities, store and CLI.
-pub mod api;
-pub mod capability;
+//! The `syncbridge` command: its arguments (`cli`) and how it prints
+//! (`console`). Everything else lives in the crates below it, re-exported
+//! here under the module names the binary, the tests and the benches use
+//! (docs/architecture.md draws the crate graph).
 pub mod cli;
 pub mod console;
-pub mod control;
-pub mod engine;
-pub mod hub;
-pub mod ids;
-pub mod manifest;
-pub mod metrics;
-pub mod notify;
-pub mod owner_only;
-pub mod package;
-pub mod plugin_endpoints;
-pub mod runner;
-pub mod runtime;
-pub mod scheduler;
-pub mod secrets;
-pub mod server;
-pub mod store;
 
-/// The host-side model every layer speaks (re-exported for tests and benches).
+pub use syncbridge_api as api;
+pub use syncbridge_api::server;
 pub use syncbridge_model as model;
+pub use syncbridge_runtime as runtime;
+pub use syncbridge_runtime::{capability, manifest, metrics};
+pub use syncbridge_secrets as secrets;
+pub use syncbridge_service::{
+    control, hub, ids, notify, package, plugin_endpoints, runner, scheduler,
+};
+pub use syncbridge_store as store;
+pub use syncbridge_store::owner_only;
+pub use syncbridge_sync as engine;

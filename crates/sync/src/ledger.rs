@@ -1,0 +1,722 @@
+//! The engine's tables: links, cursors, journal, quarantine.
+//!
+//! Everything a page changes is written by [`Ledger::commit_batch`] in one
+//! transaction: links, journal rows and (on the page's last batch) the cursor.
+
+use super::fields::FieldMap;
+use super::plan::{Action, Link, Origin, PlannedOp};
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+use syncbridge_store::{now_ms, Backend, Store, StoreError};
+
+/// The outcome of one applied op.
+#[derive(Debug, Clone)]
+pub enum Applied {
+    /// Written (or linked); the target id to record.
+    Ok { target_id: String },
+    /// Failed; the item is quarantined and retried on a later run.
+    Failed { class: String, message: String },
+}
+
+/// What the last batch of a page also commits.
+#[derive(Debug, Clone, Copy)]
+pub struct PageEnd<'a> {
+    pub scope: &'a str,
+    pub cursor: Option<&'a str>,
+    /// The full pass the page belongs to, if it is part of one.
+    pub pass: Option<&'a str>,
+    /// Whether the pass continues after this page (the cursor is inside it).
+    pub more_in_pass: bool,
+    /// Source ids the page brought.
+    pub seen: &'a [String],
+}
+
+/// What happened to one item in a run, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub seq: i64,
+    /// planned | applied | failed | recovered | abandoned
+    pub phase: String,
+    /// create | update | deactivate | reactivate | delete | link | noop
+    pub action: String,
+    pub source_id: String,
+    pub target_id: Option<String>,
+    pub changes: Vec<super::plan::FieldChange>,
+    /// Why it failed, or other detail.
+    pub detail: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+}
+
+/// A journal row left `planned` by a run that died before recording its outcome.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    pub op_id: String,
+    pub source_id: String,
+    pub action: Action,
+    pub match_keys: Vec<String>,
+    pub fields_after: FieldMap,
+    /// The target item an update/deactivate/reactivate/delete addressed.
+    pub target_id: Option<String>,
+}
+
+/// Access to the engine tables of one store.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+}
+
+fn parse_action(s: &str) -> Action {
+    match s {
+        "create" => Action::Create,
+        "update" => Action::Update,
+        "deactivate" => Action::Deactivate,
+        "reactivate" => Action::Reactivate,
+        "delete" => Action::Delete,
+        "link" => Action::Link,
+        _ => Action::Noop,
+    }
+}
+
+impl Ledger {
+    /// The ledger of a store.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Links of the given source ids.
+    pub async fn links(
+        &self,
+        profile: &str,
+        source_ids: &[String],
+    ) -> Result<HashMap<String, Link>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in source_ids.chunks(500) {
+            let backend = self.store.backend();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
+            let sql = format!(
+                "SELECT source_id, target_id, fields, origin, active, provenance FROM links WHERE profile_id = {} AND source_id IN ({})",
+                param(backend, 1),
+                placeholders.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(profile);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.store.pool()).await? {
+                let fields: String = row.try_get("fields")?;
+                out.insert(
+                    row.try_get::<String, _>("source_id")?,
+                    Link {
+                        target_id: row.try_get("target_id")?,
+                        fields: serde_json::from_str(&fields).unwrap_or_default(),
+                        origin: if row.try_get::<String, _>("origin")? == "matched" {
+                            Origin::Matched
+                        } else {
+                            Origin::Created
+                        },
+                        active: row.try_get::<i64, _>("active")? != 0,
+                        provenance: row.try_get("provenance")?,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of active links.
+    pub async fn linked_count(&self, profile: &str) -> Result<u64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM links WHERE profile_id = $1 AND active = 1")
+                .bind(profile)
+                .fetch_one(self.store.pool())
+                .await?;
+        Ok(row.try_get::<i64, _>("n")? as u64)
+    }
+
+    /// The stored cursor of (profile, scope) and the full pass it is inside, if any.
+    pub async fn cursor(
+        &self,
+        profile: &str,
+        scope: &str,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        let row =
+            sqlx::query("SELECT cursor, pass FROM cursors WHERE profile_id = $1 AND scope = $2")
+                .bind(profile)
+                .bind(scope)
+                .fetch_optional(self.store.pool())
+                .await?;
+        Ok(match row {
+            Some(r) => (r.try_get("cursor")?, r.try_get("pass")?),
+            None => (None, None),
+        })
+    }
+
+    /// Forgets the cursor of `scope`: the next run starts a full pass (a
+    /// full re-sync after the source's server settings changed).
+    pub async fn reset_cursor(&self, profile: &str, scope: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cursors WHERE profile_id = $1 AND scope = $2")
+            .bind(profile)
+            .bind(scope)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Active links not seen by full pass `pass` (candidates for removal at its end).
+    pub async fn unseen_in_pass(
+        &self,
+        profile: &str,
+        pass: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source_id FROM links WHERE profile_id = $1 AND active = 1 AND (seen_pass IS NULL OR seen_pass <> $2)",
+        )
+        .bind(profile)
+        .bind(pass)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("source_id").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Records ops as planned before anything is sent to the target
+    /// (write-ahead): journal rows and pending rows, one statement each.
+    pub async fn record_planned(
+        &self,
+        run: &str,
+        profile: &str,
+        ops: &[&PlannedOp],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let rows: Vec<JournalRow> = ops
+            .iter()
+            .map(|op| JournalRow::new(run, profile, op, "planned", op.target_id.as_deref(), None))
+            .collect();
+        insert_journal(&mut tx, self.store.backend(), &rows).await?;
+        for chunk in ops.chunks(CHUNK) {
+            let sql = values_sql(
+                self.store.backend(),
+                "INSERT INTO pending_ops (profile_id, op_id, source_id, action, detail) VALUES",
+                chunk.len(),
+                5,
+                "",
+            );
+            let mut q = sqlx::query(&sql);
+            for op in chunk {
+                let detail = serde_json::json!({"match_keys": op.match_keys, "fields_after": op.fields_after, "target_id": op.target_id}).to_string();
+                q = q
+                    .bind(profile)
+                    .bind(&op.op_id)
+                    .bind(&op.source_id)
+                    .bind(op.action.as_str())
+                    .bind(detail);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commits a batch's outcomes: links, journal and quarantine, plus the
+    /// page's cursor and the ids it saw in a full pass when `page_end` is
+    /// given (the page's last batch), in one transaction.
+    pub async fn commit_batch(
+        &self,
+        run: &str,
+        profile: &str,
+        outcomes: &[(&PlannedOp, Applied)],
+        page_end: Option<PageEnd<'_>>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.store.begin_write().await?;
+        let mut journal_rows = Vec::new();
+        let mut links = Vec::new();
+        let mut failures = Vec::new();
+        for (op, applied) in outcomes {
+            match applied {
+                Applied::Ok { .. } | Applied::Failed { .. } if op.action == Action::Noop => {}
+                Applied::Ok { target_id } => {
+                    links.push((*op, target_id.as_str()));
+                    journal_rows.push(JournalRow::new(
+                        run,
+                        profile,
+                        op,
+                        "applied",
+                        Some(target_id),
+                        None,
+                    ));
+                }
+                Applied::Failed { class, message } => {
+                    journal_rows.push(JournalRow::new(
+                        run,
+                        profile,
+                        op,
+                        "failed",
+                        op.target_id.as_deref(),
+                        Some(message.clone()),
+                    ));
+                    failures.push((*op, class.as_str(), message.as_str()));
+                }
+            }
+        }
+        upsert_links(&mut tx, self.store.backend(), profile, &links, run, now).await?;
+        insert_journal(&mut tx, self.store.backend(), &journal_rows).await?;
+        for (op, class, message) in failures {
+            sqlx::query(
+                "INSERT INTO quarantine (profile_id, source_id, op_id, error_class, error, attempts, at) VALUES ($1, $2, $3, $4, $5, 1, $6)
+                 ON CONFLICT (profile_id, source_id) DO UPDATE SET op_id = excluded.op_id, error_class = excluded.error_class,
+                 error = excluded.error, attempts = quarantine.attempts + 1, at = excluded.at, skipped = 0",
+            )
+            .bind(profile)
+            .bind(&op.source_id)
+            .bind(&op.op_id)
+            .bind(class)
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let written: Vec<&str> = outcomes
+            .iter()
+            .filter(|(op, _)| op.action.writes())
+            .map(|(op, _)| op.op_id.as_str())
+            .collect();
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "pending_ops",
+            "op_id",
+            profile,
+            &written,
+        )
+        .await?;
+        let cleared: Vec<&str> = outcomes
+            .iter()
+            .filter(|(op, applied)| op.retry && matches!(applied, Applied::Ok { .. }))
+            .map(|(op, _)| op.source_id.as_str())
+            .collect();
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "quarantine",
+            "source_id",
+            profile,
+            &cleared,
+        )
+        .await?;
+        if let Some(end) = page_end {
+            if let Some(pass) = end.pass {
+                for chunk in end.seen.chunks(500) {
+                    let backend = self.store.backend();
+                    let placeholders: Vec<String> =
+                        (0..chunk.len()).map(|i| param(backend, i + 3)).collect();
+                    let sql = format!(
+                        "UPDATE links SET seen_pass = {} WHERE profile_id = {} AND source_id IN ({})",
+                        param(backend, 1),
+                        param(backend, 2),
+                        placeholders.join(",")
+                    );
+                    let mut q = sqlx::query(&sql).bind(pass).bind(profile);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+            }
+            sqlx::query(
+                "INSERT INTO cursors (profile_id, scope, cursor, pass, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (profile_id, scope) DO UPDATE SET cursor = excluded.cursor, pass = excluded.pass, updated_at = excluded.updated_at",
+            )
+            .bind(profile)
+            .bind(end.scope)
+            .bind(end.cursor)
+            .bind(if end.more_in_pass { end.pass } else { None })
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ops journaled as planned whose outcome was never recorded (the run died).
+    /// Up to `limit` journal entries of run `run` from `offset`, in order,
+    /// and whether more follow. A row this version cannot read is an error
+    /// naming it.
+    pub async fn run_entries(
+        &self,
+        run: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<JournalEntry>, bool), StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, phase, action, source_id, target_id, changes, detail, at FROM journal
+             WHERE run_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+        )
+        .bind(run)
+        .bind(i64::from(limit) + 1)
+        .bind(i64::from(offset))
+        .fetch_all(self.store.pool())
+        .await?;
+        let more = rows.len() > limit as usize;
+        let entries = rows
+            .iter()
+            .take(limit as usize)
+            .map(|r| {
+                let seq: i64 = r.try_get("seq")?;
+                let changes: String = r.try_get("changes")?;
+                let changes = serde_json::from_str(&changes).map_err(|e| StoreError::Invalid {
+                    what: "journal row",
+                    id: format!("{run}#{seq}"),
+                    detail: format!("its stored changes cannot be read: {e}"),
+                })?;
+                Ok(JournalEntry {
+                    seq,
+                    phase: r.try_get("phase")?,
+                    action: r.try_get("action")?,
+                    source_id: r.try_get("source_id")?,
+                    target_id: r.try_get("target_id")?,
+                    changes,
+                    detail: r.try_get("detail")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((entries, more))
+    }
+
+    pub async fn unfinished(&self, profile: &str) -> Result<Vec<Unfinished>, StoreError> {
+        let rows = sqlx::query("SELECT op_id, source_id, action, detail FROM pending_ops WHERE profile_id = $1 ORDER BY op_id")
+            .bind(profile)
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+                Ok(Unfinished {
+                    op_id: r.try_get("op_id")?,
+                    source_id: r.try_get("source_id")?,
+                    action: parse_action(&r.try_get::<String, _>("action")?),
+                    match_keys: serde_json::from_value(detail["match_keys"].clone())
+                        .unwrap_or_default(),
+                    fields_after: serde_json::from_value(detail["fields_after"].clone())
+                        .unwrap_or_default(),
+                    target_id: detail["target_id"].as_str().map(str::to_owned),
+                })
+            })
+            .collect()
+    }
+
+    /// Closes an unfinished op: `target` links a create that did reach the target.
+    pub async fn close_unfinished(
+        &self,
+        run: &str,
+        profile: &str,
+        u: &Unfinished,
+        target: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.store.begin_write().await?;
+        let op = PlannedOp {
+            op_id: u.op_id.clone(),
+            source_id: u.source_id.clone(),
+            action: u.action,
+            target_id: target.map(str::to_owned),
+            changes: Vec::new(),
+            body: None,
+            fields_after: u.fields_after.clone(),
+            origin: Origin::Created,
+            match_keys: u.match_keys.clone(),
+            decided: super::plan::Decided::by_host(
+                "recovery",
+                "a write of an interrupted run, finished from the outbox",
+            ),
+            retry: false,
+            prior_provenance: None,
+            inactive_after: false,
+        };
+        match target {
+            Some(t) => {
+                upsert_links(
+                    &mut tx,
+                    self.store.backend(),
+                    profile,
+                    &[(&op, t)],
+                    run,
+                    now,
+                )
+                .await?;
+                let row = JournalRow::new(
+                    run,
+                    profile,
+                    &op,
+                    "recovered",
+                    Some(t),
+                    Some("found in the target after an interrupted run".into()),
+                );
+                insert_journal(&mut tx, self.store.backend(), &[row]).await?;
+            }
+            None => {
+                let row = JournalRow::new(
+                    run,
+                    profile,
+                    &op,
+                    "abandoned",
+                    None,
+                    Some("interrupted before its outcome was recorded; retried".into()),
+                );
+                insert_journal(&mut tx, self.store.backend(), &[row]).await?;
+                // Retried like a quarantined item: the source is read again and the
+                // item re-planned, even if no page will bring it again (removals
+                // found at the end of a full pass, retries).
+                sqlx::query(
+                    "INSERT INTO quarantine (profile_id, source_id, op_id, error_class, error, attempts, at) VALUES ($1, $2, $3, 'interrupted', 'the run stopped before this item was recorded', 0, $4)
+                     ON CONFLICT (profile_id, source_id) DO NOTHING",
+                )
+                .bind(profile)
+                .bind(&u.source_id)
+                .bind(&u.op_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "pending_ops",
+            "op_id",
+            profile,
+            &[u.op_id.as_str()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces what a link believes the target holds with what the target
+    /// answered (after an interrupted write left it unknown).
+    pub async fn refresh_link(
+        &self,
+        profile: &str,
+        source_id: &str,
+        fields: &FieldMap,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE links SET fields = $1, active = $2, updated_at = $3 WHERE profile_id = $4 AND source_id = $5")
+            .bind(serde_json::to_string(fields).expect("fields serialise"))
+            .bind(active as i64)
+            .bind(now_ms())
+            .bind(profile)
+            .bind(source_id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Source ids in quarantine that are retried (not skipped by an operator).
+    pub async fn quarantined_to_retry(&self, profile: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source_id FROM quarantine WHERE profile_id = $1 AND skipped = 0 ORDER BY source_id",
+        )
+        .bind(profile)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("source_id").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Source ids in quarantine.
+    pub async fn quarantined(&self, profile: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source_id FROM quarantine WHERE profile_id = $1 ORDER BY source_id",
+        )
+        .bind(profile)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("source_id").map_err(StoreError::from))
+            .collect()
+    }
+}
+
+/// Rows per multi-row statement (well under both databases' parameter limits).
+const CHUNK: usize = 500;
+
+/// The placeholder of the `n`th (1-based) bound parameter. SQLite gets
+/// anonymous `?`: sqlx looks each named parameter up by name, which SQLite
+/// answers with a linear scan, so `$n` makes wide statements quadratic.
+fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+/// `head ($1,...,$k), (...)` for `rows` rows of `cols` columns, then `tail`.
+fn values_sql(backend: Backend, head: &str, rows: usize, cols: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * cols * 5 + tail.len());
+    sql.push_str(head);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { " (" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&param(backend, r * cols + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+/// `DELETE FROM table WHERE profile_id = ? AND column IN (...)`, chunked.
+async fn delete_in(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    table: &str,
+    column: &str,
+    profile: &str,
+    ids: &[&str],
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(CHUNK) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
+        let sql = format!(
+            "DELETE FROM {table} WHERE profile_id = {} AND {column} IN ({})",
+            param(backend, 1),
+            placeholders.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(profile);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One journal row.
+struct JournalRow {
+    run: String,
+    profile: String,
+    op_id: String,
+    phase: &'static str,
+    action: &'static str,
+    source_id: String,
+    target_id: Option<String>,
+    changes: String,
+    detail: Option<String>,
+}
+
+impl JournalRow {
+    fn new(
+        run: &str,
+        profile: &str,
+        op: &PlannedOp,
+        phase: &'static str,
+        target_id: Option<&str>,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            run: run.to_owned(),
+            profile: profile.to_owned(),
+            op_id: op.op_id.clone(),
+            phase,
+            action: op.action.as_str(),
+            source_id: op.source_id.clone(),
+            target_id: target_id.map(str::to_owned),
+            changes: serde_json::to_string(&op.changes).expect("changes serialise"),
+            detail,
+        }
+    }
+}
+
+async fn insert_journal(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    rows: &[JournalRow],
+) -> Result<(), StoreError> {
+    let at = now_ms();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = values_sql(
+            backend,
+            "INSERT INTO journal (run_id, profile_id, op_id, phase, action, source_id, target_id, changes, detail, at) VALUES",
+            chunk.len(),
+            10,
+            "",
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.run)
+                .bind(&r.profile)
+                .bind(&r.op_id)
+                .bind(r.phase)
+                .bind(r.action)
+                .bind(&r.source_id)
+                .bind(r.target_id.as_deref())
+                .bind(&r.changes)
+                .bind(r.detail.as_deref())
+                .bind(at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Upserts the links of applied ops, merging each written field's provenance.
+async fn upsert_links(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    profile: &str,
+    links: &[(&PlannedOp, &str)],
+    run: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in links.chunks(CHUNK) {
+        let sql = values_sql(
+            backend,
+            "INSERT INTO links (profile_id, source_id, target_id, fields, provenance, origin, active, updated_at) VALUES",
+            chunk.len(),
+            8,
+            "ON CONFLICT (profile_id, source_id) DO UPDATE SET target_id = excluded.target_id, fields = excluded.fields,
+               provenance = excluded.provenance, origin = excluded.origin, active = excluded.active, updated_at = excluded.updated_at",
+        );
+        let mut q = sqlx::query(&sql);
+        for (op, target_id) in chunk {
+            let mut provenance: serde_json::Map<String, serde_json::Value> = op
+                .prior_provenance
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_default();
+            for c in &op.changes {
+                provenance.insert(
+                    c.field.clone(),
+                    serde_json::json!({"system": "source", "run": run, "at": now, "rule": op.decided.to_string()}),
+                );
+            }
+            let origin = match op.origin {
+                Origin::Created => "created",
+                Origin::Matched => "matched",
+            };
+            q = q
+                .bind(profile)
+                .bind(&op.source_id)
+                .bind(*target_id)
+                .bind(serde_json::to_string(&op.fields_after).expect("fields serialise"))
+                .bind(serde_json::Value::Object(provenance).to_string())
+                .bind(origin)
+                .bind(!(op.action.removes() || op.inactive_after) as i64)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,834 @@
+//! Planning: intents + links + matched target items → operations with
+//! per-field changes. Pure: no I/O, so every rule is unit-tested here.
+
+use super::fields::{flatten, is_blank, FieldMap};
+use super::rules::{FieldRules, OnRemove};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use syncbridge_model::{ContactTypesMode, Intent, IntentAction, ItemBody};
+
+/// What the engine will do for one source item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Deactivate,
+    Reactivate,
+    Delete,
+    /// Link to an existing target item without writing (matched, updates off).
+    Link,
+    Noop,
+}
+
+impl Action {
+    /// The stored and serialised name (`create`, `update`, ..., `noop`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Deactivate => "deactivate",
+            Action::Reactivate => "reactivate",
+            Action::Delete => "delete",
+            Action::Link => "link",
+            Action::Noop => "noop",
+        }
+    }
+
+    /// Whether the target connector is called for it.
+    pub fn writes(self) -> bool {
+        !matches!(self, Action::Link | Action::Noop)
+    }
+
+    /// Whether it removes (for the brakes).
+    pub fn removes(self) -> bool {
+        matches!(self, Action::Deactivate | Action::Delete)
+    }
+}
+
+/// How a link came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// The profile created the target item: it owns it.
+    Created,
+    /// The profile found it by a match key.
+    Matched,
+}
+
+/// One field before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// What the link table knows about one source item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub target_id: String,
+    pub fields: FieldMap,
+    pub origin: Origin,
+    pub active: bool,
+    /// Per-field provenance JSON as stored.
+    pub provenance: String,
+}
+
+/// An existing target item found by a match key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetMatch {
+    pub target_id: String,
+    pub fields: FieldMap,
+    pub active: bool,
+}
+
+/// One planned operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedOp {
+    pub op_id: String,
+    pub source_id: String,
+    pub action: Action,
+    pub target_id: Option<String>,
+    pub changes: Vec<FieldChange>,
+    /// Desired body sent to the target.
+    pub body: Option<ItemBody>,
+    /// Field values the target holds after the op (stored in the link).
+    pub fields_after: FieldMap,
+    pub origin: Origin,
+    pub match_keys: Vec<String>,
+    /// The rules that decided it, for explain and the preview.
+    pub decided: Decided,
+    /// A retry of a quarantined item (its quarantine row is cleared on success).
+    pub retry: bool,
+    /// The link's provenance before this op (merged with the fields it writes).
+    pub prior_provenance: Option<String>,
+    /// The target item is inactive and stays so after this op (linked or
+    /// updated without reactivation); the link must not claim it is active.
+    #[serde(default)]
+    pub inactive_after: bool,
+}
+
+/// Which rules decided an operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    /// The mapper's rule (`filter#2 department=IT`, `disabled`...), or the
+    /// part of the host that decided instead (`engine`, `recovery`).
+    pub mapper_rule: String,
+    /// The mapper's reason in words.
+    pub reason: String,
+    /// The engine's rule that turned the intent into this action.
+    pub engine_rule: String,
+}
+
+impl Decided {
+    /// Decided by the host itself, not by a mapper rule.
+    pub fn by_host(who: &str, why: &str) -> Self {
+        Self {
+            mapper_rule: who.to_owned(),
+            reason: why.to_owned(),
+            engine_rule: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Decided {
+    /// `mapper rule "filter#2 department=IT": <reason>; <engine rule>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mapper rule {:?}", self.mapper_rule)?;
+        if !self.reason.is_empty() {
+            write!(f, ": {}", self.reason)?;
+        }
+        if !self.engine_rule.is_empty() {
+            write!(f, "; {}", self.engine_rule)?;
+        }
+        Ok(())
+    }
+}
+
+/// The engine's note for [`Decided::engine_rule`].
+fn engine_rule(note: &str) -> String {
+    note.to_owned()
+}
+
+/// Diffs `desired` against `current` under the rules.
+pub fn diff(
+    desired: &FieldMap,
+    current: &FieldMap,
+    rules: &FieldRules,
+) -> (Vec<FieldChange>, FieldMap) {
+    let mut after = current.clone();
+    let mut changes = Vec::new();
+    let names: std::collections::BTreeSet<&String> = desired.keys().chain(current.keys()).collect();
+    for name in names {
+        if !rules.source_writes(name) {
+            continue;
+        }
+        let want = desired.get(name);
+        let have = current.get(name);
+        if is_blank(want) && rules.blank_never_overwrites {
+            continue;
+        }
+        let want = want.filter(|v| !v.trim().is_empty());
+        if want != have {
+            changes.push(FieldChange {
+                field: name.clone(),
+                before: have.cloned(),
+                after: want.cloned(),
+            });
+            match want {
+                Some(v) => after.insert(name.clone(), v.clone()),
+                None => after.remove(name),
+            };
+        }
+    }
+    (changes, after)
+}
+
+/// The desired fields against one current state: with add-only contact types, the
+/// current types are kept and the desired ones added after them.
+fn desired_against(intent: &Intent, desired: &FieldMap, current: &FieldMap) -> FieldMap {
+    let add_only = intent.policy.contact_types == ContactTypesMode::AddOnly;
+    let mut desired = desired.clone();
+    if let (true, Some(have)) = (add_only, current.get("contact_types")) {
+        let mut types: Vec<&str> = have.split(',').filter(|t| !t.trim().is_empty()).collect();
+        let want = desired.get("contact_types").cloned().unwrap_or_default();
+        for t in want.split(',').filter(|t| !t.trim().is_empty()) {
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        desired.insert("contact_types".into(), types.join(","));
+    }
+    desired
+}
+
+/// With `rewrite_on_change`, a change writes every non-blank field the source owns: the
+/// fields that did not change (by the link) are added with their value before and after,
+/// so the target gets them again and an edit made there is overwritten.
+fn rewrite_unchanged(
+    changes: &mut Vec<FieldChange>,
+    desired: &FieldMap,
+    current: &FieldMap,
+    rules: &FieldRules,
+) {
+    if !rules.rewrite_on_change || changes.is_empty() {
+        return;
+    }
+    for (name, value) in desired {
+        if value.trim().is_empty()
+            || !rules.source_writes(name)
+            || changes.iter().any(|c| &c.field == name)
+        {
+            continue;
+        }
+        changes.push(FieldChange {
+            field: name.clone(),
+            before: current.get(name).cloned(),
+            after: Some(value.clone()),
+        });
+    }
+    changes.sort_by(|a, b| a.field.cmp(&b.field));
+}
+
+/// Plans one intent.
+pub fn plan_intent(
+    op_id: String,
+    intent: &Intent,
+    link: Option<&Link>,
+    matched: Option<&TargetMatch>,
+    rules: &FieldRules,
+) -> PlannedOp {
+    let desired = intent.body.as_ref().map(flatten).unwrap_or_default();
+    // "Update existing" off: an existing target item is linked, never changed.
+    let create_only = !intent.policy.update_existing;
+    let mut op = PlannedOp {
+        op_id,
+        source_id: intent.source_id.clone(),
+        action: Action::Noop,
+        target_id: None,
+        changes: Vec::new(),
+        body: intent.body.clone(),
+        fields_after: FieldMap::new(),
+        origin: Origin::Created,
+        match_keys: intent.match_keys.clone(),
+        decided: Decided {
+            mapper_rule: intent.rule.clone(),
+            reason: intent.reason.clone(),
+            engine_rule: String::new(),
+        },
+        retry: false,
+        prior_provenance: link.map(|l| l.provenance.clone()),
+        inactive_after: false,
+    };
+    match (intent.action, link) {
+        (IntentAction::Upsert, Some(link)) => {
+            op.target_id = Some(link.target_id.clone());
+            op.origin = link.origin;
+            let may_update =
+                !create_only && (link.origin == Origin::Created || rules.update_matched);
+            let (changes, after) = if may_update {
+                let desired = desired_against(intent, &desired, &link.fields);
+                let (mut changes, after) = diff(&desired, &link.fields, rules);
+                rewrite_unchanged(&mut changes, &desired, &link.fields, rules);
+                (changes, after)
+            } else {
+                (Vec::new(), link.fields.clone())
+            };
+            op.fields_after = after;
+            op.changes = changes;
+            op.action = if !link.active && rules.reactivate && !create_only {
+                Action::Reactivate
+            } else if !op.changes.is_empty() {
+                Action::Update
+            } else {
+                Action::Noop
+            };
+            op.inactive_after = !link.active && op.action != Action::Reactivate;
+            op.decided.engine_rule = engine_rule(match op.action {
+                Action::Reactivate => {
+                    "linked target item is inactive and its source is active: reactivate"
+                }
+                Action::Update => "linked: changed fields written",
+                _ if create_only => {
+                    "the target item exists and the intent is create-only (update existing off): left as it is"
+                }
+                _ if !may_update => "matched item and updates of matched items are off",
+                _ => "linked: nothing changed",
+            });
+        }
+        (IntentAction::Upsert, None) => match matched {
+            Some(m) => {
+                op.target_id = Some(m.target_id.clone());
+                op.origin = Origin::Matched;
+                if rules.update_matched && !create_only {
+                    let desired = desired_against(intent, &desired, &m.fields);
+                    let (changes, after) = diff(&desired, &m.fields, rules);
+                    op.changes = changes;
+                    op.fields_after = after;
+                } else {
+                    op.fields_after = m.fields.clone();
+                }
+                op.action = if !m.active && rules.reactivate && !create_only {
+                    Action::Reactivate
+                } else if !op.changes.is_empty() {
+                    Action::Update
+                } else {
+                    Action::Link
+                };
+                op.inactive_after = !m.active && op.action != Action::Reactivate;
+                op.decided.engine_rule = engine_rule(if create_only {
+                    "matched an existing target item by key: linked, not changed (create-only)"
+                } else {
+                    "matched an existing target item by key"
+                });
+            }
+            None => {
+                op.action = Action::Create;
+                op.fields_after = desired
+                    .iter()
+                    .filter(|(_, v)| !v.trim().is_empty())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                op.changes = op
+                    .fields_after
+                    .iter()
+                    .map(|(k, v)| FieldChange {
+                        field: k.clone(),
+                        before: None,
+                        after: Some(v.clone()),
+                    })
+                    .collect();
+                op.decided.engine_rule = engine_rule("no link and no match: create");
+            }
+        },
+        (IntentAction::Remove, Some(link)) => {
+            op.target_id = Some(link.target_id.clone());
+            op.origin = link.origin;
+            op.fields_after = link.fields.clone();
+            op.body = None;
+            let owned = link.origin == Origin::Created || rules.remove_matched;
+            op.action = match rules.on_remove {
+                _ if create_only => Action::Noop,
+                _ if !owned => Action::Noop,
+                _ if !link.active => Action::Noop,
+                OnRemove::Deactivate => Action::Deactivate,
+                OnRemove::Delete => Action::Delete,
+                OnRemove::Ignore => Action::Noop,
+            };
+            op.decided.engine_rule = engine_rule(if create_only {
+                "source removed but the intent is create-only (update existing off): left as it is"
+            } else if owned {
+                "source removed"
+            } else {
+                "source removed but the profile does not own the matched item"
+            });
+        }
+        (IntentAction::Remove, None) | (IntentAction::Skip, _) => {
+            op.body = None;
+            op.decided.engine_rule = engine_rule("nothing linked to change");
+        }
+    }
+    op
+}
+
+/// Counts for the brakes and the run summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCounts {
+    pub create: u64,
+    pub update: u64,
+    pub deactivate: u64,
+    pub reactivate: u64,
+    pub delete: u64,
+    pub link: u64,
+    pub noop: u64,
+}
+
+impl PlanCounts {
+    /// Adds one op.
+    pub fn add(&mut self, action: Action) {
+        match action {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Deactivate => self.deactivate += 1,
+            Action::Reactivate => self.reactivate += 1,
+            Action::Delete => self.delete += 1,
+            Action::Link => self.link += 1,
+            Action::Noop => self.noop += 1,
+        }
+    }
+
+    /// Deactivations + deletions.
+    pub fn removals(&self) -> u64 {
+        self.deactivate + self.delete
+    }
+}
+
+/// Whether a plan must be held for approval: removals above the count or share.
+pub fn brakes_hold(counts: &PlanCounts, linked: u64, rules: &FieldRules) -> Option<String> {
+    let removals = counts.removals();
+    if removals == 0 {
+        return None;
+    }
+    let share = removals as f64 / linked.max(1) as f64;
+    if removals > rules.brakes.max_removals || share > rules.brakes.max_removal_share {
+        Some(format!(
+            "the plan removes {removals} of {linked} linked items ({:.0} %), above the brakes ({} items or {:.0} %); review and approve the plan to apply it",
+            share * 100.0,
+            rules.brakes.max_removals,
+            rules.brakes.max_removal_share * 100.0
+        ))
+    } else {
+        None
+    }
+}
+
+/// Index of links by source id.
+pub type Links = HashMap<String, Link>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Brakes, Truth};
+    use syncbridge_model::{Contact, WritePolicy};
+
+    fn contact(first: Option<&str>, title: Option<&str>, email: &str) -> ItemBody {
+        ItemBody::Contact(Contact {
+            first_name: first.map(Into::into),
+            last_name: Some("Lovelace".into()),
+            display_name: None,
+            title: title.map(Into::into),
+            email: Some(email.into()),
+            phone: None,
+            mobile: None,
+            company: None,
+            site: None,
+            contact_types: vec![],
+            active: true,
+            extra: vec![],
+        })
+    }
+
+    fn upsert(body: ItemBody) -> Intent {
+        Intent {
+            source_id: "u1".into(),
+            action: IntentAction::Upsert,
+            body: Some(body),
+            match_keys: vec!["email:ada@x.test".into()],
+            route: vec![],
+            rule: "r".into(),
+            reason: "test".into(),
+            policy: WritePolicy::default(),
+        }
+    }
+
+    fn remove() -> Intent {
+        Intent {
+            action: IntentAction::Remove,
+            body: None,
+            ..upsert(contact(None, None, "ada@x.test"))
+        }
+    }
+
+    fn link(origin: Origin, active: bool, first: &str, title: &str) -> Link {
+        Link {
+            target_id: "t1".into(),
+            fields: flatten(&contact(Some(first), Some(title), "ada@x.test")),
+            origin,
+            active,
+            provenance: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn unlinked_unmatched_items_are_created_with_every_non_blank_field() {
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Ada"), None, "ada@x.test")),
+            None,
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Create);
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["email", "first_name", "last_name"]);
+    }
+
+    #[test]
+    fn only_changed_fields_are_updated_and_blank_never_overwrites() {
+        let l = link(Origin::Created, true, "Ada", "Countess");
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Augusta"), None, "ada@x.test")),
+            Some(&l),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Update);
+        assert_eq!(
+            op.changes,
+            vec![FieldChange {
+                field: "first_name".into(),
+                before: Some("Ada".into()),
+                after: Some("Augusta".into())
+            }]
+        );
+        assert_eq!(
+            op.fields_after.get("title").map(String::as_str),
+            Some("Countess")
+        );
+        // With the rule off, the blank title clears the target's.
+        let rules = FieldRules {
+            blank_never_overwrites: false,
+            ..FieldRules::default()
+        };
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Ada"), None, "ada@x.test")),
+            Some(&l),
+            None,
+            &rules,
+        );
+        assert_eq!(
+            op.changes,
+            vec![FieldChange {
+                field: "title".into(),
+                before: Some("Countess".into()),
+                after: None
+            }]
+        );
+    }
+
+    #[test]
+    fn target_owned_fields_and_update_only_lists_are_respected() {
+        let l = link(Origin::Created, true, "Ada", "Countess");
+        let mut truth = std::collections::BTreeMap::new();
+        truth.insert("title".to_string(), Truth::Target);
+        let rules = FieldRules {
+            truth,
+            ..FieldRules::default()
+        };
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test")),
+            Some(&l),
+            None,
+            &rules,
+        );
+        assert_eq!(op.action, Action::Noop);
+        let rules = FieldRules {
+            update_only: Some(vec!["title".into()]),
+            ..FieldRules::default()
+        };
+        let op = plan_intent(
+            "o".into(),
+            &upsert(contact(Some("Augusta"), Some("Engineer"), "ada@x.test")),
+            Some(&l),
+            None,
+            &rules,
+        );
+        assert_eq!(op.changes.len(), 1);
+        assert_eq!(op.changes[0].field, "title");
+    }
+
+    #[test]
+    fn matched_items_are_linked_updated_or_reactivated_as_the_rules_say() {
+        let m = TargetMatch {
+            target_id: "t9".into(),
+            fields: flatten(&contact(Some("Ada"), None, "ada@x.test")),
+            active: true,
+        };
+        let intent = upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test"));
+        let op = plan_intent("o".into(), &intent, None, Some(&m), &FieldRules::default());
+        assert_eq!(
+            (op.action, op.origin, op.target_id.as_deref()),
+            (Action::Update, Origin::Matched, Some("t9"))
+        );
+        let off = FieldRules {
+            update_matched: false,
+            ..FieldRules::default()
+        };
+        assert_eq!(
+            plan_intent("o".into(), &intent, None, Some(&m), &off).action,
+            Action::Link
+        );
+        let inactive = TargetMatch { active: false, ..m };
+        assert_eq!(
+            plan_intent(
+                "o".into(),
+                &intent,
+                None,
+                Some(&inactive),
+                &FieldRules::default()
+            )
+            .action,
+            Action::Reactivate
+        );
+        // Reactivation off: linked (or updated) but it stays inactive, and the
+        // link must say so, or a later reactivation would never be planned.
+        let no_reactivate = FieldRules {
+            reactivate: false,
+            ..FieldRules::default()
+        };
+        let op = plan_intent("o".into(), &intent, None, Some(&inactive), &no_reactivate);
+        assert_eq!((op.action, op.inactive_after), (Action::Update, true));
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            None,
+            Some(&inactive),
+            &FieldRules::default(),
+        );
+        assert!(
+            !op.inactive_after,
+            "a reactivated item is active after the op"
+        );
+    }
+
+    #[test]
+    fn removals_touch_only_what_the_profile_owns() {
+        let created = link(Origin::Created, true, "Ada", "C");
+        let matched = link(Origin::Matched, true, "Ada", "C");
+        assert_eq!(
+            plan_intent(
+                "o".into(),
+                &remove(),
+                Some(&created),
+                None,
+                &FieldRules::default()
+            )
+            .action,
+            Action::Deactivate
+        );
+        let strict = FieldRules {
+            remove_matched: false,
+            ..FieldRules::default()
+        };
+        assert_eq!(
+            plan_intent("o".into(), &remove(), Some(&matched), None, &strict).action,
+            Action::Noop
+        );
+        let delete = FieldRules {
+            on_remove: OnRemove::Delete,
+            ..FieldRules::default()
+        };
+        assert_eq!(
+            plan_intent("o".into(), &remove(), Some(&created), None, &delete).action,
+            Action::Delete
+        );
+        // Nothing linked: nothing to remove, whatever the target holds.
+        assert_eq!(
+            plan_intent("o".into(), &remove(), None, None, &FieldRules::default()).action,
+            Action::Noop
+        );
+        // Already inactive: nothing to do.
+        let inactive = link(Origin::Created, false, "Ada", "C");
+        assert_eq!(
+            plan_intent(
+                "o".into(),
+                &remove(),
+                Some(&inactive),
+                None,
+                &FieldRules::default()
+            )
+            .action,
+            Action::Noop
+        );
+    }
+
+    fn create_only(mut intent: Intent) -> Intent {
+        intent.policy.update_existing = false;
+        intent
+    }
+
+    fn add_only(mut intent: Intent) -> Intent {
+        intent.policy.contact_types = ContactTypesMode::AddOnly;
+        intent
+    }
+
+    #[test]
+    fn create_only_intents_never_change_an_existing_item() {
+        let rules = FieldRules::default();
+        let changed = create_only(upsert(contact(Some("Augusta"), Some("Eng"), "ada@x.test")));
+        // Linked, created by the profile: not updated (it exists now).
+        let created = link(Origin::Created, true, "Ada", "C");
+        let op = plan_intent("o".into(), &changed, Some(&created), None, &rules);
+        assert_eq!((op.action, op.changes.len()), (Action::Noop, 0));
+        assert_eq!(op.fields_after, created.fields);
+        // Linked and inactive: not reactivated.
+        let inactive = link(Origin::Matched, false, "Ada", "C");
+        let op = plan_intent("o".into(), &changed, Some(&inactive), None, &rules);
+        assert_eq!(op.action, Action::Noop);
+        // Matched (active or not): linked without a write.
+        let m = TargetMatch {
+            target_id: "t9".into(),
+            fields: flatten(&contact(Some("Ada"), None, "ada@x.test")),
+            active: false,
+        };
+        let op = plan_intent("o".into(), &changed, None, Some(&m), &rules);
+        assert_eq!(
+            (op.action, op.origin, op.changes.len()),
+            (Action::Link, Origin::Matched, 0)
+        );
+        assert_eq!(op.fields_after, m.fields);
+        // Removed: nothing is deactivated, whoever created it.
+        let op = plan_intent(
+            "o".into(),
+            &create_only(remove()),
+            Some(&created),
+            None,
+            &rules,
+        );
+        assert_eq!(op.action, Action::Noop);
+        // Nothing there yet: created.
+        let op = plan_intent("o".into(), &changed, None, None, &rules);
+        assert_eq!(op.action, Action::Create);
+        // The default policy updates.
+        let on = upsert(contact(Some("Augusta"), None, "ada@x.test"));
+        let op = plan_intent("o".into(), &on, Some(&created), None, &rules);
+        assert_eq!(op.action, Action::Update);
+    }
+
+    fn typed(types: &[&str]) -> ItemBody {
+        let ItemBody::Contact(mut c) = contact(Some("Ada"), None, "ada@x.test") else {
+            unreachable!()
+        };
+        c.contact_types = types
+            .iter()
+            .map(|id| syncbridge_model::ContactTypeRef {
+                id: (*id).into(),
+                name: None,
+            })
+            .collect();
+        ItemBody::Contact(c)
+    }
+
+    #[test]
+    fn add_only_contact_types_are_added_never_removed() {
+        let l = Link {
+            fields: flatten(&typed(&["1", "5"])),
+            ..link(Origin::Created, true, "Ada", "C")
+        };
+        let intent = add_only(upsert(typed(&["7"])));
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        let types: Vec<_> = op
+            .changes
+            .iter()
+            .filter(|c| c.field == "contact_types")
+            .map(|c| c.after.as_deref())
+            .collect();
+        assert_eq!(types, [Some("1,5,7")]);
+        // Already there: nothing to add.
+        let intent = add_only(upsert(typed(&["5"])));
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        assert!(
+            op.changes.iter().all(|c| c.field != "contact_types"),
+            "{op:?}"
+        );
+        // With the default policy the source's list replaces the target's.
+        let op = plan_intent(
+            "o".into(),
+            &upsert(typed(&["7"])),
+            Some(&l),
+            None,
+            &FieldRules::default(),
+        );
+        assert!(op
+            .changes
+            .iter()
+            .any(|c| c.field == "contact_types" && c.after.as_deref() == Some("7")));
+    }
+
+    #[test]
+    fn rewrite_on_change_writes_every_source_field_when_one_changed() {
+        let l = link(Origin::Created, true, "Ada", "Countess");
+        let rules = FieldRules {
+            rewrite_on_change: true,
+            ..FieldRules::default()
+        };
+        let intent = upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test"));
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &rules);
+        assert_eq!(op.action, Action::Update);
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["email", "first_name", "last_name", "title"]);
+        // Nothing changed: nothing written.
+        let same = upsert(contact(Some("Ada"), Some("Countess"), "ada@x.test"));
+        assert_eq!(
+            plan_intent("o".into(), &same, Some(&l), None, &rules).action,
+            Action::Noop
+        );
+        // Blank source values and target-owned fields are still not written.
+        let mut truth = std::collections::BTreeMap::new();
+        truth.insert("last_name".to_string(), Truth::Target);
+        let rules = FieldRules { truth, ..rules };
+        let intent = upsert(contact(Some("Augusta"), None, "ada@x.test"));
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &rules);
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["email", "first_name"]);
+        // Off (the default): only what changed.
+        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["first_name"]);
+    }
+
+    #[test]
+    fn brakes_hold_plans_that_remove_too_much() {
+        let rules = FieldRules {
+            brakes: Brakes {
+                max_removals: 500,
+                max_removal_share: 0.2,
+            },
+            ..FieldRules::default()
+        };
+        let counts = |n| PlanCounts {
+            deactivate: n,
+            ..PlanCounts::default()
+        };
+        assert!(brakes_hold(&counts(20), 100, &rules).is_none());
+        assert!(brakes_hold(&counts(21), 100, &rules)
+            .unwrap()
+            .contains("approve"));
+        assert!(brakes_hold(&counts(501), 100_000, &rules).is_some());
+        assert!(brakes_hold(&counts(0), 0, &rules).is_none());
+    }
+}

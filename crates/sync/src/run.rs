@@ -1,0 +1,704 @@
+//! One run of a profile: recover, plan every page, check the brakes, apply
+//! page by page with write-ahead journaling, commit links + journal + cursor
+//! per page.
+
+use super::endpoint::{EndpointError, Source, Target, Transform};
+use super::fields::flatten;
+use super::ledger::{Applied, Ledger, PageEnd};
+use super::plan::{brakes_hold, plan_intent, Action, PlanCounts, PlannedOp, TargetMatch};
+use super::rules::FieldRules;
+use std::collections::{HashMap, HashSet};
+use syncbridge_model::{Intent, IntentAction, Item, ItemBody, WriteAction, WriteOp, WritePolicy};
+use syncbridge_store::StoreError;
+
+/// What a run needs to know about its profile.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub profile_id: String,
+    pub source_scope: String,
+    pub target_scope: String,
+    pub rules: FieldRules,
+    /// Items per pulled page and per pushed batch.
+    pub page_size: u32,
+    /// Stop after planning; apply nothing.
+    pub dry_run: bool,
+    /// In-run retries of items the target reports throttled or transient.
+    pub retry: super::retry::RetryPolicy,
+    /// Batches of one page pushed at once (1 = one after the other). The
+    /// target connection's request limit still bounds its HTTP calls; this
+    /// lets latency overlap within that limit.
+    pub push_concurrency: usize,
+    /// Plan from the start (a full pass) whatever the stored cursor: the
+    /// filter preview shows every source item, not only changes.
+    pub from_start: bool,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{side} failed: {error}")]
+    Endpoint {
+        side: &'static str,
+        #[source]
+        error: EndpointError,
+    },
+}
+
+fn endpoint(side: &'static str) -> impl Fn(EndpointError) -> RunError {
+    move |error| RunError::Endpoint { side, error }
+}
+
+/// The page-by-page plan of a run.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub pages: Vec<PagePlan>,
+    pub counts: PlanCounts,
+    /// Set when the brakes hold the plan for approval.
+    pub held: Option<String>,
+}
+
+/// The ops of one source page and the cursor to store once they are done.
+#[derive(Debug, Default)]
+pub struct PagePlan {
+    pub ops: Vec<PlannedOp>,
+    /// `Some(cursor)` to store after this page; `None` = leave the cursor.
+    pub cursor: Option<Option<String>>,
+    /// The full pass this page belongs to.
+    pub pass: Option<String>,
+    /// Whether the full pass continues after this page.
+    pub more_in_pass: bool,
+    /// Source ids the page brought.
+    pub seen: Vec<String>,
+}
+
+/// Counts of a finished run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunReport {
+    pub planned: PlanCounts,
+    pub applied: u64,
+    pub failed: u64,
+    pub recovered: u64,
+    pub pages: u64,
+    pub held: Option<String>,
+}
+
+/// What applying a page (or a batch) did to its items: how many ended
+/// applied or failed, by planned action, and the failures by error class
+/// (`invalid`, `conflict`, `throttled`, ...). Link and quarantine-retry
+/// items count as applied without a write.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PageTally {
+    pub applied: HashMap<Action, u64>,
+    pub failed: HashMap<Action, u64>,
+    pub errors: HashMap<String, u64>,
+}
+
+impl PageTally {
+    /// Items applied, whatever their action.
+    pub fn applied_total(&self) -> u64 {
+        self.applied.values().sum()
+    }
+
+    /// Items failed, whatever their action.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    fn count(&mut self, action: Action, outcome: &Applied) {
+        match outcome {
+            Applied::Ok { .. } => *self.applied.entry(action).or_default() += 1,
+            Applied::Failed { class, .. } => {
+                *self.failed.entry(action).or_default() += 1;
+                *self.errors.entry(class.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    fn add(&mut self, other: PageTally) {
+        for (action, n) in other.applied {
+            *self.applied.entry(action).or_default() += n;
+        }
+        for (action, n) in other.failed {
+            *self.failed.entry(action).or_default() += n;
+        }
+        for (class, n) in other.errors {
+            *self.errors.entry(class).or_default() += n;
+        }
+    }
+}
+
+/// Runs one profile against its endpoints.
+pub struct Engine<'a, S, M, T> {
+    pub ledger: &'a Ledger,
+    pub source: &'a S,
+    pub transform: &'a M,
+    pub target: &'a T,
+}
+
+fn key_matches(key: &str, item: &Item) -> bool {
+    if let Some(id) = key.strip_prefix("id:") {
+        return item.id == id;
+    }
+    let fields = item.body.as_ref().map(flatten).unwrap_or_default();
+    match key.split_once(':') {
+        Some(("email", addr)) => fields
+            .get("email")
+            .is_some_and(|e| e.eq_ignore_ascii_case(addr)),
+        Some((name, value)) => fields.get(name).is_some_and(|v| v == value),
+        None => false,
+    }
+}
+
+fn is_active(item: &Item) -> bool {
+    match &item.body {
+        Some(ItemBody::Contact(c)) => c.active,
+        _ => item.removed.is_none(),
+    }
+}
+
+impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
+    /// Runs: recovery, planning, brakes, apply.
+    pub async fn run(&self, spec: &RunSpec, run_id: &str) -> Result<RunReport, RunError> {
+        let mut report = RunReport::default();
+        if !spec.dry_run {
+            report.recovered = self.recover(spec, run_id).await?;
+        }
+        let plan = self.plan(spec, run_id).await?;
+        report.planned = plan.counts;
+        report.pages = plan.pages.len() as u64;
+        if plan.held.is_some() || spec.dry_run {
+            report.held = plan.held;
+            return Ok(report);
+        }
+        self.apply(spec, run_id, &plan, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Applies a plan page by page, adding to `report`.
+    pub async fn apply(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        plan: &Plan,
+        report: &mut RunReport,
+    ) -> Result<(), RunError> {
+        for page in &plan.pages {
+            let tally = self.apply_page(spec, run_id, page).await?;
+            report.applied += tally.applied_total();
+            report.failed += tally.failed_total();
+        }
+        Ok(())
+    }
+
+    /// Checks a stored plan against the target as it is now: an item a
+    /// planned write addresses must still hold the values the plan diffed
+    /// against, and nothing may have appeared under a planned create's match
+    /// keys. Returns one line per conflict; empty = safe to apply.
+    pub async fn verify(&self, spec: &RunSpec, plan: &Plan) -> Result<Vec<String>, RunError> {
+        let ops: Vec<&PlannedOp> = plan
+            .pages
+            .iter()
+            .flat_map(|p| &p.ops)
+            .filter(|op| op.action.writes())
+            .collect();
+        let mut conflicts = Vec::new();
+        let ids: Vec<String> = ops
+            .iter()
+            .filter_map(|op| op.target_id.as_ref().map(|t| format!("id:{t}")))
+            .collect();
+        let mut current: HashMap<String, Item> = HashMap::new();
+        for chunk in ids.chunks(spec.page_size.max(1) as usize) {
+            for item in self
+                .target
+                .lookup(&spec.target_scope, chunk.to_vec())
+                .await
+                .map_err(endpoint("target lookup"))?
+            {
+                current.insert(item.id.clone(), item);
+            }
+        }
+        let keys: Vec<String> = ops
+            .iter()
+            .filter(|op| op.action == Action::Create)
+            .flat_map(|op| op.match_keys.iter().cloned())
+            .collect();
+        let mut appeared: Vec<Item> = Vec::new();
+        for chunk in keys.chunks(spec.page_size.max(1) as usize) {
+            appeared.extend(
+                self.target
+                    .lookup(&spec.target_scope, chunk.to_vec())
+                    .await
+                    .map_err(endpoint("target lookup"))?,
+            );
+        }
+        for op in ops {
+            match (&op.target_id, op.action) {
+                (_, Action::Create) => {
+                    if let Some(found) = appeared
+                        .iter()
+                        .find(|i| op.match_keys.iter().any(|k| key_matches(k, i)))
+                    {
+                        conflicts.push(format!(
+                            "{}: a target item {} now exists under its match keys; the plan would create a duplicate",
+                            op.source_id, found.id
+                        ));
+                    }
+                }
+                (Some(target_id), _) => match current.get(target_id) {
+                    None => {
+                        conflicts.push(format!("{}: target item {target_id} is gone", op.source_id))
+                    }
+                    Some(item) => {
+                        let fields = item.body.as_ref().map(flatten).unwrap_or_default();
+                        for change in &op.changes {
+                            let now = fields.get(&change.field).filter(|v| !v.trim().is_empty());
+                            let was = change.before.as_ref().filter(|v| !v.trim().is_empty());
+                            if now != was {
+                                conflicts.push(format!(
+                                    "{}: field {} of target item {target_id} is now {:?}, the plan expected {:?}",
+                                    op.source_id, change.field, now, was
+                                ));
+                            }
+                        }
+                    }
+                },
+                (None, _) => {}
+            }
+        }
+        Ok(conflicts)
+    }
+
+    /// Closes ops a dead run left planned: a create that reached the target is
+    /// found by its match keys and linked, so it is never created twice.
+    pub async fn recover(&self, spec: &RunSpec, run_id: &str) -> Result<u64, RunError> {
+        let mut recovered = 0;
+        for u in self.ledger.unfinished(&spec.profile_id).await? {
+            let mut found = None;
+            if u.action == Action::Create && !u.match_keys.is_empty() {
+                let items = self
+                    .target
+                    .lookup(&spec.target_scope, u.match_keys.clone())
+                    .await
+                    .map_err(endpoint("target lookup"))?;
+                found = items
+                    .into_iter()
+                    .find(|i| u.match_keys.iter().any(|k| key_matches(k, i)))
+                    .map(|i| i.id);
+            } else if let Some(target_id) = &u.target_id {
+                // The write may or may not have landed: learn what the target
+                // holds now, so the re-plan diffs against the truth, not the link.
+                let items = self
+                    .target
+                    .lookup(&spec.target_scope, vec![format!("id:{target_id}")])
+                    .await
+                    .map_err(endpoint("target lookup"))?;
+                if let Some(item) = items.iter().find(|i| &i.id == target_id) {
+                    let fields = item.body.as_ref().map(flatten).unwrap_or_default();
+                    self.ledger
+                        .refresh_link(&spec.profile_id, &u.source_id, &fields, is_active(item))
+                        .await?;
+                }
+            }
+            recovered += found.is_some() as u64;
+            self.ledger
+                .close_unfinished(run_id, &spec.profile_id, &u, found.as_deref())
+                .await?;
+        }
+        Ok(recovered)
+    }
+
+    /// Pulls every page from the stored cursor and plans it; quarantined items
+    /// are looked up again and re-planned; a full pass also plans removals
+    /// for linked items it did not see.
+    pub async fn plan(&self, spec: &RunSpec, run_id: &str) -> Result<Plan, RunError> {
+        let mut plan = Plan::default();
+        let (mut cursor, stored_pass) = if spec.from_start {
+            (None, None)
+        } else {
+            self.ledger
+                .cursor(&spec.profile_id, &spec.source_scope)
+                .await?
+        };
+        let started_fresh = cursor.is_none();
+        let mut pass: Option<String> = None;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut full_pass = true;
+        let mut op_seq = 0u64;
+        let mut next_op = || {
+            op_seq += 1;
+            format!("{run_id}-{op_seq}")
+        };
+
+        loop {
+            let page = self
+                .source
+                .pull(&spec.source_scope, cursor.clone(), spec.page_size)
+                .await
+                .map_err(endpoint("source pull"))?;
+            full_pass &= page.full;
+            if page.full && pass.is_none() {
+                // A pass resumed from a stored cursor keeps its id, so the ids
+                // its earlier pages saw (marked on the links) still count.
+                pass = Some(match (&stored_pass, started_fresh) {
+                    (Some(p), false) => p.clone(),
+                    _ => run_id.to_owned(),
+                });
+            }
+            let page_seen: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
+            seen.extend(page_seen.iter().cloned());
+            let intents = self
+                .transform
+                .map(page.items)
+                .await
+                .map_err(endpoint("mapper"))?;
+            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            cursor = page.cursor.clone();
+            plan.pages.push(PagePlan {
+                ops,
+                cursor: Some(page.cursor),
+                pass: pass.clone().filter(|_| page.full),
+                more_in_pass: page.full && page.more,
+                seen: page_seen,
+            });
+            if !page.more {
+                break;
+            }
+        }
+
+        // Quarantined items the pass did not bring again are looked up and retried.
+        let in_quarantine: HashSet<String> = self
+            .ledger
+            .quarantined(&spec.profile_id)
+            .await?
+            .into_iter()
+            .collect();
+        let quarantined: Vec<String> = self
+            .ledger
+            .quarantined_to_retry(&spec.profile_id)
+            .await?
+            .into_iter()
+            .filter(|id| !seen.contains(id))
+            .collect();
+        if !quarantined.is_empty() {
+            let items = self
+                .source
+                .lookup(&spec.source_scope, quarantined.clone())
+                .await
+                .map_err(endpoint("source lookup"))?;
+            let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
+            let mut intents = self
+                .transform
+                .map(items)
+                .await
+                .map_err(endpoint("mapper"))?;
+            // Quarantined items the source no longer has are removals.
+            intents.extend(
+                quarantined
+                    .iter()
+                    .filter(|id| !found.contains(*id))
+                    .map(|id| removal_intent(id)),
+            );
+            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            plan.pages.push(PagePlan {
+                ops,
+                ..PagePlan::default()
+            });
+        }
+
+        if let (true, Some(pass)) = (full_pass, &pass) {
+            let missing: Vec<Intent> = self
+                .ledger
+                .unseen_in_pass(&spec.profile_id, pass)
+                .await?
+                .into_iter()
+                .filter(|id| !seen.contains(id))
+                .map(|id| removal_intent(&id))
+                .collect();
+            if !missing.is_empty() {
+                let ops = self.plan_intents(spec, missing, &mut next_op).await?;
+                // The pass ends only once its removals are applied: the last
+                // source page's cursor (and the ids it saw) commit with them. A run
+                // that dies before re-pulls that page and finds the removals again.
+                let (cursor, seen) = plan
+                    .pages
+                    .iter_mut()
+                    .rev()
+                    .find(|p| p.cursor.is_some())
+                    .map(|p| (p.cursor.take(), std::mem::take(&mut p.seen)))
+                    .unwrap_or_default();
+                plan.pages.push(PagePlan {
+                    ops,
+                    cursor,
+                    pass: Some(pass.clone()),
+                    more_in_pass: false,
+                    seen,
+                });
+            }
+        }
+
+        // An item can come twice in one pass (delta rounds may repeat it):
+        // keep only its last op, so nothing is created twice.
+        let mut planned: HashSet<String> = HashSet::new();
+        for page in plan.pages.iter_mut().rev() {
+            page.ops.reverse();
+            page.ops.retain(|op| planned.insert(op.source_id.clone()));
+            page.ops.reverse();
+        }
+        for page in &mut plan.pages {
+            for op in &mut page.ops {
+                // Success clears the item's quarantine row, however it was planned.
+                op.retry = in_quarantine.contains(&op.source_id);
+                plan.counts.add(op.action);
+            }
+        }
+        // The brakes only matter when something is removed; counting links is not free.
+        if plan.counts.removals() > 0 {
+            let linked = self.ledger.linked_count(&spec.profile_id).await?;
+            plan.held = brakes_hold(&plan.counts, linked, &spec.rules);
+        }
+        Ok(plan)
+    }
+
+    async fn plan_intents(
+        &self,
+        spec: &RunSpec,
+        intents: Vec<Intent>,
+        next_op: &mut impl FnMut() -> String,
+    ) -> Result<Vec<PlannedOp>, RunError> {
+        let ids: Vec<String> = intents.iter().map(|i| i.source_id.clone()).collect();
+        let links = self.ledger.links(&spec.profile_id, &ids).await?;
+        let keys: Vec<String> = if spec.rules.match_existing {
+            intents
+                .iter()
+                .filter(|i| i.action == IntentAction::Upsert && !links.contains_key(&i.source_id))
+                .flat_map(|i| i.match_keys.iter().cloned())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let candidates = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.target
+                .lookup(&spec.target_scope, keys)
+                .await
+                .map_err(endpoint("target lookup"))?
+        };
+        // A target item matched once in this page is not matched again (no two sources share it).
+        let mut taken: HashSet<String> = links.values().map(|l| l.target_id.clone()).collect();
+        let mut ops = Vec::with_capacity(intents.len());
+        for intent in &intents {
+            let link = links.get(&intent.source_id);
+            let matched = if link.is_none() && intent.action == IntentAction::Upsert {
+                candidates
+                    .iter()
+                    .find(|c| {
+                        !taken.contains(&c.id)
+                            && intent.match_keys.iter().any(|k| key_matches(k, c))
+                    })
+                    .map(|c| TargetMatch {
+                        target_id: c.id.clone(),
+                        fields: c.body.as_ref().map(flatten).unwrap_or_default(),
+                        active: is_active(c),
+                    })
+            } else {
+                None
+            };
+            if let Some(m) = &matched {
+                taken.insert(m.target_id.clone());
+            }
+            ops.push(plan_intent(
+                next_op(),
+                intent,
+                link,
+                matched.as_ref(),
+                &spec.rules,
+            ));
+        }
+        Ok(ops)
+    }
+
+    /// Applies one page: journal the writes as planned, push, commit outcomes
+    /// (and the page's cursor after the last batch) in one transaction per
+    /// batch. With `push_concurrency` > 1 the page is split into that many
+    /// batches pushed at once, and the cursor commits on its own once every
+    /// batch has committed: it never passes an item not applied or recorded.
+    /// Answers what became of the page's items.
+    pub async fn apply_page(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        page: &PagePlan,
+    ) -> Result<PageTally, RunError> {
+        let page_end = page.cursor.as_ref().map(|c| PageEnd {
+            scope: spec.source_scope.as_str(),
+            cursor: c.as_deref(),
+            pass: page.pass.as_deref(),
+            more_in_pass: page.more_in_pass,
+            seen: &page.seen,
+        });
+        let concurrency = spec.push_concurrency.max(1);
+        let page_size = spec.page_size.max(1) as usize;
+        if concurrency > 1 && page.ops.len() > 1 {
+            use futures::stream::{self, StreamExt};
+            let size = page.ops.len().div_ceil(concurrency).clamp(1, page_size);
+            // Collected first: a lazy `map` closure here makes the future
+            // fail the `Send` check the scheduler's spawn needs.
+            let mut pushes = Vec::new();
+            for batch in page.ops.chunks(size) {
+                pushes.push(self.apply_batch(spec, run_id, batch, None));
+            }
+            let results: Vec<Result<PageTally, RunError>> = stream::iter(pushes)
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            let mut tally = PageTally::default();
+            for r in results {
+                tally.add(r?);
+            }
+            if page_end.is_some() {
+                self.ledger
+                    .commit_batch(run_id, &spec.profile_id, &[], page_end)
+                    .await?;
+            }
+            return Ok(tally);
+        }
+        let batches: Vec<&[PlannedOp]> = if page.ops.is_empty() {
+            vec![&[]]
+        } else {
+            page.ops.chunks(page_size).collect()
+        };
+        let last = batches.len() - 1;
+        let mut tally = PageTally::default();
+        for (i, batch) in batches.into_iter().enumerate() {
+            let end = if i == last { page_end } else { None };
+            tally.add(self.apply_batch(spec, run_id, batch, end).await?);
+        }
+        Ok(tally)
+    }
+
+    /// Journals one batch's writes as planned, pushes them (waiting out and
+    /// resending throttled or transient items), and commits the outcomes,
+    /// with `page_end` if given, in one transaction.
+    async fn apply_batch(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        batch: &[PlannedOp],
+        page_end: Option<PageEnd<'_>>,
+    ) -> Result<PageTally, RunError> {
+        let mut tally = PageTally::default();
+        let writes: Vec<&PlannedOp> = batch.iter().filter(|op| op.action.writes()).collect();
+        if !writes.is_empty() {
+            self.ledger
+                .record_planned(run_id, &spec.profile_id, &writes)
+                .await?;
+        }
+        let mut results: HashMap<String, Applied> = HashMap::new();
+        let mut to_send: Vec<WriteOp> = writes.iter().map(|op| write_op(op)).collect();
+        let mut attempt = 0;
+        while !to_send.is_empty() {
+            let answers = self
+                .target
+                .push(&spec.target_scope, to_send.clone())
+                .await
+                .map_err(endpoint("target push"))?;
+            let mut again = Vec::new();
+            let mut wait: Option<std::time::Duration> = None;
+            for answer in answers {
+                match answer.outcome {
+                    Ok(ok) => {
+                        results.insert(
+                            answer.op_id,
+                            Applied::Ok {
+                                target_id: ok.target_id,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        // Throttled or transient items did not land: wait, send them again.
+                        match spec.retry.wait(attempt, &EndpointError::Plugin(e.clone())) {
+                            Some(w) => {
+                                wait = Some(wait.map_or(w, |cur| cur.max(w)));
+                                if let Some(op) = to_send.iter().find(|o| o.op_id == answer.op_id) {
+                                    again.push(op.clone());
+                                }
+                            }
+                            None => {
+                                results.insert(
+                                    answer.op_id,
+                                    Applied::Failed {
+                                        class: e.class().to_owned(),
+                                        message: e.describe(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(w) = wait {
+                tracing::info!(profile = %spec.profile_id, items = again.len(), wait_ms = w.as_millis() as u64, "target asked to retry items");
+                tokio::time::sleep(w).await;
+            }
+            to_send = again;
+            attempt += 1;
+        }
+        let outcomes: Vec<(&PlannedOp, Applied)> = batch
+            .iter()
+            .filter(|op| op.action != Action::Noop || op.retry)
+            .map(|op| {
+                let outcome = if op.action.writes() {
+                    results.remove(&op.op_id).unwrap_or(Applied::Failed {
+                        class: "remote".into(),
+                        message: "the target connector returned no result for this item".into(),
+                    })
+                } else {
+                    Applied::Ok {
+                        target_id: op.target_id.clone().unwrap_or_default(),
+                    }
+                };
+                tally.count(op.action, &outcome);
+                (op, outcome)
+            })
+            .collect();
+        self.ledger
+            .commit_batch(run_id, &spec.profile_id, &outcomes, page_end)
+            .await?;
+        Ok(tally)
+    }
+}
+
+fn removal_intent(source_id: &str) -> Intent {
+    Intent {
+        source_id: source_id.to_owned(),
+        action: IntentAction::Remove,
+        body: None,
+        match_keys: Vec::new(),
+        route: Vec::new(),
+        rule: "engine".into(),
+        reason: "not in the source any more".into(),
+        policy: WritePolicy::default(),
+    }
+}
+
+fn write_op(op: &PlannedOp) -> WriteOp {
+    WriteOp {
+        op_id: op.op_id.clone(),
+        action: match op.action {
+            Action::Create => WriteAction::Create,
+            Action::Update => WriteAction::Update,
+            Action::Deactivate => WriteAction::Deactivate,
+            Action::Reactivate => WriteAction::Reactivate,
+            Action::Delete => WriteAction::Delete,
+            Action::Link | Action::Noop => unreachable!("not sent to the target"),
+        },
+        target_id: op.target_id.clone(),
+        body: op.body.clone(),
+        fields: op.changes.iter().map(|c| c.field.clone()).collect(),
+    }
+}
