@@ -264,6 +264,9 @@ macro_rules! export_mapper {
                     $crate::logging::init();
                     $crate::exports::decide::<$ty>(items, &options)
                 }
+                fn options_schema() -> String {
+                    <$ty as $crate::Mapper>::options_schema()
+                }
             }
             $crate::bindings::mapper::export_mapper_world!(
                 Exported with_types_in $crate::bindings::mapper

@@ -198,6 +198,7 @@ impl From<ProfileError> for ApiError {
         match e {
             ProfileError::Store(e) => e.into(),
             ProfileError::Invalid(message) => ApiError::invalid(message),
+            ProfileError::Mapper(e) => e.into(),
             ProfileError::Exists(_) => ApiError::conflict(e.to_string()),
             ProfileError::ScopeViolation { .. } => ApiError::invalid(e.to_string()),
             ProfileError::SyncInProgress { .. } => ApiError::sync_in_progress(e.to_string()),

@@ -291,6 +291,7 @@ pub async fn list(
         (status = 400, description = "Invalid settings or mapper; an `interval_secs` outside the profile's range (its flow's minimum to 2678400) is refused with the range in the message", body = ErrorBody),
         (status = 404, description = "No such connection, plugin or company in the token's scope", body = ErrorBody),
         (status = 409, description = "The id is taken", body = ErrorBody),
+        (status = 422, description = "`configuration`: `mapper_options` do not match the mapper's options schema; each bad field's path is named and nothing is stored", body = ErrorBody),
     ))]
 pub async fn create(
     State(hub): State<Arc<Hub>>,
@@ -345,6 +346,7 @@ pub async fn show(
         (status = 200, description = "Saved; a run is queued within seconds (trigger `saved`)", body = ProfileSaved),
         (status = 400, description = "Invalid settings or mapper; an `interval_secs` outside the profile's range (its flow's minimum to 2678400) is refused with the range in the message", body = ErrorBody),
         (status = 404, description = "No such profile, connection or plugin in the token's scope", body = ErrorBody),
+        (status = 422, description = "`configuration`: `mapper_options` do not match the mapper's options schema; each bad field's path is named and nothing is stored", body = ErrorBody),
     ))]
 pub async fn update(
     State(hub): State<Arc<Hub>>,

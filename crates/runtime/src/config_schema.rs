@@ -1,5 +1,6 @@
-//! Checking a connection's configuration against the JSON Schema its plugin
-//! describes (`describe().config-schema`, derived from the plugin's config type).
+//! Checking a connection's configuration against the JSON Schema its connector
+//! describes (`describe().config-schema`), and a profile's mapper options
+//! against its mapper's `options-schema`; both derived from the plugin's type.
 //!
 //! Nothing is fetched while validating: remote `$ref`s are not resolved.
 
@@ -10,8 +11,10 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigSchemaError {
     /// The configuration does not fit the schema; each problem names its path.
-    #[error("the configuration does not match the schema of plugin {plugin}: {}; fix these fields (the plugin's config schema lists every field and its type)", problems.join("; "))]
+    #[error("the {what} does not match the schema of plugin {plugin}: {}; fix these fields (the plugin's schema lists every field and its type)", problems.join("; "))]
     Mismatch {
+        /// `configuration` or `mapper options`.
+        what: &'static str,
         plugin: String,
         problems: Vec<String>,
     },
@@ -20,8 +23,22 @@ pub enum ConfigSchemaError {
     BadSchema { plugin: String, reason: String },
 }
 
-/// Validates `config` against `schema` (JSON text) of `plugin`.
+/// Validates a connection's `config` against `schema` (JSON text) of `plugin`.
 pub fn check(plugin: &str, schema: &str, config: &Value) -> Result<(), ConfigSchemaError> {
+    check_value("configuration", plugin, schema, config)
+}
+
+/// Validates a profile's mapper `options` against `schema` (JSON text) of `plugin`.
+pub fn check_options(plugin: &str, schema: &str, options: &Value) -> Result<(), ConfigSchemaError> {
+    check_value("mapper options", plugin, schema, options)
+}
+
+fn check_value(
+    what: &'static str,
+    plugin: &str,
+    schema: &str,
+    config: &Value,
+) -> Result<(), ConfigSchemaError> {
     let bad = |reason: String| ConfigSchemaError::BadSchema {
         plugin: plugin.to_owned(),
         reason,
@@ -36,6 +53,7 @@ pub fn check(plugin: &str, schema: &str, config: &Value) -> Result<(), ConfigSch
         return Ok(());
     }
     Err(ConfigSchemaError::Mismatch {
+        what,
         plugin: plugin.to_owned(),
         problems,
     })

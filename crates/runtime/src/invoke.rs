@@ -386,6 +386,29 @@ impl Runtime {
         .map(|c| c.value)
     }
 
+    /// The JSON Schema of a mapper's options: `options-schema` since WIT 0.1.1;
+    /// `None` for 0.1.0 mappers, which cannot say.
+    pub async fn options_schema(&self, plugin: &LoadedPlugin) -> Result<Option<String>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Mapper, "options-schema")?;
+        if let PluginPre::MapperV0_1_0(_) = plugin.pre {
+            return Ok(None);
+        }
+        self.invoke(plugin, None, "options-schema", |i, s| {
+            Box::pin(async move {
+                match i {
+                    Instance::Mapper(m) => Ok(Some(
+                        m.syncbridge_plugin_mapper_api()
+                            .call_options_schema(s)
+                            .await?,
+                    )),
+                    _ => Err(not_this_world()),
+                }
+            })
+        })
+        .await
+        .map(|c| c.value)
+    }
+
     /// `explain` of a mapper.
     pub async fn explain(
         &self,

@@ -285,6 +285,19 @@ impl Hub {
         Ok(())
     }
 
+    /// Validates a profile's options against the schema the mapper `plugin`
+    /// describes; a mapper built against WIT 0.1.0 describes none.
+    pub async fn check_options(
+        &self,
+        plugin: &LoadedPlugin,
+        options: &serde_json::Value,
+    ) -> Result<(), HubError> {
+        if let Some(schema) = self.runtime.options_schema(plugin).await? {
+            config_schema::check_options(&plugin.manifest().id, &schema, options)?;
+        }
+        Ok(())
+    }
+
     /// Builds what a connector needs to run for a connection: grants,
     /// decrypted credentials (host memory only) and stored state.
     pub async fn connection_context(

@@ -156,3 +156,114 @@ async fn hub_and_control_refuse_unknown_keys_where_the_plugin_does() {
     .unwrap_err();
     assert!(err.to_string().contains("/site"), "{err}");
 }
+
+/// A profile's mapper options are checked against the schema the mapper
+/// derives (`options-schema`, WIT 0.1.1) when the profile is saved: a wrong
+/// type or an unknown field is refused naming it, and nothing is stored. A
+/// mapper built against WIT 0.1.0 has no schema; its options are only
+/// checked to be an object.
+#[tokio::test]
+async fn api_refuses_mapper_options_that_break_the_mapper_schema() {
+    let t = common::hub().await;
+    for id in ["http-probe", "m365-psa-contacts", "legacy-mapper"] {
+        common::install(&t.hub, id).await;
+    }
+    common::loopback_connection(
+        &t.hub,
+        "probe",
+        "http-probe",
+        r#"{"base_url":"http://127.0.0.1:9"}"#,
+        &[],
+    )
+    .await;
+    let admin = tokens::create(t.hub.store(), "test", Role::Admin, None)
+        .await
+        .unwrap()
+        .1;
+    let base = common::serve(syncbridge::server::router(t.hub.clone())).await;
+    let profile = |id: &str, mapper: &str, options: Value| {
+        json!({
+            "id": id,
+            "source_connection": "probe",
+            "source_scope": "users",
+            "mapper_plugin": mapper,
+            "mapper_options": options,
+            "target_connection": "probe",
+            "target_scope": "contacts",
+            "enabled": false
+        })
+    };
+
+    let wrong_type = json!({"target": "autotask",
+        "filters": [{"priority": "first", "kind": "all-licensed", "site": {"id": "1"}}]});
+    let (status, body) = post(
+        &base,
+        &admin,
+        "/profiles",
+        profile("p", "m365-psa-contacts", wrong_type),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "configuration", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("mapper options"), "{message}");
+    assert!(message.contains("/filters/0/priority"), "{message}");
+
+    let unknown = json!({"target": "autotask", "update_existng": false});
+    let (status, body) = post(
+        &base,
+        &admin,
+        "/profiles",
+        profile("p", "m365-psa-contacts", unknown),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("update_existng"), "{message}");
+    assert!(
+        syncbridge::engine::profiles::get(t.hub.store(), "p")
+            .await
+            .is_err(),
+        "nothing is stored"
+    );
+
+    let good = json!({"target": "autotask", "update_existing": false,
+        "filters": [{"priority": 1, "kind": "all-licensed", "site": {"id": 3}}]});
+    let (status, body) = post(
+        &base,
+        &admin,
+        "/profiles",
+        profile("p", "m365-psa-contacts", good),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+
+    // Changing the options later is checked the same way.
+    let (status, body) = put(
+        &base,
+        &admin,
+        "/profiles/p",
+        json!({"mapper_options": {"target": 7}}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/target"),
+        "{body}"
+    );
+
+    let (status, body) = post(
+        &base,
+        &admin,
+        "/profiles",
+        profile("old", "legacy-mapper", json!({"anything": "goes"})),
+    )
+    .await;
+    assert!(
+        status == 200 || status == 201,
+        "a 0.1.0 mapper describes no schema: {status} {body}"
+    );
+}

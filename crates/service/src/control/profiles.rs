@@ -11,7 +11,7 @@
 
 use super::runs::{NewRun, RunMode, RunRecord, Runs, RunsError};
 use super::{companies, Actor};
-use crate::hub::Hub;
+use crate::hub::{Hub, HubError};
 use crate::ids;
 use syncbridge_store::StoreError;
 use syncbridge_sync::profiles::{self, Profile, ProfileSettings, MAX_PAGE_SIZE};
@@ -62,6 +62,10 @@ pub enum ProfileError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
+    /// The mapper could not be asked for its options schema, or the options
+    /// do not match it (`HubError::ConfigSchema`, naming each field).
+    #[error(transparent)]
+    Mapper(#[from] HubError),
     #[error("profile {0:?} already exists; change it with `syncbridge profile update {0}` or PUT /api/v1/profiles/{0}")]
     Exists(String),
     #[error("this caller is scoped to company {company:?} and cannot move profiles to another")]
@@ -253,6 +257,10 @@ async fn validate(
             p.mapper_plugin, mapper.kind
         )));
     }
+    let options: serde_json::Value = serde_json::from_str(&p.mapper_options)
+        .map_err(|e| ProfileError::Invalid(format!("mapper options: {e}")))?;
+    let plugin = hub.plugin(&p.mapper_plugin).await?;
+    hub.check_options(&plugin, &options).await?;
     if !(1..=MAX_PAGE_SIZE).contains(&p.page_size) {
         return Err(ProfileError::Invalid(format!(
             "page_size {} is out of range: use 1 to {MAX_PAGE_SIZE}",
