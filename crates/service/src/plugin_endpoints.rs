@@ -8,18 +8,23 @@ use std::sync::Arc;
 use syncbridge_model::Intent;
 use syncbridge_model::{Item, PluginError};
 use syncbridge_model::{Page, PullRequest, WriteOp, WriteResult};
-use syncbridge_runtime::{Called, ConnectionContext, LoadedPlugin};
+use syncbridge_runtime::{CallError, Called, ConnectionContext, LoadedPlugin};
 use syncbridge_store::{ConnectionRecord, StoreError};
 use syncbridge_sync::endpoint::{EndpointError, Source, Target, Transform};
 use syncbridge_sync::profiles::Profile;
 use syncbridge_sync::retry::RetryPolicy;
 use syncbridge_sync::{Engine, Ledger, RunSpec};
 
+/// A plugin call that produced no answer (trap, timeout, out of memory).
+fn stopped(e: CallError) -> EndpointError {
+    EndpointError::Stopped(Box::new(e))
+}
+
 /// A hub error as the engine sees it, keeping its type: only a database
 /// that did not answer is worth retrying.
 fn hub_error(e: HubError) -> EndpointError {
     match e {
-        HubError::Call(c) => EndpointError::Call(c),
+        HubError::Call(c) => stopped(c),
         // Permanent until an operator enters the credentials again: stop the
         // connection (as for a 401) instead of retrying.
         e @ (HubError::CredentialUnbound { .. } | HubError::CorruptBinding { .. }) => {
@@ -77,7 +82,8 @@ impl ConnectionEndpoint<'_> {
             self.hub
                 .runtime()
                 .pull(&plugin, ctx, &record.config, request)
-                .await?,
+                .await
+                .map_err(stopped)?,
         )
         .await
     }
@@ -92,7 +98,8 @@ impl ConnectionEndpoint<'_> {
             self.hub
                 .runtime()
                 .lookup_items(&plugin, ctx, &record.config, scope, keys)
-                .await?,
+                .await
+                .map_err(stopped)?,
         )
         .await
     }
@@ -107,7 +114,8 @@ impl ConnectionEndpoint<'_> {
             self.hub
                 .runtime()
                 .push(&plugin, ctx, &record.config, scope, ops)
-                .await?,
+                .await
+                .map_err(stopped)?,
         )
         .await
     }
@@ -166,7 +174,8 @@ impl Transform for MapperEndpoint<'_> {
             .hub
             .runtime()
             .decide(&plugin, items, &self.options)
-            .await??)
+            .await
+            .map_err(stopped)??)
     }
 }
 

@@ -5,7 +5,6 @@
 use syncbridge_model::Intent;
 use syncbridge_model::{Item, PluginError};
 use syncbridge_model::{Page, WriteOp, WriteResult};
-use syncbridge_runtime::CallError;
 
 /// Why an endpoint call produced nothing usable.
 #[derive(Debug, thiserror::Error)]
@@ -13,9 +12,10 @@ pub enum EndpointError {
     /// The plugin answered with a typed error.
     #[error("{}", .0.describe())]
     Plugin(PluginError),
-    /// The plugin was stopped.
+    /// The plugin was stopped (it trapped, ran too long or out of memory);
+    /// the runtime's error, kept as it is, says which and what to do.
     #[error(transparent)]
-    Call(#[from] CallError),
+    Stopped(Box<dyn std::error::Error + Send + Sync>),
     /// The process is going away mid-call (used to test crash safety).
     #[error("interrupted: {0}")]
     Interrupted(String),

@@ -1132,3 +1132,31 @@ async fn a_master_key_that_opens_nothing_fails_the_run_at_once_without_stopping_
         );
     }
 }
+
+/// A stored token role this version does not know is an error naming the
+/// token, never a viewer (or any other role) in its place.
+#[tokio::test]
+async fn a_token_with_an_unknown_stored_role_is_an_error_naming_it() {
+    let t = common::hub().await;
+    let (info, _) = syncbridge::control::tokens::create(
+        t.hub.store(),
+        "ci",
+        syncbridge::control::tokens::Role::Operator,
+        None,
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE api_tokens SET role = 'superuser' WHERE id = $1")
+        .bind(&info.id)
+        .execute(t.hub.store().pool())
+        .await
+        .unwrap();
+    let err = syncbridge::control::tokens::list(t.hub.store())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&info.id) && err.contains("unknown role \"superuser\""),
+        "{err}"
+    );
+}

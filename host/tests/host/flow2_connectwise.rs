@@ -11,13 +11,16 @@ use crate::common;
 use crate::common::m365::{
     self, licence, merge, rules_for, upn, user, Scenario, E3, EXO, PROFILE, SPB, TENANT,
 };
+use crate::common::psa::{self, many_users, Psa};
+use std::sync::Arc;
+use syncbridge::hub::Hub;
 
 use crate::common::run_profile;
 use serde_json::{json, Value};
 use std::time::Duration;
 use syncbridge::control::runs::RunMode;
 
-use syncbridge::engine::{FieldRules, RunReport};
+use syncbridge::engine::FieldRules;
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
 const CW_PRIVATE_KEY: &str = "cw-Priv4te-k3y";
@@ -129,55 +132,6 @@ impl Env {
         m365::save_profile(&self.t.hub, COMPANY, options, rules, page_size).await;
     }
 
-    /// One run; asserts it completed and failed nothing.
-    async fn run(&self) -> RunReport {
-        m365::run_clean(&self.t.hub).await
-    }
-
-    fn rows(&self) -> Vec<Value> {
-        self.sim.connectwise().rows(CONTACTS)
-    }
-
-    /// The contacts with this e-mail address (an Email communication item, case-insensitive).
-    fn with_email(&self, email: &str) -> Vec<Value> {
-        self.rows()
-            .into_iter()
-            .filter(|c| {
-                items(c).iter().any(|i| {
-                    i["communicationType"] == "Email"
-                        && i["value"]
-                            .as_str()
-                            .is_some_and(|v| v.eq_ignore_ascii_case(email))
-                })
-            })
-            .collect()
-    }
-
-    /// The one contact with this e-mail address.
-    fn the(&self, email: &str) -> Value {
-        let found = self.with_email(email);
-        assert_eq!(
-            found.len(),
-            1,
-            "exactly one contact with {email}: {found:#?}"
-        );
-        found.into_iter().next().unwrap()
-    }
-
-    fn contact(&self, id: i64) -> Value {
-        self.sim.connectwise().get(CONTACTS, id).expect("contact")
-    }
-
-    fn count(&self) -> usize {
-        self.rows().len()
-    }
-
-    /// Creates and updates the ConnectWise simulator received since the last reset.
-    fn writes(&self) -> (u64, u64) {
-        let r = self.sim.requests();
-        (r.count_matching(CREATES), r.count_matching(UPDATES))
-    }
-
     /// Edits a contact directly in ConnectWise (as a PSA user would).
     fn psa_edit(&self, id: i64, patch: Value) {
         let row = merge(self.contact(id), patch);
@@ -224,29 +178,60 @@ fn types(c: &Value) -> Vec<i64> {
     t
 }
 
-/// No contact holds this address, active or not.
-fn assert_absent(env: &Env, email: &str) {
-    assert!(
-        env.with_email(email).is_empty(),
-        "{email} must not be synced: {:#?}",
-        env.with_email(email)
-    );
-}
-
-/// Every address in ConnectWise appears once (no duplicates).
-fn assert_no_duplicates(env: &Env) {
-    let mut seen = std::collections::BTreeMap::<String, usize>::new();
-    for c in env.rows() {
-        for i in items(&c) {
-            if i["communicationType"] == "Email" {
-                if let Some(e) = i["value"].as_str() {
-                    *seen.entry(e.to_ascii_lowercase()).or_default() += 1;
-                }
-            }
-        }
+impl Psa for Env {
+    fn options(extra: Value) -> Value {
+        cw_options(extra)
     }
-    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dups.is_empty(), "duplicated contacts: {dups:?}");
+
+    fn update_off_scenario() -> Scenario {
+        update_off_scenario()
+    }
+
+    fn seed_contact(id: i64, email: &str) -> Value {
+        psa_contact(id, email, json!({}))
+    }
+
+    async fn start(s: Scenario) -> Env {
+        Env::start(s).await
+    }
+
+    fn sim(&self) -> &Simulator {
+        &self.sim
+    }
+
+    fn hub(&self) -> &Arc<Hub> {
+        &self.t.hub
+    }
+
+    fn rows(&self) -> Vec<Value> {
+        self.sim.connectwise().rows(CONTACTS)
+    }
+
+    fn contact(&self, id: i64) -> Value {
+        self.sim.connectwise().get(CONTACTS, id).expect("contact")
+    }
+
+    fn writes(&self) -> (u64, u64) {
+        let r = self.sim.requests();
+        (r.count_matching(CREATES), r.count_matching(UPDATES))
+    }
+
+    /// The values of its Email communication items.
+    fn emails_of(c: &Value) -> Vec<String> {
+        items(c)
+            .iter()
+            .filter(|i| i["communicationType"] == "Email")
+            .filter_map(|i| i["value"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn mobile_of(c: &Value) -> Option<String> {
+        comm_value(c, "Cell")
+    }
+
+    fn is_inactive(c: &Value) -> bool {
+        inactive(c)
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -254,29 +239,8 @@ fn assert_no_duplicates(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_enabled_and_licensed_users_are_synced() {
-    let env = Env::start(Scenario::new(
-        vec![
-            user("u1", "active", json!({})),
-            user("u2", "blocked", json!({"accountEnabled": false})),
-            user("u3", "unlicensed", json!({"assignedLicenses": []})),
-            user(
-                "u4",
-                "neither",
-                json!({"accountEnabled": false, "assignedLicenses": []}),
-            ),
-        ],
-        cw_options(json!({})),
-    ))
-    .await;
-    let r = env.run().await;
-    assert_eq!(r.planned.create, 1, "{r:?}");
-    let c = env.the(&upn("active"));
-    assert!(!inactive(&c));
-    assert_eq!(c["company"]["id"], COMPANY);
-    assert_absent(&env, &upn("blocked"));
-    assert_absent(&env, &upn("unlicensed"));
-    assert_absent(&env, &upn("neither"));
-    assert_eq!(env.count(), 1);
+    let env = psa::only_enabled_and_licensed_users_are_synced::<Env>().await;
+    assert_eq!(env.the(&upn("active"))["company"]["id"], COMPANY);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -357,7 +321,7 @@ async fn group_filter_routes_direct_and_transitive_members_to_its_site_and_type(
         (21, vec![MANAGEMENT]),
         "member through a nested group"
     );
-    assert_absent(&env, &upn("nolic"));
+    env.assert_absent(&upn("nolic"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +359,7 @@ async fn highest_priority_filter_wins_and_every_user_lands_once() {
     // it matches field (2) and licence EXCHANGESTANDARD (4).
     let it = env.the(&upn("it"));
     assert_eq!((site(&it), types(&it)), (22, vec![IT]));
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 7, "seven licensed users, seven contacts");
     // A second run adds nothing and moves nothing.
     env.sim.reset_requests();
@@ -407,7 +371,7 @@ async fn highest_priority_filter_wins_and_every_user_lands_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_in_no_filter_are_not_synced_when_there_is_no_catch_all() {
     let env = filter_env(false).await;
-    assert_absent(&env, &upn("rest"));
+    env.assert_absent(&upn("rest"));
     assert_eq!(env.count(), 6);
 }
 
@@ -541,7 +505,7 @@ async fn use_email_matches_and_writes_the_assigned_email() {
     .await;
     env.run().await;
     assert_eq!(env.the("ada@contoso.com")["firstName"], "Ada");
-    assert_absent(&env, &upn("ada.l"));
+    env.assert_absent(&upn("ada.l"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,7 +556,7 @@ async fn a_changed_address_rewrites_the_email_item_in_place() {
         .find(|i| i["communicationType"] == "Email")
         .unwrap();
     assert_eq!(emails[0]["id"], old_item["id"], "changed in place");
-    assert_absent(&env, "old.name@contoso.com");
+    env.assert_absent("old.name@contoso.com");
     assert_eq!(env.count(), 1);
 }
 
@@ -664,45 +628,12 @@ async fn update_existing_off_matches_but_never_updates_and_still_creates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_existing_off_never_updates_contacts_it_created_either() {
-    let env = Env::start(update_off_scenario()).await;
-    env.run().await;
-    let created = env.the(&upn("new"));
-    for id in ["u1", "u2", "u3"] {
-        assert!(env.sim.graph().update_user(
-            TENANT,
-            id,
-            json!({"givenName": "Changed", "jobTitle": "Changed"})
-        ));
-    }
-    env.sim.reset_requests();
-    let r = env.run().await;
-    assert_eq!(env.writes(), (0, 0), "nothing is written: {r:?}");
-    assert_eq!(
-        env.the(&upn("new")),
-        created,
-        "a contact created by the sync is an existing contact on the next run"
-    );
-    assert_eq!(env.contact(101)["firstName"], "Old");
+    psa::update_existing_off_never_updates_contacts_it_created_either::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_existing_off_never_deactivates() {
-    let env = Env::start(update_off_scenario()).await;
-    env.run().await;
-    assert!(env.sim.graph().delete_user(TENANT, "u1", true));
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u3", json!({"assignedLicenses": []})));
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 0, "{r:?}");
-    assert!(!inactive(&env.contact(101)));
-    assert!(!inactive(&env.the(&upn("new"))));
-    // A full pass (expired delta token) does not deactivate the deleted user's contact either.
-    env.sim.graph().expire_delta_tokens();
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 0, "{r:?}");
-    assert!(!inactive(&env.contact(101)));
+    psa::update_existing_off_never_deactivates::<Env>().await;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -710,64 +641,12 @@ async fn update_existing_off_never_deactivates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_disabled_or_unlicensed_users_deactivate_their_linked_contacts() {
-    let mut s = Scenario::new(
-        vec![
-            user("u1", "created", json!({})),
-            user("u2", "matched", json!({})),
-            user("u3", "blocked", json!({})),
-            user("u4", "stays", json!({})),
-        ],
-        cw_options(json!({})),
-    );
-    s.contacts = vec![psa_contact(101, &upn("matched"), json!({}))];
-    let env = Env::start(s).await;
-    env.run().await;
-    assert!(env.sim.graph().delete_user(TENANT, "u1", true));
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u2", json!({"assignedLicenses": []})));
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u3", json!({"accountEnabled": false})));
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 3, "{r:?}");
-    assert!(inactive(&env.the(&upn("created"))), "deleted");
-    assert!(inactive(&env.contact(101)), "licence removed");
-    assert!(inactive(&env.the(&upn("blocked"))), "sign-in blocked");
-    assert!(!inactive(&env.the(&upn("stays"))));
-    assert_eq!(env.count(), 4, "deactivated, never deleted");
+    psa::deleted_disabled_or_unlicensed_users_deactivate_their_linked_contacts::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmatched_contacts_are_never_deactivated() {
-    let mut s = Scenario::new(
-        vec![
-            user("u1", "synced", json!({})),
-            // Unlicensed from the start: never matched to the PSA contact with its address.
-            user("u2", "never", json!({"assignedLicenses": []})),
-        ],
-        cw_options(json!({})),
-    );
-    s.contacts = vec![
-        psa_contact(900, "someone@else.example", json!({})),
-        psa_contact(901, &upn("never"), json!({})),
-    ];
-    let env = Env::start(s).await;
-    env.run().await;
-    assert!(env.sim.graph().delete_user(TENANT, "u1", true));
-    assert!(env.sim.graph().delete_user(TENANT, "u2", true));
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 1, "only the linked one: {r:?}");
-    assert!(inactive(&env.the(&upn("synced"))));
-    assert!(!inactive(&env.contact(900)), "no Microsoft 365 user");
-    assert!(!inactive(&env.contact(901)), "never matched by e-mail");
-    // A full pass (expired delta token) does not either.
-    env.sim.graph().expire_delta_tokens();
-    env.run().await;
-    assert!(!inactive(&env.contact(900)));
-    assert!(!inactive(&env.contact(901)));
+    psa::unmatched_contacts_are_never_deactivated::<Env>().await;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1020,41 +899,9 @@ async fn a_psa_edit_is_overwritten_by_the_next_microsoft_365_change() {
 // ------------------------------------------------------------------------------------------
 // The flow: incremental runs, throttling, an interrupted run.
 
-fn many_users(n: usize) -> Vec<Value> {
-    (1..=n)
-        .map(|i| user(&format!("u{i}"), &format!("user{i}"), json!({})))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_run_writes_only_the_changed_contact() {
-    let env = Env::start(Scenario::new(many_users(8), cw_options(json!({})))).await;
-    env.run().await;
-    assert_eq!(env.count(), 8);
-    let changed = env.the(&upn("user5"))["id"].as_i64().unwrap();
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u5", json!({"mobilePhone": "+1 555 7777"})));
-    env.sim.reset_requests();
-    let r = env.run().await;
-    assert_eq!((r.planned.create, r.planned.update), (0, 1), "{r:?}");
-    let req = env.sim.requests();
-    assert_eq!(env.writes(), (0, 1), "one PATCH, no POST: {req:?}");
-    assert_eq!(
-        req.count_matching("GET /v1.0/users/delta"),
-        1,
-        "one delta round: {req:?}"
-    );
-    assert_eq!(
-        comm_value(&env.contact(changed), "Cell").as_deref(),
-        Some("+1 555 7777")
-    );
-    assert_eq!(
-        comm_value(&env.the(&upn("user4")), "Cell").as_deref(),
-        Some("+1 555 0199")
-    );
-    assert_eq!(env.count(), 8);
+    psa::an_incremental_run_writes_only_the_changed_contact::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1078,7 +925,7 @@ async fn a_throttled_connectwise_create_is_waited_out_without_duplicates() {
         7,
         "six creates and the throttled one"
     );
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 6);
     // And the next run has nothing left to do.
     env.sim.reset_requests();
@@ -1112,7 +959,7 @@ async fn failing_midway_then_clean(full_pass: bool) {
     }
     env.sim.reset_requests();
     let r = env.run().await;
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 9, "{r:?}");
     assert_eq!(
         env.writes().0 as usize,
@@ -1177,7 +1024,7 @@ async fn a_killed_run_resumes_without_duplicates() {
         r.recovered >= 1,
         "the last create was found by lookup: {r:?}"
     );
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 9);
     assert_eq!(
         env.writes().0 as usize,

@@ -10,12 +10,15 @@ use crate::common;
 use crate::common::m365::{
     self, licence, merge, rules_for, upn, user, Scenario, E3, EXO, PROFILE, SPB, TENANT,
 };
+use crate::common::psa::{self, many_users, Psa};
+use std::sync::Arc;
+use syncbridge::hub::Hub;
 
 use serde_json::{json, Value};
 use std::time::Duration;
 use syncbridge::control::runs::RunMode;
 
-use syncbridge::engine::{FieldRules, RunReport};
+use syncbridge::engine::FieldRules;
 use syncbridge::hub::NewConnection;
 use syncbridge::secrets::Credential;
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
@@ -99,50 +102,6 @@ impl Env {
         m365::save_profile(&self.t.hub, COMPANY, options, rules, page_size).await;
     }
 
-    /// One run; asserts it completed and failed nothing.
-    async fn run(&self) -> RunReport {
-        m365::run_clean(&self.t.hub).await
-    }
-
-    /// The contacts with this e-mail address (case-insensitive).
-    fn with_email(&self, email: &str) -> Vec<Value> {
-        self.sim
-            .autotask()
-            .rows("Contacts")
-            .into_iter()
-            .filter(|c| {
-                c["emailAddress"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-            })
-            .collect()
-    }
-
-    /// The one contact with this e-mail address.
-    fn the(&self, email: &str) -> Value {
-        let found = self.with_email(email);
-        assert_eq!(
-            found.len(),
-            1,
-            "exactly one contact with {email}: {found:#?}"
-        );
-        found.into_iter().next().unwrap()
-    }
-
-    fn contact(&self, id: i64) -> Value {
-        self.sim.autotask().get("Contacts", id).expect("contact")
-    }
-
-    fn count(&self) -> usize {
-        self.sim.autotask().rows("Contacts").len()
-    }
-
-    /// Creates and updates the Autotask simulator received since the last reset.
-    fn writes(&self) -> (u64, u64) {
-        let r = self.sim.requests();
-        (r.count_matching(CREATES), r.count_matching(UPDATES))
-    }
-
     /// Edits a contact directly in Autotask (as a PSA user would).
     fn psa_edit(&self, id: i64, patch: Value) {
         let mut row = self.contact(id);
@@ -153,25 +112,59 @@ impl Env {
     }
 }
 
-/// No contact holds this address, active or not.
-fn assert_absent(env: &Env, email: &str) {
-    assert!(
-        env.with_email(email).is_empty(),
-        "{email} must not be synced: {:#?}",
-        env.with_email(email)
-    );
-}
-
-/// Every address in the PSA appears once (no duplicates).
-fn assert_no_duplicates(env: &Env) {
-    let mut seen = std::collections::BTreeMap::<String, usize>::new();
-    for c in env.sim.autotask().rows("Contacts") {
-        if let Some(e) = c["emailAddress"].as_str() {
-            *seen.entry(e.to_ascii_lowercase()).or_default() += 1;
-        }
+impl Psa for Env {
+    fn options(extra: Value) -> Value {
+        autotask_options(extra)
     }
-    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dups.is_empty(), "duplicated contacts: {dups:?}");
+
+    fn update_off_scenario() -> Scenario {
+        update_off_scenario()
+    }
+
+    fn seed_contact(id: i64, email: &str) -> Value {
+        psa_contact(id, email, json!({}))
+    }
+
+    async fn start(s: Scenario) -> Env {
+        Env::start(s).await
+    }
+
+    fn sim(&self) -> &Simulator {
+        &self.sim
+    }
+
+    fn hub(&self) -> &Arc<Hub> {
+        &self.t.hub
+    }
+
+    fn rows(&self) -> Vec<Value> {
+        self.sim.autotask().rows("Contacts")
+    }
+
+    fn contact(&self, id: i64) -> Value {
+        self.sim.autotask().get("Contacts", id).expect("contact")
+    }
+
+    fn writes(&self) -> (u64, u64) {
+        let r = self.sim.requests();
+        (r.count_matching(CREATES), r.count_matching(UPDATES))
+    }
+
+    fn emails_of(c: &Value) -> Vec<String> {
+        c["emailAddress"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect()
+    }
+
+    fn mobile_of(c: &Value) -> Option<String> {
+        c["mobilePhone"].as_str().map(str::to_owned)
+    }
+
+    fn is_inactive(c: &Value) -> bool {
+        c["isActive"] == 0
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -179,27 +172,7 @@ fn assert_no_duplicates(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_enabled_and_licensed_users_are_synced() {
-    let env = Env::start(Scenario::new(
-        vec![
-            user("u1", "active", json!({})),
-            user("u2", "blocked", json!({"accountEnabled": false})),
-            user("u3", "unlicensed", json!({"assignedLicenses": []})),
-            user(
-                "u4",
-                "neither",
-                json!({"accountEnabled": false, "assignedLicenses": []}),
-            ),
-        ],
-        autotask_options(json!({})),
-    ))
-    .await;
-    let r = env.run().await;
-    assert_eq!(r.planned.create, 1, "{r:?}");
-    assert_eq!(env.the(&upn("active"))["isActive"], 1);
-    assert_absent(&env, &upn("blocked"));
-    assert_absent(&env, &upn("unlicensed"));
-    assert_absent(&env, &upn("neither"));
-    assert_eq!(env.count(), 1);
+    psa::only_enabled_and_licensed_users_are_synced::<Env>().await;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -274,7 +247,7 @@ async fn group_filter_routes_direct_and_transitive_members_to_its_site() {
         21,
         "member through a nested group"
     );
-    assert_absent(&env, &upn("nolic"));
+    env.assert_absent(&upn("nolic"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +271,7 @@ async fn highest_priority_filter_wins_and_every_user_lands_once() {
     assert_eq!(site(&env.the(&upn("boss"))), 21);
     // it matches field (2) and licence EXCHANGESTANDARD (4).
     assert_eq!(site(&env.the(&upn("it"))), 22);
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 7, "seven licensed users, seven contacts");
     // A second run adds nothing and moves nothing.
     env.sim.reset_requests();
@@ -310,7 +283,7 @@ async fn highest_priority_filter_wins_and_every_user_lands_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_in_no_filter_are_not_synced_when_there_is_no_catch_all() {
     let env = filter_env(false).await;
-    assert_absent(&env, &upn("rest"));
+    env.assert_absent(&upn("rest"));
     assert_eq!(env.count(), 6);
 }
 
@@ -375,7 +348,7 @@ async fn use_email_matches_and_writes_the_assigned_email() {
     let env = Env::start(s).await;
     env.run().await;
     assert_eq!(env.the("ada@contoso.com")["firstName"], "Ada");
-    assert_absent(&env, &upn("ada.l"));
+    env.assert_absent(&upn("ada.l"));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -439,46 +412,12 @@ async fn update_existing_off_matches_but_never_updates_and_still_creates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_existing_off_never_updates_contacts_it_created_either() {
-    let env = Env::start(update_off_scenario()).await;
-    env.run().await;
-    let created = env.the(&upn("new"));
-    // Changes in Microsoft 365 to every kind of linked contact.
-    for id in ["u1", "u2", "u3"] {
-        assert!(env.sim.graph().update_user(
-            TENANT,
-            id,
-            json!({"givenName": "Changed", "jobTitle": "Changed"})
-        ));
-    }
-    env.sim.reset_requests();
-    let r = env.run().await;
-    assert_eq!(env.writes(), (0, 0), "nothing is written: {r:?}");
-    assert_eq!(
-        env.the(&upn("new")),
-        created,
-        "a contact created by the sync is an existing contact on the next run"
-    );
-    assert_eq!(env.contact(101)["firstName"], "Old");
+    psa::update_existing_off_never_updates_contacts_it_created_either::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_existing_off_never_deactivates() {
-    let env = Env::start(update_off_scenario()).await;
-    env.run().await;
-    assert!(env.sim.graph().delete_user(TENANT, "u1", true));
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u3", json!({"assignedLicenses": []})));
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 0, "{r:?}");
-    assert_eq!(env.contact(101)["isActive"], 1);
-    assert_eq!(env.the(&upn("new"))["isActive"], 1);
-    // A full pass (expired delta token) does not deactivate the deleted user's contact either.
-    env.sim.graph().expire_delta_tokens();
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 0, "{r:?}");
-    assert_eq!(env.contact(101)["isActive"], 1);
+    psa::update_existing_off_never_deactivates::<Env>().await;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -486,64 +425,12 @@ async fn update_existing_off_never_deactivates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_disabled_or_unlicensed_users_deactivate_their_linked_contacts() {
-    let mut s = Scenario::new(
-        vec![
-            user("u1", "created", json!({})),
-            user("u2", "matched", json!({})),
-            user("u3", "blocked", json!({})),
-            user("u4", "stays", json!({})),
-        ],
-        autotask_options(json!({})),
-    );
-    s.contacts = vec![psa_contact(101, &upn("matched"), json!({}))];
-    let env = Env::start(s).await;
-    env.run().await;
-    assert!(env.sim.graph().delete_user(TENANT, "u1", true));
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u2", json!({"assignedLicenses": []})));
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u3", json!({"accountEnabled": false})));
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 3, "{r:?}");
-    assert_eq!(env.the(&upn("created"))["isActive"], 0, "deleted");
-    assert_eq!(env.contact(101)["isActive"], 0, "licence removed");
-    assert_eq!(env.the(&upn("blocked"))["isActive"], 0, "sign-in blocked");
-    assert_eq!(env.the(&upn("stays"))["isActive"], 1);
-    assert_eq!(env.count(), 4, "deactivated, never deleted");
+    psa::deleted_disabled_or_unlicensed_users_deactivate_their_linked_contacts::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmatched_contacts_are_never_deactivated() {
-    let mut s = Scenario::new(
-        vec![
-            user("u1", "synced", json!({})),
-            // Unlicensed from the start: never matched to the PSA contact with its address.
-            user("u2", "never", json!({"assignedLicenses": []})),
-        ],
-        autotask_options(json!({})),
-    );
-    s.contacts = vec![
-        psa_contact(900, "someone@else.example", json!({})),
-        psa_contact(901, &upn("never"), json!({})),
-    ];
-    let env = Env::start(s).await;
-    env.run().await;
-    assert!(env.sim.graph().delete_user(TENANT, "u1", true));
-    assert!(env.sim.graph().delete_user(TENANT, "u2", true));
-    let r = env.run().await;
-    assert_eq!(r.planned.deactivate, 1, "only the linked one: {r:?}");
-    assert_eq!(env.the(&upn("synced"))["isActive"], 0);
-    assert_eq!(env.contact(900)["isActive"], 1, "no Microsoft 365 user");
-    assert_eq!(env.contact(901)["isActive"], 1, "never matched by e-mail");
-    // A full pass (expired delta token) does not either.
-    env.sim.graph().expire_delta_tokens();
-    env.run().await;
-    assert_eq!(env.contact(900)["isActive"], 1);
-    assert_eq!(env.contact(901)["isActive"], 1);
+    psa::unmatched_contacts_are_never_deactivated::<Env>().await;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -766,34 +653,9 @@ async fn a_psa_edit_is_overwritten_by_the_next_microsoft_365_change() {
 // ------------------------------------------------------------------------------------------
 // The flow: incremental runs, throttling, an expired delta token, an interrupted run.
 
-fn many_users(n: usize) -> Vec<Value> {
-    (1..=n)
-        .map(|i| user(&format!("u{i}"), &format!("user{i}"), json!({})))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_run_writes_only_the_changed_contact() {
-    let env = Env::start(Scenario::new(many_users(8), autotask_options(json!({})))).await;
-    env.run().await;
-    assert_eq!(env.count(), 8);
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u5", json!({"mobilePhone": "+1 555 7777"})));
-    env.sim.reset_requests();
-    let r = env.run().await;
-    assert_eq!((r.planned.create, r.planned.update), (0, 1), "{r:?}");
-    assert_eq!(env.writes(), (0, 1), "one PATCH, no POST");
-    let graph = env.sim.requests();
-    assert_eq!(
-        graph.count_matching("GET /v1.0/users/delta"),
-        1,
-        "one delta round: {graph:?}"
-    );
-    assert_eq!(env.the(&upn("user5"))["mobilePhone"], "+1 555 7777");
-    assert_eq!(env.the(&upn("user4"))["mobilePhone"], "+1 555 0199");
-    assert_eq!(env.count(), 8);
+    psa::an_incremental_run_writes_only_the_changed_contact::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -822,7 +684,7 @@ async fn throttled_graph_and_autotask_calls_are_waited_out_without_duplicates() 
         8,
         "six creates and two throttled ones"
     );
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 6);
     // And the next run has nothing left to do.
     env.sim.reset_requests();
@@ -871,7 +733,7 @@ async fn an_expired_delta_token_reconciles_against_links_without_reimporting() {
         101,
         "still the matched contact"
     );
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 7);
 }
 
@@ -913,7 +775,7 @@ async fn an_interrupted_run_resumes_without_duplicates() {
         r.recovered >= 1,
         "the last create was found by lookup: {r:?}"
     );
-    assert_no_duplicates(&env);
+    env.assert_no_duplicates();
     assert_eq!(env.count(), 9);
     assert_eq!(
         env.writes().0 as usize,

@@ -347,6 +347,20 @@ async fn settings_and_auth_checks(hub: &Hub, conn: &str) {
         mailboxes::disable_for_auth(store, "x:nobody@example.com", "401").await,
         Err(StoreError::NotFound { .. })
     ));
+    // Settings that are not a JSON object are an error naming the mailbox, never `{}`.
+    sqlx::query("UPDATE mailboxes SET settings = $1 WHERE id = $2")
+        .bind("[1,")
+        .bind(id(4))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let err = mailboxes::get(store, &id(4)).await.unwrap_err().to_string();
+    assert!(err.contains(&id(4)) && err.contains("settings"), "{err}");
+    sqlx::query("UPDATE mailboxes SET settings = '{}' WHERE id = $1")
+        .bind(id(4))
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

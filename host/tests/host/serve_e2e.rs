@@ -385,6 +385,27 @@ async fn a_profile_saved_through_the_api_runs_within_seconds() {
         );
     }
     assert!(value("syncbridge_scheduler_lag_seconds_count", &[]) >= 2.0);
+    // Every request of the Microsoft 365 connection is counted, its OAuth token
+    // requests included: as many as the simulator answered on Graph and Entra routes.
+    let requests = sim.requests();
+    let tokens = requests.count_matching("/oauth2/v2.0/token");
+    assert!(tokens >= 1, "{requests:?}");
+    let answered = requests.count_matching(" /v1.0/") + tokens;
+    let counted: f64 = ["2xx", "3xx", "4xx", "5xx"]
+        .into_iter()
+        .filter_map(|class| {
+            crate::metrics::sample(
+                &text,
+                "syncbridge_outbound_requests_total",
+                &[
+                    ("connection", "m365"),
+                    ("host", "127.0.0.1"),
+                    ("status_class", class),
+                ],
+            )
+        })
+        .sum();
+    assert_eq!(counted, answered as f64, "{requests:?}\n{text}");
 }
 
 /// Peak resident memory (VmHWM) of a process, in KiB.

@@ -359,6 +359,18 @@ impl HttpClients {
                 } else {
                     &self.public_only
                 };
+                let token_host = url::Url::parse(token_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                // Token requests are outbound requests of the connection too.
+                let answered = |status: Option<u16>| {
+                    self.metrics
+                        .outbound(&conn.connection_id, &token_host, status);
+                    if status == Some(429) {
+                        self.metrics.throttled(&conn.connection_id, &token_host);
+                    }
+                };
                 let token = self
                     .tokens
                     .token(
@@ -370,6 +382,7 @@ impl HttpClients {
                             client_secret,
                             scope: scope.as_deref(),
                         },
+                        answered,
                     )
                     .await
                     .map_err(|source| HttpError::Auth {

@@ -64,12 +64,14 @@ pub struct ClientCredentials<'a> {
 }
 
 impl TokenCache {
-    /// A cached token, or a new one from the token endpoint.
+    /// A cached token, or a new one from the token endpoint; `answered` is told
+    /// the status of a token request (`None`: no answer), for the metrics.
     pub async fn token(
         &self,
         client: &reqwest::Client,
         key: (String, String),
         grant: ClientCredentials<'_>,
+        answered: impl FnOnce(Option<u16>),
     ) -> Result<SecretString, TokenError> {
         let mut tokens = self.tokens.lock().await;
         if let Some(cached) = tokens.get(&key) {
@@ -85,14 +87,21 @@ impl TokenCache {
         if let Some(scope) = grant.scope {
             form.push(("scope", scope));
         }
-        let response = client
+        let response = match client
             .post(grant.token_url)
             .form(&form)
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| TokenError::Unavailable(without_url(&e)))?;
+        {
+            Ok(response) => response,
+            Err(e) => {
+                answered(None);
+                return Err(TokenError::Unavailable(without_url(&e)));
+            }
+        };
         let status = response.status().as_u16();
+        answered(Some(status));
         let body = response
             .bytes()
             .await

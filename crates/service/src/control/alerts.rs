@@ -3,11 +3,10 @@
 
 use super::new_id;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use syncbridge_store::{now_ms, Store, StoreError};
 
-/// One alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One alert (a row of `alerts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Alert {
     pub id: String,
     pub company_id: Option<String>,
@@ -33,21 +32,6 @@ pub struct NewAlert<'a> {
     pub severity: &'a str,
     pub code: &'a str,
     pub message: &'a str,
-}
-
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Alert, sqlx::Error> {
-    Ok(Alert {
-        id: r.try_get("id")?,
-        company_id: r.try_get("company_id")?,
-        connection_id: r.try_get("connection_id")?,
-        profile_id: r.try_get("profile_id")?,
-        run_id: r.try_get("run_id")?,
-        severity: r.try_get("severity")?,
-        code: r.try_get("code")?,
-        message: r.try_get("message")?,
-        at: r.try_get("at")?,
-        resolved_at: r.try_get("resolved_at")?,
-    })
 }
 
 /// Raises an alert.
@@ -90,28 +74,26 @@ pub async fn list(
     company: Option<&str>,
     all: bool,
 ) -> Result<Vec<Alert>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as::<_, Alert>(
         "SELECT * FROM alerts WHERE ($1 IS NULL OR company_id = $1) AND ($2 = 1 OR resolved_at IS NULL)
          ORDER BY at DESC LIMIT 500",
     )
     .bind(company)
     .bind(i64::from(all))
     .fetch_all(store.pool())
-    .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    .await?)
 }
 
 /// One alert.
 pub async fn get(store: &Store, id: &str) -> Result<Alert, StoreError> {
-    let row = sqlx::query("SELECT * FROM alerts WHERE id = $1")
+    sqlx::query_as::<_, Alert>("SELECT * FROM alerts WHERE id = $1")
         .bind(id)
         .fetch_optional(store.pool())
         .await?
         .ok_or_else(|| StoreError::NotFound {
             what: "alert",
             id: id.to_owned(),
-        })?;
-    Ok(from_row(&row)?)
+        })
 }
 
 /// Marks an alert resolved.

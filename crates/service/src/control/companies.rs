@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use syncbridge_store::{now_ms, Store, StoreError};
 
-/// One customer company.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One customer company (a row of `companies`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Company {
     pub id: String,
     pub name: String,
@@ -74,15 +74,6 @@ impl Company {
     }
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Company, sqlx::Error> {
-    Ok(Company {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        notify_to: r.try_get("notify_to")?,
-        time_zone: r.try_get("time_zone")?,
-    })
-}
-
 /// Creates or updates a company. A new row gets a fresh incarnation, which
 /// the company's scoped API tokens are bound to; an update keeps it.
 pub async fn save(store: &Store, c: &Company) -> Result<(), StoreError> {
@@ -127,26 +118,26 @@ pub async fn incarnation(store: &Store, id: &str) -> Result<String, StoreError> 
 
 /// One company.
 pub async fn get(store: &Store, id: &str) -> Result<Company, StoreError> {
-    let row = sqlx::query("SELECT id, name, notify_to, time_zone FROM companies WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "company",
-            id: id.to_owned(),
-        })?;
-    Ok(from_row(&row)?)
+    sqlx::query_as::<_, Company>(
+        "SELECT id, name, notify_to, time_zone FROM companies WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "company",
+        id: id.to_owned(),
+    })
 }
 
 /// All companies, or only `only` when set.
 pub async fn list(store: &Store, only: Option<&str>) -> Result<Vec<Company>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as::<_, Company>(
         "SELECT id, name, notify_to, time_zone FROM companies WHERE ($1 IS NULL OR id = $1) ORDER BY id",
     )
     .bind(only)
     .fetch_all(store.pool())
-    .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    .await?)
 }
 
 /// Removes a company that owns nothing any more and, in the same

@@ -84,17 +84,32 @@ const SELECT: &str =
     m.settings, m.status, m.status_detail, m.discovered_at, m.updated_at
     FROM mailboxes m JOIN connections c ON c.id = m.connection_id";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<Mailbox, sqlx::Error> {
+/// A mailbox row; settings that are not a JSON object are an error naming
+/// the mailbox, never empty settings in their place.
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Mailbox, StoreError> {
+    let id: String = r.try_get("id")?;
     let settings: String = r.try_get("settings")?;
+    let settings = match serde_json::from_str::<Value>(&settings) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) | Err(_) => {
+            return Err(StoreError::Invalid {
+                what: "mailbox",
+                id: id.clone(),
+                detail: format!(
+                    "its stored settings are not a JSON object; set them again with PUT /api/v1/mailboxes/{id}/settings"
+                ),
+            })
+        }
+    };
     Ok(Mailbox {
-        id: r.try_get("id")?,
+        id,
         connection_id: r.try_get("connection_id")?,
         company_id: r.try_get("company_id")?,
         address: r.try_get("address")?,
         display_name: r.try_get("display_name")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         approved: r.try_get::<i64, _>("approved")? != 0,
-        settings: serde_json::from_str(&settings).unwrap_or_else(|_| Value::Object(Map::new())),
+        settings,
         status: r.try_get("status")?,
         status_detail: r.try_get("status_detail")?,
         discovered_at: r.try_get("discovered_at")?,
@@ -189,7 +204,7 @@ pub async fn list(
     .bind(company)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    rows.iter().map(from_row).collect()
 }
 
 /// One mailbox.
@@ -199,7 +214,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Mailbox, StoreError> {
         .fetch_optional(store.pool())
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(from_row(&row)?)
+    from_row(&row)
 }
 
 /// Whether a mailbox is enabled (an unknown one is not).

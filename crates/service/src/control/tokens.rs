@@ -69,14 +69,22 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<TokenInfo, sqlx::Error> {
+/// A token row; a role this version does not know is an error naming the
+/// token, never a weaker or stronger role in its place.
+fn from_row(r: &sqlx::any::AnyRow) -> Result<TokenInfo, StoreError> {
+    let id: String = r.try_get("id")?;
+    let role: String = r.try_get("role")?;
+    let role = role.parse().map_err(|_| StoreError::Invalid {
+        what: "API token",
+        id: id.clone(),
+        detail: format!(
+            "unknown role {role:?}; revoke it (`syncbridge token revoke {id}`) and create a new one"
+        ),
+    })?;
     Ok(TokenInfo {
-        id: r.try_get("id")?,
+        id,
         name: r.try_get("name")?,
-        role: r
-            .try_get::<String, _>("role")?
-            .parse()
-            .unwrap_or(Role::Viewer),
+        role,
         company_id: r.try_get("company_id")?,
         created_at: r.try_get("created_at")?,
         last_used_at: r.try_get("last_used_at")?,
@@ -135,7 +143,7 @@ pub async fn list(store: &Store) -> Result<Vec<TokenInfo>, StoreError> {
     )
     .fetch_all(store.pool())
     .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    rows.iter().map(from_row).collect()
 }
 
 /// Revokes a token.

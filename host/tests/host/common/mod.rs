@@ -4,6 +4,7 @@
 
 pub mod feed;
 pub mod m365;
+pub mod psa;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
