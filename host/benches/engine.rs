@@ -100,12 +100,26 @@ impl Transform for Echo {
     }
 }
 
+/// A target with a change feed: writes are kept by id, lookups by id answer
+/// them, and the feed reports nothing changed by anyone else.
 #[derive(Default)]
 struct BenchTarget(Mutex<BTreeMap<String, WriteOp>>);
 
 impl Target for BenchTarget {
-    async fn lookup(&self, _scope: &str, _keys: Vec<String>) -> Result<Vec<Item>, EndpointError> {
-        Ok(vec![])
+    async fn lookup(&self, _scope: &str, keys: Vec<String>) -> Result<Vec<Item>, EndpointError> {
+        let t = self.0.lock().unwrap();
+        Ok(keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("id:"))
+            .filter_map(|id| {
+                t.get(id).map(|op| Item {
+                    id: id.to_owned(),
+                    version: None,
+                    removed: None,
+                    body: op.body.clone(),
+                })
+            })
+            .collect())
     }
     async fn push(
         &self,
@@ -116,7 +130,10 @@ impl Target for BenchTarget {
         Ok(ops
             .into_iter()
             .map(|op| {
-                let id = format!("t{}", t.len() + 1);
+                let id = match &op.target_id {
+                    Some(id) => id.clone(),
+                    None => format!("t{}", t.len() + 1),
+                };
                 let op_id = op.op_id.clone();
                 t.insert(id.clone(), op);
                 WriteResult {
@@ -128,6 +145,19 @@ impl Target for BenchTarget {
                 }
             })
             .collect())
+    }
+    async fn changes(
+        &self,
+        _scope: &str,
+        _cursor: Option<String>,
+        _max_items: u32,
+    ) -> Result<Page, EndpointError> {
+        Ok(Page {
+            items: vec![],
+            cursor: Some("now".into()),
+            more: false,
+            full: false,
+        })
     }
 }
 

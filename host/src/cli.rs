@@ -80,6 +80,11 @@ pub enum Command {
     ///
     /// The run is recorded like a scheduled one (see `runs list`) and refused
     /// while another run of the profile is queued or in progress.
+    ///
+    /// Exit status: 0 when every item was applied (or the run was held or
+    /// planned), 2 when it applied but some items failed (partial: they are
+    /// quarantined and retried next run), 1 when it failed or a stored plan was
+    /// stale.
     Run {
         /// Profile name.
         profile: String,
@@ -93,6 +98,11 @@ pub enum Command {
         /// No progress bar (for logs and scripts).
         #[arg(long)]
         quiet: bool,
+        /// A full reconcile: read every source item and every linked target
+        /// item, not only what changed (what a configuration change or the
+        /// periodic reconcile does).
+        #[arg(long, conflicts_with_all = ["apply"])]
+        full: bool,
     },
     /// Filter preview: a dry run that shows, for every source item, which filter
     /// matched (or why none did), the site and contact types it maps to and the

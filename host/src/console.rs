@@ -137,7 +137,7 @@ pub fn print_run(run: &RunRecord) {
     }
     outln!("{t}");
     match run.status {
-        RunStatus::Succeeded => outln!(
+        RunStatus::Succeeded | RunStatus::Partial => outln!(
             "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
             report.applied, report.failed, report.recovered, report.pages
         ),

@@ -37,9 +37,22 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<Incomplete>() {
+                Some(Incomplete::Partial { .. }) => std::process::ExitCode::from(2),
+                _ => std::process::ExitCode::FAILURE,
+            }
         }
     }
+}
+
+/// A run that did not apply everything: exit status 1 when it failed or its
+/// plan was stale, 2 when it applied but some items failed (partial).
+#[derive(Debug, thiserror::Error)]
+enum Incomplete {
+    #[error("run {run} did not complete")]
+    Failed { run: String },
+    #[error("run {run} applied, but {failed} item(s) failed; they are quarantined and retried on the next run (`syncbridge quarantine list`)")]
+    Partial { run: String, failed: u64 },
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -100,15 +113,35 @@ async fn run(cli: Cli) -> Result<()> {
             dry_run,
             apply,
             quiet,
+            full,
         } => {
             let mode = match (dry_run, &apply) {
                 (true, _) => RunMode::DryRun,
                 (false, Some(_)) => RunMode::ApplyPlan,
                 (false, None) => RunMode::Run,
             };
+            if full {
+                syncbridge::control::profiles::request_full_reconcile(
+                    &hub,
+                    syncbridge::control::Actor::Msp,
+                    &profile,
+                )
+                .await?;
+            }
             let done = console::run_now(hub, &profile, mode, apply.as_deref(), quiet).await?;
-            if matches!(done.status, RunStatus::Failed | RunStatus::Stale) {
-                bail!("run {} did not complete", done.id);
+            match done.status {
+                RunStatus::Failed | RunStatus::Stale => {
+                    return Err(Incomplete::Failed { run: done.id }.into())
+                }
+                RunStatus::Partial => {
+                    let failed = done.report.map(|r| r.report.failed).unwrap_or_default();
+                    return Err(Incomplete::Partial {
+                        run: done.id,
+                        failed,
+                    }
+                    .into());
+                }
+                _ => {}
             }
         }
         Command::Preview { profile } => console::preview(hub, &profile).await?,

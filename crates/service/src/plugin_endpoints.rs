@@ -158,6 +158,17 @@ impl Target for ConnectionEndpoint<'_> {
         // failed call leaves its ops pending for recovery by lookup.
         self.push_once(scope, ops).await
     }
+
+    async fn changes(
+        &self,
+        scope: &str,
+        cursor: Option<String>,
+        max_items: u32,
+    ) -> Result<Page, EndpointError> {
+        self.retry
+            .run("pull", || self.pull_once(scope, cursor.clone(), max_items))
+            .await
+    }
 }
 
 /// A mapper plugin with the profile's options.

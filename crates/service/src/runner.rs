@@ -410,7 +410,13 @@ impl Runner {
     {
         let store = self.hub.store();
         if profiles::take_resync(store, &profile.id).await? {
-            tracing::info!(profile = %profile.id, "server settings changed: starting a full re-sync");
+            tracing::info!(profile = %profile.id, "settings changed: starting a full re-sync");
+            engine
+                .ledger
+                .reset_cursor(&profile.id, &profile.source_scope)
+                .await?;
+        } else if reconcile_due(engine.ledger, profile).await? {
+            tracing::info!(profile = %profile.id, "a full reconcile is due: reading every item of both sides");
             engine
                 .ledger
                 .reset_cursor(&profile.id, &profile.source_scope)
@@ -452,7 +458,7 @@ impl Runner {
         )
         .await?;
         Ok(Ended {
-            status: RunStatus::Succeeded,
+            status: applied_status(&report),
             report,
             plan: None,
             error: None,
@@ -577,7 +583,7 @@ impl Runner {
         self.settle(&plan_id, &run.id, ApplyOutcome::Applied, None)
             .await?;
         Ok(Ended {
-            status: RunStatus::Succeeded,
+            status: applied_status(&report),
             report,
             plan: Some(info),
             error: None,
@@ -638,7 +644,28 @@ where
         report.failed += failed;
         progress.page_done(applied, failed);
     }
-    Ok(())
+    engine.finish(spec, plan).await
+}
+
+/// `partial` when items failed (they are quarantined and retried), else `succeeded`.
+fn applied_status(report: &RunReport) -> RunStatus {
+    if report.failed > 0 {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    }
+}
+
+/// Whether the profile's periodic full reconcile is due: never done, or
+/// longer ago than its interval.
+async fn reconcile_due(ledger: &Ledger, profile: &Profile) -> Result<bool, StoreError> {
+    let Some(every) = profile.rules.full_reconcile_secs else {
+        return Ok(false);
+    };
+    Ok(match ledger.last_full_reconcile(&profile.id).await? {
+        None => true,
+        Some(at) => syncbridge_store::now_ms().saturating_sub(at) >= every as i64 * 1000,
+    })
 }
 
 /// Items of a page by action and outcome, failures by error class.

@@ -58,6 +58,14 @@ pub trait Transform {
 pub trait Target {
     /// Finds existing items by keys such as `email:...` or `id:...`.
     async fn lookup(&self, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, EndpointError>;
+    /// Reads one page of what changed in `scope` since `cursor` (the
+    /// target's own change feed; a full read where the service has none).
+    async fn changes(
+        &self,
+        scope: &str,
+        cursor: Option<String>,
+        max_items: u32,
+    ) -> Result<Page, EndpointError>;
     /// Applies writes; one result per op.
     async fn push(&self, scope: &str, ops: Vec<WriteOp>)
         -> Result<Vec<WriteResult>, EndpointError>;

@@ -4,7 +4,7 @@
 //! transaction: links, journal rows and (on the page's last batch) the cursor.
 
 use super::fields::FieldMap;
-use super::plan::{Action, Link, Origin, PlannedOp};
+use super::plan::{Action, Link, Origin, PlannedOp, TargetSnapshot};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 use syncbridge_store::{now_ms, Backend, Store, StoreError};
@@ -12,8 +12,12 @@ use syncbridge_store::{now_ms, Backend, Store, StoreError};
 /// The outcome of one applied op.
 #[derive(Debug, Clone)]
 pub enum Applied {
-    /// Written (or linked); the target id to record.
-    Ok { target_id: String },
+    /// Written (or linked); the target id to record and the target item as
+    /// read back after the write (`None` when it could not be read).
+    Ok {
+        target_id: String,
+        seen: Option<TargetSnapshot>,
+    },
     /// Failed; the item is quarantined and retried on a later run.
     Failed { class: String, message: String },
 }
@@ -66,18 +70,6 @@ pub struct Ledger {
     store: Store,
 }
 
-fn parse_action(s: &str) -> Action {
-    match s {
-        "create" => Action::Create,
-        "update" => Action::Update,
-        "deactivate" => Action::Deactivate,
-        "reactivate" => Action::Reactivate,
-        "delete" => Action::Delete,
-        "link" => Action::Link,
-        _ => Action::Noop,
-    }
-}
-
 impl Ledger {
     /// The ledger of a store.
     pub fn new(store: Store) -> Self {
@@ -96,7 +88,7 @@ impl Ledger {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
             let sql = format!(
-                "SELECT source_id, target_id, fields, origin, active, provenance FROM links WHERE profile_id = {} AND source_id IN ({})",
+                "SELECT source_id, target_id, fields, origin, active, provenance, target_seen FROM links WHERE profile_id = {} AND source_id IN ({})",
                 param(backend, 1),
                 placeholders.join(",")
             );
@@ -105,24 +97,95 @@ impl Ledger {
                 q = q.bind(id);
             }
             for row in q.fetch_all(self.store.pool()).await? {
-                let fields: String = row.try_get("fields")?;
-                out.insert(
-                    row.try_get::<String, _>("source_id")?,
-                    Link {
-                        target_id: row.try_get("target_id")?,
-                        fields: serde_json::from_str(&fields).unwrap_or_default(),
-                        origin: if row.try_get::<String, _>("origin")? == "matched" {
-                            Origin::Matched
-                        } else {
-                            Origin::Created
-                        },
-                        active: row.try_get::<i64, _>("active")? != 0,
-                        provenance: row.try_get("provenance")?,
-                    },
-                );
+                let (source_id, link) = link_of(profile, &row)?;
+                out.insert(source_id, link);
             }
         }
         Ok(out)
+    }
+
+    /// Links whose target item is one of `target_ids`, by source id.
+    pub async fn links_by_target(
+        &self,
+        profile: &str,
+        target_ids: &[String],
+    ) -> Result<HashMap<String, Link>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in target_ids.chunks(500) {
+            let backend = self.store.backend();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
+            let sql = format!(
+                "SELECT source_id, target_id, fields, origin, active, provenance, target_seen FROM links WHERE profile_id = {} AND target_id IN ({})",
+                param(backend, 1),
+                placeholders.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(profile);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.store.pool()).await? {
+                let (source_id, link) = link_of(profile, &row)?;
+                out.insert(source_id, link);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores the cursor of `scope` outside any page commit (the target's
+    /// change feed, stored once a run has applied everything it planned).
+    pub async fn set_cursor(
+        &self,
+        profile: &str,
+        scope: &str,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cursors (profile_id, scope, cursor, pass, updated_at) VALUES ($1, $2, $3, NULL, $4)
+             ON CONFLICT (profile_id, scope) DO UPDATE SET cursor = excluded.cursor, pass = NULL, updated_at = excluded.updated_at",
+        )
+        .bind(profile)
+        .bind(scope)
+        .bind(cursor)
+        .bind(now_ms())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// When the profile last finished a full reconcile (ms since the epoch).
+    pub async fn last_full_reconcile(&self, profile: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT full_at FROM reconciles WHERE profile_id = $1")
+            .bind(profile)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("full_at")?),
+            None => None,
+        })
+    }
+
+    /// Records that the profile finished a full reconcile now.
+    pub async fn full_reconcile_done(&self, profile: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reconciles (profile_id, full_at) VALUES ($1, $2)
+             ON CONFLICT (profile_id) DO UPDATE SET full_at = excluded.full_at",
+        )
+        .bind(profile)
+        .bind(now_ms())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets when the profile last reconciled fully: its next run reads both
+    /// sides in full (after a configuration change).
+    pub async fn request_full_reconcile(&self, profile: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM reconciles WHERE profile_id = $1")
+            .bind(profile)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
     }
 
     /// Number of active links.
@@ -234,12 +297,24 @@ impl Ledger {
         let mut tx = self.store.begin_write().await?;
         let mut journal_rows = Vec::new();
         let mut links = Vec::new();
+        let mut unlinked = Vec::new();
         let mut failures = Vec::new();
         for (op, applied) in outcomes {
             match applied {
                 Applied::Ok { .. } | Applied::Failed { .. } if op.action == Action::Noop => {}
-                Applied::Ok { target_id } => {
-                    links.push((*op, target_id.as_str()));
+                Applied::Ok { target_id, .. } if op.action == Action::Unlink => {
+                    unlinked.push(op.source_id.as_str());
+                    journal_rows.push(JournalRow::new(
+                        run,
+                        profile,
+                        op,
+                        "applied",
+                        Some(target_id),
+                        Some("the target item is gone; the link is forgotten".into()),
+                    ));
+                }
+                Applied::Ok { target_id, seen } => {
+                    links.push((*op, target_id.as_str(), seen.as_ref()));
                     journal_rows.push(JournalRow::new(
                         run,
                         profile,
@@ -263,6 +338,15 @@ impl Ledger {
             }
         }
         upsert_links(&mut tx, self.store.backend(), profile, &links, run, now).await?;
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "links",
+            "source_id",
+            profile,
+            &unlinked,
+        )
+        .await?;
         insert_journal(&mut tx, self.store.backend(), &journal_rows).await?;
         for (op, class, message) in failures {
             sqlx::query(
@@ -397,10 +481,17 @@ impl Ledger {
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
                 let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+                let op_id: String = r.try_get("op_id")?;
+                let action: String = r.try_get("action")?;
+                let action = Action::parse(&action).ok_or_else(|| StoreError::Invalid {
+                    what: "pending operation",
+                    id: op_id.clone(),
+                    detail: format!("its action {action:?} is unknown to this version"),
+                })?;
                 Ok(Unfinished {
-                    op_id: r.try_get("op_id")?,
+                    op_id,
                     source_id: r.try_get("source_id")?,
-                    action: parse_action(&r.try_get::<String, _>("action")?),
+                    action,
                     match_keys: serde_json::from_value(detail["match_keys"].clone())
                         .unwrap_or_default(),
                     fields_after: serde_json::from_value(detail["fields_after"].clone())
@@ -438,6 +529,7 @@ impl Ledger {
             retry: false,
             prior_provenance: None,
             inactive_after: false,
+            target_seen: None,
         };
         match target {
             Some(t) => {
@@ -445,7 +537,7 @@ impl Ledger {
                     &mut tx,
                     self.store.backend(),
                     profile,
-                    &[(&op, t)],
+                    &[(&op, t, None)],
                     run,
                     now,
                 )
@@ -543,6 +635,44 @@ impl Ledger {
             .map(|r| r.try_get("source_id").map_err(StoreError::from))
             .collect()
     }
+}
+
+/// One `links` row as (source id, link); a stored value this version cannot
+/// read is an error naming the link, never a default.
+fn link_of(profile: &str, row: &sqlx::any::AnyRow) -> Result<(String, Link), StoreError> {
+    let source_id: String = row.try_get("source_id")?;
+    let corrupt = |what: &str, e: serde_json::Error| StoreError::Invalid {
+        what: "link",
+        id: format!("{profile}/{source_id}"),
+        detail: format!("its stored {what} cannot be read: {e}"),
+    };
+    let fields: String = row.try_get("fields")?;
+    let fields = serde_json::from_str(&fields).map_err(|e| corrupt("fields", e))?;
+    let seen: Option<String> = row.try_get("target_seen")?;
+    let seen = seen
+        .map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(|e| corrupt("target state", e))?;
+    let origin = match row.try_get::<String, _>("origin")?.as_str() {
+        "matched" => Origin::Matched,
+        "created" => Origin::Created,
+        other => {
+            return Err(StoreError::Invalid {
+                what: "link",
+                id: format!("{profile}/{source_id}"),
+                detail: format!("its origin {other:?} is neither created nor matched"),
+            })
+        }
+    };
+    let link = Link {
+        target_id: row.try_get("target_id")?,
+        fields,
+        origin,
+        active: row.try_get::<i64, _>("active")? != 0,
+        provenance: row.try_get("provenance")?,
+        seen,
+    };
+    Ok((source_id, link))
 }
 
 /// Rows per multi-row statement (well under both databases' parameter limits).
@@ -676,21 +806,22 @@ async fn upsert_links(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     profile: &str,
-    links: &[(&PlannedOp, &str)],
+    links: &[(&PlannedOp, &str, Option<&TargetSnapshot>)],
     run: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     for chunk in links.chunks(CHUNK) {
         let sql = values_sql(
             backend,
-            "INSERT INTO links (profile_id, source_id, target_id, fields, provenance, origin, active, updated_at) VALUES",
+            "INSERT INTO links (profile_id, source_id, target_id, fields, provenance, origin, active, updated_at, target_seen) VALUES",
             chunk.len(),
-            8,
+            9,
             "ON CONFLICT (profile_id, source_id) DO UPDATE SET target_id = excluded.target_id, fields = excluded.fields,
-               provenance = excluded.provenance, origin = excluded.origin, active = excluded.active, updated_at = excluded.updated_at",
+               provenance = excluded.provenance, origin = excluded.origin, active = excluded.active, updated_at = excluded.updated_at,
+               target_seen = excluded.target_seen",
         );
         let mut q = sqlx::query(&sql);
-        for (op, target_id) in chunk {
+        for (op, target_id, seen) in chunk {
             let mut provenance: serde_json::Map<String, serde_json::Value> = op
                 .prior_provenance
                 .as_deref()
@@ -714,7 +845,8 @@ async fn upsert_links(
                 .bind(serde_json::Value::Object(provenance).to_string())
                 .bind(origin)
                 .bind(!(op.action.removes() || op.inactive_after) as i64)
-                .bind(now);
+                .bind(now)
+                .bind(seen.map(|s| serde_json::to_string(s).expect("snapshot serialises")));
         }
         q.execute(&mut **tx).await?;
     }

@@ -2,7 +2,7 @@
 //! per-field changes. Pure: no I/O, so every rule is unit-tested here.
 
 use super::fields::{flatten, is_blank, FieldMap};
-use super::rules::{FieldRules, OnRemove};
+use super::rules::{FieldRules, OnRemove, OnTargetGone};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use syncbridge_model::{ContactTypesMode, Intent, IntentAction, ItemBody};
@@ -18,6 +18,9 @@ pub enum Action {
     Delete,
     /// Link to an existing target item without writing (matched, updates off).
     Link,
+    /// Forget the link without writing: its target item is gone and the
+    /// rules say not to create it again.
+    Unlink,
     Noop,
 }
 
@@ -31,13 +34,29 @@ impl Action {
             Action::Reactivate => "reactivate",
             Action::Delete => "delete",
             Action::Link => "link",
+            Action::Unlink => "unlink",
             Action::Noop => "noop",
         }
     }
 
+    /// The action of a stored name; `None` for a name this version does not know.
+    pub fn parse(s: &str) -> Option<Action> {
+        Some(match s {
+            "create" => Action::Create,
+            "update" => Action::Update,
+            "deactivate" => Action::Deactivate,
+            "reactivate" => Action::Reactivate,
+            "delete" => Action::Delete,
+            "link" => Action::Link,
+            "unlink" => Action::Unlink,
+            "noop" => Action::Noop,
+            _ => return None,
+        })
+    }
+
     /// Whether the target connector is called for it.
     pub fn writes(self) -> bool {
-        !matches!(self, Action::Link | Action::Noop)
+        !matches!(self, Action::Link | Action::Unlink | Action::Noop)
     }
 
     /// Whether it removes (for the brakes).
@@ -68,11 +87,72 @@ pub struct FieldChange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Link {
     pub target_id: String,
+    /// The field values the engine last wrote to (or matched in) the target.
     pub fields: FieldMap,
     pub origin: Origin,
     pub active: bool,
     /// Per-field provenance JSON as stored.
     pub provenance: String,
+    /// What the target held when the engine last read it (right after its
+    /// own write, or on a later read); `None` when never read.
+    pub seen: Option<TargetSnapshot>,
+}
+
+/// A target item as read: its fields and whether it is active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetSnapshot {
+    pub fields: FieldMap,
+    pub active: bool,
+}
+
+/// What planning knows of a linked target item now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetNow {
+    /// Read this run.
+    Present(TargetSnapshot),
+    /// Looked up this run and not found: deleted (or moved out of the
+    /// target scope) outside syncbridge.
+    Gone,
+}
+
+impl Link {
+    /// The target's fields as planning should diff them: a field the target
+    /// still holds as it was last read counts as what the engine wrote (the
+    /// target's own form of it, say a trimmed or reformatted value, is an echo,
+    /// not an edit); a field changed since is taken as it is now (someone
+    /// else's edit, which the source's value then puts back).
+    pub fn effective_fields(&self, now: &TargetSnapshot) -> FieldMap {
+        let Some(seen) = &self.seen else {
+            return now.fields.clone();
+        };
+        let mut eff = now.fields.clone();
+        let names: std::collections::BTreeSet<&String> =
+            self.fields.keys().chain(seen.fields.keys()).collect();
+        for name in names {
+            if seen.fields.get(name) == now.fields.get(name) {
+                match self.fields.get(name) {
+                    Some(v) => eff.insert(name.clone(), v.clone()),
+                    None => eff.remove(name),
+                };
+            }
+        }
+        eff
+    }
+
+    /// Whether the target item differs from what the engine last knew of it:
+    /// changed by someone else (not the echo of the engine's own write).
+    pub fn drifted(&self, now: &TargetSnapshot) -> bool {
+        match &self.seen {
+            Some(seen) => seen != now,
+            None => {
+                now.active != self.active
+                    || self
+                        .fields
+                        .iter()
+                        .any(|(k, v)| now.fields.get(k) != Some(v))
+            }
+        }
+    }
 }
 
 /// An existing target item found by a match key.
@@ -107,6 +187,10 @@ pub struct PlannedOp {
     /// updated without reactivation); the link must not claim it is active.
     #[serde(default)]
     pub inactive_after: bool,
+    /// The target item as planning read it (kept in the link when nothing is
+    /// written; a write reads the item back instead).
+    #[serde(default)]
+    pub target_seen: Option<TargetSnapshot>,
 }
 
 /// Which rules decided an operation.
@@ -144,11 +228,6 @@ impl std::fmt::Display for Decided {
         }
         Ok(())
     }
-}
-
-/// The engine's note for [`Decided::engine_rule`].
-fn engine_rule(note: &str) -> String {
-    note.to_owned()
 }
 
 /// Diffs `desired` against `current` under the rules.
@@ -236,6 +315,7 @@ pub fn plan_intent(
     op_id: String,
     intent: &Intent,
     link: Option<&Link>,
+    now: Option<&TargetNow>,
     matched: Option<&TargetMatch>,
     rules: &FieldRules,
 ) -> PlannedOp {
@@ -260,32 +340,68 @@ pub fn plan_intent(
         retry: false,
         prior_provenance: link.map(|l| l.provenance.clone()),
         inactive_after: false,
+        target_seen: match now {
+            Some(TargetNow::Present(s)) => Some(s.clone()),
+            _ => matched.map(|m| TargetSnapshot {
+                fields: m.fields.clone(),
+                active: m.active,
+            }),
+        },
     };
+    let gone = matches!(now, Some(TargetNow::Gone));
     match (intent.action, link) {
+        (IntentAction::Upsert, Some(link)) if gone && create_only => {
+            op.action = Action::Noop;
+            op.target_id = Some(link.target_id.clone());
+            op.decided.engine_rule =
+                "the linked target item is gone and the intent is create-only (update existing off): left as it is".to_owned();
+        }
+        (IntentAction::Upsert, Some(link)) if gone => {
+            op.prior_provenance = None;
+            match rules.on_target_gone {
+                OnTargetGone::Recreate => {
+                    create(&mut op, &desired);
+                    op.decided.engine_rule = "the linked target item is gone (deleted outside syncbridge): created again".to_owned();
+                }
+                OnTargetGone::Unlink => {
+                    op.action = Action::Unlink;
+                    op.target_id = Some(link.target_id.clone());
+                    op.body = None;
+                    op.decided.engine_rule = "the linked target item is gone (deleted outside syncbridge): unlinked, as the rules say (on_target_gone = unlink)".to_owned();
+                }
+            }
+        }
         (IntentAction::Upsert, Some(link)) => {
             op.target_id = Some(link.target_id.clone());
             op.origin = link.origin;
             let may_update =
                 !create_only && (link.origin == Origin::Created || rules.update_matched);
+            // What the target holds: as read this run, else as the link remembers.
+            let (current, active) = match now {
+                Some(TargetNow::Present(snapshot)) => {
+                    (link.effective_fields(snapshot), snapshot.active)
+                }
+                _ => (link.fields.clone(), link.active),
+            };
             let (changes, after) = if may_update {
-                let desired = desired_against(intent, &desired, &link.fields);
-                let (mut changes, after) = diff(&desired, &link.fields, rules);
-                rewrite_unchanged(&mut changes, &desired, &link.fields, rules);
+                let desired = desired_against(intent, &desired, &current);
+                let (mut changes, after) = diff(&desired, &current, rules);
+                rewrite_unchanged(&mut changes, &desired, &current, rules);
                 (changes, after)
             } else {
-                (Vec::new(), link.fields.clone())
+                (Vec::new(), current.clone())
             };
             op.fields_after = after;
             op.changes = changes;
-            op.action = if !link.active && rules.reactivate && !create_only {
+            op.action = if !active && rules.reactivate && !create_only {
                 Action::Reactivate
             } else if !op.changes.is_empty() {
                 Action::Update
             } else {
                 Action::Noop
             };
-            op.inactive_after = !link.active && op.action != Action::Reactivate;
-            op.decided.engine_rule = engine_rule(match op.action {
+            op.inactive_after = !active && op.action != Action::Reactivate;
+            op.decided.engine_rule = (match op.action {
                 Action::Reactivate => {
                     "linked target item is inactive and its source is active: reactivate"
                 }
@@ -295,7 +411,7 @@ pub fn plan_intent(
                 }
                 _ if !may_update => "matched item and updates of matched items are off",
                 _ => "linked: nothing changed",
-            });
+            }).to_owned();
         }
         (IntentAction::Upsert, None) => match matched {
             Some(m) => {
@@ -317,31 +433,25 @@ pub fn plan_intent(
                     Action::Link
                 };
                 op.inactive_after = !m.active && op.action != Action::Reactivate;
-                op.decided.engine_rule = engine_rule(if create_only {
+                op.decided.engine_rule = (if create_only {
                     "matched an existing target item by key: linked, not changed (create-only)"
                 } else {
                     "matched an existing target item by key"
-                });
+                })
+                .to_owned();
             }
             None => {
-                op.action = Action::Create;
-                op.fields_after = desired
-                    .iter()
-                    .filter(|(_, v)| !v.trim().is_empty())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                op.changes = op
-                    .fields_after
-                    .iter()
-                    .map(|(k, v)| FieldChange {
-                        field: k.clone(),
-                        before: None,
-                        after: Some(v.clone()),
-                    })
-                    .collect();
-                op.decided.engine_rule = engine_rule("no link and no match: create");
+                create(&mut op, &desired);
+                op.decided.engine_rule = "no link and no match: create".to_owned();
             }
         },
+        (IntentAction::Remove, Some(link)) if gone => {
+            op.action = Action::Unlink;
+            op.target_id = Some(link.target_id.clone());
+            op.body = None;
+            op.decided.engine_rule =
+                "source removed and the linked target item is already gone: unlinked".to_owned();
+        }
         (IntentAction::Remove, Some(link)) => {
             op.target_id = Some(link.target_id.clone());
             op.origin = link.origin;
@@ -356,20 +466,43 @@ pub fn plan_intent(
                 OnRemove::Delete => Action::Delete,
                 OnRemove::Ignore => Action::Noop,
             };
-            op.decided.engine_rule = engine_rule(if create_only {
+            op.decided.engine_rule = (if create_only {
                 "source removed but the intent is create-only (update existing off): left as it is"
             } else if owned {
                 "source removed"
             } else {
                 "source removed but the profile does not own the matched item"
-            });
+            })
+            .to_owned();
         }
         (IntentAction::Remove, None) | (IntentAction::Skip, _) => {
             op.body = None;
-            op.decided.engine_rule = engine_rule("nothing linked to change");
+            op.decided.engine_rule = "nothing linked to change".to_owned();
         }
     }
     op
+}
+
+/// Turns `op` into a create of every non-blank desired field.
+fn create(op: &mut PlannedOp, desired: &FieldMap) {
+    op.action = Action::Create;
+    op.target_id = None;
+    op.origin = Origin::Created;
+    op.target_seen = None;
+    op.fields_after = desired
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    op.changes = op
+        .fields_after
+        .iter()
+        .map(|(k, v)| FieldChange {
+            field: k.clone(),
+            before: None,
+            after: Some(v.clone()),
+        })
+        .collect();
 }
 
 /// Counts for the brakes and the run summary.
@@ -381,6 +514,9 @@ pub struct PlanCounts {
     pub reactivate: u64,
     pub delete: u64,
     pub link: u64,
+    /// Links forgotten because their target item is gone.
+    #[serde(default)]
+    pub unlink: u64,
     pub noop: u64,
 }
 
@@ -394,6 +530,7 @@ impl PlanCounts {
             Action::Reactivate => self.reactivate += 1,
             Action::Delete => self.delete += 1,
             Action::Link => self.link += 1,
+            Action::Unlink => self.unlink += 1,
             Action::Noop => self.noop += 1,
         }
     }
@@ -477,7 +614,167 @@ mod tests {
             origin,
             active,
             provenance: "{}".into(),
+            seen: None,
         }
+    }
+
+    fn now(first: &str, title: &str, active: bool) -> TargetNow {
+        TargetNow::Present(TargetSnapshot {
+            fields: flatten(&contact(Some(first), Some(title), "ada@x.test")),
+            active,
+        })
+    }
+
+    #[test]
+    fn a_target_edit_is_put_back_even_when_the_source_did_not_change() {
+        let l = link(Origin::Created, true, "Ada", "CTO");
+        let intent = upsert(contact(Some("Ada"), Some("CTO"), "ada@x.test"));
+        let rules = FieldRules::default();
+        // The target says what the link remembers: nothing to write.
+        let same = now("Ada", "CTO", true);
+        let op = plan_intent("o".into(), &intent, Some(&l), Some(&same), None, &rules);
+        assert_eq!(op.action, Action::Noop, "{op:?}");
+        // Someone renamed it in the target: the source's value goes back.
+        let edited = now("Edited", "CTO", true);
+        let op = plan_intent("o".into(), &intent, Some(&l), Some(&edited), None, &rules);
+        assert_eq!(op.action, Action::Update);
+        assert_eq!(
+            op.changes,
+            vec![FieldChange {
+                field: "first_name".into(),
+                before: Some("Edited".into()),
+                after: Some("Ada".into()),
+            }]
+        );
+        // A target-owned field edited in the target stays as it is.
+        let mut owned = rules.clone();
+        owned.truth.insert("first_name".into(), Truth::Target);
+        let op = plan_intent("o".into(), &intent, Some(&l), Some(&edited), None, &owned);
+        assert_eq!(op.action, Action::Noop);
+    }
+
+    #[test]
+    fn a_target_deactivated_by_hand_is_reactivated_while_its_source_is_active() {
+        let l = link(Origin::Created, true, "Ada", "CTO");
+        let intent = upsert(contact(Some("Ada"), Some("Lead"), "ada@x.test"));
+        let off = now("Ada", "CTO", false);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&off),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(
+            op.action,
+            Action::Reactivate,
+            "the link said active; the target is not"
+        );
+        assert!(
+            op.changes.iter().any(|c| c.field == "title"),
+            "and the change is written"
+        );
+        let no = FieldRules {
+            reactivate: false,
+            ..FieldRules::default()
+        };
+        let op = plan_intent("o".into(), &intent, Some(&l), Some(&off), None, &no);
+        assert_eq!(op.action, Action::Update);
+        assert!(op.inactive_after, "the link must not claim it is active");
+    }
+
+    #[test]
+    fn the_targets_own_form_of_a_written_value_is_an_echo_not_an_edit() {
+        // The engine wrote "Ada " and the target stored "Ada" (it trims).
+        let mut l = link(Origin::Created, true, "Ada ", "CTO");
+        let stored = TargetSnapshot {
+            fields: flatten(&contact(Some("Ada"), Some("CTO"), "ada@x.test")),
+            active: true,
+        };
+        l.seen = Some(stored.clone());
+        let intent = upsert(contact(Some("Ada "), Some("CTO"), "ada@x.test"));
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&TargetNow::Present(stored.clone())),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Noop, "no ping-pong: {op:?}");
+        assert!(!l.drifted(&stored));
+        // Edited since: a drift, and the source's value goes back.
+        let edited = now("Edited", "CTO", true);
+        let TargetNow::Present(snapshot) = &edited else {
+            unreachable!()
+        };
+        assert!(l.drifted(snapshot));
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&edited),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Update);
+    }
+
+    #[test]
+    fn a_linked_target_deleted_by_hand_is_created_again_or_unlinked_by_rule() {
+        let l = link(Origin::Matched, true, "Ada", "CTO");
+        let intent = upsert(contact(Some("Ada"), Some("CTO"), "ada@x.test"));
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&TargetNow::Gone),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Create);
+        assert_eq!(op.target_id, None);
+        assert_eq!(
+            op.origin,
+            Origin::Created,
+            "the profile owns what it created"
+        );
+        assert!(op.decided.engine_rule.contains("gone"), "{}", op.decided);
+        let unlink = FieldRules {
+            on_target_gone: OnTargetGone::Unlink,
+            ..FieldRules::default()
+        };
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&TargetNow::Gone),
+            None,
+            &unlink,
+        );
+        assert_eq!(op.action, Action::Unlink);
+        assert!(!op.action.writes());
+        // A removed source whose target is already gone is unlinked, not deactivated.
+        let op = plan_intent(
+            "o".into(),
+            &remove(),
+            Some(&l),
+            Some(&TargetNow::Gone),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Unlink);
+        // Create-only intents never create an item again.
+        let op = plan_intent(
+            "o".into(),
+            &create_only(intent),
+            Some(&l),
+            Some(&TargetNow::Gone),
+            None,
+            &FieldRules::default(),
+        );
+        assert_eq!(op.action, Action::Noop);
     }
 
     #[test]
@@ -485,6 +782,7 @@ mod tests {
         let op = plan_intent(
             "o".into(),
             &upsert(contact(Some("Ada"), None, "ada@x.test")),
+            None,
             None,
             None,
             &FieldRules::default(),
@@ -501,6 +799,7 @@ mod tests {
             "o".into(),
             &upsert(contact(Some("Augusta"), None, "ada@x.test")),
             Some(&l),
+            None,
             None,
             &FieldRules::default(),
         );
@@ -526,6 +825,7 @@ mod tests {
             "o".into(),
             &upsert(contact(Some("Ada"), None, "ada@x.test")),
             Some(&l),
+            None,
             None,
             &rules,
         );
@@ -553,6 +853,7 @@ mod tests {
             &upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test")),
             Some(&l),
             None,
+            None,
             &rules,
         );
         assert_eq!(op.action, Action::Noop);
@@ -564,6 +865,7 @@ mod tests {
             "o".into(),
             &upsert(contact(Some("Augusta"), Some("Engineer"), "ada@x.test")),
             Some(&l),
+            None,
             None,
             &rules,
         );
@@ -579,7 +881,14 @@ mod tests {
             active: true,
         };
         let intent = upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test"));
-        let op = plan_intent("o".into(), &intent, None, Some(&m), &FieldRules::default());
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            None,
+            None,
+            Some(&m),
+            &FieldRules::default(),
+        );
         assert_eq!(
             (op.action, op.origin, op.target_id.as_deref()),
             (Action::Update, Origin::Matched, Some("t9"))
@@ -589,7 +898,7 @@ mod tests {
             ..FieldRules::default()
         };
         assert_eq!(
-            plan_intent("o".into(), &intent, None, Some(&m), &off).action,
+            plan_intent("o".into(), &intent, None, None, Some(&m), &off).action,
             Action::Link
         );
         let inactive = TargetMatch { active: false, ..m };
@@ -597,6 +906,7 @@ mod tests {
             plan_intent(
                 "o".into(),
                 &intent,
+                None,
                 None,
                 Some(&inactive),
                 &FieldRules::default()
@@ -610,11 +920,19 @@ mod tests {
             reactivate: false,
             ..FieldRules::default()
         };
-        let op = plan_intent("o".into(), &intent, None, Some(&inactive), &no_reactivate);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            None,
+            None,
+            Some(&inactive),
+            &no_reactivate,
+        );
         assert_eq!((op.action, op.inactive_after), (Action::Update, true));
         let op = plan_intent(
             "o".into(),
             &intent,
+            None,
             None,
             Some(&inactive),
             &FieldRules::default(),
@@ -635,6 +953,7 @@ mod tests {
                 &remove(),
                 Some(&created),
                 None,
+                None,
                 &FieldRules::default()
             )
             .action,
@@ -645,7 +964,7 @@ mod tests {
             ..FieldRules::default()
         };
         assert_eq!(
-            plan_intent("o".into(), &remove(), Some(&matched), None, &strict).action,
+            plan_intent("o".into(), &remove(), Some(&matched), None, None, &strict).action,
             Action::Noop
         );
         let delete = FieldRules {
@@ -653,12 +972,20 @@ mod tests {
             ..FieldRules::default()
         };
         assert_eq!(
-            plan_intent("o".into(), &remove(), Some(&created), None, &delete).action,
+            plan_intent("o".into(), &remove(), Some(&created), None, None, &delete).action,
             Action::Delete
         );
         // Nothing linked: nothing to remove, whatever the target holds.
         assert_eq!(
-            plan_intent("o".into(), &remove(), None, None, &FieldRules::default()).action,
+            plan_intent(
+                "o".into(),
+                &remove(),
+                None,
+                None,
+                None,
+                &FieldRules::default()
+            )
+            .action,
             Action::Noop
         );
         // Already inactive: nothing to do.
@@ -668,6 +995,7 @@ mod tests {
                 "o".into(),
                 &remove(),
                 Some(&inactive),
+                None,
                 None,
                 &FieldRules::default()
             )
@@ -692,12 +1020,12 @@ mod tests {
         let changed = create_only(upsert(contact(Some("Augusta"), Some("Eng"), "ada@x.test")));
         // Linked, created by the profile: not updated (it exists now).
         let created = link(Origin::Created, true, "Ada", "C");
-        let op = plan_intent("o".into(), &changed, Some(&created), None, &rules);
+        let op = plan_intent("o".into(), &changed, Some(&created), None, None, &rules);
         assert_eq!((op.action, op.changes.len()), (Action::Noop, 0));
         assert_eq!(op.fields_after, created.fields);
         // Linked and inactive: not reactivated.
         let inactive = link(Origin::Matched, false, "Ada", "C");
-        let op = plan_intent("o".into(), &changed, Some(&inactive), None, &rules);
+        let op = plan_intent("o".into(), &changed, Some(&inactive), None, None, &rules);
         assert_eq!(op.action, Action::Noop);
         // Matched (active or not): linked without a write.
         let m = TargetMatch {
@@ -705,7 +1033,7 @@ mod tests {
             fields: flatten(&contact(Some("Ada"), None, "ada@x.test")),
             active: false,
         };
-        let op = plan_intent("o".into(), &changed, None, Some(&m), &rules);
+        let op = plan_intent("o".into(), &changed, None, None, Some(&m), &rules);
         assert_eq!(
             (op.action, op.origin, op.changes.len()),
             (Action::Link, Origin::Matched, 0)
@@ -717,15 +1045,16 @@ mod tests {
             &create_only(remove()),
             Some(&created),
             None,
+            None,
             &rules,
         );
         assert_eq!(op.action, Action::Noop);
         // Nothing there yet: created.
-        let op = plan_intent("o".into(), &changed, None, None, &rules);
+        let op = plan_intent("o".into(), &changed, None, None, None, &rules);
         assert_eq!(op.action, Action::Create);
         // The default policy updates.
         let on = upsert(contact(Some("Augusta"), None, "ada@x.test"));
-        let op = plan_intent("o".into(), &on, Some(&created), None, &rules);
+        let op = plan_intent("o".into(), &on, Some(&created), None, None, &rules);
         assert_eq!(op.action, Action::Update);
     }
 
@@ -750,7 +1079,14 @@ mod tests {
             ..link(Origin::Created, true, "Ada", "C")
         };
         let intent = add_only(upsert(typed(&["7"])));
-        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            None,
+            None,
+            &FieldRules::default(),
+        );
         let types: Vec<_> = op
             .changes
             .iter()
@@ -760,7 +1096,14 @@ mod tests {
         assert_eq!(types, [Some("1,5,7")]);
         // Already there: nothing to add.
         let intent = add_only(upsert(typed(&["5"])));
-        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            None,
+            None,
+            &FieldRules::default(),
+        );
         assert!(
             op.changes.iter().all(|c| c.field != "contact_types"),
             "{op:?}"
@@ -770,6 +1113,7 @@ mod tests {
             "o".into(),
             &upsert(typed(&["7"])),
             Some(&l),
+            None,
             None,
             &FieldRules::default(),
         );
@@ -787,14 +1131,14 @@ mod tests {
             ..FieldRules::default()
         };
         let intent = upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test"));
-        let op = plan_intent("o".into(), &intent, Some(&l), None, &rules);
+        let op = plan_intent("o".into(), &intent, Some(&l), None, None, &rules);
         assert_eq!(op.action, Action::Update);
         let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["email", "first_name", "last_name", "title"]);
         // Nothing changed: nothing written.
         let same = upsert(contact(Some("Ada"), Some("Countess"), "ada@x.test"));
         assert_eq!(
-            plan_intent("o".into(), &same, Some(&l), None, &rules).action,
+            plan_intent("o".into(), &same, Some(&l), None, None, &rules).action,
             Action::Noop
         );
         // Blank source values and target-owned fields are still not written.
@@ -802,11 +1146,18 @@ mod tests {
         truth.insert("last_name".to_string(), Truth::Target);
         let rules = FieldRules { truth, ..rules };
         let intent = upsert(contact(Some("Augusta"), None, "ada@x.test"));
-        let op = plan_intent("o".into(), &intent, Some(&l), None, &rules);
+        let op = plan_intent("o".into(), &intent, Some(&l), None, None, &rules);
         let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["email", "first_name"]);
         // Off (the default): only what changed.
-        let op = plan_intent("o".into(), &intent, Some(&l), None, &FieldRules::default());
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            None,
+            None,
+            &FieldRules::default(),
+        );
         let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["first_name"]);
     }

@@ -138,9 +138,9 @@ impl Default for ProfileSettings {
 }
 
 /// Checks a profile's mapper options: a JSON object (what every mapper takes).
-pub fn check_mapper_options(options: &str) -> Result<(), String> {
+pub fn check_mapper_options(options: &str) -> Result<serde_json::Value, String> {
     match serde_json::from_str::<serde_json::Value>(options) {
-        Ok(v) if v.is_object() => Ok(()),
+        Ok(v) if v.is_object() => Ok(v),
         _ => Err("mapper_options must be a JSON object (the mapper's options, e.g. {\"filters\": [...]})".to_owned()),
     }
 }
@@ -325,6 +325,34 @@ pub async fn request_resync(store: &Store, connection: &str) -> Result<u64, Stor
     Ok(done.rows_affected())
 }
 
+/// Marks profile `id` for a full re-sync on its next run.
+pub async fn request_profile_resync(store: &Store, id: &str) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE profiles SET resync_requested = 1 WHERE id = $1")
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "profile",
+            id: id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a change from `before` to `after` changes what the profile's
+/// runs would write: then every item must be evaluated again, not only the
+/// ones that change in the source later.
+pub fn changes_what_runs_write(before: &Profile, after: &Profile) -> bool {
+    before.source_connection != after.source_connection
+        || before.source_scope != after.source_scope
+        || before.mapper_plugin != after.mapper_plugin
+        || before.mapper_options != after.mapper_options
+        || before.target_connection != after.target_connection
+        || before.target_scope != after.target_scope
+        || before.rules != after.rules
+}
+
 /// Clears and returns a profile's re-sync request.
 pub async fn take_resync(store: &Store, id: &str) -> Result<bool, StoreError> {
     let done = sqlx::query(
@@ -342,6 +370,7 @@ pub async fn remove(store: &Store, id: &str) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM links WHERE profile_id = $1",
         "DELETE FROM cursors WHERE profile_id = $1",
+        "DELETE FROM reconciles WHERE profile_id = $1",
         "DELETE FROM quarantine WHERE profile_id = $1",
         "DELETE FROM pending_ops WHERE profile_id = $1",
         "DELETE FROM plan_items WHERE plan_id IN (SELECT id FROM plans WHERE profile_id = $1)",

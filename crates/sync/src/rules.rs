@@ -26,6 +26,18 @@ pub enum OnRemove {
     Ignore,
 }
 
+/// What happens to a link whose target item is gone (deleted outside
+/// syncbridge) while its source item is still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnTargetGone {
+    /// Create the item again (the default): the source is the truth.
+    #[default]
+    Recreate,
+    /// Forget the link and report it; the item is not created again.
+    Unlink,
+}
+
 /// Mass-change brakes: a plan with more removals than this stops before writing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -61,6 +73,8 @@ pub struct FieldRules {
     pub update_matched: bool,
     /// What to do when a linked source item is removed.
     pub on_remove: OnRemove,
+    /// What to do when a linked target item is gone while its source is not.
+    pub on_target_gone: OnTargetGone,
     /// Remove only items this profile created, or also those it matched by key.
     pub remove_matched: bool,
     /// Reactivate a matched or linked inactive target item when its source is active.
@@ -71,7 +85,15 @@ pub struct FieldRules {
     /// changed in the source are written.
     pub rewrite_on_change: bool,
     pub brakes: Brakes,
+    /// Seconds between full reconciles: a run that finds the last one older
+    /// reads every source item and every linked target item, which catches
+    /// what change feeds miss (deleted target items, group-based licences).
+    /// `null` turns them off. Default: daily.
+    pub full_reconcile_secs: Option<u64>,
 }
+
+/// The default interval between full reconciles: a day.
+pub const DAILY: u64 = 24 * 60 * 60;
 
 impl Default for FieldRules {
     fn default() -> Self {
@@ -82,10 +104,12 @@ impl Default for FieldRules {
             match_existing: true,
             update_matched: true,
             on_remove: OnRemove::Deactivate,
+            on_target_gone: OnTargetGone::Recreate,
             remove_matched: true,
             reactivate: true,
             rewrite_on_change: false,
             brakes: Brakes::default(),
+            full_reconcile_secs: Some(DAILY),
         }
     }
 }

@@ -5,7 +5,9 @@
 use super::endpoint::{EndpointError, Source, Target, Transform};
 use super::fields::flatten;
 use super::ledger::{Applied, Ledger, PageEnd};
-use super::plan::{brakes_hold, plan_intent, Action, PlanCounts, PlannedOp, TargetMatch};
+use super::plan::{
+    brakes_hold, plan_intent, Action, PlanCounts, PlannedOp, TargetMatch, TargetNow, TargetSnapshot,
+};
 use super::rules::FieldRules;
 use std::collections::{HashMap, HashSet};
 use syncbridge_model::{Intent, IntentAction, Item, ItemBody, WriteAction, WriteOp, WritePolicy};
@@ -29,8 +31,16 @@ pub struct RunSpec {
     /// lets latency overlap within that limit.
     pub push_concurrency: usize,
     /// Plan from the start (a full pass) whatever the stored cursor: the
-    /// filter preview shows every source item, not only changes.
+    /// filter preview shows every source item, not only changes; a full
+    /// reconcile re-evaluates every item against the target as it is.
     pub from_start: bool,
+}
+
+impl RunSpec {
+    /// The cursors-table key of the target's change feed.
+    pub fn target_feed(&self) -> String {
+        format!("target:{}", self.target_scope)
+    }
 }
 
 /// Why a run stopped.
@@ -57,6 +67,10 @@ pub struct Plan {
     pub counts: PlanCounts,
     /// Set when the brakes hold the plan for approval.
     pub held: Option<String>,
+    /// Where the target's change feed continues once this plan is applied.
+    pub target_cursor: Option<Option<String>>,
+    /// The plan read every source item (a full pass from the start).
+    pub full: bool,
 }
 
 /// The ops of one source page and the cursor to store once they are done.
@@ -188,6 +202,20 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             let tally = self.apply_page(spec, run_id, page).await?;
             report.applied += tally.applied_total();
             report.failed += tally.failed_total();
+        }
+        self.finish(spec, plan).await
+    }
+
+    /// What a run stores once every page of its plan is applied: where the
+    /// target's change feed continues, and when a full reconcile ended.
+    pub async fn finish(&self, spec: &RunSpec, plan: &Plan) -> Result<(), RunError> {
+        if let Some(cursor) = &plan.target_cursor {
+            self.ledger
+                .set_cursor(&spec.profile_id, &spec.target_feed(), cursor.as_deref())
+                .await?;
+        }
+        if plan.full {
+            self.ledger.full_reconcile_done(&spec.profile_id).await?;
         }
         Ok(())
     }
@@ -367,6 +395,35 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             }
         }
 
+        // The target's own changes: a linked item edited, deactivated or
+        // deleted there by someone else is re-evaluated against its source.
+        let drifted = self.target_drift(spec, &seen, &mut plan).await?;
+        if !drifted.is_empty() {
+            let items = self
+                .source
+                .lookup(&spec.source_scope, drifted.clone())
+                .await
+                .map_err(endpoint("source lookup"))?;
+            let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
+            seen.extend(found.iter().cloned());
+            let mut intents = self
+                .transform
+                .map(items)
+                .await
+                .map_err(endpoint("mapper"))?;
+            intents.extend(
+                drifted
+                    .iter()
+                    .filter(|id| !found.contains(*id))
+                    .map(|id| removal_intent(id)),
+            );
+            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            plan.pages.push(PagePlan {
+                ops,
+                ..PagePlan::default()
+            });
+        }
+
         // Quarantined items the pass did not bring again are looked up and retried.
         let in_quarantine: HashSet<String> = self
             .ledger
@@ -407,6 +464,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             });
         }
 
+        plan.full = full_pass;
         if let (true, Some(pass)) = (full_pass, &pass) {
             let missing: Vec<Intent> = self
                 .ledger
@@ -461,6 +519,50 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         Ok(plan)
     }
 
+    /// Reads the target's change feed from its stored cursor and answers the
+    /// source ids (not `seen` this run) whose linked target item someone
+    /// else changed. The feed's next cursor goes into `plan`.
+    async fn target_drift(
+        &self,
+        spec: &RunSpec,
+        seen: &HashSet<String>,
+        plan: &mut Plan,
+    ) -> Result<Vec<String>, RunError> {
+        let (mut cursor, _) = self
+            .ledger
+            .cursor(&spec.profile_id, &spec.target_feed())
+            .await?;
+        let mut changed: Vec<Item> = Vec::new();
+        loop {
+            let page = self
+                .target
+                .changes(&spec.target_scope, cursor.clone(), spec.page_size)
+                .await
+                .map_err(endpoint("target changes"))?;
+            changed.extend(page.items);
+            cursor = page.cursor;
+            if !page.more {
+                break;
+            }
+        }
+        plan.target_cursor = Some(cursor);
+        let ids: Vec<String> = changed.iter().map(|i| i.id.clone()).collect();
+        let links = self.ledger.links_by_target(&spec.profile_id, &ids).await?;
+        let by_target: HashMap<&str, &Item> = changed.iter().map(|i| (i.id.as_str(), i)).collect();
+        let mut drifted: Vec<String> = links
+            .iter()
+            .filter(|(source_id, _)| !seen.contains(*source_id))
+            .filter(|(_, link)| {
+                by_target
+                    .get(link.target_id.as_str())
+                    .is_some_and(|item| link.drifted(&snapshot(item)))
+            })
+            .map(|(source_id, _)| source_id.clone())
+            .collect();
+        drifted.sort();
+        Ok(drifted)
+    }
+
     async fn plan_intents(
         &self,
         spec: &RunSpec,
@@ -480,7 +582,16 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         } else {
             Vec::new()
         };
-        let candidates = if keys.is_empty() {
+        // Linked target items are read as they are now (one lookup with the
+        // match keys): planning diffs against the target, not the link's memory.
+        let linked_ids: HashSet<&str> = intents
+            .iter()
+            .filter_map(|i| links.get(&i.source_id))
+            .map(|l| l.target_id.as_str())
+            .collect();
+        let mut keys = keys;
+        keys.extend(linked_ids.iter().map(|id| format!("id:{id}")));
+        let found = if keys.is_empty() {
             Vec::new()
         } else {
             self.target
@@ -488,6 +599,19 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 .await
                 .map_err(endpoint("target lookup"))?
         };
+        let (linked, candidates): (Vec<Item>, Vec<Item>) = found
+            .into_iter()
+            .partition(|i| linked_ids.contains(i.id.as_str()));
+        let now: HashMap<String, TargetNow> = linked_ids
+            .iter()
+            .map(|id| {
+                let state = match linked.iter().find(|i| i.id == *id) {
+                    Some(item) => TargetNow::Present(snapshot(item)),
+                    None => TargetNow::Gone,
+                };
+                (id.to_string(), state)
+            })
+            .collect();
         // A target item matched once in this page is not matched again (no two sources share it).
         let mut taken: HashSet<String> = links.values().map(|l| l.target_id.clone()).collect();
         let mut ops = Vec::with_capacity(intents.len());
@@ -515,6 +639,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 next_op(),
                 intent,
                 link,
+                link.and_then(|l| now.get(&l.target_id)),
                 matched.as_ref(),
                 &spec.rules,
             ));
@@ -616,6 +741,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                             answer.op_id,
                             Applied::Ok {
                                 target_id: ok.target_id,
+                                seen: None,
                             },
                         );
                     }
@@ -648,18 +774,27 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             to_send = again;
             attempt += 1;
         }
+        let seen = self.read_back(spec, batch, &results).await;
         let outcomes: Vec<(&PlannedOp, Applied)> = batch
             .iter()
             .filter(|op| op.action != Action::Noop || op.retry)
             .map(|op| {
                 let outcome = if op.action.writes() {
-                    results.remove(&op.op_id).unwrap_or(Applied::Failed {
-                        class: "remote".into(),
-                        message: "the target connector returned no result for this item".into(),
-                    })
+                    match results.remove(&op.op_id) {
+                        Some(Applied::Ok { target_id, .. }) => Applied::Ok {
+                            seen: seen.get(&target_id).cloned(),
+                            target_id,
+                        },
+                        Some(failed) => failed,
+                        None => Applied::Failed {
+                            class: "remote".into(),
+                            message: "the target connector returned no result for this item".into(),
+                        },
+                    }
                 } else {
                     Applied::Ok {
                         target_id: op.target_id.clone().unwrap_or_default(),
+                        seen: op.target_seen.clone(),
                     }
                 };
                 tally.count(op.action, &outcome);
@@ -670,6 +805,46 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             .commit_batch(run_id, &spec.profile_id, &outcomes, page_end)
             .await?;
         Ok(tally)
+    }
+}
+
+impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
+    /// Reads the items a batch wrote back from the target, so the links
+    /// remember the target's own form of each write (its echo in the change
+    /// feed is then not taken for an edit). A failed read only costs that
+    /// knowledge: the next read is compared with what was written.
+    async fn read_back(
+        &self,
+        spec: &RunSpec,
+        batch: &[PlannedOp],
+        results: &HashMap<String, Applied>,
+    ) -> HashMap<String, TargetSnapshot> {
+        let keys: Vec<String> = batch
+            .iter()
+            .filter(|op| op.action.writes() && op.action != Action::Delete)
+            .filter_map(|op| match results.get(&op.op_id) {
+                Some(Applied::Ok { target_id, .. }) => Some(format!("id:{target_id}")),
+                _ => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return HashMap::new();
+        }
+        match self.target.lookup(&spec.target_scope, keys).await {
+            Ok(items) => items.iter().map(|i| (i.id.clone(), snapshot(i))).collect(),
+            Err(e) => {
+                tracing::warn!(profile = %spec.profile_id, error = %e, "could not read written items back; their next read is compared with what was written");
+                HashMap::new()
+            }
+        }
+    }
+}
+
+/// A target item as a snapshot of its fields and state.
+fn snapshot(item: &Item) -> TargetSnapshot {
+    TargetSnapshot {
+        fields: item.body.as_ref().map(flatten).unwrap_or_default(),
+        active: is_active(item),
     }
 }
 
@@ -695,7 +870,9 @@ fn write_op(op: &PlannedOp) -> WriteOp {
             Action::Deactivate => WriteAction::Deactivate,
             Action::Reactivate => WriteAction::Reactivate,
             Action::Delete => WriteAction::Delete,
-            Action::Link | Action::Noop => unreachable!("not sent to the target"),
+            Action::Link | Action::Unlink | Action::Noop => {
+                unreachable!("not sent to the target")
+            }
         },
         target_id: op.target_id.clone(),
         body: op.body.clone(),

@@ -1070,6 +1070,7 @@ fn op(source: &str, action: Action, changes: &[(&str, Option<&str>, Option<&str>
         retry: false,
         prior_provenance: None,
         inactive_after: false,
+        target_seen: None,
     }
 }
 
@@ -1097,6 +1098,7 @@ async fn store_plan(hub: &Hub, id: &str, profile: &str) {
         }],
         counts,
         held: None,
+        ..Plan::default()
     };
     plans::save(hub.store(), id, profile, "run-dry", &plan, None)
         .await

@@ -122,7 +122,11 @@ async fn pull_all(hub: &Hub, scope: &str, max_items: u32) -> (Vec<Item>, usize) 
         assert!(page.full);
         items.extend(page.items);
         if !page.more {
-            assert!(page.cursor.is_none());
+            // The pass is over: a cursor left, if any, starts the change feed (no next page).
+            if let Some(c) = &page.cursor {
+                let c: serde_json::Value = serde_json::from_str(c).expect("a JSON cursor");
+                assert!(c.get("next").is_none() && c.get("since").is_some(), "{c}");
+            }
             break;
         }
         cursor = page.cursor;

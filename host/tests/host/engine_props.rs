@@ -208,6 +208,28 @@ fn apply(t: &mut TargetState, op: &WriteOp) -> Result<String, PluginError> {
     }
 }
 
+fn target_item(id: &str, fields: &BTreeMap<String, String>, active: bool) -> Item {
+    Item {
+        id: id.to_owned(),
+        version: None,
+        removed: None,
+        body: Some(ItemBody::Contact(Contact {
+            first_name: fields.get("first_name").cloned(),
+            last_name: fields.get("last_name").cloned(),
+            display_name: None,
+            title: fields.get("title").cloned(),
+            email: fields.get("email").cloned(),
+            phone: None,
+            mobile: None,
+            company: None,
+            site: None,
+            contact_types: vec![],
+            active,
+            extra: vec![],
+        })),
+    }
+}
+
 impl Target for MemTarget {
     async fn lookup(&self, _scope: &str, keys: Vec<String>) -> Result<Vec<Item>, EndpointError> {
         let t = self.0.lock().unwrap();
@@ -219,28 +241,30 @@ impl Target for MemTarget {
                     || k.strip_prefix("id:") == Some(id.as_str())
             });
             if hit {
-                out.push(Item {
-                    id: id.clone(),
-                    version: None,
-                    removed: None,
-                    body: Some(ItemBody::Contact(Contact {
-                        first_name: fields.get("first_name").cloned(),
-                        last_name: fields.get("last_name").cloned(),
-                        display_name: None,
-                        title: fields.get("title").cloned(),
-                        email: fields.get("email").cloned(),
-                        phone: None,
-                        mobile: None,
-                        company: None,
-                        site: None,
-                        contact_types: vec![],
-                        active: *active,
-                        extra: vec![],
-                    })),
-                });
+                out.push(target_item(id, fields, *active));
             }
         }
         Ok(out)
+    }
+
+    /// A service without a change feed: every read is a full read.
+    async fn changes(
+        &self,
+        _scope: &str,
+        _cursor: Option<String>,
+        _max_items: u32,
+    ) -> Result<Page, EndpointError> {
+        let t = self.0.lock().unwrap();
+        Ok(Page {
+            items: t
+                .items
+                .iter()
+                .map(|(id, (fields, active))| target_item(id, fields, *active))
+                .collect(),
+            cursor: None,
+            more: false,
+            full: true,
+        })
     }
 
     async fn push(

@@ -232,6 +232,16 @@ impl Psa for Env {
     fn is_inactive(c: &Value) -> bool {
         inactive(c)
     }
+
+    fn edit_by_hand(&self, id: i64, edit: psa::HandEdit) {
+        let cw = self.sim.connectwise();
+        let done = match edit {
+            psa::HandEdit::FirstName(name) => cw.edit(CONTACTS, id, json!({"firstName": name})),
+            psa::HandEdit::Deactivate => cw.edit(CONTACTS, id, json!({"inactiveFlag": true})),
+            psa::HandEdit::Delete => cw.delete(CONTACTS, id),
+        };
+        assert!(done, "contact {id} exists");
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1031,4 +1041,27 @@ async fn a_killed_run_resumes_without_duplicates() {
         9 - landed,
         "only the missing contacts were created"
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// Two-sided: what people change in the PSA by hand.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_edited_in_the_psa_is_restored_on_the_next_sync() {
+    psa::a_name_edited_in_the_psa_is_restored_on_the_next_sync::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_deactivated_in_the_psa_is_reactivated_while_its_user_is_active() {
+    psa::a_contact_deactivated_in_the_psa_is_reactivated_while_its_user_is_active::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_deleted_in_the_psa_is_created_again() {
+    psa::a_contact_deleted_in_the_psa_is_created_again::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_update_existing_on_reaches_users_that_do_not_change() {
+    psa::switching_update_existing_on_reaches_users_that_do_not_change::<Env>().await;
 }

@@ -165,6 +165,16 @@ impl Psa for Env {
     fn is_inactive(c: &Value) -> bool {
         c["isActive"] == 0
     }
+
+    fn edit_by_hand(&self, id: i64, edit: psa::HandEdit) {
+        let at = self.sim.autotask();
+        let done = match edit {
+            psa::HandEdit::FirstName(name) => at.edit("Contacts", id, json!({"firstName": name})),
+            psa::HandEdit::Deactivate => at.edit("Contacts", id, json!({"isActive": 0})),
+            psa::HandEdit::Delete => at.delete("Contacts", id),
+        };
+        assert!(done, "contact {id} exists");
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -788,4 +798,27 @@ async fn an_interrupted_run_resumes_without_duplicates() {
             format!("Given-user{i}")
         );
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Two-sided: what people change in the PSA by hand.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_edited_in_the_psa_is_restored_on_the_next_sync() {
+    psa::a_name_edited_in_the_psa_is_restored_on_the_next_sync::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_deactivated_in_the_psa_is_reactivated_while_its_user_is_active() {
+    psa::a_contact_deactivated_in_the_psa_is_reactivated_while_its_user_is_active::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_deleted_in_the_psa_is_created_again() {
+    psa::a_contact_deleted_in_the_psa_is_created_again::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_update_existing_on_reaches_users_that_do_not_change() {
+    psa::switching_update_existing_on_reaches_users_that_do_not_change::<Env>().await;
 }

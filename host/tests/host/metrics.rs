@@ -104,9 +104,10 @@ async fn a_run_counts_its_outcome_items_errors_plugin_calls_and_throttles() {
     assert_eq!(
         value(
             "syncbridge_runs_total",
-            &[run[0], run[1], ("status", "succeeded")]
+            &[run[0], run[1], ("status", "partial")]
         ),
-        1.0
+        1.0,
+        "an item failed: the run is partial, not succeeded"
     );
     assert_eq!(value("syncbridge_run_duration_seconds_count", &run), 1.0);
     let items = |action, outcome| {

@@ -7,7 +7,9 @@
 //!   (`ApiIntegrationCode`, `UserName`, `Secret`), added by the host.
 //! - `pull(scope)`: `contacts`, `companies`, `locations` (CompanyLocations), optionally
 //!   `…:company=<id>`; `POST /V1.0/{Entity}/query` with `MaxRecords` ≤ 500 and a filter, then
-//!   `pageDetails.nextPageUrl` followed verbatim (the cursor). Every pass is a full read.
+//!   `pageDetails.nextPageUrl` followed verbatim. Contacts have a change feed: a pass ends with
+//!   the newest `lastModifiedDate` it saw, and the next pass reads `lastModifiedDate >=` that
+//!   (the first pass, and companies and locations always, read in full).
 //! - `lookup-items("contacts", ["email:a@b.c", "id:42"])`.
 //! - `push("contacts", batch)`: create (`POST /Companies/{companyID}/Contacts`), update
 //!   (`PATCH /Companies/{companyID}/Contacts` with the id and only the changed fields),
@@ -19,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::{classify_status, Request, Response};
 use syncbridge_sdk::prelude::*;
-use syncbridge_sdk::{batch, scope, state, url};
+use syncbridge_sdk::{batch, paging, scope, state, url};
 
 /// Connection configuration.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -73,31 +75,35 @@ impl Connector for Autotask {
 
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         let scope = Scope::parse(&request.scope)?;
-        let body: Value = match &request.cursor {
+        let mut cursor = paging::SinceCursor::parse(request.cursor.as_deref())?;
+        let modified = scope.entity.modified_field();
+        let body: Value = match &cursor.next {
             Some(next) => next_page(cfg, next)?,
-            None => query(
-                cfg,
-                scope.entity.name(),
-                scope.filter(),
-                request.max_items.clamp(1, MAX_RECORDS),
-            )?,
+            None => {
+                let mut filter = scope.filter();
+                if let (Some(field), Some(since)) = (modified, &cursor.since) {
+                    filter.push(json!({"op": "gte", "field": field, "value": since}));
+                }
+                query(
+                    cfg,
+                    scope.entity.name(),
+                    filter,
+                    request.max_items.clamp(1, MAX_RECORDS),
+                )?
+            }
         };
-        let items = body["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|row| scope.entity.to_item(row))
-            .collect();
+        let rows = body["items"].as_array().cloned().unwrap_or_default();
+        if let Some(field) = modified {
+            for row in &rows {
+                cursor.observe(row[field].as_str());
+            }
+        }
+        let items = rows.iter().map(|row| scope.entity.to_item(row)).collect();
         let next = body["pageDetails"]["nextPageUrl"]
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
-        Ok(Page {
-            items,
-            more: next.is_some(),
-            cursor: next,
-            full: true,
-        })
+        Ok(cursor.page(items, next))
     }
 
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
@@ -183,6 +189,14 @@ impl Entity {
             Entity::Contacts => "Contacts",
             Entity::Companies => "Companies",
             Entity::Locations => "CompanyLocations",
+        }
+    }
+
+    /// The field a change feed of this entity queries, if it has one.
+    pub fn modified_field(self) -> Option<&'static str> {
+        match self {
+            Entity::Contacts => Some("lastModifiedDate"),
+            Entity::Companies | Entity::Locations => None,
         }
     }
 

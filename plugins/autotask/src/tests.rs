@@ -157,7 +157,9 @@ fn pull_queries_with_filter_and_follows_next_page_url_verbatim() {
         );
     }
     assert!(page.more && page.full);
-    assert_eq!(page.cursor.as_deref(), Some(next));
+    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    assert_eq!(cursor.next.as_deref(), Some(next), "followed verbatim");
+    assert_eq!(cursor.high.as_deref(), Some("2026-01-01T00:00:00Z"));
     let Some(ItemBody::Contact(c)) = &page.items[0].body else {
         panic!()
     };
@@ -543,4 +545,41 @@ fn the_scope_company_is_the_default_for_creates() {
         "http://ws2.test/ATServicesRest/V1.0/Companies/42/Contacts"
     );
     assert_eq!(results[1].outcome.as_ref().unwrap_err().class(), "invalid");
+}
+
+#[test]
+fn a_contacts_pass_after_the_first_reads_what_changed_since_the_newest_it_saw() {
+    let log = Log::default();
+    let page = with_http(
+        recorder(&log, move |_| {
+            response(
+                200,
+                &json!({"items":[{"id": 31, "companyID": 7, "isActive": 1,
+                    "lastModifiedDate": "2026-01-03T00:00:00Z"}],
+                    "pageDetails":{"count":1,"requestCount":500,"prevPageUrl":null,"nextPageUrl":null}})
+                .to_string(),
+            )
+        }),
+        || {
+            exports::pull::<Autotask>(
+                CFG,
+                pull_req(
+                    "contacts:company=7",
+                    Some(r#"{"since":"2026-01-02T00:00:00Z"}"#.into()),
+                ),
+            )
+        },
+    )
+    .unwrap();
+    let log = log.borrow();
+    assert_eq!(
+        log[1].2,
+        Some(json!({"MaxRecords": 500, "filter": [
+            {"op": "eq", "field": "companyID", "value": 7},
+            {"op": "gte", "field": "lastModifiedDate", "value": "2026-01-02T00:00:00Z"}
+        ]}))
+    );
+    assert!(!page.full && !page.more, "a change feed, not a full read");
+    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    assert_eq!(cursor.since.as_deref(), Some("2026-01-03T00:00:00Z"));
 }

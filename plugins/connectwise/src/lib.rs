@@ -7,8 +7,10 @@
 //! - `pull(scope)`: `contacts`, `companies`, `sites:company=<id>`, `contact-types`; `contacts`
 //!   and `companies` take `company=<id>` / `conditions=<ConnectWise conditions>` options.
 //!   `GET` with `conditions`, `orderBy=id asc`, `pageSize` ≤ 1000; the `Link` header's
-//!   `rel="next"` is the cursor, followed verbatim and only on the configured origin. Every pass is
-//!   a full read.
+//!   `rel="next"` is followed verbatim and only on the configured origin. Contacts have a change
+//!   feed: a pass ends with the newest `_info.lastUpdated` it saw, and the next pass adds
+//!   `lastUpdated >= [that]` to the conditions (the first pass, and other scopes always, read in
+//!   full).
 //! - `lookup-items("contacts", ["email:a@b.c", "id:42"])`: e-mail keys through `childConditions`
 //!   on `communicationItems` (type Email), ids through `conditions=id in (…)`.
 //! - `push("contacts", batch)`: create (`POST /company/contacts` with `communicationItems`,
@@ -193,16 +195,28 @@ impl Connector for ConnectWise {
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         let scope = Scope::parse(&request.scope)?;
         let root = cfg.root()?;
-        let url = match &request.cursor {
+        let mut cursor = paging::SinceCursor::parse(request.cursor.as_deref())?;
+        let changes = scope.entity == Entity::Contacts;
+        let url = match &cursor.next {
             Some(next) => paging::same_origin(&root, next)?,
-            None => scope.list_url(&root, request.max_items.clamp(1, MAX_PAGE))?,
+            None => match (&cursor.since, changes) {
+                (Some(since), true) => {
+                    scope.changes_url(&root, since, request.max_items.clamp(1, MAX_PAGE))?
+                }
+                _ => scope.list_url(&root, request.max_items.clamp(1, MAX_PAGE))?,
+            },
         };
         let (rows, next) = get_page(cfg, &url)?;
+        if changes {
+            for row in &rows {
+                cursor.observe(row["_info"]["lastUpdated"].as_str());
+            }
+        }
         let items = rows
             .iter()
             .map(|row| scope.entity.to_item(row, cfg))
             .collect();
-        Ok(paging::page(items, next, None, true))
+        Ok(cursor.page(items, next))
     }
 
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
@@ -399,6 +413,21 @@ impl Scope {
             _ => None,
         };
         and(company, self.conditions.clone())
+    }
+
+    /// The first page of what changed since `since` (contacts: `lastUpdated >= [since]`).
+    pub fn changes_url(
+        &self,
+        root: &str,
+        since: &str,
+        page_size: u32,
+    ) -> Result<String, PluginError> {
+        let changed = format!("lastUpdated >= [{since}]");
+        let scope = Scope {
+            conditions: and(self.conditions.clone(), Some(changed)),
+            ..self.clone()
+        };
+        scope.list_url(root, page_size)
     }
 
     /// The first page's URL.

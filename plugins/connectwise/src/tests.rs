@@ -183,7 +183,13 @@ fn pull_contacts_with_conditions_and_link_paging() {
         assert_eq!(c.header("Authorization"), None, "the host authenticates");
     }
     assert!(page.more && page.full);
-    assert_eq!(page.cursor.as_deref(), Some(next.as_str()));
+    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    assert_eq!(
+        cursor.next.as_deref(),
+        Some(next.as_str()),
+        "followed verbatim"
+    );
+    assert_eq!(cursor.high.as_deref(), Some("2026-01-01T00:00:00Z"));
     let item = &page.items[0];
     assert_eq!(item.id, "30");
     assert_eq!(item.version.as_deref(), Some("2026-01-01T00:00:00Z"));
@@ -913,4 +919,32 @@ fn link_headers() {
     assert_eq!(Field::parse("first-name"), Some(Field::FirstName));
     assert_eq!(Field::parse("extra.x"), None);
     assert_eq!(canonical_field("lastName"), "last_name");
+}
+
+#[test]
+fn a_contacts_pass_after_the_first_reads_what_changed_since_the_newest_it_saw() {
+    let log = Log::default();
+    let page = with_http(
+        recorder(&log, move |_| {
+            response(200, &Value::Array(vec![ann_row()]).to_string())
+        }),
+        || {
+            exports::pull::<ConnectWise>(
+                CFG,
+                pull_req(
+                    "contacts:company=10",
+                    Some(r#"{"since":"2025-12-31T00:00:00Z"}"#.into()),
+                ),
+            )
+        },
+    )
+    .unwrap();
+    let log = log.borrow();
+    assert_eq!(
+        log[0].query("conditions").as_deref(),
+        Some("(company/id = 10) and (lastUpdated >= [2025-12-31T00:00:00Z])")
+    );
+    assert!(!page.full && !page.more, "a change feed, not a full read");
+    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    assert_eq!(cursor.since.as_deref(), Some("2026-01-01T00:00:00Z"));
 }

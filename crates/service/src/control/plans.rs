@@ -334,6 +334,9 @@ pub async fn load(store: &Store, id: &str) -> Result<(PlanInfo, Plan, Option<Str
             .collect(),
         counts: info.counts,
         held: info.reason.clone(),
+        // Where the target's change feed stood is not kept with a plan: the
+        // feed is read again from its stored cursor by the next run.
+        ..Plan::default()
     };
     for item in items(store, id, false, 0, u32::MAX).await? {
         if let Some(page) = plan.pages.get_mut(item.page as usize) {

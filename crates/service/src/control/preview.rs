@@ -101,6 +101,7 @@ mod tests {
                 retry: false,
                 prior_provenance: None,
                 inactive_after: false,
+                target_seen: None,
             },
         };
         let row = rows(&[item]).remove(0);

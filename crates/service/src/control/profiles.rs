@@ -159,6 +159,7 @@ pub async fn update(
     queue_run: bool,
 ) -> Result<ProfileSaved, ProfileError> {
     let (mut p, mut s) = get(hub, actor, id).await?;
+    let before = p.clone();
     let ProfileChange {
         source_connection,
         source_scope,
@@ -212,7 +213,26 @@ pub async fn update(
     }
     ids::check_object_id("profile", &p.id, s.company_id.as_deref())?;
     validate(hub, actor, &p, &s).await?;
-    save(hub, p, s, queue_run).await
+    let reevaluate = profiles::changes_what_runs_write(&before, &p);
+    let saved = save(hub, p, s, queue_run).await?;
+    if reevaluate {
+        // The next run reads every source item and every linked target item,
+        // so the new configuration reaches users that do not change.
+        profiles::request_profile_resync(hub.store(), id).await?;
+    }
+    Ok(saved)
+}
+
+/// Makes the next run of profile `id` a full reconcile: every source item
+/// and every linked target item read and evaluated again.
+pub async fn request_full_reconcile(
+    hub: &Hub,
+    actor: Actor<'_>,
+    id: &str,
+) -> Result<(), ProfileError> {
+    get(hub, actor, id).await?;
+    profiles::request_profile_resync(hub.store(), id).await?;
+    Ok(())
 }
 
 /// Removes profile `id` with its links, cursors, plans and quarantine,
@@ -239,7 +259,8 @@ async fn validate(
     p: &Profile,
     s: &ProfileSettings,
 ) -> Result<(), ProfileError> {
-    profiles::check_mapper_options(&p.mapper_options).map_err(ProfileError::Invalid)?;
+    let options =
+        profiles::check_mapper_options(&p.mapper_options).map_err(ProfileError::Invalid)?;
     if let Some(c) = &s.company_id {
         companies::get(hub.store(), c).await?;
     }
@@ -257,8 +278,6 @@ async fn validate(
             p.mapper_plugin, mapper.kind
         )));
     }
-    let options: serde_json::Value = serde_json::from_str(&p.mapper_options)
-        .map_err(|e| ProfileError::Invalid(format!("mapper options: {e}")))?;
     let plugin = hub.plugin(&p.mapper_plugin).await?;
     hub.check_options(&plugin, &options).await?;
     if !(1..=MAX_PAGE_SIZE).contains(&p.page_size) {

@@ -53,8 +53,11 @@ pub enum RunMode {
 pub enum RunStatus {
     Queued,
     Running,
-    /// Applied (some items may be quarantined: see the report).
+    /// Applied; every item succeeded.
     Succeeded,
+    /// Applied, but some items failed: they are quarantined and retried on
+    /// the next run (see the report and `syncbridge quarantine list`).
+    Partial,
     /// Stopped by an error; nothing after the last committed page was applied.
     Failed,
     /// The brakes held the plan for approval.

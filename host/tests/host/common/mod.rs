@@ -244,7 +244,7 @@ pub async fn run_profile(
 /// The counts of a finished run, or its error when it failed or went stale.
 pub fn outcome(run: RunRecord) -> Result<RunReport, String> {
     match run.status {
-        RunStatus::Succeeded | RunStatus::Planned | RunStatus::Held => {
+        RunStatus::Succeeded | RunStatus::Partial | RunStatus::Planned | RunStatus::Held => {
             Ok(run.report.map(|s| s.report).unwrap_or_default())
         }
         _ => Err(format!(

@@ -3,12 +3,22 @@
 //! and calls these, then adds what only its PSA has (sites, contact types,
 //! communication items).
 
-use super::m365::{self, upn, user, Scenario, TENANT};
+use super::m365::{self, rules_for, upn, user, Scenario, PROFILE, TENANT};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use syncbridge::control::profiles::{self, ProfileChange};
+use syncbridge::control::Actor;
 use syncbridge::engine::RunReport;
 use syncbridge::hub::Hub;
 use syncbridge_sim::Simulator;
+
+/// A change a person makes in the PSA by hand.
+#[derive(Debug, Clone, Copy)]
+pub enum HandEdit {
+    FirstName(&'static str),
+    Deactivate,
+    Delete,
+}
 
 /// A PSA behind the flow-2 profile, as the shared scenarios see it.
 #[allow(async_fn_in_trait)]
@@ -33,6 +43,14 @@ pub trait Psa: Sized {
     fn emails_of(c: &Value) -> Vec<String>;
     fn mobile_of(c: &Value) -> Option<String>;
     fn is_inactive(c: &Value) -> bool;
+    /// Changes contact `id` as a person in the PSA would (its modification
+    /// stamp moves, so the PSA's change feed reports it).
+    fn edit_by_hand(&self, id: i64, edit: HandEdit);
+
+    /// The id of the one contact with this e-mail address.
+    fn id_of(&self, email: &str) -> i64 {
+        self.the(email)["id"].as_i64().expect("numeric contact id")
+    }
 
     /// One run; asserts it completed and failed nothing.
     async fn run(&self) -> RunReport {
@@ -257,4 +275,105 @@ pub async fn an_incremental_run_writes_only_the_changed_contact<P: Psa>() {
         Some("+1 555 0199")
     );
     assert_eq!(env.count(), 8);
+}
+
+// ------------------------------------------------------------------------------------------
+// Two-sided: what people change in the PSA by hand.
+
+/// "If you modify a contact name in Autotask/Connectwise, and there is different
+/// information in Microsoft, this will be updated on the next sync": on the next sync,
+/// with no change in Microsoft 365, written once (its echo is no edit: no ping-pong).
+pub async fn a_name_edited_in_the_psa_is_restored_on_the_next_sync<P: Psa>() {
+    let env = P::start(Scenario::new(many_users(3), P::options(json!({})))).await;
+    env.run().await;
+    let id = env.id_of(&upn("user2"));
+    let before = env.contact(id)["firstName"].clone();
+    env.edit_by_hand(id, HandEdit::FirstName("Edited in the PSA"));
+    env.sim().reset_requests();
+    let r = env.run().await;
+    assert_eq!(r.planned.update, 1, "{r:?}");
+    assert_eq!(env.contact(id)["firstName"], before);
+    assert_eq!(env.writes(), (0, 1), "only the edited contact is written");
+    env.sim().reset_requests();
+    let r = env.run().await;
+    assert_eq!(env.writes(), (0, 0), "no ping-pong: {r:?}");
+    assert_eq!(r.planned.update, 0, "{r:?}");
+}
+
+/// A contact deactivated by hand while its user stays active is reactivated on the next
+/// sync; a later Microsoft 365 change updates it and leaves it active.
+pub async fn a_contact_deactivated_in_the_psa_is_reactivated_while_its_user_is_active<P: Psa>() {
+    let env = P::start(Scenario::new(many_users(3), P::options(json!({})))).await;
+    env.run().await;
+    let id = env.id_of(&upn("user1"));
+    env.edit_by_hand(id, HandEdit::Deactivate);
+    assert!(P::is_inactive(&env.contact(id)));
+    let r = env.run().await;
+    assert_eq!(r.planned.reactivate, 1, "{r:?}");
+    assert!(!P::is_inactive(&env.contact(id)), "reactivated");
+    env.edit_by_hand(id, HandEdit::Deactivate);
+    assert!(env
+        .sim()
+        .graph()
+        .update_user(TENANT, "u1", json!({"jobTitle": "Lead"})));
+    let r = env.run().await;
+    assert_eq!(r.planned.reactivate, 1, "{r:?}");
+    let c = env.contact(id);
+    assert!(!P::is_inactive(&c), "a change does not leave it inactive");
+    assert_eq!(c["title"], "Lead");
+    env.sim().reset_requests();
+    env.run().await;
+    assert_eq!(env.writes(), (0, 0), "settled");
+}
+
+/// A contact deleted by hand is created again, never failed forever: when its user
+/// changes, and, with no change at all, by the next full reconcile.
+pub async fn a_contact_deleted_in_the_psa_is_created_again<P: Psa>() {
+    let env = P::start(Scenario::new(many_users(3), P::options(json!({})))).await;
+    env.run().await;
+    let first = env.id_of(&upn("user1"));
+    env.edit_by_hand(first, HandEdit::Delete);
+    assert!(env
+        .sim()
+        .graph()
+        .update_user(TENANT, "u1", json!({"jobTitle": "Lead"})));
+    let r = env.run().await;
+    assert_eq!((r.planned.create, r.failed), (1, 0), "{r:?}");
+    let again = env.the(&upn("user1"));
+    assert_ne!(again["id"].as_i64(), Some(first), "a new contact");
+    assert_eq!(again["title"], "Lead");
+
+    let second = env.id_of(&upn("user2"));
+    env.edit_by_hand(second, HandEdit::Delete);
+    profiles::request_full_reconcile(env.hub(), Actor::Msp, PROFILE)
+        .await
+        .unwrap();
+    let r = env.run().await;
+    assert_eq!((r.planned.create, r.failed), (1, 0), "{r:?}");
+    env.the(&upn("user2"));
+    assert_eq!(env.count(), 3);
+    env.assert_no_duplicates();
+}
+
+/// Switching "Update existing contacts" on reaches the contacts whose users do not
+/// change: saving the profile re-evaluates every user on the next run.
+pub async fn switching_update_existing_on_reaches_users_that_do_not_change<P: Psa>() {
+    let env = P::start(P::update_off_scenario()).await;
+    env.run().await;
+    assert_eq!(env.contact(101)["firstName"], "Old");
+    assert!(P::is_inactive(&env.contact(102)));
+    let change = ProfileChange {
+        mapper_options: Some(P::options(json!({"update_existing": true})).to_string()),
+        rules: Some(rules_for(true)),
+        ..ProfileChange::default()
+    };
+    profiles::update(env.hub(), Actor::Msp, PROFILE, change, false)
+        .await
+        .unwrap();
+    let r = env.run().await;
+    assert_eq!(env.contact(101)["firstName"], "Matt", "{r:?}");
+    assert!(!P::is_inactive(&env.contact(102)), "reactivated: {r:?}");
+    env.sim().reset_requests();
+    let r = env.run().await;
+    assert_eq!(env.writes(), (0, 0), "settled: {r:?}");
 }

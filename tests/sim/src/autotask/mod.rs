@@ -226,6 +226,33 @@ impl AutotaskHandle<'_> {
     pub fn insert(&self, entity: &str, row: Value) -> i64 {
         lock(&self.0.autotask).insert(&entity.to_ascii_lowercase(), &row)
     }
+    /// Edits a row as a person in Autotask would: the given fields change and
+    /// `lastModifiedDate` moves to now. False when there is no such row.
+    pub fn edit(&self, entity: &str, id: i64, patch: Value) -> bool {
+        let mut s = lock(&self.0.autotask);
+        let Some(row) = s
+            .entities
+            .get_mut(&entity.to_ascii_lowercase())
+            .and_then(|rows| rows.get_mut(&id))
+        else {
+            return false;
+        };
+        for (k, v) in patch.as_object().into_iter().flatten() {
+            row[k] = v.clone();
+        }
+        if row.get("lastModifiedDate").is_some() {
+            row["lastModifiedDate"] = json!(crate::util::now_iso());
+        }
+        true
+    }
+    /// Deletes a row, as a person in Autotask would. False when there is none.
+    pub fn delete(&self, entity: &str, id: i64) -> bool {
+        lock(&self.0.autotask)
+            .entities
+            .get_mut(&entity.to_ascii_lowercase())
+            .and_then(|rows| rows.remove(&id))
+            .is_some()
+    }
     /// All rows of an entity.
     pub fn rows(&self, entity: &str) -> Vec<Value> {
         lock(&self.0.autotask)

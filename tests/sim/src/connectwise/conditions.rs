@@ -265,6 +265,18 @@ pub fn parse(s: &str) -> Result<Cond, ConditionError> {
 }
 
 fn resolve(v: &Value, path: &[String], child: Option<(&str, &Value)>) -> Vec<Value> {
+    // `lastUpdated` (and `dateEntered`) name the record's `_info` stamps, as
+    // ConnectWise's conditions documentation shows (`lastUpdated > [2016-08-20T18:04:26Z]`).
+    if let [field] = path {
+        if ["lastUpdated", "dateEntered"]
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(field))
+            && crate::odata::get_ci(v, field).is_none()
+        {
+            let info = ["_info".to_owned(), field.clone()];
+            return resolve(v, &info, child);
+        }
+    }
     let mut cur: Vec<Value> = match child {
         Some((name, elem)) if path.first().is_some_and(|f| f.eq_ignore_ascii_case(name)) => {
             return resolve(elem, &path[1..], None);
@@ -388,6 +400,8 @@ mod tests {
         assert!(t(r#"company/identifier = "contoso""#));
         assert!(t(r#"id > 5 and id <= 7"#));
         assert!(t(r#"_info/lastUpdated >= [2026-01-01T00:00:00Z]"#));
+        assert!(t(r#"lastUpdated >= [2026-01-01T00:00:00Z]"#));
+        assert!(!t(r#"lastUpdated > [2026-02-01T00:00:00Z]"#));
         assert!(!t(r#"_info/lastUpdated < [2026-01-01T00:00:00Z]"#));
         assert!(t(r#"name like "Contoso%" and inactiveFlag = false"#));
         assert!(t(r#"name contains "toso" or id = 1"#));

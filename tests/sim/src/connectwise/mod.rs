@@ -235,6 +235,31 @@ impl CwHandle<'_> {
             .as_i64()
             .unwrap_or_default()
     }
+    /// Edits a row as a person in ConnectWise would: the given fields change
+    /// and `_info.lastUpdated` moves to now. False when there is no such row.
+    pub fn edit(&self, collection: &str, id: i64, patch: Value) -> bool {
+        let mut s = lock(&self.0.connectwise);
+        let Some(row) = s
+            .tables
+            .get_mut(&collection.to_ascii_lowercase())
+            .and_then(|rows| rows.get_mut(&id))
+        else {
+            return false;
+        };
+        for (k, v) in patch.as_object().into_iter().flatten() {
+            row[k] = v.clone();
+        }
+        row["_info"] = info();
+        true
+    }
+    /// Deletes a row, as a person in ConnectWise would. False when there is none.
+    pub fn delete(&self, collection: &str, id: i64) -> bool {
+        lock(&self.0.connectwise)
+            .tables
+            .get_mut(&collection.to_ascii_lowercase())
+            .and_then(|rows| rows.remove(&id))
+            .is_some()
+    }
     /// Rows of a collection.
     pub fn rows(&self, collection: &str) -> Vec<Value> {
         lock(&self.0.connectwise)
