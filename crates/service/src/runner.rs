@@ -7,6 +7,7 @@ use crate::control::alerts::{self, NewAlert};
 use crate::control::approval::{self, ApplyError, Start};
 use crate::control::companies;
 use crate::control::plans::{self, ApplyOutcome, PlanError, PlanInfo, PlanStatus};
+use crate::control::quarantine;
 use crate::control::runs::{NewRun, RunMode, RunRecord, RunStatus, RunSummary, Runs, RunsError};
 use crate::hub::Hub;
 use crate::notify::{Notification, Notifier, Recipients};
@@ -314,6 +315,30 @@ impl Runner {
                 )
                 .await;
             }
+            RunStatus::Partial => {
+                // An item failing run after run needs a person: say which, why and what to do.
+                match quarantine::failing_for(store, &run.profile_id, FAILING_ITEM_RUNS).await {
+                    Ok(items) => {
+                        for item in items {
+                            alert(
+                                "item_failing",
+                                "error",
+                                format!(
+                                    "item {} of profile {} failed on {} runs in a row ({}: {}). {}",
+                                    item.source_id,
+                                    run.profile_id,
+                                    item.attempts,
+                                    item.error_class,
+                                    item.error,
+                                    quarantine::remedy(&item.error_class)
+                                ),
+                            )
+                            .await;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read the quarantine"),
+                }
+            }
             RunStatus::Succeeded if run.mode == RunMode::ApplyPlan => {
                 let c = ended.report.planned;
                 mail = Some(Notification::run_succeeded(
@@ -485,6 +510,11 @@ impl Runner {
             .0;
         let plan = engine.plan(spec, &run.id).await?;
         let info = self.store_plan(run, &plan, base.as_deref()).await?;
+        if run.mode == RunMode::Preview && plan.counts.writes() > 0 {
+            // The preview read every item; the run after it must too, or it
+            // would only see changes and skip what the preview showed.
+            profiles::request_profile_resync(self.hub.store(), &run.profile_id).await?;
+        }
         Ok(Ended {
             status: RunStatus::Planned,
             report: RunReport {
@@ -646,6 +676,9 @@ where
     }
     engine.finish(spec, plan).await
 }
+
+/// Runs in a row an item fails before an alert names it.
+pub const FAILING_ITEM_RUNS: i64 = 3;
 
 /// `partial` when items failed (they are quarantined and retried), else `succeeded`.
 fn applied_status(report: &RunReport) -> RunStatus {

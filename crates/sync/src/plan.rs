@@ -535,6 +535,11 @@ impl PlanCounts {
         }
     }
 
+    /// Operations that write to the target.
+    pub fn writes(&self) -> u64 {
+        self.create + self.update + self.deactivate + self.reactivate + self.delete
+    }
+
     /// Deactivations + deletions.
     pub fn removals(&self) -> u64 {
         self.deactivate + self.delete

@@ -1065,3 +1065,8 @@ async fn a_contact_deleted_in_the_psa_is_created_again() {
 async fn switching_update_existing_on_reaches_users_that_do_not_change() {
     psa::switching_update_existing_on_reaches_users_that_do_not_change::<Env>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_after_a_preview_applies_what_the_preview_showed() {
+    psa::the_run_after_a_preview_applies_what_the_preview_showed::<Env>().await;
+}

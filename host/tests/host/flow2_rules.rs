@@ -822,3 +822,68 @@ async fn a_contact_deleted_in_the_psa_is_created_again() {
 async fn switching_update_existing_on_reaches_users_that_do_not_change() {
     psa::switching_update_existing_on_reaches_users_that_do_not_change::<Env>().await;
 }
+
+// ------------------------------------------------------------------------------------------
+// Honest outcomes
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_items_make_the_run_partial_and_three_in_a_row_raise_an_alert() {
+    use syncbridge::control::alerts;
+    use syncbridge::control::runs::RunStatus;
+    let env = Env::start(Scenario::new(
+        vec![
+            user("u1", "stuck", json!({})),
+            user("u2", "fine", json!({})),
+        ],
+        autotask_options(json!({})),
+    ))
+    .await;
+    // Autotask refuses the first contact's creation on every run (HTTP 400: invalid).
+    env.sim
+        .add_fault(FaultRule::sequence(
+            "POST */Companies/*/Contacts",
+            &[400, 0, 400, 400],
+        ))
+        .unwrap();
+    let failing_alerts = || async {
+        alerts::list(env.t.hub.store(), None, false)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.code == "item_failing")
+            .collect::<Vec<_>>()
+    };
+    for n in 1..=3 {
+        let run = common::run_now(&env.t.hub, PROFILE, RunMode::Run).await;
+        assert_eq!(run.status, RunStatus::Partial, "run {n}: {run:?}");
+        let report = run.report.unwrap().report;
+        assert_eq!(report.failed, 1, "run {n}: {report:?}");
+        assert_eq!(
+            failing_alerts().await.len(),
+            usize::from(n == 3),
+            "an alert once the item failed three runs in a row (run {n})"
+        );
+    }
+    let alert = failing_alerts().await.remove(0);
+    assert!(
+        alert.message.contains("u1"),
+        "names the item: {}",
+        alert.message
+    );
+    assert!(alert.message.contains("invalid"), "{}", alert.message);
+    assert!(
+        alert.message.contains("quarantine"),
+        "says what to do: {}",
+        alert.message
+    );
+    // It succeeds once the PSA accepts it: the run is no longer partial, no new alert.
+    let run = common::run_now(&env.t.hub, PROFILE, RunMode::Run).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(failing_alerts().await.len(), 1);
+    env.the(&upn("stuck"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_after_a_preview_applies_what_the_preview_showed() {
+    psa::the_run_after_a_preview_applies_what_the_preview_showed::<Env>().await;
+}

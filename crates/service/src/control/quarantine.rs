@@ -117,3 +117,29 @@ pub async fn relink(
     tx.commit().await?;
     Ok(())
 }
+
+/// Items of `profile` that have failed exactly `runs` runs in a row (so each
+/// is reported once, when it reaches that count; a success clears its row).
+pub async fn failing_for(
+    store: &Store,
+    profile: &str,
+    runs: i64,
+) -> Result<Vec<QuarantinedItem>, StoreError> {
+    Ok(list(store, Some(profile))
+        .await?
+        .into_iter()
+        .filter(|i| i.attempts == runs && !i.skipped)
+        .collect())
+}
+
+/// What an operator does about an item failing with error class `class`.
+pub fn remedy(class: &str) -> &'static str {
+    match class {
+        "invalid" => "The target refused the item's data: correct it in the source (or the mapper's options), then `syncbridge quarantine retry`; or `syncbridge quarantine skip` it.",
+        "conflict" => "The target holds a conflicting item (a duplicate or a changed record): resolve it there, or `syncbridge quarantine relink` the item to the right target item.",
+        "not-found" => "The target item it addresses is gone: `syncbridge run PROFILE --full` creates it again (or unlinks it, as the rules say).",
+        "auth" | "forbidden" => "The target connection lacks a right this item needs: check the API user's permissions, then `syncbridge quarantine retry`.",
+        "throttled" | "transient" => "The target kept refusing for the moment: check its health and limits; the next run retries.",
+        _ => "Read the error; fix its cause; `syncbridge quarantine retry` tries it now, `syncbridge quarantine skip` stops retrying it.",
+    }
+}

@@ -7,6 +7,7 @@ use super::m365::{self, rules_for, upn, user, Scenario, PROFILE, TENANT};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use syncbridge::control::profiles::{self, ProfileChange};
+use syncbridge::control::runs::RunMode;
 use syncbridge::control::Actor;
 use syncbridge::engine::RunReport;
 use syncbridge::hub::Hub;
@@ -376,4 +377,20 @@ pub async fn switching_update_existing_on_reaches_users_that_do_not_change<P: Ps
     env.sim().reset_requests();
     let r = env.run().await;
     assert_eq!(env.writes(), (0, 0), "settled: {r:?}");
+}
+
+/// A preview and the run after it agree: what the preview shows (here a contact deleted
+/// by hand, which no change feed reports) is what the next run applies.
+pub async fn the_run_after_a_preview_applies_what_the_preview_showed<P: Psa>() {
+    let env = P::start(Scenario::new(many_users(3), P::options(json!({})))).await;
+    env.run().await;
+    let id = env.id_of(&upn("user3"));
+    env.edit_by_hand(id, HandEdit::Delete);
+    let preview = super::run_now(env.hub(), PROFILE, RunMode::Preview).await;
+    let planned = preview.report.expect("a report").report.planned;
+    assert_eq!(planned.create, 1, "the preview shows the contact created again");
+    let r = env.run().await;
+    assert_eq!(r.planned.create, 1, "the run applies it: {r:?}");
+    env.the(&upn("user3"));
+    assert_eq!(env.count(), 3);
 }
