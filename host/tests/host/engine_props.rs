@@ -1,7 +1,9 @@
 //! Property test of the engine's core promise: whatever the source does,
-//! wherever a run is killed and whichever items fail, the next clean runs
-//! leave the target equal to the mapped source — no duplicate, nothing lost,
-//! nothing removed that the profile does not own.
+//! whatever people do to the target by hand (edit, deactivate, delete),
+//! wherever a run is killed and whichever items fail, a full reconcile and
+//! the clean runs after it leave the target equal to the mapped source — no
+//! duplicate, nothing lost, nothing removed that the profile does not own,
+//! and no ping-pong (a settled profile's run writes nothing).
 //!
 //! Source and target here are in-memory endpoints (the connectors' wire
 //! behaviour is tested against the simulators elsewhere); the store is real
@@ -169,12 +171,17 @@ struct TargetState {
     kills: u64,
     item_failures: u64,
     creates: u64,
+    /// Writes received (creates, updates, (de)activations, deletes).
+    writes: u64,
+    /// Changes made "by hand" in the target.
+    hand_edits: u64,
 }
 
 #[derive(Default)]
 struct MemTarget(Mutex<TargetState>);
 
 fn apply(t: &mut TargetState, op: &WriteOp) -> Result<String, PluginError> {
+    t.writes += 1;
     let body = op.body.as_ref().map(flatten).unwrap_or_default();
     match op.action {
         WriteAction::Create => {
@@ -311,6 +318,12 @@ enum Change {
     Add,
     Edit(usize, String),
     Delete(usize),
+    /// A person renames a target item.
+    TargetEdit(usize, String),
+    /// A person deactivates a target item.
+    TargetDeactivate(usize),
+    /// A person deletes a target item.
+    TargetDelete(usize),
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -318,7 +331,35 @@ fn change() -> impl Strategy<Value = Change> {
         3 => Just(Change::Add),
         3 => (any::<usize>(), "[A-Z][a-z]{0,5}").prop_map(|(i, s)| Change::Edit(i, s)),
         2 => any::<usize>().prop_map(Change::Delete),
+        2 => (any::<usize>(), "[A-Z][a-z]{0,5}").prop_map(|(i, s)| Change::TargetEdit(i, s)),
+        1 => any::<usize>().prop_map(Change::TargetDeactivate),
+        1 => any::<usize>().prop_map(Change::TargetDelete),
     ]
+}
+
+/// Applies a change a person makes in the target; false when there is nothing to change.
+fn by_hand(t: &mut TargetState, change: &Change) -> bool {
+    let pick = |t: &TargetState, i: usize| {
+        (!t.items.is_empty()).then(|| t.items.keys().nth(i % t.items.len()).unwrap().clone())
+    };
+    let done = match change {
+        Change::TargetEdit(i, name) => pick(t, *i).map(|id| {
+            t.items
+                .get_mut(&id)
+                .unwrap()
+                .0
+                .insert("first_name".into(), name.clone());
+        }),
+        Change::TargetDeactivate(i) => {
+            pick(t, *i).map(|id| t.items.get_mut(&id).unwrap().1 = false)
+        }
+        Change::TargetDelete(i) => pick(t, *i).map(|id| {
+            t.items.remove(&id);
+        }),
+        _ => None,
+    };
+    t.hand_edits += done.is_some() as u64;
+    done.is_some()
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
@@ -349,6 +390,7 @@ struct Stats {
     runs: AtomicU64,
     kills: AtomicU64,
     item_failures: AtomicU64,
+    hand_edits: AtomicU64,
 }
 
 async fn check_case(
@@ -423,6 +465,11 @@ async fn check_case(
                         s.live.remove(&id);
                         s.log.push(id);
                     }
+                    c @ (Change::TargetEdit(..)
+                    | Change::TargetDeactivate(_)
+                    | Change::TargetDelete(_)) => {
+                        by_hand(&mut target.0.lock().unwrap(), &c);
+                    }
                     _ => {}
                 }
             }
@@ -432,15 +479,26 @@ async fn check_case(
         let _ = engine.run(&spec, &format!("{profile}-r{run_no}")).await;
         stats.runs.fetch_add(1, Ordering::Relaxed);
     }
-    // Clean runs: no faults. Two suffice: one recovers and retries, one proves quiet.
+    // Clean runs: no faults. A full reconcile (what the daily one does: it
+    // finds target items deleted by hand, which no change feed reports), a
+    // run that retries what it left, and one that must write nothing at all.
     target.0.lock().unwrap().faults.clear();
-    for extra in 0..2 {
+    for extra in 0..3 {
         run_no += 1;
+        let spec = RunSpec {
+            from_start: extra == 0,
+            ..spec.clone()
+        };
+        let writes_before = target.0.lock().unwrap().writes;
         engine
             .run(&spec, &format!("{profile}-clean{extra}-{run_no}"))
             .await
             .map_err(|e| TestCaseError::fail(format!("clean run failed: {e}")))?;
         stats.runs.fetch_add(1, Ordering::Relaxed);
+        if extra == 2 {
+            let writes = target.0.lock().unwrap().writes - writes_before;
+            prop_assert_eq!(writes, 0, "a settled profile writes nothing (no ping-pong)");
+        }
     }
 
     let quarantine = ledger.quarantined(profile).await.unwrap();
@@ -452,6 +510,7 @@ async fn check_case(
     let s = source.0.lock().unwrap();
     let t = target.0.lock().unwrap();
     stats.kills.fetch_add(t.kills, Ordering::Relaxed);
+    stats.hand_edits.fetch_add(t.hand_edits, Ordering::Relaxed);
     stats
         .item_failures
         .fetch_add(t.item_failures, Ordering::Relaxed);
@@ -530,11 +589,12 @@ fn run_property(url: &str, backend: &str) {
         rt.block_on(check_case(&stats, &store, &profile, initial, rounds, page_size))?;
     });
     eprintln!(
-        "engine property on {backend}: {} case executions (incl. shrinking), {} runs, {} kills injected, {} item failures injected",
+        "engine property on {backend}: {} case executions (incl. shrinking), {} runs, {} kills injected, {} item failures injected, {} target edits by hand",
         stats.cases.load(Ordering::Relaxed),
         stats.runs.load(Ordering::Relaxed),
         stats.kills.load(Ordering::Relaxed),
-        stats.item_failures.load(Ordering::Relaxed)
+        stats.item_failures.load(Ordering::Relaxed),
+        stats.hand_edits.load(Ordering::Relaxed)
     );
 }
 
