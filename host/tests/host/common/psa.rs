@@ -388,7 +388,10 @@ pub async fn the_run_after_a_preview_applies_what_the_preview_showed<P: Psa>() {
     env.edit_by_hand(id, HandEdit::Delete);
     let preview = super::run_now(env.hub(), PROFILE, RunMode::Preview).await;
     let planned = preview.report.expect("a report").report.planned;
-    assert_eq!(planned.create, 1, "the preview shows the contact created again");
+    assert_eq!(
+        planned.create, 1,
+        "the preview shows the contact created again"
+    );
     let r = env.run().await;
     assert_eq!(r.planned.create, 1, "the run applies it: {r:?}");
     env.the(&upn("user3"));
