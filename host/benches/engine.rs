@@ -78,6 +78,13 @@ impl Source for BenchSource {
     async fn lookup(&self, _scope: &str, _ids: Vec<String>) -> Result<Vec<Item>, EndpointError> {
         Ok(vec![])
     }
+    async fn push(
+        &self,
+        _scope: &str,
+        _ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, EndpointError> {
+        unreachable!("the bench's fields all flow source → target")
+    }
 }
 
 struct Echo;

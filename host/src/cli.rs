@@ -131,6 +131,10 @@ pub enum Command {
     /// Items a run could not write: list them, retry, skip or relink them.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Two-way fields both sides changed differently, held for review:
+    /// list them, or resolve one by choosing the side whose value wins.
+    #[command(subcommand)]
+    Conflicts(ConflictsCommand),
     /// Alerts that need an operator (stopped connections, held plans, failed runs).
     Alerts {
         /// Include resolved alerts.
@@ -176,6 +180,33 @@ pub enum Command {
 }
 
 /// `quarantine` commands.
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// List held conflicts: the field, the value both sides last agreed on,
+    /// each side's value now, and why it is held.
+    List {
+        /// Only conflicts of this profile.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Resolve a held conflict: the next run writes the winner's value to the other side.
+    Resolve {
+        profile: String,
+        source_id: String,
+        field: String,
+        /// The side whose value wins.
+        #[arg(long, value_enum)]
+        winner: Winner,
+    },
+}
+
+/// The side whose value wins a conflict.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Winner {
+    Source,
+    Target,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
     /// List quarantined items with their error class and attempts.

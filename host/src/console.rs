@@ -393,6 +393,39 @@ pub async fn print_alerts(hub: &Hub, all: bool) -> Result<()> {
     Ok(())
 }
 
+/// Prints held conflicts.
+pub fn print_conflicts(items: &[crate::control::conflicts::Conflict]) {
+    let mut t = table([
+        "PROFILE",
+        "SOURCE ID",
+        "FIELD",
+        "AGREED",
+        "SOURCE",
+        "TARGET",
+        "WHY",
+        "RESOLUTION",
+    ]);
+    let v = |s: &Option<String>| s.clone().unwrap_or_else(|| "(blank)".into());
+    for c in items {
+        t.add_row([
+            c.profile_id.clone(),
+            c.source_id.clone(),
+            c.field.clone(),
+            v(&c.base),
+            v(&c.source),
+            v(&c.target),
+            c.reason.clone(),
+            c.resolution
+                .map(|s| format!("{} wins (next run)", s.as_str()))
+                .unwrap_or_else(|| "held".into()),
+        ]);
+    }
+    outln!("{t}");
+    if items.iter().any(|c| c.resolution.is_none()) {
+        outln!("\nResolve one: syncbridge conflicts resolve PROFILE SOURCE_ID FIELD --winner source|target");
+    }
+}
+
 /// Runs a dry run and prints its filter preview.
 pub async fn preview(hub: Arc<Hub>, profile: &str) -> Result<()> {
     let run = run_now(hub.clone(), profile, RunMode::Preview, None, true).await?;

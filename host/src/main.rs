@@ -7,8 +7,8 @@ use std::io::Read;
 use std::sync::Arc;
 use syncbridge::capability::http::HttpSettings;
 use syncbridge::cli::{
-    Cli, Command, CompanyCommand, ConnectionCommand, LogFormat, MailboxCommand, PluginCommand,
-    ProfileCommand, QuarantineCommand, TokenCommand, UpdateConnection,
+    Cli, Command, CompanyCommand, ConflictsCommand, ConnectionCommand, LogFormat, MailboxCommand,
+    PluginCommand, ProfileCommand, QuarantineCommand, TokenCommand, UpdateConnection, Winner,
 };
 use syncbridge::console;
 use syncbridge::control::runs::{RunMode, RunStatus};
@@ -160,6 +160,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Plan { plan, all, .. } => console::print_plan(&hub, &plan, all).await?,
         Command::Plans { profile } => console::print_plans(&hub, profile.as_deref()).await?,
         Command::Quarantine(cmd) => quarantine_command(&hub, cmd).await?,
+        Command::Conflicts(cmd) => conflicts_command(&hub, cmd).await?,
         Command::Alerts { all, resolve } => match resolve {
             Some(id) => {
                 syncbridge::control::alerts::get(hub.store(), &id).await?;
@@ -650,6 +651,33 @@ async fn quarantine_command(hub: &Hub, cmd: QuarantineCommand) -> Result<()> {
         } => {
             quarantine::relink(hub.store(), &profile, &source_id, &target_id).await?;
             outln!("{source_id} of {profile} now points at {target_id} (matched, not owned); retried on the next run");
+        }
+    }
+    Ok(())
+}
+
+async fn conflicts_command(hub: &Hub, cmd: ConflictsCommand) -> Result<()> {
+    use syncbridge::control::conflicts;
+    use syncbridge::engine::merge::Side;
+    match cmd {
+        ConflictsCommand::List { profile } => {
+            console::print_conflicts(&conflicts::list(hub.store(), profile.as_deref()).await?)
+        }
+        ConflictsCommand::Resolve {
+            profile,
+            source_id,
+            field,
+            winner,
+        } => {
+            let side = match winner {
+                Winner::Source => Side::Source,
+                Winner::Target => Side::Target,
+            };
+            conflicts::resolve(hub.store(), &profile, &source_id, &field, side).await?;
+            outln!(
+                "field {field} of {source_id} in {profile}: the {} value wins; the next run writes it to the other side",
+                side.as_str()
+            );
         }
     }
     Ok(())

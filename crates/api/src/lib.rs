@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod companies;
+pub mod conflicts;
 pub mod connections;
 pub mod error;
 pub mod mailboxes;
@@ -100,6 +101,11 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/plans/{id}/discard", post(plans::discard))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
+        .route("/conflicts", get(conflicts::list))
+        .route(
+            "/conflicts/{profile}/{source_id}/{field}/resolve",
+            post(conflicts::resolve),
+        )
         .route("/quarantine", get(quarantine::list))
         .route(
             "/quarantine/{profile}/{source_id}/retry",

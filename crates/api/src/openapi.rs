@@ -2,7 +2,8 @@
 //! annotations and served at `GET /api/v1/openapi.json` without a token.
 
 use super::{
-    alerts, companies, connections, mailboxes, plans, plugins, profiles, quarantine, runs,
+    alerts, companies, conflicts, connections, mailboxes, plans, plugins, profiles, quarantine,
+    runs,
 };
 use axum::Json;
 use std::sync::OnceLock;
@@ -34,6 +35,7 @@ pub const PREFIX: &str = "/api/v1";
         plans::list, plans::show, plans::preview, plans::apply, plans::discard,
         runs::list, runs::show,
         quarantine::list, quarantine::retry, quarantine::skip, quarantine::relink,
+        conflicts::list, conflicts::resolve,
         alerts::list, alerts::resolve,
     ),
     security(("bearer" = [])),
@@ -47,6 +49,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "plans", description = "Stored plans of dry runs and held runs"),
         (name = "runs", description = "Queued, running and finished runs"),
         (name = "quarantine", description = "Items that failed, with retry, skip and relink"),
+        (name = "conflicts", description = "Two-way fields both sides changed, held for review, and their resolution"),
         (name = "alerts", description = "Conditions an operator must act on"),
         (name = "meta", description = "This document"),
     ),

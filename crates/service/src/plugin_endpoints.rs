@@ -139,6 +139,15 @@ impl Source for ConnectionEndpoint<'_> {
             .run("lookup", || self.lookup_once(scope, keys.clone()))
             .await
     }
+
+    async fn push(
+        &self,
+        scope: &str,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, EndpointError> {
+        // As for the target: never retried as a whole.
+        self.push_once(scope, ops).await
+    }
 }
 
 impl Target for ConnectionEndpoint<'_> {

@@ -44,6 +44,10 @@ pub trait Source {
     ) -> Result<Page, EndpointError>;
     /// Reads items by id (retries of quarantined items).
     async fn lookup(&self, scope: &str, ids: Vec<String>) -> Result<Vec<Item>, EndpointError>;
+    /// Writes two-way fields changed in the target back to source items
+    /// (`target_id` of each op is the source item's id); one result per op.
+    async fn push(&self, scope: &str, ops: Vec<WriteOp>)
+        -> Result<Vec<WriteResult>, EndpointError>;
 }
 
 /// The rules of the flow.

@@ -4,8 +4,10 @@
 //! transaction: links, journal rows and (on the page's last batch) the cursor.
 
 use super::fields::FieldMap;
+use super::merge::Side;
 use super::plan::{Action, Link, Origin, PlannedOp, TargetSnapshot};
 use sqlx::{Any, Row, Transaction};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use syncbridge_store::{now_ms, Backend, Store, StoreError};
 
@@ -127,6 +129,51 @@ impl Ledger {
             for row in q.fetch_all(self.store.pool()).await? {
                 let (source_id, link) = link_of(profile, &row)?;
                 out.insert(source_id, link);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Held conflicts of the given source items: source id → field → the
+    /// side an operator chose, if one did.
+    pub async fn conflicts(
+        &self,
+        profile: &str,
+        source_ids: &[String],
+    ) -> Result<HashMap<String, BTreeMap<String, Option<Side>>>, StoreError> {
+        let mut out: HashMap<String, BTreeMap<String, Option<Side>>> = HashMap::new();
+        for chunk in source_ids.chunks(500) {
+            let backend = self.store.backend();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
+            let sql = format!(
+                "SELECT source_id, field, resolution FROM conflicts WHERE profile_id = {} AND source_id IN ({})",
+                param(backend, 1),
+                placeholders.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(profile);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.store.pool()).await? {
+                let source_id: String = row.try_get("source_id")?;
+                let field: String = row.try_get("field")?;
+                let resolution: Option<String> = row.try_get("resolution")?;
+                let side = match resolution.as_deref() {
+                    None => None,
+                    Some("source") => Some(Side::Source),
+                    Some("target") => Some(Side::Target),
+                    Some(other) => {
+                        return Err(StoreError::Invalid {
+                            what: "conflict",
+                            id: format!("{profile}/{source_id}/{field}"),
+                            detail: format!(
+                                "its resolution {other:?} is neither source nor target"
+                            ),
+                        })
+                    }
+                };
+                out.entry(source_id).or_default().insert(field, side);
             }
         }
         Ok(out)
@@ -301,7 +348,7 @@ impl Ledger {
         let mut failures = Vec::new();
         for (op, applied) in outcomes {
             match applied {
-                Applied::Ok { .. } | Applied::Failed { .. } if op.action == Action::Noop => {}
+                Applied::Ok { .. } | Applied::Failed { .. } if !op.records() => {}
                 Applied::Ok { target_id, .. } if op.action == Action::Unlink => {
                     unlinked.push(op.source_id.as_str());
                     journal_rows.push(JournalRow::new(
@@ -338,6 +385,39 @@ impl Ledger {
             }
         }
         upsert_links(&mut tx, self.store.backend(), profile, &links, run, now).await?;
+        // Held conflicts: an applied pair's rows are replaced by what it still holds.
+        let settled: Vec<&str> = links
+            .iter()
+            .map(|(op, _, _)| op.source_id.as_str())
+            .collect();
+        delete_in(
+            &mut tx,
+            self.store.backend(),
+            "conflicts",
+            "source_id",
+            profile,
+            &settled,
+        )
+        .await?;
+        for (op, target_id, _) in &links {
+            for c in &op.held {
+                sqlx::query(
+                    "INSERT INTO conflicts (profile_id, source_id, field, target_id, base_value, source_value, target_value, reason, resolution, at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+                )
+                .bind(profile)
+                .bind(&op.source_id)
+                .bind(&c.field)
+                .bind(*target_id)
+                .bind(c.base.as_deref())
+                .bind(c.source.as_deref())
+                .bind(c.target.as_deref())
+                .bind(&c.reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         delete_in(
             &mut tx,
             self.store.backend(),
@@ -530,6 +610,10 @@ impl Ledger {
             prior_provenance: None,
             inactive_after: false,
             target_seen: None,
+            back: Vec::new(),
+            back_body: None,
+            held: Vec::new(),
+            resolved: Vec::new(),
         };
         match target {
             Some(t) => {
@@ -831,6 +915,12 @@ async fn upsert_links(
                 provenance.insert(
                     c.field.clone(),
                     serde_json::json!({"system": "source", "run": run, "at": now, "rule": op.decided.to_string()}),
+                );
+            }
+            for c in &op.back {
+                provenance.insert(
+                    c.field.clone(),
+                    serde_json::json!({"system": "target", "run": run, "at": now, "rule": op.decided.to_string()}),
                 );
             }
             let origin = match op.origin {

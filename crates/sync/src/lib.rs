@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod explain;
 pub mod fields;
 pub mod ledger;
+pub mod merge;
 pub mod plan;
 pub mod profiles;
 pub mod retry;

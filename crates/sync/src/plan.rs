@@ -2,8 +2,11 @@
 //! per-field changes. Pure: no I/O, so every rule is unit-tested here.
 
 use super::fields::{flatten, is_blank, FieldMap};
+use super::merge::{merge, FieldConflict, MergeContext, Side};
+use super::rules::BackFlow;
 use super::rules::{FieldRules, OnRemove, OnTargetGone};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use syncbridge_model::{ContactTypesMode, Intent, IntentAction, ItemBody};
 
@@ -21,6 +24,8 @@ pub enum Action {
     /// Forget the link without writing: its target item is gone and the
     /// rules say not to create it again.
     Unlink,
+    /// Write only the source: two-way fields changed in the target.
+    WriteBack,
     Noop,
 }
 
@@ -35,6 +40,7 @@ impl Action {
             Action::Delete => "delete",
             Action::Link => "link",
             Action::Unlink => "unlink",
+            Action::WriteBack => "write-back",
             Action::Noop => "noop",
         }
     }
@@ -49,6 +55,7 @@ impl Action {
             "delete" => Action::Delete,
             "link" => Action::Link,
             "unlink" => Action::Unlink,
+            "write-back" => Action::WriteBack,
             "noop" => Action::Noop,
             _ => return None,
         })
@@ -56,7 +63,10 @@ impl Action {
 
     /// Whether the target connector is called for it.
     pub fn writes(self) -> bool {
-        !matches!(self, Action::Link | Action::Unlink | Action::Noop)
+        !matches!(
+            self,
+            Action::Link | Action::Unlink | Action::WriteBack | Action::Noop
+        )
     }
 
     /// Whether it removes (for the brakes).
@@ -98,11 +108,16 @@ pub struct Link {
     pub seen: Option<TargetSnapshot>,
 }
 
-/// A target item as read: its fields and whether it is active.
+/// A target item as read: its fields and whether it is active (what a link
+/// keeps), plus, when read this run, its modification time and body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetSnapshot {
     pub fields: FieldMap,
     pub active: bool,
+    #[serde(skip)]
+    pub version: Option<String>,
+    #[serde(skip)]
+    pub body: Option<Box<ItemBody>>,
 }
 
 /// What planning knows of a linked target item now.
@@ -143,7 +158,7 @@ impl Link {
     /// changed by someone else (not the echo of the engine's own write).
     pub fn drifted(&self, now: &TargetSnapshot) -> bool {
         match &self.seen {
-            Some(seen) => seen != now,
+            Some(seen) => seen.fields != now.fields || seen.active != now.active,
             None => {
                 now.active != self.active
                     || self
@@ -191,6 +206,35 @@ pub struct PlannedOp {
     /// written; a write reads the item back instead).
     #[serde(default)]
     pub target_seen: Option<TargetSnapshot>,
+    /// Two-way fields written back to the source (changed in the target).
+    #[serde(default)]
+    pub back: Vec<FieldChange>,
+    /// The target item's body, carrying `back`'s values to the source.
+    #[serde(default)]
+    pub back_body: Option<ItemBody>,
+    /// Conflicts held for review: neither side is written for these fields.
+    #[serde(default)]
+    pub held: Vec<FieldConflict>,
+    /// Held conflicts an operator resolved that this op settles.
+    #[serde(default)]
+    pub resolved: Vec<String>,
+}
+
+impl PlannedOp {
+    /// Whether applying it records anything (a write either way, a link, a
+    /// held conflict), as opposed to a no-op.
+    pub fn records(&self) -> bool {
+        self.action != Action::Noop || !self.held.is_empty() || !self.resolved.is_empty()
+    }
+}
+
+/// What planning knows of a pair beyond the link and the target item.
+#[derive(Debug, Clone, Default)]
+pub struct PairContext {
+    /// The source item's modification time, when it has one.
+    pub source_version: Option<String>,
+    /// This item's held conflicts, by field, with the side an operator chose.
+    pub conflicts: BTreeMap<String, Option<Side>>,
 }
 
 /// Which rules decided an operation.
@@ -318,6 +362,7 @@ pub fn plan_intent(
     now: Option<&TargetNow>,
     matched: Option<&TargetMatch>,
     rules: &FieldRules,
+    pair: &PairContext,
 ) -> PlannedOp {
     let desired = intent.body.as_ref().map(flatten).unwrap_or_default();
     // "Update existing" off: an existing target item is linked, never changed.
@@ -345,8 +390,14 @@ pub fn plan_intent(
             _ => matched.map(|m| TargetSnapshot {
                 fields: m.fields.clone(),
                 active: m.active,
+                version: None,
+                body: None,
             }),
         },
+        back: Vec::new(),
+        back_body: None,
+        held: Vec::new(),
+        resolved: Vec::new(),
     };
     let gone = matches!(now, Some(TargetNow::Gone));
     match (intent.action, link) {
@@ -383,7 +434,46 @@ pub fn plan_intent(
                 }
                 _ => (link.fields.clone(), link.active),
             };
-            let (changes, after) = if may_update {
+            let two_way = match now {
+                Some(TargetNow::Present(snapshot)) if may_update && rules.two_way() => {
+                    Some(snapshot)
+                }
+                _ => None,
+            };
+            let (changes, after) = if let Some(snapshot) = two_way {
+                let desired = desired_against(intent, &desired, &current);
+                // A held field's link value is the agreed base, not what the
+                // target holds: compare the target's value as it is.
+                let mut current = current.clone();
+                for field in pair.conflicts.keys() {
+                    match snapshot.fields.get(field) {
+                        Some(v) => current.insert(field.clone(), v.clone()),
+                        None => current.remove(field),
+                    };
+                }
+                let resolutions: BTreeMap<String, Side> = pair
+                    .conflicts
+                    .iter()
+                    .filter_map(|(f, side)| side.map(|s| (f.clone(), s)))
+                    .collect();
+                let ctx = MergeContext {
+                    source_modified: pair.source_version.as_deref(),
+                    target_modified: snapshot.version.as_deref(),
+                    back_allowed: match rules.back_flow {
+                        BackFlow::All => true,
+                        BackFlow::CreatedOnly => link.origin == Origin::Created,
+                    },
+                    resolutions: &resolutions,
+                };
+                let merged = merge(&desired, &current, &link.fields, rules, &ctx);
+                op.back = merged.to_source;
+                op.back_body = (!op.back.is_empty())
+                    .then(|| snapshot.body.as_deref().cloned())
+                    .flatten();
+                op.held = merged.held;
+                op.resolved = merged.resolved;
+                (merged.to_target, merged.agreed)
+            } else if may_update {
                 let desired = desired_against(intent, &desired, &current);
                 let (mut changes, after) = diff(&desired, &current, rules);
                 rewrite_unchanged(&mut changes, &desired, &current, rules);
@@ -397,6 +487,12 @@ pub fn plan_intent(
                 Action::Reactivate
             } else if !op.changes.is_empty() {
                 Action::Update
+            } else if !op.back.is_empty() {
+                Action::WriteBack
+            } else if two_way.is_some() && op.fields_after != link.fields {
+                // Both sides already agree on a new value (say, a write-back
+                // whose run died before recording it): the link learns it.
+                Action::Link
             } else {
                 Action::Noop
             };
@@ -406,6 +502,7 @@ pub fn plan_intent(
                     "linked target item is inactive and its source is active: reactivate"
                 }
                 Action::Update => "linked: changed fields written",
+                Action::WriteBack => "linked: two-way fields changed in the target written back to the source",
                 _ if create_only => {
                     "the target item exists and the intent is create-only (update existing off): left as it is"
                 }
@@ -517,6 +614,9 @@ pub struct PlanCounts {
     /// Links forgotten because their target item is gone.
     #[serde(default)]
     pub unlink: u64,
+    /// Pairs where only the source was written (two-way fields).
+    #[serde(default)]
+    pub write_back: u64,
     pub noop: u64,
 }
 
@@ -531,13 +631,19 @@ impl PlanCounts {
             Action::Delete => self.delete += 1,
             Action::Link => self.link += 1,
             Action::Unlink => self.unlink += 1,
+            Action::WriteBack => self.write_back += 1,
             Action::Noop => self.noop += 1,
         }
     }
 
     /// Operations that write to the target.
     pub fn writes(&self) -> u64 {
-        self.create + self.update + self.deactivate + self.reactivate + self.delete
+        self.create
+            + self.update
+            + self.deactivate
+            + self.reactivate
+            + self.delete
+            + self.write_back
     }
 
     /// Deactivations + deletions.
@@ -627,6 +733,8 @@ mod tests {
         TargetNow::Present(TargetSnapshot {
             fields: flatten(&contact(Some(first), Some(title), "ada@x.test")),
             active,
+            version: None,
+            body: None,
         })
     }
 
@@ -637,11 +745,27 @@ mod tests {
         let rules = FieldRules::default();
         // The target says what the link remembers: nothing to write.
         let same = now("Ada", "CTO", true);
-        let op = plan_intent("o".into(), &intent, Some(&l), Some(&same), None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&same),
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Noop, "{op:?}");
         // Someone renamed it in the target: the source's value goes back.
         let edited = now("Edited", "CTO", true);
-        let op = plan_intent("o".into(), &intent, Some(&l), Some(&edited), None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&edited),
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Update);
         assert_eq!(
             op.changes,
@@ -654,7 +778,15 @@ mod tests {
         // A target-owned field edited in the target stays as it is.
         let mut owned = rules.clone();
         owned.truth.insert("first_name".into(), Truth::Target);
-        let op = plan_intent("o".into(), &intent, Some(&l), Some(&edited), None, &owned);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&edited),
+            None,
+            &owned,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Noop);
     }
 
@@ -670,6 +802,7 @@ mod tests {
             Some(&off),
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(
             op.action,
@@ -684,7 +817,15 @@ mod tests {
             reactivate: false,
             ..FieldRules::default()
         };
-        let op = plan_intent("o".into(), &intent, Some(&l), Some(&off), None, &no);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            Some(&off),
+            None,
+            &no,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Update);
         assert!(op.inactive_after, "the link must not claim it is active");
     }
@@ -696,6 +837,8 @@ mod tests {
         let stored = TargetSnapshot {
             fields: flatten(&contact(Some("Ada"), Some("CTO"), "ada@x.test")),
             active: true,
+            version: None,
+            body: None,
         };
         l.seen = Some(stored.clone());
         let intent = upsert(contact(Some("Ada "), Some("CTO"), "ada@x.test"));
@@ -706,6 +849,7 @@ mod tests {
             Some(&TargetNow::Present(stored.clone())),
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Noop, "no ping-pong: {op:?}");
         assert!(!l.drifted(&stored));
@@ -722,6 +866,7 @@ mod tests {
             Some(&edited),
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Update);
     }
@@ -737,6 +882,7 @@ mod tests {
             Some(&TargetNow::Gone),
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Create);
         assert_eq!(op.target_id, None);
@@ -757,6 +903,7 @@ mod tests {
             Some(&TargetNow::Gone),
             None,
             &unlink,
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Unlink);
         assert!(!op.action.writes());
@@ -768,6 +915,7 @@ mod tests {
             Some(&TargetNow::Gone),
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Unlink);
         // Create-only intents never create an item again.
@@ -778,6 +926,7 @@ mod tests {
             Some(&TargetNow::Gone),
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Noop);
     }
@@ -791,6 +940,7 @@ mod tests {
             None,
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Create);
         let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
@@ -807,6 +957,7 @@ mod tests {
             None,
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Update);
         assert_eq!(
@@ -833,6 +984,7 @@ mod tests {
             None,
             None,
             &rules,
+            &PairContext::default(),
         );
         assert_eq!(
             op.changes,
@@ -860,6 +1012,7 @@ mod tests {
             None,
             None,
             &rules,
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Noop);
         let rules = FieldRules {
@@ -873,6 +1026,7 @@ mod tests {
             None,
             None,
             &rules,
+            &PairContext::default(),
         );
         assert_eq!(op.changes.len(), 1);
         assert_eq!(op.changes[0].field, "title");
@@ -893,6 +1047,7 @@ mod tests {
             None,
             Some(&m),
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert_eq!(
             (op.action, op.origin, op.target_id.as_deref()),
@@ -903,7 +1058,16 @@ mod tests {
             ..FieldRules::default()
         };
         assert_eq!(
-            plan_intent("o".into(), &intent, None, None, Some(&m), &off).action,
+            plan_intent(
+                "o".into(),
+                &intent,
+                None,
+                None,
+                Some(&m),
+                &off,
+                &PairContext::default()
+            )
+            .action,
             Action::Link
         );
         let inactive = TargetMatch { active: false, ..m };
@@ -914,7 +1078,8 @@ mod tests {
                 None,
                 None,
                 Some(&inactive),
-                &FieldRules::default()
+                &FieldRules::default(),
+                &PairContext::default()
             )
             .action,
             Action::Reactivate
@@ -932,6 +1097,7 @@ mod tests {
             None,
             Some(&inactive),
             &no_reactivate,
+            &PairContext::default(),
         );
         assert_eq!((op.action, op.inactive_after), (Action::Update, true));
         let op = plan_intent(
@@ -941,6 +1107,7 @@ mod tests {
             None,
             Some(&inactive),
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert!(
             !op.inactive_after,
@@ -959,7 +1126,8 @@ mod tests {
                 Some(&created),
                 None,
                 None,
-                &FieldRules::default()
+                &FieldRules::default(),
+                &PairContext::default()
             )
             .action,
             Action::Deactivate
@@ -969,7 +1137,16 @@ mod tests {
             ..FieldRules::default()
         };
         assert_eq!(
-            plan_intent("o".into(), &remove(), Some(&matched), None, None, &strict).action,
+            plan_intent(
+                "o".into(),
+                &remove(),
+                Some(&matched),
+                None,
+                None,
+                &strict,
+                &PairContext::default()
+            )
+            .action,
             Action::Noop
         );
         let delete = FieldRules {
@@ -977,7 +1154,16 @@ mod tests {
             ..FieldRules::default()
         };
         assert_eq!(
-            plan_intent("o".into(), &remove(), Some(&created), None, None, &delete).action,
+            plan_intent(
+                "o".into(),
+                &remove(),
+                Some(&created),
+                None,
+                None,
+                &delete,
+                &PairContext::default()
+            )
+            .action,
             Action::Delete
         );
         // Nothing linked: nothing to remove, whatever the target holds.
@@ -988,7 +1174,8 @@ mod tests {
                 None,
                 None,
                 None,
-                &FieldRules::default()
+                &FieldRules::default(),
+                &PairContext::default()
             )
             .action,
             Action::Noop
@@ -1002,7 +1189,8 @@ mod tests {
                 Some(&inactive),
                 None,
                 None,
-                &FieldRules::default()
+                &FieldRules::default(),
+                &PairContext::default()
             )
             .action,
             Action::Noop
@@ -1025,12 +1213,28 @@ mod tests {
         let changed = create_only(upsert(contact(Some("Augusta"), Some("Eng"), "ada@x.test")));
         // Linked, created by the profile: not updated (it exists now).
         let created = link(Origin::Created, true, "Ada", "C");
-        let op = plan_intent("o".into(), &changed, Some(&created), None, None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &changed,
+            Some(&created),
+            None,
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!((op.action, op.changes.len()), (Action::Noop, 0));
         assert_eq!(op.fields_after, created.fields);
         // Linked and inactive: not reactivated.
         let inactive = link(Origin::Matched, false, "Ada", "C");
-        let op = plan_intent("o".into(), &changed, Some(&inactive), None, None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &changed,
+            Some(&inactive),
+            None,
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Noop);
         // Matched (active or not): linked without a write.
         let m = TargetMatch {
@@ -1038,7 +1242,15 @@ mod tests {
             fields: flatten(&contact(Some("Ada"), None, "ada@x.test")),
             active: false,
         };
-        let op = plan_intent("o".into(), &changed, None, None, Some(&m), &rules);
+        let op = plan_intent(
+            "o".into(),
+            &changed,
+            None,
+            None,
+            Some(&m),
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!(
             (op.action, op.origin, op.changes.len()),
             (Action::Link, Origin::Matched, 0)
@@ -1052,14 +1264,31 @@ mod tests {
             None,
             None,
             &rules,
+            &PairContext::default(),
         );
         assert_eq!(op.action, Action::Noop);
         // Nothing there yet: created.
-        let op = plan_intent("o".into(), &changed, None, None, None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &changed,
+            None,
+            None,
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Create);
         // The default policy updates.
         let on = upsert(contact(Some("Augusta"), None, "ada@x.test"));
-        let op = plan_intent("o".into(), &on, Some(&created), None, None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &on,
+            Some(&created),
+            None,
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Update);
     }
 
@@ -1091,6 +1320,7 @@ mod tests {
             None,
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         let types: Vec<_> = op
             .changes
@@ -1108,6 +1338,7 @@ mod tests {
             None,
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert!(
             op.changes.iter().all(|c| c.field != "contact_types"),
@@ -1121,6 +1352,7 @@ mod tests {
             None,
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         assert!(op
             .changes
@@ -1136,14 +1368,31 @@ mod tests {
             ..FieldRules::default()
         };
         let intent = upsert(contact(Some("Ada"), Some("Engineer"), "ada@x.test"));
-        let op = plan_intent("o".into(), &intent, Some(&l), None, None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            None,
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         assert_eq!(op.action, Action::Update);
         let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["email", "first_name", "last_name", "title"]);
         // Nothing changed: nothing written.
         let same = upsert(contact(Some("Ada"), Some("Countess"), "ada@x.test"));
         assert_eq!(
-            plan_intent("o".into(), &same, Some(&l), None, None, &rules).action,
+            plan_intent(
+                "o".into(),
+                &same,
+                Some(&l),
+                None,
+                None,
+                &rules,
+                &PairContext::default()
+            )
+            .action,
             Action::Noop
         );
         // Blank source values and target-owned fields are still not written.
@@ -1151,7 +1400,15 @@ mod tests {
         truth.insert("last_name".to_string(), Truth::Target);
         let rules = FieldRules { truth, ..rules };
         let intent = upsert(contact(Some("Augusta"), None, "ada@x.test"));
-        let op = plan_intent("o".into(), &intent, Some(&l), None, None, &rules);
+        let op = plan_intent(
+            "o".into(),
+            &intent,
+            Some(&l),
+            None,
+            None,
+            &rules,
+            &PairContext::default(),
+        );
         let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["email", "first_name"]);
         // Off (the default): only what changed.
@@ -1162,6 +1419,7 @@ mod tests {
             None,
             None,
             &FieldRules::default(),
+            &PairContext::default(),
         );
         let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["first_name"]);

@@ -26,6 +26,59 @@ pub enum OnRemove {
     Ignore,
 }
 
+/// Which way a field's changes flow between a linked pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Source → target (the default): a target edit is put back.
+    #[default]
+    SourceToTarget,
+    /// Target → source: the target's edits are written to the source.
+    TargetToSource,
+    /// Both ways: whichever side changed wins; both changed is a conflict.
+    Both,
+}
+
+impl Direction {
+    pub fn to_target(self) -> bool {
+        matches!(self, Direction::SourceToTarget | Direction::Both)
+    }
+    pub fn to_source(self) -> bool {
+        matches!(self, Direction::TargetToSource | Direction::Both)
+    }
+}
+
+/// Who wins when both sides changed a two-way field differently since the
+/// last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictPolicy {
+    /// The source's value is written to the target (the default).
+    #[default]
+    SourceWins,
+    /// The target's value is written to the source.
+    TargetWins,
+    /// The side changed last wins (by the items' modification times); held
+    /// for review when a side has none.
+    NewestWins,
+    /// Nothing is written; the conflict waits for an operator
+    /// (`syncbridge conflicts`, GET /api/v1/conflicts).
+    Hold,
+}
+
+/// Which items a target → source field flows back for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackFlow {
+    /// Every linked item (the default).
+    #[default]
+    All,
+    /// Only items the profile created in the target from the source (the
+    /// calendar rule: "after the first sync only date/time changes of
+    /// PSA-originated items flow back").
+    CreatedOnly,
+}
+
 /// What happens to a link whose target item is gone (deleted outside
 /// syncbridge) while its source item is still there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -85,6 +138,12 @@ pub struct FieldRules {
     /// changed in the source are written.
     pub rewrite_on_change: bool,
     pub brakes: Brakes,
+    /// Per-field direction; fields not listed flow source → target.
+    pub direction: BTreeMap<String, Direction>,
+    /// Per-field conflict policy for two-way fields; default source wins.
+    pub conflict: BTreeMap<String, ConflictPolicy>,
+    /// Which linked items target → source fields flow back for.
+    pub back_flow: BackFlow,
     /// Seconds between full reconciles: a run that finds the last one older
     /// reads every source item and every linked target item, which catches
     /// what change feeds miss (deleted target items, group-based licences).
@@ -110,11 +169,29 @@ impl Default for FieldRules {
             rewrite_on_change: false,
             brakes: Brakes::default(),
             full_reconcile_secs: Some(DAILY),
+            direction: BTreeMap::new(),
+            conflict: BTreeMap::new(),
+            back_flow: BackFlow::All,
         }
     }
 }
 
 impl FieldRules {
+    /// The direction of `field`.
+    pub fn direction_of(&self, field: &str) -> Direction {
+        self.direction.get(field).copied().unwrap_or_default()
+    }
+
+    /// The conflict policy of `field`.
+    pub fn conflict_of(&self, field: &str) -> ConflictPolicy {
+        self.conflict.get(field).copied().unwrap_or_default()
+    }
+
+    /// Whether any field flows target → source.
+    pub fn two_way(&self) -> bool {
+        self.direction.values().any(|d| d.to_source())
+    }
+
     /// Whether the source may write `field` on update.
     pub fn source_writes(&self, field: &str) -> bool {
         let owned = self.truth.get(field).copied().unwrap_or(Truth::Source) == Truth::Source;

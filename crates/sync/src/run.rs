@@ -5,10 +5,13 @@
 use super::endpoint::{EndpointError, Source, Target, Transform};
 use super::fields::flatten;
 use super::ledger::{Applied, Ledger, PageEnd};
+use super::merge::Side;
 use super::plan::{
-    brakes_hold, plan_intent, Action, PlanCounts, PlannedOp, TargetMatch, TargetNow, TargetSnapshot,
+    brakes_hold, plan_intent, Action, PairContext, PlanCounts, PlannedOp, TargetMatch, TargetNow,
+    TargetSnapshot,
 };
 use super::rules::FieldRules;
+use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
 use syncbridge_model::{Intent, IntentAction, Item, ItemBody, WriteAction, WriteOp, WritePolicy};
 use syncbridge_store::StoreError;
@@ -376,12 +379,15 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             }
             let page_seen: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
             seen.extend(page_seen.iter().cloned());
+            let versions = versions_of(&page.items);
             let intents = self
                 .transform
                 .map(page.items)
                 .await
                 .map_err(endpoint("mapper"))?;
-            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            let ops = self
+                .plan_intents(spec, intents, &versions, &mut next_op)
+                .await?;
             cursor = page.cursor.clone();
             plan.pages.push(PagePlan {
                 ops,
@@ -406,6 +412,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 .map_err(endpoint("source lookup"))?;
             let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
             seen.extend(found.iter().cloned());
+            let versions = versions_of(&items);
             let mut intents = self
                 .transform
                 .map(items)
@@ -417,7 +424,9 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                     .filter(|id| !found.contains(*id))
                     .map(|id| removal_intent(id)),
             );
-            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            let ops = self
+                .plan_intents(spec, intents, &versions, &mut next_op)
+                .await?;
             plan.pages.push(PagePlan {
                 ops,
                 ..PagePlan::default()
@@ -445,6 +454,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 .await
                 .map_err(endpoint("source lookup"))?;
             let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
+            let versions = versions_of(&items);
             let mut intents = self
                 .transform
                 .map(items)
@@ -457,7 +467,9 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                     .filter(|id| !found.contains(*id))
                     .map(|id| removal_intent(id)),
             );
-            let ops = self.plan_intents(spec, intents, &mut next_op).await?;
+            let ops = self
+                .plan_intents(spec, intents, &versions, &mut next_op)
+                .await?;
             plan.pages.push(PagePlan {
                 ops,
                 ..PagePlan::default()
@@ -475,7 +487,9 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 .map(|id| removal_intent(&id))
                 .collect();
             if !missing.is_empty() {
-                let ops = self.plan_intents(spec, missing, &mut next_op).await?;
+                let ops = self
+                    .plan_intents(spec, missing, &HashMap::new(), &mut next_op)
+                    .await?;
                 // The pass ends only once its removals are applied: the last
                 // source page's cursor (and the ids it saw) commit with them. A run
                 // that dies before re-pulls that page and finds the removals again.
@@ -567,10 +581,17 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         &self,
         spec: &RunSpec,
         intents: Vec<Intent>,
+        versions: &HashMap<String, String>,
         next_op: &mut impl FnMut() -> String,
     ) -> Result<Vec<PlannedOp>, RunError> {
         let ids: Vec<String> = intents.iter().map(|i| i.source_id.clone()).collect();
         let links = self.ledger.links(&spec.profile_id, &ids).await?;
+        let mut conflicts: HashMap<String, BTreeMap<String, Option<Side>>> = if spec.rules.two_way()
+        {
+            self.ledger.conflicts(&spec.profile_id, &ids).await?
+        } else {
+            HashMap::new()
+        };
         let keys: Vec<String> = if spec.rules.match_existing {
             intents
                 .iter()
@@ -635,6 +656,10 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             if let Some(m) = &matched {
                 taken.insert(m.target_id.clone());
             }
+            let pair = PairContext {
+                source_version: versions.get(&intent.source_id).cloned(),
+                conflicts: conflicts.remove(&intent.source_id).unwrap_or_default(),
+            };
             ops.push(plan_intent(
                 next_op(),
                 intent,
@@ -642,6 +667,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 link.and_then(|l| now.get(&l.target_id)),
                 matched.as_ref(),
                 &spec.rules,
+                &pair,
             ));
         }
         Ok(ops)
@@ -774,12 +800,17 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             to_send = again;
             attempt += 1;
         }
+        self.write_back(spec, batch, &mut results).await?;
         let seen = self.read_back(spec, batch, &results).await;
         let outcomes: Vec<(&PlannedOp, Applied)> = batch
             .iter()
-            .filter(|op| op.action != Action::Noop || op.retry)
+            .filter(|op| op.records() || op.retry)
             .map(|op| {
-                let outcome = if op.action.writes() {
+                let outcome = if let Some(Applied::Failed { class, message }) =
+                    results.remove(&back_op_id(op))
+                {
+                    Applied::Failed { class, message }
+                } else if op.action.writes() {
                     match results.remove(&op.op_id) {
                         Some(Applied::Ok { target_id, .. }) => Applied::Ok {
                             seen: seen.get(&target_id).cloned(),
@@ -809,6 +840,63 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
 }
 
 impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
+    /// Writes the two-way fields a batch's ops carry back to the source, for
+    /// ops whose target write (if any) succeeded. A failed back write fails
+    /// its op (recorded under [`back_op_id`] in `results`).
+    async fn write_back(
+        &self,
+        spec: &RunSpec,
+        batch: &[PlannedOp],
+        results: &mut HashMap<String, Applied>,
+    ) -> Result<(), RunError> {
+        let ops: Vec<WriteOp> = batch
+            .iter()
+            .filter(|op| !op.back.is_empty())
+            .filter(|op| {
+                !op.action.writes() || matches!(results.get(&op.op_id), Some(Applied::Ok { .. }))
+            })
+            .map(|op| WriteOp {
+                op_id: back_op_id(op),
+                action: WriteAction::Update,
+                target_id: Some(op.source_id.clone()),
+                body: op.back_body.clone(),
+                fields: op.back.iter().map(|c| c.field.clone()).collect(),
+            })
+            .collect();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let sent: HashSet<String> = ops.iter().map(|o| o.op_id.clone()).collect();
+        let answers = self
+            .source
+            .push(&spec.source_scope, ops)
+            .await
+            .map_err(endpoint("source push"))?;
+        let mut answered = HashSet::new();
+        for answer in answers {
+            answered.insert(answer.op_id.clone());
+            if let Err(e) = answer.outcome {
+                results.insert(
+                    answer.op_id,
+                    Applied::Failed {
+                        class: e.class().to_owned(),
+                        message: format!("writing back to the source: {}", e.describe()),
+                    },
+                );
+            }
+        }
+        for missing in sent.difference(&answered) {
+            results.insert(
+                missing.clone(),
+                Applied::Failed {
+                    class: "remote".into(),
+                    message: "the source connector returned no result for this write-back".into(),
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// Reads the items a batch wrote back from the target, so the links
     /// remember the target's own form of each write (its echo in the change
     /// feed is then not taken for an edit). A failed read only costs that
@@ -840,12 +928,27 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
     }
 }
 
+/// The modification times the items carry, by id.
+fn versions_of(items: &[Item]) -> HashMap<String, String> {
+    items
+        .iter()
+        .filter_map(|i| i.version.clone().map(|v| (i.id.clone(), v)))
+        .collect()
+}
+
 /// A target item as a snapshot of its fields and state.
 fn snapshot(item: &Item) -> TargetSnapshot {
     TargetSnapshot {
         fields: item.body.as_ref().map(flatten).unwrap_or_default(),
         active: is_active(item),
+        version: item.version.clone(),
+        body: item.body.clone().map(Box::new),
     }
+}
+
+/// The op id of an op's write back to the source.
+fn back_op_id(op: &PlannedOp) -> String {
+    format!("{}-back", op.op_id)
 }
 
 fn removal_intent(source_id: &str) -> Intent {
@@ -870,7 +973,7 @@ fn write_op(op: &PlannedOp) -> WriteOp {
             Action::Deactivate => WriteAction::Deactivate,
             Action::Reactivate => WriteAction::Reactivate,
             Action::Delete => WriteAction::Delete,
-            Action::Link | Action::Unlink | Action::Noop => {
+            Action::Link | Action::Unlink | Action::WriteBack | Action::Noop => {
                 unreachable!("not sent to the target")
             }
         },

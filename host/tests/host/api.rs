@@ -1071,6 +1071,10 @@ fn op(source: &str, action: Action, changes: &[(&str, Option<&str>, Option<&str>
         prior_provenance: None,
         inactive_after: false,
         target_seen: None,
+        back: Vec::new(),
+        back_body: None,
+        held: Vec::new(),
+        resolved: Vec::new(),
     }
 }
 
@@ -1447,6 +1451,72 @@ async fn quarantine_list_skip_retry_relink() {
 }
 
 #[tokio::test]
+async fn held_conflicts_are_listed_in_scope_and_resolved_by_operators() {
+    let w = world().await;
+    let api = &w.api;
+    for (profile, source) in [("acme-contacts", "u1"), ("globex-contacts", "g1")] {
+        sqlx::query(
+            "INSERT INTO conflicts (profile_id, source_id, field, target_id, base_value, source_value, target_value, reason, at)
+             VALUES ($1, $2, 'start', 'T-1', '09:00', '11:00', '10:00', 'held for review by the field''s rule', 1000)",
+        )
+        .bind(profile)
+        .bind(source)
+        .execute(w.hub().store().pool())
+        .await
+        .unwrap();
+    }
+    let r = api.get("/conflicts", &w.acme_viewer).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only the company's own: {}", r.text);
+    assert_eq!(
+        (&items[0]["base"], &items[0]["source"], &items[0]["target"]),
+        (&json!("09:00"), &json!("11:00"), &json!("10:00"))
+    );
+    assert_eq!(items[0]["resolution"], Value::Null);
+    let path = "/conflicts/acme-contacts/u1/start/resolve";
+    let r = api
+        .post(path, &w.acme_viewer, json!({"winner": "target"}))
+        .await;
+    assert_eq!(r.status, 403, "viewers do not resolve");
+    let r = api
+        .post(path, &w.acme_operator, json!({"winner": "sideways"}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.text);
+    let r = api
+        .post(path, &w.acme_operator, json!({"winner": "target"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["winner"], "target");
+    let r = api
+        .get("/conflicts?profile=acme-contacts", &w.acme_viewer)
+        .await;
+    assert_eq!(r.json["items"][0]["resolution"], "target");
+    // The item is re-evaluated on the next run, like a quarantined one.
+    let r = api
+        .get("/quarantine?profile=acme-contacts", &w.acme_viewer)
+        .await;
+    assert_eq!(r.json["items"][0]["source_id"], "u1", "{}", r.text);
+    // Unknown conflicts and other companies' are 404.
+    let r = api
+        .post(
+            "/conflicts/acme-contacts/u1/end/resolve",
+            &w.acme_operator,
+            json!({"winner": "source"}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = api
+        .post(
+            "/conflicts/globex-contacts/g1/start/resolve",
+            &w.acme_operator,
+            json!({"winner": "source"}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
 async fn malformed_bodies_and_unknown_routes_answer_the_error_shape() {
     let w = world().await;
     let api = &w.api;
@@ -1673,6 +1743,11 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
         ("/api/v1/quarantine/{profile}/{source_id}/retry", "post"),
         ("/api/v1/quarantine/{profile}/{source_id}/skip", "post"),
         ("/api/v1/quarantine/{profile}/{source_id}/relink", "post"),
+        ("/api/v1/conflicts", "get"),
+        (
+            "/api/v1/conflicts/{profile}/{source_id}/{field}/resolve",
+            "post",
+        ),
         ("/api/v1/alerts", "get"),
         ("/api/v1/alerts/{id}/resolve", "post"),
         ("/api/v1/connections/{id}/discover-mailboxes", "post"),
@@ -1689,7 +1764,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 36, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 38, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");

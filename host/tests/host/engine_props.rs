@@ -127,6 +127,43 @@ impl Source for MemSource {
             .filter_map(|id| s.live.get(id).map(|r| contact_item(id, Some(r))))
             .collect())
     }
+
+    /// Two-way fields written back: the source records them as its own change.
+    async fn push(
+        &self,
+        _scope: &str,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, EndpointError> {
+        let mut s = self.0.lock().unwrap();
+        Ok(ops
+            .into_iter()
+            .map(|op| {
+                let id = op.target_id.clone().unwrap_or_default();
+                let fields = op.body.as_ref().map(flatten).unwrap_or_default();
+                let outcome = match s.live.get_mut(&id) {
+                    None => Err(PluginError::NotFound(id.clone())),
+                    Some(rec) => {
+                        for f in &op.fields {
+                            match (f.as_str(), fields.get(f)) {
+                                ("first_name", Some(v)) => rec.0 = v.clone(),
+                                ("title", Some(v)) => rec.1 = v.clone(),
+                                _ => {}
+                            }
+                        }
+                        s.log.push(id.clone());
+                        Ok(WriteOk {
+                            target_id: id,
+                            version: None,
+                        })
+                    }
+                };
+                WriteResult {
+                    op_id: op.op_id,
+                    outcome,
+                }
+            })
+            .collect())
+    }
 }
 
 struct Echo;
@@ -400,6 +437,7 @@ async fn check_case(
     initial: usize,
     rounds: Vec<Round>,
     page_size: u32,
+    two_way: bool,
 ) -> Result<(), TestCaseError> {
     let source = MemSource::default();
     let target = MemTarget::default();
@@ -418,13 +456,21 @@ async fn check_case(
             add(&mut s);
         }
     }
-    let rules = FieldRules {
+    let mut rules = FieldRules {
         brakes: syncbridge::engine::rules::Brakes {
             max_removals: u64::MAX,
             max_removal_share: 1.0,
         },
         ..FieldRules::default()
     };
+    if two_way {
+        // First names flow both ways (a target rename reaches the source);
+        // when both sides renamed, the source wins, so every case settles.
+        rules.direction.insert(
+            "first_name".into(),
+            syncbridge::engine::rules::Direction::Both,
+        );
+    }
     let spec = RunSpec {
         profile_id: profile.into(),
         source_scope: "contacts".into(),
@@ -561,7 +607,7 @@ fn cases() -> u32 {
 
 /// Runs the property on the store at `url`, on one runtime: the pool's
 /// connections and every run share its reactor.
-fn run_property(url: &str, backend: &str) {
+fn run_property(url: &str, backend: &str, two_way: bool) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -586,10 +632,11 @@ fn run_property(url: &str, backend: &str) {
     };
     proptest!(config, |(initial in 0usize..12, rounds in prop::collection::vec(round(), 1..6), page_size in 1u32..5)| {
         let profile = format!("{backend}-case-{}", counter.fetch_add(1, Ordering::Relaxed));
-        rt.block_on(check_case(&stats, &store, &profile, initial, rounds, page_size))?;
+        rt.block_on(check_case(&stats, &store, &profile, initial, rounds, page_size, two_way))?;
     });
     eprintln!(
-        "engine property on {backend}: {} case executions (incl. shrinking), {} runs, {} kills injected, {} item failures injected, {} target edits by hand",
+        "engine property on {backend}{}: {} case executions (incl. shrinking), {} runs, {} kills injected, {} item failures injected, {} target edits by hand",
+        if two_way { " (two-way first names)" } else { "" },
         stats.cases.load(Ordering::Relaxed),
         stats.runs.load(Ordering::Relaxed),
         stats.kills.load(Ordering::Relaxed),
@@ -602,7 +649,14 @@ fn run_property(url: &str, backend: &str) {
 fn no_duplicates_no_losses_across_kills_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("engine.db").display());
-    run_property(&url, "sqlite");
+    run_property(&url, "sqlite", false);
+}
+
+#[test]
+fn two_way_fields_settle_without_duplicates_or_losses_across_kills_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("engine.db").display());
+    run_property(&url, "sqlite", true);
 }
 
 #[test]
@@ -612,7 +666,7 @@ fn no_duplicates_no_losses_across_kills_on_postgres() {
         return;
     };
     drop(rt);
-    run_property(&url, "postgres");
+    run_property(&url, "postgres", false);
 }
 
 /// Found by the property: an update applied by a run that was then killed,
@@ -654,7 +708,7 @@ fn regression_interrupted_update_then_edit_back_is_not_lost() {
         },
     ];
     let stats = Stats::default();
-    rt.block_on(check_case(&stats, &store, "regression", 2, rounds, 2))
+    rt.block_on(check_case(&stats, &store, "regression", 2, rounds, 2, false))
         .unwrap();
     assert_eq!(
         stats.kills.load(Ordering::Relaxed),
@@ -693,6 +747,151 @@ fn regression_delete_during_interrupted_runs_is_applied() {
         },
     ];
     let stats = Stats::default();
-    rt.block_on(check_case(&stats, &store, "regression2", 5, rounds, 4))
+    rt.block_on(check_case(&stats, &store, "regression2", 5, rounds, 4, false))
         .unwrap();
+}
+
+/// Two-way fields: a target edit flows back to the source, both sides changing
+/// the same field is a conflict held for an operator, and the resolution is
+/// written by the next run.
+#[test]
+fn two_way_fields_flow_back_and_held_conflicts_wait_for_an_operator() {
+    use syncbridge::control::conflicts;
+    use syncbridge::engine::merge::Side;
+    use syncbridge::engine::rules::{ConflictPolicy, Direction};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("two-way.db").display());
+    rt.block_on(async {
+        let store = Store::open(&url).await.unwrap();
+        let ledger = Ledger::new(store.clone());
+        let source = MemSource::default();
+        let target = MemTarget::default();
+        {
+            let mut s = source.0.lock().unwrap();
+            s.live
+                .insert("s001".into(), ("Ada".into(), "Engineer".into()));
+            s.log.push("s001".into());
+        }
+        let mut rules = FieldRules::default();
+        rules.direction.insert("first_name".into(), Direction::Both);
+        rules
+            .conflict
+            .insert("first_name".into(), ConflictPolicy::Hold);
+        let spec = RunSpec {
+            profile_id: "two-way".into(),
+            source_scope: "contacts".into(),
+            target_scope: "contacts".into(),
+            rules,
+            page_size: 10,
+            dry_run: false,
+            retry: Default::default(),
+            push_concurrency: 1,
+            from_start: false,
+        };
+        let engine = Engine {
+            ledger: &ledger,
+            source: &source,
+            transform: &Echo,
+            target: &target,
+        };
+        let first = |t: &MemTarget| {
+            let t = t.0.lock().unwrap();
+            t.items.values().next().unwrap().0["first_name"].clone()
+        };
+        engine.run(&spec, "run-1").await.unwrap();
+        assert_eq!(first(&target), "Ada");
+
+        // Renamed in the target: the name flows back to the source.
+        let id = target
+            .0
+            .lock()
+            .unwrap()
+            .items
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        target
+            .0
+            .lock()
+            .unwrap()
+            .items
+            .get_mut(&id)
+            .unwrap()
+            .0
+            .insert("first_name".into(), "Augusta".into());
+        let r = engine.run(&spec, "run-2").await.unwrap();
+        assert_eq!(r.planned.write_back, 1, "{r:?}");
+        assert_eq!(source.0.lock().unwrap().live["s001"].0, "Augusta");
+        // Settled: nothing is written either way, not even the echo of the write-back.
+        let writes = target.0.lock().unwrap().writes;
+        let r = engine.run(&spec, "run-3").await.unwrap();
+        assert_eq!(target.0.lock().unwrap().writes, writes, "{r:?}");
+        assert_eq!(r.planned.write_back, 0, "{r:?}");
+        // A one-way field edited in the target is put back.
+        target
+            .0
+            .lock()
+            .unwrap()
+            .items
+            .get_mut(&id)
+            .unwrap()
+            .0
+            .insert("title".into(), "Edited".into());
+        engine.run(&spec, "run-4").await.unwrap();
+        assert_eq!(target.0.lock().unwrap().items[&id].0["title"], "Engineer");
+
+        // Both sides change the two-way field: held, nothing written.
+        {
+            let mut s = source.0.lock().unwrap();
+            s.live.get_mut("s001").unwrap().0 = "Countess".into();
+            s.log.push("s001".into());
+        }
+        target
+            .0
+            .lock()
+            .unwrap()
+            .items
+            .get_mut(&id)
+            .unwrap()
+            .0
+            .insert("first_name".into(), "Lady".into());
+        engine.run(&spec, "run-5").await.unwrap();
+        assert_eq!(first(&target), "Lady");
+        assert_eq!(source.0.lock().unwrap().live["s001"].0, "Countess");
+        let held = conflicts::list(&store, Some("two-way")).await.unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert_eq!(
+            (
+                held[0].base.as_deref(),
+                held[0].source.as_deref(),
+                held[0].target.as_deref()
+            ),
+            (Some("Augusta"), Some("Countess"), Some("Lady"))
+        );
+        // Still held on the next run; then an operator picks the target's value.
+        engine.run(&spec, "run-6").await.unwrap();
+        assert_eq!(
+            conflicts::list(&store, Some("two-way"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        conflicts::resolve(&store, "two-way", "s001", "first_name", Side::Target)
+            .await
+            .unwrap();
+        engine.run(&spec, "run-7").await.unwrap();
+        assert_eq!(source.0.lock().unwrap().live["s001"].0, "Lady");
+        assert_eq!(first(&target), "Lady");
+        assert!(conflicts::list(&store, Some("two-way"))
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(ledger.quarantined("two-way").await.unwrap().is_empty());
+    });
 }

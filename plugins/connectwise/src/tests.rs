@@ -933,7 +933,7 @@ fn a_contacts_pass_after_the_first_reads_what_changed_since_the_newest_it_saw() 
                 CFG,
                 pull_req(
                     "contacts:company=10",
-                    Some(r#"{"since":"2025-12-31T00:00:00Z"}"#.into()),
+                    Some(r#"{"since":"2025-12-31T00:00:00Z"}"#),
                 ),
             )
         },

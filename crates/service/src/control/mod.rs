@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod approval;
 pub mod companies;
+pub mod conflicts;
 pub mod connections;
 pub mod mailboxes;
 pub mod plans;

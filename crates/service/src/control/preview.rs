@@ -102,6 +102,10 @@ mod tests {
                 prior_provenance: None,
                 inactive_after: false,
                 target_seen: None,
+                back: Vec::new(),
+                back_body: None,
+                held: Vec::new(),
+                resolved: Vec::new(),
             },
         };
         let row = rows(&[item]).remove(0);
