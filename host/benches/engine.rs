@@ -1,12 +1,18 @@
 //! Benchmark of the engine alone: in-memory source and target endpoints (no
 //! plugins, no network), the real store on SQLite.
 //!
-//! - a full run of N items into an empty target (creates);
-//! - a no-change re-run from the delta cursor.
+//! - a full run of N items into an empty target (creates, each batch read back);
+//! - a no-change two-sided run: one delta round of the source, one of the target's feed;
+//! - a full two-sided reconcile of the N linked items: every source item read again and
+//!   every linked target item looked up by id, nothing to write.
+//!
+//! Each phase prints its calls to each side (a call stands for one request round of a
+//! connector: a page pulled, a batch of ids looked up, a batch pushed).
 //!
 //! Run: `cargo bench -p syncbridge --bench engine` (N from ENGINE_BENCH_ITEMS, default 100000).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use syncbridge::engine::{
@@ -19,6 +25,7 @@ use syncbridge::store::Store;
 
 struct BenchSource {
     n: usize,
+    calls: AtomicU64,
 }
 
 fn item(i: usize) -> Item {
@@ -50,6 +57,7 @@ impl Source for BenchSource {
         cursor: Option<String>,
         max: u32,
     ) -> Result<Page, EndpointError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         match cursor.as_deref() {
             Some("delta") => Ok(Page {
                 items: vec![],
@@ -110,10 +118,11 @@ impl Transform for Echo {
 /// A target with a change feed: writes are kept by id, lookups by id answer
 /// them, and the feed reports nothing changed by anyone else.
 #[derive(Default)]
-struct BenchTarget(Mutex<BTreeMap<String, WriteOp>>);
+struct BenchTarget(Mutex<BTreeMap<String, WriteOp>>, AtomicU64);
 
 impl Target for BenchTarget {
     async fn lookup(&self, _scope: &str, keys: Vec<String>) -> Result<Vec<Item>, EndpointError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
         let t = self.0.lock().unwrap();
         Ok(keys
             .iter()
@@ -133,6 +142,7 @@ impl Target for BenchTarget {
         _scope: &str,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<WriteResult>, EndpointError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
         let mut t = self.0.lock().unwrap();
         Ok(ops
             .into_iter()
@@ -159,6 +169,7 @@ impl Target for BenchTarget {
         _cursor: Option<String>,
         _max_items: u32,
     ) -> Result<Page, EndpointError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
         Ok(Page {
             items: vec![],
             cursor: Some("now".into()),
@@ -196,8 +207,17 @@ fn main() {
     rt.block_on(async {
         let store = Store::open(&url).await.unwrap();
         let ledger = Ledger::new(store);
-        let source = BenchSource { n };
+        let source = BenchSource {
+            n,
+            calls: AtomicU64::new(0),
+        };
         let target = BenchTarget::default();
+        let calls = || {
+            (
+                source.calls.swap(0, Ordering::Relaxed),
+                target.1.swap(0, Ordering::Relaxed),
+            )
+        };
         let engine = Engine { ledger: &ledger, source: &source, transform: &Echo, target: &target };
         let spec = RunSpec {
             profile_id: "bench".into(),
@@ -215,8 +235,9 @@ fn main() {
         let (full, full_cpu) = (t0.elapsed(), cpu_seconds() - c0);
         assert_eq!(report.planned.create as usize, n);
         assert_eq!(target.0.lock().unwrap().len(), n);
+        let (s_calls, t_calls) = calls();
         println!(
-            "full run: {n} items in {:.2} s = {:.0} items/s, host CPU {:.1} µs/item",
+            "full run: {n} items in {:.2} s = {:.0} items/s, host CPU {:.1} µs/item; calls: source {s_calls}, target {t_calls}",
             full.as_secs_f64(),
             n as f64 / full.as_secs_f64(),
             full_cpu * 1e6 / n as f64
@@ -225,11 +246,27 @@ fn main() {
         let report = engine.run(&spec, "again").await.unwrap();
         let (again, again_cpu) = (t1.elapsed(), cpu_seconds() - c1);
         assert_eq!(report.planned.create + report.planned.update, 0);
+        let (s_calls, t_calls) = calls();
         println!(
-            "no-change re-run from the delta cursor over {n} linked items: {:.2} ms ({:.3} % of the full run), host CPU {:.2} ms",
+            "no-change two-sided run over {n} linked items: {:.2} ms ({:.3} % of the full run), host CPU {:.2} ms; calls: source {s_calls}, target {t_calls}",
             again.as_secs_f64() * 1e3,
             again.as_secs_f64() * 100.0 / full.as_secs_f64(),
             again_cpu * 1e3
+        );
+        let reconcile = RunSpec {
+            from_start: true,
+            ..spec.clone()
+        };
+        let (t2, c2) = (Instant::now(), cpu_seconds());
+        let report = engine.run(&reconcile, "reconcile").await.unwrap();
+        let (took, cpu) = (t2.elapsed(), cpu_seconds() - c2);
+        assert_eq!(report.planned.noop as usize, n, "{report:?}");
+        let (s_calls, t_calls) = calls();
+        println!(
+            "full two-sided reconcile of {n} linked items: {:.2} s = {:.0} items/s, host CPU {:.1} µs/item; calls: source {s_calls}, target {t_calls}",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64(),
+            cpu * 1e6 / n as f64
         );
     });
 }
