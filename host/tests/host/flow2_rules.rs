@@ -887,3 +887,27 @@ async fn failed_items_make_the_run_partial_and_three_in_a_row_raise_an_alert() {
 async fn the_run_after_a_preview_applies_what_the_preview_showed() {
     psa::the_run_after_a_preview_applies_what_the_preview_showed::<Env>().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_full_reconcile_finds_a_contact_deleted_by_hand() {
+    let mut s = Scenario::new(many_users(3), autotask_options(json!({})));
+    // Due on every run (the default is daily): no change feed reports a deletion.
+    s.rules.full_reconcile_secs = Some(0);
+    let env = Env::start(s).await;
+    env.run().await;
+    let id = env.id_of(&upn("user2"));
+    env.edit_by_hand(id, psa::HandEdit::Delete);
+    let r = env.run().await;
+    assert_eq!(r.planned.create, 1, "{r:?}");
+    env.the(&upn("user2"));
+    // Turned off, nothing finds it until something changes.
+    let mut rules = rules_for(true);
+    rules.full_reconcile_secs = None;
+    env.save_profile(autotask_options(json!({})), rules, 500)
+        .await;
+    env.run().await;
+    let id = env.id_of(&upn("user3"));
+    env.edit_by_hand(id, psa::HandEdit::Delete);
+    let r = env.run().await;
+    assert_eq!(r.planned.create, 0, "{r:?}");
+}
