@@ -749,6 +749,52 @@ async fn the_walkthrough_prints_for_people() {
     assert!(sb(&["alerts", "--all"], None).contains("SEVERITY"));
     let (ok, _, err) = syncbridge(&data, &["alerts", "--resolve", "alert-none"], None);
     assert!(!ok && err.contains("does not exist"), "{err}");
+    assert!(sb(&["conflicts", "list"], None).contains("AGREED"));
+    let (ok, _, err) = syncbridge(
+        &data,
+        &[
+            "conflicts",
+            "resolve",
+            "contoso",
+            "u-02",
+            "start",
+            "--winner",
+            "source",
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("does not exist"), "{err}");
+
+    // A run whose items fail is partial: exit status 2, and the error says where to look.
+    assert!(sim
+        .graph()
+        .update_user(tenant, "u-02", serde_json::json!({"jobTitle": "Lead"})));
+    sim.add_fault(syncbridge_sim::FaultRule::sequence(
+        "PATCH */Companies/*/Contacts",
+        &[400],
+    ))
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_syncbridge"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "run",
+            "contoso",
+            "--quiet",
+        ])
+        .env_remove("SYNCBRIDGE_MASTER_KEY")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("(run, partial)"), "{stdout}");
+    assert!(stderr.contains("quarantine"), "{stderr}");
+    // `--full` reads every item again; the refused update goes through now.
+    let full = sb(&["run", "contoso", "--full", "--quiet"], None);
+    assert!(full.contains("(run, succeeded)"), "{full}");
 
     // A reader that closed the pipe before the output: no panic, SIGPIPE's status.
     let (reader, writer) = std::io::pipe().unwrap();
