@@ -708,8 +708,16 @@ fn regression_interrupted_update_then_edit_back_is_not_lost() {
         },
     ];
     let stats = Stats::default();
-    rt.block_on(check_case(&stats, &store, "regression", 2, rounds, 2, false))
-        .unwrap();
+    rt.block_on(check_case(
+        &stats,
+        &store,
+        "regression",
+        2,
+        rounds,
+        2,
+        false,
+    ))
+    .unwrap();
     assert_eq!(
         stats.kills.load(Ordering::Relaxed),
         1,
@@ -747,8 +755,16 @@ fn regression_delete_during_interrupted_runs_is_applied() {
         },
     ];
     let stats = Stats::default();
-    rt.block_on(check_case(&stats, &store, "regression2", 5, rounds, 4, false))
-        .unwrap();
+    rt.block_on(check_case(
+        &stats,
+        &store,
+        "regression2",
+        5,
+        rounds,
+        4,
+        false,
+    ))
+    .unwrap();
 }
 
 /// Two-way fields: a target edit flows back to the source, both sides changing

@@ -25,6 +25,24 @@
 //!   (`graph:skus`) for a day or until an unknown SKU shows up.
 //! - With `"with_groups": true` every user's groups are read through
 //!   `users/{id}/transitiveMemberOf/microsoft.graph.group`, 20 users per `$batch`.
+//! - Group membership changes are not reported by `users/delta`, so with `with_groups` a round
+//!   also reads `groups/delta` (`$select=id,displayName,members`) from its own delta link,
+//!   before the users pages, one page a call (a groups page with a next link answers
+//!   `more = true` with only the users it affected). Every user in a changed group's
+//!   `members@delta` (added or `@removed`) and every user inside a group that was added to or
+//!   removed from a group (`groups/{id}/transitiveMembers/microsoft.graph.user`) is read again
+//!   (`$batch` of `GET users/{id}` with the users `$select`, plus its groups) and returned with
+//!   the page, unless the page brings it anyway; one that no longer exists is left out
+//!   (`users/delta` reports the removal). A deleted group does not say who its members were:
+//!   they keep it until they are read again for another reason.
+//! - With `with_groups` the cursor is JSON carrying both links
+//!   (`{"users": …, "groups": …}`, see [`UsersCursor`]). A bare string (the cursor stored
+//!   before groups were tracked, or without `with_groups`) is a users link whose groups link is
+//!   unknown: the round then starts `groups/delta` afresh. A full groups round (no groups link,
+//!   a full users pass, or a groups token Graph answers HTTP 410 for, which is logged and never
+//!   fails the pull) reports no membership changes; it only yields the groups delta link for
+//!   the next round. A full users pass reads every user's groups anyway. Next links (groups
+//!   rounds and `transitiveMembers`) must stay on the Graph origin.
 //! - `pull(scope = "mailboxes")` discovers mailboxes: always a full pass over
 //!   `users?$select=id,mail,displayName,userPrincipalName`, one page a call (the
 //!   `@odata.nextLink` is the cursor, same-origin only); every user with a non-empty `mail`
@@ -36,7 +54,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use syncbridge_sdk::http::{classify_status, Request, Response};
 use syncbridge_sdk::prelude::*;
-use syncbridge_sdk::{clock, log, state, url};
+use syncbridge_sdk::{clock, log, paging, state, url};
 
 /// Connection configuration.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -113,7 +131,15 @@ impl Connector for Graph {
 
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         match request.scope.as_str() {
-            "users" => pull_users(cfg, request.cursor.as_deref(), request.max_items),
+            "users" if cfg.with_groups => {
+                pull_users_with_groups(cfg, request.cursor.as_deref(), request.max_items)
+            }
+            "users" => {
+                // A cursor written while groups were read keeps its users link.
+                let cursor = request.cursor.as_deref().map(UsersCursor::parse);
+                let link = cursor.as_ref().and_then(|c| c.users.as_deref());
+                pull_users(cfg, link, request.max_items, &[])
+            }
             "mailboxes" => pull_mailboxes(cfg, request.cursor.as_deref(), request.max_items),
             other => Err(PluginError::invalid_field(
                 "scope",
@@ -154,7 +180,19 @@ syncbridge_sdk::export_connector!(Graph);
 // ----------------------------------------------------------------------------------------------
 // pull
 
-fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page, PluginError> {
+fn is_delta_link(link: &str) -> bool {
+    link.contains("$deltatoken=") || link.contains("%24deltatoken=")
+}
+
+/// One page of `users/delta` from `cursor` (a users link; `None` starts a full pass). `extra`
+/// names users read in addition (`$batch` of `GET users/{id}`, e.g. whose group membership
+/// changed) unless the page brings them anyway; one that no longer exists is left out.
+fn pull_users(
+    cfg: &Config,
+    cursor: Option<&str>,
+    max_items: u32,
+    extra: &[String],
+) -> Result<Page, PluginError> {
     let (link, full) = match cursor {
         None => {
             state::set(PASS_KEY, "1");
@@ -163,7 +201,7 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
                 true,
             )
         }
-        Some(link) if link.contains("$deltatoken=") || link.contains("%24deltatoken=") => {
+        Some(link) if is_delta_link(link) => {
             state::set(PASS_KEY, "0");
             (link.to_owned(), false)
         }
@@ -200,6 +238,12 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
         // In a full pass a missing property is a null one; in a delta round it may be unchanged.
         complete_partial_users(cfg, &mut values)?;
     }
+    let extra: Vec<String> = extra
+        .iter()
+        .filter(|id| !values.iter().any(|v| v["id"].as_str() == Some(id.as_str())))
+        .cloned()
+        .collect();
+    values.extend(read_users(cfg, &extra)?);
     let skus = sku_names(cfg, &values)?;
     let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
     if cfg.with_groups {
@@ -227,6 +271,290 @@ fn pull_users(cfg: &Config, cursor: Option<&str>, max_items: u32) -> Result<Page
         more,
         full,
     })
+}
+
+/// Properties read from `groups/delta`: `members` makes Graph report membership changes
+/// (`members@delta`).
+pub const GROUP_SELECT: &str = "id,displayName,members";
+
+/// The `users` cursor when groups are read: both delta links, as JSON. A bare string (what
+/// was stored before groups were tracked, and what is stored without `with_groups`) is a
+/// users link with the groups link unknown.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
+pub struct UsersCursor {
+    /// The `users/delta` link: the delta link between rounds, a next link within a pass;
+    /// `None` starts a full pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<String>,
+    /// The `groups/delta` link: the delta link between rounds, the next link while
+    /// `groups_paging`; `None` starts a full groups round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<String>,
+    /// The round is still reading `groups/delta` pages (before its first users page).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub groups_paging: bool,
+    /// The `groups/delta` round being paged is a full one (it reports no changes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub groups_full: bool,
+}
+
+impl UsersCursor {
+    /// Parses a stored cursor: our JSON, or a bare users link.
+    pub fn parse(s: &str) -> UsersCursor {
+        if s.trim_start().starts_with('{') {
+            if let Ok(c) = serde_json::from_str(s) {
+                return c;
+            }
+        }
+        UsersCursor {
+            users: Some(s.to_owned()),
+            ..UsersCursor::default()
+        }
+    }
+
+    fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// `pull(users)` with `with_groups`: a round first reads `groups/delta` from its own delta
+/// link (one page a call), then the `users/delta` pages. Users whose membership changed are
+/// returned with the page of the call that saw the change.
+fn pull_users_with_groups(
+    cfg: &Config,
+    cursor: Option<&str>,
+    max_items: u32,
+) -> Result<Page, PluginError> {
+    let mut c = cursor.map(UsersCursor::parse).unwrap_or_default();
+    for link in [&c.users, &c.groups].into_iter().flatten() {
+        if !url::same_origin(link, cfg.root()) {
+            return Err(foreign_cursor(cfg));
+        }
+    }
+    let users_full = c.users.is_none();
+    let round_start = c.users.as_deref().is_none_or(is_delta_link);
+    let mut changed = Vec::new();
+    if c.groups_paging || round_start {
+        if !c.groups_paging {
+            // A full users pass reads every user's groups anyway; the groups round only
+            // has to yield a link for the next round.
+            if users_full || !c.groups.as_deref().is_some_and(is_delta_link) {
+                c.groups = None;
+            }
+            c.groups_full = c.groups.is_none();
+        }
+        let page = match groups_page(cfg, c.groups.as_deref(), max_items)? {
+            Some(page) => page,
+            None => {
+                log::warn!("Graph no longer knows the groups delta token (HTTP 410); restarting groups/delta with a full round, membership changes since the last run are not reported");
+                c.groups_full = true;
+                groups_page(cfg, None, max_items)?.ok_or_else(|| {
+                    PluginError::Remote(RemoteFailure {
+                        status: 410,
+                        message: "groups/delta refused its own initial query".into(),
+                    })
+                })?
+            }
+        };
+        if !c.groups_full && !users_full {
+            changed = changed_members(cfg, &page.value)?;
+        }
+        match page.link {
+            GroupsLink::Next(next) => {
+                // More groups pages first; the users of this one come now.
+                let values = read_users(cfg, &changed)?;
+                let skus = sku_names(cfg, &values)?;
+                let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
+                attach_groups(cfg, &mut items)?;
+                return Ok(Page {
+                    items,
+                    cursor: Some(
+                        UsersCursor {
+                            groups: Some(next),
+                            groups_paging: true,
+                            ..c
+                        }
+                        .encode(),
+                    ),
+                    more: true,
+                    full: users_full,
+                });
+            }
+            GroupsLink::Delta(delta) => {
+                c.groups = Some(delta);
+                c.groups_paging = false;
+                c.groups_full = false;
+            }
+        }
+    }
+    let mut page = pull_users(cfg, c.users.as_deref(), max_items, &changed)?;
+    page.cursor = page.cursor.map(|users| {
+        UsersCursor {
+            users: Some(users),
+            ..c
+        }
+        .encode()
+    });
+    Ok(page)
+}
+
+/// Where a `groups/delta` page leads.
+enum GroupsLink {
+    Next(String),
+    Delta(String),
+}
+
+/// One page of `groups/delta`.
+struct GroupsPage {
+    value: Vec<Value>,
+    link: GroupsLink,
+}
+
+/// Reads one `groups/delta` page from `link` (`None`: the initial query); `None` when Graph no
+/// longer knows the token (HTTP 410).
+fn groups_page(
+    cfg: &Config,
+    link: Option<&str>,
+    max_items: u32,
+) -> Result<Option<GroupsPage>, PluginError> {
+    let link = match link {
+        Some(l) => l.to_owned(),
+        None => format!("{}/groups/delta?$select={GROUP_SELECT}", cfg.root()),
+    };
+    let response = Request::get(&link)
+        .credential(CREDENTIAL)
+        .header("Accept", "application/json")
+        .header(
+            "Prefer",
+            format!("odata.maxpagesize={}", max_items.clamp(1, 999)),
+        )
+        .send()?;
+    if response.status() == 410 {
+        return Ok(None);
+    }
+    let body: Value = response.json()?;
+    let link = match (
+        body["@odata.nextLink"].as_str(),
+        body["@odata.deltaLink"].as_str(),
+    ) {
+        (Some(n), _) => GroupsLink::Next(paging::same_origin(cfg.root(), n)?),
+        (None, Some(d)) => GroupsLink::Delta(paging::same_origin(cfg.root(), d)?),
+        (None, None) => {
+            return Err(PluginError::Remote(RemoteFailure {
+                status: 200,
+                message: "the groups/delta page has neither @odata.nextLink nor @odata.deltaLink"
+                    .into(),
+            }))
+        }
+    };
+    Ok(Some(GroupsPage {
+        value: body["value"].as_array().cloned().unwrap_or_default(),
+        link,
+    }))
+}
+
+/// The users whose (transitive) membership changed in a `groups/delta` page: every user in
+/// `members@delta` (added or removed), and the users inside every group that was added to or
+/// removed from a group. A deleted group does not say who its members were; they keep the
+/// group until they are read again for another reason.
+pub fn changed_member_ids(groups: &[Value]) -> (Vec<String>, Vec<String>) {
+    let mut users: Vec<String> = Vec::new();
+    let mut nested: Vec<String> = Vec::new();
+    for g in groups {
+        if g.get("@removed").is_some() {
+            log::info!(
+                "group {} was deleted; its members' groups are refreshed when they next change",
+                g["id"].as_str().unwrap_or("?")
+            );
+            continue;
+        }
+        for m in g["members@delta"].as_array().into_iter().flatten() {
+            let Some(id) = m["id"].as_str().filter(|id| !id.is_empty()) else {
+                continue;
+            };
+            let kind = m["@odata.type"].as_str().unwrap_or("#microsoft.graph.user");
+            let into = if kind.eq_ignore_ascii_case("#microsoft.graph.user") {
+                &mut users
+            } else if kind.eq_ignore_ascii_case("#microsoft.graph.group") {
+                &mut nested
+            } else {
+                // Devices, service principals, org contacts: not users.
+                continue;
+            };
+            if !into.iter().any(|x| x == id) {
+                into.push(id.to_owned());
+            }
+        }
+    }
+    (users, nested)
+}
+
+fn changed_members(cfg: &Config, groups: &[Value]) -> Result<Vec<String>, PluginError> {
+    let (mut users, nested) = changed_member_ids(groups);
+    for gid in nested {
+        if gid.contains(['/', '?', '#']) {
+            continue;
+        }
+        let mut next = Some(format!(
+            "{}/groups/{gid}/transitiveMembers/microsoft.graph.user?$select=id",
+            cfg.root()
+        ));
+        while let Some(u) = next.take() {
+            let response = Request::get(&u)
+                .credential(CREDENTIAL)
+                .header("Accept", "application/json")
+                .send()?;
+            if response.status() == 404 {
+                // Deleted since; nobody is in it any more.
+                break;
+            }
+            let body: Value = response.json()?;
+            for m in body["value"].as_array().into_iter().flatten() {
+                if let Some(id) = m["id"].as_str() {
+                    if !users.iter().any(|x| x == id) {
+                        users.push(id.to_owned());
+                    }
+                }
+            }
+            next = match body["@odata.nextLink"].as_str() {
+                Some(n) => Some(paging::same_origin(cfg.root(), n)?),
+                None => None,
+            };
+        }
+    }
+    Ok(users)
+}
+
+/// Reads users in full (`$batch` of `GET users/{id}` with [`USER_SELECT`], 20 a call); users
+/// that do not exist (any more) are left out.
+fn read_users(cfg: &Config, ids: &[String]) -> Result<Vec<Value>, PluginError> {
+    let ids: Vec<&String> = ids
+        .iter()
+        .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
+        .collect();
+    let mut out = Vec::new();
+    for chunk in ids.chunks(20) {
+        let requests: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(n, id)| {
+                json!({
+                    "id": n.to_string(),
+                    "method": "GET",
+                    "url": format!("/users/{id}?$select={USER_SELECT}"),
+                })
+            })
+            .collect();
+        let mut answers = batch(cfg, requests)?;
+        answers.sort_by_key(|(n, _, _)| *n);
+        out.extend(
+            answers
+                .into_iter()
+                .filter(|(n, status, _)| *n < chunk.len() && (200..300).contains(status))
+                .map(|(_, _, body)| body),
+        );
+    }
+    Ok(out)
 }
 
 /// Properties read by the `mailboxes` scope.

@@ -460,3 +460,405 @@ fn absent_properties_of_a_full_pass_are_nulls() {
     assert!(!u.account_enabled);
     assert!(u.licenses.is_empty() && u.mail.is_none());
 }
+
+// ----------------------------------------------------------------------------------------------
+// group membership changes (groups/delta)
+
+const GCFG: &str = r#"{"graph_url":"http://graph.test/v1.0","with_groups":true}"#;
+const G: &str = "http://graph.test/v1.0";
+
+type HttpRequest = syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Request;
+type HttpResponse = syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Response;
+/// URLs a stubbed Graph saw.
+type Seen = Rc<RefCell<Vec<String>>>;
+
+/// Answers `$batch` calls: `GET users/{id}` from `users` (404 for the others) and no groups
+/// for `transitiveMemberOf`; other URLs through `other`. Records every URL (batched ones as
+/// `batch:<url>`).
+fn graph_stub(
+    users: Vec<Value>,
+    mut other: impl FnMut(&str) -> (u16, Value) + 'static,
+) -> (
+    impl FnMut(&HttpRequest) -> Result<HttpResponse, PluginError>,
+    Seen,
+) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let handler = move |r: &HttpRequest| {
+        if r.url.ends_with("/$batch") {
+            let body: Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+            let mut responses = Vec::new();
+            for q in body["requests"].as_array().unwrap() {
+                let url = q["url"].as_str().unwrap().to_owned();
+                s.borrow_mut().push(format!("batch:{url}"));
+                let answer = if url.contains("/transitiveMemberOf/") {
+                    json!({"id": q["id"], "status": 200, "body": {"value": []}})
+                } else {
+                    let id = url.trim_start_matches("/users/").split('?').next().unwrap();
+                    match users.iter().find(|u| u["id"] == id) {
+                        Some(u) => json!({"id": q["id"], "status": 200, "body": u}),
+                        None => {
+                            json!({"id": q["id"], "status": 404, "body": {"error": {"code": "Request_ResourceNotFound"}}})
+                        }
+                    }
+                };
+                responses.push(answer);
+            }
+            return Ok(response(
+                200,
+                &json!({ "responses": responses }).to_string(),
+            ));
+        }
+        s.borrow_mut().push(r.url.clone());
+        let (status, body) = other(&r.url);
+        Ok(response(status, &body.to_string()))
+    };
+    (handler, seen)
+}
+
+fn cursor_of(page: &Page) -> UsersCursor {
+    UsersCursor::parse(page.cursor.as_deref().expect("a cursor"))
+}
+
+fn ids(page: &Page) -> Vec<&str> {
+    page.items.iter().map(|i| i.id.as_str()).collect()
+}
+
+#[test]
+fn a_delta_round_returns_the_users_whose_membership_changed() {
+    let (handler, seen) = graph_stub(vec![full_user("u5", "e@x.test")], |url| {
+        if url == format!("{G}/groups/delta?$deltatoken=g1") {
+            (
+                200,
+                json!({"@odata.deltaLink": format!("{G}/groups/delta?$deltatoken=g2"), "value": [
+                    {"id": "g-mgmt", "members@delta": [
+                        {"@odata.type": "#microsoft.graph.user", "id": "u5"},
+                        {"@odata.type": "#microsoft.graph.user", "id": "u1", "@removed": {"reason": "deleted"}},
+                        {"@odata.type": "#microsoft.graph.group", "id": "g-team"},
+                        {"@odata.type": "#microsoft.graph.device", "id": "d1"}
+                    ]},
+                    {"id": "g-gone", "@removed": {"reason": "changed"}}
+                ]}),
+            )
+        } else if url
+            == format!("{G}/groups/g-team/transitiveMembers/microsoft.graph.user?$select=id")
+        {
+            (
+                200,
+                json!({"@odata.nextLink": format!("{G}/groups/g-team/transitiveMembers/microsoft.graph.user?$select=id&$skiptoken=t2"),
+                           "value": [{"id": "u6"}]}),
+            )
+        } else if url.contains("$skiptoken=t2") {
+            (200, json!({"value": [{"id": "u5"}, {"id": "u1"}]}))
+        } else if url == format!("{G}/users/delta?$deltatoken=d1") {
+            (
+                200,
+                json!({"@odata.deltaLink": format!("{G}/users/delta?$deltatoken=d2"), "value": [full_user("u1", "a@x.test")]}),
+            )
+        } else {
+            panic!("unexpected {url}")
+        }
+    });
+    let cursor = UsersCursor {
+        users: Some(format!("{G}/users/delta?$deltatoken=d1")),
+        groups: Some(format!("{G}/groups/delta?$deltatoken=g1")),
+        ..UsersCursor::default()
+    };
+    let page = with_http(handler, || {
+        exports::pull::<Graph>(GCFG, req(Some(&cursor.encode())))
+    })
+    .unwrap();
+    assert!(!page.more && !page.full);
+    assert_eq!(
+        ids(&page),
+        ["u1", "u5"],
+        "u1 comes with the page, u5 is read again, u6 no longer exists"
+    );
+    assert!(page.items.iter().all(|i| i.body.is_some()));
+    assert_eq!(
+        cursor_of(&page),
+        UsersCursor {
+            users: Some(format!("{G}/users/delta?$deltatoken=d2")),
+            groups: Some(format!("{G}/groups/delta?$deltatoken=g2")),
+            ..UsersCursor::default()
+        }
+    );
+    let seen = seen.borrow();
+    assert_eq!(
+        seen[0],
+        format!("{G}/groups/delta?$deltatoken=g1"),
+        "{seen:#?}"
+    );
+    let user_reads: Vec<&String> = seen
+        .iter()
+        .filter(|u| u.starts_with("batch:/users/") && !u.contains("transitiveMemberOf"))
+        .collect();
+    assert_eq!(
+        user_reads,
+        [
+            &format!("batch:/users/u5?$select={USER_SELECT}"),
+            &format!("batch:/users/u6?$select={USER_SELECT}")
+        ],
+        "the page's own user is not read twice; the device is no user"
+    );
+    assert!(
+        seen.iter().any(|u| u
+            == "batch:/users/u5/transitiveMemberOf/microsoft.graph.group?$select=id,displayName"),
+        "the extra user comes with its groups: {seen:#?}"
+    );
+}
+
+#[test]
+fn an_old_bare_cursor_starts_a_groups_round_that_reports_nothing() {
+    let (handler, seen) = graph_stub(vec![], |url| {
+        if url.contains("/groups/delta") {
+            assert_eq!(url, format!("{G}/groups/delta?$select={GROUP_SELECT}"));
+            (
+                200,
+                json!({"@odata.deltaLink": format!("{G}/groups/delta?$deltatoken=g1"), "value": [
+                    {"id": "g-mgmt", "displayName": "Management", "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": "u7"}]}
+                ]}),
+            )
+        } else {
+            assert_eq!(url, format!("{G}/users/delta?$deltatoken=d1"));
+            (
+                200,
+                json!({"@odata.deltaLink": format!("{G}/users/delta?$deltatoken=d2"), "value": []}),
+            )
+        }
+    });
+    let page = with_http(handler, || {
+        exports::pull::<Graph>(GCFG, req(Some(&format!("{G}/users/delta?$deltatoken=d1"))))
+    })
+    .unwrap();
+    assert!(
+        page.items.is_empty(),
+        "a full groups round reports no changes"
+    );
+    assert!(!page.more && !page.full);
+    assert_eq!(
+        cursor_of(&page),
+        UsersCursor {
+            users: Some(format!("{G}/users/delta?$deltatoken=d2")),
+            groups: Some(format!("{G}/groups/delta?$deltatoken=g1")),
+            ..UsersCursor::default()
+        }
+    );
+    assert_eq!(seen.borrow().len(), 2, "no user read: {:#?}", seen.borrow());
+}
+
+#[test]
+fn a_full_pass_pages_through_groups_first_and_keeps_the_groups_link() {
+    let (handler, seen) = graph_stub(vec![], |url| {
+        let body = if url == format!("{G}/groups/delta?$select={GROUP_SELECT}") {
+            json!({"@odata.nextLink": format!("{G}/groups/delta?$skiptoken=gs1"), "value": [
+                {"id": "g1", "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": "u1"}]}
+            ]})
+        } else if url.contains("$skiptoken=gs1") {
+            json!({"@odata.deltaLink": format!("{G}/groups/delta?$deltatoken=g1"), "value": [
+                {"id": "g2", "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": "u2"}]}
+            ]})
+        } else if url == format!("{G}/users/delta?$select={USER_SELECT}") {
+            json!({"@odata.nextLink": format!("{G}/users/delta?$skiptoken=us1"), "value": [full_user("u1", "a@x.test")]})
+        } else if url.contains("$skiptoken=us1") {
+            json!({"@odata.deltaLink": format!("{G}/users/delta?$deltatoken=d1"), "value": [full_user("u2", "b@x.test")]})
+        } else {
+            panic!("unexpected {url}")
+        };
+        (200, body)
+    });
+    let pages = with_http(handler, || {
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = exports::pull::<Graph>(GCFG, req(cursor.as_deref())).unwrap();
+            cursor = page.cursor.clone();
+            let more = page.more;
+            pages.push(page);
+            if !more {
+                return pages;
+            }
+        }
+    });
+    assert_eq!(pages.len(), 3);
+    assert!(
+        pages.iter().all(|p| p.full),
+        "every page of a full pass is full"
+    );
+    assert!(pages[0].items.is_empty(), "the groups page brings nobody");
+    let first = cursor_of(&pages[0]);
+    assert!(first.groups_paging && first.groups_full && first.users.is_none());
+    assert_eq!(ids(&pages[1]), ["u1"]);
+    assert_eq!(ids(&pages[2]), ["u2"]);
+    assert_eq!(
+        cursor_of(&pages[1]),
+        UsersCursor {
+            users: Some(format!("{G}/users/delta?$skiptoken=us1")),
+            groups: Some(format!("{G}/groups/delta?$deltatoken=g1")),
+            ..UsersCursor::default()
+        }
+    );
+    assert_eq!(
+        cursor_of(&pages[2]),
+        UsersCursor {
+            users: Some(format!("{G}/users/delta?$deltatoken=d1")),
+            groups: Some(format!("{G}/groups/delta?$deltatoken=g1")),
+            ..UsersCursor::default()
+        }
+    );
+    let seen = seen.borrow();
+    assert!(
+        !seen
+            .iter()
+            .any(|u| u.starts_with("batch:/users/") && !u.contains("transitiveMemberOf")),
+        "a full pass re-reads nobody: {seen:#?}"
+    );
+}
+
+#[test]
+fn a_groups_page_with_more_to_come_returns_the_users_it_changed() {
+    let (handler, _) = graph_stub(vec![full_user("u3", "c@x.test")], |url| {
+        assert!(url.contains("$deltatoken=g1"), "{url}");
+        (
+            200,
+            json!({"@odata.nextLink": format!("{G}/groups/delta?$skiptoken=gs2"), "value": [
+                {"id": "g1", "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": "u3"}]}
+            ]}),
+        )
+    });
+    let cursor = UsersCursor {
+        users: Some(format!("{G}/users/delta?$deltatoken=d1")),
+        groups: Some(format!("{G}/groups/delta?$deltatoken=g1")),
+        ..UsersCursor::default()
+    };
+    let page = with_http(handler, || {
+        exports::pull::<Graph>(GCFG, req(Some(&cursor.encode())))
+    })
+    .unwrap();
+    assert!(page.more && !page.full);
+    assert_eq!(ids(&page), ["u3"]);
+    let next = cursor_of(&page);
+    assert!(next.groups_paging && !next.groups_full);
+    assert_eq!(next.users, cursor.users, "the users round has not started");
+    assert_eq!(
+        next.groups.as_deref(),
+        Some(format!("{G}/groups/delta?$skiptoken=gs2").as_str())
+    );
+}
+
+#[test]
+fn an_expired_groups_token_restarts_the_groups_round_and_never_fails_the_pull() {
+    let (handler, seen) = graph_stub(vec![full_user("u9", "z@x.test")], |url| {
+        if url.contains("$deltatoken=gold") {
+            (
+                410,
+                json!({"error": {"code": "SyncStateNotFound", "message": "The sync state generation is not found or has expired."}}),
+            )
+        } else if url.contains("/groups/delta") {
+            (
+                200,
+                json!({"@odata.deltaLink": format!("{G}/groups/delta?$deltatoken=g1"), "value": [
+                    {"id": "g1", "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": "u9"}]}
+                ]}),
+            )
+        } else {
+            (
+                200,
+                json!({"@odata.deltaLink": format!("{G}/users/delta?$deltatoken=d2"), "value": []}),
+            )
+        }
+    });
+    let cursor = UsersCursor {
+        users: Some(format!("{G}/users/delta?$deltatoken=d1")),
+        groups: Some(format!("{G}/groups/delta?$deltatoken=gold")),
+        ..UsersCursor::default()
+    };
+    let page = with_http(handler, || {
+        exports::pull::<Graph>(GCFG, req(Some(&cursor.encode())))
+    })
+    .unwrap();
+    assert!(page.items.is_empty());
+    assert!(!page.more && !page.full);
+    assert_eq!(
+        cursor_of(&page).groups.as_deref(),
+        Some(format!("{G}/groups/delta?$deltatoken=g1").as_str())
+    );
+    assert_eq!(
+        seen.borrow()[1],
+        format!("{G}/groups/delta?$select={GROUP_SELECT}"),
+        "a fresh groups round"
+    );
+}
+
+#[test]
+fn groups_links_must_stay_on_the_graph_origin() {
+    let cursor = UsersCursor {
+        users: Some(format!("{G}/users/delta?$deltatoken=d1")),
+        groups: Some("https://evil.example/v1.0/groups/delta?$deltatoken=x".into()),
+        ..UsersCursor::default()
+    };
+    let err = with_http(
+        |_| panic!("nothing may be sent"),
+        || exports::pull::<Graph>(GCFG, req(Some(&cursor.encode()))),
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), "invalid");
+    let err = with_http(
+        |_| {
+            Ok(response(
+                200,
+                r#"{"@odata.nextLink":"https://evil.example/v1.0/groups/delta?$skiptoken=x","value":[]}"#,
+            ))
+        },
+        || exports::pull::<Graph>(GCFG, req(None)),
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), "remote");
+}
+
+#[test]
+fn without_groups_a_json_cursor_keeps_its_users_link() {
+    let cursor = UsersCursor {
+        users: Some(format!("{G}/users/delta?$deltatoken=d1")),
+        groups: Some(format!("{G}/groups/delta?$deltatoken=g1")),
+        ..UsersCursor::default()
+    };
+    let page = with_http(
+        |r| {
+            assert_eq!(r.url, format!("{G}/users/delta?$deltatoken=d1"));
+            Ok(response(
+                200,
+                &json!({"@odata.deltaLink": format!("{G}/users/delta?$deltatoken=d2"), "value": []})
+                    .to_string(),
+            ))
+        },
+        || exports::pull::<Graph>(CFG, req(Some(&cursor.encode()))),
+    )
+    .unwrap();
+    assert_eq!(
+        page.cursor.as_deref(),
+        Some(format!("{G}/users/delta?$deltatoken=d2").as_str()),
+        "a bare link, as before"
+    );
+}
+
+#[test]
+fn users_cursors_parse_bare_links_and_round_trip() {
+    let bare = UsersCursor::parse("http://graph.test/v1.0/users/delta?$deltatoken=d1");
+    assert_eq!(
+        bare.users.as_deref(),
+        Some("http://graph.test/v1.0/users/delta?$deltatoken=d1")
+    );
+    assert_eq!(bare.groups, None);
+    let c = UsersCursor {
+        users: Some("u".into()),
+        groups: Some("g".into()),
+        groups_paging: true,
+        groups_full: false,
+    };
+    assert_eq!(
+        c.encode(),
+        r#"{"users":"u","groups":"g","groups_paging":true}"#
+    );
+    assert_eq!(UsersCursor::parse(&c.encode()), c);
+}

@@ -15,9 +15,9 @@ use crate::util::{lock, parse_query, query_get};
 
 /// A Graph answer before it becomes an HTTP response (also the shape of a `$batch` answer).
 pub struct GResp {
-    status: StatusCode,
+    pub(super) status: StatusCode,
     headers: Vec<(String, String)>,
-    body: Option<Value>,
+    pub(super) body: Option<Value>,
 }
 
 impl GResp {
@@ -185,7 +185,7 @@ pub fn handle_v1(
 }
 
 /// Dispatches one request (path relative to `/v1.0/`).
-fn dispatch(
+pub(super) fn dispatch(
     store: &Store,
     tenant: &str,
     method: &Method,
@@ -326,6 +326,7 @@ fn dispatch(
                 .collect();
             list(&ctx, "groups", items, 100, None)
         }
+        ("GET", ["groups", "delta"]) => groups_delta(&g, ti, &ctx),
         ("GET", ["groups", _, rest @ ..]) => group_routes(&g, ti, &ctx, &segs[1], rest),
         ("POST", ["groups", _, "members", "$ref"]) => {
             let gid = segs[1].clone();
@@ -336,15 +337,33 @@ fn dispatch(
                 .unwrap_or("")
                 .to_string();
             let known = g.tenants[ti].find_user(&member).is_some()
-                || g.tenants[ti].groups.iter().any(|x| x.rec.id() == member);
+                || g.tenants[ti]
+                    .groups
+                    .iter()
+                    .any(|x| x.rec.live() && x.rec.id().eq_ignore_ascii_case(&member));
             let seq = g.bump();
-            match g.tenants[ti].groups.iter_mut().find(|x| x.rec.id().eq_ignore_ascii_case(&gid)) {
+            match g.tenants[ti].live_group_mut(&gid) {
                 Some(_) if !known => ctx.err(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{member}' does not exist or one of its queried reference-property objects are not present.")),
-                Some(gr) if gr.members.contains(&member) => ctx.err(StatusCode::BAD_REQUEST, "Request_BadRequest", "One or more added object references already exist for the following modified properties: 'members'."),
                 Some(gr) => {
-                    gr.members.push(member);
-                    gr.rec.seq = seq;
-                    GResp::no_content()
+                    if gr.add_member(&member, seq) {
+                        GResp::no_content()
+                    } else {
+                        ctx.err(StatusCode::BAD_REQUEST, "Request_BadRequest", "One or more added object references already exist for the following modified properties: 'members'.")
+                    }
+                }
+                None => ctx.err(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{gid}' does not exist or one of its queried reference-property objects are not present.")),
+            }
+        }
+        ("DELETE", ["groups", _, "members", _, "$ref"]) => {
+            let (gid, member) = (segs[1].clone(), segs[3].clone());
+            let seq = g.bump();
+            match g.tenants[ti].live_group_mut(&gid) {
+                Some(gr) => {
+                    if gr.remove_member(&member, seq) {
+                        GResp::no_content()
+                    } else {
+                        ctx.err(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{member}' does not exist or one of its queried reference-property objects are not present."))
+                    }
                 }
                 None => ctx.err(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{gid}' does not exist or one of its queried reference-property objects are not present.")),
             }
@@ -653,6 +672,104 @@ fn users_delta(g: &GraphState, ti: usize, ctx: &Ctx) -> GResp {
     delta_answer(ctx, &ctx_frag, page)
 }
 
+/// The `@odata.type` of a directory object id (user, group or, when neither is known, the
+/// base type), tombstones included: a removed member may be gone by now.
+fn member_type(g: &GraphState, ti: usize, id: &str) -> &'static str {
+    let t = &g.tenants[ti];
+    if t.users.iter().any(|r| r.id().eq_ignore_ascii_case(id)) {
+        "#microsoft.graph.user"
+    } else if t.groups.iter().any(|x| x.rec.id().eq_ignore_ascii_case(id)) {
+        "#microsoft.graph.group"
+    } else {
+        "#microsoft.graph.directoryObject"
+    }
+}
+
+/// `GET /groups/delta`: the first round lists every live group (with `members@delta` holding
+/// all direct members when `members` is selected); a round from a delta link lists the groups
+/// whose properties or membership changed since, `members@delta` holding only the members
+/// added (and those removed, marked `@removed.reason = "deleted"`) in that time, and deleted
+/// groups as `@removed` (`changed` for a soft delete). Tokens behave like `users/delta`'s.
+fn groups_delta(g: &GraphState, ti: usize, ctx: &Ctx) -> GResp {
+    let tok = match delta_token(g, ctx, "groups", None) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let sel: Option<Vec<String>> = tok.sel.as_ref().map(|s| {
+        s.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    });
+    let with_members = sel
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|x| x.eq_ignore_ascii_case("members")));
+    let initial = tok.s == 0;
+    let member = |id: &str, removed: bool| {
+        let mut m = json!({"@odata.type": member_type(g, ti, id), "id": id});
+        if removed {
+            m["@removed"] = json!({"reason": "deleted"});
+        }
+        m
+    };
+    let mut items = Vec::new();
+    for gr in &g.tenants[ti].groups {
+        let mut data = gr.rec.data.clone();
+        // Without `members` in `$select`, membership is not tracked at all.
+        let seq = if with_members {
+            gr.delta_seq(tok.u)
+        } else {
+            gr.rec.seq
+        };
+        if with_members && gr.rec.live() {
+            let delta: Vec<Value> = if initial {
+                gr.members.iter().map(|m| member(m, false)).collect()
+            } else {
+                // The last change of each member within the round decides.
+                let mut last: Vec<(&str, bool)> = Vec::new();
+                for c in gr
+                    .member_log
+                    .iter()
+                    .filter(|c| c.seq > tok.s && c.seq <= tok.u)
+                {
+                    match last
+                        .iter_mut()
+                        .find(|(id, _)| id.eq_ignore_ascii_case(&c.id))
+                    {
+                        Some(entry) => entry.1 = c.added,
+                        None => last.push((&c.id, c.added)),
+                    }
+                }
+                last.iter().map(|(id, added)| member(id, !added)).collect()
+            };
+            if !delta.is_empty() {
+                data["members@delta"] = Value::Array(delta);
+            }
+        }
+        items.push(DeltaItem {
+            seq,
+            removed: gr.rec.removed.clone(),
+            data,
+        });
+    }
+    let page = delta::page(
+        items,
+        &tok,
+        ctx.max_page().unwrap_or(100),
+        "#microsoft.graph.group",
+        |d| {
+            let mut v = shape(d, sel.as_deref(), None);
+            v["id"] = d["id"].clone();
+            if let Some(m) = d.get("members@delta") {
+                v["members@delta"] = m.clone();
+            }
+            v
+        },
+    );
+    let ctx_frag = context_frag("groups", sel.as_deref());
+    delta_answer(ctx, &ctx_frag, page)
+}
+
 fn typed(v: &Value, t: &str) -> Value {
     let mut o = Map::new();
     o.insert("@odata.type".into(), json!(t));
@@ -674,7 +791,7 @@ fn directory_object(g: &GraphState, ti: usize, id: &str) -> Option<Value> {
     }
     t.groups
         .iter()
-        .find(|gr| gr.rec.id().eq_ignore_ascii_case(id))
+        .find(|gr| gr.rec.live() && gr.rec.id().eq_ignore_ascii_case(id))
         .map(|gr| typed(&gr.rec.data, "#microsoft.graph.group"))
 }
 
@@ -690,7 +807,7 @@ fn transitive_members(g: &GraphState, ti: usize, gid: &str) -> Vec<String> {
         if let Some(gr) = g.tenants[ti]
             .groups
             .iter()
-            .find(|x| x.rec.id().eq_ignore_ascii_case(&cur))
+            .find(|x| x.rec.live() && x.rec.id().eq_ignore_ascii_case(&cur))
         {
             for m in &gr.members {
                 if seen.insert(m.to_ascii_lowercase()) {
@@ -707,7 +824,7 @@ fn group_routes(g: &GraphState, ti: usize, ctx: &Ctx, gid: &str, rest: &[&str]) 
     let Some(gr) = g.tenants[ti]
         .groups
         .iter()
-        .find(|x| x.rec.id().eq_ignore_ascii_case(gid))
+        .find(|x| x.rec.live() && x.rec.id().eq_ignore_ascii_case(gid))
     else {
         return ctx.err(
             StatusCode::NOT_FOUND,
@@ -757,7 +874,7 @@ fn member_of(g: &GraphState, ti: usize, id: &str, transitive: bool) -> Vec<Value
     let mut result: Vec<String> = Vec::new();
     let mut frontier = vec![id.to_ascii_lowercase()];
     while let Some(cur) = frontier.pop() {
-        for gr in &t.groups {
+        for gr in t.groups.iter().filter(|gr| gr.rec.live()) {
             let gid = gr.rec.id().to_string();
             if gr.members.iter().any(|m| m.eq_ignore_ascii_case(&cur)) && !result.contains(&gid) {
                 result.push(gid.clone());

@@ -1,7 +1,7 @@
 //! Microsoft Graph v1.0 simulator with the Entra ID (v2.0) token endpoint.
 //!
 //! Covers users (with `$select/$filter/$top/$count`, paging, `users/delta`), groups and
-//! (transitive) membership, `subscribedSkus`, events, `calendarView` (+ delta), contacts,
+//! (transitive) membership (with `groups/delta` reporting membership changes in `members@delta`), `subscribedSkus`, events, `calendarView` (+ delta), contacts,
 //! To Do lists/tasks and `$batch`, with Graph's error format and throttling behaviour.
 
 mod api;
@@ -53,6 +53,66 @@ pub struct GroupRec {
     pub rec: Rec,
     /// Direct member ids.
     pub members: Vec<String>,
+    /// Membership changes since the group was created, oldest first (for `groups/delta`).
+    pub member_log: Vec<MemberChange>,
+}
+
+/// One change of a group's direct membership.
+#[derive(Debug, Clone)]
+pub struct MemberChange {
+    /// Change sequence number.
+    pub seq: u64,
+    /// The member (user or group id).
+    pub id: String,
+    /// Added (`true`) or removed.
+    pub added: bool,
+}
+
+impl GroupRec {
+    /// The sequence number `groups/delta` orders this group by within a round ending at
+    /// `upto`: its newest property or membership change up to `upto`.
+    pub fn delta_seq(&self, upto: u64) -> u64 {
+        let last_member = self
+            .member_log
+            .iter()
+            .map(|c| c.seq)
+            .filter(|&s| s <= upto)
+            .max();
+        match (self.rec.seq <= upto, last_member) {
+            (true, Some(m)) => self.rec.seq.max(m),
+            (true, None) => self.rec.seq,
+            (false, Some(m)) => m,
+            (false, None) => self.rec.seq,
+        }
+    }
+
+    /// Adds a direct member (no-op answer `false` when it already is one).
+    pub fn add_member(&mut self, id: &str, seq: u64) -> bool {
+        if self.members.iter().any(|m| m.eq_ignore_ascii_case(id)) {
+            return false;
+        }
+        self.members.push(id.to_string());
+        self.member_log.push(MemberChange {
+            seq,
+            id: id.to_string(),
+            added: true,
+        });
+        true
+    }
+
+    /// Removes a direct member (`false` when it is none).
+    pub fn remove_member(&mut self, id: &str, seq: u64) -> bool {
+        let Some(pos) = self.members.iter().position(|m| m.eq_ignore_ascii_case(id)) else {
+            return false;
+        };
+        let id = self.members.remove(pos);
+        self.member_log.push(MemberChange {
+            seq,
+            id,
+            added: false,
+        });
+        true
+    }
 }
 
 /// A To Do list with its tasks.
@@ -232,6 +292,7 @@ impl GraphState {
                         data,
                     },
                     members,
+                    member_log: Vec::new(),
                 });
             }
             self.tenants[ti]
@@ -308,7 +369,7 @@ impl GraphState {
                         "domain": t.domain,
                         "apps": t.apps,
                         "users": t.users.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
-                        "groups": t.groups.iter().map(|g| json!({"group": g.rec.data, "members": g.members})).collect::<Vec<_>>(),
+                        "groups": t.groups.iter().filter(|g| g.rec.live()).map(|g| json!({"group": g.rec.data, "members": g.members})).collect::<Vec<_>>(),
                         "subscribedSkus": t.skus,
                         "mailboxes": t.mailboxes.iter().map(|(k, m)| (k.clone(), json!({
                             "events": m.events.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
@@ -323,6 +384,12 @@ impl GraphState {
 }
 
 impl Tenant {
+    /// A live group by id (case-insensitive).
+    pub fn live_group_mut(&mut self, id: &str) -> Option<&mut GroupRec> {
+        self.groups
+            .iter_mut()
+            .find(|x| x.rec.live() && x.rec.id().eq_ignore_ascii_case(id))
+    }
     /// A live user by id or userPrincipalName (case-insensitive).
     pub fn find_user(&self, key: &str) -> Option<&Rec> {
         self.users.iter().find(|r| {
@@ -403,6 +470,87 @@ impl GraphHandle<'_> {
             }
             None => false,
         }
+    }
+    /// Adds `member_id` (a live user or group) to the direct members of group `group_id`, a
+    /// change the next `groups/delta` round reports in `members@delta`. `false` when the
+    /// tenant, the group or the member does not exist, or it already is a member.
+    pub fn add_member(&self, tenant: &str, group_id: &str, member_id: &str) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let t = &g.tenants[ti];
+        let known = t.find_user(member_id).is_some()
+            || t.groups
+                .iter()
+                .any(|x| x.rec.live() && x.rec.id().eq_ignore_ascii_case(member_id));
+        if !known {
+            return false;
+        }
+        let seq = g.bump();
+        g.tenants[ti]
+            .live_group_mut(group_id)
+            .is_some_and(|gr| gr.add_member(member_id, seq))
+    }
+    /// Removes `member_id` from the direct members of group `group_id` (reported by the next
+    /// `groups/delta` round as a member with `@removed`). `false` when it is not a member.
+    pub fn remove_member(&self, tenant: &str, group_id: &str, member_id: &str) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let seq = g.bump();
+        g.tenants[ti]
+            .live_group_mut(group_id)
+            .is_some_and(|gr| gr.remove_member(member_id, seq))
+    }
+    /// Merges properties into a group (a change visible to `groups/delta`).
+    pub fn update_group(&self, tenant: &str, group_id: &str, patch: Value) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let seq = g.bump();
+        let Some(gr) = g.tenants[ti].live_group_mut(group_id) else {
+            return false;
+        };
+        if let (Some(o), Some(p)) = (gr.rec.data.as_object_mut(), patch.as_object()) {
+            for (k, v) in p {
+                if k != "id" {
+                    o.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        gr.rec.seq = seq;
+        true
+    }
+    /// Deletes a group: `groups/delta` reports it with `@removed.reason = "changed"`
+    /// (soft delete, restorable) or `"deleted"` when `permanent`; it no longer counts as
+    /// anybody's group.
+    pub fn delete_group(&self, tenant: &str, group_id: &str, permanent: bool) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let seq = g.bump();
+        match g.tenants[ti].live_group_mut(group_id) {
+            Some(gr) => {
+                gr.rec.removed = Some(if permanent { "deleted" } else { "changed" }.into());
+                gr.rec.seq = seq;
+                true
+            }
+            None => false,
+        }
+    }
+    /// Direct member ids of a live group (`None` when there is no such group).
+    pub fn members(&self, tenant: &str, group_id: &str) -> Option<Vec<String>> {
+        let g = lock(&self.0.graph);
+        let ti = g.tenant_index(tenant)?;
+        g.tenants[ti]
+            .groups
+            .iter()
+            .find(|x| x.rec.live() && x.rec.id().eq_ignore_ascii_case(group_id))
+            .map(|gr| gr.members.clone())
     }
     /// Live users of a tenant.
     pub fn users(&self, tenant: &str) -> Vec<Value> {
@@ -573,6 +721,9 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
     }
     api::handle_v1(&store, &parts.method, &parts.uri, &parts.headers, &bytes)
 }
+
+#[cfg(test)]
+mod tests;
 
 /// Client request id echoed in errors.
 pub(crate) fn client_request_id(h: &HeaderMap) -> Option<String> {
