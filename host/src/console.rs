@@ -116,6 +116,8 @@ fn counts_rows(c: &PlanCounts) -> Vec<(&'static str, u64)> {
         ("reactivate", c.reactivate),
         ("delete", c.delete),
         ("link", c.link),
+        ("unlink", c.unlink),
+        ("write back", c.write_back),
         ("unchanged", c.noop),
     ]
 }
@@ -177,8 +179,8 @@ pub async fn print_plan(hub: &Hub, id: &str, all: bool) -> Result<()> {
     );
     let c = info.counts;
     outln!(
-        "create {} · update {} · deactivate {} · reactivate {} · delete {} · link {} · unchanged {}\n",
-        c.create, c.update, c.deactivate, c.reactivate, c.delete, c.link, c.noop
+        "create {} · update {} · deactivate {} · reactivate {} · delete {} · link {} · unlink {} · write back {} · unchanged {}\n",
+        c.create, c.update, c.deactivate, c.reactivate, c.delete, c.link, c.unlink, c.write_back, c.noop
     );
     for item in plans::items(hub.store(), id, !all, 0, 10_000).await? {
         let op = &item.op;

@@ -27,6 +27,10 @@ pub struct CountsOut {
     pub reactivate: u64,
     pub delete: u64,
     pub link: u64,
+    /// Links forgotten because their target item is gone (`on_target_gone: unlink`).
+    pub unlink: u64,
+    /// Pairs where only the source is written (two-way fields changed in the target).
+    pub write_back: u64,
     /// Unchanged items.
     pub noop: u64,
 }
@@ -40,6 +44,8 @@ impl From<PlanCounts> for CountsOut {
             reactivate: c.reactivate,
             delete: c.delete,
             link: c.link,
+            unlink: c.unlink,
+            write_back: c.write_back,
             noop: c.noop,
         }
     }

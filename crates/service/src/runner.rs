@@ -440,6 +440,11 @@ impl Runner {
                 .ledger
                 .reset_cursor(&profile.id, &profile.source_scope)
                 .await?;
+            // The target's change feed starts again too (its server may have changed).
+            engine
+                .ledger
+                .reset_cursor(&profile.id, &spec.target_feed())
+                .await?;
         } else if reconcile_due(engine.ledger, profile).await? {
             tracing::info!(profile = %profile.id, "a full reconcile is due: reading every item of both sides");
             engine
@@ -674,7 +679,7 @@ where
         report.failed += failed;
         progress.page_done(applied, failed);
     }
-    engine.finish(spec, plan).await
+    engine.finish(spec, plan, report.applied > 0).await
 }
 
 /// Runs in a row an item fails before an alert names it.

@@ -84,26 +84,7 @@ impl Ledger {
         profile: &str,
         source_ids: &[String],
     ) -> Result<HashMap<String, Link>, StoreError> {
-        let mut out = HashMap::new();
-        for chunk in source_ids.chunks(500) {
-            let backend = self.store.backend();
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
-            let sql = format!(
-                "SELECT source_id, target_id, fields, origin, active, provenance, target_seen FROM links WHERE profile_id = {} AND source_id IN ({})",
-                param(backend, 1),
-                placeholders.join(",")
-            );
-            let mut q = sqlx::query(&sql).bind(profile);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(self.store.pool()).await? {
-                let (source_id, link) = link_of(profile, &row)?;
-                out.insert(source_id, link);
-            }
-        }
-        Ok(out)
+        self.links_where(profile, "source_id", source_ids).await
     }
 
     /// Links whose target item is one of `target_ids`, by source id.
@@ -112,13 +93,23 @@ impl Ledger {
         profile: &str,
         target_ids: &[String],
     ) -> Result<HashMap<String, Link>, StoreError> {
+        self.links_where(profile, "target_id", target_ids).await
+    }
+
+    /// Links whose `column` (`source_id` or `target_id`) is one of `ids`, by source id.
+    async fn links_where(
+        &self,
+        profile: &str,
+        column: &'static str,
+        ids: &[String],
+    ) -> Result<HashMap<String, Link>, StoreError> {
         let mut out = HashMap::new();
-        for chunk in target_ids.chunks(500) {
+        for chunk in ids.chunks(500) {
             let backend = self.store.backend();
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
             let sql = format!(
-                "SELECT source_id, target_id, fields, origin, active, provenance, target_seen FROM links WHERE profile_id = {} AND target_id IN ({})",
+                "SELECT source_id, target_id, fields, origin, active, provenance, target_seen FROM links WHERE profile_id = {} AND {column} IN ({})",
                 param(backend, 1),
                 placeholders.join(",")
             );
@@ -368,7 +359,7 @@ impl Ledger {
                         op,
                         "applied",
                         Some(target_id),
-                        None,
+                        two_way_detail(op),
                     ));
                 }
                 Applied::Failed { class, message } => {
@@ -719,6 +710,28 @@ impl Ledger {
             .map(|r| r.try_get("source_id").map_err(StoreError::from))
             .collect()
     }
+}
+
+/// What an op did besides writing the target: two-way fields written back
+/// to the source, conflicts held for review.
+fn two_way_detail(op: &PlannedOp) -> Option<String> {
+    let mut parts = Vec::new();
+    if !op.back.is_empty() {
+        let fields: Vec<String> = op
+            .back
+            .iter()
+            .map(|c| format!("{} = {:?}", c.field, c.after.as_deref().unwrap_or("")))
+            .collect();
+        parts.push(format!("written back to the source: {}", fields.join(", ")));
+    }
+    if !op.held.is_empty() {
+        let fields: Vec<&str> = op.held.iter().map(|c| c.field.as_str()).collect();
+        parts.push(format!(
+            "held for review (`syncbridge conflicts list`): {}",
+            fields.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// One `links` row as (source id, link); a stored value this version cannot

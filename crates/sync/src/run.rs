@@ -206,15 +206,32 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             report.applied += tally.applied_total();
             report.failed += tally.failed_total();
         }
-        self.finish(spec, plan).await
+        self.finish(spec, plan, report.applied > 0).await
     }
 
     /// What a run stores once every page of its plan is applied: where the
     /// target's change feed continues, and when a full reconcile ended.
-    pub async fn finish(&self, spec: &RunSpec, plan: &Plan) -> Result<(), RunError> {
+    ///
+    /// A run that wrote to the target reads the feed on past its own writes:
+    /// when all it finds there are their echoes (the target as read back), the
+    /// cursor moves past them, so the next run without changes costs one feed
+    /// round. When someone else changed a linked item meanwhile, the cursor
+    /// stays where planning read it, and the next run sees that change.
+    pub async fn finish(&self, spec: &RunSpec, plan: &Plan, wrote: bool) -> Result<(), RunError> {
         if let Some(cursor) = &plan.target_cursor {
+            let mut keep = cursor.clone();
+            if wrote {
+                let (changed, after) = self.read_feed(spec, cursor.clone()).await?;
+                if self
+                    .drifted_links(spec, &changed, &HashSet::new())
+                    .await?
+                    .is_empty()
+                {
+                    keep = after;
+                }
+            }
             self.ledger
-                .set_cursor(&spec.profile_id, &spec.target_feed(), cursor.as_deref())
+                .set_cursor(&spec.profile_id, &spec.target_feed(), keep.as_deref())
                 .await?;
         }
         if plan.full {
@@ -542,10 +559,22 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         seen: &HashSet<String>,
         plan: &mut Plan,
     ) -> Result<Vec<String>, RunError> {
-        let (mut cursor, _) = self
+        let (cursor, _) = self
             .ledger
             .cursor(&spec.profile_id, &spec.target_feed())
             .await?;
+        let (changed, cursor) = self.read_feed(spec, cursor).await?;
+        plan.target_cursor = Some(cursor);
+        self.drifted_links(spec, &changed, seen).await
+    }
+
+    /// Reads the target's change feed from `cursor` to its end: the items and
+    /// the cursor to continue from.
+    async fn read_feed(
+        &self,
+        spec: &RunSpec,
+        mut cursor: Option<String>,
+    ) -> Result<(Vec<Item>, Option<String>), RunError> {
         let mut changed: Vec<Item> = Vec::new();
         loop {
             let page = self
@@ -556,16 +585,28 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             changed.extend(page.items);
             cursor = page.cursor;
             if !page.more {
-                break;
+                return Ok((changed, cursor));
             }
         }
-        plan.target_cursor = Some(cursor);
+    }
+
+    /// The source ids (not in `skip`) whose linked target item, among
+    /// `changed`, differs from what the link last read: changed by someone else.
+    async fn drifted_links(
+        &self,
+        spec: &RunSpec,
+        changed: &[Item],
+        skip: &HashSet<String>,
+    ) -> Result<Vec<String>, RunError> {
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<String> = changed.iter().map(|i| i.id.clone()).collect();
         let links = self.ledger.links_by_target(&spec.profile_id, &ids).await?;
         let by_target: HashMap<&str, &Item> = changed.iter().map(|i| (i.id.as_str(), i)).collect();
         let mut drifted: Vec<String> = links
             .iter()
-            .filter(|(source_id, _)| !seen.contains(*source_id))
+            .filter(|(source_id, _)| !skip.contains(*source_id))
             .filter(|(_, link)| {
                 by_target
                     .get(link.target_id.as_str())

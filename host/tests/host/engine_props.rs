@@ -669,6 +669,16 @@ fn no_duplicates_no_losses_across_kills_on_postgres() {
     run_property(&url, "postgres", false);
 }
 
+#[test]
+fn two_way_fields_settle_without_duplicates_or_losses_across_kills_on_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = rt.block_on(common::postgres_url("engine2")) else {
+        return;
+    };
+    drop(rt);
+    run_property(&url, "postgres", true);
+}
+
 /// Found by the property: an update applied by a run that was then killed,
 /// followed by a source edit back to the value the link remembers, must still
 /// reach the target (recovery reads the target instead of trusting the link).

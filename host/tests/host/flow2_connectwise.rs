@@ -1070,3 +1070,56 @@ async fn switching_update_existing_on_reaches_users_that_do_not_change() {
 async fn the_run_after_a_preview_applies_what_the_preview_showed() {
     psa::the_run_after_a_preview_applies_what_the_preview_showed::<Env>().await;
 }
+
+/// Reordering filters and changing the default contact type reach users that do not
+/// change: saving the profile's options re-evaluates every user on the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordered_filters_and_a_new_default_type_reach_users_that_do_not_change() {
+    use syncbridge::control::profiles::{self, ProfileChange};
+    use syncbridge::control::Actor;
+    let filters = |it_first: bool| {
+        let (it, all) = if it_first { (1, 2) } else { (2, 1) };
+        json!([
+            {"priority": it, "kind": "field", "field": "department", "value": "IT", "site": {"id": "22"}},
+            {"priority": all, "kind": "all-licensed", "site": {"id": "26"}}
+        ])
+    };
+    let env = Env::start(Scenario::new(
+        vec![user("u1", "tech", json!({"department": "IT"}))],
+        cw_options(json!({"filters": filters(true)})),
+    ))
+    .await;
+    env.run().await;
+    let c = env.the(&upn("tech"));
+    assert_eq!((site(&c), types(&c)), (22, vec![END_USER]));
+    let hub = env.hub().clone();
+    let save = |options: Value| {
+        let hub = hub.clone();
+        async move {
+            let change = ProfileChange {
+                mapper_options: Some(options.to_string()),
+                ..ProfileChange::default()
+            };
+            profiles::update(&hub, Actor::Msp, m365::PROFILE, change, false)
+                .await
+                .unwrap();
+        }
+    };
+    save(cw_options(json!({"filters": filters(false)}))).await;
+    let r = env.run().await;
+    assert_eq!(
+        site(&env.the(&upn("tech"))),
+        26,
+        "the catch-all comes first now: {r:?}"
+    );
+    save(cw_options(json!({
+        "filters": filters(false),
+        "default_contact_type": {"id": VENDOR.to_string(), "name": "Vendor"}
+    })))
+    .await;
+    let r = env.run().await;
+    assert!(
+        types(&env.the(&upn("tech"))).contains(&VENDOR),
+        "the new default type is added: {r:?}"
+    );
+}

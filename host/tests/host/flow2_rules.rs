@@ -881,6 +881,7 @@ async fn failed_items_make_the_run_partial_and_three_in_a_row_raise_an_alert() {
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     assert_eq!(failing_alerts().await.len(), 1);
     env.the(&upn("stuck"));
+    env.the(&upn("fine"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

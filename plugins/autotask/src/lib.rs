@@ -113,15 +113,16 @@ impl Connector for Autotask {
                 "lookup-items reads contacts only".into(),
             ));
         }
-        let mut conditions = Vec::new();
+        let mut emails = Vec::new();
+        let mut ids = Vec::new();
         for key in &keys {
             if let Some(addr) = key.strip_prefix("email:") {
-                conditions.push(json!({"op": "eq", "field": "emailAddress", "value": addr.trim()}));
+                emails.push(json!({"op": "eq", "field": "emailAddress", "value": addr.trim()}));
             } else if let Some(id) = key.strip_prefix("id:") {
                 let id: i64 = id.trim().parse().map_err(|_| {
                     PluginError::invalid_field("keys", format!("{key:?} is not a numeric id"))
                 })?;
-                conditions.push(json!({"op": "eq", "field": "id", "value": id}));
+                ids.push(id);
             } else {
                 return Err(PluginError::invalid_field(
                     "keys",
@@ -129,9 +130,22 @@ impl Connector for Autotask {
                 ));
             }
         }
+        // E-mail addresses 50 to a query (an `or` of conditions), ids 500 (one `in`),
+        // the first ids in the first e-mail query.
+        let mut id_chunks = ids
+            .chunks(MAX_RECORDS as usize)
+            .map(|chunk| json!({"op": "in", "field": "id", "value": chunk}));
+        let mut conditions = Vec::new();
+        for chunk in emails.chunks(50) {
+            let mut items = chunk.to_vec();
+            items.extend(id_chunks.next());
+            conditions.push(json!({"op": "or", "items": items}));
+        }
+        conditions.extend(id_chunks);
         let mut out: Vec<Item> = Vec::new();
-        for chunk in conditions.chunks(50) {
-            let mut filter = vec![json!({"op": "or", "items": chunk})];
+        let mut seen = std::collections::HashSet::new();
+        for condition in conditions {
+            let mut filter = vec![condition];
             if let Some(company) = scope.company {
                 filter.push(json!({"op": "eq", "field": "companyID", "value": company}));
             }
@@ -139,7 +153,7 @@ impl Connector for Autotask {
             loop {
                 for row in body["items"].as_array().into_iter().flatten() {
                     let item = Entity::Contacts.to_item(row);
-                    if !out.iter().any(|i| i.id == item.id) {
+                    if seen.insert(item.id.clone()) {
                         out.push(item);
                     }
                 }

@@ -269,7 +269,7 @@ fn lookup_by_email_and_id() {
         log[0].2.as_ref().unwrap()["filter"],
         json!([{"op":"or","items":[
             {"op":"eq","field":"emailAddress","value":"ann@contoso.com"},
-            {"op":"eq","field":"id","value":30}
+            {"op":"in","field":"id","value":[30]}
         ]}])
     );
     assert_eq!(items.len(), 1);
