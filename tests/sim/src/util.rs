@@ -89,6 +89,14 @@ pub fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Current UTC time with milliseconds, `2026-01-01T00:00:00.123Z`, as Autotask stamps
+/// `createDate` and `lastModifiedDate`.
+pub fn now_iso_ms() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

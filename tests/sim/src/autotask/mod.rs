@@ -146,7 +146,7 @@ impl AutotaskState {
             "lastActivityDate",
         ] {
             if o.get(date_field) == Some(&Value::Null) {
-                o.insert(date_field.into(), json!(crate::util::now_iso()));
+                o.insert(date_field.into(), json!(crate::util::now_iso_ms()));
             }
         }
         o.insert(
@@ -241,7 +241,7 @@ impl AutotaskHandle<'_> {
             row[k] = v.clone();
         }
         if row.get("lastModifiedDate").is_some() {
-            row["lastModifiedDate"] = json!(crate::util::now_iso());
+            row["lastModifiedDate"] = json!(crate::util::now_iso_ms());
         }
         true
     }
@@ -725,7 +725,7 @@ fn update(
             "lastActivityDate",
         ] {
             if ro.contains_key(f) {
-                ro.insert(f.into(), json!(crate::util::now_iso()));
+                ro.insert(f.into(), json!(crate::util::now_iso_ms()));
             }
         }
     }
