@@ -133,10 +133,11 @@ pub fn merge(
             (false, true) => write_source(&mut out),
             (false, false) => {}
             (true, true) if !(to_target && to_source) => {
-                // One-way either way: the field's own direction decides.
+                // One-way either way: the field's own direction decides (and
+                // a field that may flow neither way is left as it is).
                 if to_target {
                     write_target(&mut out);
-                } else {
+                } else if to_source {
                     write_source(&mut out);
                 }
             }
@@ -351,5 +352,14 @@ mod tests {
             &ctx(&none),
         );
         assert!(m.to_target.is_empty() && m.to_source.is_empty());
+        // Both changed, target → source only, and back flow not allowed for this pair: untouched.
+        let m = merge(
+            &map(&[("start", "11:00")]),
+            &map(&[("start", "10:00")]),
+            &base,
+            &back_only,
+            &not_ours,
+        );
+        assert!(m.to_target.is_empty() && m.to_source.is_empty(), "{m:?}");
     }
 }
