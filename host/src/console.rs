@@ -139,10 +139,21 @@ pub fn print_run(run: &RunRecord) {
     }
     outln!("{t}");
     match run.status {
-        RunStatus::Succeeded | RunStatus::Partial => outln!(
-            "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
-            report.applied, report.failed, report.recovered, report.pages
-        ),
+        RunStatus::Succeeded | RunStatus::Partial => {
+            outln!(
+                "\napplied {} · failed {} (quarantined, retried next run) · recovered {} · pages {}",
+                report.applied,
+                report.failed,
+                report.recovered,
+                report.pages
+            );
+            if !summary.differs_from_preview.is_empty() {
+                outln!("\nDiffers from the preview before it:");
+                for line in &summary.differs_from_preview {
+                    outln!("  {line}");
+                }
+            }
+        }
         RunStatus::Planned => outln!(
             "\ndry run: nothing was written. Plan {}: `syncbridge plan {0}` shows every change; `syncbridge run {} --apply {0}` applies exactly it.",
             run.plan_id.as_deref().unwrap_or("?"),

@@ -57,6 +57,8 @@ struct Ended {
     conflicts: Vec<String>,
     /// The connection a permanent auth error stopped.
     stopped: Option<String>,
+    /// How the run's plan differs from the preview just before it.
+    differs_from_preview: Vec<String>,
 }
 
 impl Ended {
@@ -68,6 +70,7 @@ impl Ended {
             error: Some(error),
             conflicts: Vec::new(),
             stopped: None,
+            differs_from_preview: Vec::new(),
         }
     }
 }
@@ -203,6 +206,7 @@ impl Runner {
         let summary = RunSummary {
             report: ended.report.clone(),
             conflicts: ended.conflicts.clone(),
+            differs_from_preview: ended.differs_from_preview.clone(),
         };
         let kept = self
             .runs()
@@ -461,7 +465,19 @@ impl Runner {
             .cursor(&spec.profile_id, &spec.source_scope)
             .await?
             .0;
+        let preview = self.preview_before(&profile.id).await?;
         let plan = engine.plan(spec, &run.id).await?;
+        let differs_from_preview = match &preview {
+            Some(preview) => {
+                let shown = plans::items(store, &preview.id, false, 0, u32::MAX).await?;
+                let differs = plans::differences(&shown, &plan);
+                if !differs.is_empty() {
+                    tracing::info!(profile = %profile.id, preview = %preview.id, items = differs.len(), "the run differs from the preview before it");
+                }
+                differs
+            }
+            None => Vec::new(),
+        };
         report.planned = plan.counts;
         report.pages = plan.pages.len() as u64;
         if let Some(reason) = &plan.held {
@@ -474,6 +490,7 @@ impl Runner {
                 error: None,
                 conflicts: Vec::new(),
                 stopped: None,
+                differs_from_preview: Vec::new(),
             });
         }
         progress.planned(&plan.counts, plan.pages.len());
@@ -487,6 +504,12 @@ impl Runner {
             self.metrics(),
         )
         .await?;
+        if let Some(preview) = preview {
+            // Compared once: the next run is not measured against it again.
+            if let Err(e) = plans::discard(store, &preview.id).await {
+                tracing::info!(plan = %preview.id, error = %e, "the preview's plan was not discarded");
+            }
+        }
         Ok(Ended {
             status: applied_status(&report),
             report,
@@ -494,7 +517,25 @@ impl Runner {
             error: None,
             conflicts: Vec::new(),
             stopped: None,
+            differs_from_preview,
         })
+    }
+
+    /// The open plan of a preview, when it is the profile's newest plan: the
+    /// run that follows is compared with what it showed.
+    async fn preview_before(&self, profile: &str) -> Result<Option<PlanInfo>, StoreError> {
+        let Some(newest) = plans::list(self.hub.store(), Some(profile))
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        if newest.status != PlanStatus::Proposed {
+            return Ok(None);
+        }
+        let made_by = self.runs().get(&newest.run_id).await?;
+        Ok((made_by.mode == RunMode::Preview).then_some(newest))
     }
 
     async fn dry_run<S, M, T>(
@@ -532,6 +573,7 @@ impl Runner {
             error: None,
             conflicts: Vec::new(),
             stopped: None,
+            differs_from_preview: Vec::new(),
         })
     }
 
@@ -565,6 +607,7 @@ impl Runner {
             )),
             conflicts,
             stopped: None,
+            differs_from_preview: Vec::new(),
         };
         // Only the run that claimed the plan (POST /plans/{id}/apply or
         // `run --apply`) applies it.
@@ -624,6 +667,7 @@ impl Runner {
             error: None,
             conflicts: Vec::new(),
             stopped: None,
+            differs_from_preview: Vec::new(),
         })
     }
 

@@ -454,6 +454,59 @@ pub async fn settle(
     Ok(done.rows_affected() == 1)
 }
 
+/// How `run` differs from the items a preview showed, one line per item whose
+/// action or written fields differ, saying what each planned and why the run
+/// decided as it did. Empty when the run applies what the preview showed.
+pub fn differences(shown: &[PlanItem], run: &Plan) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let fields = |op: &PlannedOp| -> Vec<String> {
+        op.changes
+            .iter()
+            .map(|c| format!("{} = {:?}", c.field, c.after.as_deref().unwrap_or("")))
+            .collect()
+    };
+    let before: BTreeMap<&str, &PlannedOp> = shown
+        .iter()
+        .map(|i| (i.op.source_id.as_str(), &i.op))
+        .collect();
+    let now: BTreeMap<&str, &PlannedOp> = run
+        .pages
+        .iter()
+        .flat_map(|p| &p.ops)
+        .map(|op| (op.source_id.as_str(), op))
+        .collect();
+    let mut out = Vec::new();
+    for (id, op) in &now {
+        match before.get(id) {
+            Some(was) if was.action == op.action && fields(was) == fields(op) => {}
+            Some(was) => out.push(format!(
+                "{id}: the preview showed {} [{}], the run did {} [{}] because {}",
+                was.action.as_str(),
+                fields(was).join(", "),
+                op.action.as_str(),
+                fields(op).join(", "),
+                op.decided
+            )),
+            None if op.action.writes() => out.push(format!(
+                "{id}: not in the preview, the run did {} [{}] because {}",
+                op.action.as_str(),
+                fields(op).join(", "),
+                op.decided
+            )),
+            None => {}
+        }
+    }
+    for (id, was) in &before {
+        if !now.contains_key(id) && was.action.writes() {
+            out.push(format!(
+                "{id}: the preview showed {}, the run did not read the item (it did not change since)",
+                was.action.as_str()
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

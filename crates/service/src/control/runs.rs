@@ -148,6 +148,10 @@ pub struct RunSummary {
     pub report: RunReport,
     #[serde(default)]
     pub conflicts: Vec<String>,
+    /// How this run's plan differs from the preview made just before it,
+    /// item by item (empty when it applied what the preview showed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differs_from_preview: Vec<String>,
 }
 
 /// A stored run; a value this version cannot read is an error naming the run.

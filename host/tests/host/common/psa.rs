@@ -392,8 +392,33 @@ pub async fn the_run_after_a_preview_applies_what_the_preview_showed<P: Psa>() {
         planned.create, 1,
         "the preview shows the contact created again"
     );
-    let r = env.run().await;
-    assert_eq!(r.planned.create, 1, "the run applies it: {r:?}");
+    let run = super::run_now(env.hub(), PROFILE, RunMode::Run).await;
+    let summary = run.report.expect("a report");
+    assert_eq!(
+        summary.report.planned.create, 1,
+        "the run applies it: {summary:?}"
+    );
+    assert!(summary.differs_from_preview.is_empty(), "{summary:?}");
     env.the(&upn("user3"));
     assert_eq!(env.count(), 3);
+
+    // When the data moves between the preview and the run, the run says how it differs.
+    let id = env.id_of(&upn("user2"));
+    env.edit_by_hand(id, HandEdit::Delete);
+    super::run_now(env.hub(), PROFILE, RunMode::Preview).await;
+    assert!(env
+        .sim()
+        .graph()
+        .update_user(TENANT, "u2", json!({"accountEnabled": false})));
+    let run = super::run_now(env.hub(), PROFILE, RunMode::Run).await;
+    let summary = run.report.expect("a report");
+    assert_eq!(summary.differs_from_preview.len(), 1, "{summary:?}");
+    let line = &summary.differs_from_preview[0];
+    assert!(
+        line.starts_with("u2: the preview showed create") && line.contains("the run did unlink"),
+        "{line}"
+    );
+    // Compared once: the next run is not measured against that preview again.
+    let run = super::run_now(env.hub(), PROFILE, RunMode::Run).await;
+    assert!(run.report.unwrap().differs_from_preview.is_empty());
 }
