@@ -150,20 +150,9 @@ impl Ledger {
                 let source_id: String = row.try_get("source_id")?;
                 let field: String = row.try_get("field")?;
                 let resolution: Option<String> = row.try_get("resolution")?;
-                let side = match resolution.as_deref() {
-                    None => None,
-                    Some("source") => Some(Side::Source),
-                    Some("target") => Some(Side::Target),
-                    Some(other) => {
-                        return Err(StoreError::Invalid {
-                            what: "conflict",
-                            id: format!("{profile}/{source_id}/{field}"),
-                            detail: format!(
-                                "its resolution {other:?} is neither source nor target"
-                            ),
-                        })
-                    }
-                };
+                let side = Side::parse_stored(resolution.as_deref(), || {
+                    format!("{profile}/{source_id}/{field}")
+                })?;
                 out.entry(source_id).or_default().insert(field, side);
             }
         }
@@ -213,16 +202,6 @@ impl Ledger {
         .bind(now_ms())
         .execute(self.store.pool())
         .await?;
-        Ok(())
-    }
-
-    /// Forgets when the profile last reconciled fully: its next run reads both
-    /// sides in full (after a configuration change).
-    pub async fn request_full_reconcile(&self, profile: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM reconciles WHERE profile_id = $1")
-            .bind(profile)
-            .execute(self.store.pool())
-            .await?;
         Ok(())
     }
 

@@ -17,10 +17,29 @@ pub enum Side {
 }
 
 impl Side {
+    /// The stored and serialised name.
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Source => "source",
             Side::Target => "target",
+        }
+    }
+
+    /// A conflict's stored resolution (`None`: not resolved); another value
+    /// is an error naming the conflict (`id`).
+    pub fn parse_stored(
+        stored: Option<&str>,
+        id: impl FnOnce() -> String,
+    ) -> Result<Option<Side>, syncbridge_store::StoreError> {
+        match stored {
+            None => Ok(None),
+            Some("source") => Ok(Some(Side::Source)),
+            Some("target") => Ok(Some(Side::Target)),
+            Some(other) => Err(syncbridge_store::StoreError::Invalid {
+                what: "conflict",
+                id: id(),
+                detail: format!("its resolution {other:?} is neither source nor target"),
+            }),
         }
     }
 }

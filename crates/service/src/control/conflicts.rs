@@ -27,24 +27,6 @@ pub struct Conflict {
     pub at: i64,
 }
 
-fn side(
-    profile: &str,
-    source_id: &str,
-    field: &str,
-    s: Option<String>,
-) -> Result<Option<Side>, StoreError> {
-    match s.as_deref() {
-        None => Ok(None),
-        Some("source") => Ok(Some(Side::Source)),
-        Some("target") => Ok(Some(Side::Target)),
-        Some(other) => Err(StoreError::Invalid {
-            what: "conflict",
-            id: format!("{profile}/{source_id}/{field}"),
-            detail: format!("its resolution {other:?} is neither source nor target"),
-        }),
-    }
-}
-
 /// Held conflicts of one profile, or of all (`None`), oldest first.
 pub async fn list(store: &Store, profile: Option<&str>) -> Result<Vec<Conflict>, StoreError> {
     let rows = sqlx::query(
@@ -61,7 +43,10 @@ pub async fn list(store: &Store, profile: Option<&str>) -> Result<Vec<Conflict>,
                 r.try_get("source_id")?,
                 r.try_get("field")?,
             );
-            let resolution = side(&profile_id, &source_id, &field, r.try_get("resolution")?)?;
+            let stored: Option<String> = r.try_get("resolution")?;
+            let resolution = Side::parse_stored(stored.as_deref(), || {
+                format!("{profile_id}/{source_id}/{field}")
+            })?;
             Ok(Conflict {
                 target_id: r.try_get("target_id")?,
                 base: r.try_get("base_value")?,
