@@ -422,28 +422,8 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         // deleted there by someone else is re-evaluated against its source.
         let drifted = self.target_drift(spec, &seen, &mut plan).await?;
         if !drifted.is_empty() {
-            let items = self
-                .source
-                .lookup(&spec.source_scope, drifted.clone())
-                .await
-                .map_err(endpoint("source lookup"))?;
-            let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
-            seen.extend(found.iter().cloned());
-            let versions = versions_of(&items);
-            let mut intents = self
-                .transform
-                .map(items)
-                .await
-                .map_err(endpoint("mapper"))?;
-            intents.extend(
-                drifted
-                    .iter()
-                    .filter(|id| !found.contains(*id))
-                    .map(|id| removal_intent(id)),
-            );
-            let ops = self
-                .plan_intents(spec, intents, &versions, &mut next_op)
-                .await?;
+            let (ops, found) = self.replan_by_id(spec, &drifted, &mut next_op).await?;
+            seen.extend(found);
             plan.pages.push(PagePlan {
                 ops,
                 ..PagePlan::default()
@@ -465,28 +445,8 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             .filter(|id| !seen.contains(id))
             .collect();
         if !quarantined.is_empty() {
-            let items = self
-                .source
-                .lookup(&spec.source_scope, quarantined.clone())
-                .await
-                .map_err(endpoint("source lookup"))?;
-            let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
-            let versions = versions_of(&items);
-            let mut intents = self
-                .transform
-                .map(items)
-                .await
-                .map_err(endpoint("mapper"))?;
             // Quarantined items the source no longer has are removals.
-            intents.extend(
-                quarantined
-                    .iter()
-                    .filter(|id| !found.contains(*id))
-                    .map(|id| removal_intent(id)),
-            );
-            let ops = self
-                .plan_intents(spec, intents, &versions, &mut next_op)
-                .await?;
+            let (ops, _) = self.replan_by_id(spec, &quarantined, &mut next_op).await?;
             plan.pages.push(PagePlan {
                 ops,
                 ..PagePlan::default()
@@ -548,6 +508,35 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             plan.held = brakes_hold(&plan.counts, linked, &spec.rules);
         }
         Ok(plan)
+    }
+
+    /// Reads source items by id and plans them again; ids the source no
+    /// longer has become removals. Answers the ops and the ids it found.
+    async fn replan_by_id(
+        &self,
+        spec: &RunSpec,
+        ids: &[String],
+        next_op: &mut impl FnMut() -> String,
+    ) -> Result<(Vec<PlannedOp>, HashSet<String>), RunError> {
+        let items = self
+            .source
+            .lookup(&spec.source_scope, ids.to_vec())
+            .await
+            .map_err(endpoint("source lookup"))?;
+        let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
+        let versions = versions_of(&items);
+        let mut intents = self
+            .transform
+            .map(items)
+            .await
+            .map_err(endpoint("mapper"))?;
+        intents.extend(
+            ids.iter()
+                .filter(|id| !found.contains(*id))
+                .map(|id| removal_intent(id)),
+        );
+        let ops = self.plan_intents(spec, intents, &versions, next_op).await?;
+        Ok((ops, found))
     }
 
     /// Reads the target's change feed from its stored cursor and answers the
