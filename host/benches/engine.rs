@@ -222,6 +222,7 @@ fn main() {
         let spec = RunSpec {
             profile_id: "bench".into(),
             source_scope: "users".into(),
+            source_read_scope: None,
             target_scope: "contacts".into(),
             rules: FieldRules::default(),
             page_size: 500,

@@ -48,6 +48,20 @@ pub fn push<C: Connector>(
     C::push(&C::parse_config(config)?, scope, batch)
 }
 
+/// `select-fields` (WIT 0.1.2).
+pub fn select_fields<C: Connector>(
+    config: &str,
+    scope: &str,
+    fields: Vec<String>,
+) -> Result<String, PluginError> {
+    C::select_fields(&C::parse_config(config)?, scope, fields)
+}
+
+/// `source-fields` (WIT 0.1.2).
+pub fn source_fields<M: Mapper>(options: &str) -> Result<Vec<String>, PluginError> {
+    M::source_fields(&M::parse_options(options)?)
+}
+
 /// `map-items`: the decisions' intents. Hosts since WIT 0.1.1 call `decide`.
 pub fn map<M: Mapper>(items: Vec<Item>, options: &str) -> Result<Vec<Intent>, PluginError> {
     Ok(decide::<M>(items, options)?

@@ -224,6 +224,18 @@ macro_rules! export_connector {
                     $crate::exports::push::<$ty>(&config, &scope, batch)
                 }
             }
+            impl $crate::bindings::connector::exports::syncbridge::plugin::field_selection::Guest
+                for Exported
+            {
+                fn select_fields(
+                    config: String,
+                    scope: String,
+                    fields: Vec<String>,
+                ) -> Result<String, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::select_fields::<$ty>(&config, &scope, fields)
+                }
+            }
             $crate::bindings::connector::export_connector_world!(
                 Exported with_types_in $crate::bindings::connector
             );
@@ -266,6 +278,14 @@ macro_rules! export_mapper {
                 }
                 fn options_schema() -> String {
                     <$ty as $crate::Mapper>::options_schema()
+                }
+            }
+            impl $crate::bindings::mapper::exports::syncbridge::plugin::source_fields::Guest
+                for Exported
+            {
+                fn source_fields(options: String) -> Result<Vec<String>, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::source_fields::<$ty>(&options)
                 }
             }
             $crate::bindings::mapper::export_mapper_world!(

@@ -77,6 +77,23 @@ pub trait Connector {
         unsupported("lookup")
     }
 
+    /// The scope whose items also carry `fields` as attributes. Default: a
+    /// connector that reads nothing beyond its canonical fields answers an
+    /// empty request with `scope` and refuses any field.
+    fn select_fields(
+        _config: &Self::Config,
+        scope: &str,
+        fields: Vec<String>,
+    ) -> Result<String, PluginError> {
+        match fields.first() {
+            None => Ok(scope.to_owned()),
+            Some(field) => Err(PluginError::invalid_field(
+                field.as_str(),
+                "this connector reads no fields beyond its canonical ones",
+            )),
+        }
+    }
+
     /// Applies a batch of writes; see [`crate::batch::push_each`].
     fn push(
         _config: &Self::Config,
@@ -120,6 +137,12 @@ pub trait Mapper {
                 policy: WritePolicy::default(),
             })
             .collect())
+    }
+
+    /// The source attributes the rules read under these options (beyond the
+    /// canonical fields), so the source connector reads them. Default: none.
+    fn source_fields(_options: &Self::Options) -> Result<Vec<String>, PluginError> {
+        Ok(Vec::new())
     }
 
     /// Explains how the rules treat one item.

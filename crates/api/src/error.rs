@@ -248,6 +248,11 @@ impl From<HubError> for ApiError {
             HubError::ConfigSchema(e @ ConfigSchemaError::BadSchema { .. }) => {
                 ApiError::internal(e.to_string())
             }
+            HubError::Fields { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::CONFIGURATION,
+                e.to_string(),
+            ),
             HubError::CredentialUnbound { .. } | HubError::CorruptBinding { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code::CREDENTIALS_REQUIRED,

@@ -2,7 +2,7 @@
 
 use super::bindings::{connector::Connector, mapper::Mapper};
 use super::host::HostState;
-use super::invoke::{LoadedPlugin, PluginPre};
+use super::invoke::{FieldsPre, LoadedPlugin, PluginPre};
 use crate::capability::http::{HttpClients, HttpError, HttpSettings};
 use crate::manifest::{Manifest, PluginKind};
 use crate::metrics::Metrics;
@@ -215,24 +215,44 @@ impl Runtime {
             world,
             reason: format!("{e:#}"),
         };
-        let pre = match manifest.kind {
+        let since_fields = manifest.wit >= semver::Version::new(0, 1, 2);
+        let (pre, fields) = match manifest.kind {
             PluginKind::Connector => {
                 let instance_pre = self
                     .connector_linker
                     .instantiate_pre(&component)
                     .map_err(|e| world_error("connector", e))?;
-                PluginPre::Connector(
+                // Since 0.1.2 a connector exports `field-selection` too.
+                let fields = since_fields
+                    .then(|| {
+                        super::bindings::connector_fields::ConnectorFieldsPre::new(
+                            instance_pre.clone(),
+                        )
+                    })
+                    .transpose()
+                    .map_err(|e| world_error("connector", e))?
+                    .map(FieldsPre::Connector);
+                let pre = PluginPre::Connector(
                     super::bindings::connector::ConnectorPre::new(instance_pre)
                         .map_err(|e| world_error("connector", e))?,
-                )
+                );
+                (pre, fields)
             }
             PluginKind::Mapper => {
                 let instance_pre = self
                     .mapper_linker
                     .instantiate_pre(&component)
                     .map_err(|e| world_error("mapper", e))?;
+                // Since 0.1.2 a mapper exports `source-fields` too.
+                let fields = since_fields
+                    .then(|| {
+                        super::bindings::mapper_fields::MapperFieldsPre::new(instance_pre.clone())
+                    })
+                    .transpose()
+                    .map_err(|e| world_error("mapper", e))?
+                    .map(FieldsPre::Mapper);
                 // 0.1.0 mappers have no `decide`; they load through the frozen bindings.
-                if manifest.wit < semver::Version::new(0, 1, 1) {
+                let pre = if manifest.wit < semver::Version::new(0, 1, 1) {
                     PluginPre::MapperV0_1_0(
                         super::bindings::v0_1_0::MapperPre::new(instance_pre)
                             .map_err(|e| world_error("mapper", e))?,
@@ -242,10 +262,11 @@ impl Runtime {
                         super::bindings::mapper::MapperPre::new(instance_pre)
                             .map_err(|e| world_error("mapper", e))?,
                     )
-                }
+                };
+                (pre, fields)
             }
         };
-        Ok(LoadedPlugin::new(manifest, digest.to_owned(), pre))
+        Ok(LoadedPlugin::new(manifest, digest.to_owned(), pre, fields))
     }
 
     fn compile_cached(

@@ -1,7 +1,9 @@
 //! Calling plugin exports: a fresh store per invocation, limits, classification.
 
 use super::bindings::connector::{Connector, ConnectorPre};
+use super::bindings::connector_fields::{ConnectorFields, ConnectorFieldsPre};
 use super::bindings::mapper::{Mapper, MapperPre};
+use super::bindings::mapper_fields::{MapperFields, MapperFieldsPre};
 use super::bindings::{connector_api, types, v0_1_0, Lift};
 use super::engine::Runtime;
 use super::host::{ConnectionContext, HostState, StateChanges};
@@ -13,8 +15,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use syncbridge_model::{
-    Description, Explanation, Finding, Intent, Item, Page, PluginError, PullRequest, WriteOp,
-    WriteResult,
+    Description, Explanation, FieldError, Finding, Intent, InvalidInput, Item, Page, PluginError,
+    PullRequest, WriteOp, WriteResult,
 };
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
@@ -33,22 +35,36 @@ pub(super) enum PluginPre {
     MapperV0_1_0(v0_1_0::MapperPre<HostState>),
 }
 
+/// The exports added in WIT 0.1.2, bound on their own.
+pub(super) enum FieldsPre {
+    Connector(ConnectorFieldsPre<HostState>),
+    Mapper(MapperFieldsPre<HostState>),
+}
+
 /// A plugin compiled and linked, ready to be instantiated per call.
 pub struct LoadedPlugin {
     manifest: Manifest,
     digest: String,
     label: Arc<str>,
     pre: PluginPre,
+    /// `None` for plugins built against a WIT older than 0.1.2.
+    fields: Option<FieldsPre>,
 }
 
 impl LoadedPlugin {
-    pub(super) fn new(manifest: Manifest, digest: String, pre: PluginPre) -> Self {
+    pub(super) fn new(
+        manifest: Manifest,
+        digest: String,
+        pre: PluginPre,
+        fields: Option<FieldsPre>,
+    ) -> Self {
         let label = format!("{}@{}", manifest.id, manifest.version).into();
         Self {
             manifest,
             digest,
             label,
             pre,
+            fields,
         }
     }
 
@@ -149,11 +165,24 @@ impl Runtime {
         store
     }
 
+    /// Calls an export of the plugin's core world.
     async fn invoke<R: Send>(
         &self,
         plugin: &LoadedPlugin,
         connection: Option<ConnectionContext>,
         export: &'static str,
+        call: impl for<'a> FnOnce(Instance<'a>, &'a mut Store<HostState>) -> BoxFut<'a, R>,
+    ) -> Result<Called<R>, CallError> {
+        self.invoke_at(plugin, connection, export, Entry::Core, call)
+            .await
+    }
+
+    async fn invoke_at<R: Send>(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: Option<ConnectionContext>,
+        export: &'static str,
+        entry: Entry,
         call: impl for<'a> FnOnce(Instance<'a>, &'a mut Store<HostState>) -> BoxFut<'a, R>,
     ) -> Result<Called<R>, CallError> {
         let started = Instant::now();
@@ -162,6 +191,21 @@ impl Runtime {
         let mut store = self.new_store(plugin, connection, deadline);
         let pre = &plugin.pre;
         let outcome = tokio::time::timeout(timeout + OUTER_GRACE, async {
+            if let Entry::Fields = entry {
+                return match &plugin.fields {
+                    Some(FieldsPre::Connector(pre)) => {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        call(Instance::ConnectorFields(&instance), &mut store).await
+                    }
+                    Some(FieldsPre::Mapper(pre)) => {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        call(Instance::MapperFields(&instance), &mut store).await
+                    }
+                    None => Err(wasmtime::Error::msg(
+                        "host bug: a 0.1.2 export called on an older plugin",
+                    )),
+                };
+            }
             match pre {
                 PluginPre::Connector(pre) => {
                     let instance = pre.instantiate_async(&mut store).await?;
@@ -378,7 +422,7 @@ impl Runtime {
                         .call_map_items(s, &items, &options)
                         .await?
                         .lift(),
-                    Instance::Connector(_) => return Err(not_this_world()),
+                    _ => return Err(not_this_world()),
                 })
             })
         })
@@ -401,6 +445,80 @@ impl Runtime {
                             .call_options_schema(s)
                             .await?,
                     )),
+                    _ => Err(not_this_world()),
+                }
+            })
+        })
+        .await
+        .map(|c| c.value)
+    }
+
+    /// `select-fields` of a connector (WIT 0.1.2): the scope whose items also
+    /// carry `fields` as attributes. A connector built against an older WIT
+    /// reads no extra fields: it answers `scope` for none and refuses any.
+    pub async fn select_fields(
+        &self,
+        plugin: &LoadedPlugin,
+        config: &str,
+        scope: &str,
+        fields: Vec<String>,
+    ) -> Result<Result<String, PluginError>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "select-fields")?;
+        if plugin.fields.is_none() {
+            return Ok(match fields.first() {
+                None => Ok(scope.to_owned()),
+                Some(field) => {
+                    let message = format!(
+                        "connector {} is built against WIT {}, which reads no fields beyond its canonical ones; install a version built against 0.1.2 or later",
+                        plugin.manifest.id, plugin.manifest.wit
+                    );
+                    Err(PluginError::Invalid(InvalidInput {
+                        message: format!("{field}: {message}"),
+                        fields: vec![FieldError {
+                            field: field.clone(),
+                            message,
+                        }],
+                    }))
+                }
+            });
+        }
+        let (config, scope) = (config.to_owned(), scope.to_owned());
+        self.invoke_at(plugin, None, "select-fields", Entry::Fields, move |i, s| {
+            Box::pin(async move {
+                match i {
+                    Instance::ConnectorFields(c) => Ok(c
+                        .syncbridge_plugin_field_selection()
+                        .call_select_fields(s, &config, &scope, &fields)
+                        .await?
+                        .lift()),
+                    _ => Err(not_this_world()),
+                }
+            })
+        })
+        .await
+        .map(|c| c.value)
+    }
+
+    /// `source-fields` of a mapper (WIT 0.1.2): the source attributes its rules
+    /// read under `options`; none for mappers built against an older WIT.
+    pub async fn source_fields(
+        &self,
+        plugin: &LoadedPlugin,
+        options: &str,
+    ) -> Result<Result<Vec<String>, PluginError>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Mapper, "source-fields")?;
+        if plugin.fields.is_none() {
+            return Ok(Ok(Vec::new()));
+        }
+        let options = options.to_owned();
+        self.invoke_at(plugin, None, "source-fields", Entry::Fields, move |i, s| {
+            Box::pin(async move {
+                match i {
+                    Instance::MapperFields(m) => Ok(m
+                        .syncbridge_plugin_source_fields()
+                        .call_source_fields(s, &options)
+                        .await?
+                        .lift()),
                     _ => Err(not_this_world()),
                 }
             })
@@ -432,7 +550,7 @@ impl Runtime {
                         .call_explain(s, &item, &options)
                         .await?
                         .lift(),
-                    Instance::Connector(_) => return Err(not_this_world()),
+                    _ => return Err(not_this_world()),
                 })
             })
         })
@@ -441,11 +559,22 @@ impl Runtime {
     }
 }
 
+/// Which bindings of a plugin a call instantiates.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// The core world ([`PluginPre`]).
+    Core,
+    /// The exports added in 0.1.2 ([`FieldsPre`]).
+    Fields,
+}
+
 /// An instantiated plugin of one world and WIT version.
 pub(super) enum Instance<'a> {
     Connector(&'a Connector),
     Mapper(&'a Mapper),
     MapperV0_1_0(&'a v0_1_0::Mapper),
+    ConnectorFields(&'a ConnectorFields),
+    MapperFields(&'a MapperFields),
 }
 
 /// The kind is checked before every call, so this is a host bug if it shows.

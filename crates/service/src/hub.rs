@@ -54,6 +54,12 @@ pub enum HubError {
     CorruptBinding { connection: String, slot: String },
     #[error("the server is shutting down; try again once it is back")]
     ShuttingDown,
+    /// The mapper's rules read a source field the source connector cannot read.
+    #[error("the rules read source fields that connection {connection} cannot read: {error}. Change the rules (e.g. the field filters) to name a readable field")]
+    Fields {
+        connection: String,
+        error: syncbridge_model::PluginError,
+    },
 }
 
 /// What `connection add` takes.
@@ -296,6 +302,41 @@ impl Hub {
             config_schema::check_options(&plugin.manifest().id, &schema, options)?;
         }
         Ok(())
+    }
+
+    /// The scope a profile's source is read with: `scope` extended by the
+    /// source fields the mapper's rules read under `options` (field filters
+    /// naming directory properties), as the source connector spells it. The
+    /// declared scope when the rules read nothing extra.
+    pub async fn source_read_scope(
+        &self,
+        mapper: &str,
+        options: &str,
+        connection: &str,
+        scope: &str,
+    ) -> Result<String, HubError> {
+        let mapper = self.plugin(mapper).await?;
+        let fields = match self.runtime.source_fields(&mapper, options).await? {
+            Ok(fields) => fields,
+            Err(e) => {
+                return Err(HubError::Invalid(format!(
+                    "mapper {}: {e}",
+                    mapper.manifest().id
+                )))
+            }
+        };
+        if fields.is_empty() {
+            return Ok(scope.to_owned());
+        }
+        let record = self.store.get_connection(connection).await?;
+        let connector = self.plugin(&record.plugin_id).await?;
+        self.runtime
+            .select_fields(&connector, &record.config, scope, fields)
+            .await?
+            .map_err(|error| HubError::Fields {
+                connection: connection.to_owned(),
+                error,
+            })
     }
 
     /// Builds what a connector needs to run for a connection: grants,

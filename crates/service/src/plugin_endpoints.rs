@@ -258,10 +258,26 @@ impl<'a> ProfileEndpoints<'a> {
 }
 
 /// What a run of `profile` needs to know; `from_start` plans a full pass
-/// whatever the stored cursor.
-pub async fn run_spec(hub: &Hub, profile: &Profile, dry_run: bool, from_start: bool) -> RunSpec {
-    RunSpec {
+/// whatever the stored cursor. Fails when the source cannot read the fields
+/// the rules name (the mapper or connector changed since the profile was saved).
+pub async fn run_spec(
+    hub: &Hub,
+    profile: &Profile,
+    dry_run: bool,
+    from_start: bool,
+) -> Result<RunSpec, EndpointError> {
+    let read_scope = hub
+        .source_read_scope(
+            &profile.mapper_plugin,
+            &profile.mapper_options,
+            &profile.source_connection,
+            &profile.source_scope,
+        )
+        .await
+        .map_err(hub_error)?;
+    Ok(RunSpec {
         profile_id: profile.id.clone(),
+        source_read_scope: (read_scope != profile.source_scope).then_some(read_scope),
         source_scope: profile.source_scope.clone(),
         target_scope: profile.target_scope.clone(),
         rules: profile.rules.clone(),
@@ -270,5 +286,5 @@ pub async fn run_spec(hub: &Hub, profile: &Profile, dry_run: bool, from_start: b
         retry: RetryPolicy::default(),
         push_concurrency: push_concurrency(hub, &profile.target_connection).await,
         from_start,
-    }
+    })
 }

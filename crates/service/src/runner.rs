@@ -397,11 +397,18 @@ impl Runner {
             matches!(run.mode, RunMode::DryRun | RunMode::Preview),
             run.mode == RunMode::Preview,
         )
-        .await;
-        let result = match run.mode {
-            RunMode::Run => self.full_run(run, &profile, &engine, &spec, progress).await,
-            RunMode::DryRun | RunMode::Preview => self.dry_run(run, &engine, &spec).await,
-            RunMode::ApplyPlan => self.apply_plan(run, &engine, &spec, progress).await,
+        .await
+        .map_err(|error| RunError::Endpoint {
+            side: "source fields",
+            error,
+        });
+        let result = match spec {
+            Err(e) => Err(e),
+            Ok(spec) => match run.mode {
+                RunMode::Run => self.full_run(run, &profile, &engine, &spec, progress).await,
+                RunMode::DryRun | RunMode::Preview => self.dry_run(run, &engine, &spec).await,
+                RunMode::ApplyPlan => self.apply_plan(run, &engine, &spec, progress).await,
+            },
         };
         match result {
             Ok(ended) => Ok(ended),

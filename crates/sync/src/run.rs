@@ -20,7 +20,11 @@ use syncbridge_store::StoreError;
 #[derive(Debug, Clone)]
 pub struct RunSpec {
     pub profile_id: String,
+    /// The source scope as declared: cursors are kept under it.
     pub source_scope: String,
+    /// The scope the source is pulled and looked up with when it differs from
+    /// `source_scope`: the source fields the rules read added (WIT 0.1.2).
+    pub source_read_scope: Option<String>,
     pub target_scope: String,
     pub rules: FieldRules,
     /// Items per pulled page and per pushed batch.
@@ -40,6 +44,13 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// The scope the source is pulled and looked up with.
+    pub fn source_read(&self) -> &str {
+        self.source_read_scope
+            .as_deref()
+            .unwrap_or(&self.source_scope)
+    }
+
     /// The cursors-table key of the target's change feed.
     pub fn target_feed(&self) -> String {
         format!("target:{}", self.target_scope)
@@ -382,7 +393,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         loop {
             let page = self
                 .source
-                .pull(&spec.source_scope, cursor.clone(), spec.page_size)
+                .pull(spec.source_read(), cursor.clone(), spec.page_size)
                 .await
                 .map_err(endpoint("source pull"))?;
             full_pass &= page.full;
@@ -520,7 +531,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
     ) -> Result<(Vec<PlannedOp>, HashSet<String>), RunError> {
         let items = self
             .source
-            .lookup(&spec.source_scope, ids.to_vec())
+            .lookup(spec.source_read(), ids.to_vec())
             .await
             .map_err(endpoint("source lookup"))?;
         let found: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();

@@ -166,12 +166,24 @@ impl Source for MemSource {
     }
 }
 
-struct Echo;
+/// Copies source items, appending the configured suffix to the title: the
+/// stand-in for a mapper whose options an operator changes.
+#[derive(Default)]
+struct Echo {
+    title_suffix: Mutex<String>,
+}
 
 impl Transform for Echo {
     async fn map(&self, items: Vec<Item>) -> Result<Vec<Intent>, EndpointError> {
+        let suffix = self.title_suffix.lock().unwrap().clone();
         Ok(items
             .into_iter()
+            .map(|mut i| {
+                if let Some(ItemBody::Contact(c)) = &mut i.body {
+                    c.title = c.title.take().map(|t| format!("{t}{suffix}"));
+                }
+                i
+            })
             .map(|i| Intent {
                 match_keys: vec![format!("email:{}", email(&i.id))],
                 action: if i.removed.is_some() {
@@ -361,6 +373,10 @@ enum Change {
     TargetDeactivate(usize),
     /// A person deletes a target item.
     TargetDelete(usize),
+    /// An operator changes the mapping (the title suffix) and saves the
+    /// profile: the next run re-reads every source item, as a profile save
+    /// that changes what runs write makes it do.
+    Configure(String),
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -371,6 +387,7 @@ fn change() -> impl Strategy<Value = Change> {
         2 => (any::<usize>(), "[A-Z][a-z]{0,5}").prop_map(|(i, s)| Change::TargetEdit(i, s)),
         1 => any::<usize>().prop_map(Change::TargetDeactivate),
         1 => any::<usize>().prop_map(Change::TargetDelete),
+        1 => "( [a-z]{1,3})?".prop_map(Change::Configure),
     ]
 }
 
@@ -428,6 +445,7 @@ struct Stats {
     kills: AtomicU64,
     item_failures: AtomicU64,
     hand_edits: AtomicU64,
+    config_changes: AtomicU64,
 }
 
 async fn check_case(
@@ -474,6 +492,7 @@ async fn check_case(
     let spec = RunSpec {
         profile_id: profile.into(),
         source_scope: "contacts".into(),
+        source_read_scope: None,
         target_scope: "contacts".into(),
         rules,
         page_size,
@@ -488,13 +507,15 @@ async fn check_case(
         push_concurrency: if page_size.is_multiple_of(2) { 3 } else { 1 },
         from_start: false,
     };
+    let echo = Echo::default();
     let engine = Engine {
         ledger: &ledger,
         source: &source,
-        transform: &Echo,
+        transform: &echo,
         target: &target,
     };
     let mut run_no = 0;
+    let mut configure: Option<String> = None;
     for round in rounds {
         {
             let mut s = source.0.lock().unwrap();
@@ -516,9 +537,19 @@ async fn check_case(
                     | Change::TargetDelete(_)) => {
                         by_hand(&mut target.0.lock().unwrap(), &c);
                     }
+                    Change::Configure(suffix) => configure = Some(suffix),
                     _ => {}
                 }
             }
+        }
+        if let Some(suffix) = configure.take() {
+            // What the runner does for a profile whose save asked for a resync.
+            *echo.title_suffix.lock().unwrap() = suffix;
+            ledger
+                .reset_cursor(profile, &spec.source_scope)
+                .await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            stats.config_changes.fetch_add(1, Ordering::Relaxed);
         }
         target.0.lock().unwrap().faults = round.faults.into();
         run_no += 1;
@@ -590,7 +621,12 @@ async fn check_case(
             id
         );
         prop_assert_eq!(fields.get("first_name"), Some(first));
-        prop_assert_eq!(fields.get("title"), Some(title));
+        let suffix = echo.title_suffix.lock().unwrap().clone();
+        prop_assert_eq!(
+            fields.get("title"),
+            Some(&format!("{title}{suffix}")),
+            "the current configuration applies to every item"
+        );
     }
     // Removed source items are inactive, never deleted (default rule: deactivate).
     let active = t.items.values().filter(|(_, a)| *a).count();
@@ -635,13 +671,14 @@ fn run_property(url: &str, backend: &str, two_way: bool) {
         rt.block_on(check_case(&stats, &store, &profile, initial, rounds, page_size, two_way))?;
     });
     eprintln!(
-        "engine property on {backend}{}: {} case executions (incl. shrinking), {} runs, {} kills injected, {} item failures injected, {} target edits by hand",
+        "engine property on {backend}{}: {} case executions (incl. shrinking), {} runs, {} kills injected, {} item failures injected, {} target edits by hand, {} configuration changes",
         if two_way { " (two-way first names)" } else { "" },
         stats.cases.load(Ordering::Relaxed),
         stats.runs.load(Ordering::Relaxed),
         stats.kills.load(Ordering::Relaxed),
         stats.item_failures.load(Ordering::Relaxed),
-        stats.hand_edits.load(Ordering::Relaxed)
+        stats.hand_edits.load(Ordering::Relaxed),
+        stats.config_changes.load(Ordering::Relaxed)
     );
 }
 
@@ -810,6 +847,7 @@ fn two_way_fields_flow_back_and_held_conflicts_wait_for_an_operator() {
         let spec = RunSpec {
             profile_id: "two-way".into(),
             source_scope: "contacts".into(),
+            source_read_scope: None,
             target_scope: "contacts".into(),
             rules,
             page_size: 10,
@@ -821,7 +859,7 @@ fn two_way_fields_flow_back_and_held_conflicts_wait_for_an_operator() {
         let engine = Engine {
             ledger: &ledger,
             source: &source,
-            transform: &Echo,
+            transform: &Echo::default(),
             target: &target,
         };
         let first = |t: &MemTarget| {

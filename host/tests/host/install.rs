@@ -55,9 +55,33 @@ async fn an_incompatible_wit_version_is_refused_with_a_remedy() {
     let t = common::hub().await;
     let pkg = t.dir.path().join("pkg");
     copy_package(&common::package("http-probe"), &pkg);
-    edit_manifest(&pkg, |m| m.replace("wit = \"0.1.1\"", "wit = \"0.2.0\""));
+    edit_manifest(&pkg, |m| {
+        let wit = m
+            .lines()
+            .find(|l| l.starts_with("wit = "))
+            .expect("the manifest names its WIT");
+        m.replace(wit, "wit = \"0.2.0\"")
+    });
     let err = t.hub.install_plugin(&pkg, None).await.unwrap_err();
     assert!(err.to_string().contains("rebuild the plugin"), "{err}");
+}
+
+#[tokio::test]
+async fn a_manifest_claiming_0_1_2_for_a_0_1_0_connector_is_refused_naming_the_missing_export() {
+    let t = common::hub().await;
+    let pkg = t.dir.path().join("pkg");
+    copy_package(&common::package("legacy-connector"), &pkg);
+    edit_manifest(&pkg, |m| m.replace("wit = \"0.1.0\"", "wit = \"0.1.2\""));
+    let err = t
+        .hub
+        .install_plugin(&pkg, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("connector") && err.contains("field-selection"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -88,3 +88,62 @@ async fn a_0_1_0_connector_loads_and_reads_on_this_host() {
         other => panic!("expected the contact, got {other:?}"),
     }
 }
+
+/// 0.1.2 added `field-selection` and `source-fields`. Older plugins have neither:
+/// their mappers read no extra source fields, and their connectors refuse any, naming
+/// the WIT they were built against and what to install; current ones answer.
+#[tokio::test]
+async fn plugins_older_than_0_1_2_read_no_extra_source_fields() {
+    let t = common::hub().await;
+    for p in [
+        "legacy-mapper",
+        "legacy-connector",
+        "graph",
+        "m365-psa-contacts",
+    ] {
+        common::install(&t.hub, p).await;
+    }
+    let runtime = t.hub.runtime();
+    let legacy_mapper = t.hub.plugin("legacy-mapper").await.unwrap();
+    let fields = runtime
+        .source_fields(&legacy_mapper, r#"{"filters": []}"#)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(fields.is_empty(), "{fields:?}");
+
+    let legacy = t.hub.plugin("legacy-connector").await.unwrap();
+    let none = runtime
+        .select_fields(&legacy, "{}", "companies", Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(none, "companies", "nothing asked, the scope as it is");
+    let refused = runtime
+        .select_fields(&legacy, "{}", "companies", vec!["city".into()])
+        .await
+        .unwrap()
+        .unwrap_err()
+        .describe();
+    assert!(
+        refused.contains("city") && refused.contains("0.1.0") && refused.contains("0.1.2"),
+        "{refused}"
+    );
+
+    let mapper = t.hub.plugin("m365-psa-contacts").await.unwrap();
+    let options = r#"{"target": "autotask", "filters": [{"priority": 1, "kind": "field", "field": "companyName", "value": "x", "site": {"id": "1"}}]}"#;
+    let fields = runtime
+        .source_fields(&mapper, options)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fields, ["companyName"]);
+    let graph = t.hub.plugin("graph").await.unwrap();
+    let config = r#"{"graph_url": "https://graph.microsoft.com/v1.0"}"#;
+    let scope = runtime
+        .select_fields(&graph, config, "users", fields)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(scope, "users?select=companyName");
+}

@@ -43,6 +43,10 @@
 //!   fails the pull) reports no membership changes; it only yields the groups delta link for
 //!   the next round. A full users pass reads every user's groups anyway. Next links (groups
 //!   rounds and `transitiveMembers`) must stay on the Graph origin.
+//! - `select-fields` (WIT 0.1.2) extends the `users` scope with directory properties the
+//!   mapper's rules name: `users?select=companyName,extensionAttribute3`. Those are added to every
+//!   `$select` and arrive as item attributes ([`fields`] lists what is readable); a property
+//!   Graph cannot return in a delta query is refused with the readable list.
 //! - `pull(scope = "mailboxes")` discovers mailboxes: always a full pass over
 //!   `users?$select=id,mail,displayName,userPrincipalName`, one page a call (the
 //!   `@odata.nextLink` is the cursor, same-origin only); every user with a non-empty `mail`
@@ -55,6 +59,9 @@ use std::collections::BTreeMap;
 use syncbridge_sdk::http::{classify_status, Request, Response};
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{clock, log, paging, state, url};
+
+pub mod fields;
+pub use fields::UserFields;
 
 /// Connection configuration.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -130,16 +137,22 @@ impl Connector for Graph {
     }
 
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
+        if let Some(fields) = UserFields::of_scope(&request.scope) {
+            let fields = fields?;
+            if cfg.with_groups {
+                return pull_users_with_groups(
+                    cfg,
+                    &fields,
+                    request.cursor.as_deref(),
+                    request.max_items,
+                );
+            }
+            // A cursor written while groups were read keeps its users link.
+            let cursor = request.cursor.as_deref().map(UsersCursor::parse);
+            let link = cursor.as_ref().and_then(|c| c.users.as_deref());
+            return pull_users(cfg, &fields, link, request.max_items, &[]);
+        }
         match request.scope.as_str() {
-            "users" if cfg.with_groups => {
-                pull_users_with_groups(cfg, request.cursor.as_deref(), request.max_items)
-            }
-            "users" => {
-                // A cursor written while groups were read keeps its users link.
-                let cursor = request.cursor.as_deref().map(UsersCursor::parse);
-                let link = cursor.as_ref().and_then(|c| c.users.as_deref());
-                pull_users(cfg, link, request.max_items, &[])
-            }
             "mailboxes" => pull_mailboxes(cfg, request.cursor.as_deref(), request.max_items),
             other => Err(PluginError::invalid_field(
                 "scope",
@@ -152,22 +165,50 @@ impl Connector for Graph {
 
     /// Users by `id:<object id>` (the engine re-reads quarantined users this
     /// way); a user Graph no longer has comes back as a removal.
+    /// `users` reads the directory properties field filters name (see [`fields`]);
+    /// other scopes read no extra fields.
+    fn select_fields(
+        _cfg: &Config,
+        scope: &str,
+        fields: Vec<String>,
+    ) -> Result<String, PluginError> {
+        match UserFields::of_scope(scope) {
+            Some(current) => {
+                current?;
+                let base = scope.split('?').next().unwrap_or(scope);
+                let mut names: Vec<&str> = scope
+                    .strip_prefix(base)
+                    .and_then(|rest| rest.strip_prefix("?select="))
+                    .map(|list| list.split(',').collect())
+                    .unwrap_or_default();
+                names.extend(fields.iter().map(String::as_str));
+                Ok(UserFields::parse(names)?.scope())
+            }
+            None if fields.is_empty() => Ok(scope.to_owned()),
+            None => Err(PluginError::invalid_field(
+                fields[0].as_str(),
+                format!("scope {scope:?} reads no fields beyond its canonical ones; field filters read the \"users\" scope"),
+            )),
+        }
+    }
+
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
-        if scope != "users" {
+        let Some(fields) = UserFields::of_scope(scope) else {
             return Err(PluginError::invalid_field(
                 "scope",
                 format!("unknown scope {scope:?}; this connector reads \"users\""),
             ));
-        }
+        };
+        let fields = fields?;
         let mut values: Vec<Value> = keys
             .iter()
             .filter_map(|k| k.strip_prefix("id:"))
             .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
             .map(|id| json!({ "id": id }))
             .collect();
-        complete_partial_users(cfg, &mut values)?;
+        complete_partial_users(cfg, &fields, &mut values)?;
         let skus = sku_names(cfg, &values)?;
-        let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
+        let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus, &fields)).collect();
         if cfg.with_groups {
             attach_groups(cfg, &mut items)?;
         }
@@ -189,6 +230,7 @@ fn is_delta_link(link: &str) -> bool {
 /// changed) unless the page brings them anyway; one that no longer exists is left out.
 fn pull_users(
     cfg: &Config,
+    fields: &UserFields,
     cursor: Option<&str>,
     max_items: u32,
     extra: &[String],
@@ -197,7 +239,7 @@ fn pull_users(
         None => {
             state::set(PASS_KEY, "1");
             (
-                format!("{}/users/delta?$select={USER_SELECT}", cfg.root()),
+                format!("{}/users/delta?$select={}", cfg.root(), fields.select()),
                 true,
             )
         }
@@ -236,16 +278,16 @@ fn pull_users(
     let mut values = body["value"].as_array().cloned().unwrap_or_default();
     if !full {
         // In a full pass a missing property is a null one; in a delta round it may be unchanged.
-        complete_partial_users(cfg, &mut values)?;
+        complete_partial_users(cfg, fields, &mut values)?;
     }
     let extra: Vec<String> = extra
         .iter()
         .filter(|id| !values.iter().any(|v| v["id"].as_str() == Some(id.as_str())))
         .cloned()
         .collect();
-    values.extend(read_users(cfg, &extra)?);
+    values.extend(read_users(cfg, fields, &extra)?);
     let skus = sku_names(cfg, &values)?;
-    let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
+    let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus, fields)).collect();
     if cfg.with_groups {
         attach_groups(cfg, &mut items)?;
     }
@@ -322,6 +364,7 @@ impl UsersCursor {
 /// returned with the page of the call that saw the change.
 fn pull_users_with_groups(
     cfg: &Config,
+    fields: &UserFields,
     cursor: Option<&str>,
     max_items: u32,
 ) -> Result<Page, PluginError> {
@@ -362,9 +405,10 @@ fn pull_users_with_groups(
         match page.link {
             GroupsLink::Next(next) => {
                 // More groups pages first; the users of this one come now.
-                let values = read_users(cfg, &changed)?;
+                let values = read_users(cfg, fields, &changed)?;
                 let skus = sku_names(cfg, &values)?;
-                let mut items: Vec<Item> = values.iter().map(|v| to_item(v, &skus)).collect();
+                let mut items: Vec<Item> =
+                    values.iter().map(|v| to_item(v, &skus, fields)).collect();
                 attach_groups(cfg, &mut items)?;
                 return Ok(Page {
                     items,
@@ -387,7 +431,7 @@ fn pull_users_with_groups(
             }
         }
     }
-    let mut page = pull_users(cfg, c.users.as_deref(), max_items, &changed)?;
+    let mut page = pull_users(cfg, fields, c.users.as_deref(), max_items, &changed)?;
     page.cursor = page.cursor.map(|users| {
         UsersCursor {
             users: Some(users),
@@ -527,7 +571,11 @@ fn changed_members(cfg: &Config, groups: &[Value]) -> Result<Vec<String>, Plugin
 
 /// Reads users in full (`$batch` of `GET users/{id}` with [`USER_SELECT`], 20 a call); users
 /// that do not exist (any more) are left out.
-fn read_users(cfg: &Config, ids: &[String]) -> Result<Vec<Value>, PluginError> {
+fn read_users(
+    cfg: &Config,
+    fields: &UserFields,
+    ids: &[String],
+) -> Result<Vec<Value>, PluginError> {
     let ids: Vec<&String> = ids
         .iter()
         .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
@@ -541,7 +589,7 @@ fn read_users(cfg: &Config, ids: &[String]) -> Result<Vec<Value>, PluginError> {
                 json!({
                     "id": n.to_string(),
                     "method": "GET",
-                    "url": format!("/users/{id}?$select={USER_SELECT}"),
+                    "url": format!("/users/{id}?$select={}", fields.select()),
                 })
             })
             .collect();
@@ -633,7 +681,7 @@ fn str_field(v: &Value, name: &str) -> Option<String> {
 }
 
 /// Maps one `users/delta` entry to a canonical item.
-pub fn to_item(v: &Value, skus: &BTreeMap<String, String>) -> Item {
+pub fn to_item(v: &Value, skus: &BTreeMap<String, String>, fields: &UserFields) -> Item {
     let id = v["id"].as_str().unwrap_or_default().to_owned();
     if v.get("@removed").is_some() {
         // "deleted" (permanently) and "changed" (soft-deleted, restorable for 30 days) both mean
@@ -678,7 +726,7 @@ pub fn to_item(v: &Value, skus: &BTreeMap<String, String>) -> Item {
         account_enabled: v["accountEnabled"].as_bool().unwrap_or(true),
         licenses,
         groups: Vec::new(),
-        attributes: Vec::new(),
+        attributes: fields.attributes(v),
     };
     Item {
         id,
@@ -697,7 +745,11 @@ pub fn is_partial(v: &Value) -> bool {
 
 /// Replaces partial delta entries by the full user (`$batch` of `GET users/{id}`, 20 a call);
 /// a user gone in the meantime becomes a removal.
-fn complete_partial_users(cfg: &Config, values: &mut [Value]) -> Result<(), PluginError> {
+fn complete_partial_users(
+    cfg: &Config,
+    fields: &UserFields,
+    values: &mut [Value],
+) -> Result<(), PluginError> {
     let partial: Vec<usize> = (0..values.len())
         .filter(|&n| is_partial(&values[n]))
         .collect();
@@ -708,7 +760,7 @@ fn complete_partial_users(cfg: &Config, values: &mut [Value]) -> Result<(), Plug
                 json!({
                     "id": n.to_string(),
                     "method": "GET",
-                    "url": format!("/users/{}?$select={USER_SELECT}", values[n]["id"].as_str().unwrap_or_default()),
+                    "url": format!("/users/{}?$select={}", values[n]["id"].as_str().unwrap_or_default(), fields.select()),
                 })
             })
             .collect();

@@ -862,3 +862,95 @@ fn users_cursors_parse_bare_links_and_round_trip() {
     );
     assert_eq!(UsersCursor::parse(&c.encode()), c);
 }
+
+#[test]
+fn select_fields_extends_the_users_scope_and_refuses_what_graph_cannot_read() {
+    let select = |scope: &str, fields: &[&str]| {
+        exports::select_fields::<Graph>(CFG, scope, fields.iter().map(|f| f.to_string()).collect())
+    };
+    assert_eq!(select("users", &[]).unwrap(), "users");
+    // Canonical fields need nothing; names are matched case-insensitively and kept once.
+    assert_eq!(
+        select(
+            "users",
+            &[
+                "department",
+                "COMPANYNAME",
+                "extensionattribute7",
+                "companyName"
+            ]
+        )
+        .unwrap(),
+        "users?select=companyName,extensionAttribute7"
+    );
+    // A scope that already reads fields keeps them.
+    assert_eq!(
+        select("users?select=employeeId", &["city"]).unwrap(),
+        "users?select=city,employeeId"
+    );
+    let err = select("users", &["shoeSize"]).unwrap_err().describe();
+    assert!(err.contains("\"shoeSize\""), "{err}");
+    assert!(
+        err.contains("companyName") && err.contains("extensionAttribute1"),
+        "{err}"
+    );
+    // Single-user-only and complex properties cannot be read in a delta query.
+    assert!(select("users", &["skills"]).is_err());
+    assert!(select("users", &["extensionAttribute16"]).is_err());
+    assert!(select("mailboxes", &["city"]).is_err());
+    assert_eq!(select("mailboxes", &[]).unwrap(), "mailboxes");
+}
+
+#[test]
+fn selected_fields_are_read_and_arrive_as_attributes() {
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let mut user = full_user("u1", "a@contoso.com");
+    user["companyName"] = json!("Fabrikam");
+    user["proxyAddresses"] = json!(["SMTP:a@contoso.com", "smtp:b@contoso.com"]);
+    user["onPremisesExtensionAttributes"] =
+        json!({"extensionAttribute2": "vip", "extensionAttribute3": null});
+    let body = json!({"value": [user], "@odata.deltaLink": "http://graph.test/v1.0/users/delta?$deltatoken=t1"}).to_string();
+    let page = with_http(
+        move |r| {
+            log.borrow_mut().push(r.url.clone());
+            if r.url.contains("subscribedSkus") {
+                Ok(response(200, &skus_body()))
+            } else {
+                Ok(response(200, &body))
+            }
+        },
+        || {
+            exports::pull::<Graph>(
+                CFG,
+                PullRequest {
+                    scope: "users?select=companyName,extensionAttribute2,extensionAttribute3,proxyAddresses".into(),
+                    cursor: None,
+                    max_items: 50,
+                },
+            )
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        seen.borrow()[0],
+        format!("http://graph.test/v1.0/users/delta?$select={USER_SELECT},companyName,onPremisesExtensionAttributes,proxyAddresses")
+    );
+    let Some(ItemBody::DirectoryUser(u)) = &page.items[0].body else {
+        panic!("a user")
+    };
+    let attrs: Vec<(&str, &str)> = u
+        .attributes
+        .iter()
+        .map(|a| (a.name.as_str(), a.value.as_str()))
+        .collect();
+    assert_eq!(
+        attrs,
+        vec![
+            ("companyName", "Fabrikam"),
+            ("extensionAttribute2", "vip"),
+            ("proxyAddresses", "SMTP:a@contoso.com"),
+            ("proxyAddresses", "smtp:b@contoso.com"),
+        ]
+    );
+}

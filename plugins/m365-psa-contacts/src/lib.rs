@@ -26,6 +26,13 @@
 //! }
 //! ```
 //!
+//! A `field` filter may name any directory property: the canonical ones (`department`,
+//! `jobTitle`, `mail`, `userPrincipalName`, `displayName`, `givenName`, `surname`,
+//! `businessPhone`, `mobilePhone`) or any other (`companyName`, `employeeId`,
+//! `extensionAttribute3`, `proxyAddresses` ...), which the mapper names through
+//! `source-fields` (WIT 0.1.2) so the `graph` connector reads it; one the connector cannot read
+//! is refused when the profile is saved. A list property matches when any of its values does.
+//!
 //! Unknown fields are refused; every error is `invalid` and names the field
 //! (`filters[1].group_id: required ...`). Priorities are unique; 1 is the highest.
 //!
@@ -79,6 +86,11 @@ impl Mapper for M365PsaContacts {
 
     fn decide(items: Vec<Item>, o: &Options) -> Result<Vec<Decision>, PluginError> {
         Ok(map_with(&items, o))
+    }
+
+    /// The directory properties the field filters name (`companyName`, ...).
+    fn source_fields(o: &Options) -> Result<Vec<String>, PluginError> {
+        Ok(rules::source_fields(&o.filters))
     }
 
     fn explain(item: Item, o: &Options) -> Result<Explanation, PluginError> {

@@ -39,27 +39,74 @@ fn norm(name: &str) -> String {
         .collect()
 }
 
-/// The value of a directory field named in a `field` filter.
-fn field_value(u: &DirectoryUser, field: &str) -> (Option<String>, String) {
-    let own = |v: &Option<String>, name: &str| (blank(v), name.to_owned());
-    match norm(field).as_str() {
-        "department" => own(&u.department, "department"),
-        "jobtitle" | "title" => own(&u.job_title, "jobTitle"),
-        "mail" | "email" => own(&u.mail, "mail"),
-        "userprincipalname" | "upn" => (
-            blank(&Some(u.user_principal_name.clone())),
-            "userPrincipalName".into(),
-        ),
-        "displayname" => own(&u.display_name, "displayName"),
-        "givenname" | "firstname" => own(&u.given_name, "givenName"),
-        "surname" | "lastname" => own(&u.surname, "surname"),
-        "businessphone" | "businessphones" | "phone" => own(&u.business_phone, "businessPhone"),
-        "mobilephone" | "mobile" => own(&u.mobile_phone, "mobilePhone"),
-        n => match u.attributes.iter().find(|a| norm(&a.name) == n) {
-            Some(a) => (blank(&Some(a.value.clone())), a.name.clone()),
-            None => (None, field.to_owned()),
-        },
+/// Graph's name of a canonical directory field named in a filter (aliases
+/// such as `title` or `upn` included); `None` for any other field, which
+/// arrives as attributes.
+fn canonical_name(field: &str) -> Option<&'static str> {
+    Some(match norm(field).as_str() {
+        "department" => "department",
+        "jobtitle" | "title" => "jobTitle",
+        "mail" | "email" => "mail",
+        "userprincipalname" | "upn" => "userPrincipalName",
+        "displayname" => "displayName",
+        "givenname" | "firstname" => "givenName",
+        "surname" | "lastname" => "surname",
+        "businessphone" | "businessphones" | "phone" => "businessPhone",
+        "mobilephone" | "mobile" => "mobilePhone",
+        _ => return None,
+    })
+}
+
+/// The value of a canonical directory field, and its name in Graph's spelling.
+fn canonical_value(u: &DirectoryUser, field: &str) -> Option<(Option<String>, &'static str)> {
+    let name = canonical_name(field)?;
+    let value = match name {
+        "department" => blank(&u.department),
+        "jobTitle" => blank(&u.job_title),
+        "mail" => blank(&u.mail),
+        "userPrincipalName" => blank(&Some(u.user_principal_name.clone())),
+        "displayName" => blank(&u.display_name),
+        "givenName" => blank(&u.given_name),
+        "surname" => blank(&u.surname),
+        "businessPhone" => blank(&u.business_phone),
+        _ => blank(&u.mobile_phone),
+    };
+    Some((value, name))
+}
+
+/// The values of a directory field named in a `field` filter (a list property
+/// such as `proxyAddresses` has several), and its name as the user shows it.
+fn field_values(u: &DirectoryUser, field: &str) -> (Vec<String>, String) {
+    if let Some((value, name)) = canonical_value(u, field) {
+        return (value.into_iter().collect(), name.to_owned());
     }
+    let n = norm(field);
+    let found: Vec<&syncbridge_sdk::types::Attribute> =
+        u.attributes.iter().filter(|a| norm(&a.name) == n).collect();
+    let name = found
+        .first()
+        .map_or_else(|| field.trim().to_owned(), |a| a.name.clone());
+    let values = found
+        .iter()
+        .filter_map(|a| blank(&Some(a.value.clone())))
+        .collect();
+    (values, name)
+}
+
+/// The directory properties the field filters name beyond the canonical
+/// ones, once each: the source connector reads them as attributes.
+pub fn source_fields(filters: &[Filter]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in filters.iter().filter(|f| f.kind == FilterKind::Field) {
+        let Some(field) = f.field.as_deref().map(str::trim) else {
+            continue;
+        };
+        let known = out.iter().any(|o| norm(o) == norm(field));
+        if !field.is_empty() && !known && canonical_name(field).is_none() {
+            out.push(field.to_owned());
+        }
+    }
+    out
 }
 
 /// Whether a filter selects the user, and why (or why not).
@@ -102,12 +149,15 @@ pub fn evaluate(f: &Filter, u: &DirectoryUser) -> (bool, String) {
         }
         FilterKind::Field => {
             let want = s(&f.value);
-            match field_value(u, &s(&f.field)) {
-                (Some(have), name) if have.to_lowercase() == want.trim().to_lowercase() => {
-                    (true, format!("{name} is {have:?}"))
-                }
-                (Some(have), name) => (false, format!("{name} is {have:?}, not {want:?}")),
-                (None, name) => (false, format!("{name} is blank, not {want:?}")),
+            let (values, name) = field_values(u, &s(&f.field));
+            let wanted = want.trim().to_lowercase();
+            match values.iter().find(|v| v.to_lowercase() == wanted) {
+                Some(have) => (true, format!("{name} is {have:?}")),
+                None if values.is_empty() => (false, format!("{name} is blank, not {want:?}")),
+                None => (
+                    false,
+                    format!("{name} is {:?}, not {want:?}", values.join(", ")),
+                ),
             }
         }
         FilterKind::UpnDomain => {

@@ -273,6 +273,43 @@ fn field_filter_reads_free_attributes() {
 }
 
 #[test]
+fn field_filters_name_the_source_fields_beyond_the_canonical_ones_once_each() {
+    let o = json!({"target": "autotask", "filters": [
+        {"priority": 1, "kind": "field", "field": "companyName", "value": "a", "site": {"id": "1"}},
+        {"priority": 2, "kind": "field", "field": "job_title", "value": "b", "site": {"id": "2"}},
+        {"priority": 3, "kind": "field", "field": "company_name", "value": "c", "site": {"id": "3"}},
+        {"priority": 4, "kind": "field", "field": "proxyAddresses", "value": "smtp:x@y", "site": {"id": "4"}},
+        {"priority": 5, "kind": "group", "group_id": "g", "site": {"id": "5"}}]});
+    let fields = syncbridge_sdk::exports::source_fields::<M365PsaContacts>(&o.to_string()).unwrap();
+    assert_eq!(fields, vec!["companyName", "proxyAddresses"]);
+    let none = json!({"target": "autotask"});
+    assert!(
+        syncbridge_sdk::exports::source_fields::<M365PsaContacts>(&none.to_string())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_field_filter_matches_any_value_of_a_list_property() {
+    let mut u = user("x@contoso.com");
+    u.attributes = ["SMTP:x@contoso.com", "smtp:alias@contoso.com"]
+        .map(|v| Attribute {
+            name: "proxyAddresses".into(),
+            value: v.into(),
+        })
+        .to_vec();
+    let o = json!({"target": "autotask", "filters": [
+        {"priority": 1, "kind": "field", "field": "proxyAddresses", "value": "smtp:alias@contoso.com", "site": {"id": "p"}}]});
+    assert_eq!(route(&one(u.clone(), o), "site_id"), "p");
+    let miss = json!({"target": "autotask", "filters": [
+        {"priority": 1, "kind": "field", "field": "proxyAddresses", "value": "smtp:other@contoso.com", "site": {"id": "p"}}]});
+    let i = one(u, miss);
+    assert_eq!(i.action, IntentAction::Remove);
+    assert!(i.reason.contains("none of the 1"), "{}", i.reason);
+}
+
+#[test]
 fn a_user_matching_no_filter_is_removed() {
     let mut u = user("bob@contoso.com");
     u.department = Some("Sales".into());

@@ -2,11 +2,14 @@
 //! version, each converting its records to and from the host model
 //! ([`syncbridge_model`]) at the runtime boundary.
 //!
-//! - [`connector`] and [`mapper`]: the current contract (`wit/`, 0.1.1). The
-//!   connector world's bindings own the shared interfaces; the mapper world
-//!   reuses them with `with:`, so a type exists once. Connectors built against
-//!   0.1.0 load through these too: their interfaces did not change, and
-//!   wasmtime links semver-compatible interface versions.
+//! - [`connector`] and [`mapper`]: the core of the current contract (`wit/`,
+//!   0.1.2), in host-side worlds that leave out the exports added since, so
+//!   plugins built against older minors load through them: their interfaces
+//!   did not change, and wasmtime links semver-compatible interface versions.
+//!   The connector world's bindings own the shared interfaces; the others
+//!   reuse them with `with:`, so a type exists once.
+//! - [`connector_fields`] and [`mapper_fields`]: the 0.1.2 exports, bound on
+//!   their own and instantiated only for the calls that need them.
 //! - [`v0_1_0`]: the 0.1.0 mapper world (a frozen copy in `wit-history/0.1.0`),
 //!   whose mappers answer `map-items` with the write policy in route attributes.
 //!
@@ -17,11 +20,24 @@ pub mod v0_1_0;
 
 pub(crate) use lift::Lift;
 
-/// The `connector` world.
+/// The `connector` world's core: what every connector since 0.1.0 exports.
+/// The world in `wit/` also exports `field-selection` since 0.1.2; this
+/// host-side world leaves it out so older connectors load here, and
+/// [`connector_fields`] reaches it where a plugin has it.
 pub mod connector {
     wasmtime::component::bindgen!({
-        world: "connector",
+        inline: "
+            package syncbridge:host-bindings;
+            world connector {
+                import syncbridge:plugin/http@0.1.2;
+                import syncbridge:plugin/state@0.1.2;
+                import syncbridge:plugin/log@0.1.2;
+                import syncbridge:plugin/clock@0.1.2;
+                export syncbridge:plugin/connector-api@0.1.2;
+            }
+        ",
         path: "../../wit",
+        world: "connector",
         imports: {
             "syncbridge:plugin/http.send": async | trappable,
             default: trappable,
@@ -30,16 +46,61 @@ pub mod connector {
     });
 }
 
-/// The `mapper` world.
+/// The `mapper` world's core: what every mapper since 0.1.1 exports (0.1.0
+/// mappers load through [`v0_1_0`]); `source-fields` is reached through
+/// [`mapper_fields`].
 pub mod mapper {
     wasmtime::component::bindgen!({
-        world: "mapper",
+        inline: "
+            package syncbridge:host-bindings;
+            world mapper {
+                import syncbridge:plugin/log@0.1.2;
+                export syncbridge:plugin/mapper-api@0.1.2;
+            }
+        ",
         path: "../../wit",
+        world: "mapper",
         imports: { default: trappable },
         exports: { default: async },
         with: {
             "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
             "syncbridge:plugin/log": super::connector::syncbridge::plugin::log,
+        },
+    });
+}
+
+/// The `field-selection` export of connectors built against 0.1.2 or later.
+pub mod connector_fields {
+    wasmtime::component::bindgen!({
+        inline: "
+            package syncbridge:host-bindings;
+            world connector-fields {
+                export syncbridge:plugin/field-selection@0.1.2;
+            }
+        ",
+        path: "../../wit",
+        world: "connector-fields",
+        exports: { default: async },
+        with: {
+            "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
+        },
+    });
+}
+
+/// The `source-fields` export of mappers built against 0.1.2 or later.
+pub mod mapper_fields {
+    wasmtime::component::bindgen!({
+        inline: "
+            package syncbridge:host-bindings;
+            world mapper-fields {
+                export syncbridge:plugin/source-fields@0.1.2;
+            }
+        ",
+        path: "../../wit",
+        world: "mapper-fields",
+        exports: { default: async },
+        with: {
+            "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
         },
     });
 }

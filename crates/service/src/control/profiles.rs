@@ -280,6 +280,15 @@ async fn validate(
     }
     let plugin = hub.plugin(&p.mapper_plugin).await?;
     hub.check_options(&plugin, &options).await?;
+    // The rules may read source fields beyond the canonical ones (a field
+    // filter on `companyName`): the source connector must be able to read them.
+    hub.source_read_scope(
+        &p.mapper_plugin,
+        &p.mapper_options,
+        &p.source_connection,
+        &p.source_scope,
+    )
+    .await?;
     if !(1..=MAX_PAGE_SIZE).contains(&p.page_size) {
         return Err(ProfileError::Invalid(format!(
             "page_size {} is out of range: use 1 to {MAX_PAGE_SIZE}",
