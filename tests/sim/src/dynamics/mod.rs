@@ -325,13 +325,11 @@ fn with_annotations(
                     }
                 }
             }
-            // secrets are write-only in Dataverse
-            let v = if k.ends_with("password") {
-                Value::Null
-            } else {
-                v.clone()
-            };
-            o.insert(k.clone(), v);
+            // secrets are write-only in Dataverse: never part of an answer
+            if tables::is_secret(k) {
+                continue;
+            }
+            o.insert(k.clone(), v.clone());
         }
     }
     Value::Object(o)
@@ -350,8 +348,15 @@ fn prefer(h: &HeaderMap, key: &str) -> Option<String> {
     })
 }
 
-/// Entry point.
+/// Entry point: every answer carries `OData-Version: 4.0`, as Dataverse's do.
 pub async fn handle(store: Arc<Store>, req: Request) -> Response {
+    let mut r = handle_request(store, req).await;
+    r.headers_mut()
+        .insert("OData-Version", HeaderValue::from_static("4.0"));
+    r
+}
+
+async fn handle_request(store: Arc<Store>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
         .await
@@ -397,6 +402,14 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
             StatusCode::OK,
             &json!({"@odata.context": format!("{base}/$metadata"), "value": value}),
         );
+    }
+    if rest == "$metadata" && m == axum::http::Method::GET {
+        let mut r = (StatusCode::OK, tables::csdl()).into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        return r;
     }
     if rest == "WhoAmI" || rest == "WhoAmI()" {
         let d = lock(&store.dynamics);
