@@ -127,6 +127,20 @@ def contact_create():
     check(c["companyID"] == state["company"] and c["firstName"] == "Nina", f"{c}")
 
 
+def contact_update():
+    resp = client.session.patch(f"{API}/v1.0/Companies/{state['company']}/Contacts",
+                                json={"id": state["contact"], "title": "CFO"})
+    check(resp.status_code == 200 and resp.json()["itemId"] == state["contact"], resp.text)
+    check(client.contacts.get(state["contact"])["title"] == "CFO", "not stored")
+
+
+def contact_update_by_url_refused():
+    # py-autotask PATCHes /Companies/{id}/Contacts/{id}, a route the API does not have
+    refused(lambda: client.entities.get_entity("CompanyContacts").update(
+        {"id": state["contact"], "companyID": state["company"], "title": "CEO"}))
+    check(client.contacts.get(state["contact"])["title"] == "CFO", "changed anyway")
+
+
 def contacts_query_paging():
     first = client.contacts.query(
         filters=[{"op": "eq", "field": "companyID", "value": 1}], max_records=10)
@@ -172,6 +186,8 @@ for name, fn in [
     ("companies.update (PATCH /Companies)", company_update),
     ("contacts.create top-level refused", contact_create_top_level_refused),
     ("contacts.create (Companies/{id}/Contacts)", contact_create),
+    ("contacts.update (PATCH /Companies/{id}/Contacts)", contact_update),
+    ("contacts.update by URL id refused (not in the API)", contact_update_by_url_refused),
     ("contacts.query paging (nextPageUrl)", contacts_query_paging),
     ("contacts.query IncludeFields", contacts_query_include_fields),
     ("contacts.count", contacts_count),

@@ -85,7 +85,7 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// The answer for an injected fault status.
 pub fn fault_response(status: StatusCode) -> Response {
-    match status.as_u16() {
+    let mut r = match status.as_u16() {
         429 => error(
             status,
             "0x80072322",
@@ -98,7 +98,10 @@ pub fn fault_response(status: StatusCode) -> Response {
             "The service is temporarily unavailable.",
         ),
         _ => error(status, "0x80040216", "An unexpected error occurred."),
-    }
+    };
+    r.headers_mut()
+        .insert("OData-Version", HeaderValue::from_static("4.0"));
+    r
 }
 
 impl DynamicsState {

@@ -384,6 +384,11 @@ async fn metadata_odata_version_and_secret_columns() {
     let r = c.get(format!("{base}/nosuchset")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["odata-version"], "4.0");
+    sim.add_fault(syncbridge_sim::FaultRule::sequence("/api/data/*", &[429]))
+        .unwrap();
+    let r = c.get(format!("{base}/mailboxes")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["odata-version"], "4.0");
     // secret columns are write-only: accepted, stored, never in an answer (not even as null)
     let r = c
         .patch(format!("{base}/emailserverprofiles({PROFILE})"))
