@@ -284,10 +284,13 @@ pub const ENTITIES: &[(&str, &[(&str, Ty)])] = &[
     ),
 ];
 
+/// A picklist value: `(value, label, is the default)`.
+pub type PicklistValue = (i64, &'static str, bool);
+
 /// Picklist fields of the live service with the values every Autotask instance has
 /// (`(entity, field, [(value, label, is default)])`). Values are validated on create/update and
 /// reported by `entityInformation/fields`.
-pub const PICKLISTS: &[(&str, &str, &[(i64, &str, bool)])] = &[
+pub const PICKLISTS: &[(&str, &str, &[PicklistValue])] = &[
     (
         "companies",
         "companyType",
@@ -305,7 +308,7 @@ pub const PICKLISTS: &[(&str, &str, &[(i64, &str, bool)])] = &[
 ];
 
 /// The picklist values of `entity.field`, if it is a picklist.
-pub fn picklist(entity: &str, field: &str) -> Option<&'static [(i64, &'static str, bool)]> {
+pub fn picklist(entity: &str, field: &str) -> Option<&'static [PicklistValue]> {
     PICKLISTS
         .iter()
         .find(|(e, f, _)| *e == entity && f.eq_ignore_ascii_case(field))
