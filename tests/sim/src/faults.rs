@@ -42,6 +42,7 @@ pub enum FaultKind {
 /// over the request path without query, e.g. `/v1.0/users*` or `*/contacts*`. It may start
 /// with a method (`"GET /v1.0/users"`), or set [`FaultRule::method`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawFaultRule")]
 pub struct FaultRule {
     /// Glob over the request path.
     pub route: String,
@@ -87,11 +88,9 @@ impl FaultRule {
         Self::new(route, FaultKind::Drop)
     }
     fn new(route: &str, kind: FaultKind) -> Self {
-        let (method, route) = match route.split_once(' ') {
-            Some((m, r)) if m.chars().all(|c| c.is_ascii_alphabetic()) => {
-                (Some(m.to_ascii_uppercase()), r.trim().to_string())
-            }
-            _ => (None, route.to_string()),
+        let (method, route) = match split_method(route) {
+            Some((m, r)) => (Some(m), r),
+            None => (None, route.to_string()),
         };
         FaultRule {
             route,
@@ -100,6 +99,39 @@ impl FaultRule {
             retry_after: None,
             times: None,
         }
+    }
+
+    /// The rule with a method prefix of `route` (`"GET /v1.0/users*"`) moved into `method`
+    /// and the method upper-cased; refuses routes that could never match a request path and
+    /// a prefix that contradicts `method`.
+    pub fn normalized(mut self) -> Result<Self, SimError> {
+        if let Some((m, r)) = split_method(&self.route) {
+            if let Some(own) = &self.method {
+                if !own.eq_ignore_ascii_case(&m) {
+                    return Err(SimError::Fault(format!(
+                        "route {:?} names method {m} but \"method\" is {own:?}",
+                        self.route
+                    )));
+                }
+            }
+            self.method = Some(m);
+            self.route = r;
+        }
+        if let Some(m) = &self.method {
+            let up = m.to_ascii_uppercase();
+            if !METHODS.contains(&up.as_str()) {
+                return Err(SimError::Fault(format!("unknown method {m:?}")));
+            }
+            self.method = Some(up);
+        }
+        if !(self.route.starts_with('/') || self.route.starts_with('*')) {
+            return Err(SimError::Fault(format!(
+                "route {:?} must be a path glob starting with '/' or '*', optionally after a \
+                 method (\"GET /v1.0/users*\")",
+                self.route
+            )));
+        }
+        Ok(self)
     }
     /// Sets the `Retry-After` value (see [`FaultRule::retry_after`]).
     pub fn with_retry_after(mut self, v: &str) -> Self {
@@ -112,7 +144,7 @@ impl FaultRule {
         self
     }
 
-    /// Checks the rule's values.
+    /// Checks the rule's values (see also [`FaultRule::normalized`]).
     pub fn validate(&self) -> Result<(), SimError> {
         match &self.kind {
             FaultKind::Rate { rate, status } if !(0.0..=1.0).contains(rate) || *status < 100 => {
@@ -134,6 +166,109 @@ impl FaultRule {
             }
         }
         glob_match(&self.route.to_ascii_lowercase(), &path.to_ascii_lowercase())
+    }
+}
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// `"GET /x"` → `("GET", "/x")` when the first word is an HTTP method (any case).
+fn split_method(route: &str) -> Option<(String, String)> {
+    let (m, r) = route.trim().split_once(char::is_whitespace)?;
+    let up = m.to_ascii_uppercase();
+    METHODS
+        .contains(&up.as_str())
+        .then(|| (up, r.trim().to_string()))
+}
+
+/// The JSON form of a rule: every field of every kind, unknown fields refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaultRule {
+    route: String,
+    #[serde(default)]
+    method: Option<String>,
+    kind: String,
+    #[serde(default)]
+    statuses: Option<Vec<u16>>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    rate: Option<f64>,
+    #[serde(default)]
+    ms: Option<u64>,
+    #[serde(default)]
+    retry_after: Option<String>,
+    #[serde(default)]
+    times: Option<u64>,
+}
+
+impl TryFrom<RawFaultRule> for FaultRule {
+    type Error = String;
+    fn try_from(r: RawFaultRule) -> Result<Self, String> {
+        let extra = |allowed: &[&str]| -> Result<(), String> {
+            let given = [
+                ("statuses", r.statuses.is_some()),
+                ("status", r.status.is_some()),
+                ("rate", r.rate.is_some()),
+                ("ms", r.ms.is_some()),
+            ];
+            match given
+                .iter()
+                .find(|(name, set)| *set && !allowed.contains(name))
+            {
+                Some((name, _)) => Err(format!(
+                    "field `{name}` does not belong to kind `{}`",
+                    r.kind
+                )),
+                None => Ok(()),
+            }
+        };
+        let need = |name: &str| format!("kind `{}` needs field `{name}`", r.kind);
+        let kind = match r.kind.as_str() {
+            "sequence" => {
+                extra(&["statuses"])?;
+                FaultKind::Sequence {
+                    statuses: r.statuses.clone().ok_or_else(|| need("statuses"))?,
+                }
+            }
+            "rate" => {
+                extra(&["status", "rate"])?;
+                FaultKind::Rate {
+                    status: r.status.ok_or_else(|| need("status"))?,
+                    rate: r.rate.ok_or_else(|| need("rate"))?,
+                }
+            }
+            "latency" => {
+                extra(&["ms"])?;
+                FaultKind::Latency {
+                    ms: r.ms.ok_or_else(|| need("ms"))?,
+                }
+            }
+            "malformed" => {
+                extra(&[])?;
+                FaultKind::Malformed
+            }
+            "drop" => {
+                extra(&[])?;
+                FaultKind::Drop
+            }
+            k => {
+                return Err(format!(
+                    "unknown kind `{k}` (sequence, rate, latency, malformed, drop)"
+                ))
+            }
+        };
+        let rule = FaultRule {
+            route: r.route,
+            method: r.method,
+            kind,
+            retry_after: r.retry_after,
+            times: r.times,
+        }
+        .normalized()
+        .map_err(|e| e.to_string())?;
+        rule.validate().map_err(|e| e.to_string())?;
+        Ok(rule)
     }
 }
 
@@ -203,6 +338,7 @@ impl Faults {
 
     /// Adds a rule (rules fire in insertion order; effects combine).
     pub fn add(&self, rule: FaultRule) -> Result<(), SimError> {
+        let rule = rule.normalized()?;
         rule.validate()?;
         crate::util::lock(&self.rules).push(ActiveRule {
             rule,
@@ -301,6 +437,18 @@ mod tests {
         assert_eq!(f.evaluate("GET", "/abc").status, None);
         assert_eq!(f.evaluate("GET", "/abc").status, Some(503));
         assert_eq!(f.evaluate("GET", "/abc").status, None);
+    }
+
+    #[test]
+    fn json_route_with_method_prefix_matches() {
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"route": "GET /v1.0/users*", "kind": "sequence", "statuses": [429]}"#,
+        )
+        .unwrap();
+        assert_eq!(rule.method.as_deref(), Some("GET"));
+        let f = Faults::new(1);
+        f.add(rule).unwrap();
+        assert_eq!(f.evaluate("GET", "/v1.0/users/u1").status, Some(429));
     }
 
     #[test]

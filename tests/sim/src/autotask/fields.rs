@@ -41,6 +41,7 @@ pub const ENTITIES: &[(&str, &[(&str, Ty)])] = &[
             ("billToZipCode", Ty::Str),
             ("city", Ty::Str),
             ("classification", Ty::Int),
+            ("companyCategoryID", Ty::Int),
             ("companyName", Ty::Str),
             ("companyNumber", Ty::Str),
             ("companyType", Ty::Int),
@@ -282,3 +283,64 @@ pub const ENTITIES: &[(&str, &[(&str, Ty)])] = &[
         ],
     ),
 ];
+
+/// A picklist value: `(value, label, is the default)`.
+pub type PicklistValue = (i64, &'static str, bool);
+
+/// Picklist fields of the live service with the values every Autotask instance has
+/// (`(entity, field, [(value, label, is default)])`). Values are validated on create/update and
+/// reported by `entityInformation/fields`.
+pub const PICKLISTS: &[(&str, &str, &[PicklistValue])] = &[
+    (
+        "companies",
+        "companyType",
+        &[
+            (1, "Customer", false),
+            (2, "Lead", false),
+            (3, "Prospect", true),
+            (4, "Dead", false),
+            (6, "Cancelation", false),
+            (7, "Vendor", false),
+            (8, "Partner", false),
+        ],
+    ),
+    ("companies", "companyCategoryID", &[(1, "Standard", true)]),
+];
+
+/// The picklist values of `entity.field`, if it is a picklist.
+pub fn picklist(entity: &str, field: &str) -> Option<&'static [PicklistValue]> {
+    PICKLISTS
+        .iter()
+        .find(|(e, f, _)| *e == entity && f.eq_ignore_ascii_case(field))
+        .map(|(_, _, v)| *v)
+}
+
+/// The entity a reference field points to (`ownerResourceID` → `Resource`), as the live
+/// service's field information names it; `None` for fields that are not references.
+pub fn reference_entity(entity: &str, field: &str) -> Option<&'static str> {
+    if field == "id" || !field.ends_with("ID") || picklist(entity, field).is_some() {
+        return None;
+    }
+    let f = field.to_ascii_lowercase();
+    Some(match f.as_str() {
+        "companyid" | "parentcompanyid" => "Company",
+        "companylocationid" | "billtocompanylocationid" => "CompanyLocation",
+        "contactid" => "Contact",
+        "countryid" | "billtocountryid" => "Country",
+        "currencyid" => "Currency",
+        "servicecallid" => "ServiceCall",
+        "ticketid" => "Ticket",
+        "taskid" => "Task",
+        "servicecallticketid" => "ServiceCallTicket",
+        "servicecalltaskid" => "ServiceCallTask",
+        "roleid" => "Role",
+        "opportunityid" => "Opportunity",
+        "projectid" => "Project",
+        "contractid" => "Contract",
+        "invoicetemplateid" | "quotetemplateid" => "InvoiceTemplate",
+        "taxregionid" => "TaxRegion",
+        "apivendorid" => "ApiVendor",
+        _ if f.ends_with("resourceid") => "Resource",
+        _ => return None,
+    })
+}

@@ -455,7 +455,7 @@ fn route(
         }
         ("GET", ["entityinformation"]) => json_response(
             StatusCode::OK,
-            &json!({"info": {"name": entity_display(&entity).trim_end_matches('s'), "canCreate": true, "canDelete": matches!(entity.as_str(), "appointments" | "todos" | "servicecallticketresources" | "servicecalltaskresources"),
+            &json!({"info": {"name": entity_display(&entity).trim_end_matches('s'), "canCreate": true, "canDelete": matches!(entity.as_str(), "appointments" | "servicecalls") || child_delete(&entity),
                 "canQuery": true, "canUpdate": true, "userAccessForCreate": "All", "userAccessForDelete": "All", "userAccessForQuery": "All", "userAccessForUpdate": "All",
                 "hasUserDefinedFields": matches!(entity.as_str(), "companies" | "contacts"), "supportsWebhookCallouts": matches!(entity.as_str(), "companies" | "contacts")}}),
         ),
@@ -464,19 +464,22 @@ fn route(
                 .unwrap_or(&[])
                 .iter()
                 .map(|(name, ty)| {
-                    let reference = name.ends_with("ID") && *name != "id";
-                    let required = matches!(*name, "id" | "companyName" | "companyType" | "firstName" | "lastName" | "isActive" | "companyID" | "title" | "startDateTime" | "endDateTime" | "resourceID");
+                    let reference = fields::reference_entity(&entity, name);
+                    let picklist = fields::picklist(&entity, name);
                     json!({
                         "name": name,
                         "dataType": match ty { Ty::Int => if *name == "id" { "long" } else { "integer" }, Ty::Num => "double", Ty::Str => "string", Ty::Bool => "boolean", Ty::Date => "datetime" },
                         "length": if *ty == Ty::Str { 100 } else { 0 },
-                        "isRequired": required,
-                        "isReadOnly": *name == "id" || name.starts_with("create") || name.starts_with("lastModified") || name.starts_with("lastActivity"),
+                        "isRequired": required_fields(&entity).iter().any(|f| f == name),
+                        "isReadOnly": *name == "id" || name.starts_with("create") || name.starts_with("lastModified") || name.starts_with("lastActivity") || name.starts_with("lastTracked") || name.starts_with("impersonatorCreator"),
                         "isQueryable": true,
-                        "isReference": reference,
-                        "referenceEntityType": if reference { name.trim_end_matches("ID").to_string() } else { String::new() },
-                        "isPickList": false,
-                        "picklistValues": null,
+                        "isReference": reference.is_some(),
+                        "referenceEntityType": reference.unwrap_or(""),
+                        "isPickList": picklist.is_some(),
+                        "picklistValues": picklist.map(|vals| vals.iter().enumerate().map(|(i, (v, label, default))| json!({
+                            "value": v.to_string(), "label": label, "isDefaultValue": default, "sortOrder": i,
+                            "parentValue": "", "isActive": true, "isSystem": true,
+                        })).collect::<Vec<_>>()),
                         "picklistParentValueField": "",
                         "isSupportedWebhookField": false,
                     })
@@ -513,7 +516,7 @@ fn route(
                 &["The requested resource does not exist."],
             ),
         },
-        ("DELETE", [id]) => {
+        ("DELETE", [id]) if top_level_write(&entity, m) => {
             let Ok(id) = id.parse::<i64>() else {
                 return errors(
                     StatusCode::NOT_FOUND,
@@ -531,6 +534,25 @@ fn route(
                     )],
                 ),
             }
+        }
+        ("POST", []) | ("PATCH", []) | ("PUT", []) | ("DELETE", [_])
+            if !top_level_write(&entity, m) =>
+        {
+            errors(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &[&format!(
+                    "The requested method {m} is not supported for {}.{}",
+                    entity_display(&entity),
+                    match CHILDREN.iter().find(|c| c.2 == entity) {
+                        Some((p, c, _, _)) if *m != Method::DELETE => format!(
+                            " Use {}/{{parentId}}/{} instead.",
+                            entity_display(p),
+                            entity_display(c)
+                        ),
+                        _ => String::new(),
+                    }
+                )],
+            )
         }
         ("POST", []) => create(store, &entity, body, None),
         ("PATCH", []) | ("PUT", []) => update(store, &entity, body, m == Method::PUT, None),
@@ -587,6 +609,26 @@ fn route(
                         &json!({"items": items, "pageDetails": {"count": n, "requestCount": 500, "prevPageUrl": null, "nextPageUrl": null}}),
                     )
                 }
+                ("DELETE", [id]) if child_delete(centity) => {
+                    let mut s = lock(&store.autotask);
+                    let id = id.parse::<i64>().unwrap_or(-1);
+                    let owned = s
+                        .entities
+                        .get(*centity)
+                        .and_then(|m| m.get(&id))
+                        .is_some_and(|r| r[*pfield] == json!(pid));
+                    if !owned {
+                        return errors(
+                            StatusCode::NOT_FOUND,
+                            &[&format!(
+                                "{} with id {id} was not found.",
+                                entity_display(centity)
+                            )],
+                        );
+                    }
+                    s.entities.get_mut(*centity).map(|m| m.remove(&id));
+                    json_response(StatusCode::OK, &json!({ "itemId": id }))
+                }
                 ("GET", [id]) => {
                     let s = lock(&store.autotask);
                     let item = id
@@ -608,6 +650,44 @@ fn route(
             StatusCode::METHOD_NOT_ALLOWED,
             &["The requested method is not supported."],
         ),
+    }
+}
+
+/// Whether the API has `{m} /{Entity}` (or `DELETE /{Entity}/{id}`) for this entity, per the
+/// swagger: child entities (Contacts, CompanyLocations, ToDos, service call tickets, tasks and
+/// their resources) are written only under their parent.
+fn top_level_write(entity: &str, m: &Method) -> bool {
+    match entity {
+        "companies" => matches!(m.as_str(), "POST" | "PATCH" | "PUT"),
+        "resources" => matches!(m.as_str(), "PATCH" | "PUT"),
+        "appointments" | "servicecalls" => true,
+        _ => false,
+    }
+}
+
+/// Whether `DELETE /{Parent}/{parentId}/{Child}/{id}` exists for this child entity.
+fn child_delete(entity: &str) -> bool {
+    matches!(
+        entity,
+        "contacts"
+            | "companylocations"
+            | "todos"
+            | "servicecalltasks"
+            | "servicecallticketresources"
+            | "servicecalltaskresources"
+    )
+}
+
+/// Fields the live service reports as required.
+fn required_fields(entity: &str) -> &'static [&'static str] {
+    match entity {
+        "companies" => &["companyName", "companyType", "ownerResourceID", "phone"],
+        "contacts" => &["companyID", "firstName", "lastName", "isActive"],
+        "companylocations" => &["companyID", "name"],
+        "resources" => &["firstName", "lastName", "email", "isActive"],
+        "appointments" => &["title", "startDateTime", "endDateTime", "resourceID"],
+        "servicecalls" => &["companyID", "startDateTime", "endDateTime"],
+        _ => &[],
     }
 }
 
@@ -636,6 +716,13 @@ fn validate_types(entity: &str, body: &Value) -> Result<(), String> {
             return Err(format!(
                 "Error converting value {v} to type of field {name}."
             ));
+        }
+        if let Some(values) = fields::picklist(entity, name) {
+            if !values.iter().any(|(pv, _, _)| v.as_i64() == Some(*pv)) {
+                return Err(format!(
+                    "Value {v} is not a valid picklist value for field {name}."
+                ));
+            }
         }
     }
     Ok(())

@@ -69,6 +69,215 @@ const CONTACTS: &str = "company/contacts";
 const CONTACT_TYPES: &str = "company/contacts/types";
 const COMM_TYPES: &str = "company/communicationtypes";
 const ENTRIES: &str = "schedule/entries";
+const STATUSES: &str = "company/companies/statuses";
+
+/// The properties of each collection's model in the ConnectWise API (`Company`, `Contact`,
+/// `Site`, `ScheduleEntry`, `ContactCommunication`, `ContactType`): a JSON-Patch path must start
+/// with one of them (case-insensitive), as in ConnectWise.
+fn model_fields(table: &str) -> Option<&'static [&'static str]> {
+    Some(match table {
+        COMPANIES => &[
+            "id",
+            "identifier",
+            "name",
+            "status",
+            "type",
+            "types",
+            "addressLine1",
+            "addressLine2",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "phoneNumber",
+            "faxNumber",
+            "website",
+            "territory",
+            "territoryId",
+            "market",
+            "marketId",
+            "accountNumber",
+            "defaultContact",
+            "dateAcquired",
+            "sicCode",
+            "parentCompany",
+            "annualRevenue",
+            "numberOfEmployees",
+            "yearEstablished",
+            "revenueYear",
+            "ownershipType",
+            "timeZoneSetup",
+            "timeZone",
+            "leadSource",
+            "leadFlag",
+            "unsubscribeFlag",
+            "calendar",
+            "calendarId",
+            "userDefinedField1",
+            "userDefinedField2",
+            "userDefinedField3",
+            "userDefinedField4",
+            "userDefinedField5",
+            "userDefinedField6",
+            "userDefinedField7",
+            "userDefinedField8",
+            "userDefinedField9",
+            "userDefinedField10",
+            "vendorIdentifier",
+            "taxIdentifier",
+            "taxCode",
+            "billingTerms",
+            "invoiceTemplate",
+            "pricingSchedule",
+            "companyEntityType",
+            "billToCompany",
+            "billingSite",
+            "billingContact",
+            "invoiceDeliveryMethod",
+            "invoiceToEmailAddress",
+            "invoiceCCEmailAddress",
+            "deletedFlag",
+            "dateDeleted",
+            "deletedBy",
+            "mobileGuid",
+            "facebookUrl",
+            "twitterUrl",
+            "linkedInUrl",
+            "currency",
+            "territoryManager",
+            "resellerIdentifier",
+            "isVendorFlag",
+            "site",
+            "integratorTags",
+            "_info",
+            "customFields",
+        ],
+        CONTACTS => &[
+            "id",
+            "firstName",
+            "lastName",
+            "type",
+            "types",
+            "company",
+            "site",
+            "addressLine1",
+            "addressLine2",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "relationship",
+            "relationshipOverride",
+            "department",
+            "inactiveFlag",
+            "defaultMergeContactId",
+            "securityIdentifier",
+            "managerContactId",
+            "assistantContactId",
+            "title",
+            "school",
+            "nickName",
+            "marriedFlag",
+            "childrenFlag",
+            "children",
+            "significantOther",
+            "portalPassword",
+            "portalSecurityLevel",
+            "disablePortalLoginFlag",
+            "unsubscribeFlag",
+            "gender",
+            "birthDay",
+            "anniversary",
+            "presence",
+            "mobileGuid",
+            "facebookUrl",
+            "twitterUrl",
+            "linkedInUrl",
+            "defaultPhoneType",
+            "defaultPhoneNbr",
+            "defaultPhoneExtension",
+            "defaultBillingFlag",
+            "defaultFlag",
+            "companyLocation",
+            "communicationItems",
+            "integratorTags",
+            "ignoreDuplicates",
+            "_info",
+            "customFields",
+        ],
+        SITES => &[
+            "id",
+            "name",
+            "addressLine1",
+            "addressLine2",
+            "city",
+            "stateReference",
+            "zip",
+            "country",
+            "addressFormat",
+            "phoneNumber",
+            "phoneNumberExt",
+            "faxNumber",
+            "taxCode",
+            "entityType",
+            "expenseReimbursement",
+            "primaryAddressFlag",
+            "defaultShippingFlag",
+            "defaultBillingFlag",
+            "defaultMailingFlag",
+            "inactiveFlag",
+            "billSeparateFlag",
+            "mobileGuid",
+            "calendar",
+            "timeZone",
+            "company",
+            "_info",
+            "customFields",
+        ],
+        ENTRIES => &[
+            "id",
+            "objectId",
+            "name",
+            "member",
+            "where",
+            "dateStart",
+            "dateEnd",
+            "reminder",
+            "status",
+            "type",
+            "span",
+            "doneFlag",
+            "acknowledgedFlag",
+            "ownerFlag",
+            "meetingFlag",
+            "allowScheduleConflictsFlag",
+            "addMemberToProjectFlag",
+            "projectRoleId",
+            "mobileGuid",
+            "acknowledgedDate",
+            "closeDate",
+            "hours",
+            "_info",
+        ],
+        COMM_ITEMS => &[
+            "id",
+            "contactId",
+            "type",
+            "value",
+            "extension",
+            "defaultFlag",
+            "mobileGuid",
+            "communicationType",
+            "domain",
+            "_info",
+        ],
+        CONTACT_TYPES => &["id", "description", "defaultFlag", "_info"],
+        _ => return None,
+    })
+}
+
+/// Pseudo-table name for contact communication items (stored inside their contact).
+const COMM_ITEMS: &str = "company/contacts/communications";
 
 impl Default for CwState {
     fn default() -> Self {
@@ -89,6 +298,10 @@ impl Default for CwState {
                 json!({"id": id, "description": d, "phoneFlag": phone, "faxFlag": fax, "emailFlag": email, "defaultFlag": id == 1, "_info": info()}),
             );
         }
+        s.tables.entry(STATUSES.into()).or_default().insert(
+            1,
+            json!({"id": 1, "name": "Active", "defaultFlag": true, "inactiveFlag": false, "_info": info()}),
+        );
         s
     }
 }
@@ -127,24 +340,11 @@ impl CwState {
                     .cloned()
                     .unwrap_or_default();
                 for it in items.iter_mut() {
-                    self.next_id += 1;
-                    let nid = self.next_id;
-                    if let Some(io) = it.as_object_mut() {
-                        io.entry("id").or_insert(json!(nid));
-                        io.entry("defaultFlag").or_insert(json!(false));
-                        let tname = io
-                            .get("type")
-                            .and_then(|t| t.get("name"))
-                            .and_then(|n| n.as_str())
-                            .unwrap_or("")
-                            .to_string();
-                        let ctype = match tname.to_ascii_lowercase().as_str() {
-                            "email" => "Email",
-                            "fax" => "Fax",
-                            _ => "Phone",
-                        };
-                        io.entry("communicationType").or_insert(json!(ctype));
+                    if it.get("id").and_then(Value::as_i64).is_none() {
+                        self.next_id += 1;
+                        it["id"] = json!(self.next_id);
                     }
+                    self.normalize_comm_item(it, id);
                 }
                 o.insert("communicationItems".into(), Value::Array(items));
             }
@@ -162,7 +362,185 @@ impl CwState {
             }
             _ => {}
         }
+        self.resolve_refs(table, &mut v);
         v
+    }
+
+    /// Server-set fields of one communication item of contact `contact_id`: `contactId`,
+    /// `defaultFlag`, the type reference's `name` and the `communicationType` its type's flags
+    /// give (`Email`, `Fax`, else `Phone`).
+    fn normalize_comm_item(&self, it: &mut Value, contact_id: i64) {
+        let Some(io) = it.as_object_mut() else {
+            return;
+        };
+        io.insert("contactId".into(), json!(contact_id));
+        io.entry("defaultFlag").or_insert(json!(false));
+        let ty = io.get("type").cloned().unwrap_or(Value::Null);
+        let known =
+            self.tables
+                .get(COMM_TYPES)
+                .and_then(|t| match ty.get("id").and_then(Value::as_i64) {
+                    Some(tid) => t.get(&tid),
+                    None => ty.get("name").and_then(Value::as_str).and_then(|n| {
+                        t.values().find(|r| {
+                            r["description"]
+                                .as_str()
+                                .is_some_and(|d| d.eq_ignore_ascii_case(n))
+                        })
+                    }),
+                });
+        let kind = match known {
+            Some(t) => {
+                io.insert(
+                    "type".into(),
+                    json!({"id": t["id"], "name": t["description"]}),
+                );
+                if t["emailFlag"] == json!(true) {
+                    "Email"
+                } else if t["faxFlag"] == json!(true) {
+                    "Fax"
+                } else {
+                    "Phone"
+                }
+            }
+            // an unknown type (seeds only; requests are checked first): judge by its name
+            None => match ty["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "email" => "Email",
+                "fax" => "Fax",
+                _ => "Phone",
+            },
+        };
+        io.insert("communicationType".into(), json!(kind));
+    }
+
+    /// The stored row a reference `{id}` (or `{identifier}` for companies) points to.
+    fn lookup(&self, table: &str, r: &Value) -> Option<&Value> {
+        let t = self.tables.get(table)?;
+        match r.get("id").and_then(Value::as_i64) {
+            Some(id) => t.get(&id),
+            None if table == COMPANIES => r["identifier"].as_str().and_then(|ident| {
+                t.values().find(|c| {
+                    c["identifier"]
+                        .as_str()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(ident))
+                })
+            }),
+            None => None,
+        }
+    }
+
+    /// The references a row of `table` holds: (field, table pointed to, is an array).
+    fn references(table: &str) -> &'static [(&'static str, &'static str, bool)] {
+        match table {
+            CONTACTS => &[
+                ("company", COMPANIES, false),
+                ("site", SITES, false),
+                ("types", CONTACT_TYPES, true),
+            ],
+            COMPANIES => &[
+                ("status", STATUSES, false),
+                ("defaultContact", CONTACTS, false),
+            ],
+            SITES => &[("company", COMPANIES, false)],
+            _ => &[],
+        }
+    }
+
+    /// Fills the `identifier`/`name` of the references a row holds, as ConnectWise answers
+    /// them; references to unknown rows are left as given (see [`CwState::check_refs`]).
+    fn resolve_refs(&self, table: &str, v: &mut Value) {
+        for (field, target, many) in Self::references(table) {
+            let refs: Vec<&mut Value> = match v.get_mut(*field) {
+                Some(Value::Array(a)) if *many => a.iter_mut().collect(),
+                Some(r @ Value::Object(_)) if !*many => vec![r],
+                _ => continue,
+            };
+            for r in refs {
+                let Some(row) = self.lookup(target, r) else {
+                    continue;
+                };
+                *r = match *target {
+                    COMPANIES => {
+                        json!({"id": row["id"], "identifier": row["identifier"], "name": row["name"]})
+                    }
+                    CONTACT_TYPES => json!({"id": row["id"], "name": row["description"]}),
+                    CONTACTS => json!({"id": row["id"], "name": format!("{} {}",
+                        row["firstName"].as_str().unwrap_or(""), row["lastName"].as_str().unwrap_or("")).trim()}),
+                    _ => json!({"id": row["id"], "name": row["name"]}),
+                };
+            }
+        }
+    }
+
+    /// Refuses, in ConnectWise's error format, a row whose references point nowhere or whose
+    /// communication items have an unknown type.
+    fn check_refs(&self, table: &str, v: &Value) -> Result<(), Response> {
+        let resource = match table {
+            CONTACTS => "contact",
+            COMPANIES => "company",
+            SITES => "site",
+            COMM_ITEMS => "contactCommunication",
+            _ => "record",
+        };
+        let bad = |field: &str, what: &str| {
+            cw_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidObject",
+                &format!("{resource} object is invalid"),
+                json!([{"code": "InvalidField", "message": format!("{what} not found."), "resource": resource, "field": field}]),
+            )
+        };
+        for (field, target, many) in Self::references(table) {
+            let refs: Vec<&Value> = match v.get(*field) {
+                Some(Value::Array(a)) if *many => a.iter().collect(),
+                Some(r @ Value::Object(_)) if !*many => vec![r],
+                _ => continue,
+            };
+            for r in refs {
+                if self.lookup(target, r).is_none() {
+                    let what = match *target {
+                        COMPANIES => "Company",
+                        SITES => "Site",
+                        CONTACT_TYPES => "Contact type",
+                        STATUSES => "Company status",
+                        _ => "Contact",
+                    };
+                    return Err(bad(field, what));
+                }
+            }
+        }
+        let items: Vec<&Value> = match table {
+            CONTACTS => v["communicationItems"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            COMM_ITEMS => vec![v],
+            _ => vec![],
+        };
+        for it in items {
+            let ty = &it["type"];
+            let known = self.tables.get(COMM_TYPES).is_some_and(|t| {
+                match ty.get("id").and_then(Value::as_i64) {
+                    Some(id) => t.contains_key(&id),
+                    None => ty["name"].as_str().is_some_and(|n| {
+                        t.values().any(|r| {
+                            r["description"]
+                                .as_str()
+                                .is_some_and(|d| d.eq_ignore_ascii_case(n))
+                        })
+                    }),
+                }
+            });
+            if !known {
+                return Err(bad("communicationItems/type", "Communication type"));
+            }
+        }
+        Ok(())
     }
 
     /// Inserts a row into a collection; returns the stored row.
@@ -514,8 +892,32 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
                     json!([{"code": "DuplicateValue", "message": "The identifier is already in use.", "resource": "company", "field": "identifier"}]),
                 );
             }
+            if let Err(e) = s.check_refs(&table, &body) {
+                return e;
+            }
             let row = s.insert(&table, body);
             json_response(StatusCode::CREATED, &row)
+        }
+        ("GET", ["company", "contacts", cid, "communications", "count"]) => {
+            let cid: i64 = cid.parse().unwrap_or(-1);
+            match s.tables.get(CONTACTS).and_then(|t| t.get(&cid)) {
+                None => not_found("Contact", cid),
+                Some(c) => {
+                    let rows = c["communicationItems"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    match filter(rows, &q) {
+                        Ok(r) => json_response(StatusCode::OK, &json!({"count": r.len()})),
+                        Err(e) => e,
+                    }
+                }
+            }
+        }
+        (_, ["company", "contacts", cid, "communications", rest @ ..]) if rest.len() <= 1 => {
+            let cid: i64 = cid.parse().unwrap_or(-1);
+            let item_id = rest.first().map(|i| i.parse::<i64>().unwrap_or(-1));
+            communications(&mut s, &m, cid, item_id, body, &q, &link_base)
         }
         (_, [a, b, id]) if id.parse::<i64>().is_ok() => {
             let table = format!("{a}/{b}");
@@ -702,7 +1104,7 @@ fn list(rows: Vec<Value>, q: &[(String, String)], link_base: &str) -> Response {
     resp
 }
 
-fn apply_patch(row: &mut Value, ops: &Value) -> Result<(), String> {
+fn apply_patch(row: &mut Value, ops: &Value, fields: Option<&[&str]>) -> Result<(), String> {
     let ops = ops
         .as_array()
         .ok_or("PATCH body must be a JSON-Patch array of operations.")?;
@@ -723,6 +1125,19 @@ fn apply_patch(row: &mut Value, ops: &Value) -> Result<(), String> {
             .collect();
         if segs.is_empty() || segs[0].eq_ignore_ascii_case("id") || segs[0] == "_info" {
             return Err(format!("The path '{path}' cannot be modified."));
+        }
+        if let Some(fields) = fields {
+            let Some(known) = fields.iter().find(|f| f.eq_ignore_ascii_case(segs[0])) else {
+                return Err(format!(
+                    "Cannot apply patch: the path '{path}' is not valid."
+                ));
+            };
+            // the model's spelling
+            if row.get(segs[0]).is_none() && row.get(*known).is_none() {
+                if let Some(o) = row.as_object_mut() {
+                    o.insert((*known).to_string(), Value::Null);
+                }
+            }
         }
         let mut cur = &mut *row;
         for s in &segs[..segs.len() - 1] {
@@ -770,8 +1185,11 @@ fn item(s: &mut CwState, m: &Method, table: &str, id: i64, body: Value, name: &s
         }
         "PATCH" => {
             let mut row = s.tables[table][&id].clone();
-            if let Err(e) = apply_patch(&mut row, &body) {
+            if let Err(e) = apply_patch(&mut row, &body, model_fields(table)) {
                 return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", &e, Value::Null);
+            }
+            if let Err(e) = s.check_refs(table, &row) {
+                return e;
             }
             row["_info"] = info();
             let row = if table == CONTACTS {
@@ -791,11 +1209,105 @@ fn item(s: &mut CwState, m: &Method, table: &str, id: i64, body: Value, name: &s
                     Value::Null,
                 );
             }
+            if let Err(e) = s.check_refs(table, &body) {
+                return e;
+            }
             let mut b = body;
             b["id"] = json!(id);
             let row = s.normalize(table, b);
             s.tables.get_mut(table).map(|t| t.insert(id, row.clone()));
             json_response(StatusCode::OK, &row)
+        }
+        _ => cw_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The requested method is not allowed.",
+            Value::Null,
+        ),
+    }
+}
+
+/// `company/contacts/{id}/communications[/{itemId}]`: the contact's communication items.
+fn communications(
+    s: &mut CwState,
+    m: &Method,
+    cid: i64,
+    item_id: Option<i64>,
+    body: Value,
+    q: &[(String, String)],
+    link_base: &str,
+) -> Response {
+    let Some(contact) = s.tables.get(CONTACTS).and_then(|t| t.get(&cid)).cloned() else {
+        return not_found("Contact", cid);
+    };
+    let mut items = contact["communicationItems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let store = |s: &mut CwState, items: Vec<Value>| {
+        if let Some(c) = s.tables.get_mut(CONTACTS).and_then(|t| t.get_mut(&cid)) {
+            c["communicationItems"] = Value::Array(items);
+            c["_info"] = info();
+        }
+    };
+    let pos = item_id.map(|iid| items.iter().position(|i| i["id"] == json!(iid)));
+    match (m.as_str(), pos) {
+        ("GET", None) => list(items, q, link_base),
+        ("POST", None) => {
+            if !body.is_object() {
+                return cw_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidObject",
+                    "The request body must be an object.",
+                    Value::Null,
+                );
+            }
+            if body.get("value").is_none_or(|v| v.is_null() || v == "") {
+                return invalid("contactCommunication", "value");
+            }
+            if body.get("type").is_none_or(|v| v.is_null()) {
+                return invalid("contactCommunication", "type");
+            }
+            if let Err(e) = s.check_refs(COMM_ITEMS, &body) {
+                return e;
+            }
+            let mut it = body;
+            s.next_id += 1;
+            it["id"] = json!(s.next_id);
+            s.normalize_comm_item(&mut it, cid);
+            items.push(it.clone());
+            store(s, items);
+            json_response(StatusCode::CREATED, &it)
+        }
+        (_, Some(None)) => not_found("ContactCommunication", item_id.unwrap_or(-1)),
+        ("GET", Some(Some(i))) => json_response(StatusCode::OK, &items[i]),
+        ("DELETE", Some(Some(i))) => {
+            items.remove(i);
+            store(s, items);
+            Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(axum::body::Body::empty())
+                .unwrap_or_default()
+        }
+        ("PATCH", Some(Some(i))) | ("PUT", Some(Some(i))) => {
+            let mut it = if m == Method::PATCH {
+                let mut it = items[i].clone();
+                if let Err(e) = apply_patch(&mut it, &body, model_fields(COMM_ITEMS)) {
+                    return cw_error(StatusCode::BAD_REQUEST, "InvalidObject", &e, Value::Null);
+                }
+                it
+            } else {
+                let mut b = body;
+                b["id"] = items[i]["id"].clone();
+                b
+            };
+            if let Err(e) = s.check_refs(COMM_ITEMS, &it) {
+                return e;
+            }
+            s.normalize_comm_item(&mut it, cid);
+            items[i] = it.clone();
+            store(s, items);
+            json_response(StatusCode::OK, &it)
         }
         _ => cw_error(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -85,7 +85,7 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// The answer for an injected fault status.
 pub fn fault_response(status: StatusCode) -> Response {
-    match status.as_u16() {
+    let mut r = match status.as_u16() {
         429 => error(
             status,
             "0x80072322",
@@ -98,7 +98,10 @@ pub fn fault_response(status: StatusCode) -> Response {
             "The service is temporarily unavailable.",
         ),
         _ => error(status, "0x80040216", "An unexpected error occurred."),
-    }
+    };
+    r.headers_mut()
+        .insert("OData-Version", HeaderValue::from_static("4.0"));
+    r
 }
 
 impl DynamicsState {
@@ -325,13 +328,11 @@ fn with_annotations(
                     }
                 }
             }
-            // secrets are write-only in Dataverse
-            let v = if k.ends_with("password") {
-                Value::Null
-            } else {
-                v.clone()
-            };
-            o.insert(k.clone(), v);
+            // secrets are write-only in Dataverse: never part of an answer
+            if tables::is_secret(k) {
+                continue;
+            }
+            o.insert(k.clone(), v.clone());
         }
     }
     Value::Object(o)
@@ -350,8 +351,15 @@ fn prefer(h: &HeaderMap, key: &str) -> Option<String> {
     })
 }
 
-/// Entry point.
+/// Entry point: every answer carries `OData-Version: 4.0`, as Dataverse's do.
 pub async fn handle(store: Arc<Store>, req: Request) -> Response {
+    let mut r = handle_request(store, req).await;
+    r.headers_mut()
+        .insert("OData-Version", HeaderValue::from_static("4.0"));
+    r
+}
+
+async fn handle_request(store: Arc<Store>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
         .await
@@ -397,6 +405,14 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
             StatusCode::OK,
             &json!({"@odata.context": format!("{base}/$metadata"), "value": value}),
         );
+    }
+    if rest == "$metadata" && m == axum::http::Method::GET {
+        let mut r = (StatusCode::OK, tables::csdl()).into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        return r;
     }
     if rest == "WhoAmI" || rest == "WhoAmI()" {
         let d = lock(&store.dynamics);

@@ -344,6 +344,87 @@ fn default_of(set: &str, column: &str) -> Value {
     }
 }
 
+/// Columns Dataverse accepts on write but never returns (`IsValidForRead` false): they are left
+/// out of every answer.
+pub fn is_secret(column: &str) -> bool {
+    matches!(column, "password" | "incomingpassword" | "outgoingpassword")
+}
+
+/// The CSDL type of a column (`Edm.Guid`, `Edm.Int32`, …).
+pub fn edm_type(table: &Table, column: &str) -> &'static str {
+    if column == table.key || (column.starts_with('_') && column.ends_with("_value")) {
+        return "Edm.Guid";
+    }
+    match column {
+        "versionnumber" => return "Edm.Int64",
+        "createdon"
+        | "modifiedon"
+        | "testmailboxaccesscompletedon"
+        | "lastsyncerroroccurredon"
+        | "postponetestemailconfigurationuntil"
+        | "processemailsreceivedafter"
+        | "scheduledstart"
+        | "scheduledend" => return "Edm.DateTimeOffset",
+        "statecode"
+        | "statuscode"
+        | "testemailconfigurationretrycount"
+        | "incomingportnumber"
+        | "outgoingportnumber"
+        | "maxconcurrentconnections"
+        | "minpollingintervalinminutes"
+        | "prioritycode"
+        | "showasstatus"
+        | "percentcomplete"
+        | "lastsyncerrorcode" => return "Edm.Int32",
+        "isalldayevent"
+        | "isdisabled"
+        | "directioncode"
+        | "isforwardmailbox"
+        | "ownerisnotifiedofalerts"
+        | "timeoutmailboxconnection" => return "Edm.Boolean",
+        _ => {}
+    }
+    if choices(table.set, column).is_some() {
+        return "Edm.Int32";
+    }
+    match default_of(table.set, column) {
+        Value::Bool(_) => "Edm.Boolean",
+        Value::Number(_) => "Edm.Int32",
+        _ => "Edm.String",
+    }
+}
+
+/// The `$metadata` CSDL document (OData 4.0 EDMX) of the served tables and `WhoAmI`.
+pub fn csdl() -> String {
+    let mut x = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices><Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm" xmlns="http://docs.oasis-open.org/odata/ns/edm"><EntityType Name="crmbaseentity" Abstract="true"/>"#,
+    );
+    for t in TABLES {
+        x.push_str(&format!(
+            r#"<EntityType Name="{}" BaseType="mscrm.crmbaseentity"><Key><PropertyRef Name="{}"/></Key>"#,
+            t.logical, t.key
+        ));
+        for c in t.columns {
+            x.push_str(&format!(
+                r#"<Property Name="{c}" Type="{}"/>"#,
+                edm_type(t, c)
+            ));
+        }
+        x.push_str("</EntityType>");
+    }
+    x.push_str(r#"<ComplexType Name="WhoAmIResponse"><Property Name="BusinessUnitId" Type="Edm.Guid" Nullable="false"/><Property Name="UserId" Type="Edm.Guid" Nullable="false"/><Property Name="OrganizationId" Type="Edm.Guid" Nullable="false"/></ComplexType>"#);
+    x.push_str(r#"<Function Name="WhoAmI"><ReturnType Type="mscrm.WhoAmIResponse" Nullable="false"/></Function>"#);
+    x.push_str(r#"<EntityContainer Name="System">"#);
+    for t in TABLES {
+        x.push_str(&format!(
+            r#"<EntitySet Name="{}" EntityType="Microsoft.Dynamics.CRM.{}"/>"#,
+            t.set, t.logical
+        ));
+    }
+    x.push_str(r#"<FunctionImport Name="WhoAmI" Function="Microsoft.Dynamics.CRM.WhoAmI"/></EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"#);
+    x
+}
+
 /// Computed columns (`fullname`), and password columns never read back.
 pub fn derive(table: &Table, o: &mut Map<String, Value>) {
     if table.set == "contacts" || table.set == "systemusers" {

@@ -234,7 +234,7 @@ async fn create_update_children_and_case_insensitive_paths() {
     let row = sim.autotask().get("contacts", id).unwrap();
     assert_eq!(row["companyID"], 1);
     let r: Value = c
-        .patch(format!("{base}/contacts"))
+        .patch(format!("{base}/companies/1/contacts"))
         .json(&json!({"id": id, "mobilePhone": "555"}))
         .send()
         .await
@@ -260,8 +260,8 @@ async fn create_update_children_and_case_insensitive_paths() {
     assert_eq!(v["items"].as_array().unwrap().len(), 8);
     // wrong type → errors envelope
     let r = c
-        .post(format!("{base}/Contacts"))
-        .json(&json!({"companyID": "x"}))
+        .post(format!("{base}/Companies/1/Contacts"))
+        .json(&json!({"firstName": 7}))
         .send()
         .await
         .unwrap();
@@ -367,4 +367,115 @@ async fn entity_information_lists_swagger_fields() {
         .await
         .unwrap();
     assert_eq!(v["info"]["canQuery"], true);
+}
+
+#[tokio::test]
+async fn live_field_metadata_picklists_and_documented_write_routes() {
+    let sim = common::start(seed()).await;
+    let c = client();
+    let base = sim.autotask_url();
+    let v: Value = c
+        .get(format!("{base}/Companies/entityInformation/fields"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let f = |n: &str| {
+        v["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    let ct = f("companyType");
+    assert_eq!(
+        (
+            ct["isPickList"].as_bool(),
+            ct["dataType"].as_str(),
+            ct["isRequired"].as_bool()
+        ),
+        (Some(true), Some("integer"), Some(true))
+    );
+    let vals: Vec<(String, String)> = ct["picklistValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["value"].as_str().unwrap().to_string(),
+                p["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        vals.contains(&("1".into(), "Customer".into()))
+            && vals.contains(&("8".into(), "Partner".into())),
+        "{vals:?}"
+    );
+    assert_eq!(f("ownerResourceID")["referenceEntityType"], "Resource");
+    assert_eq!(f("companyCategoryID")["isPickList"], true);
+    assert_eq!(f("companyName")["isPickList"], false);
+    assert!(f("companyName")["picklistValues"].is_null());
+    // a current Company payload is accepted; a value outside the picklist is refused
+    let r = c
+        .post(format!("{base}/Companies"))
+        .json(
+            &json!({"companyName": "Northwind", "companyType": 1, "companyCategoryID": 1,
+        "ownerResourceID": 30, "phone": "555", "isActive": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = c
+        .post(format!("{base}/Companies"))
+        .json(
+            &json!({"companyName": "Bad", "companyType": 5, "ownerResourceID": 30, "phone": "555"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.json::<Value>().await.unwrap()["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("companyType"));
+    // contacts: created and deleted under their company only
+    for (m, url) in [
+        ("POST", format!("{base}/Contacts")),
+        ("PATCH", format!("{base}/Contacts")),
+        ("DELETE", format!("{base}/Contacts/100")),
+        ("PATCH", format!("{base}/Companies/1")),
+    ] {
+        let r = c.request(m.parse().unwrap(), &url).json(&json!({"id": 100, "companyID": 1, "firstName": "X", "lastName": "Y", "isActive": 1})).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{m} {url}");
+        assert!(r.json::<Value>().await.unwrap()["errors"].is_array());
+    }
+    assert!(sim.autotask().get("contacts", 100).is_some());
+    let r = c
+        .delete(format!("{base}/Companies/2/Contacts/100"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "contact 100 belongs to company 1");
+    let r = c
+        .delete(format!("{base}/Companies/1/Contacts/100"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(sim.autotask().get("contacts", 100).is_none());
+    let info: Value = c
+        .get(format!("{base}/Companies/entityInformation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["info"]["canDelete"], false);
 }

@@ -229,3 +229,99 @@ async fn sites_types_create_patch() {
         .unwrap();
     assert_eq!(v.len(), 1);
 }
+
+#[tokio::test]
+async fn references_communication_types_and_patch_paths_as_connectwise() {
+    let sim = common::start(seed()).await;
+    let c = client();
+    let base = sim.connectwise_url();
+    // a communication item posted with the type's id only is the Email type
+    let r = c.post(format!("{base}/company/contacts")).json(&json!({"firstName": "Ida", "company": {"id": 11}, "types": [{"id": 2}],
+        "communicationItems": [{"type": {"id": 1}, "value": "ida@fabrikam.com", "defaultFlag": true}]})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let ida: Value = r.json().await.unwrap();
+    let id = ida["id"].as_i64().unwrap();
+    assert_eq!(
+        ida["company"],
+        json!({"id": 11, "identifier": "Fabrikam", "name": "Fabrikam Inc"})
+    );
+    assert_eq!(ida["types"], json!([{"id": 2, "name": "Owner"}]));
+    let item = &ida["communicationItems"][0];
+    assert_eq!(item["type"], json!({"id": 1, "name": "Email"}));
+    assert_eq!(item["communicationType"], "Email");
+    assert_eq!(item["contactId"], id);
+    let found: Value = c
+        .get(format!("{base}/company/contacts"))
+        .query(&[("childConditions", r#"communicationItems/value = "ida@fabrikam.com" and communicationItems/communicationType = "Email""#)])
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    // unknown references are refused
+    for bad in [
+        json!({"firstName": "X", "company": {"id": 999}}),
+        json!({"firstName": "X", "types": [{"id": 99}]}),
+        json!({"firstName": "X", "communicationItems": [{"type": {"id": 99}, "value": "x"}]}),
+    ] {
+        let r = c
+            .post(format!("{base}/company/contacts"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["errors"][0]["code"], "InvalidField", "{e}");
+    }
+    // JSON-Patch: unknown paths refused, known ones (any case, with or without '/') applied
+    let r = c
+        .patch(format!("{base}/company/contacts/{id}"))
+        .json(&json!([{"op": "replace", "path": "/favouriteColour", "value": "blue"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.patch(format!("{base}/company/contacts/{id}")).json(&json!([{"op": "replace", "path": "Title", "value": "CFO"}, {"op": "replace", "path": "/company", "value": {"id": 10}}])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["title"], "CFO");
+    assert_eq!(v["company"]["identifier"], "Contoso");
+    // the communications sub-collection
+    let url = format!("{base}/company/contacts/{id}/communications");
+    let r = c
+        .post(&url)
+        .json(&json!({"type": {"id": 3}, "value": "555-0999"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let fax: Value = r.json().await.unwrap();
+    assert_eq!(
+        (fax["communicationType"].as_str(), fax["contactId"].as_i64()),
+        (Some("Fax"), Some(id))
+    );
+    let all: Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let n: Value = c
+        .get(format!("{url}/count"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(n["count"], 2);
+    let r = c
+        .delete(format!("{url}/{}", fax["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let contact: Value = c
+        .get(format!("{base}/company/contacts/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(contact["communicationItems"].as_array().unwrap().len(), 1);
+}

@@ -285,3 +285,143 @@ async fn entra_tokens_are_accepted() {
         .unwrap();
     assert!(v["UserId"].is_string());
 }
+
+#[tokio::test]
+async fn metadata_odata_version_and_secret_columns() {
+    let sim = common::start(seed()).await;
+    let c = client();
+    let base = sim.dynamics_url();
+    // $metadata: a CSDL document with every served entity set, its key and its columns
+    let r = c.get(format!("{base}/$metadata")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["odata-version"], "4.0");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/xml"));
+    let xml = r.text().await.unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut sets, mut types, mut keys, mut props) = (vec![], vec![], vec![], vec![]);
+    let mut current = String::new();
+    loop {
+        match reader.read_event().expect("well-formed CSDL") {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                let attr = |n: &str| {
+                    e.try_get_attribute(n)
+                        .unwrap()
+                        .map(|a| a.unescape_value().unwrap().to_string())
+                };
+                match e.local_name().as_ref() {
+                    b"Edmx" => assert_eq!(attr("Version").as_deref(), Some("4.0")),
+                    b"EntitySet" => sets.push((attr("Name").unwrap(), attr("EntityType").unwrap())),
+                    b"EntityType" => {
+                        current = attr("Name").unwrap();
+                        types.push(current.clone());
+                    }
+                    b"PropertyRef" => keys.push((current.clone(), attr("Name").unwrap())),
+                    b"Property" => props.push((
+                        current.clone(),
+                        attr("Name").unwrap(),
+                        attr("Type").unwrap(),
+                    )),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    for (set, ty) in [
+        ("mailboxes", "mailbox"),
+        ("emailserverprofiles", "emailserverprofile"),
+        ("contacts", "contact"),
+        ("systemusers", "systemuser"),
+    ] {
+        assert!(
+            sets.contains(&(set.to_string(), format!("Microsoft.Dynamics.CRM.{ty}"))),
+            "{set} in {sets:?}"
+        );
+        assert!(types.contains(&ty.to_string()));
+        assert!(
+            keys.contains(&(ty.to_string(), format!("{ty}id"))),
+            "{ty} key"
+        );
+    }
+    let ty_of = |t: &str, p: &str| {
+        props
+            .iter()
+            .find(|(a, b, _)| a == t && b == p)
+            .map(|x| x.2.clone())
+    };
+    assert_eq!(ty_of("mailbox", "mailboxid").as_deref(), Some("Edm.Guid"));
+    assert_eq!(
+        ty_of("mailbox", "incomingemailstatus").as_deref(),
+        Some("Edm.Int32")
+    );
+    assert_eq!(
+        ty_of("mailbox", "enabledforincomingemail").as_deref(),
+        Some("Edm.Boolean")
+    );
+    assert_eq!(
+        ty_of("mailbox", "modifiedon").as_deref(),
+        Some("Edm.DateTimeOffset")
+    );
+    assert_eq!(
+        ty_of("mailbox", "_emailserverprofile_value").as_deref(),
+        Some("Edm.Guid")
+    );
+    assert_eq!(
+        ty_of("mailbox", "emailaddress").as_deref(),
+        Some("Edm.String")
+    );
+    assert_eq!(
+        ty_of("mailbox", "versionnumber").as_deref(),
+        Some("Edm.Int64")
+    );
+    // OData-Version on answers, errors included
+    let r = c.get(format!("{base}/mailboxes")).send().await.unwrap();
+    assert_eq!(r.headers()["odata-version"], "4.0");
+    let r = c.get(format!("{base}/nosuchset")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["odata-version"], "4.0");
+    sim.add_fault(syncbridge_sim::FaultRule::sequence("/api/data/*", &[429]))
+        .unwrap();
+    let r = c.get(format!("{base}/mailboxes")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["odata-version"], "4.0");
+    // secret columns are write-only: accepted, stored, never in an answer (not even as null)
+    let r = c
+        .patch(format!("{base}/emailserverprofiles({PROFILE})"))
+        .json(&json!({"incomingpassword": "s3cret", "outgoingpassword": "s3cret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let p: Value = c
+        .get(format!("{base}/emailserverprofiles({PROFILE})"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["name"], "Exchange Online");
+    for k in ["incomingpassword", "outgoingpassword"] {
+        assert!(p.get(k).is_none(), "{k} answered: {p}");
+    }
+    let v: Value = c
+        .get(format!("{base}/mailboxes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m.get("password").is_none() && m.get("emailaddress").is_some()));
+    let stored = sim.dynamics().get("emailserverprofiles", PROFILE).unwrap();
+    assert_eq!(stored["incomingpassword"], "s3cret");
+}

@@ -263,3 +263,171 @@ async fn binary_prints_urls_and_serves() {
     let _ = child.wait();
     res.expect("binary answered in time");
 }
+
+/// The JSON fault rules `docs/simulators.md` shows in its "Fault injection" section (table rows
+/// and the `curl` example), in order.
+fn documented_fault_rules() -> Vec<Value> {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/simulators.md"
+    ))
+    .expect("docs/simulators.md");
+    let start = doc.find("## Fault injection").expect("fault section");
+    let section = &doc[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut rules = Vec::new();
+    for line in section.lines() {
+        // `{"route": …}` in a table row, or -d '{…}' in the curl example
+        let mut rest = line;
+        while let Some(i) = rest.find("{\"route\"") {
+            let tail = &rest[i..];
+            let end = tail.find(['`', '\'']).expect("closing quote");
+            rules.push(serde_json::from_str(&tail[..end]).expect("documented rule is JSON"));
+            rest = &tail[end..];
+        }
+    }
+    rules
+}
+
+/// A request path of the running services that the rule's route glob matches.
+fn path_for(route: &str) -> String {
+    let glob = route.rsplit(' ').next().unwrap();
+    [
+        "/v1.0/users",
+        "/EWS/Exchange.asmx",
+        "/api/data/v9.2/contacts",
+        "/v4_6_release/apis/3.0/company/contacts",
+    ]
+    .iter()
+    .find(|p| {
+        syncbridge_sim::faults::glob_match(&glob.to_ascii_lowercase(), &p.to_ascii_lowercase())
+    })
+    .unwrap_or_else(|| panic!("no known path matches {route}"))
+    .to_string()
+}
+
+#[tokio::test]
+async fn every_documented_fault_rule_is_accepted_and_fires() {
+    let rules = documented_fault_rules();
+    assert!(rules.len() >= 6, "found only {rules:?}");
+    // generated data: the Dynamics token makes `/api/data/v9.2/contacts` answer with JSON
+    let sim = Simulator::start(SimConfig {
+        generate: Some(GeneratorSpec::parse("tenants=1,users=2").unwrap()),
+        ..SimConfig::all()
+    })
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    let admin = format!("{}/_admin/faults", sim.base_url());
+    for rule in rules {
+        c.delete(&admin).send().await.unwrap();
+        let r = c.post(&admin).json(&rule).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            201,
+            "{rule} refused: {}",
+            r.text().await.unwrap()
+        );
+        let route = rule["route"].as_str().unwrap();
+        let method = rule["method"]
+            .as_str()
+            .or_else(|| route.split_once(' ').map(|(m, _)| m))
+            .unwrap_or("GET");
+        let url = format!("{}{}", sim.base_url(), path_for(route));
+        let send = || {
+            c.request(method.parse().unwrap(), &url)
+                .bearer_auth(GENERATED_DYNAMICS_TOKEN)
+                .body("{}")
+                .send()
+        };
+        match rule["kind"].as_str().unwrap() {
+            "sequence" => {
+                let statuses = rule["statuses"].as_array().unwrap();
+                for s in statuses {
+                    let got = send().await.unwrap().status().as_u16();
+                    if s == 0 {
+                        assert!(!statuses.contains(&json!(got)), "{rule}: {got}");
+                    } else {
+                        assert_eq!(json!(got), *s, "{rule}");
+                    }
+                }
+                if let Some(ra) = rule["retry_after"].as_str() {
+                    c.delete(&admin).send().await.unwrap();
+                    c.post(&admin).json(&rule).send().await.unwrap();
+                    let r = send().await.unwrap();
+                    assert_eq!(r.headers()["retry-after"], ra, "{rule}");
+                }
+            }
+            "rate" => {
+                let status = rule["status"].as_u64().unwrap() as u16;
+                let rate = rule["rate"].as_f64().unwrap();
+                let mut hit = 0;
+                for _ in 0..200 {
+                    if send().await.unwrap().status().as_u16() == status {
+                        hit += 1;
+                    }
+                }
+                let expected = 200.0 * rate;
+                assert!(
+                    (hit as f64) > expected * 0.4 && (hit as f64) < expected * 1.8,
+                    "{rule}: {hit} of 200"
+                );
+            }
+            "latency" => {
+                let t = std::time::Instant::now();
+                send().await.unwrap();
+                let ms = rule["ms"].as_u64().unwrap() as u128;
+                assert!(t.elapsed().as_millis() >= ms, "{rule}: {:?}", t.elapsed());
+            }
+            "malformed" => {
+                let body = send().await.unwrap().text().await.unwrap_or_default();
+                assert!(
+                    serde_json::from_str::<Value>(&body).is_err(),
+                    "{rule}: {body}"
+                );
+                c.delete(&admin).send().await.unwrap();
+                let r = send().await.unwrap();
+                assert_eq!(r.status(), 200, "{url}");
+                let body = r.text().await.unwrap();
+                assert!(serde_json::from_str::<Value>(&body).is_ok(), "{body}");
+            }
+            "drop" => {
+                let r = send().await;
+                let failed = match r {
+                    Err(_) => true,
+                    Ok(r) => r.bytes().await.is_err(),
+                };
+                assert!(failed, "{rule}: the connection was not dropped");
+            }
+            k => panic!("undocumented kind {k}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn fault_rules_in_an_unknown_form_are_refused() {
+    let sim = Simulator::start(SimConfig::all()).await.unwrap();
+    let c = reqwest::Client::new();
+    let admin = format!("{}/_admin/faults", sim.base_url());
+    for bad in [
+        json!({"route": "/v1.0/users*", "kind": "sequence", "statuses": [429], "retryAfter": "2"}),
+        json!({"route": "/v1.0/users*", "kind": "sequence", "status": 429}),
+        json!({"route": "v1.0/users*", "kind": "drop"}),
+        json!({"route": "GET /v1.0/users*", "method": "POST", "kind": "drop"}),
+        json!({"route": "FETCH /v1.0/users*", "kind": "drop"}),
+    ] {
+        let r = c.post(&admin).json(&bad).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad} accepted");
+    }
+    let listed: Value = c.get(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed, json!([]));
+    // the method prefix is split off and shown as `method`
+    c.post(&admin)
+        .json(&json!({"route": "get /v1.0/users*", "kind": "sequence", "statuses": [429]}))
+        .send()
+        .await
+        .unwrap();
+    let listed: Value = c.get(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed[0]["route"], "/v1.0/users*");
+    assert_eq!(listed[0]["method"], "GET");
+}
