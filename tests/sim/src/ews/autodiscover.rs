@@ -34,6 +34,34 @@ fn error(code: u32, message: &str) -> Response {
 /// SOAP Autodiscover namespace (`http://`, as the real service; the docs' `https://` is a typo).
 const AD_NS: &str = "http://schemas.microsoft.com/exchange/2010/Autodiscover";
 
+/// The user setting names of the SOAP Autodiscover protocol (`UserSettingName`).
+const SETTINGS: &[&str] = &[
+    "UserDisplayName", "UserDN", "UserDeploymentId", "InternalMailboxServer",
+    "InternalRpcClientServer", "InternalMailboxServerDN", "InternalEcpUrl",
+    "InternalEcpVoicemailUrl", "InternalEcpEmailSubscriptionsUrl", "InternalEcpTextMessagingUrl",
+    "InternalEcpDeliveryReportUrl", "InternalEcpRetentionPolicyTagsUrl", "InternalEcpPublishingUrl",
+    "InternalEwsUrl", "InternalOABUrl", "InternalUMUrl", "InternalWebClientUrls", "MailboxDN",
+    "PublicFolderServer", "ActiveDirectoryServer", "ExternalMailboxServer",
+    "ExternalMailboxServerRequiresSSL", "ExternalMailboxServerAuthenticationMethods",
+    "EcpVoicemailUrlFragment", "EcpEmailSubscriptionsUrlFragment", "EcpTextMessagingUrlFragment",
+    "EcpDeliveryReportUrlFragment", "EcpRetentionPolicyTagsUrlFragment", "EcpPublishingUrlFragment",
+    "ExternalEcpUrl", "ExternalEcpVoicemailUrl", "ExternalEcpEmailSubscriptionsUrl",
+    "ExternalEcpTextMessagingUrl", "ExternalEcpDeliveryReportUrl",
+    "ExternalEcpRetentionPolicyTagsUrl", "ExternalEcpPublishingUrl", "ExternalEwsUrl",
+    "ExternalOABUrl", "ExternalUMUrl", "ExternalWebClientUrls", "CrossOrganizationSharingEnabled",
+    "AlternateMailboxes", "CasVersion", "EwsSupportedSchemas", "InternalPop3Connections",
+    "ExternalPop3Connections", "InternalImap4Connections", "ExternalImap4Connections",
+    "InternalSmtpConnections", "ExternalSmtpConnections", "InternalServerExclusiveConnect",
+    "ExternalEwsVersion", "MobileMailboxPolicy", "DocumentSharingLocations", "UserMSOnline",
+    "InternalMailboxServerAuthenticationMethods", "MailboxVersion", "SPMySiteHostURL",
+    "SiteMailboxCreationURL", "InternalRpcHttpServer", "InternalRpcHttpConnectivityRequiresSsl",
+    "InternalRpcHttpAuthenticationMethod", "ExternalServerExclusiveConnect", "ExchangeRpcUrl",
+    "ShowGalAsDefaultView", "AutoDiscoverSMTPAddress", "InteropExternalEwsUrl",
+    "InteropExternalEwsVersion", "PublicFolderInformation", "RedirectUrl", "EwsPartnerUrl",
+    "CertPrincipalName", "GroupingInformation", "MapiHttpEnabled", "MapiHttpVersion",
+    "ExternalDocumentSharingLocations", "InternalMapiHttpUrl", "ExternalMapiHttpUrl",
+];
+
 /// Answers `GetUserSettings` on `/autodiscover/autodiscover.svc`.
 pub fn handle_soap(store: &Store, body: &[u8]) -> Response {
     let doc = match parse(&String::from_utf8_lossy(body)) {
@@ -107,7 +135,14 @@ pub fn handle_soap(store: &Store, body: &[u8]) -> Response {
                 "InternalMailboxServer" | "ActiveDirectoryServer" => host.clone(),
                 "MailboxDN" => "/o=First Organization/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn=sim/cn=Mailbox Database".into(),
                 "InternalEwsUrl" | "ExternalEwsUrl" => ews.clone(),
-                "ExternalEwsVersion" => "15.01.2507.006".into(),
+                "ExternalEwsVersion" | "MailboxVersion" => "15.01.2507.006".into(),
+                "AutoDiscoverSMTPAddress" => acct.email.clone(),
+                "ExternalMailboxServer" | "InternalRpcClientServer" | "PublicFolderServer" => host.clone(),
+                "ExternalMailboxServerRequiresSSL" => "True".into(),
+                "ExternalMailboxServerAuthenticationMethods" | "InternalMailboxServerAuthenticationMethods" => "Basic".into(),
+                "CrossOrganizationSharingEnabled" | "UserMSOnline" => "False".into(),
+                "ShowGalAsDefaultView" => "True".into(),
+                "GroupingInformation" => "Default-First-Site-Name".into(),
                 _ => return None,
             })
         };
@@ -116,6 +151,11 @@ pub fn handle_soap(store: &Store, body: &[u8]) -> Response {
         for w in &wanted {
             match value(w) {
                 Some(v) => settings.push_str(&format!(r#"<UserSetting i:type="StringSetting"><Name>{}</Name><Value>{}</Value></UserSetting>"#, escape(w), escape(&v))),
+                // A setting of the protocol that this server has no value for.
+                None if SETTINGS.contains(&w.as_str()) => errors.push_str(&format!(
+                    "<UserSettingError><ErrorCode>SettingIsNotAvailable</ErrorCode><ErrorMessage>User setting '{0}' is not available. </ErrorMessage><SettingName>{0}</SettingName></UserSettingError>",
+                    escape(w)
+                )),
                 None => errors.push_str(&format!(
                     "<UserSettingError><ErrorCode>InvalidSetting</ErrorCode><ErrorMessage>The requested setting is invalid.</ErrorMessage><SettingName>{}</SettingName></UserSettingError>",
                     escape(w)

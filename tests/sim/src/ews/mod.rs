@@ -621,6 +621,10 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
             }
             target.to_ascii_lowercase()
         }
+        // ConvertId and ResolveNames work without a mailbox of one's own.
+        None if matches!(op.name.as_str(), "ConvertId" | "ResolveNames") => {
+            account.email.to_ascii_lowercase()
+        }
         None => {
             if !account.has_mailbox || sc.mailbox_address_mismatch {
                 return soap_fault(

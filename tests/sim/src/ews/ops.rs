@@ -348,12 +348,6 @@ fn get_item(s: &EwsState, mailbox: &str, op: &Elem) -> String {
         .map(|idel| {
             let found = resolve_ref(s, mailbox, idel).and_then(|r| materialize(s, mailbox, &r));
             match found {
-                Some(i) if shape.mime && i.kind == "Task" => err_msg(
-                    "GetItem",
-                    "ErrorUnsupportedMimeConversion",
-                    "Mime conversion is not supported for this item type.",
-                    "<m:Items />",
-                ),
                 Some(i) => ok_msg(
                     "GetItem",
                     &format!("<m:Items>{}</m:Items>", item_xml(&i, &shape, false)),
