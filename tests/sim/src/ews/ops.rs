@@ -199,12 +199,15 @@ fn item_id(i: &EwsItem) -> String {
 /// Serialises an item according to a shape (properties in schema order).
 fn item_xml(i: &EwsItem, shape: &Shape, find: bool) -> String {
     let mut out = format!("<t:{}>", i.kind);
+    // MimeContent comes first in ItemType, before ItemId.
+    if shape.mime && !find {
+        mime_content(i).write(&mut out);
+    }
     out.push_str(&item_id(i));
     out.push_str(&format!(
         r#"<t:ParentFolderId Id="{}" ChangeKey="AQAAAA==" />"#,
         escape(&i.folder)
     ));
-    let mime = (shape.mime && !find).then(|| mime_content(i));
     let mut props: Vec<&Elem> = i
         .props
         .iter()
@@ -218,7 +221,6 @@ fn item_xml(i: &EwsItem, shape: &Shape, find: bool) -> String {
             }
         })
         .filter(|p| !(find && matches!(p.name.as_str(), "Body" | "Attachments")))
-        .chain(mime.as_ref())
         .collect();
     props.sort_by_key(|p| position(&i.kind, &p.name));
     for p in props {
