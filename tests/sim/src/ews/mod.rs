@@ -6,8 +6,8 @@
 
 mod autodiscover;
 mod ops;
-pub mod recur;
 pub mod order;
+pub mod recur;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -164,7 +164,12 @@ pub fn new_id() -> String {
 /// `root` is the mailbox root; the archive folders hang under `archiveroot`, a second root.
 const DISTINGUISHED: &[(&str, &str, &str, &str)] = &[
     ("root", "", "", ""),
-    ("msgfolderroot", "Top of Information Store", "IPF.Note", "root"),
+    (
+        "msgfolderroot",
+        "Top of Information Store",
+        "IPF.Note",
+        "root",
+    ),
     ("inbox", "Inbox", "IPF.Note", "msgfolderroot"),
     ("sentitems", "Sent Items", "IPF.Note", "msgfolderroot"),
     ("drafts", "Drafts", "IPF.Note", "msgfolderroot"),
@@ -176,30 +181,95 @@ const DISTINGUISHED: &[(&str, &str, &str, &str)] = &[
     ("tasks", "Tasks", "IPF.Task", "msgfolderroot"),
     ("notes", "Notes", "IPF.StickyNote", "msgfolderroot"),
     ("journal", "Journal", "IPF.Journal", "msgfolderroot"),
-    ("conversationhistory", "Conversation History", "IPF.Note", "msgfolderroot"),
+    (
+        "conversationhistory",
+        "Conversation History",
+        "IPF.Note",
+        "msgfolderroot",
+    ),
     ("scheduled", "Scheduled", "IPF.Note", "msgfolderroot"),
     ("syncissues", "Sync Issues", "IPF.Note", "msgfolderroot"),
     ("conflicts", "Conflicts", "IPF.Note", "syncissues"),
     ("localfailures", "Local Failures", "IPF.Note", "syncissues"),
-    ("serverfailures", "Server Failures", "IPF.Note", "syncissues"),
-    ("recipientcache", "Recipient Cache", "IPF.Contact.RecipientCache", "contacts"),
-    ("quickcontacts", "{06967759-274D-40B2-A3EB-D7F9E73727D7}", "IPF.Contact.MOC.QuickContacts", "contacts"),
-    ("imcontactlist", "{A9E2BC46-B3A0-4243-B315-60D991004455}", "IPF.Contact.MOC.ImContactList", "contacts"),
+    (
+        "serverfailures",
+        "Server Failures",
+        "IPF.Note",
+        "syncissues",
+    ),
+    (
+        "recipientcache",
+        "Recipient Cache",
+        "IPF.Contact.RecipientCache",
+        "contacts",
+    ),
+    (
+        "quickcontacts",
+        "{06967759-274D-40B2-A3EB-D7F9E73727D7}",
+        "IPF.Contact.MOC.QuickContacts",
+        "contacts",
+    ),
+    (
+        "imcontactlist",
+        "{A9E2BC46-B3A0-4243-B315-60D991004455}",
+        "IPF.Contact.MOC.ImContactList",
+        "contacts",
+    ),
     ("peopleconnect", "PeopleConnect", "IPF.Note", "contacts"),
-    ("externalcontacts", "ExternalContacts", "IPF.Contact", "contacts"),
+    (
+        "externalcontacts",
+        "ExternalContacts",
+        "IPF.Contact",
+        "contacts",
+    ),
     ("orionnotes", "Orion Notes", "IPF.Note", "msgfolderroot"),
     ("teamchat", "TeamChat", "IPF.Note", "msgfolderroot"),
     ("searchfolders", "Finder", "", "root"),
     ("todosearch", "To-Do Search", "IPF.Task", "searchfolders"),
-    ("mycontacts", "My Contacts", "IPF.Contact.MOC.MyContacts", "searchfolders"),
+    (
+        "mycontacts",
+        "My Contacts",
+        "IPF.Contact.MOC.MyContacts",
+        "searchfolders",
+    ),
     ("favorites", "Favorites", "IPF.Note", "searchfolders"),
-    ("voicemail", "Voice Mail", "IPF.Note.Microsoft.Voicemail", "searchfolders"),
-    ("alltaggeditems", "AllTaggedItems", "IPF.Note", "searchfolders"),
+    (
+        "voicemail",
+        "Voice Mail",
+        "IPF.Note.Microsoft.Voicemail",
+        "searchfolders",
+    ),
+    (
+        "alltaggeditems",
+        "AllTaggedItems",
+        "IPF.Note",
+        "searchfolders",
+    ),
     ("recoverableitemsroot", "Recoverable Items", "", "root"),
-    ("recoverableitemsdeletions", "Deletions", "", "recoverableitemsroot"),
-    ("recoverableitemsversions", "Versions", "", "recoverableitemsroot"),
-    ("recoverableitemspurges", "Purges", "", "recoverableitemsroot"),
-    ("recoverableitemsdiscoveryholds", "DiscoveryHolds", "", "recoverableitemsroot"),
+    (
+        "recoverableitemsdeletions",
+        "Deletions",
+        "",
+        "recoverableitemsroot",
+    ),
+    (
+        "recoverableitemsversions",
+        "Versions",
+        "",
+        "recoverableitemsroot",
+    ),
+    (
+        "recoverableitemspurges",
+        "Purges",
+        "",
+        "recoverableitemsroot",
+    ),
+    (
+        "recoverableitemsdiscoveryholds",
+        "DiscoveryHolds",
+        "",
+        "recoverableitemsroot",
+    ),
     ("adminauditlogs", "AdminAuditLogs", "", "root"),
     ("directory", "Directory", "", "root"),
     ("mecontact", "MeContact", "IPF.Contact", "root"),
@@ -213,18 +283,58 @@ const DISTINGUISHED: &[(&str, &str, &str, &str)] = &[
     ("yammeroutbound", "Outbound", "IPF.Note", "yammerroot"),
     ("yammerfeeds", "Feeds", "IPF.Note", "yammerroot"),
     ("onedriveroot", "OneDriveRoot", "", "root"),
-    ("onedriverecylebin", "OneDriveRecycleBin", "", "onedriveroot"),
+    (
+        "onedriverecylebin",
+        "OneDriveRecycleBin",
+        "",
+        "onedriveroot",
+    ),
     ("onedrivesystem", "OneDriveSystem", "", "onedriveroot"),
     ("onedrivevolume", "OneDriveVolume", "", "onedriveroot"),
     ("archiveroot", "", "", ""),
-    ("archivemsgfolderroot", "Top of Information Store", "IPF.Note", "archiveroot"),
+    (
+        "archivemsgfolderroot",
+        "Top of Information Store",
+        "IPF.Note",
+        "archiveroot",
+    ),
     ("archiveinbox", "Inbox", "IPF.Note", "archivemsgfolderroot"),
-    ("archivedeleteditems", "Deleted Items", "IPF.Note", "archivemsgfolderroot"),
-    ("archiverecoverableitemsroot", "Recoverable Items", "", "archiveroot"),
-    ("archiverecoverableitemsdeletions", "Deletions", "", "archiverecoverableitemsroot"),
-    ("archiverecoverableitemsversions", "Versions", "", "archiverecoverableitemsroot"),
-    ("archiverecoverableitemspurges", "Purges", "", "archiverecoverableitemsroot"),
-    ("archiverecoverableitemsdiscoveryholds", "DiscoveryHolds", "", "archiverecoverableitemsroot"),
+    (
+        "archivedeleteditems",
+        "Deleted Items",
+        "IPF.Note",
+        "archivemsgfolderroot",
+    ),
+    (
+        "archiverecoverableitemsroot",
+        "Recoverable Items",
+        "",
+        "archiveroot",
+    ),
+    (
+        "archiverecoverableitemsdeletions",
+        "Deletions",
+        "",
+        "archiverecoverableitemsroot",
+    ),
+    (
+        "archiverecoverableitemsversions",
+        "Versions",
+        "",
+        "archiverecoverableitemsroot",
+    ),
+    (
+        "archiverecoverableitemspurges",
+        "Purges",
+        "",
+        "archiverecoverableitemsroot",
+    ),
+    (
+        "archiverecoverableitemsdiscoveryholds",
+        "DiscoveryHolds",
+        "",
+        "archiverecoverableitemsroot",
+    ),
 ];
 
 impl EwsState {
@@ -636,7 +746,12 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
             account.email.to_ascii_lowercase()
         }
     };
-    let body = ops::dispatch(&store, &mailbox, op);
+    // Without RequestServerVersion a request is answered as Exchange 2007 would.
+    let version = header
+        .and_then(|h| h.children.iter().find(|c| c.name == "RequestServerVersion"))
+        .and_then(|v| v.attr("Version"))
+        .unwrap_or("Exchange2007");
+    let body = ops::dispatch(&store, &mailbox, op, version);
     match body {
         Ok(b) => xml_response(StatusCode::OK, envelope(&b)),
         Err(r) => r,

@@ -318,10 +318,16 @@ fn find_item<'a>(s: &'a EwsState, mailbox: &str, id: &str) -> Option<&'a EwsItem
 }
 
 /// Runs one operation; Ok(body fragment) or a complete fault response.
-pub fn dispatch(store: &Store, mailbox: &str, op: &Elem) -> Result<String, Response> {
+/// `version` is the requested server version (`Exchange2007`… `Exchange2016`).
+pub fn dispatch(
+    store: &Store,
+    mailbox: &str,
+    op: &Elem,
+    version: &str,
+) -> Result<String, Response> {
     let mut s = lock(&store.ews);
     match op.name.as_str() {
-        "GetItem" => Ok(get_item(&s, mailbox, op)),
+        "GetItem" => Ok(get_item(&s, mailbox, op, version)),
         "FindItem" => Ok(find_items(&s, mailbox, op)),
         "CreateItem" => Ok(create_item(&mut s, mailbox, op)),
         "UpdateItem" => Ok(update_item(&mut s, mailbox, op)),
@@ -343,13 +349,25 @@ pub fn dispatch(store: &Store, mailbox: &str, op: &Elem) -> Result<String, Respo
     }
 }
 
-fn get_item(s: &EwsState, mailbox: &str, op: &Elem) -> String {
+fn get_item(s: &EwsState, mailbox: &str, op: &Elem, version: &str) -> String {
     let shape = parse_shape(op, "ItemShape");
+    // Exchange 2007 has no MIME conversion of contacts and tasks; later versions do.
+    let no_mime = version.starts_with("Exchange2007");
     let msgs: Vec<String> = folder_ids(op, "ItemIds")
         .iter()
         .map(|idel| {
             let found = resolve_ref(s, mailbox, idel).and_then(|r| materialize(s, mailbox, &r));
             match found {
+                Some(i)
+                    if shape.mime && no_mime && matches!(i.kind.as_str(), "Contact" | "Task") =>
+                {
+                    err_msg(
+                        "GetItem",
+                        "ErrorUnsupportedMimeConversion",
+                        "Mime conversion is not supported for this item type.",
+                        "<m:Items />",
+                    )
+                }
                 Some(i) => ok_msg(
                     "GetItem",
                     &format!("<m:Items>{}</m:Items>", item_xml(&i, &shape, false)),
@@ -461,8 +479,11 @@ fn decorate(i: &EwsItem) -> EwsItem {
         ));
     }
     if let (true, Some(last)) = (bounded, live.last()) {
-        out.props
-            .push(occurrence_info("LastOccurrence", &occurrence(i, last), last.start));
+        out.props.push(occurrence_info(
+            "LastOccurrence",
+            &occurrence(i, last),
+            last.start,
+        ));
     }
     let modified: Vec<Elem> = all
         .iter()
@@ -565,9 +586,7 @@ pub fn normalise(kind: &str, props: &mut Vec<Elem>) {
         }
         "Task" => {
             let text = |p: &Vec<Elem>, n: &str| {
-                p.iter()
-                    .find(|e| e.name == n)
-                    .map(|e| e.text().to_string())
+                p.iter().find(|e| e.name == n).map(|e| e.text().to_string())
             };
             let percent: f64 = text(props, "PercentComplete")
                 .and_then(|v| v.parse().ok())
@@ -957,15 +976,26 @@ fn create_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
         let folder = folder.and_then(|f| {
             let class = f.class.as_str();
             let (needed, code, what) = match kind.as_str() {
-                "Contact" => ("IPF.Contact", "ErrorCannotCreateContactInNonContactFolder", "contact"),
-                "CalendarItem" => ("IPF.Appointment", "ErrorCannotCreateCalendarItemInNonCalendarFolder", "calendar item"),
+                "Contact" => (
+                    "IPF.Contact",
+                    "ErrorCannotCreateContactInNonContactFolder",
+                    "contact",
+                ),
+                "CalendarItem" => (
+                    "IPF.Appointment",
+                    "ErrorCannotCreateCalendarItemInNonCalendarFolder",
+                    "calendar item",
+                ),
                 "Task" => ("IPF.Task", "ErrorCannotCreateTaskInNonTaskFolder", "task"),
                 _ => return Ok(f),
             };
             if class == needed || class.starts_with(&format!("{needed}.")) {
                 Ok(f)
             } else {
-                Err((code, format!("A {what} can only be created in a folder of class {needed}.")))
+                Err((
+                    code,
+                    format!("A {what} can only be created in a folder of class {needed}."),
+                ))
             }
         });
         match folder {
@@ -1064,11 +1094,14 @@ fn apply_updates(item: &mut EwsItem, ch: &Elem) -> Result<(), String> {
                     if let Some(e) = item.props.iter_mut().find(|e| e.name == name) {
                         match part {
                             Some(part) => {
-                                for entry in e.children.iter_mut().filter(|c| c.attr("Key") == key) {
+                                for entry in e.children.iter_mut().filter(|c| c.attr("Key") == key)
+                                {
                                     entry.children.retain(|c| c.name != part);
                                 }
                                 e.children.retain(|c| {
-                                    !(c.attr("Key") == key && c.children.is_empty() && c.text().is_empty())
+                                    !(c.attr("Key") == key
+                                        && c.children.is_empty()
+                                        && c.text().is_empty())
                                 });
                             }
                             None => e.children.retain(|c| c.attr("Key") != key),
@@ -1125,11 +1158,7 @@ fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
         .map(|c| c.children.clone())
         .unwrap_or_default();
     for ch in changes {
-        let Some(idel) = ch
-            .children
-            .iter()
-            .find(|c| c.name.ends_with("ItemId"))
-        else {
+        let Some(idel) = ch.children.iter().find(|c| c.name.ends_with("ItemId")) else {
             msgs.push(err_msg(
                 "UpdateItem",
                 "ErrorInvalidIdEmpty",
@@ -1165,7 +1194,11 @@ fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
             inst.props.push(Elem::t("CalendarItemType", "Exception"));
             after_change(&mut inst);
             inst.change_key = new_change_key();
-            let Some(m) = s.items.iter_mut().find(|i| &i.id == master_id && !i.deleted) else {
+            let Some(m) = s
+                .items
+                .iter_mut()
+                .find(|i| &i.id == master_id && !i.deleted)
+            else {
                 continue;
             };
             m.exceptions.retain(|(n, _)| n != index);

@@ -104,7 +104,8 @@ pub fn expand(item: &EwsItem, until: Option<DateTime<Utc>>) -> Vec<Occurrence> {
                 .map(|d| d.with_timezone(&Utc))
         })
     };
-    let (Some(start), Some(end), Some(rec)) = (parse("Start"), parse("End"), item.prop("Recurrence"))
+    let (Some(start), Some(end), Some(rec)) =
+        (parse("Start"), parse("End"), item.prop("Recurrence"))
     else {
         return vec![];
     };
