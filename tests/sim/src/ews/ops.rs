@@ -539,6 +539,27 @@ fn tag_number(v: &str) -> Option<u32> {
     }
 }
 
+/// Properties of type `xs:dateTime` that Exchange answers in UTC.
+const DATE_TIMES: &[&str] = &[
+    "Start",
+    "End",
+    "OriginalStart",
+    "RecurrenceId",
+    "DateTimeStamp",
+    "DateTimeSent",
+    "DateTimeReceived",
+    "DateTimeCreated",
+    "LastModifiedTime",
+    "ReminderDueBy",
+    "AppointmentReplyTime",
+    "DueDate",
+    "StartDate",
+    "CompleteDate",
+    "AssignedTime",
+    "Birthday",
+    "WeddingAnniversary",
+];
+
 /// Normalises stored values as Exchange does: booleans as `true`/`false`, date-times in UTC
 /// with `Z`, task completion fields consistent with the status.
 pub fn normalise(kind: &str, props: &mut Vec<Elem>) {
@@ -557,7 +578,7 @@ pub fn normalise(kind: &str, props: &mut Vec<Elem>) {
                     "0" | "false" => e.text = "false".into(),
                     _ => {}
                 }
-            } else if t.len() > 10 && t.as_bytes().get(10) == Some(&b'T') {
+            } else if DATE_TIMES.contains(&e.name.as_str()) {
                 if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&t) {
                     e.text = utc(d.with_timezone(&chrono::Utc));
                 }

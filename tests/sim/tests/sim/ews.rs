@@ -726,7 +726,7 @@ async fn create_item_checks_folder_class_and_normalises_values() {
     );
     let (_, b) = e.call(r#"<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="searchfolders"/></m:SavedItemFolderId><m:Items><t:Task><t:Subject>X</t:Subject></t:Task></m:Items></m:CreateItem>"#).await;
     assert!(b.contains("ErrorCannotCreateTaskInNonTaskFolder"), "{b}");
-    let (_, b) = e.call(r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Norm</t:Subject><t:Start>2026-06-03T14:30:00+02:00</t:Start><t:End>2026-06-03T15:30:00+02:00</t:End><t:IsAllDayEvent>0</t:IsAllDayEvent></t:CalendarItem></m:Items></m:CreateItem>"#).await;
+    let (_, b) = e.call(r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Norm</t:Subject><t:Body BodyType="Text">2026-06-03T14:30:00+02:00</t:Body><t:Start>2026-06-03T14:30:00+02:00</t:Start><t:End>2026-06-03T15:30:00+02:00</t:End><t:IsAllDayEvent>0</t:IsAllDayEvent></t:CalendarItem></m:Items></m:CreateItem>"#).await;
     let id = ids(&b, "ItemId").remove(0);
     let (_, got) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape><t:IncludeMimeContent>true</t:IncludeMimeContent></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#)).await;
     assert!(
