@@ -442,6 +442,38 @@ def sync():
 r.op("SyncFolderItems through sync_items()", sync)
 
 
+def bulk_paging_move():
+    created = acct.bulk_create(
+        folder=acct.contacts,
+        items=[Contact(given_name=f"P{n}", surname=f"Page{n:02}", display_name=f"P{n} Page{n:02}") for n in range(12)],
+    )
+    check(len(created) == 12 and all(getattr(c, "id", None) for c in created), f"bulk_create {created[:2]}")
+    fetched = list(acct.fetch(ids=created))
+    check([c.surname for c in fetched] == [f"Page{n:02}" for n in range(12)], "fetch keeps the order")
+    qs = acct.contacts.filter(surname__startswith="Page")
+    check(qs.count() == 12, f"count {qs.count()}")
+    page = [c.surname for c in qs.order_by("surname")[5:8]]
+    check(page == ["Page05", "Page06", "Page07"], f"slice {page}")
+    moved = fetched[0].move(acct.trash)
+    check(acct.contacts.filter(surname="Page00").count() == 0, "moved out of contacts")
+    check(acct.trash.filter(surname="Page00").count() == 1, "moved into Deleted Items")
+    acct.bulk_delete(ids=fetched[1:])
+    check(qs.count() == 0, "bulk_delete")
+    return moved
+
+
+def calendar_sync():
+    f = acct.calendar
+    first = list(f.sync_items())
+    check(f.item_sync_state and first, f"initial calendar sync {len(first)}")
+    check(all(k == "create" for k, _ in first), f"{[k for k, _ in first]}")
+    check(list(f.sync_items()) == [], "no more changes")
+
+
+r.op("bulk create, fetch, count, paging slice, move, bulk delete", bulk_paging_move)
+r.op("calendar sync_items()", calendar_sync)
+
+
 # --- 4. impersonation -----------------------------------------------------------------------
 def impersonation_ok():
     creds = Credentials("svc@contoso.com", "svc-pw")
