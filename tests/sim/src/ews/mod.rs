@@ -7,6 +7,7 @@
 mod autodiscover;
 mod ops;
 pub mod order;
+pub mod recur;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -90,11 +91,16 @@ pub struct Folder {
 impl Folder {
     /// Element name of the folder kind.
     pub fn element(&self) -> &'static str {
-        match self.class.as_str() {
-            "IPF.Appointment" => "CalendarFolder",
-            "IPF.Contact" => "ContactsFolder",
-            "IPF.Task" => "TasksFolder",
-            _ => "Folder",
+        let c = self.class.as_str();
+        let is = |p: &str| c == p || c.starts_with(&format!("{p}."));
+        if is("IPF.Appointment") {
+            "CalendarFolder"
+        } else if is("IPF.Contact") {
+            "ContactsFolder"
+        } else if is("IPF.Task") {
+            "TasksFolder"
+        } else {
+            "Folder"
         }
     }
 }
@@ -118,6 +124,10 @@ pub struct EwsItem {
     pub seq: u64,
     /// Deleted (tombstone kept for SyncFolderItems).
     pub deleted: bool,
+    /// Recurring master: modified occurrences (1-based instance index, full properties).
+    pub exceptions: Vec<(u32, Vec<Elem>)>,
+    /// Recurring master: deleted occurrences (1-based instance indexes).
+    pub deleted_occurrences: Vec<u32>,
 }
 
 impl EwsItem {
@@ -149,15 +159,182 @@ pub fn new_id() -> String {
     )
 }
 
-const DISTINGUISHED: &[(&str, &str, &str)] = &[
-    ("msgfolderroot", "Top of Information Store", "IPF.Note"),
-    ("inbox", "Inbox", "IPF.Note"),
-    ("sentitems", "Sent Items", "IPF.Note"),
-    ("drafts", "Drafts", "IPF.Note"),
-    ("deleteditems", "Deleted Items", "IPF.Note"),
-    ("calendar", "Calendar", "IPF.Appointment"),
-    ("contacts", "Contacts", "IPF.Contact"),
-    ("tasks", "Tasks", "IPF.Task"),
+/// Every distinguished folder of `DistinguishedFolderIdNameType` except `publicfoldersroot`
+/// (shared by all mailboxes): (id, display name, folder class, parent's distinguished id).
+/// `root` is the mailbox root; the archive folders hang under `archiveroot`, a second root.
+const DISTINGUISHED: &[(&str, &str, &str, &str)] = &[
+    ("root", "", "", ""),
+    (
+        "msgfolderroot",
+        "Top of Information Store",
+        "IPF.Note",
+        "root",
+    ),
+    ("inbox", "Inbox", "IPF.Note", "msgfolderroot"),
+    ("sentitems", "Sent Items", "IPF.Note", "msgfolderroot"),
+    ("drafts", "Drafts", "IPF.Note", "msgfolderroot"),
+    ("deleteditems", "Deleted Items", "IPF.Note", "msgfolderroot"),
+    ("outbox", "Outbox", "IPF.Note", "msgfolderroot"),
+    ("junkemail", "Junk Email", "IPF.Note", "msgfolderroot"),
+    ("calendar", "Calendar", "IPF.Appointment", "msgfolderroot"),
+    ("contacts", "Contacts", "IPF.Contact", "msgfolderroot"),
+    ("tasks", "Tasks", "IPF.Task", "msgfolderroot"),
+    ("notes", "Notes", "IPF.StickyNote", "msgfolderroot"),
+    ("journal", "Journal", "IPF.Journal", "msgfolderroot"),
+    (
+        "conversationhistory",
+        "Conversation History",
+        "IPF.Note",
+        "msgfolderroot",
+    ),
+    ("scheduled", "Scheduled", "IPF.Note", "msgfolderroot"),
+    ("syncissues", "Sync Issues", "IPF.Note", "msgfolderroot"),
+    ("conflicts", "Conflicts", "IPF.Note", "syncissues"),
+    ("localfailures", "Local Failures", "IPF.Note", "syncissues"),
+    (
+        "serverfailures",
+        "Server Failures",
+        "IPF.Note",
+        "syncissues",
+    ),
+    (
+        "recipientcache",
+        "Recipient Cache",
+        "IPF.Contact.RecipientCache",
+        "contacts",
+    ),
+    (
+        "quickcontacts",
+        "{06967759-274D-40B2-A3EB-D7F9E73727D7}",
+        "IPF.Contact.MOC.QuickContacts",
+        "contacts",
+    ),
+    (
+        "imcontactlist",
+        "{A9E2BC46-B3A0-4243-B315-60D991004455}",
+        "IPF.Contact.MOC.ImContactList",
+        "contacts",
+    ),
+    ("peopleconnect", "PeopleConnect", "IPF.Note", "contacts"),
+    (
+        "externalcontacts",
+        "ExternalContacts",
+        "IPF.Contact",
+        "contacts",
+    ),
+    ("orionnotes", "Orion Notes", "IPF.Note", "msgfolderroot"),
+    ("teamchat", "TeamChat", "IPF.Note", "msgfolderroot"),
+    ("searchfolders", "Finder", "", "root"),
+    ("todosearch", "To-Do Search", "IPF.Task", "searchfolders"),
+    (
+        "mycontacts",
+        "My Contacts",
+        "IPF.Contact.MOC.MyContacts",
+        "searchfolders",
+    ),
+    ("favorites", "Favorites", "IPF.Note", "searchfolders"),
+    (
+        "voicemail",
+        "Voice Mail",
+        "IPF.Note.Microsoft.Voicemail",
+        "searchfolders",
+    ),
+    (
+        "alltaggeditems",
+        "AllTaggedItems",
+        "IPF.Note",
+        "searchfolders",
+    ),
+    ("recoverableitemsroot", "Recoverable Items", "", "root"),
+    (
+        "recoverableitemsdeletions",
+        "Deletions",
+        "",
+        "recoverableitemsroot",
+    ),
+    (
+        "recoverableitemsversions",
+        "Versions",
+        "",
+        "recoverableitemsroot",
+    ),
+    (
+        "recoverableitemspurges",
+        "Purges",
+        "",
+        "recoverableitemsroot",
+    ),
+    (
+        "recoverableitemsdiscoveryholds",
+        "DiscoveryHolds",
+        "",
+        "recoverableitemsroot",
+    ),
+    ("adminauditlogs", "AdminAuditLogs", "", "root"),
+    ("directory", "Directory", "", "root"),
+    ("mecontact", "MeContact", "IPF.Contact", "root"),
+    ("personmetadata", "PersonMetadata", "", "root"),
+    ("tagitems", "TagItems", "", "root"),
+    ("teamspaceactivity", "TeamspaceActivity", "", "root"),
+    ("teamspacemessaging", "TeamspaceMessaging", "", "root"),
+    ("teamspaceworkitems", "TeamspaceWorkItems", "", "root"),
+    ("yammerroot", "Yammer Root", "IPF.Note", "root"),
+    ("yammerinbound", "Inbound", "IPF.Note", "yammerroot"),
+    ("yammeroutbound", "Outbound", "IPF.Note", "yammerroot"),
+    ("yammerfeeds", "Feeds", "IPF.Note", "yammerroot"),
+    ("onedriveroot", "OneDriveRoot", "", "root"),
+    (
+        "onedriverecylebin",
+        "OneDriveRecycleBin",
+        "",
+        "onedriveroot",
+    ),
+    ("onedrivesystem", "OneDriveSystem", "", "onedriveroot"),
+    ("onedrivevolume", "OneDriveVolume", "", "onedriveroot"),
+    ("archiveroot", "", "", ""),
+    (
+        "archivemsgfolderroot",
+        "Top of Information Store",
+        "IPF.Note",
+        "archiveroot",
+    ),
+    ("archiveinbox", "Inbox", "IPF.Note", "archivemsgfolderroot"),
+    (
+        "archivedeleteditems",
+        "Deleted Items",
+        "IPF.Note",
+        "archivemsgfolderroot",
+    ),
+    (
+        "archiverecoverableitemsroot",
+        "Recoverable Items",
+        "",
+        "archiveroot",
+    ),
+    (
+        "archiverecoverableitemsdeletions",
+        "Deletions",
+        "",
+        "archiverecoverableitemsroot",
+    ),
+    (
+        "archiverecoverableitemsversions",
+        "Versions",
+        "",
+        "archiverecoverableitemsroot",
+    ),
+    (
+        "archiverecoverableitemspurges",
+        "Purges",
+        "",
+        "archiverecoverableitemsroot",
+    ),
+    (
+        "archiverecoverableitemsdiscoveryholds",
+        "DiscoveryHolds",
+        "",
+        "archiverecoverableitemsroot",
+    ),
 ];
 
 impl EwsState {
@@ -176,19 +353,16 @@ impl EwsState {
                 .iter()
                 .any(|f| f.mailbox.as_deref() == Some(key.as_str()))
         {
-            let root = new_id();
-            for (d, name, class) in DISTINGUISHED {
-                let id = if *d == "msgfolderroot" {
-                    root.clone()
-                } else {
-                    new_id()
-                };
+            let mut ids: BTreeMap<&str, String> = BTreeMap::new();
+            for (d, name, class, parent) in DISTINGUISHED {
+                let id = new_id();
+                ids.insert(d, id.clone());
                 self.folders.push(Folder {
                     id,
                     name: name.to_string(),
                     class: class.to_string(),
                     distinguished: Some(d.to_string()),
-                    parent: (*d != "msgfolderroot").then(|| root.clone()),
+                    parent: ids.get(parent).cloned(),
                     mailbox: Some(key.clone()),
                 });
             }
@@ -247,6 +421,8 @@ impl EwsState {
             created_seq: seq,
             seq,
             deleted: false,
+            exceptions: vec![],
+            deleted_occurrences: vec![],
         });
         id
     }
@@ -555,6 +731,10 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
             }
             target.to_ascii_lowercase()
         }
+        // ConvertId and ResolveNames work without a mailbox of one's own.
+        None if matches!(op.name.as_str(), "ConvertId" | "ResolveNames") => {
+            account.email.to_ascii_lowercase()
+        }
         None => {
             if !account.has_mailbox || sc.mailbox_address_mismatch {
                 return soap_fault(
@@ -566,7 +746,12 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
             account.email.to_ascii_lowercase()
         }
     };
-    let body = ops::dispatch(&store, &mailbox, op);
+    // Without RequestServerVersion a request is answered as Exchange 2007 would.
+    let version = header
+        .and_then(|h| h.children.iter().find(|c| c.name == "RequestServerVersion"))
+        .and_then(|v| v.attr("Version"))
+        .unwrap_or("Exchange2007");
+    let body = ops::dispatch(&store, &mailbox, op, version);
     match body {
         Ok(b) => xml_response(StatusCode::OK, envelope(&b)),
         Err(r) => r,

@@ -5,7 +5,9 @@ use axum::response::Response;
 use base64::Engine;
 
 use super::xml::{escape, Elem, M, T};
-use super::{new_change_key, new_id, order, soap_fault, EwsAccount, EwsItem, EwsState, Folder};
+use super::{
+    new_change_key, new_id, order, recur, soap_fault, EwsAccount, EwsItem, EwsState, Folder,
+};
 use crate::store::Store;
 use crate::util::lock;
 
@@ -29,6 +31,7 @@ pub fn with_server_props(
     if !has(&props, "ItemClass") {
         props.push(Elem::t("ItemClass", class));
     }
+    normalise(kind, &mut props);
     props.retain(|p| p.name != "DateTimeCreated" && p.name != "LastModifiedTime");
     props.push(Elem::t("DateTimeCreated", &now()));
     props.push(Elem::t("LastModifiedTime", &now()));
@@ -139,6 +142,7 @@ fn position(kind: &str, name: &str) -> Option<usize> {
 struct Shape {
     id_only: bool,
     additional: Vec<String>,
+    extended: Vec<Elem>,
     mime: bool,
 }
 
@@ -159,7 +163,7 @@ fn parse_shape(op: &Elem, name: &str) -> Shape {
         .and_then(|s| s.child("BaseShape"))
         .map(|b| b.text().to_string())
         .unwrap_or_else(|| "Default".into());
-    let additional = s
+    let additional: Vec<String> = s
         .and_then(|s| s.child("AdditionalProperties"))
         .map(|a| {
             a.children
@@ -168,12 +172,18 @@ fn parse_shape(op: &Elem, name: &str) -> Shape {
                 .collect()
         })
         .unwrap_or_default();
+    let extended = s
+        .and_then(|s| s.child("AdditionalProperties"))
+        .map(|a| a.children_named("ExtendedFieldURI").cloned().collect())
+        .unwrap_or_default();
     let mime = s
         .and_then(|s| s.child("IncludeMimeContent"))
-        .is_some_and(|m| m.text() == "true");
+        .is_some_and(|m| m.text() == "true")
+        || additional.iter().any(|a: &String| a == "MimeContent");
     Shape {
         id_only: base == "IdOnly",
         additional,
+        extended,
         mime,
     }
 }
@@ -189,6 +199,10 @@ fn item_id(i: &EwsItem) -> String {
 /// Serialises an item according to a shape (properties in schema order).
 fn item_xml(i: &EwsItem, shape: &Shape, find: bool) -> String {
     let mut out = format!("<t:{}>", i.kind);
+    // MimeContent comes first in ItemType, before ItemId.
+    if shape.mime && !find {
+        mime_content(i).write(&mut out);
+    }
     out.push_str(&item_id(i));
     out.push_str(&format!(
         r#"<t:ParentFolderId Id="{}" ChangeKey="AQAAAA==" />"#,
@@ -198,8 +212,15 @@ fn item_xml(i: &EwsItem, shape: &Shape, find: bool) -> String {
         .props
         .iter()
         .filter(|p| position(&i.kind, &p.name).is_some())
-        .filter(|p| !shape.id_only || shape.additional.contains(&p.name))
-        .filter(|p| !(find && matches!(p.name.as_str(), "Body" | "Attachments" | "MimeContent")))
+        .filter(|p| p.name != "MimeContent")
+        .filter(|p| {
+            if p.name == "ExtendedProperty" {
+                shape.extended.iter().any(|u| ext_prop_matches(p, u))
+            } else {
+                !shape.id_only || shape.additional.contains(&p.name)
+            }
+        })
+        .filter(|p| !(find && matches!(p.name.as_str(), "Body" | "Attachments")))
         .collect();
     props.sort_by_key(|p| position(&i.kind, &p.name));
     for p in props {
@@ -297,10 +318,16 @@ fn find_item<'a>(s: &'a EwsState, mailbox: &str, id: &str) -> Option<&'a EwsItem
 }
 
 /// Runs one operation; Ok(body fragment) or a complete fault response.
-pub fn dispatch(store: &Store, mailbox: &str, op: &Elem) -> Result<String, Response> {
+/// `version` is the requested server version (`Exchange2007`… `Exchange2016`).
+pub fn dispatch(
+    store: &Store,
+    mailbox: &str,
+    op: &Elem,
+    version: &str,
+) -> Result<String, Response> {
     let mut s = lock(&store.ews);
     match op.name.as_str() {
-        "GetItem" => Ok(get_item(&s, mailbox, op)),
+        "GetItem" => Ok(get_item(&s, mailbox, op, version)),
         "FindItem" => Ok(find_items(&s, mailbox, op)),
         "CreateItem" => Ok(create_item(&mut s, mailbox, op)),
         "UpdateItem" => Ok(update_item(&mut s, mailbox, op)),
@@ -311,6 +338,7 @@ pub fn dispatch(store: &Store, mailbox: &str, op: &Elem) -> Result<String, Respo
         "CreateFolder" => Ok(create_folder(&mut s, mailbox, op)),
         "FindFolder" => Ok(find_folder(&s, mailbox, op)),
         "GetFolder" => Ok(get_folder(&s, mailbox, op)),
+        "ConvertId" => Ok(convert_id(&s, mailbox, op)),
         other => Err(soap_fault(
             "ErrorInvalidRequest",
             &format!(
@@ -321,23 +349,28 @@ pub fn dispatch(store: &Store, mailbox: &str, op: &Elem) -> Result<String, Respo
     }
 }
 
-fn get_item(s: &EwsState, mailbox: &str, op: &Elem) -> String {
+fn get_item(s: &EwsState, mailbox: &str, op: &Elem, version: &str) -> String {
     let shape = parse_shape(op, "ItemShape");
+    // Exchange 2007 has no MIME conversion of contacts and tasks; later versions do.
+    let no_mime = version.starts_with("Exchange2007");
     let msgs: Vec<String> = folder_ids(op, "ItemIds")
         .iter()
         .map(|idel| {
-            let id = idel.attr("Id").unwrap_or("");
-            let occ = find_occurrence(s, mailbox, id);
-            match find_item(s, mailbox, id).or(occ.as_ref()) {
-                Some(i) if shape.mime && matches!(i.kind.as_str(), "Contact" | "Task") => err_msg(
-                    "GetItem",
-                    "ErrorUnsupportedMimeConversion",
-                    "Mime conversion is not supported for this item type.",
-                    "<m:Items />",
-                ),
+            let found = resolve_ref(s, mailbox, idel).and_then(|r| materialize(s, mailbox, &r));
+            match found {
+                Some(i)
+                    if shape.mime && no_mime && matches!(i.kind.as_str(), "Contact" | "Task") =>
+                {
+                    err_msg(
+                        "GetItem",
+                        "ErrorUnsupportedMimeConversion",
+                        "Mime conversion is not supported for this item type.",
+                        "<m:Items />",
+                    )
+                }
                 Some(i) => ok_msg(
                     "GetItem",
-                    &format!("<m:Items>{}</m:Items>", item_xml(i, &shape, false)),
+                    &format!("<m:Items>{}</m:Items>", item_xml(&i, &shape, false)),
                 ),
                 None => err_msg("GetItem", "ErrorItemNotFound", NOT_FOUND, "<m:Items />"),
             }
@@ -346,17 +379,278 @@ fn get_item(s: &EwsState, mailbox: &str, op: &Elem) -> String {
     wrap("GetItem", &msgs)
 }
 
+/// An addressed item: a stored item, or one occurrence (1-based index) of a recurring master.
+#[derive(Debug, Clone, PartialEq)]
+enum Ref {
+    Item(String),
+    Occ(String, u32),
+}
+
+/// Resolves `ItemId` (stored items and occurrence ids `{master}_OCC{yyyymmdd}`),
+/// `OccurrenceItemId` and `RecurringMasterItemId`.
+fn resolve_ref(s: &EwsState, mailbox: &str, el: &Elem) -> Option<Ref> {
+    match el.name.as_str() {
+        "OccurrenceItemId" => {
+            let master = find_item(s, mailbox, el.attr("RecurringMasterId")?)?;
+            let index: u32 = el.attr("InstanceIndex")?.trim().parse().ok()?;
+            let live = recur::expand(master, None)
+                .iter()
+                .any(|o| o.index == index && !master.deleted_occurrences.contains(&index));
+            live.then(|| Ref::Occ(master.id.clone(), index))
+        }
+        "RecurringMasterItemId" => {
+            let occ = Elem::t("ItemId", "").with_attr("Id", el.attr("OccurrenceId")?);
+            match resolve_ref(s, mailbox, &occ)? {
+                Ref::Occ(m, _) => Some(Ref::Item(m)),
+                Ref::Item(id) => Some(Ref::Item(id)),
+            }
+        }
+        _ => {
+            let id = el.attr("Id")?;
+            if find_item(s, mailbox, id).is_some() {
+                return Some(Ref::Item(id.to_string()));
+            }
+            let (master, date) = id.rsplit_once("_OCC")?;
+            let m = find_item(s, mailbox, master)?;
+            let date = chrono::NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+            let until = date.and_hms_opt(0, 0, 0)?.and_utc() + chrono::Duration::days(2);
+            recur::expand(m, Some(until))
+                .into_iter()
+                .find(|o| o.local_date == date && !m.deleted_occurrences.contains(&o.index))
+                .map(|o| Ref::Occ(m.id.clone(), o.index))
+        }
+    }
+}
+
+/// The item as GetItem shows it: a master with its occurrence information, or an occurrence.
+fn materialize(s: &EwsState, mailbox: &str, r: &Ref) -> Option<EwsItem> {
+    match r {
+        Ref::Item(id) => find_item(s, mailbox, id).map(decorate),
+        Ref::Occ(master, index) => {
+            let m = find_item(s, mailbox, master)?;
+            recur::expand(m, None)
+                .into_iter()
+                .find(|o| o.index == *index)
+                .map(|o| occurrence(m, &o))
+        }
+    }
+}
+
+fn occurrence_info(name: &str, o: &EwsItem, original: chrono::DateTime<chrono::Utc>) -> Elem {
+    let mut children = vec![Elem::t("ItemId", "")
+        .with_attr("Id", &o.id)
+        .with_attr("ChangeKey", &o.change_key)];
+    for p in ["Start", "End"] {
+        if let Some(e) = o.prop(p) {
+            children.push(e.clone());
+        }
+    }
+    children.push(Elem::t("OriginalStart", &utc(original)));
+    Elem::t_with(name, children)
+}
+
+/// A recurring master with `FirstOccurrence`, `LastOccurrence`, `ModifiedOccurrences` and
+/// `DeletedOccurrences` as Exchange reports them.
+fn decorate(i: &EwsItem) -> EwsItem {
+    let mut out = i.clone();
+    if i.kind != "CalendarItem" || i.prop("Recurrence").is_none() {
+        return out;
+    }
+    let bounded = i
+        .prop("Recurrence")
+        .and_then(|r| r.children.get(1))
+        .is_some_and(|r| r.name != "NoEndRecurrence");
+    let all = recur::expand(i, None);
+    let live: Vec<&recur::Occurrence> = all
+        .iter()
+        .filter(|o| !i.deleted_occurrences.contains(&o.index))
+        .collect();
+    out.props.retain(|p| {
+        !matches!(
+            p.name.as_str(),
+            "FirstOccurrence" | "LastOccurrence" | "ModifiedOccurrences" | "DeletedOccurrences"
+        )
+    });
+    if let Some(first) = live.first() {
+        out.props.push(occurrence_info(
+            "FirstOccurrence",
+            &occurrence(i, first),
+            first.start,
+        ));
+    }
+    if let (true, Some(last)) = (bounded, live.last()) {
+        out.props.push(occurrence_info(
+            "LastOccurrence",
+            &occurrence(i, last),
+            last.start,
+        ));
+    }
+    let modified: Vec<Elem> = all
+        .iter()
+        .filter(|o| i.exceptions.iter().any(|(n, _)| *n == o.index))
+        .map(|o| occurrence_info("Occurrence", &occurrence(i, o), o.start))
+        .collect();
+    if !modified.is_empty() {
+        out.props
+            .push(Elem::t_with("ModifiedOccurrences", modified));
+    }
+    let deleted: Vec<Elem> = all
+        .iter()
+        .filter(|o| i.deleted_occurrences.contains(&o.index))
+        .map(|o| Elem::t_with("DeletedOccurrence", vec![Elem::t("Start", &utc(o.start))]))
+        .collect();
+    if !deleted.is_empty() {
+        out.props.push(Elem::t_with("DeletedOccurrences", deleted));
+    }
+    out
+}
+
+fn utc(d: chrono::DateTime<chrono::Utc>) -> String {
+    d.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Matches a stored `ExtendedProperty` against an `ExtendedFieldURI`.
+fn ext_prop_matches(prop: &Elem, uri: &Elem) -> bool {
+    let Some(stored) = prop.child("ExtendedFieldURI") else {
+        return false;
+    };
+    let keys = [
+        "DistinguishedPropertySetId",
+        "PropertySetId",
+        "PropertyTag",
+        "PropertyName",
+        "PropertyId",
+    ];
+    let norm = |e: &Elem, k: &str| e.attr(k).map(|v| v.trim().to_ascii_lowercase());
+    keys.iter().all(|k| {
+        let (a, b) = (norm(stored, k), norm(uri, k));
+        match *k {
+            // Tags may be written in decimal or hex.
+            "PropertyTag" => a.map(|v| tag_number(&v)) == b.map(|v| tag_number(&v)),
+            _ => a == b,
+        }
+    })
+}
+
+fn tag_number(v: &str) -> Option<u32> {
+    match v.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// Properties of type `xs:dateTime` that Exchange answers in UTC.
+const DATE_TIMES: &[&str] = &[
+    "Start",
+    "End",
+    "OriginalStart",
+    "RecurrenceId",
+    "DateTimeStamp",
+    "DateTimeSent",
+    "DateTimeReceived",
+    "DateTimeCreated",
+    "LastModifiedTime",
+    "ReminderDueBy",
+    "AppointmentReplyTime",
+    "DueDate",
+    "StartDate",
+    "CompleteDate",
+    "AssignedTime",
+    "Birthday",
+    "WeddingAnniversary",
+];
+
+/// Normalises stored values as Exchange does: booleans as `true`/`false`, date-times in UTC
+/// with `Z`, task completion fields consistent with the status.
+pub fn normalise(kind: &str, props: &mut Vec<Elem>) {
+    fn walk(e: &mut Elem) {
+        if e.children.is_empty() {
+            let boolean = e.name.starts_with("Is")
+                || e.name.starts_with("Has")
+                || matches!(
+                    e.name.as_str(),
+                    "ReminderIsSet" | "AllowNewTimeProposal" | "MeetingRequestWasSent"
+                );
+            let t = e.text().to_string();
+            if boolean {
+                match t.to_ascii_lowercase().as_str() {
+                    "1" | "true" => e.text = "true".into(),
+                    "0" | "false" => e.text = "false".into(),
+                    _ => {}
+                }
+            } else if DATE_TIMES.contains(&e.name.as_str()) {
+                if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&t) {
+                    e.text = utc(d.with_timezone(&chrono::Utc));
+                }
+            }
+        }
+        for c in &mut e.children {
+            walk(c);
+        }
+    }
+    for p in props.iter_mut() {
+        walk(p);
+    }
+    let has = |p: &Vec<Elem>, n: &str| p.iter().any(|e| e.name == n);
+    let set = |p: &mut Vec<Elem>, n: &str, v: &str| {
+        p.retain(|e| e.name != n);
+        p.push(Elem::t(n, v));
+    };
+    match kind {
+        "CalendarItem" => {
+            if !has(props, "IsAllDayEvent") {
+                props.push(Elem::t("IsAllDayEvent", "false"));
+            }
+            if !has(props, "IsCancelled") {
+                props.push(Elem::t("IsCancelled", "false"));
+            }
+        }
+        "Task" => {
+            let text = |p: &Vec<Elem>, n: &str| {
+                p.iter().find(|e| e.name == n).map(|e| e.text().to_string())
+            };
+            let percent: f64 = text(props, "PercentComplete")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            let status = text(props, "Status").unwrap_or_else(|| "NotStarted".into());
+            if status == "Completed" || percent >= 100.0 {
+                set(props, "Status", "Completed");
+                set(props, "PercentComplete", "100");
+                set(props, "IsComplete", "true");
+                if !has(props, "CompleteDate") {
+                    props.push(Elem::t("CompleteDate", &now()));
+                }
+            } else {
+                set(props, "IsComplete", "false");
+                props.retain(|e| e.name != "CompleteDate");
+                if status == "NotStarted" && percent > 0.0 {
+                    set(props, "Status", "InProgress");
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn prop_text(i: &EwsItem, field: &Elem) -> Option<String> {
+    if field.name == "ExtendedFieldURI" {
+        return i
+            .props
+            .iter()
+            .find(|p| p.name == "ExtendedProperty" && ext_prop_matches(p, field))
+            .and_then(|p| p.child("Value"))
+            .map(|v| v.text().to_string());
+    }
     let uri = field.attr("FieldURI")?;
     let name = field_name(uri);
     let p = i.prop(&name)?;
     if field.name == "IndexedFieldURI" {
         let key = field.attr("FieldIndex")?;
-        return p
-            .children
-            .iter()
-            .find(|e| e.attr("Key") == Some(key))
-            .map(|e| e.text().to_string());
+        let entry = p.children.iter().find(|e| e.attr("Key") == Some(key))?;
+        return match uri.split(':').nth(2) {
+            Some(part) => entry.child(part).map(|e| e.text().to_string()),
+            None => Some(entry.text().to_string()),
+        };
     }
     Some(p.text().to_string())
 }
@@ -412,117 +706,63 @@ fn restriction_matches(i: &EwsItem, r: &Elem) -> bool {
 }
 
 /// Expands a calendar item into the instances overlapping `[ws, we)`: single items as they
-/// are, daily/weekly series into `Occurrence` items (ids `{master}_OCC{yyyymmdd}`).
+/// are, series into `Occurrence`/`Exception` items (ids `{master}_OCC{yyyymmdd}`, the original
+/// local date), deleted occurrences left out.
 fn instances(
     i: &EwsItem,
     ws: chrono::DateTime<chrono::Utc>,
     we: chrono::DateTime<chrono::Utc>,
 ) -> Vec<EwsItem> {
-    let (Some(start), Some(end)) = (
-        i.prop("Start").and_then(|p| parse_time(p.text())),
-        i.prop("End").and_then(|p| parse_time(p.text())),
-    ) else {
-        return vec![];
-    };
-    let Some(rec) = i.prop("Recurrence") else {
-        return if start < we && end > ws {
-            vec![i.clone()]
-        } else {
-            vec![]
+    let time = |e: &EwsItem, n: &str| e.prop(n).and_then(|p| parse_time(p.text()));
+    if i.prop("Recurrence").is_none() {
+        return match (time(i, "Start"), time(i, "End")) {
+            (Some(start), Some(end)) if start < we && end > ws => vec![i.clone()],
+            _ => vec![],
         };
-    };
-    let pattern = rec.children.first();
-    let interval: i64 = pattern
-        .and_then(|p| p.child("Interval"))
-        .and_then(|x| x.text().parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    let days: Vec<String> = pattern
-        .and_then(|p| p.child("DaysOfWeek"))
-        .map(|d| {
-            d.text()
-                .split_whitespace()
-                .map(|x| x.to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
-    let range = rec.children.get(1);
-    let count: Option<i64> = range
-        .and_then(|r| r.child("NumberOfOccurrences"))
-        .and_then(|n| n.text().parse().ok());
-    let until = range
-        .and_then(|r| r.child("EndDate"))
-        .and_then(|d| {
-            chrono::NaiveDate::parse_from_str(d.text().get(..10).unwrap_or(""), "%Y-%m-%d").ok()
-        })
-        .and_then(|d| d.and_hms_opt(23, 59, 59))
-        .map(|d| d.and_utc());
-    let kind = pattern.map(|p| p.name.as_str()).unwrap_or("");
-    let dur = end - start;
-    let mut out = vec![];
-    let mut n = 0;
-    let mut day = start;
-    for _ in 0..3660 {
-        if day >= we || until.is_some_and(|u| day > u) || count.is_some_and(|c| n >= c) {
-            break;
-        }
-        let offset = (day - start).num_days();
-        let hit = match kind {
-            "DailyRecurrence" => offset % interval == 0,
-            "WeeklyRecurrence" => {
-                (offset / 7) % interval == 0
-                    && (days.is_empty()
-                        || days.contains(&day.format("%A").to_string().to_ascii_lowercase()))
-            }
-            _ => offset == 0,
-        };
-        if hit {
-            n += 1;
-            if day + dur > ws {
-                out.push(occurrence(i, day, day + dur));
-            }
-        }
-        day += chrono::Duration::days(1);
     }
-    out
+    // Exceptions may have moved later than their original start: look a little further.
+    recur::expand(i, Some(we + chrono::Duration::days(31)))
+        .iter()
+        .filter(|o| !i.deleted_occurrences.contains(&o.index))
+        .map(|o| occurrence(i, o))
+        .filter(|o| match (time(o, "Start"), time(o, "End")) {
+            (Some(start), Some(end)) => start < we && end > ws,
+            _ => false,
+        })
+        .collect()
 }
 
-fn occurrence(
-    master: &EwsItem,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-) -> EwsItem {
+/// One instance of a series: the master's properties at the occurrence's time, or the stored
+/// exception.
+fn occurrence(master: &EwsItem, occ: &recur::Occurrence) -> EwsItem {
     let mut o = master.clone();
-    o.id = format!("{}_OCC{}", master.id, start.format("%Y%m%d"));
+    o.id = format!("{}_OCC{}", master.id, occ.local_date.format("%Y%m%d"));
+    o.exceptions.clear();
+    o.deleted_occurrences.clear();
+    if let Some((_, props)) = master.exceptions.iter().find(|(n, _)| *n == occ.index) {
+        o.props = props.clone();
+        o.change_key = master.change_key.clone();
+        return o;
+    }
     o.props.retain(|p| {
         !matches!(
             p.name.as_str(),
-            "Recurrence" | "Start" | "End" | "CalendarItemType"
+            "Recurrence"
+                | "Start"
+                | "End"
+                | "CalendarItemType"
+                | "OriginalStart"
+                | "FirstOccurrence"
+                | "LastOccurrence"
+                | "ModifiedOccurrences"
+                | "DeletedOccurrences"
         )
     });
-    o.props.push(Elem::t(
-        "Start",
-        &start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    ));
-    o.props.push(Elem::t(
-        "End",
-        &end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    ));
+    o.props.push(Elem::t("Start", &utc(occ.start)));
+    o.props.push(Elem::t("End", &utc(occ.end)));
+    o.props.push(Elem::t("OriginalStart", &utc(occ.start)));
     o.props.push(Elem::t("CalendarItemType", "Occurrence"));
     o
-}
-
-/// Resolves an occurrence id (`{master}_OCC{yyyymmdd}`) to a synthesized occurrence.
-fn find_occurrence(s: &EwsState, mailbox: &str, id: &str) -> Option<EwsItem> {
-    let (master, date) = id.rsplit_once("_OCC")?;
-    let m = find_item(s, mailbox, master)?;
-    let d = chrono::NaiveDate::parse_from_str(date, "%Y%m%d")
-        .ok()?
-        .and_hms_opt(0, 0, 0)?
-        .and_utc();
-    instances(m, d, d + chrono::Duration::days(1))
-        .into_iter()
-        .find(|o| o.id == id)
 }
 
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -550,6 +790,37 @@ fn find_items(s: &EwsState, mailbox: &str, op: &Elem) -> String {
             .filter(|i| restriction.is_none_or(|r| restriction_matches(i, r)))
             .cloned()
             .collect();
+        if let Some(order) = op.child("SortOrder") {
+            // Stable sorts from the last key to the first give the first key precedence.
+            for fo in order.children.iter().rev() {
+                let Some(field) = fo.children.first() else {
+                    continue;
+                };
+                let desc = fo.attr("Order") == Some("Descending");
+                items.sort_by(|a, b| {
+                    let (x, y) = (prop_text(a, field), prop_text(b, field));
+                    let ord = match (
+                        x.as_deref().and_then(parse_time),
+                        y.as_deref().and_then(parse_time),
+                        x.as_deref().and_then(|v| v.parse::<f64>().ok()),
+                        y.as_deref().and_then(|v| v.parse::<f64>().ok()),
+                    ) {
+                        (Some(p), Some(q), _, _) => p.cmp(&q),
+                        (_, _, Some(p), Some(q)) => {
+                            p.partial_cmp(&q).unwrap_or(std::cmp::Ordering::Equal)
+                        }
+                        _ => x
+                            .map(|v| v.to_lowercase())
+                            .cmp(&y.map(|v| v.to_lowercase())),
+                    };
+                    if desc {
+                        ord.reverse()
+                    } else {
+                        ord
+                    }
+                });
+            }
+        }
         let (offset, max, attrs) = if let Some(cv) = op.child("CalendarView") {
             let (Some(ws), Some(we)) = (
                 cv.attr("StartDate").and_then(parse_time),
@@ -723,6 +994,31 @@ fn create_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
                 "The specified folder could not be found in the store.".into(),
             )),
         };
+        let folder = folder.and_then(|f| {
+            let class = f.class.as_str();
+            let (needed, code, what) = match kind.as_str() {
+                "Contact" => (
+                    "IPF.Contact",
+                    "ErrorCannotCreateContactInNonContactFolder",
+                    "contact",
+                ),
+                "CalendarItem" => (
+                    "IPF.Appointment",
+                    "ErrorCannotCreateCalendarItemInNonCalendarFolder",
+                    "calendar item",
+                ),
+                "Task" => ("IPF.Task", "ErrorCannotCreateTaskInNonTaskFolder", "task"),
+                _ => return Ok(f),
+            };
+            if class == needed || class.starts_with(&format!("{needed}.")) {
+                Ok(f)
+            } else {
+                Err((
+                    code,
+                    format!("A {what} can only be created in a folder of class {needed}."),
+                ))
+            }
+        });
         match folder {
             Ok(f) => {
                 let id = s.create_item(mailbox, &f.id, &item, None);
@@ -758,6 +1054,120 @@ fn merge_indexed(existing: &mut Elem, update: &Elem) {
     }
 }
 
+/// Applies the `Updates` of one `ItemChange` to an item; Err(message) when a property is
+/// invalid for the item.
+fn apply_updates(item: &mut EwsItem, ch: &Elem) -> Result<(), String> {
+    for u in ch
+        .child("Updates")
+        .map(|u| u.children.clone())
+        .unwrap_or_default()
+    {
+        let Some(field) = u.children.iter().find(|c| c.name.ends_with("FieldURI")) else {
+            continue;
+        };
+        if field.name == "ExtendedFieldURI" {
+            item.props
+                .retain(|p| !(p.name == "ExtendedProperty" && ext_prop_matches(p, field)));
+            if u.name != "DeleteItemField" {
+                if let Some(src) = u.children.iter().find(|c| !c.name.ends_with("FieldURI")) {
+                    item.props.extend(
+                        src.children_named("ExtendedProperty")
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
+            continue;
+        }
+        let uri = field.attr("FieldURI").unwrap_or_default();
+        let name = field_name(uri);
+        match u.name.as_str() {
+            "SetItemField" | "AppendToItemField" => {
+                let Some(src) = u.children.iter().find(|c| !c.name.ends_with("FieldURI")) else {
+                    continue;
+                };
+                if src.name != item.kind && src.name != "Item" {
+                    return Err(format!(
+                        "The item type {} does not match the item being updated ({}).",
+                        src.name, item.kind
+                    ));
+                }
+                for p in &src.children {
+                    if position(&item.kind, &p.name).is_none() {
+                        return Err(format!(
+                            "Property {} is not valid for this object type.",
+                            p.name
+                        ));
+                    }
+                    match item.props.iter_mut().find(|e| e.name == p.name) {
+                        Some(e) if field.name == "IndexedFieldURI" => merge_indexed(e, p),
+                        Some(e) if u.name == "AppendToItemField" => e.text.push_str(&p.text),
+                        Some(e) => *e = p.clone(),
+                        None => item.props.push(p.clone()),
+                    }
+                }
+            }
+            "DeleteItemField" => {
+                if field.name == "IndexedFieldURI" {
+                    let key = field.attr("FieldIndex");
+                    // `contacts:PhysicalAddress:State` names one part of an entry.
+                    let part = uri.split(':').nth(2);
+                    if let Some(e) = item.props.iter_mut().find(|e| e.name == name) {
+                        match part {
+                            Some(part) => {
+                                for entry in e.children.iter_mut().filter(|c| c.attr("Key") == key)
+                                {
+                                    entry.children.retain(|c| c.name != part);
+                                }
+                                e.children.retain(|c| {
+                                    !(c.attr("Key") == key
+                                        && c.children.is_empty()
+                                        && c.text().is_empty())
+                                });
+                            }
+                            None => e.children.retain(|c| c.attr("Key") != key),
+                        }
+                    }
+                    item.props
+                        .retain(|e| !(e.name == name && e.children.is_empty()));
+                } else {
+                    item.props.retain(|e| e.name != name);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Properties Exchange derives after every change.
+fn after_change(item: &mut EwsItem) {
+    item.props.retain(|p| p.name != "LastModifiedTime");
+    item.props.push(Elem::t("LastModifiedTime", &now()));
+    normalise(&item.kind.clone(), &mut item.props);
+    if item.kind == "CalendarItem" {
+        let recurring = item.prop("Recurrence").is_some();
+        let exception = item
+            .prop("CalendarItemType")
+            .is_some_and(|p| matches!(p.text(), "Exception" | "Occurrence"));
+        for p in item.props.iter_mut() {
+            if p.name == "IsRecurring" && !exception {
+                p.text = recurring.to_string();
+            }
+            if p.name == "CalendarItemType" {
+                p.text = if exception {
+                    "Exception"
+                } else if recurring {
+                    "RecurringMaster"
+                } else {
+                    "Single"
+                }
+                .into();
+            }
+        }
+    }
+}
+
 fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
     let resolution = op
         .attr("ConflictResolution")
@@ -769,7 +1179,7 @@ fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
         .map(|c| c.children.clone())
         .unwrap_or_default();
     for ch in changes {
-        let Some(idel) = ch.child("ItemId") else {
+        let Some(idel) = ch.children.iter().find(|c| c.name.ends_with("ItemId")) else {
             msgs.push(err_msg(
                 "UpdateItem",
                 "ErrorInvalidIdEmpty",
@@ -778,8 +1188,7 @@ fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
             ));
             continue;
         };
-        let id = idel.attr("Id").unwrap_or("").to_string();
-        if find_item(s, mailbox, &id).is_none() {
+        let Some(target) = resolve_ref(s, mailbox, idel) else {
             msgs.push(err_msg(
                 "UpdateItem",
                 "ErrorItemNotFound",
@@ -787,8 +1196,46 @@ fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
                 "<m:Items />",
             ));
             continue;
-        }
+        };
         let seq = s.bump();
+        if let Ref::Occ(master_id, index) = &target {
+            let Some(mut inst) = materialize(s, mailbox, &target) else {
+                continue;
+            };
+            if let Err(msg) = apply_updates(&mut inst, &ch) {
+                msgs.push(err_msg(
+                    "UpdateItem",
+                    "ErrorInvalidPropertySet",
+                    &msg,
+                    "<m:Items />",
+                ));
+                continue;
+            }
+            inst.props.retain(|p| p.name != "CalendarItemType");
+            inst.props.push(Elem::t("CalendarItemType", "Exception"));
+            after_change(&mut inst);
+            inst.change_key = new_change_key();
+            let Some(m) = s
+                .items
+                .iter_mut()
+                .find(|i| &i.id == master_id && !i.deleted)
+            else {
+                continue;
+            };
+            m.exceptions.retain(|(n, _)| n != index);
+            m.exceptions.push((*index, inst.props.clone()));
+            m.change_key = new_change_key();
+            m.seq = seq;
+            msgs.push(ok_msg(
+                "UpdateItem",
+                &format!(
+                    "<m:Items>{}</m:Items><m:ConflictResults><t:Count>0</t:Count></m:ConflictResults>",
+                    id_only_item(&inst)
+                ),
+            ));
+            continue;
+        }
+        let Ref::Item(id) = target else { continue };
         let Some(item) = s.items.iter_mut().find(|i| i.id == id && !i.deleted) else {
             continue;
         };
@@ -803,61 +1250,8 @@ fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
                 continue;
             }
         }
-        let mut bad = None;
-        for u in ch
-            .child("Updates")
-            .map(|u| u.children.clone())
-            .unwrap_or_default()
-        {
-            let Some(field) = u.children.iter().find(|c| c.name.ends_with("FieldURI")) else {
-                continue;
-            };
-            let name = field.attr("FieldURI").map(field_name).unwrap_or_default();
-            match u.name.as_str() {
-                "SetItemField" | "AppendToItemField" => {
-                    let Some(src) = u.children.iter().find(|c| !c.name.ends_with("FieldURI"))
-                    else {
-                        continue;
-                    };
-                    if src.name != item.kind && src.name != "Item" {
-                        bad = Some(format!(
-                            "The item type {} does not match the item being updated ({}).",
-                            src.name, item.kind
-                        ));
-                        break;
-                    }
-                    for p in &src.children {
-                        if position(&item.kind, &p.name).is_none() {
-                            bad = Some(format!(
-                                "Property {} is not valid for this object type.",
-                                p.name
-                            ));
-                            break;
-                        }
-                        match item.props.iter_mut().find(|e| e.name == p.name) {
-                            Some(e) if field.name == "IndexedFieldURI" => merge_indexed(e, p),
-                            Some(e) if u.name == "AppendToItemField" => e.text.push_str(&p.text),
-                            Some(e) => *e = p.clone(),
-                            None => item.props.push(p.clone()),
-                        }
-                    }
-                }
-                "DeleteItemField" => {
-                    if field.name == "IndexedFieldURI" {
-                        let key = field.attr("FieldIndex");
-                        if let Some(e) = item.props.iter_mut().find(|e| e.name == name) {
-                            e.children.retain(|c| c.attr("Key") != key);
-                        }
-                        item.props
-                            .retain(|e| !(e.name == name && e.children.is_empty()));
-                    } else {
-                        item.props.retain(|e| e.name != name);
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(msg) = bad {
+        let mut updated = item.clone();
+        if let Err(msg) = apply_updates(&mut updated, &ch) {
             msgs.push(err_msg(
                 "UpdateItem",
                 "ErrorInvalidPropertySet",
@@ -866,24 +1260,13 @@ fn update_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
             ));
             continue;
         }
-        item.props.retain(|p| p.name != "LastModifiedTime");
-        item.props.push(Elem::t("LastModifiedTime", &now()));
-        if item.kind == "CalendarItem" {
-            let recurring = item.prop("Recurrence").is_some();
-            for p in item.props.iter_mut() {
-                if p.name == "IsRecurring" {
-                    p.text = recurring.to_string();
-                }
-                if p.name == "CalendarItemType" {
-                    p.text = if recurring {
-                        "RecurringMaster"
-                    } else {
-                        "Single"
-                    }
-                    .into();
-                }
-            }
+        after_change(&mut updated);
+        if updated.prop("Recurrence") != item.prop("Recurrence") {
+            // A new pattern starts the series afresh.
+            updated.exceptions.clear();
+            updated.deleted_occurrences.clear();
         }
+        *item = updated;
         item.change_key = new_change_key();
         item.seq = seq;
         msgs.push(ok_msg(
@@ -923,14 +1306,24 @@ fn delete_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
     let msgs: Vec<String> = folder_ids(op, "ItemIds")
         .iter()
         .map(|idel| {
-            let id = idel.attr("Id").unwrap_or("");
-            if find_item(s, mailbox, id).is_none() {
-                return err_msg("DeleteItem", "ErrorItemNotFound", NOT_FOUND, "");
-            }
+            let id = match resolve_ref(s, mailbox, idel) {
+                None => return err_msg("DeleteItem", "ErrorItemNotFound", NOT_FOUND, ""),
+                Some(Ref::Occ(master, index)) => {
+                    let seq = s.bump();
+                    if let Some(m) = s.items.iter_mut().find(|i| i.id == master && !i.deleted) {
+                        m.exceptions.retain(|(n, _)| *n != index);
+                        m.deleted_occurrences.push(index);
+                        m.change_key = new_change_key();
+                        m.seq = seq;
+                    }
+                    return ok_msg("DeleteItem", "");
+                }
+                Some(Ref::Item(id)) => id,
+            };
             match (&kind[..], &deleted_folder) {
                 ("MoveToDeletedItems", Some(df)) => {
                     let df = df.clone();
-                    move_one(s, mailbox, id, &df);
+                    move_one(s, mailbox, &id, &df);
                 }
                 _ => {
                     let seq = s.bump();
@@ -1209,9 +1602,13 @@ fn folder_xml(s: &EwsState, f: &Folder) -> String {
         })
         .unwrap_or_default();
     format!(
-        r#"<t:{el}><t:FolderId Id="{}" ChangeKey="AQAAAA==" />{parent}<t:FolderClass>{}</t:FolderClass><t:DisplayName>{}</t:DisplayName><t:TotalCount>{total}</t:TotalCount><t:ChildFolderCount>{children}</t:ChildFolderCount>{unread}</t:{el}>"#,
+        r#"<t:{el}><t:FolderId Id="{}" ChangeKey="AQAAAA==" />{parent}{}<t:DisplayName>{}</t:DisplayName><t:TotalCount>{total}</t:TotalCount><t:ChildFolderCount>{children}</t:ChildFolderCount>{unread}</t:{el}>"#,
         escape(&f.id),
-        escape(&f.class),
+        if f.class.is_empty() {
+            String::new()
+        } else {
+            format!("<t:FolderClass>{}</t:FolderClass>", escape(&f.class))
+        },
         escape(&f.name)
     )
 }
@@ -1334,4 +1731,78 @@ fn get_folder(s: &EwsState, mailbox: &str, op: &Elem) -> String {
         })
         .collect();
     wrap("GetFolder", &msgs)
+}
+
+/// ConvertId: ids of this server convert to themselves in every format (the simulator has one
+/// id form); anything else is malformed.
+fn convert_id(s: &EwsState, mailbox: &str, op: &Elem) -> String {
+    let dest = op.attr("DestinationFormat").unwrap_or("EwsId").to_string();
+    let msgs: Vec<String> = op
+        .child("SourceIds")
+        .map(|c| c.children.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|src| {
+            let id = src.attr("Id").unwrap_or("");
+            let known = find_item(s, mailbox, id).is_some()
+                || s.folders.iter().any(|f| f.id == id)
+                || resolve_ref(s, mailbox, &Elem::t("ItemId", "").with_attr("Id", id)).is_some();
+            if !known {
+                return err_msg(
+                    "ConvertId",
+                    "ErrorInvalidIdMalformed",
+                    "Id is malformed.",
+                    "",
+                );
+            }
+            let mb = src.attr("Mailbox").unwrap_or(mailbox);
+            ok_msg(
+                "ConvertId",
+                &format!(
+                    r#"<m:AlternateId xsi:type="t:AlternateIdType" Format="{}" Id="{}" Mailbox="{}" />"#,
+                    escape(&dest),
+                    escape(id),
+                    escape(mb)
+                ),
+            )
+        })
+        .collect();
+    wrap("ConvertId", &msgs)
+}
+
+/// The item as MIME: iCalendar for calendar items, vCard for contacts, RFC 5322 otherwise.
+fn mime_content(i: &EwsItem) -> Elem {
+    let text = |n: &str| i.prop(n).map(|p| p.text().to_string()).unwrap_or_default();
+    let ics_time = |n: &str| {
+        i.prop(n)
+            .and_then(|p| parse_time(p.text()))
+            .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
+            .unwrap_or_default()
+    };
+    let body = match i.kind.as_str() {
+        "CalendarItem" => format!(
+            "Content-Type: text/calendar; charset=\"utf-8\"; method=PUBLISH\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//syncbridge//EWS simulator//EN\r\nMETHOD:PUBLISH\r\nBEGIN:VEVENT\r\nUID:{}\r\nSUMMARY:{}\r\nDTSTART:{}\r\nDTEND:{}\r\nLOCATION:{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            i.id,
+            text("Subject"),
+            ics_time("Start"),
+            ics_time("End"),
+            text("Location")
+        ),
+        "Contact" => format!(
+            "Content-Type: text/directory; profile=\"vCard\"; charset=\"utf-8\"\r\n\r\nBEGIN:VCARD\r\nVERSION:3.0\r\nFN:{}\r\nN:{};{};;;\r\nEND:VCARD\r\n",
+            text("DisplayName"),
+            text("Surname"),
+            text("GivenName")
+        ),
+        _ => format!(
+            "Subject: {}\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\n{}\r\n",
+            text("Subject"),
+            text("Body")
+        ),
+    };
+    Elem::t(
+        "MimeContent",
+        &base64::engine::general_purpose::STANDARD.encode(format!("MIME-Version: 1.0\r\n{body}")),
+    )
+    .with_attr("CharacterSet", "UTF-8")
 }

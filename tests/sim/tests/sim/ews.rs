@@ -670,3 +670,256 @@ async fn calendar_view_expands_recurring_series() {
         ("getitem_occurrence".into(), got.1),
     ]);
 }
+
+fn ids(xml: &str, tag: &str) -> Vec<String> {
+    xml.split(&format!("<t:{tag} Id=\""))
+        .skip(1)
+        .filter_map(|p| p.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_distinguished_folder_exists() {
+    let e = Ews::new().await;
+    let xsd = std::fs::read_to_string(common::oracles().join("ews/schema/types.xsd")).unwrap();
+    let block = between(
+        &xsd,
+        "name=\"DistinguishedFolderIdNameType\"",
+        "</xs:simpleType>",
+    )
+    .unwrap();
+    let names: Vec<&str> = block
+        .split("value=\"")
+        .skip(1)
+        .filter_map(|p| p.split('"').next())
+        .collect();
+    assert!(names.len() > 60 && names.contains(&"root"), "{names:?}");
+    let folder_ids: String = names
+        .iter()
+        .map(|n| format!(r#"<t:DistinguishedFolderId Id="{n}"/>"#))
+        .collect();
+    let (_, b) = e.call(&format!(r#"<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds>{folder_ids}</m:FolderIds></m:GetFolder>"#)).await;
+    assert_eq!(
+        b.matches("<m:ResponseCode>NoError</m:ResponseCode>")
+            .count(),
+        names.len(),
+        "{b}"
+    );
+    // root holds the IPM subtree; a deep FindFolder from root reaches the calendar
+    let (_, tree) = e.call(r#"<m:FindFolder Traversal="Deep"><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:ParentFolderIds><t:DistinguishedFolderId Id="root"/></m:ParentFolderIds></m:FindFolder>"#).await;
+    assert!(tree.contains("<t:DisplayName>Top of Information Store</t:DisplayName>"));
+    assert!(tree.contains("<t:CalendarFolder>"), "{tree}");
+    validate_all(&[
+        ("getfolder_all".into(), b),
+        ("findfolder_root".into(), tree),
+    ]);
+}
+
+#[tokio::test]
+async fn create_item_checks_folder_class_and_normalises_values() {
+    let e = Ews::new().await;
+    let (_, b) = e.call(r#"<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="calendar"/></m:SavedItemFolderId><m:Items><t:Contact><t:GivenName>X</t:GivenName></t:Contact></m:Items></m:CreateItem>"#).await;
+    assert!(
+        b.contains("ErrorCannotCreateContactInNonContactFolder"),
+        "{b}"
+    );
+    let (_, b) = e.call(r#"<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="searchfolders"/></m:SavedItemFolderId><m:Items><t:Task><t:Subject>X</t:Subject></t:Task></m:Items></m:CreateItem>"#).await;
+    assert!(b.contains("ErrorCannotCreateTaskInNonTaskFolder"), "{b}");
+    let (_, b) = e.call(r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Norm</t:Subject><t:Body BodyType="Text">2026-06-03T14:30:00+02:00</t:Body><t:Start>2026-06-03T14:30:00+02:00</t:Start><t:End>2026-06-03T15:30:00+02:00</t:End><t:IsAllDayEvent>0</t:IsAllDayEvent></t:CalendarItem></m:Items></m:CreateItem>"#).await;
+    let id = ids(&b, "ItemId").remove(0);
+    let (_, got) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape><t:IncludeMimeContent>true</t:IncludeMimeContent></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#)).await;
+    assert!(
+        got.contains("<t:Start>2026-06-03T12:30:00Z</t:Start>"),
+        "{got}"
+    );
+    assert!(
+        got.contains("<t:IsAllDayEvent>false</t:IsAllDayEvent>"),
+        "{got}"
+    );
+    let mime = between(
+        &got,
+        "<t:MimeContent CharacterSet=\"UTF-8\">",
+        "</t:MimeContent>",
+    )
+    .unwrap();
+    let mime = base64::engine::general_purpose::STANDARD
+        .decode(mime)
+        .unwrap();
+    assert!(String::from_utf8_lossy(&mime).contains("SUMMARY:Norm"));
+    validate_all(&[("getitem_mime".into(), got)]);
+}
+
+#[tokio::test]
+async fn contacts_sort_indexed_parts_and_extended_properties() {
+    let e = Ews::new().await;
+    let ext = r#"<t:ExtendedFieldURI DistinguishedPropertySetId="PublicStrings" PropertyName="Lucky" PropertyType="Integer"/>"#;
+    for (given, sur, n) in [("Zoe", "Young", 7), ("Al", "Adams", 3)] {
+        let (_, b) = e.call(&format!(r#"<m:CreateItem><m:Items><t:Contact><t:ExtendedProperty>{ext}<t:Value>{n}</t:Value></t:ExtendedProperty><t:GivenName>{given}</t:GivenName><t:Surname>{sur}</t:Surname><t:PhysicalAddresses><t:Entry Key="Business"><t:Street>1 Main St</t:Street><t:City>Springfield</t:City><t:State>IL</t:State></t:Entry></t:PhysicalAddresses></t:Contact></m:Items></m:CreateItem>"#)).await;
+        assert!(b.contains("NoError"), "{b}");
+    }
+    let find = |order: &str, restriction: &str| {
+        format!(
+            r#"<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>Default</t:BaseShape><t:AdditionalProperties>{ext}</t:AdditionalProperties></m:ItemShape>{restriction}<m:SortOrder><t:FieldOrder Order="{order}"><t:FieldURI FieldURI="contacts:Surname"/></t:FieldOrder></m:SortOrder><m:ParentFolderIds><t:DistinguishedFolderId Id="contacts"/></m:ParentFolderIds></m:FindItem>"#
+        )
+    };
+    let (_, desc) = e.call(&find("Descending", "")).await;
+    let (y, a, b) = (
+        desc.find("Young").unwrap(),
+        desc.find("Bansky").unwrap(),
+        desc.find("Adams").unwrap(),
+    );
+    assert!(y < a && a < b, "{desc}");
+    assert!(
+        desc.contains("<t:Value>7</t:Value>"),
+        "extended property returned when asked: {desc}"
+    );
+    let (_, hit) = e.call(&find("Ascending", &format!(r#"<m:Restriction><t:IsEqualTo>{ext}<t:FieldURIOrConstant><t:Constant Value="7"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>"#))).await;
+    assert!(
+        hit.contains("TotalItemsInView=\"1\"") && hit.contains("Young"),
+        "{hit}"
+    );
+    let id = ids(&hit, "ItemId").remove(0);
+    let (_, u) = e.call(&format!(r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite"><m:ItemChanges><t:ItemChange><t:ItemId Id="{id}"/><t:Updates><t:DeleteItemField><t:IndexedFieldURI FieldURI="contacts:PhysicalAddress:State" FieldIndex="Business"/></t:DeleteItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#)).await;
+    assert!(u.contains("NoError"), "{u}");
+    let (_, got) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#)).await;
+    assert!(!got.contains("<t:State>"), "{got}");
+    assert!(
+        got.contains("<t:City>Springfield</t:City>")
+            && got.contains("<t:Street>1 Main St</t:Street>"),
+        "{got}"
+    );
+    assert!(
+        !got.contains("ExtendedProperty"),
+        "not returned unless asked: {got}"
+    );
+    validate_all(&[
+        ("finditem_sorted".into(), desc),
+        ("finditem_ext".into(), hit),
+        ("getitem_contact".into(), got),
+    ]);
+}
+
+#[tokio::test]
+async fn completing_a_task_sets_completion_fields() {
+    let e = Ews::new().await;
+    let (_, b) = e.call(r#"<m:CreateItem><m:Items><t:Task><t:Subject>Report</t:Subject></t:Task></m:Items></m:CreateItem>"#).await;
+    let id = ids(&b, "ItemId").remove(0);
+    let (_, u) = e.call(&format!(r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite"><m:ItemChanges><t:ItemChange><t:ItemId Id="{id}"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="task:Status"/><t:Task><t:Status>Completed</t:Status></t:Task></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#)).await;
+    assert!(u.contains("NoError"), "{u}");
+    let (_, got) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#)).await;
+    assert!(
+        got.contains("<t:PercentComplete>100</t:PercentComplete>"),
+        "{got}"
+    );
+    assert!(got.contains("<t:IsComplete>true</t:IsComplete>"), "{got}");
+    assert!(got.contains("<t:CompleteDate>"), "{got}");
+    validate_all(&[("getitem_task_done".into(), got)]);
+}
+
+#[tokio::test]
+async fn series_in_its_zone_with_exception_and_deleted_occurrence() {
+    let e = Ews::new().await;
+    // Tuesdays 09:00 Europe/Berlin from 17 March 2026; DST starts on 29 March.
+    let (_, b) = e.call(r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Weekly sync</t:Subject><t:Start>2026-03-17T09:00:00+01:00</t:Start><t:End>2026-03-17T10:00:00+01:00</t:End>
+        <t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>Tuesday</t:DaysOfWeek></t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>2026-03-17</t:StartDate><t:NumberOfOccurrences>4</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence>
+        <t:StartTimeZone Id="W. Europe Standard Time"/><t:EndTimeZone Id="W. Europe Standard Time"/></t:CalendarItem></m:Items></m:CreateItem>"#).await;
+    let master = ids(&b, "ItemId").remove(0);
+    let view = r#"<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:CalendarView StartDate="2026-03-16T00:00:00Z" EndDate="2026-04-12T00:00:00Z"/><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>"#;
+    let (_, v) = e.call(view).await;
+    for start in [
+        "2026-03-17T08:00:00Z",
+        "2026-03-24T08:00:00Z",
+        "2026-03-31T07:00:00Z",
+        "2026-04-07T07:00:00Z",
+    ] {
+        assert!(
+            v.contains(&format!("<t:Start>{start}</t:Start>")),
+            "{start} missing: {v}"
+        );
+    }
+    // modify the second occurrence by OccurrenceItemId, delete the third by its own id
+    let (_, u) = e.call(&format!(r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange><t:OccurrenceItemId RecurringMasterId="{master}" InstanceIndex="2"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:CalendarItem><t:Subject>Moved</t:Subject></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#)).await;
+    assert!(u.contains("NoError"), "{u}");
+    let third = format!("{master}_OCC20260331");
+    let (_, d) = e.call(&format!(r#"<m:DeleteItem DeleteType="MoveToDeletedItems" SendMeetingCancellations="SendToNone"><m:ItemIds><t:ItemId Id="{third}"/></m:ItemIds></m:DeleteItem>"#)).await;
+    assert!(d.contains("NoError"), "{d}");
+    let (_, gone) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{third}"/></m:ItemIds></m:GetItem>"#)).await;
+    assert!(gone.contains("ErrorItemNotFound"), "{gone}");
+    let (_, occ) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:OccurrenceItemId RecurringMasterId="{master}" InstanceIndex="2"/></m:ItemIds></m:GetItem>"#)).await;
+    assert!(
+        occ.contains("<t:Subject>Moved</t:Subject>")
+            && occ.contains("<t:CalendarItemType>Exception</t:CalendarItemType>"),
+        "{occ}"
+    );
+    let (_, m) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{master}"/></m:ItemIds></m:GetItem>"#)).await;
+    assert!(
+        between(&m, "<t:FirstOccurrence>", "</t:FirstOccurrence>")
+            .unwrap()
+            .contains("<t:Start>2026-03-17T08:00:00Z</t:Start>"),
+        "{m}"
+    );
+    assert!(
+        between(&m, "<t:LastOccurrence>", "</t:LastOccurrence>")
+            .unwrap()
+            .contains("<t:Start>2026-04-07T07:00:00Z</t:Start>"),
+        "{m}"
+    );
+    assert!(
+        between(&m, "<t:ModifiedOccurrences>", "</t:ModifiedOccurrences>")
+            .unwrap()
+            .contains("<t:OriginalStart>2026-03-24T08:00:00Z</t:OriginalStart>"),
+        "{m}"
+    );
+    assert!(m.contains("<t:DeletedOccurrences><t:DeletedOccurrence><t:Start>2026-03-31T07:00:00Z</t:Start></t:DeletedOccurrence></t:DeletedOccurrences>"), "{m}");
+    let (_, v2) = e.call(view).await;
+    assert_eq!(
+        v2.matches("<t:CalendarItemType>Occurrence</t:CalendarItemType>")
+            .count(),
+        2,
+        "{v2}"
+    );
+    assert_eq!(
+        v2.matches("<t:CalendarItemType>Exception</t:CalendarItemType>")
+            .count(),
+        1,
+        "{v2}"
+    );
+    validate_all(&[
+        ("view_dst".into(), v),
+        ("getitem_exception".into(), occ),
+        ("getitem_master".into(), m),
+        ("view_after".into(), v2),
+    ]);
+}
+
+#[tokio::test]
+async fn soap_autodiscover_answers_autodiscover_smtp_address() {
+    let e = Ews::new().await;
+    let url = e.sim.autodiscover_url().replace(".xml", ".svc");
+    let body = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover" xmlns:wsa="http://www.w3.org/2005/08/addressing" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header><a:RequestedServerVersion>Exchange2013</a:RequestedServerVersion><wsa:Action>http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings</wsa:Action></soap:Header><soap:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users><a:User><a:Mailbox>{ALICE}</a:Mailbox></a:User></a:Users><a:RequestedSettings><a:Setting>AutoDiscoverSMTPAddress</a:Setting><a:Setting>ExternalEwsUrl</a:Setting><a:Setting>AlternateMailboxes</a:Setting><a:Setting>NoSuchSetting</a:Setting></a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></soap:Body></soap:Envelope>"#
+    );
+    let got =
+        e.c.post(&url)
+            .basic_auth(ALICE, Some("alice-pw"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(
+        got.contains(&format!(
+            "<Name>AutoDiscoverSMTPAddress</Name><Value>{ALICE}</Value>"
+        )),
+        "{got}"
+    );
+    assert!(
+        got.contains("<ErrorCode>SettingIsNotAvailable</ErrorCode>")
+            && got.contains("<SettingName>AlternateMailboxes</SettingName>"),
+        "{got}"
+    );
+    assert!(got.contains("<ErrorCode>InvalidSetting</ErrorCode><ErrorMessage>The requested setting is invalid.</ErrorMessage><SettingName>NoSuchSetting</SettingName>"), "{got}");
+}
