@@ -779,3 +779,72 @@ async fn event_time_zones_are_stored_in_utc_and_presented_as_preferred() {
     let (_, view) = get(&c, &tok, &format!("{g}/users/u1/calendarView?startDateTime=2026-07-15T15:30:00Z&endDateTime=2026-07-15T16:30:00Z")).await;
     assert_eq!(view["value"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn entra_discovery_documents_as_msal_reads_them() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let base = sim.base_url();
+    for key in [TENANT, DOMAIN] {
+        let r = c
+            .get(format!("{base}/{key}/v2.0/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let d: Value = r.json().await.unwrap();
+        assert_eq!(d["token_endpoint"], sim.token_url(TENANT));
+        assert_eq!(d["issuer"], format!("{base}/{TENANT}/v2.0"));
+        assert_eq!(
+            d["authorization_endpoint"],
+            format!("{base}/{TENANT}/oauth2/v2.0/authorize")
+        );
+    }
+    let v1: Value = c
+        .get(format!("{base}/{TENANT}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v1["issuer"], format!("https://sts.windows.net/{TENANT}/"));
+    let r = c
+        .get(format!(
+            "{base}/nope.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_tenant");
+    assert_eq!(e["error_codes"][0], 90002);
+
+    let disc = |auth: String| {
+        let c = c.clone();
+        let url = format!("{base}/common/discovery/instance");
+        async move {
+            let r = c
+                .get(url)
+                .query(&[
+                    ("api-version", "1.0"),
+                    ("authorization_endpoint", auth.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, d) = disc(format!("{base}/{TENANT}/oauth2/v2.0/authorize")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        d["tenant_discovery_endpoint"],
+        format!("{base}/{TENANT}/v2.0/.well-known/openid-configuration")
+    );
+    let (s, d) = disc("https://login.example.org/x/oauth2/v2.0/authorize".into()).await;
+    assert_eq!(s, 400);
+    assert_eq!(d["error"], "invalid_instance");
+    assert_eq!(d["error_codes"][0], 50049);
+}
