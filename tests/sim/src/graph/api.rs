@@ -1067,6 +1067,24 @@ fn user_routes(
         l.remove(0);
         segs.remove(0);
     }
+    // The one calendar of a mailbox is also addressed by its id: `calendars/{id}` is
+    // `calendar`, `calendars/{id}/events…` is `calendar/events…`.
+    if l.first() == Some(&"calendars") && l.len() > 1 {
+        if segs[1] != model::DEFAULT_CALENDAR_ID {
+            return ctx.err(
+                StatusCode::NOT_FOUND,
+                "ErrorItemNotFound",
+                "The specified object was not found in the store.",
+            );
+        }
+        if l.len() == 2 {
+            l = vec!["calendar"];
+            segs = vec!["calendar".to_string()];
+        } else {
+            l.drain(..2);
+            segs.drain(..2);
+        }
+    }
     let tenant_domain = g.tenants[ti].domain.clone();
     let uctx = format!("users('{uid}')");
     match (m.as_str(), l.as_slice()) {
@@ -1295,7 +1313,7 @@ fn user_routes(
                 .find_user(uid)
                 .map(|u| u.data.clone())
                 .unwrap_or_default();
-            let cal = json!({"id": "AAMkAGI2AAEGAAA=", "name": "Calendar", "color": "auto", "hexColor": "", "isDefaultCalendar": true,
+            let cal = json!({"id": model::DEFAULT_CALENDAR_ID, "name": "Calendar", "color": "auto", "hexColor": "", "isDefaultCalendar": true,
                 "changeKey": "nfZyf7VcrEKLNoU37KWlkQAAA0x0+w==", "canShare": true, "canViewPrivateItems": true, "canEdit": true,
                 "allowedOnlineMeetingProviders": ["teamsForBusiness"], "defaultOnlineMeetingProvider": "teamsForBusiness", "isTallyingResponses": true, "isRemovable": false,
                 "owner": {"name": me["displayName"], "address": me["mail"]}});

@@ -848,3 +848,125 @@ async fn entra_discovery_documents_as_msal_reads_them() {
     assert_eq!(d["error"], "invalid_instance");
     assert_eq!(d["error_codes"][0], 50049);
 }
+
+async fn send(
+    c: &reqwest::Client,
+    tok: &str,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut rq = c.request(method, url).bearer_auth(tok);
+    for (k, v) in headers {
+        rq = rq.header(*k, *v);
+    }
+    if let Some(b) = body {
+        rq = rq.json(&b);
+    }
+    let r = rq.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn calendar_by_id_events_view_attendee_status_and_online_meetings() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    let (s, cals) = get(&c, &tok, &format!("{g}/users/u1/calendars")).await;
+    assert_eq!(s, 200);
+    let cal = cals["value"][0]["id"].as_str().unwrap().to_string();
+    let calu = format!("{g}/users/u1/calendars/{}", cal.replace('=', "%3D"));
+    let (s, one) = get(&c, &tok, &calu).await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(one["id"], cal.as_str());
+    let (s, e) = get(&c, &tok, &format!("{g}/users/u1/calendars/AAMkNOPE/events")).await;
+    assert_eq!(s, 404, "{e}");
+    assert_eq!(e["error"]["code"], "ErrorItemNotFound");
+
+    let (s, ev) = send(
+        &c,
+        &tok,
+        reqwest::Method::POST,
+        &format!("{calu}/events"),
+        Some(json!({
+            "subject": "Planning",
+            "start": {"dateTime": "2026-03-11T14:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-11T15:00:00", "timeZone": "UTC"},
+            "attendees": [{"emailAddress": {"address": "bob@contoso.onmicrosoft.com", "name": "Bob"}, "type": "required"},
+                          {"emailAddress": {"address": "x@fabrikam.com"}}],
+            "isOnlineMeeting": true,
+            "onlineMeetingProvider": "teamsForBusiness"
+        })),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201, "{ev}");
+    for a in ev["attendees"].as_array().unwrap() {
+        assert_eq!(a["status"]["response"], "none", "{a}");
+        assert_eq!(a["status"]["time"], "0001-01-01T00:00:00Z");
+    }
+    assert_eq!(ev["attendees"][1]["type"], "required");
+    assert!(ev["onlineMeeting"]["joinUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://teams.microsoft.com/l/meetup-join/"));
+    assert_eq!(ev["onlineMeetingProvider"], "teamsForBusiness");
+    let id = ev["id"].as_str().unwrap();
+
+    let (s, list) = get(&c, &tok, &format!("{calu}/events")).await;
+    assert_eq!(s, 200);
+    assert!(list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["id"] == id));
+    let (s, got) = get(&c, &tok, &format!("{calu}/events/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(got["subject"], "Planning");
+    let (s, view) = get(
+        &c,
+        &tok,
+        &format!("{calu}/calendarView?startDateTime=2026-03-11T00:00:00Z&endDateTime=2026-03-12T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(s, 200, "{view}");
+    let subjects: Vec<&str> = view["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["Planning"]);
+
+    // turning an existing event into an online meeting fills `onlineMeeting`
+    let (s, plain) = send(
+        &c,
+        &tok,
+        reqwest::Method::POST,
+        &format!("{g}/users/u1/events"),
+        Some(json!({"subject": "Plain",
+            "start": {"dateTime": "2026-03-12T14:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-12T15:00:00", "timeZone": "UTC"}})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(plain["onlineMeeting"], Value::Null);
+    let pid = plain["id"].as_str().unwrap();
+    let (s, p) = send(
+        &c,
+        &tok,
+        reqwest::Method::PATCH,
+        &format!("{g}/users/u1/events/{pid}"),
+        Some(json!({"isOnlineMeeting": true, "attendees": [{"emailAddress": {"address": "bob@contoso.onmicrosoft.com"}}]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    assert!(p["onlineMeeting"]["joinUrl"].is_string(), "{p}");
+    assert_eq!(p["onlineMeetingProvider"], "teamsForBusiness");
+    assert_eq!(p["attendees"][0]["status"]["response"], "none");
+}
