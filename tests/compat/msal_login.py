@@ -125,6 +125,7 @@ def wrong_secret():
     check(7000215 in result.get("error_codes", []), result.get("error_codes"))
     check(result.get("error_description", "").startswith("AADSTS7000215:"), result.get("error_description"))
     check(result.get("correlation_id"), "no correlation_id")
+    check(f"app '{CLIENT_ID}'" in result["error_description"], result["error_description"])
 
 
 def scope_without_default():

@@ -153,6 +153,7 @@ PROXY_PORT = start_proxy()
 # ---------- the client ----------
 
 from O365 import Account  # noqa: E402
+from O365.utils.token import MemoryTokenBackend  # noqa: E402
 
 r = Report("o365")
 S = {}
@@ -166,7 +167,7 @@ def account(secret=SECRET):
         proxy_server="127.0.0.1",
         proxy_port=PROXY_PORT,
         proxy_http_only=True,
-        token_backend=None,
+        token_backend=MemoryTokenBackend(),
     )
 
 

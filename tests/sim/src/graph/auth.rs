@@ -136,7 +136,7 @@ pub fn token_endpoint(store: &Store, path: &str, method: &Method, body: &[u8]) -
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
-            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.",
+            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
         );
     }
     if sc.mfa_required {
@@ -344,7 +344,11 @@ pub fn instance_discovery(store: &Store, query: Option<&str>) -> Response {
             "Unknown or invalid instance.",
         );
     }
-    let tenant = path.split('/').next().filter(|t| !t.is_empty()).unwrap_or("common");
+    let tenant = path
+        .split('/')
+        .next()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("common");
     json_response(
         StatusCode::OK,
         &json!({

@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod delta;
 mod model;
+mod schema;
 pub mod tz;
 
 use std::collections::HashMap;

@@ -107,17 +107,43 @@ pub fn default_user(given: &Value, domain: &str) -> Value {
 
 /// A full group object.
 pub fn default_group(given: &Value) -> Value {
+    let now = crate::util::now_iso();
+    let id = id_or_new(given);
+    // The properties Graph returns for a group without `$select`.
     let defaults = json!({
-        "id": id_or_new(given),
-        "displayName": "",
+        "id": id,
+        "deletedDateTime": null,
+        "classification": null,
+        "createdDateTime": now,
+        "creationOptions": [],
         "description": null,
+        "displayName": "",
+        "expirationDateTime": null,
+        "groupTypes": [],
+        "isAssignableToRole": null,
         "mail": null,
         "mailEnabled": false,
         "mailNickname": "",
+        "membershipRule": null,
+        "membershipRuleProcessingState": null,
+        "onPremisesDomainName": null,
+        "onPremisesLastSyncDateTime": null,
+        "onPremisesNetBiosName": null,
+        "onPremisesSamAccountName": null,
+        "onPremisesSecurityIdentifier": null,
+        "onPremisesSyncEnabled": null,
+        "preferredDataLocation": null,
+        "preferredLanguage": null,
+        "proxyAddresses": [],
+        "renewedDateTime": now,
+        "resourceBehaviorOptions": [],
+        "resourceProvisioningOptions": [],
         "securityEnabled": true,
-        "groupTypes": [],
+        "securityIdentifier": format!("S-1-12-1-{}", uuid::Uuid::new_v4().as_u128() as u32),
+        "theme": null,
         "visibility": null,
-        "createdDateTime": crate::util::now_iso(),
+        "onPremisesProvisioningErrors": [],
+        "serviceProvisioningErrors": [],
     });
     merge(defaults, given)
 }
@@ -285,14 +311,15 @@ pub fn normalize_event(e: &mut Value) {
         e["onlineMeeting"] = Value::Null;
         return;
     }
-    if e
-        .get("onlineMeetingProvider")
+    if e.get("onlineMeetingProvider")
         .and_then(|p| p.as_str())
         .is_none_or(|p| p == "unknown")
     {
         e["onlineMeetingProvider"] = json!("teamsForBusiness");
     }
-    if e.get("onlineMeeting").is_none_or(|m| m.get("joinUrl").is_none()) {
+    if e.get("onlineMeeting")
+        .is_none_or(|m| m.get("joinUrl").is_none())
+    {
         let thread = uuid::Uuid::new_v4().simple().to_string();
         let conf: u64 = u64::from(uuid::Uuid::new_v4().as_u128() as u32) % 1_000_000_000;
         e["onlineMeeting"] = json!({

@@ -787,7 +787,9 @@ async fn entra_discovery_documents_as_msal_reads_them() {
     let base = sim.base_url();
     for key in [TENANT, DOMAIN] {
         let r = c
-            .get(format!("{base}/{key}/v2.0/.well-known/openid-configuration"))
+            .get(format!(
+                "{base}/{key}/v2.0/.well-known/openid-configuration"
+            ))
             .send()
             .await
             .unwrap();
@@ -969,4 +971,255 @@ async fn calendar_by_id_events_view_attendee_status_and_online_meetings() {
     assert!(p["onlineMeeting"]["joinUrl"].is_string(), "{p}");
     assert_eq!(p["onlineMeetingProvider"], "teamsForBusiness");
     assert_eq!(p["attendees"][0]["status"]["response"], "none");
+}
+
+#[tokio::test]
+async fn schema_refuses_unknown_read_only_and_mistyped_properties() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    use reqwest::Method as M;
+    // $select: directory and mailbox styles
+    let (s, e) = get(&c, &tok, &format!("{g}/users?$select=id,nope")).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_BadRequest");
+    assert!(e["error"]["message"].as_str().unwrap().contains("'nope'"));
+    let (s, _) = get(&c, &tok, &format!("{g}/users/u1?$select=displayName,nope")).await;
+    assert_eq!(s, 400);
+    let (s, _) = get(&c, &tok, &format!("{g}/groups/delta?$select=id,nope")).await;
+    assert_eq!(s, 400);
+    let (s, e) = get(
+        &c,
+        &tok,
+        &format!("{g}/users/u1/events?$select=subject,nope"),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "RequestBroker--ParseUri");
+    // known but not default properties are fine, as is the navigation `members` in delta
+    let (s, b) = get(&c, &tok, &format!("{g}/users?$select=id,employeeId,city")).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = get(
+        &c,
+        &tok,
+        &format!("{g}/groups/delta?$select=id,displayName,members"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // $filter properties are checked against the type, whatever the first user holds
+    let (s, e) = get(&c, &tok, &format!("{g}/users?$filter=nope eq 'x'")).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_BadRequest");
+    let (s, _) = get(&c, &tok, &format!("{g}/users?$filter=employeeId eq 'x'")).await;
+    assert_eq!(s, 200);
+
+    let patch = |body: Value| {
+        let c = c.clone();
+        let tok = tok.clone();
+        let url = format!("{g}/users/u2");
+        async move { send(&c, &tok, M::PATCH, &url, Some(body), &[]).await }
+    };
+    let (s, e) = patch(json!({"nope": 1})).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_BadRequest");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist as a declared property"));
+    let (s, e) = patch(json!({"createdDateTime": "2020-01-01T00:00:00Z"})).await;
+    assert_eq!(s, 400);
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
+    let (s, e) = patch(json!({"accountEnabled": "maybe"})).await;
+    assert_eq!(s, 400);
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid value specified for property 'accountEnabled'"));
+    let (s, _) = patch(json!({"businessPhones": "+1 555"})).await;
+    assert_eq!(s, 400);
+    // nothing of the refused updates was stored
+    let (_, u) = get(
+        &c,
+        &tok,
+        &format!("{g}/users/u2?$select=accountEnabled,businessPhones"),
+    )
+    .await;
+    assert_eq!(u["accountEnabled"], true);
+    assert_eq!(u["businessPhones"], json!([]));
+    let (s, _) = patch(json!({"jobTitle": "Lead", "extension_abc_costCenter": "42"})).await;
+    assert_eq!(s, 204);
+
+    // events: unknown property, wrong enum, OData's string literal for a boolean
+    let url = format!("{g}/users/u1/events");
+    let ev = json!({"subject": "x", "start": {"dateTime": "2026-03-11T14:00:00", "timeZone": "UTC"},
+                    "end": {"dateTime": "2026-03-11T15:00:00", "timeZone": "UTC"}});
+    let mut bad = ev.clone();
+    bad["colour"] = json!("red");
+    let (s, e) = send(&c, &tok, M::POST, &url, Some(bad), &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "RequestBodyRead");
+    let mut bad = ev.clone();
+    bad["showAs"] = json!("sleeping");
+    let (s, _) = send(&c, &tok, M::POST, &url, Some(bad), &[]).await;
+    assert_eq!(s, 400);
+    let mut ok = ev.clone();
+    ok["isAllDay"] = json!("false");
+    // contained navigation properties may be created with the event (deep insert)
+    ok["singleValueExtendedProperties"] = json!([]);
+    let (s, made) = send(&c, &tok, M::POST, &url, Some(ok), &[]).await;
+    assert_eq!(s, 201);
+    assert_eq!(made["isAllDay"], false);
+}
+
+#[tokio::test]
+async fn search_and_raw_count_need_consistency_level_eventual() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    let ev = [("ConsistencyLevel", "eventual")];
+    let url = format!("{g}/users?$search=\"displayName:adel\"");
+    let (s, e) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
+    let (s, b) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
+    assert_eq!(s, 200, "{b}");
+    let ids: Vec<&str> = b["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["u1"]);
+    let url = format!("{g}/users?$search=\"displayName:vance\" OR \"mail:bob\"");
+    let (_, b) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
+    assert_eq!(b["value"].as_array().unwrap().len(), 2, "{b}");
+    let url = format!("{g}/users?$search=adele");
+    let (s, _) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
+    assert_eq!(s, 400);
+
+    let url = format!("{g}/users/$count");
+    let (s, e) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
+    let r = c
+        .get(&url)
+        .bearer_auth(&tok)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(r.text().await.unwrap(), "3");
+}
+
+#[tokio::test]
+async fn groups_created_and_patched_with_members_bind() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    use reqwest::Method as M;
+    let (s, e) = send(
+        &c,
+        &tok,
+        M::POST,
+        &format!("{g}/groups"),
+        Some(json!({"displayName": "No nickname", "mailEnabled": false, "securityEnabled": true})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, gr) = send(
+        &c,
+        &tok,
+        M::POST,
+        &format!("{g}/groups"),
+        Some(json!({
+            "displayName": "Project X", "mailEnabled": true, "mailNickname": "projectx",
+            "securityEnabled": false, "groupTypes": ["Unified"],
+            "members@odata.bind": [format!("{g}/users/u1"), format!("{g}/directoryObjects/u2")]
+        })),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201, "{gr}");
+    assert_eq!(gr["mail"], "projectx@contoso.onmicrosoft.com");
+    for k in [
+        "renewedDateTime",
+        "securityIdentifier",
+        "proxyAddresses",
+        "resourceProvisioningOptions",
+        "membershipRule",
+    ] {
+        assert!(gr.get(k).is_some(), "default property {k} missing");
+    }
+    let id = gr["id"].as_str().unwrap();
+    let (_, m) = get(&c, &tok, &format!("{g}/groups/{id}/members")).await;
+    assert_eq!(m["value"].as_array().unwrap().len(), 2);
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(
+            json!({"description": "X", "members@odata.bind": [format!("{g}/directoryObjects/u3")]}),
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (_, m) = get(&c, &tok, &format!("{g}/groups/{id}/members")).await;
+    assert_eq!(m["value"].as_array().unwrap().len(), 3);
+    let (_, one) = get(&c, &tok, &format!("{g}/groups/{id}")).await;
+    assert_eq!(one["description"], "X");
+    // a member twice, an unknown member, a read-only property
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(json!({"members@odata.bind": [format!("{g}/directoryObjects/u3")]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(json!({"members@odata.bind": [format!("{g}/directoryObjects/nobody")]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(json!({"mail": "x@y.z"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400);
+    // the new group and its members show in groups/delta
+    let (_, d) = get(&c, &tok, &format!("{g}/groups/delta?$select=id,members")).await;
+    let entry = d["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(entry["members@delta"].as_array().unwrap().len(), 3);
 }
