@@ -235,6 +235,12 @@ def group_by_id():
     check(g.display_name == "Marketing", g.display_name)
 
 
+def group_by_mail():
+    # O365 asks with $search="mail:…" and ConsistencyLevel: eventual
+    g = S["acc"].groups().get_group_by_mail("marketing@northwind.onmicrosoft.com")
+    check(g is not None and g.object_id == MARKETING, g and g.object_id)
+
+
 def user_groups():
     gs = S["acc"].groups().get_user_groups(user_id=MEGAN_ID)
     check([g.display_name for g in gs] == ["Marketing"], [g.display_name for g in gs])
@@ -318,6 +324,7 @@ if "acc" in S:
     if "marketing" in S:
         r.op("groups: members", group_members)
     r.op("groups: by id", group_by_id)
+    r.op("groups: by mail ($search)", group_by_mail)
     r.op("groups: a user's groups", user_groups)
     r.op("calendar: list calendars and default", list_calendars)
     if "cal" in S:
