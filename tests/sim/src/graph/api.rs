@@ -1332,6 +1332,14 @@ fn group_routes(g: &GraphState, ti: usize, ctx: &Ctx, gid: &str, rest: &[&str]) 
             )));
             GResp::ok(v)
         }
+        ["members" | "transitivemembers", "$count"] => {
+            let n = if rest[0] == "members" {
+                gr.members.len()
+            } else {
+                transitive_members(g, ti, gid).len()
+            };
+            raw_count(ctx, n)
+        }
         ["members", c @ ..] | ["transitivemembers", c @ ..] => {
             let ids = if rest[0] == "members" {
                 gr.members.clone()

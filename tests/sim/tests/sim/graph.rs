@@ -1119,6 +1119,19 @@ async fn search_and_raw_count_need_consistency_level_eventual() {
         .unwrap()
         .starts_with("text/plain"));
     assert_eq!(r.text().await.unwrap(), "3");
+    for (path, n) in [("members", "2"), ("transitiveMembers", "3")] {
+        let url = format!("{g}/groups/g-outer/{path}/$count");
+        let (s, _) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
+        assert_eq!(s, 400);
+        let r = c
+            .get(&url)
+            .bearer_auth(&tok)
+            .header("ConsistencyLevel", "eventual")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), n, "{path}");
+    }
 }
 
 #[tokio::test]
