@@ -206,6 +206,25 @@ def get_user():
     check(u.job_title == "Marketing Manager", u.job_title)
 
 
+def users_paged():
+    # batches of 2: O365 follows the @odata.nextLink pages
+    d = S["acc"].directory(resource="users")
+    users = [u.user_principal_name for u in d.get_users(batch=2)]
+    check(len(users) == 3 and len(set(users)) == 3, users)
+
+
+def users_search_needs_consistency_level():
+    # O365 sends $search on users without ConsistencyLevel: eventual, which Graph refuses
+    d = S["acc"].directory(resource="users")
+    q = d.new_query().search("megan", attribute="displayName")
+    try:
+        list(d.get_users(query=q))
+    except Exception as e:  # requests.HTTPError from O365's raise_http_errors
+        check("ConsistencyLevel" in str(e), str(e)[:300])
+        return
+    check(False, "a $search without ConsistencyLevel was answered")
+
+
 def filter_users():
     d = S["acc"].directory(resource="users")
     q = d.new_query().equals("department", "Sales")
@@ -320,6 +339,8 @@ if "acc" in S:
     r.op("directory: list users", list_users)
     r.op("directory: get user", get_user)
     r.op("directory: users by $filter", filter_users)
+    r.op("directory: users in pages of 2", users_paged)
+    r.op("directory: $search without ConsistencyLevel refused as Graph does", users_search_needs_consistency_level)
     r.op("groups: list", list_groups)
     if "marketing" in S:
         r.op("groups: members", group_members)
