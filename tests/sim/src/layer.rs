@@ -32,7 +32,12 @@ impl Service {
     /// Classifies a request path (`None` for admin and unknown paths).
     pub fn of_path(path: &str) -> Option<Service> {
         let p = path.to_ascii_lowercase();
-        if p.starts_with("/v1.0/") || p == "/v1.0" || p.contains("/oauth2/") {
+        if p.starts_with("/v1.0/")
+            || p == "/v1.0"
+            || p.contains("/oauth2/")
+            || p.ends_with("/.well-known/openid-configuration")
+            || p == "/common/discovery/instance"
+        {
             Some(Service::Graph)
         } else if p.starts_with("/atservicesrest/") {
             Some(Service::Autotask)

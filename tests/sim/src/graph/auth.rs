@@ -136,7 +136,7 @@ pub fn token_endpoint(store: &Store, path: &str, method: &Method, body: &[u8]) -
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
-            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.",
+            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
         );
     }
     if sc.mfa_required {
@@ -199,4 +199,166 @@ pub fn check_bearer(
         }
         Some(t) => Ok(t.tenant.clone()),
     }
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (and the v1 form without `/v2.0`):
+/// Entra's OpenID Connect discovery document of a tenant, addressed by id or domain, with
+/// every endpoint on this simulator. An unknown tenant is Entra's 400 `invalid_tenant`.
+pub fn openid_configuration(store: &Store, path: &str) -> Response {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let v2 = segs.len() == 4 && segs[1].eq_ignore_ascii_case("v2.0");
+    let v1 = segs.len() == 3;
+    let tenant_key = segs.first().copied().unwrap_or("");
+    if !(v1 || v2) {
+        return aad_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            900561,
+            "The endpoint is not supported.",
+        );
+    }
+    let g = lock(&store.graph);
+    // `common`, `organizations` and `consumers` are the multi-tenant authorities.
+    let multi = ["common", "organizations", "consumers"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(tenant_key));
+    let tid = match g.tenant_index(tenant_key) {
+        Some(i) => g.tenants[i].id.clone(),
+        None if multi => tenant_key.to_ascii_lowercase(),
+        None => {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_tenant",
+                90002,
+                &format!("Tenant '{tenant_key}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
+            )
+        }
+    };
+    drop(g);
+    let base = store.base_url();
+    let issuer_tid = if multi { "{tenantid}" } else { tid.as_str() };
+    let doc = if v2 {
+        json!({
+            "token_endpoint": format!("{base}/{tid}/oauth2/v2.0/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/{tid}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("{base}/{issuer_tid}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+            "authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/devicecode"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "end_session_endpoint": format!("{base}/{tid}/oauth2/v2.0/logout"),
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+            "kerberos_endpoint": format!("{base}/{tid}/kerberos"),
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        })
+    } else {
+        json!({
+            "token_endpoint": format!("{base}/{tid}/oauth2/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/common/discovery/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+            "scopes_supported": ["openid"],
+            "issuer": format!("https://sts.windows.net/{issuer_tid}/"),
+            "microsoft_multi_refresh_token": true,
+            "authorization_endpoint": format!("{base}/{tid}/oauth2/authorize"),
+            "device_authorization_endpoint": format!("{base}/{tid}/oauth2/devicecode"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "end_session_endpoint": format!("{base}/{tid}/oauth2/logout"),
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"],
+            "check_session_iframe": format!("{base}/{tid}/oauth2/checksession"),
+            "userinfo_endpoint": format!("{base}/{tid}/openid/userinfo"),
+            "kerberos_endpoint": format!("{base}/{tid}/kerberos"),
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        })
+    };
+    json_response(StatusCode::OK, &doc)
+}
+
+/// `GET /common/discovery/instance?authorization_endpoint=…&api-version=…`: Entra's instance
+/// discovery. An authorization endpoint on this simulator's host (or on Microsoft's public
+/// cloud) is known: the answer names its tenant's discovery document and the cloud's host
+/// aliases; any other host is Entra's 400 `invalid_instance` (AADSTS50049).
+pub fn instance_discovery(store: &Store, query: Option<&str>) -> Response {
+    let q = parse_query(query);
+    let get = |k: &str| {
+        q.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    let api = get("api-version").unwrap_or_default();
+    if api.is_empty() {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900143,
+            "The request body must contain the following parameter: 'api-version'.",
+        );
+    }
+    let auth = get("authorization_endpoint").unwrap_or_default();
+    let base = store.base_url();
+    let sim_host = base
+        .split_once("://")
+        .map(|(_, h)| h.to_ascii_lowercase())
+        .unwrap_or_default();
+    let sim_port = sim_host.rsplit_once(':').map(|(_, p)| p.to_string());
+    let (host, path) = auth
+        .split_once("://")
+        .map(|(_, rest)| rest.split_once('/').unwrap_or((rest, "")))
+        .unwrap_or(("", ""));
+    let host = host.to_ascii_lowercase();
+    let is_sim = host == sim_host
+        || sim_port
+            .as_deref()
+            .is_some_and(|p| host == format!("localhost:{p}"));
+    let public = [
+        "login.microsoftonline.com",
+        "login.windows.net",
+        "login.microsoft.com",
+        "sts.windows.net",
+    ];
+    if !is_sim && !public.contains(&host.as_str()) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_instance",
+            50049,
+            "Unknown or invalid instance.",
+        );
+    }
+    let tenant = path
+        .split('/')
+        .next()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("common");
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "tenant_discovery_endpoint": format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"),
+            "api-version": api,
+            "metadata": [
+                {"preferred_network": sim_host, "preferred_cache": sim_host, "aliases": [sim_host]},
+                {"preferred_network": "login.microsoftonline.com", "preferred_cache": "login.windows.net",
+                 "aliases": ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"]},
+            ],
+        }),
+    )
 }

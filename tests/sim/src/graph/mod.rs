@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod delta;
 mod model;
+mod schema;
 pub mod tz;
 
 use std::collections::HashMap;
@@ -716,7 +717,16 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
         .await
         .unwrap_or_default();
     let path = parts.uri.path().to_string();
-    if path.to_ascii_lowercase().contains("/oauth2/") {
+    let lower = path.to_ascii_lowercase();
+    if parts.method == axum::http::Method::GET {
+        if lower.ends_with("/.well-known/openid-configuration") {
+            return auth::openid_configuration(&store, &path);
+        }
+        if lower == "/common/discovery/instance" {
+            return auth::instance_discovery(&store, parts.uri.query());
+        }
+    }
+    if lower.contains("/oauth2/") {
         return auth::token_endpoint(&store, &path, &parts.method, &bytes);
     }
     api::handle_v1(&store, &parts.method, &parts.uri, &parts.headers, &bytes)

@@ -107,17 +107,43 @@ pub fn default_user(given: &Value, domain: &str) -> Value {
 
 /// A full group object.
 pub fn default_group(given: &Value) -> Value {
+    let now = crate::util::now_iso();
+    let id = id_or_new(given);
+    // The properties Graph returns for a group without `$select`.
     let defaults = json!({
-        "id": id_or_new(given),
-        "displayName": "",
+        "id": id,
+        "deletedDateTime": null,
+        "classification": null,
+        "createdDateTime": now,
+        "creationOptions": [],
         "description": null,
+        "displayName": "",
+        "expirationDateTime": null,
+        "groupTypes": [],
+        "isAssignableToRole": null,
         "mail": null,
         "mailEnabled": false,
         "mailNickname": "",
+        "membershipRule": null,
+        "membershipRuleProcessingState": null,
+        "onPremisesDomainName": null,
+        "onPremisesLastSyncDateTime": null,
+        "onPremisesNetBiosName": null,
+        "onPremisesSamAccountName": null,
+        "onPremisesSecurityIdentifier": null,
+        "onPremisesSyncEnabled": null,
+        "preferredDataLocation": null,
+        "preferredLanguage": null,
+        "proxyAddresses": [],
+        "renewedDateTime": now,
+        "resourceBehaviorOptions": [],
+        "resourceProvisioningOptions": [],
         "securityEnabled": true,
-        "groupTypes": [],
+        "securityIdentifier": format!("S-1-12-1-{}", uuid::Uuid::new_v4().as_u128() as u32),
+        "theme": null,
         "visibility": null,
-        "createdDateTime": crate::util::now_iso(),
+        "onPremisesProvisioningErrors": [],
+        "serviceProvisioningErrors": [],
     });
     merge(defaults, given)
 }
@@ -260,7 +286,51 @@ pub fn new_event(given: &Value, owner: &str, domain: &str) -> Value {
     }
     e["start"] = to_utc_dttz(&start);
     e["end"] = to_utc_dttz(&end);
+    normalize_event(&mut e);
     e
+}
+
+/// What Exchange fills in on every save of an event: each attendee's `type` (default
+/// `required`) and response `status` (`none` until the attendee answers), and for an online
+/// meeting the provider (`teamsForBusiness`, the calendar's default) and the `onlineMeeting`
+/// details with the Teams `joinUrl`; an event that is no online meeting has
+/// `onlineMeeting: null`.
+pub fn normalize_event(e: &mut Value) {
+    if let Some(atts) = e.get_mut("attendees").and_then(|a| a.as_array_mut()) {
+        for a in atts.iter_mut().filter(|a| a.is_object()) {
+            if a.get("type").is_none_or(|t| t.is_null()) {
+                a["type"] = json!("required");
+            }
+            if a.get("status").is_none_or(|t| t.is_null()) {
+                a["status"] = json!({"response": "none", "time": "0001-01-01T00:00:00Z"});
+            }
+        }
+    }
+    let online = e.get("isOnlineMeeting").and_then(|v| v.as_bool()) == Some(true);
+    if !online {
+        e["onlineMeeting"] = Value::Null;
+        return;
+    }
+    if e.get("onlineMeetingProvider")
+        .and_then(|p| p.as_str())
+        .is_none_or(|p| p == "unknown")
+    {
+        e["onlineMeetingProvider"] = json!("teamsForBusiness");
+    }
+    if e.get("onlineMeeting")
+        .is_none_or(|m| m.get("joinUrl").is_none())
+    {
+        let thread = uuid::Uuid::new_v4().simple().to_string();
+        let conf: u64 = u64::from(uuid::Uuid::new_v4().as_u128() as u32) % 1_000_000_000;
+        e["onlineMeeting"] = json!({
+            "joinUrl": format!("https://teams.microsoft.com/l/meetup-join/19%3ameeting_{thread}%40thread.v2/0?context=%7b%22Tid%22%3a%22sim%22%7d"),
+            "conferenceId": conf.to_string(),
+            "tollNumber": "+1 425-555-0100",
+            "tollFreeNumbers": [],
+            "phones": [],
+            "quickDial": null,
+        });
+    }
 }
 
 /// A new contact object.
@@ -363,6 +433,7 @@ pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
             };
             o.insert(k.clone(), v);
         }
+        let is_event = o.contains_key("originalStartTimeZone");
         let now = crate::util::now_iso();
         if o.contains_key("lastModifiedDateTime") {
             o.insert("lastModifiedDateTime".into(), json!(now));
@@ -375,6 +446,9 @@ pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
                 "@odata.etag".into(),
                 json!(format!("W/\"{}\"", change_key())),
             );
+        }
+        if is_event {
+            normalize_event(obj);
         }
     }
 }
@@ -423,3 +497,6 @@ pub fn new_message(msg: &Value, from: &Value, folder: &str, is_read: bool) -> Va
     m["isRead"] = json!(is_read);
     m
 }
+
+/// Id of the (only) calendar of every simulated mailbox.
+pub const DEFAULT_CALENDAR_ID: &str = "AAMkAGI2AAEGAAA=";

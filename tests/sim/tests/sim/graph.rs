@@ -140,7 +140,21 @@ async fn users_default_properties_select_filter_and_paging() {
         "accountEnabled is not a default property"
     );
 
-    let (_, b) = get(&c, &tok, &format!("{}/users?$select=id,accountEnabled,assignedLicenses,department&$filter=accountEnabled eq true and assignedLicenses/$count ne 0", sim.graph_url())).await;
+    // `/$count` and `ne` in a directory filter make an advanced query: ConsistencyLevel
+    // eventual and $count=true, or 400
+    let url = format!("{}/users?$select=id,accountEnabled,assignedLicenses,department&$filter=accountEnabled eq true and assignedLicenses/$count ne 0", sim.graph_url());
+    let (s, e) = get(&c, &tok, &url).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
+    let r = c
+        .get(format!("{url}&$count=true"))
+        .bearer_auth(&tok)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let b: Value = r.json().await.unwrap();
     let ids: Vec<&str> = b["value"]
         .as_array()
         .unwrap()
@@ -778,4 +792,461 @@ async fn event_time_zones_are_stored_in_utc_and_presented_as_preferred() {
     );
     let (_, view) = get(&c, &tok, &format!("{g}/users/u1/calendarView?startDateTime=2026-07-15T15:30:00Z&endDateTime=2026-07-15T16:30:00Z")).await;
     assert_eq!(view["value"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn entra_discovery_documents_as_msal_reads_them() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let base = sim.base_url();
+    for key in [TENANT, DOMAIN] {
+        let r = c
+            .get(format!(
+                "{base}/{key}/v2.0/.well-known/openid-configuration"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let d: Value = r.json().await.unwrap();
+        assert_eq!(d["token_endpoint"], sim.token_url(TENANT));
+        assert_eq!(d["issuer"], format!("{base}/{TENANT}/v2.0"));
+        assert_eq!(
+            d["authorization_endpoint"],
+            format!("{base}/{TENANT}/oauth2/v2.0/authorize")
+        );
+    }
+    let v1: Value = c
+        .get(format!("{base}/{TENANT}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v1["issuer"], format!("https://sts.windows.net/{TENANT}/"));
+    let r = c
+        .get(format!(
+            "{base}/nope.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_tenant");
+    assert_eq!(e["error_codes"][0], 90002);
+
+    let disc = |auth: String| {
+        let c = c.clone();
+        let url = format!("{base}/common/discovery/instance");
+        async move {
+            let r = c
+                .get(url)
+                .query(&[
+                    ("api-version", "1.0"),
+                    ("authorization_endpoint", auth.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, d) = disc(format!("{base}/{TENANT}/oauth2/v2.0/authorize")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        d["tenant_discovery_endpoint"],
+        format!("{base}/{TENANT}/v2.0/.well-known/openid-configuration")
+    );
+    let (s, d) = disc("https://login.example.org/x/oauth2/v2.0/authorize".into()).await;
+    assert_eq!(s, 400);
+    assert_eq!(d["error"], "invalid_instance");
+    assert_eq!(d["error_codes"][0], 50049);
+}
+
+async fn send(
+    c: &reqwest::Client,
+    tok: &str,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut rq = c.request(method, url).bearer_auth(tok);
+    for (k, v) in headers {
+        rq = rq.header(*k, *v);
+    }
+    if let Some(b) = body {
+        rq = rq.json(&b);
+    }
+    let r = rq.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn calendar_by_id_events_view_attendee_status_and_online_meetings() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    let (s, cals) = get(&c, &tok, &format!("{g}/users/u1/calendars")).await;
+    assert_eq!(s, 200);
+    let cal = cals["value"][0]["id"].as_str().unwrap().to_string();
+    let calu = format!("{g}/users/u1/calendars/{}", cal.replace('=', "%3D"));
+    let (s, one) = get(&c, &tok, &calu).await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(one["id"], cal.as_str());
+    let (s, e) = get(&c, &tok, &format!("{g}/users/u1/calendars/AAMkNOPE/events")).await;
+    assert_eq!(s, 404, "{e}");
+    assert_eq!(e["error"]["code"], "ErrorItemNotFound");
+
+    let (s, ev) = send(
+        &c,
+        &tok,
+        reqwest::Method::POST,
+        &format!("{calu}/events"),
+        Some(json!({
+            "subject": "Planning",
+            "start": {"dateTime": "2026-03-11T14:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-11T15:00:00", "timeZone": "UTC"},
+            "attendees": [{"emailAddress": {"address": "bob@contoso.onmicrosoft.com", "name": "Bob"}, "type": "required"},
+                          {"emailAddress": {"address": "x@fabrikam.com"}}],
+            "isOnlineMeeting": true,
+            "onlineMeetingProvider": "teamsForBusiness"
+        })),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201, "{ev}");
+    for a in ev["attendees"].as_array().unwrap() {
+        assert_eq!(a["status"]["response"], "none", "{a}");
+        assert_eq!(a["status"]["time"], "0001-01-01T00:00:00Z");
+    }
+    assert_eq!(ev["attendees"][1]["type"], "required");
+    assert!(ev["onlineMeeting"]["joinUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://teams.microsoft.com/l/meetup-join/"));
+    assert_eq!(ev["onlineMeetingProvider"], "teamsForBusiness");
+    let id = ev["id"].as_str().unwrap();
+
+    let (s, list) = get(&c, &tok, &format!("{calu}/events")).await;
+    assert_eq!(s, 200);
+    assert!(list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["id"] == id));
+    let (s, got) = get(&c, &tok, &format!("{calu}/events/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(got["subject"], "Planning");
+    let (s, view) = get(
+        &c,
+        &tok,
+        &format!("{calu}/calendarView?startDateTime=2026-03-11T00:00:00Z&endDateTime=2026-03-12T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(s, 200, "{view}");
+    let subjects: Vec<&str> = view["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["Planning"]);
+
+    // turning an existing event into an online meeting fills `onlineMeeting`
+    let (s, plain) = send(
+        &c,
+        &tok,
+        reqwest::Method::POST,
+        &format!("{g}/users/u1/events"),
+        Some(json!({"subject": "Plain",
+            "start": {"dateTime": "2026-03-12T14:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-12T15:00:00", "timeZone": "UTC"}})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(plain["onlineMeeting"], Value::Null);
+    let pid = plain["id"].as_str().unwrap();
+    let (s, p) = send(
+        &c,
+        &tok,
+        reqwest::Method::PATCH,
+        &format!("{g}/users/u1/events/{pid}"),
+        Some(json!({"isOnlineMeeting": true, "attendees": [{"emailAddress": {"address": "bob@contoso.onmicrosoft.com"}}]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    assert!(p["onlineMeeting"]["joinUrl"].is_string(), "{p}");
+    assert_eq!(p["onlineMeetingProvider"], "teamsForBusiness");
+    assert_eq!(p["attendees"][0]["status"]["response"], "none");
+}
+
+#[tokio::test]
+async fn schema_refuses_unknown_read_only_and_mistyped_properties() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    use reqwest::Method as M;
+    // $select: directory and mailbox styles
+    let (s, e) = get(&c, &tok, &format!("{g}/users?$select=id,nope")).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_BadRequest");
+    assert!(e["error"]["message"].as_str().unwrap().contains("'nope'"));
+    let (s, _) = get(&c, &tok, &format!("{g}/users/u1?$select=displayName,nope")).await;
+    assert_eq!(s, 400);
+    let (s, _) = get(&c, &tok, &format!("{g}/groups/delta?$select=id,nope")).await;
+    assert_eq!(s, 400);
+    let (s, e) = get(
+        &c,
+        &tok,
+        &format!("{g}/users/u1/events?$select=subject,nope"),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "RequestBroker--ParseUri");
+    // known but not default properties are fine, as is the navigation `members` in delta
+    let (s, b) = get(&c, &tok, &format!("{g}/users?$select=id,employeeId,city")).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = get(
+        &c,
+        &tok,
+        &format!("{g}/groups/delta?$select=id,displayName,members"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // $filter properties are checked against the type, whatever the first user holds
+    let (s, e) = get(&c, &tok, &format!("{g}/users?$filter=nope eq 'x'")).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_BadRequest");
+    let (s, _) = get(&c, &tok, &format!("{g}/users?$filter=employeeId eq 'x'")).await;
+    assert_eq!(s, 200);
+
+    let patch = |body: Value| {
+        let c = c.clone();
+        let tok = tok.clone();
+        let url = format!("{g}/users/u2");
+        async move { send(&c, &tok, M::PATCH, &url, Some(body), &[]).await }
+    };
+    let (s, e) = patch(json!({"nope": 1})).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_BadRequest");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist as a declared property"));
+    let (s, e) = patch(json!({"createdDateTime": "2020-01-01T00:00:00Z"})).await;
+    assert_eq!(s, 400);
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
+    let (s, e) = patch(json!({"accountEnabled": "maybe"})).await;
+    assert_eq!(s, 400);
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid value specified for property 'accountEnabled'"));
+    let (s, _) = patch(json!({"businessPhones": "+1 555"})).await;
+    assert_eq!(s, 400);
+    // nothing of the refused updates was stored
+    let (_, u) = get(
+        &c,
+        &tok,
+        &format!("{g}/users/u2?$select=accountEnabled,businessPhones"),
+    )
+    .await;
+    assert_eq!(u["accountEnabled"], true);
+    assert_eq!(u["businessPhones"], json!([]));
+    let (s, _) = patch(json!({"jobTitle": "Lead", "extension_abc_costCenter": "42"})).await;
+    assert_eq!(s, 204);
+
+    // events: unknown property, wrong enum, OData's string literal for a boolean
+    let url = format!("{g}/users/u1/events");
+    let ev = json!({"subject": "x", "start": {"dateTime": "2026-03-11T14:00:00", "timeZone": "UTC"},
+                    "end": {"dateTime": "2026-03-11T15:00:00", "timeZone": "UTC"}});
+    let mut bad = ev.clone();
+    bad["colour"] = json!("red");
+    let (s, e) = send(&c, &tok, M::POST, &url, Some(bad), &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "RequestBodyRead");
+    let mut bad = ev.clone();
+    bad["showAs"] = json!("sleeping");
+    let (s, _) = send(&c, &tok, M::POST, &url, Some(bad), &[]).await;
+    assert_eq!(s, 400);
+    let mut ok = ev.clone();
+    ok["isAllDay"] = json!("false");
+    // contained navigation properties may be created with the event (deep insert)
+    ok["singleValueExtendedProperties"] = json!([]);
+    let (s, made) = send(&c, &tok, M::POST, &url, Some(ok), &[]).await;
+    assert_eq!(s, 201);
+    assert_eq!(made["isAllDay"], false);
+}
+
+#[tokio::test]
+async fn search_and_raw_count_need_consistency_level_eventual() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    let ev = [("ConsistencyLevel", "eventual")];
+    let url = format!("{g}/users?$search=\"displayName:adel\"");
+    let (s, e) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
+    let (s, b) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
+    assert_eq!(s, 200, "{b}");
+    let ids: Vec<&str> = b["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["u1"]);
+    let url = format!("{g}/users?$search=\"displayName:vance\" OR \"mail:bob\"");
+    let (_, b) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
+    assert_eq!(b["value"].as_array().unwrap().len(), 2, "{b}");
+    let url = format!("{g}/users?$search=adele");
+    let (s, _) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
+    assert_eq!(s, 400);
+
+    let url = format!("{g}/users/$count");
+    let (s, e) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
+    let r = c
+        .get(&url)
+        .bearer_auth(&tok)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(r.text().await.unwrap(), "3");
+    for (path, n) in [("members", "2"), ("transitiveMembers", "3")] {
+        let url = format!("{g}/groups/g-outer/{path}/$count");
+        let (s, _) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
+        assert_eq!(s, 400);
+        let r = c
+            .get(&url)
+            .bearer_auth(&tok)
+            .header("ConsistencyLevel", "eventual")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), n, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn groups_created_and_patched_with_members_bind() {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    let g = sim.graph_url();
+    use reqwest::Method as M;
+    let (s, e) = send(
+        &c,
+        &tok,
+        M::POST,
+        &format!("{g}/groups"),
+        Some(json!({"displayName": "No nickname", "mailEnabled": false, "securityEnabled": true})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, gr) = send(
+        &c,
+        &tok,
+        M::POST,
+        &format!("{g}/groups"),
+        Some(json!({
+            "displayName": "Project X", "mailEnabled": true, "mailNickname": "projectx",
+            "securityEnabled": false, "groupTypes": ["Unified"],
+            "members@odata.bind": [format!("{g}/users/u1"), format!("{g}/directoryObjects/u2")]
+        })),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201, "{gr}");
+    assert_eq!(gr["mail"], "projectx@contoso.onmicrosoft.com");
+    for k in [
+        "renewedDateTime",
+        "securityIdentifier",
+        "proxyAddresses",
+        "resourceProvisioningOptions",
+        "membershipRule",
+    ] {
+        assert!(gr.get(k).is_some(), "default property {k} missing");
+    }
+    let id = gr["id"].as_str().unwrap();
+    let (_, m) = get(&c, &tok, &format!("{g}/groups/{id}/members")).await;
+    assert_eq!(m["value"].as_array().unwrap().len(), 2);
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(
+            json!({"description": "X", "members@odata.bind": [format!("{g}/directoryObjects/u3")]}),
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (_, m) = get(&c, &tok, &format!("{g}/groups/{id}/members")).await;
+    assert_eq!(m["value"].as_array().unwrap().len(), 3);
+    let (_, one) = get(&c, &tok, &format!("{g}/groups/{id}")).await;
+    assert_eq!(one["description"], "X");
+    // a member twice, an unknown member, a read-only property
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(json!({"members@odata.bind": [format!("{g}/directoryObjects/u3")]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(json!({"members@odata.bind": [format!("{g}/directoryObjects/nobody")]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = send(
+        &c,
+        &tok,
+        M::PATCH,
+        &format!("{g}/groups/{id}"),
+        Some(json!({"mail": "x@y.z"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400);
+    // the new group and its members show in groups/delta
+    let (_, d) = get(&c, &tok, &format!("{g}/groups/delta?$select=id,members")).await;
+    let entry = d["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(entry["members@delta"].as_array().unwrap().len(), 3);
 }
