@@ -3,8 +3,9 @@
 # need (the wasm32-wasip2 target, xmllint), makes sure the local PostgreSQL is
 # up when it is installed, checks formatting, the host's one-way module layers
 # and clippy (-D warnings), builds the
-# plugin components, runs cargo test, then
-# fuzzes the REST API with schemathesis (scripts/fuzz-api.sh).
+# plugin components, runs cargo test, runs the client-compatibility suite
+# (scripts/compat.sh), then fuzzes the REST API with schemathesis
+# (scripts/fuzz-api.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,10 @@ python3 scripts/check-layers.py
 cargo clippy --workspace --all-targets -- -D warnings
 ./scripts/build-plugins.sh
 cargo test --workspace --no-fail-fast "$@"
+
+# Real client libraries of each service (exchangelib, msal, O365, connectpyse,
+# py-autotask from PyPI, unmodified) against the simulators: scripts/compat.sh.
+./scripts/compat.sh
 
 # The REST API against its own OpenAPI document: schemathesis (installed into
 # target/fuzz-venv) fuzzes a served instance with an admin token and a

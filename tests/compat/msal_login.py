@@ -8,6 +8,10 @@ and its documented switch for an authority the application already knows is
 `instance_discovery=False` (then it reads `{authority}/v2.0/.well-known/openid-configuration`
 itself). The simulator also serves `/common/discovery/instance`; that answer is
 checked directly.
+
+The token msal acquires then reads Graph's change feeds the way a daemon does:
+`users/delta` and `groups/delta`, paged by `@odata.nextLink`, ending in a
+`@odata.deltaLink` whose next round brings only what changed.
 """
 
 import os
@@ -118,6 +122,65 @@ def token_calls_graph():
     check(resp.json()["value"][0]["id"] == TENANT, "organization id")
 
 
+def graph(method, url, **kw):
+    headers = {"Authorization": f"Bearer {TOKEN['t']}", **kw.pop("headers", {})}
+    return requests.request(method, url if url.startswith("http") else f"{BASE}/v1.0/{url}",
+                            headers=headers, **kw)
+
+
+def delta_round(link, page_size=2):
+    """Follows next links to the delta link; answers (entries, delta link, pages)."""
+    entries, pages = [], 0
+    while True:
+        resp = graph("GET", link, headers={"Prefer": f"odata.maxpagesize={page_size}"})
+        check(resp.status_code == 200, f"status {resp.status_code}: {resp.text[:200]}")
+        body = resp.json()
+        entries += body["value"]
+        pages += 1
+        if "@odata.nextLink" in body:
+            check("@odata.deltaLink" not in body, "a page with both links")
+            link = body["@odata.nextLink"]
+            continue
+        check("@odata.deltaLink" in body, "the last page has no deltaLink")
+        return entries, body["@odata.deltaLink"], pages
+
+
+DELTA = {}
+
+
+def users_delta_full_pass():
+    entries, link, pages = delta_round("users/delta?$select=id,displayName,department")
+    check(len(entries) == 3, f"{len(entries)} users")
+    check(pages == 2, f"{pages} pages of at most 2")
+    check(all(set(e) >= {"id", "displayName"} for e in entries), entries)
+    DELTA["users"] = link
+
+
+def users_delta_round_brings_changes():
+    megan = "2da08b4c-3e5a-4c7d-9f1b-4a6e8c0d2f3b"
+    resp = graph("PATCH", f"users/{megan}", json={"department": "Finance"})
+    check(resp.status_code == 204, f"PATCH status {resp.status_code}: {resp.text[:200]}")
+    entries, link, _ = delta_round(DELTA["users"])
+    check([e["id"] for e in entries] == [megan], entries)
+    check(entries[0].get("department") == "Finance", entries[0])
+    quiet, _, _ = delta_round(link)
+    check(quiet == [], f"a round without changes brought {quiet}")
+
+
+def groups_delta_reports_membership():
+    entries, link, _ = delta_round("groups/delta?$select=id,displayName,members")
+    sales = [e for e in entries if e["displayName"] == "Sales"]
+    check(len(sales) == 1, entries)
+    megan = "2da08b4c-3e5a-4c7d-9f1b-4a6e8c0d2f3b"
+    resp = graph("POST", f"groups/{sales[0]['id']}/members/$ref",
+                 json={"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{megan}"})
+    check(resp.status_code == 204, f"add member status {resp.status_code}: {resp.text[:200]}")
+    entries, _, _ = delta_round(link)
+    check(len(entries) == 1 and entries[0]["id"] == sales[0]["id"], entries)
+    added = [m["id"] for m in entries[0].get("members@delta", [])]
+    check(added == [megan], entries[0])
+
+
 def wrong_secret():
     result = app(secret="not-the-secret").acquire_token_for_client(scopes=GRAPH_SCOPE)
     check("access_token" not in result, "a token for a wrong secret")
@@ -153,6 +216,9 @@ r.op("acquire_token_for_client", acquire_token_for_client)
 r.op("second acquire_token_for_client served from msal's cache", second_call_from_cache)
 r.op("authority by tenant domain", authority_by_domain)
 r.op("token accepted by Graph", token_calls_graph)
+r.op("users/delta full pass, paged", users_delta_full_pass)
+r.op("users/delta round brings only the change", users_delta_round_brings_changes)
+r.op("groups/delta reports a member added", groups_delta_reports_membership)
 r.op("wrong secret gives AADSTS7000215", wrong_secret)
 r.op("scope without /.default gives AADSTS1002012", scope_without_default)
 r.op("unknown tenant refused at discovery", unknown_tenant_refused)

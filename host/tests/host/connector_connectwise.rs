@@ -522,7 +522,8 @@ async fn create_with_communication_items_contact_type_and_site() {
     assert_eq!(r["title"], "Engineer");
     assert_eq!(r["company"]["id"], 10);
     assert_eq!(r["site"]["id"], 22);
-    assert_eq!(r["types"], json!([{"id": 7}]));
+    // ConnectWise fills in the reference's name.
+    assert_eq!(r["types"], json!([{"id": 7, "name": "End User"}]));
     assert_eq!(r["inactiveFlag"], false);
     let email = comm(&r, "Email");
     assert_eq!(email.len(), 1);

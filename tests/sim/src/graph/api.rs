@@ -948,11 +948,9 @@ fn list(
             .is_some_and(|c| c.eq_ignore_ascii_case("true"));
         if etype.is_some_and(|t| matches!(t, "user" | "group"))
             && (advanced_filter(&expr).is_some() || ctx.q("$orderby").is_some())
-            && !counted
+            && !(counted && eventual(ctx))
         {
-            // Graph also wants `ConsistencyLevel: eventual` here; a shared test
-            // (misc::generated_data_is_served_by_every_simulator) sends `$count=true` alone,
-            // so only a missing `$count=true` is refused for now.
+            // Advanced queries need both `$count=true` and `ConsistencyLevel: eventual`.
             return ctx.err(
                 StatusCode::BAD_REQUEST,
                 "Request_UnsupportedQuery",

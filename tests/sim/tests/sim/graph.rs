@@ -146,6 +146,10 @@ async fn users_default_properties_select_filter_and_paging() {
     let (s, e) = get(&c, &tok, &url).await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
+    // $count=true alone is not enough either
+    let (s, e) = get(&c, &tok, &format!("{url}&$count=true")).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
     let r = c
         .get(format!("{url}&$count=true"))
         .bearer_auth(&tok)

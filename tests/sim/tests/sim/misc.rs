@@ -32,7 +32,7 @@ async fn generated_data_is_served_by_every_simulator() {
         .await
         .unwrap();
     let tok = tok["access_token"].as_str().unwrap();
-    let v: Value = c.get(format!("{}/users?$filter=accountEnabled eq true and assignedLicenses/$count ne 0&$count=true&$top=999", sim.graph_url())).bearer_auth(tok).send().await.unwrap().json().await.unwrap();
+    let v: Value = c.get(format!("{}/users?$filter=accountEnabled eq true and assignedLicenses/$count ne 0&$count=true&$top=999", sim.graph_url())).bearer_auth(tok).header("ConsistencyLevel", "eventual").send().await.unwrap().json().await.unwrap();
     // 50 users, unlicensed: 10,20,30,40; disabled: 15,30,45 → 50 - 4 - 2 = 44
     assert_eq!(v["@odata.count"], 44);
     let (_, b) = {
