@@ -492,6 +492,24 @@ fn check_select(ctx: &Ctx, t: &str) -> Result<(), GResp> {
     }
 }
 
+/// The object of a create or update `body`, checked by [`check_write`]; anything but an
+/// object is refused as Graph refuses an empty payload.
+fn write_body(
+    ctx: &Ctx,
+    t: &str,
+    body: &Value,
+    read_only: &[&str],
+) -> Result<Map<String, Value>, GResp> {
+    let Some(o) = body.as_object() else {
+        return Err(ctx.err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Empty Payload. JSON content expected.",
+        ));
+    };
+    check_write(ctx, t, o, read_only)
+}
+
 /// The stored form of a create/update body of type `t`, or Graph's 400 for it.
 fn check_write(
     ctx: &Ctx,
@@ -720,14 +738,7 @@ fn bound_ids(
 /// required; `members@odata.bind` and `owners@odata.bind` (together at most 20) add members
 /// and owners on creation.
 fn create_group(g: &mut GraphState, ti: usize, ctx: &Ctx, body: Value) -> GResp {
-    let Some(o) = body.as_object() else {
-        return ctx.err(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Empty Payload. JSON content expected.",
-        );
-    };
-    let o = match check_write(ctx, "group", o, schema::GROUP_READ_ONLY) {
+    let o = match write_body(ctx, "group", &body, schema::GROUP_READ_ONLY) {
         Ok(o) => o,
         Err(e) => return e,
     };
@@ -793,14 +804,7 @@ fn create_group(g: &mut GraphState, ti: usize, ctx: &Ctx, body: Value) -> GResp 
 
 /// `PATCH /groups/{id}`: property changes and `members@odata.bind` (at most 20 new members).
 fn update_group(g: &mut GraphState, ti: usize, ctx: &Ctx, gid: &str, body: Value) -> GResp {
-    let Some(o) = body.as_object() else {
-        return ctx.err(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Empty Payload. JSON content expected.",
-        );
-    };
-    let o = match check_write(ctx, "group", o, schema::GROUP_READ_ONLY) {
+    let o = match write_body(ctx, "group", &body, schema::GROUP_READ_ONLY) {
         Ok(o) => o,
         Err(e) => return e,
     };
@@ -1166,15 +1170,7 @@ fn users_delta(g: &GraphState, ti: usize, ctx: &Ctx) -> GResp {
         .sel
         .as_ref()
         .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
-    let items = g.tenants[ti]
-        .users
-        .iter()
-        .map(|r| DeltaItem {
-            seq: r.seq,
-            removed: r.removed.clone(),
-            data: r.data.clone(),
-        })
-        .collect();
+    let items = g.tenants[ti].users.iter().map(DeltaItem::from).collect();
     let page = delta::page(
         items,
         &tok,
@@ -1645,14 +1641,7 @@ fn user_routes(
         }
         ("PATCH", []) => {
             let seq = g.bump();
-            let Some(changes) = body.as_object() else {
-                return ctx.err(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "Empty Payload. JSON content expected.",
-                );
-            };
-            let changes = match check_write(ctx, "user", changes, schema::USER_READ_ONLY) {
+            let changes = match write_body(ctx, "user", &body, schema::USER_READ_ONLY) {
                 Ok(c) => c,
                 Err(e) => return e,
             };
@@ -1833,11 +1822,7 @@ fn user_routes(
                         });
                     }
                 } else {
-                    items.push(DeltaItem {
-                        seq: r.seq,
-                        removed: r.removed.clone(),
-                        data: r.data.clone(),
-                    });
+                    items.push(DeltaItem::from(r));
                 }
             }
             let page = delta::page(
@@ -1892,15 +1877,7 @@ fn user_routes(
                 .as_ref()
                 .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
             let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
-            let items = mb
-                .contacts
-                .iter()
-                .map(|r| DeltaItem {
-                    seq: r.seq,
-                    removed: r.removed.clone(),
-                    data: r.data.clone(),
-                })
-                .collect();
+            let items = mb.contacts.iter().map(DeltaItem::from).collect();
             let page = delta::page(
                 items,
                 &tok,
@@ -2233,14 +2210,7 @@ fn item_routes(
             GResp::ok(v)
         }
         "PATCH" => {
-            let Some(changes) = body.as_object() else {
-                return ctx.err(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "Empty Payload. JSON content expected.",
-                );
-            };
-            let changes = match check_write(ctx, t, changes, &[]) {
+            let changes = match write_body(ctx, t, &body, &[]) {
                 Ok(c) => c,
                 Err(e) => return e,
             };

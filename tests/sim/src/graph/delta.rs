@@ -53,6 +53,17 @@ pub struct DeltaItem {
     pub data: Value,
 }
 
+impl From<&super::Rec> for DeltaItem {
+    /// The record as it stands, tombstone included.
+    fn from(r: &super::Rec) -> Self {
+        DeltaItem {
+            seq: r.seq,
+            removed: r.removed.clone(),
+            data: r.data.clone(),
+        }
+    }
+}
+
 /// Result of one delta page.
 pub struct DeltaPage {
     /// Objects of the page (already shaped).

@@ -95,14 +95,8 @@ async fn get_by_id_envelope_fields_match_swagger() {
         .unwrap(),
     )
     .unwrap();
-    let v: Value = client()
-        .get(format!("{}/contacts/100", sim.autotask_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value =
+        common::get_json(&client(), format!("{}/contacts/100", sim.autotask_url())).await;
     let item = v["item"].as_object().expect("item envelope");
     let model = swagger["definitions"]["ContactModel"]["properties"]
         .as_object()
@@ -116,14 +110,8 @@ async fn get_by_id_envelope_fields_match_swagger() {
             .all(|k| k.chars().next().unwrap().is_lowercase()),
         "wire is camelCase"
     );
-    let v: Value = client()
-        .get(format!("{}/Contacts/99999", sim.autotask_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value =
+        common::get_json(&client(), format!("{}/Contacts/99999", sim.autotask_url())).await;
     assert!(v["item"].is_null());
 }
 
@@ -137,12 +125,8 @@ async fn query_filters_paging_and_count() {
         {"op": "eq", "field": "companyID", "value": 1},
         {"op": "or", "items": [{"op": "beginsWith", "field": "emailAddress", "value": "USER1"}, {"op": "eq", "field": "Tier", "udf": true, "value": "gold"}]}
     ]});
-    let v: Value = c
-        .post(format!("{base}/Contacts/query"))
-        .json(&q)
-        .send()
+    let v: Value = common::post_json(&c, format!("{base}/Contacts/query"), &q)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -156,25 +140,21 @@ async fn query_filters_paging_and_count() {
     assert_eq!(v["pageDetails"]["count"], 5);
     assert!(v["pageDetails"]["nextPageUrl"].is_null());
 
-    let v: Value = c
-        .post(format!("{base}/Contacts/query/count"))
-        .json(&json!({"Filter": [{"op": "in", "field": "id", "value": [100, 101, 5]}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::post_json(
+        &c,
+        format!("{base}/Contacts/query/count"),
+        &json!({"Filter": [{"op": "in", "field": "id", "value": [100, 101, 5]}]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(v, json!({"queryCount": 2}));
 
     // paging: MaxRecords 5, follow nextPageUrl verbatim; IncludeFields
     let q = json!({"MaxRecords": 5, "IncludeFields": ["firstName"], "Filter": [{"op": "exist", "field": "id"}]});
-    let mut v: Value = c
-        .post(format!("{base}/Contacts/query"))
-        .json(&q)
-        .send()
+    let mut v: Value = common::post_json(&c, format!("{base}/Contacts/query"), &q)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -184,7 +164,7 @@ async fn query_filters_paging_and_count() {
         assert!(items.iter().all(|i| i.as_object().unwrap().len() == 2));
         all.extend(items.iter().map(|i| i["id"].as_i64().unwrap()));
         match v["pageDetails"]["nextPageUrl"].as_str() {
-            Some(n) => v = c.get(n).send().await.unwrap().json().await.unwrap(),
+            Some(n) => v = common::get_json(&c, n).await,
             None => break,
         }
     }
@@ -206,21 +186,21 @@ async fn query_filters_paging_and_count() {
     assert_eq!(v["items"][0]["id"], 2);
 
     // errors
-    let r = c
-        .post(format!("{base}/Contacts/query"))
-        .json(&json!({"MaxRecords": 501, "filter": [{"op": "exist", "field": "id"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{base}/Contacts/query"),
+        &json!({"MaxRecords": 501, "filter": [{"op": "exist", "field": "id"}]}),
+    )
+    .await;
     assert!(r.status().is_server_error() || r.status().is_client_error());
     let e: Value = r.json().await.unwrap();
     assert!(e["errors"][0].is_string());
-    let r = c
-        .post(format!("{base}/Contacts/query"))
-        .json(&json!({"filter": [{"op": "eq", "field": "nope", "value": 1}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{base}/Contacts/query"),
+        &json!({"filter": [{"op": "eq", "field": "nope", "value": 1}]}),
+    )
+    .await;
     assert!(!r.status().is_success());
 }
 
@@ -233,15 +213,15 @@ async fn create_update_children_and_case_insensitive_paths() {
     let id = r["itemId"].as_i64().expect("itemId");
     let row = sim.autotask().get("contacts", id).unwrap();
     assert_eq!(row["companyID"], 1);
-    let r: Value = c
-        .patch(format!("{base}/companies/1/contacts"))
-        .json(&json!({"id": id, "mobilePhone": "555"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = common::patch_json(
+        &c,
+        format!("{base}/companies/1/contacts"),
+        &json!({"id": id, "mobilePhone": "555"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(r["itemId"], id);
     assert_eq!(
         sim.autotask().get("contacts", id).unwrap()["mobilePhone"],
@@ -259,46 +239,46 @@ async fn create_update_children_and_case_insensitive_paths() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 8);
     // wrong type → errors envelope
-    let r = c
-        .post(format!("{base}/Companies/1/Contacts"))
-        .json(&json!({"firstName": 7}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{base}/Companies/1/Contacts"),
+        &json!({"firstName": 7}),
+    )
+    .await;
     assert!(!r.status().is_success());
     assert!(r.json::<Value>().await.unwrap()["errors"].is_array());
     // service call children
     let sc: Value = c.post(format!("{base}/ServiceCalls")).json(&json!({"companyID": 1, "description": "Visit", "startDateTime": "2026-03-01T10:00:00Z", "endDateTime": "2026-03-01T11:00:00Z"})).send().await.unwrap().json().await.unwrap();
     let scid = sc["itemId"].as_i64().unwrap();
-    let t: Value = c
-        .post(format!("{base}/ServiceCalls/{scid}/Tickets"))
-        .json(&json!({"ticketID": 77}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = common::post_json(
+        &c,
+        format!("{base}/ServiceCalls/{scid}/Tickets"),
+        &json!({"ticketID": 77}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let tid = t["itemId"].as_i64().unwrap();
-    let r: Value = c
-        .post(format!("{base}/ServiceCallTickets/{tid}/Resources"))
-        .json(&json!({"resourceID": 30}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = common::post_json(
+        &c,
+        format!("{base}/ServiceCallTickets/{tid}/Resources"),
+        &json!({"resourceID": 30}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert!(r["itemId"].is_i64());
-    let v: Value = c
-        .post(format!("{base}/ServiceCallTicketResources/query"))
-        .json(&json!({"filter": [{"op": "eq", "field": "serviceCallTicketID", "value": tid}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::post_json(
+        &c,
+        format!("{base}/ServiceCallTicketResources/query"),
+        &json!({"filter": [{"op": "eq", "field": "serviceCallTicketID", "value": tid}]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(v["items"][0]["resourceID"], 30);
 }
 
@@ -307,14 +287,8 @@ async fn threshold_information_and_429() {
     let sim = common::start(seed()).await;
     let c = client();
     sim.autotask().set_threshold(3, Some(0));
-    let v: Value = c
-        .get(format!("{}/ThresholdInformation", sim.autotask_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value =
+        common::get_json(&c, format!("{}/ThresholdInformation", sim.autotask_url())).await;
     assert_eq!(v["externalRequestThreshold"], 3);
     assert_eq!(v["currentTimeframeRequestCount"], 1);
     for _ in 0..2 {
@@ -339,17 +313,11 @@ async fn threshold_information_and_429() {
 #[tokio::test]
 async fn entity_information_lists_swagger_fields() {
     let sim = common::start(seed()).await;
-    let v: Value = client()
-        .get(format!(
-            "{}/Contacts/entityInformation/fields",
-            sim.autotask_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::get_json(
+        &client(),
+        format!("{}/Contacts/entityInformation/fields", sim.autotask_url()),
+    )
+    .await;
     let fields = v["fields"].as_array().unwrap();
     let email = fields
         .iter()
@@ -358,14 +326,11 @@ async fn entity_information_lists_swagger_fields() {
     assert_eq!(email["dataType"], "string");
     let company = fields.iter().find(|f| f["name"] == "companyID").unwrap();
     assert_eq!(company["isReference"], true);
-    let v: Value = client()
-        .get(format!("{}/Contacts/entityInformation", sim.autotask_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::get_json(
+        &client(),
+        format!("{}/Contacts/entityInformation", sim.autotask_url()),
+    )
+    .await;
     assert_eq!(v["info"]["canQuery"], true);
 }
 
@@ -374,14 +339,7 @@ async fn live_field_metadata_picklists_and_documented_write_routes() {
     let sim = common::start(seed()).await;
     let c = client();
     let base = sim.autotask_url();
-    let v: Value = c
-        .get(format!("{base}/Companies/entityInformation/fields"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::get_json(&c, format!("{base}/Companies/entityInformation/fields")).await;
     let f = |n: &str| {
         v["fields"]
             .as_array()
@@ -421,24 +379,20 @@ async fn live_field_metadata_picklists_and_documented_write_routes() {
     assert_eq!(f("companyName")["isPickList"], false);
     assert!(f("companyName")["picklistValues"].is_null());
     // a current Company payload is accepted; a value outside the picklist is refused
-    let r = c
-        .post(format!("{base}/Companies"))
-        .json(
-            &json!({"companyName": "Northwind", "companyType": 1, "companyCategoryID": 1,
+    let r = common::post_json(
+        &c,
+        format!("{base}/Companies"),
+        &json!({"companyName": "Northwind", "companyType": 1, "companyCategoryID": 1,
         "ownerResourceID": 30, "phone": "555", "isActive": true}),
-        )
-        .send()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let r = c
-        .post(format!("{base}/Companies"))
-        .json(
-            &json!({"companyName": "Bad", "companyType": 5, "ownerResourceID": 30, "phone": "555"}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{base}/Companies"),
+        &json!({"companyName": "Bad", "companyType": 5, "ownerResourceID": 30, "phone": "555"}),
+    )
+    .await;
     assert_eq!(r.status(), 500);
     assert!(r.json::<Value>().await.unwrap()["errors"][0]
         .as_str()
@@ -469,13 +423,6 @@ async fn live_field_metadata_picklists_and_documented_write_routes() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(sim.autotask().get("contacts", 100).is_none());
-    let info: Value = c
-        .get(format!("{base}/Companies/entityInformation"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = common::get_json(&c, format!("{base}/Companies/entityInformation")).await;
     assert_eq!(info["info"]["canDelete"], false);
 }

@@ -151,35 +151,22 @@ async fn sites_types_create_patch() {
     let sim = common::start(seed()).await;
     let c = client();
     let base = sim.connectwise_url();
-    let sites: Vec<Value> = c
-        .get(format!("{base}/company/companies/10/sites"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sites: Vec<Value> =
+        common::get_json(&c, format!("{base}/company/companies/10/sites")).await;
     assert_eq!(sites.len(), 2);
-    let types: Vec<Value> = c
-        .get(format!("{base}/company/contacts/types"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let types: Vec<Value> = common::get_json(&c, format!("{base}/company/contacts/types")).await;
     assert_eq!(types.len(), 2);
-    let r = c
-        .post(format!("{base}/company/contacts"))
-        .json(&json!({"lastName": "NoFirst"}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{base}/company/contacts"),
+        &json!({"lastName": "NoFirst"}),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["errors"][0]["field"], "firstName");
-    let r = c.post(format!("{base}/company/contacts")).json(&json!({"firstName": "Nina", "lastName": "New", "company": {"id": 10},
-        "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": "nina@contoso.com", "defaultFlag": true}]})).send().await.unwrap();
+    let r = common::post_json(&c, format!("{base}/company/contacts"), &json!({"firstName": "Nina", "lastName": "New", "company": {"id": 10},
+        "communicationItems": [{"type": {"id": 1, "name": "Email"}, "value": "nina@contoso.com", "defaultFlag": true}]})).await;
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
     let id = created["id"].as_i64().unwrap();
@@ -187,27 +174,27 @@ async fn sites_types_create_patch() {
         created["communicationItems"][0]["communicationType"],
         "Email"
     );
-    let r = c
-        .patch(format!("{base}/company/contacts/{id}"))
-        .json(&json!([
+    let r = common::patch_json(
+        &c,
+        format!("{base}/company/contacts/{id}"),
+        &json!([
             {"op": "replace", "path": "/firstName", "value": "Nine"},
             {"op": "add", "path": "/types", "value": [{"id": 2, "name": "Owner"}]},
             {"op": "replace", "path": "/inactiveFlag", "value": true}
-        ]))
-        .send()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let row = sim.connectwise().get("company/contacts", id).unwrap();
     assert_eq!(row["firstName"], "Nine");
     assert_eq!(row["inactiveFlag"], true);
     assert_eq!(row["types"][0]["name"], "Owner");
-    let r = c
-        .patch(format!("{base}/company/contacts/{id}"))
-        .json(&json!({"firstName": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::patch_json(
+        &c,
+        format!("{base}/company/contacts/{id}"),
+        &json!({"firstName": "x"}),
+    )
+    .await;
     assert_eq!(r.status(), 400, "PATCH must be a JSON-Patch array");
     let r = c
         .get(format!("{base}/company/contacts/999999"))
@@ -216,7 +203,7 @@ async fn sites_types_create_patch() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "NotFound");
-    let r = c.post(format!("{base}/schedule/entries")).json(&json!({"objectId": 1, "member": {"identifier": "ann"}, "dateStart": "2026-03-01T10:00:00Z", "dateEnd": "2026-03-01T11:00:00Z", "type": {"identifier": "S"}})).send().await.unwrap();
+    let r = common::post_json(&c, format!("{base}/schedule/entries"), &json!({"objectId": 1, "member": {"identifier": "ann"}, "dateStart": "2026-03-01T10:00:00Z", "dateEnd": "2026-03-01T11:00:00Z", "type": {"identifier": "S"}})).await;
     assert_eq!(r.status(), 201);
     let v: Vec<Value> = c
         .get(format!("{base}/schedule/entries"))
@@ -236,8 +223,8 @@ async fn references_communication_types_and_patch_paths_as_connectwise() {
     let c = client();
     let base = sim.connectwise_url();
     // a communication item posted with the type's id only is the Email type
-    let r = c.post(format!("{base}/company/contacts")).json(&json!({"firstName": "Ida", "company": {"id": 11}, "types": [{"id": 2}],
-        "communicationItems": [{"type": {"id": 1}, "value": "ida@fabrikam.com", "defaultFlag": true}]})).send().await.unwrap();
+    let r = common::post_json(&c, format!("{base}/company/contacts"), &json!({"firstName": "Ida", "company": {"id": 11}, "types": [{"id": 2}],
+        "communicationItems": [{"type": {"id": 1}, "value": "ida@fabrikam.com", "defaultFlag": true}]})).await;
     assert_eq!(r.status(), 201);
     let ida: Value = r.json().await.unwrap();
     let id = ida["id"].as_i64().unwrap();
@@ -261,53 +248,36 @@ async fn references_communication_types_and_patch_paths_as_connectwise() {
         json!({"firstName": "X", "types": [{"id": 99}]}),
         json!({"firstName": "X", "communicationItems": [{"type": {"id": 99}, "value": "x"}]}),
     ] {
-        let r = c
-            .post(format!("{base}/company/contacts"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = common::post_json(&c, format!("{base}/company/contacts"), &bad).await;
         assert_eq!(r.status(), 400, "{bad}");
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["errors"][0]["code"], "InvalidField", "{e}");
     }
     // JSON-Patch: unknown paths refused, known ones (any case, with or without '/') applied
-    let r = c
-        .patch(format!("{base}/company/contacts/{id}"))
-        .json(&json!([{"op": "replace", "path": "/favouriteColour", "value": "blue"}]))
-        .send()
-        .await
-        .unwrap();
+    let r = common::patch_json(
+        &c,
+        format!("{base}/company/contacts/{id}"),
+        &json!([{"op": "replace", "path": "/favouriteColour", "value": "blue"}]),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = c.patch(format!("{base}/company/contacts/{id}")).json(&json!([{"op": "replace", "path": "Title", "value": "CFO"}, {"op": "replace", "path": "/company", "value": {"id": 10}}])).send().await.unwrap();
+    let r = common::patch_json(&c, format!("{base}/company/contacts/{id}"), &json!([{"op": "replace", "path": "Title", "value": "CFO"}, {"op": "replace", "path": "/company", "value": {"id": 10}}])).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["title"], "CFO");
     assert_eq!(v["company"]["identifier"], "Contoso");
     // the communications sub-collection
     let url = format!("{base}/company/contacts/{id}/communications");
-    let r = c
-        .post(&url)
-        .json(&json!({"type": {"id": 3}, "value": "555-0999"}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(&c, &url, &json!({"type": {"id": 3}, "value": "555-0999"})).await;
     assert_eq!(r.status(), 201);
     let fax: Value = r.json().await.unwrap();
     assert_eq!(
         (fax["communicationType"].as_str(), fax["contactId"].as_i64()),
         (Some("Fax"), Some(id))
     );
-    let all: Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+    let all: Value = common::get_json(&c, &url).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
-    let n: Value = c
-        .get(format!("{url}/count"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let n: Value = common::get_json(&c, format!("{url}/count")).await;
     assert_eq!(n["count"], 2);
     let r = c
         .delete(format!("{url}/{}", fax["id"]))
@@ -315,13 +285,6 @@ async fn references_communication_types_and_patch_paths_as_connectwise() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let contact: Value = c
-        .get(format!("{base}/company/contacts/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let contact: Value = common::get_json(&c, format!("{base}/company/contacts/{id}")).await;
     assert_eq!(contact["communicationItems"].as_array().unwrap().len(), 1);
 }

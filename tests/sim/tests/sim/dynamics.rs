@@ -109,25 +109,20 @@ async fn odata_shapes_filter_select_and_paging() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let r = c
-        .patch(format!(
+    let r = common::patch_json(
+        &c,
+        format!(
             "{base}/mailboxes({})",
             sim.dynamics().rows("mailboxes")[0]["mailboxid"]
                 .as_str()
                 .unwrap()
-        ))
-        .json(&json!({"incomingemailstatus": 9}))
-        .send()
-        .await
-        .unwrap();
+        ),
+        &json!({"incomingemailstatus": 9}),
+    )
+    .await;
     assert_eq!(r.status(), 400, "option-set values are validated");
     // there is no TestAndEnableMailbox action
-    let r = c
-        .post(format!("{base}/TestAndEnableMailbox"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(&c, format!("{base}/TestAndEnableMailbox"), &json!({})).await;
     assert_eq!(r.status(), 404);
 }
 
@@ -136,10 +131,10 @@ async fn create_with_bind_etag_and_get() {
     let sim = common::start(seed()).await;
     let c = client();
     let base = sim.dynamics_url();
-    let r = c.post(format!("{base}/mailboxes")).json(&json!({"name": "New", "emailaddress": "new@contoso.com", "emailserverprofile@odata.bind": format!("/emailserverprofiles({PROFILE})")})).send().await.unwrap();
+    let r = common::post_json(&c, format!("{base}/mailboxes"), &json!({"name": "New", "emailaddress": "new@contoso.com", "emailserverprofile@odata.bind": format!("/emailserverprofiles({PROFILE})")})).await;
     assert_eq!(r.status(), 204);
     let loc = r.headers()["odata-entityid"].to_str().unwrap().to_string();
-    let v: Value = c.get(&loc).send().await.unwrap().json().await.unwrap();
+    let v: Value = common::get_json(&c, &loc).await;
     assert_eq!(v["_emailserverprofile_value"], PROFILE);
     assert!(v["@odata.context"]
         .as_str()
@@ -166,7 +161,7 @@ async fn create_with_bind_etag_and_get() {
             .status(),
         412
     );
-    let r = c.post(format!("{base}/mailboxes")).json(&json!({"name": "x", "emailserverprofile@odata.bind": "/emailserverprofiles(11111111-1111-1111-1111-111111111111)"})).send().await.unwrap();
+    let r = common::post_json(&c, format!("{base}/mailboxes"), &json!({"name": "x", "emailserverprofile@odata.bind": "/emailserverprofiles(11111111-1111-1111-1111-111111111111)"})).await;
     assert_eq!(r.status(), 400);
     let r = c
         .post(format!("{base}/contacts"))
@@ -177,14 +172,7 @@ async fn create_with_bind_etag_and_get() {
         .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(r.json::<Value>().await.unwrap()["fullname"], "Ann Lee");
-    let p: Value = c
-        .get(format!("{base}/emailserverprofiles({PROFILE})"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p: Value = common::get_json(&c, format!("{base}/emailserverprofiles({PROFILE})")).await;
     assert_eq!(p["maxconcurrentconnections"], 10);
 }
 
@@ -210,12 +198,12 @@ async fn test_and_enable_is_a_patch_and_a_background_job() {
     let approved = rows[0]["mailboxid"].as_str().unwrap().to_string();
     let pending = rows[6]["mailboxid"].as_str().unwrap().to_string();
     for id in [&approved, &pending] {
-        let r = c
-            .patch(format!("{base}/mailboxes({id})"))
-            .json(&json!({"testemailconfigurationscheduled": true}))
-            .send()
-            .await
-            .unwrap();
+        let r = common::patch_json(
+            &c,
+            format!("{base}/mailboxes({id})"),
+            &json!({"testemailconfigurationscheduled": true}),
+        )
+        .await;
         assert_eq!(r.status(), 204);
     }
     // not done immediately
@@ -243,11 +231,12 @@ async fn test_and_enable_is_a_patch_and_a_background_job() {
         ..Default::default()
     });
     let id = rows[1]["mailboxid"].as_str().unwrap();
-    c.patch(format!("{base}/mailboxes({id})"))
-        .json(&json!({"testemailconfigurationscheduled": true}))
-        .send()
-        .await
-        .unwrap();
+    common::patch_json(
+        &c,
+        format!("{base}/mailboxes({id})"),
+        &json!({"testemailconfigurationscheduled": true}),
+    )
+    .await;
     let r = wait_tested(&sim, id).await;
     assert_eq!(r["outgoingemailstatus"], 2);
     assert!(r["lastsyncerror"].as_str().unwrap().contains("401"));
@@ -390,33 +379,19 @@ async fn metadata_odata_version_and_secret_columns() {
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["odata-version"], "4.0");
     // secret columns are write-only: accepted, stored, never in an answer (not even as null)
-    let r = c
-        .patch(format!("{base}/emailserverprofiles({PROFILE})"))
-        .json(&json!({"incomingpassword": "s3cret", "outgoingpassword": "s3cret"}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::patch_json(
+        &c,
+        format!("{base}/emailserverprofiles({PROFILE})"),
+        &json!({"incomingpassword": "s3cret", "outgoingpassword": "s3cret"}),
+    )
+    .await;
     assert_eq!(r.status(), 204);
-    let p: Value = c
-        .get(format!("{base}/emailserverprofiles({PROFILE})"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p: Value = common::get_json(&c, format!("{base}/emailserverprofiles({PROFILE})")).await;
     assert_eq!(p["name"], "Exchange Online");
     for k in ["incomingpassword", "outgoingpassword"] {
         assert!(p.get(k).is_none(), "{k} answered: {p}");
     }
-    let v: Value = c
-        .get(format!("{base}/mailboxes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::get_json(&c, format!("{base}/mailboxes")).await;
     assert!(v["value"]
         .as_array()
         .unwrap()

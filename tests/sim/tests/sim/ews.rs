@@ -60,6 +60,20 @@ impl Ews {
     async fn call(&self, body: &str) -> (u16, String) {
         self.call_as(ALICE, "alice-pw", "", body).await
     }
+    /// POSTs `body` as it is (no SOAP envelope added) to `url` as Alice.
+    async fn post_as_alice(
+        &self,
+        url: impl reqwest::IntoUrl,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.c
+            .post(url)
+            .basic_auth(ALICE, Some("alice-pw"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 fn between<'a>(s: &'a str, a: &str, b: &str) -> Option<&'a str> {
@@ -249,13 +263,7 @@ async fn basic_auth_and_scenarios() {
         basic_disabled: true,
         ..Default::default()
     });
-    let r =
-        e.c.post(e.sim.ews_url())
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body("x")
-            .send()
-            .await
-            .unwrap();
+    let r = e.post_as_alice(e.sim.ews_url(), "x").await;
     assert_eq!(r.status(), 401);
     assert!(!r
         .headers()
@@ -293,13 +301,7 @@ async fn basic_auth_and_scenarios() {
 async fn any_prefix_is_accepted() {
     let e = Ews::new().await;
     let env = r#"<E:Envelope xmlns:E="http://schemas.xmlsoap.org/soap/envelope/"><E:Body><x:GetFolder xmlns:x="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:y="http://schemas.microsoft.com/exchange/services/2006/types"><x:FolderShape><y:BaseShape>Default</y:BaseShape></x:FolderShape><x:FolderIds><y:DistinguishedFolderId Id="contacts"/></x:FolderIds></x:GetFolder></E:Body></E:Envelope>"#;
-    let r =
-        e.c.post(e.sim.ews_url())
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(env)
-            .send()
-            .await
-            .unwrap();
+    let r = e.post_as_alice(e.sim.ews_url(), env).await;
     assert_eq!(r.status(), 200);
     let b = r.text().await.unwrap();
     assert!(
@@ -311,13 +313,7 @@ async fn any_prefix_is_accepted() {
         "http://schemas.microsoft.com/exchange/services/2006/messages",
         "https://schemas.microsoft.com/exchange/services/2006/messages",
     );
-    let r =
-        e.c.post(e.sim.ews_url())
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(bad)
-            .send()
-            .await
-            .unwrap();
+    let r = e.post_as_alice(e.sim.ews_url(), bad).await;
     assert_eq!(r.status(), 500);
 }
 
@@ -393,25 +389,15 @@ async fn send_and_save_copy_delivers_and_autodiscover_answers() {
     assert!(b.contains("ErrorSendAsDenied"));
 
     let req = r#"<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>alice@contoso.com</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"#;
-    let r =
-        e.c.post(e.sim.autodiscover_url())
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(req)
-            .send()
-            .await
-            .unwrap();
+    let r = e.post_as_alice(e.sim.autodiscover_url(), req).await;
     let b = r.text().await.unwrap();
     assert!(
         b.contains(&format!("<EwsUrl>{}</EwsUrl>", e.sim.ews_url())),
         "{b}"
     );
-    let r =
-        e.c.post(e.sim.autodiscover_url())
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(req.replace("alice@", "ghost@"))
-            .send()
-            .await
-            .unwrap();
+    let r = e
+        .post_as_alice(e.sim.autodiscover_url(), req.replace("alice@", "ghost@"))
+        .await;
     assert!(r
         .text()
         .await
@@ -575,13 +561,7 @@ async fn soap_autodiscover_get_user_settings() {
         std::fs::read_to_string(dir.join("getusersettings-operation-soap__2.xml")).unwrap();
     let url = e.sim.autodiscover_url().replace(".xml", ".svc");
     // the documented namespace typo is refused, like a real server would
-    let r =
-        e.c.post(&url)
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(req.clone())
-            .send()
-            .await
-            .unwrap();
+    let r = e.post_as_alice(&url, req.clone()).await;
     assert_eq!(r.status(), 500);
     let fixed = req
         .replace(
@@ -589,16 +569,7 @@ async fn soap_autodiscover_get_user_settings() {
             "http://schemas.microsoft.com/exchange/2010/Autodiscover",
         )
         .replace("UserName@domain.contoso.com", ALICE);
-    let got =
-        e.c.post(&url)
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(fixed)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let got = e.post_as_alice(&url, fixed).await.text().await.unwrap();
     let names = |x: &str| -> Vec<String> {
         x.split("<Name>")
             .skip(1)
@@ -623,16 +594,7 @@ async fn soap_autodiscover_get_user_settings() {
         "https://schemas.microsoft.com/exchange/2010/Autodiscover",
         "http://schemas.microsoft.com/exchange/2010/Autodiscover",
     );
-    let got =
-        e.c.post(&url)
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(ghost)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let got = e.post_as_alice(&url, ghost).await.text().await.unwrap();
     assert!(got.contains("<ErrorCode>InvalidUser</ErrorCode>"), "{got}");
 }
 
@@ -900,16 +862,7 @@ async fn soap_autodiscover_answers_autodiscover_smtp_address() {
     let body = format!(
         r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover" xmlns:wsa="http://www.w3.org/2005/08/addressing" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header><a:RequestedServerVersion>Exchange2013</a:RequestedServerVersion><wsa:Action>http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings</wsa:Action></soap:Header><soap:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users><a:User><a:Mailbox>{ALICE}</a:Mailbox></a:User></a:Users><a:RequestedSettings><a:Setting>AutoDiscoverSMTPAddress</a:Setting><a:Setting>ExternalEwsUrl</a:Setting><a:Setting>AlternateMailboxes</a:Setting><a:Setting>NoSuchSetting</a:Setting></a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></soap:Body></soap:Envelope>"#
     );
-    let got =
-        e.c.post(&url)
-            .basic_auth(ALICE, Some("alice-pw"))
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let got = e.post_as_alice(&url, body).await.text().await.unwrap();
     assert!(
         got.contains(&format!(
             "<Name>AutoDiscoverSMTPAddress</Name><Value>{ALICE}</Value>"

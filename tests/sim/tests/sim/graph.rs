@@ -820,14 +820,11 @@ async fn entra_discovery_documents_as_msal_reads_them() {
             format!("{base}/{TENANT}/oauth2/v2.0/authorize")
         );
     }
-    let v1: Value = c
-        .get(format!("{base}/{TENANT}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v1: Value = get_json(
+        &c,
+        format!("{base}/{TENANT}/.well-known/openid-configuration"),
+    )
+    .await;
     assert_eq!(v1["issuer"], format!("https://sts.windows.net/{TENANT}/"));
     let r = c
         .get(format!(
@@ -1213,36 +1210,28 @@ async fn groups_created_and_patched_with_members_bind() {
     let (_, one) = get(&c, &tok, &format!("{g}/groups/{id}")).await;
     assert_eq!(one["description"], "X");
     // a member twice, an unknown member, a read-only property
-    let (s, _) = send(
-        &c,
-        &tok,
-        M::PATCH,
-        &format!("{g}/groups/{id}"),
-        Some(json!({"members@odata.bind": [format!("{g}/directoryObjects/u3")]})),
-        &[],
-    )
-    .await;
-    assert_eq!(s, 400);
-    let (s, _) = send(
-        &c,
-        &tok,
-        M::PATCH,
-        &format!("{g}/groups/{id}"),
-        Some(json!({"members@odata.bind": [format!("{g}/directoryObjects/nobody")]})),
-        &[],
-    )
-    .await;
-    assert_eq!(s, 404);
-    let (s, _) = send(
-        &c,
-        &tok,
-        M::PATCH,
-        &format!("{g}/groups/{id}"),
-        Some(json!({"mail": "x@y.z"})),
-        &[],
-    )
-    .await;
-    assert_eq!(s, 400);
+    for (body, status) in [
+        (
+            json!({"members@odata.bind": [format!("{g}/directoryObjects/u3")]}),
+            400,
+        ),
+        (
+            json!({"members@odata.bind": [format!("{g}/directoryObjects/nobody")]}),
+            404,
+        ),
+        (json!({"mail": "x@y.z"}), 400),
+    ] {
+        let (s, _) = send(
+            &c,
+            &tok,
+            M::PATCH,
+            &format!("{g}/groups/{id}"),
+            Some(body.clone()),
+            &[],
+        )
+        .await;
+        assert_eq!(s, status, "{body}");
+    }
     // the new group and its members show in groups/delta
     let (_, d) = get(&c, &tok, &format!("{g}/groups/delta?$select=id,members")).await;
     let entry = d["value"]

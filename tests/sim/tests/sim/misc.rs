@@ -1,5 +1,7 @@
 //! Generator, TLS modes and the `syncbridge-sim` binary.
 
+use crate::common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -248,14 +250,7 @@ async fn binary_prints_urls_and_serves() {
             .await
             .unwrap();
         assert_eq!(v["item"]["companyName"], "Tenant 0 Ltd");
-        let st: Value = c
-            .get(admin.unwrap().replace("/state", "/requests"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let st: Value = common::get_json(&c, admin.unwrap().replace("/state", "/requests")).await;
         assert_eq!(st["total"], 1);
     };
     let res = tokio::time::timeout(std::time::Duration::from_secs(20), r).await;
@@ -321,7 +316,7 @@ async fn every_documented_fault_rule_is_accepted_and_fires() {
     let admin = format!("{}/_admin/faults", sim.base_url());
     for rule in rules {
         c.delete(&admin).send().await.unwrap();
-        let r = c.post(&admin).json(&rule).send().await.unwrap();
+        let r = common::post_json(&c, &admin, &rule).await;
         assert_eq!(
             r.status(),
             201,
@@ -353,7 +348,7 @@ async fn every_documented_fault_rule_is_accepted_and_fires() {
                 }
                 if let Some(ra) = rule["retry_after"].as_str() {
                     c.delete(&admin).send().await.unwrap();
-                    c.post(&admin).json(&rule).send().await.unwrap();
+                    common::post_json(&c, &admin, &rule).await;
                     let r = send().await.unwrap();
                     assert_eq!(r.headers()["retry-after"], ra, "{rule}");
                 }
@@ -416,18 +411,19 @@ async fn fault_rules_in_an_unknown_form_are_refused() {
         json!({"route": "GET /v1.0/users*", "method": "POST", "kind": "drop"}),
         json!({"route": "FETCH /v1.0/users*", "kind": "drop"}),
     ] {
-        let r = c.post(&admin).json(&bad).send().await.unwrap();
+        let r = common::post_json(&c, &admin, &bad).await;
         assert_eq!(r.status(), 400, "{bad} accepted");
     }
-    let listed: Value = c.get(&admin).send().await.unwrap().json().await.unwrap();
+    let listed: Value = common::get_json(&c, &admin).await;
     assert_eq!(listed, json!([]));
     // the method prefix is split off and shown as `method`
-    c.post(&admin)
-        .json(&json!({"route": "get /v1.0/users*", "kind": "sequence", "statuses": [429]}))
-        .send()
-        .await
-        .unwrap();
-    let listed: Value = c.get(&admin).send().await.unwrap().json().await.unwrap();
+    common::post_json(
+        &c,
+        &admin,
+        &json!({"route": "get /v1.0/users*", "kind": "sequence", "statuses": [429]}),
+    )
+    .await;
+    let listed: Value = common::get_json(&c, &admin).await;
     assert_eq!(listed[0]["route"], "/v1.0/users*");
     assert_eq!(listed[0]["method"], "GET");
 }

@@ -31,14 +31,7 @@ async fn starts_on_ephemeral_port_and_counts_requests() {
     );
     assert_eq!(stats.total, 4);
     // Admin view agrees, and admin calls are not counted.
-    let v: Value = c
-        .get(format!("{}/_admin/requests", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::get_json(&c, format!("{}/_admin/requests", sim.base_url())).await;
     assert_eq!(v["total"], 4);
     c.delete(format!("{}/_admin/requests", sim.base_url()))
         .send()
@@ -86,28 +79,21 @@ async fn admin_faults_endpoint_rate_and_clear() {
     let sim = common::start(common::graph_seed()).await;
     let c = reqwest::Client::new();
     let tok = common::graph_token(&sim, &c).await;
-    let r = c
-        .post(format!("{}/_admin/faults", sim.base_url()))
-        .json(&json!({"route": "/v1.0/subscribedSkus", "kind": "rate", "status": 500, "rate": 1.0}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{}/_admin/faults", sim.base_url()),
+        &json!({"route": "/v1.0/subscribedSkus", "kind": "rate", "status": 500, "rate": 1.0}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
-    let bad = c
-        .post(format!("{}/_admin/faults", sim.base_url()))
-        .json(&json!({"route": "x", "kind": "rate", "status": 500, "rate": 3.0}))
-        .send()
-        .await
-        .unwrap();
+    let bad = common::post_json(
+        &c,
+        format!("{}/_admin/faults", sim.base_url()),
+        &json!({"route": "x", "kind": "rate", "status": 500, "rate": 3.0}),
+    )
+    .await;
     assert_eq!(bad.status(), 400);
-    let listed: Value = c
-        .get(format!("{}/_admin/faults", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = common::get_json(&c, format!("{}/_admin/faults", sim.base_url())).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let url = format!("{}/subscribedSkus", sim.graph_url());
     assert_eq!(
@@ -194,12 +180,12 @@ async fn global_latency_option_and_admin_latency() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert!(t.elapsed() >= Duration::from_millis(300));
-    let r = c
-        .post(format!("{}/_admin/latency", sim.base_url()))
-        .json(&json!({"latency": null}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{}/_admin/latency", sim.base_url()),
+        &json!({"latency": null}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let t = Instant::now();
     c.get(format!("{}/users", sim.graph_url()))
@@ -214,21 +200,9 @@ async fn admin_seed_and_state() {
     let sim = Simulator::start(SimConfig::all()).await.unwrap();
     let c = reqwest::Client::new();
     let seed = json!({"graph": {"tenants": [{"id": "t9", "domain": "nine.onmicrosoft.com", "users": [{"userPrincipalName": "z@nine.onmicrosoft.com"}]}]}});
-    let r = c
-        .post(format!("{}/_admin/seed", sim.base_url()))
-        .json(&seed)
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(&c, format!("{}/_admin/seed", sim.base_url()), &seed).await;
     assert_eq!(r.status(), 200);
-    let st: Value = c
-        .get(format!("{}/_admin/state", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = common::get_json(&c, format!("{}/_admin/state", sim.base_url())).await;
     assert_eq!(
         st["graph"][0]["users"][0]["userPrincipalName"],
         "z@nine.onmicrosoft.com"
@@ -247,21 +221,14 @@ async fn admin_scenarios_and_token_expiry() {
     let sim = common::start(common::graph_seed()).await;
     let c = reqwest::Client::new();
     let tok = common::graph_token(&sim, &c).await;
-    let r = c
-        .post(format!("{}/_admin/scenarios", sim.base_url()))
-        .json(&json!({"mfa_required": true}))
-        .send()
-        .await
-        .unwrap();
+    let r = common::post_json(
+        &c,
+        format!("{}/_admin/scenarios", sim.base_url()),
+        &json!({"mfa_required": true}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    let sc: Value = c
-        .get(format!("{}/_admin/scenarios", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sc: Value = common::get_json(&c, format!("{}/_admin/scenarios", sim.base_url())).await;
     assert_eq!(sc["mfa_required"], true);
     assert_eq!(sc["wrong_password"], false);
     let r = c

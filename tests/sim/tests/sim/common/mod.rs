@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
 use syncbridge_sim::{Seed, SimConfig, Simulator};
 
@@ -68,6 +69,29 @@ pub async fn start(seed: Seed) -> Simulator {
     })
     .await
     .expect("simulator starts")
+}
+
+/// GETs `url` and parses the answer as JSON, whatever its status; panics when it is not JSON.
+pub async fn get_json<T: DeserializeOwned>(c: &reqwest::Client, url: impl reqwest::IntoUrl) -> T {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// POSTs `body` as JSON to `url`.
+pub async fn post_json<B: Serialize + ?Sized>(
+    c: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: &B,
+) -> reqwest::Response {
+    c.post(url).json(body).send().await.unwrap()
+}
+
+/// PATCHes `url` with `body` as JSON.
+pub async fn patch_json<B: Serialize + ?Sized>(
+    c: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: &B,
+) -> reqwest::Response {
+    c.patch(url).json(body).send().await.unwrap()
 }
 
 /// Fetches a Graph token for the test tenant.
