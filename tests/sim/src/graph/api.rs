@@ -256,22 +256,8 @@ pub(super) fn dispatch(
         }
         ("GET", ["users"]) => list_users(&g, ti, &ctx),
         ("POST", ["users"]) => {
-            for required in [
-                "accountEnabled",
-                "displayName",
-                "mailNickname",
-                "passwordProfile",
-                "userPrincipalName",
-            ] {
-                if body_json.get(required).is_none_or(|v| v.is_null()) {
-                    return ctx.err(
-                        StatusCode::BAD_REQUEST,
-                        "Request_BadRequest",
-                        &format!(
-                            "Invalid value specified for property '{required}' of resource 'User'."
-                        ),
-                    );
-                }
+            if let Err(e) = require(&ctx, "User", schema::USER_REQUIRED, |k| body_json.get(k)) {
+                return e;
             }
             let body_json = match body_json
                 .as_object()
@@ -489,6 +475,27 @@ fn check_select(ctx: &Ctx, t: &str) -> Result<(), GResp> {
             "RequestBroker--ParseUri",
             &format!("Could not find a property named '{p}' on type '{}'.", outlook_type(t)),
         )),
+    }
+}
+
+/// Graph's 400 for the first of the `required` properties of `resource` that `value` finds
+/// missing or null.
+fn require<'a>(
+    ctx: &Ctx,
+    resource: &str,
+    required: &[&str],
+    value: impl Fn(&str) -> Option<&'a Value>,
+) -> Result<(), GResp> {
+    match required
+        .iter()
+        .find(|k| value(k).is_none_or(|v| v.is_null()))
+    {
+        Some(k) => Err(ctx.err(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("Invalid value specified for property '{k}' of resource '{resource}'."),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -742,19 +749,8 @@ fn create_group(g: &mut GraphState, ti: usize, ctx: &Ctx, body: Value) -> GResp 
         Ok(o) => o,
         Err(e) => return e,
     };
-    for required in [
-        "displayName",
-        "mailEnabled",
-        "mailNickname",
-        "securityEnabled",
-    ] {
-        if o.get(required).is_none_or(|v| v.is_null()) {
-            return ctx.err(
-                StatusCode::BAD_REQUEST,
-                "Request_BadRequest",
-                &format!("Invalid value specified for property '{required}' of resource 'Group'."),
-            );
-        }
+    if let Err(e) = require(ctx, "Group", schema::GROUP_REQUIRED, |k| o.get(k)) {
+        return e;
     }
     let members = match bound_ids(g, ti, ctx, &o, "members@odata.bind") {
         Ok(m) => m,

@@ -244,6 +244,23 @@ pub fn check_body(
     Ok(out)
 }
 
+/// Properties a new user must have, in the order Graph reports them missing.
+pub const USER_REQUIRED: &[&str] = &[
+    "accountEnabled",
+    "displayName",
+    "mailNickname",
+    "passwordProfile",
+    "userPrincipalName",
+];
+
+/// Properties a new group must have, in the order Graph reports them missing.
+pub const GROUP_REQUIRED: &[&str] = &[
+    "displayName",
+    "mailEnabled",
+    "mailNickname",
+    "securityEnabled",
+];
+
 /// Properties of a user that an update cannot set (the user resource's read-only ones).
 pub const USER_READ_ONLY: &[&str] = &[
     "id",

@@ -248,7 +248,7 @@ async fn create_update_children_and_case_insensitive_paths() {
     assert!(!r.status().is_success());
     assert!(r.json::<Value>().await.unwrap()["errors"].is_array());
     // service call children
-    let sc: Value = c.post(format!("{base}/ServiceCalls")).json(&json!({"companyID": 1, "description": "Visit", "startDateTime": "2026-03-01T10:00:00Z", "endDateTime": "2026-03-01T11:00:00Z"})).send().await.unwrap().json().await.unwrap();
+    let sc: Value = common::post_json(&c, format!("{base}/ServiceCalls"), &json!({"companyID": 1, "description": "Visit", "startDateTime": "2026-03-01T10:00:00Z", "endDateTime": "2026-03-01T11:00:00Z"})).await.json().await.unwrap();
     let scid = sc["itemId"].as_i64().unwrap();
     let t: Value = common::post_json(
         &c,

@@ -342,31 +342,17 @@ async fn metadata_odata_version_and_secret_columns() {
             .find(|(a, b, _)| a == t && b == p)
             .map(|x| x.2.clone())
     };
-    assert_eq!(ty_of("mailbox", "mailboxid").as_deref(), Some("Edm.Guid"));
-    assert_eq!(
-        ty_of("mailbox", "incomingemailstatus").as_deref(),
-        Some("Edm.Int32")
-    );
-    assert_eq!(
-        ty_of("mailbox", "enabledforincomingemail").as_deref(),
-        Some("Edm.Boolean")
-    );
-    assert_eq!(
-        ty_of("mailbox", "modifiedon").as_deref(),
-        Some("Edm.DateTimeOffset")
-    );
-    assert_eq!(
-        ty_of("mailbox", "_emailserverprofile_value").as_deref(),
-        Some("Edm.Guid")
-    );
-    assert_eq!(
-        ty_of("mailbox", "emailaddress").as_deref(),
-        Some("Edm.String")
-    );
-    assert_eq!(
-        ty_of("mailbox", "versionnumber").as_deref(),
-        Some("Edm.Int64")
-    );
+    for (p, ty) in [
+        ("mailboxid", "Edm.Guid"),
+        ("incomingemailstatus", "Edm.Int32"),
+        ("enabledforincomingemail", "Edm.Boolean"),
+        ("modifiedon", "Edm.DateTimeOffset"),
+        ("_emailserverprofile_value", "Edm.Guid"),
+        ("emailaddress", "Edm.String"),
+        ("versionnumber", "Edm.Int64"),
+    ] {
+        assert_eq!(ty_of("mailbox", p).as_deref(), Some(ty), "mailbox.{p}");
+    }
     // OData-Version on answers, errors included
     let r = c.get(format!("{base}/mailboxes")).send().await.unwrap();
     assert_eq!(r.headers()["odata-version"], "4.0");
