@@ -248,20 +248,15 @@ async fn entra_tokens_are_accepted() {
     seed.graph = common::graph_seed().graph;
     let sim = common::start(seed).await;
     let c = reqwest::Client::new();
-    let r: Value = c
-        .post(sim.token_url(common::TENANT))
-        .form(&[
-            ("client_id", common::CLIENT_ID),
-            ("client_secret", common::SECRET),
-            ("scope", "https://org.crm.dynamics.com/.default"),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, r) = common::request_token(
+        &sim,
+        &c,
+        common::TENANT,
+        common::CLIENT_ID,
+        common::SECRET,
+        "https://org.crm.dynamics.com/.default",
+    )
+    .await;
     let tok = r["access_token"].as_str().unwrap();
     let v: Value = c
         .get(format!("{}/WhoAmI", sim.dynamics_url()))

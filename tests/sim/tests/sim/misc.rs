@@ -19,20 +19,15 @@ async fn generated_data_is_served_by_every_simulator() {
     .unwrap();
     let c = reqwest::Client::new();
     // Graph: tenant 2, licensed & enabled users only
-    let tok: Value = c
-        .post(sim.token_url(&generate::tenant_id(2)))
-        .form(&[
-            ("client_id", generate::client_id(2).as_str()),
-            ("client_secret", GENERATED_SECRET),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, tok) = common::request_token(
+        &sim,
+        &c,
+        &generate::tenant_id(2),
+        &generate::client_id(2),
+        GENERATED_SECRET,
+        common::GRAPH_SCOPE,
+    )
+    .await;
     let tok = tok["access_token"].as_str().unwrap();
     let v: Value = c.get(format!("{}/users?$filter=accountEnabled eq true and assignedLicenses/$count ne 0&$count=true&$top=999", sim.graph_url())).bearer_auth(tok).header("ConsistencyLevel", "eventual").send().await.unwrap().json().await.unwrap();
     // 50 users, unlicensed: 10,20,30,40; disabled: 15,30,45 → 50 - 4 - 2 = 44

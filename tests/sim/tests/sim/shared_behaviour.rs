@@ -231,18 +231,15 @@ async fn admin_scenarios_and_token_expiry() {
     let sc: Value = common::get_json(&c, format!("{}/_admin/scenarios", sim.base_url())).await;
     assert_eq!(sc["mfa_required"], true);
     assert_eq!(sc["wrong_password"], false);
-    let r = c
-        .post(sim.token_url(common::TENANT))
-        .form(&[
-            ("client_id", common::CLIENT_ID),
-            ("client_secret", common::SECRET),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let e: Value = r.json().await.unwrap();
+    let (_, e) = common::request_token(
+        &sim,
+        &c,
+        common::TENANT,
+        common::CLIENT_ID,
+        common::SECRET,
+        common::GRAPH_SCOPE,
+    )
+    .await;
     assert!(e["error_description"]
         .as_str()
         .unwrap()

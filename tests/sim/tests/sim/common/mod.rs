@@ -94,21 +94,37 @@ pub async fn patch_json<B: Serialize + ?Sized>(
     c.patch(url).json(body).send().await.unwrap()
 }
 
-/// Fetches a Graph token for the test tenant.
-pub async fn graph_token(sim: &Simulator, c: &reqwest::Client) -> String {
+/// The scope of a client-credentials token for Graph.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+/// Asks `tenant`'s token endpoint for a client-credentials token for `scope`: the status and
+/// the JSON answer.
+pub async fn request_token(
+    sim: &Simulator,
+    c: &reqwest::Client,
+    tenant: &str,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> (u16, Value) {
     let r = c
-        .post(sim.token_url(TENANT))
+        .post(sim.token_url(tenant))
         .form(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", scope),
             ("grant_type", "client_credentials"),
         ])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Fetches a Graph token for the test tenant.
+pub async fn graph_token(sim: &Simulator, c: &reqwest::Client) -> String {
+    let (s, v) = request_token(sim, c, TENANT, CLIENT_ID, SECRET, GRAPH_SCOPE).await;
+    assert_eq!(s, 200);
     v["access_token"].as_str().unwrap().to_string()
 }
 
