@@ -97,6 +97,15 @@ pub fn now_iso_ms() -> String {
         .to_string()
 }
 
+/// `s` with its first letter in upper case (ASCII), as type names are written.
+pub fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -288,10 +288,7 @@ pub fn fault_response(status: StatusCode) -> Response {
 
 fn entity_display(name: &str) -> String {
     // Path names are case-insensitive; echo a PascalCase-ish name in messages.
-    let mut c = name.chars();
-    c.next()
-        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-        .unwrap_or_default()
+    crate::util::upper_first(name)
 }
 
 fn authenticate(store: &Store, h: &HeaderMap) -> Result<(), Response> {

@@ -11,7 +11,7 @@ use super::delta::{self, DeltaItem, PageToken};
 use super::{auth, model, schema, GraphState, Rec, TodoList};
 use crate::odata;
 use crate::store::Store;
-use crate::util::{lock, parse_query, query_get};
+use crate::util::{lock, parse_query, query_get, upper_first};
 
 /// A Graph answer before it becomes an HTTP response (also the shape of a `$batch` answer).
 pub struct GResp {
@@ -449,13 +449,7 @@ fn is_directory(t: &str) -> bool {
 }
 
 fn outlook_type(t: &str) -> String {
-    let mut c = t.chars();
-    let head: String = c
-        .next()
-        .map(|x| x.to_ascii_uppercase())
-        .into_iter()
-        .collect();
-    format!("Microsoft.OutlookServices.{head}{}", c.as_str())
+    format!("Microsoft.OutlookServices.{}", upper_first(t))
 }
 
 /// 400 for a `$select` naming a property type `t` does not have.
@@ -524,15 +518,7 @@ fn check_write(
     body: &Map<String, Value>,
     read_only: &[&str],
 ) -> Result<Map<String, Value>, GResp> {
-    let resource = {
-        let mut c = t.chars();
-        let head: String = c
-            .next()
-            .map(|x| x.to_ascii_uppercase())
-            .into_iter()
-            .collect();
-        format!("{head}{}", c.as_str())
-    };
+    let resource = upper_first(t);
     if !schema::known(t) {
         return Ok(body.clone());
     }

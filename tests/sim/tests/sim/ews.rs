@@ -60,6 +60,10 @@ impl Ews {
     async fn call(&self, body: &str) -> (u16, String) {
         self.call_as(ALICE, "alice-pw", "", body).await
     }
+    /// GetItem of the item `id` with all its properties.
+    async fn get_item(&self, id: &str) -> (u16, String) {
+        self.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#)).await
+    }
     /// POSTs `body` as it is (no SOAP envelope added) to `url` as Alice.
     async fn post_as_alice(
         &self,
@@ -140,7 +144,7 @@ async fn every_response_kind_validates_against_ews_schema() {
     push("finditem_contacts", (200, found));
     push("finditem_calendarview", e.call(r#"<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape><m:CalendarView StartDate="2026-03-01T00:00:00Z" EndDate="2026-03-05T00:00:00Z"/><m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>"#).await);
     push("finditem_error", e.call(r#"<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ParentFolderIds><t:FolderId Id="nope"/></m:ParentFolderIds></m:FindItem>"#).await);
-    push("getitem", e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{contact_id}"/></m:ItemIds></m:GetItem>"#)).await);
+    push("getitem", e.get_item(&contact_id).await);
     push("getitem_error", e.call(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="missing"/></m:ItemIds></m:GetItem>"#).await);
     let created = e.call(r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items>
         <t:CalendarItem><t:Subject>Weekly</t:Subject><t:Body BodyType="HTML">&lt;b&gt;hi&lt;/b&gt;</t:Body><t:Start>2026-03-03T09:00:00Z</t:Start><t:End>2026-03-03T09:30:00Z</t:End>
@@ -621,7 +625,7 @@ async fn calendar_view_expands_recurring_series() {
         .find(|id| id.ends_with("_OCC20260312"))
         .unwrap()
         .to_string();
-    let got = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{occ}"/></m:ItemIds></m:GetItem>"#)).await;
+    let got = e.get_item(&occ).await;
     assert!(
         got.1.contains("<t:Start>2026-03-12T09:00:00Z</t:Start>"),
         "{}",
@@ -744,7 +748,7 @@ async fn contacts_sort_indexed_parts_and_extended_properties() {
     let id = ids(&hit, "ItemId").remove(0);
     let (_, u) = e.call(&format!(r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite"><m:ItemChanges><t:ItemChange><t:ItemId Id="{id}"/><t:Updates><t:DeleteItemField><t:IndexedFieldURI FieldURI="contacts:PhysicalAddress:State" FieldIndex="Business"/></t:DeleteItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#)).await;
     assert!(u.contains("NoError"), "{u}");
-    let (_, got) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#)).await;
+    let (_, got) = e.get_item(&id).await;
     assert!(!got.contains("<t:State>"), "{got}");
     assert!(
         got.contains("<t:City>Springfield</t:City>")
@@ -769,7 +773,7 @@ async fn completing_a_task_sets_completion_fields() {
     let id = ids(&b, "ItemId").remove(0);
     let (_, u) = e.call(&format!(r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite"><m:ItemChanges><t:ItemChange><t:ItemId Id="{id}"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="task:Status"/><t:Task><t:Status>Completed</t:Status></t:Task></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#)).await;
     assert!(u.contains("NoError"), "{u}");
-    let (_, got) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#)).await;
+    let (_, got) = e.get_item(&id).await;
     assert!(
         got.contains("<t:PercentComplete>100</t:PercentComplete>"),
         "{got}"
@@ -814,7 +818,7 @@ async fn series_in_its_zone_with_exception_and_deleted_occurrence() {
             && occ.contains("<t:CalendarItemType>Exception</t:CalendarItemType>"),
         "{occ}"
     );
-    let (_, m) = e.call(&format!(r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{master}"/></m:ItemIds></m:GetItem>"#)).await;
+    let (_, m) = e.get_item(&master).await;
     assert!(
         between(&m, "<t:FirstOccurrence>", "</t:FirstOccurrence>")
             .unwrap()

@@ -14,6 +14,16 @@ async fn get(c: &reqwest::Client, tok: &str, url: &str) -> (u16, Value) {
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// GETs `url` with `ConsistencyLevel: eventual`, as advanced queries need.
+async fn get_eventual(c: &reqwest::Client, tok: &str, url: &str) -> reqwest::Response {
+    c.get(url)
+        .bearer_auth(tok)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn token_err(
     sim: &syncbridge_sim::Simulator,
     tenant: &str,
@@ -140,13 +150,7 @@ async fn users_default_properties_select_filter_and_paging() {
     let (s, e) = get(&c, &tok, &format!("{url}&$count=true")).await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
-    let r = c
-        .get(format!("{url}&$count=true"))
-        .bearer_auth(&tok)
-        .header("ConsistencyLevel", "eventual")
-        .send()
-        .await
-        .unwrap();
+    let r = get_eventual(&c, &tok, &format!("{url}&$count=true")).await;
     assert_eq!(r.status(), 200);
     let b: Value = r.json().await.unwrap();
     let ids: Vec<&str> = b["value"]
@@ -1105,13 +1109,7 @@ async fn search_and_raw_count_need_consistency_level_eventual() {
     let (s, e) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
-    let r = c
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("ConsistencyLevel", "eventual")
-        .send()
-        .await
-        .unwrap();
+    let r = get_eventual(&c, &tok, &url).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -1122,13 +1120,7 @@ async fn search_and_raw_count_need_consistency_level_eventual() {
         let url = format!("{g}/groups/g-outer/{path}/$count");
         let (s, _) = send(&c, &tok, reqwest::Method::GET, &url, None, &[]).await;
         assert_eq!(s, 400);
-        let r = c
-            .get(&url)
-            .bearer_auth(&tok)
-            .header("ConsistencyLevel", "eventual")
-            .send()
-            .await
-            .unwrap();
+        let r = get_eventual(&c, &tok, &url).await;
         assert_eq!(r.text().await.unwrap(), n, "{path}");
     }
 }
