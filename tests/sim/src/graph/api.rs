@@ -1627,11 +1627,7 @@ fn user_routes(
                 Ok(c) => c,
                 Err(e) => return e,
             };
-            if let Some(r) = g.tenants[ti]
-                .users
-                .iter_mut()
-                .find(|r| r.live() && r.id() == uid)
-            {
+            if let Some(r) = g.tenants[ti].live_user_mut(uid) {
                 for (k, v) in &changes {
                     if k != "id" && k != "passwordProfile" {
                         r.data[k] = v.clone();
@@ -1643,11 +1639,7 @@ fn user_routes(
         }
         ("DELETE", []) => {
             let seq = g.bump();
-            if let Some(r) = g.tenants[ti]
-                .users
-                .iter_mut()
-                .find(|r| r.live() && r.id() == uid)
-            {
+            if let Some(r) = g.tenants[ti].live_user_mut(uid) {
                 r.removed = Some("changed".into());
                 r.seq = seq;
             }
@@ -1669,11 +1661,7 @@ fn user_routes(
                         .collect()
                 })
                 .unwrap_or_default();
-            let Some(r) = g.tenants[ti]
-                .users
-                .iter_mut()
-                .find(|r| r.live() && r.id() == uid)
-            else {
+            let Some(r) = g.tenants[ti].live_user_mut(uid) else {
                 return ctx.err(
                     StatusCode::NOT_FOUND,
                     "Request_ResourceNotFound",

@@ -391,6 +391,10 @@ impl Tenant {
             .iter_mut()
             .find(|x| x.rec.live() && x.rec.id().eq_ignore_ascii_case(id))
     }
+    /// A live user by its exact id.
+    pub fn live_user_mut(&mut self, id: &str) -> Option<&mut Rec> {
+        self.users.iter_mut().find(|r| r.live() && r.id() == id)
+    }
     /// A live user by id or userPrincipalName (case-insensitive).
     pub fn find_user(&self, key: &str) -> Option<&Rec> {
         self.users.iter().find(|r| {
