@@ -63,6 +63,13 @@ async fn auth_requires_basic_and_client_id() {
     assert_eq!(client().get(&url).send().await.unwrap().status(), 200);
 }
 
+/// The `rel="next"` address of a `Link` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(", ")
+        .find(|l| l.ends_with("rel=\"next\""))
+        .map(|l| l[1..l.find('>').unwrap()].to_string())
+}
+
 #[tokio::test]
 async fn conditions_paging_and_link_header() {
     let sim = common::start(seed()).await;
@@ -87,36 +94,26 @@ async fn conditions_paging_and_link_header() {
         "{link}"
     );
     let mut page: Vec<Value> = r.json().await.unwrap();
-    let mut next = link
-        .split(", ")
-        .find(|l| l.ends_with("rel=\"next\""))
-        .map(|l| l[1..l.find('>').unwrap()].to_string());
+    let mut next = next_link(&link);
     while let Some(n) = next {
         let r = c.get(&n).send().await.unwrap();
         next = r
             .headers()
             .get("link")
             .and_then(|h| h.to_str().ok())
-            .and_then(|l| {
-                l.split(", ")
-                    .find(|x| x.ends_with("rel=\"next\""))
-                    .map(|l| l[1..l.find('>').unwrap()].to_string())
-            });
+            .and_then(next_link);
         page.extend(r.json::<Vec<Value>>().await.unwrap());
     }
     // F00..F09 + ids 118, 119
     assert_eq!(page.len(), 12);
-    let v: Value = c
-        .get(format!("{base}/company/contacts/count"))
-        .query(&[("conditions", "company/id = 11")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::get_json_query(
+        &c,
+        format!("{base}/company/contacts/count"),
+        &[("conditions", "company/id = 11")],
+    )
+    .await;
     assert_eq!(v["count"], 10);
-    let v: Vec<Value> = c.get(format!("{base}/company/contacts")).query(&[("childConditions", r#"communicationItems/value = "f7@contoso.com" AND communicationItems/communicationType = "Email""#)]).send().await.unwrap().json().await.unwrap();
+    let v: Vec<Value> = common::get_json_query(&c, format!("{base}/company/contacts"), &[("childConditions", r#"communicationItems/value = "f7@contoso.com" AND communicationItems/communicationType = "Email""#)]).await;
     assert_eq!(v.len(), 1);
     assert_eq!(v[0]["id"], 107);
     assert_eq!(v[0]["communicationItems"][0]["type"]["name"], "Email");
@@ -134,15 +131,12 @@ async fn conditions_paging_and_link_header() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let dated: Vec<Value> = c
-        .get(format!("{base}/company/companies"))
-        .query(&[("conditions", "_info/lastUpdated > [2020-01-01T00:00:00Z]")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dated: Vec<Value> = common::get_json_query(
+        &c,
+        format!("{base}/company/companies"),
+        &[("conditions", "_info/lastUpdated > [2020-01-01T00:00:00Z]")],
+    )
+    .await;
     assert_eq!(dated.len(), 2);
 }
 
@@ -205,15 +199,12 @@ async fn sites_types_create_patch() {
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "NotFound");
     let r = common::post_json(&c, format!("{base}/schedule/entries"), &json!({"objectId": 1, "member": {"identifier": "ann"}, "dateStart": "2026-03-01T10:00:00Z", "dateEnd": "2026-03-01T11:00:00Z", "type": {"identifier": "S"}})).await;
     assert_eq!(r.status(), 201);
-    let v: Vec<Value> = c
-        .get(format!("{base}/schedule/entries"))
-        .query(&[("conditions", "dateStart >= [2026-03-01T00:00:00Z]")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Vec<Value> = common::get_json_query(
+        &c,
+        format!("{base}/schedule/entries"),
+        &[("conditions", "dateStart >= [2026-03-01T00:00:00Z]")],
+    )
+    .await;
     assert_eq!(v.len(), 1);
 }
 
@@ -237,10 +228,7 @@ async fn references_communication_types_and_patch_paths_as_connectwise() {
     assert_eq!(item["type"], json!({"id": 1, "name": "Email"}));
     assert_eq!(item["communicationType"], "Email");
     assert_eq!(item["contactId"], id);
-    let found: Value = c
-        .get(format!("{base}/company/contacts"))
-        .query(&[("childConditions", r#"communicationItems/value = "ida@fabrikam.com" and communicationItems/communicationType = "Email""#)])
-        .send().await.unwrap().json().await.unwrap();
+    let found: Value = common::get_json_query(&c, format!("{base}/company/contacts"), &[("childConditions", r#"communicationItems/value = "ida@fabrikam.com" and communicationItems/communicationType = "Email""#)]).await;
     assert_eq!(found.as_array().unwrap().len(), 1);
     // unknown references are refused
     for bad in [

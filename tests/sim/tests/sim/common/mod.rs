@@ -76,6 +76,22 @@ pub async fn get_json<T: DeserializeOwned>(c: &reqwest::Client, url: impl reqwes
     c.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// GETs `url` with the `query` pairs and parses the answer as JSON, whatever its status.
+pub async fn get_json_query<T: DeserializeOwned>(
+    c: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    query: &[(&str, &str)],
+) -> T {
+    c.get(url)
+        .query(query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// POSTs `body` as JSON to `url`.
 pub async fn post_json<B: Serialize + ?Sized>(
     c: &reqwest::Client,
