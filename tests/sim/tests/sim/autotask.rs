@@ -174,15 +174,11 @@ async fn query_filters_paging_and_count() {
     // GET …/query?search=
     let search =
         json!({"filter": [{"op": "contains", "field": "companyName", "value": "fab"}]}).to_string();
-    let v: Value = c
-        .get(format!("{base}/Companies/query"))
-        .query(&[("search", search)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::json_of(
+        c.get(format!("{base}/Companies/query"))
+            .query(&[("search", search)]),
+    )
+    .await;
     assert_eq!(v["items"][0]["id"], 2);
 
     // errors
@@ -209,7 +205,10 @@ async fn create_update_children_and_case_insensitive_paths() {
     let sim = common::start(seed()).await;
     let c = client();
     let base = sim.autotask_url();
-    let r: Value = c.post(format!("{base}/Companies/1/Contacts")).json(&json!({"firstName": "New", "lastName": "Person", "emailAddress": "new@contoso.example"})).send().await.unwrap().json().await.unwrap();
+    let r: Value = common::json_of(c.post(format!("{base}/Companies/1/Contacts")).json(
+        &json!({"firstName": "New", "lastName": "Person", "emailAddress": "new@contoso.example"}),
+    ))
+    .await;
     let id = r["itemId"].as_i64().expect("itemId");
     let row = sim.autotask().get("contacts", id).unwrap();
     assert_eq!(row["companyID"], 1);

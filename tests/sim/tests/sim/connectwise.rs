@@ -106,14 +106,13 @@ async fn conditions_paging_and_link_header() {
     }
     // F00..F09 + ids 118, 119
     assert_eq!(page.len(), 12);
-    let v: Value = common::get_json_query(
-        &c,
-        format!("{base}/company/contacts/count"),
-        &[("conditions", "company/id = 11")],
+    let v: Value = common::json_of(
+        c.get(format!("{base}/company/contacts/count"))
+            .query(&[("conditions", "company/id = 11")]),
     )
     .await;
     assert_eq!(v["count"], 10);
-    let v: Vec<Value> = common::get_json_query(&c, format!("{base}/company/contacts"), &[("childConditions", r#"communicationItems/value = "f7@contoso.com" AND communicationItems/communicationType = "Email""#)]).await;
+    let v: Vec<Value> = common::json_of(c.get(format!("{base}/company/contacts")).query(&[("childConditions", r#"communicationItems/value = "f7@contoso.com" AND communicationItems/communicationType = "Email""#)])).await;
     assert_eq!(v.len(), 1);
     assert_eq!(v[0]["id"], 107);
     assert_eq!(v[0]["communicationItems"][0]["type"]["name"], "Email");
@@ -131,10 +130,9 @@ async fn conditions_paging_and_link_header() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let dated: Vec<Value> = common::get_json_query(
-        &c,
-        format!("{base}/company/companies"),
-        &[("conditions", "_info/lastUpdated > [2020-01-01T00:00:00Z]")],
+    let dated: Vec<Value> = common::json_of(
+        c.get(format!("{base}/company/companies"))
+            .query(&[("conditions", "_info/lastUpdated > [2020-01-01T00:00:00Z]")]),
     )
     .await;
     assert_eq!(dated.len(), 2);
@@ -199,10 +197,9 @@ async fn sites_types_create_patch() {
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "NotFound");
     let r = common::post_json(&c, format!("{base}/schedule/entries"), &json!({"objectId": 1, "member": {"identifier": "ann"}, "dateStart": "2026-03-01T10:00:00Z", "dateEnd": "2026-03-01T11:00:00Z", "type": {"identifier": "S"}})).await;
     assert_eq!(r.status(), 201);
-    let v: Vec<Value> = common::get_json_query(
-        &c,
-        format!("{base}/schedule/entries"),
-        &[("conditions", "dateStart >= [2026-03-01T00:00:00Z]")],
+    let v: Vec<Value> = common::json_of(
+        c.get(format!("{base}/schedule/entries"))
+            .query(&[("conditions", "dateStart >= [2026-03-01T00:00:00Z]")]),
     )
     .await;
     assert_eq!(v.len(), 1);
@@ -228,7 +225,7 @@ async fn references_communication_types_and_patch_paths_as_connectwise() {
     assert_eq!(item["type"], json!({"id": 1, "name": "Email"}));
     assert_eq!(item["communicationType"], "Email");
     assert_eq!(item["contactId"], id);
-    let found: Value = common::get_json_query(&c, format!("{base}/company/contacts"), &[("childConditions", r#"communicationItems/value = "ida@fabrikam.com" and communicationItems/communicationType = "Email""#)]).await;
+    let found: Value = common::json_of(c.get(format!("{base}/company/contacts")).query(&[("childConditions", r#"communicationItems/value = "ida@fabrikam.com" and communicationItems/communicationType = "Email""#)])).await;
     assert_eq!(found.as_array().unwrap().len(), 1);
     // unknown references are refused
     for bad in [

@@ -66,27 +66,15 @@ async fn odata_shapes_filter_select_and_paging() {
     assert!(first.get("actstatus").is_none());
     assert_eq!(v["value"].as_array().unwrap().len(), 4);
     let next = v["@odata.nextLink"].as_str().unwrap();
-    let v2: Value = c
-        .get(next)
-        .header("Prefer", "odata.maxpagesize=4")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v2: Value = common::json_of(c.get(next).header("Prefer", "odata.maxpagesize=4")).await;
     assert_eq!(v2["value"].as_array().unwrap().len(), 2);
     assert!(v2.get("@odata.nextLink").is_none());
     // lookups as _x_value, formatted values on request
-    let v: Value = c
-        .get(format!("{base}/mailboxes?$top=1"))
-        .header("Prefer", "odata.include-annotations=\"*\"")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::json_of(
+        c.get(format!("{base}/mailboxes?$top=1"))
+            .header("Prefer", "odata.include-annotations=\"*\""),
+    )
+    .await;
     assert_eq!(v["value"][0]["_emailserverprofile_value"], PROFILE);
     assert_eq!(
         v["value"][0]["incomingemaildeliverymethod@OData.Community.Display.V1.FormattedValue"],
@@ -258,15 +246,11 @@ async fn entra_tokens_are_accepted() {
     )
     .await;
     let tok = r["access_token"].as_str().unwrap();
-    let v: Value = c
-        .get(format!("{}/WhoAmI", sim.dynamics_url()))
-        .bearer_auth(tok)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::json_of(
+        c.get(format!("{}/WhoAmI", sim.dynamics_url()))
+            .bearer_auth(tok),
+    )
+    .await;
     assert!(v["UserId"].is_string());
 }
 

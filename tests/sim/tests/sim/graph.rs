@@ -768,16 +768,12 @@ async fn event_time_zones_are_stored_in_utc_and_presented_as_preferred() {
     );
     assert_eq!(created["originalStartTimeZone"], "Pacific Standard Time");
     let id = created["id"].as_str().unwrap();
-    let v: Value = c
-        .get(format!("{g}/users/u1/events/{id}"))
-        .bearer_auth(&tok)
-        .header("Prefer", "outlook.timezone=\"W. Europe Standard Time\"")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json_of(
+        c.get(format!("{g}/users/u1/events/{id}"))
+            .bearer_auth(&tok)
+            .header("Prefer", "outlook.timezone=\"W. Europe Standard Time\""),
+    )
+    .await;
     assert_eq!(
         v["start"],
         json!({"dateTime": "2026-07-15T18:00:00.0000000", "timeZone": "W. Europe Standard Time"})

@@ -29,7 +29,7 @@ async fn generated_data_is_served_by_every_simulator() {
     )
     .await;
     let tok = tok["access_token"].as_str().unwrap();
-    let v: Value = c.get(format!("{}/users?$filter=accountEnabled eq true and assignedLicenses/$count ne 0&$count=true&$top=999", sim.graph_url())).bearer_auth(tok).header("ConsistencyLevel", "eventual").send().await.unwrap().json().await.unwrap();
+    let v: Value = common::json_of(c.get(format!("{}/users?$filter=accountEnabled eq true and assignedLicenses/$count ne 0&$count=true&$top=999", sim.graph_url())).bearer_auth(tok).header("ConsistencyLevel", "eventual")).await;
     // 50 users, unlicensed: 10,20,30,40; disabled: 15,30,45 → 50 - 4 - 2 = 44
     assert_eq!(v["@odata.count"], 44);
     let (_, b) = {
@@ -47,44 +47,32 @@ async fn generated_data_is_served_by_every_simulator() {
     };
     assert_eq!(b["value"].as_array().unwrap().len(), 2);
     // Autotask
-    let v: Value = c
-        .post(format!("{}/Contacts/query/count", sim.autotask_url()))
-        .header("ApiIntegrationCode", "SIMCODE")
-        .header("UserName", "api@msp.example")
-        .header("Secret", GENERATED_SECRET)
-        .json(&json!({"filter": [{"op": "exist", "field": "id"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::json_of(
+        c.post(format!("{}/Contacts/query/count", sim.autotask_url()))
+            .header("ApiIntegrationCode", "SIMCODE")
+            .header("UserName", "api@msp.example")
+            .header("Secret", GENERATED_SECRET)
+            .json(&json!({"filter": [{"op": "exist", "field": "id"}]})),
+    )
+    .await;
     assert_eq!(v["queryCount"], 150);
     // ConnectWise
-    let v: Value = c
-        .get(format!("{}/company/contacts/count", sim.connectwise_url()))
-        .basic_auth("msp+sim-public", Some(GENERATED_SECRET))
-        .header("clientId", "any")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = common::json_of(
+        c.get(format!("{}/company/contacts/count", sim.connectwise_url()))
+            .basic_auth("msp+sim-public", Some(GENERATED_SECRET))
+            .header("clientId", "any"),
+    )
+    .await;
     assert_eq!(v["count"], 150);
     // Dynamics
-    let v: Value = c
-        .get(format!(
+    let v: Value = common::json_of(
+        c.get(format!(
             "{}/mailboxes?$count=true&$top=1",
             sim.dynamics_url()
         ))
-        .bearer_auth(GENERATED_DYNAMICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .bearer_auth(GENERATED_DYNAMICS_TOKEN),
+    )
+    .await;
     assert_eq!(v["@odata.count"], 150);
     // EWS: service account impersonates a generated user
     assert_eq!(sim.ews().items(&generate::upn(1, 3), "contacts").len(), 2);
@@ -233,17 +221,13 @@ async fn binary_prints_urls_and_serves() {
             "only requested services are printed"
         );
         let c = reqwest::Client::new();
-        let v: Value = c
-            .get(format!("{at}/Companies/1000"))
-            .header("ApiIntegrationCode", "SIMCODE")
-            .header("UserName", "api@msp.example")
-            .header("Secret", GENERATED_SECRET)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = common::json_of(
+            c.get(format!("{at}/Companies/1000"))
+                .header("ApiIntegrationCode", "SIMCODE")
+                .header("UserName", "api@msp.example")
+                .header("Secret", GENERATED_SECRET),
+        )
+        .await;
         assert_eq!(v["item"]["companyName"], "Tenant 0 Ltd");
         let st: Value = common::get_json(&c, admin.unwrap().replace("/state", "/requests")).await;
         assert_eq!(st["total"], 1);

@@ -71,25 +71,14 @@ pub async fn start(seed: Seed) -> Simulator {
     .expect("simulator starts")
 }
 
-/// GETs `url` and parses the answer as JSON, whatever its status; panics when it is not JSON.
-pub async fn get_json<T: DeserializeOwned>(c: &reqwest::Client, url: impl reqwest::IntoUrl) -> T {
-    c.get(url).send().await.unwrap().json().await.unwrap()
+/// Sends `rq` and parses the answer as JSON, whatever its status; panics when it is not JSON.
+pub async fn json_of<T: DeserializeOwned>(rq: reqwest::RequestBuilder) -> T {
+    rq.send().await.unwrap().json().await.unwrap()
 }
 
-/// GETs `url` with the `query` pairs and parses the answer as JSON, whatever its status.
-pub async fn get_json_query<T: DeserializeOwned>(
-    c: &reqwest::Client,
-    url: impl reqwest::IntoUrl,
-    query: &[(&str, &str)],
-) -> T {
-    c.get(url)
-        .query(query)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// GETs `url` and parses the answer as JSON, whatever its status.
+pub async fn get_json<T: DeserializeOwned>(c: &reqwest::Client, url: impl reqwest::IntoUrl) -> T {
+    json_of(c.get(url)).await
 }
 
 /// POSTs `body` as JSON to `url`.
