@@ -127,9 +127,7 @@ async fn bearer_is_required_and_bound_to_tenant() {
 
 #[tokio::test]
 async fn users_default_properties_select_filter_and_paging() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let (s, b) = get(&c, &tok, &format!("{}/users", sim.graph_url())).await;
     assert_eq!(s, 200);
     let u0 = &b["value"][0];
@@ -208,9 +206,7 @@ async fn users_default_properties_select_filter_and_paging() {
 
 #[tokio::test]
 async fn users_delta_rounds_removed_and_expired_tokens() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let client = c.clone();
     let fetch_round = |url: String| {
         let c = client.clone();
@@ -282,9 +278,7 @@ async fn users_delta_rounds_removed_and_expired_tokens() {
 
 #[tokio::test]
 async fn groups_members_transitive_and_member_of() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let ids = |b: &Value| -> Vec<String> {
         b["value"]
             .as_array()
@@ -328,9 +322,7 @@ async fn groups_members_transitive_and_member_of() {
 
 #[tokio::test]
 async fn events_calendar_view_and_delta() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     let (s, b) = get(&c, &tok, &format!("{g}/users/u1/calendarView?startDateTime=2026-03-02T00:00:00Z&endDateTime=2026-03-04T00:00:00Z")).await;
     assert_eq!(s, 200);
@@ -400,9 +392,7 @@ async fn events_calendar_view_and_delta() {
 
 #[tokio::test]
 async fn contacts_todo_crud_and_mailbox_errors() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     let (_, b) = get(&c, &tok, &format!("{g}/users/u1/contacts")).await;
     let id = b["value"][0]["id"].as_str().unwrap().to_string();
@@ -443,9 +433,7 @@ async fn contacts_todo_crud_and_mailbox_errors() {
 
 #[tokio::test]
 async fn batch_answers_each_request_and_limits_to_20() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     sim.add_fault(FaultRule::sequence("GET /v1.0/users/u2", &[429]).with_retry_after("3"))
         .unwrap();
     let body = json!({"requests": [
@@ -494,9 +482,7 @@ async fn batch_answers_each_request_and_limits_to_20() {
 
 #[tokio::test]
 async fn mailbox_concurrency_limit_of_four() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     sim.add_fault(FaultRule::latency("/v1.0/users/u1/events", 800))
         .unwrap();
     let mut handles = vec![];
@@ -529,9 +515,7 @@ async fn mailbox_concurrency_limit_of_four() {
 #[tokio::test]
 async fn replay_reference_examples_shapes() {
     let text = std::fs::read_to_string(oracles().join("graph/examples.jsonl")).unwrap();
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     // events inside the windows the documented requests use
     for (d, subject) in [
         ("2016-12-02", "a"),
@@ -650,9 +634,7 @@ async fn replay_reference_examples_shapes() {
 
 #[tokio::test]
 async fn send_mail_delivers_and_keeps_sent_copy() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     let r = c.post(format!("{g}/users/u1/sendMail")).bearer_auth(&tok).json(&json!({
         "message": {"subject": "Sync failed", "body": {"contentType": "Text", "content": "Credentials rejected"},
@@ -695,9 +677,7 @@ async fn send_mail_delivers_and_keeps_sent_copy() {
 
 #[tokio::test]
 async fn create_user_validation_and_default_folders() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     let r = c
         .post(format!("{g}/users"))
@@ -748,9 +728,7 @@ async fn create_user_validation_and_default_folders() {
 
 #[tokio::test]
 async fn event_time_zones_are_stored_in_utc_and_presented_as_preferred() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     let r = c
         .post(format!("{g}/users/u1/events"))
@@ -872,9 +850,7 @@ async fn send(
 
 #[tokio::test]
 async fn calendar_by_id_events_view_attendee_status_and_online_meetings() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     let (s, cals) = get(&c, &tok, &format!("{g}/users/u1/calendars")).await;
     assert_eq!(s, 200);
@@ -974,9 +950,7 @@ async fn calendar_by_id_events_view_attendee_status_and_online_meetings() {
 
 #[tokio::test]
 async fn schema_refuses_unknown_read_only_and_mistyped_properties() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     use reqwest::Method as M;
     // $select: directory and mailbox styles
@@ -1076,9 +1050,7 @@ async fn schema_refuses_unknown_read_only_and_mistyped_properties() {
 
 #[tokio::test]
 async fn search_and_raw_count_need_consistency_level_eventual() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     let ev = [("ConsistencyLevel", "eventual")];
     let url = format!("{g}/users?$search=\"displayName:adel\"");
@@ -1123,9 +1095,7 @@ async fn search_and_raw_count_need_consistency_level_eventual() {
 
 #[tokio::test]
 async fn groups_created_and_patched_with_members_bind() {
-    let sim = start(graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = graph_token(&sim, &c).await;
+    let (sim, c, tok) = graph_session().await;
     let g = sim.graph_url();
     use reqwest::Method as M;
     let (s, e) = send(

@@ -56,9 +56,7 @@ async fn unmounted_service_is_404() {
 
 #[tokio::test]
 async fn sequence_fault_then_success_with_decimal_retry_after() {
-    let sim = common::start(common::graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = common::graph_token(&sim, &c).await;
+    let (sim, c, tok) = common::graph_session().await;
     sim.add_fault(FaultRule::sequence("GET /v1.0/users*", &[429, 503]).with_retry_after("2.128"))
         .unwrap();
     let url = format!("{}/users", sim.graph_url());
@@ -76,9 +74,7 @@ async fn sequence_fault_then_success_with_decimal_retry_after() {
 
 #[tokio::test]
 async fn admin_faults_endpoint_rate_and_clear() {
-    let sim = common::start(common::graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = common::graph_token(&sim, &c).await;
+    let (sim, c, tok) = common::graph_session().await;
     let r = common::post_json(
         &c,
         format!("{}/_admin/faults", sim.base_url()),
@@ -112,9 +108,7 @@ async fn admin_faults_endpoint_rate_and_clear() {
 
 #[tokio::test]
 async fn latency_malformed_and_dropped_connections() {
-    let sim = common::start(common::graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = common::graph_token(&sim, &c).await;
+    let (sim, c, tok) = common::graph_session().await;
     let url = format!("{}/users/u1", sim.graph_url());
 
     sim.add_fault(FaultRule::latency("/v1.0/users/u1", 150).times(1))
@@ -218,9 +212,7 @@ async fn admin_seed_and_state() {
 
 #[tokio::test]
 async fn admin_scenarios_and_token_expiry() {
-    let sim = common::start(common::graph_seed()).await;
-    let c = reqwest::Client::new();
-    let tok = common::graph_token(&sim, &c).await;
+    let (sim, c, tok) = common::graph_session().await;
     let r = common::post_json(
         &c,
         format!("{}/_admin/scenarios", sim.base_url()),

@@ -71,6 +71,14 @@ pub async fn start(seed: Seed) -> Simulator {
     .expect("simulator starts")
 }
 
+/// All services with [`graph_seed`], a client, and a Graph token for the test tenant.
+pub async fn graph_session() -> (Simulator, reqwest::Client, String) {
+    let sim = start(graph_seed()).await;
+    let c = reqwest::Client::new();
+    let tok = graph_token(&sim, &c).await;
+    (sim, c, tok)
+}
+
 /// Sends `rq` and parses the answer as JSON, whatever its status; panics when it is not JSON.
 pub async fn json_of<T: DeserializeOwned>(rq: reqwest::RequestBuilder) -> T {
     rq.send().await.unwrap().json().await.unwrap()
