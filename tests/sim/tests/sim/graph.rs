@@ -766,15 +766,9 @@ async fn entra_discovery_documents_as_msal_reads_them() {
     let c = reqwest::Client::new();
     let base = sim.base_url();
     for key in [TENANT, DOMAIN] {
-        let r = c
-            .get(format!(
-                "{base}/{key}/v2.0/.well-known/openid-configuration"
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let d: Value = r.json().await.unwrap();
+        let url = format!("{base}/{key}/v2.0/.well-known/openid-configuration");
+        let (s, d) = status_json(c.get(url)).await;
+        assert_eq!(s, 200);
         assert_eq!(d["token_endpoint"], sim.token_url(TENANT));
         assert_eq!(d["issuer"], format!("{base}/{TENANT}/v2.0"));
         assert_eq!(
@@ -788,15 +782,9 @@ async fn entra_discovery_documents_as_msal_reads_them() {
     )
     .await;
     assert_eq!(v1["issuer"], format!("https://sts.windows.net/{TENANT}/"));
-    let r = c
-        .get(format!(
-            "{base}/nope.onmicrosoft.com/v2.0/.well-known/openid-configuration"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let e: Value = r.json().await.unwrap();
+    let url = format!("{base}/nope.onmicrosoft.com/v2.0/.well-known/openid-configuration");
+    let (s, e) = status_json(c.get(url)).await;
+    assert_eq!(s, 400);
     assert_eq!(e["error"], "invalid_tenant");
     assert_eq!(e["error_codes"][0], 90002);
 
@@ -804,16 +792,11 @@ async fn entra_discovery_documents_as_msal_reads_them() {
         let c = c.clone();
         let url = format!("{base}/common/discovery/instance");
         async move {
-            let r = c
-                .get(url)
-                .query(&[
-                    ("api-version", "1.0"),
-                    ("authorization_endpoint", auth.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            let query = [
+                ("api-version", "1.0"),
+                ("authorization_endpoint", auth.as_str()),
+            ];
+            status_json(c.get(url).query(&query)).await
         }
     };
     let (s, d) = disc(format!("{base}/{TENANT}/oauth2/v2.0/authorize")).await;

@@ -32,19 +32,12 @@ async fn generated_data_is_served_by_every_simulator() {
     let v: Value = common::json_of(c.get(format!("{}/users?$filter=accountEnabled eq true and assignedLicenses/$count ne 0&$count=true&$top=999", sim.graph_url())).bearer_auth(tok).header("ConsistencyLevel", "eventual")).await;
     // 50 users, unlicensed: 10,20,30,40; disabled: 15,30,45 → 50 - 4 - 2 = 44
     assert_eq!(v["@odata.count"], 44);
-    let (_, b) = {
-        let r = c
-            .get(format!(
-                "{}/users/{}/events",
-                sim.graph_url(),
-                generate::user_id(2, 1)
-            ))
-            .bearer_auth(tok)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json::<Value>().await.unwrap())
-    };
+    let events = format!(
+        "{}/users/{}/events",
+        sim.graph_url(),
+        generate::user_id(2, 1)
+    );
+    let b: Value = common::json_of(c.get(events).bearer_auth(tok)).await;
     assert_eq!(b["value"].as_array().unwrap().len(), 2);
     // Autotask
     let v: Value = common::json_of(

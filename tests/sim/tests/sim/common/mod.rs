@@ -84,6 +84,12 @@ pub async fn json_of<T: DeserializeOwned>(rq: reqwest::RequestBuilder) -> T {
     rq.send().await.unwrap().json().await.unwrap()
 }
 
+/// Sends `rq`: the status and the JSON answer; panics when it is not JSON.
+pub async fn status_json(rq: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = rq.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 /// GETs `url` and parses the answer as JSON, whatever its status.
 pub async fn get_json<T: DeserializeOwned>(c: &reqwest::Client, url: impl reqwest::IntoUrl) -> T {
     json_of(c.get(url)).await
@@ -120,18 +126,13 @@ pub async fn request_token(
     secret: &str,
     scope: &str,
 ) -> (u16, Value) {
-    let r = c
-        .post(sim.token_url(tenant))
-        .form(&[
-            ("client_id", client_id),
-            ("client_secret", secret),
-            ("scope", scope),
-            ("grant_type", "client_credentials"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    status_json(c.post(sim.token_url(tenant)).form(&[
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("scope", scope),
+        ("grant_type", "client_credentials"),
+    ]))
+    .await
 }
 
 /// Fetches a Graph token for the test tenant.
