@@ -14,6 +14,16 @@ async fn get(c: &reqwest::Client, tok: &str, url: &str) -> (u16, Value) {
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The string `key` of each object in a collection answer's `value`.
+fn strings_of<'a>(answer: &'a Value, key: &str) -> Vec<&'a str> {
+    answer["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[key].as_str().unwrap())
+        .collect()
+}
+
 /// GETs `url` with `ConsistencyLevel: eventual`, as advanced queries need.
 async fn get_eventual(c: &reqwest::Client, tok: &str, url: &str) -> reqwest::Response {
     c.get(url)
@@ -151,12 +161,7 @@ async fn users_default_properties_select_filter_and_paging() {
     let r = get_eventual(&c, &tok, &format!("{url}&$count=true")).await;
     assert_eq!(r.status(), 200);
     let b: Value = r.json().await.unwrap();
-    let ids: Vec<&str> = b["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap())
-        .collect();
+    let ids = strings_of(&b, "id");
     assert_eq!(ids, ["u1", "u2"]);
     assert_eq!(b["value"][0].as_object().unwrap().len(), 4);
 
@@ -326,12 +331,7 @@ async fn events_calendar_view_and_delta() {
     let g = sim.graph_url();
     let (s, b) = get(&c, &tok, &format!("{g}/users/u1/calendarView?startDateTime=2026-03-02T00:00:00Z&endDateTime=2026-03-04T00:00:00Z")).await;
     assert_eq!(s, 200);
-    let subjects: Vec<&str> = b["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["subject"].as_str().unwrap())
-        .collect();
+    let subjects = strings_of(&b, "subject");
     // 2 standup occurrences (Mar 2, Mar 3) + the single event
     assert_eq!(subjects.len(), 3, "{subjects:?}");
     assert!(b["value"]
@@ -893,12 +893,7 @@ async fn calendar_by_id_events_view_attendee_status_and_online_meetings() {
     )
     .await;
     assert_eq!(s, 200, "{view}");
-    let subjects: Vec<&str> = view["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["subject"].as_str().unwrap())
-        .collect();
+    let subjects = strings_of(&view, "subject");
     assert_eq!(subjects, ["Planning"]);
 
     // turning an existing event into an online meeting fills `onlineMeeting`
@@ -1042,12 +1037,7 @@ async fn search_and_raw_count_need_consistency_level_eventual() {
     assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
     let (s, b) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
     assert_eq!(s, 200, "{b}");
-    let ids: Vec<&str> = b["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap())
-        .collect();
+    let ids = strings_of(&b, "id");
     assert_eq!(ids, ["u1"]);
     let url = format!("{g}/users?$search=\"displayName:vance\" OR \"mail:bob\"");
     let (_, b) = send(&c, &tok, reqwest::Method::GET, &url, None, &ev).await;
