@@ -229,6 +229,10 @@ impl Psa for Env {
         comm_value(c, "Cell")
     }
 
+    fn site_of(c: &Value) -> i64 {
+        site(c)
+    }
+
     fn is_inactive(c: &Value) -> bool {
         inactive(c)
     }
@@ -376,6 +380,16 @@ async fn highest_priority_filter_wins_and_every_user_lands_once() {
     let again = env.run().await;
     assert_eq!(env.writes(), (0, 0), "{again:?}");
     assert_eq!(env.count(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_filters_read_any_directory_property_they_name() {
+    psa::field_filters_read_any_directory_property_they_name::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_filter_on_an_unreadable_property_is_refused_on_save() {
+    psa::a_field_filter_on_an_unreadable_property_is_refused_on_save::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

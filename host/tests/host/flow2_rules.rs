@@ -162,6 +162,10 @@ impl Psa for Env {
         c["mobilePhone"].as_str().map(str::to_owned)
     }
 
+    fn site_of(c: &Value) -> i64 {
+        site(c)
+    }
+
     fn is_inactive(c: &Value) -> bool {
         c["isActive"] == 0
     }
@@ -290,88 +294,14 @@ async fn highest_priority_filter_wins_and_every_user_lands_once() {
     assert_eq!(env.count(), 7);
 }
 
-/// The mapper's own documented example: a field filter on `companyName`, a directory
-/// property the contact flow does not read for itself, and one on an on-premises
-/// extension attribute. The connector reads what the filters name, in the full pass and
-/// in delta rounds, so the filters match and a change moves the user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_filters_read_any_directory_property_they_name() {
-    let filters = vec![
-        json!({"priority": 1, "kind": "field", "field": "companyName", "value": "Fabrikam", "site": {"id": "21"}}),
-        json!({"priority": 2, "kind": "field", "field": "extensionAttribute3", "value": "vip", "site": {"id": "22"}}),
-        json!({"priority": 3, "kind": "all-licensed", "site": {"id": "26"}}),
-    ];
-    let env = Env::start(Scenario::new(
-        vec![
-            user("u-fab", "fab", json!({"companyName": "Fabrikam"})),
-            user(
-                "u-vip",
-                "vip",
-                json!({"onPremisesExtensionAttributes": {"extensionAttribute3": "VIP"}}),
-            ),
-            user("u-rest", "rest", json!({"companyName": "Contoso"})),
-        ],
-        autotask_options(json!({"filters": filters})),
-    ))
-    .await;
-    env.run().await;
-    assert_eq!(site(&env.the(&upn("fab"))), 21, "companyName = Fabrikam");
-    assert_eq!(site(&env.the(&upn("vip"))), 22, "extensionAttribute3 = vip");
-    assert_eq!(site(&env.the(&upn("rest"))), 26, "the catch-all");
-    // The property changes in Microsoft 365: the delta round reads it and moves the user.
-    assert!(env
-        .sim
-        .graph()
-        .update_user(TENANT, "u-rest", json!({"companyName": "Fabrikam"})));
-    let r = env.run().await;
-    assert_eq!(
-        site(&env.the(&upn("rest"))),
-        21,
-        "moved by a delta round: {r:?}"
-    );
-    assert_eq!(site(&env.the(&upn("fab"))), 21);
+    psa::field_filters_read_any_directory_property_they_name::<Env>().await;
 }
 
-/// A field filter on a property the source cannot read is refused when the profile is
-/// saved, naming it and listing the properties that can be read; nothing is saved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_field_filter_on_an_unreadable_property_is_refused_on_save() {
-    use syncbridge::control::profiles::{self, ProfileChange};
-    use syncbridge::control::Actor;
-    let env = Env::start(Scenario::new(
-        vec![user("u1", "one", json!({}))],
-        autotask_options(json!({})),
-    ))
-    .await;
-    let before = profiles::get(env.hub(), Actor::Msp, m365::PROFILE)
-        .await
-        .unwrap()
-        .0;
-    let options = autotask_options(json!({"filters": [
-        {"priority": 1, "kind": "field", "field": "shoeSize", "value": "44", "site": {"id": "21"}}
-    ]}));
-    let change = ProfileChange {
-        mapper_options: Some(options.to_string()),
-        ..ProfileChange::default()
-    };
-    let err = profiles::update(env.hub(), Actor::Msp, m365::PROFILE, change, false)
-        .await
-        .expect_err("an unreadable property is refused")
-        .to_string();
-    assert!(err.contains("\"shoeSize\""), "{err}");
-    for readable in [
-        "companyName",
-        "employeeId",
-        "extensionAttribute1",
-        "department",
-    ] {
-        assert!(err.contains(readable), "lists {readable}: {err}");
-    }
-    let after = profiles::get(env.hub(), Actor::Msp, m365::PROFILE)
-        .await
-        .unwrap()
-        .0;
-    assert_eq!(after.mapper_options, before.mapper_options, "nothing saved");
+    psa::a_field_filter_on_an_unreadable_property_is_refused_on_save::<Env>().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

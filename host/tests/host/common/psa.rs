@@ -44,6 +44,8 @@ pub trait Psa: Sized {
     fn emails_of(c: &Value) -> Vec<String>;
     fn mobile_of(c: &Value) -> Option<String>;
     fn is_inactive(c: &Value) -> bool;
+    /// The site (Autotask location) a contact is routed to.
+    fn site_of(c: &Value) -> i64;
     /// Changes contact `id` as a person in the PSA would (its modification
     /// stamp moves, so the PSA's change feed reports it).
     fn edit_by_hand(&self, id: i64, edit: HandEdit);
@@ -421,4 +423,92 @@ pub async fn the_run_after_a_preview_applies_what_the_preview_showed<P: Psa>() {
     // Compared once: the next run is not measured against that preview again.
     let run = super::run_now(env.hub(), PROFILE, RunMode::Run).await;
     assert!(run.report.unwrap().differs_from_preview.is_empty());
+}
+
+/// The mapper's own documented example: a field filter on `companyName`, a directory
+/// property the contact flow does not read for itself, and one on an on-premises
+/// extension attribute. The connector reads what the filters name, in the full pass and
+/// in delta rounds, so the filters match and a change moves the user.
+pub async fn field_filters_read_any_directory_property_they_name<P: Psa>() {
+    let filters = vec![
+        json!({"priority": 1, "kind": "field", "field": "companyName", "value": "Fabrikam", "site": {"id": "21"}}),
+        json!({"priority": 2, "kind": "field", "field": "extensionAttribute3", "value": "vip", "site": {"id": "22"}}),
+        json!({"priority": 3, "kind": "all-licensed", "site": {"id": "26"}}),
+    ];
+    let env = P::start(Scenario::new(
+        vec![
+            user("u-fab", "fab", json!({"companyName": "Fabrikam"})),
+            user(
+                "u-vip",
+                "vip",
+                json!({"onPremisesExtensionAttributes": {"extensionAttribute3": "VIP"}}),
+            ),
+            user("u-rest", "rest", json!({"companyName": "Contoso"})),
+        ],
+        P::options(json!({"filters": filters})),
+    ))
+    .await;
+    env.run().await;
+    assert_eq!(
+        P::site_of(&env.the(&upn("fab"))),
+        21,
+        "companyName = Fabrikam"
+    );
+    assert_eq!(
+        P::site_of(&env.the(&upn("vip"))),
+        22,
+        "extensionAttribute3 = vip"
+    );
+    assert_eq!(P::site_of(&env.the(&upn("rest"))), 26, "the catch-all");
+    // The property changes in Microsoft 365: the delta round reads it and moves the user.
+    assert!(env
+        .sim()
+        .graph()
+        .update_user(TENANT, "u-rest", json!({"companyName": "Fabrikam"})));
+    let r = env.run().await;
+    assert_eq!(
+        P::site_of(&env.the(&upn("rest"))),
+        21,
+        "moved by a delta round: {r:?}"
+    );
+    assert_eq!(P::site_of(&env.the(&upn("fab"))), 21);
+}
+
+/// A field filter on a property the source cannot read is refused when the profile is
+/// saved, naming it and listing the properties that can be read; nothing is saved.
+pub async fn a_field_filter_on_an_unreadable_property_is_refused_on_save<P: Psa>() {
+    let env = P::start(Scenario::new(
+        vec![user("u1", "one", json!({}))],
+        P::options(json!({})),
+    ))
+    .await;
+    let before = profiles::get(env.hub(), Actor::Msp, PROFILE)
+        .await
+        .unwrap()
+        .0;
+    let options = P::options(json!({"filters": [
+        {"priority": 1, "kind": "field", "field": "shoeSize", "value": "44", "site": {"id": "21"}}
+    ]}));
+    let change = ProfileChange {
+        mapper_options: Some(options.to_string()),
+        ..ProfileChange::default()
+    };
+    let err = profiles::update(env.hub(), Actor::Msp, PROFILE, change, false)
+        .await
+        .expect_err("an unreadable property is refused")
+        .to_string();
+    assert!(err.contains("\"shoeSize\""), "{err}");
+    for readable in [
+        "companyName",
+        "employeeId",
+        "extensionAttribute1",
+        "department",
+    ] {
+        assert!(err.contains(readable), "lists {readable}: {err}");
+    }
+    let after = profiles::get(env.hub(), Actor::Msp, PROFILE)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(after.mapper_options, before.mapper_options, "nothing saved");
 }
