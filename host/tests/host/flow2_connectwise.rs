@@ -1137,3 +1137,20 @@ async fn reordered_filters_and_a_new_default_type_reach_users_that_do_not_change
         "the new default type is added: {r:?}"
     );
 }
+
+// ---- group membership (groups/delta) --------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_added_to_the_filter_group_moves_to_its_site_on_the_next_run() {
+    psa::a_user_added_to_the_filter_group_moves_to_its_site_on_the_next_run::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_removed_from_the_filter_group_moves_back_to_the_catch_all() {
+    psa::a_user_removed_from_the_filter_group_moves_back_to_the_catch_all::<Env>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_through_nested_groups_moves_users_both_ways() {
+    psa::membership_through_nested_groups_moves_users_both_ways::<Env>().await;
+}

@@ -13,7 +13,6 @@ mod engine_e2e;
 mod engine_props;
 mod flow2_connectwise;
 mod flow2_e2e;
-mod flow2_groups;
 mod flow2_rules;
 mod http_capability;
 mod install;

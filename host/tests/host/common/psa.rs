@@ -512,3 +512,113 @@ pub async fn a_field_filter_on_an_unreadable_property_is_refused_on_save<P: Psa>
         .0;
     assert_eq!(after.mapper_options, before.mapper_options, "nothing saved");
 }
+
+// ---- group membership moves users between sites ------------------------------------------
+// `users/delta` does not report membership changes, so the `graph` connector reads
+// `groups/delta` too.
+
+/// The site of the group filter (Management) and of the catch-all.
+const GROUP_SITE: i64 = 21;
+const CATCH_ALL: i64 = 26;
+
+/// Management (`g-mgmt`) routes to site 21, every other licensed user to site 26;
+/// `g-exec` is a member of Management.
+async fn group_env<P: Psa>(users: Vec<Value>) -> P {
+    let filters = json!([
+        {"priority": 1, "kind": "group", "group_id": "g-mgmt", "group_name": "Management", "site": {"id": GROUP_SITE.to_string()}},
+        {"priority": 2, "kind": "all-licensed", "site": {"id": CATCH_ALL.to_string()}}
+    ]);
+    let mut s = Scenario::new(users, P::options(json!({"filters": filters})));
+    s.groups = vec![
+        json!({"id": "g-mgmt", "displayName": "Management", "members": ["u-leave", "g-exec"]}),
+        json!({"id": "g-exec", "displayName": "Executives", "members": []}),
+        json!({"id": "g-team", "displayName": "Team", "members": ["u-team"]}),
+    ];
+    s.with_groups = true;
+    P::start(s).await
+}
+
+/// One run from fresh request counters: what it wrote is `writes()` afterwards.
+async fn counted_run<P: Psa>(env: &P) -> RunReport {
+    env.sim().reset_requests();
+    env.run().await
+}
+
+fn site_of_user<P: Psa>(env: &P, local: &str) -> i64 {
+    P::site_of(&env.the(&upn(local)))
+}
+
+pub async fn a_user_added_to_the_filter_group_moves_to_its_site_on_the_next_run<P: Psa>() {
+    let env: P = group_env(vec![
+        user("u-join", "join", json!({})),
+        user("u-other", "other", json!({})),
+    ])
+    .await;
+    let first = counted_run(&env).await;
+    assert_eq!(first.planned.create, 2, "{first:?}");
+    assert_eq!(
+        site_of_user(&env, "join"),
+        CATCH_ALL,
+        "not in Management yet"
+    );
+    // Nothing about the user changes but the membership.
+    assert!(env.sim().graph().add_member(TENANT, "g-mgmt", "u-join"));
+    let moved = counted_run(&env).await;
+    assert_eq!(
+        site_of_user(&env, "join"),
+        GROUP_SITE,
+        "the new member of Management moved to its site: {moved:?}"
+    );
+    assert_eq!(env.writes(), (0, 1), "one update, nothing else: {moved:?}");
+    assert_eq!(site_of_user(&env, "other"), CATCH_ALL);
+    // And the run after has nothing to do.
+    let again = counted_run(&env).await;
+    assert_eq!(env.writes(), (0, 0), "{again:?}");
+    assert_eq!(site_of_user(&env, "join"), GROUP_SITE);
+    assert_eq!(env.count(), 2);
+}
+
+pub async fn a_user_removed_from_the_filter_group_moves_back_to_the_catch_all<P: Psa>() {
+    let env: P = group_env(vec![
+        user("u-leave", "leave", json!({})),
+        user("u-other", "other", json!({})),
+    ])
+    .await;
+    counted_run(&env).await;
+    assert_eq!(site_of_user(&env, "leave"), GROUP_SITE);
+    assert!(env.sim().graph().remove_member(TENANT, "g-mgmt", "u-leave"));
+    let moved = counted_run(&env).await;
+    assert_eq!(site_of_user(&env, "leave"), CATCH_ALL, "{moved:?}");
+    assert_eq!(env.writes(), (0, 1), "{moved:?}");
+    let again = counted_run(&env).await;
+    assert_eq!(env.writes(), (0, 0), "{again:?}");
+    assert_eq!(site_of_user(&env, "leave"), CATCH_ALL);
+}
+
+pub async fn membership_through_nested_groups_moves_users_both_ways<P: Psa>() {
+    let env: P = group_env(vec![
+        user("u-exec", "exec", json!({})),
+        user("u-team", "team", json!({})),
+    ])
+    .await;
+    counted_run(&env).await;
+    assert_eq!(site_of_user(&env, "exec"), CATCH_ALL);
+    assert_eq!(site_of_user(&env, "team"), CATCH_ALL);
+    // Joins Executives, which is a member of Management; and the whole Team group joins
+    // Management (only the group appears in Management's members@delta).
+    let g = env.sim().graph();
+    assert!(g.add_member(TENANT, "g-exec", "u-exec"));
+    assert!(g.add_member(TENANT, "g-mgmt", "g-team"));
+    let moved = counted_run(&env).await;
+    assert_eq!(site_of_user(&env, "exec"), GROUP_SITE, "{moved:?}");
+    assert_eq!(site_of_user(&env, "team"), GROUP_SITE, "{moved:?}");
+    assert_eq!(env.writes(), (0, 2), "{moved:?}");
+    let again = counted_run(&env).await;
+    assert_eq!(env.writes(), (0, 0), "{again:?}");
+    // Team leaves Management again: its members move back.
+    assert!(env.sim().graph().remove_member(TENANT, "g-mgmt", "g-team"));
+    let back = counted_run(&env).await;
+    assert_eq!(site_of_user(&env, "team"), CATCH_ALL, "{back:?}");
+    assert_eq!(site_of_user(&env, "exec"), GROUP_SITE);
+    assert_eq!(env.writes(), (0, 1), "{back:?}");
+}
