@@ -103,26 +103,12 @@ impl Ledger {
         column: &'static str,
         ids: &[String],
     ) -> Result<HashMap<String, Link>, StoreError> {
-        let mut out = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let backend = self.store.backend();
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
-            let sql = format!(
-                "SELECT source_id, target_id, fields, origin, active, provenance, target_seen FROM links WHERE profile_id = {} AND {column} IN ({})",
-                param(backend, 1),
-                placeholders.join(",")
-            );
-            let mut q = sqlx::query(&sql).bind(profile);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for row in q.fetch_all(self.store.pool()).await? {
-                let (source_id, link) = link_of(profile, &row)?;
-                out.insert(source_id, link);
-            }
-        }
-        Ok(out)
+        const SELECT: &str = "SELECT source_id, target_id, fields, origin, active, provenance, target_seen FROM links";
+        self.rows_with_ids(SELECT, profile, column, ids)
+            .await?
+            .iter()
+            .map(|row| link_of(profile, row))
+            .collect()
     }
 
     /// Held conflicts of the given source items: source id → field → the
@@ -132,13 +118,39 @@ impl Ledger {
         profile: &str,
         source_ids: &[String],
     ) -> Result<HashMap<String, BTreeMap<String, Option<Side>>>, StoreError> {
+        const SELECT: &str = "SELECT source_id, field, resolution FROM conflicts";
         let mut out: HashMap<String, BTreeMap<String, Option<Side>>> = HashMap::new();
-        for chunk in source_ids.chunks(500) {
-            let backend = self.store.backend();
+        for row in self
+            .rows_with_ids(SELECT, profile, "source_id", source_ids)
+            .await?
+        {
+            let source_id: String = row.try_get("source_id")?;
+            let field: String = row.try_get("field")?;
+            let resolution: Option<String> = row.try_get("resolution")?;
+            let side = Side::parse_stored(resolution.as_deref(), || {
+                format!("{profile}/{source_id}/{field}")
+            })?;
+            out.entry(source_id).or_default().insert(field, side);
+        }
+        Ok(out)
+    }
+
+    /// The rows of `select` (`SELECT … FROM table`) of `profile` whose
+    /// `column` is one of `ids`, 500 ids a query.
+    async fn rows_with_ids(
+        &self,
+        select: &str,
+        profile: &str,
+        column: &'static str,
+        ids: &[String],
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let backend = self.store.backend();
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(500) {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| param(backend, i + 2)).collect();
             let sql = format!(
-                "SELECT source_id, field, resolution FROM conflicts WHERE profile_id = {} AND source_id IN ({})",
+                "{select} WHERE profile_id = {} AND {column} IN ({})",
                 param(backend, 1),
                 placeholders.join(",")
             );
@@ -146,17 +158,9 @@ impl Ledger {
             for id in chunk {
                 q = q.bind(id);
             }
-            for row in q.fetch_all(self.store.pool()).await? {
-                let source_id: String = row.try_get("source_id")?;
-                let field: String = row.try_get("field")?;
-                let resolution: Option<String> = row.try_get("resolution")?;
-                let side = Side::parse_stored(resolution.as_deref(), || {
-                    format!("{profile}/{source_id}/{field}")
-                })?;
-                out.entry(source_id).or_default().insert(field, side);
-            }
+            rows.extend(q.fetch_all(self.store.pool()).await?);
         }
-        Ok(out)
+        Ok(rows)
     }
 
     /// Stores the cursor of `scope` outside any page commit (the target's
