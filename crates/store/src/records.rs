@@ -56,12 +56,18 @@ pub struct ConnectionRecord {
 
 impl ConnectionRecord {
     pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        let id: String = r.try_get("id")?;
         let hosts: String = r.try_get("allowed_hosts")?;
+        let allowed_hosts = serde_json::from_str(&hosts).map_err(|e| StoreError::Invalid {
+            what: "connection",
+            id: id.clone(),
+            detail: format!("its stored allowed hosts cannot be read: {e}"),
+        })?;
         Ok(Self {
-            id: r.try_get("id")?,
+            id,
             plugin_id: r.try_get("plugin_id")?,
             config: r.try_get("config")?,
-            allowed_hosts: serde_json::from_str(&hosts).unwrap_or_default(),
+            allowed_hosts,
             allow_private_network: r.try_get::<i64, _>("allow_private_network")? != 0,
             max_concurrent: r
                 .try_get::<Option<i64>, _>("max_concurrent")?

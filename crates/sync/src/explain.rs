@@ -67,10 +67,21 @@ pub async fn explain(
         id: format!("{record} in profile {profile}"),
     })?;
     let source_id: String = row.try_get("source_id")?;
+    // Stored data this version cannot read is an error naming the record, never a default.
+    let corrupt = |what: &'static str, id: String| {
+        move |e: serde_json::Error| StoreError::Invalid {
+            what,
+            id,
+            detail: format!("its stored JSON cannot be read: {e}"),
+        }
+    };
+    let link_id = format!("{profile}/{source_id}");
     let fields: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&row.try_get::<String, _>("fields")?).unwrap_or_default();
+        serde_json::from_str(&row.try_get::<String, _>("fields")?)
+            .map_err(corrupt("link fields", link_id.clone()))?;
     let provenance: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&row.try_get::<String, _>("provenance")?).unwrap_or_default();
+        serde_json::from_str(&row.try_get::<String, _>("provenance")?)
+            .map_err(corrupt("link provenance", link_id.clone()))?;
 
     let journal = sqlx::query(
         "SELECT run_id, action, changes, at FROM journal
@@ -82,15 +93,19 @@ pub async fn explain(
     .await?;
     let mut history: Vec<(String, FieldHistory)> = Vec::new();
     for j in &journal {
+        let run_id: String = j.try_get("run_id")?;
         let changes: Vec<serde_json::Value> =
-            serde_json::from_str(&j.try_get::<String, _>("changes")?).unwrap_or_default();
+            serde_json::from_str(&j.try_get::<String, _>("changes")?).map_err(corrupt(
+                "journal entry",
+                format!("{link_id} in run {run_id}"),
+            ))?;
         for c in changes {
             let text = |k: &str| c[k].as_str().map(str::to_owned);
             if let Some(name) = text("field") {
                 history.push((
                     name,
                     FieldHistory {
-                        run_id: j.try_get("run_id")?,
+                        run_id: run_id.clone(),
                         action: j.try_get("action")?,
                         before: text("before"),
                         after: text("after"),

@@ -534,8 +534,13 @@ impl Ledger {
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
-                let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
                 let op_id: String = r.try_get("op_id")?;
+                let detail: serde_json::Value =
+                    serde_json::from_str(&detail).map_err(|e| StoreError::Invalid {
+                        what: "pending operation",
+                        id: format!("{profile}/{op_id}"),
+                        detail: format!("its stored detail cannot be read: {e}"),
+                    })?;
                 let action: String = r.try_get("action")?;
                 let action = Action::parse(&action).ok_or_else(|| StoreError::Invalid {
                     what: "pending operation",

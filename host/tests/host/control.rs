@@ -1047,6 +1047,32 @@ async fn corrupt_stored_rows_are_errors_naming_the_row_never_defaults() {
         err.contains(&failed.id) && err.contains("unknown run mode \"turbo\""),
         "{err}"
     );
+
+    // A link whose stored provenance cannot be read: explain names the link
+    // instead of explaining it without provenance.
+    sql("INSERT INTO links (profile_id, source_id, target_id, fields, provenance, origin, updated_at) VALUES ('contacts', 'f9', '909', '{}', 'not json', 'created', 0)").await;
+    let err = explain(hub.store(), "contacts", "f9", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("contacts/f9") && err.contains("provenance"),
+        "{err}"
+    );
+
+    // A connection whose allowed hosts cannot be read is an error naming it,
+    // never a connection allowed nowhere (or anywhere).
+    sql("UPDATE connections SET allowed_hosts = 'not json' WHERE id = 'psa'").await;
+    let err = hub
+        .store()
+        .get_connection("psa")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("psa") && err.contains("allowed hosts"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
