@@ -147,6 +147,12 @@ impl UserFields {
         Ok(Self { extras })
     }
 
+    /// These fields and `more`, refusing any Graph cannot read.
+    pub fn with(&self, more: &[String]) -> Result<Self, PluginError> {
+        let names: Vec<String> = self.extras.iter().map(Extra::name).collect();
+        Self::parse(names.iter().chain(more).map(String::as_str))
+    }
+
     /// The scope string that reads these fields.
     pub fn scope(&self) -> String {
         if self.extras.is_empty() {

@@ -173,17 +173,7 @@ impl Connector for Graph {
         fields: Vec<String>,
     ) -> Result<String, PluginError> {
         match UserFields::of_scope(scope) {
-            Some(current) => {
-                current?;
-                let base = scope.split('?').next().unwrap_or(scope);
-                let mut names: Vec<&str> = scope
-                    .strip_prefix(base)
-                    .and_then(|rest| rest.strip_prefix("?select="))
-                    .map(|list| list.split(',').collect())
-                    .unwrap_or_default();
-                names.extend(fields.iter().map(String::as_str));
-                Ok(UserFields::parse(names)?.scope())
-            }
+            Some(current) => Ok(current?.with(&fields)?.scope()),
             None if fields.is_empty() => Ok(scope.to_owned()),
             None => Err(PluginError::invalid_field(
                 fields[0].as_str(),
