@@ -1,6 +1,25 @@
 //! Applying a `push` batch one operation at a time.
 
+use crate::types::mailbox::MailboxWriteOp;
 use crate::types::{PluginError, WriteOk, WriteOp, WriteResult};
+
+/// A write operation of a `push` batch: core items or mailbox items (WIT 0.1.3).
+pub trait BatchOp {
+    /// The host's id of the operation, echoed in its result.
+    fn op_id(&self) -> &str;
+}
+
+impl BatchOp for WriteOp {
+    fn op_id(&self) -> &str {
+        &self.op_id
+    }
+}
+
+impl BatchOp for MailboxWriteOp {
+    fn op_id(&self) -> &str {
+        &self.op_id
+    }
+}
 
 /// Applies `write` to each operation of `batch` in order, one result each.
 ///
@@ -8,9 +27,9 @@ use crate::types::{PluginError, WriteOk, WriteOp, WriteResult};
 /// batch is not sent: each remaining operation carries the same error, with
 /// its `Retry-After`, so the engine retries them later instead of the service
 /// being hammered on. Other errors fail only their own operation.
-pub fn push_each(
-    batch: Vec<WriteOp>,
-    mut write: impl FnMut(&WriteOp) -> Result<WriteOk, PluginError>,
+pub fn push_each<O: BatchOp>(
+    batch: Vec<O>,
+    mut write: impl FnMut(&O) -> Result<WriteOk, PluginError>,
 ) -> Vec<WriteResult> {
     let mut stop: Option<PluginError> = None;
     let mut results = Vec::with_capacity(batch.len());
@@ -22,11 +41,15 @@ pub fn push_each(
         if let (None, Err(e @ (PluginError::Throttled(_) | PluginError::Auth(_)))) =
             (&stop, &outcome)
         {
-            log::warn!("stopping the batch after op {}: {}", op.op_id, e.describe());
+            log::warn!(
+                "stopping the batch after op {}: {}",
+                op.op_id(),
+                e.describe()
+            );
             stop = Some(e.clone());
         }
         results.push(WriteResult {
-            op_id: op.op_id,
+            op_id: op.op_id().to_owned(),
             outcome,
         });
     }

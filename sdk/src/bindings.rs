@@ -24,8 +24,8 @@ pub mod mapper {
         export_macro_name: "export_mapper_world",
         default_bindings_module: "syncbridge_sdk::bindings::mapper",
         with: {
-            "syncbridge:plugin/types@0.1.2": crate::bindings::connector::syncbridge::plugin::types,
-            "syncbridge:plugin/log@0.1.2": crate::bindings::connector::syncbridge::plugin::log,
+            "syncbridge:plugin/types@0.1.3": crate::bindings::connector::syncbridge::plugin::types,
+            "syncbridge:plugin/log@0.1.3": crate::bindings::connector::syncbridge::plugin::log,
         },
     });
 }

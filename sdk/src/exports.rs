@@ -57,6 +57,37 @@ pub fn select_fields<C: Connector>(
     C::select_fields(&C::parse_config(config)?, scope, fields)
 }
 
+/// `mailbox-scopes` (WIT 0.1.3).
+pub fn mailbox_scopes<C: Connector>() -> Vec<String> {
+    C::mailbox_scopes()
+}
+
+/// `pull-mailbox` (WIT 0.1.3).
+pub fn pull_mailbox<C: Connector>(
+    config: &str,
+    request: PullRequest,
+) -> Result<mailbox::MailboxPage, PluginError> {
+    C::pull_mailbox(&C::parse_config(config)?, request)
+}
+
+/// `lookup-mailbox-items` (WIT 0.1.3).
+pub fn lookup_mailbox<C: Connector>(
+    config: &str,
+    scope: &str,
+    keys: Vec<String>,
+) -> Result<Vec<mailbox::MailboxItem>, PluginError> {
+    C::lookup_mailbox(&C::parse_config(config)?, scope, keys)
+}
+
+/// `push-mailbox` (WIT 0.1.3).
+pub fn push_mailbox<C: Connector>(
+    config: &str,
+    scope: &str,
+    batch: Vec<mailbox::MailboxWriteOp>,
+) -> Result<Vec<WriteResult>, PluginError> {
+    C::push_mailbox(&C::parse_config(config)?, scope, batch)
+}
+
 /// `source-fields` (WIT 0.1.2).
 pub fn source_fields<M: Mapper>(options: &str) -> Result<Vec<String>, PluginError> {
     M::source_fields(&M::parse_options(options)?)

@@ -63,6 +63,13 @@ pub mod types {
     pub use crate::bindings::mapper::exports::syncbridge::plugin::mapper_api::{
         ContactTypesMode, Decision, Explanation, Intent, IntentAction, WritePolicy,
     };
+    /// The canonical mailbox model (WIT 0.1.3).
+    pub mod mailbox {
+        pub use crate::bindings::connector::exports::syncbridge::plugin::mailbox_api::{
+            MailboxPage, MailboxWriteOp,
+        };
+        pub use crate::bindings::connector::syncbridge::plugin::mailbox_types::*;
+    }
 }
 
 /// Glob-import this in a plugin.
@@ -234,6 +241,36 @@ macro_rules! export_connector {
                 ) -> Result<String, t::PluginError> {
                     $crate::logging::init();
                     $crate::exports::select_fields::<$ty>(&config, &scope, fields)
+                }
+            }
+            impl $crate::bindings::connector::exports::syncbridge::plugin::mailbox_api::Guest
+                for Exported
+            {
+                fn mailbox_scopes() -> Vec<String> {
+                    $crate::exports::mailbox_scopes::<$ty>()
+                }
+                fn pull_mailbox(
+                    config: String,
+                    request: t::PullRequest,
+                ) -> Result<t::mailbox::MailboxPage, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::pull_mailbox::<$ty>(&config, request)
+                }
+                fn lookup_mailbox_items(
+                    config: String,
+                    scope: String,
+                    keys: Vec<String>,
+                ) -> Result<Vec<t::mailbox::MailboxItem>, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::lookup_mailbox::<$ty>(&config, &scope, keys)
+                }
+                fn push_mailbox(
+                    config: String,
+                    scope: String,
+                    batch: Vec<t::mailbox::MailboxWriteOp>,
+                ) -> Result<Vec<t::WriteResult>, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::push_mailbox::<$ty>(&config, &scope, batch)
                 }
             }
             $crate::bindings::connector::export_connector_world!(

@@ -102,6 +102,38 @@ pub trait Connector {
     ) -> Result<Vec<WriteResult>, PluginError> {
         unsupported("push")
     }
+
+    /// Scope kinds (the name before `:`) whose items are mailbox items, read
+    /// and written by the `*_mailbox` methods (WIT 0.1.3). Default: none.
+    fn mailbox_scopes() -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Reads one page of a mailbox scope.
+    fn pull_mailbox(
+        _config: &Self::Config,
+        _request: PullRequest,
+    ) -> Result<mailbox::MailboxPage, PluginError> {
+        unsupported("pull-mailbox")
+    }
+
+    /// Looks mailbox items up by id or key (e.g. `anchor:<link id>`).
+    fn lookup_mailbox(
+        _config: &Self::Config,
+        _scope: &str,
+        _keys: Vec<String>,
+    ) -> Result<Vec<mailbox::MailboxItem>, PluginError> {
+        unsupported("lookup-mailbox-items")
+    }
+
+    /// Applies a batch of mailbox writes; see [`crate::batch::push_each`].
+    fn push_mailbox(
+        _config: &Self::Config,
+        _scope: &str,
+        _batch: Vec<mailbox::MailboxWriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        unsupported("push-mailbox")
+    }
 }
 
 /// The rules of one flow: source items in, target intents out. Pure.

@@ -29,11 +29,11 @@ pub mod connector {
         inline: "
             package syncbridge:host-bindings;
             world connector {
-                import syncbridge:plugin/http@0.1.2;
-                import syncbridge:plugin/state@0.1.2;
-                import syncbridge:plugin/log@0.1.2;
-                import syncbridge:plugin/clock@0.1.2;
-                export syncbridge:plugin/connector-api@0.1.2;
+                import syncbridge:plugin/http@0.1.3;
+                import syncbridge:plugin/state@0.1.3;
+                import syncbridge:plugin/log@0.1.3;
+                import syncbridge:plugin/clock@0.1.3;
+                export syncbridge:plugin/connector-api@0.1.3;
             }
         ",
         path: "../../wit",
@@ -54,8 +54,8 @@ pub mod mapper {
         inline: "
             package syncbridge:host-bindings;
             world mapper {
-                import syncbridge:plugin/log@0.1.2;
-                export syncbridge:plugin/mapper-api@0.1.2;
+                import syncbridge:plugin/log@0.1.3;
+                export syncbridge:plugin/mapper-api@0.1.3;
             }
         ",
         path: "../../wit",
@@ -75,7 +75,7 @@ pub mod connector_fields {
         inline: "
             package syncbridge:host-bindings;
             world connector-fields {
-                export syncbridge:plugin/field-selection@0.1.2;
+                export syncbridge:plugin/field-selection@0.1.3;
             }
         ",
         path: "../../wit",
@@ -93,7 +93,7 @@ pub mod mapper_fields {
         inline: "
             package syncbridge:host-bindings;
             world mapper-fields {
-                export syncbridge:plugin/source-fields@0.1.2;
+                export syncbridge:plugin/source-fields@0.1.3;
             }
         ",
         path: "../../wit",
