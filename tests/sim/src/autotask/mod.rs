@@ -174,7 +174,7 @@ impl AutotaskState {
             .iter()
             .chain(MODIFIED_FIELDS)
         {
-            if o.get(date_field) == Some(&Value::Null) {
+            if o.get(*date_field) == Some(&Value::Null) {
                 o.insert((*date_field).into(), json!(crate::util::now_iso_ms()));
             }
         }
