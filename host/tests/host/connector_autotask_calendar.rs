@@ -8,7 +8,9 @@ use crate::common;
 use serde_json::{json, Value};
 use syncbridge::hub::Hub;
 use syncbridge::model::{Appointment, Item, ItemBody, PluginError, Sensitivity, ShowAs, Task};
-use syncbridge::model::{Page, PullRequest, TaskStatus, WriteAction, WriteOp, WriteResult, ZonedTime};
+use syncbridge::model::{
+    Page, PullRequest, TaskStatus, WriteAction, WriteOp, WriteResult, ZonedTime,
+};
 use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
 
 const API_USER: &str = "api@msp.example";
@@ -69,9 +71,20 @@ async fn setup(sim: &Simulator) -> common::TestHub {
 
 async fn pull(hub: &Hub, scope: &str, cursor: Option<String>) -> Result<Page, PluginError> {
     let (record, plugin, ctx) = hub.connection_context("psa").await.unwrap();
-    let request = PullRequest { scope: scope.into(), cursor, max_items: 500 };
-    let called = hub.runtime().pull(&plugin, ctx, &record.config, request).await.expect("no trap");
-    hub.store().apply_state_changes("psa", &called.state_changes).await.unwrap();
+    let request = PullRequest {
+        scope: scope.into(),
+        cursor,
+        max_items: 500,
+    };
+    let called = hub
+        .runtime()
+        .pull(&plugin, ctx, &record.config, request)
+        .await
+        .expect("no trap");
+    hub.store()
+        .apply_state_changes("psa", &called.state_changes)
+        .await
+        .unwrap();
     called.value
 }
 
@@ -92,8 +105,15 @@ async fn pass(hub: &Hub, scope: &str, cursor: Option<String>) -> (Vec<Item>, boo
 
 async fn push(hub: &Hub, scope: &str, batch: Vec<WriteOp>) -> Vec<WriteResult> {
     let (record, plugin, ctx) = hub.connection_context("psa").await.unwrap();
-    let called = hub.runtime().push(&plugin, ctx, &record.config, scope, batch).await.expect("no trap");
-    hub.store().apply_state_changes("psa", &called.state_changes).await.unwrap();
+    let called = hub
+        .runtime()
+        .push(&plugin, ctx, &record.config, scope, batch)
+        .await
+        .expect("no trap");
+    hub.store()
+        .apply_state_changes("psa", &called.state_changes)
+        .await
+        .unwrap();
     called.value.expect("push answers")
 }
 
@@ -103,7 +123,12 @@ fn ids(items: &[Item]) -> Vec<&str> {
     v
 }
 
-fn op(action: WriteAction, target: Option<&str>, body: Option<ItemBody>, fields: &[&str]) -> WriteOp {
+fn op(
+    action: WriteAction,
+    target: Option<&str>,
+    body: Option<ItemBody>,
+    fields: &[&str],
+) -> WriteOp {
     WriteOp {
         op_id: "op".into(),
         action,
@@ -114,7 +139,10 @@ fn op(action: WriteAction, target: Option<&str>, body: Option<ItemBody>, fields:
 }
 
 fn zoned(utc: &str) -> ZonedTime {
-    ZonedTime { utc: utc.into(), time_zone: None }
+    ZonedTime {
+        utc: utc.into(),
+        time_zone: None,
+    }
 }
 
 fn created_id(results: &[WriteResult]) -> i64 {
@@ -136,11 +164,27 @@ async fn resources_read_as_directory_users_in_full_passes() {
     let (items, full, cursor) = pass(&t.hub, "resources", None).await;
     assert!(full);
     assert_eq!(ids(&items), ["30", "31"]);
-    let Some(ItemBody::DirectoryUser(u)) = &items.iter().find(|i| i.id == "30").unwrap().body else { panic!() };
-    assert_eq!((u.user_principal_name.as_str(), u.mail.as_deref(), u.account_enabled), ("tess", Some("tess@msp.example"), true));
+    let Some(ItemBody::DirectoryUser(u)) = &items.iter().find(|i| i.id == "30").unwrap().body
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            u.user_principal_name.as_str(),
+            u.mail.as_deref(),
+            u.account_enabled
+        ),
+        ("tess", Some("tess@msp.example"), true)
+    );
     assert_eq!(u.job_title.as_deref(), Some("Engineer"));
-    let Some(ItemBody::DirectoryUser(old)) = &items.iter().find(|i| i.id == "31").unwrap().body else { panic!() };
-    assert_eq!((old.user_principal_name.as_str(), old.account_enabled), ("old@msp.example", false));
+    let Some(ItemBody::DirectoryUser(old)) = &items.iter().find(|i| i.id == "31").unwrap().body
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (old.user_principal_name.as_str(), old.account_enabled),
+        ("old@msp.example", false)
+    );
     // Resources have no modification date: the next pass is full again.
     let (again, full, _) = pass(&t.hub, "resources", cursor).await;
     assert!(full && again.len() == 2);
@@ -154,14 +198,25 @@ async fn appointments_read_then_only_changes_since_the_cursor() {
     let (items, full, cursor) = pass(&t.hub, scope, None).await;
     assert!(full);
     assert_eq!(ids(&items), ["500", "501"]);
-    let Some(ItemBody::Appointment(a)) = &items.iter().find(|i| i.id == "500").unwrap().body else { panic!() };
-    assert_eq!((a.subject.as_deref(), a.body.as_deref(), a.start.utc.as_str()), (Some("Lunch"), Some("Noodles"), "2026-03-02T12:00:00Z"));
+    let Some(ItemBody::Appointment(a)) = &items.iter().find(|i| i.id == "500").unwrap().body else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            a.subject.as_deref(),
+            a.body.as_deref(),
+            a.start.utc.as_str()
+        ),
+        (Some("Lunch"), Some("Noodles"), "2026-03-02T12:00:00Z")
+    );
     // Nothing changed: the overlap's repeats are dropped.
     let (none, full, cursor) = pass(&t.hub, scope, cursor).await;
     assert!(!full);
     assert!(none.is_empty(), "{none:?}");
     tick().await;
-    assert!(sim.autotask().edit("appointments", 501, json!({"title": "Gym (moved)"})));
+    assert!(sim
+        .autotask()
+        .edit("appointments", 501, json!({"title": "Gym (moved)"})));
     let (changed, full, _) = pass(&t.hub, scope, cursor).await;
     assert!(!full);
     assert_eq!(ids(&changed), ["501"]);
@@ -186,17 +241,63 @@ async fn appointments_round_trip_create_update_delete() {
         body: Some("Bring card".into()),
         categories: Vec::new(),
     };
-    let id = created_id(&push(&t.hub, scope, vec![op(WriteAction::Create, None, Some(ItemBody::Appointment(appt.clone())), &[])]).await);
+    let id = created_id(
+        &push(
+            &t.hub,
+            scope,
+            vec![op(
+                WriteAction::Create,
+                None,
+                Some(ItemBody::Appointment(appt.clone())),
+                &[],
+            )],
+        )
+        .await,
+    );
     let row = sim.autotask().get("appointments", id).expect("created");
-    assert_eq!((row["resourceID"].clone(), row["title"].clone(), row["description"].clone()), (json!(30), json!("Dentist"), json!("Bring card")));
+    assert_eq!(
+        (
+            row["resourceID"].clone(),
+            row["title"].clone(),
+            row["description"].clone()
+        ),
+        (json!(30), json!("Dentist"), json!("Bring card"))
+    );
     assert_eq!(row["startDateTime"], "2026-03-06T08:00:00Z");
     // An update writes the named fields only; a named empty body clears the description.
-    let moved = Appointment { subject: Some("Ignored".into()), end: zoned("2026-03-06T09:30:00Z"), body: None, ..appt };
-    let r = push(&t.hub, scope, vec![op(WriteAction::Update, Some(&id.to_string()), Some(ItemBody::Appointment(moved)), &["end", "body", "location"])]).await;
+    let moved = Appointment {
+        subject: Some("Ignored".into()),
+        end: zoned("2026-03-06T09:30:00Z"),
+        body: None,
+        ..appt
+    };
+    let r = push(
+        &t.hub,
+        scope,
+        vec![op(
+            WriteAction::Update,
+            Some(&id.to_string()),
+            Some(ItemBody::Appointment(moved)),
+            &["end", "body", "location"],
+        )],
+    )
+    .await;
     assert!(r[0].outcome.is_ok(), "{r:?}");
     let row = sim.autotask().get("appointments", id).unwrap();
-    assert_eq!((row["title"].clone(), row["endDateTime"].clone(), row["description"].clone()), (json!("Dentist"), json!("2026-03-06T09:30:00Z"), Value::Null));
-    let r = push(&t.hub, scope, vec![op(WriteAction::Delete, Some(&id.to_string()), None, &[])]).await;
+    assert_eq!(
+        (
+            row["title"].clone(),
+            row["endDateTime"].clone(),
+            row["description"].clone()
+        ),
+        (json!("Dentist"), json!("2026-03-06T09:30:00Z"), Value::Null)
+    );
+    let r = push(
+        &t.hub,
+        scope,
+        vec![op(WriteAction::Delete, Some(&id.to_string()), None, &[])],
+    )
+    .await;
     assert!(r[0].outcome.is_ok(), "{r:?}");
     assert!(sim.autotask().get("appointments", id).is_none());
 }
@@ -209,8 +310,13 @@ async fn todos_read_then_only_changes_since_the_cursor() {
     let (items, full, cursor) = pass(&t.hub, scope, None).await;
     assert!(full);
     assert_eq!(ids(&items), ["600"]);
-    let Some(ItemBody::Task(task)) = &items[0].body else { panic!() };
-    assert_eq!((task.title.as_str(), task.body.as_deref(), task.status), ("Call Ann", Some("about the quote"), TaskStatus::NotStarted));
+    let Some(ItemBody::Task(task)) = &items[0].body else {
+        panic!()
+    };
+    assert_eq!(
+        (task.title.as_str(), task.body.as_deref(), task.status),
+        ("Call Ann", Some("about the quote"), TaskStatus::NotStarted)
+    );
     tick().await;
     let new = sim.autotask().insert("ToDos", json!({"companyID": 1, "assignedToResourceID": 30, "actionType": 1, "activityDescription": "New one",
         "startDateTime": "2026-03-07T09:00:00Z", "endDateTime": "2026-03-07T09:30:00Z"}));
@@ -233,18 +339,59 @@ async fn todos_round_trip_create_complete_delete() {
         status: TaskStatus::NotStarted,
         categories: Vec::new(),
     };
-    let id = created_id(&push(&t.hub, scope, vec![op(WriteAction::Create, None, Some(ItemBody::Task(task.clone())), &[])]).await);
+    let id = created_id(
+        &push(
+            &t.hub,
+            scope,
+            vec![op(
+                WriteAction::Create,
+                None,
+                Some(ItemBody::Task(task.clone())),
+                &[],
+            )],
+        )
+        .await,
+    );
     let row = sim.autotask().get("todos", id).expect("created");
-    assert_eq!((row["companyID"].clone(), row["assignedToResourceID"].clone()), (json!(0), json!(30)));
+    assert_eq!(
+        (
+            row["companyID"].clone(),
+            row["assignedToResourceID"].clone()
+        ),
+        (json!(0), json!(30))
+    );
     assert_eq!(row["activityDescription"], "Order parts\ntwo disks");
     assert!(row["completedDate"].is_null());
-    let done = Task { status: TaskStatus::Completed, completed: Some(zoned("2026-03-08T12:00:00Z")), title: "Renamed".into(), ..task };
-    let r = push(&t.hub, scope, vec![op(WriteAction::Update, Some(&id.to_string()), Some(ItemBody::Task(done)), &["status", "completed"])]).await;
+    let done = Task {
+        status: TaskStatus::Completed,
+        completed: Some(zoned("2026-03-08T12:00:00Z")),
+        title: "Renamed".into(),
+        ..task
+    };
+    let r = push(
+        &t.hub,
+        scope,
+        vec![op(
+            WriteAction::Update,
+            Some(&id.to_string()),
+            Some(ItemBody::Task(done)),
+            &["status", "completed"],
+        )],
+    )
+    .await;
     assert!(r[0].outcome.is_ok(), "{r:?}");
     let row = sim.autotask().get("todos", id).unwrap();
     assert_eq!(row["completedDate"], "2026-03-08T12:00:00Z");
-    assert_eq!(row["activityDescription"], "Order parts\ntwo disks", "the title was not named");
-    let r = push(&t.hub, scope, vec![op(WriteAction::Delete, Some(&id.to_string()), None, &[])]).await;
+    assert_eq!(
+        row["activityDescription"], "Order parts\ntwo disks",
+        "the title was not named"
+    );
+    let r = push(
+        &t.hub,
+        scope,
+        vec![op(WriteAction::Delete, Some(&id.to_string()), None, &[])],
+    )
+    .await;
     assert!(r[0].outcome.is_ok(), "{r:?}");
     assert!(sim.autotask().get("todos", id).is_none());
 }
@@ -257,23 +404,54 @@ async fn service_calls_read_with_tickets_tasks_and_resources_and_only_changes_si
     let (items, full, cursor) = pass(&t.hub, scope, None).await;
     assert!(full);
     assert_eq!(ids(&items), ["800", "801"]);
-    let Some(ItemBody::ServiceCall(call)) = &items.iter().find(|i| i.id == "800").unwrap().body else { panic!() };
+    let Some(ItemBody::ServiceCall(call)) = &items.iter().find(|i| i.id == "800").unwrap().body
+    else {
+        panic!()
+    };
     assert_eq!(call.ticket_ids, ["77"]);
     assert_eq!(call.resource_ids, ["30", "31"]);
-    assert_eq!((call.company.as_ref().map(|c| c.id.as_str()), call.status.as_deref()), (Some("1"), Some("1")));
-    let Some(ItemBody::ServiceCall(task_call)) = &items.iter().find(|i| i.id == "801").unwrap().body else { panic!() };
-    assert_eq!((task_call.ticket_ids.clone(), task_call.resource_ids.clone()), (vec!["task:88".to_string()], vec!["30".to_string()]));
+    assert_eq!(
+        (
+            call.company.as_ref().map(|c| c.id.as_str()),
+            call.status.as_deref()
+        ),
+        (Some("1"), Some("1"))
+    );
+    let Some(ItemBody::ServiceCall(task_call)) =
+        &items.iter().find(|i| i.id == "801").unwrap().body
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (task_call.ticket_ids.clone(), task_call.resource_ids.clone()),
+        (vec!["task:88".to_string()], vec!["30".to_string()])
+    );
     tick().await;
-    assert!(sim.autotask().edit("servicecalls", 801, json!({"canceledDateTime": "2026-03-01T00:00:00Z"})));
+    assert!(sim.autotask().edit(
+        "servicecalls",
+        801,
+        json!({"canceledDateTime": "2026-03-01T00:00:00Z"})
+    ));
     let (changed, full, _) = pass(&t.hub, scope, cursor).await;
     assert!(!full);
     assert_eq!(ids(&changed), ["801"]);
-    let Some(ItemBody::ServiceCall(c)) = &changed[0].body else { panic!() };
+    let Some(ItemBody::ServiceCall(c)) = &changed[0].body else {
+        panic!()
+    };
     assert!(c.canceled);
     // Read only: service calls go one way.
     let (record, plugin, ctx) = t.hub.connection_context("psa").await.unwrap();
-    let refused = t.hub.runtime().push(&plugin, ctx, &record.config, scope, vec![]).await.expect("no trap").value;
-    assert!(matches!(refused, Err(PluginError::Unsupported(_))), "{refused:?}");
+    let refused = t
+        .hub
+        .runtime()
+        .push(&plugin, ctx, &record.config, scope, vec![])
+        .await
+        .expect("no trap")
+        .value;
+    assert!(
+        matches!(refused, Err(PluginError::Unsupported(_))),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -286,8 +464,12 @@ async fn owned_contacts_are_account_manager_and_opportunity_contacts() {
     // Contoso's contacts (Tess is its account manager) and Tailspin's Tai (her opportunity).
     assert_eq!(ids(&items), ["101", "102", "301"]);
     tick().await;
-    assert!(sim.autotask().edit("contacts", 102, json!({"title": "CFO"})));
-    assert!(sim.autotask().edit("contacts", 201, json!({"title": "not hers"})));
+    assert!(sim
+        .autotask()
+        .edit("contacts", 102, json!({"title": "CFO"})));
+    assert!(sim
+        .autotask()
+        .edit("contacts", 201, json!({"title": "not hers"})));
     let (changed, full, _) = pass(&t.hub, scope, cursor).await;
     assert!(!full);
     assert_eq!(ids(&changed), ["102"]);

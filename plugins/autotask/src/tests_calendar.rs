@@ -18,8 +18,10 @@ fn serve(
     answer: impl Fn(&str, &Value) -> String + 'static,
 ) -> impl FnMut(
     &syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Request,
-) -> Result<syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Response, PluginError>
-       + 'static {
+) -> Result<
+    syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Response,
+    PluginError,
+> + 'static {
     let log = log.clone();
     move |r| {
         let body = r
@@ -27,7 +29,8 @@ fn serve(
             .as_deref()
             .map(|b| serde_json::from_slice::<Value>(b).unwrap())
             .unwrap_or(Value::Null);
-        log.borrow_mut().push((r.method, r.url.clone(), Some(body.clone())));
+        log.borrow_mut()
+            .push((r.method, r.url.clone(), Some(body.clone())));
         Ok(response(200, &answer(&r.url, &body)))
     }
 }
@@ -49,10 +52,23 @@ fn calendar_scopes_need_their_resource_and_refuse_foreign_options() {
     let s = Scope::parse("appointments:resource=30").unwrap();
     assert_eq!((s.entity, s.resource), (Entity::Appointments, Some(30)));
     let s = Scope::parse("todos:resource=30,company=5,action=2").unwrap();
-    assert_eq!((s.entity, s.company, s.action), (Entity::ToDos, Some(5), Some(2)));
-    assert_eq!(Scope::parse("service-calls:resource=3").unwrap().entity, Entity::ServiceCalls);
+    assert_eq!(
+        (s.entity, s.company, s.action),
+        (Entity::ToDos, Some(5), Some(2))
+    );
+    assert_eq!(
+        Scope::parse("service-calls:resource=3").unwrap().entity,
+        Entity::ServiceCalls
+    );
     assert_eq!(Scope::parse("contacts:owner=30").unwrap().owner, Some(30));
-    for bad in ["appointments", "todos:company=1", "service-calls:resource=1,owner=2", "resources:resource=1", "contacts:resource=1", "calendar:resource=1"] {
+    for bad in [
+        "appointments",
+        "todos:company=1",
+        "service-calls:resource=1,owner=2",
+        "resources:resource=1",
+        "contacts:resource=1",
+        "calendar:resource=1",
+    ] {
         let e = Scope::parse(bad).unwrap_err();
         assert!(matches!(e, PluginError::Invalid(_)), "{bad}: {e:?}");
     }
@@ -78,7 +94,10 @@ fn the_cursor_reads_from_before_the_newest_change_and_skips_what_it_already_read
     let page = next.page(vec![], None);
     assert!(!page.full);
     let c2 = ChangeCursor::parse(page.cursor.as_deref()).unwrap();
-    assert_eq!(c2.since, c.since, "an older late row does not move the start back");
+    assert_eq!(
+        c2.since, c.since,
+        "an older late row does not move the start back"
+    );
     assert!(c2.seen.contains(&"4@2026-03-01T10:00:01Z".to_string()));
     assert!(c2.seen.contains(&"2@2026-03-01T10:00:04.500Z".to_string()));
     assert!(ChangeCursor::parse(Some("{nope")).is_err());
@@ -89,29 +108,55 @@ fn resources_are_directory_users_named_by_login_or_email() {
     let item = calendar::resource_item(&json!({"id": 30, "firstName": "Ann", "lastName": "Tech",
         "email": "ann@msp.example", "userName": null, "isActive": false, "title": "Engineer",
         "officePhone": "555-1", "resourceType": "Employee", "licenseType": 1}));
-    let Some(ItemBody::DirectoryUser(u)) = item.body else { panic!() };
+    let Some(ItemBody::DirectoryUser(u)) = item.body else {
+        panic!()
+    };
     assert_eq!(item.id, "30");
     assert_eq!(u.user_principal_name, "ann@msp.example");
     assert_eq!(u.display_name.as_deref(), Some("Ann Tech"));
     assert!(!u.account_enabled);
-    assert!(u.attributes.iter().any(|a| a.name == "resourceType" && a.value == "Employee"));
-    assert!(u.attributes.iter().any(|a| a.name == "licenseType" && a.value == "1"));
-    let item = calendar::resource_item(&json!({"id": 31, "email": "b@x", "userName": "bob", "isActive": true}));
-    let Some(ItemBody::DirectoryUser(u)) = item.body else { panic!() };
-    assert_eq!((u.user_principal_name.as_str(), u.account_enabled), ("bob", true));
+    assert!(u
+        .attributes
+        .iter()
+        .any(|a| a.name == "resourceType" && a.value == "Employee"));
+    assert!(u
+        .attributes
+        .iter()
+        .any(|a| a.name == "licenseType" && a.value == "1"));
+    let item = calendar::resource_item(
+        &json!({"id": 31, "email": "b@x", "userName": "bob", "isActive": true}),
+    );
+    let Some(ItemBody::DirectoryUser(u)) = item.body else {
+        panic!()
+    };
+    assert_eq!(
+        (u.user_principal_name.as_str(), u.account_enabled),
+        ("bob", true)
+    );
 }
 
 #[test]
 fn to_do_descriptions_split_into_title_and_body() {
-    assert_eq!(split_description(Some("Call back\nabout the quote\n")), ("Call back".into(), Some("about the quote".into())));
+    assert_eq!(
+        split_description(Some("Call back\nabout the quote\n")),
+        ("Call back".into(), Some("about the quote".into()))
+    );
     assert_eq!(split_description(Some("Call")), ("Call".into(), None));
     assert_eq!(join_description("Call", Some(" ")), "Call");
-    let item = calendar::todo_item(&json!({"id": 6, "activityDescription": "A\nB", "completedDate": "2026-03-01T10:00:00.000Z",
-        "startDateTime": "2026-03-01T09:00:00", "lastModifiedDate": "2026-03-01T10:00:00.123Z"}));
-    let Some(ItemBody::Task(t)) = item.body else { panic!() };
+    let item = calendar::todo_item(
+        &json!({"id": 6, "activityDescription": "A\nB", "completedDate": "2026-03-01T10:00:00.000Z",
+        "startDateTime": "2026-03-01T09:00:00", "lastModifiedDate": "2026-03-01T10:00:00.123Z"}),
+    );
+    let Some(ItemBody::Task(t)) = item.body else {
+        panic!()
+    };
     assert_eq!(t.status, TaskStatus::Completed);
     assert_eq!(t.completed.unwrap().utc, "2026-03-01T10:00:00Z");
-    assert_eq!(t.start.unwrap().utc, "2026-03-01T09:00:00Z", "offset-less Autotask times are UTC");
+    assert_eq!(
+        t.start.unwrap().utc,
+        "2026-03-01T09:00:00Z",
+        "offset-less Autotask times are UTC"
+    );
 }
 
 #[test]
@@ -119,9 +164,11 @@ fn a_pull_from_a_cursor_asks_only_for_changes_since_it() {
     let log = Log::default();
     let cursor = json!({"since": "2026-03-01T10:00:00.000Z"}).to_string();
     let page_out = with_http(
-        serve(&log, |_, _| page(json!([{"id": 5, "title": "Lunch", "resourceID": 30,
+        serve(&log, |_, _| {
+            page(json!([{"id": 5, "title": "Lunch", "resourceID": 30,
             "startDateTime": "2026-03-02T12:00:00Z", "endDateTime": "2026-03-02T13:00:00Z",
-            "updateDateTime": "2026-03-01T11:00:00.000Z"}]))),
+            "updateDateTime": "2026-03-01T11:00:00.000Z"}]))
+        }),
         || exports::pull::<Autotask>(CFG, pull_req("appointments:resource=30", Some(&cursor))),
     )
     .unwrap();
@@ -129,9 +176,17 @@ fn a_pull_from_a_cursor_asks_only_for_changes_since_it() {
     let (_, url, body) = &log.borrow()[0];
     assert!(url.ends_with("/V1.0/Appointments/query"), "{url}");
     let filter = &body.as_ref().unwrap()["filter"];
-    assert_eq!(filter[0], json!({"op": "eq", "field": "resourceID", "value": 30}));
-    assert_eq!(filter[1], json!({"op": "gte", "field": "updateDateTime", "value": "2026-03-01T09:59:55.000Z"}));
-    let Some(ItemBody::Appointment(a)) = &page_out.items[0].body else { panic!() };
+    assert_eq!(
+        filter[0],
+        json!({"op": "eq", "field": "resourceID", "value": 30})
+    );
+    assert_eq!(
+        filter[1],
+        json!({"op": "gte", "field": "updateDateTime", "value": "2026-03-01T09:59:55.000Z"})
+    );
+    let Some(ItemBody::Appointment(a)) = &page_out.items[0].body else {
+        panic!()
+    };
     assert_eq!(a.subject.as_deref(), Some("Lunch"));
     let next = ChangeCursor::parse(page_out.cursor.as_deref()).unwrap();
     assert_eq!(next.since.as_deref(), Some("2026-03-01T11:00:00.000Z"));
@@ -197,7 +252,10 @@ fn a_to_do_update_writes_only_the_named_fields_under_its_company() {
     assert!(url.ends_with("/Companies/4/ToDos"), "{url}");
     let body = body.as_ref().unwrap();
     assert_eq!(body["activityDescription"], "New\nkeep me");
-    assert!(body["completedDate"].is_string(), "completing sets completedDate: {body}");
+    assert!(
+        body["completedDate"].is_string(),
+        "completing sets completedDate: {body}"
+    );
     assert!(body.get("startDateTime").is_none());
 }
 
@@ -210,7 +268,16 @@ fn writes_refuse_what_autotask_cannot_take() {
     assert!(matches!(out, Err(PluginError::Unsupported(_))), "{out:?}");
     // A to-do needs an action type to be created; nothing is sent without one.
     let results = with_http(serve(&log, |_, _| page(json!([]))), || {
-        exports::push::<Autotask>(CFG, "todos:resource=30", vec![todo_op(WriteAction::Create, None, task("x", TaskStatus::NotStarted), &[])])
+        exports::push::<Autotask>(
+            CFG,
+            "todos:resource=30",
+            vec![todo_op(
+                WriteAction::Create,
+                None,
+                task("x", TaskStatus::NotStarted),
+                &[],
+            )],
+        )
     })
     .unwrap();
     assert!(results[0].outcome.is_err());
@@ -218,8 +285,14 @@ fn writes_refuse_what_autotask_cannot_take() {
     // An appointment update naming only fields Autotask has no place for sends nothing.
     let appt = Appointment {
         subject: Some("S".into()),
-        start: ZonedTime { utc: "2026-03-02T12:00:00Z".into(), time_zone: None },
-        end: ZonedTime { utc: "2026-03-02T13:00:00Z".into(), time_zone: None },
+        start: ZonedTime {
+            utc: "2026-03-02T12:00:00Z".into(),
+            time_zone: None,
+        },
+        end: ZonedTime {
+            utc: "2026-03-02T13:00:00Z".into(),
+            time_zone: None,
+        },
         all_day: false,
         show_as: ShowAs::Busy,
         sensitivity: Sensitivity::Normal,
@@ -231,9 +304,17 @@ fn writes_refuse_what_autotask_cannot_take() {
         categories: Vec::new(),
     };
     let fields = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    assert!(writes::appointment_fields(&appt, &fields(&["location", "show_as"])).unwrap().is_empty());
+    assert!(
+        writes::appointment_fields(&appt, &fields(&["location", "show_as"]))
+            .unwrap()
+            .is_empty()
+    );
     let body = writes::appointment_fields(&appt, &fields(&["body", "subject"])).unwrap();
-    assert_eq!(body["description"], Value::Null, "a named empty field is cleared");
+    assert_eq!(
+        body["description"],
+        Value::Null,
+        "a named empty field is cleared"
+    );
     assert_eq!(body["title"], "S");
     assert!(writes::appointment_fields(&appt, &fields(&["colour"])).is_err());
 }
