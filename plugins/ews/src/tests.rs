@@ -4,6 +4,7 @@
 
 mod calendar;
 mod schema;
+mod sim;
 mod wire;
 
 use super::*;
