@@ -9,13 +9,16 @@ use crate::error::EwsError;
 use crate::ops;
 use crate::soap::{self, ReadError, Target};
 use crate::{Config, CREDENTIAL, VERSIONS};
-use syncbridge_sdk::types::{Finding, Outcome, PluginError};
 use syncbridge_sdk::http::Request;
+use syncbridge_sdk::types::{Finding, Outcome, PluginError};
 
 /// Offline checks: server addresses, version, addresses and credential slots.
 pub fn config(cfg: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (field, url) in [("ews_url", &cfg.ews_url), ("autodiscover_url", &cfg.autodiscover_url)] {
+    for (field, url) in [
+        ("ews_url", &cfg.ews_url),
+        ("autodiscover_url", &cfg.autodiscover_url),
+    ] {
         if let Some(u) = url {
             if let Err(e) = endpoint::check_server_url(u) {
                 out.push(Finding::failed(
@@ -43,12 +46,20 @@ pub fn config(cfg: &Config) -> Vec<Finding> {
     let addresses = cfg.mailbox.iter().chain(cfg.mailbox_credentials.keys());
     for a in addresses {
         if endpoint::domain_of(a).is_none() {
-            out.push(Finding::failed("mailbox", format!("{a:?} is not an e-mail address"), "write the mailbox's primary SMTP address"));
+            out.push(Finding::failed(
+                "mailbox",
+                format!("{a:?} is not an e-mail address"),
+                "write the mailbox's primary SMTP address",
+            ));
         }
     }
     for (m, slot) in &cfg.mailbox_credentials {
         if slot.trim().is_empty() {
-            out.push(Finding::failed("mailbox_credentials", format!("{m}: the credential slot name is empty"), "name the credential slot entered for this mailbox"));
+            out.push(Finding::failed(
+                "mailbox_credentials",
+                format!("{m}: the credential slot name is empty"),
+                "name the credential slot entered for this mailbox",
+            ));
         }
     }
     if out.is_empty() {
@@ -86,7 +97,12 @@ pub fn explain(check: &str, who: &str, e: &PluginError, basic_offered: Option<bo
         ),
         _ => (format!("{who}: {}", e.describe()), "check the server address and that the server is reachable from syncbridge".to_string()),
     };
-    Finding { check: check.into(), outcome: Outcome::Failed, cause: Some(cause), remedy: Some(remedy) }
+    Finding {
+        check: check.into(),
+        outcome: Outcome::Failed,
+        cause: Some(cause),
+        remedy: Some(remedy),
+    }
 }
 
 /// One authenticated call; on failure also whether the 401 offered Basic.
@@ -96,20 +112,28 @@ fn probe(target: &Target, body: &str) -> Result<(), (PluginError, Option<bool>)>
         .xml(soap::envelope(target, body))
         .send()
         .map_err(|e| (e, None))?;
-    let basic = resp
-        .0
-        .headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("www-authenticate") && h.value.trim_start().to_ascii_lowercase().starts_with("basic"));
+    let basic = resp.0.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("www-authenticate")
+            && h.value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("basic")
+    });
     let retry = resp.header("Retry-After").map(str::to_owned);
     match soap::read_response(resp.status(), &resp.text(), basic, retry.as_deref()) {
-        Ok(r) => match soap::single(&r) {
-            Ok(_) => Ok(()),
-            // ConvertId of a made-up id fails as an id, which still proves the credentials.
-            Err(EwsError::Invalid { .. } | EwsError::NotFound { .. } | EwsError::Other { .. }) if body.contains("ConvertId") => Ok(()),
-            Err(e) => Err((e.into(), None)),
-        },
-        Err(ReadError::Ews(e @ EwsError::Unauthorized { basic_offered })) => Err((e.into(), Some(basic_offered))),
+        Ok(r) => {
+            match soap::single(&r) {
+                Ok(_) => Ok(()),
+                // ConvertId of a made-up id fails as an id, which still proves the credentials.
+                Err(
+                    EwsError::Invalid { .. } | EwsError::NotFound { .. } | EwsError::Other { .. },
+                ) if body.contains("ConvertId") => Ok(()),
+                Err(e) => Err((e.into(), None)),
+            }
+        }
+        Err(ReadError::Ews(e @ EwsError::Unauthorized { basic_offered })) => {
+            Err((e.into(), Some(basic_offered)))
+        }
         Err(e) => Err((e.into(), None)),
     }
 }
@@ -127,7 +151,12 @@ pub fn connection(cfg: &Config) -> Vec<Finding> {
             return out;
         }
     };
-    let service = Target { url: url.clone(), version: cfg.version.clone(), impersonate: None, credential: CREDENTIAL.into() };
+    let service = Target {
+        url: url.clone(),
+        version: cfg.version.clone(),
+        impersonate: None,
+        credential: CREDENTIAL.into(),
+    };
     match probe(&service, &ops::probe()) {
         Ok(()) => out.push(Finding::ok("credentials")),
         Err((e, basic)) => {
@@ -135,9 +164,17 @@ pub fn connection(cfg: &Config) -> Vec<Finding> {
             return out;
         }
     }
-    let mailboxes: Vec<&String> = cfg.mailbox.iter().chain(cfg.mailbox_credentials.keys()).collect();
+    let mailboxes: Vec<&String> = cfg
+        .mailbox
+        .iter()
+        .chain(cfg.mailbox_credentials.keys())
+        .collect();
     for m in mailboxes {
-        let check = if cfg.impersonate && cfg.credential_for(m) == CREDENTIAL { "impersonation" } else { "mailbox" };
+        let check = if cfg.impersonate && cfg.credential_for(m) == CREDENTIAL {
+            "impersonation"
+        } else {
+            "mailbox"
+        };
         let result = cfg.target(m).map_err(|e| (e, None)).and_then(|t| {
             let folder = cfg.folder(&t, "calendar", m);
             let body = format!("<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>{}</m:FolderIds></m:GetFolder>", folder.xml());

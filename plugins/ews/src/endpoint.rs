@@ -10,8 +10,10 @@ use syncbridge_sdk::types::PluginError;
 pub const PORTS: [u16; 3] = [80, 443, 2610];
 
 const AUTODISCOVER_NS: &str = "http://schemas.microsoft.com/exchange/2010/Autodiscover";
-const POX_REQUEST_NS: &str = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006";
-const POX_RESPONSE_NS: &str = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
+const POX_REQUEST_NS: &str =
+    "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006";
+const POX_RESPONSE_NS: &str =
+    "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
 
 /// Why a server address is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -28,7 +30,9 @@ pub enum AddressError {
 
 /// Checks a server URL: `https`, a host name (no IP literal), port 80/443/2610.
 pub fn check_server_url(url: &str) -> Result<(), AddressError> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| AddressError::NotUrl(url.into()))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| AddressError::NotUrl(url.into()))?;
     if !scheme.eq_ignore_ascii_case("https") {
         return Err(AddressError::NotHttps(url.into()));
     }
@@ -38,7 +42,9 @@ pub fn check_server_url(url: &str) -> Result<(), AddressError> {
         return Err(AddressError::NotUrl(url.into()));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, tail) = v6.split_once(']').ok_or_else(|| AddressError::NotUrl(url.into()))?;
+        let (h, tail) = v6
+            .split_once(']')
+            .ok_or_else(|| AddressError::NotUrl(url.into()))?;
         (h, tail.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -63,7 +69,10 @@ pub fn check_server_url(url: &str) -> Result<(), AddressError> {
     if let Some(p) = port {
         let port: u16 = p.parse().map_err(|_| AddressError::NotUrl(url.into()))?;
         if !PORTS.contains(&port) {
-            return Err(AddressError::Port { url: url.into(), port });
+            return Err(AddressError::Port {
+                url: url.into(),
+                port,
+            });
         }
     }
     Ok(())
@@ -71,7 +80,10 @@ pub fn check_server_url(url: &str) -> Result<(), AddressError> {
 
 /// The domain part of an address.
 pub fn domain_of(address: &str) -> Option<&str> {
-    address.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty())
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
 }
 
 /// The SOAP Autodiscover URLs to try for an address: the configured one, else
@@ -123,7 +135,12 @@ pub fn read_user_settings(body: &str) -> Result<String, String> {
         .collect();
     ["ExternalEwsUrl", "InternalEwsUrl"]
         .iter()
-        .find_map(|n| settings.iter().find(|(k, _)| k == n).map(|(_, v)| v.to_string()))
+        .find_map(|n| {
+            settings
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_string())
+        })
         .ok_or_else(|| "Autodiscover answered no EWS URL for this mailbox".into())
 }
 
@@ -139,9 +156,15 @@ pub fn pox_request(address: &str) -> String {
 pub fn read_pox(body: &str) -> Result<String, String> {
     let doc = xml::parse(body)?;
     if let Some(e) = doc.find("Error") {
-        return Err(format!("Autodiscover answered error {}: {}", e.text_of("ErrorCode").unwrap_or("?"), e.text_of("Message").unwrap_or_default()));
+        return Err(format!(
+            "Autodiscover answered error {}: {}",
+            e.text_of("ErrorCode").unwrap_or("?"),
+            e.text_of("Message").unwrap_or_default()
+        ));
     }
-    let account = doc.find("Account").ok_or("the Autodiscover answer has no Account")?;
+    let account = doc
+        .find("Account")
+        .ok_or("the Autodiscover answer has no Account")?;
     ["EXCH", "EXPR"]
         .iter()
         .find_map(|kind| {
@@ -156,16 +179,32 @@ pub fn read_pox(body: &str) -> Result<String, String> {
 
 /// Finds the EWS URL of `address`: SOAP Autodiscover at each candidate, then POX at the same
 /// hosts. Refused credentials stop the search (they would be refused by EWS too).
-pub fn discover(address: &str, configured: Option<&str>, credential: &str) -> Result<String, PluginError> {
+pub fn discover(
+    address: &str,
+    configured: Option<&str>,
+    credential: &str,
+) -> Result<String, PluginError> {
     let urls = autodiscover_urls(address, configured);
     if urls.is_empty() {
-        return Err(PluginError::invalid_field("mailbox", format!("{address:?} is not an e-mail address, so Autodiscover has nothing to start from")));
+        return Err(PluginError::invalid_field(
+            "mailbox",
+            format!(
+                "{address:?} is not an e-mail address, so Autodiscover has nothing to start from"
+            ),
+        ));
     }
     let mut failures = Vec::new();
     for url in &urls {
-        let soap = Request::post(url).credential(credential).xml(get_user_settings(url, address)).send();
+        let soap = Request::post(url)
+            .credential(credential)
+            .xml(get_user_settings(url, address))
+            .send();
         match soap {
-            Ok(r) if r.status() == 401 => return Err(PluginError::Auth(format!("Autodiscover at {url} refused the credentials (HTTP 401)"))),
+            Ok(r) if r.status() == 401 => {
+                return Err(PluginError::Auth(format!(
+                    "Autodiscover at {url} refused the credentials (HTTP 401)"
+                )))
+            }
             Ok(r) if r.status() == 200 => match read_user_settings(&r.text()) {
                 Ok(ews) => return Ok(ews),
                 Err(e) => failures.push(format!("{url}: {e}")),
@@ -174,7 +213,11 @@ pub fn discover(address: &str, configured: Option<&str>, credential: &str) -> Re
             Err(e) => failures.push(format!("{url}: {}", e.describe())),
         }
         let pox_url = url.replace("autodiscover.svc", "autodiscover.xml");
-        match Request::post(&pox_url).credential(credential).xml(pox_request(address)).send() {
+        match Request::post(&pox_url)
+            .credential(credential)
+            .xml(pox_request(address))
+            .send()
+        {
             Ok(r) if r.status() == 200 => match read_pox(&r.text()) {
                 Ok(ews) => return Ok(ews),
                 Err(e) => failures.push(format!("{pox_url}: {e}")),
@@ -195,16 +238,45 @@ mod tests {
 
     #[test]
     fn server_addresses_must_be_https_host_names_on_known_ports() {
-        assert_eq!(check_server_url("https://mail.contoso.com/EWS/Exchange.asmx"), Ok(()));
-        assert_eq!(check_server_url("https://mail.contoso.com:2610/EWS/Exchange.asmx"), Ok(()));
-        assert_eq!(check_server_url("https://mail.contoso.com:80/EWS/Exchange.asmx"), Ok(()));
-        assert!(matches!(check_server_url("http://mail.contoso.com/EWS/Exchange.asmx"), Err(AddressError::NotHttps(_))));
-        assert!(matches!(check_server_url("https://10.0.0.5/EWS/Exchange.asmx"), Err(AddressError::IpLiteral(_))));
-        assert!(matches!(check_server_url("https://[::1]/EWS/Exchange.asmx"), Err(AddressError::IpLiteral(_))));
-        assert!(matches!(check_server_url("https://0x7f.1/EWS"), Err(AddressError::IpLiteral(_))));
-        assert!(matches!(check_server_url("https://mail.contoso.com:8443/EWS"), Err(AddressError::Port { port: 8443, .. })));
-        assert!(matches!(check_server_url("mail.contoso.com"), Err(AddressError::NotUrl(_))));
-        let e = check_server_url("https://192.168.1.10/EWS").unwrap_err().to_string();
+        assert_eq!(
+            check_server_url("https://mail.contoso.com/EWS/Exchange.asmx"),
+            Ok(())
+        );
+        assert_eq!(
+            check_server_url("https://mail.contoso.com:2610/EWS/Exchange.asmx"),
+            Ok(())
+        );
+        assert_eq!(
+            check_server_url("https://mail.contoso.com:80/EWS/Exchange.asmx"),
+            Ok(())
+        );
+        assert!(matches!(
+            check_server_url("http://mail.contoso.com/EWS/Exchange.asmx"),
+            Err(AddressError::NotHttps(_))
+        ));
+        assert!(matches!(
+            check_server_url("https://10.0.0.5/EWS/Exchange.asmx"),
+            Err(AddressError::IpLiteral(_))
+        ));
+        assert!(matches!(
+            check_server_url("https://[::1]/EWS/Exchange.asmx"),
+            Err(AddressError::IpLiteral(_))
+        ));
+        assert!(matches!(
+            check_server_url("https://0x7f.1/EWS"),
+            Err(AddressError::IpLiteral(_))
+        ));
+        assert!(matches!(
+            check_server_url("https://mail.contoso.com:8443/EWS"),
+            Err(AddressError::Port { port: 8443, .. })
+        ));
+        assert!(matches!(
+            check_server_url("mail.contoso.com"),
+            Err(AddressError::NotUrl(_))
+        ));
+        let e = check_server_url("https://192.168.1.10/EWS")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("host name"), "{e}");
     }
 
@@ -212,12 +284,29 @@ mod tests {
     fn autodiscover_candidates_and_answers() {
         assert_eq!(
             autodiscover_urls("a@contoso.com", None),
-            ["https://autodiscover.contoso.com/autodiscover/autodiscover.svc", "https://contoso.com/autodiscover/autodiscover.svc"]
+            [
+                "https://autodiscover.contoso.com/autodiscover/autodiscover.svc",
+                "https://contoso.com/autodiscover/autodiscover.svc"
+            ]
         );
-        let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/oracles/ews/samples/getusersettings-operation-soap__2.xml")).unwrap();
+        let sample = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/oracles/ews/samples/getusersettings-operation-soap__2.xml"
+        ))
+        .unwrap();
         // The documented answer lists no EWS URL setting: that is an error naming the gap.
-        assert!(read_user_settings(&sample).unwrap_err().contains("no EWS URL"));
-        let with_url = sample.replace("<Name>CasVersion</Name>", "<Name>ExternalEwsUrl</Name>").replace("<Value>14.00.0478.000</Value>", "<Value>https://mail.contoso.com/EWS/Exchange.asmx</Value>");
-        assert_eq!(read_user_settings(&with_url).unwrap(), "https://mail.contoso.com/EWS/Exchange.asmx");
+        assert!(read_user_settings(&sample)
+            .unwrap_err()
+            .contains("no EWS URL"));
+        let with_url = sample
+            .replace("<Name>CasVersion</Name>", "<Name>ExternalEwsUrl</Name>")
+            .replace(
+                "<Value>14.00.0478.000</Value>",
+                "<Value>https://mail.contoso.com/EWS/Exchange.asmx</Value>",
+            );
+        assert_eq!(
+            read_user_settings(&with_url).unwrap(),
+            "https://mail.contoso.com/EWS/Exchange.asmx"
+        );
     }
 }

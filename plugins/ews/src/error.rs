@@ -23,7 +23,10 @@ pub enum EwsError {
     ImpersonationDenied { code: String },
     /// `ErrorNonExistentMailbox` and kin: the address names no mailbox.
     #[error("no mailbox has this address ({code}{}): check the mailbox address", address.as_deref().map(|a| format!(": {a}")).unwrap_or_default())]
-    NoMailbox { code: String, address: Option<String> },
+    NoMailbox {
+        code: String,
+        address: Option<String>,
+    },
     /// `ErrorAccessDenied` and other missing rights.
     #[error("access denied ({code}): {message}")]
     AccessDenied { code: String, message: String },
@@ -56,27 +59,45 @@ impl EwsError {
             "ErrorImpersonateUserDenied" | "ErrorImpersonationDenied" => {
                 Self::ImpersonationDenied { code: c }
             }
-            "ErrorNonExistentMailbox" | "ErrorMailboxStoreUnavailable" | "ErrorInvalidSmtpAddress" => {
-                Self::NoMailbox { code: c, address: None }
-            }
+            "ErrorNonExistentMailbox"
+            | "ErrorMailboxStoreUnavailable"
+            | "ErrorInvalidSmtpAddress" => Self::NoMailbox {
+                code: c,
+                address: None,
+            },
             "ErrorAccessDenied" | "ErrorInsufficientResources" | "ErrorQuotaExceeded" => {
-                Self::AccessDenied { code: c, message: m }
+                Self::AccessDenied {
+                    code: c,
+                    message: m,
+                }
             }
-            "ErrorItemNotFound" | "ErrorFolderNotFound" | "ErrorCalendarOccurrenceIsDeletedFromRecurrence" => {
-                Self::NotFound { code: c, message: m }
-            }
+            "ErrorItemNotFound"
+            | "ErrorFolderNotFound"
+            | "ErrorCalendarOccurrenceIsDeletedFromRecurrence" => Self::NotFound {
+                code: c,
+                message: m,
+            },
             "ErrorInvalidSyncStateData" => Self::InvalidSyncState,
             "ErrorIrresolvableConflict" | "ErrorChangeKeyRequiredForWriteOperations" => {
-                Self::Conflict { code: c, message: m }
+                Self::Conflict {
+                    code: c,
+                    message: m,
+                }
             }
             _ if code.starts_with("ErrorInvalid")
                 || code.starts_with("ErrorSchemaValidation")
                 || code.starts_with("ErrorCannotCreate")
                 || code.starts_with("ErrorCalendarInvalid") =>
             {
-                Self::Invalid { code: c, message: m }
+                Self::Invalid {
+                    code: c,
+                    message: m,
+                }
             }
-            _ => Self::Other { code: c, message: m },
+            _ => Self::Other {
+                code: c,
+                message: m,
+            },
         }
     }
 }
@@ -93,12 +114,19 @@ impl From<EwsError> for PluginError {
             EwsError::ImpersonationDenied { .. } | EwsError::AccessDenied { .. } => {
                 PluginError::Forbidden(message)
             }
-            EwsError::NoMailbox { .. } | EwsError::NotFound { .. } => PluginError::NotFound(message),
+            EwsError::NoMailbox { .. } | EwsError::NotFound { .. } => {
+                PluginError::NotFound(message)
+            }
             EwsError::Conflict { .. } => PluginError::Conflict(message),
             EwsError::Invalid { .. } => PluginError::invalid(message),
             EwsError::InvalidSyncState => PluginError::Transient(message),
-            EwsError::Other { .. } => PluginError::Remote(RemoteFailure { status: 200, message }),
-            EwsError::Malformed { status, .. } => PluginError::Remote(RemoteFailure { status, message }),
+            EwsError::Other { .. } => PluginError::Remote(RemoteFailure {
+                status: 200,
+                message,
+            }),
+            EwsError::Malformed { status, .. } => {
+                PluginError::Remote(RemoteFailure { status, message })
+            }
         }
     }
 }

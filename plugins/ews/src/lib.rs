@@ -40,10 +40,25 @@ pub const CREDENTIAL: &str = "default";
 
 /// `RequestServerVersion` values EWS accepts.
 pub const VERSIONS: &[&str] = &[
-    "Exchange2007", "Exchange2007_SP1", "Exchange2010", "Exchange2010_SP1", "Exchange2010_SP2",
-    "Exchange2013", "Exchange2013_SP1", "Exchange2015", "Exchange2016", "V2015_10_05",
-    "V2016_01_06", "V2016_04_13", "V2016_07_13", "V2016_10_10", "V2017_01_07", "V2017_04_14",
-    "V2017_07_11", "V2017_10_09", "V2018_01_08",
+    "Exchange2007",
+    "Exchange2007_SP1",
+    "Exchange2010",
+    "Exchange2010_SP1",
+    "Exchange2010_SP2",
+    "Exchange2013",
+    "Exchange2013_SP1",
+    "Exchange2015",
+    "Exchange2016",
+    "V2015_10_05",
+    "V2016_01_06",
+    "V2016_04_13",
+    "V2016_07_13",
+    "V2016_10_10",
+    "V2017_01_07",
+    "V2017_04_14",
+    "V2017_07_11",
+    "V2017_10_09",
+    "V2018_01_08",
 ];
 
 /// Connection configuration.
@@ -103,9 +118,16 @@ impl Config {
             return Ok(u);
         }
         let address = self.mailbox.as_deref().or(address).ok_or_else(|| {
-            PluginError::invalid_field("ews_url", "set \"ews_url\", or \"mailbox\" for Autodiscover")
+            PluginError::invalid_field(
+                "ews_url",
+                "set \"ews_url\", or \"mailbox\" for Autodiscover",
+            )
         })?;
-        let url = endpoint::discover(address, self.autodiscover_url.as_deref(), self.credential_for(address))?;
+        let url = endpoint::discover(
+            address,
+            self.autodiscover_url.as_deref(),
+            self.credential_for(address),
+        )?;
         state::set(URL_KEY, &url);
         Ok(url)
     }
@@ -113,20 +135,34 @@ impl Config {
     /// Where requests for `mailbox` go and as whom.
     pub fn target(&self, mailbox: &str) -> Result<Target, PluginError> {
         let credential = self.credential_for(mailbox).to_owned();
-        let impersonate = (self.impersonate && credential == CREDENTIAL).then(|| mailbox.to_owned());
-        Ok(Target { url: self.ews_url(Some(mailbox))?, version: self.version.clone(), impersonate, credential })
+        let impersonate =
+            (self.impersonate && credential == CREDENTIAL).then(|| mailbox.to_owned());
+        Ok(Target {
+            url: self.ews_url(Some(mailbox))?,
+            version: self.version.clone(),
+            impersonate,
+            credential,
+        })
     }
 
     /// A distinguished folder of `mailbox` as `target` reaches it (named unless impersonated).
     pub fn folder(&self, target: &Target, id: &'static str, mailbox: &str) -> Folder {
-        Folder::Distinguished { id, mailbox: target.impersonate.is_none().then(|| mailbox.to_owned()) }
+        Folder::Distinguished {
+            id,
+            mailbox: target.impersonate.is_none().then(|| mailbox.to_owned()),
+        }
     }
 
     /// Where public-folder requests go: the configured mailbox (impersonated when configured).
     pub fn public_target(&self) -> Result<Target, PluginError> {
         match &self.mailbox {
             Some(m) => self.target(m),
-            None => Ok(Target { url: self.ews_url(None)?, version: self.version.clone(), impersonate: None, credential: CREDENTIAL.into() }),
+            None => Ok(Target {
+                url: self.ews_url(None)?,
+                version: self.version.clone(),
+                impersonate: None,
+                credential: CREDENTIAL.into(),
+            }),
         }
     }
 }
@@ -158,28 +194,54 @@ impl Connector for Ews {
         scope::KINDS.iter().map(|k| k.to_string()).collect()
     }
 
-    fn pull_mailbox(cfg: &Config, request: PullRequest) -> Result<mailbox::MailboxPage, PluginError> {
+    fn pull_mailbox(
+        cfg: &Config,
+        request: PullRequest,
+    ) -> Result<mailbox::MailboxPage, PluginError> {
         match MailboxScope::parse(&request.scope)? {
-            MailboxScope::Mailbox { kind, mailbox, past, future } => {
+            MailboxScope::Mailbox {
+                kind,
+                mailbox,
+                past,
+                future,
+            } => {
                 let window = pull::Window::around(clock_now(), past, future);
-                pull::mailbox_page(cfg, kind, &mailbox, window, request.cursor.as_deref(), request.max_items)
+                pull::mailbox_page(
+                    cfg,
+                    kind,
+                    &mailbox,
+                    window,
+                    request.cursor.as_deref(),
+                    request.max_items,
+                )
             }
-            MailboxScope::PublicContacts { path } => pull::public_page(cfg, &path, request.cursor.as_deref(), request.max_items),
+            MailboxScope::PublicContacts { path } => {
+                pull::public_page(cfg, &path, request.cursor.as_deref(), request.max_items)
+            }
         }
     }
 
-    fn lookup_mailbox(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<mailbox::MailboxItem>, PluginError> {
+    fn lookup_mailbox(
+        cfg: &Config,
+        scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<mailbox::MailboxItem>, PluginError> {
         pull::lookup(cfg, &MailboxScope::parse(scope)?, &keys)
     }
 
-    fn push_mailbox(cfg: &Config, scope: &str, batch: Vec<mailbox::MailboxWriteOp>) -> Result<Vec<WriteResult>, PluginError> {
+    fn push_mailbox(
+        cfg: &Config,
+        scope: &str,
+        batch: Vec<mailbox::MailboxWriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
         Ok(push::push(cfg, &MailboxScope::parse(scope)?, batch))
     }
 }
 
 /// The host's clock as a UTC time.
 pub fn clock_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(syncbridge_sdk::clock::now_ms() as i64).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(syncbridge_sdk::clock::now_ms() as i64)
+        .unwrap_or_default()
 }
 
 syncbridge_sdk::export_connector!(Ews);

@@ -33,8 +33,13 @@ impl Kind {
     fn additional(self) -> &'static [&'static str] {
         match self {
             Kind::Calendar => &[
-                "item:Body", "calendar:StartTimeZone", "calendar:EndTimeZone", "calendar:Recurrence",
-                "calendar:ModifiedOccurrences", "calendar:DeletedOccurrences", "calendar:OriginalStart",
+                "item:Body",
+                "calendar:StartTimeZone",
+                "calendar:EndTimeZone",
+                "calendar:Recurrence",
+                "calendar:ModifiedOccurrences",
+                "calendar:DeletedOccurrences",
+                "calendar:OriginalStart",
             ],
             Kind::Contacts | Kind::Tasks => &["item:Body"],
         }
@@ -44,7 +49,10 @@ impl Kind {
 /// A folder: distinguished (of a mailbox, named when not impersonating) or by id.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Folder {
-    Distinguished { id: &'static str, mailbox: Option<String> },
+    Distinguished {
+        id: &'static str,
+        mailbox: Option<String>,
+    },
     Id(String),
 }
 
@@ -52,11 +60,16 @@ impl Folder {
     /// The `t:DistinguishedFolderId` / `t:FolderId` element.
     pub fn xml(&self) -> String {
         match self {
-            Folder::Distinguished { id, mailbox: Some(m) } => format!(
+            Folder::Distinguished {
+                id,
+                mailbox: Some(m),
+            } => format!(
                 r#"<t:DistinguishedFolderId Id="{id}"><t:Mailbox>{}</t:Mailbox></t:DistinguishedFolderId>"#,
                 t("EmailAddress", m)
             ),
-            Folder::Distinguished { id, mailbox: None } => format!(r#"<t:DistinguishedFolderId Id="{id}"/>"#),
+            Folder::Distinguished { id, mailbox: None } => {
+                format!(r#"<t:DistinguishedFolderId Id="{id}"/>"#)
+            }
             Folder::Id(id) => format!(r#"<t:FolderId Id="{}"/>"#, escape(id)),
         }
     }
@@ -79,7 +92,9 @@ const ID_ONLY: &str = "<m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemSha
 
 /// `SyncFolderItems` with ids only (the items are read with GetItem).
 pub fn sync_folder_items(folder: &Folder, state: Option<&str>, max: u32) -> String {
-    let state = state.map(|s| format!("<m:SyncState>{}</m:SyncState>", escape(s))).unwrap_or_default();
+    let state = state
+        .map(|s| format!("<m:SyncState>{}</m:SyncState>", escape(s)))
+        .unwrap_or_default();
     format!(
         "<m:SyncFolderItems>{ID_ONLY}<m:SyncFolderId>{}</m:SyncFolderId>{state}<m:MaxChangesReturned>{}</m:MaxChangesReturned></m:SyncFolderItems>",
         folder.xml(),
@@ -88,12 +103,18 @@ pub fn sync_folder_items(folder: &Folder, state: Option<&str>, max: u32) -> Stri
 }
 
 fn item_ids(ids: &[String]) -> String {
-    ids.iter().map(|id| format!(r#"<t:ItemId Id="{}"/>"#, escape(id))).collect()
+    ids.iter()
+        .map(|id| format!(r#"<t:ItemId Id="{}"/>"#, escape(id)))
+        .collect()
 }
 
 /// `GetItem` of several items.
 pub fn get_item(kind: Kind, ids: &[String]) -> String {
-    format!("<m:GetItem>{}<m:ItemIds>{}</m:ItemIds></m:GetItem>", item_shape(kind), item_ids(ids))
+    format!(
+        "<m:GetItem>{}<m:ItemIds>{}</m:ItemIds></m:GetItem>",
+        item_shape(kind),
+        item_ids(ids)
+    )
 }
 
 /// `FindItem` of the items whose anchor is `anchor`.
@@ -137,8 +158,16 @@ pub fn update_item(changes: &[Change]) -> String {
     let inner: String = changes
         .iter()
         .map(|c| {
-            let ck = c.change_key.as_deref().map(|k| format!(r#" ChangeKey="{}""#, escape(k))).unwrap_or_default();
-            format!(r#"<t:ItemChange><t:ItemId Id="{}"{ck}/><t:Updates>{}</t:Updates></t:ItemChange>"#, escape(&c.id), c.updates)
+            let ck = c
+                .change_key
+                .as_deref()
+                .map(|k| format!(r#" ChangeKey="{}""#, escape(k)))
+                .unwrap_or_default();
+            format!(
+                r#"<t:ItemChange><t:ItemId Id="{}"{ck}/><t:Updates>{}</t:Updates></t:ItemChange>"#,
+                escape(&c.id),
+                c.updates
+            )
         })
         .collect();
     format!(

@@ -17,10 +17,26 @@ const DAYS: [(&str, &str); 7] = [
     ("Saturday", "SA"),
     ("Sunday", "SU"),
 ];
-const INDEXES: [(&str, i32); 5] = [("First", 1), ("Second", 2), ("Third", 3), ("Fourth", 4), ("Last", -1)];
+const INDEXES: [(&str, i32); 5] = [
+    ("First", 1),
+    ("Second", 2),
+    ("Third", 3),
+    ("Fourth", 4),
+    ("Last", -1),
+];
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 /// Why a recurrence cannot be translated.
@@ -66,15 +82,24 @@ fn index_of(name: &str) -> Result<i32, RecurrenceError> {
 
 /// The `RRULE` of an EWS `Recurrence` element, `UNTIL` computed in `zone`.
 pub fn to_rrule(rec: &Elem, zone: Tz) -> Result<String, RecurrenceError> {
-    let pattern = rec.children.first().ok_or_else(|| RecurrenceError("no pattern".into()))?;
-    let range = rec.children.get(1).ok_or_else(|| RecurrenceError("no range".into()))?;
+    let pattern = rec
+        .children
+        .first()
+        .ok_or_else(|| RecurrenceError("no pattern".into()))?;
+    let range = rec
+        .children
+        .get(1)
+        .ok_or_else(|| RecurrenceError("no range".into()))?;
     let interval = pattern.text_of("Interval").unwrap_or("1");
     let mut parts: Vec<String> = Vec::new();
     let days = || byday(pattern.text_of("DaysOfWeek").unwrap_or_default());
     match pattern.name.as_str() {
         "DailyRecurrence" => parts.push(format!("FREQ=DAILY;INTERVAL={interval}")),
         "WeeklyRecurrence" => {
-            parts.push(format!("FREQ=WEEKLY;INTERVAL={interval};BYDAY={}", days()?.join(",")));
+            parts.push(format!(
+                "FREQ=WEEKLY;INTERVAL={interval};BYDAY={}",
+                days()?.join(",")
+            ));
             if let Some(first) = pattern.text_of("FirstDayOfWeek") {
                 parts.push(format!("WKST={}", byday(first)?.join(",")));
             }
@@ -128,7 +153,12 @@ pub fn to_rrule(rec: &Elem, zone: Tz) -> Result<String, RecurrenceError> {
 /// (local date in `zone`).
 pub fn from_rrule(rrule: &str, start_date: NaiveDate, zone: Tz) -> Result<String, RecurrenceError> {
     let mut kv = std::collections::BTreeMap::new();
-    for part in rrule.trim().trim_start_matches("RRULE:").split(';').filter(|p| !p.is_empty()) {
+    for part in rrule
+        .trim()
+        .trim_start_matches("RRULE:")
+        .split(';')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = part
             .split_once('=')
             .ok_or_else(|| RecurrenceError(format!("{part:?} is not NAME=VALUE")))?;
@@ -151,7 +181,10 @@ pub fn from_rrule(rrule: &str, start_date: NaiveDate, zone: Tz) -> Result<String
         })
     };
     let index = |pos: Option<&str>| -> Result<&'static str, RecurrenceError> {
-        let n: i32 = pos.unwrap_or("1").parse().map_err(|_| RecurrenceError("BYSETPOS is not a number".into()))?;
+        let n: i32 = pos
+            .unwrap_or("1")
+            .parse()
+            .map_err(|_| RecurrenceError("BYSETPOS is not a number".into()))?;
         INDEXES
             .iter()
             .find(|(_, i)| *i == n)
@@ -160,14 +193,24 @@ pub fn from_rrule(rrule: &str, start_date: NaiveDate, zone: Tz) -> Result<String
     };
     let month = |m: Option<&str>| -> Result<&'static str, RecurrenceError> {
         let n: usize = m.unwrap_or("0").parse().unwrap_or(0);
-        MONTHS.get(n.wrapping_sub(1)).copied().ok_or_else(|| RecurrenceError("BYMONTH is missing or invalid".into()))
+        MONTHS
+            .get(n.wrapping_sub(1))
+            .copied()
+            .ok_or_else(|| RecurrenceError("BYMONTH is missing or invalid".into()))
     };
     let t = |name: &str, v: &str| format!("<t:{name}>{}</t:{name}>", escape(v));
     let pattern = match (get("FREQ"), get("BYSETPOS").is_some()) {
-        (Some("DAILY"), _) => format!("<t:DailyRecurrence>{}</t:DailyRecurrence>", t("Interval", interval)),
+        (Some("DAILY"), _) => format!(
+            "<t:DailyRecurrence>{}</t:DailyRecurrence>",
+            t("Interval", interval)
+        ),
         (Some("WEEKLY"), _) => {
             let wkst = days(get("WKST"))?;
-            let first = if wkst.is_empty() { String::new() } else { t("FirstDayOfWeek", &wkst) };
+            let first = if wkst.is_empty() {
+                String::new()
+            } else {
+                t("FirstDayOfWeek", &wkst)
+            };
             format!(
                 "<t:WeeklyRecurrence>{}{}{first}</t:WeeklyRecurrence>",
                 t("Interval", interval),
@@ -177,7 +220,10 @@ pub fn from_rrule(rrule: &str, start_date: NaiveDate, zone: Tz) -> Result<String
         (Some("MONTHLY"), false) => format!(
             "<t:AbsoluteMonthlyRecurrence>{}{}</t:AbsoluteMonthlyRecurrence>",
             t("Interval", interval),
-            t("DayOfMonth", get("BYMONTHDAY").unwrap_or(&start_date.format("%-d").to_string()))
+            t(
+                "DayOfMonth",
+                get("BYMONTHDAY").unwrap_or(&start_date.format("%-d").to_string())
+            )
         ),
         (Some("MONTHLY"), true) => format!(
             "<t:RelativeMonthlyRecurrence>{}{}{}</t:RelativeMonthlyRecurrence>",
@@ -187,8 +233,14 @@ pub fn from_rrule(rrule: &str, start_date: NaiveDate, zone: Tz) -> Result<String
         ),
         (Some("YEARLY"), false) => format!(
             "<t:AbsoluteYearlyRecurrence>{}{}</t:AbsoluteYearlyRecurrence>",
-            t("DayOfMonth", get("BYMONTHDAY").unwrap_or(&start_date.format("%-d").to_string())),
-            t("Month", month(get("BYMONTH").or(Some(&start_date.format("%-m").to_string())))?)
+            t(
+                "DayOfMonth",
+                get("BYMONTHDAY").unwrap_or(&start_date.format("%-d").to_string())
+            ),
+            t(
+                "Month",
+                month(get("BYMONTH").or(Some(&start_date.format("%-m").to_string())))?
+            )
         ),
         (Some("YEARLY"), true) => format!(
             "<t:RelativeYearlyRecurrence>{}{}{}</t:RelativeYearlyRecurrence>",
@@ -200,10 +252,16 @@ pub fn from_rrule(rrule: &str, start_date: NaiveDate, zone: Tz) -> Result<String
     };
     let start = t("StartDate", &start_date.format("%Y-%m-%d").to_string());
     let range = if let Some(count) = get("COUNT") {
-        format!("<t:NumberedRecurrence>{start}{}</t:NumberedRecurrence>", t("NumberOfOccurrences", count))
+        format!(
+            "<t:NumberedRecurrence>{start}{}</t:NumberedRecurrence>",
+            t("NumberOfOccurrences", count)
+        )
     } else if let Some(until) = get("UNTIL") {
         let end = until_local_date(until, zone)?;
-        format!("<t:EndDateRecurrence>{start}{}</t:EndDateRecurrence>", t("EndDate", &end.format("%Y-%m-%d").to_string()))
+        format!(
+            "<t:EndDateRecurrence>{start}{}</t:EndDateRecurrence>",
+            t("EndDate", &end.format("%Y-%m-%d").to_string())
+        )
     } else {
         format!("<t:NoEndRecurrence>{start}</t:NoEndRecurrence>")
     };
@@ -216,7 +274,8 @@ fn until_local_date(until: &str, zone: Tz) -> Result<NaiveDate, RecurrenceError>
     if until.len() == 8 {
         return NaiveDate::parse_from_str(until, "%Y%m%d").map_err(|_| bad());
     }
-    let t = chrono::NaiveDateTime::parse_from_str(until.trim_end_matches('Z'), "%Y%m%dT%H%M%S").map_err(|_| bad())?;
+    let t = chrono::NaiveDateTime::parse_from_str(until.trim_end_matches('Z'), "%Y%m%dT%H%M%S")
+        .map_err(|_| bad())?;
     Ok(t.and_utc().with_timezone(&zone).date_naive())
 }
 

@@ -37,12 +37,23 @@ impl MailboxScope {
             "contacts" => Kind::Contacts,
             "tasks" => Kind::Tasks,
             "publiccontacts" => {
-                let folder = parsed
-                    .option("folder")
-                    .ok_or_else(|| PluginError::invalid_field("scope", format!("public-contacts needs folder=<path>; use {USAGE}")))?;
-                let path: Vec<String> = folder.split(['/', '\\']).map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+                let folder = parsed.option("folder").ok_or_else(|| {
+                    PluginError::invalid_field(
+                        "scope",
+                        format!("public-contacts needs folder=<path>; use {USAGE}"),
+                    )
+                })?;
+                let path: Vec<String> = folder
+                    .split(['/', '\\'])
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect();
                 if path.is_empty() {
-                    return Err(PluginError::invalid_field("scope", "folder= names no folder"));
+                    return Err(PluginError::invalid_field(
+                        "scope",
+                        "folder= names no folder",
+                    ));
                 }
                 return Ok(MailboxScope::PublicContacts { path });
             }
@@ -51,16 +62,29 @@ impl MailboxScope {
         let mailbox = parsed
             .option("mailbox")
             .filter(|m| m.contains('@'))
-            .ok_or_else(|| PluginError::invalid_field("scope", format!("{s:?} names no mailbox address; use {USAGE}")))?
+            .ok_or_else(|| {
+                PluginError::invalid_field(
+                    "scope",
+                    format!("{s:?} names no mailbox address; use {USAGE}"),
+                )
+            })?
             .to_ascii_lowercase();
         let days = |k: &str| -> Result<i64, PluginError> {
             let d = parsed.number(k)?.unwrap_or(DEFAULT_DAYS);
             if !(0..=3650).contains(&d) {
-                return Err(PluginError::invalid_field("scope", format!("{k}={d} must be 0..=3650 days")));
+                return Err(PluginError::invalid_field(
+                    "scope",
+                    format!("{k}={d} must be 0..=3650 days"),
+                ));
             }
             Ok(d)
         };
-        Ok(MailboxScope::Mailbox { kind, mailbox, past: days("past")?, future: days("future")? })
+        Ok(MailboxScope::Mailbox {
+            kind,
+            mailbox,
+            past: days("past")?,
+            future: days("future")?,
+        })
     }
 }
 
@@ -72,15 +96,39 @@ mod tests {
     fn scopes_parse() {
         assert_eq!(
             MailboxScope::parse("calendar:mailbox=Alice@Contoso.com,past=10,future=90").unwrap(),
-            MailboxScope::Mailbox { kind: Kind::Calendar, mailbox: "alice@contoso.com".into(), past: 10, future: 90 }
+            MailboxScope::Mailbox {
+                kind: Kind::Calendar,
+                mailbox: "alice@contoso.com".into(),
+                past: 10,
+                future: 90
+            }
         );
-        assert!(matches!(MailboxScope::parse("contacts:mailbox=a@b.c").unwrap(), MailboxScope::Mailbox { kind: Kind::Contacts, past: 30, .. }));
+        assert!(matches!(
+            MailboxScope::parse("contacts:mailbox=a@b.c").unwrap(),
+            MailboxScope::Mailbox {
+                kind: Kind::Contacts,
+                past: 30,
+                ..
+            }
+        ));
         assert_eq!(
             MailboxScope::parse("public-contacts:folder=Customers/Contoso, Ltd").unwrap(),
-            MailboxScope::PublicContacts { path: vec!["Customers".into(), "Contoso, Ltd".into()] }
+            MailboxScope::PublicContacts {
+                path: vec!["Customers".into(), "Contoso, Ltd".into()]
+            }
         );
-        for bad in ["calendar", "calendar:mailbox=alice", "notes:mailbox=a@b.c", "calendar:mailbox=a@b.c,past=-1", "public-contacts:folder=/"] {
-            assert_eq!(MailboxScope::parse(bad).unwrap_err().class(), "invalid", "{bad}");
+        for bad in [
+            "calendar",
+            "calendar:mailbox=alice",
+            "notes:mailbox=a@b.c",
+            "calendar:mailbox=a@b.c,past=-1",
+            "public-contacts:folder=/",
+        ] {
+            assert_eq!(
+                MailboxScope::parse(bad).unwrap_err().class(),
+                "invalid",
+                "{bad}"
+            );
         }
     }
 }

@@ -47,13 +47,20 @@ pub fn call(target: &Target, body: &str) -> Result<Elem, PluginError> {
         .header("Accept", "text/xml")
         .xml(envelope(target, body))
         .send()?;
-    let basic_offered = resp
-        .0
-        .headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("www-authenticate") && h.value.trim_start().to_ascii_lowercase().starts_with("basic"));
+    let basic_offered = resp.0.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("www-authenticate")
+            && h.value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("basic")
+    });
     let retry_after = resp.header("Retry-After").map(str::to_owned);
-    Ok(read_response(resp.status(), &resp.text(), basic_offered, retry_after.as_deref())?)
+    Ok(read_response(
+        resp.status(),
+        &resp.text(),
+        basic_offered,
+        retry_after.as_deref(),
+    )?)
 }
 
 /// Reads an HTTP answer: 401 → [`EwsError::Unauthorized`], faults → their error, otherwise the
@@ -70,7 +77,11 @@ pub fn read_response(
     let doc = match xml::parse(body) {
         Ok(d) if d.ns == xml::SOAP && d.name == "Envelope" => d,
         _ if status == 200 => {
-            return Err(EwsError::Malformed { status, detail: excerpt(body) }.into())
+            return Err(EwsError::Malformed {
+                status,
+                detail: excerpt(body),
+            }
+            .into())
         }
         _ => {
             // A 503 (or other) without SOAP: classify by status, with the Retry-After.
@@ -78,21 +89,33 @@ pub fn read_response(
                 let backoff_ms = retry_after.and_then(syncbridge_sdk::http::parse_retry_after);
                 return Err(EwsError::ServerBusy { backoff_ms }.into());
             }
-            return Err(ReadError::Http(classify_status(status, retry_after, &excerpt(body))));
+            return Err(ReadError::Http(classify_status(
+                status,
+                retry_after,
+                &excerpt(body),
+            )));
         }
     };
-    let body_el = doc
-        .child("Body")
-        .ok_or_else(|| EwsError::Malformed { status, detail: "no SOAP Body".into() })?;
+    let body_el = doc.child("Body").ok_or_else(|| EwsError::Malformed {
+        status,
+        detail: "no SOAP Body".into(),
+    })?;
     let first = body_el
         .children
         .first()
-        .ok_or_else(|| EwsError::Malformed { status, detail: "an empty SOAP Body".into() })?;
+        .ok_or_else(|| EwsError::Malformed {
+            status,
+            detail: "an empty SOAP Body".into(),
+        })?;
     if first.name == "Fault" {
         return Err(fault(first).into());
     }
     if !(200..300).contains(&status) {
-        return Err(ReadError::Http(classify_status(status, retry_after, &excerpt(body))));
+        return Err(ReadError::Http(classify_status(
+            status,
+            retry_after,
+            &excerpt(body),
+        )));
     }
     Ok(first.clone())
 }
@@ -168,7 +191,9 @@ pub fn messages(response: &Elem) -> Vec<Result<&Elem, EwsError>> {
         .iter()
         .map(|m| match m.attr("ResponseClass") {
             Some("Error") => {
-                let code = m.text_of("ResponseCode").unwrap_or("ErrorInternalServerError");
+                let code = m
+                    .text_of("ResponseCode")
+                    .unwrap_or("ErrorInternalServerError");
                 let text = m.text_of("MessageText").unwrap_or_default();
                 Err(EwsError::from_code(code, text, backoff(Some(m))))
             }
@@ -179,13 +204,10 @@ pub fn messages(response: &Elem) -> Vec<Result<&Elem, EwsError>> {
 
 /// The single response message of an operation on one thing (a folder, one item).
 pub fn single(response: &Elem) -> Result<&Elem, EwsError> {
-    messages(response)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| {
-            Err(EwsError::Malformed {
-                status: 200,
-                detail: format!("{} has no response message", response.name),
-            })
+    messages(response).into_iter().next().unwrap_or_else(|| {
+        Err(EwsError::Malformed {
+            status: 200,
+            detail: format!("{} has no response message", response.name),
         })
+    })
 }

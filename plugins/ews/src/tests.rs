@@ -25,7 +25,10 @@ pub fn sample(name: &str) -> String {
 pub fn operation(r: &WitRequest) -> String {
     let body = String::from_utf8_lossy(r.body.as_deref().unwrap_or_default()).into_owned();
     let doc = xml::parse(&body).expect("requests are well-formed XML");
-    doc.child("Body").and_then(|b| b.children.first()).map(|o| o.name.clone()).unwrap_or_default()
+    doc.child("Body")
+        .and_then(|b| b.children.first())
+        .map(|o| o.name.clone())
+        .unwrap_or_default()
 }
 
 pub fn body_of(r: &WitRequest) -> String {
@@ -45,7 +48,9 @@ pub fn get_item_response(items: &[&str]) -> String {
         .iter()
         .map(|i| format!(r#"<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items>{i}</m:Items></m:GetItemResponseMessage>"#))
         .collect();
-    envelope(&format!("<m:GetItemResponse><m:ResponseMessages>{msgs}</m:ResponseMessages></m:GetItemResponse>"))
+    envelope(&format!(
+        "<m:GetItemResponse><m:ResponseMessages>{msgs}</m:ResponseMessages></m:GetItemResponse>"
+    ))
 }
 
 /// A SyncFolderItems response.
@@ -59,7 +64,12 @@ pub fn sync_response(state: &str, last: bool, changes: &str) -> String {
 pub fn stub(
     seen: Rc<RefCell<Vec<(String, String)>>>,
     mut answer: impl FnMut(&str, &str) -> (u16, String) + 'static,
-) -> impl FnMut(&WitRequest) -> Result<syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Response, PluginError> {
+) -> impl FnMut(
+    &WitRequest,
+) -> Result<
+    syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Response,
+    PluginError,
+> {
     move |r| {
         let (op, body) = (operation(r), body_of(r));
         seen.borrow_mut().push((op.clone(), body.clone()));

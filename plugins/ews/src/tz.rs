@@ -12,7 +12,9 @@ pub fn iana_of(name: &str) -> Option<String> {
     if let Ok(w) = name.parse::<WindowsTimezone>() {
         return Some(w.tzdb_id().to_owned());
     }
-    name.parse::<chrono_tz::Tz>().ok().map(|tz| tz.name().to_owned())
+    name.parse::<chrono_tz::Tz>()
+        .ok()
+        .map(|tz| tz.name().to_owned())
 }
 
 /// The Windows id whose CLDR default zone is `iana`; for other IANA names, the Windows id of a
@@ -53,16 +55,34 @@ mod tests {
 
     #[test]
     fn windows_ids_map_to_iana_and_back() {
-        assert_eq!(iana_of("W. Europe Standard Time").as_deref(), Some("Europe/Berlin"));
-        assert_eq!(iana_of("Eastern Standard Time").as_deref(), Some("America/New_York"));
+        assert_eq!(
+            iana_of("W. Europe Standard Time").as_deref(),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(
+            iana_of("Eastern Standard Time").as_deref(),
+            Some("America/New_York")
+        );
         assert_eq!(iana_of("Europe/Paris").as_deref(), Some("Europe/Paris"));
         assert_eq!(iana_of("Mars Standard Time"), None);
         assert_eq!(windows_of("Europe/Berlin"), Some("W. Europe Standard Time"));
-        assert_eq!(windows_of("America/New_York"), Some("Eastern Standard Time"));
+        assert_eq!(
+            windows_of("America/New_York"),
+            Some("Eastern Standard Time")
+        );
         assert_eq!(windows_of("Nowhere/City"), None);
         let z = zone("Tokyo Standard Time").unwrap();
-        assert_eq!((z.iana.as_str(), z.windows.as_deref()), ("Asia/Tokyo", Some("Tokyo Standard Time")));
-        let carried = Zone { iana: "Europe/Zurich".into(), windows: Some("W. Europe Standard Time".into()) };
-        assert_eq!(windows_for(&carried).as_deref(), Some("W. Europe Standard Time"));
+        assert_eq!(
+            (z.iana.as_str(), z.windows.as_deref()),
+            ("Asia/Tokyo", Some("Tokyo Standard Time"))
+        );
+        let carried = Zone {
+            iana: "Europe/Zurich".into(),
+            windows: Some("W. Europe Standard Time".into()),
+        };
+        assert_eq!(
+            windows_for(&carried).as_deref(),
+            Some("W. Europe Standard Time")
+        );
     }
 }

@@ -170,7 +170,10 @@ mod tests {
         let b = parse(r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><ItemId xmlns="http://schemas.microsoft.com/exchange/services/2006/types" Id="a&amp;b">v</ItemId></Body></Envelope>"#).unwrap();
         assert_eq!(a, b);
         let id = a.path(&["Body", "ItemId"]).unwrap();
-        assert_eq!((id.ns.as_str(), id.attr("Id"), id.text.as_str()), (T, Some("a&b"), "v"));
+        assert_eq!(
+            (id.ns.as_str(), id.attr("Id"), id.text.as_str()),
+            (T, Some("a&b"), "v")
+        );
         assert!(parse("<a><b></a>").is_err());
         assert!(parse("<a><b>").is_err());
         assert_eq!(t("Subject", "a<b"), "<t:Subject>a&lt;b</t:Subject>");

@@ -6,11 +6,25 @@ use syncbridge_sdk::types::TaskStatus;
 
 /// Canonical todo fields an update may name.
 pub const FIELDS: &[&str] = &[
-    "subject", "body", "start", "due", "status", "percent_complete", "completed", "categories", "anchor",
+    "subject",
+    "body",
+    "start",
+    "due",
+    "status",
+    "percent_complete",
+    "completed",
+    "categories",
+    "anchor",
 ];
 
 /// `t:TaskType` children this connector writes, in schema order.
-const ORDER: &[&str] = &["CompleteDate", "DueDate", "PercentComplete", "StartDate", "Status"];
+const ORDER: &[&str] = &[
+    "CompleteDate",
+    "DueDate",
+    "PercentComplete",
+    "StartDate",
+    "Status",
+];
 
 fn status_of(v: Option<&str>) -> TaskStatus {
     match v {
@@ -33,7 +47,9 @@ fn status_text(s: TaskStatus) -> &'static str {
 }
 
 fn time(item: &Elem, name: &str) -> Option<EventTime> {
-    item.text_of(name).and_then(utc).map(|utc| EventTime { utc, zone: None })
+    item.text_of(name)
+        .and_then(utc)
+        .map(|utc| EventTime { utc, zone: None })
 }
 
 /// Reads a task.
@@ -58,7 +74,9 @@ pub fn read(item: &Elem) -> Todo {
 /// The properties one canonical field writes.
 pub fn props(td: &Todo, field: &str) -> Result<Vec<Prop>, PluginError> {
     let at = |name: &'static str, v: Option<&str>| -> Result<Prop, PluginError> {
-        let v = v.map(|v| instant(field, v).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())).transpose()?;
+        let v = v
+            .map(|v| instant(field, v).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+            .transpose()?;
         Ok(Prop::text(&format!("task:{name}"), name, v.as_deref()))
     };
     Ok(match field {
@@ -66,8 +84,16 @@ pub fn props(td: &Todo, field: &str) -> Result<Vec<Prop>, PluginError> {
         "body" => vec![body_prop(td.body.as_ref())],
         "start" => vec![at("StartDate", td.start.as_ref().map(|s| s.utc.as_str()))?],
         "due" => vec![at("DueDate", td.due.as_ref().map(|s| s.utc.as_str()))?],
-        "status" => vec![Prop::text("task:Status", "Status", Some(status_text(td.status)))],
-        "percent_complete" => vec![Prop::text("task:PercentComplete", "PercentComplete", Some(&td.percent_complete.min(100).to_string()))],
+        "status" => vec![Prop::text(
+            "task:Status",
+            "Status",
+            Some(status_text(td.status)),
+        )],
+        "percent_complete" => vec![Prop::text(
+            "task:PercentComplete",
+            "PercentComplete",
+            Some(&td.percent_complete.min(100).to_string()),
+        )],
         "completed" => vec![at("CompleteDate", td.completed.as_deref())?],
         "categories" => vec![categories_prop(&td.categories)],
         "anchor" => vec![anchor_prop(td.anchor.as_deref())],
