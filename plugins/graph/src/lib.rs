@@ -61,6 +61,7 @@ use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{clock, log, paging, state, url};
 
 pub mod fields;
+pub mod mailbox;
 pub use fields::UserFields;
 
 /// Connection configuration.
@@ -95,7 +96,7 @@ pub const SKU_CACHE_KEY: &str = "graph:skus";
 /// State key remembering whether the running `users` pass is a full read.
 pub const PASS_KEY: &str = "graph:users:full-pass";
 const SKU_CACHE_TTL_MS: u64 = 24 * 3600 * 1000;
-const CREDENTIAL: &str = "default";
+pub(crate) const CREDENTIAL: &str = "default";
 
 /// The connector.
 pub struct Graph;
@@ -180,6 +181,33 @@ impl Connector for Graph {
                 format!("scope {scope:?} reads no fields beyond its canonical ones; field filters read the \"users\" scope"),
             )),
         }
+    }
+
+    fn mailbox_scopes() -> Vec<String> {
+        mailbox::KINDS.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    fn pull_mailbox(
+        cfg: &Config,
+        request: PullRequest,
+    ) -> Result<syncbridge_sdk::types::mailbox::MailboxPage, PluginError> {
+        mailbox::pull(cfg, request)
+    }
+
+    fn lookup_mailbox(
+        cfg: &Config,
+        scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<syncbridge_sdk::types::mailbox::MailboxItem>, PluginError> {
+        mailbox::lookup(cfg, scope, keys)
+    }
+
+    fn push_mailbox(
+        cfg: &Config,
+        scope: &str,
+        batch: Vec<syncbridge_sdk::types::mailbox::MailboxWriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        mailbox::push(cfg, scope, batch)
     }
 
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
