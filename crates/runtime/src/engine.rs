@@ -216,7 +216,7 @@ impl Runtime {
             reason: format!("{e:#}"),
         };
         let since_fields = manifest.wit >= semver::Version::new(0, 1, 2);
-        let (pre, fields) = match manifest.kind {
+        let (pre, fields, mailbox) = match manifest.kind {
             PluginKind::Connector => {
                 let instance_pre = self
                     .connector_linker
@@ -232,11 +232,20 @@ impl Runtime {
                     .transpose()
                     .map_err(|e| world_error("connector", e))?
                     .map(FieldsPre::Connector);
+                // Since 0.1.3 a connector exports `mailbox-api` too.
+                let mailbox = (manifest.wit >= semver::Version::new(0, 1, 3))
+                    .then(|| {
+                        super::bindings::connector_mailbox::ConnectorMailboxPre::new(
+                            instance_pre.clone(),
+                        )
+                    })
+                    .transpose()
+                    .map_err(|e| world_error("connector", e))?;
                 let pre = PluginPre::Connector(
                     super::bindings::connector::ConnectorPre::new(instance_pre)
                         .map_err(|e| world_error("connector", e))?,
                 );
-                (pre, fields)
+                (pre, fields, mailbox)
             }
             PluginKind::Mapper => {
                 let instance_pre = self
@@ -263,10 +272,16 @@ impl Runtime {
                             .map_err(|e| world_error("mapper", e))?,
                     )
                 };
-                (pre, fields)
+                (pre, fields, None)
             }
         };
-        Ok(LoadedPlugin::new(manifest, digest.to_owned(), pre, fields))
+        Ok(LoadedPlugin::new(
+            manifest,
+            digest.to_owned(),
+            pre,
+            fields,
+            mailbox,
+        ))
     }
 
     fn compile_cached(
