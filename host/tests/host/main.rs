@@ -8,6 +8,7 @@ mod config_schema;
 mod connector_autotask;
 mod connector_connectwise;
 mod connector_graph;
+mod connector_graph_mailbox;
 mod control;
 mod engine_e2e;
 mod engine_props;
