@@ -357,7 +357,12 @@ async fn a_series_across_dst_expands_in_its_zone() {
     let found = lookup(&t.hub, scope, "anchor:weekly-1").await;
     assert_eq!(found.len(), 1);
     let s = event(&found[0]).series.clone().unwrap();
-    assert_eq!(s.rrule, "FREQ=WEEKLY;INTERVAL=1");
+    // Graph stores a weekly rule with its day.
+    assert!(
+        s.rrule.starts_with("FREQ=WEEKLY;INTERVAL=1;BYDAY="),
+        "{}",
+        s.rrule
+    );
     assert!(s.deleted.is_empty() && s.modified.is_empty(), "{s:#?}");
 }
 
@@ -463,7 +468,8 @@ async fn throttled_reads_carry_the_retry_after() {
     let t = setup(&sim).await;
     sim.add_fault(
         FaultRule::sequence("GET /v1.0/users/*/calendarView/delta*", &[429]).with_retry_after("3"),
-    );
+    )
+    .expect("fault rule");
     match pull(&t.hub, CALENDAR, None).await {
         Err(PluginError::Throttled(th)) => assert_eq!(th.retry_after_ms, Some(3000)),
         other => panic!("expected throttled, got {other:?}"),

@@ -17,8 +17,9 @@
 //! becomes one `series-master` item: the RRULE ([`super::recurrence`]), the zone (IANA and
 //! Windows id), the modified occurrences with their `originalStart`, and as deleted the starts
 //! the rule expects in the window that neither the instances nor the exceptions have.
-//! `@removed` entries are removals of their ids (an occurrence's removal also changes its
-//! master, which the next page lists again).
+//! A series is returned once a pass: the cursor of a pass in progress lists the masters it
+//! returned. `@removed` entries are removals of their ids (an occurrence's removal also
+//! changes its master, which the next round lists again).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -109,7 +110,7 @@ pub fn pull(
             )),
             full: true,
             from: Some(today),
-            list: None,
+            ..DeltaCursor::default()
         };
     }
     let link = cursor.link.clone().unwrap_or_default();
@@ -162,7 +163,10 @@ pub fn pull(
         }
     }
     for m in series {
-        if seen.insert(m.clone()) {
+        if seen.insert(m.clone()) && !cursor.series.contains(&m) {
+            if more {
+                cursor.series.push(m.clone());
+            }
             items.push(match read_series(cfg, &root, &m, from, to)? {
                 Some(item) => item,
                 None => removed(&m),

@@ -129,6 +129,9 @@ pub struct DeltaCursor {
     /// Tasks: the To Do list the link reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<String>,
+    /// Calendar: series masters already returned in this pass (each is read once a pass).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<String>,
 }
 
 impl DeltaCursor {
@@ -241,6 +244,9 @@ pub fn delta_page(
     let full = cursor.full;
     cursor.link = Some(link);
     cursor.full = more && full;
+    if !more {
+        cursor.series.clear();
+    }
     MailboxPage {
         items,
         cursor: Some(cursor.encode()),

@@ -202,9 +202,11 @@ pub fn from_rrule(
             "daysOfWeek": days, "index": index, "month": month}),
         "YEARLY" => json!({"type": "absoluteYearly", "interval": interval,
             "dayOfMonth": day_of_month, "month": month}),
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "RRULE frequency {other:?} has no Graph pattern; use DAILY, WEEKLY, MONTHLY or YEARLY"
-        )),
+        ))
+        }
     };
     let start = start_date.format("%Y-%m-%d").to_string();
     let range = if let Some(until) = get("UNTIL") {

@@ -83,8 +83,8 @@ pub fn pull(
         cursor = DeltaCursor {
             link: Some(format!("{}/delta", tasks_root(cfg, mailbox, &list))),
             full: true,
-            from: None,
             list: Some(list),
+            ..DeltaCursor::default()
         };
     }
     let list = cursor.list.clone().unwrap_or_default();

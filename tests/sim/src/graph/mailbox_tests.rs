@@ -254,6 +254,14 @@ fn todo_tasks_delta_reports_changes_and_links() {
         json!({"title": "One", "linkedResources": [{"applicationName": "syncbridge", "externalId": "L1"}]}),
     );
     let t2 = post(&s, &tasks, json!({"title": "Two"}));
+    let links = get(
+        &s,
+        &format!("{tasks}/{}/linkedResources", t1["id"].as_str().unwrap()),
+    );
+    assert!(
+        links["value"][0]["id"].is_string(),
+        "deep-inserted links get ids: {links}"
+    );
     let first = get(&s, &format!("{tasks}/delta"));
     assert_eq!(first["value"].as_array().unwrap().len(), 2);
     assert!(first["value"][0].get("linkedResources").is_none());

@@ -419,8 +419,18 @@ pub fn new_todo_list(given: &Value) -> Value {
     merge(defaults, given)
 }
 
-/// A new To Do task.
+/// A new To Do task; linked resources created with it get their ids.
 pub fn new_todo_task(given: &Value) -> Value {
+    let mut given = given.clone();
+    for l in given
+        .get_mut("linkedResources")
+        .and_then(|l| l.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        l["id"] = json!(uuid::Uuid::new_v4().to_string());
+    }
+    let given = &given;
     let now = crate::util::now_iso();
     let defaults = json!({
         "@odata.etag": format!("W/\"{}\"", change_key()),
