@@ -52,6 +52,9 @@
 //!   `@odata.nextLink` is the cursor, same-origin only); every user with a non-empty `mail`
 //!   becomes an item with a `mailbox` body (disabled, unapproved, statuses `not-run`: the host
 //!   keeps the real flags). Users without `mail` have no mailbox and are left out.
+//! - Mailbox scopes (WIT 0.1.3 `mailbox-api`): `calendar:mailbox=UPN,past=N,future=M`,
+//!   `contacts:mailbox=UPN`, `tasks:mailbox=UPN`, read through Graph delta queries and written
+//!   with POST / PATCH / DELETE; see [`mailbox`].
 
 use serde::Deserialize;
 use serde_json::{json, Value};
