@@ -267,10 +267,27 @@ pub fn series_event(
                 .iter()
                 .filter(|i| i["type"].as_str() == Some("exception")),
         );
+    // An all-day occurrence's original start is a date: midnight in the series zone, whether
+    // Graph gives it as that instant or as the floating date at 00:00 UTC.
+    let all_day = e.all_day;
+    let original = |s: DateTime<Utc>| -> DateTime<Utc> {
+        if !all_day {
+            return s;
+        }
+        let date = if s.time() == chrono::NaiveTime::MIN {
+            s.date_naive()
+        } else {
+            s.with_timezone(&tz).date_naive()
+        };
+        zone::local_to_utc(date.and_time(chrono::NaiveTime::MIN), tz).unwrap_or(s)
+    };
     for x in exceptions {
-        let Some(change) = occurrence_change(x)? else {
+        let Some(mut change) = occurrence_change(x)? else {
             continue;
         };
+        if let Some(s) = parse_utc(&change.original_start) {
+            change.original_start = fmt_utc(original(s));
+        }
         if !modified
             .iter()
             .any(|m| m.original_start == change.original_start)
@@ -282,6 +299,7 @@ pub fn series_event(
     let mut present: BTreeSet<DateTime<Utc>> = instances
         .iter()
         .filter_map(|i| i["originalStart"].as_str().and_then(parse_utc))
+        .map(original)
         .collect();
     present.extend(modified.iter().filter_map(|m| parse_utc(&m.original_start)));
     let expected = recurrence::expand(&rrule, start, tz, from - duration, to).map_err(bad)?;

@@ -492,3 +492,43 @@ fn throttling_stops_the_batch_with_its_retry_after() {
         }
     }
 }
+
+/// An all-day daily series in Tokyo: occurrences' original starts come as floating dates;
+/// an exception moved a day later (across the UTC date line of the zone), one deleted.
+#[test]
+fn all_day_series_compare_dates_in_their_zone() {
+    let tokyo = "Tokyo Standard Time";
+    let master = json!({"id": "A1", "type": "seriesMaster", "subject": "Off-site", "isAllDay": true,
+        "start": {"dateTime": "2026-05-01T00:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-05-02T00:00:00.0000000", "timeZone": "UTC"},
+        "originalStartTimeZone": tokyo,
+        "recurrence": {"pattern": {"type": "daily", "interval": 1},
+            "range": {"type": "numbered", "startDate": "2026-05-01", "numberOfOccurrences": 5, "recurrenceTimeZone": tokyo}},
+        "exceptionOccurrences": [{"id": "A1_x", "type": "exception", "seriesMasterId": "A1", "isAllDay": true,
+            "originalStart": "2026-05-02T00:00:00Z", "originalStartTimeZone": tokyo,
+            "start": {"dateTime": "2026-05-09T00:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-05-10T00:00:00.0000000", "timeZone": "UTC"}}]});
+    let occ = |d: &str| {
+        json!({"id": format!("A1_{d}"), "type": "occurrence", "seriesMasterId": "A1", "isAllDay": true,
+        "originalStart": format!("{d}T00:00:00Z"), "originalStartTimeZone": tokyo,
+        "start": {"dateTime": format!("{d}T00:00:00.0000000"), "timeZone": "UTC"},
+        "end": {"dateTime": format!("{d}T00:00:00.0000000"), "timeZone": "UTC"}})
+    };
+    // 3 May deleted; 2 May moved to 9 May.
+    let instances = vec![occ("2026-05-01"), occ("2026-05-04"), occ("2026-05-05")];
+    let e = calendar::series_event(
+        &master,
+        &instances,
+        utc("2026-04-30T00:00:00Z"),
+        utc("2026-05-07T00:00:00Z"),
+    )
+    .unwrap();
+    assert!(e.all_day);
+    assert_eq!(e.start.utc, "2026-04-30T15:00:00Z", "midnight in Tokyo");
+    let s = e.series.unwrap();
+    assert_eq!(s.rrule, "FREQ=DAILY;INTERVAL=1;COUNT=5");
+    assert_eq!(s.modified.len(), 1);
+    assert_eq!(s.modified[0].original_start, "2026-05-01T15:00:00Z");
+    assert_eq!(s.modified[0].start.utc, "2026-05-08T15:00:00Z");
+    assert_eq!(s.deleted, ["2026-05-02T15:00:00Z"]);
+}
