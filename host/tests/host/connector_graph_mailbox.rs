@@ -646,3 +646,59 @@ async fn tasks_are_read_and_written_with_a_linked_anchor() {
     let (items, _, _) = pass(&t.hub, TASKS, Some(cursor)).await;
     assert_eq!(items.len(), 1, "the relinked task is a change");
 }
+
+/// Eight writes at once to one mailbox through the runtime: the connection's request limit
+/// (the manifest's `max-concurrent-requests = 4`, a semaphore in the `http` capability) keeps
+/// the mailbox within Exchange Online's 4 concurrent requests, which the simulator enforces
+/// with 429 `ApplicationThrottled`. With the mailbox's limit lowered to 2 the same load is
+/// throttled, so the check can fail.
+#[tokio::test]
+async fn concurrent_writes_stay_within_the_mailbox_limit() {
+    let sim = sim().await;
+    let t = setup(&sim).await;
+    sim.set_latency(Some(std::time::Duration::from_millis(100)));
+    async fn burst(hub: &std::sync::Arc<Hub>) -> (usize, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let hub = hub.clone();
+            set.spawn(async move {
+                let c = contact(&format!("burst-{n}"));
+                push(
+                    &hub,
+                    CONTACTS,
+                    vec![op(
+                        WriteAction::Create,
+                        None,
+                        ItemBody::MailboxContact(c),
+                        &[],
+                    )],
+                )
+                .await
+            });
+        }
+        let mut throttled = 0;
+        while let Some(r) = set.join_next().await {
+            if matches!(r.unwrap()[0].outcome, Err(PluginError::Throttled(_))) {
+                throttled += 1;
+            }
+        }
+        (throttled, started.elapsed())
+    }
+    let (throttled, took) = burst(&t.hub).await;
+    assert_eq!(
+        throttled, 0,
+        "the connection limit keeps the mailbox at 4 requests"
+    );
+    eprintln!("8 concurrent contact creates at 100 ms latency: {took:?}");
+    assert!(
+        took >= std::time::Duration::from_millis(200),
+        "at most 4 at a time: {took:?}"
+    );
+    sim.graph().set_mailbox_concurrency_limit(2);
+    let (throttled, _) = burst(&t.hub).await;
+    assert!(
+        throttled > 0,
+        "a mailbox limit of 2 is exceeded by 4 concurrent requests"
+    );
+}
