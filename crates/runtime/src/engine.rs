@@ -6,10 +6,12 @@ use super::invoke::{FieldsPre, LoadedPlugin, PluginPre};
 use crate::capability::http::{HttpClients, HttpError, HttpSettings};
 use crate::manifest::{Manifest, PluginKind};
 use crate::metrics::Metrics;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -110,6 +112,9 @@ pub struct Runtime {
     pub(super) metrics: Arc<Metrics>,
     cache_dir: Option<PathBuf>,
     pooling: bool,
+    /// Per-mailbox request limits, by connection and mailbox address; an
+    /// entry lives while a call on that mailbox holds it.
+    pub(super) mailbox_limits: std::sync::Mutex<HashMap<String, Weak<Semaphore>>>,
     _ticker: EpochTicker,
 }
 
@@ -186,6 +191,7 @@ impl Runtime {
             metrics,
             cache_dir: options.cache_dir,
             pooling,
+            mailbox_limits: std::sync::Mutex::default(),
             _ticker: ticker,
         })
     }

@@ -13,12 +13,13 @@ use super::trap::TrapKind;
 use crate::manifest::{Manifest, PluginKind};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use syncbridge_model::{
     Description, Explanation, FieldError, Finding, Intent, InvalidInput, Item, Page, PluginError,
     PullRequest, WriteOp, WriteResult,
 };
+use tokio::sync::Semaphore;
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -591,6 +592,33 @@ impl Runtime {
         Ok(kinds.iter().any(|k| k.eq_ignore_ascii_case(kind)))
     }
 
+    /// The request limit of the mailbox `scope` names (its `mailbox=`
+    /// option), shared by every call on that mailbox of the connection.
+    fn limit_mailbox(
+        &self,
+        plugin: &LoadedPlugin,
+        mut connection: ConnectionContext,
+        scope: &str,
+    ) -> ConnectionContext {
+        let Some(mailbox) = mailbox_of(scope) else {
+            return connection;
+        };
+        let key = format!("{}\u{0}{mailbox}", connection.http.connection_id);
+        let mut limits = self.mailbox_limits.lock().expect("mailbox limits lock");
+        let limit = match limits.get(&key).and_then(Weak::upgrade) {
+            Some(limit) => limit,
+            None => {
+                limits.retain(|_, l| l.strong_count() > 0);
+                let max = plugin.manifest.limits.max_concurrent_per_mailbox.max(1) as usize;
+                let limit = Arc::new(Semaphore::new(max));
+                limits.insert(key, Arc::downgrade(&limit));
+                limit
+            }
+        };
+        connection.http.mailbox = Some(limit);
+        connection
+    }
+
     async fn pull_mailbox(
         &self,
         plugin: &LoadedPlugin,
@@ -598,6 +626,7 @@ impl Runtime {
         config: &str,
         request: PullRequest,
     ) -> Result<Called<Result<Page, PluginError>>, CallError> {
+        let connection = self.limit_mailbox(plugin, connection, &request.scope);
         let config = config.to_owned();
         let request = request.lift();
         self.invoke_at(
@@ -623,6 +652,7 @@ impl Runtime {
         scope: &str,
         keys: Vec<String>,
     ) -> Result<Called<Result<Vec<Item>, PluginError>>, CallError> {
+        let connection = self.limit_mailbox(plugin, connection, scope);
         let (config, scope) = (config.to_owned(), scope.to_owned());
         self.invoke_at(
             plugin,
@@ -654,6 +684,7 @@ impl Runtime {
             Ok(batch) => batch,
             Err(other) => return Ok(Called::nothing(other_api(plugin, scope, other))),
         };
+        let connection = self.limit_mailbox(plugin, connection, scope);
         let (config, scope) = (config.to_owned(), scope.to_owned());
         self.invoke_at(
             plugin,
@@ -735,6 +766,18 @@ fn other_api<T>(plugin: &LoadedPlugin, scope: &str, other: OtherApi) -> Result<T
         "connector {} does not take {} items in scope {scope:?}: mailbox items (event, mailbox-contact, todo) go only to the scopes its mailbox-api serves (WIT 0.1.3, e.g. `calendar:mailbox=…`), other items only to its other scopes; check the profile's target scope",
         plugin.manifest.id, other.kind
     )))
+}
+
+/// The mailbox a scope names (`calendar:mailbox=ada@contoso.com,past=30`),
+/// lower case.
+fn mailbox_of(scope: &str) -> Option<String> {
+    let (_, options) = scope.split_once(':')?;
+    options
+        .split([',', ';'])
+        .filter_map(|o| o.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("mailbox"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
 }
 
 /// A mapper asked to map mailbox items, which `mapper-api` cannot carry.

@@ -647,9 +647,9 @@ async fn tasks_are_read_and_written_with_a_linked_anchor() {
     assert_eq!(items.len(), 1, "the relinked task is a change");
 }
 
-/// Eight writes at once to one mailbox through the runtime: the connection's request limit
-/// (the manifest's `max-concurrent-requests = 4`, a semaphore in the `http` capability) keeps
-/// the mailbox within Exchange Online's 4 concurrent requests, which the simulator enforces
+/// Eight writes at once to one mailbox through the runtime: the request limits (the manifest's
+/// `max-concurrent-per-mailbox = 4` within `max-concurrent-requests = 4`, semaphores in the
+/// `http` capability) keep the mailbox within Exchange Online's 4 concurrent requests, which the simulator enforces
 /// with 429 `ApplicationThrottled`. With the mailbox's limit lowered to 2 the same load is
 /// throttled, so the check can fail.
 #[tokio::test]
@@ -688,7 +688,7 @@ async fn concurrent_writes_stay_within_the_mailbox_limit() {
     let (throttled, took) = burst(&t.hub).await;
     assert_eq!(
         throttled, 0,
-        "the connection limit keeps the mailbox at 4 requests"
+        "the request limits keep the mailbox at 4 requests"
     );
     eprintln!("8 concurrent contact creates at 100 ms latency: {took:?}");
     assert!(

@@ -5,6 +5,8 @@
 //! than its component implements: `install.rs`.)
 
 use crate::common;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use syncbridge::model::{
     CompanyRef, ContactTypesMode, EventKind, Item, ItemBody, PullRequest, Response, Sensitivity,
@@ -318,5 +320,78 @@ async fn mailbox_scopes_go_through_mailbox_api_and_other_scopes_do_not() {
     assert!(
         refused.contains("event") && refused.contains("m365-psa-contacts"),
         "{refused}"
+    );
+}
+
+/// A loopback service that holds each request 150 ms and records the most
+/// requests it had in flight at once.
+async fn counting_service() -> (String, Arc<AtomicUsize>) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let seen = peak.clone();
+    let base = common::serve(axum::Router::new().fallback(move || {
+        let (in_flight, peak) = (in_flight.clone(), peak.clone());
+        async move {
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            "ok"
+        }
+    }))
+    .await;
+    (base, seen)
+}
+
+/// Calls on one mailbox share its request limit (`max-concurrent-per-mailbox`,
+/// 1 for this plugin), within the connection's (2): three concurrent pulls of
+/// one mailbox never overlap, pulls of two mailboxes do.
+#[tokio::test]
+async fn requests_per_mailbox_are_limited_within_the_connection_limit() {
+    let t = common::hub().await;
+    common::install(&t.hub, "misbehave").await;
+    common::loopback_connection(&t.hub, "mb", "misbehave", "{}", &[]).await;
+    let runtime = t.hub.runtime();
+    let (record, plugin, ctx) = t.hub.connection_context("mb").await.unwrap();
+    let pull = |scope: String| {
+        runtime.pull(
+            &plugin,
+            ctx.clone(),
+            &record.config,
+            PullRequest {
+                scope,
+                cursor: None,
+                max_items: 10,
+            },
+        )
+    };
+
+    let (base, peak) = counting_service().await;
+    let ada = || format!("calendar:mailbox=Ada@contoso.test,fetch={base}/");
+    let (a, b, c) = tokio::join!(pull(ada()), pull(ada()), pull(ada().to_lowercase()));
+    for called in [a, b, c] {
+        called.unwrap().value.unwrap();
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        1,
+        "one mailbox, one request at a time"
+    );
+
+    let (base, peak) = counting_service().await;
+    let of = |m: &str| format!("calendar:mailbox={m}@contoso.test,fetch={base}/");
+    let (a, b, c, d) = tokio::join!(
+        pull(of("ada")),
+        pull(of("bob")),
+        pull(of("ada")),
+        pull(of("bob"))
+    );
+    for called in [a, b, c, d] {
+        called.unwrap().value.unwrap();
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "two mailboxes in parallel, within the connection's 2"
     );
 }

@@ -11,10 +11,11 @@
 //! empty page with `cursor = None, more = true, full = true`: the engine pulls again from no
 //! cursor, a full pass it reconciles against its links.
 //!
-//! Requests go one at a time within a call; the host's per-connection limit
-//! (`max-concurrent-requests = 4` in `plugin.toml`, a semaphore in the runtime's `http`
-//! capability) bounds what is in flight for the connection, so a mailbox never sees more than
-//! Exchange Online's 4 concurrent requests. 429 / 503 with `Retry-After` come back as
+//! Requests go one at a time within a call; calls run concurrently (the engine pushes batches in
+//! parallel). The runtime bounds them: calls on one mailbox share its limit
+//! (`max-concurrent-per-mailbox = 4` in `plugin.toml`, Exchange Online's limit; the scope's
+//! `mailbox=` option names the mailbox), within the connection's `max-concurrent-requests`
+//! (semaphores in the runtime's `http` capability). 429 / 503 with `Retry-After` come back as
 //! `throttled` with the delay (the host reads the header).
 
 pub mod calendar;

@@ -19,6 +19,7 @@
 //! answers one all-day private event in Europe/Berlin, `lookup` one event per
 //! key, and `push` answers each op with `<action>:<subject>` as the target id,
 //! so the host's routing and conversions can be checked without a service.
+//! A `fetch=<url>` option (last in the scope) makes `pull` call that URL first.
 
 use syncbridge_sdk::http::Request;
 use syncbridge_sdk::prelude::*;
@@ -93,8 +94,11 @@ impl Connector for Misbehave {
 
     fn pull_mailbox(
         _config: &Self::Config,
-        _request: PullRequest,
+        request: PullRequest,
     ) -> Result<mailbox::MailboxPage, PluginError> {
+        if let Some((_, url)) = request.scope.split_once("fetch=") {
+            Request::get(url).send()?;
+        }
         Ok(mailbox::MailboxPage {
             items: vec![mailbox::MailboxItem {
                 id: "ev-1".into(),
