@@ -10,6 +10,7 @@ mod connector_autotask_calendar;
 mod connector_connectwise;
 mod connector_ews;
 mod connector_graph;
+mod connector_graph_mailbox;
 mod control;
 mod engine_e2e;
 mod engine_props;

@@ -52,6 +52,9 @@
 //!   `@odata.nextLink` is the cursor, same-origin only); every user with a non-empty `mail`
 //!   becomes an item with a `mailbox` body (disabled, unapproved, statuses `not-run`: the host
 //!   keeps the real flags). Users without `mail` have no mailbox and are left out.
+//! - Mailbox scopes (WIT 0.1.3 `mailbox-api`): `calendar:mailbox=UPN,past=N,future=M`,
+//!   `contacts:mailbox=UPN`, `tasks:mailbox=UPN`, read through Graph delta queries and written
+//!   with POST / PATCH / DELETE; see [`mailbox`].
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -61,6 +64,7 @@ use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{clock, log, paging, state, url};
 
 pub mod fields;
+pub mod mailbox;
 pub use fields::UserFields;
 
 /// Connection configuration.
@@ -95,7 +99,7 @@ pub const SKU_CACHE_KEY: &str = "graph:skus";
 /// State key remembering whether the running `users` pass is a full read.
 pub const PASS_KEY: &str = "graph:users:full-pass";
 const SKU_CACHE_TTL_MS: u64 = 24 * 3600 * 1000;
-const CREDENTIAL: &str = "default";
+pub(crate) const CREDENTIAL: &str = "default";
 
 /// The connector.
 pub struct Graph;
@@ -180,6 +184,33 @@ impl Connector for Graph {
                 format!("scope {scope:?} reads no fields beyond its canonical ones; field filters read the \"users\" scope"),
             )),
         }
+    }
+
+    fn mailbox_scopes() -> Vec<String> {
+        mailbox::KINDS.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    fn pull_mailbox(
+        cfg: &Config,
+        request: PullRequest,
+    ) -> Result<syncbridge_sdk::types::mailbox::MailboxPage, PluginError> {
+        mailbox::pull(cfg, request)
+    }
+
+    fn lookup_mailbox(
+        cfg: &Config,
+        scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<syncbridge_sdk::types::mailbox::MailboxItem>, PluginError> {
+        mailbox::lookup(cfg, scope, keys)
+    }
+
+    fn push_mailbox(
+        cfg: &Config,
+        scope: &str,
+        batch: Vec<syncbridge_sdk::types::mailbox::MailboxWriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        mailbox::push(cfg, scope, batch)
     }
 
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {

@@ -4,11 +4,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration as CDuration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::delta::{self, DeltaItem, PageToken};
-use super::{auth, model, schema, GraphState, Rec, TodoList};
+use super::{auth, model, recur, schema, GraphState, Rec, TodoList};
 use crate::odata;
 use crate::store::Store;
 use crate::util::{lock, parse_query, query_get, upper_first};
@@ -107,7 +107,9 @@ impl Ctx {
     }
     /// Presents `start`/`end` of an event in the preferred time zone.
     fn present(&self, mut v: Value) -> Value {
-        if let Some(zone) = self.time_zone() {
+        // All-day values are floating dates: shown as stored, whatever zone is asked for.
+        let all_day = v.get("isAllDay").and_then(|a| a.as_bool()) == Some(true);
+        if let Some(zone) = self.time_zone().filter(|_| !all_day) {
             for k in ["start", "end"] {
                 if v.get(k).and_then(|x| x.get("dateTime")).is_some() {
                     v[k] = model::present_dttz(&v[k], &zone);
@@ -924,7 +926,15 @@ fn list(
             }
         }
     }
-    if let Some(f) = ctx.q("$filter") {
+    let filter = match ctx.q("$filter").map(|f| (f, extended_property_filter(f))) {
+        Some((_, Some((id, value)))) => {
+            items.retain(|i| has_extended_property(i, &id, &value));
+            None
+        }
+        Some((f, None)) => Some(f),
+        None => None,
+    };
+    if let Some(f) = filter {
         let expr = match odata::parse(f) {
             Ok(e) => e,
             Err(e) => return ctx.err(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
@@ -1021,7 +1031,7 @@ fn list(
         .take(page)
         .map(|i| {
             if entity_set.starts_with("users(") {
-                ctx.present(shape_item(i, select.as_deref()))
+                ctx.present(expand_navigation(ctx, &shape_item(i, select.as_deref())))
             } else {
                 shape(i, select.as_deref(), default_select)
             }
@@ -1411,97 +1421,6 @@ fn parse_dt(s: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
-fn event_bounds(e: &Value) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let s = parse_dt(e.pointer("/start/dateTime")?.as_str()?)?;
-    let en = parse_dt(e.pointer("/end/dateTime")?.as_str()?)?;
-    Some((s, en))
-}
-
-fn fmt_dt(d: DateTime<Utc>) -> String {
-    format!("{}.0000000", d.format("%Y-%m-%dT%H:%M:%S"))
-}
-
-/// Expands an event into the instances overlapping `[ws, we)` (series occurrences for daily
-/// and weekly recurrences).
-fn instances(e: &Value, ws: DateTime<Utc>, we: DateTime<Utc>) -> Vec<Value> {
-    let Some((s, en)) = event_bounds(e) else {
-        return vec![];
-    };
-    let rec = e.get("recurrence").filter(|r| !r.is_null());
-    let Some(rec) = rec else {
-        return if s < we && en > ws {
-            vec![e.clone()]
-        } else {
-            vec![]
-        };
-    };
-    let dur = en - s;
-    let ptype = rec
-        .pointer("/pattern/type")
-        .and_then(|v| v.as_str())
-        .unwrap_or("daily");
-    let interval = rec
-        .pointer("/pattern/interval")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(1)
-        .max(1);
-    let days: Vec<String> = rec
-        .pointer("/pattern/daysOfWeek")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_str().map(|x| x.to_ascii_lowercase()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let range_end = rec
-        .pointer("/range/endDate")
-        .and_then(|v| v.as_str())
-        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .map(|d| d.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc());
-    let max_n = rec
-        .pointer("/range/numberOfOccurrences")
-        .and_then(|v| v.as_i64())
-        .filter(|n| *n > 0);
-    let mut out = Vec::new();
-    let mut n = 0i64;
-    let mut day = s;
-    let mut guard = 0;
-    while guard < 5000 {
-        guard += 1;
-        if day >= we || range_end.is_some_and(|r| day > r) || max_n.is_some_and(|m| n >= m) {
-            break;
-        }
-        let days_from_start = (day - s).num_days();
-        let hit = match ptype {
-            "weekly" => {
-                let wd = day.format("%A").to_string().to_ascii_lowercase();
-                (days_from_start / 7) % interval == 0 && (days.is_empty() || days.contains(&wd))
-            }
-            "absoluteMonthly" | "relativeMonthly" | "absoluteYearly" | "relativeYearly" => {
-                days_from_start == 0
-            }
-            _ => days_from_start % interval == 0,
-        };
-        if hit {
-            n += 1;
-            if day + dur > ws {
-                let mut occ = e.clone();
-                let master = e["id"].as_str().unwrap_or("");
-                occ["id"] = json!(format!("{master}_{}", day.format("%Y%m%d")));
-                occ["type"] = json!("occurrence");
-                occ["seriesMasterId"] = json!(master);
-                occ["recurrence"] = Value::Null;
-                occ["start"]["dateTime"] = json!(fmt_dt(day));
-                occ["end"]["dateTime"] = json!(fmt_dt(day + dur));
-                out.push(occ);
-            }
-        }
-        day += CDuration::days(1);
-    }
-    out
-}
-
 fn window(ctx: &Ctx) -> Result<(DateTime<Utc>, DateTime<Utc>, String, String), GResp> {
     let (Some(s), Some(e)) = (ctx.q("startDateTime"), ctx.q("endDateTime")) else {
         return Err(ctx.err(
@@ -1705,8 +1624,37 @@ fn user_routes(
                     .entry(uid.to_string())
                     .or_default()
                     .events,
-            );
+            )
+            .into_iter()
+            .filter(|e| e["type"] != "exception")
+            .collect();
             list(ctx, &format!("{uctx}/events"), items, 10, None)
+        }
+        ("GET", ["events", _, "instances"]) => {
+            let (ws, we, _, _) = match window(ctx) {
+                Ok(w) => w,
+                Err(e) => return e,
+            };
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            let Some(master) = mb.events.iter().find(|r| r.live() && r.id() == segs[1]) else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                );
+            };
+            let mut items: Vec<Value> = recur::view(&mb.events, &master.data, ws, we)
+                .into_iter()
+                .map(|v| ctx.present(v))
+                .collect();
+            sort_by_start(&mut items);
+            list(
+                ctx,
+                &format!("{uctx}/events('{}')/instances", segs[1]),
+                items,
+                10,
+                None,
+            )
         }
         ("POST", ["events"]) => {
             let body = match body.as_object().map(|o| check_write(ctx, "event", o, &[])) {
@@ -1722,13 +1670,18 @@ fn user_routes(
                 removed: None,
                 data: e.clone(),
             });
-            let mut out = ctx.present(e);
+            let mut out = ctx.present(strip_navigation(&e));
             out["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/events/$entity")));
             GResp::created(out)
         }
         (_, ["events", _]) => {
             let seq = g.bump();
             let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            if let Some(answer) =
+                occurrence_routes(ctx, m, &mut mb.events, &segs[1], &body, seq, &uctx)
+            {
+                return answer;
+            }
             item_routes(
                 ctx,
                 m,
@@ -1750,13 +1703,9 @@ fn user_routes(
                 .events
                 .iter()
                 .filter(|r| r.live())
-                .flat_map(|r| instances(&r.data, ws, we))
+                .flat_map(|r| recur::view(&mb.events, &r.data, ws, we))
                 .collect();
-            items.sort_by(|a, b| {
-                a.pointer("/start/dateTime")
-                    .and_then(|v| v.as_str())
-                    .cmp(&b.pointer("/start/dateTime").and_then(|v| v.as_str()))
-            });
+            sort_by_start(&mut items);
             list(ctx, &format!("{uctx}/calendarView"), items, 10, None)
         }
         ("GET", ["calendarview", "delta"]) => {
@@ -1784,7 +1733,7 @@ fn user_routes(
             let mut items = Vec::new();
             for r in &mb.events {
                 if r.live() {
-                    for inst in instances(&r.data, ws, we) {
+                    for inst in recur::view(&mb.events, &r.data, ws, we) {
                         items.push(DeltaItem {
                             seq: r.seq,
                             removed: None,
@@ -1800,7 +1749,7 @@ fn user_routes(
                 &tok,
                 ctx.max_page().unwrap_or(10),
                 "#microsoft.graph.event",
-                |d| ctx.present(d.clone()),
+                |d| ctx.present(strip_navigation(d)),
             );
             delta_answer(ctx, "Collection(event)", page)
         }
@@ -1854,7 +1803,7 @@ fn user_routes(
                 ctx.max_page().unwrap_or(10),
                 "#microsoft.graph.contact",
                 |d| {
-                    let mut v = shape(d, sel.as_deref(), None);
+                    let mut v = strip_navigation(&shape(d, sel.as_deref(), None));
                     v["id"] = d["id"].clone();
                     v
                 },
@@ -1882,7 +1831,7 @@ fn user_routes(
                     removed: None,
                     data: c.clone(),
                 });
-            let mut out = c;
+            let mut out = strip_navigation(&c);
             out["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/contacts/$entity")));
             GResp::created(out)
         }
@@ -2066,6 +2015,8 @@ fn user_routes(
         (_, ["todo", "lists", _, rest @ ..]) => {
             let seq = g.bump();
             let lid = segs[2].clone();
+            let delta_tok = (m.as_str() == "GET" && rest == ["tasks", "delta"])
+                .then(|| delta_token(g, ctx, &format!("tasks:{uid}:{lid}"), None));
             let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
             let Some(tl) = mb
                 .todo_lists
@@ -2111,6 +2062,42 @@ fn user_routes(
                         json!(ctx.ctx_url(&format!("{uctx}/todo/lists('{lid}')/tasks/$entity")));
                     GResp::created(out)
                 }
+                ("GET", ["tasks", "delta"]) => {
+                    let tok = match delta_tok {
+                        Some(Ok(t)) => t,
+                        Some(Err(e)) => return e,
+                        None => return gone(ctx),
+                    };
+                    let items = tl.tasks.iter().map(DeltaItem::from).collect();
+                    let page = delta::page(
+                        items,
+                        &tok,
+                        ctx.max_page().unwrap_or(10),
+                        "#microsoft.graph.todoTask",
+                        |d| ctx.present(strip_navigation(d)),
+                    );
+                    delta_answer(ctx, &format!("{uctx}/todo/lists('{lid}')/tasks"), page)
+                }
+                (_, ["tasks", _, "linkedresources", rest2 @ ..]) => {
+                    let tid = segs[4].clone();
+                    let Some(task) = tl.tasks.iter_mut().find(|r| r.live() && r.id() == tid) else {
+                        return ctx.err(
+                            StatusCode::NOT_FOUND,
+                            "ErrorItemNotFound",
+                            "The specified object was not found in the store.",
+                        );
+                    };
+                    linked_resource_routes(
+                        ctx,
+                        m,
+                        task,
+                        segs.get(6)
+                            .filter(|_| !rest2.is_empty())
+                            .map(String::as_str),
+                        body,
+                        seq,
+                    )
+                }
                 (_, ["tasks", tid]) => {
                     let tid = tid.to_string();
                     let real = segs.get(4).cloned().unwrap_or(tid);
@@ -2141,6 +2128,311 @@ fn user_routes(
             ),
         ),
     }
+}
+
+/// Navigation properties stored with a mailbox item (deep insert) and returned only when
+/// `$expand` names them.
+const STORED_NAVIGATION: [&str; 2] = ["singleValueExtendedProperties", "linkedResources"];
+
+/// The item without its stored navigation properties.
+fn strip_navigation(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        for k in STORED_NAVIGATION {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+/// The `$expand` entries: `(name, $filter)`, split at top-level commas.
+fn expand_list(ctx: &Ctx) -> Vec<(String, Option<String>)> {
+    let Some(e) = ctx.q("$expand") else {
+        return vec![];
+    };
+    let mut out = vec![];
+    let (mut depth, mut cur) = (0, String::new());
+    for c in e.chars().chain(std::iter::once(',')) {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                let part = std::mem::take(&mut cur);
+                let part = part.trim();
+                let (name, opts) = match part.split_once('(') {
+                    Some((n, o)) => (n.trim(), Some(o.trim_end_matches(')'))),
+                    None => (part, None),
+                };
+                let filter = opts
+                    .and_then(|o| o.trim().strip_prefix("$filter="))
+                    .map(str::to_string);
+                if !name.is_empty() {
+                    out.push((name.to_string(), filter));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out
+}
+
+/// `id eq '…'` of an extended-property `$filter`.
+fn property_id_filter(f: &str) -> Option<String> {
+    let rest = f
+        .trim()
+        .strip_prefix("id")?
+        .trim_start()
+        .strip_prefix("eq")?
+        .trim();
+    Some(rest.trim_matches('\'').replace("''", "'"))
+}
+
+/// The item as `$expand` asks: stored navigation properties only when named (extended
+/// properties filtered by `id eq '…'`).
+fn expand_navigation(ctx: &Ctx, v: &Value) -> Value {
+    let expands = expand_list(ctx);
+    let mut out = strip_navigation(v);
+    for (name, filter) in expands {
+        let Some(key) = STORED_NAVIGATION
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(&name))
+        else {
+            continue;
+        };
+        let mut items = v
+            .get(*key)
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(id) = filter.as_deref().and_then(property_id_filter) {
+            items.retain(|p| {
+                p["id"]
+                    .as_str()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(&id))
+            });
+        }
+        out[*key] = Value::Array(items);
+    }
+    out
+}
+
+/// `singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`: (id, value).
+fn extended_property_filter(f: &str) -> Option<(String, String)> {
+    let body = f.trim().strip_prefix("singleValueExtendedProperties/")?;
+    let body = body.get(body.find('(')? + 1..body.rfind(')')?)?;
+    let (var, cond) = body.split_once(':')?;
+    let var = var.trim();
+    let (a, b) = cond.split_once(" and ")?;
+    let lit = |c: &str, prop: &str| -> Option<String> {
+        let rest = c
+            .trim()
+            .strip_prefix(&format!("{var}/{prop}"))?
+            .trim_start()
+            .strip_prefix("eq")?
+            .trim();
+        Some(
+            rest.strip_prefix('\'')?
+                .strip_suffix('\'')?
+                .replace("''", "'"),
+        )
+    };
+    Some((lit(a, "id")?, lit(b, "value")?))
+}
+
+fn has_extended_property(v: &Value, id: &str, value: &str) -> bool {
+    v["singleValueExtendedProperties"]
+        .as_array()
+        .is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id))
+                    && p["value"].as_str() == Some(value)
+            })
+        })
+}
+
+fn sort_by_start(items: &mut [Value]) {
+    items.sort_by(|a, b| {
+        a.pointer("/start/dateTime")
+            .and_then(|v| v.as_str())
+            .cmp(&b.pointer("/start/dateTime").and_then(|v| v.as_str()))
+    });
+}
+
+/// Event routes Graph answers beyond a stored item's GET/PATCH/DELETE: any GET (with
+/// `$expand=exceptionOccurrences`), and writes to occurrences of a series: a PATCH makes the
+/// occurrence an exception, a DELETE cancels it. `None` leaves the request to [`item_routes`].
+fn occurrence_routes(
+    ctx: &Ctx,
+    m: &Method,
+    events: &mut Vec<Rec>,
+    id: &str,
+    body: &Value,
+    seq: u64,
+    uctx: &str,
+) -> Option<GResp> {
+    let context = format!("{uctx}/events/$entity");
+    let stored = events.iter().position(|r| r.live() && r.id() == id);
+    let occurrence = if stored.is_none() {
+        recur::find_occurrence(events, id)
+    } else {
+        None
+    };
+    match (m.as_str(), stored, occurrence) {
+        ("GET", Some(i), _) => {
+            if let Err(e) = check_select(ctx, "event") {
+                return Some(e);
+            }
+            let select = select_list(ctx);
+            let data = events[i].data.clone();
+            let mut v = ctx.present(expand_navigation(
+                ctx,
+                &shape_item(&data, select.as_deref()),
+            ));
+            if expand_list(ctx)
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("exceptionOccurrences"))
+            {
+                let x: Vec<Value> = recur::exceptions(events, id)
+                    .map(|r| ctx.present(strip_navigation(&r.data)))
+                    .collect();
+                v["exceptionOccurrences"] = Value::Array(x);
+            }
+            v["@odata.context"] = json!(ctx.ctx_url(&context));
+            Some(GResp::ok(v))
+        }
+        ("GET", None, Some((mi, o))) => {
+            let master = &events[mi].data;
+            if recur::is_cancelled(master, &o.cancel_key) {
+                return None;
+            }
+            let mut v = ctx.present(expand_navigation(ctx, &recur::occurrence_json(master, &o)));
+            v["@odata.context"] = json!(ctx.ctx_url(&context));
+            Some(GResp::ok(v))
+        }
+        ("PATCH", None, Some((mi, o))) => {
+            if recur::is_cancelled(&events[mi].data, &o.cancel_key) {
+                return None;
+            }
+            let changes = match write_body(ctx, "event", body, &[]) {
+                Ok(c) => c,
+                Err(e) => return Some(e),
+            };
+            let mut x = recur::occurrence_json(&events[mi].data, &o);
+            x["type"] = json!("exception");
+            model::patch(&mut x, &changes);
+            events[mi].seq = seq;
+            events.push(Rec {
+                seq,
+                removed: None,
+                data: x.clone(),
+            });
+            let mut v = ctx.present(strip_navigation(&x));
+            v["@odata.context"] = json!(ctx.ctx_url(&context));
+            Some(GResp::ok(v))
+        }
+        ("PATCH", Some(i), _) if events[i].data["type"] == "exception" => {
+            let master = events[i].data["seriesMasterId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(r) = events.iter_mut().find(|r| r.live() && r.id() == master) {
+                r.seq = seq;
+            }
+            None
+        }
+        ("DELETE", None, Some((mi, o))) => {
+            recur::cancel(&mut events[mi], &o.cancel_key, seq);
+            Some(GResp::no_content())
+        }
+        ("DELETE", Some(i), _) => {
+            let data = events[i].data.clone();
+            match data["type"].as_str() {
+                Some("exception") => {
+                    let master = data["seriesMasterId"].as_str().unwrap_or_default();
+                    if let Some(mi) = events.iter().position(|r| r.live() && r.id() == master) {
+                        if let Some((_, o)) = recur::find_occurrence(events, id) {
+                            recur::cancel(&mut events[mi], &o.cancel_key, seq);
+                        }
+                    }
+                }
+                Some("seriesMaster") => {
+                    for r in events
+                        .iter_mut()
+                        .filter(|r| r.live() && r.data["seriesMasterId"].as_str() == Some(id))
+                    {
+                        r.removed = Some("deleted".into());
+                        r.seq = seq;
+                    }
+                }
+                _ => {}
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// `tasks/{id}/linkedResources[/{id}]`: list, create, read, update, delete a task's links to
+/// partner objects; every change is a change of the task.
+fn linked_resource_routes(
+    ctx: &Ctx,
+    m: &Method,
+    task: &mut Rec,
+    id: Option<&str>,
+    body: Value,
+    seq: u64,
+) -> GResp {
+    let mut links = task.data["linkedResources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let pos = id.map(|id| links.iter().position(|l| l["id"].as_str() == Some(id)));
+    let missing = || {
+        ctx.err(
+            StatusCode::NOT_FOUND,
+            "ErrorItemNotFound",
+            "The specified object was not found in the store.",
+        )
+    };
+    let answer = match (m.as_str(), pos) {
+        ("GET", None) => {
+            return GResp::ok(
+                json!({"@odata.context": ctx.ctx_url("linkedResources"), "value": links}),
+            )
+        }
+        ("POST", None) => {
+            let mut l = body;
+            l["id"] = json!(uuid::Uuid::new_v4().to_string());
+            links.push(l.clone());
+            GResp::created(l)
+        }
+        ("GET", Some(Some(i))) => return GResp::ok(links[i].clone()),
+        ("PATCH", Some(Some(i))) => {
+            if let (Some(o), Some(c)) = (links[i].as_object_mut(), body.as_object()) {
+                for (k, v) in c.iter().filter(|(k, _)| *k != "id") {
+                    o.insert(k.clone(), v.clone());
+                }
+            }
+            GResp::ok(links[i].clone())
+        }
+        ("DELETE", Some(Some(i))) => {
+            links.remove(i);
+            GResp::no_content()
+        }
+        (_, Some(None)) => return missing(),
+        _ => {
+            return ctx.err(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BadRequest",
+                "Method not allowed.",
+            )
+        }
+    };
+    task.data["linkedResources"] = Value::Array(links);
+    task.seq = seq;
+    answer
 }
 
 fn live(recs: &[Rec]) -> Vec<Value> {
@@ -2175,7 +2467,10 @@ fn item_routes(
                 return e;
             }
             let select = select_list(ctx);
-            let mut v = ctx.present(shape_item(&r.data, select.as_deref()));
+            let mut v = ctx.present(expand_navigation(
+                ctx,
+                &shape_item(&r.data, select.as_deref()),
+            ));
             v["@odata.context"] = json!(ctx.ctx_url(context));
             GResp::ok(v)
         }
@@ -2186,7 +2481,7 @@ fn item_routes(
             };
             model::patch(&mut r.data, &changes);
             r.seq = seq;
-            let mut v = ctx.present(r.data.clone());
+            let mut v = ctx.present(strip_navigation(&r.data));
             v["@odata.context"] = json!(ctx.ctx_url(context));
             GResp::ok(v)
         }

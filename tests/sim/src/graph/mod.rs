@@ -1,13 +1,15 @@
 //! Microsoft Graph v1.0 simulator with the Entra ID (v2.0) token endpoint.
 //!
 //! Covers users (with `$select/$filter/$top/$count`, paging, `users/delta`), groups and
-//! (transitive) membership (with `groups/delta` reporting membership changes in `members@delta`), `subscribedSkus`, events, `calendarView` (+ delta), contacts,
-//! To Do lists/tasks and `$batch`, with Graph's error format and throttling behaviour.
+//! (transitive) membership (with `groups/delta` reporting membership changes in `members@delta`), `subscribedSkus`, events (recurring series with exceptions and cancelled occurrences, `instances`, `$expand`
+//! of `exceptionOccurrences` and `singleValueExtendedProperties`), `calendarView` (+ delta),
+//! contacts (+ delta), To Do lists/tasks (+ `tasks/delta`, `linkedResources`) and `$batch`, with Graph's error format and throttling behaviour.
 
 mod api;
 mod auth;
 mod delta;
 mod model;
+mod recur;
 mod schema;
 pub mod tz;
 
@@ -736,6 +738,8 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
     api::handle_v1(&store, &parts.method, &parts.uri, &parts.headers, &bytes)
 }
 
+#[cfg(test)]
+mod mailbox_tests;
 #[cfg(test)]
 mod tests;
 

@@ -206,6 +206,25 @@ pub fn to_utc_dttz(v: &Value) -> Value {
     }
 }
 
+/// How an event keeps a `dateTimeTimeZone`: in UTC, except all-day values, which are floating
+/// dates (midnight, whatever the zone) and keep the zone they were written in.
+pub fn stored_dttz(v: &Value, all_day: bool) -> Value {
+    if !all_day {
+        return to_utc_dttz(v);
+    }
+    match v
+        .get("dateTime")
+        .and_then(|d| d.as_str())
+        .and_then(parse_local)
+    {
+        Some(local) => json!({
+            "dateTime": format!("{}.0000000", local.format("%Y-%m-%dT%H:%M:%S")),
+            "timeZone": v.get("timeZone").cloned().unwrap_or(json!("UTC")),
+        }),
+        None => v.clone(),
+    }
+}
+
 /// A UTC `dateTimeTimeZone` presented in `zone` (for `Prefer: outlook.timezone`).
 pub fn present_dttz(v: &Value, zone: &str) -> Value {
     match v
@@ -284,8 +303,9 @@ pub fn new_event(given: &Value, owner: &str, domain: &str) -> Value {
         loc.entry("uniqueId").or_insert(name);
         loc.entry("uniqueIdType").or_insert(json!("private"));
     }
-    e["start"] = to_utc_dttz(&start);
-    e["end"] = to_utc_dttz(&end);
+    let all_day = e["isAllDay"].as_bool() == Some(true);
+    e["start"] = stored_dttz(&start, all_day);
+    e["end"] = stored_dttz(&end, all_day);
     normalize_event(&mut e);
     e
 }
@@ -399,8 +419,18 @@ pub fn new_todo_list(given: &Value) -> Value {
     merge(defaults, given)
 }
 
-/// A new To Do task.
+/// A new To Do task; linked resources created with it get their ids.
 pub fn new_todo_task(given: &Value) -> Value {
+    let mut given = given.clone();
+    for l in given
+        .get_mut("linkedResources")
+        .and_then(|l| l.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        l["id"] = json!(uuid::Uuid::new_v4().to_string());
+    }
+    let given = &given;
     let now = crate::util::now_iso();
     let defaults = json!({
         "@odata.etag": format!("W/\"{}\"", change_key()),
@@ -419,6 +449,21 @@ pub fn new_todo_task(given: &Value) -> Value {
     merge(defaults, given)
 }
 
+/// Adds or replaces extended properties by `id`, as a PATCH of them does.
+fn merge_properties(o: &mut Map<String, Value>, given: &Value) {
+    let mut props = o
+        .get("singleValueExtendedProperties")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for p in given.as_array().into_iter().flatten() {
+        let id = p["id"].as_str().unwrap_or_default();
+        props.retain(|x| !x["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)));
+        props.push(p.clone());
+    }
+    o.insert("singleValueExtendedProperties".into(), Value::Array(props));
+}
+
 /// Applies a PATCH body and refreshes change tracking properties.
 pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
     if let Some(o) = obj.as_object_mut() {
@@ -426,8 +471,17 @@ pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
             if k == "id" {
                 continue;
             }
+            if k == "singleValueExtendedProperties" {
+                merge_properties(o, v);
+                continue;
+            }
             let v = if (k == "start" || k == "end") && o.contains_key("originalStartTimeZone") {
-                to_utc_dttz(v)
+                let all_day = changes
+                    .get("isAllDay")
+                    .or(o.get("isAllDay"))
+                    .and_then(|a| a.as_bool())
+                    == Some(true);
+                stored_dttz(v, all_day)
             } else {
                 v.clone()
             };

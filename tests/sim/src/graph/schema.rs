@@ -214,10 +214,16 @@ pub fn check_body(
             continue;
         }
         let Some((name, pt)) = property(t, k) else {
-            // A mailbox item's contained navigation properties (extended properties,
-            // attachments) may be created with the item (deep insert); they are not kept,
-            // as nothing here reads them back (`$expand` is not simulated).
+            // A mailbox item's contained navigation properties may be created with the item
+            // (deep insert); extended properties and linked resources are kept (read back
+            // with `$expand`), the others (attachments…) are not.
             if !directory && navigation(t, k) {
+                if matches!(
+                    k.as_str(),
+                    "singleValueExtendedProperties" | "linkedResources"
+                ) {
+                    out.insert(k.clone(), v.clone());
+                }
                 continue;
             }
             if k.starts_with("extension_") {

@@ -1,105 +1,49 @@
-//! Windows time-zone names used by Outlook/Graph, with their UTC offsets and DST rules, for
-//! `dateTimeTimeZone` values and `Prefer: outlook.timezone`. A small table of common zones;
-//! unknown names are treated as UTC.
+//! Time zones of `dateTimeTimeZone` values and `Prefer: outlook.timezone`: Windows ids (mapped
+//! through CLDR) and IANA names, with the tz database's DST rules (`chrono-tz`); unknown
+//! names are treated as UTC.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 
-#[derive(Clone, Copy)]
-enum Dst {
-    None,
-    /// Second Sunday of March 02:00 local → first Sunday of November 02:00 local.
-    Us,
-    /// Last Sunday of March 01:00 UTC → last Sunday of October 01:00 UTC.
-    Eu,
-}
-
-const ZONES: &[(&str, i64, Dst)] = &[
-    ("UTC", 0, Dst::None),
-    ("Coordinated Universal Time", 0, Dst::None),
-    ("GMT Standard Time", 0, Dst::Eu),
-    ("Greenwich Standard Time", 0, Dst::None),
-    ("W. Europe Standard Time", 60, Dst::Eu),
-    ("Central Europe Standard Time", 60, Dst::Eu),
-    ("Central European Standard Time", 60, Dst::Eu),
-    ("Romance Standard Time", 60, Dst::Eu),
-    ("E. Europe Standard Time", 120, Dst::Eu),
-    ("FLE Standard Time", 120, Dst::Eu),
-    ("GTB Standard Time", 120, Dst::Eu),
-    ("Eastern Standard Time", -300, Dst::Us),
-    ("Central Standard Time", -360, Dst::Us),
-    ("Mountain Standard Time", -420, Dst::Us),
-    ("US Mountain Standard Time", -420, Dst::None),
-    ("Pacific Standard Time", -480, Dst::Us),
-    ("Alaskan Standard Time", -540, Dst::Us),
-    ("Hawaiian Standard Time", -600, Dst::None),
-    ("India Standard Time", 330, Dst::None),
-    ("China Standard Time", 480, Dst::None),
-    ("Tokyo Standard Time", 540, Dst::None),
-    ("Singapore Standard Time", 480, Dst::None),
-];
-
-fn nth_sunday(year: i32, month: u32, n: u32) -> NaiveDate {
-    let first = NaiveDate::from_ymd_opt(year, month, 1).unwrap_or_default();
-    let offset = (7 - first.weekday().num_days_from_sunday()) % 7;
-    first + Duration::days(offset as i64 + 7 * (n as i64 - 1))
-}
-
-fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
+/// The tz-database zone of a Graph zone name: an IANA name as is, a Windows id through CLDR's
+/// table (`windows-timezones`); `None` when unknown.
+pub fn zone(name: &str) -> Option<chrono_tz::Tz> {
+    let name = name.trim();
+    if matches!(
+        name,
+        "UTC" | "Coordinated Universal Time" | "tzone://Microsoft/Utc"
+    ) {
+        return Some(chrono_tz::UTC);
     }
-    .unwrap_or_default();
-    let last = next - Duration::days(1);
-    let back = last.weekday().num_days_from_sunday();
-    debug_assert!(Weekday::Sun.num_days_from_sunday() == 0);
-    last - Duration::days(back as i64)
+    crate::ews::recur::zone(name)
 }
 
 /// Whether `name` is a known zone.
 pub fn known(name: &str) -> bool {
-    ZONES.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name))
+    zone(name).is_some()
 }
 
-/// UTC offset (minutes) of a zone at a UTC instant.
-fn offset_at(name: &str, utc: DateTime<Utc>) -> i64 {
-    let Some((_, base, dst)) = ZONES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(name)) else {
-        return 0;
+/// Converts a wall-clock time in `zone` to UTC (unknown zones are UTC; a time skipped by DST
+/// moves an hour on, as Exchange does).
+pub fn to_utc(local: NaiveDateTime, zone_name: &str) -> DateTime<Utc> {
+    let Some(tz) = zone(zone_name) else {
+        return Utc.from_utc_datetime(&local);
     };
-    let y = utc.year();
-    let in_dst = match dst {
-        Dst::None => false,
-        Dst::Eu => {
-            let start = nth_or(last_sunday(y, 3), 1, 0);
-            let end = nth_or(last_sunday(y, 10), 1, 0);
-            utc >= start && utc < end
-        }
-        Dst::Us => {
-            // 02:00 local standard time → UTC = 02:00 - base
-            let start = nth_or(nth_sunday(y, 3, 2), 2, *base);
-            let end = nth_or(nth_sunday(y, 11, 1), 1, *base);
-            utc >= start && utc < end
-        }
-    };
-    base + if in_dst { 60 } else { 0 }
+    tz.from_local_datetime(&local)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&local))
 }
 
-fn nth_or(d: NaiveDate, hour: u32, base: i64) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&d.and_hms_opt(hour, 0, 0).unwrap_or_default()) - Duration::minutes(base)
-}
-
-/// Converts a wall-clock time in `zone` to UTC.
-pub fn to_utc(local: NaiveDateTime, zone: &str) -> DateTime<Utc> {
-    // first guess with the standard offset, then correct with the offset valid at that instant
-    let guess = Utc.from_utc_datetime(&local)
-        - Duration::minutes(offset_at(zone, Utc.from_utc_datetime(&local)));
-    Utc.from_utc_datetime(&local) - Duration::minutes(offset_at(zone, guess))
-}
-
-/// Converts a UTC instant to wall-clock time in `zone`.
-pub fn from_utc(utc: DateTime<Utc>, zone: &str) -> NaiveDateTime {
-    (utc + Duration::minutes(offset_at(zone, utc))).naive_utc()
+/// Converts a UTC instant to wall-clock time in `zone` (unknown zones are UTC).
+pub fn from_utc(utc: DateTime<Utc>, zone_name: &str) -> NaiveDateTime {
+    match zone(zone_name) {
+        Some(tz) => utc.with_timezone(&tz).naive_local(),
+        None => utc.naive_utc(),
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +81,16 @@ mod tests {
             to_utc(ndt("2026-03-20T10:00:00"), "Nowhere Time").to_rfc3339(),
             "2026-03-20T10:00:00+00:00"
         );
-        assert!(known("pacific standard time"));
+        assert!(known("Pacific Standard Time"));
+        assert!(known("Europe/Berlin"));
+        // DST in 2026 starts on 8 March in the US, on 29 March in Europe.
+        assert_eq!(
+            to_utc(ndt("2026-03-20T09:00:00"), "Pacific Standard Time").to_rfc3339(),
+            "2026-03-20T16:00:00+00:00"
+        );
+        assert_eq!(
+            to_utc(ndt("2026-03-20T09:00:00"), "Europe/Berlin").to_rfc3339(),
+            "2026-03-20T08:00:00+00:00"
+        );
     }
 }
