@@ -7,6 +7,7 @@ mod common;
 mod config_schema;
 mod connector_autotask;
 mod connector_connectwise;
+mod connector_connectwise_calendar;
 mod connector_graph;
 mod control;
 mod engine_e2e;

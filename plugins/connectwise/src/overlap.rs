@@ -3,7 +3,9 @@
 //! second, so a write in the same second as the last read, or one committed a moment late with
 //! an earlier stamp, would be missed by `lastUpdated > [since]`; the next pass therefore asks
 //! `lastUpdated > [since - OVERLAP]` and drops the rows the last pass already reported
-//! unchanged (same id, same stamp).
+//! unchanged (same id, same stamp older than `since`). Rows stamped in `since`'s own second are
+//! always reported again: a write after the last read but within that second carries the same
+//! stamp, so only the host's comparison can tell it from the row already seen.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -83,14 +85,19 @@ impl OverlapCursor {
         )))
     }
 
-    /// Notes row `id` stamped `updated`; false when the last pass already reported it so (the
-    /// overlap read it again), and the row is to be left out.
+    /// Notes row `id` stamped `updated`; false when the last pass already reported it so, before
+    /// `since`'s second (the overlap read it again), and the row is to be left out.
     pub fn fresh(&mut self, id: &str, updated: Option<&str>) -> bool {
         let Some((updated, at)) = updated.and_then(|u| Some((u, instant(u)?))) else {
             return true;
         };
         let seen = (id.to_owned(), updated.to_owned());
-        let repeat = self.reported.contains(&seen);
+        let before_since = self
+            .since
+            .as_deref()
+            .and_then(instant)
+            .is_some_and(|since| at < since);
+        let repeat = before_since && self.reported.contains(&seen);
         let high = match self.high.as_deref().and_then(instant) {
             Some(h) if h >= at => h,
             _ => {
@@ -161,10 +168,10 @@ mod tests {
             c.condition().unwrap().as_deref(),
             Some("lastUpdated > [2026-03-01T09:59:50Z]")
         );
-        // 1 and 2 come back unchanged through the overlap: dropped; 2 edited later: kept;
-        // 4 was written in the same second as the last read: kept
+        // 1 comes back unchanged through the overlap: dropped; 2 carries `since`'s own stamp,
+        // which a later write in that second would too: kept; 4 was written in that second: kept
         assert!(!c.fresh("1", Some("2026-03-01T10:00:00Z")));
-        assert!(!c.fresh("2", Some("2026-03-01T10:00:20Z")));
+        assert!(c.fresh("2", Some("2026-03-01T10:00:20Z")));
         assert!(c.fresh("4", Some("2026-03-01T10:00:20Z")));
         assert!(c.fresh("1", Some("2026-03-01T10:05:00Z")));
         let page = c.page(vec![], None);
@@ -185,7 +192,7 @@ mod tests {
             reported: vec![("1".into(), "2026-03-01T10:00:00Z".into())],
             ..Default::default()
         };
-        assert!(!c.fresh("1", Some("2026-03-01T10:00:00Z")));
+        assert!(c.fresh("1", Some("2026-03-01T10:00:00Z")), "since's own second");
         let page = c.clone().page(vec![], Some("https://x/next".into()));
         assert!(page.more);
         let mid = OverlapCursor::parse(page.cursor.as_deref()).unwrap();

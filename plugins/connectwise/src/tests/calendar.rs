@@ -64,7 +64,7 @@ fn members_are_directory_users_read_again_from_an_overlapping_cursor() {
     // what the last pass already reported unchanged
     let log = Log::default();
     let again = json!([
-        member_rows()[1].clone(),
+        member_rows()[0].clone(),
         {"id": 7, "identifier": "late", "firstName": "Late", "lastName": "Write",
          "_info": {"lastUpdated": "2026-03-01T10:00:20Z"}}
     ]);
