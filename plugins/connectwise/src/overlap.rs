@@ -192,7 +192,10 @@ mod tests {
             reported: vec![("1".into(), "2026-03-01T10:00:00Z".into())],
             ..Default::default()
         };
-        assert!(c.fresh("1", Some("2026-03-01T10:00:00Z")), "since's own second");
+        assert!(
+            c.fresh("1", Some("2026-03-01T10:00:00Z")),
+            "since's own second"
+        );
         let page = c.clone().page(vec![], Some("https://x/next".into()));
         assert!(page.more);
         let mid = OverlapCursor::parse(page.cursor.as_deref()).unwrap();
