@@ -76,6 +76,7 @@ fn main() {
                 allow_private_network: false,
                 credentials: Arc::new(BTreeMap::new()),
                 concurrency: Arc::new(tokio::sync::Semaphore::new(1)),
+                mailbox: None,
             },
             state: Arc::new(BTreeMap::new()),
         };

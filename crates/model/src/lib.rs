@@ -11,6 +11,7 @@
 mod connector;
 mod error;
 mod item;
+mod mailbox;
 mod mapper;
 
 pub use connector::{
@@ -23,5 +24,10 @@ pub use item::{
     ContactTypeRef, DirectoryUser, EmailAddress, EmailMessage, GroupMembership, Item, ItemBody,
     License, Mailbox, Recurrence, Removal, Sensitivity, ServiceCall, ShowAs, SiteRef, Task,
     TaskStatus, ZonedTime,
+};
+pub use mailbox::{
+    AddressKind, BodyType, Event, EventKind, EventTime, MailboxContact, MailboxInfo, MailboxKind,
+    OccurrenceChange, Participant, Phone, PhoneKind, PostalAddress, Response, RichText, Series,
+    Todo, Zone,
 };
 pub use mapper::{ContactTypesMode, Explanation, Intent, IntentAction, WritePolicy};

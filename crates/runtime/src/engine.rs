@@ -6,10 +6,12 @@ use super::invoke::{FieldsPre, LoadedPlugin, PluginPre};
 use crate::capability::http::{HttpClients, HttpError, HttpSettings};
 use crate::manifest::{Manifest, PluginKind};
 use crate::metrics::Metrics;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -110,6 +112,9 @@ pub struct Runtime {
     pub(super) metrics: Arc<Metrics>,
     cache_dir: Option<PathBuf>,
     pooling: bool,
+    /// Per-mailbox request limits, by connection and mailbox address; an
+    /// entry lives while a call on that mailbox holds it.
+    pub(super) mailbox_limits: std::sync::Mutex<HashMap<String, Weak<Semaphore>>>,
     _ticker: EpochTicker,
 }
 
@@ -186,6 +191,7 @@ impl Runtime {
             metrics,
             cache_dir: options.cache_dir,
             pooling,
+            mailbox_limits: std::sync::Mutex::default(),
             _ticker: ticker,
         })
     }
@@ -216,7 +222,7 @@ impl Runtime {
             reason: format!("{e:#}"),
         };
         let since_fields = manifest.wit >= semver::Version::new(0, 1, 2);
-        let (pre, fields) = match manifest.kind {
+        let (pre, fields, mailbox) = match manifest.kind {
             PluginKind::Connector => {
                 let instance_pre = self
                     .connector_linker
@@ -232,11 +238,20 @@ impl Runtime {
                     .transpose()
                     .map_err(|e| world_error("connector", e))?
                     .map(FieldsPre::Connector);
+                // Since 0.1.3 a connector exports `mailbox-api` too.
+                let mailbox = (manifest.wit >= semver::Version::new(0, 1, 3))
+                    .then(|| {
+                        super::bindings::connector_mailbox::ConnectorMailboxPre::new(
+                            instance_pre.clone(),
+                        )
+                    })
+                    .transpose()
+                    .map_err(|e| world_error("connector", e))?;
                 let pre = PluginPre::Connector(
                     super::bindings::connector::ConnectorPre::new(instance_pre)
                         .map_err(|e| world_error("connector", e))?,
                 );
-                (pre, fields)
+                (pre, fields, mailbox)
             }
             PluginKind::Mapper => {
                 let instance_pre = self
@@ -263,10 +278,16 @@ impl Runtime {
                             .map_err(|e| world_error("mapper", e))?,
                     )
                 };
-                (pre, fields)
+                (pre, fields, None)
             }
         };
-        Ok(LoadedPlugin::new(manifest, digest.to_owned(), pre, fields))
+        Ok(LoadedPlugin::new(
+            manifest,
+            digest.to_owned(),
+            pre,
+            fields,
+            mailbox,
+        ))
     }
 
     fn compile_cached(

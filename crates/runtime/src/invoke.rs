@@ -2,9 +2,10 @@
 
 use super::bindings::connector::{Connector, ConnectorPre};
 use super::bindings::connector_fields::{ConnectorFields, ConnectorFieldsPre};
+use super::bindings::connector_mailbox::{ConnectorMailbox, ConnectorMailboxPre};
 use super::bindings::mapper::{Mapper, MapperPre};
 use super::bindings::mapper_fields::{MapperFields, MapperFieldsPre};
-use super::bindings::{connector_api, types, v0_1_0, Lift};
+use super::bindings::{connector_api, types, v0_1_0, Lift, Lower, OtherApi};
 use super::engine::Runtime;
 use super::host::{ConnectionContext, HostState, StateChanges};
 use super::limits::MemoryLimiter;
@@ -12,12 +13,13 @@ use super::trap::TrapKind;
 use crate::manifest::{Manifest, PluginKind};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use syncbridge_model::{
     Description, Explanation, FieldError, Finding, Intent, InvalidInput, Item, Page, PluginError,
     PullRequest, WriteOp, WriteResult,
 };
+use tokio::sync::Semaphore;
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -49,6 +51,10 @@ pub struct LoadedPlugin {
     pre: PluginPre,
     /// `None` for plugins built against a WIT older than 0.1.2.
     fields: Option<FieldsPre>,
+    /// `mailbox-api` (WIT 0.1.3); `None` for mappers and older connectors.
+    mailbox: Option<ConnectorMailboxPre<HostState>>,
+    /// The scope kinds `mailbox-api` serves, asked once.
+    mailbox_scopes: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl LoadedPlugin {
@@ -57,6 +63,7 @@ impl LoadedPlugin {
         digest: String,
         pre: PluginPre,
         fields: Option<FieldsPre>,
+        mailbox: Option<ConnectorMailboxPre<HostState>>,
     ) -> Self {
         let label = format!("{}@{}", manifest.id, manifest.version).into();
         Self {
@@ -65,6 +72,8 @@ impl LoadedPlugin {
             label,
             pre,
             fields,
+            mailbox,
+            mailbox_scopes: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -191,6 +200,15 @@ impl Runtime {
         let mut store = self.new_store(plugin, connection, deadline);
         let pre = &plugin.pre;
         let outcome = tokio::time::timeout(timeout + OUTER_GRACE, async {
+            if let Entry::Mailbox = entry {
+                let Some(pre) = &plugin.mailbox else {
+                    return Err(wasmtime::Error::msg(
+                        "host bug: a 0.1.3 export called on a plugin without it",
+                    ));
+                };
+                let instance = pre.instantiate_async(&mut store).await?;
+                return call(Instance::ConnectorMailbox(&instance), &mut store).await;
+            }
             if let Entry::Fields = entry {
                 return match &plugin.fields {
                     Some(FieldsPre::Connector(pre)) => {
@@ -339,6 +357,9 @@ impl Runtime {
         request: PullRequest,
     ) -> Result<Called<Result<Page, PluginError>>, CallError> {
         Self::expect_kind(plugin, PluginKind::Connector, "pull")?;
+        if self.serves_mailbox(plugin, &request.scope).await? {
+            return self.pull_mailbox(plugin, connection, config, request).await;
+        }
         let config = config.to_owned();
         let request: connector_api::PullRequest = request.lift();
         self.invoke(plugin, Some(connection), "pull", move |i, s| {
@@ -360,6 +381,11 @@ impl Runtime {
         keys: Vec<String>,
     ) -> Result<Called<Result<Vec<Item>, PluginError>>, CallError> {
         Self::expect_kind(plugin, PluginKind::Connector, "lookup-items")?;
+        if self.serves_mailbox(plugin, scope).await? {
+            return self
+                .lookup_mailbox(plugin, connection, config, scope, keys)
+                .await;
+        }
         let (config, scope) = (config.to_owned(), scope.to_owned());
         self.invoke(plugin, Some(connection), "lookup-items", move |i, s| {
             Box::pin(async move {
@@ -383,8 +409,16 @@ impl Runtime {
         batch: Vec<WriteOp>,
     ) -> Result<Called<Result<Vec<WriteResult>, PluginError>>, CallError> {
         Self::expect_kind(plugin, PluginKind::Connector, "push")?;
+        if self.serves_mailbox(plugin, scope).await? {
+            return self
+                .push_mailbox(plugin, connection, config, scope, batch)
+                .await;
+        }
+        let batch: Vec<connector_api::WriteOp> = match batch.lower() {
+            Ok(batch) => batch,
+            Err(other) => return Ok(Called::nothing(other_api(plugin, scope, other))),
+        };
         let (config, scope) = (config.to_owned(), scope.to_owned());
-        let batch: Vec<connector_api::WriteOp> = batch.lift();
         self.invoke(plugin, Some(connection), "push", move |i, s| {
             Box::pin(async move {
                 let api = i.connector()?.syncbridge_plugin_connector_api();
@@ -403,8 +437,11 @@ impl Runtime {
         options: &str,
     ) -> Result<Result<Vec<Intent>, PluginError>, CallError> {
         Self::expect_kind(plugin, PluginKind::Mapper, "decide")?;
+        let items: Vec<types::Item> = match items.lower() {
+            Ok(items) => items,
+            Err(other) => return Ok(Err(mapper_other_api(plugin, other))),
+        };
         let options = options.to_owned();
-        let items: Vec<types::Item> = items.lift();
         let export = match plugin.pre {
             PluginPre::MapperV0_1_0(_) => "map-items",
             _ => "decide",
@@ -527,6 +564,146 @@ impl Runtime {
         .map(|c| c.value)
     }
 
+    /// Whether `scope` is one the connector's `mailbox-api` (WIT 0.1.3)
+    /// serves: its kind (the text before `:`) is one of `mailbox-scopes`,
+    /// asked once per loaded plugin.
+    pub async fn serves_mailbox(
+        &self,
+        plugin: &LoadedPlugin,
+        scope: &str,
+    ) -> Result<bool, CallError> {
+        if plugin.mailbox.is_none() {
+            return Ok(false);
+        }
+        let kinds = plugin
+            .mailbox_scopes
+            .get_or_try_init(|| async {
+                self.invoke_at(plugin, None, "mailbox-scopes", Entry::Mailbox, |i, s| {
+                    Box::pin(async move {
+                        let api = i.connector_mailbox()?.syncbridge_plugin_mailbox_api();
+                        api.call_mailbox_scopes(s).await
+                    })
+                })
+                .await
+                .map(|c| c.value)
+            })
+            .await?;
+        let kind = scope.split_once(':').map_or(scope, |(kind, _)| kind).trim();
+        Ok(kinds.iter().any(|k| k.eq_ignore_ascii_case(kind)))
+    }
+
+    /// The request limit of the mailbox `scope` names (its `mailbox=`
+    /// option), shared by every call on that mailbox of the connection.
+    fn limit_mailbox(
+        &self,
+        plugin: &LoadedPlugin,
+        mut connection: ConnectionContext,
+        scope: &str,
+    ) -> ConnectionContext {
+        let Some(mailbox) = mailbox_of(scope) else {
+            return connection;
+        };
+        let key = format!("{}\u{0}{mailbox}", connection.http.connection_id);
+        let mut limits = self.mailbox_limits.lock().expect("mailbox limits lock");
+        let limit = match limits.get(&key).and_then(Weak::upgrade) {
+            Some(limit) => limit,
+            None => {
+                limits.retain(|_, l| l.strong_count() > 0);
+                let max = plugin.manifest.limits.max_concurrent_per_mailbox.max(1) as usize;
+                let limit = Arc::new(Semaphore::new(max));
+                limits.insert(key, Arc::downgrade(&limit));
+                limit
+            }
+        };
+        connection.http.mailbox = Some(limit);
+        connection
+    }
+
+    async fn pull_mailbox(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        request: PullRequest,
+    ) -> Result<Called<Result<Page, PluginError>>, CallError> {
+        let connection = self.limit_mailbox(plugin, connection, &request.scope);
+        let config = config.to_owned();
+        let request = request.lift();
+        self.invoke_at(
+            plugin,
+            Some(connection),
+            "pull-mailbox",
+            Entry::Mailbox,
+            move |i, s| {
+                Box::pin(async move {
+                    let api = i.connector_mailbox()?.syncbridge_plugin_mailbox_api();
+                    Ok(api.call_pull_mailbox(s, &config, &request).await?.lift())
+                })
+            },
+        )
+        .await
+    }
+
+    async fn lookup_mailbox(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Called<Result<Vec<Item>, PluginError>>, CallError> {
+        let connection = self.limit_mailbox(plugin, connection, scope);
+        let (config, scope) = (config.to_owned(), scope.to_owned());
+        self.invoke_at(
+            plugin,
+            Some(connection),
+            "lookup-mailbox-items",
+            Entry::Mailbox,
+            move |i, s| {
+                Box::pin(async move {
+                    let api = i.connector_mailbox()?.syncbridge_plugin_mailbox_api();
+                    Ok(api
+                        .call_lookup_mailbox_items(s, &config, &scope, &keys)
+                        .await?
+                        .lift())
+                })
+            },
+        )
+        .await
+    }
+
+    async fn push_mailbox(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        scope: &str,
+        batch: Vec<WriteOp>,
+    ) -> Result<Called<Result<Vec<WriteResult>, PluginError>>, CallError> {
+        let batch: Vec<_> = match batch.lower() {
+            Ok(batch) => batch,
+            Err(other) => return Ok(Called::nothing(other_api(plugin, scope, other))),
+        };
+        let connection = self.limit_mailbox(plugin, connection, scope);
+        let (config, scope) = (config.to_owned(), scope.to_owned());
+        self.invoke_at(
+            plugin,
+            Some(connection),
+            "push-mailbox",
+            Entry::Mailbox,
+            move |i, s| {
+                Box::pin(async move {
+                    let api = i.connector_mailbox()?.syncbridge_plugin_mailbox_api();
+                    Ok(api
+                        .call_push_mailbox(s, &config, &scope, &batch)
+                        .await?
+                        .lift())
+                })
+            },
+        )
+        .await
+    }
+
     /// `explain` of a mapper.
     pub async fn explain(
         &self,
@@ -535,8 +712,11 @@ impl Runtime {
         options: &str,
     ) -> Result<Result<Explanation, PluginError>, CallError> {
         Self::expect_kind(plugin, PluginKind::Mapper, "explain")?;
+        let item: types::Item = match item.lower() {
+            Ok(item) => item,
+            Err(other) => return Ok(Err(mapper_other_api(plugin, other))),
+        };
         let options = options.to_owned();
-        let item: types::Item = item.lift();
         self.invoke(plugin, None, "explain", move |i, s| {
             Box::pin(async move {
                 Ok(match i {
@@ -566,6 +746,46 @@ enum Entry {
     Core,
     /// The exports added in 0.1.2 ([`FieldsPre`]).
     Fields,
+    /// `mailbox-api` (0.1.3).
+    Mailbox,
+}
+
+impl<T> Called<T> {
+    /// An answer the host gave without calling the plugin.
+    fn nothing(value: T) -> Self {
+        Self {
+            value,
+            state_changes: StateChanges::new(),
+        }
+    }
+}
+
+/// A write of a mailbox body to a scope `connector-api` serves, or the reverse.
+fn other_api<T>(plugin: &LoadedPlugin, scope: &str, other: OtherApi) -> Result<T, PluginError> {
+    Err(PluginError::Unsupported(format!(
+        "connector {} does not take {} items in scope {scope:?}: mailbox items (event, mailbox-contact, todo) go only to the scopes its mailbox-api serves (WIT 0.1.3, e.g. `calendar:mailbox=…`), other items only to its other scopes; check the profile's target scope",
+        plugin.manifest.id, other.kind
+    )))
+}
+
+/// The mailbox a scope names (`calendar:mailbox=ada@contoso.com,past=30`),
+/// lower case.
+fn mailbox_of(scope: &str) -> Option<String> {
+    let (_, options) = scope.split_once(':')?;
+    options
+        .split([',', ';'])
+        .filter_map(|o| o.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("mailbox"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+}
+
+/// A mapper asked to map mailbox items, which `mapper-api` cannot carry.
+fn mapper_other_api(plugin: &LoadedPlugin, other: OtherApi) -> PluginError {
+    PluginError::Unsupported(format!(
+        "mapper {} cannot receive {} items: mapper-api (WIT {}) carries no mailbox items; use a mapper whose source is a PSA or directory scope",
+        plugin.manifest.id, other.kind, plugin.manifest.wit
+    ))
 }
 
 /// An instantiated plugin of one world and WIT version.
@@ -574,6 +794,7 @@ pub(super) enum Instance<'a> {
     Mapper(&'a Mapper),
     MapperV0_1_0(&'a v0_1_0::Mapper),
     ConnectorFields(&'a ConnectorFields),
+    ConnectorMailbox(&'a ConnectorMailbox),
     MapperFields(&'a MapperFields),
 }
 
@@ -586,6 +807,13 @@ impl<'a> Instance<'a> {
     fn connector(&self) -> wasmtime::Result<&'a Connector> {
         match self {
             Instance::Connector(c) => Ok(c),
+            _ => Err(not_this_world()),
+        }
+    }
+
+    fn connector_mailbox(&self) -> wasmtime::Result<&'a ConnectorMailbox> {
+        match self {
+            Instance::ConnectorMailbox(c) => Ok(c),
             _ => Err(not_this_world()),
         }
     }

@@ -39,6 +39,11 @@ pub struct Limits {
     /// Outbound requests in flight at once per connection.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent_requests: u32,
+    /// Outbound requests in flight at once per mailbox, for calls on mailbox
+    /// scopes (WIT 0.1.3), within the connection's limit. Exchange Online
+    /// allows 4 concurrent requests per mailbox.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_per_mailbox: u32,
 }
 
 fn default_memory_mib() -> u32 {
@@ -57,6 +62,7 @@ impl Default for Limits {
             memory_mib: default_memory_mib(),
             call_timeout_ms: default_call_timeout_ms(),
             max_concurrent_requests: default_max_concurrent(),
+            max_concurrent_per_mailbox: default_max_concurrent(),
         }
     }
 }

@@ -370,6 +370,7 @@ impl Hub {
                 allow_private_network: record.allow_private_network,
                 credentials: Arc::new(credentials),
                 concurrency,
+                mailbox: None,
             },
             state,
         };

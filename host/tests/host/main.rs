@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod config_schema;
 mod connector_autotask;
+mod connector_autotask_calendar;
 mod connector_connectwise;
 mod connector_connectwise_calendar;
 mod connector_graph;

@@ -5,8 +5,13 @@
 //! than its component implements: `install.rs`.)
 
 use crate::common;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use syncbridge::model::{CompanyRef, ContactTypesMode, Item, ItemBody, PullRequest, WritePolicy};
+use syncbridge::model::{
+    CompanyRef, ContactTypesMode, EventKind, Item, ItemBody, PullRequest, Response, Sensitivity,
+    ShowAs, WriteAction, WriteOp, WritePolicy,
+};
 
 fn company(id: &str) -> Item {
     Item {
@@ -146,4 +151,247 @@ async fn plugins_older_than_0_1_2_read_no_extra_source_fields() {
         .unwrap()
         .unwrap();
     assert_eq!(scope, "users?select=companyName");
+}
+
+fn write(action: WriteAction, body: ItemBody) -> WriteOp {
+    WriteOp {
+        op_id: "op-1".into(),
+        action,
+        target_id: None,
+        body: Some(body),
+        fields: Vec::new(),
+    }
+}
+
+/// 0.1.3 added `mailbox-api`: scopes whose kind a connector lists in
+/// `mailbox-scopes` go through it, both ways, with every field of the
+/// canonical mailbox model; other scopes still go through `connector-api`,
+/// and a body of the wrong interface is refused by name, never mangled.
+#[tokio::test]
+async fn mailbox_scopes_go_through_mailbox_api_and_other_scopes_do_not() {
+    let t = common::hub().await;
+    for p in ["misbehave", "legacy-connector", "m365-psa-contacts"] {
+        common::install(&t.hub, p).await;
+    }
+    common::loopback_connection(&t.hub, "mb", "misbehave", "{}", &[]).await;
+    let runtime = t.hub.runtime();
+    let (record, plugin, ctx) = t.hub.connection_context("mb").await.unwrap();
+    let pull = |scope: &str| PullRequest {
+        scope: scope.into(),
+        cursor: None,
+        max_items: 10,
+    };
+
+    assert!(runtime
+        .serves_mailbox(&plugin, "calendar:mailbox=ada@contoso.test")
+        .await
+        .unwrap());
+    assert!(!runtime.serves_mailbox(&plugin, "contacts").await.unwrap());
+    let page = runtime
+        .pull(
+            &plugin,
+            ctx.clone(),
+            &record.config,
+            pull("calendar:mailbox=ada@contoso.test"),
+        )
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(page.cursor.as_deref(), Some("sync-state-1"));
+    let Some(ItemBody::Event(event)) = &page.items[0].body else {
+        panic!("expected an event, got {:?}", page.items[0].body);
+    };
+    assert_eq!(event.kind, EventKind::SeriesMaster);
+    assert!(event.all_day);
+    assert_eq!(event.show_as, ShowAs::Free);
+    assert_eq!(event.sensitivity, Sensitivity::Private);
+    let zone = event.start.zone.as_ref().unwrap();
+    assert_eq!(
+        (zone.iana.as_str(), zone.windows.as_deref()),
+        ("Europe/Berlin", Some("W. Europe Standard Time"))
+    );
+    let series = event.series.as_ref().unwrap();
+    assert_eq!(series.deleted, ["2026-03-30T22:00:00Z"]);
+    assert_eq!(event.attendees[0].response, Response::Tentative);
+    assert_eq!(event.reminder_minutes, Some(15));
+    assert_eq!(event.anchor.as_deref(), Some("anchor-1"));
+
+    // Other scopes of the same connector: connector-api, as before.
+    let core = runtime
+        .pull(&plugin, ctx.clone(), &record.config, pull("anything"))
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert!(core.items.is_empty());
+
+    let found = runtime
+        .lookup_items(
+            &plugin,
+            ctx.clone(),
+            &record.config,
+            "calendar:mailbox=x",
+            vec!["anchor:a1".into()],
+        )
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(found[0].id, "anchor:a1");
+
+    let written = runtime
+        .push(
+            &plugin,
+            ctx.clone(),
+            &record.config,
+            "calendar:mailbox=x",
+            vec![write(WriteAction::Create, ItemBody::Event(event.clone()))],
+        )
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(
+        written[0].outcome.as_ref().unwrap().target_id,
+        "create:Offsite"
+    );
+
+    let contact = ItemBody::Company(CompanyRef {
+        id: "c1".into(),
+        name: None,
+    });
+    let refused = runtime
+        .push(
+            &plugin,
+            ctx.clone(),
+            &record.config,
+            "calendar:mailbox=x",
+            vec![write(WriteAction::Create, contact)],
+        )
+        .await
+        .unwrap()
+        .value
+        .unwrap_err()
+        .describe();
+    assert!(
+        refused.contains("company") && refused.contains("calendar:mailbox=x"),
+        "{refused}"
+    );
+    let refused = runtime
+        .push(
+            &plugin,
+            ctx,
+            &record.config,
+            "contacts",
+            vec![write(WriteAction::Create, ItemBody::Event(event.clone()))],
+        )
+        .await
+        .unwrap()
+        .value
+        .unwrap_err()
+        .describe();
+    assert!(
+        refused.contains("event") && refused.contains("mailbox-api"),
+        "{refused}"
+    );
+
+    // A connector built before 0.1.3 serves no mailbox scope.
+    let legacy = t.hub.plugin("legacy-connector").await.unwrap();
+    assert!(!runtime
+        .serves_mailbox(&legacy, "calendar:mailbox=x")
+        .await
+        .unwrap());
+
+    // mapper-api carries no mailbox items: refused by name.
+    let mapper = t.hub.plugin("m365-psa-contacts").await.unwrap();
+    let item = Item {
+        id: "ev-1".into(),
+        version: None,
+        removed: None,
+        body: Some(ItemBody::Event(event.clone())),
+    };
+    let refused = runtime
+        .decide(&mapper, vec![item], r#"{"target": "autotask"}"#)
+        .await
+        .unwrap()
+        .unwrap_err()
+        .describe();
+    assert!(
+        refused.contains("event") && refused.contains("m365-psa-contacts"),
+        "{refused}"
+    );
+}
+
+/// A loopback service that holds each request 150 ms and records the most
+/// requests it had in flight at once.
+async fn counting_service() -> (String, Arc<AtomicUsize>) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let seen = peak.clone();
+    let base = common::serve(axum::Router::new().fallback(move || {
+        let (in_flight, peak) = (in_flight.clone(), peak.clone());
+        async move {
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            "ok"
+        }
+    }))
+    .await;
+    (base, seen)
+}
+
+/// Calls on one mailbox share its request limit (`max-concurrent-per-mailbox`,
+/// 1 for this plugin), within the connection's (2): three concurrent pulls of
+/// one mailbox never overlap, pulls of two mailboxes do.
+#[tokio::test]
+async fn requests_per_mailbox_are_limited_within_the_connection_limit() {
+    let t = common::hub().await;
+    common::install(&t.hub, "misbehave").await;
+    common::loopback_connection(&t.hub, "mb", "misbehave", "{}", &[]).await;
+    let runtime = t.hub.runtime();
+    let (record, plugin, ctx) = t.hub.connection_context("mb").await.unwrap();
+    let pull = |scope: String| {
+        runtime.pull(
+            &plugin,
+            ctx.clone(),
+            &record.config,
+            PullRequest {
+                scope,
+                cursor: None,
+                max_items: 10,
+            },
+        )
+    };
+
+    let (base, peak) = counting_service().await;
+    let ada = || format!("calendar:mailbox=Ada@contoso.test,fetch={base}/");
+    let (a, b, c) = tokio::join!(pull(ada()), pull(ada()), pull(ada().to_lowercase()));
+    for called in [a, b, c] {
+        called.unwrap().value.unwrap();
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        1,
+        "one mailbox, one request at a time"
+    );
+
+    let (base, peak) = counting_service().await;
+    let of = |m: &str| format!("calendar:mailbox={m}@contoso.test,fetch={base}/");
+    let (a, b, c, d) = tokio::join!(
+        pull(of("ada")),
+        pull(of("bob")),
+        pull(of("ada")),
+        pull(of("bob"))
+    );
+    for called in [a, b, c, d] {
+        called.unwrap().value.unwrap();
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "two mailboxes in parallel, within the connection's 2"
+    );
 }

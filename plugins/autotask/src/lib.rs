@@ -10,7 +10,30 @@
 //!   `pageDetails.nextPageUrl` followed verbatim. Contacts have a change feed: a pass ends with
 //!   the newest `lastModifiedDate` it saw, and the next pass reads `lastModifiedDate >=` that
 //!   (the first pass, and companies and locations always, read in full).
-//! - `lookup-items("contacts", ["email:a@b.c", "id:42"])`.
+//! - Calendar scopes (the Autotask ⇄ Exchange calendar flow), each read with a change cursor:
+//!   - `resources` → `directory-user` (id = resource id, `user-principal-name` = `userName` or
+//!     else `email`, `mail` = `email`, `account-enabled` = `isActive`, other fields as
+//!     attributes). Resources have no modification date: every pass is full.
+//!   - `appointments:resource=<id>` → `appointment` (read, create, update, delete), changes by
+//!     `updateDateTime`.
+//!   - `todos:resource=<id>[,company=<id>][,action=<id>]` → `task` (CompanyToDos assigned to the
+//!     resource; read, create, update incl. completing (`completedDate`), delete), changes by
+//!     `lastModifiedDate`. New to-dos go to `company` (default 0, the instance's own company)
+//!     with action type `action` (required to create). Title = first line of
+//!     `activityDescription`, body = the rest.
+//!   - `service-calls:resource=<id>` → `service-call` with the calls' ticket ids (project tasks
+//!     as `task:<id>`) and the tickets' and tasks' resources; read only (service calls go one
+//!     way, PSA → Exchange). Changes by `lastModifiedDateTime`.
+//!   - `contacts:owner=<id>` → the contacts of the companies whose `ownerResourceID` is the
+//!     resource (account manager) and the contacts of the opportunities it owns; read (writes
+//!     as `contacts`). Changes by `lastModifiedDate`.
+//!
+//!   A pass without a cursor reads everything (`full`); its cursor keeps the newest
+//!   modification date seen, and the next pass reads from 5 seconds before it, skipping the rows
+//!   it already read unchanged. Autotask has no feed of deletions: only full passes (no cursor)
+//!   find removed rows, and a change that does not move the row's own date (a company changing
+//!   owner, a resource added to a service call's ticket) shows in the next full pass.
+//! - `lookup-items("contacts", ["email:a@b.c", "id:42"])`; `id:` keys in every scope.
 //! - `push("contacts", batch)`: create (`POST /Companies/{companyID}/Contacts`), update
 //!   (`PATCH /Companies/{companyID}/Contacts` with the id and only the changed fields),
 //!   deactivate/reactivate (`isActive` 0/1). Each operation has its own result; one failing
@@ -22,6 +45,14 @@ use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::{classify_status, Request, Response};
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{batch, paging, scope, state, url};
+
+mod calendar;
+mod changes;
+mod related;
+mod writes;
+
+pub use calendar::{join_description, split_description};
+pub use changes::ChangeCursor;
 
 /// Connection configuration.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -51,8 +82,16 @@ impl Connector for Autotask {
 
     fn describe() -> Description {
         Description {
-            reads: vec![ItemKind::Contact, ItemKind::Company, ItemKind::Site],
-            writes: vec![ItemKind::Contact],
+            reads: vec![
+                ItemKind::Contact,
+                ItemKind::Company,
+                ItemKind::Site,
+                ItemKind::DirectoryUser,
+                ItemKind::Appointment,
+                ItemKind::Task,
+                ItemKind::ServiceCall,
+            ],
+            writes: vec![ItemKind::Contact, ItemKind::Appointment, ItemKind::Task],
             credential_slots: vec![CREDENTIAL.into()],
             ..Description::named("Autotask PSA")
         }
@@ -75,6 +114,9 @@ impl Connector for Autotask {
 
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
         let scope = Scope::parse(&request.scope)?;
+        if scope.has_change_cursor() {
+            return pull_changes(cfg, &scope, request);
+        }
         let mut cursor = paging::SinceCursor::parse(request.cursor.as_deref())?;
         let modified = scope.entity.modified_field();
         let body: Value = match &cursor.next {
@@ -109,9 +151,7 @@ impl Connector for Autotask {
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
         let scope = Scope::parse(scope)?;
         if scope.entity != Entity::Contacts {
-            return Err(PluginError::Unsupported(
-                "lookup-items reads contacts only".into(),
-            ));
+            return lookup_ids(cfg, &scope, &keys);
         }
         let mut emails = Vec::new();
         let mut ids = Vec::new();
@@ -173,13 +213,35 @@ impl Connector for Autotask {
 
     fn push(cfg: &Config, scope: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, PluginError> {
         let scope = Scope::parse(scope)?;
-        if scope.entity != Entity::Contacts {
-            return Err(PluginError::Unsupported("push writes contacts only".into()));
-        }
         let root = api_root(cfg)?;
-        Ok(batch::push_each(ops, |op| {
-            write_contact(&root, op, scope.company)
-        }))
+        match scope.entity {
+            Entity::Contacts => Ok(batch::push_each(ops, |op| {
+                write_contact(&root, op, scope.company)
+            })),
+            Entity::Appointments => {
+                let resource = scope.resource()?;
+                Ok(batch::push_each(ops, |op| {
+                    writes::write_appointment(&root, resource, op)
+                }))
+            }
+            Entity::ToDos => {
+                let target = writes::TodoTarget {
+                    resource: scope.resource()?,
+                    company: scope.company.unwrap_or(0),
+                    action: scope.action,
+                };
+                Ok(batch::push_each(ops, |op| {
+                    writes::write_todo(&root, target, op)
+                }))
+            }
+            Entity::ServiceCalls => Err(PluginError::Unsupported(
+                "service calls are read only: they go one way, from Autotask to the calendar"
+                    .into(),
+            )),
+            Entity::Companies | Entity::Locations | Entity::Resources => Err(
+                PluginError::Unsupported("push writes contacts, appointments and todos".into()),
+            ),
+        }
     }
 }
 
@@ -194,6 +256,10 @@ pub enum Entity {
     Contacts,
     Companies,
     Locations,
+    Resources,
+    Appointments,
+    ToDos,
+    ServiceCalls,
 }
 
 impl Entity {
@@ -203,14 +269,20 @@ impl Entity {
             Entity::Contacts => "Contacts",
             Entity::Companies => "Companies",
             Entity::Locations => "CompanyLocations",
+            Entity::Resources => "Resources",
+            Entity::Appointments => "Appointments",
+            Entity::ToDos => "CompanyToDos",
+            Entity::ServiceCalls => "ServiceCalls",
         }
     }
 
     /// The field a change feed of this entity queries, if it has one.
     pub fn modified_field(self) -> Option<&'static str> {
         match self {
-            Entity::Contacts => Some("lastModifiedDate"),
-            Entity::Companies | Entity::Locations => None,
+            Entity::Contacts | Entity::ToDos => Some("lastModifiedDate"),
+            Entity::Appointments => Some("updateDateTime"),
+            Entity::ServiceCalls => Some("lastModifiedDateTime"),
+            Entity::Companies | Entity::Locations | Entity::Resources => None,
         }
     }
 
@@ -235,41 +307,240 @@ impl Entity {
                     name: text(row, "name"),
                 })),
             },
+            Entity::Resources => calendar::resource_item(row),
+            Entity::Appointments => calendar::appointment_item(row),
+            Entity::ToDos => calendar::todo_item(row),
+            // Service calls get their links in `service_call_items`.
+            Entity::ServiceCalls => calendar::service_call_item(row, Default::default()),
         }
     }
 }
 
-/// A parsed scope: `contacts`, `companies`, `locations`, each optionally `:company=<id>`.
+const USAGE: &str = "contacts, companies, locations (each optionally :company=<id>), contacts:owner=<resource id>, resources, appointments:resource=<id>, todos:resource=<id>[,company=<id>,action=<id>] or service-calls:resource=<id>";
+
+/// A parsed scope: `contacts`, `companies`, `locations`, each optionally `:company=<id>`;
+/// `contacts:owner=<id>`; `resources`; `appointments`, `todos`, `service-calls` with
+/// `:resource=<id>` (to-dos also `company=` and `action=` for new to-dos).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     pub entity: Entity,
     pub company: Option<i64>,
+    /// The resource whose calendar this is (`resource=`).
+    pub resource: Option<i64>,
+    /// The account manager / opportunity owner of `contacts:owner=`.
+    pub owner: Option<i64>,
+    /// The action type of new to-dos (`action=`).
+    pub action: Option<i64>,
 }
 
 impl Scope {
     /// Parses a scope string.
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
-        let parsed = scope::Scope::parse(scope, &["company"], None, "company=<id>")?;
+        let parsed = scope::Scope::parse(
+            scope,
+            &["company", "resource", "owner", "action"],
+            None,
+            USAGE,
+        )?;
         let entity = match parsed.name() {
             "contacts" => Entity::Contacts,
             "companies" => Entity::Companies,
             "locations" | "companylocations" => Entity::Locations,
-            other => return Err(scope::unknown(other, "contacts, companies or locations")),
+            "resources" => Entity::Resources,
+            "appointments" => Entity::Appointments,
+            "todos" | "companytodos" => Entity::ToDos,
+            "servicecalls" => Entity::ServiceCalls,
+            other => return Err(scope::unknown(other, USAGE)),
         };
-        Ok(Scope {
+        let parsed = Scope {
             entity,
             company: parsed.number("company")?,
+            resource: parsed.number("resource")?,
+            owner: parsed.number("owner")?,
+            action: parsed.number("action")?,
+        };
+        let misplaced = match entity {
+            Entity::Appointments | Entity::ServiceCalls => parsed
+                .owner
+                .or(parsed.action)
+                .or(parsed.company)
+                .map(|_| "owner, action or company"),
+            Entity::ToDos => parsed.owner.map(|_| "owner"),
+            Entity::Contacts => parsed
+                .resource
+                .or(parsed.action)
+                .map(|_| "resource or action"),
+            Entity::Companies | Entity::Locations => parsed
+                .resource
+                .or(parsed.owner)
+                .or(parsed.action)
+                .map(|_| "resource, owner or action"),
+            Entity::Resources => parsed
+                .resource
+                .or(parsed.owner)
+                .or(parsed.action)
+                .or(parsed.company)
+                .map(|_| "options"),
+        };
+        if let Some(what) = misplaced {
+            return Err(PluginError::invalid_field(
+                "scope",
+                format!("{scope:?} takes no {what}; use {USAGE}"),
+            ));
+        }
+        if matches!(
+            entity,
+            Entity::Appointments | Entity::ToDos | Entity::ServiceCalls
+        ) {
+            parsed.resource()?;
+        }
+        Ok(parsed)
+    }
+
+    /// The `resource=` of a calendar scope.
+    pub fn resource(&self) -> Result<i64, PluginError> {
+        self.resource.ok_or_else(|| {
+            PluginError::invalid_field(
+                "scope",
+                format!(
+                    "{} needs the resource whose calendar it is: add :resource=<resource id>",
+                    self.entity.name()
+                ),
+            )
         })
+    }
+
+    /// Whether this scope is read with the overlapping change cursor ([`ChangeCursor`]): the
+    /// calendar scopes and `contacts:owner=`.
+    pub fn has_change_cursor(&self) -> bool {
+        match self.entity {
+            Entity::Contacts => self.owner.is_some(),
+            Entity::Companies | Entity::Locations => false,
+            _ => true,
+        }
     }
 
     /// The QueryModel filter of this scope (Autotask requires at least one condition).
     pub fn filter(&self) -> Vec<Value> {
+        let by = |field: &str, value: Option<i64>| {
+            vec![json!({"op": "eq", "field": field, "value": value})]
+        };
+        match self.entity {
+            Entity::Appointments => return by("resourceID", self.resource),
+            Entity::ToDos => return by("assignedToResourceID", self.resource),
+            _ => {}
+        }
         match (self.company, self.entity) {
             (Some(c), Entity::Companies) => vec![json!({"op": "eq", "field": "id", "value": c})],
             (Some(c), _) => vec![json!({"op": "eq", "field": "companyID", "value": c})],
             (None, _) => vec![json!({"op": "gte", "field": "id", "value": 0})],
         }
     }
+}
+
+// ----------------------------------------------------------------------------------------------
+// calendar scopes: change-cursor passes and id lookups
+
+/// The filter of a calendar scope's query; none when nothing can match (a resource on no
+/// service call, an owner of no company or opportunity).
+fn scope_filter(cfg: &Config, scope: &Scope) -> Result<Option<Vec<Value>>, PluginError> {
+    Ok(match scope.entity {
+        Entity::Contacts => match scope.owner {
+            Some(owner) => related::owned_contacts_filter(cfg, owner)?,
+            None => Some(scope.filter()),
+        },
+        Entity::ServiceCalls => {
+            related::in_filter("id", &related::service_call_ids(cfg, scope.resource()?)?)
+                .map(|f| vec![f])
+        }
+        _ => Some(scope.filter()),
+    })
+}
+
+/// Items of a page of rows; service calls with their tickets, tasks and resources.
+fn items_of(cfg: &Config, entity: Entity, rows: &[Value]) -> Result<Vec<Item>, PluginError> {
+    if entity != Entity::ServiceCalls {
+        return Ok(rows.iter().map(|row| entity.to_item(row)).collect());
+    }
+    let ids = rows.iter().filter_map(|r| number(r, "id")).collect();
+    let mut links = related::call_links(cfg, &ids)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let l = number(row, "id")
+                .and_then(|id| links.remove(&id))
+                .unwrap_or_default();
+            calendar::service_call_item(row, l)
+        })
+        .collect())
+}
+
+/// One page of a calendar scope (or `contacts:owner=`) with the overlapping change cursor.
+fn pull_changes(cfg: &Config, scope: &Scope, request: PullRequest) -> Result<Page, PluginError> {
+    let mut cursor = ChangeCursor::parse(request.cursor.as_deref())?;
+    let modified = scope.entity.modified_field();
+    let body = match &cursor.next {
+        Some(next) => next_page(cfg, next)?,
+        None => {
+            let Some(mut filter) = scope_filter(cfg, scope)? else {
+                return Ok(cursor.page(Vec::new(), None));
+            };
+            if let (Some(field), Some(from)) = (modified, cursor.read_from()) {
+                filter.push(json!({"op": "gte", "field": field, "value": from}));
+            }
+            query(
+                cfg,
+                scope.entity.name(),
+                filter,
+                request.max_items.clamp(1, MAX_RECORDS),
+            )?
+        }
+    };
+    let rows: Vec<Value> = body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|row| match modified {
+            Some(field) => cursor.observe(&id_of(row), row[field].as_str()),
+            None => true,
+        })
+        .cloned()
+        .collect();
+    let items = items_of(cfg, scope.entity, &rows)?;
+    let next = body["pageDetails"]["nextPageUrl"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    Ok(cursor.page(items, next))
+}
+
+/// `lookup-items` of the calendar scopes: `id:<id>` keys, within the scope.
+fn lookup_ids(cfg: &Config, scope: &Scope, keys: &[String]) -> Result<Vec<Item>, PluginError> {
+    let mut ids = std::collections::BTreeSet::new();
+    for key in keys {
+        let id = key
+            .strip_prefix("id:")
+            .and_then(|id| id.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                PluginError::invalid_field(
+                    "keys",
+                    format!(
+                        "{key:?} is not an id:<number> key, the only key {} has",
+                        scope.entity.name()
+                    ),
+                )
+            })?;
+        ids.insert(id);
+    }
+    let Some(by_id) = related::in_filter("id", &ids) else {
+        return Ok(Vec::new());
+    };
+    let mut filter = vec![by_id];
+    if matches!(scope.entity, Entity::Appointments | Entity::ToDos) {
+        filter.extend(scope.filter());
+    }
+    let rows = related::query_all(cfg, scope.entity.name(), filter)?;
+    items_of(cfg, scope.entity, &rows)
 }
 
 fn id_of(row: &Value) -> String {
@@ -845,3 +1116,6 @@ fn test_connection(cfg: &Config) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_calendar;

@@ -4,6 +4,10 @@
 //! record the runtime passes across the boundary, field by field, so a record
 //! that gains or loses a field in either place stops compiling here.
 
+use super::connector_mailbox::exports::syncbridge::plugin::{
+    connector_api as mc, mailbox_api as ma,
+};
+use super::connector_mailbox::syncbridge::plugin::mailbox_types as mt;
 use super::{connector_api as c, mapper_api as m, types as w};
 use syncbridge_model as model;
 
@@ -21,7 +25,7 @@ macro_rules! same {
         }
     )*};
 }
-same!(String, bool, u16, u32, u64);
+same!(String, bool, u8, u16, u32, u64);
 
 impl<A: Lift<B>, B> Lift<Option<B>> for Option<A> {
     fn lift(self) -> Option<B> {
@@ -54,6 +58,18 @@ macro_rules! both_ways {
             fn lift(self) -> $a {
                 let $b { $($f),* } = self;
                 $a { $($f: $f.lift()),* }
+            }
+        }
+    )*};
+}
+
+/// Records the host only receives: bindings into the model, field by field.
+macro_rules! one_way {
+    ($($a:path, $b:path { $($f:ident),* $(,)? })*) => {$(
+        impl Lift<$b> for $a {
+            fn lift(self) -> $b {
+                let $a { $($f),* } = self;
+                $b { $($f: $f.lift()),* }
             }
         }
     )*};
@@ -117,12 +133,9 @@ both_ways! {
         address, display_name, enabled, approved, incoming_status, outgoing_status,
         calendar_status,
     }
-    w::Item, model::Item { id, version, removed, body }
     c::Description, model::Description { name, reads, writes, config_schema, credential_slots }
     c::Finding, model::Finding { check, outcome, cause, remedy }
     c::PullRequest, model::PullRequest { scope, cursor, max_items }
-    c::Page, model::Page { items, cursor, more, full }
-    c::WriteOp, model::WriteOp { op_id, action, target_id, body, fields }
     c::WriteOk, model::WriteOk { target_id, version }
     c::WriteResult, model::WriteResult { op_id, outcome }
     m::Explanation, model::Explanation { source_id, steps }
@@ -139,10 +152,6 @@ cases_both_ways! {
     w::AttendeeRole, model::AttendeeRole { Required, Optional, Resource }
     w::TaskStatus, model::TaskStatus { NotStarted, InProgress, Completed, Waiting, Deferred }
     w::ChannelStatus, model::ChannelStatus { NotRun, Success, Failure }
-    w::ItemBody, model::ItemBody {
-        Contact(x), DirectoryUser(x), Appointment(x), Task(x), ServiceCall(x),
-        EmailMessage(x), Mailbox(x), Company(x), Site(x), ContactType(x),
-    }
     w::Removal, model::Removal { Deleted, OutOfScope }
     c::ItemKind, model::ItemKind {
         Contact, DirectoryUser, Appointment, Task, ServiceCall, EmailMessage, Mailbox,
@@ -152,6 +161,232 @@ cases_both_ways! {
     c::WriteAction, model::WriteAction { Create, Update, Deactivate, Reactivate, Delete }
     m::IntentAction, model::IntentAction { Upsert, Remove, Skip }
     m::ContactTypesMode, model::ContactTypesMode { Replace, AddOnly }
+}
+
+both_ways! {
+    mt::Zone, model::Zone { iana, windows }
+    mt::EventTime, model::EventTime { utc, zone }
+    mt::RichText, model::RichText { content, body_type }
+    mt::Participant, model::Participant { address, role, response }
+    mt::OccurrenceChange, model::OccurrenceChange {
+        original_start, id, start, end, subject, location, body, show_as,
+    }
+    mt::Series, model::Series { rrule, zone, modified, deleted }
+    mt::Event, model::Event {
+        kind, series_id, original_start, subject, start, end, all_day, show_as, sensitivity,
+        series, organizer, attendees, location, categories, body, reminder_minutes, anchor,
+    }
+    mt::Phone, model::Phone { kind, number }
+    mt::PostalAddress, model::PostalAddress { kind, street, city, state, postal_code, country }
+    mt::MailboxContact, model::MailboxContact {
+        given_name, middle_name, surname, display_name, company_name, job_title, department,
+        emails, phones, addresses, business_home_page, birthday, notes, categories, anchor,
+    }
+    mt::Todo, model::Todo {
+        subject, body, start, due, status, percent_complete, completed, categories, anchor,
+    }
+    mt::MailboxInfo, model::MailboxInfo { address, display_name, kind, licensed }
+    mc::PullRequest, model::PullRequest { scope, cursor, max_items }
+    mc::WriteOk, model::WriteOk { target_id, version }
+    mc::WriteResult, model::WriteResult { op_id, outcome }
+}
+
+one_way! {
+    c::Page, model::Page { items, cursor, more, full }
+    ma::MailboxPage, model::Page { items, cursor, more, full }
+}
+
+cases_both_ways! {
+    mt::BodyType, model::BodyType { Text, Html }
+    mt::Response, model::Response { None, Organizer, Accepted, Tentative, Declined, NotResponded }
+    mt::EventKind, model::EventKind { Single, SeriesMaster, Occurrence, Exception }
+    mt::PhoneKind, model::PhoneKind { Business, Home, Mobile, BusinessFax, Other }
+    mt::AddressKind, model::AddressKind { Business, Home, Other }
+    mt::MailboxKind, model::MailboxKind { User, Shared, Room, Equipment, Other }
+    mc::WriteAction, model::WriteAction { Create, Update, Deactivate, Reactivate, Delete }
+}
+
+/// A body the addressed interface cannot carry: mailbox bodies travel only
+/// through `mailbox-api`, the others only through `connector-api`/`mapper-api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OtherApi {
+    /// The body's kind (`event`, `contact`, ...).
+    pub kind: &'static str,
+}
+
+/// Lowers a host value into bindings that cannot carry every body.
+pub(crate) trait Lower<T> {
+    fn lower(self) -> Result<T, OtherApi>;
+}
+
+impl<A: Lower<B>, B> Lower<Option<B>> for Option<A> {
+    fn lower(self) -> Result<Option<B>, OtherApi> {
+        self.map(Lower::lower).transpose()
+    }
+}
+
+impl<A: Lower<B>, B> Lower<Vec<B>> for Vec<A> {
+    fn lower(self) -> Result<Vec<B>, OtherApi> {
+        self.into_iter().map(Lower::lower).collect()
+    }
+}
+
+impl Lift<model::ItemBody> for w::ItemBody {
+    fn lift(self) -> model::ItemBody {
+        use model::ItemBody as B;
+        match self {
+            w::ItemBody::Contact(x) => B::Contact(x.lift()),
+            w::ItemBody::DirectoryUser(x) => B::DirectoryUser(x.lift()),
+            w::ItemBody::Appointment(x) => B::Appointment(x.lift()),
+            w::ItemBody::Task(x) => B::Task(x.lift()),
+            w::ItemBody::ServiceCall(x) => B::ServiceCall(x.lift()),
+            w::ItemBody::EmailMessage(x) => B::EmailMessage(x.lift()),
+            w::ItemBody::Mailbox(x) => B::Mailbox(x.lift()),
+            w::ItemBody::Company(x) => B::Company(x.lift()),
+            w::ItemBody::Site(x) => B::Site(x.lift()),
+            w::ItemBody::ContactType(x) => B::ContactType(x.lift()),
+        }
+    }
+}
+
+impl Lower<w::ItemBody> for model::ItemBody {
+    fn lower(self) -> Result<w::ItemBody, OtherApi> {
+        use model::ItemBody as B;
+        Ok(match self {
+            B::Contact(x) => w::ItemBody::Contact(x.lift()),
+            B::DirectoryUser(x) => w::ItemBody::DirectoryUser(x.lift()),
+            B::Appointment(x) => w::ItemBody::Appointment(x.lift()),
+            B::Task(x) => w::ItemBody::Task(x.lift()),
+            B::ServiceCall(x) => w::ItemBody::ServiceCall(x.lift()),
+            B::EmailMessage(x) => w::ItemBody::EmailMessage(x.lift()),
+            B::Mailbox(x) => w::ItemBody::Mailbox(x.lift()),
+            B::Company(x) => w::ItemBody::Company(x.lift()),
+            B::Site(x) => w::ItemBody::Site(x.lift()),
+            B::ContactType(x) => w::ItemBody::ContactType(x.lift()),
+            other @ (B::Event(_) | B::MailboxContact(_) | B::Todo(_) | B::MailboxInfo(_)) => {
+                return Err(OtherApi {
+                    kind: other.kind_name(),
+                })
+            }
+        })
+    }
+}
+
+impl Lift<model::ItemBody> for mt::MailboxBody {
+    fn lift(self) -> model::ItemBody {
+        match self {
+            mt::MailboxBody::Event(x) => model::ItemBody::Event(x.lift()),
+            mt::MailboxBody::Contact(x) => model::ItemBody::MailboxContact(x.lift()),
+            mt::MailboxBody::Todo(x) => model::ItemBody::Todo(x.lift()),
+            mt::MailboxBody::Mailbox(x) => model::ItemBody::MailboxInfo(x.lift()),
+        }
+    }
+}
+
+impl Lower<mt::MailboxBody> for model::ItemBody {
+    fn lower(self) -> Result<mt::MailboxBody, OtherApi> {
+        use model::ItemBody as B;
+        Ok(match self {
+            B::Event(x) => mt::MailboxBody::Event(x.lift()),
+            B::MailboxContact(x) => mt::MailboxBody::Contact(x.lift()),
+            B::Todo(x) => mt::MailboxBody::Todo(x.lift()),
+            B::MailboxInfo(x) => mt::MailboxBody::Mailbox(x.lift()),
+            other => {
+                return Err(OtherApi {
+                    kind: other.kind_name(),
+                })
+            }
+        })
+    }
+}
+
+impl Lift<model::Item> for w::Item {
+    fn lift(self) -> model::Item {
+        let w::Item {
+            id,
+            version,
+            removed,
+            body,
+        } = self;
+        model::Item {
+            id,
+            version,
+            removed: removed.lift(),
+            body: body.lift(),
+        }
+    }
+}
+
+impl Lower<w::Item> for model::Item {
+    fn lower(self) -> Result<w::Item, OtherApi> {
+        let model::Item {
+            id,
+            version,
+            removed,
+            body,
+        } = self;
+        Ok(w::Item {
+            id,
+            version,
+            removed: removed.lift(),
+            body: body.lower()?,
+        })
+    }
+}
+
+impl Lift<model::Item> for mt::MailboxItem {
+    fn lift(self) -> model::Item {
+        let mt::MailboxItem {
+            id,
+            version,
+            removed,
+            body,
+        } = self;
+        model::Item {
+            id,
+            version,
+            removed: removed.lift(),
+            body: body.lift(),
+        }
+    }
+}
+
+impl Lower<c::WriteOp> for model::WriteOp {
+    fn lower(self) -> Result<c::WriteOp, OtherApi> {
+        let model::WriteOp {
+            op_id,
+            action,
+            target_id,
+            body,
+            fields,
+        } = self;
+        Ok(c::WriteOp {
+            op_id,
+            action: action.lift(),
+            target_id,
+            body: body.lower()?,
+            fields,
+        })
+    }
+}
+
+impl Lower<ma::MailboxWriteOp> for model::WriteOp {
+    fn lower(self) -> Result<ma::MailboxWriteOp, OtherApi> {
+        let model::WriteOp {
+            op_id,
+            action,
+            target_id,
+            body,
+            fields,
+        } = self;
+        Ok(ma::MailboxWriteOp {
+            op_id,
+            action: action.lift(),
+            target_id,
+            body: body.lower()?,
+            fields,
+        })
+    }
 }
 
 /// A current mapper's decision: the intent with its typed policy.

@@ -18,7 +18,7 @@
 mod lift;
 pub mod v0_1_0;
 
-pub(crate) use lift::Lift;
+pub(crate) use lift::{Lift, Lower, OtherApi};
 
 /// The `connector` world's core: what every connector since 0.1.0 exports.
 /// The world in `wit/` also exports `field-selection` since 0.1.2; this
@@ -80,6 +80,26 @@ pub mod connector_fields {
         ",
         path: "../../wit",
         world: "connector-fields",
+        exports: { default: async },
+        with: {
+            "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
+        },
+    });
+}
+
+/// The `mailbox-api` export of connectors built against 0.1.3 or later (with
+/// the `connector-api` it uses types of), bound on its own.
+pub mod connector_mailbox {
+    wasmtime::component::bindgen!({
+        inline: "
+            package syncbridge:host-bindings;
+            world connector-mailbox {
+                export syncbridge:plugin/connector-api@0.1.3;
+                export syncbridge:plugin/mailbox-api@0.1.3;
+            }
+        ",
+        path: "../../wit",
+        world: "connector-mailbox",
         exports: { default: async },
         with: {
             "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,

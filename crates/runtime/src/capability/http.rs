@@ -164,6 +164,9 @@ pub struct ConnectionHttp {
     pub allow_private_network: bool,
     pub credentials: Arc<BTreeMap<String, BoundCredential>>,
     pub concurrency: Arc<Semaphore>,
+    /// Requests in flight for the mailbox a mailbox-scope call addresses;
+    /// set by the runtime for such calls.
+    pub mailbox: Option<Arc<Semaphore>>,
 }
 
 impl HttpClients {
@@ -189,6 +192,17 @@ impl HttpClients {
         let port = url.port_or_known_default().unwrap_or(443);
         self.check_destination(conn, &host, port)?;
 
+        // The mailbox's permit first, so no connection permit is held while
+        // waiting for a busy mailbox.
+        let _mailbox_permit = match &conn.mailbox {
+            Some(limit) => Some(
+                limit
+                    .acquire()
+                    .await
+                    .map_err(|_| HttpError::Transient("connection is shutting down".into()))?,
+            ),
+            None => None,
+        };
         let _permit = conn
             .concurrency
             .acquire()
@@ -531,6 +545,7 @@ mod tests {
                 },
             )])),
             concurrency: Arc::new(Semaphore::new(1)),
+            mailbox: None,
         };
         let clients = HttpClients::new(HttpSettings::default(), Default::default()).unwrap();
         let request = |credential: Option<&str>| OutboundRequest {

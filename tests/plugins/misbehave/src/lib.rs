@@ -14,6 +14,12 @@
 //!   reversed, so the forward bytes never exist unless something put them
 //!   there) and answers `found` or `absent` as the cursor;
 //! - anything else: returns an empty page.
+//!
+//! `calendar:` scopes are served through `mailbox-api` (WIT 0.1.3): `pull`
+//! answers one all-day private event in Europe/Berlin, `lookup` one event per
+//! key, and `push` answers each op with `<action>:<subject>` as the target id,
+//! so the host's routing and conversions can be checked without a service.
+//! A `fetch=<url>` option (last in the scope) makes `pull` call that URL first.
 
 use syncbridge_sdk::http::Request;
 use syncbridge_sdk::prelude::*;
@@ -31,8 +37,120 @@ fn page(cursor: Option<String>) -> Page {
     }
 }
 
+fn event(subject: &str) -> mailbox::MailboxBody {
+    use mailbox::*;
+    let zone = Some(Zone {
+        iana: "Europe/Berlin".into(),
+        windows: Some("W. Europe Standard Time".into()),
+    });
+    MailboxBody::Event(Event {
+        kind: EventKind::SeriesMaster,
+        series_id: None,
+        original_start: None,
+        subject: Some(subject.into()),
+        start: EventTime {
+            utc: "2026-03-23T23:00:00Z".into(),
+            zone: zone.clone(),
+        },
+        end: EventTime {
+            utc: "2026-03-24T23:00:00Z".into(),
+            zone,
+        },
+        all_day: true,
+        show_as: ShowAs::Free,
+        sensitivity: Sensitivity::Private,
+        series: Some(Series {
+            rrule: "FREQ=WEEKLY;BYDAY=TU;COUNT=3".into(),
+            zone: Zone {
+                iana: "Europe/Berlin".into(),
+                windows: Some("W. Europe Standard Time".into()),
+            },
+            modified: Vec::new(),
+            deleted: vec!["2026-03-30T22:00:00Z".into()],
+        }),
+        organizer: None,
+        attendees: vec![Participant {
+            address: EmailAddress {
+                address: "bob@contoso.test".into(),
+                name: None,
+            },
+            role: AttendeeRole::Optional,
+            response: Response::Tentative,
+        }],
+        location: None,
+        categories: Vec::new(),
+        body: None,
+        reminder_minutes: Some(15),
+        anchor: Some("anchor-1".into()),
+    })
+}
+
 impl Connector for Misbehave {
     type Config = syncbridge_sdk::config::AnyObject;
+
+    fn mailbox_scopes() -> Vec<String> {
+        vec!["calendar".into()]
+    }
+
+    fn pull_mailbox(
+        _config: &Self::Config,
+        request: PullRequest,
+    ) -> Result<mailbox::MailboxPage, PluginError> {
+        if let Some((_, url)) = request.scope.split_once("fetch=") {
+            Request::get(url).send()?;
+        }
+        Ok(mailbox::MailboxPage {
+            items: vec![mailbox::MailboxItem {
+                id: "ev-1".into(),
+                version: Some("ck-1".into()),
+                removed: None,
+                body: Some(event("Offsite")),
+            }],
+            cursor: Some("sync-state-1".into()),
+            more: false,
+            full: true,
+        })
+    }
+
+    fn lookup_mailbox(
+        _config: &Self::Config,
+        _scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<mailbox::MailboxItem>, PluginError> {
+        Ok(keys
+            .into_iter()
+            .map(|key| mailbox::MailboxItem {
+                body: Some(event(&key)),
+                id: key,
+                version: None,
+                removed: None,
+            })
+            .collect())
+    }
+
+    fn push_mailbox(
+        _config: &Self::Config,
+        _scope: &str,
+        batch: Vec<mailbox::MailboxWriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        Ok(syncbridge_sdk::batch::push_each(batch, |op| {
+            let subject = match &op.body {
+                Some(mailbox::MailboxBody::Event(e)) => e.subject.clone().unwrap_or_default(),
+                _ => return Err(PluginError::invalid("only events")),
+            };
+            let action = match op.action {
+                WriteAction::Create => "create",
+                WriteAction::Update => "update",
+                WriteAction::Deactivate => "deactivate",
+                WriteAction::Reactivate => "reactivate",
+                WriteAction::Delete => "delete",
+            };
+            Ok(WriteOk {
+                target_id: format!("{action}:{subject}"),
+                version: None,
+            })
+        }))
+    }
 
     fn describe() -> Description {
         Description::named("misbehave")

@@ -82,6 +82,38 @@ impl Default for AutotaskState {
     }
 }
 
+/// The fields the service moves to "now" when a row is created or changed: each entity has the
+/// one or two of these its swagger model lists (Contacts and ToDos `lastModifiedDate`,
+/// ServiceCalls `lastModifiedDateTime`, Appointments `updateDateTime`, Companies
+/// `lastActivityDate` and `lastTrackedModifiedDateTime`, Opportunities `lastActivity`).
+pub const MODIFIED_FIELDS: &[&str] = &[
+    "lastModifiedDate",
+    "lastModifiedDateTime",
+    "lastActivityDate",
+    "lastTrackedModifiedDateTime",
+    "updateDateTime",
+    "lastActivity",
+];
+
+/// The entity key (lowercase path name) of an entity name as seeds and tests spell it: `ToDos`
+/// is the `CompanyToDos` entity (queried as `CompanyToDos/query`, written under
+/// `Companies/{id}/ToDos`).
+pub fn entity_key(name: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "todos" => "companytodos".into(),
+        other => other.into(),
+    }
+}
+
+fn stamp_modified(row: &mut Map<String, Value>) {
+    let now = crate::util::now_iso_ms();
+    for f in MODIFIED_FIELDS {
+        if row.contains_key(*f) {
+            row.insert((*f).into(), json!(now));
+        }
+    }
+}
+
 /// Field list of an entity.
 pub fn entity_fields(name: &str) -> Option<&'static [(&'static str, Ty)]> {
     ENTITIES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
@@ -91,7 +123,7 @@ pub fn entity_fields(name: &str) -> Option<&'static [(&'static str, Ty)]> {
 const CHILDREN: &[(&str, &str, &str, &str)] = &[
     ("companies", "contacts", "contacts", "companyID"),
     ("companies", "locations", "companylocations", "companyID"),
-    ("companies", "todos", "todos", "companyID"),
+    ("companies", "todos", "companytodos", "companyID"),
     (
         "servicecalls",
         "tickets",
@@ -138,15 +170,12 @@ impl AutotaskState {
         {
             o.insert("isActive".into(), json!(true));
         }
-        for date_field in [
-            "createDate",
-            "createDateTime",
-            "lastModifiedDate",
-            "lastModifiedDateTime",
-            "lastActivityDate",
-        ] {
-            if o.get(date_field) == Some(&Value::Null) {
-                o.insert(date_field.into(), json!(crate::util::now_iso_ms()));
+        for date_field in ["createDate", "createDateTime"]
+            .iter()
+            .chain(MODIFIED_FIELDS)
+        {
+            if o.get(*date_field) == Some(&Value::Null) {
+                o.insert((*date_field).into(), json!(crate::util::now_iso_ms()));
             }
         }
         o.insert(
@@ -163,7 +192,7 @@ impl AutotaskState {
         let id = given
             .get("id")
             .and_then(|v| v.as_i64())
-            .filter(|i| *i > 0)
+            .filter(|i| *i >= 0)
             .unwrap_or_else(|| {
                 self.next_id += 1;
                 self.next_id
@@ -184,7 +213,7 @@ impl AutotaskState {
             self.zone_name = z.clone();
         }
         for (name, rows) in &seed.entities {
-            let n = name.to_ascii_lowercase();
+            let n = entity_key(name);
             for r in rows {
                 self.insert(&n, r);
             }
@@ -224,15 +253,15 @@ impl AutotaskHandle<'_> {
     }
     /// Inserts a row (camelCase JSON) and returns its id.
     pub fn insert(&self, entity: &str, row: Value) -> i64 {
-        lock(&self.0.autotask).insert(&entity.to_ascii_lowercase(), &row)
+        lock(&self.0.autotask).insert(&entity_key(entity), &row)
     }
-    /// Edits a row as a person in Autotask would: the given fields change and
-    /// `lastModifiedDate` moves to now. False when there is no such row.
+    /// Edits a row as a person in Autotask would: the given fields change and the entity's
+    /// modification dates ([`MODIFIED_FIELDS`]) move to now. False when there is no such row.
     pub fn edit(&self, entity: &str, id: i64, patch: Value) -> bool {
         let mut s = lock(&self.0.autotask);
         let Some(row) = s
             .entities
-            .get_mut(&entity.to_ascii_lowercase())
+            .get_mut(&entity_key(entity))
             .and_then(|rows| rows.get_mut(&id))
         else {
             return false;
@@ -240,8 +269,8 @@ impl AutotaskHandle<'_> {
         for (k, v) in patch.as_object().into_iter().flatten() {
             row[k] = v.clone();
         }
-        if row.get("lastModifiedDate").is_some() {
-            row["lastModifiedDate"] = json!(crate::util::now_iso_ms());
+        if let Some(o) = row.as_object_mut() {
+            stamp_modified(o);
         }
         true
     }
@@ -249,7 +278,7 @@ impl AutotaskHandle<'_> {
     pub fn delete(&self, entity: &str, id: i64) -> bool {
         lock(&self.0.autotask)
             .entities
-            .get_mut(&entity.to_ascii_lowercase())
+            .get_mut(&entity_key(entity))
             .and_then(|rows| rows.remove(&id))
             .is_some()
     }
@@ -257,7 +286,7 @@ impl AutotaskHandle<'_> {
     pub fn rows(&self, entity: &str) -> Vec<Value> {
         lock(&self.0.autotask)
             .entities
-            .get(&entity.to_ascii_lowercase())
+            .get(&entity_key(entity))
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
     }
@@ -265,7 +294,7 @@ impl AutotaskHandle<'_> {
     pub fn get(&self, entity: &str, id: i64) -> Option<Value> {
         lock(&self.0.autotask)
             .entities
-            .get(&entity.to_ascii_lowercase())?
+            .get(&entity_key(entity))?
             .get(&id)
             .cloned()
     }
@@ -657,6 +686,7 @@ fn top_level_write(entity: &str, m: &Method) -> bool {
     match entity {
         "companies" => matches!(m.as_str(), "POST" | "PATCH" | "PUT"),
         "resources" => matches!(m.as_str(), "PATCH" | "PUT"),
+        "opportunities" => matches!(m.as_str(), "POST" | "PATCH" | "PUT"),
         "appointments" | "servicecalls" => true,
         _ => false,
     }
@@ -668,7 +698,7 @@ fn child_delete(entity: &str) -> bool {
         entity,
         "contacts"
             | "companylocations"
-            | "todos"
+            | "companytodos"
             | "servicecalltasks"
             | "servicecallticketresources"
             | "servicecalltaskresources"
@@ -684,6 +714,13 @@ fn required_fields(entity: &str) -> &'static [&'static str] {
         "resources" => &["firstName", "lastName", "email", "isActive"],
         "appointments" => &["title", "startDateTime", "endDateTime", "resourceID"],
         "servicecalls" => &["companyID", "startDateTime", "endDateTime"],
+        "companytodos" => &[
+            "actionType",
+            "assignedToResourceID",
+            "companyID",
+            "startDateTime",
+            "endDateTime",
+        ],
         _ => &[],
     }
 }
@@ -736,12 +773,20 @@ fn create(store: &Store, entity: &str, body: Value, parent: Option<(&str, i64)>)
             o.insert(f.to_string(), json!(pid));
         }
     }
-    if entity == "contacts" && crate::odata::get_ci(&body, "companyID").is_none_or(|v| v.is_null())
-    {
-        return errors(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &["companyID is required."],
-        );
+    // Contacts, appointments and to-dos are refused without their required fields (the other
+    // entities' required fields are only reported by entityInformation/fields).
+    let enforced: &[&str] = match entity {
+        "contacts" => &["companyID"],
+        "appointments" | "companytodos" => required_fields(entity),
+        _ => &[],
+    };
+    for field in enforced {
+        if crate::odata::get_ci(&body, field).is_none_or(|v| v.is_null()) {
+            return errors(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &[&format!("{field} is required.")],
+            );
+        }
     }
     let id = lock(&store.autotask).insert(entity, &body);
     json_response(StatusCode::OK, &json!({ "itemId": id }))
@@ -803,15 +848,7 @@ fn update(
                 ro.insert(key, v.clone());
             }
         }
-        for f in [
-            "lastModifiedDate",
-            "lastModifiedDateTime",
-            "lastActivityDate",
-        ] {
-            if ro.contains_key(f) {
-                ro.insert(f.into(), json!(crate::util::now_iso_ms()));
-            }
-        }
+        stamp_modified(ro);
     }
     json_response(StatusCode::OK, &json!({ "itemId": id }))
 }

@@ -71,8 +71,29 @@ fn field_value<'a>(row: &'a Value, field: &str, udf: bool) -> Option<&'a Value> 
     }
 }
 
+/// A date-time string as an instant (RFC 3339, or without an offset = UTC, as Autotask sends).
+fn instant(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = v.as_str()?.trim();
+    if s.len() < 19 || s.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+/// Compares like the service: date-times as instants (whatever their precision), the rest as
+/// OData values.
 fn cmp(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
-    crate::odata::compare(a, b)
+    match (instant(a), instant(b)) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        _ => crate::odata::compare(a, b),
+    }
 }
 
 fn as_text(v: &Value) -> String {

@@ -425,3 +425,251 @@ async fn live_field_metadata_picklists_and_documented_write_routes() {
     let info: Value = common::get_json(&c, format!("{base}/Companies/entityInformation")).await;
     assert_eq!(info["info"]["canDelete"], false);
 }
+
+/// Seed of the calendar entities: the company 0 of the Autotask instance's owner, a resource,
+/// an appointment, a to-do, an opportunity and a service call with a ticket and a task.
+fn calendar_seed() -> Seed {
+    serde_json::from_value(json!({"autotask": {
+        "apiUsers": [{"userName": USER, "secret": SECRET, "integrationCode": CODE}],
+        "entities": {
+            "Companies": [{"id": 0, "companyName": "MSP"}, {"id": 1, "companyName": "Contoso", "ownerResourceID": 30}],
+            "Resources": [{"id": 30, "firstName": "Ann", "lastName": "Tech", "email": "ann@msp.example", "userName": "ann", "isActive": true}],
+            "Appointments": [{"id": 500, "resourceID": 30, "title": "Lunch", "startDateTime": "2026-03-02T12:00:00Z", "endDateTime": "2026-03-02T13:00:00Z"}],
+            "ToDos": [{"id": 600, "companyID": 1, "assignedToResourceID": 30, "actionType": 1, "activityDescription": "Call back",
+                       "startDateTime": "2026-03-03T09:00:00Z", "endDateTime": "2026-03-03T09:30:00Z"}],
+            "Opportunities": [{"id": 700, "companyID": 1, "contactID": 100, "ownerResourceID": 30, "title": "Renewal"}],
+            "ServiceCalls": [{"id": 800, "companyID": 1, "startDateTime": "2026-03-04T10:00:00Z", "endDateTime": "2026-03-04T11:00:00Z"}],
+            "ServiceCallTickets": [{"id": 810, "serviceCallID": 800, "ticketID": 77}],
+            "ServiceCallTicketResources": [{"id": 811, "serviceCallTicketID": 810, "resourceID": 30}],
+            "ServiceCallTasks": [{"id": 820, "serviceCallID": 800, "taskID": 88}],
+            "ServiceCallTaskResources": [{"id": 821, "serviceCallTaskID": 820, "resourceID": 30}]
+        }
+    }}))
+    .unwrap()
+}
+
+async fn query(c: &reqwest::Client, url: String, filter: Value) -> Vec<Value> {
+    let v: Value = common::json_of(c.post(url).json(&json!({ "filter": filter }))).await;
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn calendar_entities_are_seeded_and_queried_by_their_swagger_names() {
+    let sim = common::start(calendar_seed()).await;
+    let c = client();
+    let base = sim.autotask_url();
+    let by_resource = json!([{"op": "eq", "field": "resourceID", "value": 30}]);
+    let appts = query(
+        &c,
+        format!("{base}/Appointments/query"),
+        by_resource.clone(),
+    )
+    .await;
+    assert_eq!(appts.len(), 1);
+    for f in [
+        "title",
+        "description",
+        "startDateTime",
+        "endDateTime",
+        "createDateTime",
+        "creatorResourceID",
+        "updateDateTime",
+    ] {
+        assert!(
+            appts[0].get(f).is_some(),
+            "Appointments has {f}: {}",
+            appts[0]
+        );
+    }
+    assert!(
+        appts[0]["updateDateTime"].is_string(),
+        "seeding stamps updateDateTime"
+    );
+    // To-dos are the CompanyToDos entity; there is no top-level ToDos entity.
+    let todos = query(
+        &c,
+        format!("{base}/CompanyToDos/query"),
+        json!([{"op": "eq", "field": "assignedToResourceID", "value": 30}]),
+    )
+    .await;
+    assert_eq!(todos.len(), 1);
+    assert!(todos[0]["lastModifiedDate"].is_string());
+    let (status, _) = common::status_json(
+        c.post(format!("{base}/ToDos/query"))
+            .json(&json!({"filter": by_resource})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let opps = query(
+        &c,
+        format!("{base}/Opportunities/query"),
+        json!([{"op": "eq", "field": "ownerResourceID", "value": 30}]),
+    )
+    .await;
+    assert_eq!((opps.len(), &opps[0]["contactID"]), (1, &json!(100)));
+    assert!(opps[0]["lastActivity"].is_string());
+    let owned = query(
+        &c,
+        format!("{base}/Companies/query"),
+        json!([{"op": "eq", "field": "ownerResourceID", "value": 30}]),
+    )
+    .await;
+    assert_eq!(owned.len(), 1);
+    // The instance owner's company keeps id 0.
+    assert!(sim.autotask().get("companies", 0).is_some());
+    let task_resources = query(
+        &c,
+        format!("{base}/ServiceCallTaskResources/query"),
+        json!([{"op": "eq", "field": "resourceID", "value": 30}]),
+    )
+    .await;
+    assert_eq!(task_resources[0]["serviceCallTaskID"], 820);
+    let calls = query(
+        &c,
+        format!("{base}/ServiceCalls/query"),
+        json!([{"op": "in", "field": "id", "value": [800]}]),
+    )
+    .await;
+    assert!(calls[0]["lastModifiedDateTime"].is_string());
+}
+
+#[tokio::test]
+async fn writes_move_the_modification_dates_so_change_queries_find_them() {
+    let sim = common::start(calendar_seed()).await;
+    let c = client();
+    let base = sim.autotask_url();
+    let before = sim.autotask().get("appointments", 500).unwrap()["updateDateTime"].clone();
+    let todo_before = sim.autotask().get("todos", 600).unwrap()["lastModifiedDate"].clone();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let r = common::patch_json(
+        &c,
+        format!("{base}/Appointments"),
+        &json!({"id": 500, "title": "Long lunch"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = common::patch_json(
+        &c,
+        format!("{base}/Companies/1/ToDos"),
+        &json!({"id": 600, "completedDate": "2026-03-03T10:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let appt = sim.autotask().get("appointments", 500).unwrap();
+    assert_eq!(appt["title"], "Long lunch");
+    assert!(appt["updateDateTime"].as_str() > before.as_str(), "{appt}");
+    let since = before.as_str().unwrap();
+    let changed = query(
+        &c,
+        format!("{base}/Appointments/query"),
+        json!([{"op": "gt", "field": "updateDateTime", "value": since}]),
+    )
+    .await;
+    assert_eq!(changed.len(), 1);
+    let todos = query(
+        &c,
+        format!("{base}/CompanyToDos/query"),
+        json!([{"op": "gt", "field": "lastModifiedDate", "value": todo_before}]),
+    )
+    .await;
+    assert_eq!(todos[0]["completedDate"], "2026-03-03T10:00:00Z");
+    // A person's edit in Autotask moves the dates too.
+    let opp_before = sim.autotask().get("opportunities", 700).unwrap()["lastActivity"].clone();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(sim
+        .autotask()
+        .edit("opportunities", 700, json!({"title": "Upsell"})));
+    assert!(
+        sim.autotask().get("opportunities", 700).unwrap()["lastActivity"].as_str()
+            > opp_before.as_str()
+    );
+}
+
+#[tokio::test]
+async fn appointments_and_to_dos_are_created_and_deleted_where_the_api_allows() {
+    let sim = common::start(calendar_seed()).await;
+    let c = client();
+    let base = sim.autotask_url();
+    let r: Value = common::json_of(c.post(format!("{base}/Appointments")).json(&json!({
+        "resourceID": 30, "title": "Dentist", "startDateTime": "2026-03-05T08:00:00Z", "endDateTime": "2026-03-05T09:00:00Z"}))).await;
+    let id = r["itemId"].as_i64().expect("itemId");
+    assert_eq!(
+        sim.autotask().get("appointments", id).unwrap()["title"],
+        "Dentist"
+    );
+    // Required fields are enforced.
+    let (status, v) = common::status_json(
+        c.post(format!("{base}/Appointments"))
+            .json(&json!({"title": "No times", "resourceID": 30})),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert!(
+        v["errors"][0].as_str().unwrap().contains("startDateTime"),
+        "{v}"
+    );
+    let (status, _) = common::status_json(c.delete(format!("{base}/Appointments/{id}"))).await;
+    assert_eq!(status, 200);
+    assert!(sim.autotask().get("appointments", id).is_none());
+    // To-dos: created and deleted under their company only.
+    let r: Value = common::json_of(c.post(format!("{base}/Companies/0/ToDos")).json(&json!({
+        "assignedToResourceID": 30, "actionType": 1, "activityDescription": "Order parts",
+        "startDateTime": "2026-03-06T08:00:00Z", "endDateTime": "2026-03-06T08:30:00Z"})))
+    .await;
+    let todo = r["itemId"].as_i64().expect("itemId");
+    assert_eq!(sim.autotask().get("todos", todo).unwrap()["companyID"], 0);
+    let (status, _) = common::status_json(
+        c.post(format!("{base}/Companies/0/ToDos"))
+            .json(&json!({"activityDescription": "x"})),
+    )
+    .await;
+    assert_eq!(
+        status, 500,
+        "a to-do without its required fields is refused"
+    );
+    let (status, _) = common::status_json(c.delete(format!("{base}/CompanyToDos/{todo}"))).await;
+    assert_eq!(status, 405);
+    let (status, _) =
+        common::status_json(c.delete(format!("{base}/Companies/0/ToDos/{todo}"))).await;
+    assert_eq!(status, 200);
+    assert!(sim.autotask().get("todos", todo).is_none());
+    // Opportunities have no DELETE; resources are never created over the API.
+    let (status, _) = common::status_json(c.delete(format!("{base}/Opportunities/700"))).await;
+    assert_eq!(status, 405);
+    let (status, _) = common::status_json(
+        c.post(format!("{base}/Resources"))
+            .json(&json!({"firstName": "X"})),
+    )
+    .await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn date_filters_compare_instants_not_strings() {
+    let sim = common::start(calendar_seed()).await;
+    let c = client();
+    let base = sim.autotask_url();
+    // As strings "…12:00:00Z" > "…12:00:00.000Z"; as instants they are equal.
+    let at = |op: &str| json!([{"op": op, "field": "startDateTime", "value": "2026-03-02T12:00:00.000Z"}]);
+    assert_eq!(
+        query(&c, format!("{base}/Appointments/query"), at("eq"))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        query(&c, format!("{base}/Appointments/query"), at("gt"))
+            .await
+            .len(),
+        0
+    );
+    let later =
+        json!([{"op": "lt", "field": "startDateTime", "value": "2026-03-02T13:00:00+01:00"}]);
+    assert_eq!(
+        query(&c, format!("{base}/Appointments/query"), later)
+            .await
+            .len(),
+        0,
+        "13:00+01:00 is 12:00Z"
+    );
+}
