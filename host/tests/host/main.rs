@@ -9,6 +9,7 @@ mod connector_autotask;
 mod connector_autotask_calendar;
 mod connector_connectwise;
 mod connector_connectwise_calendar;
+mod connector_ews;
 mod connector_graph;
 mod control;
 mod engine_e2e;

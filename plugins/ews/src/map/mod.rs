@@ -1,0 +1,206 @@
+//! EWS items ↔ the canonical mailbox model (`syncbridge_sdk::types::mailbox`).
+//!
+//! Reading takes an item element of a GetItem/FindItem/SyncFolderItems answer; writing gives
+//! the properties of a CreateItem (in schema order) or the `SetItemField`/`DeleteItemField`
+//! changes of an UpdateItem for the canonical fields an update names.
+
+pub mod contact;
+pub mod event;
+pub mod todo;
+
+use crate::xml::{escape, t, Elem};
+use syncbridge_sdk::types::mailbox::{BodyType, RichText};
+use syncbridge_sdk::types::PluginError;
+
+/// The property set of the anchor extended property (shared with the Graph connector).
+pub const ANCHOR_SET: &str = "b6a4f0d2-6c1e-4c57-9a53-5f0e2d7c9b11";
+/// The anchor property's name.
+pub const ANCHOR_NAME: &str = "syncbridgeAnchor";
+
+/// The `ExtendedFieldURI` of the anchor.
+pub fn anchor_uri() -> String {
+    format!(
+        r#"<t:ExtendedFieldURI PropertySetId="{ANCHOR_SET}" PropertyName="{ANCHOR_NAME}" PropertyType="String"/>"#
+    )
+}
+
+/// A property of an item being written: where it goes (`uri`, for UpdateItem) and its element.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prop {
+    /// The path element: `<t:FieldURI …/>`, `<t:IndexedFieldURI …/>` or `<t:ExtendedFieldURI …/>`.
+    pub uri: String,
+    /// The element name in the item (orders CreateItem properties).
+    pub element: &'static str,
+    /// The property element with its value, or `None` to clear it.
+    pub xml: Option<String>,
+}
+
+impl Prop {
+    /// A plain field (`item:Subject`) with an optional value.
+    pub fn field(uri: &str, element: &'static str, xml: Option<String>) -> Self {
+        Prop {
+            uri: format!(r#"<t:FieldURI FieldURI="{uri}"/>"#),
+            element,
+            xml,
+        }
+    }
+
+    /// A text field: `<t:{element}>value</t:{element}>`, cleared when `None` or empty.
+    pub fn text(uri: &str, element: &'static str, value: Option<&str>) -> Self {
+        Self::field(
+            uri,
+            element,
+            value.filter(|v| !v.is_empty()).map(|v| t(element, v)),
+        )
+    }
+}
+
+/// The anchor property.
+pub fn anchor_prop(anchor: Option<&str>) -> Prop {
+    Prop {
+        uri: anchor_uri(),
+        element: "ExtendedProperty",
+        xml: anchor.filter(|a| !a.is_empty()).map(|a| {
+            format!(
+                "<t:ExtendedProperty>{}<t:Value>{}</t:Value></t:ExtendedProperty>",
+                anchor_uri(),
+                escape(a)
+            )
+        }),
+    }
+}
+
+/// `item:Categories`.
+pub fn categories_prop(categories: &[String]) -> Prop {
+    let xml = (!categories.is_empty()).then(|| {
+        let inner: String = categories.iter().map(|c| t("String", c)).collect();
+        format!("<t:Categories>{inner}</t:Categories>")
+    });
+    Prop::field("item:Categories", "Categories", xml)
+}
+
+/// `item:Body`.
+pub fn body_prop(body: Option<&RichText>) -> Prop {
+    let xml = body.filter(|b| !b.content.is_empty()).map(|b| {
+        let kind = match b.body_type {
+            BodyType::Html => "HTML",
+            BodyType::Text => "Text",
+        };
+        format!(
+            r#"<t:Body BodyType="{kind}">{}</t:Body>"#,
+            escape(&b.content)
+        )
+    });
+    Prop::field("item:Body", "Body", xml)
+}
+
+/// The anchor value of an item element.
+pub fn anchor_of(item: &Elem) -> Option<String> {
+    item.all("ExtendedProperty")
+        .find(|p| {
+            p.child("ExtendedFieldURI").is_some_and(|u| {
+                u.attr("PropertyName") == Some(ANCHOR_NAME)
+                    && u.attr("PropertySetId")
+                        .is_some_and(|s| s.eq_ignore_ascii_case(ANCHOR_SET))
+            })
+        })
+        .and_then(|p| p.text_of("Value"))
+        .map(str::to_owned)
+}
+
+/// `Categories/String` values.
+pub fn categories_of(item: &Elem) -> Vec<String> {
+    item.child("Categories")
+        .map(|c| {
+            c.all("String")
+                .map(|s| s.text.clone())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `Body` with its `BodyType`.
+pub fn body_of(item: &Elem) -> Option<RichText> {
+    let b = item.child("Body")?;
+    if b.text.is_empty() {
+        return None;
+    }
+    let body_type = match b.attr("BodyType") {
+        Some(t) if t.eq_ignore_ascii_case("HTML") => BodyType::Html,
+        _ => BodyType::Text,
+    };
+    Some(RichText {
+        content: b.text.clone(),
+        body_type,
+    })
+}
+
+/// An `xs:dateTime` as RFC 3339 UTC (`2026-11-23T08:00:00Z`); `None` when it is not one.
+pub fn utc(value: &str) -> Option<String> {
+    let value = value.trim();
+    let parsed = chrono::DateTime::parse_from_rfc3339(value)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|n| n.and_utc())
+        })
+        .ok()?;
+    Some(parsed.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// Parses an RFC 3339 instant from the canonical model.
+pub fn instant(field: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, PluginError> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            PluginError::invalid_field(field, format!("{value:?} is not an RFC 3339 instant"))
+        })
+}
+
+/// Sorts CreateItem properties by their position in `order` (EWS checks `xs:sequence`).
+pub fn in_schema_order(mut props: Vec<Prop>, order: &[&str]) -> String {
+    props.retain(|p| p.xml.is_some());
+    props.sort_by_key(|p| {
+        order
+            .iter()
+            .position(|n| *n == p.element)
+            .unwrap_or(usize::MAX)
+    });
+    props.into_iter().filter_map(|p| p.xml).collect()
+}
+
+/// The `UpdateItem` changes for properties: set what has a value, delete what has none.
+pub fn changes(kind: &str, props: &[Prop]) -> String {
+    props
+        .iter()
+        .map(|p| match &p.xml {
+            Some(x) => format!(
+                "<t:SetItemField>{}<t:{kind}>{x}</t:{kind}></t:SetItemField>",
+                p.uri
+            ),
+            None => format!("<t:DeleteItemField>{}</t:DeleteItemField>", p.uri),
+        })
+        .collect()
+}
+
+/// The item-level elements every kind shares, in `t:ItemType` order.
+pub const ITEM_ORDER: &[&str] = &[
+    "ItemClass",
+    "Subject",
+    "Sensitivity",
+    "Body",
+    "Categories",
+    "ReminderDueBy",
+    "ReminderIsSet",
+    "ReminderMinutesBeforeStart",
+    "ExtendedProperty",
+];
+
+/// The refusal of a canonical field an update named but this kind does not have.
+pub fn unknown_field(field: &str, known: &[&str]) -> PluginError {
+    PluginError::invalid_field(
+        field,
+        format!("not a field of this item; fields are {}", known.join(", ")),
+    )
+}
