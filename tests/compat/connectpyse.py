@@ -1,6 +1,10 @@
 """ConnectWise Manage with connectpyse (PyPI), unmodified: companies and contacts CRUD and
 paging through the library's own API classes, conditions, page sizes, references, contact
-communication items.
+communication items; members, schedule entries and sales activities through the library's
+own controller (`CWController`) and models base (`CWModel`): connectpyse 0.8.1's `Member`,
+`ScheduleEntry` and `Activity` modules import `cw_model` as a top-level module and cannot be
+imported, so the script declares the same three controllers the library's `*_api` modules
+declare (module paths `system/members`, `schedule/entries`, `sales/activities`).
 
 Run through scripts/compat.sh (it starts the simulator with connectpyse.seed.json).
 """
@@ -18,6 +22,8 @@ from connectpyse.company.contact import Contact  # noqa: E402
 from connectpyse.company.contact_communication import ContactCommunication  # noqa: E402
 from connectpyse.company.contact_communications_api import ContactCommunicationsAPI  # noqa: E402
 from connectpyse.company.contacts_api import ContactsAPI  # noqa: E402
+from connectpyse.cw_controller import CWController  # noqa: E402
+from connectpyse.cw_model import CWModel  # noqa: E402
 from connectpyse.restapi import ApiError  # noqa: E402
 
 sys.path.insert(0, HERE)
@@ -212,6 +218,89 @@ def company_delete():
     refused(lambda: companies().get_company_by_id(state["company"]), 404)
 
 
+class Row(CWModel):
+    """Any ConnectWise record: connectpyse's models only name the fields they expect."""
+
+
+def controller(module_url, module, **params):
+    class Api(CWController):
+        def __init__(self, **kwargs):
+            self.module_url = module_url
+            self.module = module
+            self._class = Row
+            super().__init__(**kwargs)
+
+    api = Api(url=URL, auth=AUTH)
+    for k, v in params.items():
+        setattr(api, k, v)
+    return api
+
+
+def members(**params):
+    return controller("system", "members", **params)
+
+
+def entries(**params):
+    return controller("schedule", "entries", **params)
+
+
+def activities(**params):
+    return controller("sales", "activities", **params)
+
+
+def members_conditions():
+    got = list(members(conditions='identifier = "jdoe"')._get())
+    check(len(got) == 1 and got[0].primaryEmail == "jdoe@msp.example", f"{got}")
+    check(got[0].timeZone.get("name") == "Eastern Standard Time", f"{got[0].timeZone}")
+    check(members(conditions="inactiveFlag = true")._get_count() == 1, "inactive count")
+
+
+def activity_create():
+    made = activities()._create(Row({"name": "Call Contoso", "assignTo": {"identifier": "jdoe"},
+                                     "dateStart": "2026-03-02T09:00:00Z"}))
+    check(made.id > 0 and made.status.get("name") == "Open", f"{made.id} {made.status}")
+    check(made.assignTo.get("id") == 5, f"{made.assignTo}")
+    state["activity"] = made.id
+
+
+def entry_create():
+    made = entries()._create(Row({
+        "objectId": state["activity"], "member": {"identifier": "jdoe"}, "type": {"identifier": "C"},
+        "name": "Call Contoso", "dateStart": "2026-03-02T09:00:00Z", "dateEnd": "2026-03-02T10:30:00Z"}))
+    check(made.hours == 1.5 and made.doneFlag is False, f"{made.hours} {made.doneFlag}")
+    check(made.member.get("identifier") == "jdoe", f"{made.member}")
+    state["entry"] = made.id
+
+
+def entry_without_object_refused():
+    refused(lambda: entries()._create(Row({"member": {"identifier": "jdoe"}, "type": {"identifier": "S"}})), 400)
+
+
+def entry_conditions_and_changes():
+    mine = list(entries(conditions='member/identifier = "jdoe"')._get())
+    check([e.id for e in mine] == [state["entry"]], f"{[e.id for e in mine]}")
+    stamp = mine[0]._info["lastUpdated"]
+    later = list(entries(conditions=f"lastUpdated > [{stamp}]")._get())
+    check(later == [], f"{later}")
+
+
+def entry_update():
+    e = entries()._update_multiple_keys(state["entry"], {"doneFlag": True, "name": "Called"})
+    check(e.doneFlag is True and e.closeDate and e.name == "Called", f"{e.doneFlag} {e.closeDate}")
+
+
+def activity_close():
+    a = activities()._update(state["activity"], "status", {"id": 2})
+    check(a.status.get("name") == "Closed", f"{a.status}")
+
+
+def entry_and_activity_delete():
+    entries()._delete_by_id(state["entry"])
+    refused(lambda: entries()._get_by_id(state["entry"]), 404)
+    activities()._delete_by_id(state["activity"])
+    check(activities()._get_count() == 0, "activities left")
+
+
 for name, fn in [
     ("companies.count", companies_count),
     ("companies.paging", companies_paging),
@@ -232,6 +321,14 @@ for name, fn in [
     ("contacts.communications", contact_communications),
     ("contacts.delete", contact_delete),
     ("companies.delete", company_delete),
+    ("members.conditions", members_conditions),
+    ("activities.create", activity_create),
+    ("schedule entries.create", entry_create),
+    ("schedule entries.create without objectId refused", entry_without_object_refused),
+    ("schedule entries.conditions and lastUpdated", entry_conditions_and_changes),
+    ("schedule entries.update", entry_update),
+    ("activities.close", activity_close),
+    ("schedule entries and activities.delete", entry_and_activity_delete),
 ]:
     r.op(name, fn)
 r.finish()

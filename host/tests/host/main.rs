@@ -8,6 +8,7 @@ mod config_schema;
 mod connector_autotask;
 mod connector_autotask_calendar;
 mod connector_connectwise;
+mod connector_connectwise_calendar;
 mod connector_ews;
 mod connector_graph;
 mod connector_graph_mailbox;

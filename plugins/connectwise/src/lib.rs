@@ -13,6 +13,10 @@
 //!   full).
 //! - `lookup-items("contacts", ["email:a@b.c", "id:42"])`: e-mail keys through `childConditions`
 //!   on `communicationItems` (type Email), ids through `conditions=id in (…)`.
+//! - Calendar scopes (module [`calendar`]): `members` → `directory-user`,
+//!   `schedule-entries:member=<identifier>` → `appointment`, `activities:member=<identifier>` →
+//!   `task`, read with an overlapping `lastUpdated` change cursor ([`overlap`]) and written by
+//!   [`calendar_writes`].
 //! - `push("contacts", batch)`: create (`POST /company/contacts` with `communicationItems`,
 //!   `site`, `types`), update (`PATCH /company/contacts/{id}` with a JSON-Patch of the listed,
 //!   non-blank fields only), deactivate / reactivate (`inactiveFlag`), delete. Each operation has
@@ -24,6 +28,12 @@ use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::{classify_status, Method, Request, Response};
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{batch, paging, scope, url};
+
+pub mod calendar;
+pub mod calendar_writes;
+pub mod overlap;
+
+use calendar::CalendarScope;
 
 /// Connection configuration. Secrets never go here: they live in the `default` credential.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -138,8 +148,11 @@ impl Connector for ConnectWise {
                 ItemKind::Company,
                 ItemKind::Site,
                 ItemKind::ContactType,
+                ItemKind::DirectoryUser,
+                ItemKind::Appointment,
+                ItemKind::Task,
             ],
-            writes: vec![ItemKind::Contact],
+            writes: vec![ItemKind::Contact, ItemKind::Appointment, ItemKind::Task],
             credential_slots: vec![CREDENTIAL.into()],
             ..Description::named("ConnectWise PSA")
         }
@@ -193,6 +206,15 @@ impl Connector for ConnectWise {
     }
 
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
+        if let Some(scope) = CalendarScope::parse(&request.scope) {
+            return calendar::pull(
+                cfg,
+                &cfg.root()?,
+                &scope?,
+                request.cursor.as_deref(),
+                request.max_items,
+            );
+        }
         let scope = Scope::parse(&request.scope)?;
         let root = cfg.root()?;
         let mut cursor = paging::SinceCursor::parse(request.cursor.as_deref())?;
@@ -220,6 +242,9 @@ impl Connector for ConnectWise {
     }
 
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
+        if let Some(scope) = CalendarScope::parse(scope) {
+            return calendar::lookup(cfg, &cfg.root()?, &scope?, &keys);
+        }
         let scope = Scope::parse(scope)?;
         if scope.entity != Entity::Contacts {
             return Err(PluginError::Unsupported(
@@ -296,6 +321,11 @@ impl Connector for ConnectWise {
     }
 
     fn push(cfg: &Config, scope: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, PluginError> {
+        if let Some(scope) = CalendarScope::parse(scope) {
+            let (scope, root) = (scope?, cfg.root()?);
+            let mut writer = calendar_writes::CalendarWriter::new(cfg, &root, &scope);
+            return Ok(batch::push_each(ops, |op| writer.write(op)));
+        }
         let scope = Scope::parse(scope)?;
         if scope.entity != Entity::Contacts {
             return Err(PluginError::Unsupported("push writes contacts only".into()));
@@ -378,7 +408,7 @@ impl Scope {
             other => {
                 return Err(scope::unknown(
                     other,
-                    "contacts, companies, sites:company=<id> or contact-types",
+                    "contacts, companies, sites:company=<id>, contact-types, members, schedule-entries:member=<identifier> or activities:member=<identifier>",
                 ))
             }
         };

@@ -948,3 +948,5 @@ fn a_contacts_pass_after_the_first_reads_what_changed_since_the_newest_it_saw() 
     let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
     assert_eq!(cursor.since.as_deref(), Some("2026-01-01T00:00:00Z"));
 }
+
+mod calendar;

@@ -114,6 +114,7 @@ pub fn generate(spec: &GeneratorSpec) -> Seed {
     let mut at_appointments = vec![];
     let mut cw_companies = vec![];
     let mut cw_contacts = vec![];
+    let mut cw_entries = vec![];
     let mut dyn_mailboxes = vec![];
     let mut dyn_contacts = vec![];
     let profile = "00000000-0000-4000-a000-000000000001";
@@ -155,6 +156,8 @@ pub fn generate(spec: &GeneratorSpec) -> Seed {
                 events.push(json!({"subject": format!("Meeting {a} of {given}"), "start": {"dateTime": s, "timeZone": "UTC"}, "end": {"dateTime": e, "timeZone": "UTC"}, "location": {"displayName": format!("Room {a}")}}));
                 items.push(json!({"folder": "calendar", "xml": format!(r#"<t:CalendarItem xmlns:t="{T}"><t:Subject>Meeting {a} of {given}</t:Subject><t:Start>{s}Z</t:Start><t:End>{e}Z</t:End><t:Location>Room {a}</t:Location></t:CalendarItem>"#)}));
                 at_appointments.push(json!({"title": format!("Meeting {a} of {given}"), "startDateTime": format!("{s}Z"), "endDateTime": format!("{e}Z"), "resourceID": 30 + (u % 5) as i64}));
+                cw_entries.push(json!({"name": format!("Meeting {a} of {given}"), "dateStart": format!("{s}Z"), "dateEnd": format!("{e}Z"),
+                    "member": {"identifier": format!("tech{}", u % 5)}, "type": {"identifier": "M"}}));
             }
             let mut contacts = vec![];
             for c in 0..spec.contacts {
@@ -195,6 +198,8 @@ pub fn generate(spec: &GeneratorSpec) -> Seed {
         }));
     }
     let resources: Vec<serde_json::Value> = (0..5).map(|r| json!({"id": 30 + r, "firstName": GIVEN[r as usize], "lastName": "Tech", "email": format!("tech{r}@msp.example"), "userName": format!("tech{r}"), "isActive": true})).collect();
+    let members: Vec<serde_json::Value> = (0..5).map(|r| json!({"id": 30 + r, "identifier": format!("tech{r}"), "firstName": GIVEN[r as usize], "lastName": "Tech",
+        "primaryEmail": format!("tech{r}@msp.example"), "timeZone": {"name": "Eastern Standard Time"}})).collect();
     let seed = json!({
         "graph": {"tenants": graph_tenants},
         "ews": {"accounts": ews_accounts, "items": ews_items},
@@ -202,7 +207,7 @@ pub fn generate(spec: &GeneratorSpec) -> Seed {
             "entities": {"Companies": at_companies, "Contacts": at_contacts, "Resources": resources, "Appointments": at_appointments}},
         "connectwise": {"credentials": [{"companyId": "msp", "publicKey": "sim-public", "privateKey": GENERATED_SECRET}],
             "contactTypes": [{"id": 1, "description": "Employee", "defaultFlag": true}, {"id": 2, "description": "Owner"}],
-            "companies": cw_companies, "contacts": cw_contacts},
+            "companies": cw_companies, "contacts": cw_contacts, "members": members, "scheduleEntries": cw_entries},
         "dynamics": {"tokens": [GENERATED_DYNAMICS_TOKEN],
             "rows": {"emailserverprofiles": [{"emailserverprofileid": profile, "name": "Exchange Online", "servertype": 3}],
                      "mailboxes": dyn_mailboxes, "contacts": dyn_contacts}}
@@ -236,5 +241,12 @@ mod tests {
         assert_eq!(s.graph.tenants[1].users.len(), 20);
         assert_eq!(s.ews.accounts.len(), 2 * 21);
         assert_eq!(s.connectwise.contacts.len(), 40);
+        assert_eq!(s.connectwise.members.len(), 5);
+        assert_eq!(s.connectwise.schedule_entries.len(), 2 * 20 * 2);
+        let mut cw = crate::connectwise::CwState::default();
+        cw.apply_seed(&s.connectwise);
+        let entries = &cw.tables["schedule/entries"];
+        assert_eq!(entries.len(), 80, "every generated entry is valid");
+        assert!(entries.values().all(|e| e["member"]["name"].is_string()));
     }
 }

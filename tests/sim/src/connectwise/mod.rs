@@ -4,6 +4,7 @@
 //! header; `conditions`/`childConditions`/`orderBy`/`fields`, `page`/`pageSize` (≤ 1000) with a
 //! `Link` header; JSON-Patch `PATCH`; CW error objects `{"code","message","errors"}`.
 
+pub mod calendar;
 pub mod conditions;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use self::calendar::{
+    ACTIVITIES, ACTIVITY_STATUSES, ACTIVITY_TYPES, MEMBERS, SCHEDULE_STATUSES, SCHEDULE_TYPES,
+    TIME_ZONES,
+};
 use crate::store::Store;
 use crate::util::{header, json_response, lock, parse_query, percent_encode, query_get};
 
@@ -45,12 +50,17 @@ pub struct CwSeed {
     pub contacts: Vec<Value>,
     /// Contact types (`{"id","description","defaultFlag"}`).
     pub contact_types: Vec<Value>,
-    /// Schedule entries.
+    /// Schedule entries (`member {id}` or `{identifier}`, `type {id}` or `{identifier}`).
     pub schedule_entries: Vec<Value>,
+    /// Members (`identifier`, `firstName`, `lastName`, `primaryEmail`, `timeZone {id}`...).
+    pub members: Vec<Value>,
+    /// Sales activities (`name`, `assignTo {identifier}`, `status {id}`...).
+    pub activities: Vec<Value>,
 }
 
 /// Collections: `company/companies`, `company/sites`, `company/contacts`,
-/// `company/contacts/types`, `company/communicationtypes`, `schedule/entries`.
+/// `company/contacts/types`, `company/communicationtypes`, `schedule/entries`,
+/// `system/members`, `sales/activities` and the setup tables of [`calendar`].
 #[derive(Debug)]
 pub struct CwState {
     /// Accepted credentials.
@@ -259,6 +269,8 @@ fn model_fields(table: &str) -> Option<&'static [&'static str]> {
             "hours",
             "_info",
         ],
+        MEMBERS => calendar::MEMBER_FIELDS,
+        ACTIVITIES => calendar::ACTIVITY_FIELDS,
         COMM_ITEMS => &[
             "id",
             "contactId",
@@ -302,6 +314,14 @@ impl Default for CwState {
             1,
             json!({"id": 1, "name": "Active", "defaultFlag": true, "inactiveFlag": false, "_info": info()}),
         );
+        for (table, rows) in calendar::setup_tables() {
+            let t = s.tables.entry(table.into()).or_default();
+            for mut row in rows {
+                let id = row["id"].as_i64().unwrap_or_default();
+                row["_info"] = info();
+                t.insert(id, row);
+            }
+        }
         s
     }
 }
@@ -357,12 +377,11 @@ impl CwState {
                 o.entry("primaryAddressFlag").or_insert(json!(false));
                 o.entry("inactiveFlag").or_insert(json!(false));
             }
-            ENTRIES => {
-                o.entry("doneFlag").or_insert(json!(false));
-            }
+            MEMBERS | ACTIVITIES | ENTRIES => calendar::defaults(table, o),
             _ => {}
         }
         self.resolve_refs(table, &mut v);
+        derive(table, &mut v);
         v
     }
 
@@ -423,13 +442,29 @@ impl CwState {
         let t = self.tables.get(table)?;
         match r.get("id").and_then(Value::as_i64) {
             Some(id) => t.get(&id),
-            None if table == COMPANIES => r["identifier"].as_str().and_then(|ident| {
-                t.values().find(|c| {
-                    c["identifier"]
-                        .as_str()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(ident))
+            None if matches!(table, COMPANIES | MEMBERS | SCHEDULE_TYPES) => {
+                r["identifier"].as_str().and_then(|ident| {
+                    t.values().find(|c| {
+                        c["identifier"]
+                            .as_str()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(ident))
+                    })
                 })
-            }),
+            }
+            // setup tables: by name
+            None if matches!(
+                table,
+                TIME_ZONES | SCHEDULE_STATUSES | ACTIVITY_TYPES | ACTIVITY_STATUSES
+            ) =>
+            {
+                r["name"].as_str().and_then(|n| {
+                    t.values().find(|c| {
+                        c["name"]
+                            .as_str()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(n))
+                    })
+                })
+            }
             None => None,
         }
     }
@@ -447,6 +482,23 @@ impl CwState {
                 ("defaultContact", CONTACTS, false),
             ],
             SITES => &[("company", COMPANIES, false)],
+            MEMBERS => &[
+                ("timeZone", TIME_ZONES, false),
+                ("reportsTo", MEMBERS, false),
+            ],
+            ENTRIES => &[
+                ("member", MEMBERS, false),
+                ("type", SCHEDULE_TYPES, false),
+                ("status", SCHEDULE_STATUSES, false),
+            ],
+            ACTIVITIES => &[
+                ("assignTo", MEMBERS, false),
+                ("assignedBy", MEMBERS, false),
+                ("type", ACTIVITY_TYPES, false),
+                ("status", ACTIVITY_STATUSES, false),
+                ("company", COMPANIES, false),
+                ("contact", CONTACTS, false),
+            ],
             _ => &[],
         }
     }
@@ -471,6 +523,13 @@ impl CwState {
                     CONTACT_TYPES => json!({"id": row["id"], "name": row["description"]}),
                     CONTACTS => json!({"id": row["id"], "name": format!("{} {}",
                         row["firstName"].as_str().unwrap_or(""), row["lastName"].as_str().unwrap_or("")).trim()}),
+                    MEMBERS => {
+                        json!({"id": row["id"], "identifier": row["identifier"], "name": format!("{} {}",
+                        row["firstName"].as_str().unwrap_or(""), row["lastName"].as_str().unwrap_or("")).trim()})
+                    }
+                    SCHEDULE_TYPES => {
+                        json!({"id": row["id"], "identifier": row["identifier"], "name": row["name"]})
+                    }
                     _ => json!({"id": row["id"], "name": row["name"]}),
                 };
             }
@@ -485,6 +544,9 @@ impl CwState {
             COMPANIES => "company",
             SITES => "site",
             COMM_ITEMS => "contactCommunication",
+            MEMBERS => "member",
+            ENTRIES => "scheduleEntry",
+            ACTIVITIES => "activity",
             _ => "record",
         };
         let bad = |field: &str, what: &str| {
@@ -508,6 +570,12 @@ impl CwState {
                         SITES => "Site",
                         CONTACT_TYPES => "Contact type",
                         STATUSES => "Company status",
+                        MEMBERS => "Member",
+                        TIME_ZONES => "Time zone",
+                        SCHEDULE_TYPES => "Schedule type",
+                        SCHEDULE_STATUSES => "Schedule status",
+                        ACTIVITY_TYPES => "Activity type",
+                        ACTIVITY_STATUSES => "Activity status",
                         _ => "Contact",
                     };
                     return Err(bad(field, what));
@@ -538,6 +606,49 @@ impl CwState {
             });
             if !known {
                 return Err(bad("communicationItems/type", "Communication type"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a schedule entry whose type points to another record (`S`, `C`, `P`) without an
+    /// `objectId` (for `C`, an activity that exists), or that ends before it starts.
+    fn check_entry_object(&self, table: &str, v: &Value) -> Result<(), Response> {
+        if table != ENTRIES {
+            return Ok(());
+        }
+        let bad = |field: &str, message: &str| {
+            Err(cw_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidObject",
+                "scheduleEntry object is invalid",
+                json!([{"code": "InvalidField", "message": message, "resource": "scheduleEntry", "field": field}]),
+            ))
+        };
+        let ident = self
+            .lookup(SCHEDULE_TYPES, &v["type"])
+            .and_then(|t| t["identifier"].as_str())
+            .unwrap_or("");
+        if calendar::needs_object(ident) {
+            let Some(object) = v["objectId"].as_i64() else {
+                return bad("objectId", "objectId is required for this schedule type.");
+            };
+            if ident == "C"
+                && !self
+                    .tables
+                    .get(ACTIVITIES)
+                    .is_some_and(|t| t.contains_key(&object))
+            {
+                return bad("objectId", "Activity not found.");
+            }
+        }
+        let date = |f: &str| {
+            v[f].as_str()
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+        };
+        if let (Some(start), Some(end)) = (date("dateStart"), date("dateEnd")) {
+            if end < start {
+                return bad("dateEnd", "dateEnd must be after dateStart.");
             }
         }
         Ok(())
@@ -578,6 +689,12 @@ impl CwState {
         }
         for c in &seed.contacts {
             self.insert(CONTACTS, c.clone());
+        }
+        for m in &seed.members {
+            self.insert(MEMBERS, m.clone());
+        }
+        for a in &seed.activities {
+            self.insert(ACTIVITIES, a.clone());
         }
         for e in &seed.schedule_entries {
             self.insert(ENTRIES, e.clone());
@@ -844,7 +961,14 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
         | ("GET", ["company", "communicationtypes"])
         | ("GET", ["company", "companies"])
         | ("GET", ["company", "contacts"])
-        | ("GET", ["schedule", "entries"]) => {
+        | ("GET", ["schedule", "entries"])
+        | ("GET", ["schedule", "types"])
+        | ("GET", ["schedule", "statuses"])
+        | ("GET", ["system", "members"])
+        | ("GET", ["system", "timezonesetups"])
+        | ("GET", ["sales", "activities"])
+        | ("GET", ["sales", "activities", "types"])
+        | ("GET", ["sales", "activities", "statuses"]) => {
             let table = segs.join("/");
             let rows: Vec<Value> = s
                 .tables
@@ -856,13 +980,15 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
         ("POST", ["company", "contacts", "types"])
         | ("POST", ["company", "companies"])
         | ("POST", ["company", "contacts"])
-        | ("POST", ["schedule", "entries"]) => {
+        | ("POST", ["schedule", "entries"])
+        | ("POST", ["system", "members"])
+        | ("POST", ["sales", "activities"]) => {
             let table = segs.join("/");
             let required: &[&str] = match table.as_str() {
                 COMPANIES => &["identifier", "name"],
                 CONTACTS => &["firstName"],
                 CONTACT_TYPES => &["description"],
-                _ => &[],
+                t => calendar::required(t),
             };
             if !body.is_object() {
                 return cw_error(
@@ -877,22 +1003,30 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
                     return invalid(table.rsplit('/').next().unwrap_or(""), f);
                 }
             }
-            if table == COMPANIES
-                && s.tables.get(COMPANIES).is_some_and(|t| {
+            if matches!(table.as_str(), COMPANIES | MEMBERS)
+                && s.tables.get(&table).is_some_and(|t| {
                     t.values().any(|c| {
                         c["identifier"].as_str().map(str::to_lowercase)
                             == body["identifier"].as_str().map(str::to_lowercase)
                     })
                 })
             {
+                let resource = if table == MEMBERS {
+                    "member"
+                } else {
+                    "company"
+                };
                 return cw_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidObject",
-                    "company object is invalid",
-                    json!([{"code": "DuplicateValue", "message": "The identifier is already in use.", "resource": "company", "field": "identifier"}]),
+                    &format!("{resource} object is invalid"),
+                    json!([{"code": "DuplicateValue", "message": "The identifier is already in use.", "resource": resource, "field": "identifier"}]),
                 );
             }
             if let Err(e) = s.check_refs(&table, &body) {
+                return e;
+            }
+            if let Err(e) = s.check_entry_object(&table, &body) {
                 return e;
             }
             let row = s.insert(&table, body);
@@ -925,6 +1059,8 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
                 COMPANIES => "Company",
                 CONTACTS => "Contact",
                 ENTRIES => "ScheduleEntry",
+                MEMBERS => "Member",
+                ACTIVITIES => "Activity",
                 _ => "Record",
             };
             item(&mut s, &m, &table, id.parse().unwrap_or(-1), body, name)
@@ -1191,10 +1327,15 @@ fn item(s: &mut CwState, m: &Method, table: &str, id: i64, body: Value, name: &s
             if let Err(e) = s.check_refs(table, &row) {
                 return e;
             }
+            if let Err(e) = s.check_entry_object(table, &row) {
+                return e;
+            }
             row["_info"] = info();
             let row = if table == CONTACTS {
                 renormalize_contact(s, row)
             } else {
+                s.resolve_refs(table, &mut row);
+                derive(table, &mut row);
                 row
             };
             s.tables.get_mut(table).map(|t| t.insert(id, row.clone()));
@@ -1315,6 +1456,29 @@ fn communications(
             "The requested method is not allowed.",
             Value::Null,
         ),
+    }
+}
+
+/// Server-computed fields: a schedule entry's `hours` (from its dates) and `closeDate` (set
+/// when it is marked done, cleared when it is reopened).
+fn derive(table: &str, v: &mut Value) {
+    if table != ENTRIES {
+        return;
+    }
+    let date = |f: &str| {
+        v[f].as_str()
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+    };
+    if let (Some(start), Some(end)) = (date("dateStart"), date("dateEnd")) {
+        let hours = (end - start).num_seconds() as f64 / 3600.0;
+        v["hours"] = json!((hours * 100.0).round() / 100.0);
+    }
+    match v["doneFlag"].as_bool() {
+        Some(true) if v["closeDate"].as_str().is_none() => {
+            v["closeDate"] = json!(crate::util::now_iso())
+        }
+        Some(false) => v["closeDate"] = Value::Null,
+        _ => {}
     }
 }
 

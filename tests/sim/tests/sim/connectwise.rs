@@ -11,6 +11,7 @@ fn seed() -> Seed {
         "credentials": [{"companyId": "msp", "publicKey": "pub", "privateKey": "priv"}],
         "clientIds": ["7b5f0f3e-1111-4111-8111-000000000001"],
         "contactTypes": [{"id": 1, "description": "Employee", "defaultFlag": true}, {"id": 2, "description": "Owner"}],
+        "members": [{"id": 5, "identifier": "ann", "firstName": "Ann", "lastName": "Tech"}],
         "companies": [
             {"id": 10, "identifier": "Contoso", "name": "Contoso Ltd", "sites": [{"name": "Main"}, {"name": "Branch"}]},
             {"id": 11, "identifier": "Fabrikam", "name": "Fabrikam Inc"}

@@ -3,6 +3,7 @@
 mod autotask;
 mod common;
 mod connectwise;
+mod connectwise_calendar;
 mod dynamics;
 mod ews;
 mod graph;
