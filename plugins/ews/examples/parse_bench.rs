@@ -27,21 +27,35 @@ fn calendar_item(n: usize) -> String {
 }
 
 fn envelope(body: &str) -> String {
-    format!(r#"<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h:ServerVersionInfo MajorVersion="15" MinorVersion="20" MajorBuildNumber="8606" MinorBuildNumber="23" Version="V2018_01_08" xmlns:h="{T}"/></s:Header><s:Body xmlns:m="{M}" xmlns:t="{T}">{body}</s:Body></s:Envelope>"#)
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h:ServerVersionInfo MajorVersion="15" MinorVersion="20" MajorBuildNumber="8606" MinorBuildNumber="23" Version="V2018_01_08" xmlns:h="{T}"/></s:Header><s:Body xmlns:m="{M}" xmlns:t="{T}">{body}</s:Body></s:Envelope>"#
+    )
 }
 
 fn get_item(items: &[String]) -> String {
     let msgs: String = items.iter().map(|i| format!(r#"<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Items>{i}</m:Items></m:GetItemResponseMessage>"#)).collect();
-    envelope(&format!("<m:GetItemResponse><m:ResponseMessages>{msgs}</m:ResponseMessages></m:GetItemResponse>"))
+    envelope(&format!(
+        "<m:GetItemResponse><m:ResponseMessages>{msgs}</m:ResponseMessages></m:GetItemResponse>"
+    ))
 }
 
 fn find_item(items: &[String]) -> String {
-    envelope(&format!(r#"<m:FindItemResponse><m:ResponseMessages><m:FindItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:RootFolder IndexedPagingOffset="{}" TotalItemsInView="{}" IncludesLastItemInRange="true"><t:Items>{}</t:Items></m:RootFolder></m:FindItemResponseMessage></m:ResponseMessages></m:FindItemResponse>"#, items.len(), items.len(), items.concat()))
+    envelope(&format!(
+        r#"<m:FindItemResponse><m:ResponseMessages><m:FindItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:RootFolder IndexedPagingOffset="{}" TotalItemsInView="{}" IncludesLastItemInRange="true"><t:Items>{}</t:Items></m:RootFolder></m:FindItemResponseMessage></m:ResponseMessages></m:FindItemResponse>"#,
+        items.len(),
+        items.len(),
+        items.concat()
+    ))
 }
 
 fn sync(items: &[String]) -> String {
-    let changes: String = items.iter().map(|i| format!("<t:Create>{i}</t:Create>")).collect();
-    envelope(&format!(r#"<m:SyncFolderItemsResponse><m:ResponseMessages><m:SyncFolderItemsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:SyncState>H4sIAAAAAAAEAO29B2AcSZ</m:SyncState><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange><m:Changes>{changes}</m:Changes></m:SyncFolderItemsResponseMessage></m:ResponseMessages></m:SyncFolderItemsResponse>"#))
+    let changes: String = items
+        .iter()
+        .map(|i| format!("<t:Create>{i}</t:Create>"))
+        .collect();
+    envelope(&format!(
+        r#"<m:SyncFolderItemsResponse><m:ResponseMessages><m:SyncFolderItemsResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:SyncState>H4sIAAAAAAAEAO29B2AcSZ</m:SyncState><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange><m:Changes>{changes}</m:Changes></m:SyncFolderItemsResponseMessage></m:ResponseMessages></m:SyncFolderItemsResponse>"#
+    ))
 }
 
 /// Parses and maps one response; answers the number of items mapped.
@@ -53,9 +67,18 @@ fn parse_and_map(body: &str, kind: Kind) -> usize {
         let items: Vec<&ews::xml::Elem> = if let Some(items) = msg.child("Items") {
             items.children.iter().collect()
         } else if let Some(root) = msg.child("RootFolder") {
-            root.child("Items").map(|i| i.children.iter().collect()).unwrap_or_default()
+            root.child("Items")
+                .map(|i| i.children.iter().collect())
+                .unwrap_or_default()
         } else {
-            msg.child("Changes").map(|c| c.children.iter().filter_map(|ch| ch.children.first()).collect()).unwrap_or_default()
+            msg.child("Changes")
+                .map(|c| {
+                    c.children
+                        .iter()
+                        .filter_map(|ch| ch.children.first())
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         for el in items {
             pull::read_item(kind, el, Vec::new()).expect("maps");
@@ -77,7 +100,10 @@ fn main() {
         ("getitem-calendar", get_item(&events), Kind::Calendar),
         ("syncfolderitems-calendar", sync(&events), Kind::Calendar),
     ];
-    println!("{:<26} {:>8} {:>10} {:>12}", "response", "items", "bytes", "items/s");
+    println!(
+        "{:<26} {:>8} {:>10} {:>12}",
+        "response", "items", "bytes", "items/s"
+    );
     for (name, body, kind) in &cases {
         if let Some(dir) = out {
             std::fs::create_dir_all(dir).unwrap();
@@ -91,6 +117,10 @@ fn main() {
             total += parse_and_map(std::hint::black_box(body), *kind);
         }
         let secs = start.elapsed().as_secs_f64();
-        println!("{name:<26} {count:>8} {:>10} {:>12.0}", body.len(), total as f64 / secs);
+        println!(
+            "{name:<26} {count:>8} {:>10} {:>12.0}",
+            body.len(),
+            total as f64 / secs
+        );
     }
 }

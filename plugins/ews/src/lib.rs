@@ -22,6 +22,7 @@ pub mod pull;
 pub mod push;
 pub mod recurrence;
 pub mod scope;
+pub mod series;
 pub mod soap;
 pub mod tz;
 pub mod xml;

@@ -168,6 +168,34 @@ pub fn push(cfg: &Config, scope: &MailboxScope, batch: Vec<MailboxWriteOp>) -> V
             },
         );
     }
+    // A series' exceptions are written once its master is in place.
+    for (i, op) in batch.iter().enumerate() {
+        let Some(MailboxBody::Event(ev)) = &op.body else {
+            continue;
+        };
+        let Some(series) = &ev.series else { continue };
+        let writes_series =
+            op.action == WriteAction::Create || op.fields.iter().any(|f| f == "series");
+        let Some(Ok(done)) = &outcomes[i] else {
+            continue;
+        };
+        if !writes_series || stop.is_some() {
+            continue;
+        }
+        if let Err(e) = crate::series::write_exceptions(&target, &done.target_id, series) {
+            if op.action == WriteAction::Create {
+                // Creating again would duplicate the series: the master stays, the next update
+                // of `series` writes the exceptions again.
+                syncbridge_sdk::log::warn!(
+                    "the exceptions of series {} were not written: {}",
+                    done.target_id,
+                    e.describe()
+                );
+            } else {
+                outcomes[i] = Some(Err(e));
+            }
+        }
+    }
     for chunk in deletes.chunks(WRITE_BATCH) {
         let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
         let idx: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();

@@ -70,7 +70,7 @@ pub fn show_as_of(v: Option<&str>) -> ShowAs {
     }
 }
 
-fn show_as_text(s: ShowAs) -> &'static str {
+pub fn show_as_text(s: ShowAs) -> &'static str {
     match s {
         ShowAs::Free => "Free",
         ShowAs::Tentative => "Tentative",

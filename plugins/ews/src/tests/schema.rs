@@ -239,6 +239,10 @@ fn every_request_we_build_is_valid_against_the_ews_schema() {
             ops::create_contacts_folder(&id, "Customers"),
         ),
         ("probe", ops::probe()),
+        (
+            "get-occurrences",
+            crate::series::get_occurrences("AAMkAD", 1, 51),
+        ),
     ];
     let failures: Vec<String> = requests
         .iter()

@@ -436,6 +436,93 @@ fn a_series_with_a_modified_and_a_deleted_occurrence_reads_back_whole() {
 }
 
 #[test]
+fn a_series_is_written_with_its_exceptions() {
+    let sim = start();
+    let cfg = cfg(&sim, "");
+    let scope = "calendar:mailbox=alice@contoso.com,past=30,future=60";
+    syncbridge_sdk::testing::set_now_ms(1_767_225_600_000); // 2026-01-01
+    with_http(host(&[SVC]), || {
+        let zone = Zone {
+            iana: "Europe/Berlin".into(),
+            windows: None,
+        };
+        let at = |utc: &str| EventTime {
+            utc: utc.into(),
+            zone: Some(zone.clone()),
+        };
+        let moved = OccurrenceChange {
+            original_start: "2025-12-09T08:00:00Z".into(),
+            id: None,
+            start: at("2025-12-11T10:00:00Z"),
+            end: at("2025-12-11T11:00:00Z"),
+            subject: Some("Moved by the PSA".into()),
+            location: None,
+            body: None,
+            show_as: syncbridge_sdk::types::ShowAs::Tentative,
+        };
+        let ev = Event {
+            kind: EventKind::SeriesMaster,
+            series_id: None,
+            original_start: None,
+            subject: Some("Weekly".into()),
+            start: at("2025-12-02T08:00:00Z"),
+            end: at("2025-12-02T09:00:00Z"),
+            all_day: false,
+            show_as: syncbridge_sdk::types::ShowAs::Busy,
+            sensitivity: syncbridge_sdk::types::Sensitivity::Normal,
+            series: Some(Series {
+                rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=8".into(),
+                zone: zone.clone(),
+                modified: vec![moved],
+                deleted: vec!["2025-12-16T08:00:00Z".into()],
+            }),
+            organizer: None,
+            attendees: vec![],
+            location: None,
+            categories: vec![],
+            body: None,
+            reminder_minutes: None,
+            anchor: None,
+        };
+        let r = exports::push_mailbox::<Ews>(
+            &cfg,
+            scope,
+            vec![MailboxWriteOp {
+                op_id: "c".into(),
+                action: WriteAction::Create,
+                target_id: None,
+                body: Some(MailboxBody::Event(ev)),
+                fields: vec![],
+            }],
+        )
+        .unwrap();
+        assert!(r[0].outcome.is_ok(), "{r:?}");
+        let (items, _, _) = pull_all(&cfg, scope, None);
+        let Some(MailboxBody::Event(back)) = &items[0].body else {
+            panic!()
+        };
+        let s = back.series.as_ref().unwrap();
+        assert_eq!(s.deleted, ["2025-12-16T08:00:00Z"]);
+        assert_eq!(s.modified.len(), 1);
+        let m = &s.modified[0];
+        assert_eq!(
+            (
+                m.original_start.as_str(),
+                m.start.utc.as_str(),
+                m.subject.as_deref(),
+                m.show_as
+            ),
+            (
+                "2025-12-09T08:00:00Z",
+                "2025-12-11T10:00:00Z",
+                Some("Moved by the PSA"),
+                syncbridge_sdk::types::ShowAs::Tentative
+            )
+        );
+    });
+}
+
+#[test]
 fn throttling_waits_as_long_as_exchange_asks() {
     let sim = start();
     sim.sim
