@@ -8,12 +8,14 @@
 //! stored plans of format 1 used, so those read unchanged where they still
 //! parse.
 
+mod body;
 mod connector;
 mod error;
 mod item;
 mod mailbox;
 mod mapper;
 
+pub use body::{Item, ItemBody, Removal};
 pub use connector::{
     Description, Finding, ItemKind, Outcome, Page, PullRequest, WriteAction, WriteOk, WriteOp,
     WriteResult,
@@ -21,9 +23,8 @@ pub use connector::{
 pub use error::{FieldError, InvalidInput, PluginError, RemoteFailure, Throttle};
 pub use item::{
     Appointment, Attendee, AttendeeRole, Attribute, ChannelStatus, CompanyRef, Contact,
-    ContactTypeRef, DirectoryUser, EmailAddress, EmailMessage, GroupMembership, Item, ItemBody,
-    License, Mailbox, Recurrence, Removal, Sensitivity, ServiceCall, ShowAs, SiteRef, Task,
-    TaskStatus, ZonedTime,
+    ContactTypeRef, DirectoryUser, EmailAddress, EmailMessage, GroupMembership, License, Mailbox,
+    Recurrence, Sensitivity, ServiceCall, ShowAs, SiteRef, Task, TaskStatus, ZonedTime,
 };
 pub use mailbox::{
     AddressKind, BodyType, Event, EventKind, EventTime, MailboxContact, MailboxInfo, MailboxKind,
