@@ -11,6 +11,9 @@
 //!
 //! Run: `cargo bench -p syncbridge --bench engine` (N from ENGINE_BENCH_ITEMS, default 100000).
 
+#[path = "support/cpu.rs"]
+mod cpu;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -180,17 +183,7 @@ impl Target for BenchTarget {
 }
 
 fn cpu_seconds() -> f64 {
-    // utime + stime of this process, from /proc (Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
+    cpu::process_seconds()
 }
 
 fn main() {

@@ -14,6 +14,8 @@
 
 #[path = "../tests/host/common/mod.rs"]
 mod common;
+#[path = "support/cpu.rs"]
+mod cpu;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -38,33 +40,9 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// utime + stime (seconds) from a `/proc/.../stat` line.
-fn stat_cpu(stat: &str) -> f64 {
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// CPU seconds of the whole process and of the simulator's threads (Linux).
+/// CPU seconds of the whole process and of the simulator's threads.
 fn cpu_seconds() -> (f64, f64) {
-    let process = stat_cpu(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
-    let mut sim = 0.0;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            if comm.trim_end().starts_with(SIM_THREADS) {
-                sim +=
-                    stat_cpu(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default());
-            }
-        }
-    }
-    (process, sim)
+    cpu::process_and_threads(SIM_THREADS)
 }
 
 fn seed(n: usize) -> Seed {
