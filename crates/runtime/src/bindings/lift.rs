@@ -300,93 +300,29 @@ impl Lower<mt::MailboxBody> for model::ItemBody {
     }
 }
 
-impl Lift<model::Item> for w::Item {
-    fn lift(self) -> model::Item {
-        let w::Item {
-            id,
-            version,
-            removed,
-            body,
-        } = self;
-        model::Item {
-            id,
-            version,
-            removed: removed.lift(),
-            body: body.lift(),
+one_way! {
+    w::Item, model::Item { id, version, removed, body }
+    mt::MailboxItem, model::Item { id, version, removed, body }
+}
+
+/// Records the host sends through bindings that cannot carry every body:
+/// the fields after `;` are lowered (and may refuse), the others lifted.
+macro_rules! lowered {
+    ($($a:path, $b:path { $($f:ident),* ; $($l:ident),* })*) => {$(
+        impl Lower<$b> for $a {
+            fn lower(self) -> Result<$b, OtherApi> {
+                let $a { $($f,)* $($l),* } = self;
+                type Out = $b;
+                Ok(Out { $($f: $f.lift(),)* $($l: $l.lower()?),* })
+            }
         }
-    }
+    )*};
 }
 
-impl Lower<w::Item> for model::Item {
-    fn lower(self) -> Result<w::Item, OtherApi> {
-        let model::Item {
-            id,
-            version,
-            removed,
-            body,
-        } = self;
-        Ok(w::Item {
-            id,
-            version,
-            removed: removed.lift(),
-            body: body.lower()?,
-        })
-    }
-}
-
-impl Lift<model::Item> for mt::MailboxItem {
-    fn lift(self) -> model::Item {
-        let mt::MailboxItem {
-            id,
-            version,
-            removed,
-            body,
-        } = self;
-        model::Item {
-            id,
-            version,
-            removed: removed.lift(),
-            body: body.lift(),
-        }
-    }
-}
-
-impl Lower<c::WriteOp> for model::WriteOp {
-    fn lower(self) -> Result<c::WriteOp, OtherApi> {
-        let model::WriteOp {
-            op_id,
-            action,
-            target_id,
-            body,
-            fields,
-        } = self;
-        Ok(c::WriteOp {
-            op_id,
-            action: action.lift(),
-            target_id,
-            body: body.lower()?,
-            fields,
-        })
-    }
-}
-
-impl Lower<ma::MailboxWriteOp> for model::WriteOp {
-    fn lower(self) -> Result<ma::MailboxWriteOp, OtherApi> {
-        let model::WriteOp {
-            op_id,
-            action,
-            target_id,
-            body,
-            fields,
-        } = self;
-        Ok(ma::MailboxWriteOp {
-            op_id,
-            action: action.lift(),
-            target_id,
-            body: body.lower()?,
-            fields,
-        })
-    }
+lowered! {
+    model::Item, w::Item { id, version, removed; body }
+    model::WriteOp, c::WriteOp { op_id, action, target_id, fields; body }
+    model::WriteOp, ma::MailboxWriteOp { op_id, action, target_id, fields; body }
 }
 
 /// A current mapper's decision: the intent with its typed policy.
