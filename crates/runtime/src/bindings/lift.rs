@@ -290,7 +290,7 @@ impl Lift<model::ItemBody> for mx::AnyBody {
 impl Lower<w::ItemBody> for model::ItemBody {
     fn lower(self) -> Result<w::ItemBody, OtherApi> {
         let kind = self.kind_name();
-        match self.lift() {
+        match Lift::<mx::AnyBody>::lift(self) {
             mx::AnyBody::Core(x) => Ok(x),
             mx::AnyBody::Mailbox(_) => Err(OtherApi { kind }),
         }
@@ -311,7 +311,7 @@ impl Lift<model::ItemBody> for mt::MailboxBody {
 impl Lower<mt::MailboxBody> for model::ItemBody {
     fn lower(self) -> Result<mt::MailboxBody, OtherApi> {
         let kind = self.kind_name();
-        match self.lift() {
+        match Lift::<mx::AnyBody>::lift(self) {
             mx::AnyBody::Mailbox(x) => Ok(x),
             mx::AnyBody::Core(_) => Err(OtherApi { kind }),
         }
