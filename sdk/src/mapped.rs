@@ -129,21 +129,25 @@ mod tests {
             id: "t1".into(),
             version: None,
             removed: None,
-            body: Some(AnyBody::Mailbox(mailbox::MailboxBody::Todo(mailbox::Todo {
-                subject: "x".into(),
-                body: None,
-                start: None,
-                due: None,
-                status: TaskStatus::NotStarted,
-                percent_complete: 0,
-                completed: None,
-                categories: Vec::new(),
-                anchor: None,
-            }))),
+            body: Some(AnyBody::Mailbox(mailbox::MailboxBody::Todo(
+                mailbox::Todo {
+                    subject: "x".into(),
+                    body: None,
+                    start: None,
+                    due: None,
+                    status: TaskStatus::NotStarted,
+                    percent_complete: 0,
+                    completed: None,
+                    categories: Vec::new(),
+                    anchor: None,
+                },
+            ))),
         };
         let refused = Item::try_from(todo).unwrap_err().describe();
         assert!(
-            refused.starts_with("unsupported") && refused.contains("t1") && refused.contains("todo"),
+            refused.starts_with("unsupported")
+                && refused.contains("t1")
+                && refused.contains("todo"),
             "{refused}"
         );
     }

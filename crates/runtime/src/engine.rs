@@ -270,9 +270,7 @@ impl Runtime {
                 // Since 0.1.4 a mapper exports `mailbox-mapper-api` too.
                 let mailbox = (manifest.wit >= semver::Version::new(0, 1, 4))
                     .then(|| {
-                        super::bindings::mapper_mailbox::MapperMailboxPre::new(
-                            instance_pre.clone(),
-                        )
+                        super::bindings::mapper_mailbox::MapperMailboxPre::new(instance_pre.clone())
                     })
                     .transpose()
                     .map_err(|e| world_error("mapper", e))?

@@ -231,7 +231,10 @@ async fn a_0_1_4_mapper_turns_appointments_into_events_and_events_into_appointme
             ItemBody::Appointment(appointment()),
             "appointment body: rule appointment-to-event",
         ),
-        (ItemBody::Event(event()), "event body: rule event-to-appointment"),
+        (
+            ItemBody::Event(event()),
+            "event body: rule event-to-appointment",
+        ),
     ] {
         let explained = runtime
             .explain(&mapper, item("x", body), "{}")

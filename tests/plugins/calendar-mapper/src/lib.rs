@@ -29,7 +29,10 @@ const ZONES: &[(&str, &str)] = &[
 
 /// A zone named either way, with both ids where the table knows them.
 fn zone_of(name: &str) -> Zone {
-    match ZONES.iter().find(|(iana, windows)| *iana == name || *windows == name) {
+    match ZONES
+        .iter()
+        .find(|(iana, windows)| *iana == name || *windows == name)
+    {
         Some((iana, windows)) => Zone {
             iana: (*iana).into(),
             windows: Some((*windows).into()),
@@ -141,7 +144,10 @@ pub fn appointment_of(e: Event) -> (Appointment, Vec<Attribute>) {
         e.start.zone.as_ref().and_then(|z| z.windows.clone()),
     );
     note("anchor", e.anchor);
-    note("reminder_minutes", e.reminder_minutes.map(|m| m.to_string()));
+    note(
+        "reminder_minutes",
+        e.reminder_minutes.map(|m| m.to_string()),
+    );
     let zoned = |t: EventTime| ZonedTime {
         utc: t.utc,
         time_zone: t.zone.map(|z| z.iana),
