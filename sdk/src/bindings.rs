@@ -1,6 +1,7 @@
 //! Generated bindings of the `syncbridge:plugin` WIT package.
 //!
-//! The connector world's bindings own the shared `types`, `log` interfaces;
+//! The connector world's bindings own the shared `types`, `log` and
+//! `mailbox-types` interfaces;
 //! the mapper world reuses them, so one Rust type exists per WIT type.
 
 /// Bindings of the `connector` world.
@@ -24,8 +25,9 @@ pub mod mapper {
         export_macro_name: "export_mapper_world",
         default_bindings_module: "syncbridge_sdk::bindings::mapper",
         with: {
-            "syncbridge:plugin/types@0.1.3": crate::bindings::connector::syncbridge::plugin::types,
-            "syncbridge:plugin/log@0.1.3": crate::bindings::connector::syncbridge::plugin::log,
+            "syncbridge:plugin/types@0.1.4": crate::bindings::connector::syncbridge::plugin::types,
+            "syncbridge:plugin/log@0.1.4": crate::bindings::connector::syncbridge::plugin::log,
+            "syncbridge:plugin/mailbox-types@0.1.4": crate::bindings::connector::syncbridge::plugin::mailbox_types,
         },
     });
 }

@@ -110,3 +110,16 @@ pub fn decide<M: Mapper>(items: Vec<Item>, options: &str) -> Result<Vec<Decision
 pub fn explain<M: Mapper>(item: Item, options: &str) -> Result<Explanation, PluginError> {
     M::explain(item, &M::parse_options(options)?)
 }
+
+/// `mailbox-mapper-api.decide` (WIT 0.1.4): items of either model.
+pub fn decide_any<M: Mapper>(
+    items: Vec<AnyItem>,
+    options: &str,
+) -> Result<Vec<AnyDecision>, PluginError> {
+    M::decide_any(items, &M::parse_options(options)?)
+}
+
+/// `mailbox-mapper-api.explain` (WIT 0.1.4).
+pub fn explain_any<M: Mapper>(item: AnyItem, options: &str) -> Result<Explanation, PluginError> {
+    M::explain_any(item, &M::parse_options(options)?)
+}

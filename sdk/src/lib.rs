@@ -41,6 +41,7 @@ pub mod config;
 pub mod exports;
 pub mod http;
 pub mod logging;
+mod mapped;
 pub mod paging;
 pub mod scope;
 pub mod state;
@@ -60,6 +61,9 @@ pub mod types {
         WriteResult,
     };
     pub use crate::bindings::connector::syncbridge::plugin::types::*;
+    pub use crate::bindings::mapper::exports::syncbridge::plugin::mailbox_mapper_api::{
+        AnyBody, AnyDecision, AnyIntent, AnyItem,
+    };
     pub use crate::bindings::mapper::exports::syncbridge::plugin::mapper_api::{
         ContactTypesMode, Decision, Explanation, Intent, IntentAction, WritePolicy,
     };
@@ -280,7 +284,8 @@ macro_rules! export_connector {
     };
 }
 
-/// Exports a type implementing [`Mapper`] as the component's `mapper-api`.
+/// Exports a type implementing [`Mapper`] as the component's `mapper-api`,
+/// `source-fields` and `mailbox-mapper-api`.
 ///
 /// Expands to nothing when not compiling for `wasm32`.
 #[macro_export]
@@ -315,6 +320,24 @@ macro_rules! export_mapper {
                 }
                 fn options_schema() -> String {
                     <$ty as $crate::Mapper>::options_schema()
+                }
+            }
+            impl $crate::bindings::mapper::exports::syncbridge::plugin::mailbox_mapper_api::Guest
+                for Exported
+            {
+                fn decide(
+                    items: Vec<t::AnyItem>,
+                    options: String,
+                ) -> Result<Vec<t::AnyDecision>, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::decide_any::<$ty>(items, &options)
+                }
+                fn explain(
+                    item: t::AnyItem,
+                    options: String,
+                ) -> Result<t::Explanation, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::explain_any::<$ty>(item, &options)
                 }
             }
             impl $crate::bindings::mapper::exports::syncbridge::plugin::source_fields::Guest

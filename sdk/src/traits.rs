@@ -181,4 +181,30 @@ pub trait Mapper {
     fn explain(_item: Item, _options: &Self::Options) -> Result<Explanation, PluginError> {
         unsupported("explain")
     }
+
+    /// Decides over items whose body is a core or a mailbox body (WIT 0.1.4:
+    /// hosts since then call this instead of [`Mapper::decide`]); a decision's
+    /// body is the one the target scope takes, e.g. a mailbox
+    /// [`mailbox::MailboxBody::Event`] for a `calendar:mailbox=…` target.
+    /// Default: core items go to [`Mapper::decide`], a mailbox item is
+    /// refused as unsupported.
+    fn decide_any(
+        items: Vec<AnyItem>,
+        options: &Self::Options,
+    ) -> Result<Vec<AnyDecision>, PluginError> {
+        let items = items
+            .into_iter()
+            .map(Item::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(Self::decide(items, options)?
+            .into_iter()
+            .map(AnyDecision::from)
+            .collect())
+    }
+
+    /// Explains how the rules treat one item of either model. Default: a
+    /// core item goes to [`Mapper::explain`], a mailbox item is refused.
+    fn explain_any(item: AnyItem, options: &Self::Options) -> Result<Explanation, PluginError> {
+        Self::explain(Item::try_from(item)?, options)
+    }
 }

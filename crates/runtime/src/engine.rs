@@ -2,7 +2,7 @@
 
 use super::bindings::{connector::Connector, mapper::Mapper};
 use super::host::HostState;
-use super::invoke::{FieldsPre, LoadedPlugin, PluginPre};
+use super::invoke::{FieldsPre, LoadedPlugin, MailboxPre, PluginPre};
 use crate::capability::http::{HttpClients, HttpError, HttpSettings};
 use crate::manifest::{Manifest, PluginKind};
 use crate::metrics::Metrics;
@@ -246,7 +246,8 @@ impl Runtime {
                         )
                     })
                     .transpose()
-                    .map_err(|e| world_error("connector", e))?;
+                    .map_err(|e| world_error("connector", e))?
+                    .map(MailboxPre::Connector);
                 let pre = PluginPre::Connector(
                     super::bindings::connector::ConnectorPre::new(instance_pre)
                         .map_err(|e| world_error("connector", e))?,
@@ -266,6 +267,14 @@ impl Runtime {
                     .transpose()
                     .map_err(|e| world_error("mapper", e))?
                     .map(FieldsPre::Mapper);
+                // Since 0.1.4 a mapper exports `mailbox-mapper-api` too.
+                let mailbox = (manifest.wit >= semver::Version::new(0, 1, 4))
+                    .then(|| {
+                        super::bindings::mapper_mailbox::MapperMailboxPre::new(instance_pre.clone())
+                    })
+                    .transpose()
+                    .map_err(|e| world_error("mapper", e))?
+                    .map(MailboxPre::Mapper);
                 // 0.1.0 mappers have no `decide`; they load through the frozen bindings.
                 let pre = if manifest.wit < semver::Version::new(0, 1, 1) {
                     PluginPre::MapperV0_1_0(
@@ -278,7 +287,7 @@ impl Runtime {
                             .map_err(|e| world_error("mapper", e))?,
                     )
                 };
-                (pre, fields, None)
+                (pre, fields, mailbox)
             }
         };
         Ok(LoadedPlugin::new(

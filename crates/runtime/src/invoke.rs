@@ -5,7 +5,8 @@ use super::bindings::connector_fields::{ConnectorFields, ConnectorFieldsPre};
 use super::bindings::connector_mailbox::{ConnectorMailbox, ConnectorMailboxPre};
 use super::bindings::mapper::{Mapper, MapperPre};
 use super::bindings::mapper_fields::{MapperFields, MapperFieldsPre};
-use super::bindings::{connector_api, types, v0_1_0, Lift, Lower, OtherApi};
+use super::bindings::mapper_mailbox::{MapperMailbox, MapperMailboxPre};
+use super::bindings::{connector_api, mailbox_mapper_api, types, v0_1_0, Lift, Lower, OtherApi};
 use super::engine::Runtime;
 use super::host::{ConnectionContext, HostState, StateChanges};
 use super::limits::MemoryLimiter;
@@ -43,6 +44,13 @@ pub(super) enum FieldsPre {
     Mapper(MapperFieldsPre<HostState>),
 }
 
+/// The exports that carry mailbox items, bound on their own: `mailbox-api`
+/// of connectors (WIT 0.1.3), `mailbox-mapper-api` of mappers (0.1.4).
+pub(super) enum MailboxPre {
+    Connector(ConnectorMailboxPre<HostState>),
+    Mapper(MapperMailboxPre<HostState>),
+}
+
 /// A plugin compiled and linked, ready to be instantiated per call.
 pub struct LoadedPlugin {
     manifest: Manifest,
@@ -51,8 +59,9 @@ pub struct LoadedPlugin {
     pre: PluginPre,
     /// `None` for plugins built against a WIT older than 0.1.2.
     fields: Option<FieldsPre>,
-    /// `mailbox-api` (WIT 0.1.3); `None` for mappers and older connectors.
-    mailbox: Option<ConnectorMailboxPre<HostState>>,
+    /// `mailbox-api` of connectors built against WIT 0.1.3 or later,
+    /// `mailbox-mapper-api` of mappers built against 0.1.4 or later.
+    mailbox: Option<MailboxPre>,
     /// The scope kinds `mailbox-api` serves, asked once.
     mailbox_scopes: tokio::sync::OnceCell<Vec<String>>,
 }
@@ -63,7 +72,7 @@ impl LoadedPlugin {
         digest: String,
         pre: PluginPre,
         fields: Option<FieldsPre>,
-        mailbox: Option<ConnectorMailboxPre<HostState>>,
+        mailbox: Option<MailboxPre>,
     ) -> Self {
         let label = format!("{}@{}", manifest.id, manifest.version).into();
         Self {
@@ -201,13 +210,19 @@ impl Runtime {
         let pre = &plugin.pre;
         let outcome = tokio::time::timeout(timeout + OUTER_GRACE, async {
             if let Entry::Mailbox = entry {
-                let Some(pre) = &plugin.mailbox else {
-                    return Err(wasmtime::Error::msg(
-                        "host bug: a 0.1.3 export called on a plugin without it",
-                    ));
+                return match &plugin.mailbox {
+                    Some(MailboxPre::Connector(pre)) => {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        call(Instance::ConnectorMailbox(&instance), &mut store).await
+                    }
+                    Some(MailboxPre::Mapper(pre)) => {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        call(Instance::MapperMailbox(&instance), &mut store).await
+                    }
+                    None => Err(wasmtime::Error::msg(
+                        "host bug: a mailbox export called on a plugin without it",
+                    )),
                 };
-                let instance = pre.instantiate_async(&mut store).await?;
-                return call(Instance::ConnectorMailbox(&instance), &mut store).await;
             }
             if let Entry::Fields = entry {
                 return match &plugin.fields {
@@ -428,8 +443,10 @@ impl Runtime {
         .await
     }
 
-    /// The decisions of a mapper: `decide` since WIT 0.1.1, `map-items` (with
-    /// the policy read from route attributes) for 0.1.0 mappers.
+    /// The decisions of a mapper: `mailbox-mapper-api.decide` (items of
+    /// either model) since WIT 0.1.4, `mapper-api.decide` since 0.1.1,
+    /// `map-items` (with the policy read from route attributes) for 0.1.0
+    /// mappers. Mappers older than 0.1.4 are refused mailbox items by name.
     pub async fn decide(
         &self,
         plugin: &LoadedPlugin,
@@ -437,11 +454,23 @@ impl Runtime {
         options: &str,
     ) -> Result<Result<Vec<Intent>, PluginError>, CallError> {
         Self::expect_kind(plugin, PluginKind::Mapper, "decide")?;
+        let options = options.to_owned();
+        if let Some(MailboxPre::Mapper(_)) = plugin.mailbox {
+            let items: Vec<mailbox_mapper_api::AnyItem> = items.lift();
+            return self
+                .invoke_at(plugin, None, "decide", Entry::Mailbox, move |i, s| {
+                    Box::pin(async move {
+                        let api = i.mapper_mailbox()?.syncbridge_plugin_mailbox_mapper_api();
+                        Ok(api.call_decide(s, &items, &options).await?.lift())
+                    })
+                })
+                .await
+                .map(|c| c.value);
+        }
         let items: Vec<types::Item> = match items.lower() {
             Ok(items) => items,
             Err(other) => return Ok(Err(mapper_other_api(plugin, other))),
         };
-        let options = options.to_owned();
         let export = match plugin.pre {
             PluginPre::MapperV0_1_0(_) => "map-items",
             _ => "decide",
@@ -572,7 +601,7 @@ impl Runtime {
         plugin: &LoadedPlugin,
         scope: &str,
     ) -> Result<bool, CallError> {
-        if plugin.mailbox.is_none() {
+        if !matches!(plugin.mailbox, Some(MailboxPre::Connector(_))) {
             return Ok(false);
         }
         let kinds = plugin
@@ -704,7 +733,8 @@ impl Runtime {
         .await
     }
 
-    /// `explain` of a mapper.
+    /// `explain` of a mapper: `mailbox-mapper-api.explain` (items of either
+    /// model) since WIT 0.1.4, `mapper-api.explain` before.
     pub async fn explain(
         &self,
         plugin: &LoadedPlugin,
@@ -712,11 +742,23 @@ impl Runtime {
         options: &str,
     ) -> Result<Result<Explanation, PluginError>, CallError> {
         Self::expect_kind(plugin, PluginKind::Mapper, "explain")?;
+        let options = options.to_owned();
+        if let Some(MailboxPre::Mapper(_)) = plugin.mailbox {
+            let item: mailbox_mapper_api::AnyItem = item.lift();
+            return self
+                .invoke_at(plugin, None, "explain", Entry::Mailbox, move |i, s| {
+                    Box::pin(async move {
+                        let api = i.mapper_mailbox()?.syncbridge_plugin_mailbox_mapper_api();
+                        Ok(api.call_explain(s, &item, &options).await?.lift())
+                    })
+                })
+                .await
+                .map(|c| c.value);
+        }
         let item: types::Item = match item.lower() {
             Ok(item) => item,
             Err(other) => return Ok(Err(mapper_other_api(plugin, other))),
         };
-        let options = options.to_owned();
         self.invoke(plugin, None, "explain", move |i, s| {
             Box::pin(async move {
                 Ok(match i {
@@ -746,7 +788,8 @@ enum Entry {
     Core,
     /// The exports added in 0.1.2 ([`FieldsPre`]).
     Fields,
-    /// `mailbox-api` (0.1.3).
+    /// The exports carrying mailbox items ([`MailboxPre`]): `mailbox-api`
+    /// (0.1.3), `mailbox-mapper-api` (0.1.4).
     Mailbox,
 }
 
@@ -780,10 +823,11 @@ fn mailbox_of(scope: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A mapper asked to map mailbox items, which `mapper-api` cannot carry.
+/// A mapper built before WIT 0.1.4 asked to map mailbox items, which its
+/// `mapper-api` cannot carry.
 fn mapper_other_api(plugin: &LoadedPlugin, other: OtherApi) -> PluginError {
     PluginError::Unsupported(format!(
-        "mapper {} cannot receive {} items: mapper-api (WIT {}) carries no mailbox items; use a mapper whose source is a PSA or directory scope",
+        "mapper {} cannot receive {} items: it is built against WIT {}, whose mapper-api carries no mailbox items; install a version of it built against WIT 0.1.4 or later (mailbox-mapper-api), or use a mapper whose source is a PSA or directory scope",
         plugin.manifest.id, other.kind, plugin.manifest.wit
     ))
 }
@@ -796,6 +840,7 @@ pub(super) enum Instance<'a> {
     ConnectorFields(&'a ConnectorFields),
     ConnectorMailbox(&'a ConnectorMailbox),
     MapperFields(&'a MapperFields),
+    MapperMailbox(&'a MapperMailbox),
 }
 
 /// The kind is checked before every call, so this is a host bug if it shows.
@@ -814,6 +859,13 @@ impl<'a> Instance<'a> {
     fn connector_mailbox(&self) -> wasmtime::Result<&'a ConnectorMailbox> {
         match self {
             Instance::ConnectorMailbox(c) => Ok(c),
+            _ => Err(not_this_world()),
+        }
+    }
+
+    fn mapper_mailbox(&self) -> wasmtime::Result<&'a MapperMailbox> {
+        match self {
+            Instance::MapperMailbox(m) => Ok(m),
             _ => Err(not_this_world()),
         }
     }

@@ -100,6 +100,24 @@ async fn a_manifest_claiming_0_1_1_for_a_0_1_0_mapper_is_refused_naming_the_miss
 }
 
 #[tokio::test]
+async fn a_manifest_claiming_0_1_4_for_a_0_1_3_mapper_is_refused_naming_the_missing_export() {
+    let t = common::hub().await;
+    let pkg = t.dir.path().join("pkg");
+    copy_package(&common::package("legacy-mapper-0-1-3"), &pkg);
+    edit_manifest(&pkg, |m| m.replace("wit = \"0.1.3\"", "wit = \"0.1.4\""));
+    let err = t
+        .hub
+        .install_plugin(&pkg, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mapper") && err.contains("mailbox-mapper-api"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_component_of_the_wrong_world_is_refused() {
     let t = common::hub().await;
     let pkg = t.dir.path().join("pkg");

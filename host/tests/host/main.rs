@@ -22,6 +22,7 @@ mod http_capability;
 mod install;
 mod mailboxes;
 mod mapper_flow2;
+mod mapper_mailbox;
 mod metrics;
 mod notify;
 mod sandbox;

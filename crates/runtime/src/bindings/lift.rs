@@ -8,6 +8,9 @@ use super::connector_mailbox::exports::syncbridge::plugin::{
     connector_api as mc, mailbox_api as ma,
 };
 use super::connector_mailbox::syncbridge::plugin::mailbox_types as mt;
+use super::mapper_mailbox::exports::syncbridge::plugin::{
+    mailbox_mapper_api as mx, mapper_api as mm,
+};
 use super::{connector_api as c, mapper_api as m, types as w};
 use syncbridge_model as model;
 
@@ -207,7 +210,8 @@ cases_both_ways! {
 }
 
 /// A body the addressed interface cannot carry: mailbox bodies travel only
-/// through `mailbox-api`, the others only through `connector-api`/`mapper-api`.
+/// through `mailbox-api` and `mailbox-mapper-api`, the others only through
+/// `connector-api`, `mapper-api` and `mailbox-mapper-api`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OtherApi {
     /// The body's kind (`event`, `contact`, ...).
@@ -249,26 +253,47 @@ impl Lift<model::ItemBody> for w::ItemBody {
     }
 }
 
+/// A host body is one of either model: a core body (`connector-api`,
+/// `mapper-api`) or a mailbox body (`mailbox-api`).
+impl Lift<mx::AnyBody> for model::ItemBody {
+    fn lift(self) -> mx::AnyBody {
+        use model::ItemBody as B;
+        use mx::AnyBody::{Core, Mailbox};
+        match self {
+            B::Contact(x) => Core(w::ItemBody::Contact(x.lift())),
+            B::DirectoryUser(x) => Core(w::ItemBody::DirectoryUser(x.lift())),
+            B::Appointment(x) => Core(w::ItemBody::Appointment(x.lift())),
+            B::Task(x) => Core(w::ItemBody::Task(x.lift())),
+            B::ServiceCall(x) => Core(w::ItemBody::ServiceCall(x.lift())),
+            B::EmailMessage(x) => Core(w::ItemBody::EmailMessage(x.lift())),
+            B::Mailbox(x) => Core(w::ItemBody::Mailbox(x.lift())),
+            B::Company(x) => Core(w::ItemBody::Company(x.lift())),
+            B::Site(x) => Core(w::ItemBody::Site(x.lift())),
+            B::ContactType(x) => Core(w::ItemBody::ContactType(x.lift())),
+            B::Event(x) => Mailbox(mt::MailboxBody::Event(x.lift())),
+            B::MailboxContact(x) => Mailbox(mt::MailboxBody::Contact(x.lift())),
+            B::Todo(x) => Mailbox(mt::MailboxBody::Todo(x.lift())),
+            B::MailboxInfo(x) => Mailbox(mt::MailboxBody::Mailbox(x.lift())),
+        }
+    }
+}
+
+impl Lift<model::ItemBody> for mx::AnyBody {
+    fn lift(self) -> model::ItemBody {
+        match self {
+            mx::AnyBody::Core(x) => x.lift(),
+            mx::AnyBody::Mailbox(x) => x.lift(),
+        }
+    }
+}
+
 impl Lower<w::ItemBody> for model::ItemBody {
     fn lower(self) -> Result<w::ItemBody, OtherApi> {
-        use model::ItemBody as B;
-        Ok(match self {
-            B::Contact(x) => w::ItemBody::Contact(x.lift()),
-            B::DirectoryUser(x) => w::ItemBody::DirectoryUser(x.lift()),
-            B::Appointment(x) => w::ItemBody::Appointment(x.lift()),
-            B::Task(x) => w::ItemBody::Task(x.lift()),
-            B::ServiceCall(x) => w::ItemBody::ServiceCall(x.lift()),
-            B::EmailMessage(x) => w::ItemBody::EmailMessage(x.lift()),
-            B::Mailbox(x) => w::ItemBody::Mailbox(x.lift()),
-            B::Company(x) => w::ItemBody::Company(x.lift()),
-            B::Site(x) => w::ItemBody::Site(x.lift()),
-            B::ContactType(x) => w::ItemBody::ContactType(x.lift()),
-            other @ (B::Event(_) | B::MailboxContact(_) | B::Todo(_) | B::MailboxInfo(_)) => {
-                return Err(OtherApi {
-                    kind: other.kind_name(),
-                })
-            }
-        })
+        let kind = self.kind_name();
+        match Lift::<mx::AnyBody>::lift(self) {
+            mx::AnyBody::Core(x) => Ok(x),
+            mx::AnyBody::Mailbox(_) => Err(OtherApi { kind }),
+        }
     }
 }
 
@@ -285,24 +310,33 @@ impl Lift<model::ItemBody> for mt::MailboxBody {
 
 impl Lower<mt::MailboxBody> for model::ItemBody {
     fn lower(self) -> Result<mt::MailboxBody, OtherApi> {
-        use model::ItemBody as B;
-        Ok(match self {
-            B::Event(x) => mt::MailboxBody::Event(x.lift()),
-            B::MailboxContact(x) => mt::MailboxBody::Contact(x.lift()),
-            B::Todo(x) => mt::MailboxBody::Todo(x.lift()),
-            B::MailboxInfo(x) => mt::MailboxBody::Mailbox(x.lift()),
-            other => {
-                return Err(OtherApi {
-                    kind: other.kind_name(),
-                })
-            }
-        })
+        let kind = self.kind_name();
+        match Lift::<mx::AnyBody>::lift(self) {
+            mx::AnyBody::Mailbox(x) => Ok(x),
+            mx::AnyBody::Core(_) => Err(OtherApi { kind }),
+        }
     }
 }
 
 one_way! {
     w::Item, model::Item { id, version, removed, body }
     mt::MailboxItem, model::Item { id, version, removed, body }
+}
+
+// `mailbox-mapper-api` (0.1.4): items of either model go to the mapper as
+// they are, so nothing is refused on the way.
+one_way! {
+    model::Item, mx::AnyItem { id, version, removed, body }
+}
+
+both_ways! {
+    mm::Explanation, model::Explanation { source_id, steps }
+    mm::WritePolicy, model::WritePolicy { update_existing, contact_types }
+}
+
+cases_both_ways! {
+    mm::IntentAction, model::IntentAction { Upsert, Remove, Skip }
+    mm::ContactTypesMode, model::ContactTypesMode { Replace, AddOnly }
 }
 
 /// Records the host sends through bindings that cannot carry every body:
@@ -329,6 +363,32 @@ lowered! {
 impl Lift<model::Intent> for m::Decision {
     fn lift(self) -> model::Intent {
         let m::Intent {
+            source_id,
+            action,
+            body,
+            match_keys,
+            route,
+            rule,
+            reason,
+        } = self.intent;
+        model::Intent {
+            source_id,
+            action: action.lift(),
+            body: body.lift(),
+            match_keys,
+            route: route.lift(),
+            rule,
+            reason,
+            policy: self.policy.lift(),
+        }
+    }
+}
+
+/// A 0.1.4 mapper's decision: the intent, whose body is of either model, with
+/// its typed policy.
+impl Lift<model::Intent> for mx::AnyDecision {
+    fn lift(self) -> model::Intent {
+        let mx::AnyIntent {
             source_id,
             action,
             body,

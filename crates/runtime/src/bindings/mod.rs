@@ -3,13 +3,16 @@
 //! ([`syncbridge_model`]) at the runtime boundary.
 //!
 //! - [`connector`] and [`mapper`]: the core of the current contract (`wit/`,
-//!   0.1.2), in host-side worlds that leave out the exports added since, so
+//!   0.1.4), in host-side worlds that leave out the exports added since, so
 //!   plugins built against older minors load through them: their interfaces
 //!   did not change, and wasmtime links semver-compatible interface versions.
 //!   The connector world's bindings own the shared interfaces; the others
 //!   reuse them with `with:`, so a type exists once.
 //! - [`connector_fields`] and [`mapper_fields`]: the 0.1.2 exports, bound on
 //!   their own and instantiated only for the calls that need them.
+//! - [`connector_mailbox`]: the 0.1.3 `mailbox-api` of connectors, and
+//!   [`mapper_mailbox`]: the 0.1.4 `mailbox-mapper-api` of mappers, each bound
+//!   on its own likewise.
 //! - [`v0_1_0`]: the 0.1.0 mapper world (a frozen copy in `wit-history/0.1.0`),
 //!   whose mappers answer `map-items` with the write policy in route attributes.
 //!
@@ -29,11 +32,11 @@ pub mod connector {
         inline: "
             package syncbridge:host-bindings;
             world connector {
-                import syncbridge:plugin/http@0.1.3;
-                import syncbridge:plugin/state@0.1.3;
-                import syncbridge:plugin/log@0.1.3;
-                import syncbridge:plugin/clock@0.1.3;
-                export syncbridge:plugin/connector-api@0.1.3;
+                import syncbridge:plugin/http@0.1.4;
+                import syncbridge:plugin/state@0.1.4;
+                import syncbridge:plugin/log@0.1.4;
+                import syncbridge:plugin/clock@0.1.4;
+                export syncbridge:plugin/connector-api@0.1.4;
             }
         ",
         path: "../../wit",
@@ -54,8 +57,8 @@ pub mod mapper {
         inline: "
             package syncbridge:host-bindings;
             world mapper {
-                import syncbridge:plugin/log@0.1.3;
-                export syncbridge:plugin/mapper-api@0.1.3;
+                import syncbridge:plugin/log@0.1.4;
+                export syncbridge:plugin/mapper-api@0.1.4;
             }
         ",
         path: "../../wit",
@@ -75,7 +78,7 @@ pub mod connector_fields {
         inline: "
             package syncbridge:host-bindings;
             world connector-fields {
-                export syncbridge:plugin/field-selection@0.1.3;
+                export syncbridge:plugin/field-selection@0.1.4;
             }
         ",
         path: "../../wit",
@@ -94,8 +97,8 @@ pub mod connector_mailbox {
         inline: "
             package syncbridge:host-bindings;
             world connector-mailbox {
-                export syncbridge:plugin/connector-api@0.1.3;
-                export syncbridge:plugin/mailbox-api@0.1.3;
+                export syncbridge:plugin/connector-api@0.1.4;
+                export syncbridge:plugin/mailbox-api@0.1.4;
             }
         ",
         path: "../../wit",
@@ -113,7 +116,7 @@ pub mod mapper_fields {
         inline: "
             package syncbridge:host-bindings;
             world mapper-fields {
-                export syncbridge:plugin/source-fields@0.1.3;
+                export syncbridge:plugin/source-fields@0.1.4;
             }
         ",
         path: "../../wit",
@@ -125,6 +128,29 @@ pub mod mapper_fields {
     });
 }
 
+/// The `mailbox-mapper-api` export of mappers built against 0.1.4 or later
+/// (with the `mapper-api` it uses types of), bound on its own: their
+/// `decide` and `explain` over core and mailbox items.
+pub mod mapper_mailbox {
+    wasmtime::component::bindgen!({
+        inline: "
+            package syncbridge:host-bindings;
+            world mapper-mailbox {
+                export syncbridge:plugin/mapper-api@0.1.4;
+                export syncbridge:plugin/mailbox-mapper-api@0.1.4;
+            }
+        ",
+        path: "../../wit",
+        world: "mapper-mailbox",
+        exports: { default: async },
+        with: {
+            "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
+            "syncbridge:plugin/mailbox-types": super::connector_mailbox::syncbridge::plugin::mailbox_types,
+        },
+    });
+}
+
 pub use connector::exports::syncbridge::plugin::connector_api;
 pub use connector::syncbridge::plugin::types;
 pub use mapper::exports::syncbridge::plugin::mapper_api;
+pub use mapper_mailbox::exports::syncbridge::plugin::mailbox_mapper_api;

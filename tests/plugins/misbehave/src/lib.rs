@@ -13,6 +13,9 @@
 //!   credential, then searches its own linear memory for the needle (given
 //!   reversed, so the forward bytes never exist unless something put them
 //!   there) and answers `found` or `absent` as the cursor;
+//! - `appointments`: one core weekly appointment (`ap-1`, "Standup") in
+//!   the Windows zone `W. Europe Standard Time`, with an excluded date and
+//!   two attendees (WIT 0.1.4 mappers turn it into a mailbox event);
 //! - anything else: returns an empty page.
 //!
 //! `calendar:` scopes are served through `mailbox-api` (WIT 0.1.3): `pull`
@@ -83,6 +86,45 @@ fn event(subject: &str) -> mailbox::MailboxBody {
         reminder_minutes: Some(15),
         anchor: Some("anchor-1".into()),
     })
+}
+
+/// The one item of the `appointments` scope.
+fn appointment() -> Item {
+    let at = |utc: &str| ZonedTime {
+        utc: utc.into(),
+        time_zone: Some("W. Europe Standard Time".into()),
+    };
+    let attendee = |email: &str, role, response: Option<&str>| Attendee {
+        email: email.into(),
+        name: Some(email.split('@').next().unwrap_or_default().into()),
+        role,
+        response: response.map(str::to_owned),
+    };
+    Item {
+        id: "ap-1".into(),
+        version: Some("v1".into()),
+        removed: None,
+        body: Some(ItemBody::Appointment(Appointment {
+            subject: Some("Standup".into()),
+            start: at("2026-11-24T08:00:00Z"),
+            end: at("2026-11-24T08:15:00Z"),
+            all_day: false,
+            show_as: ShowAs::Busy,
+            sensitivity: Sensitivity::Normal,
+            recurrence: Some(Recurrence {
+                rrule: "FREQ=WEEKLY;BYDAY=TU;UNTIL=20271231T235959Z".into(),
+                exdates: vec!["2026-12-29T08:00:00Z".into()],
+            }),
+            organizer: Some("ada@contoso.test".into()),
+            attendees: vec![
+                attendee("bob@contoso.test", AttendeeRole::Required, Some("accepted")),
+                attendee("room1@contoso.test", AttendeeRole::Resource, None),
+            ],
+            location: Some("Room 1".into()),
+            body: Some("Daily, but weekly".into()),
+            categories: vec!["Team".into()],
+        })),
+    }
 }
 
 impl Connector for Misbehave {
@@ -174,6 +216,10 @@ impl Connector for Misbehave {
                 }
             }
             "panic" => panic!("misbehave was asked to panic"),
+            "appointments" => Ok(Page {
+                items: vec![appointment()],
+                ..page(None)
+            }),
             "forbidden" | "fetch" | "sleep-http" => {
                 let response = Request::get(arg).send()?;
                 Ok(page(Some(response.status().to_string())))
