@@ -3,7 +3,9 @@
 //! (the same calls the REST API makes).
 
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use syncbridge::control::exchange_notify;
+use syncbridge::notify::{SmtpNotifier, SmtpSettings};
 use syncbridge::cli::ExchangeCommand;
 use syncbridge::control::exchange_profiles::{
     self as profiles, ExchangeProfile, ExchangeSaved, ExchangeSettings, TestOutcome,
@@ -115,8 +117,22 @@ fn which(all: bool, ids: Vec<String>) -> Selection {
     }
 }
 
+/// The SMTP notifier of `SYNCBRIDGE_SMTP_*`, if mail is configured.
+fn smtp(ca_certs: &[PathBuf]) -> Result<Option<SmtpNotifier>> {
+    let Some(mut settings) = SmtpSettings::from_env()? else {
+        return Ok(None);
+    };
+    for path in ca_certs {
+        settings.extra_ca_pems.push(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read CA certificate {}", path.display()))?,
+        );
+    }
+    Ok(Some(SmtpNotifier::new(settings)?))
+}
+
 /// Runs one `exchange` command as the operator of the whole installation.
-pub async fn run(hub: &Hub, cmd: ExchangeCommand) -> Result<()> {
+pub async fn run(hub: &Hub, cmd: ExchangeCommand, ca_certs: &[PathBuf]) -> Result<()> {
     let me = Actor::Msp;
     match cmd {
         ExchangeCommand::List => {
@@ -159,6 +175,15 @@ pub async fn run(hub: &Hub, cmd: ExchangeCommand) -> Result<()> {
                 show_resource(r);
             }
             outln!("enabled {} resource(s)", done.len());
+            match smtp(ca_certs)? {
+                Some(notifier) if !done.is_empty() => {
+                    let sent = exchange_notify::send_confirmations(hub, &notifier, &id, &done).await?;
+                    outln!("mailed {sent} confirmation(s) with how to customise the settings");
+                }
+                Some(_) => {}
+                None if done.is_empty() => {}
+                None => outln!("no confirmation mailed: SYNCBRIDGE_SMTP_URL is not set (docs/notifications.md)"),
+            }
         }
         ExchangeCommand::Disable { id, resources: ids, all } => {
             let done = resources::disable(hub, me, &id, &which(all, ids)).await?;

@@ -185,7 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token_command(&hub, cmd).await?,
         Command::Company(cmd) => company_command(&hub, cmd).await?,
         Command::Mailbox(cmd) => mailbox_command(&hub, cmd).await?,
-        Command::Exchange(cmd) => exchange_cmd::run(&hub, cmd).await?,
+        Command::Exchange(cmd) => exchange_cmd::run(&hub, cmd, &cli.global.ca_certs).await?,
     }
     Ok(())
 }

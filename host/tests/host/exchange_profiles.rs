@@ -646,7 +646,9 @@ async fn call(
         .request(method, format!("{base}/api/v1{path}"))
         .header("Authorization", format!("Bearer {token}"));
     if let Some(b) = body {
-        req = req.json(&b);
+        req = req
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
@@ -806,4 +808,57 @@ async fn the_cli_adds_tests_refuses_by_field_and_lists_resources() {
     assert!(out.contains("tess@msp.example") && out.contains("N/A"), "{out}");
     let (ok, out, _) = run(&["exchange", "show", "contoso"]);
     assert!(ok && out.contains("every 15 minutes") && !out.contains(PASSWORD), "{out}");
+}
+
+// ---- mail -------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newly_enabled_resources_get_a_confirmation_and_failures_mail_once_per_incident() {
+    use syncbridge::control::exchange_notify;
+    use syncbridge::notify::{NotificationKind, RecordingNotifier};
+    let w = world().await;
+    let hub = &w.t.hub;
+    exchange::create(hub, Actor::Msp, "contoso", None, settings(), secret())
+        .await
+        .unwrap();
+    resources::discover(hub, Actor::Msp, "contoso").await.unwrap();
+    let outbox = RecordingNotifier::new();
+    let newly = resources::enable(hub, Actor::Msp, "contoso", &Selection::All)
+        .await
+        .unwrap();
+    let sent = exchange_notify::send_confirmations(hub, &outbox, "contoso", &newly)
+        .await
+        .unwrap();
+    assert_eq!(sent, 1);
+    let (to, mail) = &outbox.sent()[0];
+    assert_eq!(to.addresses(), vec!["tess@msp.example".to_string()]);
+    assert_eq!(mail.kind, NotificationKind::Confirmation);
+    assert!(mail.body.contains("resource-settings contoso 30"), "{}", mail.body);
+    let r = resources::get(hub, Actor::Msp, "contoso", "30").await.unwrap();
+    assert!(r.confirmation_sent_at.is_some());
+
+    // The server is down: one mail to notify_to with the cause, then none while it lasts.
+    let outbox = RecordingNotifier::new();
+    for _ in 0..3 {
+        exchange_notify::report_failure(hub, Some(&outbox), "contoso",
+            "localhost:2610 does not answer (connection refused)",
+            "check that the Exchange server is up and reachable on port 2610")
+            .await
+            .unwrap();
+    }
+    let sent = outbox.sent();
+    assert_eq!(sent.len(), 1, "once per incident");
+    assert_eq!(
+        sent[0].0.addresses(),
+        vec!["ops@msp.example".to_string(), "noc@msp.example".to_string()]
+    );
+    assert!(sent[0].1.body.contains("connection refused"));
+    assert_eq!(sent[0].1.kind, NotificationKind::Failure);
+    // It works again; the next failure is a new incident and mails again.
+    exchange_notify::incident_over(hub, "contoso").await.unwrap();
+    exchange_notify::report_failure(hub, Some(&outbox), "contoso",
+        "Exchange refused the synchronization account (HTTP 401)", "enter its password again")
+        .await
+        .unwrap();
+    assert_eq!(outbox.sent().len(), 2);
 }

@@ -393,6 +393,12 @@ impl From<ConnectionError> for ExchangeError {
     }
 }
 
+impl From<sqlx::Error> for ExchangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ExchangeError::Store(e.into())
+    }
+}
+
 fn not_found(id: &str) -> ExchangeError {
     ExchangeError::Store(StoreError::NotFound {
         what: "exchange profile",

@@ -150,6 +150,12 @@ pub enum ResourceError {
     BadSettings { mailbox: String, detail: String },
 }
 
+impl From<sqlx::Error> for ResourceError {
+    fn from(e: sqlx::Error) -> Self {
+        ResourceError::Store(e.into())
+    }
+}
+
 const SELECT: &str = "SELECT r.profile_id, r.resource_id, r.name, r.email, r.mailbox_id,
     r.last_attempted_at, r.confirmation_sent_at, m.enabled, m.status, m.status_detail, m.settings
     FROM exchange_resources r LEFT JOIN mailboxes m ON m.id = r.mailbox_id";
