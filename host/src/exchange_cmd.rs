@@ -4,16 +4,18 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use syncbridge::control::exchange_notify;
-use syncbridge::notify::{SmtpNotifier, SmtpSettings};
 use syncbridge::cli::ExchangeCommand;
+use syncbridge::control::exchange_notify;
 use syncbridge::control::exchange_profiles::{
     self as profiles, ExchangeProfile, ExchangeSaved, ExchangeSettings, TestOutcome,
     PUBLIC_FOLDER_WARNING,
 };
-use syncbridge::control::exchange_resources::{self as resources, Resource, ResourceSettings, Selection};
+use syncbridge::control::exchange_resources::{
+    self as resources, Resource, ResourceSettings, Selection,
+};
 use syncbridge::control::Actor;
 use syncbridge::hub::Hub;
+use syncbridge::notify::{SmtpNotifier, SmtpSettings};
 use syncbridge::outln;
 use syncbridge::secrets::{Credential, SecretString};
 
@@ -34,7 +36,10 @@ fn secret(path: &Path) -> Result<SecretString> {
     let text = read(path)?;
     let value = text.trim_end_matches(['\r', '\n']);
     if value.is_empty() {
-        bail!("{} is empty; it must hold the account's secret", path.display());
+        bail!(
+            "{} is empty; it must hold the account's secret",
+            path.display()
+        );
     }
     Ok(SecretString::new(value))
 }
@@ -43,21 +48,55 @@ fn show_profile(p: &ExchangeProfile) {
     let s = &p.settings;
     outln!("id:                 {}", p.id);
     outln!("name:               {}", s.name);
-    outln!("company:            {}", p.company_id.as_deref().unwrap_or("-"));
+    outln!(
+        "company:            {}",
+        p.company_id.as_deref().unwrap_or("-")
+    );
     outln!("enabled:            {}", s.enabled);
-    outln!("server:             {} (version {}, virtual directory {}, domain {}, {}{})",
-        s.server.address, s.server.version.as_str(),
+    outln!(
+        "server:             {} (version {}, virtual directory {}, domain {}, {}{})",
+        s.server.address,
+        s.server.version.as_str(),
         s.server.virtual_directory.as_deref().unwrap_or("default"),
         s.server.domain.as_deref().unwrap_or("-"),
-        if s.server.use_graph { "Microsoft Graph" } else { "EWS" },
-        if s.server.hosted_by_third_party { ", hosted by a third party" } else { "" });
+        if s.server.use_graph {
+            "Microsoft Graph"
+        } else {
+            "EWS"
+        },
+        if s.server.hosted_by_third_party {
+            ", hosted by a third party"
+        } else {
+            ""
+        }
+    );
     outln!("interval:           every {} minutes", s.interval_minutes);
-    outln!("account:            {} ({}), mailbox {}, {}", s.account.username,
-        match s.account.auth { profiles::AccountAuth::Basic => "basic", profiles::AccountAuth::Oauth => "oauth" },
+    outln!(
+        "account:            {} ({}), mailbox {}, {}",
+        s.account.username,
+        match s.account.auth {
+            profiles::AccountAuth::Basic => "basic",
+            profiles::AccountAuth::Oauth => "oauth",
+        },
         s.account.mailbox,
-        if s.account.use_for_users { "impersonates each user" } else { "each user's own credentials" });
-    outln!("notify:             {}", if s.notify_to.is_empty() { "-" } else { &s.notify_to });
-    outln!("sync:               {}", serde_json::to_string(&s.sync).unwrap_or_default());
+        if s.account.use_for_users {
+            "impersonates each user"
+        } else {
+            "each user's own credentials"
+        }
+    );
+    outln!(
+        "notify:             {}",
+        if s.notify_to.is_empty() {
+            "-"
+        } else {
+            &s.notify_to
+        }
+    );
+    outln!(
+        "sync:               {}",
+        serde_json::to_string(&s.sync).unwrap_or_default()
+    );
     outln!("psa connection:     {}", s.psa_connection);
     outln!("connection:         {}", p.connection_id);
     if s.sync.public_folder_all_contacts {
@@ -71,15 +110,28 @@ fn show_profile(p: &ExchangeProfile) {
 fn show_saved(saved: &ExchangeSaved) -> Result<()> {
     let p = &saved.profile;
     for f in &saved.test.findings {
-        outln!("  {:<8} {}{}{}", f.outcome, f.check,
-            f.cause.as_deref().map(|c| format!(": {c}")).unwrap_or_default(),
-            f.remedy.as_deref().map(|r| format!(" → {r}")).unwrap_or_default());
+        outln!(
+            "  {:<8} {}{}{}",
+            f.outcome,
+            f.check,
+            f.cause
+                .as_deref()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default(),
+            f.remedy
+                .as_deref()
+                .map(|r| format!(" → {r}"))
+                .unwrap_or_default()
+        );
     }
     if let Some(e) = &saved.test.error {
         outln!("  failed   connection: {e}");
     }
     if !saved.resync_fields.is_empty() {
-        outln!("{} changed: every item will be synchronized again", saved.resync_fields.join(", "));
+        outln!(
+            "{} changed: every item will be synchronized again",
+            saved.resync_fields.join(", ")
+        );
     }
     if p.settings.sync.public_folder_all_contacts {
         outln!("warning: {PUBLIC_FOLDER_WARNING}");
@@ -99,14 +151,20 @@ fn show_saved(saved: &ExchangeSaved) -> Result<()> {
 }
 
 fn show_resource(r: &Resource) {
-    outln!("{:<12} {:<24} {:<30} {:<8} {:<14} {:<14} {}",
+    outln!(
+        "{:<12} {:<24} {:<30} {:<8} {:<14} {:<14} {}",
         r.resource_id,
         r.name.as_deref().unwrap_or("-"),
         r.email.as_deref().unwrap_or("-"),
         r.enabled,
         r.status.as_deref().unwrap_or("-"),
-        r.last_attempted_at.map(|t| t.to_string()).unwrap_or_else(|| "N/A".into()),
-        r.settings.map(|s| serde_json::to_string(&s).unwrap_or_default()).unwrap_or_default());
+        r.last_attempted_at
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "N/A".into()),
+        r.settings
+            .map(|s| serde_json::to_string(&s).unwrap_or_default())
+            .unwrap_or_default()
+    );
 }
 
 fn which(all: bool, ids: Vec<String>) -> Selection {
@@ -136,20 +194,49 @@ pub async fn run(hub: &Hub, cmd: ExchangeCommand, ca_certs: &[PathBuf]) -> Resul
     let me = Actor::Msp;
     match cmd {
         ExchangeCommand::List => {
-            outln!("{:<24} {:<8} {:<30} {:<9} LAST TEST", "ID", "ENABLED", "SERVER", "INTERVAL");
+            outln!(
+                "{:<24} {:<8} {:<30} {:<9} LAST TEST",
+                "ID",
+                "ENABLED",
+                "SERVER",
+                "INTERVAL"
+            );
             for p in profiles::list(hub, me).await? {
-                outln!("{:<24} {:<8} {:<30} {:<9} {}", p.id, p.settings.enabled, p.settings.server.address,
+                outln!(
+                    "{:<24} {:<8} {:<30} {:<9} {}",
+                    p.id,
+                    p.settings.enabled,
+                    p.settings.server.address,
                     format!("{}m", p.settings.interval_minutes),
-                    p.last_test.map(|t| format!("{:?}", t.outcome).to_lowercase()).unwrap_or_else(|| "-".into()));
+                    p.last_test
+                        .map(|t| format!("{:?}", t.outcome).to_lowercase())
+                        .unwrap_or_else(|| "-".into())
+                );
             }
         }
         ExchangeCommand::Show { id } => show_profile(&profiles::get(hub, me, &id).await?),
-        ExchangeCommand::Add { id, settings_file, secret_file, company } => {
-            let saved = profiles::create(hub, me, &id, company.as_deref(), settings(&settings_file)?,
-                Some(secret(&secret_file)?)).await?;
+        ExchangeCommand::Add {
+            id,
+            settings_file,
+            secret_file,
+            company,
+        } => {
+            let saved = profiles::create(
+                hub,
+                me,
+                &id,
+                company.as_deref(),
+                settings(&settings_file)?,
+                Some(secret(&secret_file)?),
+            )
+            .await?;
             show_saved(&saved)?;
         }
-        ExchangeCommand::Update { id, settings_file, secret_file } => {
+        ExchangeCommand::Update {
+            id,
+            settings_file,
+            secret_file,
+        } => {
             let secret = secret_file.as_deref().map(secret).transpose()?;
             let saved = profiles::update(hub, me, &id, settings(&settings_file)?, secret).await?;
             show_saved(&saved)?;
@@ -159,17 +246,32 @@ pub async fn run(hub: &Hub, cmd: ExchangeCommand, ca_certs: &[PathBuf]) -> Resul
             outln!("removed exchange profile {id} with its resources and connection");
         }
         ExchangeCommand::Resources { id } => {
-            outln!("{:<12} {:<24} {:<30} {:<8} {:<14} {:<14} SETTINGS", "RESOURCE", "NAME", "E-MAIL",
-                "ENABLED", "STATUS", "LAST ATTEMPT");
+            outln!(
+                "{:<12} {:<24} {:<30} {:<8} {:<14} {:<14} SETTINGS",
+                "RESOURCE",
+                "NAME",
+                "E-MAIL",
+                "ENABLED",
+                "STATUS",
+                "LAST ATTEMPT"
+            );
             for r in resources::list(hub, me, &id).await? {
                 show_resource(&r);
             }
         }
         ExchangeCommand::Discover { id } => {
             let f = resources::discover(hub, me, &id).await?;
-            outln!("{id}: {} new resource(s) (disabled), {} already known", f.new, f.known);
+            outln!(
+                "{id}: {} new resource(s) (disabled), {} already known",
+                f.new,
+                f.known
+            );
         }
-        ExchangeCommand::Enable { id, resources: ids, all } => {
+        ExchangeCommand::Enable {
+            id,
+            resources: ids,
+            all,
+        } => {
             let done = resources::enable(hub, me, &id, &which(all, ids)).await?;
             for r in &done {
                 show_resource(r);
@@ -185,7 +287,11 @@ pub async fn run(hub: &Hub, cmd: ExchangeCommand, ca_certs: &[PathBuf]) -> Resul
                 None => outln!("no confirmation mailed: SYNCBRIDGE_SMTP_URL is not set (docs/notifications.md)"),
             }
         }
-        ExchangeCommand::Disable { id, resources: ids, all } => {
+        ExchangeCommand::Disable {
+            id,
+            resources: ids,
+            all,
+        } => {
             let done = resources::disable(hub, me, &id, &which(all, ids)).await?;
             outln!("disabled {} resource(s)", done.len());
         }
@@ -195,7 +301,11 @@ pub async fn run(hub: &Hub, cmd: ExchangeCommand, ca_certs: &[PathBuf]) -> Resul
             )?;
             show_resource(&resources::set_settings(hub, me, &id, &resource, s).await?);
         }
-        ExchangeCommand::UserCredential { id, resource, credential_file } => {
+        ExchangeCommand::UserCredential {
+            id,
+            resource,
+            credential_file,
+        } => {
             let credential = Credential::from_json(&read(&credential_file)?)
                 .context("the credential file is not a credential, e.g. {\"kind\": \"basic\", \"username\": \"...\", \"password\": \"...\"}")?;
             resources::set_own_credential(hub, me, &id, &resource, credential).await?;

@@ -325,7 +325,10 @@ pub async fn list_resources(
 ) -> ApiResult<Json<Items<ResourceOut>>> {
     let all = resources::list(&hub, caller.actor(), &id).await?;
     Ok(Json(
-        all.into_iter().map(ResourceOut::from).collect::<Vec<_>>().into(),
+        all.into_iter()
+            .map(ResourceOut::from)
+            .collect::<Vec<_>>()
+            .into(),
     ))
 }
 
@@ -342,15 +345,21 @@ pub async fn discover(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ResourcesFoundOut>> {
     caller.require(Role::Operator)?;
-    Ok(Json(resources::discover(&hub, caller.actor(), &id).await?.into()))
+    Ok(Json(
+        resources::discover(&hub, caller.actor(), &id).await?.into(),
+    ))
 }
 
 fn selection(b: ResourceSelection) -> ApiResult<Selection> {
     match (b.all, b.ids.is_empty()) {
         (true, true) => Ok(Selection::All),
         (false, false) => Ok(Selection::Ids(b.ids)),
-        (true, false) => Err(ApiError::invalid("give either `all: true` or `ids`, not both")),
-        (false, true) => Err(ApiError::invalid("name the resources in `ids`, or send `all: true`")),
+        (true, false) => Err(ApiError::invalid(
+            "give either `all: true` or `ids`, not both",
+        )),
+        (false, true) => Err(ApiError::invalid(
+            "name the resources in `ids`, or send `all: true`",
+        )),
     }
 }
 
@@ -372,7 +381,10 @@ pub async fn enable(
     let which = selection(b)?;
     let done = resources::enable(&hub, caller.actor(), &id, &which).await?;
     Ok(Json(
-        done.into_iter().map(ResourceOut::from).collect::<Vec<_>>().into(),
+        done.into_iter()
+            .map(ResourceOut::from)
+            .collect::<Vec<_>>()
+            .into(),
     ))
 }
 
@@ -393,7 +405,10 @@ pub async fn disable(
     let which = selection(b)?;
     let done = resources::disable(&hub, caller.actor(), &id, &which).await?;
     Ok(Json(
-        done.into_iter().map(ResourceOut::from).collect::<Vec<_>>().into(),
+        done.into_iter()
+            .map(ResourceOut::from)
+            .collect::<Vec<_>>()
+            .into(),
     ))
 }
 

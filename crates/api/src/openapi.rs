@@ -2,8 +2,8 @@
 //! annotations and served at `GET /api/v1/openapi.json` without a token.
 
 use super::{
-    alerts, companies, conflicts, connections, exchange, mailboxes, plans, plugins, profiles, quarantine,
-    runs,
+    alerts, companies, conflicts, connections, exchange, mailboxes, plans, plugins, profiles,
+    quarantine, runs,
 };
 use axum::Json;
 use std::sync::OnceLock;

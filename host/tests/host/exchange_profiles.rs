@@ -117,8 +117,7 @@ pub async fn world_with(trust_ca: bool, db: Option<&str>) -> World {
     let headers = json!({"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING",
         "UserName": "api@msp.example", "Secret": "at-secret"}})
     .to_string();
-    common::loopback_connection(&t.hub, "psa", "autotask", &config, &[("default", &headers)])
-        .await;
+    common::loopback_connection(&t.hub, "psa", "autotask", &config, &[("default", &headers)]).await;
     World {
         sim,
         t,
@@ -200,43 +199,102 @@ async fn each_save_rule_is_its_own_error_naming_the_field_and_nothing_is_stored(
     let hub = &w.t.hub;
     type Change = fn(&mut ExchangeSettings);
     let cases: Vec<(&str, Change, fn(&ExchangeError) -> bool)> = vec![
-        ("name", |s| s.name = " ".into(), |e| matches!(e, ExchangeError::NameMissing)),
-        ("server.address", |s| s.server.address = "10.1.2.3".into(),
-            |e| matches!(e, ExchangeError::AddressIsIp { .. })),
-        ("server.address", |s| s.server.address = "127.0.0.1:2610".into(),
-            |e| matches!(e, ExchangeError::AddressIsIp { .. })),
-        ("server.address", |s| s.server.address = "mail.contoso.com:8443".into(),
-            |e| matches!(e, ExchangeError::PortNotAllowed { port: 8443 })),
-        ("server.address", |s| s.server.address = "https://mail.contoso.com/EWS".into(),
-            |e| matches!(e, ExchangeError::AddressInvalid { .. })),
-        ("server.virtual_directory", |s| s.server.virtual_directory = Some("a b".into()),
-            |e| matches!(e, ExchangeError::VirtualDirectory { .. })),
-        ("interval_minutes", |s| s.interval_minutes = 9,
-            |e| matches!(e, ExchangeError::Interval { minutes: 9 })),
-        ("sync.past_days", |s| s.sync.past_days = 0,
-            |e| matches!(e, ExchangeError::PastDays { value: 0 })),
-        ("sync.past_days", |s| s.sync.past_days = 31,
-            |e| matches!(e, ExchangeError::PastDays { value: 31 })),
-        ("sync.recurring_days", |s| s.sync.recurring_days = 31,
-            |e| matches!(e, ExchangeError::RecurringDays { value: 31 })),
-        ("sync.import_free_time", |s| {
-            s.sync.import_appointments = ImportAppointments::None;
-            s.sync.import_free_time = true;
-        }, |e| matches!(e, ExchangeError::FreeTimeWithoutImport)),
-        ("sync.public_folder_all_contacts", |s| {
-            s.server.use_graph = true;
-            s.account.auth = AccountAuth::Oauth;
-            s.account.tenant = Some("contoso.com".into());
-            s.sync.public_folder_all_contacts = true;
-        }, |e| matches!(e, ExchangeError::PublicFolderNeedsEws)),
-        ("account.auth", |s| s.server.use_graph = true,
-            |e| matches!(e, ExchangeError::AuthMismatch { .. })),
-        ("account.auth", |s| s.account.auth = AccountAuth::Oauth,
-            |e| matches!(e, ExchangeError::AuthMismatch { .. })),
-        ("account.mailbox", |s| s.account.mailbox = "svc".into(),
-            |e| matches!(e, ExchangeError::Account { field: "mailbox", .. })),
-        ("notify_to", |s| s.notify_to = "ops@msp.example; not an address".into(),
-            |e| matches!(e, ExchangeError::NotifyTo(_))),
+        (
+            "name",
+            |s| s.name = " ".into(),
+            |e| matches!(e, ExchangeError::NameMissing),
+        ),
+        (
+            "server.address",
+            |s| s.server.address = "10.1.2.3".into(),
+            |e| matches!(e, ExchangeError::AddressIsIp { .. }),
+        ),
+        (
+            "server.address",
+            |s| s.server.address = "127.0.0.1:2610".into(),
+            |e| matches!(e, ExchangeError::AddressIsIp { .. }),
+        ),
+        (
+            "server.address",
+            |s| s.server.address = "mail.contoso.com:8443".into(),
+            |e| matches!(e, ExchangeError::PortNotAllowed { port: 8443 }),
+        ),
+        (
+            "server.address",
+            |s| s.server.address = "https://mail.contoso.com/EWS".into(),
+            |e| matches!(e, ExchangeError::AddressInvalid { .. }),
+        ),
+        (
+            "server.virtual_directory",
+            |s| s.server.virtual_directory = Some("a b".into()),
+            |e| matches!(e, ExchangeError::VirtualDirectory { .. }),
+        ),
+        (
+            "interval_minutes",
+            |s| s.interval_minutes = 9,
+            |e| matches!(e, ExchangeError::Interval { minutes: 9 }),
+        ),
+        (
+            "sync.past_days",
+            |s| s.sync.past_days = 0,
+            |e| matches!(e, ExchangeError::PastDays { value: 0 }),
+        ),
+        (
+            "sync.past_days",
+            |s| s.sync.past_days = 31,
+            |e| matches!(e, ExchangeError::PastDays { value: 31 }),
+        ),
+        (
+            "sync.recurring_days",
+            |s| s.sync.recurring_days = 31,
+            |e| matches!(e, ExchangeError::RecurringDays { value: 31 }),
+        ),
+        (
+            "sync.import_free_time",
+            |s| {
+                s.sync.import_appointments = ImportAppointments::None;
+                s.sync.import_free_time = true;
+            },
+            |e| matches!(e, ExchangeError::FreeTimeWithoutImport),
+        ),
+        (
+            "sync.public_folder_all_contacts",
+            |s| {
+                s.server.use_graph = true;
+                s.account.auth = AccountAuth::Oauth;
+                s.account.tenant = Some("contoso.com".into());
+                s.sync.public_folder_all_contacts = true;
+            },
+            |e| matches!(e, ExchangeError::PublicFolderNeedsEws),
+        ),
+        (
+            "account.auth",
+            |s| s.server.use_graph = true,
+            |e| matches!(e, ExchangeError::AuthMismatch { .. }),
+        ),
+        (
+            "account.auth",
+            |s| s.account.auth = AccountAuth::Oauth,
+            |e| matches!(e, ExchangeError::AuthMismatch { .. }),
+        ),
+        (
+            "account.mailbox",
+            |s| s.account.mailbox = "svc".into(),
+            |e| {
+                matches!(
+                    e,
+                    ExchangeError::Account {
+                        field: "mailbox",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "notify_to",
+            |s| s.notify_to = "ops@msp.example; not an address".into(),
+            |e| matches!(e, ExchangeError::NotifyTo(_)),
+        ),
     ];
     for (field, change, expected) in cases {
         let mut s = settings();
@@ -261,7 +319,11 @@ async fn each_save_rule_is_its_own_error_naming_the_field_and_nothing_is_stored(
         .unwrap_err();
     assert!(matches!(e, ExchangeError::SecretRequired(_)), "{e:?}");
     assert!(exchange::list(hub, Actor::Msp).await.unwrap().is_empty());
-    assert!(hub.store().get_connection("contoso-exchange").await.is_err());
+    assert!(hub
+        .store()
+        .get_connection("contoso-exchange")
+        .await
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,13 +353,23 @@ async fn saving_tests_the_connection(w: &World) {
         .iter()
         .any(|f| f.check == "credentials" && f.outcome == "ok"));
     // The owned connection: the ews plugin, the EWS URL built from address and directory.
-    let conn = hub.store().get_connection("contoso-exchange").await.unwrap();
+    let conn = hub
+        .store()
+        .get_connection("contoso-exchange")
+        .await
+        .unwrap();
     assert_eq!(conn.plugin_id, "ews");
     let config: serde_json::Value = serde_json::from_str(&conn.config).unwrap();
-    assert_eq!(config["ews_url"], "https://localhost:2610/EWS/Exchange.asmx");
+    assert_eq!(
+        config["ews_url"],
+        "https://localhost:2610/EWS/Exchange.asmx"
+    );
     assert_eq!(config["impersonate"], true);
     // The secret is sealed: not in the profile, nor in the stored configuration.
-    let shown = format!("{:?}", exchange::get(hub, Actor::Msp, "contoso").await.unwrap());
+    let shown = format!(
+        "{:?}",
+        exchange::get(hub, Actor::Msp, "contoso").await.unwrap()
+    );
     assert!(!shown.contains(PASSWORD));
     assert!(!conn.config.contains(PASSWORD));
 
@@ -317,7 +389,11 @@ async fn saving_tests_the_connection(w: &World) {
         .iter()
         .find(|f| f.check == "impersonation:svc@contoso.com")
         .unwrap();
-    assert!(f.remedy.as_deref().unwrap().contains("ApplicationImpersonation"));
+    assert!(f
+        .remedy
+        .as_deref()
+        .unwrap()
+        .contains("ApplicationImpersonation"));
     assert!(saved.queued_runs.is_empty());
     let stored = exchange::get(hub, Actor::Msp, "contoso").await.unwrap();
     assert_eq!(stored.last_test.unwrap().outcome, TestOutcome::Error);
@@ -330,7 +406,9 @@ async fn saving_tests_the_connection(w: &World) {
     exchange::update(hub, Actor::Msp, "contoso", s.clone(), None)
         .await
         .unwrap();
-    resources::discover(hub, Actor::Msp, "contoso").await.unwrap();
+    resources::discover(hub, Actor::Msp, "contoso")
+        .await
+        .unwrap();
     resources::set_own_credential(
         hub,
         Actor::Msp,
@@ -343,6 +421,11 @@ async fn saving_tests_the_connection(w: &World) {
     )
     .await
     .unwrap();
+    // The working save before queued a run; let it be over.
+    sqlx::query("DELETE FROM runs")
+        .execute(hub.store().pool())
+        .await
+        .unwrap();
     let saved = exchange::update(hub, Actor::Msp, "contoso", s, None)
         .await
         .unwrap();
@@ -352,7 +435,10 @@ async fn saving_tests_the_connection(w: &World) {
         .findings
         .iter()
         .any(|f| f.check.ends_with(":tess@msp.example") && f.outcome == "warning"));
-    assert!(!saved.queued_runs.is_empty(), "a warning still synchronizes");
+    assert!(
+        !saved.queued_runs.is_empty(),
+        "a warning still synchronizes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +449,10 @@ async fn tls_must_chain_to_a_ca_the_operator_added() {
         .unwrap();
     assert_eq!(saved.test.outcome, TestOutcome::Error, "{:?}", saved.test);
     let text = serde_json::to_string(&saved.test).unwrap().to_lowercase();
-    assert!(text.contains("certificate") || text.contains("tls"), "{text}");
+    assert!(
+        text.contains("certificate") || text.contains("tls"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,9 +514,15 @@ async fn server_changes_resync_everything_the_interval_feeds_the_schedule_and_di
         .await
         .unwrap()
         .is_none());
-    let engine = profiles::settings(hub.store(), "contoso-tess").await.unwrap();
+    let engine = profiles::settings(hub.store(), "contoso-tess")
+        .await
+        .unwrap();
     assert!(!engine.enabled);
-    assert_eq!(engine.interval_secs, Some(45 * 60), "the scheduler's interval");
+    assert_eq!(
+        engine.interval_secs,
+        Some(45 * 60),
+        "the scheduler's interval"
+    );
     assert!(saved.resync_fields.is_empty());
     assert!(!resync_requested(hub, "contoso-tess").await);
 
@@ -451,7 +546,11 @@ async fn server_changes_resync_everything_the_interval_feeds_the_schedule_and_di
     assert!(resync_requested(hub, "contoso-tess").await);
     assert_eq!(saved.queued_runs.len(), 1);
     assert_eq!(saved.queued_runs[0].trigger, "saved");
-    let conn = hub.store().get_connection("contoso-exchange").await.unwrap();
+    let conn = hub
+        .store()
+        .get_connection("contoso-exchange")
+        .await
+        .unwrap();
     assert!(conn.config.contains("Exchange2013_SP1"));
 
     // The virtual directory: it moves where the credential goes, so the secret is needed.
@@ -496,21 +595,32 @@ async fn resources_are_listed_enabled_limited_by_the_profile_and_disabled_alone_
         .await
         .unwrap();
     assert_eq!(
-        resources::discover(hub, Actor::Msp, "contoso").await.unwrap(),
+        resources::discover(hub, Actor::Msp, "contoso")
+            .await
+            .unwrap(),
         ResourcesFound { new: 2, known: 0 }
     );
     assert_eq!(
-        resources::discover(hub, Actor::Msp, "contoso").await.unwrap(),
+        resources::discover(hub, Actor::Msp, "contoso")
+            .await
+            .unwrap(),
         ResourcesFound { new: 0, known: 2 }
     );
     let listed = resources::list(hub, Actor::Msp, "contoso").await.unwrap();
     assert_eq!(listed.len(), 2);
-    assert!(listed.iter().all(|r| !r.enabled && r.last_attempted_at.is_none()));
+    assert!(listed
+        .iter()
+        .all(|r| !r.enabled && r.last_attempted_at.is_none()));
 
     // A resource without an e-mail address cannot be enabled by name; "all" leaves it out.
-    let e = resources::enable(hub, Actor::Msp, "contoso", &Selection::Ids(vec!["31".into()]))
-        .await
-        .unwrap_err();
+    let e = resources::enable(
+        hub,
+        Actor::Msp,
+        "contoso",
+        &Selection::Ids(vec!["31".into()]),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, ResourceError::NoEmail { .. }), "{e:?}");
     let newly = resources::enable(hub, Actor::Msp, "contoso", &Selection::All)
         .await
@@ -536,10 +646,12 @@ async fn resources_are_listed_enabled_limited_by_the_profile_and_disabled_alone_
         }
     );
     // Enabling again enables nothing new (no second confirmation due).
-    assert!(resources::enable(hub, Actor::Msp, "contoso", &Selection::All)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        resources::enable(hub, Actor::Msp, "contoso", &Selection::All)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A toggle the profile does not allow is refused, naming both.
     let mut wanted = tess.settings.unwrap();
@@ -547,7 +659,16 @@ async fn resources_are_listed_enabled_limited_by_the_profile_and_disabled_alone_
     let e = resources::set_settings(hub, Actor::Msp, "contoso", "30", wanted)
         .await
         .unwrap_err();
-    assert!(matches!(e, ResourceError::NotAllowed { setting: "contacts", allow: "sync.allow_contacts" }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            ResourceError::NotAllowed {
+                setting: "contacts",
+                allow: "sync.allow_contacts"
+            }
+        ),
+        "{e:?}"
+    );
     wanted.contacts = false;
     wanted.todos = false;
     let r = resources::set_settings(hub, Actor::Msp, "contoso", "30", wanted)
@@ -559,7 +680,9 @@ async fn resources_are_listed_enabled_limited_by_the_profile_and_disabled_alone_
     resources::record_attempt(hub.store(), "contoso", "30", 1_700_000_000_000)
         .await
         .unwrap();
-    let r = resources::get(hub, Actor::Msp, "contoso", "30").await.unwrap();
+    let r = resources::get(hub, Actor::Msp, "contoso", "30")
+        .await
+        .unwrap();
     assert_eq!(r.last_attempted_at, Some(1_700_000_000_000));
 
     // An auth failure disables that resource only, with an alert; the profile stays enabled.
@@ -568,19 +691,34 @@ async fn resources_are_listed_enabled_limited_by_the_profile_and_disabled_alone_
         .unwrap();
     assert_eq!(alert.code, "exchange_resource_auth_failed");
     assert!(alert.message.contains("impersonation"), "{}", alert.message);
-    let r = resources::get(hub, Actor::Msp, "contoso", "30").await.unwrap();
+    let r = resources::get(hub, Actor::Msp, "contoso", "30")
+        .await
+        .unwrap();
     assert!(!r.enabled);
     assert_eq!(r.status.as_deref(), Some(mailboxes::STATUS_DISABLED_AUTH));
-    assert!(exchange::get(hub, Actor::Msp, "contoso").await.unwrap().settings.enabled);
+    assert!(
+        exchange::get(hub, Actor::Msp, "contoso")
+            .await
+            .unwrap()
+            .settings
+            .enabled
+    );
     assert_eq!(
         alerts::list(hub.store(), None, false).await.unwrap().len(),
         1
     );
     // Enabling it again works and keeps its settings.
-    resources::enable(hub, Actor::Msp, "contoso", &Selection::Ids(vec!["30".into()]))
+    resources::enable(
+        hub,
+        Actor::Msp,
+        "contoso",
+        &Selection::Ids(vec!["30".into()]),
+    )
+    .await
+    .unwrap();
+    let r = resources::get(hub, Actor::Msp, "contoso", "30")
         .await
         .unwrap();
-    let r = resources::get(hub, Actor::Msp, "contoso", "30").await.unwrap();
     assert!(r.enabled && !r.settings.unwrap().todos);
 }
 
@@ -591,7 +729,9 @@ async fn own_credentials_only_without_impersonation_and_sealed() {
     exchange::create(hub, Actor::Msp, "contoso", None, settings(), secret())
         .await
         .unwrap();
-    resources::discover(hub, Actor::Msp, "contoso").await.unwrap();
+    resources::discover(hub, Actor::Msp, "contoso")
+        .await
+        .unwrap();
     let own = || Credential::Basic {
         username: "tess@msp.example".into(),
         password: SecretString::new("Tess-0wn-Secret-9"),
@@ -610,7 +750,11 @@ async fn own_credentials_only_without_impersonation_and_sealed() {
         .await
         .unwrap();
     assert!(r.has_own_credential);
-    let conn = hub.store().get_connection("contoso-exchange").await.unwrap();
+    let conn = hub
+        .store()
+        .get_connection("contoso-exchange")
+        .await
+        .unwrap();
     let config: serde_json::Value = serde_json::from_str(&conn.config).unwrap();
     assert_eq!(config["mailbox_credentials"]["tess@msp.example"], "user-30");
     assert_eq!(config["impersonate"], false);
@@ -624,8 +768,14 @@ async fn own_credentials_only_without_impersonation_and_sealed() {
         .collect();
     assert!(slots.contains(&"user-30".to_string()), "{slots:?}");
     // A later save keeps the user's credential mapping.
-    exchange::update(hub, Actor::Msp, "contoso", s, None).await.unwrap();
-    let conn = hub.store().get_connection("contoso-exchange").await.unwrap();
+    exchange::update(hub, Actor::Msp, "contoso", s, None)
+        .await
+        .unwrap();
+    let conn = hub
+        .store()
+        .get_connection("contoso-exchange")
+        .await
+        .unwrap();
     assert!(conn.config.contains("user-30"));
     // Nothing in clear in the database file.
     let db = std::fs::read(w.t.dir.path().join("t.db")).unwrap();
@@ -663,28 +813,72 @@ async fn the_api_saves_tests_refuses_by_field_and_never_echoes_the_secret() {
     let w = world().await;
     let hub = &w.t.hub;
     let base = common::serve(syncbridge::server::router(hub.clone())).await;
-    let admin = tokens::create(hub.store(), "t", Role::Admin, None).await.unwrap().1;
-    let viewer = tokens::create(hub.store(), "v", Role::Viewer, None).await.unwrap().1;
-    let body = |s: &ExchangeSettings| {
-        json!({"id": "contoso", "settings": serde_json::to_value(s).unwrap(), "secret": PASSWORD})
-    };
+    let admin = tokens::create(hub.store(), "t", Role::Admin, None)
+        .await
+        .unwrap()
+        .1;
+    let viewer = tokens::create(hub.store(), "v", Role::Viewer, None)
+        .await
+        .unwrap()
+        .1;
+    let body = |s: &ExchangeSettings| json!({"id": "contoso", "settings": serde_json::to_value(s).unwrap(), "secret": PASSWORD});
     use reqwest::Method;
 
     let mut bad = settings();
     bad.server.address = "192.168.1.10".into();
-    let (status, json, _) = call(&base, Method::POST, "/exchange-profiles", &admin, Some(body(&bad))).await;
+    let (status, json, _) = call(
+        &base,
+        Method::POST,
+        "/exchange-profiles",
+        &admin,
+        Some(body(&bad)),
+    )
+    .await;
     assert_eq!(status, 400, "{json}");
-    assert!(json["error"]["message"].as_str().unwrap().starts_with("server.address"), "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("server.address"),
+        "{json}"
+    );
     let mut bad = settings();
     bad.sync.recurring_days = 0;
-    let (status, json, _) = call(&base, Method::POST, "/exchange-profiles", &admin, Some(body(&bad))).await;
+    let (status, json, _) = call(
+        &base,
+        Method::POST,
+        "/exchange-profiles",
+        &admin,
+        Some(body(&bad)),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(json["error"]["message"].as_str().unwrap().starts_with("sync.recurring_days"), "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("sync.recurring_days"),
+        "{json}"
+    );
 
-    let (status, _, _) = call(&base, Method::POST, "/exchange-profiles", &viewer, Some(body(&settings()))).await;
+    let (status, _, _) = call(
+        &base,
+        Method::POST,
+        "/exchange-profiles",
+        &viewer,
+        Some(body(&settings())),
+    )
+    .await;
     assert_eq!(status, 403, "a viewer cannot save");
 
-    let (status, json, text) = call(&base, Method::POST, "/exchange-profiles", &admin, Some(body(&settings()))).await;
+    let (status, json, text) = call(
+        &base,
+        Method::POST,
+        "/exchange-profiles",
+        &admin,
+        Some(body(&settings())),
+    )
+    .await;
     assert_eq!(status, 201, "{text}");
     assert_eq!(json["test"]["outcome"], "success", "{json}");
     assert_eq!(json["profile"]["settings"]["interval_minutes"], 15);
@@ -693,45 +887,112 @@ async fn the_api_saves_tests_refuses_by_field_and_never_echoes_the_secret() {
     // The public folder of all contacts comes with its warning.
     let mut s = settings();
     s.sync.public_folder_all_contacts = true;
-    let (status, json, text) = call(&base, Method::PUT, "/exchange-profiles/contoso", &admin,
-        Some(json!({"settings": serde_json::to_value(&s).unwrap()}))).await;
+    let (status, json, text) = call(
+        &base,
+        Method::PUT,
+        "/exchange-profiles/contoso",
+        &admin,
+        Some(json!({"settings": serde_json::to_value(&s).unwrap()})),
+    )
+    .await;
     assert_eq!(status, 200, "{text}");
-    assert!(json["profile"]["warnings"][0].as_str().unwrap().contains("every Exchange user"), "{json}");
+    assert!(
+        json["profile"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("every Exchange user"),
+        "{json}"
+    );
 
     // Resources: discover, enable, settings refused beyond the profile's allows.
-    let (status, json, _) = call(&base, Method::POST, "/exchange-profiles/contoso/resources/discover", &admin, None).await;
+    let (status, json, _) = call(
+        &base,
+        Method::POST,
+        "/exchange-profiles/contoso/resources/discover",
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!((status, json["new"].as_u64()), (200, Some(2)), "{json}");
-    let (status, json, _) = call(&base, Method::POST, "/exchange-profiles/contoso/resources/enable", &admin,
-        Some(json!({"ids": ["30"]}))).await;
+    let (status, json, _) = call(
+        &base,
+        Method::POST,
+        "/exchange-profiles/contoso/resources/enable",
+        &admin,
+        Some(json!({"ids": ["30"]})),
+    )
+    .await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["items"][0]["enabled"], true);
-    let (status, json, _) = call(&base, Method::PUT, "/exchange-profiles/contoso/resources/30/settings", &admin,
-        Some(json!({"psa_appointments_to_exchange": true, "exchange_appointments_to_psa": true,
-                    "contacts": true, "service_calls": true, "todos": true}))).await;
+    let (status, json, _) = call(
+        &base,
+        Method::PUT,
+        "/exchange-profiles/contoso/resources/30/settings",
+        &admin,
+        Some(
+            json!({"psa_appointments_to_exchange": true, "exchange_appointments_to_psa": true,
+                    "contacts": true, "service_calls": true, "todos": true}),
+        ),
+    )
+    .await;
     assert_eq!(status, 400, "{json}");
-    assert!(json["error"]["message"].as_str().unwrap().contains("sync.allow_contacts"), "{json}");
-    let (status, json, _) = call(&base, Method::GET, "/exchange-profiles/contoso/resources", &viewer, None).await;
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sync.allow_contacts"),
+        "{json}"
+    );
+    let (status, json, _) = call(
+        &base,
+        Method::GET,
+        "/exchange-profiles/contoso/resources",
+        &viewer,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(json["items"].as_array().unwrap().len(), 2);
 
     // While a sync runs: 409 sync_in_progress.
     engine_profile(hub, "contoso-tess", "contoso-exchange").await;
     Runs::new(hub.store().clone())
-        .start_now(NewRun { profile_id: "contoso-tess", company_id: None, trigger: "manual",
-            mode: RunMode::Run, plan_id: None }, "test", common::LEASE)
+        .start_now(
+            NewRun {
+                profile_id: "contoso-tess",
+                company_id: None,
+                trigger: "manual",
+                mode: RunMode::Run,
+                plan_id: None,
+            },
+            "test",
+            common::LEASE,
+        )
         .await
         .unwrap();
-    let (status, json, _) = call(&base, Method::PUT, "/exchange-profiles/contoso", &admin,
-        Some(json!({"settings": serde_json::to_value(settings()).unwrap()}))).await;
+    let (status, json, _) = call(
+        &base,
+        Method::PUT,
+        "/exchange-profiles/contoso",
+        &admin,
+        Some(json!({"settings": serde_json::to_value(settings()).unwrap()})),
+    )
+    .await;
     assert_eq!(status, 409);
     assert_eq!(json["error"]["code"], "sync_in_progress", "{json}");
 
     let (status, doc, _) = call(&base, Method::GET, "/openapi.json", &admin, None).await;
     assert_eq!(status, 200);
-    for path in ["/api/v1/exchange-profiles", "/api/v1/exchange-profiles/{id}",
+    for path in [
+        "/api/v1/exchange-profiles",
+        "/api/v1/exchange-profiles/{id}",
         "/api/v1/exchange-profiles/{id}/resources/enable",
-        "/api/v1/exchange-profiles/{id}/resources/{resource}/settings"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+        "/api/v1/exchange-profiles/{id}/resources/{resource}/settings",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
 }
 
@@ -766,19 +1027,44 @@ async fn the_cli_adds_tests_refuses_by_field_and_lists_resources() {
     };
     let (ok, out, err) = run(&["exchange", "add", "--help"]);
     assert!(ok, "{err}");
-    assert!(out.contains("interval_minutes") && out.contains("past_days"), "{out}");
+    assert!(
+        out.contains("interval_minutes") && out.contains("past_days"),
+        "{out}"
+    );
 
     for plugin in ["ews", "autotask"] {
-        let (ok, out, err) = run(&["plugin", "install", common::package(plugin).to_str().unwrap()]);
+        let (ok, out, err) = run(&[
+            "plugin",
+            "install",
+            common::package(plugin).to_str().unwrap(),
+        ]);
         assert!(ok, "{out}{err}");
     }
     let config = json!({"api_user": "api@msp.example",
-        "zone_lookup_url": format!("{}/atservicesrest", w.sim.base_url())}).to_string();
+        "zone_lookup_url": format!("{}/atservicesrest", w.sim.base_url())})
+    .to_string();
     let creds = dir.path().join("psa.json");
-    std::fs::write(&creds, json!({"default": {"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING",
-        "UserName": "api@msp.example", "Secret": "at-secret"}}}).to_string()).unwrap();
-    let (ok, out, err) = run(&["connection", "add", "psa", "--plugin", "autotask", "--config", &config,
-        "--allow-host", "127.0.0.1", "--allow-private-network", "--credentials-file", creds.to_str().unwrap()]);
+    std::fs::write(
+        &creds,
+        json!({"default": {"kind": "headers", "headers": {"ApiIntegrationCode": "TRACKING",
+        "UserName": "api@msp.example", "Secret": "at-secret"}}})
+        .to_string(),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&[
+        "connection",
+        "add",
+        "psa",
+        "--plugin",
+        "autotask",
+        "--config",
+        &config,
+        "--allow-host",
+        "127.0.0.1",
+        "--allow-private-network",
+        "--credentials-file",
+        creds.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}{err}");
 
     let secret_file = dir.path().join("secret");
@@ -787,8 +1073,15 @@ async fn the_cli_adds_tests_refuses_by_field_and_lists_resources() {
     let mut bad = settings();
     bad.interval_minutes = 5;
     std::fs::write(&settings_file, serde_json::to_string(&bad).unwrap()).unwrap();
-    let add = ["exchange", "add", "contoso", "--settings-file", settings_file.to_str().unwrap(),
-        "--secret-file", secret_file.to_str().unwrap()];
+    let add = [
+        "exchange",
+        "add",
+        "contoso",
+        "--settings-file",
+        settings_file.to_str().unwrap(),
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+    ];
     let (ok, out, err) = run(&add);
     assert!(!ok, "{out}");
     assert!(err.contains("interval_minutes: 5 is out of range"), "{err}");
@@ -805,9 +1098,15 @@ async fn the_cli_adds_tests_refuses_by_field_and_lists_resources() {
     assert!(ok && out.contains("enabled 1 resource(s)"), "{out}{err}");
     let (ok, out, err) = run(&["exchange", "resources", "contoso"]);
     assert!(ok, "{err}");
-    assert!(out.contains("tess@msp.example") && out.contains("N/A"), "{out}");
+    assert!(
+        out.contains("tess@msp.example") && out.contains("N/A"),
+        "{out}"
+    );
     let (ok, out, _) = run(&["exchange", "show", "contoso"]);
-    assert!(ok && out.contains("every 15 minutes") && !out.contains(PASSWORD), "{out}");
+    assert!(
+        ok && out.contains("every 15 minutes") && !out.contains(PASSWORD),
+        "{out}"
+    );
 }
 
 // ---- mail -------------------------------------------------------------------
@@ -821,7 +1120,9 @@ async fn newly_enabled_resources_get_a_confirmation_and_failures_mail_once_per_i
     exchange::create(hub, Actor::Msp, "contoso", None, settings(), secret())
         .await
         .unwrap();
-    resources::discover(hub, Actor::Msp, "contoso").await.unwrap();
+    resources::discover(hub, Actor::Msp, "contoso")
+        .await
+        .unwrap();
     let outbox = RecordingNotifier::new();
     let newly = resources::enable(hub, Actor::Msp, "contoso", &Selection::All)
         .await
@@ -833,18 +1134,28 @@ async fn newly_enabled_resources_get_a_confirmation_and_failures_mail_once_per_i
     let (to, mail) = &outbox.sent()[0];
     assert_eq!(to.addresses(), vec!["tess@msp.example".to_string()]);
     assert_eq!(mail.kind, NotificationKind::Confirmation);
-    assert!(mail.body.contains("resource-settings contoso 30"), "{}", mail.body);
-    let r = resources::get(hub, Actor::Msp, "contoso", "30").await.unwrap();
+    assert!(
+        mail.body.contains("resource-settings contoso 30"),
+        "{}",
+        mail.body
+    );
+    let r = resources::get(hub, Actor::Msp, "contoso", "30")
+        .await
+        .unwrap();
     assert!(r.confirmation_sent_at.is_some());
 
     // The server is down: one mail to notify_to with the cause, then none while it lasts.
     let outbox = RecordingNotifier::new();
     for _ in 0..3 {
-        exchange_notify::report_failure(hub, Some(&outbox), "contoso",
+        exchange_notify::report_failure(
+            hub,
+            Some(&outbox),
+            "contoso",
             "localhost:2610 does not answer (connection refused)",
-            "check that the Exchange server is up and reachable on port 2610")
-            .await
-            .unwrap();
+            "check that the Exchange server is up and reachable on port 2610",
+        )
+        .await
+        .unwrap();
     }
     let sent = outbox.sent();
     assert_eq!(sent.len(), 1, "once per incident");
@@ -855,10 +1166,17 @@ async fn newly_enabled_resources_get_a_confirmation_and_failures_mail_once_per_i
     assert!(sent[0].1.body.contains("connection refused"));
     assert_eq!(sent[0].1.kind, NotificationKind::Failure);
     // It works again; the next failure is a new incident and mails again.
-    exchange_notify::incident_over(hub, "contoso").await.unwrap();
-    exchange_notify::report_failure(hub, Some(&outbox), "contoso",
-        "Exchange refused the synchronization account (HTTP 401)", "enter its password again")
+    exchange_notify::incident_over(hub, "contoso")
         .await
         .unwrap();
+    exchange_notify::report_failure(
+        hub,
+        Some(&outbox),
+        "contoso",
+        "Exchange refused the synchronization account (HTTP 401)",
+        "enter its password again",
+    )
+    .await
+    .unwrap();
     assert_eq!(outbox.sent().len(), 2);
 }

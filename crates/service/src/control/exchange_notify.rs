@@ -61,7 +61,9 @@ pub async fn send_confirmations(
     for r in newly {
         let Some(email) = &r.email else { continue };
         let to = Recipients::parse(email)?;
-        notifier.send(&to, &confirmation(&p.settings.name, r)).await?;
+        notifier
+            .send(&to, &confirmation(&p.settings.name, r))
+            .await?;
         sqlx::query(
             "UPDATE exchange_resources SET confirmation_sent_at = $1 WHERE profile_id = $2 AND resource_id = $3",
         )

@@ -342,7 +342,10 @@ pub enum ExchangeError {
     #[error("server.address: {address:?} is an IP address; enter the Exchange server's host name (its TLS certificate names the host, e.g. mail.contoso.com)")]
     AddressIsIp { address: String },
     #[error("server.address: {address:?} is not a host name ({reason}); enter e.g. mail.contoso.com or mail.contoso.com:2610")]
-    AddressInvalid { address: String, reason: &'static str },
+    AddressInvalid {
+        address: String,
+        reason: &'static str,
+    },
     #[error("server.address: port {port} is not allowed; Exchange servers are reached on 80, 443 or 2610 only")]
     PortNotAllowed { port: u16 },
     #[error("server.virtual_directory: {value:?} is not a path segment; leave it empty (the default, EWS) or enter e.g. EWS")]
@@ -422,7 +425,9 @@ pub fn check_address(address: &str) -> Result<(String, Option<u16>), ExchangeErr
         return Err(invalid("it is empty"));
     }
     if address.contains("://") || address.contains('/') {
-        return Err(invalid("enter the host name only, without https:// or a path"));
+        return Err(invalid(
+            "enter the host name only, without https:// or a path",
+        ));
     }
     let ip = || ExchangeError::AddressIsIp {
         address: address.to_owned(),
@@ -442,7 +447,8 @@ pub fn check_address(address: &str) -> Result<(String, Option<u16>), ExchangeErr
         Some(h) => u32::from_str_radix(h, 16).is_ok(),
         None => !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()),
     };
-    if host.parse::<std::net::IpAddr>().is_ok() || host.trim_end_matches('.').split('.').all(numeric)
+    if host.parse::<std::net::IpAddr>().is_ok()
+        || host.trim_end_matches('.').split('.').all(numeric)
     {
         return Err(ip());
     }
@@ -454,7 +460,9 @@ pub fn check_address(address: &str) -> Result<(String, Option<u16>), ExchangeErr
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     if host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
-        return Err(invalid("a host name has letters, digits, '-' and dots only"));
+        return Err(invalid(
+            "a host name has letters, digits, '-' and dots only",
+        ));
     }
     if let Some(port) = port {
         if !PORTS.contains(&port) {
@@ -528,7 +536,10 @@ pub fn validate(s: &ExchangeSettings) -> Result<(), ExchangeError> {
         });
     }
     let mailbox = s.account.mailbox.trim();
-    if mailbox.split_once('@').is_none_or(|(l, d)| l.is_empty() || !d.contains('.')) {
+    if mailbox
+        .split_once('@')
+        .is_none_or(|(l, d)| l.is_empty() || !d.contains('.'))
+    {
         return Err(ExchangeError::Account {
             field: "mailbox",
             reason: format!("{mailbox:?} is not an e-mail address; enter the address of the synchronization account's own mailbox (it must be a licensed user with a mailbox)"),
@@ -667,8 +678,11 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ExchangeProfile, StoreError> {
         other => return Err(bad(format!("its stored account auth {other:?} is unknown"))),
     };
     let sync: String = r.try_get("sync_settings")?;
-    let sync: SyncSettings = serde_json::from_str(&sync)
-        .map_err(|e| bad(format!("its stored synchronization settings do not read ({e})")))?;
+    let sync: SyncSettings = serde_json::from_str(&sync).map_err(|e| {
+        bad(format!(
+            "its stored synchronization settings do not read ({e})"
+        ))
+    })?;
     let last_test: Option<String> = r.try_get("last_test")?;
     let last_test = last_test
         .map(|t| serde_json::from_str::<ConnectionTest>(&t))
@@ -750,7 +764,11 @@ pub async fn list(hub: &Hub, actor: Actor<'_>) -> Result<Vec<ExchangeProfile>, E
 
 /// Refuses while a run of the profile, or one using its connection, is
 /// queued or running ("sync in progress, try later").
-pub async fn refuse_while_running(hub: &Hub, id: &str, connection: &str) -> Result<(), ExchangeError> {
+pub async fn refuse_while_running(
+    hub: &Hub,
+    id: &str,
+    connection: &str,
+) -> Result<(), ExchangeError> {
     let runs = Runs::new(hub.store().clone());
     if let Some(run) = runs.active_for_profile(id).await? {
         return Err(ExchangeError::SyncInProgress {
@@ -992,10 +1010,7 @@ async fn finish_save(
     .execute(hub.store().pool())
     .await?;
 
-    let test = ConnectionTest::of(
-        hub.test_connection(connection).await?,
-        &s.account.mailbox,
-    );
+    let test = ConnectionTest::of(hub.test_connection(connection).await?, &s.account.mailbox);
     let test_json = serde_json::to_string(&test).unwrap_or_default();
     sqlx::query("UPDATE exchange_profiles SET last_test = $1, last_tested_at = $2 WHERE id = $3")
         .bind(test_json)
@@ -1109,7 +1124,14 @@ mod tests {
             check_address("mail.contoso.com:2610").unwrap(),
             ("mail.contoso.com".into(), Some(2610))
         );
-        for ip in ["10.0.0.5", "10.0.0.5:443", "[::1]", "::1", "0x7f.1", "127.1"] {
+        for ip in [
+            "10.0.0.5",
+            "10.0.0.5:443",
+            "[::1]",
+            "::1",
+            "0x7f.1",
+            "127.1",
+        ] {
             assert!(
                 matches!(check_address(ip), Err(ExchangeError::AddressIsIp { .. })),
                 "{ip}"

@@ -9,7 +9,9 @@
 //! permanent authentication error disables that mailbox only
 //! ([`disable_for_auth`]), with an alert, never the profile.
 
-use super::exchange_profiles::{self as profiles, ExchangeError, ExchangeProfile, ImportAppointments, SyncSettings};
+use super::exchange_profiles::{
+    self as profiles, ExchangeError, ExchangeProfile, ImportAppointments, SyncSettings,
+};
 use super::{alerts, connections, mailboxes, Actor};
 use crate::control::connections::ConnectionChange;
 use crate::hub::Hub;
@@ -81,7 +83,11 @@ impl ResourceSettings {
                 "exchange_appointments_to_psa",
                 "sync.import_appointments",
             ),
-            (self.contacts && !allowed.contacts, "contacts", "sync.allow_contacts"),
+            (
+                self.contacts && !allowed.contacts,
+                "contacts",
+                "sync.allow_contacts",
+            ),
             (
                 self.service_calls && !allowed.service_calls,
                 "service_calls",
@@ -164,12 +170,14 @@ fn from_row(r: &sqlx::any::AnyRow, own: &serde_json::Value) -> Result<Resource, 
     let mailbox_id: Option<String> = r.try_get("mailbox_id")?;
     let settings: Option<String> = r.try_get("settings")?;
     let settings = match (&mailbox_id, settings) {
-        (Some(m), Some(s)) if s != "{}" => Some(serde_json::from_str(&s).map_err(|e| {
-            ResourceError::BadSettings {
-                mailbox: m.clone(),
-                detail: e.to_string(),
-            }
-        })?),
+        (Some(m), Some(s)) if s != "{}" => {
+            Some(
+                serde_json::from_str(&s).map_err(|e| ResourceError::BadSettings {
+                    mailbox: m.clone(),
+                    detail: e.to_string(),
+                })?,
+            )
+        }
         _ => None,
     };
     let email: Option<String> = r.try_get("email")?;
@@ -192,7 +200,10 @@ fn from_row(r: &sqlx::any::AnyRow, own: &serde_json::Value) -> Result<Resource, 
     })
 }
 
-async fn own_credentials(store: &Store, p: &ExchangeProfile) -> Result<serde_json::Value, StoreError> {
+async fn own_credentials(
+    store: &Store,
+    p: &ExchangeProfile,
+) -> Result<serde_json::Value, StoreError> {
     let record = store.get_connection(&p.connection_id).await?;
     let config: serde_json::Value = serde_json::from_str(&record.config).unwrap_or_default();
     Ok(config
@@ -202,7 +213,11 @@ async fn own_credentials(store: &Store, p: &ExchangeProfile) -> Result<serde_jso
 }
 
 /// The resources of profile `profile`, by name then id.
-pub async fn list(hub: &Hub, actor: Actor<'_>, profile: &str) -> Result<Vec<Resource>, ResourceError> {
+pub async fn list(
+    hub: &Hub,
+    actor: Actor<'_>,
+    profile: &str,
+) -> Result<Vec<Resource>, ResourceError> {
     let p = profiles::get(hub, actor, profile).await?;
     let own = own_credentials(hub.store(), &p).await?;
     let rows = sqlx::query(&format!(
@@ -282,7 +297,11 @@ pub async fn upsert(
 
 /// Reads every resource of the profile's PSA connection (a full pass of its
 /// `resources` scope) and records them ([`upsert`]).
-pub async fn discover(hub: &Hub, actor: Actor<'_>, profile: &str) -> Result<ResourcesFound, ResourceError> {
+pub async fn discover(
+    hub: &Hub,
+    actor: Actor<'_>,
+    profile: &str,
+) -> Result<ResourcesFound, ResourceError> {
     let p = profiles::get(hub, actor, profile).await?;
     let source = ConnectionEndpoint {
         hub,
@@ -306,10 +325,11 @@ pub async fn discover(hub: &Hub, actor: Actor<'_>, profile: &str) -> Result<Reso
                         .join(" ");
                     (!full.is_empty()).then_some(full)
                 });
-                let email = u
-                    .mail
-                    .clone()
-                    .or_else(|| u.user_principal_name.contains('@').then(|| u.user_principal_name.clone()));
+                let email = u.mail.clone().or_else(|| {
+                    u.user_principal_name
+                        .contains('@')
+                        .then(|| u.user_principal_name.clone())
+                });
                 found.push((item.id, name, email));
             }
         }
@@ -340,12 +360,15 @@ async fn selected(
         Selection::Ids(ids) => ids
             .iter()
             .map(|id| {
-                all.iter().find(|r| &r.resource_id == id).cloned().ok_or_else(|| {
-                    ResourceError::Store(StoreError::NotFound {
-                        what: "resource",
-                        id: format!("{profile}/{id}"),
+                all.iter()
+                    .find(|r| &r.resource_id == id)
+                    .cloned()
+                    .ok_or_else(|| {
+                        ResourceError::Store(StoreError::NotFound {
+                            what: "resource",
+                            id: format!("{profile}/{id}"),
+                        })
                     })
-                })
             })
             .collect(),
     }
@@ -501,7 +524,12 @@ pub async fn set_own_credential(
 }
 
 /// Records a synchronization attempt of a resource ("Last Attempted Synchronization").
-pub async fn record_attempt(store: &Store, profile: &str, resource: &str, at: i64) -> Result<(), StoreError> {
+pub async fn record_attempt(
+    store: &Store,
+    profile: &str,
+    resource: &str,
+    at: i64,
+) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE exchange_resources SET last_attempted_at = $1 WHERE profile_id = $2 AND resource_id = $3",
     )
