@@ -198,7 +198,8 @@ async fn each_save_rule_is_its_own_error_naming_the_field_and_nothing_is_stored(
     let w = world().await;
     let hub = &w.t.hub;
     type Change = fn(&mut ExchangeSettings);
-    let cases: Vec<(&str, Change, fn(&ExchangeError) -> bool)> = vec![
+    type Expected = fn(&ExchangeError) -> bool;
+    let cases: Vec<(&str, Change, Expected)> = vec![
         (
             "name",
             |s| s.name = " ".into(),
