@@ -177,6 +177,10 @@ pub enum Command {
     /// Discover, approve, enable and configure the mailboxes of connections.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// Flow 1's Exchange server profiles (server, synchronization account,
+    /// synchronization settings, failure notifications) and their PSA resources.
+    #[command(subcommand)]
+    Exchange(ExchangeCommand),
 }
 
 /// `quarantine` commands.
@@ -626,5 +630,112 @@ pub enum MailboxCommand {
         /// Merge top-level keys into the stored settings (`null` removes a key).
         #[arg(long)]
         merge: bool,
+    },
+}
+
+/// `exchange` commands.
+#[derive(Debug, Subcommand)]
+pub enum ExchangeCommand {
+    /// List Exchange profiles with their server, interval and last test.
+    List,
+    /// Show a profile: every setting (never a secret) and the last connection test.
+    Show {
+        /// Profile id.
+        id: String,
+    },
+    /// Create a profile from a settings file, test its connection and save it.
+    ///
+    /// The file is the whole form as JSON: name, enabled, psa_connection,
+    /// server {address, virtual_directory, domain, version: 2013|2016|2019|online,
+    /// hosted_by_third_party, use_graph}, interval_minutes (at least 10),
+    /// account {auth: basic|oauth, username, mailbox, tenant, token_url,
+    /// use_for_users}, notify_to ("a@x; b@y"), sync {allow_appointments,
+    /// allow_contacts, allow_service_calls, allow_todos, public_folder_all_contacts,
+    /// import_appointments: all|no-detail|none, import_free_time, past_days 1..30,
+    /// recurring_days 1..30}, allow_private_network. Exits 1 when the test fails
+    /// (the profile is saved, but nothing synchronizes until a save passes).
+    Add {
+        /// Profile id (letters, digits, '-', '_').
+        id: String,
+        /// The settings JSON.
+        #[arg(long, value_name = "FILE")]
+        settings_file: PathBuf,
+        /// A file holding the synchronization account's password (OAuth: client secret).
+        #[arg(long, value_name = "FILE")]
+        secret_file: PathBuf,
+        /// The customer company that owns the profile.
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Replace a profile's settings, test and save; refused while one of its syncs runs.
+    /// A changed version, address, virtual directory or domain re-synchronizes every item.
+    Update {
+        /// Profile id.
+        id: String,
+        /// The settings JSON (the whole form, as for `add`).
+        #[arg(long, value_name = "FILE")]
+        settings_file: PathBuf,
+        /// Enter the account's secret again (needed when the server or the account changes).
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+    },
+    /// Remove a profile with its resources and its connection.
+    Remove {
+        /// Profile id.
+        id: String,
+    },
+    /// List the profile's PSA resources: enabled, status, last attempted synchronization.
+    Resources {
+        /// Profile id.
+        id: String,
+    },
+    /// Read the PSA connection's resources (new ones arrive disabled).
+    Discover {
+        /// Profile id.
+        id: String,
+    },
+    /// Enable resources (their mailboxes get the toggles the profile allows).
+    Enable {
+        /// Profile id.
+        id: String,
+        /// Resource ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        resources: Vec<String>,
+        /// Every listed resource with an e-mail address.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Disable resources (their settings are kept).
+    Disable {
+        /// Profile id.
+        id: String,
+        /// Resource ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        resources: Vec<String>,
+        /// Every listed resource.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Set an enabled resource's toggles (each must be allowed by the profile).
+    ResourceSettings {
+        /// Profile id.
+        id: String,
+        /// Resource id.
+        resource: String,
+        /// e.g. '{"psa_appointments_to_exchange": true, "exchange_appointments_to_psa": true,
+        /// "contacts": false, "service_calls": true, "todos": true}'.
+        #[arg(long)]
+        json: String,
+    },
+    /// Enter a user's own credential (only when the account does not impersonate users);
+    /// it is sealed and never shown.
+    UserCredential {
+        /// Profile id.
+        id: String,
+        /// Resource id.
+        resource: String,
+        /// Credential JSON, e.g. {"kind": "basic", "username": "...", "password": "..."}.
+        #[arg(long, value_name = "FILE")]
+        credential_file: PathBuf,
     },
 }

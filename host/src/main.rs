@@ -1,5 +1,7 @@
 //! `syncbridge`: the command-line entry point.
 
+mod exchange_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::collections::BTreeMap;
@@ -183,6 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token_command(&hub, cmd).await?,
         Command::Company(cmd) => company_command(&hub, cmd).await?,
         Command::Mailbox(cmd) => mailbox_command(&hub, cmd).await?,
+        Command::Exchange(cmd) => exchange_cmd::run(&hub, cmd, &cli.global.ca_certs).await?,
     }
     Ok(())
 }

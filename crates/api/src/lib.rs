@@ -13,6 +13,7 @@ pub mod companies;
 pub mod conflicts;
 pub mod connections;
 pub mod error;
+pub mod exchange;
 pub mod mailboxes;
 pub mod openapi;
 pub mod plans;
@@ -80,6 +81,40 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route(
             "/mailboxes/{id}/settings",
             axum::routing::put(mailboxes::put_settings),
+        )
+        .route(
+            "/exchange-profiles",
+            get(exchange::list).post(exchange::create),
+        )
+        .route(
+            "/exchange-profiles/{id}",
+            get(exchange::show)
+                .put(exchange::update)
+                .delete(exchange::remove),
+        )
+        .route(
+            "/exchange-profiles/{id}/resources",
+            get(exchange::list_resources),
+        )
+        .route(
+            "/exchange-profiles/{id}/resources/discover",
+            post(exchange::discover),
+        )
+        .route(
+            "/exchange-profiles/{id}/resources/enable",
+            post(exchange::enable),
+        )
+        .route(
+            "/exchange-profiles/{id}/resources/disable",
+            post(exchange::disable),
+        )
+        .route(
+            "/exchange-profiles/{id}/resources/{resource}/settings",
+            axum::routing::put(exchange::put_resource_settings),
+        )
+        .route(
+            "/exchange-profiles/{id}/resources/{resource}/credential",
+            axum::routing::put(exchange::put_resource_credential),
         )
         .route("/profiles", get(profiles::list).post(profiles::create))
         .route(

@@ -2,8 +2,8 @@
 //! annotations and served at `GET /api/v1/openapi.json` without a token.
 
 use super::{
-    alerts, companies, conflicts, connections, mailboxes, plans, plugins, profiles, quarantine,
-    runs,
+    alerts, companies, conflicts, connections, exchange, mailboxes, plans, plugins, profiles,
+    quarantine, runs,
 };
 use axum::Json;
 use std::sync::OnceLock;
@@ -30,6 +30,9 @@ pub const PREFIX: &str = "/api/v1";
         connections::remove, connections::test,
         mailboxes::list, mailboxes::discover, mailboxes::enable, mailboxes::disable,
         mailboxes::approve, mailboxes::put_settings, mailboxes::apply_to_many,
+        exchange::list, exchange::create, exchange::show, exchange::update, exchange::remove,
+        exchange::list_resources, exchange::discover, exchange::enable, exchange::disable,
+        exchange::put_resource_settings, exchange::put_resource_credential,
         profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
         profiles::run, profiles::dry_run, profiles::preview, profiles::enable, profiles::disable, profiles::explain,
         plans::list, plans::show, plans::preview, plans::apply, plans::discard,
@@ -45,6 +48,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "companies", description = "Customer companies; tokens may be scoped to one"),
         (name = "connections", description = "Configured connector instances with write-only credentials"),
         (name = "mailboxes", description = "Mailboxes of connections: discover, approve, enable, per-mailbox settings"),
+        (name = "exchange", description = "Flow 1's Exchange server profiles: server, synchronization account, synchronization settings, resources"),
         (name = "profiles", description = "Source → mapper → target, with schedule; run, dry run, explain"),
         (name = "plans", description = "Stored plans of dry runs and held runs"),
         (name = "runs", description = "Queued, running and finished runs"),

@@ -1,5 +1,5 @@
 //! The control plane: the services the REST API and the CLI share
-//! (companies, connections, profiles, mailboxes, plans and their approval,
+//! (companies, connections, profiles, mailboxes, flow 1's Exchange profiles and their resources, plans and their approval,
 //! quarantine, tokens) and the records of runs, their leases and alerts.
 //!
 //! What runs a profile lives in `runner` and `engine`, what decides when in
@@ -11,6 +11,9 @@ pub mod approval;
 pub mod companies;
 pub mod conflicts;
 pub mod connections;
+pub mod exchange_notify;
+pub mod exchange_profiles;
+pub mod exchange_resources;
 pub mod mailboxes;
 pub mod plans;
 pub mod preview;
