@@ -157,9 +157,16 @@ pub fn utc(value: &str) -> Option<String> {
 fn is_utc_second(value: &str) -> bool {
     let b = value.as_bytes();
     let shape = b.len() == 20
-        && [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'Z')]
-            .iter()
-            .all(|(i, c)| b[*i] == *c);
+        && [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'Z'),
+        ]
+        .iter()
+        .all(|(i, c)| b[*i] == *c);
     let num = |from: usize, to: usize| {
         b[from..to].iter().try_fold(0u32, |n, d| {
             d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
@@ -267,7 +274,10 @@ mod tests {
         ] {
             assert_eq!(utc(v), parsed(v), "{v:?}");
         }
-        assert_eq!(utc("2026-02-01T08:00:00Z").as_deref(), Some("2026-02-01T08:00:00Z"));
+        assert_eq!(
+            utc("2026-02-01T08:00:00Z").as_deref(),
+            Some("2026-02-01T08:00:00Z")
+        );
         assert_eq!(utc("2026-02-29T08:00:00Z"), None);
     }
 }
