@@ -2,7 +2,7 @@
 """Times exchangelib (the compat suite's pinned EWS client) parsing the same responses as the
 `ews` plugin's native bench, for comparison:
 
-    cargo run --release -p ews --example parse_bench -- 1000 target/ews-bench
+    cargo run --release -p ews --features bench --bin parse_bench -- 1000 target/ews-bench
     target/compat-venv/bin/python scripts/ews-bench-exchangelib.py target/ews-bench
 
 For each response it parses the document (exchangelib.util.to_xml) and builds every item with

@@ -17,6 +17,7 @@ pub mod check;
 pub mod endpoint;
 pub mod error;
 pub mod map;
+mod names;
 pub mod ops;
 pub mod pull;
 pub mod push;

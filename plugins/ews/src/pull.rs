@@ -243,7 +243,7 @@ pub fn mailbox_page(
         .map(|c| c.children.as_slice())
         .unwrap_or_default()
     {
-        match change.name.as_str() {
+        match &*change.name {
             "Create" | "Update" => {
                 if let Some((id, _)) = change.children.first().and_then(item_id) {
                     changed.retain(|c| *c != id);

@@ -93,7 +93,7 @@ pub fn to_rrule(rec: &Elem, zone: Tz) -> Result<String, RecurrenceError> {
     let interval = pattern.text_of("Interval").unwrap_or("1");
     let mut parts: Vec<String> = Vec::new();
     let days = || byday(pattern.text_of("DaysOfWeek").unwrap_or_default());
-    match pattern.name.as_str() {
+    match &*pattern.name {
         "DailyRecurrence" => parts.push(format!("FREQ=DAILY;INTERVAL={interval}")),
         "WeeklyRecurrence" => {
             parts.push(format!(
@@ -126,7 +126,7 @@ pub fn to_rrule(rec: &Elem, zone: Tz) -> Result<String, RecurrenceError> {
         )),
         other => return err(format!("the pattern {other} has no RRULE equivalent")),
     }
-    match range.name.as_str() {
+    match &*range.name {
         "NoEndRecurrence" => {}
         "NumberedRecurrence" => parts.push(format!(
             "COUNT={}",

@@ -96,19 +96,25 @@ pub fn read_response(
             )));
         }
     };
-    let body_el = doc.child("Body").ok_or_else(|| EwsError::Malformed {
-        status,
-        detail: "no SOAP Body".into(),
-    })?;
+    // The response element is moved out of the document, not copied.
+    let body_el = doc
+        .children
+        .into_iter()
+        .find(|c| c.name == "Body")
+        .ok_or_else(|| EwsError::Malformed {
+            status,
+            detail: "no SOAP Body".into(),
+        })?;
     let first = body_el
         .children
-        .first()
+        .into_iter()
+        .next()
         .ok_or_else(|| EwsError::Malformed {
             status,
             detail: "an empty SOAP Body".into(),
         })?;
     if first.name == "Fault" {
-        return Err(fault(first).into());
+        return Err(fault(&first).into());
     }
     if !(200..300).contains(&status) {
         return Err(ReadError::Http(classify_status(
@@ -117,7 +123,7 @@ pub fn read_response(
             &excerpt(body),
         )));
     }
-    Ok(first.clone())
+    Ok(first)
 }
 
 /// The error a SOAP fault stands for (`detail/ResponseCode`, else the `faultcode`).

@@ -27,7 +27,7 @@ pub fn operation(r: &WitRequest) -> String {
     let doc = xml::parse(&body).expect("requests are well-formed XML");
     doc.child("Body")
         .and_then(|b| b.children.first())
-        .map(|o| o.name.clone())
+        .map(|o| o.name.to_string())
         .unwrap_or_default()
 }
 

@@ -1,9 +1,11 @@
 //! A small namespace-aware DOM over `quick-xml`: responses are matched by namespace URI and
 //! local name (any prefix), requests are written with the fixed prefixes `s:`, `m:` and `t:`.
 
+use crate::names::intern;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
+use std::borrow::Cow;
 
 /// SOAP 1.1 envelope namespace.
 pub const SOAP: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -18,11 +20,11 @@ pub const E: &str = "http://schemas.microsoft.com/exchange/services/2006/errors"
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Elem {
     /// Namespace URI ("" when none).
-    pub ns: String,
+    pub ns: Cow<'static, str>,
     /// Local name.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// Attributes by local name.
-    pub attrs: Vec<(String, String)>,
+    pub attrs: Vec<(Cow<'static, str>, String)>,
     /// Child elements.
     pub children: Vec<Elem>,
     /// Text content (trimmed).
@@ -90,10 +92,17 @@ pub fn t(name: &str, text: &str) -> String {
     format!("<t:{name}>{}</t:{name}>", escape(text))
 }
 
-fn ns_of(r: ResolveResult) -> String {
+/// The namespace URI, static for the four this connector reads.
+fn ns_of(r: ResolveResult) -> Cow<'static, str> {
     match r {
-        ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
-        _ => String::new(),
+        ResolveResult::Bound(ns) => match ns.as_ref() {
+            b if b == T.as_bytes() => Cow::Borrowed(T),
+            b if b == M.as_bytes() => Cow::Borrowed(M),
+            b if b == SOAP.as_bytes() => Cow::Borrowed(SOAP),
+            b if b == E.as_bytes() => Cow::Borrowed(E),
+            b => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+        },
+        _ => Cow::Borrowed(""),
     }
 }
 
@@ -101,7 +110,7 @@ fn element(r: &NsReader<&[u8]>, e: &BytesStart) -> Result<Elem, String> {
     let (ns, local) = r.resolve_element(e.name());
     let mut el = Elem {
         ns: ns_of(ns),
-        name: String::from_utf8_lossy(local.as_ref()).into_owned(),
+        name: intern(local.as_ref()),
         ..Elem::default()
     };
     for a in e.attributes() {
@@ -109,44 +118,61 @@ fn element(r: &NsReader<&[u8]>, e: &BytesStart) -> Result<Elem, String> {
         if a.key.as_ref().starts_with(b"xmlns") {
             continue;
         }
-        let k = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
+        let k = intern(a.key.local_name().as_ref());
         let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
         el.attrs.push((k, v));
     }
     Ok(el)
 }
 
+/// Trims surrounding whitespace without reallocating.
+fn trim(text: &mut String) {
+    text.truncate(text.trim_end().len());
+    let lead = text.len() - text.trim_start().len();
+    if lead > 0 {
+        text.drain(..lead);
+    }
+}
+
+/// An element whose end tag is still ahead, and where its children start among the closed
+/// elements.
+struct Open {
+    el: Elem,
+    first_child: usize,
+}
+
 /// Parses a document into its root element.
 pub fn parse(xml: &str) -> Result<Elem, String> {
     let mut r = NsReader::from_str(xml);
-    let mut stack: Vec<Elem> = vec![];
-    let mut root: Option<Elem> = None;
-    let close = |stack: &mut Vec<Elem>, root: &mut Option<Elem>, mut el: Elem| {
-        el.text = el.text.trim().to_owned();
-        match stack.last_mut() {
-            Some(p) => p.children.push(el),
-            None => *root = Some(el),
-        }
-    };
+    let mut open: Vec<Open> = vec![];
+    // Closed elements not yet moved into their parent: one allocation per parent's children.
+    let mut closed: Vec<Elem> = vec![];
     loop {
         match r.read_event() {
-            Ok(Event::Start(e)) => stack.push(element(&r, &e)?),
-            Ok(Event::Empty(e)) => {
-                let el = element(&r, &e)?;
-                close(&mut stack, &mut root, el);
-            }
+            Ok(Event::Start(e)) => open.push(Open {
+                el: element(&r, &e)?,
+                first_child: closed.len(),
+            }),
+            Ok(Event::Empty(e)) => closed.push(element(&r, &e)?),
             Ok(Event::End(_)) => {
-                let el = stack.pop().ok_or("unbalanced end tag")?;
-                close(&mut stack, &mut root, el);
+                let Open {
+                    mut el,
+                    first_child,
+                } = open.pop().ok_or("unbalanced end tag")?;
+                el.children = closed.drain(first_child..).collect();
+                trim(&mut el.text);
+                closed.push(el);
             }
             Ok(Event::Text(t)) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.unescape().map_err(|e| e.to_string())?);
+                if let Some(top) = open.last_mut() {
+                    top.el
+                        .text
+                        .push_str(&t.unescape().map_err(|e| e.to_string())?);
                 }
             }
             Ok(Event::CData(c)) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&c));
+                if let Some(top) = open.last_mut() {
+                    top.el.text.push_str(&String::from_utf8_lossy(&c));
                 }
             }
             Ok(Event::Eof) => break,
@@ -154,10 +180,10 @@ pub fn parse(xml: &str) -> Result<Elem, String> {
             _ => {}
         }
     }
-    if !stack.is_empty() {
+    if !open.is_empty() {
         return Err("the document ends inside an element".into());
     }
-    root.ok_or_else(|| "empty document".into())
+    closed.pop().ok_or_else(|| "empty document".into())
 }
 
 #[cfg(test)]
@@ -171,7 +197,7 @@ mod tests {
         assert_eq!(a, b);
         let id = a.path(&["Body", "ItemId"]).unwrap();
         assert_eq!(
-            (id.ns.as_str(), id.attr("Id"), id.text.as_str()),
+            (&*id.ns, id.attr("Id"), id.text.as_str()),
             (T, Some("a&b"), "v")
         );
         assert!(parse("<a><b></a>").is_err());

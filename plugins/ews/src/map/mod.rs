@@ -139,6 +139,9 @@ pub fn body_of(item: &Elem) -> Option<RichText> {
 /// An `xs:dateTime` as RFC 3339 UTC (`2026-11-23T08:00:00Z`); `None` when it is not one.
 pub fn utc(value: &str) -> Option<String> {
     let value = value.trim();
+    if is_utc_second(value) {
+        return Some(value.to_owned());
+    }
     let parsed = chrono::DateTime::parse_from_rfc3339(value)
         .map(|d| d.with_timezone(&chrono::Utc))
         .or_else(|_| {
@@ -147,6 +150,34 @@ pub fn utc(value: &str) -> Option<String> {
         })
         .ok()?;
     Some(parsed.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// Whether `value` is already `YYYY-MM-DDTHH:MM:SSZ` naming a valid instant (what Exchange
+/// sends), which [`utc`] answers unchanged without parsing and formatting it.
+fn is_utc_second(value: &str) -> bool {
+    let b = value.as_bytes();
+    let shape = b.len() == 20
+        && [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'Z'),
+        ]
+        .iter()
+        .all(|(i, c)| b[*i] == *c);
+    let num = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let valid = || -> Option<()> {
+        chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+        chrono::NaiveTime::from_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+        Some(())
+    };
+    shape && valid().is_some()
 }
 
 /// Parses an RFC 3339 instant from the canonical model.
@@ -203,4 +234,50 @@ pub fn unknown_field(field: &str, known: &[&str]) -> PluginError {
         field,
         format!("not a field of this item; fields are {}", known.join(", ")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    /// What `utc` answered before its fast path: parse, convert, format.
+    fn parsed(value: &str) -> Option<String> {
+        let value = value.trim();
+        chrono::DateTime::parse_from_rfc3339(value)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|n| n.and_utc())
+            })
+            .ok()
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    }
+
+    #[test]
+    fn utc_answers_what_parsing_and_formatting_answers() {
+        for v in [
+            "2026-02-01T08:00:00Z",
+            " 2026-02-01T08:00:00Z ",
+            "2024-02-29T23:59:59Z",
+            "2026-02-29T08:00:00Z",
+            "2026-13-01T08:00:00Z",
+            "2026-02-01T24:00:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-02-01t08:00:00z",
+            "2026-02-01 08:00:00Z",
+            "2026-02-01T08:00:00.123Z",
+            "2026-02-01T08:00:00+02:00",
+            "2026-02-01T08:00:00",
+            "+026-02-01T08:00:00Z",
+            "2026-0a-01T08:00:00Z",
+            "",
+        ] {
+            assert_eq!(utc(v), parsed(v), "{v:?}");
+        }
+        assert_eq!(
+            utc("2026-02-01T08:00:00Z").as_deref(),
+            Some("2026-02-01T08:00:00Z")
+        );
+        assert_eq!(utc("2026-02-29T08:00:00Z"), None);
+    }
 }

@@ -3,8 +3,9 @@
 //! (`soap::read_response`, `soap::messages`) and mapped to the canonical model
 //! (`pull::read_item`).
 //!
-//! `cargo run --release -p ews --example parse_bench [-- <items> <out-dir>]`; with an out-dir it
-//! also writes the responses there (for `scripts/ews-bench-exchangelib.py`).
+//! `cargo run --release -p ews --features bench --bin parse_bench [-- <items> <out-dir>]`; with
+//! an out-dir it also writes the responses there (for `scripts/ews-bench-exchangelib.py`). Built
+//! for `wasm32-wasip2`, it runs as a command component (see `docs/benchmarks.md`).
 
 use ews::ops::Kind;
 use ews::{pull, soap};
