@@ -1757,6 +1757,23 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
         ("/api/v1/mailboxes/{id}/disable", "post"),
         ("/api/v1/mailboxes/{id}/approve", "post"),
         ("/api/v1/mailboxes/{id}/settings", "put"),
+        ("/api/v1/exchange-profiles", "get"),
+        ("/api/v1/exchange-profiles", "post"),
+        ("/api/v1/exchange-profiles/{id}", "get"),
+        ("/api/v1/exchange-profiles/{id}", "put"),
+        ("/api/v1/exchange-profiles/{id}", "delete"),
+        ("/api/v1/exchange-profiles/{id}/resources", "get"),
+        ("/api/v1/exchange-profiles/{id}/resources/discover", "post"),
+        ("/api/v1/exchange-profiles/{id}/resources/enable", "post"),
+        ("/api/v1/exchange-profiles/{id}/resources/disable", "post"),
+        (
+            "/api/v1/exchange-profiles/{id}/resources/{resource}/settings",
+            "put",
+        ),
+        (
+            "/api/v1/exchange-profiles/{id}/resources/{resource}/credential",
+            "put",
+        ),
     ];
     for (path, method) in expected {
         assert!(
@@ -1764,7 +1781,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 38, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 46, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");
