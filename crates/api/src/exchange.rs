@@ -419,6 +419,7 @@ pub async fn disable(
     responses(
         (status = 200, description = "The resource with its new toggles", body = ResourceOut),
         (status = 400, description = "A toggle the profile does not allow", body = ErrorBody),
+        (status = 404, description = "No such profile or resource", body = ErrorBody),
         (status = 409, description = "The resource is not enabled", body = ErrorBody),
     ))]
 pub async fn put_resource_settings(
@@ -441,6 +442,7 @@ pub async fn put_resource_settings(
     request_body = Credential,
     responses(
         (status = 200, description = "The user's own credential is sealed; it is never shown", body = ResourceOut),
+        (status = 404, description = "No such profile or resource", body = ErrorBody),
         (status = 409, description = "The profile's account impersonates every user", body = ErrorBody),
     ))]
 pub async fn put_resource_credential(
