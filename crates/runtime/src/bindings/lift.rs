@@ -359,53 +359,38 @@ lowered! {
     model::WriteOp, ma::MailboxWriteOp { op_id, action, target_id, fields; body }
 }
 
-/// A current mapper's decision: the intent with its typed policy.
-impl Lift<model::Intent> for m::Decision {
-    fn lift(self) -> model::Intent {
-        let m::Intent {
-            source_id,
-            action,
-            body,
-            match_keys,
-            route,
-            rule,
-            reason,
-        } = self.intent;
-        model::Intent {
-            source_id,
-            action: action.lift(),
-            body: body.lift(),
-            match_keys,
-            route: route.lift(),
-            rule,
-            reason,
-            policy: self.policy.lift(),
+/// A mapper's decision lifted to the model's intent with its typed policy.
+/// The decision records of `mapper-api` and `mailbox-mapper-api` have the
+/// same fields; only the intent's body differs (core or either model).
+macro_rules! decision_lift {
+    ($($decision:ty => $intent:path;)*) => {$(
+        impl Lift<model::Intent> for $decision {
+            fn lift(self) -> model::Intent {
+                let $intent {
+                    source_id,
+                    action,
+                    body,
+                    match_keys,
+                    route,
+                    rule,
+                    reason,
+                } = self.intent;
+                model::Intent {
+                    source_id,
+                    action: action.lift(),
+                    body: body.lift(),
+                    match_keys,
+                    route: route.lift(),
+                    rule,
+                    reason,
+                    policy: self.policy.lift(),
+                }
+            }
         }
-    }
+    )*};
 }
 
-/// A 0.1.4 mapper's decision: the intent, whose body is of either model, with
-/// its typed policy.
-impl Lift<model::Intent> for mx::AnyDecision {
-    fn lift(self) -> model::Intent {
-        let mx::AnyIntent {
-            source_id,
-            action,
-            body,
-            match_keys,
-            route,
-            rule,
-            reason,
-        } = self.intent;
-        model::Intent {
-            source_id,
-            action: action.lift(),
-            body: body.lift(),
-            match_keys,
-            route: route.lift(),
-            rule,
-            reason,
-            policy: self.policy.lift(),
-        }
-    }
+decision_lift! {
+    m::Decision => m::Intent;
+    mx::AnyDecision => mx::AnyIntent;
 }
