@@ -316,7 +316,7 @@ pub fn plain(body: &RichText) -> String {
 }
 
 /// Plain text of an HTML body: paragraphs, divs and line breaks become line breaks, other tags
-/// go, the common entities are decoded, blank lines collapse.
+/// go, the common entities are decoded, runs of blank lines become one.
 pub fn html_to_text(html: &str) -> String {
     let mut out = String::new();
     let mut rest = html;
@@ -368,12 +368,16 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&apos;", "'")
         .replace("&amp;", "&")
         .replace('\u{a0}', " ");
-    decoded
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut lines: Vec<&str> = Vec::new();
+    for line in decoded.lines().map(str::trim) {
+        if !line.is_empty() || lines.last().is_some_and(|l| !l.is_empty()) {
+            lines.push(line);
+        }
+    }
+    while lines.last() == Some(&"") {
+        lines.pop();
+    }
+    lines.join("\n")
 }
 
 /// A mailbox event as a PSA appointment with all detail (without the block of PSA fields

@@ -103,6 +103,20 @@ fn the_psa_fields_text_is_taken_off_the_body_on_the_way_back() {
         appointment_body(&back).body.as_deref(),
         Some("bring the spare unit")
     );
+
+    // Also when Exchange answers the body as HTML.
+    let mut html = event_body(&out).clone();
+    html.body = Some(RichText {
+        content: "<html><body><div>bring the spare unit</div><div><br></div>\
+                  <div>-- PSA fields --</div><div>Company: 174</div></body></html>"
+            .into(),
+        body_type: BodyType::Html,
+    });
+    let back = decide(item("AAMk5", MailboxBody::Event(html)), TO_EXCHANGE);
+    assert_eq!(
+        appointment_body(&back).body.as_deref(),
+        Some("bring the spare unit")
+    );
 }
 
 #[test]
