@@ -91,13 +91,15 @@ async fn run(cli: Cli) -> Result<()> {
                     )
                 })?;
             tracing::info!(address = %listener.local_addr()?, "syncbridge serving; GET /healthz, GET /metrics, API under /api/v1");
+            let mail = notifier_from_env(&args, &cli.global.ca_certs).await?;
             let scheduler = if args.no_scheduler {
                 None
             } else {
-                Some(start_scheduler(hub.clone(), &args, &cli.global.ca_certs).await?)
+                Some(start_scheduler(hub.clone(), &args, mail.clone()).await?)
             };
             let options = syncbridge::server::ServeOptions {
                 metrics_public: args.metrics_public,
+                notifier: mail.map(|(notifier, _)| notifier),
             };
             syncbridge::server::serve(hub, listener, options).await?;
             if let Some((stop, task)) = scheduler {
@@ -190,11 +192,56 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// The mail notifier of `syncbridge serve` when `SYNCBRIDGE_SMTP_URL` is set
+/// (checked once, a failure only warned), with `--notify` as the fallback
+/// recipients.
+async fn notifier_from_env(
+    args: &syncbridge::cli::ServeArgs,
+    ca_certs: &[std::path::PathBuf],
+) -> Result<
+    Option<(
+        Arc<dyn syncbridge::notify::Notifier>,
+        Option<syncbridge::notify::Recipients>,
+    )>,
+> {
+    let Some(mut settings) = syncbridge::notify::SmtpSettings::from_env()? else {
+        if args.notify.is_some() {
+            tracing::warn!("--notify is set but SYNCBRIDGE_SMTP_URL is not: no mail will be sent");
+        }
+        return Ok(None);
+    };
+    for path in ca_certs {
+        settings.extra_ca_pems.push(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read CA certificate {}", path.display()))?,
+        );
+    }
+    let notifier = syncbridge::notify::SmtpNotifier::new(settings)?;
+    let server = notifier.settings().server();
+    match tokio::time::timeout(std::time::Duration::from_secs(10), notifier.check()).await {
+        Ok(Ok(())) => tracing::info!(%server, "SMTP server accepts us: notices will be mailed"),
+        Ok(Err(e)) => {
+            tracing::warn!(%server, error = %e, "SMTP check failed; notices may not be delivered")
+        }
+        Err(_) => tracing::warn!(%server, "SMTP check timed out; notices may not be delivered"),
+    }
+    let fallback = args
+        .notify
+        .as_deref()
+        .map(syncbridge::notify::Recipients::parse)
+        .transpose()
+        .context("--notify")?;
+    Ok(Some((Arc::new(notifier), fallback)))
+}
+
 /// Starts the scheduler with this process's runner; returns its stop switch.
 async fn start_scheduler(
     hub: Arc<Hub>,
     args: &syncbridge::cli::ServeArgs,
-    ca_certs: &[std::path::PathBuf],
+    mail: Option<(
+        Arc<dyn syncbridge::notify::Notifier>,
+        Option<syncbridge::notify::Recipients>,
+    )>,
 ) -> Result<(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
@@ -206,31 +253,8 @@ async fn start_scheduler(
     );
     let mut runner =
         syncbridge::runner::Runner::new(hub.clone(), owner, std::time::Duration::from_secs(60));
-    if let Some(mut settings) = syncbridge::notify::SmtpSettings::from_env()? {
-        for path in ca_certs {
-            settings.extra_ca_pems.push(
-                std::fs::read(path)
-                    .with_context(|| format!("cannot read CA certificate {}", path.display()))?,
-            );
-        }
-        let notifier = syncbridge::notify::SmtpNotifier::new(settings)?;
-        let server = notifier.settings().server();
-        match tokio::time::timeout(std::time::Duration::from_secs(10), notifier.check()).await {
-            Ok(Ok(())) => tracing::info!(%server, "SMTP server accepts us: notices will be mailed"),
-            Ok(Err(e)) => {
-                tracing::warn!(%server, error = %e, "SMTP check failed; notices may not be delivered")
-            }
-            Err(_) => tracing::warn!(%server, "SMTP check timed out; notices may not be delivered"),
-        }
-        let fallback = args
-            .notify
-            .as_deref()
-            .map(syncbridge::notify::Recipients::parse)
-            .transpose()
-            .context("--notify")?;
-        runner = runner.with_notifier(Arc::new(notifier), fallback);
-    } else if args.notify.is_some() {
-        tracing::warn!("--notify is set but SYNCBRIDGE_SMTP_URL is not: no mail will be sent");
+    if let Some((notifier, fallback)) = mail {
+        runner = runner.with_notifier(notifier, fallback);
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let store = hub.store().clone();

@@ -7,13 +7,14 @@
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::runs::RunOut;
-use super::Items;
+use super::{Items, Mailer};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use syncbridge_secrets::{Credential, SecretString};
+use syncbridge_service::control::exchange_notify;
 use syncbridge_service::control::exchange_profiles::{
     self as service, ConnectionTest, ExchangeError, ExchangeProfile, ExchangeSaved,
     ExchangeSettings, PUBLIC_FOLDER_WARNING,
@@ -135,6 +136,9 @@ pub struct ResourceOut {
     pub has_own_credential: bool,
     /// "Last Attempted Synchronization" (ms since the epoch).
     pub last_attempted_at: Option<i64>,
+    /// When the confirmation e-mail went out (ms since the epoch); empty
+    /// until one did (the server mails only with SMTP configured).
+    pub confirmation_sent_at: Option<i64>,
 }
 
 impl From<Resource> for ResourceOut {
@@ -150,6 +154,7 @@ impl From<Resource> for ResourceOut {
             settings: r.settings,
             has_own_credential: r.has_own_credential,
             last_attempted_at: r.last_attempted_at,
+            confirmation_sent_at: r.confirmation_sent_at,
         }
     }
 }
@@ -373,13 +378,26 @@ fn selection(b: ResourceSelection) -> ApiResult<Selection> {
     ))]
 pub async fn enable(
     State(hub): State<Arc<Hub>>,
+    mailer: Option<Extension<Mailer>>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ResourceSelection>,
 ) -> ApiResult<Json<Items<ResourceOut>>> {
     caller.require(Role::Operator)?;
     let which = selection(b)?;
-    let done = resources::enable(&hub, caller.actor(), &id, &which).await?;
+    let mut done = resources::enable(&hub, caller.actor(), &id, &which).await?;
+    // Newly enabled resources get their confirmation (when mail is set up);
+    // a mail that fails is logged and leaves `confirmation_sent_at` empty.
+    if let Some(Extension(Mailer(Some(notifier)))) = mailer {
+        if let Err(e) =
+            exchange_notify::send_confirmations(&hub, notifier.as_ref(), &id, &done).await
+        {
+            tracing::warn!(profile = %id, error = %e, "confirmation mail not sent");
+        }
+        for r in &mut done {
+            *r = resources::get(&hub, caller.actor(), &id, &r.resource_id).await?;
+        }
+    }
     Ok(Json(
         done.into_iter()
             .map(ResourceOut::from)

@@ -37,6 +37,11 @@ use syncbridge_service::hub::Hub;
 use syncbridge_store::{ConnectionRecord, StoreError};
 use utoipa::ToSchema;
 
+/// The notifier the API mails through (the confirmation to newly enabled
+/// Exchange resources), when `syncbridge serve` has one (SMTP configured).
+#[derive(Clone, Default)]
+pub struct Mailer(pub Option<Arc<dyn syncbridge_service::notify::Notifier>>);
+
 /// Largest plugin package accepted by `POST /plugins`.
 pub const MAX_PACKAGE_BYTES: usize = 96 << 20;
 

@@ -12,17 +12,21 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 use syncbridge_service::hub::Hub;
+use syncbridge_service::notify::Notifier;
 use tracing::Instrument;
 
 /// The header carrying a request's id, in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// What `syncbridge serve` was asked to open up.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct ServeOptions {
     /// Serve `/metrics` to anyone who reaches the port (`--metrics-public`);
     /// otherwise it needs an API token not scoped to a company.
     pub metrics_public: bool,
+    /// Where the API's own mail goes (the confirmation to newly enabled
+    /// Exchange resources); without one, nothing is mailed and the answer says so.
+    pub notifier: Option<Arc<dyn Notifier>>,
 }
 
 /// Builds the router, `/metrics` behind a token.
@@ -43,7 +47,9 @@ pub fn router_with(hub: Arc<Hub>, options: ServeOptions) -> Router {
         .with_state(hub.clone())
         .nest(
             "/api/v1",
-            crate::router(hub).layer(axum::middleware::from_fn(request_id)),
+            crate::router(hub)
+                .layer(axum::Extension(crate::Mailer(options.notifier)))
+                .layer(axum::middleware::from_fn(request_id)),
         )
 }
 

@@ -6,6 +6,8 @@
 use crate::control::alerts::{self, NewAlert};
 use crate::control::approval::{self, ApplyError, Start};
 use crate::control::companies;
+use crate::control::exchange_flow::{self, AfterRun, RunEnd};
+use crate::control::exchange_profiles;
 use crate::control::plans::{self, ApplyOutcome, PlanError, PlanInfo, PlanStatus};
 use crate::control::quarantine;
 use crate::control::runs::{NewRun, RunMode, RunRecord, RunStatus, RunSummary, Runs, RunsError};
@@ -410,23 +412,68 @@ impl Runner {
                 RunMode::ApplyPlan => self.apply_plan(run, &engine, &spec, progress).await,
             },
         };
+        let flow = exchange_flow::row(&self.hub, &profile.id).await?;
         match result {
-            Ok(ended) => Ok(ended),
+            Ok(ended) => {
+                if let Some(row) = &flow {
+                    let end = match ended.status {
+                        RunStatus::Failed => RunEnd::Other("failed"),
+                        _ => RunEnd::Ran,
+                    };
+                    self.after_flow_run(row, end).await;
+                }
+                Ok(ended)
+            }
             Err(RunError::Store(e)) => Err(e),
             Err(RunError::Endpoint { side, error }) => {
                 let mut ended = Ended::failed(format!("{side} failed: {error}"));
-                if let EndpointError::Plugin(PluginError::Auth(_)) = &error {
-                    let conn = if side.starts_with("source") {
-                        &profile.source_connection
-                    } else {
-                        &profile.target_connection
-                    };
-                    if !side.starts_with("mapper") {
-                        store.stop_connection(conn, &error.to_string()).await?;
-                        ended.stopped = Some(conn.clone());
+                let conn = if side.starts_with("source") {
+                    Some(&profile.source_connection)
+                } else if side.starts_with("target") {
+                    Some(&profile.target_connection)
+                } else {
+                    None
+                };
+                // Flow 1: the Exchange side's auth errors are the resource's
+                // unless the synchronization account itself was refused.
+                let mut stop = matches!(&error, EndpointError::Plugin(PluginError::Auth(_)));
+                if let Some(row) = &flow {
+                    let exchange = exchange_profiles::connection_id(&row.exchange_profile_id);
+                    let exchange_side = conn == Some(&exchange);
+                    let after = self
+                        .after_flow_run(
+                            row,
+                            RunEnd::Failed {
+                                exchange_side,
+                                error: &error,
+                            },
+                        )
+                        .await;
+                    if exchange_side {
+                        stop = after.is_some_and(|a| a.stop_connection);
                     }
                 }
+                if let (true, Some(conn)) = (stop, conn) {
+                    store.stop_connection(conn, &error.to_string()).await?;
+                    ended.stopped = Some(conn.clone());
+                }
                 Ok(ended)
+            }
+        }
+    }
+
+    /// Flow 1's bookkeeping after a run of one of its engine profiles; a
+    /// failure here is logged, never the run's.
+    async fn after_flow_run(
+        &self,
+        row: &exchange_flow::FlowRow,
+        end: RunEnd<'_>,
+    ) -> Option<AfterRun> {
+        match exchange_flow::after_run(&self.hub, self.notifier.as_deref(), row, end).await {
+            Ok(done) => Some(done),
+            Err(e) => {
+                tracing::error!(profile = %row.profile_id, error = %e, "flow 1 could not record the run's outcome");
+                None
             }
         }
     }

@@ -8,7 +8,7 @@ use super::merge::Side;
 use super::plan::{Action, Link, Origin, PlannedOp, TargetSnapshot};
 use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeMap;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use syncbridge_store::{now_ms, Backend, Store, StoreError};
 
 /// The outcome of one applied op.
@@ -94,6 +94,25 @@ impl Ledger {
         target_ids: &[String],
     ) -> Result<HashMap<String, Link>, StoreError> {
         self.links_where(profile, "target_id", target_ids).await
+    }
+
+    /// Which of `ids` are the target items of links of any of `profiles`:
+    /// items those profiles wrote (or matched) and own.
+    pub async fn targets_of(
+        &self,
+        profiles: &[String],
+        ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut owned = HashSet::new();
+        for profile in profiles {
+            for row in self
+                .rows_with_ids("SELECT target_id FROM links", profile, "target_id", ids)
+                .await?
+            {
+                owned.insert(row.try_get::<String, _>("target_id")?);
+            }
+        }
+        Ok(owned)
     }
 
     /// Links whose `column` (`source_id` or `target_id`) is one of `ids`, by source id.

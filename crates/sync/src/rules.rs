@@ -149,6 +149,17 @@ pub struct FieldRules {
     /// what change feeds miss (deleted target items, group-based licences).
     /// `null` turns them off. Default: daily.
     pub full_reconcile_secs: Option<u64>,
+    /// Profiles whose writes this profile's source holds (the reverse flow of
+    /// a pair, such as Exchange → PSA beside PSA → Exchange): a source item
+    /// that is the target of one of their links was written by them and is
+    /// theirs; it is never synced back as an item of its own (no duplicate,
+    /// no ping-pong).
+    pub written_by: Vec<String>,
+    /// Two-way fields are written back in the source's own model: the target
+    /// item is mapped through the profile's mapper first (for flows whose two
+    /// sides use different item models, such as PSA appointments and Exchange
+    /// events). Off: the target's body is written back as it is.
+    pub back_through_mapper: bool,
 }
 
 /// The default interval between full reconciles: a day.
@@ -172,6 +183,8 @@ impl Default for FieldRules {
             direction: BTreeMap::new(),
             conflict: BTreeMap::new(),
             back_flow: BackFlow::All,
+            written_by: Vec::new(),
+            back_through_mapper: false,
         }
     }
 }

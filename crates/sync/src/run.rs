@@ -407,10 +407,11 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             }
             let page_seen: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
             seen.extend(page_seen.iter().cloned());
-            let versions = versions_of(&page.items);
+            let items = self.without_written_by(spec, page.items).await?;
+            let versions = versions_of(&items);
             let intents = self
                 .transform
-                .map(page.items)
+                .map(items)
                 .await
                 .map_err(endpoint("mapper"))?;
             let ops = self
@@ -881,6 +882,78 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
 }
 
 impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
+    /// The items of a page that are not the writes of a profile named in
+    /// `written_by` (the reverse flow's own items stay with their link).
+    async fn without_written_by(
+        &self,
+        spec: &RunSpec,
+        items: Vec<Item>,
+    ) -> Result<Vec<Item>, RunError> {
+        if spec.rules.written_by.is_empty() || items.is_empty() {
+            return Ok(items);
+        }
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let owned = self.ledger.targets_of(&spec.rules.written_by, &ids).await?;
+        if !owned.is_empty() {
+            tracing::debug!(profile = %spec.profile_id, items = owned.len(), "left to the profiles that wrote them");
+        }
+        Ok(items
+            .into_iter()
+            .filter(|i| !owned.contains(&i.id))
+            .collect())
+    }
+
+    /// With `back_through_mapper`, turns each write-back's body (the target
+    /// item as read) into the source's model through the mapper; an op the
+    /// mapper gives no body for fails rather than writing the other model.
+    async fn back_bodies(
+        &self,
+        spec: &RunSpec,
+        ops: &mut Vec<WriteOp>,
+        results: &mut HashMap<String, Applied>,
+    ) -> Result<(), RunError> {
+        if !spec.rules.back_through_mapper || ops.is_empty() {
+            return Ok(());
+        }
+        // The op id names each item, so every answer finds its op.
+        let items: Vec<Item> = ops
+            .iter()
+            .map(|op| Item {
+                id: op.op_id.clone(),
+                version: None,
+                removed: None,
+                body: op.body.clone(),
+            })
+            .collect();
+        let intents = self
+            .transform
+            .map(items)
+            .await
+            .map_err(endpoint("mapper (write-back)"))?;
+        let mut mapped: HashMap<String, ItemBody> = intents
+            .into_iter()
+            .filter(|i| i.action == IntentAction::Upsert)
+            .filter_map(|i| Some((i.source_id, i.body?)))
+            .collect();
+        ops.retain_mut(|op| match mapped.remove(&op.op_id) {
+            Some(body) => {
+                op.body = Some(body);
+                true
+            }
+            None => {
+                results.insert(
+                    op.op_id.clone(),
+                    Applied::Failed {
+                        class: "invalid".into(),
+                        message: "the mapper gave no source item for this write-back (back_through_mapper is on): check that it maps the target's items back".into(),
+                    },
+                );
+                false
+            }
+        });
+        Ok(())
+    }
+
     /// Writes the two-way fields a batch's ops carry back to the source, for
     /// ops whose target write (if any) succeeded. A failed back write fails
     /// its op (recorded under [`back_op_id`] in `results`).
@@ -904,6 +977,8 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 fields: op.back.iter().map(|c| c.field.clone()).collect(),
             })
             .collect();
+        let mut ops = ops;
+        self.back_bodies(spec, &mut ops, results).await?;
         if ops.is_empty() {
             return Ok(());
         }

@@ -78,8 +78,8 @@ pub async fn world_with(trust_ca: bool, db: Option<&str>) -> World {
         .await
         {
             Ok(sim) => break sim,
-            // The previous test's listener may still be closing.
-            Err(e) if attempt < 50 => {
+            // The previous test's listener may still be closing (or another test process holds the port for a while).
+            Err(e) if attempt < 300 => {
                 attempt += 1;
                 let _ = e;
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -111,6 +111,7 @@ pub async fn world_with(trust_ca: bool, db: Option<&str>) -> World {
     .await;
     common::install(&t.hub, "ews").await;
     common::install(&t.hub, "autotask").await;
+    common::install(&t.hub, "psa-exchange").await;
     let config = json!({"api_user": "api@msp.example",
         "zone_lookup_url": format!("{}/atservicesrest", sim.base_url())})
     .to_string();
@@ -1033,7 +1034,7 @@ async fn the_cli_adds_tests_refuses_by_field_and_lists_resources() {
         "{out}"
     );
 
-    for plugin in ["ews", "autotask"] {
+    for plugin in ["ews", "autotask", "psa-exchange"] {
         let (ok, out, err) = run(&[
             "plugin",
             "install",

@@ -16,6 +16,7 @@ mod control;
 mod engine_e2e;
 mod engine_props;
 mod exchange_profiles;
+mod flow1;
 mod flow2_connectwise;
 mod flow2_e2e;
 mod flow2_rules;

@@ -358,6 +358,7 @@ async fn metrics_need_an_unscoped_token_unless_served_public() {
         t.hub.clone(),
         ServeOptions {
             metrics_public: true,
+            ..ServeOptions::default()
         },
     ))
     .await;

@@ -378,6 +378,8 @@ pub enum ExchangeError {
     SyncInProgress { profile: String, run: String },
     #[error("this caller is scoped to company {company:?} and cannot use objects of another")]
     ScopeViolation { company: String },
+    #[error("flow 1 needs the mapper plugin {0:?}, which is not installed: install it (`syncbridge plugin install target/plugins/{0}` or POST /api/v1/plugins), then save again")]
+    MapperMissing(String),
 }
 
 impl From<ConnectionError> for ExchangeError {
@@ -1019,32 +1021,32 @@ async fn finish_save(
         .execute(hub.store().pool())
         .await?;
 
-    // The engine profiles the flow runs over this connection take the
-    // profile's interval and enabled flag: the scheduler reads them there.
-    let users = engine_profiles::using_connection(hub.store(), connection).await?;
-    let mut queued_runs = Vec::new();
-    for user in &users {
-        let mut settings = engine_profiles::settings(hub.store(), user).await?;
+    // Flow 1's engine profiles follow the settings and the resources; any
+    // other engine profile over this connection takes the profile's
+    // interval and enabled flag (the scheduler reads them there).
+    let flow = super::exchange_flow::materialize(hub, id).await?;
+    let derived: std::collections::HashSet<String> = super::exchange_flow::rows(hub, id)
+        .await?
+        .into_iter()
+        .map(|r| r.profile_id)
+        .collect();
+    let mut to_queue = flow;
+    for user in engine_profiles::using_connection(hub.store(), connection).await? {
+        if derived.contains(&user) {
+            continue;
+        }
+        let mut settings = engine_profiles::settings(hub.store(), &user).await?;
         settings.enabled = s.enabled;
         settings.interval_secs = Some(u64::from(s.interval_minutes) * 60);
         settings.unreadable_interval = None;
-        engine_profiles::set_settings(hub.store(), user, &settings).await?;
-        if s.enabled && test.outcome != TestOutcome::Error {
-            let queued = Runs::new(hub.store().clone())
-                .enqueue(NewRun {
-                    profile_id: user,
-                    company_id: settings.company_id.as_deref(),
-                    trigger: "saved",
-                    mode: RunMode::Run,
-                    plan_id: None,
-                })
-                .await;
-            match queued {
-                Ok(run) => queued_runs.push(run),
-                Err(RunsError::InProgress { .. }) => {}
-                Err(RunsError::Store(e)) => return Err(e.into()),
-            }
+        engine_profiles::set_settings(hub.store(), &user, &settings).await?;
+        if s.enabled {
+            to_queue.push(user);
         }
+    }
+    let mut queued_runs = Vec::new();
+    if s.enabled && test.outcome != TestOutcome::Error {
+        queued_runs = queue_runs(hub, &to_queue, "saved").await?;
     }
     Ok(ExchangeSaved {
         profile: load(hub.store(), id).await?,
@@ -1054,19 +1056,56 @@ async fn finish_save(
     })
 }
 
+/// Queues a run of each of `profiles` (one already queued or running is left as it is).
+pub async fn queue_runs(
+    hub: &Hub,
+    profiles: &[String],
+    trigger: &str,
+) -> Result<Vec<RunRecord>, ExchangeError> {
+    let mut queued = Vec::new();
+    for id in profiles {
+        let settings = engine_profiles::settings(hub.store(), id).await?;
+        let run = Runs::new(hub.store().clone())
+            .enqueue(NewRun {
+                profile_id: id,
+                company_id: settings.company_id.as_deref(),
+                trigger,
+                mode: RunMode::Run,
+                plan_id: None,
+            })
+            .await;
+        match run {
+            Ok(run) => queued.push(run),
+            Err(RunsError::InProgress { .. }) => {}
+            Err(RunsError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Ok(queued)
+}
+
 /// Removes profile `id`, its resources and its connection (with the
 /// credentials), unless a run of it is queued or running or an engine
 /// profile still uses the connection.
 pub async fn remove(hub: &Hub, actor: Actor<'_>, id: &str) -> Result<(), ExchangeError> {
     let p = get(hub, actor, id).await?;
     refuse_while_running(hub, id, &p.connection_id).await?;
-    let users = engine_profiles::using_connection(hub.store(), &p.connection_id).await?;
+    let derived: Vec<String> = super::exchange_flow::rows(hub, id)
+        .await?
+        .into_iter()
+        .map(|r| r.profile_id)
+        .collect();
+    let users: Vec<String> = engine_profiles::using_connection(hub.store(), &p.connection_id)
+        .await?
+        .into_iter()
+        .filter(|u| !derived.contains(u))
+        .collect();
     if !users.is_empty() {
         return Err(ExchangeError::Connection(ConnectionError::InUse(format!(
             "exchange profile {id}'s connection is used by profile(s) {}; remove those first",
             users.join(", ")
         ))));
     }
+    super::exchange_flow::remove_all(hub, id).await?;
     let mut tx = hub.store().begin_write().await?;
     sqlx::query("DELETE FROM exchange_resources WHERE profile_id = $1")
         .bind(id)

@@ -427,6 +427,20 @@ pub async fn enable(
         .await?;
         newly.push(get(hub, actor, profile, &r.resource_id).await?);
     }
+    // Their engine profiles, and a first run of each that runs.
+    let running = super::exchange_flow::materialize(hub, profile).await?;
+    let fresh: Vec<String> = super::exchange_flow::rows(hub, profile)
+        .await?
+        .into_iter()
+        .filter(|row| {
+            running.contains(&row.profile_id)
+                && newly
+                    .iter()
+                    .any(|r| row.resource_id.as_deref() == Some(r.resource_id.as_str()))
+        })
+        .map(|row| row.profile_id)
+        .collect();
+    profiles::queue_runs(hub, &fresh, "resource-enabled").await?;
     Ok(newly)
 }
 
@@ -445,6 +459,7 @@ pub async fn disable(
         }
         out.push(get(hub, actor, profile, &r.resource_id).await?);
     }
+    super::exchange_flow::materialize(hub, profile).await?;
     Ok(out)
 }
 
@@ -473,6 +488,7 @@ pub async fn set_settings(
         mailboxes::SettingsMode::Replace,
     )
     .await?;
+    super::exchange_flow::materialize(hub, profile).await?;
     get(hub, actor, profile, resource).await
 }
 

@@ -1,0 +1,575 @@
+//! Flow 1 end to end on EWS: an Exchange profile and its enabled resources become engine
+//! profiles (`control::exchange_flow`) that run through the real `autotask`, `ews` and
+//! `psa-exchange` plugins against the Autotask and EWS simulators (TLS on localhost:2610).
+//! One test per direction rule of `../shared/seeds/autotask-exchange-onprem-config.txt`
+//! (as read in `../shared/design/PRODUCT.md`, flow 1), each failing without its rule:
+//! PSA appointments, to-dos and service calls reach the resource's mailbox once; only
+//! date/time changes of PSA-originated appointments flow back (subject and deletes do not);
+//! Exchange appointments are imported once, with or without detail, free time skipped on
+//! request, private ones without detail, never sent back as new Exchange items; turning a
+//! kind off stops it; and a resource whose own credential is refused is disabled alone.
+
+use crate::common;
+use crate::exchange_profiles::{settings, world, World, PASSWORD};
+
+use serde_json::json;
+use std::sync::Arc;
+use syncbridge::control::alerts;
+use syncbridge::control::exchange_flow::{self, FlowKind};
+use syncbridge::control::exchange_profiles::{
+    self as exchange, ExchangeSettings, ImportAppointments,
+};
+use syncbridge::control::exchange_resources::{self as resources, ResourceSettings, Selection};
+use syncbridge::control::runs::RunMode;
+use syncbridge::control::Actor;
+use syncbridge::hub::Hub;
+use syncbridge::model::{Item, ItemBody, WriteAction, WriteOp};
+use syncbridge::secrets::SecretString;
+
+const XP: &str = "contoso";
+const MAILBOX: &str = "tess@msp.example";
+const RESOURCE: &str = "30";
+
+/// An instant `days` from now at `hour`:00 UTC, as Autotask and EWS write it.
+fn at(days: i64, hour: i8) -> String {
+    let day = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap();
+    day.at(hour, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Saves the Exchange profile (with `change` applied to the form), lists the resources
+/// and enables Tess (resource 30) with `toggles` (the organisation's allows when `None`).
+async fn setup(w: &World, change: fn(&mut ExchangeSettings), toggles: Option<ResourceSettings>) {
+    let hub = &w.t.hub;
+    let mut s = settings();
+    change(&mut s);
+    exchange::create(
+        hub,
+        Actor::Msp,
+        XP,
+        None,
+        s,
+        Some(SecretString::new(PASSWORD)),
+    )
+    .await
+    .unwrap();
+    resources::discover(hub, Actor::Msp, XP).await.unwrap();
+    resources::enable(hub, Actor::Msp, XP, &Selection::Ids(vec![RESOURCE.into()]))
+        .await
+        .unwrap();
+    if let Some(t) = toggles {
+        resources::set_settings(hub, Actor::Msp, XP, RESOURCE, t)
+            .await
+            .unwrap();
+    }
+}
+
+fn id(kind: FlowKind) -> String {
+    exchange_flow::profile_id(XP, kind, Some(RESOURCE))
+}
+
+/// Runs a flow profile now; its counts (applied, failed).
+async fn run(hub: &Arc<Hub>, kind: FlowKind) -> (u64, u64) {
+    let r = common::outcome(common::run_now(hub, &id(kind), RunMode::Run).await)
+        .unwrap_or_else(|e| panic!("{}: {e}", id(kind)));
+    (r.applied, r.failed)
+}
+
+/// Runs every flow profile of the resource that is enabled, in the order the scheduler
+/// would find them.
+async fn cycle(hub: &Arc<Hub>) {
+    for kind in [
+        FlowKind::Appointments,
+        FlowKind::Todos,
+        FlowKind::ServiceCalls,
+        FlowKind::Import,
+    ] {
+        let settings = syncbridge::engine::profiles::settings(hub.store(), &id(kind)).await;
+        if settings.is_ok_and(|s| s.enabled) {
+            run(hub, kind).await;
+        }
+    }
+}
+
+/// The mailbox's items of a folder: (id, subject).
+fn items(w: &World, folder: &str) -> Vec<(String, String)> {
+    w.sim
+        .ews()
+        .items(MAILBOX, folder)
+        .into_iter()
+        .map(|(id, _, subject)| (id, subject))
+        .collect()
+}
+
+fn appointments(w: &World) -> Vec<serde_json::Value> {
+    w.sim
+        .autotask()
+        .rows("Appointments")
+        .into_iter()
+        .filter(|r| r["resourceID"] == json!(30))
+        .collect()
+}
+
+/// An Exchange calendar item as Outlook would add it.
+fn outlook_event(w: &World, subject: &str, start: &str, end: &str, extra: &str) -> String {
+    w.sim
+        .ews()
+        .add_item(
+            MAILBOX,
+            "calendar",
+            &format!(
+                "<t:CalendarItem xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\"><t:Subject>{subject}</t:Subject><t:Body BodyType=\"Text\">Agenda for {subject}</t:Body>{extra}<t:Start>{start}</t:Start><t:End>{end}</t:End><t:Location>Room 4</t:Location></t:CalendarItem>"
+            ),
+            None,
+        )
+        .expect("the calendar exists")
+}
+
+/// Reads an Exchange item through the `ews` connector, as the engine does.
+async fn exchange_item(hub: &Hub, scope: &str, item: &str) -> Item {
+    let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
+    let found = hub
+        .runtime()
+        .lookup_items(
+            &plugin,
+            ctx,
+            &record.config,
+            scope,
+            vec![format!("id:{item}")],
+        )
+        .await
+        .expect("no trap")
+        .value
+        .expect("lookup");
+    found.into_iter().next().expect("the item is there")
+}
+
+/// Changes named fields of an Exchange item over EWS, as a person in Outlook would.
+async fn edit_in_exchange(
+    hub: &Hub,
+    scope: &str,
+    item: &str,
+    fields: &[&str],
+    edit: fn(&mut ItemBody),
+) {
+    let mut body = exchange_item(hub, scope, item).await.body.unwrap();
+    edit(&mut body);
+    let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
+    let answers = hub
+        .runtime()
+        .push(
+            &plugin,
+            ctx,
+            &record.config,
+            scope,
+            vec![WriteOp {
+                op_id: "by-hand".into(),
+                action: WriteAction::Update,
+                target_id: Some(item.into()),
+                body: Some(body),
+                fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            }],
+        )
+        .await
+        .expect("no trap")
+        .value
+        .expect("the edit is answered");
+    assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
+}
+
+/// Deletes an Exchange item over EWS, as a person in Outlook would.
+async fn delete_in_exchange(hub: &Hub, scope: &str, item: &str) {
+    let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
+    let answers = hub
+        .runtime()
+        .push(
+            &plugin,
+            ctx,
+            &record.config,
+            scope,
+            vec![WriteOp {
+                op_id: "by-hand".into(),
+                action: WriteAction::Delete,
+                target_id: Some(item.into()),
+                body: None,
+                fields: Vec::new(),
+            }],
+        )
+        .await
+        .expect("no trap")
+        .value
+        .expect("the delete is answered");
+    assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
+}
+
+fn calendar_scope() -> String {
+    format!("calendar:mailbox={MAILBOX},past=30,future=30")
+}
+
+fn seed_psa(w: &World) -> i64 {
+    let at_ = w.sim.autotask();
+    let appointment = at_.insert(
+        "Appointments",
+        json!({"resourceID": 30, "title": "Quarterly review", "description": "Bring the numbers",
+               "startDateTime": at(1, 9), "endDateTime": at(1, 10)}),
+    );
+    at_.insert("Companies", json!({"id": 1, "companyName": "Contoso"}));
+    at_.insert(
+        "ToDos",
+        json!({"companyID": 1, "assignedToResourceID": 30, "actionType": 1,
+               "activityDescription": "Call Ann about the quote",
+               "startDateTime": at(2, 9), "endDateTime": at(2, 10)}),
+    );
+    let call = at_.insert(
+        "ServiceCalls",
+        json!({"companyID": 1, "description": "Server swap", "status": 1,
+               "startDateTime": at(3, 10), "endDateTime": at(3, 12)}),
+    );
+    let ticket = at_.insert(
+        "ServiceCallTickets",
+        json!({"serviceCallID": call, "ticketID": 77}),
+    );
+    at_.insert(
+        "ServiceCallTicketResources",
+        json!({"serviceCallTicketID": ticket, "resourceID": 30}),
+    );
+    appointment
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psa_appointments_todos_and_service_calls_reach_the_mailbox_once() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    setup(&w, |_| {}, None).await;
+
+    cycle(hub).await;
+    let calendar = items(&w, "calendar");
+    let subjects: Vec<&str> = calendar.iter().map(|(_, s)| s.as_str()).collect();
+    assert!(subjects.contains(&"Quarterly review"), "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.contains("Server swap")),
+        "the service call is an event too: {subjects:?}"
+    );
+    let tasks = items(&w, "tasks");
+    assert!(
+        tasks.iter().any(|(_, s)| s.contains("Call Ann")),
+        "the to-do is a task: {tasks:?}"
+    );
+    // The event carries the PSA's text and is marked as PSA-originated.
+    let (event_id, _) = calendar
+        .iter()
+        .find(|(_, s)| s == "Quarterly review")
+        .unwrap();
+    let event = exchange_item(hub, &calendar_scope(), event_id).await;
+    let Some(ItemBody::Event(e)) = &event.body else {
+        panic!("{event:?}")
+    };
+    assert!(
+        e.anchor.as_deref().is_some_and(|a| a.starts_with("sb:")),
+        "{e:?}"
+    );
+    assert!(
+        e.body
+            .as_ref()
+            .is_some_and(|b| b.content.contains("Bring the numbers")),
+        "{e:?}"
+    );
+
+    // Nothing more is written however often it runs, and nothing comes back as a PSA item.
+    let before = appointments(&w).len();
+    cycle(hub).await;
+    cycle(hub).await;
+    assert_eq!(
+        items(&w, "calendar").len(),
+        calendar.len(),
+        "no duplicate events"
+    );
+    assert_eq!(items(&w, "tasks").len(), tasks.len(), "no duplicate tasks");
+    assert_eq!(
+        appointments(&w).len(),
+        before,
+        "nothing imported back: {:?}",
+        appointments(&w)
+    );
+    assert_eq!(run(hub, FlowKind::Appointments).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_date_and_time_changes_of_psa_appointments_flow_back() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    let appointment = seed_psa(&w);
+    setup(&w, |_| {}, None).await;
+    cycle(hub).await;
+    let (event_id, _) = items(&w, "calendar")
+        .into_iter()
+        .find(|(_, s)| s == "Quarterly review")
+        .unwrap();
+
+    // In Outlook: moved by two hours and renamed.
+    edit_in_exchange(
+        hub,
+        &calendar_scope(),
+        &event_id,
+        &["start", "end", "subject"],
+        |b| {
+            let ItemBody::Event(e) = b else {
+                unreachable!()
+            };
+            e.start.utc = at(1, 11);
+            e.end.utc = at(1, 12);
+            e.subject = Some("Renamed in Outlook".into());
+        },
+    )
+    .await;
+    run(hub, FlowKind::Appointments).await;
+    let row = w.sim.autotask().get("Appointments", appointment).unwrap();
+    assert_eq!(
+        row["startDateTime"],
+        json!(at(1, 11)),
+        "the new time flowed back: {row}"
+    );
+    assert_eq!(row["endDateTime"], json!(at(1, 12)), "{row}");
+    assert_eq!(
+        row["title"],
+        json!("Quarterly review"),
+        "the subject did not flow back: {row}"
+    );
+    // The PSA's subject is put back in Exchange; the moved time stays.
+    run(hub, FlowKind::Appointments).await;
+    let event = exchange_item(hub, &calendar_scope(), &event_id).await;
+    let Some(ItemBody::Event(e)) = &event.body else {
+        panic!()
+    };
+    assert_eq!(e.subject.as_deref(), Some("Quarterly review"));
+    assert_eq!(e.start.utc, at(1, 11));
+    // Settled: nothing more to write either way.
+    assert_eq!(run(hub, FlowKind::Appointments).await, (0, 0));
+
+    // Deleted in Outlook: the PSA appointment stays.
+    delete_in_exchange(hub, &calendar_scope(), &event_id).await;
+    cycle(hub).await;
+    assert!(
+        w.sim.autotask().get("Appointments", appointment).is_some(),
+        "a delete in Exchange does not flow back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_appointments_are_imported_once_with_the_chosen_detail() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    setup(
+        &w,
+        |s| {
+            s.sync.import_appointments = ImportAppointments::All;
+            s.sync.import_free_time = false;
+        },
+        None,
+    )
+    .await;
+    outlook_event(&w, "Dentist", &at(1, 14), &at(1, 15), "");
+    outlook_event(&w, "Focus time", &at(2, 8), &at(2, 9), "");
+    outlook_event(
+        &w,
+        "Doctor",
+        &at(3, 8),
+        &at(3, 9),
+        "<t:Sensitivity>Private</t:Sensitivity>",
+    );
+    outlook_event(
+        &w,
+        "Maybe lunch",
+        &at(4, 12),
+        &at(4, 13),
+        "<t:LegacyFreeBusyStatus>Free</t:LegacyFreeBusyStatus>",
+    );
+
+    cycle(hub).await;
+    let rows = appointments(&w);
+    let titles: Vec<&str> = rows.iter().filter_map(|r| r["title"].as_str()).collect();
+    assert!(titles.contains(&"Dentist"), "{titles:?}");
+    assert!(titles.contains(&"Focus time"), "{titles:?}");
+    assert!(
+        !titles.contains(&"Maybe lunch"),
+        "free time is skipped: {titles:?}"
+    );
+    assert!(
+        !titles.contains(&"Doctor"),
+        "a private appointment has no detail: {titles:?}"
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let dentist = rows
+        .iter()
+        .find(|r| r["title"] == json!("Dentist"))
+        .unwrap();
+    assert_eq!(dentist["startDateTime"], json!(at(1, 14)));
+
+    // Imported once, and never written back to Exchange as a PSA appointment.
+    let calendar = items(&w, "calendar").len();
+    cycle(hub).await;
+    cycle(hub).await;
+    assert_eq!(appointments(&w).len(), 3, "{:?}", appointments(&w));
+    assert_eq!(
+        items(&w, "calendar").len(),
+        calendar,
+        "no ping-pong: {:?}",
+        items(&w, "calendar")
+    );
+
+    // "No detail": the next import of an Exchange appointment keeps start and end only.
+    let mut s = exchange::get(hub, Actor::Msp, XP).await.unwrap().settings;
+    s.sync.import_appointments = ImportAppointments::NoDetail;
+    exchange::update(hub, Actor::Msp, XP, s, None)
+        .await
+        .unwrap();
+    outlook_event(&w, "Board meeting", &at(5, 9), &at(5, 10), "");
+    run(hub, FlowKind::Import).await;
+    let rows = appointments(&w);
+    assert!(
+        !rows.iter().any(|r| r["title"] == json!("Board meeting")),
+        "no detail: {rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r["startDateTime"] == json!(at(5, 9))),
+        "but the time is there: {rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_turned_off_stops_and_the_org_allow_limits_the_resource() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    let off = ResourceSettings {
+        psa_appointments_to_exchange: true,
+        exchange_appointments_to_psa: true,
+        contacts: false,
+        service_calls: false,
+        todos: false,
+    };
+    setup(&w, |s| s.sync.allow_service_calls = true, Some(off)).await;
+    cycle(hub).await;
+    assert!(
+        !items(&w, "calendar")
+            .iter()
+            .any(|(_, s)| s.contains("Server swap")),
+        "service calls are off for this resource"
+    );
+    assert!(items(&w, "tasks").is_empty(), "to-dos are off");
+    let settings = syncbridge::engine::profiles::settings(hub.store(), &id(FlowKind::Todos)).await;
+    assert!(settings.is_err() || !settings.unwrap().enabled);
+
+    // The organisation takes appointments away: the resource's toggle no longer counts.
+    let mut s = exchange::get(hub, Actor::Msp, XP).await.unwrap().settings;
+    s.sync.allow_appointments = false;
+    exchange::update(hub, Actor::Msp, XP, s, None)
+        .await
+        .unwrap();
+    let appointments_on =
+        syncbridge::engine::profiles::settings(hub.store(), &id(FlowKind::Appointments))
+            .await
+            .unwrap()
+            .enabled;
+    assert!(
+        !appointments_on,
+        "allow_appointments off disables the resource's appointments"
+    );
+    // Saving with the whole profile disabled stops every flow profile, links kept.
+    let mut s = exchange::get(hub, Actor::Msp, XP).await.unwrap().settings;
+    s.enabled = false;
+    let saved = exchange::update(hub, Actor::Msp, XP, s, None)
+        .await
+        .unwrap();
+    assert!(saved.queued_runs.is_empty());
+    for row in exchange_flow::rows(hub, XP).await.unwrap() {
+        let s = syncbridge::engine::profiles::settings(hub.store(), &row.profile_id)
+            .await
+            .unwrap();
+        assert!(!s.enabled, "{} still scheduled", row.profile_id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_user_credential_disables_only_that_resource() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    // Each user's own credentials; Tess's is wrong.
+    setup(&w, |s| s.account.use_for_users = false, None).await;
+    resources::set_own_credential(
+        hub,
+        Actor::Msp,
+        XP,
+        RESOURCE,
+        syncbridge::secrets::Credential::Basic {
+            username: MAILBOX.into(),
+            password: SecretString::new("wrong"),
+        },
+    )
+    .await
+    .unwrap();
+    let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
+    assert!(common::outcome(record).is_err(), "the run fails");
+    let r = resources::get(hub, Actor::Msp, XP, RESOURCE).await.unwrap();
+    assert!(!r.enabled, "the resource is disabled: {r:?}");
+    assert!(r.last_attempted_at.is_some(), "the attempt is recorded");
+    assert!(
+        hub.store()
+            .connection_stopped("contoso-exchange")
+            .await
+            .unwrap()
+            .is_none(),
+        "the profile's connection goes on for the other resources"
+    );
+    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    assert!(
+        open.iter()
+            .any(|a| a.code == "exchange_resource_auth_failed"),
+        "{open:?}"
+    );
+    assert!(
+        !open.iter().any(|a| a.code == "exchange_profile_failed"),
+        "not a profile-level incident: {open:?}"
+    );
+    let settings = syncbridge::engine::profiles::settings(hub.store(), &id(FlowKind::Appointments))
+        .await
+        .unwrap();
+    assert!(!settings.enabled, "its engine profiles stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_down_opens_one_incident_until_it_works_again() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    setup(&w, |_| {}, None).await;
+    w.sim
+        .add_fault(syncbridge_sim::FaultRule::drop_connection("/EWS/*"))
+        .unwrap();
+    for _ in 0..2 {
+        let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
+        let error = common::outcome(record).expect_err("the run fails");
+        assert!(error.contains("target"), "{error}");
+    }
+    let incidents = |all: Vec<alerts::Alert>| {
+        all.into_iter()
+            .filter(|a| a.code == "exchange_profile_failed" && a.resolved_at.is_none())
+            .count()
+    };
+    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    assert_eq!(incidents(open), 1, "one incident for two failed runs");
+    w.sim.clear_faults();
+    run(hub, FlowKind::Appointments).await;
+    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    assert_eq!(incidents(open), 0, "a run that works ends the incident");
+}
