@@ -8,8 +8,10 @@
 #     a company, the two connections, a profile with four filters;
 #  4. previews the filters, runs the sync, runs it again (nothing to do),
 #     renames a user in M365 and runs once more (one update, by delta);
-#  5. serves the REST API with an admin token and tells you where to look
-#     (set DEMO_SERVE=0 to stop after step 4).
+#  5. runs flow 1 (Autotask <-> Exchange calendar over EWS, scripts/demo-flow1.sh:
+#     simulators over HTTPS on localhost:2610; DEMO_FLOW1=0 skips it);
+#  6. serves the REST API with an admin token and tells you where to look
+#     (set DEMO_SERVE=0 to stop after step 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,6 +95,11 @@ PY
 step "why does Alex (matched by e-mail) have this last name?"
 "${SB[@]}" explain contoso-contacts u-02 --field last_name
 "${SB[@]}" runs --profile contoso-contacts
+
+if [ "${DEMO_FLOW1:-1}" != "0" ]; then
+  step "flow 1: Autotask <-> Exchange calendar (the MS Exchange Extension), over EWS"
+  ./scripts/demo-flow1.sh
+fi
 
 if [ "${DEMO_SERVE:-1}" = "0" ]; then exit 0; fi
 TOKEN=$("${SB[@]}" token create --name demo --role admin | grep -o 'sbt_[A-Za-z0-9_]*' | head -n1)
