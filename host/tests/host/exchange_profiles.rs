@@ -814,7 +814,15 @@ async fn the_api_saves_tests_refuses_by_field_and_never_echoes_the_secret() {
     use syncbridge::control::tokens::{self, Role};
     let w = world().await;
     let hub = &w.t.hub;
-    let base = common::serve(syncbridge::server::router(hub.clone())).await;
+    let outbox = syncbridge::notify::RecordingNotifier::new();
+    let base = common::serve(syncbridge::server::router_with(
+        hub.clone(),
+        syncbridge::server::ServeOptions {
+            notifier: Some(Arc::new(outbox.clone())),
+            ..Default::default()
+        },
+    ))
+    .await;
     let admin = tokens::create(hub.store(), "t", Role::Admin, None)
         .await
         .unwrap()
@@ -926,6 +934,14 @@ async fn the_api_saves_tests_refuses_by_field_and_never_echoes_the_secret() {
     .await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["items"][0]["enabled"], true);
+    // The API mails the newly enabled resource its confirmation, and says when.
+    let sent = outbox.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        format!("{:?}", sent[0].0).contains("tess@msp.example"),
+        "{sent:?}"
+    );
+    assert!(json["items"][0]["confirmation_sent_at"].is_i64(), "{json}");
     let (status, json, _) = call(
         &base,
         Method::PUT,
