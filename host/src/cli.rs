@@ -336,7 +336,7 @@ pub struct AddProfile {
     #[arg(long)]
     pub target_scope: String,
     /// Engine rules JSON (blank_never_overwrites, match_existing, update_matched, on_remove,
-    /// remove_matched, reactivate, truth, update_only, brakes {max_removals, max_removal_share}).
+    /// remove_matched, reactivate, truth, update_only, brakes {max_removals, max_removal_share, share_from}).
     #[arg(long, default_value = "{}")]
     pub rules: String,
     /// Items per page and per write batch (1 to 10000).

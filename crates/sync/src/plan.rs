@@ -659,7 +659,8 @@ pub fn brakes_hold(counts: &PlanCounts, linked: u64, rules: &FieldRules) -> Opti
         return None;
     }
     let share = removals as f64 / linked.max(1) as f64;
-    if removals > rules.brakes.max_removals || share > rules.brakes.max_removal_share {
+    let by_share = removals >= rules.brakes.share_from && share > rules.brakes.max_removal_share;
+    if removals > rules.brakes.max_removals || by_share {
         Some(format!(
             "the plan removes {removals} of {linked} linked items ({:.0} %), above the brakes ({} items or {:.0} %); review and approve the plan to apply it",
             share * 100.0,
@@ -1431,6 +1432,7 @@ mod tests {
             brakes: Brakes {
                 max_removals: 500,
                 max_removal_share: 0.2,
+                share_from: 0,
             },
             ..FieldRules::default()
         };
@@ -1444,5 +1446,17 @@ mod tests {
             .contains("approve"));
         assert!(brakes_hold(&counts(501), 100_000, &rules).is_some());
         assert!(brakes_hold(&counts(0), 0, &rules).is_none());
+        // From `share_from` removals on only: one of three is no mass change.
+        let small_sets = FieldRules {
+            brakes: Brakes {
+                share_from: 10,
+                ..rules.brakes
+            },
+            ..FieldRules::default()
+        };
+        assert!(brakes_hold(&counts(1), 3, &rules).is_some());
+        assert!(brakes_hold(&counts(1), 3, &small_sets).is_none());
+        assert!(brakes_hold(&counts(9), 10, &small_sets).is_none());
+        assert!(brakes_hold(&counts(10), 20, &small_sets).is_some());
     }
 }

@@ -99,6 +99,10 @@ pub struct Brakes {
     pub max_removals: u64,
     /// Largest share (0..1) of linked items removed without approval.
     pub max_removal_share: f64,
+    /// The share brake counts only from this many removals: in a small set
+    /// (a user's calendar) one cancelled appointment of three is no mass
+    /// change. Default 0: the share counts always.
+    pub share_from: u64,
 }
 
 impl Default for Brakes {
@@ -106,6 +110,7 @@ impl Default for Brakes {
         Self {
             max_removals: 500,
             max_removal_share: 0.20,
+            share_from: 0,
         }
     }
 }
@@ -160,6 +165,11 @@ pub struct FieldRules {
     /// sides use different item models, such as PSA appointments and Exchange
     /// events). Off: the target's body is written back as it is.
     pub back_through_mapper: bool,
+    /// The source is read through a window (a calendar's past and future
+    /// days): a linked item a full pass did not see is looked up by id
+    /// first, and only one that is gone counts as removed; one still there
+    /// left the window and is left as it is.
+    pub confirm_unseen: bool,
 }
 
 /// The default interval between full reconciles: a day.
@@ -185,6 +195,7 @@ impl Default for FieldRules {
             back_flow: BackFlow::All,
             written_by: Vec::new(),
             back_through_mapper: false,
+            confirm_unseen: false,
         }
     }
 }

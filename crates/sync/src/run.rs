@@ -13,7 +13,9 @@ use super::plan::{
 use super::rules::FieldRules;
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
-use syncbridge_model::{Intent, IntentAction, Item, ItemBody, WriteAction, WriteOp, WritePolicy};
+use syncbridge_model::{
+    Intent, IntentAction, Item, ItemBody, Removal, WriteAction, WriteOp, WritePolicy,
+};
 use syncbridge_store::StoreError;
 
 /// What a run needs to know about its profile.
@@ -467,14 +469,22 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
 
         plan.full = full_pass;
         if let (true, Some(pass)) = (full_pass, &pass) {
-            let missing: Vec<Intent> = self
+            let mut unseen: Vec<String> = self
                 .ledger
                 .unseen_in_pass(&spec.profile_id, pass)
                 .await?
                 .into_iter()
                 .filter(|id| !seen.contains(id))
-                .map(|id| removal_intent(&id))
                 .collect();
+            if spec.rules.confirm_unseen && !unseen.is_empty() {
+                let still_there = self.still_in_source(spec, &unseen).await?;
+                unseen.retain(|id| !still_there.contains(id));
+                // Seen in this pass after all: not looked up again until they change.
+                if let Some(last) = plan.pages.iter_mut().rev().find(|p| p.cursor.is_some()) {
+                    last.seen.extend(still_there);
+                }
+            }
+            let missing: Vec<Intent> = unseen.iter().map(|id| removal_intent(id)).collect();
             if !missing.is_empty() {
                 let ops = self
                     .plan_intents(spec, missing, &HashMap::new(), &mut next_op)
@@ -604,7 +614,13 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         }
         let ids: Vec<String> = changed.iter().map(|i| i.id.clone()).collect();
         let links = self.ledger.links_by_target(&spec.profile_id, &ids).await?;
-        let by_target: HashMap<&str, &Item> = changed.iter().map(|i| (i.id.as_str(), i)).collect();
+        // An item that only left the target's window (a calendar's past days)
+        // was not changed by anyone: it is not drift.
+        let by_target: HashMap<&str, &Item> = changed
+            .iter()
+            .filter(|i| i.removed != Some(Removal::OutOfScope))
+            .map(|i| (i.id.as_str(), i))
+            .collect();
         let mut drifted: Vec<String> = links
             .iter()
             .filter(|(source_id, _)| !skip.contains(*source_id))
@@ -882,6 +898,26 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
 }
 
 impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
+    /// Which of `ids` the source still has (looked up by id): items a
+    /// windowed full pass did not bring because they left the window.
+    async fn still_in_source(
+        &self,
+        spec: &RunSpec,
+        ids: &[String],
+    ) -> Result<HashSet<String>, RunError> {
+        let found = self
+            .source
+            .lookup(spec.source_read(), ids.to_vec())
+            .await
+            .map_err(endpoint("source lookup"))?;
+        let asked: HashSet<&String> = ids.iter().collect();
+        Ok(found
+            .into_iter()
+            .filter(|i| i.removed.is_none() && asked.contains(&i.id))
+            .map(|i| i.id)
+            .collect())
+    }
+
     /// The items of a page that are not the writes of a profile named in
     /// `written_by` (the reverse flow's own items stay with their link).
     async fn without_written_by(

@@ -478,6 +478,7 @@ async fn check_case(
         brakes: syncbridge::engine::rules::Brakes {
             max_removals: u64::MAX,
             max_removal_share: 1.0,
+            share_from: 0,
         },
         ..FieldRules::default()
     };

@@ -573,3 +573,51 @@ async fn a_server_that_is_down_opens_one_incident_until_it_works_again() {
     let open = alerts::list(hub.store(), None, true).await.unwrap();
     assert_eq!(incidents(open), 0, "a run that works ends the incident");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_appointment_that_leaves_the_window_stays_until_deleted() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    setup(&w, |s| s.sync.past_days = 5, None).await;
+    let scope = format!("calendar:mailbox={MAILBOX},past=5,future=30");
+    let dentist = outlook_event(&w, "Dentist", &at(1, 14), &at(1, 15), "");
+    run(hub, FlowKind::Import).await;
+    let imported = |w: &World| {
+        appointments(w)
+            .into_iter()
+            .filter(|r| r["title"] == json!("Dentist"))
+            .count()
+    };
+    assert_eq!(imported(&w), 1);
+
+    // Moved in Outlook to three weeks ago: outside the five past days.
+    edit_in_exchange(hub, &scope, &dentist, &["start", "end"], |b| {
+        let ItemBody::Event(e) = b else {
+            unreachable!()
+        };
+        e.start.utc = at(-20, 14);
+        e.end.utc = at(-20, 15);
+    })
+    .await;
+    run(hub, FlowKind::Import).await;
+    assert_eq!(imported(&w), 1, "left the window: kept");
+    // A full reconcile reads the window again and does not find it: still kept.
+    syncbridge::engine::profiles::request_profile_resync(hub.store(), &id(FlowKind::Import))
+        .await
+        .unwrap();
+    run(hub, FlowKind::Import).await;
+    assert_eq!(
+        imported(&w),
+        1,
+        "not seen in a full pass, but not deleted: kept"
+    );
+
+    // Deleted in Outlook: removed from the PSA.
+    delete_in_exchange(hub, &scope, &dentist).await;
+    run(hub, FlowKind::Import).await;
+    assert_eq!(
+        imported(&w),
+        0,
+        "a deletion in Exchange removes the imported appointment"
+    );
+}

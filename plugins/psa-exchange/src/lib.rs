@@ -143,6 +143,14 @@ fn action_name(action: IntentAction) -> &'static str {
 
 /// What the rules do with one item under `options`.
 pub fn outcome(item: &AnyItem, options: &Options) -> Outcome {
+    // An Exchange item that left the calendar's window (past days) was not
+    // deleted: what it was imported as stays.
+    if matches!(item.removed, Some(Removal::OutOfScope)) && options.direction == Direction::ToPsa {
+        return Outcome::skip(
+            "left-window",
+            "the Exchange item left the synchronized window (past days): what it was imported as is kept",
+        );
+    }
     if item.removed.is_some() {
         return Outcome {
             action: IntentAction::Remove,

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, HashMap};
 use syncbridge_model::PluginError;
 use syncbridge_store::{now_ms, StoreError};
 use syncbridge_sync::profiles::{self as engine_profiles, Profile, ProfileSettings};
-use syncbridge_sync::rules::{BackFlow, ConflictPolicy, Direction, FieldRules, OnRemove};
+use syncbridge_sync::rules::{BackFlow, Brakes, ConflictPolicy, Direction, FieldRules, OnRemove};
 use syncbridge_sync::EndpointError;
 
 /// The mapper of flow 1.
@@ -124,6 +124,15 @@ pub struct FlowProfile {
     pub enabled: bool,
 }
 
+/// One user's calendar is a small set: a few cancellations never hold a
+/// run; from ten removals on, more than a fifth of the linked items (or
+/// more than 200) waits for approval.
+pub const BRAKES: Brakes = Brakes {
+    max_removals: 200,
+    max_removal_share: 0.20,
+    share_from: 10,
+};
+
 /// Two-way date/time fields: they flow back from Exchange for items this
 /// profile created, mapped into the PSA's model; the newer change wins.
 fn date_time_back(fields: &[&str], written_by: Vec<String>) -> FieldRules {
@@ -147,6 +156,7 @@ fn date_time_back(fields: &[&str], written_by: Vec<String>) -> FieldRules {
 /// their PSA item goes; nothing is matched, nothing reactivated.
 fn one_way() -> FieldRules {
     FieldRules {
+        brakes: BRAKES,
         on_remove: OnRemove::Delete,
         match_existing: false,
         remove_matched: false,
@@ -209,6 +219,9 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                                 id(FlowKind::Appointments),
                                 id(FlowKind::ServiceCalls),
                             ],
+                            // The calendar is read through its window: an
+                            // appointment that aged out is not deleted.
+                            confirm_unseen: true,
                             ..one_way()
                         },
                     ),

@@ -202,15 +202,19 @@ fn private_and_confidential_events_arrive_without_detail_whatever_import_says() 
 
 #[test]
 fn removed_events_are_removed_and_other_kinds_skipped() {
-    let gone = AnyItem {
+    let gone = |removed| AnyItem {
         id: "AAMkGone".into(),
         version: None,
-        removed: Some(Removal::OutOfScope),
+        removed: Some(removed),
         body: None,
     };
-    let d = decide(gone, TO_PSA);
+    let d = decide(gone(Removal::Deleted), TO_PSA);
     assert_eq!(d.intent.action, IntentAction::Remove);
     assert_eq!(d.intent.rule, "removed");
+    // An event that only left the calendar's window keeps what it was imported as.
+    let d = decide(gone(Removal::OutOfScope), TO_PSA);
+    assert_eq!(d.intent.action, IntentAction::Skip);
+    assert_eq!(d.intent.rule, "left-window");
 
     let todo = Todo {
         subject: "x".into(),
