@@ -221,7 +221,15 @@ fn seed_psa(w: &World) -> i64 {
         json!({"resourceID": 30, "title": "Quarterly review", "description": "Bring the numbers",
                "startDateTime": at(1, 9), "endDateTime": at(1, 10)}),
     );
-    at_.insert("Companies", json!({"id": 1, "companyName": "Contoso"}));
+    at_.insert(
+        "Companies",
+        json!({"id": 1, "companyName": "Contoso", "ownerResourceID": 30}),
+    );
+    at_.insert(
+        "Contacts",
+        json!({"companyID": 1, "firstName": "Ann", "lastName": "Lee",
+               "emailAddress": "ann@contoso.com", "isActive": 1}),
+    );
     at_.insert(
         "ToDos",
         json!({"companyID": 1, "assignedToResourceID": 30, "actionType": 1,
@@ -245,11 +253,11 @@ fn seed_psa(w: &World) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn psa_appointments_todos_and_service_calls_reach_the_mailbox_once() {
+async fn psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_once() {
     let w = world().await;
     let hub = &w.t.hub;
     seed_psa(&w);
-    setup(&w, |_| {}, None).await;
+    setup(&w, |s| s.sync.allow_contacts = true, None).await;
 
     cycle(hub).await;
     let calendar = items(&w, "calendar");
@@ -264,6 +272,21 @@ async fn psa_appointments_todos_and_service_calls_reach_the_mailbox_once() {
         tasks.iter().any(|(_, s)| s.contains("Call Ann")),
         "the to-do is a task: {tasks:?}"
     );
+    // Contacts of the companies Tess is account manager of.
+    run(hub, FlowKind::Contacts).await;
+    let contacts = items(&w, "contacts");
+    assert!(
+        contacts.iter().any(|(_, s)| s.contains("Ann") && s.contains("Lee")),
+        "{contacts:?}"
+    );
+    // What Exchange has no field for is written as text into the body.
+    let (call_id, _) = calendar.iter().find(|(_, s)| s.contains("Server swap")).unwrap();
+    let call = exchange_item(hub, &calendar_scope(), call_id).await;
+    let Some(ItemBody::Event(c)) = &call.body else {
+        panic!("{call:?}")
+    };
+    let text = c.body.as_ref().map(|b| b.content.clone()).unwrap_or_default();
+    assert!(text.contains("Tickets: 77"), "{text}");
     // The event carries the PSA's text and is marked as PSA-originated.
     let (event_id, _) = calendar
         .iter()
@@ -294,6 +317,8 @@ async fn psa_appointments_todos_and_service_calls_reach_the_mailbox_once() {
         "no duplicate events"
     );
     assert_eq!(items(&w, "tasks").len(), tasks.len(), "no duplicate tasks");
+    run(hub, FlowKind::Contacts).await;
+    assert_eq!(items(&w, "contacts").len(), contacts.len(), "no duplicate contacts");
     assert_eq!(
         appointments(&w).len(),
         before,
@@ -620,4 +645,59 @@ async fn an_imported_appointment_that_leaves_the_window_stays_until_deleted() {
         0,
         "a deletion in Exchange removes the imported appointment"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_to_do_moved_in_exchange_moves_in_the_psa() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    setup(&w, |_| {}, None).await;
+    run(hub, FlowKind::Todos).await;
+    let (task_id, _) = items(&w, "tasks")
+        .into_iter()
+        .find(|(_, s)| s.contains("Call Ann"))
+        .unwrap();
+    let scope = format!("tasks:mailbox={MAILBOX}");
+    edit_in_exchange(hub, &scope, &task_id, &["due", "subject"], |b| {
+        let ItemBody::Todo(t) = b else { unreachable!() };
+        t.due.as_mut().unwrap().utc = at(6, 10);
+        t.subject = "Renamed in Outlook".into();
+    })
+    .await;
+    run(hub, FlowKind::Todos).await;
+    let todo = w
+        .sim
+        .autotask()
+        .rows("ToDos")
+        .into_iter()
+        .find(|r| r["assignedToResourceID"] == json!(30))
+        .unwrap();
+    assert_eq!(
+        todo["endDateTime"].as_str().map(|s| &s[..10]),
+        Some(&at(6, 10)[..10]),
+        "the due date flowed back: {todo}"
+    );
+    assert_eq!(
+        todo["activityDescription"],
+        json!("Call Ann about the quote"),
+        "the subject did not: {todo}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_folder_holds_all_psa_contacts_on_ews() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    w.sim.autotask().insert(
+        "Contacts",
+        json!({"companyID": 1, "firstName": "Bo", "lastName": "Other", "isActive": 1}),
+    );
+    setup(&w, |s| s.sync.public_folder_all_contacts = true, None).await;
+    let public = exchange_flow::profile_id(XP, FlowKind::PublicContacts, None);
+    let r = common::outcome(common::run_now(hub, &public, RunMode::Run).await).unwrap();
+    assert_eq!((r.applied, r.failed), (2, 0), "{r:?}");
+    let r = common::outcome(common::run_now(hub, &public, RunMode::Run).await).unwrap();
+    assert_eq!(r.applied, 0, "nothing twice: {r:?}");
 }
