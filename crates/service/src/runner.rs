@@ -362,6 +362,16 @@ impl Runner {
             }
             _ => {}
         }
+        // Flow 1 mails its own notice, once per incident, to the Exchange
+        // profile's list (`exchange_flow::after_run`): not every failed run.
+        if matches!(ended.status, RunStatus::Failed)
+            && matches!(
+                exchange_flow::row(&self.hub, &run.profile_id).await,
+                Ok(Some(_))
+            )
+        {
+            mail = None;
+        }
         if let (Some(n), Some(notifier)) = (mail, &self.notifier) {
             let to = match company {
                 Some(c) => companies::get(store, c)

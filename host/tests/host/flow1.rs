@@ -276,16 +276,25 @@ async fn psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_onc
     run(hub, FlowKind::Contacts).await;
     let contacts = items(&w, "contacts");
     assert!(
-        contacts.iter().any(|(_, s)| s.contains("Ann") && s.contains("Lee")),
+        contacts
+            .iter()
+            .any(|(_, s)| s.contains("Ann") && s.contains("Lee")),
         "{contacts:?}"
     );
     // What Exchange has no field for is written as text into the body.
-    let (call_id, _) = calendar.iter().find(|(_, s)| s.contains("Server swap")).unwrap();
+    let (call_id, _) = calendar
+        .iter()
+        .find(|(_, s)| s.contains("Server swap"))
+        .unwrap();
     let call = exchange_item(hub, &calendar_scope(), call_id).await;
     let Some(ItemBody::Event(c)) = &call.body else {
         panic!("{call:?}")
     };
-    let text = c.body.as_ref().map(|b| b.content.clone()).unwrap_or_default();
+    let text = c
+        .body
+        .as_ref()
+        .map(|b| b.content.clone())
+        .unwrap_or_default();
     assert!(text.contains("Tickets: 77"), "{text}");
     // The event carries the PSA's text and is marked as PSA-originated.
     let (event_id, _) = calendar
@@ -318,7 +327,11 @@ async fn psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_onc
     );
     assert_eq!(items(&w, "tasks").len(), tasks.len(), "no duplicate tasks");
     run(hub, FlowKind::Contacts).await;
-    assert_eq!(items(&w, "contacts").len(), contacts.len(), "no duplicate contacts");
+    assert_eq!(
+        items(&w, "contacts").len(),
+        contacts.len(),
+        "no duplicate contacts"
+    );
     assert_eq!(
         appointments(&w).len(),
         before,
@@ -581,11 +594,36 @@ async fn a_server_that_is_down_opens_one_incident_until_it_works_again() {
     w.sim
         .add_fault(syncbridge_sim::FaultRule::drop_connection("/EWS/*"))
         .unwrap();
+    let outbox = syncbridge::notify::RecordingNotifier::new();
+    let runner = syncbridge::runner::Runner::new(hub.clone(), "test", common::LEASE).with_notifier(
+        Arc::new(outbox.clone()),
+        Some(syncbridge::notify::Recipients::parse("fallback@msp.example").unwrap()),
+    );
     for _ in 0..2 {
-        let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
+        let record = runner
+            .run_now(
+                syncbridge::runner::RunNow {
+                    profile: &id(FlowKind::Appointments),
+                    mode: RunMode::Run,
+                    plan: None,
+                    trigger: "manual",
+                },
+                &syncbridge::runner::NoProgress,
+            )
+            .await
+            .unwrap();
         let error = common::outcome(record).expect_err("the run fails");
         assert!(error.contains("target"), "{error}");
     }
+    // One mail for the incident, to the profile's list, with the cause; not one per run.
+    let sent = outbox.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (to, mail) = &sent[0];
+    assert!(format!("{to:?}").contains("ops@msp.example"), "{to:?}");
+    assert!(
+        format!("{mail:?}").contains("could not be used"),
+        "{mail:?}"
+    );
     let incidents = |all: Vec<alerts::Alert>| {
         all.into_iter()
             .filter(|a| a.code == "exchange_profile_failed" && a.resolved_at.is_none())
