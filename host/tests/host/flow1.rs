@@ -739,3 +739,44 @@ async fn the_public_folder_holds_all_psa_contacts_on_ews() {
     let r = common::outcome(common::run_now(hub, &public, RunMode::Run).await).unwrap();
     assert_eq!(r.applied, 0, "nothing twice: {r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    let current = seed_psa(&w);
+    w.sim.autotask().insert(
+        "Appointments",
+        json!({"resourceID": 30, "title": "Old offsite", "startDateTime": at(-40, 9), "endDateTime": at(-40, 17)}),
+    );
+    setup(&w, |s| s.sync.past_days = 30, None).await;
+    run(hub, FlowKind::Appointments).await;
+    let subjects = |w: &World| {
+        items(w, "calendar")
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect::<Vec<_>>()
+    };
+    assert!(subjects(&w).contains(&"Quarterly review".to_owned()));
+    assert!(
+        !subjects(&w).contains(&"Old offsite".to_owned()),
+        "ended 40 days ago, past_days 30: not sent"
+    );
+    // The review is moved in Autotask to six weeks ago: it ages out of the window, and the
+    // event it was written as stays in Exchange, also after a full reconcile.
+    w.sim.autotask().edit(
+        "Appointments",
+        current,
+        json!({"startDateTime": at(-42, 9), "endDateTime": at(-42, 10)}),
+    );
+    run(hub, FlowKind::Appointments).await;
+    syncbridge::engine::profiles::request_profile_resync(hub.store(), &id(FlowKind::Appointments))
+        .await
+        .unwrap();
+    run(hub, FlowKind::Appointments).await;
+    assert!(
+        subjects(&w).contains(&"Quarterly review".to_owned()),
+        "aged out of the window: kept, {:?}",
+        subjects(&w)
+    );
+}

@@ -316,7 +316,7 @@ impl Entity {
     }
 }
 
-const USAGE: &str = "contacts, companies, locations (each optionally :company=<id>), contacts:owner=<resource id>, resources, appointments:resource=<id>, todos:resource=<id>[,company=<id>,action=<id>] or service-calls:resource=<id>";
+const USAGE: &str = "contacts, companies, locations (each optionally :company=<id>), contacts:owner=<resource id>, resources, appointments:resource=<id>[,past=<days>], todos:resource=<id>[,company=<id>,action=<id>,past=<days>] or service-calls:resource=<id>[,past=<days>]";
 
 /// A parsed scope: `contacts`, `companies`, `locations`, each optionally `:company=<id>`;
 /// `contacts:owner=<id>`; `resources`; `appointments`, `todos`, `service-calls` with
@@ -331,6 +331,9 @@ pub struct Scope {
     pub owner: Option<i64>,
     /// The action type of new to-dos (`action=`).
     pub action: Option<i64>,
+    /// Calendar scopes: only items ending at most this many days ago are read (`past=`);
+    /// lookups by id are not limited, so an item that aged out is still found.
+    pub past: Option<i64>,
 }
 
 impl Scope {
@@ -338,7 +341,7 @@ impl Scope {
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
         let parsed = scope::Scope::parse(
             scope,
-            &["company", "resource", "owner", "action"],
+            &["company", "resource", "owner", "action", "past"],
             None,
             USAGE,
         )?;
@@ -358,6 +361,7 @@ impl Scope {
             resource: parsed.number("resource")?,
             owner: parsed.number("owner")?,
             action: parsed.number("action")?,
+            past: parsed.number("past")?,
         };
         let misplaced = match entity {
             Entity::Appointments | Entity::ServiceCalls => parsed
@@ -369,23 +373,32 @@ impl Scope {
             Entity::Contacts => parsed
                 .resource
                 .or(parsed.action)
-                .map(|_| "resource or action"),
+                .or(parsed.past)
+                .map(|_| "resource, action or past"),
             Entity::Companies | Entity::Locations => parsed
                 .resource
                 .or(parsed.owner)
                 .or(parsed.action)
-                .map(|_| "resource, owner or action"),
+                .or(parsed.past)
+                .map(|_| "resource, owner, action or past"),
             Entity::Resources => parsed
                 .resource
                 .or(parsed.owner)
                 .or(parsed.action)
                 .or(parsed.company)
+                .or(parsed.past)
                 .map(|_| "options"),
         };
         if let Some(what) = misplaced {
             return Err(PluginError::invalid_field(
                 "scope",
                 format!("{scope:?} takes no {what}; use {USAGE}"),
+            ));
+        }
+        if parsed.past.is_some_and(|d| !(1..=3650).contains(&d)) {
+            return Err(PluginError::invalid_field(
+                "scope",
+                format!("{scope:?}: past= is a number of days from 1 to 3650"),
             ));
         }
         if matches!(
@@ -488,6 +501,11 @@ fn pull_changes(cfg: &Config, scope: &Scope, request: PullRequest) -> Result<Pag
             if let (Some(field), Some(from)) = (modified, cursor.read_from()) {
                 filter.push(json!({"op": "gte", "field": field, "value": from}));
             }
+            if let Some(days) = scope.past {
+                filter.push(
+                    json!({"op": "gte", "field": "endDateTime", "value": window_start(days)}),
+                );
+            }
             query(
                 cfg,
                 scope.entity.name(),
@@ -512,6 +530,13 @@ fn pull_changes(cfg: &Config, scope: &Scope, request: PullRequest) -> Result<Pag
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
     Ok(cursor.page(items, next))
+}
+
+/// The earliest end of a calendar item a `past=<days>` scope reads: now minus `days`.
+fn window_start(days: i64) -> String {
+    let now = chrono::DateTime::from_timestamp_millis(syncbridge_sdk::clock::now_ms() as i64)
+        .unwrap_or_default();
+    changes::format_time(now - chrono::TimeDelta::days(days))
 }
 
 /// `lookup-items` of the calendar scopes: `id:<id>` keys, within the scope.

@@ -8,7 +8,7 @@
 //!
 //! | kind | source → target | rules |
 //! |---|---|---|
-//! | `appointments` | PSA `appointments:resource=` → `calendar:mailbox=…,past=,future=` | start/end flow back (newest wins) for items this profile created, mapped back into the PSA's model; the import's items are not its own |
+//! | `appointments` | PSA `appointments:resource=…,past=` → `calendar:mailbox=…,past=,future=` | start/end flow back (newest wins) for items this profile created, mapped back into the PSA's model; the import's items are not its own |
 //! | `import` | `calendar:mailbox=…` → PSA `appointments:resource=` | all detail or start/end only, free time imported or skipped (the mapper's options); PSA-originated events and service calls are not imported |
 //! | `todos` | PSA `todos:resource=` → `tasks:mailbox=` | start/due flow back for items this profile created |
 //! | `service-calls` | PSA `service-calls:resource=` → `calendar:mailbox=…` | one way |
@@ -152,6 +152,15 @@ fn date_time_back(fields: &[&str], written_by: Vec<String>) -> FieldRules {
     }
 }
 
+/// From a PSA calendar read through its past days: items that age out of
+/// the window are not removals.
+fn windowed(rules: FieldRules) -> FieldRules {
+    FieldRules {
+        confirm_unseen: true,
+        ..rules
+    }
+}
+
 /// PSA → Exchange only: Exchange items this flow created are deleted when
 /// their PSA item goes; nothing is matched, nothing reactivated.
 fn one_way() -> FieldRules {
@@ -185,6 +194,7 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
         let effective = settings.effective(&s.sync);
         let rid = r.resource_id.as_str();
         let id = |kind: FlowKind| profile_id(&p.id, kind, Some(rid));
+        let past = s.sync.past_days;
         let calendar = format!(
             "calendar:mailbox={email},past={},future={}",
             s.sync.past_days, s.sync.recurring_days
@@ -194,11 +204,14 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                 match kind {
                     FlowKind::Appointments => (
                         psa,
-                        format!("appointments:resource={rid}"),
+                        format!("appointments:resource={rid},past={past}"),
                         to_exchange.clone(),
                         exchange,
                         calendar.clone(),
-                        date_time_back(&["start", "end"], vec![id(FlowKind::Import)]),
+                        windowed(date_time_back(
+                            &["start", "end"],
+                            vec![id(FlowKind::Import)],
+                        )),
                     ),
                     FlowKind::Import => (
                         exchange,
@@ -227,19 +240,19 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                     ),
                     FlowKind::Todos => (
                         psa,
-                        format!("todos:resource={rid}"),
+                        format!("todos:resource={rid},past={past}"),
                         to_exchange.clone(),
                         exchange,
                         format!("tasks:mailbox={email}"),
-                        date_time_back(&["start", "due"], Vec::new()),
+                        windowed(date_time_back(&["start", "due"], Vec::new())),
                     ),
                     FlowKind::ServiceCalls => (
                         psa,
-                        format!("service-calls:resource={rid}"),
+                        format!("service-calls:resource={rid},past={past}"),
                         to_exchange.clone(),
                         exchange,
                         calendar.clone(),
-                        one_way(),
+                        windowed(one_way()),
                     ),
                     FlowKind::Contacts => (
                         psa,
