@@ -107,6 +107,31 @@ fn show_profile(p: &ExchangeProfile) {
     }
 }
 
+/// The engine profiles the Exchange profile runs as (per resource and kind).
+async fn show_flow(hub: &Hub, id: &str) -> Result<()> {
+    let rows = syncbridge::control::exchange_flow::rows(hub, id).await?;
+    if rows.is_empty() {
+        outln!("engine profiles:    none yet (enable resources to synchronize them)");
+        return Ok(());
+    }
+    outln!("engine profiles (`syncbridge run ID`, `syncbridge runs --profile ID`):");
+    for r in rows {
+        let settings = syncbridge::engine::profiles::settings(hub.store(), &r.profile_id).await?;
+        outln!(
+            "  {:<40} {:<15} resource {:<8} {}",
+            r.profile_id,
+            r.kind.as_str(),
+            r.resource_id.as_deref().unwrap_or("-"),
+            if settings.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        );
+    }
+    Ok(())
+}
+
 fn show_saved(saved: &ExchangeSaved) -> Result<()> {
     let p = &saved.profile;
     for f in &saved.test.findings {
@@ -214,7 +239,10 @@ pub async fn run(hub: &Hub, cmd: ExchangeCommand, ca_certs: &[PathBuf]) -> Resul
                 );
             }
         }
-        ExchangeCommand::Show { id } => show_profile(&profiles::get(hub, me, &id).await?),
+        ExchangeCommand::Show { id } => {
+            show_profile(&profiles::get(hub, me, &id).await?);
+            show_flow(hub, &id).await?;
+        }
         ExchangeCommand::Add {
             id,
             settings_file,

@@ -427,7 +427,7 @@ impl Runner {
             Ok(ended) => {
                 if let Some(row) = &flow {
                     let end = match ended.status {
-                        RunStatus::Failed => RunEnd::Other("failed"),
+                        RunStatus::Failed => RunEnd::Other,
                         _ => RunEnd::Ran,
                     };
                     self.after_flow_run(row, end).await;

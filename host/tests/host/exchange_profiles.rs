@@ -1125,6 +1125,11 @@ async fn the_cli_adds_tests_refuses_by_field_and_lists_resources() {
         ok && out.contains("every 15 minutes") && !out.contains(PASSWORD),
         "{out}"
     );
+    // What it runs as: Tess's engine profiles, by kind.
+    assert!(
+        out.contains("contoso-appointments-30") && out.contains("contoso-import-30"),
+        "{out}"
+    );
 }
 
 // ---- mail -------------------------------------------------------------------

@@ -466,7 +466,7 @@ pub enum RunEnd<'a> {
         error: &'a EndpointError,
     },
     /// It could not start or stopped for another reason.
-    Other(&'a str),
+    Other,
 }
 
 /// What [`after_run`] did.
@@ -506,7 +506,7 @@ pub async fn after_run(
             exchange_notify::incident_over(hub, xp).await?;
             return Ok(done);
         }
-        RunEnd::Other(_) => return Ok(done),
+        RunEnd::Other => return Ok(done),
         RunEnd::Failed {
             exchange_side: false,
             ..
