@@ -400,6 +400,15 @@ impl Runner {
                 )));
             }
         }
+        let flow = exchange_flow::row(&self.hub, &profile.id).await?;
+        if let (Some(row), RunMode::Run | RunMode::ApplyPlan) = (&flow, run.mode) {
+            if let Err(busy) =
+                exchange_flow::wait_for_siblings(&self.hub, row, run, exchange_flow::SIBLING_WAIT)
+                    .await?
+            {
+                return Ok(Ended::failed(busy));
+            }
+        }
         let ledger = Ledger::new(store.clone());
         let endpoints = ProfileEndpoints::new(&self.hub, &profile);
         let engine = endpoints.engine(&ledger);
@@ -422,7 +431,6 @@ impl Runner {
                 RunMode::ApplyPlan => self.apply_plan(run, &engine, &spec, progress).await,
             },
         };
-        let flow = exchange_flow::row(&self.hub, &profile.id).await?;
         match result {
             Ok(ended) => {
                 if let Some(row) = &flow {

@@ -780,3 +780,64 @@ async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay() {
         subjects(&w)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_one_resource_take_turns() {
+    use syncbridge::control::runs::{NewRun, RunStatus, Runs};
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    setup(&w, |_| {}, None).await;
+    // Another worker holds an earlier run of the resource's import.
+    let runs = Runs::new(hub.store().clone());
+    runs.cancel_queued(&id(FlowKind::Import), "test")
+        .await
+        .unwrap();
+    let held = runs
+        .start_now(
+            NewRun {
+                profile_id: &id(FlowKind::Import),
+                company_id: None,
+                trigger: "schedule",
+                mode: RunMode::Run,
+                plan_id: None,
+            },
+            "other-worker",
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let later = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            common::run_now(&hub, &id(FlowKind::Appointments), RunMode::Run).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        !later.is_finished(),
+        "the later run waits for the earlier one of its resource"
+    );
+    assert!(
+        !items(&w, "calendar")
+            .iter()
+            .any(|(_, s)| s == "Quarterly review"),
+        "and writes nothing meanwhile"
+    );
+    runs.finish(
+        &held.id,
+        "other-worker",
+        RunStatus::Succeeded,
+        None,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let record = later.await.unwrap();
+    common::outcome(record).unwrap();
+    assert!(items(&w, "calendar")
+        .iter()
+        .any(|(_, s)| s == "Quarterly review"));
+}

@@ -29,6 +29,7 @@ use super::exchange_profiles::{
     self as profiles, ExchangeError, ExchangeProfile, ImportAppointments,
 };
 use super::exchange_resources::{self as resources, Resource, ResourceSettings};
+use super::runs::RunRecord;
 use super::Actor;
 use crate::hub::Hub;
 use crate::notify::Notifier;
@@ -452,6 +453,60 @@ pub async fn remove_all(hub: &Hub, xp: &str) -> Result<(), StoreError> {
         .execute(hub.store().pool())
         .await?;
     Ok(())
+}
+
+/// The longest a run waits for an earlier run of the same resource.
+pub const SIBLING_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Runs of one resource's profiles read and write the same calendar from
+/// both sides, so they run one at a time: a run that read the PSA while
+/// another was creating an imported appointment there, before that one had
+/// linked it, would send it back to Exchange as a second copy. The later
+/// run (by start, then id) waits for earlier ones that still hold their
+/// lease; so two runs never wait for each other. Answers `Err` with the
+/// reason when `max` passes first (the run ends failed, the next interval
+/// tries again).
+pub async fn wait_for_siblings(
+    hub: &Hub,
+    row: &FlowRow,
+    run: &RunRecord,
+    max: std::time::Duration,
+) -> Result<Result<(), String>, StoreError> {
+    let Some(resource) = &row.resource_id else {
+        return Ok(Ok(()));
+    };
+    let started = run.started_at.unwrap_or_else(now_ms);
+    let deadline = std::time::Instant::now() + max;
+    loop {
+        let earlier = sqlx::query(
+            "SELECT r.id, r.profile_id FROM runs r
+               JOIN exchange_flow_profiles f ON f.profile_id = r.profile_id
+             WHERE f.exchange_profile_id = $1 AND f.resource_id = $2 AND r.profile_id <> $3
+               AND r.status = 'running' AND r.lease_until > $4
+               AND (r.started_at < $5 OR (r.started_at = $5 AND r.id < $6))
+             LIMIT 1",
+        )
+        .bind(&row.exchange_profile_id)
+        .bind(resource)
+        .bind(&row.profile_id)
+        .bind(now_ms())
+        .bind(started)
+        .bind(&run.id)
+        .fetch_optional(hub.store().pool())
+        .await?;
+        let Some(other) = earlier else {
+            return Ok(Ok(()));
+        };
+        if std::time::Instant::now() >= deadline {
+            let (id, profile): (String, String) =
+                (other.try_get("id")?, other.try_get("profile_id")?);
+            return Ok(Err(format!(
+                "run {id} of {profile} (the same resource) was still running after {} s; this run tries again at the next interval",
+                max.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// How a run of a flow-1 profile ended, as far as the flow cares.
