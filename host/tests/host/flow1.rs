@@ -10,7 +10,7 @@
 //! kind off stops it; and a resource whose own credential is refused is disabled alone.
 
 use crate::common;
-use crate::exchange_profiles::{settings, world, World, PASSWORD};
+use crate::exchange_profiles::{settings, world, world_with, World, PASSWORD};
 
 use serde_json::json;
 use std::sync::Arc;
@@ -404,7 +404,25 @@ async fn only_date_and_time_changes_of_psa_appointments_flow_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_appointments_are_imported_once_with_the_chosen_detail() {
-    let w = world().await;
+    imported_once(&world().await).await;
+}
+
+/// The import and its no-duplicate rule, and the turns of one resource's runs, on
+/// PostgreSQL (the flow's own queries: derived profiles, links of the other direction,
+/// running siblings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_and_turns_hold_on_postgres() {
+    let Some(url) = common::postgres_url("flow1_import").await else {
+        return;
+    };
+    imported_once(&world_with(true, Some(&url)).await).await;
+    let Some(url) = common::postgres_url("flow1_turns").await else {
+        return;
+    };
+    take_turns(&world_with(true, Some(&url)).await).await;
+}
+
+async fn imported_once(w: &World) {
     let hub = &w.t.hub;
     setup(
         &w,
@@ -783,8 +801,11 @@ async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_of_one_resource_take_turns() {
+    take_turns(&world().await).await;
+}
+
+async fn take_turns(w: &World) {
     use syncbridge::control::runs::{NewRun, RunStatus, Runs};
-    let w = world().await;
     let hub = &w.t.hub;
     seed_psa(&w);
     setup(&w, |_| {}, None).await;
