@@ -425,7 +425,7 @@ async fn imports_and_turns_hold_on_postgres() {
 async fn imported_once(w: &World) {
     let hub = &w.t.hub;
     setup(
-        &w,
+        w,
         |s| {
             s.sync.import_appointments = ImportAppointments::All;
             s.sync.import_free_time = false;
@@ -433,17 +433,17 @@ async fn imported_once(w: &World) {
         None,
     )
     .await;
-    outlook_event(&w, "Dentist", &at(1, 14), &at(1, 15), "");
-    outlook_event(&w, "Focus time", &at(2, 8), &at(2, 9), "");
+    outlook_event(w, "Dentist", &at(1, 14), &at(1, 15), "");
+    outlook_event(w, "Focus time", &at(2, 8), &at(2, 9), "");
     outlook_event(
-        &w,
+        w,
         "Doctor",
         &at(3, 8),
         &at(3, 9),
         "<t:Sensitivity>Private</t:Sensitivity>",
     );
     outlook_event(
-        &w,
+        w,
         "Maybe lunch",
         &at(4, 12),
         &at(4, 13),
@@ -451,7 +451,7 @@ async fn imported_once(w: &World) {
     );
 
     cycle(hub).await;
-    let rows = appointments(&w);
+    let rows = appointments(w);
     let titles: Vec<&str> = rows.iter().filter_map(|r| r["title"].as_str()).collect();
     assert!(titles.contains(&"Dentist"), "{titles:?}");
     assert!(titles.contains(&"Focus time"), "{titles:?}");
@@ -471,15 +471,15 @@ async fn imported_once(w: &World) {
     assert_eq!(dentist["startDateTime"], json!(at(1, 14)));
 
     // Imported once, and never written back to Exchange as a PSA appointment.
-    let calendar = items(&w, "calendar").len();
+    let calendar = items(w, "calendar").len();
     cycle(hub).await;
     cycle(hub).await;
-    assert_eq!(appointments(&w).len(), 3, "{:?}", appointments(&w));
+    assert_eq!(appointments(w).len(), 3, "{:?}", appointments(w));
     assert_eq!(
-        items(&w, "calendar").len(),
+        items(w, "calendar").len(),
         calendar,
         "no ping-pong: {:?}",
-        items(&w, "calendar")
+        items(w, "calendar")
     );
 
     // "No detail": the next import of an Exchange appointment keeps start and end only.
@@ -488,9 +488,9 @@ async fn imported_once(w: &World) {
     exchange::update(hub, Actor::Msp, XP, s, None)
         .await
         .unwrap();
-    outlook_event(&w, "Board meeting", &at(5, 9), &at(5, 10), "");
+    outlook_event(w, "Board meeting", &at(5, 9), &at(5, 10), "");
     run(hub, FlowKind::Import).await;
-    let rows = appointments(&w);
+    let rows = appointments(w);
     assert!(
         !rows.iter().any(|r| r["title"] == json!("Board meeting")),
         "no detail: {rows:?}"
@@ -807,8 +807,8 @@ async fn runs_of_one_resource_take_turns() {
 async fn take_turns(w: &World) {
     use syncbridge::control::runs::{NewRun, RunStatus, Runs};
     let hub = &w.t.hub;
-    seed_psa(&w);
-    setup(&w, |_| {}, None).await;
+    seed_psa(w);
+    setup(w, |_| {}, None).await;
     // Another worker holds an earlier run of the resource's import.
     let runs = Runs::new(hub.store().clone());
     runs.cancel_queued(&id(FlowKind::Import), "test")
@@ -841,7 +841,7 @@ async fn take_turns(w: &World) {
         "the later run waits for the earlier one of its resource"
     );
     assert!(
-        !items(&w, "calendar")
+        !items(w, "calendar")
             .iter()
             .any(|(_, s)| s == "Quarterly review"),
         "and writes nothing meanwhile"
@@ -858,7 +858,7 @@ async fn take_turns(w: &World) {
     .unwrap();
     let record = later.await.unwrap();
     common::outcome(record).unwrap();
-    assert!(items(&w, "calendar")
+    assert!(items(w, "calendar")
         .iter()
         .any(|(_, s)| s == "Quarterly review"));
 }
