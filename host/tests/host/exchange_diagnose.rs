@@ -29,6 +29,9 @@ const KEY: [u8; 32] = [7; 32];
 /// `KEY` in base64, for the binary (`SYNCBRIDGE_MASTER_KEY`).
 const KEY_B64: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
+/// The Entra app's secret (the Graph path).
+const APP_SECRET: &str = "App-S3cret-never-shown";
+
 struct World {
     sim: Option<Simulator>,
     hub: Arc<Hub>,
@@ -51,6 +54,17 @@ fn seed() -> Seed {
             {"email": "mia@msp.example", "password": "mia-pw", "displayName": "Mia Moss",
              "mfaRequired": true, "appPassword": "mia-app-pw"}
         ]},
+        "graph": {"tenants": [{
+            "id": "11111111-1111-4111-8111-111111111111", "domain": "msp.example",
+            "apps": [{"client_id": "22222222-2222-4222-8222-222222222222", "client_secret": APP_SECRET}],
+            "subscribedSkus": [{"skuId": "c7df2760-2c81-4ef7-b578-5b5392b571df", "skuPartNumber": "ENTERPRISEPACK"}],
+            "users": [
+                {"id": "u-tess", "userPrincipalName": "tess@msp.example", "mail": "tess@msp.example",
+                 "assignedLicenses": [{"skuId": "c7df2760-2c81-4ef7-b578-5b5392b571df", "disabledPlans": []}]},
+                {"id": "u-ravi", "userPrincipalName": "ravi@msp.example", "mail": "ravi@msp.example",
+                 "assignedLicenses": []}
+            ]
+        }]},
         "autotask": {
             "apiUsers": [{"userName": "api@msp.example", "secret": "at-secret", "integrationCode": "TRACKING"}],
             "entities": {
@@ -495,6 +509,68 @@ async fn a_mailbox_address_that_names_no_mailbox_stops_at_step_5_or_1() {
         1,
         "mailbox:svc@contoso.com",
         &["names no mailbox", "licensed user with a mailbox"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graph_path_runs_the_same_tree_over_the_graph_connector() {
+    use syncbridge::control::exchange_profiles::AccountAuth;
+    let w = world_with(true).await;
+    common::install(&w.hub, "graph").await;
+    let mut s = settings();
+    s.server.use_graph = true;
+    s.server.version = syncbridge::control::exchange_profiles::ExchangeVersion::Online;
+    s.account.auth = AccountAuth::Oauth;
+    s.account.username = "22222222-2222-4222-8222-222222222222".into();
+    s.account.mailbox = "tess@msp.example".into();
+    s.account.tenant = Some("msp.example".into());
+    s.account.token_url = Some(format!(
+        "https://localhost:{PORT}/msp.example/oauth2/v2.0/token"
+    ));
+    // A wrong client secret: Entra's error, at step 1 (before a token is cached).
+    w.sim().set_scenarios(Scenarios {
+        wrong_password: true,
+        ..Default::default()
+    });
+    exchange::create(
+        &w.hub,
+        Actor::Msp,
+        "contoso",
+        None,
+        s,
+        Some(SecretString::new(APP_SECRET)),
+    )
+    .await
+    .unwrap();
+    let d = run(&w, None).await;
+    assert_eq!(d.transport, "graph");
+    stopped(&d, 1, "credentials", &["AADSTS7000215", "client secret"]);
+    assert!(!format!("{d:?}").contains(APP_SECRET));
+    w.sim().set_scenarios(Scenarios::default());
+
+    resources::discover(&w.hub, Actor::Msp, "contoso")
+        .await
+        .unwrap();
+    resources::enable(
+        &w.hub,
+        Actor::Msp,
+        "contoso",
+        &Selection::Ids(vec!["30".into(), "32".into()]),
+    )
+    .await
+    .unwrap();
+
+    // Tess's mailbox opens; Ravi has no Exchange Online licence.
+    let d = run(&w, Some("30")).await;
+    assert_eq!(d.outcome, "ok", "{d:#?}");
+    assert_eq!(find(&d, 1, "credentials").outcome, "ok");
+    assert_eq!(find(&d, 5, "resource:30").outcome, "ok");
+    let d = run(&w, None).await;
+    stopped(
+        &d,
+        5,
+        "resource:32",
+        &["ravi@msp.example", "no Exchange Online mailbox", "licence"],
     );
 }
 

@@ -170,7 +170,7 @@ impl Tree {
     }
 
     /// A connector finding under `step`.
-    fn from_connector(&mut self, step: u8, f: &Finding) {
+    fn connector(&mut self, step: u8, f: &Finding) {
         let detail = (f.outcome == Outcome::Ok).then(|| ok_detail(&f.check));
         self.push(
             step,
@@ -300,6 +300,14 @@ fn ews_test_config(p: &ExchangeProfile, stored: &str, mailboxes: &[String]) -> S
     config.to_string()
 }
 
+/// The Graph configuration the diagnosis tests: the stored one, plus the
+/// resources' mailboxes (the app's right to each is Graph's impersonation).
+fn graph_test_config(stored: &str, mailboxes: &[String]) -> String {
+    let mut config: serde_json::Value = serde_json::from_str(stored).unwrap_or_default();
+    config["test_mailboxes"] = serde_json::json!(mailboxes);
+    config.to_string()
+}
+
 /// Runs the troubleshooting tree for `profile` (every enabled resource, or
 /// only `resource`).
 pub async fn diagnose(
@@ -353,12 +361,12 @@ pub async fn diagnose(
         .get_connection(&p.connection_id)
         .await
         .map_err(ExchangeError::from)?;
+    // Without impersonation the users' mailboxes are tested with their own credentials
+    // (`mailbox_credentials`), not opened by the account.
+    let extra: &[String] = if impersonation { &mailboxes } else { &[] };
     let config = if p.settings.server.use_graph {
-        record.config.clone()
+        graph_test_config(&record.config, extra)
     } else {
-        // Without impersonation the users' mailboxes are tested with their own credentials
-        // (`mailbox_credentials`), not opened by the account.
-        let extra: &[String] = if impersonation { &mailboxes } else { &[] };
         ews_test_config(&p, &record.config, extra)
     };
     let report = hub
@@ -380,10 +388,10 @@ pub async fn diagnose(
     let mut per_mailbox: Vec<&Finding> = Vec::new();
     for f in report.config.iter().chain(&checks) {
         match who(f) {
-            Some(("autodiscover", _)) => tree.from_connector(1, f),
-            Some((kind, w)) if w == account && kind != "impersonation" => tree.from_connector(1, f),
+            Some(("autodiscover", _)) => tree.connector(1, f),
+            Some((kind, w)) if w == account && kind != "impersonation" => tree.connector(1, f),
             Some(_) => per_mailbox.push(f),
-            None => tree.from_connector(1, f),
+            None => tree.connector(1, f),
         }
     }
     if tree.failed_in(1) {
@@ -429,7 +437,7 @@ pub async fn diagnose(
             );
         } else {
             for f in denied {
-                tree.from_connector(3, f);
+                tree.connector(3, f);
             }
             tree.push(
                 4,
