@@ -181,6 +181,30 @@ pub enum Command {
     /// synchronization settings, failure notifications) and their PSA resources.
     #[command(subcommand)]
     Exchange(ExchangeCommand),
+    /// Run an Exchange profile's troubleshooting tree and name the cause and the fix.
+    ///
+    /// The steps, in order, stopping at the first that fails: 1 general settings and the
+    /// save's test with the synchronization account (host name resolves, port open, TLS
+    /// certificate trusted, EWS endpoint and virtual directory, Autodiscover, sign-in: wrong
+    /// password, MFA without an app password, Basic disabled); 2 service account or individual
+    /// credentials; 3 impersonation rights for each enabled resource's mailbox; 4 try the other
+    /// mode (and an account that is a licensed user with a mailbox); 5 each resource's own test
+    /// connection; 6 multi-factor authentication of a resource whose credential is refused.
+    /// Each finding has its step, check, outcome (ok, warning, failed, skipped), cause and
+    /// remedy. Exits 1 when a step failed.
+    #[command(
+        after_help = "Examples:\n  syncbridge diagnose contoso\n  syncbridge diagnose contoso --resource 30 --json"
+    )]
+    Diagnose {
+        /// Exchange profile id.
+        profile: String,
+        /// Only this resource (PSA resource id; it must be enabled); default every enabled one.
+        #[arg(long, value_name = "R")]
+        resource: Option<String>,
+        /// Print the diagnosis as JSON (the REST API's answer) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `quarantine` commands.

@@ -1,5 +1,6 @@
 //! `syncbridge`: the command-line entry point.
 
+mod diagnose_cmd;
 mod exchange_cmd;
 
 use anyhow::{bail, Context, Result};
@@ -188,6 +189,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Company(cmd) => company_command(&hub, cmd).await?,
         Command::Mailbox(cmd) => mailbox_command(&hub, cmd).await?,
         Command::Exchange(cmd) => exchange_cmd::run(&hub, cmd, &cli.global.ca_certs).await?,
+        Command::Diagnose {
+            profile,
+            resource,
+            json,
+        } => diagnose_cmd::run(&hub, &profile, resource.as_deref(), json).await?,
     }
     Ok(())
 }

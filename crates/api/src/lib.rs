@@ -14,6 +14,7 @@ pub mod conflicts;
 pub mod connections;
 pub mod error;
 pub mod exchange;
+pub mod exchange_diagnose;
 pub mod mailboxes;
 pub mod openapi;
 pub mod plans;
@@ -120,6 +121,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route(
             "/exchange-profiles/{id}/resources/{resource}/credential",
             axum::routing::put(exchange::put_resource_credential),
+        )
+        .route(
+            "/exchange-profiles/{id}/diagnose",
+            post(exchange_diagnose::diagnose),
         )
         .route("/profiles", get(profiles::list).post(profiles::create))
         .route(

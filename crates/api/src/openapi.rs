@@ -2,8 +2,8 @@
 //! annotations and served at `GET /api/v1/openapi.json` without a token.
 
 use super::{
-    alerts, companies, conflicts, connections, exchange, mailboxes, plans, plugins, profiles,
-    quarantine, runs,
+    alerts, companies, conflicts, connections, exchange, exchange_diagnose, mailboxes, plans,
+    plugins, profiles, quarantine, runs,
 };
 use axum::Json;
 use std::sync::OnceLock;
@@ -33,6 +33,7 @@ pub const PREFIX: &str = "/api/v1";
         exchange::list, exchange::create, exchange::show, exchange::update, exchange::remove,
         exchange::list_resources, exchange::discover, exchange::enable, exchange::disable,
         exchange::put_resource_settings, exchange::put_resource_credential,
+        exchange_diagnose::diagnose,
         profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
         profiles::run, profiles::dry_run, profiles::preview, profiles::enable, profiles::disable, profiles::explain,
         plans::list, plans::show, plans::preview, plans::apply, plans::discard,

@@ -408,6 +408,23 @@ impl Hub {
         }
         Ok(TestReport { config, connection })
     }
+
+    /// The checks of [`Hub::test_connection`] with `config` in place of the
+    /// stored configuration (same plugin, hosts and credentials): what a
+    /// diagnosis asks beyond the saved test. Nothing is stored, and a
+    /// stopped connection stays stopped.
+    pub async fn test_connection_as(&self, id: &str, config: &str) -> Result<TestReport, HubError> {
+        let (_, plugin, context) = self.connection_context(id).await?;
+        let checks = self.runtime.validate_config(&plugin, config).await?;
+        let connection = match self.runtime.test_connection(&plugin, context, config).await {
+            Ok(called) => called.value.map_err(|e| e.describe()),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(TestReport {
+            config: checks,
+            connection,
+        })
+    }
 }
 
 /// Most outbound requests a connection may have in flight at once.

@@ -1774,6 +1774,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "/api/v1/exchange-profiles/{id}/resources/{resource}/credential",
             "put",
         ),
+        ("/api/v1/exchange-profiles/{id}/diagnose", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1781,7 +1782,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 46, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 47, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");

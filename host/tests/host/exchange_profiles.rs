@@ -36,7 +36,7 @@ pub const PASSWORD: &str = "Svc-Pa55-never-in-clear";
 const PORT: u16 = 2610;
 
 /// The simulators bind port 2610: one test at a time.
-static PORT_2610: Mutex<()> = Mutex::const_new(());
+pub static PORT_2610: Mutex<()> = Mutex::const_new(());
 
 pub struct World {
     pub sim: Simulator,

@@ -15,6 +15,7 @@ mod connector_graph_mailbox;
 mod control;
 mod engine_e2e;
 mod engine_props;
+mod exchange_diagnose;
 mod exchange_profiles;
 mod flow1;
 mod flow2_connectwise;

@@ -43,7 +43,11 @@ pub fn config(cfg: &Config) -> Vec<Finding> {
             format!("use one of {}", VERSIONS.join(", ")),
         ));
     }
-    let addresses = cfg.mailbox.iter().chain(cfg.mailbox_credentials.keys());
+    let addresses = cfg
+        .mailbox
+        .iter()
+        .chain(cfg.mailbox_credentials.keys())
+        .chain(&cfg.test_mailboxes);
     for a in addresses {
         if endpoint::domain_of(a).is_none() {
             out.push(Finding::failed(
@@ -138,14 +142,155 @@ fn probe(target: &Target, body: &str) -> Result<(), (PluginError, Option<bool>)>
     }
 }
 
+/// A failure below EWS (name resolution, TCP, TLS, the network policy) or an endpoint that is
+/// not EWS (HTTP 404: a wrong virtual directory), as the check of the layer that failed, the
+/// way a remote connectivity analyzer reports it; `None` when the server answered as EWS.
+pub fn transport(url: &str, e: &PluginError) -> Option<Finding> {
+    let host = endpoint_host(url);
+    let port = host
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_owned())
+        .unwrap_or_else(|| {
+            (if url.starts_with("http://") {
+                "80"
+            } else {
+                "443"
+            })
+            .to_owned()
+        });
+    let name = host
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(&host)
+        .to_owned();
+    let (message, lower) = match e {
+        PluginError::Transient(m) | PluginError::Forbidden(m) | PluginError::NotFound(m) => {
+            (m.as_str(), m.to_ascii_lowercase())
+        }
+        _ => return None,
+    };
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let finding = if has(&[
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no such host",
+        "nodename nor servname",
+    ]) {
+        Finding::failed(
+            "dns",
+            format!("the server's host name {name} does not resolve ({message})"),
+            "check the server address for typos, and that the DNS syncbridge uses resolves it (an internal host name needs an internal DNS server or a public record)",
+        )
+    } else if has(&["certificate"]) {
+        Finding::failed(
+            "tls",
+            format!("the TLS certificate of {name} is not trusted: it does not chain to a trusted certificate authority (self-signed, or signed by a private CA) ({message})"),
+            "install a certificate signed by a public certificate authority on the Exchange server, or add the CA that signed it to syncbridge explicitly (--ca-cert)",
+        )
+    } else if has(&["resolves only to loopback, private"]) {
+        Finding::failed(
+            "network",
+            format!("{name} is a private or loopback address, which this connection may not reach ({message})"),
+            "allow private networks on the profile (allow_private_network) when the server is on the LAN, or use the server's public host name",
+        )
+    } else if has(&[
+        "connection closed",
+        "closed connection",
+        "incomplete message",
+        "connection reset",
+        "unexpected eof",
+        "broken pipe",
+    ]) {
+        Finding::failed(
+            "endpoint",
+            format!("{name} accepted the connection but closed it without an HTTP answer ({message})"),
+            "check the Exchange server's IIS and its EWS application pool (MSExchangeServicesAppPool), and any proxy or load balancer in front of it",
+        )
+    } else if has(&[
+        "connection refused",
+        "tcp connect error",
+        "did not answer within",
+        "cannot connect to",
+        "network is unreachable",
+    ]) {
+        Finding::failed(
+            "port",
+            format!("nothing answers on {name} port {port}: the server is down, or a firewall blocks the port ({message})"),
+            format!("check that the Exchange server runs and that port {port} is open from syncbridge to it (Exchange is reached on 443, 80 or 2610)"),
+        )
+    } else if matches!(e, PluginError::NotFound(_)) && lower.starts_with("http 404") {
+        Finding::failed(
+            "endpoint",
+            format!("{url} answers HTTP 404: no EWS at this path, the virtual directory or URL is wrong"),
+            "leave the virtual directory empty (the default, EWS) or enter the one the Exchange server publishes EWS under (Get-WebServicesVirtualDirectory shows its URL)",
+        )
+    } else {
+        return None;
+    };
+    Some(finding)
+}
+
+/// `host[:port]` of a URL.
+fn endpoint_host(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split(['/', '?'])
+        .next()
+        .unwrap_or(rest)
+        .to_ascii_lowercase()
+}
+
+/// The path of a URL (`/EWS/Exchange.asmx`).
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.find('/').map(|i| &rest[i..]).unwrap_or("/")
+}
+
+/// The checks a call that reached the server passed: name, port and (HTTPS) TLS.
+fn reached(url: &str) -> Vec<Finding> {
+    let mut out = vec![Finding::ok("dns"), Finding::ok("port")];
+    if url.starts_with("https://") {
+        out.push(Finding::ok("tls"));
+    }
+    out
+}
+
+/// Autodiscover for `address` at the configured service, compared with the EWS URL in use: a
+/// warning when it does not answer or names another URL (the sync uses the configured one).
+fn autodiscover(cfg: &Config, address: &str, url: &str) -> Finding {
+    let check = format!("autodiscover:{address}");
+    let warn = |cause: String, remedy: &str| Finding {
+        check: check.clone(),
+        outcome: Outcome::Warning,
+        cause: Some(cause),
+        remedy: Some(remedy.to_owned()),
+    };
+    match endpoint::discover(
+        address,
+        cfg.autodiscover_url.as_deref(),
+        cfg.credential_for(address),
+    ) {
+        // Host names may differ (internal and external names, load balancers); the path is
+        // the virtual directory.
+        Ok(found) if url_path(&found).eq_ignore_ascii_case(url_path(url)) => {
+            Finding::ok(check.clone())
+        }
+        Ok(found) => warn(
+            format!("Autodiscover for {address} names the EWS URL {found}, in another virtual directory than the connection's {url}"),
+            "check the server address and virtual directory against the URL Autodiscover names (Get-WebServicesVirtualDirectory | fl ExternalUrl,InternalUrl)",
+        ),
+        Err(e) => warn(
+            format!("Autodiscover does not answer for {address}: {}", e.describe()),
+            "the sync uses the configured EWS URL; to let clients find the server, publish Autodiscover (autodiscover.<domain> in DNS and a certificate naming it)",
+        ),
+    }
+}
+
 /// Reaches the endpoint, signs in, and opens each configured mailbox.
 pub fn connection(cfg: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     let url = match cfg.ews_url(cfg.mailbox.as_deref()) {
-        Ok(u) => {
-            out.push(Finding::ok("endpoint"));
-            u
-        }
+        Ok(u) => u,
         Err(e) => {
             out.push(explain("endpoint", "Autodiscover", &e, None));
             return out;
@@ -158,17 +303,44 @@ pub fn connection(cfg: &Config) -> Vec<Finding> {
         credential: CREDENTIAL.into(),
     };
     match probe(&service, &ops::probe()) {
-        Ok(()) => out.push(Finding::ok("credentials")),
+        Ok(()) => {
+            out.extend(reached(&url));
+            out.push(Finding::ok("endpoint"));
+            out.push(Finding::ok("credentials"));
+        }
         Err((e, basic)) => {
+            if let Some(f) = transport(&url, &e) {
+                // The layers below the one that failed passed.
+                let below = match f.check.as_str() {
+                    "port" => 1,
+                    "tls" => 2,
+                    "endpoint" => 3,
+                    _ => 0,
+                };
+                out.extend(reached(&url).into_iter().take(below));
+                out.push(f);
+                return out;
+            }
+            out.extend(reached(&url));
+            out.push(Finding::ok("endpoint"));
             out.push(explain("credentials", "the service account", &e, basic));
             return out;
         }
     }
-    let mailboxes: Vec<&String> = cfg
+    if let (Some(_), Some(_), Some(m)) = (&cfg.ews_url, &cfg.autodiscover_url, &cfg.mailbox) {
+        out.push(autodiscover(cfg, m, &url));
+    }
+    let mut mailboxes: Vec<&String> = Vec::new();
+    for m in cfg
         .mailbox
         .iter()
         .chain(cfg.mailbox_credentials.keys())
-        .collect();
+        .chain(&cfg.test_mailboxes)
+    {
+        if !mailboxes.iter().any(|k| k.eq_ignore_ascii_case(m)) {
+            mailboxes.push(m);
+        }
+    }
     for m in mailboxes {
         let check = if cfg.impersonate && cfg.credential_for(m) == CREDENTIAL {
             "impersonation"
@@ -193,4 +365,42 @@ pub fn connection(cfg: &Config) -> Vec<Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(m: &str) -> PluginError {
+        PluginError::Transient(m.into())
+    }
+
+    #[test]
+    fn transport_failures_name_the_layer_that_failed() {
+        let url = "https://mail.contoso.com:2610/EWS/Exchange.asmx";
+        let cases = [
+            (t("cannot connect to mail.contoso.com: client error (Connect): dns error: failed to lookup address information: Name or service not known"), "dns", "does not resolve"),
+            (t("cannot connect to mail.contoso.com: client error (Connect): tcp connect error: Connection refused (os error 111)"), "port", "2610"),
+            (t("mail.contoso.com did not answer within 30000 ms"), "port", "did not answer"),
+            (PluginError::Forbidden("TLS to mail.contoso.com failed: the certificate is not trusted (invalid peer certificate: UnknownIssuer); add its CA with --ca-cert".into()), "tls", "trusted"),
+            (PluginError::Forbidden("mail.contoso.com resolves only to loopback, private or other non-public addresses, which this connection may not reach; allow private networks on the connection if this is intended".into()), "network", "private"),
+            (PluginError::NotFound("HTTP 404: ".into()), "endpoint", "virtual directory"),
+            (t("request to mail.contoso.com failed: client error (SendRequest): connection closed before message completed"), "endpoint", "closed it"),
+            (t("request to mail.contoso.com failed: client error (SendRequest): connection error: peer closed connection without sending TLS close_notify"), "endpoint", "closed it"),
+        ];
+        for (e, check, words) in cases {
+            let f = transport(url, &e).unwrap_or_else(|| panic!("{e:?}"));
+            assert_eq!(f.check, check, "{e:?}");
+            assert_eq!(f.outcome, Outcome::Failed);
+            let text = format!("{} {}", f.cause.unwrap(), f.remedy.unwrap());
+            assert!(text.contains(words), "{check}: {text}");
+        }
+        for e in [
+            PluginError::Auth("HTTP 401".into()),
+            PluginError::Forbidden("ErrorImpersonateUserDenied: may not impersonate".into()),
+            PluginError::NotFound("ErrorNonExistentMailbox: no mailbox".into()),
+        ] {
+            assert!(transport(url, &e).is_none(), "{e:?}");
+        }
+    }
 }

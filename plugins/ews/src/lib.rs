@@ -93,6 +93,10 @@ pub struct Config {
     /// Create a `public-contacts` folder (and its parents) when it does not exist.
     #[serde(default)]
     pub create_public_folders: bool,
+    /// More mailboxes `test-connection` opens, each as a sync would (impersonated, by delegate
+    /// access, or with its own credential): the mailboxes a diagnosis checks.
+    #[serde(default)]
+    pub test_mailboxes: Vec<String>,
 }
 
 fn default_version() -> String {

@@ -79,6 +79,10 @@ pub struct Config {
     /// Read every user's groups (`transitiveMemberOf`); default false.
     #[serde(default)]
     pub with_groups: bool,
+    /// Mailboxes (UPN or address) `test-connection` opens as the sync would (the app's
+    /// application permission to each calendar): the mailboxes a diagnosis checks.
+    #[serde(default)]
+    pub test_mailboxes: Vec<String>,
 }
 
 fn default_graph_url() -> String {
@@ -1182,7 +1186,50 @@ fn test_connection(cfg: &Config) -> Result<Vec<Finding>, PluginError> {
             ),
         });
     }
+    // 5. Each mailbox a diagnosis names, as the sync opens it.
+    for m in &cfg.test_mailboxes {
+        out.push(mailbox_check(root, m));
+    }
     Ok(out)
+}
+
+/// Opens `address`'s calendar as the app: `impersonation:<address>` when the app may not act for
+/// the mailbox (Graph's analogue of EWS impersonation), `mailbox:<address>` when the address
+/// names no mailbox or the user has no Exchange Online licence.
+fn mailbox_check(root: &str, address: &str) -> Finding {
+    let user: String = address
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '/' | '?' | '#' | ' '))
+        .collect();
+    let r = match probe(&format!("{root}/users/{user}/calendar?$select=id")) {
+        Err(e) => return failed_from_error(&format!("mailbox:{address}"), &e),
+        Ok(r) => r,
+    };
+    let code = error_code(&r).unwrap_or_default();
+    match r.status() {
+        200..=299 => Finding::ok(format!("impersonation:{address}")),
+        403 => Finding::failed(
+            format!("impersonation:{address}"),
+            format!("the app may not open the mailbox of {address} (HTTP 403 {code})"),
+            "grant the Calendars.ReadWrite and Contacts.ReadWrite application permissions with admin consent, and include the mailbox in any application access policy (New-ApplicationAccessPolicy) that limits the app",
+        ),
+        404 if code == "MailboxNotEnabledForRESTAPI" => Finding::failed(
+            format!("mailbox:{address}"),
+            format!("{address} has no Exchange Online mailbox ({code}): the user has no Exchange Online licence, or the mailbox is on premises"),
+            "assign the user a licence that includes Exchange Online, or synchronize an on-premises mailbox through EWS",
+        ),
+        404 => Finding::failed(
+            format!("mailbox:{address}"),
+            format!("{address} names no mailbox in this tenant ({code}): the address does not match a user's UPN or primary SMTP address"),
+            "use the mailbox's primary SMTP address (or the user's UPN) as Exchange Online shows it",
+        ),
+        s => Finding::failed(
+            format!("mailbox:{address}"),
+            format!("opening the mailbox of {address} answered HTTP {s} {code}"),
+            "check the graph_url and the app's permissions",
+        ),
+    }
 }
 
 #[cfg(test)]

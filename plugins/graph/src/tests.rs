@@ -954,3 +954,50 @@ fn selected_fields_are_read_and_arrive_as_attributes() {
         ]
     );
 }
+
+#[test]
+fn test_connection_opens_each_test_mailbox_and_names_why_one_fails() {
+    let cfg = r#"{"graph_url":"http://graph.test/v1.0","test_mailboxes":["ann@contoso.com","bob@contoso.com","cy@contoso.com","dee@contoso.com"]}"#;
+    let findings = with_http(
+        |r| {
+            Ok(if r.url.contains("/users/ann@contoso.com/calendar") {
+                response(200, r#"{"id":"cal-1"}"#)
+            } else if r.url.contains("/users/bob@contoso.com/calendar") {
+                response(403, r#"{"error":{"code":"ErrorAccessDenied"}}"#)
+            } else if r.url.contains("/users/cy@contoso.com/calendar") {
+                response(404, r#"{"error":{"code":"MailboxNotEnabledForRESTAPI"}}"#)
+            } else if r.url.contains("/users/dee@contoso.com/calendar") {
+                response(404, r#"{"error":{"code":"ErrorInvalidUser"}}"#)
+            } else if r.url.contains("/organization") {
+                response(
+                    200,
+                    r#"{"value":[{"id":"t-1","displayName":"contoso","verifiedDomains":[]}]}"#,
+                )
+            } else if r.url.contains("/users") {
+                response(200, r#"{"value":[]}"#)
+            } else {
+                response(200, &skus_body())
+            })
+        },
+        || exports::test_connection::<Graph>(cfg),
+    )
+    .unwrap();
+    let by = |c: &str| {
+        findings
+            .iter()
+            .find(|f| f.check == c)
+            .unwrap_or_else(|| panic!("{c}: {findings:?}"))
+    };
+    assert!(matches!(
+        by("impersonation:ann@contoso.com").outcome,
+        Outcome::Ok
+    ));
+    let text = |c: &str| {
+        let f = by(c);
+        assert!(matches!(f.outcome, Outcome::Failed), "{f:?}");
+        format!("{} {}", f.cause.clone().unwrap(), f.remedy.clone().unwrap())
+    };
+    assert!(text("impersonation:bob@contoso.com").contains("Calendars.ReadWrite"));
+    assert!(text("mailbox:cy@contoso.com").contains("Exchange Online licence"));
+    assert!(text("mailbox:dee@contoso.com").contains("primary SMTP address"));
+}

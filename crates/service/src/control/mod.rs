@@ -11,6 +11,7 @@ pub mod approval;
 pub mod companies;
 pub mod conflicts;
 pub mod connections;
+pub mod exchange_diagnose;
 pub mod exchange_flow;
 pub mod exchange_notify;
 pub mod exchange_profiles;

@@ -745,3 +745,62 @@ fn public_contacts_are_read_with_find_item_every_pass() {
     let requests = sim.sim.requests();
     assert!(requests.total > 0);
 }
+
+#[test]
+fn test_connection_opens_the_test_mailboxes_and_asks_autodiscover() {
+    let sim = start();
+    let autodiscover = sim
+        .sim
+        .ews_url()
+        .replace("/EWS/Exchange.asmx", "/autodiscover/autodiscover.svc");
+    let cfg = cfg(
+        &sim,
+        &format!(r#","test_mailboxes":["bob@contoso.com"],"autodiscover_url":"{autodiscover}""#),
+    );
+    let run = |scenarios: Scenarios| {
+        sim.sim.set_scenarios(scenarios);
+        with_http(host(&[SVC]), || {
+            exports::test_connection::<Ews>(&cfg).unwrap()
+        })
+    };
+    let ok = run(Scenarios::default());
+    assert!(failed(&ok).is_empty(), "{:?}", failed(&ok));
+    for check in [
+        "impersonation:bob@contoso.com",
+        "autodiscover:alice@contoso.com",
+        "endpoint",
+        "credentials",
+    ] {
+        assert!(
+            ok.iter()
+                .any(|f| f.check == check && f.outcome == Outcome::Ok),
+            "{check}: {ok:?}"
+        );
+    }
+    let denied = failed(&run(Scenarios {
+        impersonation_not_granted: true,
+        ..Default::default()
+    }));
+    assert!(
+        denied
+            .iter()
+            .any(|(c, t)| c == "impersonation:bob@contoso.com"
+                && t.contains("ApplicationImpersonation")),
+        "{denied:?}"
+    );
+}
+
+#[test]
+fn a_wrong_virtual_directory_is_named() {
+    let sim = start();
+    let url = sim.sim.ews_url().replace("/EWS/", "/Exch/");
+    let cfg = format!(r#"{{"ews_url":"{url}","impersonate":true,"mailbox":"alice@contoso.com"}}"#);
+    let f = failed(&with_http(host(&[SVC]), || {
+        exports::test_connection::<Ews>(&cfg).unwrap()
+    }));
+    assert!(
+        f.iter()
+            .any(|(c, t)| c == "endpoint" && t.contains("virtual directory")),
+        "{f:?}"
+    );
+}

@@ -41,6 +41,13 @@ pub struct EwsAccount {
     /// Has a mailbox (service accounts may not).
     #[serde(default = "yes")]
     pub has_mailbox: bool,
+    /// Multi-factor authentication is on: a Basic logon with the password is refused (HTTP 401,
+    /// like a wrong password); only `app_password` signs in.
+    #[serde(default)]
+    pub mfa_required: bool,
+    /// The app password of an account with multi-factor authentication.
+    #[serde(default)]
+    pub app_password: Option<String>,
 }
 
 fn yes() -> bool {
@@ -472,6 +479,8 @@ impl EwsHandle<'_> {
             display_name: email.split('@').next().unwrap_or("").into(),
             can_impersonate,
             has_mailbox: true,
+            mfa_required: false,
+            app_password: None,
         });
     }
     /// Stores an item (EWS XML of `t:Contact`, `t:CalendarItem`, `t:Task`, `t:Message`) in a
@@ -632,7 +641,14 @@ fn authenticate(store: &Store, auth: Option<&str>) -> Result<EwsAccount, Respons
         e == alias || e.split('@').next() == Some(alias.as_str())
     });
     match acct {
-        Some(a) if a.password == pass && !sc.wrong_password && !sc.mfa_required => Ok(a.clone()),
+        Some(a)
+            if !sc.wrong_password
+                && !sc.mfa_required
+                && ((a.password == pass && !a.mfa_required)
+                    || a.app_password.as_deref() == Some(pass)) =>
+        {
+            Ok(a.clone())
+        }
         _ => Err(unauthorized(true)),
     }
 }
