@@ -135,6 +135,7 @@ async fn world_with(trust_ca: bool) -> World {
     ));
     common::install(&hub, "ews").await;
     common::install(&hub, "autotask").await;
+    common::install(&hub, "psa-exchange").await;
     let config = json!({"api_user": "api@msp.example",
         "zone_lookup_url": format!("{}/atservicesrest", sim.base_url())})
     .to_string();
