@@ -34,6 +34,14 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub const PASSWORD: &str = "Svc-Pa55-never-in-clear";
 const PORT: u16 = 2610;
+/// The Exchange Online tenant of the Graph world (beside the on-premises EWS accounts).
+pub const GRAPH_TENANT: &str = "msp.example";
+const GRAPH_TENANT_ID: &str = "33333333-3333-4333-8333-333333333333";
+/// The app registration flow 1 signs in as (client credentials; its secret is [`PASSWORD`]).
+pub const GRAPH_CLIENT: &str = "44444444-4444-4444-8444-444444444444";
+/// Tess's user id in the Graph tenant (her mailbox's key in the simulator).
+pub const GRAPH_TESS: &str = "tess-user-id";
+const E3: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
 
 /// The simulators bind port 2610: one test at a time.
 pub static PORT_2610: Mutex<()> = Mutex::const_new(());
@@ -50,6 +58,17 @@ fn seed() -> Seed {
             {"email": "svc@contoso.com", "password": PASSWORD, "canImpersonate": true},
             {"email": "tess@msp.example", "password": "tess-pw", "displayName": "Tess Tech"}
         ]},
+        "graph": {"tenants": [{
+            "id": GRAPH_TENANT_ID, "domain": GRAPH_TENANT,
+            "apps": [{"client_id": GRAPH_CLIENT, "client_secret": PASSWORD}],
+            "subscribedSkus": [{"skuId": E3, "skuPartNumber": "ENTERPRISEPACK"}],
+            "users": [
+                {"id": "svc-user-id", "userPrincipalName": "svc@msp.example", "mail": "svc@msp.example",
+                 "assignedLicenses": [{"skuId": E3, "disabledPlans": []}]},
+                {"id": GRAPH_TESS, "userPrincipalName": "tess@msp.example", "mail": "tess@msp.example",
+                 "displayName": "Tess Tech", "assignedLicenses": [{"skuId": E3, "disabledPlans": []}]}
+            ]
+        }]},
         "autotask": {
             "apiUsers": [{"userName": "api@msp.example", "secret": "at-secret", "integrationCode": "TRACKING"}],
             "entities": {
@@ -110,6 +129,7 @@ pub async fn world_with(trust_ca: bool, db: Option<&str>) -> World {
     )
     .await;
     common::install(&t.hub, "ews").await;
+    common::install(&t.hub, "graph").await;
     common::install(&t.hub, "autotask").await;
     common::install(&t.hub, "psa-exchange").await;
     let config = json!({"api_user": "api@msp.example",
@@ -157,6 +177,24 @@ pub fn settings() -> ExchangeSettings {
         sync: SyncSettings::default(),
         allow_private_network: true,
     }
+}
+
+/// The same form for Exchange Online: Microsoft Graph on localhost:2610 (`/v1.0`), the
+/// app registration's client credentials, the simulator's token endpoint for the tenant.
+pub fn graph_settings() -> ExchangeSettings {
+    let mut s = settings();
+    s.server.use_graph = true;
+    s.account = SyncAccount {
+        auth: AccountAuth::Oauth,
+        username: GRAPH_CLIENT.into(),
+        mailbox: "svc@msp.example".into(),
+        tenant: Some(GRAPH_TENANT.into()),
+        token_url: Some(format!(
+            "https://localhost:{PORT}/{GRAPH_TENANT}/oauth2/v2.0/token"
+        )),
+        use_for_users: true,
+    };
+    s
 }
 
 fn secret() -> Option<SecretString> {

@@ -1,16 +1,26 @@
-//! Flow 1 end to end on EWS: an Exchange profile and its enabled resources become engine
-//! profiles (`control::exchange_flow`) that run through the real `autotask`, `ews` and
-//! `psa-exchange` plugins against the Autotask and EWS simulators (TLS on localhost:2610).
-//! One test per direction rule of `../shared/seeds/autotask-exchange-onprem-config.txt`
+//! Flow 1 end to end, on both transports behind the same Exchange profile and the same
+//! mapping rules: an Exchange profile and its enabled resources become engine profiles
+//! (`control::exchange_flow`) that run through the real `autotask` and `psa-exchange`
+//! plugins and, for the mailbox, `ews` (on premises) or `graph` (Exchange Online, "use MS
+//! Graph" with the app's client credentials), against the Autotask, EWS and Graph simulators
+//! over TLS on localhost:2610. Every scenario runs once per [`Transport`] (`…::ews`,
+//! `…::graph`). One scenario per rule of `../shared/seeds/autotask-exchange-onprem-config.txt`
 //! (as read in `../shared/design/PRODUCT.md`, flow 1), each failing without its rule:
-//! PSA appointments, to-dos and service calls reach the resource's mailbox once; only
-//! date/time changes of PSA-originated appointments flow back (subject and deletes do not);
-//! Exchange appointments are imported once, with or without detail, free time skipped on
-//! request, private ones without detail, never sent back as new Exchange items; turning a
-//! kind off stops it; and a resource whose own credential is refused is disabled alone.
+//! PSA appointments, to-dos, service calls and the resource's contacts reach the mailbox
+//! once, PSA-only fields as text in the body; only date/time changes of PSA-originated
+//! appointments and to-dos flow back (subject and deletes do not); Exchange appointments are
+//! imported once, with or without detail, free time skipped on request, private ones without
+//! detail, never sent back as new Exchange items; the past days bound both sides, and items
+//! that age out of them are kept; turning a kind off stops it; a resource whose mailbox
+//! access is refused is disabled alone; a server that is down opens one incident, mailed
+//! once. EWS only: the public folder of all contacts. Transport-free: one resource's runs
+//! take turns; the import and the turns on PostgreSQL.
 
 use crate::common;
-use crate::exchange_profiles::{settings, world, world_with, World, PASSWORD};
+use crate::exchange_profiles::{
+    graph_settings, settings, world, world_with, World, GRAPH_CLIENT, GRAPH_TENANT, GRAPH_TESS,
+    PASSWORD,
+};
 
 use serde_json::json;
 use std::sync::Arc;
@@ -45,11 +55,202 @@ fn at(days: i64, hour: i8) -> String {
         .to_string()
 }
 
+/// How the profile reaches the mailbox, and what a person in Outlook does on that side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// Exchange on premises: the `ews` connector, Basic with impersonation.
+    Ews,
+    /// Exchange Online: the `graph` connector, OAuth client credentials of an app
+    /// registration (application permissions), token from `account.token_url`.
+    Graph,
+}
+
+/// A mailbox folder the tests look into.
+#[derive(Clone, Copy, Debug)]
+enum Folder {
+    Calendar,
+    Tasks,
+    Contacts,
+}
+
+/// How an event added in Outlook is marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Marked {
+    Plain,
+    Private,
+    Free,
+}
+
+impl Transport {
+    /// The valid profile form for this transport.
+    fn form(self) -> ExchangeSettings {
+        match self {
+            Transport::Ews => settings(),
+            Transport::Graph => graph_settings(),
+        }
+    }
+
+    /// The mailbox's live items of a folder as the server holds them: (id, subject).
+    fn items(self, w: &World, folder: Folder) -> Vec<(String, String)> {
+        match self {
+            Transport::Ews => {
+                let folder = match folder {
+                    Folder::Calendar => "calendar",
+                    Folder::Tasks => "tasks",
+                    Folder::Contacts => "contacts",
+                };
+                w.sim
+                    .ews()
+                    .items(MAILBOX, folder)
+                    .into_iter()
+                    .map(|(id, _, subject)| (id, subject))
+                    .collect()
+            }
+            Transport::Graph => {
+                let graph = w.sim.graph();
+                let (values, title) = match folder {
+                    Folder::Calendar => (graph.events(GRAPH_TENANT, GRAPH_TESS), "subject"),
+                    Folder::Tasks => (graph.tasks(GRAPH_TENANT, GRAPH_TESS), "title"),
+                    Folder::Contacts => (graph.contacts(GRAPH_TENANT, GRAPH_TESS), "displayName"),
+                };
+                values
+                    .into_iter()
+                    .map(|v| {
+                        let label = match v[title].as_str() {
+                            Some(t) if !t.is_empty() => t.to_owned(),
+                            _ => format!(
+                                "{} {}",
+                                v["givenName"].as_str().unwrap_or_default(),
+                                v["surname"].as_str().unwrap_or_default()
+                            ),
+                        };
+                        (v["id"].as_str().unwrap_or_default().to_owned(), label)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// An event as Outlook would add it to Tess's calendar; its id.
+    async fn outlook_event(
+        self,
+        w: &World,
+        subject: &str,
+        start: &str,
+        end: &str,
+        marked: Marked,
+    ) -> String {
+        match self {
+            Transport::Ews => {
+                let extra = match marked {
+                    Marked::Plain => "",
+                    Marked::Private => "<t:Sensitivity>Private</t:Sensitivity>",
+                    Marked::Free => "<t:LegacyFreeBusyStatus>Free</t:LegacyFreeBusyStatus>",
+                };
+                w.sim
+                    .ews()
+                    .add_item(
+                        MAILBOX,
+                        "calendar",
+                        &format!(
+                            "<t:CalendarItem xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\"><t:Subject>{subject}</t:Subject><t:Body BodyType=\"Text\">Agenda for {subject}</t:Body>{extra}<t:Start>{start}</t:Start><t:End>{end}</t:End><t:Location>Room 4</t:Location></t:CalendarItem>"
+                        ),
+                        None,
+                    )
+                    .expect("the calendar exists")
+            }
+            Transport::Graph => {
+                // Graph's dateTimeTimeZone: a local date-time without offset, and its zone.
+                let at = |t: &str| json!({"dateTime": t.trim_end_matches('Z'), "timeZone": "UTC"});
+                let mut event = json!({
+                    "subject": subject,
+                    "body": {"contentType": "text", "content": format!("Agenda for {subject}")},
+                    "start": at(start), "end": at(end),
+                    "location": {"displayName": "Room 4"},
+                });
+                match marked {
+                    Marked::Plain => {}
+                    Marked::Private => event["sensitivity"] = json!("private"),
+                    Marked::Free => event["showAs"] = json!("free"),
+                }
+                let token = w
+                    .sim
+                    .graph()
+                    .issue_token(GRAPH_TENANT, GRAPH_CLIENT)
+                    .expect("the app gets a token");
+                let ca =
+                    reqwest::Certificate::from_pem(w.sim.ca_pem().unwrap().as_bytes()).unwrap();
+                let client = reqwest::Client::builder()
+                    .add_root_certificate(ca)
+                    .build()
+                    .unwrap();
+                let url = format!(
+                    "https://localhost:{}/v1.0/users/{MAILBOX}/events",
+                    w.sim.addr().port()
+                );
+                let answer = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("Content-Type", "application/json")
+                    .body(event.to_string())
+                    .send()
+                    .await
+                    .expect("the simulator answers");
+                assert_eq!(answer.status().as_u16(), 201);
+                let created: serde_json::Value =
+                    serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+                created["id"].as_str().expect("an id").to_owned()
+            }
+        }
+    }
+
+    /// The server's request paths, for faults.
+    fn server_paths(self) -> &'static str {
+        match self {
+            Transport::Ews => "/EWS/*",
+            Transport::Graph => "/v1.0/*",
+        }
+    }
+}
+
+/// Each scenario once per transport: `<scenario>::ews` and `<scenario>::graph`.
+macro_rules! on_both_transports {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn ews() {
+                super::$scenario(super::Transport::Ews).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn graph() {
+                super::$scenario(super::Transport::Graph).await
+            }
+        }
+    )*};
+}
+
+on_both_transports!(
+    psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_once,
+    only_date_and_time_changes_of_psa_appointments_flow_back,
+    exchange_appointments_are_imported_once_with_the_chosen_detail,
+    a_kind_turned_off_stops_and_the_org_allow_limits_the_resource,
+    a_refused_user_disables_only_that_resource,
+    a_server_that_is_down_opens_one_incident_until_it_works_again,
+    a_to_do_moved_in_exchange_moves_in_the_psa,
+    an_imported_appointment_that_leaves_the_window_stays_until_deleted,
+    psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay,
+);
+
 /// Saves the Exchange profile (with `change` applied to the form), lists the resources
 /// and enables Tess (resource 30) with `toggles` (the organisation's allows when `None`).
-async fn setup(w: &World, change: fn(&mut ExchangeSettings), toggles: Option<ResourceSettings>) {
+async fn setup(
+    w: &World,
+    t: Transport,
+    change: fn(&mut ExchangeSettings),
+    toggles: Option<ResourceSettings>,
+) {
     let hub = &w.t.hub;
-    let mut s = settings();
+    let mut s = t.form();
     change(&mut s);
     exchange::create(
         hub,
@@ -99,16 +300,6 @@ async fn cycle(hub: &Arc<Hub>) {
     }
 }
 
-/// The mailbox's items of a folder: (id, subject).
-fn items(w: &World, folder: &str) -> Vec<(String, String)> {
-    w.sim
-        .ews()
-        .items(MAILBOX, folder)
-        .into_iter()
-        .map(|(id, _, subject)| (id, subject))
-        .collect()
-}
-
 fn appointments(w: &World) -> Vec<serde_json::Value> {
     w.sim
         .autotask()
@@ -118,22 +309,7 @@ fn appointments(w: &World) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// An Exchange calendar item as Outlook would add it.
-fn outlook_event(w: &World, subject: &str, start: &str, end: &str, extra: &str) -> String {
-    w.sim
-        .ews()
-        .add_item(
-            MAILBOX,
-            "calendar",
-            &format!(
-                "<t:CalendarItem xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\"><t:Subject>{subject}</t:Subject><t:Body BodyType=\"Text\">Agenda for {subject}</t:Body>{extra}<t:Start>{start}</t:Start><t:End>{end}</t:End><t:Location>Room 4</t:Location></t:CalendarItem>"
-            ),
-            None,
-        )
-        .expect("the calendar exists")
-}
-
-/// Reads an Exchange item through the `ews` connector, as the engine does.
+/// Reads an Exchange item through the profile's connector (`ews` or `graph`), as the engine does.
 async fn exchange_item(hub: &Hub, scope: &str, item: &str) -> Item {
     let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
     let found = hub
@@ -152,7 +328,7 @@ async fn exchange_item(hub: &Hub, scope: &str, item: &str) -> Item {
     found.into_iter().next().expect("the item is there")
 }
 
-/// Changes named fields of an Exchange item over EWS, as a person in Outlook would.
+/// Changes named fields of an Exchange item over the wire, as a person in Outlook would.
 async fn edit_in_exchange(
     hub: &Hub,
     scope: &str,
@@ -185,7 +361,7 @@ async fn edit_in_exchange(
     assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
 }
 
-/// Deletes an Exchange item over EWS, as a person in Outlook would.
+/// Deletes an Exchange item over the wire, as a person in Outlook would.
 async fn delete_in_exchange(hub: &Hub, scope: &str, item: &str) {
     let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
     let answers = hub
@@ -252,29 +428,28 @@ fn seed_psa(w: &World) -> i64 {
     appointment
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_once() {
+async fn psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_once(t: Transport) {
     let w = world().await;
     let hub = &w.t.hub;
     seed_psa(&w);
-    setup(&w, |s| s.sync.allow_contacts = true, None).await;
+    setup(&w, t, |s| s.sync.allow_contacts = true, None).await;
 
     cycle(hub).await;
-    let calendar = items(&w, "calendar");
+    let calendar = t.items(&w, Folder::Calendar);
     let subjects: Vec<&str> = calendar.iter().map(|(_, s)| s.as_str()).collect();
     assert!(subjects.contains(&"Quarterly review"), "{subjects:?}");
     assert!(
         subjects.iter().any(|s| s.contains("Server swap")),
         "the service call is an event too: {subjects:?}"
     );
-    let tasks = items(&w, "tasks");
+    let tasks = t.items(&w, Folder::Tasks);
     assert!(
         tasks.iter().any(|(_, s)| s.contains("Call Ann")),
         "the to-do is a task: {tasks:?}"
     );
     // Contacts of the companies Tess is account manager of.
     run(hub, FlowKind::Contacts).await;
-    let contacts = items(&w, "contacts");
+    let contacts = t.items(&w, Folder::Contacts);
     assert!(
         contacts
             .iter()
@@ -321,14 +496,18 @@ async fn psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_onc
     cycle(hub).await;
     cycle(hub).await;
     assert_eq!(
-        items(&w, "calendar").len(),
+        t.items(&w, Folder::Calendar).len(),
         calendar.len(),
         "no duplicate events"
     );
-    assert_eq!(items(&w, "tasks").len(), tasks.len(), "no duplicate tasks");
+    assert_eq!(
+        t.items(&w, Folder::Tasks).len(),
+        tasks.len(),
+        "no duplicate tasks"
+    );
     run(hub, FlowKind::Contacts).await;
     assert_eq!(
-        items(&w, "contacts").len(),
+        t.items(&w, Folder::Contacts).len(),
         contacts.len(),
         "no duplicate contacts"
     );
@@ -341,14 +520,14 @@ async fn psa_appointments_todos_service_calls_and_contacts_reach_the_mailbox_onc
     assert_eq!(run(hub, FlowKind::Appointments).await, (0, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_date_and_time_changes_of_psa_appointments_flow_back() {
+async fn only_date_and_time_changes_of_psa_appointments_flow_back(t: Transport) {
     let w = world().await;
     let hub = &w.t.hub;
     let appointment = seed_psa(&w);
-    setup(&w, |_| {}, None).await;
+    setup(&w, t, |_| {}, None).await;
     cycle(hub).await;
-    let (event_id, _) = items(&w, "calendar")
+    let (event_id, _) = t
+        .items(&w, Folder::Calendar)
         .into_iter()
         .find(|(_, s)| s == "Quarterly review")
         .unwrap();
@@ -402,30 +581,15 @@ async fn only_date_and_time_changes_of_psa_appointments_flow_back() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exchange_appointments_are_imported_once_with_the_chosen_detail() {
-    imported_once(&world().await).await;
+async fn exchange_appointments_are_imported_once_with_the_chosen_detail(t: Transport) {
+    imported_once(&world().await, t).await;
 }
 
-/// The import and its no-duplicate rule, and the turns of one resource's runs, on
-/// PostgreSQL (the flow's own queries: derived profiles, links of the other direction,
-/// running siblings).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imports_and_turns_hold_on_postgres() {
-    let Some(url) = common::postgres_url("flow1_import").await else {
-        return;
-    };
-    imported_once(&world_with(true, Some(&url)).await).await;
-    let Some(url) = common::postgres_url("flow1_turns").await else {
-        return;
-    };
-    take_turns(&world_with(true, Some(&url)).await).await;
-}
-
-async fn imported_once(w: &World) {
+async fn imported_once(w: &World, t: Transport) {
     let hub = &w.t.hub;
     setup(
         w,
+        t,
         |s| {
             s.sync.import_appointments = ImportAppointments::All;
             s.sync.import_free_time = false;
@@ -433,22 +597,14 @@ async fn imported_once(w: &World) {
         None,
     )
     .await;
-    outlook_event(w, "Dentist", &at(1, 14), &at(1, 15), "");
-    outlook_event(w, "Focus time", &at(2, 8), &at(2, 9), "");
-    outlook_event(
-        w,
-        "Doctor",
-        &at(3, 8),
-        &at(3, 9),
-        "<t:Sensitivity>Private</t:Sensitivity>",
-    );
-    outlook_event(
-        w,
-        "Maybe lunch",
-        &at(4, 12),
-        &at(4, 13),
-        "<t:LegacyFreeBusyStatus>Free</t:LegacyFreeBusyStatus>",
-    );
+    t.outlook_event(w, "Dentist", &at(1, 14), &at(1, 15), Marked::Plain)
+        .await;
+    t.outlook_event(w, "Focus time", &at(2, 8), &at(2, 9), Marked::Plain)
+        .await;
+    t.outlook_event(w, "Doctor", &at(3, 8), &at(3, 9), Marked::Private)
+        .await;
+    t.outlook_event(w, "Maybe lunch", &at(4, 12), &at(4, 13), Marked::Free)
+        .await;
 
     cycle(hub).await;
     let rows = appointments(w);
@@ -471,15 +627,15 @@ async fn imported_once(w: &World) {
     assert_eq!(dentist["startDateTime"], json!(at(1, 14)));
 
     // Imported once, and never written back to Exchange as a PSA appointment.
-    let calendar = items(w, "calendar").len();
+    let calendar = t.items(w, Folder::Calendar).len();
     cycle(hub).await;
     cycle(hub).await;
     assert_eq!(appointments(w).len(), 3, "{:?}", appointments(w));
     assert_eq!(
-        items(w, "calendar").len(),
+        t.items(w, Folder::Calendar).len(),
         calendar,
         "no ping-pong: {:?}",
-        items(w, "calendar")
+        t.items(w, Folder::Calendar)
     );
 
     // "No detail": the next import of an Exchange appointment keeps start and end only.
@@ -488,7 +644,8 @@ async fn imported_once(w: &World) {
     exchange::update(hub, Actor::Msp, XP, s, None)
         .await
         .unwrap();
-    outlook_event(w, "Board meeting", &at(5, 9), &at(5, 10), "");
+    t.outlook_event(w, "Board meeting", &at(5, 9), &at(5, 10), Marked::Plain)
+        .await;
     run(hub, FlowKind::Import).await;
     let rows = appointments(w);
     assert!(
@@ -501,8 +658,7 @@ async fn imported_once(w: &World) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kind_turned_off_stops_and_the_org_allow_limits_the_resource() {
+async fn a_kind_turned_off_stops_and_the_org_allow_limits_the_resource(t: Transport) {
     let w = world().await;
     let hub = &w.t.hub;
     seed_psa(&w);
@@ -513,15 +669,15 @@ async fn a_kind_turned_off_stops_and_the_org_allow_limits_the_resource() {
         service_calls: false,
         todos: false,
     };
-    setup(&w, |s| s.sync.allow_service_calls = true, Some(off)).await;
+    setup(&w, t, |s| s.sync.allow_service_calls = true, Some(off)).await;
     cycle(hub).await;
     assert!(
-        !items(&w, "calendar")
+        !t.items(&w, Folder::Calendar)
             .iter()
             .any(|(_, s)| s.contains("Server swap")),
         "service calls are off for this resource"
     );
-    assert!(items(&w, "tasks").is_empty(), "to-dos are off");
+    assert!(t.items(&w, Folder::Tasks).is_empty(), "to-dos are off");
     let settings = syncbridge::engine::profiles::settings(hub.store(), &id(FlowKind::Todos)).await;
     assert!(settings.is_err() || !settings.unwrap().enabled);
 
@@ -555,25 +711,40 @@ async fn a_kind_turned_off_stops_and_the_org_allow_limits_the_resource() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_user_credential_disables_only_that_resource() {
+/// A user whose mailbox access is refused is disabled alone. On EWS: each user signs in with
+/// their own credentials and Tess's is wrong (401). On Graph the app signs in with
+/// application permissions, so there is no per-user password: the analogue is the app being
+/// refused one mailbox. Exchange Online does that with an application access policy
+/// (`New-ApplicationAccessPolicy -AccessRight DenyAccess` for the user, or a RestrictAccess
+/// policy whose group lacks her): Graph answers her mailbox's calls 403 `ErrorAccessDenied`
+/// ("Blocked by tenant configured AppOnly AccessPolicy settings") while the app's token and
+/// every other mailbox keep working. The simulator's `deny_mailbox_access` plays that policy.
+async fn a_refused_user_disables_only_that_resource(t: Transport) {
     let w = world().await;
     let hub = &w.t.hub;
     seed_psa(&w);
-    // Each user's own credentials; Tess's is wrong.
-    setup(&w, |s| s.account.use_for_users = false, None).await;
-    resources::set_own_credential(
-        hub,
-        Actor::Msp,
-        XP,
-        RESOURCE,
-        syncbridge::secrets::Credential::Basic {
-            username: MAILBOX.into(),
-            password: SecretString::new("wrong"),
-        },
-    )
-    .await
-    .unwrap();
+    match t {
+        Transport::Ews => {
+            // Each user's own credentials; Tess's is wrong.
+            setup(&w, t, |s| s.account.use_for_users = false, None).await;
+            resources::set_own_credential(
+                hub,
+                Actor::Msp,
+                XP,
+                RESOURCE,
+                syncbridge::secrets::Credential::Basic {
+                    username: MAILBOX.into(),
+                    password: SecretString::new("wrong"),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        Transport::Graph => {
+            setup(&w, t, |_| {}, None).await;
+            assert!(w.sim.graph().deny_mailbox_access(GRAPH_TENANT, MAILBOX));
+        }
+    }
     let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
     assert!(common::outcome(record).is_err(), "the run fails");
     let r = resources::get(hub, Actor::Msp, XP, RESOURCE).await.unwrap();
@@ -603,14 +774,13 @@ async fn a_refused_user_credential_disables_only_that_resource() {
     assert!(!settings.enabled, "its engine profiles stop");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_is_down_opens_one_incident_until_it_works_again() {
+async fn a_server_that_is_down_opens_one_incident_until_it_works_again(t: Transport) {
     let w = world().await;
     let hub = &w.t.hub;
     seed_psa(&w);
-    setup(&w, |_| {}, None).await;
+    setup(&w, t, |_| {}, None).await;
     w.sim
-        .add_fault(syncbridge_sim::FaultRule::drop_connection("/EWS/*"))
+        .add_fault(syncbridge_sim::FaultRule::drop_connection(t.server_paths()))
         .unwrap();
     let outbox = syncbridge::notify::RecordingNotifier::new();
     let runner = syncbridge::runner::Runner::new(hub.clone(), "test", common::LEASE).with_notifier(
@@ -655,13 +825,92 @@ async fn a_server_that_is_down_opens_one_incident_until_it_works_again() {
     assert_eq!(incidents(open), 0, "a run that works ends the incident");
 }
 
+/// Graph only: a user whose mailbox Exchange Online cannot serve (here: her licence was taken
+/// away, so Graph answers her mailbox's calls 404 `MailboxNotEnabledForRESTAPI`) is disabled
+/// alone, as a refused user is. EWS has no such answer (a mailbox is on the server or not).
+/// The `graph` connector tells that 404 from a missing item's (which would read as her
+/// linked events deleted by hand, and a delete as done).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_imported_appointment_that_leaves_the_window_stays_until_deleted() {
+async fn a_user_without_an_exchange_online_mailbox_is_disabled_alone_on_graph() {
     let w = world().await;
     let hub = &w.t.hub;
-    setup(&w, |s| s.sync.past_days = 5, None).await;
+    seed_psa(&w);
+    setup(&w, Transport::Graph, |_| {}, None).await;
+    cycle(hub).await;
+    assert!(!Transport::Graph.items(&w, Folder::Calendar).is_empty());
+    assert!(w
+        .sim
+        .graph()
+        .update_user(GRAPH_TENANT, GRAPH_TESS, json!({"assignedLicenses": []})));
+    let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
+    let error = common::outcome(record).expect_err("the run fails");
+    assert!(error.contains("MailboxNotEnabledForRESTAPI"), "{error}");
+    let r = resources::get(hub, Actor::Msp, XP, RESOURCE).await.unwrap();
+    assert!(!r.enabled, "the resource is disabled: {r:?}");
+    assert!(hub
+        .store()
+        .connection_stopped("contoso-exchange")
+        .await
+        .unwrap()
+        .is_none());
+    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    assert!(
+        open.iter()
+            .any(|a| a.code == "exchange_resource_auth_failed"),
+        "{open:?}"
+    );
+    assert!(
+        !open.iter().any(|a| a.code == "exchange_profile_failed"),
+        "{open:?}"
+    );
+}
+
+async fn a_to_do_moved_in_exchange_moves_in_the_psa(t: Transport) {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    setup(&w, t, |_| {}, None).await;
+    run(hub, FlowKind::Todos).await;
+    let (task_id, _) = t
+        .items(&w, Folder::Tasks)
+        .into_iter()
+        .find(|(_, s)| s.contains("Call Ann"))
+        .unwrap();
+    let scope = format!("tasks:mailbox={MAILBOX}");
+    edit_in_exchange(hub, &scope, &task_id, &["due", "subject"], |b| {
+        let ItemBody::Todo(t) = b else { unreachable!() };
+        t.due.as_mut().unwrap().utc = at(6, 10);
+        t.subject = "Renamed in Outlook".into();
+    })
+    .await;
+    run(hub, FlowKind::Todos).await;
+    let todo = w
+        .sim
+        .autotask()
+        .rows("ToDos")
+        .into_iter()
+        .find(|r| r["assignedToResourceID"] == json!(30))
+        .unwrap();
+    assert_eq!(
+        todo["endDateTime"].as_str().map(|s| &s[..10]),
+        Some(&at(6, 10)[..10]),
+        "the due date flowed back: {todo}"
+    );
+    assert_eq!(
+        todo["activityDescription"],
+        json!("Call Ann about the quote"),
+        "the subject did not: {todo}"
+    );
+}
+
+async fn an_imported_appointment_that_leaves_the_window_stays_until_deleted(t: Transport) {
+    let w = world().await;
+    let hub = &w.t.hub;
+    setup(&w, t, |s| s.sync.past_days = 5, None).await;
     let scope = format!("calendar:mailbox={MAILBOX},past=5,future=30");
-    let dentist = outlook_event(&w, "Dentist", &at(1, 14), &at(1, 15), "");
+    let dentist = t
+        .outlook_event(&w, "Dentist", &at(1, 14), &at(1, 15), Marked::Plain)
+        .await;
     run(hub, FlowKind::Import).await;
     let imported = |w: &World| {
         appointments(w)
@@ -703,63 +952,7 @@ async fn an_imported_appointment_that_leaves_the_window_stays_until_deleted() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_to_do_moved_in_exchange_moves_in_the_psa() {
-    let w = world().await;
-    let hub = &w.t.hub;
-    seed_psa(&w);
-    setup(&w, |_| {}, None).await;
-    run(hub, FlowKind::Todos).await;
-    let (task_id, _) = items(&w, "tasks")
-        .into_iter()
-        .find(|(_, s)| s.contains("Call Ann"))
-        .unwrap();
-    let scope = format!("tasks:mailbox={MAILBOX}");
-    edit_in_exchange(hub, &scope, &task_id, &["due", "subject"], |b| {
-        let ItemBody::Todo(t) = b else { unreachable!() };
-        t.due.as_mut().unwrap().utc = at(6, 10);
-        t.subject = "Renamed in Outlook".into();
-    })
-    .await;
-    run(hub, FlowKind::Todos).await;
-    let todo = w
-        .sim
-        .autotask()
-        .rows("ToDos")
-        .into_iter()
-        .find(|r| r["assignedToResourceID"] == json!(30))
-        .unwrap();
-    assert_eq!(
-        todo["endDateTime"].as_str().map(|s| &s[..10]),
-        Some(&at(6, 10)[..10]),
-        "the due date flowed back: {todo}"
-    );
-    assert_eq!(
-        todo["activityDescription"],
-        json!("Call Ann about the quote"),
-        "the subject did not: {todo}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_public_folder_holds_all_psa_contacts_on_ews() {
-    let w = world().await;
-    let hub = &w.t.hub;
-    seed_psa(&w);
-    w.sim.autotask().insert(
-        "Contacts",
-        json!({"companyID": 1, "firstName": "Bo", "lastName": "Other", "isActive": 1}),
-    );
-    setup(&w, |s| s.sync.public_folder_all_contacts = true, None).await;
-    let public = exchange_flow::profile_id(XP, FlowKind::PublicContacts, None);
-    let r = common::outcome(common::run_now(hub, &public, RunMode::Run).await).unwrap();
-    assert_eq!((r.applied, r.failed), (2, 0), "{r:?}");
-    let r = common::outcome(common::run_now(hub, &public, RunMode::Run).await).unwrap();
-    assert_eq!(r.applied, 0, "nothing twice: {r:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay() {
+async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay(t: Transport) {
     let w = world().await;
     let hub = &w.t.hub;
     let current = seed_psa(&w);
@@ -767,10 +960,10 @@ async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay() {
         "Appointments",
         json!({"resourceID": 30, "title": "Old offsite", "startDateTime": at(-40, 9), "endDateTime": at(-40, 17)}),
     );
-    setup(&w, |s| s.sync.past_days = 30, None).await;
+    setup(&w, t, |s| s.sync.past_days = 30, None).await;
     run(hub, FlowKind::Appointments).await;
     let subjects = |w: &World| {
-        items(w, "calendar")
+        t.items(w, Folder::Calendar)
             .into_iter()
             .map(|(_, s)| s)
             .collect::<Vec<_>>()
@@ -799,16 +992,56 @@ async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay() {
     );
 }
 
+/// EWS only: Graph has no public folders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_folder_holds_all_psa_contacts_on_ews() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    w.sim.autotask().insert(
+        "Contacts",
+        json!({"companyID": 1, "firstName": "Bo", "lastName": "Other", "isActive": 1}),
+    );
+    setup(
+        &w,
+        Transport::Ews,
+        |s| s.sync.public_folder_all_contacts = true,
+        None,
+    )
+    .await;
+    let public = exchange_flow::profile_id(XP, FlowKind::PublicContacts, None);
+    let r = common::outcome(common::run_now(hub, &public, RunMode::Run).await).unwrap();
+    assert_eq!((r.applied, r.failed), (2, 0), "{r:?}");
+    let r = common::outcome(common::run_now(hub, &public, RunMode::Run).await).unwrap();
+    assert_eq!(r.applied, 0, "nothing twice: {r:?}");
+}
+
+/// The transport plays no part in taking turns: EWS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_of_one_resource_take_turns() {
     take_turns(&world().await).await;
+}
+
+/// The import and its no-duplicate rule, and the turns of one resource's runs, on
+/// PostgreSQL (the flow's own queries: derived profiles, links of the other direction,
+/// running siblings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_and_turns_hold_on_postgres() {
+    let Some(url) = common::postgres_url("flow1_import").await else {
+        return;
+    };
+    imported_once(&world_with(true, Some(&url)).await, Transport::Ews).await;
+    let Some(url) = common::postgres_url("flow1_turns").await else {
+        return;
+    };
+    take_turns(&world_with(true, Some(&url)).await).await;
 }
 
 async fn take_turns(w: &World) {
     use syncbridge::control::runs::{NewRun, RunStatus, Runs};
     let hub = &w.t.hub;
     seed_psa(w);
-    setup(w, |_| {}, None).await;
+    setup(w, Transport::Ews, |_| {}, None).await;
     // Another worker holds an earlier run of the resource's import.
     let runs = Runs::new(hub.store().clone());
     runs.cancel_queued(&id(FlowKind::Import), "test")
@@ -840,10 +1073,9 @@ async fn take_turns(w: &World) {
         !later.is_finished(),
         "the later run waits for the earlier one of its resource"
     );
+    let calendar = |w: &World| Transport::Ews.items(w, Folder::Calendar);
     assert!(
-        !items(w, "calendar")
-            .iter()
-            .any(|(_, s)| s == "Quarterly review"),
+        !calendar(w).iter().any(|(_, s)| s == "Quarterly review"),
         "and writes nothing meanwhile"
     );
     runs.finish(
@@ -858,7 +1090,5 @@ async fn take_turns(w: &World) {
     .unwrap();
     let record = later.await.unwrap();
     common::outcome(record).unwrap();
-    assert!(items(w, "calendar")
-        .iter()
-        .any(|(_, s)| s == "Quarterly review"));
+    assert!(calendar(w).iter().any(|(_, s)| s == "Quarterly review"));
 }

@@ -11,6 +11,11 @@
 //! empty page with `cursor = None, more = true, full = true`: the engine pulls again from no
 //! cursor, a full pass it reconciles against its links.
 //!
+//! Graph answers a mailbox it cannot serve with a 404 as it answers a missing item; those
+//! codes ([`mailbox_refused`]) are about the mailbox, so they come back as errors of the
+//! mailbox (`forbidden`: the app may not use it; `invalid` `mailbox`: no such user), never
+//! as "the item is gone" (a lookup's empty answer, a delete taken as done, a restarted pass).
+//!
 //! Requests go one at a time within a call; calls run concurrently (the engine pushes batches in
 //! parallel). The runtime bounds them: calls on one mailbox share its limit
 //! (`max-concurrent-per-mailbox = 4` in `plugin.toml`, Exchange Online's limit; the scope's
@@ -195,7 +200,8 @@ pub fn read_delta(
                 max_items.clamp(1, 999)
             ),
         )
-        .send()?;
+        .send()
+        .and_then(mailbox_checked)?;
     if response.status() == 410 {
         log::warn!(
             "Graph no longer knows the mailbox delta token (HTTP 410); restarting with a full read, the engine reconciles it against its links"
@@ -262,8 +268,47 @@ pub fn get_json(url: &str) -> Result<Value, PluginError> {
         .credential(CREDENTIAL)
         .header("Accept", "application/json")
         .header("Prefer", "outlook.timezone=\"UTC\"")
-        .send()?
+        .send()
+        .and_then(mailbox_checked)?
         .json()
+}
+
+/// The error of a whole mailbox Graph answers with 404 (so that it is never read as a
+/// missing item): `MailboxNotEnabledForRESTAPI` (and `MailboxNotSupportedForRESTAPI`) when the
+/// user has no Exchange Online licence or the mailbox is inactive, soft-deleted or on
+/// premises, `forbidden`: the app cannot use that mailbox; `ErrorInvalidUser` when no user has
+/// the address, an `invalid` `mailbox`. `None` for any other answer.
+pub fn mailbox_refused(status: u16, body: &[u8]) -> Option<PluginError> {
+    if status != 404 {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let code = v["error"]["code"].as_str()?;
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    match code {
+        "MailboxNotEnabledForRESTAPI" | "MailboxNotSupportedForRESTAPI" => {
+            Some(PluginError::Forbidden(format!(
+                "the app cannot use this mailbox through Microsoft Graph (HTTP 404 {code}: {message}): the user has no Exchange Online licence, or the mailbox is inactive, soft-deleted or hosted on premises; license the user, or synchronize this mailbox through EWS"
+            )))
+        }
+        "ErrorInvalidUser" => Some(PluginError::invalid_field(
+            "mailbox",
+            format!(
+                "Microsoft Graph knows no user with this address (HTTP 404 {code}: {message}); enter the user's principal name or primary SMTP address"
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// `response` unless it is a mailbox-level refusal ([`mailbox_refused`]).
+pub fn mailbox_checked(
+    response: syncbridge_sdk::http::Response,
+) -> Result<syncbridge_sdk::http::Response, PluginError> {
+    match mailbox_refused(response.status(), response.bytes()) {
+        Some(e) => Err(e),
+        None => Ok(response),
+    }
 }
 
 /// `GET url`; `None` when the item does not exist (404).
@@ -298,7 +343,7 @@ pub fn send_write(method: Method, url: &str, body: Option<&Value>) -> Result<Val
     if let Some(b) = body {
         r = r.json(b)?;
     }
-    let resp = r.send()?.error_for_status()?;
+    let resp = r.send().and_then(mailbox_checked)?.error_for_status()?;
     if resp.bytes().is_empty() {
         return Ok(Value::Null);
     }

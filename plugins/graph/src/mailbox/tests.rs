@@ -532,3 +532,101 @@ fn all_day_series_compare_dates_in_their_zone() {
     assert_eq!(s.modified[0].start.utc, "2026-05-08T15:00:00Z");
     assert_eq!(s.deleted, ["2026-05-02T15:00:00Z"]);
 }
+
+/// A mailbox Graph cannot serve answers 404 like a missing item. Before, a lookup of a linked
+/// event read as "deleted by hand" (so the engine created it again), a delete counted as done
+/// and a To Do pass restarted for ever; now each is the mailbox's error.
+#[test]
+fn a_mailbox_graph_cannot_serve_is_an_error_not_a_missing_item() {
+    let unlicensed = || {
+        Ok(response(
+            404,
+            r#"{"error":{"code":"MailboxNotEnabledForRESTAPI","message":"The mailbox is either inactive, soft-deleted, or is hosted on-premise."}}"#,
+        ))
+    };
+    let found = with_http(
+        move |_| unlicensed(),
+        || {
+            exports::lookup_mailbox::<Graph>(
+                CFG,
+                "calendar:mailbox=alice@contoso.com",
+                vec!["id:E1".into()],
+            )
+        },
+    );
+    assert!(
+        matches!(&found, Err(PluginError::Forbidden(m)) if m.contains("Exchange Online licence")),
+        "{found:?}"
+    );
+    let deleted = with_http(
+        move |_| unlicensed(),
+        || {
+            exports::push_mailbox::<Graph>(
+                CFG,
+                "calendar:mailbox=alice@contoso.com",
+                vec![MailboxWriteOp {
+                    op_id: "1".into(),
+                    action: WriteAction::Delete,
+                    target_id: Some("E1".into()),
+                    body: None,
+                    fields: Vec::new(),
+                }],
+            )
+        },
+    );
+    let refused = match &deleted {
+        Err(e) => matches!(e, PluginError::Forbidden(_)),
+        Ok(results) => results
+            .iter()
+            .all(|r| matches!(r.outcome, Err(PluginError::Forbidden(_)))),
+    };
+    assert!(refused, "a delete in that mailbox is not done: {deleted:?}");
+    let tasks = with_http(
+        move |_| unlicensed(),
+        || {
+            exports::pull_mailbox::<Graph>(
+                CFG,
+                PullRequest {
+                    scope: "tasks:mailbox=alice@contoso.com".into(),
+                    cursor: None,
+                    max_items: 10,
+                },
+            )
+        },
+    );
+    assert!(matches!(tasks, Err(PluginError::Forbidden(_))), "{tasks:?}");
+    // No such user: the scope's mailbox is invalid.
+    let unknown = with_http(
+        |_| {
+            Ok(response(
+                404,
+                r#"{"error":{"code":"ErrorInvalidUser","message":"The requested user 'x@contoso.com' is invalid."}}"#,
+            ))
+        },
+        || exports::pull_mailbox::<Graph>(CFG, cal_req(None)),
+    );
+    assert!(
+        matches!(&unknown, Err(PluginError::Invalid(i)) if i.fields.iter().any(|f| f.field == "mailbox")),
+        "{unknown:?}"
+    );
+    // An item's own 404 is still a missing item (answered as removed).
+    let gone = with_http(
+        |_| {
+            Ok(response(
+                404,
+                r#"{"error":{"code":"ErrorItemNotFound","message":"The specified object was not found in the store."}}"#,
+            ))
+        },
+        || {
+            exports::lookup_mailbox::<Graph>(
+                CFG,
+                "calendar:mailbox=alice@contoso.com",
+                vec!["id:E1".into()],
+            )
+        },
+    );
+    assert!(
+        matches!(&gone, Ok(v) if v.iter().all(|i| i.removed.is_some())),
+        "{gone:?}"
+    );
+}

@@ -38,7 +38,8 @@ fn get_plain(url: &str) -> Result<Value, PluginError> {
     Request::get(url)
         .credential(CREDENTIAL)
         .header("Accept", "application/json")
-        .send()?
+        .send()
+        .and_then(super::mailbox_checked)?
         .json()
 }
 

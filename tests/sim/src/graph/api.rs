@@ -166,7 +166,7 @@ pub fn handle_v1(
     };
     let rest = uri.path().trim_start_matches('/');
     let rest = rest.get(5..).unwrap_or("").trim_matches('/').to_string(); // after "v1.0/"
-    let hdrs: HashMap<String, String> = headers
+    let mut hdrs: HashMap<String, String> = headers
         .iter()
         .filter_map(|(k, v)| {
             Some((
@@ -175,8 +175,14 @@ pub fn handle_v1(
             ))
         })
         .collect();
+    // HTTP/2 carries the host in the URI's authority, not in a Host header.
+    if let Some(authority) = uri.authority() {
+        hdrs.entry("host".into())
+            .or_insert_with(|| authority.as_str().to_string());
+    }
     let r = if rest.eq_ignore_ascii_case("$batch") {
-        batch(store, &tenant, method, body, crid.as_deref())
+        let host = hdrs.get("host").cloned();
+        batch(store, &tenant, method, body, crid.as_deref(), host)
     } else {
         dispatch(
             store,
@@ -191,6 +197,16 @@ pub fn handle_v1(
     into_response(r)
 }
 
+/// The origin links in answers are built on: the host the client addressed (as Graph's
+/// links stay on the host that was called, whatever name reached it), with the
+/// simulator's scheme; the simulator's own base when the request names none.
+fn request_base(base: &str, host: Option<&str>) -> String {
+    match (base.split_once("://"), host) {
+        (Some((scheme, _)), Some(h)) if !h.is_empty() => format!("{scheme}://{h}"),
+        _ => base.to_string(),
+    }
+}
+
 /// Dispatches one request (path relative to `/v1.0/`).
 pub(super) fn dispatch(
     store: &Store,
@@ -203,7 +219,7 @@ pub(super) fn dispatch(
 ) -> GResp {
     let ctx = Ctx {
         tenant: tenant.to_string(),
-        base: store.base_url().to_string(),
+        base: request_base(store.base_url(), headers.get("host").map(String::as_str)),
         path: path.to_string(),
         query: parse_query(Some(raw_query)),
         raw_query: raw_query.to_string(),
@@ -1471,6 +1487,16 @@ fn user_routes(
             .find_user(uid)
             .and_then(|u| u.data["userPrincipalName"].as_str().map(str::to_string))
             .unwrap_or_default();
+        let denied = g.tenants[ti]
+            .find_user(uid)
+            .is_some_and(|u| g.tenants[ti].denied_mailboxes.iter().any(|d| d == u.id()));
+        if denied {
+            return ctx.err(
+                StatusCode::FORBIDDEN,
+                "ErrorAccessDenied",
+                "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
+            );
+        }
         if scen.mailbox_address_mismatch {
             return ctx.err(
                 StatusCode::NOT_FOUND,
@@ -2499,7 +2525,14 @@ fn item_routes(
 }
 
 /// `POST /v1.0/$batch`: at most 20 requests; each answer has its own id, status, headers, body.
-fn batch(store: &Store, tenant: &str, method: &Method, body: &[u8], crid: Option<&str>) -> GResp {
+fn batch(
+    store: &Store,
+    tenant: &str,
+    method: &Method,
+    body: &[u8],
+    crid: Option<&str>,
+    host: Option<String>,
+) -> GResp {
     if method != Method::POST {
         return GResp::err(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -2587,6 +2620,9 @@ fn batch(store: &Store, tenant: &str, method: &Method, body: &[u8], crid: Option
                 .unwrap_or_default();
             h.entry("client-request-id".into())
                 .or_insert_with(|| crid.unwrap_or("").to_string());
+            if let Some(host) = &host {
+                h.entry("host".into()).or_insert_with(|| host.clone());
+            }
             let body_bytes = r
                 .get("body")
                 .map(|b| b.to_string().into_bytes())
@@ -2634,4 +2670,24 @@ fn batch(store: &Store, tenant: &str, method: &Method, body: &[u8], crid: Option
         responses.push(Value::Object(o));
     }
     GResp::ok(json!({ "responses": responses }))
+}
+
+#[cfg(test)]
+mod request_base_tests {
+    use super::request_base;
+
+    #[test]
+    fn links_stay_on_the_host_the_client_called() {
+        let base = "https://127.0.0.1:2610";
+        assert_eq!(
+            request_base(base, Some("localhost:2610")),
+            "https://localhost:2610"
+        );
+        assert_eq!(request_base(base, None), base);
+        assert_eq!(request_base(base, Some("")), base);
+        assert_eq!(
+            request_base("http://127.0.0.1:1", Some("sim.test")),
+            "http://sim.test"
+        );
+    }
 }

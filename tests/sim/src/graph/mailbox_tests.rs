@@ -316,3 +316,24 @@ fn todo_tasks_delta_reports_changes_and_links() {
         (410, Some("SyncStateNotFound"))
     );
 }
+
+#[test]
+fn an_application_access_policy_denies_one_mailbox_only() {
+    let s = store();
+    GraphHandle(&s).add_user(
+        T,
+        json!({"id": "u2", "userPrincipalName": format!("bob@{T}"),
+            "assignedLicenses": [{"skuId": "c7df2760-2c81-4ef7-b578-5b5392b571df", "disabledPlans": []}]}),
+    );
+    assert!(GraphHandle(&s).deny_mailbox_access(T, &format!("alice@{T}")));
+    assert!(!GraphHandle(&s).deny_mailbox_access(T, "nobody"));
+    let (st, b) = call(&s, Method::GET, &format!("{U}/events"), "", Value::Null);
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (403, Some("ErrorAccessDenied"))
+    );
+    // The user object itself stays readable; the other mailbox works.
+    assert_eq!(call(&s, Method::GET, U, "", Value::Null).0, 200);
+    let bob = format!("users/bob@{T}/events");
+    assert_eq!(call(&s, Method::GET, &bob, "", Value::Null).0, 200);
+}

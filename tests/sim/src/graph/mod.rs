@@ -166,6 +166,10 @@ pub struct Tenant {
     pub skus: Vec<Value>,
     /// Mailbox content keyed by user id.
     pub mailboxes: HashMap<String, Mailbox>,
+    /// User ids whose mailboxes an Exchange Online application access policy
+    /// (`New-ApplicationAccessPolicy -AccessRight DenyAccess`) keeps from the tenant's apps:
+    /// their mailbox calls answer 403 `ErrorAccessDenied`.
+    pub denied_mailboxes: Vec<String>,
 }
 
 /// An issued access token.
@@ -584,6 +588,37 @@ impl GraphHandle<'_> {
     /// Live contacts of a user's mailbox.
     pub fn contacts(&self, tenant: &str, user_id: &str) -> Vec<Value> {
         self.mailbox_items(tenant, user_id, |m| &m.contacts)
+    }
+    /// An application access policy denying the tenant's apps the mailbox of `user`
+    /// (id or UPN); `false` when there is no such tenant or user.
+    pub fn deny_mailbox_access(&self, tenant: &str, user: &str) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let Some(uid) = g.tenants[ti].find_user(user).map(|u| u.id().to_string()) else {
+            return false;
+        };
+        if !g.tenants[ti].denied_mailboxes.contains(&uid) {
+            g.tenants[ti].denied_mailboxes.push(uid);
+        }
+        true
+    }
+    /// Live To Do tasks of a user's mailbox, over all its lists.
+    pub fn tasks(&self, tenant: &str, user_id: &str) -> Vec<Value> {
+        let g = lock(&self.0.graph);
+        g.tenant_index(tenant)
+            .and_then(|ti| {
+                g.tenants[ti].mailboxes.get(user_id).map(|m| {
+                    m.todo_lists
+                        .iter()
+                        .flat_map(|l| l.tasks.iter())
+                        .filter(|r| r.live())
+                        .map(|r| r.data.clone())
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
     }
     fn mailbox_items(
         &self,
