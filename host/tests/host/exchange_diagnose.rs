@@ -8,7 +8,7 @@
 //! `syncbridge diagnose` binary and once through `POST /exchange-profiles/{id}/diagnose`.
 
 use crate::common;
-use crate::exchange_profiles::{settings, PASSWORD, PORT_2610};
+use crate::exchange_profiles::{settings, simulators_on_2610, PASSWORD};
 
 use serde_json::json;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use syncbridge::hub::Hub;
 use syncbridge::runtime::{EngineOptions, Runtime};
 use syncbridge::secrets::{Credential, MasterKey, SecretString};
 use syncbridge::store::Store;
-use syncbridge_sim::{FaultRule, Scenarios, Seed, SimConfig, Simulator, TlsMode};
+use syncbridge_sim::{FaultRule, Scenarios, Seed, Simulator};
 use tokio::sync::MutexGuard;
 
 const PORT: u16 = 2610;
@@ -84,27 +84,7 @@ fn seed() -> Seed {
 /// The simulators on https://localhost:2610 and a hub (key [`KEY`], state in the world's
 /// directory as the binary lays it out) that trusts their CA when `trust_ca`.
 async fn world_with(trust_ca: bool) -> World {
-    let guard = PORT_2610.lock().await;
-    let mut attempt = 0;
-    let sim = loop {
-        match Simulator::start(SimConfig {
-            port: PORT,
-            tls: TlsMode::GeneratedCa,
-            seed: Some(seed()),
-            ..SimConfig::all()
-        })
-        .await
-        {
-            Ok(sim) => break sim,
-            // The previous test's listener may still be closing, or another test process
-            // on this machine holds the port for a while.
-            Err(_) if attempt < 1200 => {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("simulator on port {PORT}: {e}"),
-        }
-    };
+    let (sim, guard) = simulators_on_2610(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = sim.ca_pem().unwrap().to_owned();
     std::fs::write(dir.path().join("ca.pem"), &ca).unwrap();

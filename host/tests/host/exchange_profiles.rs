@@ -44,7 +44,7 @@ pub const GRAPH_TESS: &str = "tess-user-id";
 const E3: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
 
 /// The simulators bind port 2610: one test at a time.
-pub static PORT_2610: Mutex<()> = Mutex::const_new(());
+static PORT_2610: Mutex<()> = Mutex::const_new(());
 
 pub struct World {
     pub sim: Simulator,
@@ -82,30 +82,36 @@ fn seed() -> Seed {
     Seed::from_json(&doc.to_string()).unwrap()
 }
 
-/// The simulators on https://localhost:2610 (a generated CA), and a hub that trusts
-/// that CA only when `trust_ca`, on `db` (SQLite when `None`).
-pub async fn world_with(trust_ca: bool, db: Option<&str>) -> World {
+/// The simulators, seeded with `seed`, on https://localhost:2610 with a generated CA; the
+/// guard keeps this binary's other tests off the port until it is dropped.
+pub async fn simulators_on_2610(seed: Seed) -> (Simulator, MutexGuard<'static, ()>) {
     let guard = PORT_2610.lock().await;
     let mut attempt = 0;
-    let sim = loop {
+    loop {
         match Simulator::start(SimConfig {
             port: PORT,
             tls: TlsMode::GeneratedCa,
-            seed: Some(seed()),
+            seed: Some(seed.clone()),
             ..SimConfig::all()
         })
         .await
         {
-            Ok(sim) => break sim,
-            // The previous test's listener may still be closing (or another test process holds the port for a while).
-            Err(e) if attempt < 300 => {
+            Ok(sim) => return (sim, guard),
+            // The previous test's listener may still be closing, or another test process
+            // on this machine holds the port for a while.
+            Err(_) if attempt < 1200 => {
                 attempt += 1;
-                let _ = e;
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             Err(e) => panic!("simulator on port {PORT}: {e}"),
         }
-    };
+    }
+}
+
+/// The simulators on https://localhost:2610 (a generated CA), and a hub that trusts
+/// that CA only when `trust_ca`, on `db` (SQLite when `None`).
+pub async fn world_with(trust_ca: bool, db: Option<&str>) -> World {
+    let (sim, guard) = simulators_on_2610(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     let url = match db {
         Some(u) => u.to_owned(),

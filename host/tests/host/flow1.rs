@@ -338,6 +338,23 @@ async fn edit_in_exchange(
 ) {
     let mut body = exchange_item(hub, scope, item).await.body.unwrap();
     edit(&mut body);
+    by_hand(hub, scope, WriteAction::Update, item, Some(body), fields).await;
+}
+
+/// Deletes an Exchange item over the wire, as a person in Outlook would.
+async fn delete_in_exchange(hub: &Hub, scope: &str, item: &str) {
+    by_hand(hub, scope, WriteAction::Delete, item, None, &[]).await;
+}
+
+/// One write to an Exchange item through the profile's connector.
+async fn by_hand(
+    hub: &Hub,
+    scope: &str,
+    action: WriteAction,
+    item: &str,
+    body: Option<ItemBody>,
+    fields: &[&str],
+) {
     let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
     let answers = hub
         .runtime()
@@ -348,41 +365,16 @@ async fn edit_in_exchange(
             scope,
             vec![WriteOp {
                 op_id: "by-hand".into(),
-                action: WriteAction::Update,
+                action,
                 target_id: Some(item.into()),
-                body: Some(body),
+                body,
                 fields: fields.iter().map(|f| (*f).to_owned()).collect(),
             }],
         )
         .await
         .expect("no trap")
         .value
-        .expect("the edit is answered");
-    assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
-}
-
-/// Deletes an Exchange item over the wire, as a person in Outlook would.
-async fn delete_in_exchange(hub: &Hub, scope: &str, item: &str) {
-    let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
-    let answers = hub
-        .runtime()
-        .push(
-            &plugin,
-            ctx,
-            &record.config,
-            scope,
-            vec![WriteOp {
-                op_id: "by-hand".into(),
-                action: WriteAction::Delete,
-                target_id: Some(item.into()),
-                body: None,
-                fields: Vec::new(),
-            }],
-        )
-        .await
-        .expect("no trap")
-        .value
-        .expect("the delete is answered");
+        .expect("the write is answered");
     assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
 }
 
