@@ -239,6 +239,7 @@ on_both_transports!(
     a_to_do_moved_in_exchange_moves_in_the_psa,
     an_imported_appointment_that_leaves_the_window_stays_until_deleted,
     psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay,
+    a_cycle_with_nothing_changed_writes_nothing,
 );
 
 /// Saves the Exchange profile (with `change` applied to the form), lists the resources
@@ -1083,4 +1084,44 @@ async fn take_turns(w: &World) {
     let record = later.await.unwrap();
     common::outcome(record).unwrap();
     assert!(calendar(w).iter().any(|(_, s)| s == "Quarterly review"));
+}
+
+/// A cycle over a resource whose items did not change writes nothing to either side and reads
+/// each side in one round per profile (the numbers are printed for the record).
+async fn a_cycle_with_nothing_changed_writes_nothing(t: Transport) {
+    let w = world().await;
+    let hub = &w.t.hub;
+    seed_psa(&w);
+    setup(&w, t, |s| s.sync.allow_contacts = true, None).await;
+    t.outlook_event(&w, "Dentist", &at(1, 14), &at(1, 15), Marked::Plain)
+        .await;
+    cycle(hub).await;
+    run(hub, FlowKind::Contacts).await;
+    cycle(hub).await;
+    run(hub, FlowKind::Contacts).await;
+
+    w.sim.reset_requests();
+    cycle(hub).await;
+    run(hub, FlowKind::Contacts).await;
+    let stats = w.sim.requests();
+    eprintln!("no-change cycle over 5 profiles ({t:?}): {stats:?}");
+    let writes: Vec<_> = stats
+        .routes
+        .iter()
+        .filter(|(route, _)| {
+            let write = route.starts_with("PATCH")
+                || route.starts_with("PUT")
+                || route.starts_with("DELETE")
+                || (route.starts_with("POST")
+                    && !route.ends_with("/query")
+                    && !route.contains("oauth2")
+                    && !route.contains("$batch")
+                    && !route.contains("Exchange.asmx"));
+            write
+        })
+        .collect();
+    assert!(writes.is_empty(), "nothing written: {writes:?}");
+    // Five profiles, each one round on each side: at most two requests per profile and
+    // side-read, plus the PSA's zone lookup and the token.
+    assert!(stats.total <= 24, "{stats:?}");
 }
