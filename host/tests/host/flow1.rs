@@ -1120,6 +1120,9 @@ async fn a_cycle_with_nothing_changed_writes_nothing(t: Transport) {
         })
         .collect();
     assert!(writes.is_empty(), "nothing written: {writes:?}");
+    // EWS: one SyncFolderItems per profile that reads the mailbox (three on the calendar:
+    // appointments' and service calls' change feeds and the import), no GetItem, no write.
+    assert!(stats.count_matching("Exchange.asmx") <= 5, "{stats:?}");
     // Five profiles, each one round on each side: at most two requests per profile and
     // side-read, plus the PSA's zone lookup and the token.
     assert!(stats.total <= 24, "{stats:?}");
