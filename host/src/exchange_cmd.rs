@@ -300,18 +300,28 @@ pub async fn run(hub: &Hub, cmd: ExchangeCommand, ca_certs: &[PathBuf]) -> Resul
             resources: ids,
             all,
         } => {
-            let done = resources::enable(hub, me, &id, &which(all, ids)).await?;
-            for r in &done {
+            let notifier = smtp(ca_certs)?;
+            let enabled = exchange_notify::enable_and_confirm(
+                hub,
+                me,
+                &id,
+                &which(all, ids),
+                notifier
+                    .as_ref()
+                    .map(|n| n as &dyn syncbridge::notify::Notifier),
+            )
+            .await?;
+            for r in &enabled.resources {
                 show_resource(r);
             }
-            outln!("enabled {} resource(s)", done.len());
-            match smtp(ca_certs)? {
-                Some(notifier) if !done.is_empty() => {
-                    let sent = exchange_notify::send_confirmations(hub, &notifier, &id, &done).await?;
-                    outln!("mailed {sent} confirmation(s) with how to customise the settings");
+            outln!("enabled {} resource(s)", enabled.resources.len());
+            match enabled.mailed {
+                Some(Ok(sent)) if !enabled.resources.is_empty() => {
+                    outln!("mailed {sent} confirmation(s) with how to customise the settings")
                 }
-                Some(_) => {}
-                None if done.is_empty() => {}
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None if enabled.resources.is_empty() => {}
                 None => outln!("no confirmation mailed: SYNCBRIDGE_SMTP_URL is not set (docs/notifications.md)"),
             }
         }

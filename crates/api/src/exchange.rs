@@ -385,19 +385,15 @@ pub async fn enable(
 ) -> ApiResult<Json<Items<ResourceOut>>> {
     caller.require(Role::Operator)?;
     let which = selection(b)?;
-    let mut done = resources::enable(&hub, caller.actor(), &id, &which).await?;
-    // Newly enabled resources get their confirmation (when mail is set up);
-    // a mail that fails is logged and leaves `confirmation_sent_at` empty.
-    if let Some(Extension(Mailer(Some(notifier)))) = mailer {
-        if let Err(e) =
-            exchange_notify::send_confirmations(&hub, notifier.as_ref(), &id, &done).await
-        {
-            tracing::warn!(profile = %id, error = %e, "confirmation mail not sent");
-        }
-        for r in &mut done {
-            *r = resources::get(&hub, caller.actor(), &id, &r.resource_id).await?;
-        }
+    let notifier = mailer.and_then(|Extension(Mailer(n))| n);
+    let enabled =
+        exchange_notify::enable_and_confirm(&hub, caller.actor(), &id, &which, notifier.as_deref())
+            .await?;
+    // A mail that fails is logged; `confirmation_sent_at` stays empty.
+    if let Some(Err(e)) = &enabled.mailed {
+        tracing::warn!(profile = %id, error = %e, "confirmation mail not sent");
     }
+    let done = enabled.resources;
     Ok(Json(
         done.into_iter()
             .map(ResourceOut::from)

@@ -163,8 +163,10 @@ impl Runner {
                 let _ = lost_tx.send(());
             })
         });
+        // Whether flow 1 derived this profile: its runs are booked and mailed by the flow.
+        let flow = exchange_flow::row(&self.hub, &run.profile_id).await?;
         let ended = tokio::select! {
-            ended = self.drive(&run, progress) => ended,
+            ended = self.drive(&run, progress, flow.as_ref()) => ended,
             _ = lost_rx => {
                 return Err(RunnerError::LeaseLost(run.id.clone()));
             }
@@ -174,7 +176,7 @@ impl Runner {
             Err(e) => Ended::failed(e.to_string()),
         };
         self.settle_unfinished_apply(&run, &ended).await;
-        self.record(&run, ended).await
+        self.record(&run, ended, flow.is_some()).await
     }
 
     /// An apply-plan run that ended before settling its plan (an error, a
@@ -204,7 +206,12 @@ impl Runner {
         }
     }
 
-    async fn record(&self, run: &RunRecord, ended: Ended) -> Result<RunRecord, RunnerError> {
+    async fn record(
+        &self,
+        run: &RunRecord,
+        ended: Ended,
+        flow_run: bool,
+    ) -> Result<RunRecord, RunnerError> {
         let summary = RunSummary {
             report: ended.report.clone(),
             conflicts: ended.conflicts.clone(),
@@ -235,12 +242,12 @@ impl Runner {
             finished.status.as_str(),
             took,
         );
-        self.announce(&finished, &ended).await;
+        self.announce(&finished, &ended, flow_run).await;
         Ok(finished)
     }
 
     /// Raises alerts and sends mail for what needs an operator.
-    async fn announce(&self, run: &RunRecord, ended: &Ended) {
+    async fn announce(&self, run: &RunRecord, ended: &Ended, flow_run: bool) {
         let store = self.hub.store();
         let company = run.company_id.as_deref();
         let mut mail: Option<Notification> = None;
@@ -364,12 +371,7 @@ impl Runner {
         }
         // Flow 1 mails its own notice, once per incident, to the Exchange
         // profile's list (`exchange_flow::after_run`): not every failed run.
-        if matches!(ended.status, RunStatus::Failed)
-            && matches!(
-                exchange_flow::row(&self.hub, &run.profile_id).await,
-                Ok(Some(_))
-            )
-        {
+        if flow_run && matches!(ended.status, RunStatus::Failed) {
             mail = None;
         }
         if let (Some(n), Some(notifier)) = (mail, &self.notifier) {
@@ -390,7 +392,12 @@ impl Runner {
         }
     }
 
-    async fn drive(&self, run: &RunRecord, progress: &dyn Progress) -> Result<Ended, StoreError> {
+    async fn drive(
+        &self,
+        run: &RunRecord,
+        progress: &dyn Progress,
+        flow: Option<&exchange_flow::FlowRow>,
+    ) -> Result<Ended, StoreError> {
         let store = self.hub.store();
         let profile = profiles::get(store, &run.profile_id).await?;
         for conn in [&profile.source_connection, &profile.target_connection] {
@@ -400,8 +407,7 @@ impl Runner {
                 )));
             }
         }
-        let flow = exchange_flow::row(&self.hub, &profile.id).await?;
-        if let (Some(row), RunMode::Run | RunMode::ApplyPlan) = (&flow, run.mode) {
+        if let (Some(row), RunMode::Run | RunMode::ApplyPlan) = (flow, run.mode) {
             if let Err(busy) =
                 exchange_flow::wait_for_siblings(&self.hub, row, run, exchange_flow::SIBLING_WAIT)
                     .await?
@@ -433,7 +439,7 @@ impl Runner {
         };
         match result {
             Ok(ended) => {
-                if let Some(row) = &flow {
+                if let Some(row) = flow {
                     let end = match ended.status {
                         RunStatus::Failed => RunEnd::Other,
                         _ => RunEnd::Ran,
@@ -455,7 +461,7 @@ impl Runner {
                 // Flow 1: the Exchange side's auth errors are the resource's
                 // unless the synchronization account itself was refused.
                 let mut stop = matches!(&error, EndpointError::Plugin(PluginError::Auth(_)));
-                if let Some(row) = &flow {
+                if let Some(row) = flow {
                     let exchange = exchange_profiles::connection_id(&row.exchange_profile_id);
                     let exchange_side = conn == Some(&exchange);
                     let after = self

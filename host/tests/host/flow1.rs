@@ -740,27 +740,8 @@ async fn a_refused_user_disables_only_that_resource(t: Transport) {
     }
     let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
     assert!(common::outcome(record).is_err(), "the run fails");
-    let r = resources::get(hub, Actor::Msp, XP, RESOURCE).await.unwrap();
-    assert!(!r.enabled, "the resource is disabled: {r:?}");
+    let r = assert_disabled_alone(hub).await;
     assert!(r.last_attempted_at.is_some(), "the attempt is recorded");
-    assert!(
-        hub.store()
-            .connection_stopped("contoso-exchange")
-            .await
-            .unwrap()
-            .is_none(),
-        "the profile's connection goes on for the other resources"
-    );
-    let open = alerts::list(hub.store(), None, true).await.unwrap();
-    assert!(
-        open.iter()
-            .any(|a| a.code == "exchange_resource_auth_failed"),
-        "{open:?}"
-    );
-    assert!(
-        !open.iter().any(|a| a.code == "exchange_profile_failed"),
-        "not a profile-level incident: {open:?}"
-    );
     let settings = syncbridge::engine::profiles::settings(hub.store(), &id(FlowKind::Appointments))
         .await
         .unwrap();
@@ -838,24 +819,7 @@ async fn a_user_without_an_exchange_online_mailbox_is_disabled_alone_on_graph() 
     let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
     let error = common::outcome(record).expect_err("the run fails");
     assert!(error.contains("MailboxNotEnabledForRESTAPI"), "{error}");
-    let r = resources::get(hub, Actor::Msp, XP, RESOURCE).await.unwrap();
-    assert!(!r.enabled, "the resource is disabled: {r:?}");
-    assert!(hub
-        .store()
-        .connection_stopped("contoso-exchange")
-        .await
-        .unwrap()
-        .is_none());
-    let open = alerts::list(hub.store(), None, true).await.unwrap();
-    assert!(
-        open.iter()
-            .any(|a| a.code == "exchange_resource_auth_failed"),
-        "{open:?}"
-    );
-    assert!(
-        !open.iter().any(|a| a.code == "exchange_profile_failed"),
-        "{open:?}"
-    );
+    assert_disabled_alone(hub).await;
 }
 
 async fn a_to_do_moved_in_exchange_moves_in_the_psa(t: Transport) {
@@ -1126,4 +1090,30 @@ async fn a_cycle_with_nothing_changed_writes_nothing(t: Transport) {
     // Five profiles, each one round on each side: at most two requests per profile and
     // side-read, plus the PSA's zone lookup and the token.
     assert!(stats.total <= 24, "{stats:?}");
+}
+
+/// Tess's resource is disabled with its alert, while the profile's connection goes on and no
+/// profile-level incident opens; the resource as stored.
+async fn assert_disabled_alone(hub: &Arc<Hub>) -> resources::Resource {
+    let r = resources::get(hub, Actor::Msp, XP, RESOURCE).await.unwrap();
+    assert!(!r.enabled, "the resource is disabled: {r:?}");
+    assert!(
+        hub.store()
+            .connection_stopped("contoso-exchange")
+            .await
+            .unwrap()
+            .is_none(),
+        "the profile's connection goes on for the other resources"
+    );
+    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    assert!(
+        open.iter()
+            .any(|a| a.code == "exchange_resource_auth_failed"),
+        "{open:?}"
+    );
+    assert!(
+        !open.iter().any(|a| a.code == "exchange_profile_failed"),
+        "not a profile-level incident: {open:?}"
+    );
+    r
 }

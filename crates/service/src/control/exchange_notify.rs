@@ -10,7 +10,8 @@
 
 use super::alerts::{self, Alert, NewAlert};
 use super::exchange_profiles::{self as profiles, ExchangeError};
-use super::exchange_resources::Resource;
+use super::exchange_resources::{self, Resource, ResourceError, Selection};
+use super::Actor;
 use crate::hub::Hub;
 use crate::notify::{Notification, NotificationKind, Notifier, NotifyError, Recipients};
 use syncbridge_store::{now_ms, StoreError};
@@ -76,6 +77,42 @@ pub async fn send_confirmations(
         sent += 1;
     }
     Ok(sent)
+}
+
+/// What [`enable_and_confirm`] did.
+#[derive(Debug)]
+pub struct Enabled {
+    /// The resources enabled now, as stored after the mail (with
+    /// `confirmation_sent_at` when it went out).
+    pub resources: Vec<Resource>,
+    /// How many confirmations went out; `None` without a notifier; the
+    /// error when mailing failed (the resources stay enabled).
+    pub mailed: Option<Result<usize, ExchangeNotifyError>>,
+}
+
+/// Enables resources ([`exchange_resources::enable`]) and mails each newly
+/// enabled one its confirmation through `notifier`, when there is one: the
+/// rule the CLI and the API share.
+pub async fn enable_and_confirm(
+    hub: &Hub,
+    actor: Actor<'_>,
+    profile: &str,
+    which: &Selection,
+    notifier: Option<&dyn Notifier>,
+) -> Result<Enabled, ResourceError> {
+    let mut resources = exchange_resources::enable(hub, actor, profile, which).await?;
+    let mailed = match notifier {
+        Some(n) if !resources.is_empty() => {
+            let sent = send_confirmations(hub, n, profile, &resources).await;
+            for r in &mut resources {
+                *r = exchange_resources::get(hub, actor, profile, &r.resource_id).await?;
+            }
+            Some(sent)
+        }
+        Some(_) => Some(Ok(0)),
+        None => None,
+    };
+    Ok(Enabled { resources, mailed })
 }
 
 /// The integration of `profile` cannot run (`cause`: the server is down,
