@@ -13,6 +13,8 @@ pub struct RequestStats {
     pub total: u64,
     /// Requests per route: `"METHOD /normalized/path"` where ids are replaced by `{id}`.
     pub routes: BTreeMap<String, u64>,
+    /// Operations of services that carry several on one route: `"EWS SyncFolderItems"`.
+    pub operations: BTreeMap<String, u64>,
 }
 
 impl RequestStats {
@@ -32,6 +34,7 @@ impl RequestStats {
 pub struct Counters {
     total: AtomicU64,
     routes: Mutex<BTreeMap<String, u64>>,
+    operations: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Counters {
@@ -41,17 +44,25 @@ impl Counters {
         let key = format!("{} {}", method, normalize_route(path));
         *crate::util::lock(&self.routes).entry(key).or_insert(0) += 1;
     }
+    /// Counts one operation of a request already counted by route (a SOAP body's operation).
+    pub fn record_operation(&self, operation: &str) {
+        *crate::util::lock(&self.operations)
+            .entry(operation.to_string())
+            .or_insert(0) += 1;
+    }
     /// Current values.
     pub fn snapshot(&self) -> RequestStats {
         RequestStats {
             total: self.total.load(Ordering::Relaxed),
             routes: crate::util::lock(&self.routes).clone(),
+            operations: crate::util::lock(&self.operations).clone(),
         }
     }
     /// Sets every counter to zero.
     pub fn reset(&self) {
         self.total.store(0, Ordering::Relaxed);
         crate::util::lock(&self.routes).clear();
+        crate::util::lock(&self.operations).clear();
     }
 }
 

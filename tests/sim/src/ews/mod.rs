@@ -706,6 +706,7 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
     else {
         return soap_fault("ErrorInvalidRequest", "The request is invalid.", None);
     };
+    store.counters.record_operation(&format!("EWS {}", op.name));
     if op.ns != M {
         return soap_fault("ErrorSchemaValidation", &format!("The request failed schema validation: The element '{}' in namespace '{}' is not expected.", op.name, op.ns), None);
     }
