@@ -3,8 +3,9 @@
 //! (imported into Autotask), 5 of them weekly series with a moved and a deleted occurrence —
 //! synchronized by the engine profiles one Exchange profile derives per resource
 //! (`control::exchange_flow`: appointments, to-dos, service calls, import) through the real
-//! `autotask`, `psa-exchange` and `ews` plugins. Measured: the first full sync, then a
-//! no-change cycle; each once without latency and once with a latency on every request.
+//! `autotask`, `psa-exchange` and `ews` plugins. Measured: the first full sync, the next
+//! cycle (which reads the echoes of the full sync's writes), then a no-change cycle; each
+//! once without latency and once with a latency on every request.
 //!
 //! Run: `./scripts/build-plugins.sh && cargo bench -p syncbridge --bench flow1`.
 //! `FLOW1_BENCH_MAILBOXES` (default 1000), `FLOW1_BENCH_LATENCY_MAILBOXES` (default 200; 0
@@ -422,6 +423,17 @@ fn scenario(
             .filter(|r| r["resourceID"] == json!(resource_id(n - 1)))
             .count();
         assert_eq!(imported, FROM_PSA + FROM_OUTLOOK, "the last resource holds both sides' appointments");
+
+        // The cycle after a full sync reads the echoes of its writes once, wherever the
+        // flow reads them (for the calendar: the import, which relays them).
+        sim.reset_requests();
+        let settle = measured(cycle(hub, n, concurrency)).await;
+        print("next cycle (the full sync's echoes)", n, &settle, &sim, latency);
+        assert_eq!(
+            (settle.cycle.applied, settle.cycle.failed),
+            (0, 0),
+            "the echoes of the full sync are not changes"
+        );
 
         sim.reset_requests();
         let again = measured(cycle(hub, n, concurrency)).await;
