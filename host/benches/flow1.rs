@@ -51,12 +51,13 @@ const FROM_PSA: usize = 25;
 const FROM_OUTLOOK: usize = 25;
 /// Of the Outlook ones, weekly series (each with a moved and a deleted occurrence).
 const SERIES: usize = 5;
-/// The flow kinds a resource runs with the profile's default allows, in the scheduler's order.
+/// The flow kinds a resource runs with the profile's default allows, in the order the
+/// scheduler queues them (the import, which relays calendar changes, first).
 const KINDS: [FlowKind; 4] = [
+    FlowKind::Import,
     FlowKind::Appointments,
     FlowKind::Todos,
     FlowKind::ServiceCalls,
-    FlowKind::Import,
 ];
 
 fn env_or(name: &str, default: u64) -> u64 {

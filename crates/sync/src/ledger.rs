@@ -8,7 +8,8 @@ use super::merge::Side;
 use super::plan::{Action, Link, Origin, PlannedOp, TargetSnapshot};
 use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use syncbridge_model::Item;
 use syncbridge_store::{now_ms, Backend, Store, StoreError};
 
 /// The outcome of one applied op.
@@ -96,23 +97,101 @@ impl Ledger {
         self.links_where(profile, "target_id", target_ids).await
     }
 
-    /// Which of `ids` are the target items of links of any of `profiles`:
-    /// items those profiles wrote (or matched) and own.
-    pub async fn targets_of(
+    /// Which of `ids` are the target items of links of any of `profiles`
+    /// (items those profiles wrote or matched, and own), with the profile
+    /// that owns each.
+    pub async fn owners_of(
         &self,
         profiles: &[String],
         ids: &[String],
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut owned = HashSet::new();
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut owned = HashMap::new();
         for profile in profiles {
             for row in self
                 .rows_with_ids("SELECT target_id FROM links", profile, "target_id", ids)
                 .await?
             {
-                owned.insert(row.try_get::<String, _>("target_id")?);
+                owned.insert(row.try_get::<String, _>("target_id")?, profile.clone());
             }
         }
         Ok(owned)
+    }
+
+    /// Relays target items read elsewhere to `profile`, which owns them
+    /// (`relay_written_by`): the latest state of each replaces an earlier one.
+    pub async fn relay(&self, profile: &str, items: &[Item]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.store.begin_write().await?;
+        for item in items {
+            let json = serde_json::to_string(item).map_err(|e| StoreError::Invalid {
+                what: "relayed item",
+                id: item.id.clone(),
+                detail: e.to_string(),
+            })?;
+            sqlx::query(
+                "INSERT INTO relayed_changes (profile_id, target_id, item, relayed_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (profile_id, target_id) DO UPDATE SET item = excluded.item, relayed_at = excluded.relayed_at",
+            )
+            .bind(profile)
+            .bind(&item.id)
+            .bind(json)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The target items relayed to `profile`, oldest first, each with the
+    /// stored text [`Ledger::drop_relayed`] takes back.
+    pub async fn relayed(&self, profile: &str) -> Result<Vec<(Item, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target_id, item FROM relayed_changes WHERE profile_id = $1 ORDER BY relayed_at, target_id",
+        )
+        .bind(profile)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("target_id")?;
+                let text: String = row.try_get("item")?;
+                let item = serde_json::from_str(&text).map_err(|e| StoreError::Invalid {
+                    what: "relayed item",
+                    id: format!("{profile}/{id}"),
+                    detail: format!("{e}; the next full reconcile reads the item again"),
+                })?;
+                Ok((item, text))
+            })
+            .collect()
+    }
+
+    /// Removes relayed items a run has dealt with: each only while it still
+    /// holds the state that run saw (a newer relay of the same item stays).
+    pub async fn drop_relayed(
+        &self,
+        profile: &str,
+        taken: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin_write().await?;
+        for (target_id, text) in taken {
+            sqlx::query(
+                "DELETE FROM relayed_changes WHERE profile_id = $1 AND target_id = $2 AND item = $3",
+            )
+            .bind(profile)
+            .bind(target_id)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Links whose `column` (`source_id` or `target_id`) is one of `ids`, by source id.

@@ -373,6 +373,7 @@ pub async fn remove(store: &Store, id: &str) -> Result<(), StoreError> {
         "DELETE FROM reconciles WHERE profile_id = $1",
         "DELETE FROM quarantine WHERE profile_id = $1",
         "DELETE FROM pending_ops WHERE profile_id = $1",
+        "DELETE FROM relayed_changes WHERE profile_id = $1",
         "DELETE FROM plan_items WHERE plan_id IN (SELECT id FROM plans WHERE profile_id = $1)",
         "DELETE FROM plans WHERE profile_id = $1",
     ] {

@@ -170,6 +170,18 @@ pub struct FieldRules {
     /// first, and only one that is gone counts as removed; one still there
     /// left the window and is left as it is.
     pub confirm_unseen: bool,
+    /// Source items left to a `written_by` profile are relayed to it as its
+    /// target's changes: this profile's source is that profile's target
+    /// (the same connection and scope, read the same way), so one read of
+    /// it serves both. Relayed when read, by a dry run too (a hint to the
+    /// other profile, not a change).
+    pub relay_written_by: bool,
+    /// This profile's target's changes come relayed by the profile whose
+    /// source is that target (`relay_written_by` there) instead of being
+    /// read from the target's change feed: the target is read once per
+    /// cycle, not once per profile. Only for a pair that runs on the same
+    /// schedule; what a relay misses, the periodic full reconcile finds.
+    pub feed_relayed: bool,
 }
 
 /// The default interval between full reconciles: a day.
@@ -196,6 +208,8 @@ impl Default for FieldRules {
             written_by: Vec::new(),
             back_through_mapper: false,
             confirm_unseen: false,
+            relay_written_by: false,
+            feed_relayed: false,
         }
     }
 }

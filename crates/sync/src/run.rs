@@ -87,6 +87,9 @@ pub struct Plan {
     pub target_cursor: Option<Option<String>>,
     /// The plan read every source item (a full pass from the start).
     pub full: bool,
+    /// With `feed_relayed`: the relayed target items the plan looked at
+    /// (id, stored text), dropped once it is applied.
+    pub relayed: Vec<(String, String)>,
 }
 
 /// The ops of one source page and the cursor to store once they are done.
@@ -247,6 +250,9 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 .set_cursor(&spec.profile_id, &spec.target_feed(), keep.as_deref())
                 .await?;
         }
+        self.ledger
+            .drop_relayed(&spec.profile_id, &plan.relayed)
+            .await?;
         if plan.full {
             self.ledger.full_reconcile_done(&spec.profile_id).await?;
         }
@@ -411,11 +417,15 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             seen.extend(page_seen.iter().cloned());
             let items = self.without_written_by(spec, page.items).await?;
             let versions = versions_of(&items);
-            let intents = self
-                .transform
-                .map(items)
-                .await
-                .map_err(endpoint("mapper"))?;
+            // An empty page (a delta round with nothing new) costs no mapper call.
+            let intents = if items.is_empty() {
+                Vec::new()
+            } else {
+                self.transform
+                    .map(items)
+                    .await
+                    .map_err(endpoint("mapper"))?
+            };
             let ops = self
                 .plan_intents(spec, intents, &versions, &mut next_op)
                 .await?;
@@ -563,13 +573,23 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
 
     /// Reads the target's change feed from its stored cursor and answers the
     /// source ids (not `seen` this run) whose linked target item someone
-    /// else changed. The feed's next cursor goes into `plan`.
+    /// else changed. The feed's next cursor goes into `plan`. With
+    /// `feed_relayed` the changes are the ones relayed to this profile, and
+    /// the plan remembers them to drop once applied.
     async fn target_drift(
         &self,
         spec: &RunSpec,
         seen: &HashSet<String>,
         plan: &mut Plan,
     ) -> Result<Vec<String>, RunError> {
+        if spec.rules.feed_relayed {
+            let mut changed = Vec::new();
+            for (item, text) in self.ledger.relayed(&spec.profile_id).await? {
+                plan.relayed.push((item.id.clone(), text));
+                changed.push(item);
+            }
+            return self.drifted_links(spec, &changed, seen).await;
+        }
         let (cursor, _) = self
             .ledger
             .cursor(&spec.profile_id, &spec.target_feed())
@@ -920,6 +940,8 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
 
     /// The items of a page that are not the writes of a profile named in
     /// `written_by` (the reverse flow's own items stay with their link).
+    /// With `relay_written_by` the items left out are relayed to the profile
+    /// that owns each, as its target's changes.
     async fn without_written_by(
         &self,
         spec: &RunSpec,
@@ -929,14 +951,28 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             return Ok(items);
         }
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let owned = self.ledger.targets_of(&spec.rules.written_by, &ids).await?;
-        if !owned.is_empty() {
-            tracing::debug!(profile = %spec.profile_id, items = owned.len(), "left to the profiles that wrote them");
+        let owners = self.ledger.owners_of(&spec.rules.written_by, &ids).await?;
+        if owners.is_empty() {
+            return Ok(items);
         }
-        Ok(items
-            .into_iter()
-            .filter(|i| !owned.contains(&i.id))
-            .collect())
+        tracing::debug!(profile = %spec.profile_id, items = owners.len(), "left to the profiles that wrote them");
+        let mut kept = Vec::with_capacity(items.len() - owners.len().min(items.len()));
+        let mut relays: BTreeMap<&str, Vec<Item>> = BTreeMap::new();
+        for item in items {
+            match owners.get(&item.id) {
+                None => kept.push(item),
+                // Relayed only when this source is read exactly as the owner
+                // reads its target (no extra source fields).
+                Some(owner) if spec.rules.relay_written_by && spec.source_read_scope.is_none() => {
+                    relays.entry(owner.as_str()).or_default().push(item)
+                }
+                Some(_) => {}
+            }
+        }
+        for (owner, items) in relays {
+            self.ledger.relay(owner, &items).await?;
+        }
+        Ok(kept)
     }
 
     /// With `back_through_mapper`, turns each write-back's body (the target

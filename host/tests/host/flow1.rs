@@ -286,13 +286,14 @@ async fn run(hub: &Arc<Hub>, kind: FlowKind) -> (u64, u64) {
 }
 
 /// Runs every flow profile of the resource that is enabled, in the order the scheduler
-/// would find them.
+/// queues them: the import, which reads the calendar and relays its changes to the
+/// appointments and service-calls profiles, first.
 async fn cycle(hub: &Arc<Hub>) {
     for kind in [
+        FlowKind::Import,
         FlowKind::Appointments,
         FlowKind::Todos,
         FlowKind::ServiceCalls,
-        FlowKind::Import,
     ] {
         let settings = syncbridge::engine::profiles::settings(hub.store(), &id(kind)).await;
         if settings.is_ok_and(|s| s.enabled) {
@@ -541,6 +542,8 @@ async fn only_date_and_time_changes_of_psa_appointments_flow_back(t: Transport) 
         },
     )
     .await;
+    // The import reads the calendar and relays the moved event to the appointments profile.
+    run(hub, FlowKind::Import).await;
     run(hub, FlowKind::Appointments).await;
     let row = w.sim.autotask().get("Appointments", appointment).unwrap();
     assert_eq!(
@@ -738,7 +741,8 @@ async fn a_refused_user_disables_only_that_resource(t: Transport) {
             assert!(w.sim.graph().deny_mailbox_access(GRAPH_TENANT, MAILBOX));
         }
     }
-    let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
+    // The import reads her calendar (the other calendar profiles take its relays).
+    let record = common::run_now(hub, &id(FlowKind::Import), RunMode::Run).await;
     assert!(common::outcome(record).is_err(), "the run fails");
     let r = assert_disabled_alone(hub).await;
     assert!(r.last_attempted_at.is_some(), "the attempt is recorded");
@@ -765,7 +769,7 @@ async fn a_server_that_is_down_opens_one_incident_until_it_works_again(t: Transp
         let record = runner
             .run_now(
                 syncbridge::runner::RunNow {
-                    profile: &id(FlowKind::Appointments),
+                    profile: &id(FlowKind::Import),
                     mode: RunMode::Run,
                     plan: None,
                     trigger: "manual",
@@ -775,7 +779,10 @@ async fn a_server_that_is_down_opens_one_incident_until_it_works_again(t: Transp
             .await
             .unwrap();
         let error = common::outcome(record).expect_err("the run fails");
-        assert!(error.contains("target"), "{error}");
+        assert!(
+            error.contains("source"),
+            "the calendar, its source: {error}"
+        );
     }
     // One mail for the incident, to the profile's list, with the cause; not one per run.
     let sent = outbox.sent();
@@ -794,7 +801,7 @@ async fn a_server_that_is_down_opens_one_incident_until_it_works_again(t: Transp
     let open = alerts::list(hub.store(), None, true).await.unwrap();
     assert_eq!(incidents(open), 1, "one incident for two failed runs");
     w.sim.clear_faults();
-    run(hub, FlowKind::Appointments).await;
+    run(hub, FlowKind::Import).await;
     let open = alerts::list(hub.store(), None, true).await.unwrap();
     assert_eq!(incidents(open), 0, "a run that works ends the incident");
 }
@@ -816,7 +823,7 @@ async fn a_user_without_an_exchange_online_mailbox_is_disabled_alone_on_graph() 
         .sim
         .graph()
         .update_user(GRAPH_TENANT, GRAPH_TESS, json!({"assignedLicenses": []})));
-    let record = common::run_now(hub, &id(FlowKind::Appointments), RunMode::Run).await;
+    let record = common::run_now(hub, &id(FlowKind::Import), RunMode::Run).await;
     let error = common::outcome(record).expect_err("the run fails");
     assert!(error.contains("MailboxNotEnabledForRESTAPI"), "{error}");
     assert_disabled_alone(hub).await;
@@ -973,6 +980,46 @@ async fn the_public_folder_holds_all_psa_contacts_on_ews() {
     assert_eq!(r.applied, 0, "nothing twice: {r:?}");
 }
 
+/// A resource's import (which reads the calendar and relays its changes) is queued before
+/// the profiles it relays to, so a time moved in Outlook flows back in the same cycle: when
+/// the resource is enabled, and by the scheduler at each interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relaying_import_is_queued_first() {
+    let w = world().await;
+    let hub = &w.t.hub;
+    setup(&w, Transport::Ews, |_| {}, None).await;
+    let runs = syncbridge::control::runs::Runs::new(hub.store().clone());
+    let queued_order = |mut queued: Vec<syncbridge::control::runs::RunRecord>| {
+        queued.sort_by_key(|r| r.requested_at);
+        queued
+            .into_iter()
+            .map(|r| r.profile_id)
+            .collect::<Vec<String>>()
+    };
+    let on_enable = queued_order(runs.list(Default::default()).await.unwrap());
+    assert_eq!(on_enable.len(), 4, "four kinds are on: {on_enable:?}");
+    assert_eq!(on_enable[0], id(FlowKind::Import), "{on_enable:?}");
+
+    // Claimed in that order; those runs done, the next pass of the scheduler an interval later.
+    let runner = syncbridge::runner::Runner::new(hub.clone(), "test", common::LEASE);
+    let mut claimed = Vec::new();
+    while let Some(run) = runs.claim_next("test", common::LEASE).await.unwrap() {
+        claimed.push(run.profile_id.clone());
+        runner
+            .execute(run, &syncbridge::runner::NoProgress)
+            .await
+            .unwrap();
+    }
+    assert_eq!(claimed, on_enable, "claimed in the order queued");
+    let later = syncbridge::store::now_ms() + 16 * 60 * 1000;
+    let pass = syncbridge::scheduler::enqueue_due(hub.store(), later)
+        .await
+        .unwrap();
+    let by_scheduler: Vec<String> = pass.runs.into_iter().map(|r| r.profile_id).collect();
+    assert_eq!(by_scheduler.len(), 4, "{by_scheduler:?}");
+    assert_eq!(by_scheduler[0], id(FlowKind::Import), "{by_scheduler:?}");
+}
+
 /// The transport plays no part in taking turns: EWS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_of_one_resource_take_turns() {
@@ -1084,9 +1131,25 @@ async fn a_cycle_with_nothing_changed_writes_nothing(t: Transport) {
         })
         .collect();
     assert!(writes.is_empty(), "nothing written: {writes:?}");
-    // EWS: one SyncFolderItems per profile that reads the mailbox (three on the calendar:
-    // appointments' and service calls' change feeds and the import), no GetItem, no write.
-    assert!(stats.count_matching("Exchange.asmx") <= 5, "{stats:?}");
+    // One round per folder: the import reads the calendar and relays what the appointments
+    // and service-calls profiles wrote to them; to-dos and contacts read their folders.
+    match t {
+        Transport::Ews => {
+            assert_eq!(
+                stats.operations.get("EWS SyncFolderItems"),
+                Some(&3),
+                "one SyncFolderItems per folder (calendar, tasks, contacts): {stats:?}"
+            );
+            assert_eq!(stats.count_matching("Exchange.asmx"), 3, "{stats:?}");
+        }
+        Transport::Graph => {
+            assert_eq!(
+                stats.count_matching("calendarView"),
+                1,
+                "one calendar delta round: {stats:?}"
+            );
+        }
+    }
     // Five profiles, each one round on each side: at most two requests per profile and
     // side-read, plus the PSA's zone lookup and the token.
     assert!(stats.total <= 24, "{stats:?}");

@@ -193,6 +193,11 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
         };
         let email = email.trim().to_ascii_lowercase();
         let effective = settings.effective(&s.sync);
+        let on = |kind: FlowKind| working && r.enabled && kind.on(&effective);
+        // The import reads the calendar and relays what the appointments and
+        // service-calls profiles wrote to them: the calendar is read once
+        // per cycle. Without the import each reads its own changes.
+        let relayed = on(FlowKind::Import);
         let rid = r.resource_id.as_str();
         let id = |kind: FlowKind| profile_id(&p.id, kind, Some(rid));
         let past = s.sync.past_days;
@@ -209,10 +214,13 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                         to_exchange.clone(),
                         exchange,
                         calendar.clone(),
-                        windowed(date_time_back(
-                            &["start", "end"],
-                            vec![id(FlowKind::Import)],
-                        )),
+                        FieldRules {
+                            feed_relayed: relayed,
+                            ..windowed(date_time_back(
+                                &["start", "end"],
+                                vec![id(FlowKind::Import)],
+                            ))
+                        },
                     ),
                     FlowKind::Import => (
                         exchange,
@@ -236,6 +244,7 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                             // The calendar is read through its window: an
                             // appointment that aged out is not deleted.
                             confirm_unseen: true,
+                            relay_written_by: true,
                             ..one_way()
                         },
                     ),
@@ -253,7 +262,10 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                         to_exchange.clone(),
                         exchange,
                         calendar.clone(),
-                        windowed(one_way()),
+                        FieldRules {
+                            feed_relayed: relayed,
+                            ..windowed(one_way())
+                        },
                     ),
                     FlowKind::Contacts => (
                         psa,
@@ -279,7 +291,7 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                 },
                 kind,
                 resource_id: Some(rid.to_owned()),
-                enabled: working && r.enabled && kind.on(&effective),
+                enabled: on(kind),
             });
         }
     }

@@ -1056,14 +1056,25 @@ async fn finish_save(
     })
 }
 
-/// Queues a run of each of `profiles` (one already queued or running is left as it is).
+/// Queues a run of each of `profiles` (one already queued or running is left as it is);
+/// profiles that relay target changes to others (`relay_written_by`) first, as the
+/// scheduler queues them.
 pub async fn queue_runs(
     hub: &Hub,
     profiles: &[String],
     trigger: &str,
 ) -> Result<Vec<RunRecord>, ExchangeError> {
-    let mut queued = Vec::new();
+    let mut ordered = Vec::with_capacity(profiles.len());
     for id in profiles {
+        let relays = engine_profiles::get(hub.store(), id)
+            .await?
+            .rules
+            .relay_written_by;
+        ordered.push((id, relays));
+    }
+    ordered.sort_by_key(|(_, relays)| !relays);
+    let mut queued = Vec::new();
+    for (id, _) in ordered {
         let settings = engine_profiles::settings(hub.store(), id).await?;
         let run = Runs::new(hub.store().clone())
             .enqueue(NewRun {

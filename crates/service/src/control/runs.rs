@@ -268,9 +268,15 @@ impl Runs {
             Some((o, d)) => (Some(o), Some(now + d.as_millis() as i64), Some(now)),
             None => (None, None, None),
         };
+        // Runs queued in the same millisecond keep the order they were
+        // queued in (claims go by `requested_at`): a run is requested after
+        // every run still queued.
         let result = sqlx::query(
             "INSERT INTO runs (id, profile_id, company_id, trigger_kind, mode, plan_id, status, requested_at, started_at, lease_owner, lease_until, attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7,
+                     (SELECT CASE WHEN MAX(requested_at) >= $8 THEN MAX(requested_at) + 1 ELSE $8 END
+                        FROM runs WHERE status = 'queued'),
+                     $9, $10, $11, $12)",
         )
         .bind(id)
         .bind(new.profile_id)
