@@ -135,6 +135,10 @@ impl Store {
                 };
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    // An embedded file does not drop connections: no liveness
+                    // ping (one more round trip to the connection's worker
+                    // thread) before every statement.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             for pragma in [
