@@ -23,8 +23,11 @@
 mod common;
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/setup.rs"]
+mod setup;
 
 use serde_json::json;
+use setup::{env_or, runtime};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use syncbridge::capability::http::HttpSettings;
@@ -59,13 +62,6 @@ const KINDS: [FlowKind; 4] = [
     FlowKind::Todos,
     FlowKind::ServiceCalls,
 ];
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn mailbox(m: usize) -> String {
     format!("tech{m}@msp.example")
@@ -461,18 +457,8 @@ fn main() {
     let latency_n = env_or("FLOW1_BENCH_LATENCY_MAILBOXES", 200) as usize;
     let latency_ms = env_or("FLOW1_BENCH_LATENCY_MS", 50);
     let concurrency = env_or("FLOW1_BENCH_CONCURRENCY", 8) as usize;
-    let host = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("flow1-host")
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(SIM_THREADS)
-        .enable_all()
-        .build()
-        .unwrap();
+    let host = runtime("flow1-host");
+    let sim_rt = runtime(SIM_THREADS);
     if n > 0 {
         scenario(&host, &sim_rt, n, None, concurrency);
     }

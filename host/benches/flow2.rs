@@ -16,8 +16,11 @@
 mod common;
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/setup.rs"]
+mod setup;
 
 use serde_json::{json, Value};
+use setup::{env_or, runtime};
 use std::time::{Duration, Instant};
 use syncbridge::control::runs::{RunMode, RunStatus};
 use syncbridge::engine::profiles::{self, Profile};
@@ -32,13 +35,6 @@ const CLIENT: &str = "44444444-4444-4444-8444-444444444444";
 const E3: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
 const COMPANY: i64 = 1;
 const SIM_THREADS: &str = "flow2-sim";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// CPU seconds of the whole process and of the simulator's threads.
 fn cpu_seconds() -> (f64, f64) {
@@ -254,18 +250,8 @@ fn main() {
     let latency_users = env_or("FLOW2_BENCH_LATENCY_USERS", 1_000) as usize;
     let latency_ms = env_or("FLOW2_BENCH_LATENCY_MS", 50);
     let page = env_or("FLOW2_BENCH_PAGE", 500) as u32;
-    let host = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("flow2-host")
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(SIM_THREADS)
-        .enable_all()
-        .build()
-        .unwrap();
+    let host = runtime("flow2-host");
+    let sim_rt = runtime(SIM_THREADS);
     scenario(&host, &sim_rt, users, None, page);
     if latency_users > 0 && latency_ms > 0 {
         scenario(

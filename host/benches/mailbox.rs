@@ -16,8 +16,11 @@
 mod common;
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/setup.rs"]
+mod setup;
 
 use serde_json::json;
+use setup::{env_or, runtime};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use syncbridge::hub::Hub;
@@ -27,13 +30,6 @@ use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
 const SIM_THREADS: &str = "mailbox-sim";
 const FOLDERS: [&str; 3] = ["calendar", "contacts", "tasks"];
 const TYPES: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// CPU seconds of the whole process and of the simulator's threads.
 fn cpu_seconds() -> (f64, f64) {
@@ -164,18 +160,8 @@ async fn cycle(
 fn main() {
     let n = env_or("MAILBOX_BENCH_MAILBOXES", 1_000) as usize;
     let concurrency = env_or("MAILBOX_BENCH_CONCURRENCY", 8) as usize;
-    let host = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("mailbox-host")
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(SIM_THREADS)
-        .enable_all()
-        .build()
-        .unwrap();
+    let host = runtime("mailbox-host");
+    let sim_rt = runtime(SIM_THREADS);
     let sim = sim_rt
         .block_on(Simulator::start(SimConfig {
             services: Services {
