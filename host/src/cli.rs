@@ -181,6 +181,14 @@ pub enum Command {
     /// synchronization settings, failure notifications) and their PSA resources.
     #[command(subcommand)]
     Exchange(ExchangeCommand),
+    /// Flow 3's email server profiles: how a Dynamics organization's mailboxes reach
+    /// Exchange (on premises or hybrid through EWS, Exchange Online through Graph).
+    #[command(subcommand, name = "email-profile")]
+    EmailProfile(EmailProfileCommand),
+    /// Flow 3's Dynamics organizations: default email processing, mailboxes,
+    /// approval and Test & Enable.
+    #[command(subcommand)]
+    Dynamics(DynamicsCommand),
     /// Run an Exchange profile's troubleshooting tree and name the cause and the fix.
     ///
     /// The steps, in order, stopping at the first that fails: 1 general settings and the
@@ -761,5 +769,161 @@ pub enum ExchangeCommand {
         /// Credential JSON, e.g. {"kind": "basic", "username": "...", "password": "..."}.
         #[arg(long, value_name = "FILE")]
         credential_file: PathBuf,
+    },
+}
+
+/// `email-profile` commands.
+#[derive(Debug, Subcommand)]
+pub enum EmailProfileCommand {
+    /// List email server profiles.
+    List,
+    /// Show a profile's settings (never a secret).
+    Show {
+        /// Profile id.
+        id: String,
+    },
+    /// Create a profile from a settings file.
+    ///
+    /// The file is the whole form as JSON: name, description, server_type
+    /// (exchange | exchange-hybrid | exchange-online), use_autodiscover with
+    /// autodiscover_domains, or incoming_location and outgoing_location (EWS URLs;
+    /// Exchange Online: the Graph root, default https://graph.microsoft.com/v1.0),
+    /// incoming {credentials: user-or-queue | profile, username, protocol:
+    /// auto-detect | basic | oauth}, same_settings_for_outgoing (default true) or
+    /// outgoing {...}, tenant and token_url (Exchange Online), process_email_from
+    /// (RFC 3339), min_polling_minutes (default 5), max_concurrent_connections
+    /// (default 10), move_failed_to_undeliverable, allow_credentials_over_http,
+    /// allow_private_network. Anonymous and integrated authentication are refused.
+    #[command(
+        after_help = "Example settings:\n  {\"name\": \"Contoso Exchange\", \"server_type\": \"exchange\",\n   \"incoming_location\": \"https://mail.contoso.com/EWS/Exchange.asmx\",\n   \"outgoing_location\": \"https://mail.contoso.com/EWS/Exchange.asmx\",\n   \"incoming\": {\"credentials\": \"profile\", \"username\": \"CONTOSO\\\\crmsync\"}}"
+    )]
+    Add {
+        /// Profile id (letters, digits, '-', '_').
+        id: String,
+        /// The settings JSON.
+        #[arg(long, value_name = "FILE")]
+        settings_file: PathBuf,
+        /// A file holding the password of incoming.username (Exchange Online: the client
+        /// secret); needed with the profile's credentials.
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+        /// A file holding the password of outgoing.username when outgoing has its own account.
+        #[arg(long, value_name = "FILE")]
+        outgoing_secret_file: Option<PathBuf>,
+        /// The customer company that owns the profile.
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Replace a profile's settings (the whole form).
+    Update {
+        /// Profile id.
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        settings_file: PathBuf,
+        /// Enter the secret again (needed when a location or the account changes).
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        outgoing_secret_file: Option<PathBuf>,
+    },
+    /// Remove a profile and its connection (refused while mailboxes name it).
+    Remove {
+        /// Profile id.
+        id: String,
+    },
+    /// Enter a mailbox's own credentials (a user-or-queue profile); sealed, never shown.
+    Credential {
+        /// Profile id.
+        id: String,
+        /// The mailbox's e-mail address.
+        address: String,
+        /// The mailbox's user name.
+        #[arg(long)]
+        username: String,
+        /// A file holding the mailbox's password.
+        #[arg(long, value_name = "FILE")]
+        secret_file: PathBuf,
+    },
+    /// Test & Enable every mailbox of the profile (in the background; --wait runs it here).
+    Test {
+        /// Profile id.
+        id: String,
+        /// Run the tests now and print the outcome instead of leaving them to `serve`.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// `dynamics` commands. ORG is the connection of the `dynamics` plugin.
+#[derive(Debug, Subcommand)]
+pub enum DynamicsCommand {
+    /// Show or set the organization's default email processing ("Email Configuration Settings").
+    Defaults {
+        /// The organization's connection id.
+        org: String,
+        /// The default email server profile.
+        #[arg(long)]
+        server_profile: Option<String>,
+        /// Incoming email: server-side-sync | none.
+        #[arg(long, value_parser = ["server-side-sync", "none"])]
+        incoming: Option<String>,
+        /// Outgoing email: server-side-sync | none.
+        #[arg(long, value_parser = ["server-side-sync", "none"])]
+        outgoing: Option<String>,
+        /// Appointments, contacts and tasks: server-side-sync | none.
+        #[arg(long, value_parser = ["server-side-sync", "none"])]
+        act: Option<String>,
+        /// Process email only for approved mailboxes: true | false.
+        #[arg(long)]
+        require_approval: Option<bool>,
+    },
+    /// Read the organization's active mailboxes from Dynamics.
+    Refresh {
+        /// The organization's connection id.
+        org: String,
+    },
+    /// List the organization's mailboxes with their profile, approval and test statuses.
+    Mailboxes {
+        /// The organization's connection id.
+        org: String,
+    },
+    /// Apply the organization's default email settings to mailboxes, then Test & Enable them.
+    ApplyDefaults {
+        /// Mailbox ids (`<org>:<address>`).
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Do not test and enable them afterwards.
+        #[arg(long)]
+        no_test: bool,
+    },
+    /// Set the profile and delivery methods of many mailboxes (all or nothing).
+    Edit {
+        /// Mailbox ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        server_profile: Option<String>,
+        #[arg(long, value_parser = ["server-side-sync", "none"])]
+        incoming: Option<String>,
+        #[arg(long, value_parser = ["server-side-sync", "none"])]
+        outgoing: Option<String>,
+        #[arg(long, value_parser = ["server-side-sync", "none"])]
+        act: Option<String>,
+    },
+    /// Approve email for mailboxes (required before processing, unless the organization
+    /// turned the requirement off).
+    Approve {
+        /// Mailbox ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Test & Enable mailboxes (in the background; --wait runs the tests here).
+    TestEnable {
+        /// Mailbox ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Run the tests now and print the outcome.
+        #[arg(long)]
+        wait: bool,
     },
 }

@@ -389,7 +389,7 @@ pub fn print_quarantine(items: &[crate::control::quarantine::QuarantinedItem]) {
 /// Lists alerts, open ones only unless `all`.
 pub async fn print_alerts(hub: &Hub, all: bool) -> Result<()> {
     let mut t = table(["ALERT", "SEVERITY", "CODE", "AT", "MESSAGE"]);
-    for a in crate::control::alerts::list(hub.store(), None, all).await? {
+    for a in crate::control::alerts::list(hub.store(), None, None, all).await? {
         let code = match a.resolved_at {
             Some(_) => format!("{} (resolved)", a.code),
             None => a.code.clone(),

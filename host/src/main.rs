@@ -1,6 +1,7 @@
 //! `syncbridge`: the command-line entry point.
 
 mod diagnose_cmd;
+mod dynamics_cmd;
 mod exchange_cmd;
 
 use anyhow::{bail, Context, Result};
@@ -189,6 +190,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Company(cmd) => company_command(&hub, cmd).await?,
         Command::Mailbox(cmd) => mailbox_command(&hub, cmd).await?,
         Command::Exchange(cmd) => exchange_cmd::run(&hub, cmd, &cli.global.ca_certs).await?,
+        Command::EmailProfile(cmd) => dynamics_cmd::run_profile(&hub, cmd).await?,
+        Command::Dynamics(cmd) => dynamics_cmd::run(&hub, cmd).await?,
         Command::Diagnose {
             profile,
             resource,

@@ -20,6 +20,8 @@ pub struct AlertOut {
     pub connection_id: Option<String>,
     pub profile_id: Option<String>,
     pub run_id: Option<String>,
+    /// The mailbox whose owner the alert is for.
+    pub mailbox_id: Option<String>,
     /// error | warning | info
     pub severity: String,
     /// Stable code, e.g. `connection_auth_failed`, `plan_held`, `run_failed`.
@@ -37,6 +39,7 @@ impl From<Alert> for AlertOut {
             connection_id: a.connection_id,
             profile_id: a.profile_id,
             run_id: a.run_id,
+            mailbox_id: a.mailbox_id,
             severity: a.severity,
             code: a.code,
             message: a.message,
@@ -53,6 +56,9 @@ pub struct AlertsQuery {
     /// Include resolved alerts.
     #[serde(default)]
     pub all: bool,
+    /// Only the alerts for the owner of this mailbox (its alerts wall).
+    #[serde(default)]
+    pub mailbox: Option<String>,
 }
 
 #[utoipa::path(get, path = "/alerts", tag = "alerts",
@@ -63,7 +69,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<AlertsQuery>,
 ) -> ApiResult<Json<Items<AlertOut>>> {
-    let list = alerts::list(hub.store(), caller.company(), q.all).await?;
+    let list = alerts::list(hub.store(), caller.company(), q.mailbox.as_deref(), q.all).await?;
     Ok(Json(
         list.into_iter()
             .map(AlertOut::from)

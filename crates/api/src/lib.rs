@@ -12,6 +12,7 @@ pub mod auth;
 pub mod companies;
 pub mod conflicts;
 pub mod connections;
+pub mod dynamics;
 pub mod error;
 pub mod exchange;
 pub mod exchange_diagnose;
@@ -125,6 +126,41 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route(
             "/exchange-profiles/{id}/diagnose",
             post(exchange_diagnose::diagnose),
+        )
+        .route(
+            "/email-server-profiles",
+            get(dynamics::list_profiles).post(dynamics::create_profile),
+        )
+        .route(
+            "/email-server-profiles/{id}",
+            get(dynamics::show_profile)
+                .put(dynamics::update_profile)
+                .delete(dynamics::remove_profile),
+        )
+        .route(
+            "/email-server-profiles/{id}/mailbox-credentials",
+            axum::routing::put(dynamics::put_mailbox_credential),
+        )
+        .route(
+            "/email-server-profiles/{id}/test",
+            post(dynamics::test_profile),
+        )
+        .route(
+            "/dynamics/{org}/email-settings",
+            get(dynamics::show_defaults).put(dynamics::put_defaults),
+        )
+        .route("/dynamics/{org}/mailboxes/refresh", post(dynamics::refresh))
+        .route("/dynamics/{org}/mailboxes", get(dynamics::list_mailboxes))
+        .route("/dynamics/mailboxes/{id}", get(dynamics::show_mailbox))
+        .route(
+            "/dynamics/mailboxes/apply-defaults",
+            post(dynamics::apply_defaults),
+        )
+        .route("/dynamics/mailboxes/edit", post(dynamics::edit))
+        .route("/dynamics/mailboxes/approve", post(dynamics::approve))
+        .route(
+            "/dynamics/mailboxes/test-and-enable",
+            post(dynamics::test_and_enable),
         )
         .route("/profiles", get(profiles::list).post(profiles::create))
         .route(

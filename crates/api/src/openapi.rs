@@ -2,8 +2,8 @@
 //! annotations and served at `GET /api/v1/openapi.json` without a token.
 
 use super::{
-    alerts, companies, conflicts, connections, exchange, exchange_diagnose, mailboxes, plans,
-    plugins, profiles, quarantine, runs,
+    alerts, companies, conflicts, connections, dynamics, exchange, exchange_diagnose, mailboxes,
+    plans, plugins, profiles, quarantine, runs,
 };
 use axum::Json;
 use std::sync::OnceLock;
@@ -34,6 +34,11 @@ pub const PREFIX: &str = "/api/v1";
         exchange::list_resources, exchange::discover, exchange::enable, exchange::disable,
         exchange::put_resource_settings, exchange::put_resource_credential,
         exchange_diagnose::diagnose,
+        dynamics::list_profiles, dynamics::create_profile, dynamics::show_profile,
+        dynamics::update_profile, dynamics::remove_profile, dynamics::put_mailbox_credential,
+        dynamics::test_profile, dynamics::show_defaults, dynamics::put_defaults, dynamics::refresh,
+        dynamics::list_mailboxes, dynamics::show_mailbox, dynamics::apply_defaults, dynamics::edit,
+        dynamics::approve, dynamics::test_and_enable,
         profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
         profiles::run, profiles::dry_run, profiles::preview, profiles::enable, profiles::disable, profiles::explain,
         plans::list, plans::show, plans::preview, plans::apply, plans::discard,
@@ -50,6 +55,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "connections", description = "Configured connector instances with write-only credentials"),
         (name = "mailboxes", description = "Mailboxes of connections: discover, approve, enable, per-mailbox settings"),
         (name = "exchange", description = "Flow 1's Exchange server profiles: server, synchronization account, synchronization settings, resources"),
+        (name = "dynamics", description = "Flow 3: email server profiles, a Dynamics organization's email settings, its mailboxes and their Test & Enable"),
         (name = "profiles", description = "Source → mapper → target, with schedule; run, dry run, explain"),
         (name = "plans", description = "Stored plans of dry runs and held runs"),
         (name = "runs", description = "Queued, running and finished runs"),

@@ -118,6 +118,11 @@ impl Runner {
         self
     }
 
+    /// The hub the runner works with.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
     /// The name this process holds leases under.
     pub fn owner(&self) -> &str {
         &self.owner
@@ -259,6 +264,7 @@ impl Runner {
                     connection_id: ended.stopped.as_deref(),
                     profile_id: Some(&run.profile_id),
                     run_id: Some(&run.id),
+                    mailbox_id: None,
                     severity,
                     code,
                     message: &message,

@@ -7,6 +7,7 @@
 //! when its lease expires.
 
 use crate::control::companies::{self, Company};
+use crate::control::dynamics_mailboxes;
 use crate::control::runs::{NewRun, RunMode, RunRecord, Runs, RunsError};
 use crate::runner::{NoProgress, Runner};
 use jiff::tz::{AmbiguousOffset, TimeZone};
@@ -261,7 +262,11 @@ fn report_skipped(skipped: &[BadSchedule], reported: &mut HashMap<String, String
     }
 }
 
-/// Queues runs when due and executes claimed runs until `shutdown` resolves.
+/// Most mailbox tests one scheduler tick starts.
+pub const MAILBOX_TESTS_PER_TICK: i64 = 500;
+
+/// Queues runs when due and executes claimed runs, and runs due mailbox
+/// tests, until `shutdown` resolves.
 pub async fn run(
     runner: Arc<Runner>,
     store: Store,
@@ -274,6 +279,7 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut reported = HashMap::new();
+    let mut mailbox_tests: Option<tokio::task::JoinHandle<()>> = None;
     tracing::info!(
         owner = runner.owner(),
         workers = config.workers,
@@ -287,6 +293,17 @@ pub async fn run(
         match enqueue_due(&store, now_ms()).await {
             Ok(done) => report_skipped(&done.skipped, &mut reported),
             Err(e) => tracing::error!(error = %e, "cannot check schedules"),
+        }
+        // Flow 3's Test & Enable runs in the background, apart from the runs.
+        if mailbox_tests.as_ref().is_none_or(|t| t.is_finished()) {
+            let hub = runner.hub().clone();
+            mailbox_tests = Some(tokio::spawn(async move {
+                match dynamics_mailboxes::run_due(&hub, now_ms(), MAILBOX_TESTS_PER_TICK).await {
+                    Ok(done) if done.tested > 0 => tracing::info!(?done, "mailbox tests"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot run mailbox tests"),
+                }
+            }));
         }
         // Claim as many runs as there are free workers.
         while let Ok(permit) = slots.clone().try_acquire_owned() {

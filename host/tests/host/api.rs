@@ -1775,6 +1775,25 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "put",
         ),
         ("/api/v1/exchange-profiles/{id}/diagnose", "post"),
+        ("/api/v1/email-server-profiles", "get"),
+        ("/api/v1/email-server-profiles", "post"),
+        ("/api/v1/email-server-profiles/{id}", "get"),
+        ("/api/v1/email-server-profiles/{id}", "put"),
+        ("/api/v1/email-server-profiles/{id}", "delete"),
+        (
+            "/api/v1/email-server-profiles/{id}/mailbox-credentials",
+            "put",
+        ),
+        ("/api/v1/email-server-profiles/{id}/test", "post"),
+        ("/api/v1/dynamics/{org}/email-settings", "get"),
+        ("/api/v1/dynamics/{org}/email-settings", "put"),
+        ("/api/v1/dynamics/{org}/mailboxes/refresh", "post"),
+        ("/api/v1/dynamics/{org}/mailboxes", "get"),
+        ("/api/v1/dynamics/mailboxes/{id}", "get"),
+        ("/api/v1/dynamics/mailboxes/apply-defaults", "post"),
+        ("/api/v1/dynamics/mailboxes/edit", "post"),
+        ("/api/v1/dynamics/mailboxes/approve", "post"),
+        ("/api/v1/dynamics/mailboxes/test-and-enable", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1782,7 +1801,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 47, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 59, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");

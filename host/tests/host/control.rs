@@ -477,7 +477,7 @@ async fn brakes_park_the_plan_until_it_is_approved_and_mail_both() {
             .all(|r| r["isActive"] == 1 || r["isActive"] == true),
         "nothing deactivated yet"
     );
-    let open = alerts::list(hub.store(), Some("contoso"), false)
+    let open = alerts::list(hub.store(), Some("contoso"), None, false)
         .await
         .unwrap();
     assert!(
@@ -525,7 +525,7 @@ async fn an_auth_error_stops_the_connection_until_a_test_passes() {
         .await
         .unwrap()
         .is_some());
-    let open = alerts::list(hub.store(), Some("contoso"), false)
+    let open = alerts::list(hub.store(), Some("contoso"), None, false)
         .await
         .unwrap();
     let alert = open

@@ -750,7 +750,10 @@ async fn resources_are_listed_enabled_limited_by_the_profile_and_disabled_alone_
             .enabled
     );
     assert_eq!(
-        alerts::list(hub.store(), None, false).await.unwrap().len(),
+        alerts::list(hub.store(), None, None, false)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     // Enabling it again works and keeps its settings.

@@ -798,11 +798,11 @@ async fn a_server_that_is_down_opens_one_incident_until_it_works_again(t: Transp
             .filter(|a| a.code == "exchange_profile_failed" && a.resolved_at.is_none())
             .count()
     };
-    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    let open = alerts::list(hub.store(), None, None, true).await.unwrap();
     assert_eq!(incidents(open), 1, "one incident for two failed runs");
     w.sim.clear_faults();
     run(hub, FlowKind::Import).await;
-    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    let open = alerts::list(hub.store(), None, None, true).await.unwrap();
     assert_eq!(incidents(open), 0, "a run that works ends the incident");
 }
 
@@ -1168,7 +1168,7 @@ async fn assert_disabled_alone(hub: &Arc<Hub>) -> resources::Resource {
             .is_none(),
         "the profile's connection goes on for the other resources"
     );
-    let open = alerts::list(hub.store(), None, true).await.unwrap();
+    let open = alerts::list(hub.store(), None, None, true).await.unwrap();
     assert!(
         open.iter()
             .any(|a| a.code == "exchange_resource_auth_failed"),

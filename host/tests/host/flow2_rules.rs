@@ -860,7 +860,7 @@ async fn failed_items_make_the_run_partial_and_three_in_a_row_raise_an_alert() {
         ))
         .unwrap();
     let failing_alerts = || async {
-        alerts::list(env.t.hub.store(), None, false)
+        alerts::list(env.t.hub.store(), None, None, false)
             .await
             .unwrap()
             .into_iter()

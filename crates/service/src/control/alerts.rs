@@ -13,6 +13,8 @@ pub struct Alert {
     pub connection_id: Option<String>,
     pub profile_id: Option<String>,
     pub run_id: Option<String>,
+    /// The mailbox whose owner the alert is for (its alerts wall).
+    pub mailbox_id: Option<String>,
     /// error | warning | info
     pub severity: String,
     /// Stable code, e.g. `connection_auth_failed`, `plan_held`, `run_failed`.
@@ -29,6 +31,7 @@ pub struct NewAlert<'a> {
     pub connection_id: Option<&'a str>,
     pub profile_id: Option<&'a str>,
     pub run_id: Option<&'a str>,
+    pub mailbox_id: Option<&'a str>,
     pub severity: &'a str,
     pub code: &'a str,
     pub message: &'a str,
@@ -39,14 +42,15 @@ pub async fn raise(store: &Store, a: NewAlert<'_>) -> Result<Alert, StoreError> 
     let id = new_id("alert");
     let at = now_ms();
     sqlx::query(
-        "INSERT INTO alerts (id, company_id, connection_id, profile_id, run_id, severity, code, message, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO alerts (id, company_id, connection_id, profile_id, run_id, mailbox_id, severity, code, message, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(a.company_id)
     .bind(a.connection_id)
     .bind(a.profile_id)
     .bind(a.run_id)
+    .bind(a.mailbox_id)
     .bind(a.severity)
     .bind(a.code)
     .bind(a.message)
@@ -60,6 +64,7 @@ pub async fn raise(store: &Store, a: NewAlert<'_>) -> Result<Alert, StoreError> 
         connection_id: owned(a.connection_id),
         profile_id: owned(a.profile_id),
         run_id: owned(a.run_id),
+        mailbox_id: owned(a.mailbox_id),
         severity: a.severity.to_owned(),
         code: a.code.to_owned(),
         message: a.message.to_owned(),
@@ -68,17 +73,21 @@ pub async fn raise(store: &Store, a: NewAlert<'_>) -> Result<Alert, StoreError> 
     })
 }
 
-/// Alerts, newest first; open ones only unless `all`.
+/// Alerts, newest first; open ones only unless `all`; only those of one
+/// mailbox's owner when `mailbox` is given.
 pub async fn list(
     store: &Store,
     company: Option<&str>,
+    mailbox: Option<&str>,
     all: bool,
 ) -> Result<Vec<Alert>, StoreError> {
     Ok(sqlx::query_as::<_, Alert>(
-        "SELECT * FROM alerts WHERE ($1 IS NULL OR company_id = $1) AND ($2 = 1 OR resolved_at IS NULL)
+        "SELECT * FROM alerts WHERE ($1 IS NULL OR company_id = $1) AND ($2 IS NULL OR mailbox_id = $2)
+         AND ($3 = 1 OR resolved_at IS NULL)
          ORDER BY at DESC LIMIT 500",
     )
     .bind(company)
+    .bind(mailbox)
     .bind(i64::from(all))
     .fetch_all(store.pool())
     .await?)

@@ -1,5 +1,5 @@
 //! The control plane: the services the REST API and the CLI share
-//! (companies, connections, profiles, mailboxes, flow 1's Exchange profiles and their resources, plans and their approval,
+//! (companies, connections, profiles, mailboxes, flow 1's Exchange profiles and their resources, flow 3's email server profiles and Dynamics mailboxes, plans and their approval,
 //! quarantine, tokens) and the records of runs, their leases and alerts.
 //!
 //! What runs a profile lives in `runner` and `engine`, what decides when in
@@ -11,6 +11,8 @@ pub mod approval;
 pub mod companies;
 pub mod conflicts;
 pub mod connections;
+pub mod dynamics_mailboxes;
+pub mod email_server_profiles;
 pub mod exchange_diagnose;
 pub mod exchange_flow;
 pub mod exchange_notify;

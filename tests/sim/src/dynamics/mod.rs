@@ -483,6 +483,11 @@ async fn handle_request(store: Arc<Store>, req: Request) -> Response {
                 r.iter()
                     .position(|x| x[table.key].as_str() == Some(id.as_str()))
             }) else {
+                // A PATCH without `If-Match` is an upsert: Dataverse creates the row with the key
+                // of the URL. `If-Match: *` (or an etag) makes it an update of an existing row.
+                if method == "PATCH" && header(&h, "if-match").is_none() {
+                    return upsert_create(&mut d, table, &base, &id, &body, &h, select.as_deref());
+                }
                 return error(
                     StatusCode::NOT_FOUND,
                     "0x80040217",
@@ -514,6 +519,14 @@ async fn handle_request(store: Arc<Store>, req: Request) -> Response {
                 }
                 "PATCH" => {
                     let current = d.rows[table.set][pos].clone();
+                    // `If-None-Match: *` makes an upsert create-only.
+                    if header(&h, "if-none-match") == Some("*") {
+                        return error(
+                            StatusCode::PRECONDITION_FAILED,
+                            "0x80040237",
+                            "A record with matching key values already exists.",
+                        );
+                    }
                     if let Some(etag) = header(&h, "if-match") {
                         if etag != "*" && etag != format!("W/\"{}\"", current["versionnumber"]) {
                             return error(StatusCode::PRECONDITION_FAILED, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided.");
@@ -564,6 +577,42 @@ async fn handle_request(store: Arc<Store>, req: Request) -> Response {
             "0x80060888",
             "The requested method is not supported.",
         ),
+    }
+}
+
+/// The create half of an upsert (`PATCH set(id)` of a row that does not exist): the row is
+/// created with the URL's key; 204 with `OData-EntityId`, or 201 with the row on
+/// `Prefer: return=representation`.
+fn upsert_create(
+    d: &mut DynamicsState,
+    table: &Table,
+    base: &str,
+    id: &str,
+    body: &Value,
+    h: &HeaderMap,
+    select: Option<&[String]>,
+) -> Response {
+    let mut given = match body {
+        Value::Object(o) => o.clone(),
+        _ => Map::new(),
+    };
+    given.insert(table.key.into(), json!(id));
+    match d.insert(table.set, &Value::Object(given)) {
+        Ok(row) => {
+            let mut r = if prefer(h, "return").as_deref() == Some("representation") {
+                let formatted = prefer(h, "odata.include-annotations").is_some();
+                let mut v = with_annotations(table, &row, select, formatted);
+                v["@odata.context"] = json!(format!("{base}/$metadata#{}/$entity", table.set));
+                json_response(StatusCode::CREATED, &v)
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            };
+            if let Ok(v) = HeaderValue::from_str(&format!("{base}/{}({id})", table.set)) {
+                r.headers_mut().insert("OData-EntityId", v);
+            }
+            r
+        }
+        Err((st, code, msg)) => error(st, &code, &msg),
     }
 }
 
@@ -753,3 +802,6 @@ pub fn run_mailbox_test(store: &Store, mailbox_id: &str) {
     row["versionnumber"] = json!(v);
     row["modifiedon"] = json!(now);
 }
+
+#[cfg(test)]
+mod tests;
