@@ -917,6 +917,18 @@ pub enum DynamicsCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Diagnose a mailbox Exchange refuses (KB 3212785, 401 Unauthorized): which of the five
+    /// causes applies (1 the Dynamics address is not the Exchange mailbox's, 2 a hybrid
+    /// profile for an Exchange Online mailbox, 3 no Exchange Online licence, 4 different
+    /// tenants, 5 Basic authentication off for EWS), from the evidence the profile's connector
+    /// gathers, with the article's resolution. Exits 1 when a cause applies.
+    Diagnose {
+        /// Mailbox id.
+        id: String,
+        /// Print the diagnosis as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Test & Enable mailboxes (in the background; --wait runs the tests here).
     TestEnable {
         /// Mailbox ids.

@@ -343,6 +343,34 @@ pub async fn run(hub: &Arc<Hub>, cmd: DynamicsCommand) -> Result<()> {
             let list = mailboxes::approve_many(hub, Actor::Msp, &ids).await?;
             outln!("approved email for {} mailbox(es)", list.len());
         }
+        DynamicsCommand::Diagnose { id, json } => {
+            let d = mailboxes::diagnose(hub, Actor::Msp, &id).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                outln!(
+                    "mailbox {} ({}), profile {}",
+                    d.mailbox_id,
+                    d.address,
+                    d.profile.as_deref().unwrap_or("-")
+                );
+                for e in &d.evidence {
+                    outln!(
+                        "  {:<8} {:<40} {}",
+                        e.outcome,
+                        e.check,
+                        e.detail.as_deref().unwrap_or("")
+                    );
+                }
+                outln!("{}", d.summary);
+                if let Some(r) = &d.resolution {
+                    outln!("resolution: {r}");
+                }
+            }
+            if d.cause.is_some() {
+                std::process::exit(1);
+            }
+        }
         DynamicsCommand::TestEnable { ids, wait } => {
             mailboxes::test_and_enable(hub, Actor::Msp, &ids).await?;
             outln!("scheduled Test & Enable of {} mailbox(es)", ids.len());

@@ -13,6 +13,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use syncbridge_secrets::SecretString;
+use syncbridge_service::control::dynamics_diagnose::Diagnosis;
 use syncbridge_service::control::dynamics_mailboxes::{
     self as mailboxes, DynamicsError, DynamicsMailbox, MailboxEdit, MailboxTest,
     ProcessingDefaults, Refreshed,
@@ -516,6 +517,22 @@ pub async fn test_and_enable(
     caller.require(Role::Admin)?;
     let list = mailboxes::test_and_enable(&hub, caller.actor(), &b.ids).await?;
     Ok((StatusCode::ACCEPTED, shown(list)))
+}
+
+#[utoipa::path(post, path = "/dynamics/mailboxes/{id}/diagnose", tag = "dynamics",
+    params(("id" = String, Path, description = "Mailbox id (`<organization>:<address>`)")),
+    responses(
+        (status = 200, description = "KB 3212785's diagnosis: the evidence gathered through the profile's connector, the cause that applies (1 to 5) and its resolution", body = Diagnosis),
+        (status = 400, description = "The mailbox has no email server profile, or is not a Dynamics organization's", body = ErrorBody),
+        (status = 404, description = "No such mailbox (or its profile) in the token's scope", body = ErrorBody),
+    ))]
+pub async fn diagnose(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Diagnosis>> {
+    caller.require(Role::Operator)?;
+    Ok(Json(mailboxes::diagnose(&hub, caller.actor(), &id).await?))
 }
 
 #[cfg(test)]

@@ -27,6 +27,11 @@ const ORG: &str = "contoso-crm";
 const ANN: &str = "11111111-0000-4000-8000-000000000001";
 const BOB: &str = "11111111-0000-4000-8000-000000000002";
 const CY: &str = "11111111-0000-4000-8000-000000000003";
+const DEE: &str = "11111111-0000-4000-8000-000000000004";
+const TENANT: &str = "33333333-3333-4333-8333-333333333333";
+const APP_ID: &str = "22222222-2222-4222-8222-222222222222";
+const APP_SECRET: &str = "App-S3cret-never-shown";
+const SKU: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
 
 fn seed() -> Seed {
     let mailbox = |id: &str, name: &str, address: Option<&str>, approval: i64| {
@@ -43,6 +48,15 @@ fn seed() -> Seed {
             {"email": "bob@contoso.com", "password": "bob-pw", "displayName": "Bob Baker"},
             {"email": "cy@contoso.com", "password": "cy-pw", "displayName": "Cy Cole"}
         ]},
+        "graph": {"tenants": [{
+            "id": TENANT, "domain": "contoso.com",
+            "apps": [{"client_id": APP_ID, "client_secret": APP_SECRET}],
+            "subscribedSkus": [{"skuId": SKU, "skuPartNumber": "ENTERPRISEPACK"}],
+            "users": [
+                {"id": "u-ann", "userPrincipalName": "ann@contoso.com", "mail": "ann@contoso.com",
+                 "assignedLicenses": [{"skuId": SKU, "disabledPlans": []}]}
+            ]
+        }]},
         "dynamics": {
             "tokens": [TOKEN],
             "rows": {"mailboxes": [
@@ -322,12 +336,16 @@ async fn apply_default_settings_then_test_and_enable_fills_every_status_and_writ
     assert_eq!(row["outgoingemailstatus"], json!(1));
     assert_eq!(row["actstatus"], json!(1));
     assert!(row["testmailboxaccesscompletedon"].is_string(), "{row}");
-    // The owner's alert on success.
-    let wall = alerts::list(w.hub.store(), None, Some(&ann), false)
+    // The owner's alert on success: on the mailbox's wall, not open for an operator.
+    let wall = alerts::list(w.hub.store(), None, Some(&ann), true)
         .await
         .unwrap();
     assert_eq!(wall.len(), 1);
     assert_eq!(wall[0].code, "mailbox_test_succeeded");
+    assert!(alerts::list(w.hub.store(), None, Some(&ann), false)
+        .await
+        .unwrap()
+        .is_empty());
     // Nothing is due any more.
     assert_eq!(run_tests(&w.hub).await.tested, 0);
 }
@@ -366,6 +384,13 @@ async fn an_unapproved_mailbox_fails_its_test_until_email_is_approved() {
             .unwrap()
             .mailbox
             .enabled
+    );
+    assert!(
+        alerts::list(w.hub.store(), None, Some(&bob), false)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the failure is over once a test passes"
     );
     // With approval not required, an unapproved mailbox is tested as any other.
     let cy = id("cy@contoso.com");
@@ -755,7 +780,7 @@ async fn the_rest_api_configures_and_tests_an_organizations_mailboxes() {
         &base,
         t,
         Method::GET,
-        &format!("/alerts?mailbox={}", id("bob@contoso.com")),
+        &format!("/alerts?all=true&mailbox={}", id("bob@contoso.com")),
         None,
     )
     .await;
@@ -770,6 +795,17 @@ async fn the_rest_api_configures_and_tests_an_organizations_mailboxes() {
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["scheduled"], ids);
+    let (status, body) = call(
+        &base,
+        t,
+        Method::POST,
+        &format!("/dynamics/mailboxes/{}/diagnose", id("ann@contoso.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cause"], Value::Null, "{body}");
+    assert!(body["evidence"].as_array().unwrap().len() >= 3, "{body}");
     let (status, body) = call(
         &base,
         t,
@@ -867,6 +903,152 @@ async fn the_cli_saves_a_profile_and_tests_mailboxes_with_wait() {
     assert!(out.contains("1 succeeded"), "{out}");
     assert!(out.contains("Success"), "{out}");
     assert_eq!(dataverse_row(&w.sim, ANN)["incomingemailstatus"], json!(1));
+    let (ok, out) = sb(&["dynamics", "diagnose", &ann]);
+    assert!(ok && out.contains("every check passed"), "{out}");
     let (ok, out) = sb(&["email-profile", "--help"]);
     assert!(ok && out.contains("Test & Enable"), "{out}");
+}
+
+/// An Exchange Online profile: the app registration's client credentials, the simulator's
+/// Graph root and token endpoint for the tenant.
+async fn online_profile(w: &World, id: &str) {
+    common::install(&w.hub, "graph").await;
+    let settings: EmailServerSettings = serde_json::from_value(json!({
+        "name": "Exchange Online", "server_type": "exchange-online",
+        "incoming_location": w.sim.graph_url(),
+        "incoming": {"credentials": "profile", "username": APP_ID, "protocol": "oauth"},
+        "tenant": TENANT, "token_url": w.sim.token_url(TENANT),
+        "allow_credentials_over_http": true, "allow_private_network": true
+    }))
+    .unwrap();
+    profiles::create(
+        &w.hub,
+        Actor::Msp,
+        id,
+        None,
+        settings,
+        ProfileSecrets {
+            incoming: Some(SecretString::new(APP_SECRET)),
+            outgoing: None,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn use_profile(w: &World, mailbox: &str, profile: &str) {
+    mailboxes::edit_many(
+        &w.hub,
+        Actor::Msp,
+        &[mailbox.to_owned()],
+        &MailboxEdit {
+            server_profile: Some(profile.into()),
+            incoming: Some(Delivery::ServerSideSync),
+            outgoing: Some(Delivery::ServerSideSync),
+            act: Some(Delivery::ServerSideSync),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn cause_of(w: &World, mailbox: &str, scenarios: Scenarios) -> Option<u8> {
+    w.sim.set_scenarios(scenarios);
+    let d = mailboxes::diagnose(&w.hub, Actor::Msp, mailbox)
+        .await
+        .unwrap();
+    w.sim.set_scenarios(Scenarios::default());
+    if let Some(n) = d.cause_number {
+        assert!(d.resolution.is_some(), "a cause comes with its resolution");
+        assert!(
+            d.evidence.iter().any(|e| e.outcome == "failed"),
+            "a cause rests on a failed check: {d:?}"
+        );
+        assert!(d.summary.contains(&format!("cause {n}")), "{}", d.summary);
+    }
+    d.cause_number
+}
+
+#[tokio::test]
+async fn the_401_diagnosis_names_each_of_the_five_causes_from_its_evidence() {
+    let w = configured().await;
+    // Dee's mailbox was moved to Exchange Online; on premises a remote mailbox remains.
+    w.sim
+        .seed(
+            &Seed::from_json(
+                &json!({
+                    "ews": {"accounts": [{"email": "dee@contoso.com", "password": "dee-pw",
+                        "inExchangeOnline": true}]},
+                    "dynamics": {"rows": {"mailboxes": [{"mailboxid": DEE, "name": "Dee Dunn",
+                        "emailaddress": "dee@contoso.com", "emailrouteraccessapproval": 1}]}}
+                })
+                .to_string(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    mailboxes::refresh(&w.hub, Actor::Msp, ORG).await.unwrap();
+    let mut hybrid = onprem(&w.sim);
+    hybrid.server_type = profiles::ServerType::ExchangeHybrid;
+    hybrid.name = "Contoso hybrid".into();
+    profiles::create(&w.hub, Actor::Msp, "hybrid", None, hybrid, secret())
+        .await
+        .unwrap();
+    online_profile(&w, "online").await;
+    let ann = id("ann@contoso.com");
+    let dee = id("dee@contoso.com");
+
+    // Nothing wrong: no cause.
+    use_profile(&w, &ann, "exch").await;
+    assert_eq!(cause_of(&w, &ann, Scenarios::default()).await, None);
+    // 1. The address in Dynamics names no mailbox in Exchange.
+    let mismatch = Scenarios {
+        mailbox_address_mismatch: true,
+        ..Scenarios::default()
+    };
+    assert_eq!(cause_of(&w, &ann, mismatch).await, Some(1));
+    // 5. Basic authentication is off for EWS on premises.
+    let basic_off = Scenarios {
+        basic_disabled: true,
+        ..Scenarios::default()
+    };
+    assert_eq!(cause_of(&w, &ann, basic_off).await, Some(5));
+    // 2. A hybrid profile for a mailbox in Exchange Online (Autodiscover redirects it).
+    use_profile(&w, &dee, "hybrid").await;
+    assert_eq!(cause_of(&w, &dee, Scenarios::default()).await, Some(2));
+    // 3 and 4 through Exchange Online.
+    use_profile(&w, &ann, "online").await;
+    assert_eq!(cause_of(&w, &ann, Scenarios::default()).await, None);
+    let unlicensed = Scenarios {
+        no_exchange_online_license: true,
+        ..Scenarios::default()
+    };
+    assert_eq!(cause_of(&w, &ann, unlicensed).await, Some(3));
+    // A profile whose application Entra ID does not know in the tenant (its first sign-in:
+    // the host caches a token once it has one).
+    online_profile(&w, "online-elsewhere").await;
+    use_profile(&w, &ann, "online-elsewhere").await;
+    let other_tenant = Scenarios {
+        other_tenant: true,
+        ..Scenarios::default()
+    };
+    assert_eq!(cause_of(&w, &ann, other_tenant).await, Some(4));
+
+    // Test & Enable of Dee's mailbox fails with the 401 and its alert names cause 2.
+    mailboxes::test_and_enable(&w.hub, Actor::Msp, std::slice::from_ref(&dee))
+        .await
+        .unwrap();
+    let run = run_tests(&w.hub).await;
+    assert_eq!(run.failed, 1, "{run:?}");
+    let wall = alerts::list(w.hub.store(), None, Some(&dee), false)
+        .await
+        .unwrap();
+    assert!(
+        wall[0].message.contains("401") && wall[0].message.contains("cause 2 of KB 3212785"),
+        "{}",
+        wall[0].message
+    );
+    assert!(wall[0]
+        .message
+        .contains("Exchange Online email server profile"));
 }

@@ -120,6 +120,12 @@ pub fn read_user_settings(body: &str) -> Result<String, String> {
         .ok_or("the Autodiscover answer has no UserResponse")?;
     match user.text_of("ErrorCode") {
         Some("NoError") | None => {}
+        Some("RedirectAddress") => {
+            return Err(format!(
+                "Autodiscover redirects the mailbox to {} (RedirectAddress): it is hosted elsewhere, e.g. in Exchange Online",
+                user.text_of("RedirectTarget").unwrap_or("another address")
+            ))
+        }
         Some(code) => {
             return Err(format!(
                 "Autodiscover answered {code}: {}",
@@ -165,6 +171,12 @@ pub fn read_pox(body: &str) -> Result<String, String> {
     let account = doc
         .find("Account")
         .ok_or("the Autodiscover answer has no Account")?;
+    if account.text_of("Action") == Some("redirectAddr") {
+        return Err(format!(
+            "Autodiscover redirects the mailbox to {} (redirectAddr): it is hosted elsewhere, e.g. in Exchange Online",
+            account.text_of("RedirectAddr").unwrap_or("another address")
+        ));
+    }
     ["EXCH", "EXPR"]
         .iter()
         .find_map(|kind| {
@@ -308,5 +320,18 @@ mod tests {
             read_user_settings(&with_url).unwrap(),
             "https://mail.contoso.com/EWS/Exchange.asmx"
         );
+    }
+
+    #[test]
+    fn a_redirect_names_where_the_mailbox_lives() {
+        let soap = r#"<Envelope><Body><GetUserSettingsResponseMessage><Response><UserResponses><UserResponse><ErrorCode>RedirectAddress</ErrorCode><ErrorMessage>Redirection address.</ErrorMessage><RedirectTarget>ann@contoso.mail.onmicrosoft.com</RedirectTarget></UserResponse></UserResponses></Response></GetUserSettingsResponseMessage></Body></Envelope>"#;
+        let e = read_user_settings(soap).unwrap_err();
+        assert!(
+            e.contains("ann@contoso.mail.onmicrosoft.com") && e.contains("RedirectAddress"),
+            "{e}"
+        );
+        let pox = r#"<Autodiscover><Response><Account><Action>redirectAddr</Action><RedirectAddr>ann@contoso.mail.onmicrosoft.com</RedirectAddr></Account></Response></Autodiscover>"#;
+        let e = read_pox(pox).unwrap_err();
+        assert!(e.contains("ann@contoso.mail.onmicrosoft.com"), "{e}");
     }
 }

@@ -20,6 +20,7 @@
 //!   the cause and the remedy.
 
 use super::alerts::{self, NewAlert};
+use super::dynamics_diagnose;
 use super::email_server_profiles::{self as server_profiles, EmailServerProfile};
 use super::mailboxes::{self, Mailbox};
 use super::Actor;
@@ -47,6 +48,8 @@ pub const MAX_TRANSIENT_TRIES: i64 = 10;
 pub const RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 /// How long a worker holds a claimed test before another may take it.
 pub const CLAIM: Duration = Duration::from_secs(10 * 60);
+/// Most status writes in one call of the organization's connector.
+pub const WRITE_BATCH: usize = 100;
 /// Status of a mailbox whose test failed permanently (other than a 401).
 pub const STATUS_TEST_FAILED: &str = "test-failed";
 
@@ -797,27 +800,50 @@ pub async fn run_due(hub: &Arc<Hub>, now: i64, limit: i64) -> Result<TestsRun, S
             run.not_written += 1;
         }
     }
+    // Several batches at once, as many as the organization's connection takes.
+    let mut pushes = tokio::task::JoinSet::new();
     for (org, ops) in writes {
-        let target = ConnectionEndpoint {
-            hub,
-            connection: org.clone(),
-            retry: RetryPolicy::default(),
-        };
-        for batch in ops.chunks(100) {
-            match Target::push(&target, MAILBOXES_SCOPE, batch.to_vec()).await {
-                Ok(results) => {
-                    for r in results {
-                        if let Err(e) = r.outcome {
-                            run.not_written += 1;
-                            tracing::warn!(organization = %org, op = %r.op_id, error = %e.describe(), "a mailbox's test statuses were not written to Dynamics");
+        let lanes = crate::plugin_endpoints::push_concurrency(hub, &org)
+            .await
+            .max(1);
+        let per_lane = ops.len().div_ceil(lanes).clamp(1, WRITE_BATCH);
+        for batch in ops.chunks(per_lane) {
+            let (hub, org, batch) = (hub.clone(), org.clone(), batch.to_vec());
+            pushes.spawn(async move {
+                let target = ConnectionEndpoint {
+                    hub: &hub,
+                    connection: org.clone(),
+                    retry: RetryPolicy::default(),
+                };
+                let n = batch.len() as u64;
+                match Target::push(&target, MAILBOXES_SCOPE, batch).await {
+                    Ok(results) => {
+                        let mut failed = 0;
+                        for r in results {
+                            if let Err(e) = r.outcome {
+                                failed += 1;
+                                tracing::warn!(organization = %org, op = %r.op_id, error = %e.describe(), "a mailbox's test statuses were not written to Dynamics");
+                            }
                         }
+                        failed
+                    }
+                    Err(e) => {
+                        tracing::warn!(organization = %org, error = %e, "test statuses were not written to Dynamics");
+                        n
                     }
                 }
-                Err(e) => {
-                    run.not_written += batch.len() as u64;
-                    tracing::warn!(organization = %org, error = %e, "test statuses were not written to Dynamics");
+            });
+            // Keep at most `lanes` pushes of this organization in flight.
+            while pushes.len() >= lanes {
+                if let Some(Ok(failed)) = pushes.join_next().await {
+                    run.not_written += failed;
                 }
             }
+        }
+    }
+    while let Some(done) = pushes.join_next().await {
+        if let Ok(failed) = done {
+            run.not_written += failed;
         }
     }
     Ok(run)
@@ -957,7 +983,17 @@ async fn record(
             )
         }
     };
-    alerts::raise(
+    if o.error.is_none() {
+        // The mailbox works again: its earlier failures are over.
+        sqlx::query(
+            "UPDATE alerts SET resolved_at = $1 WHERE mailbox_id = $2 AND resolved_at IS NULL",
+        )
+        .bind(now)
+        .bind(&m.id)
+        .execute(store.pool())
+        .await?;
+    }
+    let alert = alerts::raise(
         store,
         NewAlert {
             company_id: m.company_id.as_deref(),
@@ -970,6 +1006,10 @@ async fn record(
         },
     )
     .await?;
+    if o.error.is_none() {
+        // News for the owner's wall, nothing for an operator to act on.
+        alerts::resolve(store, &alert.id).await?;
+    }
     Ok(enabled)
 }
 
@@ -1089,9 +1129,11 @@ async fn test_one(
         if let Err(e) = Source::pull(&endpoint, &scope, None, 1).await {
             let mut err = classify(&e);
             if !err.transient {
-                if let Some((cause, remedy)) = diagnose(hub, p, &m.address).await {
+                if let Some((cause, remedy)) = diagnose_failure(hub, p, &m.address).await {
                     err.message = format!("{}; {cause}", err.message);
-                    err.remedy = remedy;
+                    if !remedy.is_empty() {
+                        err.remedy = remedy;
+                    }
                 }
             }
             return Ok(failed(&c, err));
@@ -1160,28 +1202,71 @@ fn classify(e: &EndpointError) -> TestError {
     }
 }
 
-/// The connection test's cause and remedy for `address` (the seed's
-/// troubleshooting: wrong address, no licence, Basic off, ...), when it names one.
-async fn diagnose(hub: &Hub, p: &EmailServerProfile, address: &str) -> Option<(String, String)> {
-    let record = hub.store().get_connection(&p.connection_id).await.ok()?;
-    let mut config: Value = serde_json::from_str(&record.config).ok()?;
-    config["test_mailboxes"] = json!([address]);
-    let report = hub
-        .test_connection_as(&p.connection_id, &config.to_string())
-        .await
-        .ok()?;
-    let findings = report.connection.ok()?;
+/// The cause and remedy of a permanent failure of `address`: one of KB
+/// 3212785's five causes when the evidence names one, else the connection
+/// test's own finding for the mailbox.
+async fn diagnose_failure(
+    hub: &Hub,
+    p: &EmailServerProfile,
+    address: &str,
+) -> Option<(String, String)> {
+    let evidence = dynamics_diagnose::evidence(hub, p, address).await;
+    if let Some(cause) = dynamics_diagnose::classify(p.settings.server_type, &evidence) {
+        return Some((
+            format!(
+                "cause {} of KB 3212785: {}",
+                cause.number(),
+                cause.summary()
+            ),
+            cause.resolution().to_owned(),
+        ));
+    }
     let lower = address.to_ascii_lowercase();
-    findings
+    let failed: Vec<&dynamics_diagnose::Evidence> =
+        evidence.iter().filter(|e| e.outcome == "failed").collect();
+    failed
         .iter()
-        .filter(|f| f.outcome == syncbridge_model::Outcome::Failed)
-        .find(|f| f.check.to_ascii_lowercase().ends_with(&lower))
-        .or_else(|| {
-            findings
-                .iter()
-                .find(|f| f.outcome == syncbridge_model::Outcome::Failed)
-        })
-        .and_then(|f| Some((f.cause.clone()?, f.remedy.clone().unwrap_or_default())))
+        .find(|e| e.check.to_ascii_lowercase().ends_with(&lower))
+        .or_else(|| failed.first())
+        .and_then(|e| Some((e.detail.clone()?, String::new())))
+}
+
+/// Diagnoses mailbox `id` (KB 3212785's 401 Unauthorized causes): the
+/// evidence its profile's connector gathers, the cause that applies and
+/// the article's resolution.
+pub async fn diagnose(
+    hub: &Hub,
+    actor: Actor<'_>,
+    id: &str,
+) -> Result<dynamics_diagnose::Diagnosis, DynamicsError> {
+    let d = get(hub, actor, id).await?;
+    let m = &d.mailbox;
+    let config = MailboxConfig::of(m).map_err(DynamicsError::Invalid)?;
+    let Some(profile_id) = config.server_profile else {
+        return Err(DynamicsError::Invalid(format!(
+            "mailbox {id:?} has no email server profile; apply the default email settings or edit it first"
+        )));
+    };
+    let p = server_profiles::load(hub.store(), &profile_id).await?;
+    let evidence = dynamics_diagnose::evidence(hub, &p, &m.address).await;
+    let cause = dynamics_diagnose::classify(p.settings.server_type, &evidence);
+    let summary = match cause {
+        Some(c) => format!("cause {} of KB 3212785: {}", c.number(), c.summary()),
+        None if evidence.iter().all(|e| e.outcome == "ok") => {
+            "every check passed: Exchange accepts the mailbox with the profile's credentials".into()
+        }
+        None => "none of KB 3212785's five causes: see the failed checks".into(),
+    };
+    Ok(dynamics_diagnose::Diagnosis {
+        mailbox_id: m.id.clone(),
+        address: m.address.clone(),
+        profile: Some(p.id.clone()),
+        cause,
+        cause_number: cause.map(|c| c.number()),
+        summary,
+        resolution: cause.map(|c| c.resolution().to_owned()),
+        evidence,
+    })
 }
 
 #[cfg(test)]

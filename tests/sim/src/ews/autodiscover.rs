@@ -173,6 +173,13 @@ pub fn handle_soap(store: &Store, body: &[u8]) -> Response {
             ));
             continue;
         };
+        if acct.in_exchange_online {
+            users.push_str(&format!(
+                r#"<UserResponse><ErrorCode>RedirectAddress</ErrorCode><ErrorMessage>Redirection address.</ErrorMessage><RedirectTarget>{}</RedirectTarget><UserSettingErrors /><UserSettings /></UserResponse>"#,
+                escape(&acct.target_address())
+            ));
+            continue;
+        }
         let alias = acct.email.split('@').next().unwrap_or("");
         let name = if acct.display_name.is_empty() {
             acct.email.clone()
@@ -244,6 +251,12 @@ pub fn handle(store: &Store, _caller: &EwsAccount, body: &[u8]) -> Response {
     else {
         return error(500, "The email address can't be found.");
     };
+    if acct.in_exchange_online {
+        return xml(format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="{RESP}"><Response xmlns="{OUTLOOK}"><Account><Action>redirectAddr</Action><RedirectAddr>{}</RedirectAddr></Account></Response></Autodiscover>"#,
+            escape(&acct.target_address())
+        ));
+    }
     let base = store.base_url();
     let host = base.split("://").nth(1).unwrap_or(base);
     let name = if acct.display_name.is_empty() {

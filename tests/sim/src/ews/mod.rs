@@ -48,6 +48,21 @@ pub struct EwsAccount {
     /// The app password of an account with multi-factor authentication.
     #[serde(default)]
     pub app_password: Option<String>,
+    /// The mailbox was moved to Exchange Online; on premises only a remote mailbox remains:
+    /// opening it on premises answers HTTP 401 (what a hybrid profile meets for a cloud
+    /// mailbox, KB 3212785 cause 2), and Autodiscover redirects to its target address
+    /// `<alias>@<domain's first label>.mail.onmicrosoft.com`.
+    #[serde(default)]
+    pub in_exchange_online: bool,
+}
+
+impl EwsAccount {
+    /// The Exchange Online address a remote mailbox's Autodiscover redirects to.
+    pub fn target_address(&self) -> String {
+        let (alias, domain) = self.email.split_once('@').unwrap_or((&self.email, ""));
+        let tenant = domain.split('.').next().unwrap_or(domain);
+        format!("{alias}@{tenant}.mail.onmicrosoft.com")
+    }
 }
 
 fn yes() -> bool {
@@ -481,6 +496,7 @@ impl EwsHandle<'_> {
             has_mailbox: true,
             mfa_required: false,
             app_password: None,
+            in_exchange_online: false,
         });
     }
     /// Stores an item (EWS XML of `t:Contact`, `t:CalendarItem`, `t:Task`, `t:Message`) in a
@@ -735,6 +751,13 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
                 );
             }
             let s = lock(&store.ews);
+            let remote = s
+                .accounts
+                .iter()
+                .any(|a| a.email.eq_ignore_ascii_case(&target) && a.in_exchange_online);
+            if remote {
+                return unauthorized(true);
+            }
             let exists = s
                 .accounts
                 .iter()
@@ -753,6 +776,9 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
             account.email.to_ascii_lowercase()
         }
         None => {
+            if account.in_exchange_online {
+                return unauthorized(true);
+            }
             if !account.has_mailbox || sc.mailbox_address_mismatch {
                 return soap_fault(
                     "ErrorNonExistentMailbox",
