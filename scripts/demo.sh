@@ -9,7 +9,9 @@
 #  4. previews the filters, runs the sync, runs it again (nothing to do),
 #     renames a user in M365 and runs once more (one update, by delta);
 #  5. runs flow 1 (Autotask <-> Exchange calendar over EWS, scripts/demo-flow1.sh:
-#     simulators over HTTPS on localhost:2610; DEMO_FLOW1=0 skips it);
+#     simulators over HTTPS on localhost:2610; DEMO_FLOW1=0 skips it), then flow 3
+#     (Dynamics 365 mailboxes tested and enabled against Exchange, scripts/demo-flow3.sh:
+#     localhost:2611; DEMO_FLOW3=0 skips it);
 #  6. serves the REST API with an admin token and tells you where to look
 #     (set DEMO_SERVE=0 to stop after step 5).
 set -euo pipefail
@@ -99,6 +101,11 @@ step "why does Alex (matched by e-mail) have this last name?"
 if [ "${DEMO_FLOW1:-1}" != "0" ]; then
   step "flow 1: Autotask <-> Exchange calendar (the MS Exchange Extension), over EWS"
   ./scripts/demo-flow1.sh
+fi
+
+if [ "${DEMO_FLOW3:-1}" != "0" ]; then
+  step "flow 3: Dynamics 365 server-side synchronization (email server profile, mailboxes, Test & Enable)"
+  ./scripts/demo-flow3.sh
 fi
 
 if [ "${DEMO_SERVE:-1}" = "0" ]; then exit 0; fi

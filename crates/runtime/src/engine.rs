@@ -333,7 +333,13 @@ impl Runtime {
             .engine
             .precompile_component(wasm)
             .map_err(compile_error)?;
-        let tmp = dir.join(format!("{digest}.cwasm.tmp"));
+        // A temporary name of this writer's own: processes and threads sharing the cache
+        // may compile the same component at once; each renames a whole file into place.
+        let tmp = dir.join(format!(
+            "{digest}.cwasm.{}.{:?}.tmp",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::write(&tmp, &bytes).map_err(|e| cache_error(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| cache_error(&path, e))?;
         // SAFETY: as above; the bytes were produced by this engine just now.

@@ -79,13 +79,17 @@ struct World {
 /// The simulators over plain HTTP on loopback, a hub with the `dynamics`
 /// and `ews` plugins, and the organization's connection.
 async fn world() -> World {
+    world_on(common::hub().await).await
+}
+
+/// [`world`] on a given hub (PostgreSQL, say).
+async fn world_on(t: common::TestHub) -> World {
     let sim = Simulator::start(SimConfig {
         seed: Some(seed()),
         ..SimConfig::all()
     })
     .await
     .unwrap();
-    let t = common::hub().await;
     let hub = t.hub.clone();
     common::install(&hub, "dynamics").await;
     common::install(&hub, "ews").await;
@@ -124,7 +128,10 @@ fn id(address: &str) -> String {
 
 /// World with profile `exch` as the organization's default and its mailboxes read.
 async fn configured() -> World {
-    let w = world().await;
+    configure(world().await).await
+}
+
+async fn configure(w: World) -> World {
     profiles::create(&w.hub, Actor::Msp, "exch", None, onprem(&w.sim), secret())
         .await
         .unwrap();
@@ -1051,4 +1058,39 @@ async fn the_401_diagnosis_names_each_of_the_five_causes_from_its_evidence() {
     assert!(wall[0]
         .message
         .contains("Exchange Online email server profile"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_and_enable_on_postgresql_tests_each_mailbox_once_with_two_workers() {
+    let Some(url) = common::postgres_url("flow3").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let w = configure(world_on(common::hub_with(dir, &url).await).await).await;
+    let all = [
+        id("ann@contoso.com"),
+        id("bob@contoso.com"),
+        id("cy@contoso.com"),
+    ];
+    mailboxes::approve_many(&w.hub, Actor::Msp, &all)
+        .await
+        .unwrap();
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, &all, true)
+        .await
+        .unwrap();
+    // Two workers (two hosts on one database) poll at once: each test runs once.
+    let (a, b) = tokio::join!(run_tests(&w.hub), run_tests(&w.hub));
+    assert_eq!(a.tested + b.tested, 3, "{a:?} {b:?}");
+    assert_eq!(a.succeeded + b.succeeded, 3);
+    for (m, remote) in all.iter().zip([ANN, BOB, CY]) {
+        let t = mailboxes::get(&w.hub, Actor::Msp, m)
+            .await
+            .unwrap()
+            .test
+            .unwrap();
+        assert_eq!(t.act_status, SUCCESS, "{m}");
+        assert_eq!(dataverse_row(&w.sim, remote)["actstatus"], json!(1));
+    }
+    let defaults = mailboxes::defaults(&w.hub, Actor::Msp, ORG).await.unwrap();
+    assert_eq!(defaults.server_profile.as_deref(), Some("exch"));
 }

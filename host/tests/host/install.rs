@@ -197,7 +197,18 @@ async fn archives_install_and_must_be_pinned() {
 
 #[tokio::test]
 async fn compiled_artifacts_are_cached_by_digest_and_reused() {
-    let t = common::hub().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let cache = dir.path().join("cache");
+    let t = common::hub_with_options(
+        dir,
+        &url,
+        syncbridge::runtime::EngineOptions {
+            cache_dir: Some(cache),
+            ..Default::default()
+        },
+    )
+    .await;
     let record = t
         .hub
         .install_plugin(&common::package("http-probe"), None)

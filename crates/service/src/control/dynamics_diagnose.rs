@@ -43,7 +43,7 @@ impl Cause {
     pub fn summary(self) -> &'static str {
         match self {
             Cause::AddressMismatch => "the e-mail address of the mailbox record in Dynamics 365 doesn't match the e-mail address of the mailbox in Exchange",
-            Cause::HybridProfileForOnlineMailbox => "an Exchange Server (Hybrid) profile is used even though the user's mailbox is located in Exchange Online",
+            Cause::HybridProfileForOnlineMailbox => "an Exchange Server (Hybrid) or on-premises profile is used even though the user's mailbox is located in Exchange Online",
             Cause::NoExchangeOnlineLicense => "the user doesn't have an Exchange Online license",
             Cause::DifferentTenant => "Dynamics 365 and Exchange Online are not in the same Office 365 tenant",
             Cause::BasicAuthOff => "Basic authentication isn't enabled for EWS (Exchange Web Services) on premises",

@@ -75,8 +75,15 @@ pub async fn hub_with_options(
     options: EngineOptions,
 ) -> TestHub {
     let store = Store::open(url).await.expect("store opens");
+    // One compile cache for every test and bench (compiled components by digest; wasmtime
+    // refuses an artifact of other engine settings, which is then compiled again), unless
+    // the caller names its own.
+    let cache_dir = options
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| workspace().join("target").join("test-compile-cache"));
     let runtime = Runtime::new(EngineOptions {
-        cache_dir: Some(dir.path().join("cache")),
+        cache_dir: Some(cache_dir),
         ..options
     })
     .expect("runtime starts");
