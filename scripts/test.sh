@@ -60,5 +60,5 @@ cargo test --workspace --no-fail-fast "$@"
 # violation fails the run. FUZZ_MAX_EXAMPLES bounds it (under a minute each
 # pass). A fixed seed and one worker make the run repeatable; run
 # ./scripts/fuzz-api.sh alone (random seed) to explore further.
-FUZZ_MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-100} FUZZ_SEED=${FUZZ_SEED:-380689031} FUZZ_WORKERS=${FUZZ_WORKERS:-1} \
+FUZZ_MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-60} FUZZ_SEED=${FUZZ_SEED:-380689031} FUZZ_WORKERS=${FUZZ_WORKERS:-1} \
   ./scripts/fuzz-api.sh

@@ -1094,3 +1094,27 @@ async fn test_and_enable_on_postgresql_tests_each_mailbox_once_with_two_workers(
     let defaults = mailboxes::defaults(&w.hub, Actor::Msp, ORG).await.unwrap();
     assert_eq!(defaults.server_profile.as_deref(), Some("exch"));
 }
+
+#[tokio::test]
+async fn a_stored_profile_that_does_not_read_fails_the_test_by_name() {
+    let w = configured().await;
+    let ann = id("ann@contoso.com");
+    sqlx::query("UPDATE email_server_profiles SET settings = '{\"name\": 1}' WHERE id = 'exch'")
+        .execute(w.hub.store().pool())
+        .await
+        .unwrap();
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, std::slice::from_ref(&ann), true)
+        .await
+        .unwrap();
+    assert_eq!(run_tests(&w.hub).await.failed, 1);
+    let t = mailboxes::get(&w.hub, Actor::Msp, &ann)
+        .await
+        .unwrap()
+        .test
+        .unwrap();
+    assert_eq!(t.error_code.as_deref(), Some("InvalidServerProfile"));
+    assert!(
+        t.error_message.as_deref().unwrap().contains("exch"),
+        "{t:?}"
+    );
+}

@@ -745,21 +745,30 @@ pub async fn run_due(hub: &Arc<Hub>, now: i64, limit: i64) -> Result<TestsRun, S
     }
     // One limit per profile: the profile's maximum concurrent connections.
     let mut limits: BTreeMap<String, Arc<tokio::sync::Semaphore>> = BTreeMap::new();
-    let mut profiles: BTreeMap<String, Option<EmailServerProfile>> = BTreeMap::new();
+    // A profile that is gone is `None`; one whose stored row does not read is an error
+    // the mailbox's test reports, never a profile silently missing.
+    let mut profiles: BTreeMap<String, Option<Result<EmailServerProfile, String>>> =
+        BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for c in claimed {
         let config = MailboxConfig::of(&c.mailbox);
         let profile = match config.as_ref().ok().and_then(|c| c.server_profile.clone()) {
             Some(p) => {
                 if !profiles.contains_key(&p) {
-                    let loaded = server_profiles::load(hub.store(), &p).await.ok();
+                    let loaded = match server_profiles::load(hub.store(), &p).await {
+                        Ok(found) => Some(Ok(found)),
+                        Err(server_profiles::ProfileError::Store(StoreError::NotFound {
+                            ..
+                        })) => None,
+                        Err(e) => Some(Err(e.to_string())),
+                    };
                     profiles.insert(p.clone(), loaded);
                 }
                 profiles.get(&p).cloned().flatten()
             }
             None => None,
         };
-        let limit = profile.as_ref().map(|p| {
+        let limit = profile.as_ref().and_then(|p| p.as_ref().ok()).map(|p| {
             limits
                 .entry(p.id.clone())
                 .or_insert_with(|| {
@@ -775,7 +784,8 @@ pub async fn run_due(hub: &Arc<Hub>, now: i64, limit: i64) -> Result<TestsRun, S
                 Some(l) => Some(l.clone().acquire_owned().await),
                 None => None,
             };
-            let outcome = test_one(&hub, &c.mailbox, config, profile.as_ref()).await;
+            let profile = profile.as_ref().map(|p| p.as_ref());
+            let outcome = test_one(&hub, &c.mailbox, config, profile).await;
             (c, outcome)
         });
     }
@@ -1028,7 +1038,7 @@ async fn test_one(
     hub: &Hub,
     m: &Mailbox,
     config: Result<MailboxConfig, String>,
-    profile: Option<&EmailServerProfile>,
+    profile: Option<Result<&EmailServerProfile, &String>>,
 ) -> Result<Outcome, StoreError> {
     let failed = |c: &MailboxConfig, e: TestError| {
         let st = |d: Delivery| {
@@ -1088,15 +1098,28 @@ async fn test_one(
             "Apply the default email settings, or edit the mailbox and choose a server profile.",
         )));
     };
-    let Some(p) = profile else {
-        return Ok(failed(
-            &c,
-            TestError::permanent(
-                "NoServerProfile",
-                format!("the mailbox's email server profile {profile_id:?} does not exist"),
-                "Edit the mailbox and choose an existing server profile.",
-            ),
-        ));
+    let p = match profile {
+        Some(Ok(p)) => p,
+        Some(Err(why)) => {
+            return Ok(failed(
+                &c,
+                TestError::permanent(
+                    "InvalidServerProfile",
+                    format!("the mailbox's email server profile {profile_id:?} cannot be read: {why}"),
+                    format!("Save profile {profile_id:?} again with every field (`syncbridge email-profile update`), then test again."),
+                ),
+            ))
+        }
+        None => {
+            return Ok(failed(
+                &c,
+                TestError::permanent(
+                    "NoServerProfile",
+                    format!("the mailbox's email server profile {profile_id:?} does not exist"),
+                    "Edit the mailbox and choose an existing server profile.",
+                ),
+            ))
+        }
     };
     if p.settings.per_mailbox_credentials()
         && !server_profiles::has_mailbox_credential(hub.store(), p, &m.address).await?
