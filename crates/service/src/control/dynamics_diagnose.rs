@@ -97,7 +97,7 @@ pub fn classify(server: ServerType, evidence: &[Evidence]) -> Option<Cause> {
             .iter()
             .any(|e| e.detail.as_deref().is_some_and(|d| d.contains(needle)))
     };
-    if says("AADSTS700016") || says("AADSTS90002") || says("another tenant") {
+    if says("AADSTS700016") || says("AADSTS90002") {
         return Some(Cause::DifferentTenant);
     }
     if says("MailboxNotEnabledForRESTAPI") {

@@ -287,8 +287,7 @@ fn delivery_name(d: Delivery) -> &'static str {
     }
 }
 
-/// Checks that profile `id` exists, `actor` sees it, and it belongs to the
-/// company of the organization (or the MSP's profiles serve everyone).
+/// Checks that profile `id` exists and `actor` sees it.
 async fn check_profile(
     hub: &Hub,
     actor: Actor<'_>,

@@ -376,7 +376,6 @@ pub fn validate(s: &EmailServerSettings) -> Result<(), ProfileError> {
         }
         (true, None) => {}
     }
-    let with_credentials = true; // anonymous is refused above: every location carries credentials
     let locations = [
         ("incoming_location", &s.incoming_location),
         ("outgoing_location", &s.outgoing_location),
@@ -421,7 +420,8 @@ pub fn validate(s: &EmailServerSettings) -> Result<(), ProfileError> {
                 }
             };
             let u = check_location(name, value)?;
-            if u.scheme() == "http" && with_credentials && !s.allow_credentials_over_http {
+            // Anonymous is refused above, so every location carries credentials.
+            if u.scheme() == "http" && !s.allow_credentials_over_http {
                 return Err(ProfileError::CredentialsOverHttp {
                     field: name,
                     url: value.to_owned(),
