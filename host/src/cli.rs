@@ -929,6 +929,20 @@ pub enum DynamicsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show a mailbox's e-mail processing: per kind (incoming-email, outgoing-email) its
+    /// engine profile, whether it runs and how often, its latest run, sent e-mails not yet
+    /// marked sent in Dynamics, and messages moved to Undeliverable. Processing starts when
+    /// Test & Enable succeeds; run a kind now with `syncbridge run PROFILE`.
+    #[command(
+        after_help = "Example:\n  syncbridge dynamics processing contoso-crm:ann@contoso.com"
+    )]
+    Processing {
+        /// Mailbox id.
+        id: String,
+        /// Print it as JSON (the REST API's answer).
+        #[arg(long)]
+        json: bool,
+    },
     /// Test & Enable mailboxes (in the background; --wait runs the tests here).
     TestEnable {
         /// Mailbox ids.

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::sync::Arc;
 use syncbridge::cli::{DynamicsCommand, EmailProfileCommand};
+use syncbridge::control::dynamics_flow;
 use syncbridge::control::dynamics_mailboxes::{
     self as mailboxes, Delivery, DynamicsMailbox, MailboxEdit, TestsRun,
 };
@@ -369,6 +370,40 @@ pub async fn run(hub: &Arc<Hub>, cmd: DynamicsCommand) -> Result<()> {
             }
             if d.cause.is_some() {
                 std::process::exit(1);
+            }
+        }
+        DynamicsCommand::Processing { id, json } => {
+            let list = dynamics_flow::processing(hub, Actor::Msp, &id).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                outln!("mailbox {id} processes nothing yet: it is processed once Test & Enable succeeds (syncbridge dynamics test-enable {id} --wait)");
+            } else {
+                for p in &list {
+                    let every = p
+                        .interval_secs
+                        .map(|s| format!("every {} min", s / 60))
+                        .unwrap_or_else(|| "-".into());
+                    let last = p
+                        .last_run
+                        .as_ref()
+                        .map(|r| format!("{} {}", r.id, r.status))
+                        .unwrap_or_else(|| "never run".into());
+                    outln!(
+                        "{:<15} {:<9} {:<14} {}  (profile {})",
+                        p.kind,
+                        if p.enabled { "running" } else { "stopped" },
+                        every,
+                        last,
+                        p.profile_id
+                    );
+                    if p.unmarked_sent > 0 {
+                        outln!("  {} sent e-mail(s) not yet marked sent in Dynamics (tried after each run)", p.unmarked_sent);
+                    }
+                    for m in &p.undeliverable {
+                        outln!("  moved to Undeliverable: {} ({})", m.message_id, m.error);
+                    }
+                }
             }
         }
         DynamicsCommand::TestEnable { ids, wait } => {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use syncbridge_secrets::SecretString;
 use syncbridge_service::control::dynamics_diagnose::Diagnosis;
+use syncbridge_service::control::dynamics_flow::{self, Processing};
 use syncbridge_service::control::dynamics_mailboxes::{
     self as mailboxes, DynamicsError, DynamicsMailbox, MailboxEdit, MailboxTest,
     ProcessingDefaults, Refreshed,
@@ -533,6 +534,23 @@ pub async fn diagnose(
 ) -> ApiResult<Json<Diagnosis>> {
     caller.require(Role::Operator)?;
     Ok(Json(mailboxes::diagnose(&hub, caller.actor(), &id).await?))
+}
+
+#[utoipa::path(get, path = "/dynamics/mailboxes/{id}/processing", tag = "dynamics",
+    params(("id" = String, Path, description = "Mailbox id (`<organization>:<address>`)")),
+    responses(
+        (status = 200, description = "The mailbox's e-mail processing: per kind its engine profile, whether it runs, its latest run, sent e-mails not yet marked sent and messages moved to Undeliverable (none before its first successful Test & Enable)", body = Items<Processing>),
+        (status = 400, description = "The mailbox is not a Dynamics organization's", body = ErrorBody),
+        (status = 404, description = "No such mailbox in the token's scope", body = ErrorBody),
+    ))]
+pub async fn processing(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Items<Processing>>> {
+    Ok(Json(Items {
+        items: dynamics_flow::processing(&hub, caller.actor(), &id).await?,
+    }))
 }
 
 #[cfg(test)]

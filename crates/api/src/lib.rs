@@ -153,6 +153,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/dynamics/{org}/mailboxes", get(dynamics::list_mailboxes))
         .route("/dynamics/mailboxes/{id}", get(dynamics::show_mailbox))
         .route(
+            "/dynamics/mailboxes/{id}/processing",
+            get(dynamics::processing),
+        )
+        .route(
             "/dynamics/mailboxes/{id}/diagnose",
             post(dynamics::diagnose),
         )

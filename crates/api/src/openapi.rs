@@ -38,7 +38,7 @@ pub const PREFIX: &str = "/api/v1";
         dynamics::update_profile, dynamics::remove_profile, dynamics::put_mailbox_credential,
         dynamics::test_profile, dynamics::show_defaults, dynamics::put_defaults, dynamics::refresh,
         dynamics::list_mailboxes, dynamics::show_mailbox, dynamics::apply_defaults, dynamics::edit,
-        dynamics::approve, dynamics::test_and_enable, dynamics::diagnose,
+        dynamics::approve, dynamics::test_and_enable, dynamics::diagnose, dynamics::processing,
         profiles::list, profiles::create, profiles::show, profiles::update, profiles::remove,
         profiles::run, profiles::dry_run, profiles::preview, profiles::enable, profiles::disable, profiles::explain,
         plans::list, plans::show, plans::preview, plans::apply, plans::discard,

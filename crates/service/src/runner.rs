@@ -6,6 +6,7 @@
 use crate::control::alerts::{self, NewAlert};
 use crate::control::approval::{self, ApplyError, Start};
 use crate::control::companies;
+use crate::control::dynamics_flow;
 use crate::control::exchange_flow::{self, AfterRun, RunEnd};
 use crate::control::exchange_profiles;
 use crate::control::plans::{self, ApplyOutcome, PlanError, PlanInfo, PlanStatus};
@@ -170,8 +171,10 @@ impl Runner {
         });
         // Whether flow 1 derived this profile: its runs are booked and mailed by the flow.
         let flow = exchange_flow::row(&self.hub, &run.profile_id).await?;
+        // Whether flow 3 derived it: its runs speak for one mailbox.
+        let flow3 = dynamics_flow::row(&self.hub, &run.profile_id).await?;
         let ended = tokio::select! {
-            ended = self.drive(&run, progress, flow.as_ref()) => ended,
+            ended = self.drive(&run, progress, flow.as_ref(), flow3.as_ref()) => ended,
             _ = lost_rx => {
                 return Err(RunnerError::LeaseLost(run.id.clone()));
             }
@@ -403,6 +406,7 @@ impl Runner {
         run: &RunRecord,
         progress: &dyn Progress,
         flow: Option<&exchange_flow::FlowRow>,
+        flow3: Option<&dynamics_flow::FlowRow>,
     ) -> Result<Ended, StoreError> {
         let store = self.hub.store();
         let profile = profiles::get(store, &run.profile_id).await?;
@@ -452,6 +456,12 @@ impl Runner {
                     };
                     self.after_flow_run(row, end).await;
                 }
+                if let (Some(row), RunMode::Run | RunMode::ApplyPlan) = (flow3, run.mode) {
+                    if ended.status != RunStatus::Failed {
+                        self.after_flow3_run(row, dynamics_flow::RunEnd::Ran { run_id: &run.id })
+                            .await;
+                    }
+                }
                 Ok(ended)
             }
             Err(RunError::Store(e)) => Err(e),
@@ -483,6 +493,29 @@ impl Runner {
                         stop = after.is_some_and(|a| a.stop_connection);
                     }
                 }
+                if let Some(row) = flow3 {
+                    // Flow 3: the Exchange side refusing one mailbox disables that
+                    // mailbox; the profile's connection serves the others.
+                    let mail = match row.kind {
+                        dynamics_flow::FlowKind::IncomingEmail => &profile.source_connection,
+                        dynamics_flow::FlowKind::OutgoingEmail
+                        | dynamics_flow::FlowKind::Appointments
+                        | dynamics_flow::FlowKind::Tasks
+                        | dynamics_flow::FlowKind::Contacts => &profile.target_connection,
+                    };
+                    let mail_side = conn == Some(mail);
+                    self.after_flow3_run(
+                        row,
+                        dynamics_flow::RunEnd::Failed {
+                            mail_side,
+                            error: &error,
+                        },
+                    )
+                    .await;
+                    if mail_side {
+                        stop = false;
+                    }
+                }
                 if let (true, Some(conn)) = (stop, conn) {
                     store.stop_connection(conn, &error.to_string()).await?;
                     ended.stopped = Some(conn.clone());
@@ -504,6 +537,21 @@ impl Runner {
             Err(e) => {
                 tracing::error!(profile = %row.profile_id, error = %e, "flow 1 could not record the run's outcome");
                 None
+            }
+        }
+    }
+
+    /// Flow 3's bookkeeping after a run of one of its engine profiles; a
+    /// failure here is logged, never the run's.
+    async fn after_flow3_run(&self, row: &dynamics_flow::FlowRow, end: dynamics_flow::RunEnd<'_>) {
+        match dynamics_flow::after_run(&self.hub, row, end).await {
+            Ok(done) => {
+                if done != dynamics_flow::AfterRun::default() {
+                    tracing::info!(profile = %row.profile_id, marked_sent = done.marked_sent, moved_undeliverable = done.moved_undeliverable, disabled_mailbox = done.disabled_mailbox, "flow 3 after the run");
+                }
+            }
+            Err(e) => {
+                tracing::error!(profile = %row.profile_id, error = %e, "flow 3 could not record the run's outcome")
             }
         }
     }

@@ -90,6 +90,27 @@ pub fn flatten(body: &ItemBody) -> FieldMap {
             put_joined(&mut m, "categories", &t.categories);
             put(&mut m, "anchor", &t.anchor);
         }
+        ItemBody::EmailMessage(e) => {
+            put(&mut m, "subject", &e.subject);
+            put(&mut m, "from", &e.from.as_ref().map(|a| a.address.clone()));
+            let addresses = |list: &[syncbridge_model::EmailAddress]| -> Vec<String> {
+                list.iter().map(|a| a.address.clone()).collect()
+            };
+            put_joined(&mut m, "to", &addresses(&e.to));
+            put_joined(&mut m, "cc", &addresses(&e.cc));
+            let body = e.body.as_ref().map(|b| {
+                if e.body_is_html {
+                    format!("html:{b}")
+                } else {
+                    b.clone()
+                }
+            });
+            put(&mut m, "body", &body);
+            put(&mut m, "sent", &e.sent);
+            put(&mut m, "received", &e.received);
+            // Named as the match key that finds a message already tracked (`messageid:<id>`).
+            put(&mut m, "messageid", &e.internet_message_id);
+        }
         other => {
             m.insert("body".into(), format!("{other:?}"));
         }
@@ -208,5 +229,30 @@ mod tests {
         let b = flatten(&ItemBody::Event(e));
         assert_ne!(a["start"], b["start"]);
         assert_ne!(a["body"], b["body"]);
+    }
+
+    #[test]
+    fn an_email_message_flattens_to_its_fields_with_the_message_id_as_matched() {
+        use syncbridge_model::{EmailAddress, EmailMessage};
+        let a = |s: &str| EmailAddress {
+            address: s.into(),
+            name: Some("N".into()),
+        };
+        let m = flatten(&ItemBody::EmailMessage(EmailMessage {
+            subject: Some("Hi".into()),
+            from: Some(a("x@f.com")),
+            to: vec![a("ann@c.com"), a("bob@c.com")],
+            cc: Vec::new(),
+            body: Some("<p>b</p>".into()),
+            body_is_html: true,
+            sent: None,
+            received: Some("2026-11-20T09:00:00Z".into()),
+            internet_message_id: Some("<m@f.com>".into()),
+        }));
+        assert_eq!(m["to"], "ann@c.com,bob@c.com");
+        assert_eq!(m["from"], "x@f.com");
+        assert_eq!(m["body"], "html:<p>b</p>");
+        assert_eq!(m["messageid"], "<m@f.com>");
+        assert!(!m.contains_key("cc") && !m.contains_key("sent"));
     }
 }

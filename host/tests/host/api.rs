@@ -1795,6 +1795,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
         ("/api/v1/dynamics/mailboxes/approve", "post"),
         ("/api/v1/dynamics/mailboxes/test-and-enable", "post"),
         ("/api/v1/dynamics/mailboxes/{id}/diagnose", "post"),
+        ("/api/v1/dynamics/mailboxes/{id}/processing", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -1802,7 +1803,7 @@ async fn openapi_document_lists_every_path_and_the_bearer_scheme() {
             "{method} {path} is missing from the document"
         );
     }
-    assert_eq!(paths.len(), 60, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 61, "{:?}", paths.keys().collect::<Vec<_>>());
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");

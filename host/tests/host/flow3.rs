@@ -21,19 +21,19 @@ use syncbridge::secrets::SecretString;
 use syncbridge::store::now_ms;
 use syncbridge_sim::{FaultRule, Scenarios, Seed, SimConfig, Simulator};
 
-const TOKEN: &str = "dataverse-test-token";
-const SVC_PASSWORD: &str = "Svc-Passw0rd!";
-const ORG: &str = "contoso-crm";
-const ANN: &str = "11111111-0000-4000-8000-000000000001";
-const BOB: &str = "11111111-0000-4000-8000-000000000002";
+pub(crate) const TOKEN: &str = "dataverse-test-token";
+pub(crate) const SVC_PASSWORD: &str = "Svc-Passw0rd!";
+pub(crate) const ORG: &str = "contoso-crm";
+pub(crate) const ANN: &str = "11111111-0000-4000-8000-000000000001";
+pub(crate) const BOB: &str = "11111111-0000-4000-8000-000000000002";
 const CY: &str = "11111111-0000-4000-8000-000000000003";
 const DEE: &str = "11111111-0000-4000-8000-000000000004";
-const TENANT: &str = "33333333-3333-4333-8333-333333333333";
-const APP_ID: &str = "22222222-2222-4222-8222-222222222222";
-const APP_SECRET: &str = "App-S3cret-never-shown";
+pub(crate) const TENANT: &str = "33333333-3333-4333-8333-333333333333";
+pub(crate) const APP_ID: &str = "22222222-2222-4222-8222-222222222222";
+pub(crate) const APP_SECRET: &str = "App-S3cret-never-shown";
 const SKU: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
 
-fn seed() -> Seed {
+pub(crate) fn seed() -> Seed {
     let mailbox = |id: &str, name: &str, address: Option<&str>, approval: i64| {
         let mut row = json!({"mailboxid": id, "name": name, "emailrouteraccessapproval": approval});
         if let Some(a) = address {
@@ -70,20 +70,20 @@ fn seed() -> Seed {
     Seed::from_json(&doc.to_string()).unwrap()
 }
 
-struct World {
-    sim: Simulator,
-    hub: Arc<Hub>,
+pub(crate) struct World {
+    pub(crate) sim: Simulator,
+    pub(crate) hub: Arc<Hub>,
     _t: common::TestHub,
 }
 
 /// The simulators over plain HTTP on loopback, a hub with the `dynamics`
 /// and `ews` plugins, and the organization's connection.
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     world_on(common::hub().await).await
 }
 
 /// [`world`] on a given hub (PostgreSQL, say).
-async fn world_on(t: common::TestHub) -> World {
+pub(crate) async fn world_on(t: common::TestHub) -> World {
     let sim = Simulator::start(SimConfig {
         seed: Some(seed()),
         ..SimConfig::all()
@@ -101,7 +101,7 @@ async fn world_on(t: common::TestHub) -> World {
 
 /// An on-premises profile with the profile's credentials (impersonation),
 /// reached over plain HTTP on loopback (explicitly allowed).
-fn onprem(sim: &Simulator) -> EmailServerSettings {
+pub(crate) fn onprem(sim: &Simulator) -> EmailServerSettings {
     serde_json::from_value(json!({
         "name": "Contoso Exchange",
         "description": "the on-premises Exchange 2016",
@@ -115,23 +115,23 @@ fn onprem(sim: &Simulator) -> EmailServerSettings {
     .unwrap()
 }
 
-fn secret() -> ProfileSecrets {
+pub(crate) fn secret() -> ProfileSecrets {
     ProfileSecrets {
         incoming: Some(SecretString::new(SVC_PASSWORD)),
         outgoing: None,
     }
 }
 
-fn id(address: &str) -> String {
+pub(crate) fn id(address: &str) -> String {
     format!("{ORG}:{address}")
 }
 
 /// World with profile `exch` as the organization's default and its mailboxes read.
-async fn configured() -> World {
+pub(crate) async fn configured() -> World {
     configure(world().await).await
 }
 
-async fn configure(w: World) -> World {
+pub(crate) async fn configure(w: World) -> World {
     profiles::create(&w.hub, Actor::Msp, "exch", None, onprem(&w.sim), secret())
         .await
         .unwrap();
@@ -154,7 +154,7 @@ fn dataverse_row(sim: &Simulator, id: &str) -> Value {
     sim.dynamics().get("mailboxes", id).expect("row exists")
 }
 
-async fn run_tests(hub: &Arc<Hub>) -> mailboxes::TestsRun {
+pub(crate) async fn run_tests(hub: &Arc<Hub>) -> mailboxes::TestsRun {
     mailboxes::run_due(hub, now_ms(), 100).await.unwrap()
 }
 

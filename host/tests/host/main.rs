@@ -23,6 +23,7 @@ mod flow2_connectwise;
 mod flow2_e2e;
 mod flow2_rules;
 mod flow3;
+mod flow3_mail;
 mod http_capability;
 mod install;
 mod mailboxes;

@@ -1,5 +1,5 @@
-//! `dynamics`: Dynamics 365 / Dataverse mailbox rows over the Dataverse Web API (OData v4 JSON,
-//! `<url>/api/data/v9.2`).
+//! `dynamics`: Dynamics 365 / Dataverse mailbox rows and e-mail activities over the Dataverse
+//! Web API (OData v4 JSON, `<url>/api/data/v9.2`).
 //!
 //! - Authentication: the connection's `default` credential, an `oauth2-client-credentials`
 //!   secret of an app registration (scope `<url>/.default`) whose application user exists in
@@ -21,6 +21,38 @@
 //!   `testemailconfigurationscheduled`. The answer's version is the row's new `@odata.etag`
 //!   (`Prefer: return=representation`, `$select=mailboxid`).
 //!
+//! E-mail activities of one mailbox, `emails:mailbox=<address>,direction=incoming|outgoing`
+//! (`email-message` items; unknown options, a missing or malformed mailbox or an unknown
+//! direction are `invalid`, naming the grammar):
+//!
+//! - An item is an `emails` row (`$select` of the columns below,
+//!   `$expand=email_activity_parties($select=addressused,participationtypemask)`): id
+//!   `activityid`, version `@odata.etag`; from `sender` (else the Sender party), to
+//!   `torecipients` (`;`-separated) with the To parties, cc the Cc parties (Dataverse has no Cc
+//!   column), body `description` (HTML), sent `senton`, received `actualend`, internet message
+//!   id `messageid`.
+//! - `pull` of `direction=incoming`: received e-mail (`directioncode eq false`) with the mailbox
+//!   in `torecipients` (`contains`) or among its To/Cc parties, and then really among its To/Cc
+//!   addresses; oldest change first (`$orderby=modifiedon asc`), paged by `@odata.nextLink`
+//!   (followed only under the API root's `emails`). A pass without cursor is full; its last
+//!   page's cursor (JSON, [`emails::cursor`]) keeps the newest `modifiedon` read, and the next
+//!   pass reads `modifiedon ge` it (`full: false`) without the rows read at that instant that
+//!   have not changed since. A cursor that does not parse, of another scope or with a foreign
+//!   link is `invalid` (reset it for a full read).
+//! - `pull` of `direction=outgoing`: e-mail pending send from the mailbox (`directioncode eq
+//!   true and statuscode eq 6 and sender eq '<address>'`); every pass full.
+//! - `lookup-items`: `messageid:<internet message id>` (`messageid eq '…'`, up to 20 to a query)
+//!   and activity ids (`GET emails(<id>)`, also `id:<id>`), in any mailbox and direction; keys
+//!   not found are absent.
+//! - `push` on incoming: `create` POSTs a received e-mail (`directioncode` false, statecode 1
+//!   Completed, statuscode 4 Received, `sender`, `torecipients`, `messageid`, `actualend` the
+//!   received time, the participants as `email_activity_parties`) and answers its `activityid`
+//!   and etag; `update` of `subject`/`body` PATCHes with `If-Match: *`; `delete` DELETEs (already
+//!   gone is done); `deactivate`/`reactivate` are `unsupported`. On outgoing only `update` of
+//!   `sent`: statecode 1, statuscode 3 Sent, `actualend` the sent time, `messageid` when given.
+//!   `senton` is read-only in Dataverse and never written. Dataverse documents completed e-mail
+//!   as read-only, so it may refuse an update of a received e-mail.
+//!
 //! Errors: 400 `invalid` with Dataverse's `error.message`, 401 `auth`, 403 `forbidden`, 404
 //! `not-found`, 409/412 `conflict`, 429 `throttled` with `Retry-After`, 5xx and transport
 //! failures `transient`; a body that is not JSON is `remote`.
@@ -30,6 +62,8 @@ use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::{classify_status, parse_retry_after, Method, Request, Response};
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{batch, clock, url};
+
+pub mod emails;
 
 /// Connection configuration.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -91,8 +125,8 @@ impl Connector for Dynamics {
 
     fn describe() -> Description {
         Description {
-            reads: vec![ItemKind::Mailbox],
-            writes: vec![ItemKind::Mailbox],
+            reads: vec![ItemKind::Mailbox, ItemKind::EmailMessage],
+            writes: vec![ItemKind::Mailbox, ItemKind::EmailMessage],
             credential_slots: vec![CREDENTIAL.into()],
             ..Description::named("Dynamics 365 (Dataverse Web API)")
         }
@@ -107,69 +141,86 @@ impl Connector for Dynamics {
     }
 
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
-        check_scope(&request.scope)?;
-        let api = cfg.api()?;
-        let url = match request.cursor.as_deref().map(str::trim) {
-            None | Some("") => first_page_url(&api),
-            Some(cursor) => checked_cursor(&api, cursor)?,
-        };
-        let body = get_json(&url, Some(cfg.page_size_for(request.max_items)))?;
-        let (rows, next) = rows_and_next(&api, &body)?;
-        Ok(Page {
-            items: rows.iter().filter_map(mailbox_item).collect(),
-            more: next.is_some(),
-            cursor: next,
-            full: true,
-        })
+        match served(&request.scope)? {
+            Served::Mailboxes => pull_mailboxes(cfg, request),
+            Served::Emails(scope) => emails::pull(cfg, &scope, request),
+        }
     }
 
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
-        check_scope(scope)?;
-        let api = cfg.api()?;
-        let (emails, ids) = parse_keys(&keys)?;
-        let mut out: Vec<Item> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut keep = |item: Item, out: &mut Vec<Item>| {
-            if seen.insert(item.id.clone()) {
-                out.push(item);
-            }
-        };
-        for chunk in emails.chunks(EMAILS_PER_QUERY) {
-            let mut url = lookup_url(&api, chunk);
-            loop {
-                let body = get_json(&url, Some(cfg.page_size_for(MAX_PAGE_SIZE)))?;
-                let (rows, next) = rows_and_next(&api, &body)?;
-                for item in rows.iter().filter_map(mailbox_item) {
-                    keep(item, &mut out);
-                }
-                match next {
-                    Some(n) => url = n,
-                    None => break,
-                }
-            }
+        match served(scope)? {
+            Served::Mailboxes => lookup_mailboxes(cfg, keys),
+            Served::Emails(scope) => emails::lookup(cfg, &scope, &keys),
         }
-        for id in ids {
-            let r = request(
-                Method::Get,
-                format!("{api}/mailboxes({id})?$select={SELECT}"),
-            )
-            .send()?;
-            if r.status() == 404 {
-                continue;
-            }
-            if let Some(item) = mailbox_item(&read_json(r)?) {
-                keep(item, &mut out);
-            }
-        }
-        Ok(out)
     }
 
     fn push(cfg: &Config, scope: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, PluginError> {
-        check_scope(scope)?;
+        let served = served(scope)?;
         let api = cfg.api()?;
-        let now = iso_utc(clock::now_ms());
-        Ok(batch::push_each(ops, |op| write_mailbox(&api, op, &now)))
+        Ok(match served {
+            Served::Mailboxes => {
+                let now = iso_utc(clock::now_ms());
+                batch::push_each(ops, |op| write_mailbox(&api, op, &now))
+            }
+            Served::Emails(scope) => batch::push_each(ops, |op| emails::write(&api, &scope, op)),
+        })
     }
+}
+
+fn pull_mailboxes(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
+    let api = cfg.api()?;
+    let url = match request.cursor.as_deref().map(str::trim) {
+        None | Some("") => first_page_url(&api),
+        Some(cursor) => checked_cursor(&api, cursor)?,
+    };
+    let body = get_json(&url, Some(cfg.page_size_for(request.max_items)))?;
+    let (rows, next) = rows_and_next(&api, &body)?;
+    Ok(Page {
+        items: rows.iter().filter_map(mailbox_item).collect(),
+        more: next.is_some(),
+        cursor: next,
+        full: true,
+    })
+}
+
+fn lookup_mailboxes(cfg: &Config, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
+    let api = cfg.api()?;
+    let (emails, ids) = parse_keys(&keys)?;
+    let mut out: Vec<Item> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = |item: Item, out: &mut Vec<Item>| {
+        if seen.insert(item.id.clone()) {
+            out.push(item);
+        }
+    };
+    for chunk in emails.chunks(EMAILS_PER_QUERY) {
+        let mut url = lookup_url(&api, chunk);
+        loop {
+            let body = get_json(&url, Some(cfg.page_size_for(MAX_PAGE_SIZE)))?;
+            let (rows, next) = rows_and_next(&api, &body)?;
+            for item in rows.iter().filter_map(mailbox_item) {
+                keep(item, &mut out);
+            }
+            match next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+    }
+    for id in ids {
+        let r = request(
+            Method::Get,
+            format!("{api}/mailboxes({id})?$select={SELECT}"),
+        )
+        .send()?;
+        if r.status() == 404 {
+            continue;
+        }
+        if let Some(item) = mailbox_item(&read_json(r)?) {
+            keep(item, &mut out);
+        }
+    }
+    Ok(out)
 }
 
 syncbridge_sdk::export_connector!(Dynamics);
@@ -281,13 +332,25 @@ pub fn check_config(c: &Config) -> Vec<Finding> {
 // ----------------------------------------------------------------------------------------------
 // scopes, keys, mapping
 
-fn check_scope(scope: &str) -> Result<(), PluginError> {
+/// A scope this connector serves.
+enum Served {
+    Mailboxes,
+    Emails(emails::EmailScope),
+}
+
+fn served(scope: &str) -> Result<Served, PluginError> {
     if scope.trim() == SCOPE {
-        return Ok(());
+        return Ok(Served::Mailboxes);
+    }
+    if emails::EmailScope::names(scope) {
+        return emails::EmailScope::parse(scope).map(Served::Emails);
     }
     Err(PluginError::invalid_field(
         "scope",
-        format!("unknown scope {scope:?}: this connector reads and writes the scope `mailboxes` (Dataverse mailbox rows)"),
+        format!(
+            "unknown scope {scope:?}: this connector serves the scopes `mailboxes` (Dataverse mailbox rows) and `{}` (e-mail activities of a mailbox)",
+            emails::GRAMMAR
+        ),
     ))
 }
 
@@ -371,13 +434,19 @@ fn path_of(u: &str) -> &str {
     }
 }
 
-/// Whether `link` is a mailboxes query under the API root `api` (same origin, same path).
-pub fn is_mailboxes_link(api: &str, link: &str) -> bool {
-    let want = format!("{}/mailboxes", path_of(api)).to_ascii_lowercase();
+/// Whether `link` is a query of the entity set `set` under the API root `api` (same origin,
+/// same path).
+pub fn is_set_link(api: &str, set: &str, link: &str) -> bool {
+    let want = format!("{}/{set}", path_of(api)).to_ascii_lowercase();
     let path = path_of(link).to_ascii_lowercase();
     url::same_origin(api, link)
         && path.starts_with(&want)
         && matches!(path.as_bytes().get(want.len()), None | Some(b'?' | b'('))
+}
+
+/// Whether `link` is a mailboxes query under the API root `api` (same origin, same path).
+pub fn is_mailboxes_link(api: &str, link: &str) -> bool {
+    is_set_link(api, "mailboxes", link)
 }
 
 /// A cursor given back by the host: the next link of an earlier page, under the same API root.
@@ -393,8 +462,18 @@ pub fn checked_cursor(api: &str, cursor: &str) -> Result<String, PluginError> {
     ))
 }
 
-/// The rows of a collection answer and its next link (checked to stay under `api`).
+/// The rows of a mailboxes answer and its next link (checked to stay under `api`).
 pub fn rows_and_next(api: &str, body: &Value) -> Result<(Vec<Value>, Option<String>), PluginError> {
+    rows_and_next_of(api, "mailboxes", body)
+}
+
+/// The rows of a collection answer of the entity set `set` and its next link (checked to stay
+/// a query of `set` under `api`).
+pub fn rows_and_next_of(
+    api: &str,
+    set: &str,
+    body: &Value,
+) -> Result<(Vec<Value>, Option<String>), PluginError> {
     let Some(rows) = body.get("value").and_then(Value::as_array) else {
         return Err(PluginError::Remote(RemoteFailure {
             status: 200,
@@ -403,11 +482,11 @@ pub fn rows_and_next(api: &str, body: &Value) -> Result<(Vec<Value>, Option<Stri
     };
     let next = match body.get("@odata.nextLink").and_then(Value::as_str) {
         Some(n) if !n.trim().is_empty() => {
-            if !is_mailboxes_link(api, n) {
+            if !is_set_link(api, set, n) {
                 return Err(PluginError::Remote(RemoteFailure {
                     status: 200,
                     message: format!(
-                        "Dataverse's next link {n:?} leaves {api}; refusing to follow it"
+                        "Dataverse's next link {n:?} leaves {api}/{set}; refusing to follow it"
                     ),
                 }));
             }
@@ -436,7 +515,7 @@ pub fn status_code(s: ChannelStatus) -> i64 {
     }
 }
 
-fn text(row: &Value, field: &str) -> Option<String> {
+pub(crate) fn text(row: &Value, field: &str) -> Option<String> {
     row.get(field)
         .and_then(Value::as_str)
         .map(str::trim)
@@ -537,7 +616,7 @@ pub fn patch_body(
     Ok(body)
 }
 
-fn action_name(a: WriteAction) -> &'static str {
+pub(crate) fn action_name(a: WriteAction) -> &'static str {
     match a {
         WriteAction::Create => "create",
         WriteAction::Update => "update",
@@ -583,29 +662,38 @@ pub fn write_mailbox(api: &str, op: &WriteOp, now: &str) -> Result<WriteOk, Plug
             version: None,
         });
     }
+    let version = patch_row(api, "mailboxes", "mailboxid", &id, body)?;
+    Ok(WriteOk {
+        target_id: id,
+        version,
+    })
+}
+
+/// `PATCH <set>(<id>)?$select=<key>` of `body` to an existing row, `If-Match: *` (without it a
+/// PATCH is an upsert and would create the row); answers the row's new `@odata.etag`
+/// (`Prefer: return=representation`, else the `ETag` header of a 204).
+pub(crate) fn patch_row(
+    api: &str,
+    set: &str,
+    key: &str,
+    id: &str,
+    body: Map<String, Value>,
+) -> Result<Option<String>, PluginError> {
     let payload = serde_json::to_vec(&Value::Object(body))
         .map_err(|e| PluginError::invalid(format!("cannot encode the update: {e}")))?;
-    let r = request(
-        Method::Patch,
-        format!("{api}/mailboxes({id})?$select=mailboxid"),
-    )
-    // The row must exist: without If-Match a PATCH is an upsert and would create it.
-    .header("If-Match", "*")
-    .header("Prefer", "return=representation")
-    .header("Content-Type", "application/json")
-    .body(payload)
-    .send()?;
-    let version = match r.status() {
+    let r = request(Method::Patch, format!("{api}/{set}({id})?$select={key}"))
+        .header("If-Match", "*")
+        .header("Prefer", "return=representation")
+        .header("Content-Type", "application/json")
+        .body(payload)
+        .send()?;
+    Ok(match r.status() {
         204 => r.header("ETag").map(str::to_owned),
         200..=299 => read_json(r)?
             .get("@odata.etag")
             .and_then(Value::as_str)
             .map(str::to_owned),
         _ => return Err(classify(&r)),
-    };
-    Ok(WriteOk {
-        target_id: id,
-        version,
     })
 }
 

@@ -7,22 +7,22 @@ use syncbridge_sdk::bindings::connector::syncbridge::plugin::http::{
 use syncbridge_sdk::exports;
 use syncbridge_sdk::testing::{response, set_now_ms, with_http};
 
-const CFG: &str = r#"{"url":"https://contoso.crm.dynamics.com"}"#;
-const API: &str = "https://contoso.crm.dynamics.com/api/data/v9.2";
+pub(crate) const CFG: &str = r#"{"url":"https://contoso.crm.dynamics.com"}"#;
+pub(crate) const API: &str = "https://contoso.crm.dynamics.com/api/data/v9.2";
 const ID1: &str = "6f1c6a52-6a3f-4d1e-9a0b-1c2d3e4f5a61";
 const ID2: &str = "6f1c6a52-6a3f-4d1e-9a0b-1c2d3e4f5a62";
 
 #[derive(Debug, Clone)]
-struct Sent {
-    method: WitMethod,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: Option<Value>,
-    credential: Option<String>,
+pub(crate) struct Sent {
+    pub(crate) method: WitMethod,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<Value>,
+    pub(crate) credential: Option<String>,
 }
 
 impl Sent {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -30,9 +30,9 @@ impl Sent {
     }
 }
 
-type Log = Rc<RefCell<Vec<Sent>>>;
+pub(crate) type Log = Rc<RefCell<Vec<Sent>>>;
 
-fn recorder(
+pub(crate) fn recorder(
     log: &Log,
     mut answer: impl FnMut(&WitRequest) -> Result<WitResponse, PluginError> + 'static,
 ) -> impl FnMut(&WitRequest) -> Result<WitResponse, PluginError> + 'static {
@@ -56,7 +56,7 @@ fn recorder(
     }
 }
 
-fn with_header(mut r: WitResponse, name: &str, value: &str) -> WitResponse {
+pub(crate) fn with_header(mut r: WitResponse, name: &str, value: &str) -> WitResponse {
     r.headers.push(Attribute {
         name: name.into(),
         value: value.into(),
@@ -99,7 +99,7 @@ fn mailbox(m: &Item) -> &Mailbox {
     }
 }
 
-fn invalid_fields(e: &PluginError) -> Vec<String> {
+pub(crate) fn invalid_fields(e: &PluginError) -> Vec<String> {
     match e {
         PluginError::Invalid(i) => i.fields.iter().map(|f| f.field.clone()).collect(),
         other => panic!("expected invalid, got {other:?}"),
@@ -113,8 +113,8 @@ fn invalid_fields(e: &PluginError) -> Vec<String> {
 fn describe_names_the_kind_and_the_slot() {
     let d = exports::describe::<Dynamics>();
     assert_eq!(d.name, "Dynamics 365 (Dataverse Web API)");
-    assert_eq!(d.reads, [ItemKind::Mailbox]);
-    assert_eq!(d.writes, [ItemKind::Mailbox]);
+    assert_eq!(d.reads, [ItemKind::Mailbox, ItemKind::EmailMessage]);
+    assert_eq!(d.writes, [ItemKind::Mailbox, ItemKind::EmailMessage]);
     assert_eq!(d.credential_slots, ["default"]);
     let schema: Value = serde_json::from_str(&d.config_schema).unwrap();
     assert_eq!(schema["required"], json!(["url"]));
@@ -405,6 +405,7 @@ fn pull_refuses_foreign_cursors_links_and_scopes() {
     .unwrap_err();
     assert_eq!(invalid_fields(&e), ["scope"]);
     assert!(e.describe().contains("mailboxes"));
+    assert!(e.describe().contains("emails:mailbox=<address>"));
 
     let e = with_http(
         |_| {

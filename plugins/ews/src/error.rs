@@ -65,12 +65,13 @@ impl EwsError {
                 code: c,
                 address: None,
             },
-            "ErrorAccessDenied" | "ErrorInsufficientResources" | "ErrorQuotaExceeded" => {
-                Self::AccessDenied {
-                    code: c,
-                    message: m,
-                }
-            }
+            "ErrorAccessDenied"
+            | "ErrorInsufficientResources"
+            | "ErrorQuotaExceeded"
+            | "ErrorSendAsDenied" => Self::AccessDenied {
+                code: c,
+                message: m,
+            },
             "ErrorItemNotFound"
             | "ErrorFolderNotFound"
             | "ErrorCalendarOccurrenceIsDeletedFromRecurrence" => Self::NotFound {

@@ -1,12 +1,17 @@
 //! `ews`: Exchange on-premises mailboxes through EWS SOAP.
 //!
-//! - Scopes (see [`scope`]): `calendar:mailbox=…,past=…,future=…`, `contacts:mailbox=…`,
-//!   `tasks:mailbox=…` (a mailbox's distinguished folder) and `public-contacts:folder=<path>`.
+//! - Mailbox scopes (WIT `mailbox-api`, see [`scope`]): `calendar:mailbox=…,past=…,future=…`,
+//!   `contacts:mailbox=…`, `tasks:mailbox=…` (a mailbox's distinguished folder) and
+//!   `public-contacts:folder=<path>`.
+//! - E-mail scopes (core `connector-api`, `email-message` items, see [`mail`]):
+//!   `inbox:mailbox=…` (the Inbox's messages; `deactivate` moves a failed message to
+//!   `Inbox/Undeliverable`) and `outbox:mailbox=…` (`create` sends with `SendAndSaveCopy`).
 //! - Reads: SyncFolderItems (ids only; its `SyncState` is the cursor) followed by GetItem in
-//!   batches for the properties the mapping needs ([`pull`]). A public folder is read with
-//!   FindItem paging (SyncFolderItems does not work there), a full pass every time.
+//!   batches for the properties the mapping needs ([`pull`], [`mail`]). A public folder is read
+//!   with FindItem paging (SyncFolderItems does not work there), a full pass every time.
 //! - Writes: CreateItem / UpdateItem (only the named fields, `SetItemField`/`DeleteItemField`) /
-//!   DeleteItem, one call per action for a whole batch, never sending meeting mail ([`push`]).
+//!   DeleteItem, one call per action for a whole batch, never sending meeting mail ([`push`]);
+//!   mail is sent and moved one message per call ([`mail`]).
 //! - Endpoint: `ews_url`, or Autodiscover from the mailbox address ([`endpoint`]), cached in state.
 //! - Authentication is the host's: the `default` credential slot (Basic on-premises, a bearer
 //!   token for hybrid), or the slot `mailbox_credentials` names for a mailbox. With
@@ -16,6 +21,7 @@
 pub mod check;
 pub mod endpoint;
 pub mod error;
+pub mod mail;
 pub mod map;
 mod names;
 pub mod ops;
@@ -34,7 +40,7 @@ use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::state;
 
 use crate::ops::Folder;
-use crate::scope::MailboxScope;
+use crate::scope::{MailScope, MailboxScope};
 use crate::soap::Target;
 
 /// The credential slot used unless a mailbox has its own.
@@ -181,8 +187,18 @@ impl Connector for Ews {
 
     fn describe() -> Description {
         Description {
-            reads: vec![ItemKind::Appointment, ItemKind::Contact, ItemKind::Task],
-            writes: vec![ItemKind::Appointment, ItemKind::Contact, ItemKind::Task],
+            reads: vec![
+                ItemKind::Appointment,
+                ItemKind::Contact,
+                ItemKind::Task,
+                ItemKind::EmailMessage,
+            ],
+            writes: vec![
+                ItemKind::Appointment,
+                ItemKind::Contact,
+                ItemKind::Task,
+                ItemKind::EmailMessage,
+            ],
             credential_slots: vec![CREDENTIAL.into()],
             ..Description::named("Exchange on-premises (EWS)")
         }
@@ -194,6 +210,27 @@ impl Connector for Ews {
 
     fn test_connection(cfg: &Config) -> Result<Vec<Finding>, PluginError> {
         Ok(check::connection(cfg))
+    }
+
+    fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
+        mail::page(
+            cfg,
+            &MailScope::parse(&request.scope)?,
+            request.cursor.as_deref(),
+            request.max_items,
+        )
+    }
+
+    fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
+        mail::lookup(cfg, &MailScope::parse(scope)?, &keys)
+    }
+
+    fn push(
+        cfg: &Config,
+        scope: &str,
+        batch: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        Ok(mail::push(cfg, &MailScope::parse(scope)?, batch))
     }
 
     fn mailbox_scopes() -> Vec<String> {

@@ -201,6 +201,71 @@ pub fn create_contacts_folder(parent: &Folder, name: &str) -> String {
     )
 }
 
+/// The message properties the e-mail scopes read; the body as stored (`Best`: HTML when the
+/// message has an HTML body), so `body_is_html` says what the sender wrote.
+const MESSAGE_FIELDS: &[&str] = &[
+    "item:Subject",
+    "item:Body",
+    "item:DateTimeReceived",
+    "item:DateTimeSent",
+    "message:From",
+    "message:ToRecipients",
+    "message:CcRecipients",
+    "message:InternetMessageId",
+];
+
+/// `GetItem` of messages: ids, change keys and [`MESSAGE_FIELDS`].
+pub fn get_messages(ids: &[String]) -> String {
+    let fields: String = MESSAGE_FIELDS
+        .iter()
+        .map(|f| format!(r#"<t:FieldURI FieldURI="{f}"/>"#))
+        .collect();
+    format!(
+        "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:BodyType>Best</t:BodyType><t:AdditionalProperties>{fields}</t:AdditionalProperties></m:ItemShape><m:ItemIds>{}</m:ItemIds></m:GetItem>",
+        item_ids(ids)
+    )
+}
+
+/// `CreateItem` that sends a `t:Message` and saves a copy in `saved` (the mailbox's Sent Items).
+pub fn send_message(saved: &Folder, message: &str) -> String {
+    format!(
+        r#"<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:SavedItemFolderId>{}</m:SavedItemFolderId><m:Items>{message}</m:Items></m:CreateItem>"#,
+        saved.xml()
+    )
+}
+
+/// Whether `RequestServerVersion` knows `ReturnNewItemIds` (Exchange 2010 SP1 and later).
+pub fn returns_new_item_ids(version: &str) -> bool {
+    !matches!(
+        version,
+        "Exchange2007" | "Exchange2007_SP1" | "Exchange2010"
+    )
+}
+
+/// `MoveItem` of items into a folder, asking for their new ids when the version knows how.
+pub fn move_item(to: &Folder, ids: &[String], version: &str) -> String {
+    let new_ids = if returns_new_item_ids(version) {
+        "<m:ReturnNewItemIds>true</m:ReturnNewItemIds>"
+    } else {
+        ""
+    };
+    format!(
+        "<m:MoveItem><m:ToFolderId>{}</m:ToFolderId><m:ItemIds>{}</m:ItemIds>{new_ids}</m:MoveItem>",
+        to.xml(),
+        item_ids(ids)
+    )
+}
+
+/// `CreateFolder` of a mail folder (`IPF.Note`).
+pub fn create_mail_folder(parent: &Folder, name: &str) -> String {
+    format!(
+        "<m:CreateFolder><m:ParentFolderId>{}</m:ParentFolderId><m:Folders><t:Folder>{}{}</t:Folder></m:Folders></m:CreateFolder>",
+        parent.xml(),
+        t("FolderClass", "IPF.Note"),
+        t("DisplayName", name)
+    )
+}
+
 /// `ConvertId` of nothing much: a cheap authenticated call (the server's version, credentials).
 pub fn probe() -> String {
     r#"<m:ConvertId DestinationFormat="EwsId"><m:SourceIds><t:AlternateId Format="EwsId" Id="AAAA" Mailbox="probe@example.invalid"/></m:SourceIds></m:ConvertId>"#.into()

@@ -67,7 +67,8 @@ impl Window {
     }
 }
 
-fn item_id(el: &Elem) -> Option<(String, Option<String>)> {
+/// An item element's `ItemId`: (id, change key).
+pub fn item_id(el: &Elem) -> Option<(String, Option<String>)> {
     let id = el.child("ItemId")?;
     Some((
         id.attr("Id")?.to_owned(),
@@ -205,6 +206,85 @@ fn parse_cursor(cursor: Option<&str>) -> (bool, Option<&str>) {
     }
 }
 
+/// What one SyncFolderItems call reported, from a page's cursor.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    /// A full pass: no cursor, a full pass's cursor, or a sync state Exchange no longer knew.
+    pub full: bool,
+    /// Created or updated items (element name, id), each once, in the order reported.
+    pub changed: Vec<(String, String)>,
+    /// Deleted (or moved out) items.
+    pub deleted: Vec<String>,
+    /// The page's cursor: the new sync state, marked while a full pass goes on.
+    pub cursor: String,
+    /// More changes follow (`IncludesLastItemInRange` false).
+    pub more: bool,
+}
+
+/// SyncFolderItems (ids only) of `folder` from `cursor`; a sync state Exchange refuses
+/// (`ErrorInvalidSyncStateData`) starts a full pass.
+pub fn sync_changes(
+    target: &Target,
+    folder: &Folder,
+    what: &str,
+    cursor: Option<&str>,
+    max_items: u32,
+) -> Result<Changes, PluginError> {
+    let (mut full, mut sync_state) = parse_cursor(cursor);
+    let max = max_items.clamp(1, 512);
+    let resp = loop {
+        let resp = soap::call(target, &ops::sync_folder_items(folder, sync_state, max))?;
+        match soap::single(&resp) {
+            Ok(_) => break resp,
+            Err(EwsError::InvalidSyncState) if sync_state.is_some() => {
+                log::warn!("the sync state of {what} is no longer valid; starting a full pass");
+                full = true;
+                sync_state = None;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let msg = soap::single(&resp)?;
+    let new_state = msg.text_of("SyncState").unwrap_or_default().to_owned();
+    let last = msg.text_of("IncludesLastItemInRange") != Some("false");
+    let mut out = Changes {
+        full,
+        more: !last,
+        cursor: if full && !last {
+            format!("{FULL_PREFIX}{new_state}")
+        } else {
+            new_state
+        },
+        ..Changes::default()
+    };
+    for change in msg
+        .child("Changes")
+        .map(|c| c.children.as_slice())
+        .unwrap_or_default()
+    {
+        match &*change.name {
+            "Create" | "Update" => {
+                let Some(el) = change.children.first() else {
+                    continue;
+                };
+                if let Some((id, _)) = item_id(el) {
+                    out.changed.retain(|(_, c)| *c != id);
+                    out.changed.push((el.name.to_string(), id));
+                }
+            }
+            "Delete" => {
+                if let Some((id, _)) = item_id(change) {
+                    out.changed.retain(|(_, c)| *c != id);
+                    out.deleted.push(id);
+                }
+            }
+            // Read flags are no field of the canonical model.
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// One page of a mailbox folder: SyncFolderItems from the cursor, then GetItem of what changed.
 pub fn mailbox_page(
     cfg: &Config,
@@ -216,71 +296,31 @@ pub fn mailbox_page(
 ) -> Result<MailboxPage, PluginError> {
     let target = cfg.target(mailbox)?;
     let folder = cfg.folder(&target, kind.folder(), mailbox);
-    let (mut full, mut sync_state) = parse_cursor(cursor);
-    let max = max_items.clamp(1, 512);
-    let resp = loop {
-        let resp = soap::call(&target, &ops::sync_folder_items(&folder, sync_state, max))?;
-        match soap::single(&resp) {
-            Ok(_) => break resp,
-            Err(EwsError::InvalidSyncState) if sync_state.is_some() => {
-                log::warn!(
-                    "the sync state of {} in {mailbox} is no longer valid; starting a full pass",
-                    kind.folder()
-                );
-                full = true;
-                sync_state = None;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let msg = soap::single(&resp)?;
-    let new_state = msg.text_of("SyncState").unwrap_or_default().to_owned();
-    let last = msg.text_of("IncludesLastItemInRange") != Some("false");
-    let mut changed: Vec<String> = Vec::new();
-    let mut items: Vec<MailboxItem> = Vec::new();
-    for change in msg
-        .child("Changes")
-        .map(|c| c.children.as_slice())
-        .unwrap_or_default()
-    {
-        match &*change.name {
-            "Create" | "Update" => {
-                if let Some((id, _)) = change.children.first().and_then(item_id) {
-                    changed.retain(|c| *c != id);
-                    changed.push(id);
-                }
-            }
-            "Delete" => {
-                if let Some((id, _)) = item_id(change) {
-                    changed.retain(|c| *c != id);
-                    items.push(removed(&id, Removal::Deleted));
-                }
-            }
-            // Read flags are no field of the canonical model.
-            _ => {}
-        }
-    }
+    let what = format!("{} in {mailbox}", kind.folder());
+    let changes = sync_changes(&target, &folder, &what, cursor, max_items)?;
+    let mut items: Vec<MailboxItem> = changes
+        .deleted
+        .iter()
+        .map(|id| removed(id, Removal::Deleted))
+        .collect();
+    let changed: Vec<String> = changes.changed.into_iter().map(|(_, id)| id).collect();
     for (item, last_end) in get_items(&target, kind, &changed)? {
         match &item.body {
             Some(MailboxBody::Event(ev)) if !window.keeps(ev, last_end.as_deref()) => {
                 // Occurrences are carried by their master; out-of-window items leave the scope.
-                if !full && !matches!(ev.kind, EventKind::Occurrence | EventKind::Exception) {
+                if !changes.full && !matches!(ev.kind, EventKind::Occurrence | EventKind::Exception)
+                {
                     items.push(removed(&item.id, Removal::OutOfScope));
                 }
             }
             _ => items.push(item),
         }
     }
-    let cursor = if full && !last {
-        format!("{FULL_PREFIX}{new_state}")
-    } else {
-        new_state
-    };
     Ok(MailboxPage {
         items,
-        cursor: Some(cursor),
-        more: !last,
-        full,
+        cursor: Some(changes.cursor),
+        more: changes.more,
+        full: changes.full,
     })
 }
 

@@ -1,5 +1,10 @@
-//! Mailbox scopes: `calendar:mailbox=<address>,past=<days>,future=<days>`,
-//! `contacts:mailbox=<address>`, `tasks:mailbox=<address>`, `public-contacts:folder=<path>`.
+//! Scope strings.
+//!
+//! - Mailbox scopes (WIT `mailbox-api`, [`MailboxScope`]):
+//!   `calendar:mailbox=<address>,past=<days>,future=<days>`, `contacts:mailbox=<address>`,
+//!   `tasks:mailbox=<address>`, `public-contacts:folder=<path>`.
+//! - E-mail scopes (core `connector-api`, [`MailScope`]): `inbox:mailbox=<address>`,
+//!   `outbox:mailbox=<address>`.
 
 use crate::ops::Kind;
 use syncbridge_sdk::scope::{self, Scope};
@@ -59,16 +64,7 @@ impl MailboxScope {
             }
             other => return Err(scope::unknown(other, USAGE)),
         };
-        let mailbox = parsed
-            .option("mailbox")
-            .filter(|m| m.contains('@'))
-            .ok_or_else(|| {
-                PluginError::invalid_field(
-                    "scope",
-                    format!("{s:?} names no mailbox address; use {USAGE}"),
-                )
-            })?
-            .to_ascii_lowercase();
+        let mailbox = mailbox_of(&parsed, s, USAGE)?;
         let days = |k: &str| -> Result<i64, PluginError> {
             let d = parsed.number(k)?.unwrap_or(DEFAULT_DAYS);
             if !(0..=3650).contains(&d) {
@@ -85,6 +81,57 @@ impl MailboxScope {
             past: days("past")?,
             future: days("future")?,
         })
+    }
+}
+
+/// The `mailbox=` address of a scope, lower case; refused without an `@`.
+fn mailbox_of(parsed: &Scope, s: &str, usage: &str) -> Result<String, PluginError> {
+    parsed
+        .option("mailbox")
+        .filter(|m| m.contains('@'))
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| {
+            PluginError::invalid_field(
+                "scope",
+                format!("{s:?} names no mailbox address; use {usage}"),
+            )
+        })
+}
+
+const MAIL_USAGE: &str = "inbox:mailbox=<address> or outbox:mailbox=<address>";
+
+/// The e-mail scope kinds, served through the core `connector-api` (not mailbox scopes).
+pub const MAIL_KINDS: [&str; 2] = ["inbox", "outbox"];
+
+/// A parsed e-mail scope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MailScope {
+    /// The messages in a mailbox's Inbox: read, and failed ones moved to `Undeliverable`.
+    Inbox { mailbox: String },
+    /// Mail sent through a mailbox (`SendAndSaveCopy`); nothing is read back.
+    Outbox { mailbox: String },
+}
+
+impl MailScope {
+    /// Parses `inbox:mailbox=<address>` or `outbox:mailbox=<address>`.
+    pub fn parse(s: &str) -> Result<Self, PluginError> {
+        let parsed = Scope::parse(s, &["mailbox"], None, MAIL_USAGE)?;
+        match parsed.name() {
+            "inbox" => Ok(MailScope::Inbox {
+                mailbox: mailbox_of(&parsed, s, MAIL_USAGE)?,
+            }),
+            "outbox" => Ok(MailScope::Outbox {
+                mailbox: mailbox_of(&parsed, s, MAIL_USAGE)?,
+            }),
+            other => Err(scope::unknown(other, MAIL_USAGE)),
+        }
+    }
+
+    /// The mailbox the scope reads or sends through.
+    pub fn mailbox(&self) -> &str {
+        match self {
+            MailScope::Inbox { mailbox } | MailScope::Outbox { mailbox } => mailbox,
+        }
     }
 }
 
@@ -130,5 +177,43 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn mail_scopes_parse() {
+        assert_eq!(
+            MailScope::parse("inbox:mailbox=Queue@Contoso.com").unwrap(),
+            MailScope::Inbox {
+                mailbox: "queue@contoso.com".into()
+            }
+        );
+        assert_eq!(
+            MailScope::parse("Outbox:mailbox= Alice@contoso.com ").unwrap(),
+            MailScope::Outbox {
+                mailbox: "alice@contoso.com".into()
+            }
+        );
+        for (bad, words) in [
+            ("inbox", "names no mailbox address"),
+            ("inbox:mailbox=", "names no mailbox address"),
+            ("outbox:mailbox=alice", "names no mailbox address"),
+            (
+                "inbox:mailbox=a@b.c,past=3",
+                "unknown scope option \"past=3\"",
+            ),
+            ("inbox:mailbox=a@b.c,folder=x", "unknown scope option"),
+            ("calendar:mailbox=a@b.c", "unknown scope \"calendar\""),
+        ] {
+            let e = MailScope::parse(bad).unwrap_err();
+            assert_eq!(e.class(), "invalid", "{bad}");
+            let text = e.describe();
+            assert!(
+                text.contains(words) && text.contains(MAIL_USAGE),
+                "{bad}: {text}"
+            );
+        }
+        // The mailbox scopes do not take the e-mail kinds.
+        assert!(MailboxScope::parse("inbox:mailbox=a@b.c").is_err());
+        assert!(MAIL_KINDS.iter().all(|k| !KINDS.contains(k)));
     }
 }

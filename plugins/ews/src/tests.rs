@@ -3,6 +3,7 @@
 //! the SDK's exports with a stubbed host.
 
 mod calendar;
+mod mail;
 mod schema;
 mod sim;
 mod wire;

@@ -55,6 +55,10 @@
 //! - Mailbox scopes (WIT 0.1.3 `mailbox-api`): `calendar:mailbox=UPN,past=N,future=M`,
 //!   `contacts:mailbox=UPN`, `tasks:mailbox=UPN`, read through Graph delta queries and written
 //!   with POST / PATCH / DELETE; see [`mailbox`].
+//! - E-mail scopes (core `connector-api`, `email-message` bodies, for Dynamics 365 server-side
+//!   synchronization): `inbox:mailbox=<address>` reads the Inbox through the messages delta
+//!   query (read-only), `outbox:mailbox=<address>` sends mail as the user (`sendMail`, create
+//!   only); see [`mail`]. They need the `Mail.Read` and `Mail.Send` application permissions.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -64,6 +68,7 @@ use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{clock, log, paging, state, url};
 
 pub mod fields;
+pub mod mail;
 pub mod mailbox;
 pub use fields::UserFields;
 
@@ -113,8 +118,8 @@ impl Connector for Graph {
 
     fn describe() -> Description {
         Description {
-            reads: vec![ItemKind::DirectoryUser],
-            writes: Vec::new(),
+            reads: vec![ItemKind::DirectoryUser, ItemKind::EmailMessage],
+            writes: vec![ItemKind::EmailMessage],
             credential_slots: vec![CREDENTIAL.into()],
             ..Description::named("Microsoft 365 (Graph)")
         }
@@ -145,6 +150,9 @@ impl Connector for Graph {
     }
 
     fn pull(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {
+        if let Some(scope) = mail::MailScope::of(&request.scope) {
+            return mail::pull(cfg, &scope?, &request);
+        }
         if let Some(fields) = UserFields::of_scope(&request.scope) {
             let fields = fields?;
             if cfg.with_groups {
@@ -164,9 +172,7 @@ impl Connector for Graph {
             "mailboxes" => pull_mailboxes(cfg, request.cursor.as_deref(), request.max_items),
             other => Err(PluginError::invalid_field(
                 "scope",
-                format!(
-                    "unknown scope {other:?}; this connector reads \"users\" and \"mailboxes\""
-                ),
+                format!("unknown scope {other:?}; this connector reads \"users\", \"mailboxes\", \"inbox:mailbox=<address>\" and \"outbox:mailbox=<address>\""),
             )),
         }
     }
@@ -186,6 +192,26 @@ impl Connector for Graph {
             None => Err(PluginError::invalid_field(
                 fields[0].as_str(),
                 format!("scope {scope:?} reads no fields beyond its canonical ones; field filters read the \"users\" scope"),
+            )),
+        }
+    }
+
+    /// Writes go to `outbox:mailbox=…` (sending mail) only; see [`mail::push`].
+    fn push(
+        cfg: &Config,
+        scope: &str,
+        batch: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        match mail::MailScope::of(scope) {
+            Some(s) => Ok(mail::push(cfg, &s?, batch)),
+            None if UserFields::of_scope(scope).is_some() || scope == "mailboxes" => {
+                Err(PluginError::Unsupported(format!(
+                    "scope {scope:?} is read-only; this connector writes \"outbox:mailbox=<address>\" (sending mail)"
+                )))
+            }
+            None => Err(PluginError::invalid_field(
+                "scope",
+                format!("unknown scope {scope:?}; this connector writes \"outbox:mailbox=<address>\""),
             )),
         }
     }
@@ -217,11 +243,15 @@ impl Connector for Graph {
         mailbox::push(cfg, scope, batch)
     }
 
+    /// Messages of `inbox:mailbox=…` by id, see [`mail::lookup`].
     fn lookup(cfg: &Config, scope: &str, keys: Vec<String>) -> Result<Vec<Item>, PluginError> {
+        if let Some(scope) = mail::MailScope::of(scope) {
+            return mail::lookup(cfg, &scope?, keys);
+        }
         let Some(fields) = UserFields::of_scope(scope) else {
             return Err(PluginError::invalid_field(
                 "scope",
-                format!("unknown scope {scope:?}; this connector reads \"users\""),
+                format!("unknown scope {scope:?}; this connector looks up \"users\" and \"inbox:mailbox=<address>\""),
             ));
         };
         let fields = fields?;
@@ -1212,7 +1242,7 @@ fn mailbox_check(root: &str, address: &str) -> Finding {
         403 => Finding::failed(
             format!("impersonation:{address}"),
             format!("the app may not open the mailbox of {address} (HTTP 403 {code})"),
-            "grant the Calendars.ReadWrite and Contacts.ReadWrite application permissions with admin consent, and include the mailbox in any application access policy (New-ApplicationAccessPolicy) that limits the app",
+            "grant the Calendars.ReadWrite and Contacts.ReadWrite application permissions (and Mail.Read and Mail.Send for the inbox and outbox scopes) with admin consent, and include the mailbox in any application access policy (New-ApplicationAccessPolicy) that limits the app",
         ),
         404 if code == "MailboxNotEnabledForRESTAPI" => Finding::failed(
             format!("mailbox:{address}"),

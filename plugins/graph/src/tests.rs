@@ -357,7 +357,10 @@ fn graph_401_and_describe() {
         .contains("InvalidAuthenticationToken"));
     let d = exports::describe::<Graph>();
     assert_eq!(d.credential_slots, vec!["default".to_string()]);
-    assert!(matches!(d.reads[..], [ItemKind::DirectoryUser]));
+    assert!(matches!(
+        d.reads[..],
+        [ItemKind::DirectoryUser, ItemKind::EmailMessage]
+    ));
     assert!(matches!(
         exports::validate_config::<Graph>("{\"graph_url\":\"ftp://x\"}")[0].outcome,
         Outcome::Failed

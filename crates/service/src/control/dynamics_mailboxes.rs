@@ -247,6 +247,15 @@ pub async fn defaults(
     load_defaults(hub.store(), connection).await
 }
 
+/// The default email processing of organization `connection`, without an
+/// actor's check (the background jobs' view).
+pub async fn processing_defaults(
+    store: &Store,
+    connection: &str,
+) -> Result<ProcessingDefaults, DynamicsError> {
+    load_defaults(store, connection).await
+}
+
 async fn load_defaults(
     store: &Store,
     connection: &str,
@@ -579,6 +588,8 @@ pub async fn edit_many(
         ));
     }
     mailboxes::apply_settings_to_many(hub.store(), ids, &Value::Object(settings)).await?;
+    // A delivery turned off stops that processing now; one turned on waits for its test.
+    super::dynamics_flow::materialize(hub, ids).await?;
     check_all(hub, actor, ids).await
 }
 
@@ -592,6 +603,7 @@ pub async fn approve_many(
     for id in ids {
         mailboxes::approve(hub.store(), id).await?;
     }
+    super::dynamics_flow::materialize(hub, ids).await?;
     check_all(hub, actor, ids).await
 }
 
@@ -687,6 +699,8 @@ pub struct TestsRun {
     pub postponed: u64,
     /// Statuses that could not be written to Dynamics (kept here; written by the next test).
     pub not_written: u64,
+    /// Processing profiles of the tested mailboxes that run now.
+    pub processing: u64,
 }
 
 /// A claimed test and what it needs.
@@ -789,6 +803,7 @@ pub async fn run_due(hub: &Arc<Hub>, now: i64, limit: i64) -> Result<TestsRun, S
         });
     }
     let mut writes: BTreeMap<String, Vec<WriteOp>> = BTreeMap::new();
+    let mut tested: Vec<String> = Vec::new();
     while let Some(done) = tasks.join_next().await {
         let (c, outcome) = match done {
             Ok(v) => v,
@@ -800,6 +815,7 @@ pub async fn run_due(hub: &Arc<Hub>, now: i64, limit: i64) -> Result<TestsRun, S
         let outcome = outcome?;
         run.tested += 1;
         let enabled = record(hub, &c, &outcome, now, &mut run).await?;
+        tested.push(c.mailbox.id.clone());
         if let Some(remote) = &c.remote_id {
             writes
                 .entry(c.mailbox.connection_id.clone())
@@ -855,7 +871,42 @@ pub async fn run_due(hub: &Arc<Hub>, now: i64, limit: i64) -> Result<TestsRun, S
             run.not_written += failed;
         }
     }
+    // What the tests enabled (or disabled) starts (or stops) processing.
+    let processing = super::dynamics_flow::materialize(hub, &tested).await?;
+    run.processing = processing.running.len() as u64;
     Ok(run)
+}
+
+/// A processing run found Exchange refusing the mailbox (its credentials or
+/// rights): the mailbox is disabled for email processing and its owner's
+/// wall says why and what to do, as a failed test would.
+pub async fn disable_after_processing_failure(
+    hub: &Hub,
+    mailbox_id: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let store = hub.store();
+    let m = mailboxes::get(store, mailbox_id).await?;
+    mailboxes::disable_for_auth(store, mailbox_id, detail).await?;
+    let who = m.display_name.as_deref().unwrap_or(&m.address);
+    let message = format!(
+        "Mailbox {who} ({}) was disabled for email processing: Exchange refused it during synchronization ({detail}). Run `syncbridge dynamics diagnose {mailbox_id}` (POST /api/v1/dynamics/mailboxes/{{id}}/diagnose) for the cause and its resolution, fix it, then test and enable the mailbox again.",
+        m.address
+    );
+    alerts::raise(
+        store,
+        NewAlert {
+            company_id: m.company_id.as_deref(),
+            connection_id: Some(&m.connection_id),
+            mailbox_id: Some(&m.id),
+            severity: "error",
+            code: "mailbox_processing_refused",
+            message: &message,
+            ..NewAlert::default()
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 fn channel(v: i64) -> ChannelStatus {

@@ -809,6 +809,8 @@ pub async fn update(
         .bind(id)
         .execute(hub.store().pool())
         .await?;
+    // Process Email From and the polling interval reach the mailboxes' processing.
+    super::dynamics_flow::materialize_profile(hub, id).await?;
     load(hub.store(), id).await
 }
 

@@ -12,6 +12,7 @@ pub mod companies;
 pub mod conflicts;
 pub mod connections;
 pub mod dynamics_diagnose;
+pub mod dynamics_flow;
 pub mod dynamics_mailboxes;
 pub mod email_server_profiles;
 pub mod exchange_diagnose;

@@ -6,7 +6,7 @@ use crate::tz;
 use syncbridge_sdk::types::mailbox::{
     Event, EventKind, EventTime, OccurrenceChange, Participant, Response, Series, Zone,
 };
-use syncbridge_sdk::types::{AttendeeRole, EmailAddress, Sensitivity, ShowAs};
+use syncbridge_sdk::types::{AttendeeRole, Sensitivity, ShowAs};
 
 /// Canonical event fields an update may name.
 pub const FIELDS: &[&str] = &[
@@ -99,14 +99,6 @@ fn sensitivity_text(s: Sensitivity) -> &'static str {
     }
 }
 
-fn mailbox_of(m: &Elem) -> Option<EmailAddress> {
-    let address = m.text_of("EmailAddress")?.to_owned();
-    Some(EmailAddress {
-        address,
-        name: m.text_of("Name").map(str::to_owned),
-    })
-}
-
 fn response_of(v: Option<&str>) -> Response {
     match v {
         Some("Organizer") => Response::Organizer,
@@ -126,7 +118,7 @@ fn attendees_of(item: &Elem) -> Vec<Participant> {
         ("Resources", AttendeeRole::Resource),
     ] {
         for a in item.child(list).into_iter().flat_map(|l| l.all("Attendee")) {
-            if let Some(address) = a.child("Mailbox").and_then(mailbox_of) {
+            if let Some(address) = a.child("Mailbox").and_then(address_of) {
                 out.push(Participant {
                     address,
                     role,
@@ -219,7 +211,7 @@ pub fn read(item: &Elem, modified: Vec<OccurrenceChange>) -> Result<Event, Plugi
         show_as: show_as_of(item.text_of("LegacyFreeBusyStatus")),
         sensitivity: sensitivity_of(item.text_of("Sensitivity")),
         series,
-        organizer: item.path(&["Organizer", "Mailbox"]).and_then(mailbox_of),
+        organizer: item.path(&["Organizer", "Mailbox"]).and_then(address_of),
         attendees: attendees_of(item),
         location: item.text_of("Location").map(str::to_owned),
         categories: categories_of(item),

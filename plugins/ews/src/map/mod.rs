@@ -6,11 +6,12 @@
 
 pub mod contact;
 pub mod event;
+pub mod message;
 pub mod todo;
 
 use crate::xml::{escape, t, Elem};
 use syncbridge_sdk::types::mailbox::{BodyType, RichText};
-use syncbridge_sdk::types::PluginError;
+use syncbridge_sdk::types::{EmailAddress, PluginError};
 
 /// The property set of the anchor extended property (shared with the Graph connector).
 pub const ANCHOR_SET: &str = "b6a4f0d2-6c1e-4c57-9a53-5f0e2d7c9b11";
@@ -118,6 +119,29 @@ pub fn categories_of(item: &Elem) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A `t:Mailbox` (`EmailAddressType`): its `EmailAddress` and `Name`; `None` without an address.
+pub fn address_of(mailbox: &Elem) -> Option<EmailAddress> {
+    let address = mailbox.text_of("EmailAddress")?.to_owned();
+    Some(EmailAddress {
+        address,
+        name: mailbox.text_of("Name").map(str::to_owned),
+    })
+}
+
+/// A `t:Mailbox` element (`Name` only when there is one).
+pub fn mailbox_xml(a: &EmailAddress) -> String {
+    let name = a
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .map(|n| t("Name", n))
+        .unwrap_or_default();
+    format!(
+        "<t:Mailbox>{name}{}</t:Mailbox>",
+        t("EmailAddress", &a.address)
+    )
 }
 
 /// `Body` with its `BodyType`.

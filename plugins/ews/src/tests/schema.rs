@@ -149,6 +149,28 @@ fn todo() -> syncbridge_sdk::types::mailbox::Todo {
     }
 }
 
+fn message() -> syncbridge_sdk::types::EmailMessage {
+    use syncbridge_sdk::types::{EmailAddress, EmailMessage};
+    let to = |a: &str, n: Option<&str>| EmailAddress {
+        address: a.into(),
+        name: n.map(str::to_owned),
+    };
+    EmailMessage {
+        subject: Some("Quote".into()),
+        from: Some(to("alice@contoso.com", Some("Alice"))),
+        to: vec![
+            to("dan@fabrikam.com", Some("Dan")),
+            to("eve@fabrikam.com", None),
+        ],
+        cc: vec![to("bob@fabrikam.com", None)],
+        body: Some("<p>x</p>".into()),
+        body_is_html: true,
+        sent: None,
+        received: None,
+        internet_message_id: Some("<q@contoso.com>".into()),
+    }
+}
+
 #[test]
 fn every_request_we_build_is_valid_against_the_ews_schema() {
     let imp = Target {
@@ -239,6 +261,45 @@ fn every_request_we_build_is_valid_against_the_ews_schema() {
             ops::create_contacts_folder(&id, "Customers"),
         ),
         ("probe", ops::probe()),
+        ("get-messages", ops::get_messages(&["a".into(), "b".into()])),
+        (
+            "send-message",
+            ops::send_message(
+                &Folder::Distinguished {
+                    id: "sentitems",
+                    mailbox: Some("alice@contoso.com".into()),
+                },
+                &map::message::create_xml(&message(), "alice@contoso.com").unwrap(),
+            ),
+        ),
+        (
+            "move-item",
+            ops::move_item(&id, &["a".into()], "Exchange2013_SP1"),
+        ),
+        (
+            "move-item-2007",
+            ops::move_item(&id, &["a".into()], "Exchange2007_SP1"),
+        ),
+        (
+            "find-undeliverable",
+            ops::find_folder(
+                &Folder::Distinguished {
+                    id: "inbox",
+                    mailbox: None,
+                },
+                crate::mail::UNDELIVERABLE,
+            ),
+        ),
+        (
+            "create-mail-folder",
+            ops::create_mail_folder(
+                &Folder::Distinguished {
+                    id: "inbox",
+                    mailbox: Some("alice@contoso.com".into()),
+                },
+                crate::mail::UNDELIVERABLE,
+            ),
+        ),
         (
             "get-occurrences",
             crate::series::get_occurrences("AAMkAD", 1, 51),

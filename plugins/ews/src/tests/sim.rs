@@ -150,14 +150,14 @@ pub fn host(
     }
 }
 
-fn cfg(sim: &Sim, extra: &str) -> String {
+pub fn cfg(sim: &Sim, extra: &str) -> String {
     format!(
         r#"{{"ews_url":"{}","impersonate":true,"mailbox":"alice@contoso.com"{extra}}}"#,
         sim.sim.ews_url()
     )
 }
 
-const SVC: (&str, &str, &str) = ("default", "svc@contoso.com", "svc-pw");
+pub const SVC: (&str, &str, &str) = ("default", "svc@contoso.com", "svc-pw");
 
 fn pull_all(
     cfg: &str,

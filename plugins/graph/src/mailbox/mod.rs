@@ -73,16 +73,7 @@ impl MailboxScope {
     /// Parses `kind:mailbox=…[,past=…,future=…]`.
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
         let s = Scope::parse(scope, &["mailbox", "past", "future"], None, USAGE)?;
-        let mailbox = s
-            .option("mailbox")
-            .filter(|m| m.contains('@') && !m.contains(['/', '?', '#']))
-            .ok_or_else(|| {
-                PluginError::invalid_field(
-                    "scope",
-                    format!("{scope:?} names no mailbox; use {USAGE}"),
-                )
-            })?
-            .to_owned();
+        let mailbox = mailbox_option(&s, scope, USAGE)?;
         let days = |k: &str| -> Result<u32, PluginError> {
             match s.number(k)? {
                 None => Ok(30),
@@ -113,6 +104,17 @@ impl MailboxScope {
             | Self::Tasks { mailbox } => mailbox,
         }
     }
+}
+
+/// The required `mailbox=` option of a parsed scope: a UPN or SMTP address (it has an `@` and
+/// no `/`, `?` or `#`). `usage` completes the error.
+pub fn mailbox_option(s: &Scope, scope: &str, usage: &str) -> Result<String, PluginError> {
+    s.option("mailbox")
+        .filter(|m| m.contains('@') && !m.contains(['/', '?', '#']))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            PluginError::invalid_field("scope", format!("{scope:?} names no mailbox; use {usage}"))
+        })
 }
 
 /// `{root}/users/{mailbox}`.
@@ -154,7 +156,8 @@ impl DeltaCursor {
         }
     }
 
-    fn encode(&self) -> String {
+    /// The stored form.
+    pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("a cursor serialises")
     }
 }

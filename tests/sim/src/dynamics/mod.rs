@@ -1,8 +1,10 @@
 //! Dynamics 365 / Dataverse Web API (`/api/data/v9.2`) simulator: OData v4 JSON over
-//! `emailserverprofiles`, `mailboxes`, `contacts`, `appointments`, `tasks`, `emails`,
-//! `systemusers`, with Test & Enable exactly as Dataverse does it (a `PATCH` setting
+//! `emailserverprofiles`, `mailboxes`, `contacts`, `appointments`, `tasks`, `emails` (with their
+//! `email_activity_parties`: deep insert, `$expand`, lambda `$filter`s), `systemusers`, with
+//! Test & Enable exactly as Dataverse does it (a `PATCH` setting
 //! `testemailconfigurationscheduled`, then a background job filling the statuses).
 
+mod expand;
 mod tables;
 
 use std::collections::BTreeMap;
@@ -190,6 +192,10 @@ impl DynamicsState {
                 row[col] = json!(tid);
                 continue;
             }
+            if let Some(collection) = tables::collection(table.set, k) {
+                row[k.as_str()] = expand::related_rows(collection, v)?;
+                continue;
+            }
             if !table.columns.contains(&k.as_str()) || k.starts_with('_') {
                 return Err((StatusCode::BAD_REQUEST, "0x80060888".into(), format!("The property '{k}' does not exist on type 'Microsoft.Dynamics.CRM.{}'. Make sure to only use property names that are defined by the type or mark the type as open type.", table.logical)));
             }
@@ -328,8 +334,9 @@ fn with_annotations(
                     }
                 }
             }
-            // secrets are write-only in Dataverse: never part of an answer
-            if tables::is_secret(k) {
+            // secrets are write-only in Dataverse: never part of an answer; related rows only
+            // through $expand
+            if tables::is_secret(k) || tables::collection(table.set, k).is_some() {
                 continue;
             }
             o.insert(k.clone(), v.clone());
@@ -453,8 +460,22 @@ async fn handle_request(store: Arc<Store>, req: Request) -> Response {
             );
         }
     }
+    let expansions = match query_get(&q, "$expand").map(|e| expand::parse(table, e)) {
+        None => Vec::new(),
+        Some(Ok(e)) => e,
+        Some(Err((st, code, msg))) => return error(st, &code, &msg),
+    };
     match (m.as_str(), key) {
-        ("GET", None) => list(&store, table, &base, &q, &h, select.as_deref(), formatted),
+        ("GET", None) => list(
+            &store,
+            table,
+            &base,
+            &q,
+            &h,
+            select.as_deref(),
+            &expansions,
+            formatted,
+        ),
         ("POST", None) => {
             let mut d = lock(&store.dynamics);
             match d.insert(table.set, &body) {
@@ -498,6 +519,7 @@ async fn handle_request(store: Arc<Store>, req: Request) -> Response {
                 "GET" => {
                     let row = d.rows[table.set][pos].clone();
                     let mut v = with_annotations(table, &row, select.as_deref(), formatted);
+                    expand::apply(&row, &mut v, &expansions);
                     let frag = match &select {
                         Some(s) => format!("{}({})/$entity", table.set, s.join(",")),
                         None => format!("{}/$entity", table.set),
@@ -616,6 +638,7 @@ fn upsert_create(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn list(
     store: &Store,
     table: &Table,
@@ -623,6 +646,7 @@ fn list(
     q: &[(String, String)],
     h: &HeaderMap,
     select: Option<&[String]>,
+    expansions: &[expand::Expansion],
     formatted: bool,
 ) -> Response {
     let d = lock(&store.dynamics);
@@ -631,7 +655,9 @@ fn list(
         match crate::odata::parse(f) {
             Ok(e) => {
                 for p in crate::odata::referenced_properties(&e) {
-                    if !table.columns.contains(&p.as_str()) {
+                    if !table.columns.contains(&p.as_str())
+                        && tables::collection(table.set, &p).is_none()
+                    {
                         return error(StatusCode::BAD_REQUEST, "0x80060888", &format!("Could not find a property named '{p}' on type 'Microsoft.Dynamics.CRM.{}'.", table.logical));
                     }
                 }
@@ -671,7 +697,11 @@ fn list(
         .iter()
         .skip(offset)
         .take(page_size)
-        .map(|r| with_annotations(table, r, select, formatted))
+        .map(|r| {
+            let mut v = with_annotations(table, r, select, formatted);
+            expand::apply(r, &mut v, expansions);
+            v
+        })
         .collect();
     let frag = match select {
         Some(s) => format!("{}({})", table.set, s.join(",")),

@@ -1,5 +1,7 @@
-//! Dataverse tables served by the simulator: columns, defaults and option sets (values from
-//! `../shared/oracles/dynamics/mailbox-emailserverprofile-optionsets.json`).
+//! Dataverse tables served by the simulator: columns, defaults, option sets (mailbox and email
+//! server profile values from `../shared/oracles/dynamics/mailbox-emailserverprofile-optionsets.json`,
+//! e-mail states and activity party roles from Dataverse's `email` and `activityparty` table
+//! references) and collection-valued navigation properties (an e-mail's activity parties).
 
 use serde_json::{json, Map, Value};
 
@@ -182,7 +184,9 @@ pub const TABLES: &[Table] = &[
             "sender",
             "torecipients",
             "_regardingobjectid_value",
-            "messageid"
+            "messageid",
+            "senton",
+            "actualend"
         ],
     },
     Table {
@@ -205,6 +209,39 @@ pub const TABLES: &[Table] = &[
 /// The table of an entity set.
 pub fn table(set: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.set == set)
+}
+
+/// A collection-valued navigation property: its related rows live in the row under the
+/// property's name, written by deep insert and returned only through `$expand`.
+pub struct Collection {
+    /// Entity set owning the property.
+    pub set: &'static str,
+    /// Navigation property name.
+    pub nav: &'static str,
+    /// Entity set of the related rows (option sets are looked up under it).
+    pub related_set: &'static str,
+    /// Logical name of the related rows.
+    pub logical: &'static str,
+    /// Primary key of the related rows (generated when not given).
+    pub key: &'static str,
+    /// Columns of the related rows.
+    pub columns: &'static [&'static str],
+}
+
+/// All simulated collection-valued navigation properties: an e-mail's activity parties
+/// (sender, To, Cc, Bcc...; Dataverse has no Cc column, only these).
+pub const COLLECTIONS: &[Collection] = &[Collection {
+    set: "emails",
+    nav: "email_activity_parties",
+    related_set: "activityparties",
+    logical: "activityparty",
+    key: "activitypartyid",
+    columns: &["activitypartyid", "addressused", "participationtypemask"],
+}];
+
+/// The collection-valued navigation property `nav` of an entity set.
+pub fn collection(set: &str, nav: &str) -> Option<&'static Collection> {
+    COLLECTIONS.iter().find(|c| c.set == set && c.nav == nav)
 }
 
 /// Option-set values of a column.
@@ -288,6 +325,33 @@ pub fn choices(set: &str, column: &str) -> Option<&'static [(i64, &'static str)]
             (2, "China (21Vianet) login.chinacloudapi.cn"),
             (3, "Automatic"),
         ],
+        // Dataverse's email_statecode and email_statuscode.
+        ("emails", "statecode") => &[(0, "Open"), (1, "Completed"), (2, "Canceled")],
+        ("emails", "statuscode") => &[
+            (1, "Draft"),
+            (2, "Completed"),
+            (3, "Sent"),
+            (4, "Received"),
+            (5, "Canceled"),
+            (6, "Pending Send"),
+            (7, "Sending"),
+            (8, "Failed"),
+        ],
+        ("activityparties", "participationtypemask") => &[
+            (1, "Sender"),
+            (2, "To Recipient"),
+            (3, "CC Recipient"),
+            (4, "BCC Recipient"),
+            (5, "Required attendee"),
+            (6, "Optional attendee"),
+            (7, "Organizer"),
+            (8, "Regarding"),
+            (9, "Owner"),
+            (10, "Resource"),
+            (11, "Customer"),
+            (12, "Chat Participant"),
+            (13, "Related"),
+        ],
         (_, "statecode") => &[(0, "Active"), (1, "Inactive")],
         _ => return None,
     })
@@ -336,6 +400,8 @@ fn default_of(set: &str, column: &str) -> Value {
         ("emailserverprofiles", "incomingcredentialretrieval" | "outgoingcredentialretrieval") => {
             json!(1)
         }
+        // An e-mail is outgoing unless said otherwise (DefaultValue True).
+        ("emails", "directioncode") => json!(true),
         ("emailserverprofiles", "maxconcurrentconnections") => json!(10),
         ("emailserverprofiles", "minpollingintervalinminutes") => json!(0),
         (_, "statecode") => json!(0),
@@ -364,7 +430,9 @@ pub fn edm_type(table: &Table, column: &str) -> &'static str {
         | "postponetestemailconfigurationuntil"
         | "processemailsreceivedafter"
         | "scheduledstart"
-        | "scheduledend" => return "Edm.DateTimeOffset",
+        | "scheduledend"
+        | "senton"
+        | "actualend" => return "Edm.DateTimeOffset",
         "statecode"
         | "statuscode"
         | "testemailconfigurationretrycount"
@@ -409,6 +477,29 @@ pub fn csdl() -> String {
                 r#"<Property Name="{c}" Type="{}"/>"#,
                 edm_type(t, c)
             ));
+        }
+        for n in COLLECTIONS.iter().filter(|n| n.set == t.set) {
+            x.push_str(&format!(
+                r#"<NavigationProperty Name="{}" Type="Collection(mscrm.{})"/>"#,
+                n.nav, n.logical
+            ));
+        }
+        x.push_str("</EntityType>");
+    }
+    for n in COLLECTIONS {
+        x.push_str(&format!(
+            r#"<EntityType Name="{}"><Key><PropertyRef Name="{}"/></Key>"#,
+            n.logical, n.key
+        ));
+        for c in n.columns {
+            let ty = if *c == n.key {
+                "Edm.Guid"
+            } else if choices(n.related_set, c).is_some() {
+                "Edm.Int32"
+            } else {
+                "Edm.String"
+            };
+            x.push_str(&format!(r#"<Property Name="{c}" Type="{ty}"/>"#));
         }
         x.push_str("</EntityType>");
     }

@@ -115,3 +115,333 @@ async fn patch_is_an_upsert_unless_if_match_says_update() {
     assert_eq!(v["contactid"], other);
     assert_eq!(v["fullname"], "Ann Lee");
 }
+
+// ---------------------------------------------------------------------------------------------
+// e-mail activities
+
+const EMAILS: &str = "/api/data/v9.2/emails";
+const PARTIES: &str = "email_activity_parties($select=addressused,participationtypemask)";
+
+fn received(subject: &str, to: Option<&str>, parties: Value) -> Value {
+    json!({
+        "subject": subject,
+        "description": "<p>Hi</p>",
+        "directioncode": false,
+        "sender": "bob@fabrikam.com",
+        "torecipients": to,
+        "messageid": format!("<{subject}@fabrikam.com>"),
+        "actualend": "2026-01-02T03:00:05Z",
+        "statecode": 1,
+        "statuscode": 4,
+        "email_activity_parties": parties
+    })
+}
+
+/// `path?$filter=…` with the filter percent-encoded, as clients send it.
+fn filtered(path: &str, filter: &str, rest: &str) -> String {
+    format!(
+        "{path}?$filter={}{rest}",
+        crate::util::percent_encode(filter)
+    )
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn emails_take_their_states_times_and_parties() {
+    let store = store();
+    let body = received(
+        "quote",
+        Some("ann@contoso.com"),
+        json!([
+            {"addressused": "bob@fabrikam.com", "participationtypemask": 1},
+            {"addressused": "ann@contoso.com", "participationtypemask": 2},
+            {"addressused": "dee@contoso.com", "participationtypemask": 3}
+        ]),
+    );
+    let (st, h, v) = call(
+        &store,
+        "POST",
+        &format!("{EMAILS}?$select=activityid"),
+        &[("Prefer", "return=representation")],
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["activityid"].as_str().unwrap().to_string();
+    assert!(v["@odata.etag"].as_str().unwrap().starts_with("W/\""));
+    assert!(v.get("subject").is_none() && v.get("email_activity_parties").is_none());
+    assert!(h["OData-EntityId"]
+        .to_str()
+        .unwrap()
+        .ends_with(&format!("/api/data/v9.2/emails({id})")));
+    let row = DynamicsHandle(&store).get("emails", &id).unwrap();
+    assert_eq!(
+        (row["statecode"].clone(), row["statuscode"].clone()),
+        (json!(1), json!(4))
+    );
+    assert_eq!(row["actualend"], "2026-01-02T03:00:05Z");
+    assert_eq!(row["senton"], Value::Null);
+    let parties = row["email_activity_parties"].as_array().unwrap();
+    assert_eq!(parties.len(), 3);
+    assert!(parties.iter().all(|p| p["activitypartyid"].is_string()));
+    assert_eq!(parties[2]["addressused"], "dee@contoso.com");
+    assert_eq!(parties[2]["participationtypemask"], 3);
+
+    // Without Prefer: 204 and the new row's URL.
+    let (st, h, _) = call(&store, "POST", EMAILS, &[], Some(body.clone())).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(h["OData-EntityId"].to_str().unwrap().contains("/emails("));
+    // An e-mail is outgoing and a draft unless said otherwise.
+    let (_, h, _) = call(&store, "POST", EMAILS, &[], Some(json!({"subject": "d"}))).await;
+    let draft_url = h["OData-EntityId"].to_str().unwrap().to_string();
+    let draft_id = &draft_url[draft_url.rfind('(').unwrap() + 1..draft_url.len() - 1];
+    let draft = DynamicsHandle(&store).get("emails", draft_id).unwrap();
+    assert_eq!(
+        (
+            draft["directioncode"].clone(),
+            draft["statecode"].clone(),
+            draft["statuscode"].clone()
+        ),
+        (json!(true), json!(0), json!(1))
+    );
+
+    // Dataverse's refusals: values out of range, columns the table does not have.
+    for (bad, code) in [
+        (json!({"statuscode": 9}), "0x80044331"),
+        (json!({"statecode": 3}), "0x80044331"),
+        (json!({"ccrecipients": "dee@contoso.com"}), "0x80060888"),
+        (
+            json!({"email_activity_parties": [{"addressused": "a@x.com", "participationtypemask": 14}]}),
+            "0x80044331",
+        ),
+        (
+            json!({"email_activity_parties": [{"emailaddress": "a@x.com"}]}),
+            "0x80060888",
+        ),
+        (
+            json!({"email_activity_parties": {"addressused": "a@x.com"}}),
+            "0x80048d19",
+        ),
+    ] {
+        let (st, _, e) = call(&store, "POST", EMAILS, &[], Some(bad.clone())).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(e["error"]["code"], code, "{bad}: {e}");
+    }
+
+    // Formatted values of the e-mail's own choices.
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &format!("{EMAILS}({id})?$select=statuscode,statecode"),
+        &[("Prefer", "odata.include-annotations=\"*\"")],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        v["statuscode@OData.Community.Display.V1.FormattedValue"],
+        "Received"
+    );
+    assert_eq!(
+        v["statecode@OData.Community.Display.V1.FormattedValue"],
+        "Completed"
+    );
+
+    // Marked sent: the update takes state, status and times.
+    let (st, _, _) = call(
+        &store,
+        "PATCH",
+        &format!("{EMAILS}({id})"),
+        &[("If-Match", "*")],
+        Some(json!({"statecode": 1, "statuscode": 3, "actualend": "2026-01-03T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        DynamicsHandle(&store).get("emails", &id).unwrap()["statuscode"],
+        3
+    );
+}
+
+#[tokio::test]
+async fn email_queries_filter_by_recipient_and_change_and_expand_parties() {
+    let store = store();
+    let d = DynamicsHandle(&store);
+    let to = |a: &str| json!([{"addressused": a, "participationtypemask": 2}]);
+    d.insert(
+        "emails",
+        received(
+            "to-ann",
+            Some("ann@contoso.com;carl@contoso.com"),
+            to("ann@contoso.com"),
+        ),
+    )
+    .unwrap();
+    d.insert(
+        "emails",
+        received(
+            "cc-ann",
+            Some("bob@contoso.com"),
+            json!([{"addressused": "bob@contoso.com", "participationtypemask": 2},
+                   {"addressused": "ANN@contoso.com", "participationtypemask": 3}]),
+        ),
+    )
+    .unwrap();
+    d.insert(
+        "emails",
+        received("to-joann", Some("joann@contoso.com"), json!([])),
+    )
+    .unwrap();
+    d.insert(
+        "emails",
+        received("to-bob", Some("bob@contoso.com"), to("bob@contoso.com")),
+    )
+    .unwrap();
+    d.insert(
+        "emails",
+        json!({"subject": "pending", "sender": "ann@contoso.com", "statecode": 1, "statuscode": 6}),
+    )
+    .unwrap();
+    d.insert(
+        "emails",
+        json!({"subject": "draft", "sender": "ann@contoso.com"}),
+    )
+    .unwrap();
+    d.insert("emails", json!({"subject": "pending-bob", "sender": "bob@contoso.com", "statecode": 1, "statuscode": 6}))
+        .unwrap();
+    // Changes at known instants, to the second as Dataverse writes them.
+    {
+        let mut dv = lock(&store.dynamics);
+        for (n, row) in dv.rows.get_mut("emails").unwrap().iter_mut().enumerate() {
+            row["modifiedon"] = json!(format!("2026-01-02T03:04:0{}Z", 6 - n.min(6)));
+        }
+    }
+
+    let incoming = "directioncode eq false and (contains(torecipients,'ann@contoso.com') or email_activity_parties/any(p:p/addressused eq 'ann@contoso.com' and (p/participationtypemask eq 2 or p/participationtypemask eq 3)))";
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &filtered(EMAILS, incoming, "&$orderby=modifiedon%20asc"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        ids(&v),
+        ["to-joann", "cc-ann", "to-ann"],
+        "contains() also matches joann@; the Cc party counts; oldest change first"
+    );
+    assert!(
+        v["value"][0].get("email_activity_parties").is_none(),
+        "related rows only through $expand"
+    );
+
+    // A delta: changed at or after an instant.
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        &filtered(
+            EMAILS,
+            &format!("{incoming} and modifiedon ge 2026-01-02T03:04:05Z"),
+            "",
+        ),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(ids(&v), ["to-ann", "cc-ann"]);
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        &filtered(EMAILS, "modifiedon gt 2026-01-02T03:04:05Z", ""),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(ids(&v), ["to-ann"]);
+
+    let outgoing = "directioncode eq true and statuscode eq 6 and sender eq 'ann@contoso.com'";
+    let (_, _, v) = call(&store, "GET", &filtered(EMAILS, outgoing, ""), &[], None).await;
+    assert_eq!(ids(&v), ["pending"]);
+
+    // $expand with a nested $select, across pages.
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &filtered(
+            EMAILS,
+            incoming,
+            &format!(
+                "&$select=subject&$orderby=modifiedon%20asc&$expand={}",
+                crate::util::percent_encode(PARTIES)
+            ),
+        ),
+        &[("Prefer", "odata.maxpagesize=2")],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["value"][0]["email_activity_parties"], json!([]));
+    let cc = &v["value"][1]["email_activity_parties"];
+    assert_eq!(cc.as_array().unwrap().len(), 2);
+    assert_eq!(cc[1]["addressused"], "ANN@contoso.com");
+    assert_eq!(cc[1]["participationtypemask"], 3);
+    assert!(cc[1]["activitypartyid"].is_string(), "the key always comes");
+    let next = v["@odata.nextLink"].as_str().unwrap();
+    let next = &next[next.find("/api/").unwrap()..];
+    let (_, _, v) = call(&store, "GET", next, &[], None).await;
+    assert_eq!(ids(&v), ["to-ann"]);
+    assert_eq!(
+        v["value"][0]["email_activity_parties"][0]["addressused"],
+        "ann@contoso.com"
+    );
+
+    // One row, expanded without a nested $select: every column of the parties.
+    let id = d.rows("emails")[0]["activityid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &format!("{EMAILS}({id})?$expand=email_activity_parties"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["email_activity_parties"][0].as_object().unwrap().len(), 3);
+
+    // What Dataverse does not have is refused.
+    for bad in [
+        format!("{EMAILS}?$expand=bogus"),
+        format!("{EMAILS}?$expand=email_activity_parties($select=emailaddress)"),
+        format!("{EMAILS}?$select=ccrecipients"),
+        filtered(EMAILS, "contains(ccrecipients,'ann@contoso.com')", ""),
+    ] {
+        let (st, _, e) = call(&store, "GET", &bad, &[], None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(e["error"]["code"], "0x80060888", "{bad}");
+    }
+}
+
+#[test]
+fn the_metadata_names_the_email_columns_and_parties() {
+    let x = tables::csdl();
+    assert!(x.contains(r#"<Property Name="senton" Type="Edm.DateTimeOffset"/>"#));
+    assert!(x.contains(r#"<Property Name="actualend" Type="Edm.DateTimeOffset"/>"#));
+    assert!(x.contains(
+        r#"<NavigationProperty Name="email_activity_parties" Type="Collection(mscrm.activityparty)"/>"#
+    ));
+    assert!(x.contains(r#"<Property Name="participationtypemask" Type="Edm.Int32"/>"#));
+    assert!(!x.contains("ccrecipients"));
+}

@@ -76,7 +76,8 @@ pub struct EwsItemSeed {
     /// Distinguished folder (`calendar`, `contacts`, `tasks`, `inbox`, …) or a folder id.
     pub folder: String,
     /// The item as EWS XML in the types namespace, e.g.
-    /// `<t:Contact xmlns:t="…/types"><t:GivenName>Ann</t:GivenName></t:Contact>`.
+    /// `<t:Contact xmlns:t="…/types"><t:GivenName>Ann</t:GivenName></t:Contact>`; a
+    /// `t:Message` is stored as received (see [`EwsHandle::add_item`]).
     pub xml: String,
     /// Fixed item id (generated when absent).
     #[serde(default)]
@@ -459,7 +460,8 @@ impl EwsState {
                 let Some(folder) = self.folder(mb, &it.folder).map(|f| f.id.clone()) else {
                     continue;
                 };
-                if let Ok(el) = xml::parse(&it.xml) {
+                if let Ok(mut el) = xml::parse(&it.xml) {
+                    ops::as_received(&mut el, mb);
                     self.create_item(mb, &folder, &el, it.id.clone());
                 }
             }
@@ -500,7 +502,9 @@ impl EwsHandle<'_> {
         });
     }
     /// Stores an item (EWS XML of `t:Contact`, `t:CalendarItem`, `t:Task`, `t:Message`) in a
-    /// folder (`calendar`, `contacts`… or a folder id); returns the item id.
+    /// folder (`calendar`, `contacts`, `inbox`… or a folder id); returns the item id. A message
+    /// is stored as received: with `DateTimeReceived`, `DateTimeSent` and `InternetMessageId`
+    /// unless the XML sets them.
     pub fn add_item(
         &self,
         mailbox: &str,
@@ -508,15 +512,28 @@ impl EwsHandle<'_> {
         item_xml: &str,
         id: Option<&str>,
     ) -> Option<String> {
-        let el = xml::parse(item_xml).ok()?;
+        let mut el = xml::parse(item_xml).ok()?;
+        ops::as_received(&mut el, mailbox);
         let mut s = lock(&self.0.ews);
         let fid = s.folder(mailbox, folder)?.id.clone();
         Some(s.create_item(mailbox, &fid, &el, id.map(str::to_string)))
     }
-    /// Live items of a folder as `(id, kind, subject-or-display-name)`.
+    /// Live items of a folder as `(id, kind, subject-or-display-name)`. The folder is named by
+    /// distinguished id, folder id, or the display name of one of the mailbox's folders
+    /// (`Undeliverable`).
     pub fn items(&self, mailbox: &str, folder: &str) -> Vec<(String, String, String)> {
         let s = lock(&self.0.ews);
-        let Some(fid) = s.folder(mailbox, folder).map(|f| f.id.clone()) else {
+        let owner = mailbox.to_ascii_lowercase();
+        let by_name = || {
+            s.folders.iter().find(|f| {
+                f.mailbox.as_deref() == Some(owner.as_str()) && f.name.eq_ignore_ascii_case(folder)
+            })
+        };
+        let Some(fid) = s
+            .folder(mailbox, folder)
+            .or_else(by_name)
+            .map(|f| f.id.clone())
+        else {
             return vec![];
         };
         s.items
@@ -542,6 +559,9 @@ impl EwsHandle<'_> {
             .map(|p| p.text().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 fn server_version() -> String {
     format!(

@@ -110,6 +110,10 @@ pub fn with_server_props(
             if !has(&props, "IsRead") {
                 props.push(Elem::t("IsRead", "true"));
             }
+            // Every message in a store has its delivery (or save) time.
+            if !has(&props, "DateTimeReceived") {
+                props.push(Elem::t("DateTimeReceived", &now()));
+            }
             if let (false, Some(a)) = (has(&props, "From"), owner) {
                 props.push(Elem::t_with("From", vec![mailbox(a)]));
             }
@@ -117,6 +121,49 @@ pub fn with_server_props(
         _ => {}
     }
     props
+}
+
+/// Stamps a message as transport does when it is sent: `DateTimeSent` now and an
+/// `InternetMessageId` (`<random@domain of the sender>`) unless the client set one.
+pub fn as_sent(message: &mut Elem, sender: &str) {
+    let has = |m: &Elem, n: &str| m.children.iter().any(|e| e.name == n);
+    message.children.retain(|c| c.name != "DateTimeSent");
+    message.children.push(Elem::t("DateTimeSent", &now()));
+    if !has(message, "InternetMessageId") {
+        let domain = sender.split_once('@').map_or("localhost", |(_, d)| d);
+        let id = format!("<{}@{domain}>", uuid::Uuid::new_v4().simple());
+        message.children.push(Elem::t("InternetMessageId", &id));
+    }
+}
+
+/// A message put straight into a mailbox (seeded) as if it had been received: sent when it
+/// was received (`DateTimeReceived`, or now) with a message id, unless it says otherwise.
+pub fn as_received(message: &mut Elem, mailbox: &str) {
+    if message.name != "Message" {
+        return;
+    }
+    let stamp = |name: &str| {
+        message
+            .children
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.text().to_string())
+    };
+    let sent = stamp("DateTimeSent").or_else(|| stamp("DateTimeReceived"));
+    let sender = message
+        .path(&["From", "Mailbox", "EmailAddress"])
+        .map(|e| e.text().to_string())
+        .unwrap_or_else(|| mailbox.to_string());
+    as_sent(message, &sender);
+    if let (Some(at), Some(e)) = (
+        sent,
+        message
+            .children
+            .iter_mut()
+            .find(|c| c.name == "DateTimeSent"),
+    ) {
+        e.text = at;
+    }
 }
 
 fn kind_order(kind: &str) -> &'static [&'static str] {
@@ -656,6 +703,22 @@ fn prop_text(i: &EwsItem, field: &Elem) -> Option<String> {
 }
 
 fn restriction_matches(i: &EwsItem, r: &Elem) -> bool {
+    matches_with(r, &|field| prop_text(i, field))
+}
+
+/// The value of a folder property a restriction names (`folder:DisplayName`,
+/// `folder:FolderClass`); other folder properties are not kept.
+fn folder_prop(f: &Folder, field: &Elem) -> Option<String> {
+    match field.attr("FieldURI")? {
+        "folder:DisplayName" => Some(f.name.clone()),
+        "folder:FolderClass" => Some(f.class.clone()).filter(|c| !c.is_empty()),
+        _ => None,
+    }
+}
+
+/// Whether restriction `r` holds, reading properties with `value` (strings compared without
+/// case, as Exchange does).
+fn matches_with(r: &Elem, value: &dyn Fn(&Elem) -> Option<String>) -> bool {
     let field = r.children.iter().find(|c| c.name.ends_with("FieldURI"));
     let constant = r
         .child("FieldURIOrConstant")
@@ -664,9 +727,7 @@ fn restriction_matches(i: &EwsItem, r: &Elem) -> bool {
         .and_then(|c| c.attr("Value"))
         .unwrap_or("")
         .to_lowercase();
-    let actual = field
-        .and_then(|f| prop_text(i, f))
-        .map(|t| t.to_lowercase());
+    let actual = field.and_then(value).map(|t| t.to_lowercase());
     let cmp = || {
         let a = actual.clone()?;
         let pa = chrono::DateTime::parse_from_rfc3339(&a).ok();
@@ -679,13 +740,10 @@ fn restriction_matches(i: &EwsItem, r: &Elem) -> bool {
     };
     use std::cmp::Ordering::*;
     match r.name.as_str() {
-        "Restriction" => r.children.first().is_none_or(|c| restriction_matches(i, c)),
-        "And" => r.children.iter().all(|c| restriction_matches(i, c)),
-        "Or" => r.children.iter().any(|c| restriction_matches(i, c)),
-        "Not" => !r
-            .children
-            .first()
-            .is_some_and(|c| restriction_matches(i, c)),
+        "Restriction" => r.children.first().is_none_or(|c| matches_with(c, value)),
+        "And" => r.children.iter().all(|c| matches_with(c, value)),
+        "Or" => r.children.iter().any(|c| matches_with(c, value)),
+        "Not" => !r.children.first().is_some_and(|c| matches_with(c, value)),
         "Exists" => actual.is_some(),
         "IsEqualTo" => cmp() == Some(Equal),
         "IsNotEqualTo" => cmp() != Some(Equal),
@@ -897,7 +955,7 @@ fn create_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
         .child("Items")
         .map(|i| i.children.clone())
         .unwrap_or_default();
-    for item in items {
+    for mut item in items {
         let kind = item.name.clone();
         if let Some(response) = match kind.as_str() {
             "AcceptItem" => Some("Accept"),
@@ -961,6 +1019,8 @@ fn create_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
                 }
             }
             if d != "SaveOnly" {
+                // One send: the copies and the saved copy share the sent time and message id.
+                as_sent(&mut item, mailbox);
                 for rcpt in recipients(&item) {
                     let inbox = s
                         .folder(&rcpt, "inbox")
@@ -1344,13 +1404,15 @@ fn move_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
         .child("ToFolderId")
         .and_then(|t| t.children.first())
         .cloned();
+    let ids = folder_ids(op, "ItemIds");
     let target = match target.map(|t| resolve_folder(s, mailbox, &t)) {
         Some(Ok(f)) => f,
         Some(Err((code, text))) => {
-            return wrap(
-                "MoveItem",
-                &[err_msg("MoveItem", code, &text, "<m:Items />")],
-            )
+            let msgs: Vec<String> = ids
+                .iter()
+                .map(|_| err_msg("MoveItem", code, &text, "<m:Items />"))
+                .collect();
+            return wrap("MoveItem", &msgs);
         }
         None => {
             return wrap(
@@ -1364,14 +1426,19 @@ fn move_item(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
             )
         }
     };
-    let msgs: Vec<String> = folder_ids(op, "ItemIds")
+    // `ReturnNewItemIds` false asks for no ids; without it the simulator answers them.
+    let new_ids = op
+        .child("ReturnNewItemIds")
+        .is_none_or(|r| r.text().trim() != "false");
+    let msgs: Vec<String> = ids
         .iter()
         .map(
             |idel| match move_one(s, mailbox, idel.attr("Id").unwrap_or(""), &target.id) {
-                Some(i) => ok_msg(
+                Some(i) if new_ids => ok_msg(
                     "MoveItem",
                     &format!("<m:Items>{}</m:Items>", id_only_item(&i)),
                 ),
+                Some(_) => ok_msg("MoveItem", "<m:Items />"),
                 None => err_msg("MoveItem", "ErrorItemNotFound", NOT_FOUND, "<m:Items />"),
             },
         )
@@ -1687,6 +1754,7 @@ fn create_folder(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
 
 fn find_folder(s: &EwsState, mailbox: &str, op: &Elem) -> String {
     let deep = op.attr("Traversal") == Some("Deep");
+    let restriction = op.child("Restriction");
     let mut msgs = vec![];
     for fel in folder_ids(op, "ParentFolderIds") {
         let parent = match resolve_folder(s, mailbox, &fel) {
@@ -1710,6 +1778,9 @@ fn find_folder(s: &EwsState, mailbox: &str, op: &Elem) -> String {
                 }
             }
         }
+        found.retain(|f| {
+            restriction.is_none_or(|r| matches_with(r, &|field| folder_prop(f, field)))
+        });
         let body: String = found.iter().map(|f| folder_xml(s, f)).collect();
         msgs.push(ok_msg(
             "FindFolder",

@@ -1907,6 +1907,7 @@ fn user_routes(
                 .map(|u| u.data.clone())
                 .unwrap_or_default();
             let from = json!({"emailAddress": {"name": me["displayName"], "address": me["mail"]}});
+            let msg = &model::outgoing(msg);
             if body.get("saveToSentItems") != Some(&Value::Bool(false)) {
                 let seq = g.bump();
                 let sent = model::new_message(msg, &from, "sentitems", true);
@@ -1966,16 +1967,12 @@ fn user_routes(
             list(ctx, &format!("{uctx}/messages"), items, 10, None)
         }
         ("GET", ["mailfolders", folder, "messages"]) => {
-            let f = match *folder {
-                "sentitems" => "sentitems",
-                "inbox" => "inbox",
-                _ => {
-                    return ctx.err(
-                        StatusCode::NOT_FOUND,
-                        "ErrorItemNotFound",
-                        "The specified object was not found in the store.",
-                    )
-                }
+            let Some(f) = model::mail_folder(folder) else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                );
             };
             let items: Vec<Value> = live(
                 &g.tenants[ti]
@@ -1995,7 +1992,88 @@ fn user_routes(
                 None,
             )
         }
+        ("GET", ["mailfolders", folder, "messages", "delta"]) => {
+            let Some(f) = model::mail_folder(folder) else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                );
+            };
+            let tok = match delta_token(g, ctx, &format!("messages:{uid}:{f}"), None) {
+                Ok(t) => t,
+                Err(e) => return e,
+            };
+            let sel: Option<Vec<String>> = tok
+                .sel
+                .as_ref()
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            // Deleted or moved out (a move leaves a tombstone in the old folder): `@removed`.
+            let items = mb
+                .messages
+                .iter()
+                .filter(|r| r.data["parentFolderId"] == f)
+                .map(DeltaItem::from)
+                .collect();
+            let page = delta::page(
+                items,
+                &tok,
+                ctx.max_page().unwrap_or(10),
+                "#microsoft.graph.message",
+                |d| {
+                    let mut v = strip_navigation(&shape(d, sel.as_deref(), None));
+                    v["@odata.type"] = json!("#microsoft.graph.message");
+                    v["id"] = d["id"].clone();
+                    v
+                },
+            );
+            delta_answer(ctx, "Collection(message)", page)
+        }
+        ("POST", ["messages", _, "move"]) | ("POST", ["mailfolders", _, "messages", _, "move"]) => {
+            let id = segs[segs.len() - 2].clone();
+            let Some(dest) = body.get("destinationId").and_then(|d| d.as_str()) else {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidParameter",
+                    "The value of the parameter 'DestinationId' is empty.",
+                );
+            };
+            let Some(dest) = model::mail_folder(dest) else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                );
+            };
+            let (gone, new) = (g.bump(), g.bump());
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            match mb.move_message(&id, dest, gone, new) {
+                Some(mut copy) => {
+                    copy["@odata.context"] =
+                        json!(ctx.ctx_url(&format!("{uctx}/messages/$entity")));
+                    GResp::created(copy)
+                }
+                None => ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                ),
+            }
+        }
         (_, ["messages", _]) => {
+            // A message changes folders only through `move` (which its old folder's delta
+            // reports as `@removed`), never through an update.
+            let folder_set = body
+                .as_object()
+                .and_then(|o| o.keys().find(|k| k.eq_ignore_ascii_case("parentFolderId")));
+            if let (true, Some(p)) = (m == Method::PATCH, folder_set) {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidPropertyForOperation",
+                    &format!("The property '{p}' cannot be set."),
+                );
+            }
             let seq = g.bump();
             let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
             item_routes(

@@ -3,7 +3,9 @@
 //! Covers users (with `$select/$filter/$top/$count`, paging, `users/delta`), groups and
 //! (transitive) membership (with `groups/delta` reporting membership changes in `members@delta`), `subscribedSkus`, events (recurring series with exceptions and cancelled occurrences, `instances`, `$expand`
 //! of `exceptionOccurrences` and `singleValueExtendedProperties`), `calendarView` (+ delta),
-//! contacts (+ delta), To Do lists/tasks (+ `tasks/delta`, `linkedResources`) and `$batch`, with Graph's error format and throttling behaviour.
+//! contacts (+ delta), To Do lists/tasks (+ `tasks/delta`, `linkedResources`), mail (`sendMail`
+//! delivering to simulated recipients, messages per well-known folder, `messages/delta` of a
+//! folder, `move`) and `$batch`, with Graph's error format and throttling behaviour.
 
 mod api;
 mod auth;
@@ -140,6 +142,34 @@ pub struct Mailbox {
     pub messages: Vec<Rec>,
 }
 
+impl Mailbox {
+    /// Moves the live message `id` to the well-known `folder` as Graph's `move` does: the
+    /// original is gone (a tombstone at `seq_gone`, so its folder's delta reports it
+    /// `@removed`) and a copy with a new id is in `folder` (at `seq_new`). The copy, or
+    /// `None` when there is no such message.
+    pub fn move_message(
+        &mut self,
+        id: &str,
+        folder: &str,
+        seq_gone: u64,
+        seq_new: u64,
+    ) -> Option<Value> {
+        let r = self
+            .messages
+            .iter_mut()
+            .find(|r| r.live() && r.id() == id)?;
+        r.removed = Some("deleted".into());
+        r.seq = seq_gone;
+        let copy = model::moved_message(&r.data, folder);
+        self.messages.push(Rec {
+            seq: seq_new,
+            removed: None,
+            data: copy.clone(),
+        });
+        Some(copy)
+    }
+}
+
 /// An app registration allowed to get tokens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppReg {
@@ -226,6 +256,9 @@ pub struct MailboxSeed {
     pub contacts: Vec<Value>,
     /// To Do lists: `todoTaskList` objects with an extra `tasks` array.
     pub todo_lists: Vec<Value>,
+    /// Graph `message` objects; `parentFolderId` is a well-known folder name (default
+    /// `inbox`), missing properties get defaults.
+    pub messages: Vec<Value>,
 }
 
 /// Graph section of a seed.
@@ -338,6 +371,19 @@ impl GraphState {
                             data,
                         });
                 }
+                for m in &mb.messages {
+                    let seq = self.bump();
+                    self.tenants[ti]
+                        .mailboxes
+                        .entry(uid.clone())
+                        .or_default()
+                        .messages
+                        .push(Rec {
+                            seq,
+                            removed: None,
+                            data: model::seed_message(m),
+                        });
+                }
                 for l in &mb.todo_lists {
                     let mut data = model::new_todo_list(l);
                     let tasks_v = data
@@ -381,6 +427,7 @@ impl GraphState {
                         "mailboxes": t.mailboxes.iter().map(|(k, m)| (k.clone(), json!({
                             "events": m.events.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
                             "contacts": m.contacts.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
+                            "messages": m.messages.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
                             "todoLists": m.todo_lists.iter().map(|l| json!({"list": l.data, "tasks": l.tasks.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>()})).collect::<Vec<_>>(),
                         }))).collect::<serde_json::Map<_, _>>(),
                     })
@@ -585,6 +632,43 @@ impl GraphHandle<'_> {
     pub fn messages(&self, tenant: &str, user_id: &str) -> Vec<Value> {
         self.mailbox_items(tenant, user_id, |m| &m.messages)
     }
+    /// Puts a message into the mailbox of `user` (id or UPN): a Graph `message` whose
+    /// `parentFolderId` is a well-known folder name (default `inbox`), defaults filled in
+    /// (unread, `receivedDateTime`, `internetMessageId`, `changeKey`…), visible to the
+    /// folder's messages delta. Answers its id; `None` without such tenant or user.
+    pub fn add_message(&self, tenant: &str, user: &str, message: Value) -> Option<String> {
+        let mut g = lock(&self.0.graph);
+        let ti = g.tenant_index(tenant)?;
+        let uid = g.tenants[ti].find_user(user)?.id().to_string();
+        let seq = g.bump();
+        let data = model::seed_message(&message);
+        let id = data["id"].as_str().unwrap_or_default().to_string();
+        g.tenants[ti]
+            .mailboxes
+            .entry(uid)
+            .or_default()
+            .messages
+            .push(Rec {
+                seq,
+                removed: None,
+                data,
+            });
+        Some(id)
+    }
+    /// Moves message `id` of `user`'s mailbox to the well-known `folder` (Graph's `move`:
+    /// the copy gets a new id, answered; the old one is reported `@removed`).
+    pub fn move_message(&self, tenant: &str, user: &str, id: &str, folder: &str) -> Option<String> {
+        let folder = model::mail_folder(folder)?;
+        let mut g = lock(&self.0.graph);
+        let ti = g.tenant_index(tenant)?;
+        let uid = g.tenants[ti].find_user(user)?.id().to_string();
+        let (gone, new) = (g.bump(), g.bump());
+        let copy = g.tenants[ti]
+            .mailboxes
+            .get_mut(&uid)?
+            .move_message(id, folder, gone, new)?;
+        copy["id"].as_str().map(str::to_string)
+    }
     /// Live contacts of a user's mailbox.
     pub fn contacts(&self, tenant: &str, user_id: &str) -> Vec<Value> {
         self.mailbox_items(tenant, user_id, |m| &m.contacts)
@@ -773,6 +857,8 @@ pub async fn handle(store: Arc<Store>, req: Request) -> Response {
     api::handle_v1(&store, &parts.method, &parts.uri, &parts.headers, &bytes)
 }
 
+#[cfg(test)]
+mod mail_tests;
 #[cfg(test)]
 mod mailbox_tests;
 #[cfg(test)]

@@ -492,19 +492,74 @@ pub fn patch(obj: &mut Value, changes: &Map<String, Value>) {
         if o.contains_key("lastModifiedDateTime") {
             o.insert("lastModifiedDateTime".into(), json!(now));
         }
+        // Outlook's etag is the weak form of the change key.
+        let ck = change_key();
         if o.contains_key("changeKey") {
-            o.insert("changeKey".into(), json!(change_key()));
+            o.insert("changeKey".into(), json!(ck));
         }
         if o.contains_key("@odata.etag") {
-            o.insert(
-                "@odata.etag".into(),
-                json!(format!("W/\"{}\"", change_key())),
-            );
+            o.insert("@odata.etag".into(), json!(format!("W/\"{ck}\"")));
         }
         if is_event {
             normalize_event(obj);
         }
     }
+}
+
+/// Well-known mail folder names the simulator keeps messages in (`parentFolderId`).
+pub const MAIL_FOLDERS: [&str; 7] = [
+    "archive",
+    "deleteditems",
+    "drafts",
+    "inbox",
+    "junkemail",
+    "outbox",
+    "sentitems",
+];
+
+/// The well-known folder `name` names (any case).
+pub fn mail_folder(name: &str) -> Option<&'static str> {
+    MAIL_FOLDERS
+        .iter()
+        .find(|f| f.eq_ignore_ascii_case(name))
+        .copied()
+}
+
+/// The `message` of a `sendMail` request as it leaves: sent now, with one
+/// `internetMessageId` that the sent copy and every delivered copy share.
+pub fn outgoing(msg: &Value) -> Value {
+    let mut m = msg.clone();
+    m["sentDateTime"] = json!(crate::util::now_iso());
+    if m.get("internetMessageId")
+        .and_then(|v| v.as_str())
+        .is_none()
+    {
+        m["internetMessageId"] = json!(format!("<{}@sim.local>", uuid::Uuid::new_v4().simple()));
+    }
+    m
+}
+
+/// A seeded message: `parentFolderId` a well-known folder name (default `inbox`), unread
+/// unless `isRead` says otherwise; everything missing gets defaults.
+pub fn seed_message(given: &Value) -> Value {
+    let folder = given["parentFolderId"]
+        .as_str()
+        .and_then(mail_folder)
+        .unwrap_or("inbox");
+    let is_read = given["isRead"].as_bool().unwrap_or(false);
+    new_message(given, &given["from"], folder, is_read)
+}
+
+/// The copy a `move` makes of `msg` in `folder`: a new id and change key.
+pub fn moved_message(msg: &Value, folder: &str) -> Value {
+    let mut m = msg.clone();
+    let ck = change_key();
+    m["id"] = json!(outlook_id());
+    m["parentFolderId"] = json!(folder);
+    m["changeKey"] = json!(ck);
+    m["@odata.etag"] = json!(format!("W/\"{ck}\""));
+    m["lastModifiedDateTime"] = json!(crate::util::now_iso());
+    m
 }
 
 /// A mail message as stored after `sendMail` (`folder` = `inbox` or `sentitems`).
@@ -515,12 +570,13 @@ pub fn new_message(msg: &Value, from: &Value, folder: &str, is_read: bool) -> Va
         .and_then(|v| v.as_str())
         .unwrap_or("")
         .to_string();
+    let ck = change_key();
     let defaults = json!({
-        "@odata.etag": format!("W/\"{}\"", change_key()),
+        "@odata.etag": format!("W/\"{ck}\""),
         "id": outlook_id(),
         "createdDateTime": now,
         "lastModifiedDateTime": now,
-        "changeKey": change_key(),
+        "changeKey": ck,
         "categories": [],
         "receivedDateTime": now,
         "sentDateTime": now,
@@ -549,6 +605,10 @@ pub fn new_message(msg: &Value, from: &Value, folder: &str, is_read: bool) -> Va
     let mut m = merge(defaults, msg);
     m["parentFolderId"] = json!(folder);
     m["isRead"] = json!(is_read);
+    // Graph answers the body type in lower case whatever the client sent.
+    if let Some(t) = m.pointer("/body/contentType").and_then(|t| t.as_str()) {
+        m["body"]["contentType"] = json!(t.to_ascii_lowercase());
+    }
     m
 }
 

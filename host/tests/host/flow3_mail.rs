@@ -1,0 +1,504 @@
+//! Flow 3's e-mail processing end to end: a mailbox that passed Test &
+//! Enable has its Inbox tracked as Dynamics e-mail activities (Process Email
+//! From, one activity per message, failed ones moved to Undeliverable) and
+//! its Dynamics e-mails pending send sent through Exchange and marked sent —
+//! through the real `ews`, `dynamics` and `dynamics-exchange` plugins
+//! against the EWS and Dataverse simulators.
+
+use crate::common;
+use crate::flow3::{
+    configure, id, onprem, run_tests, secret, world, World, APP_ID, APP_SECRET, ORG, TENANT,
+};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use syncbridge::control::alerts;
+use syncbridge::control::dynamics_flow::{self, FlowKind};
+use syncbridge::control::dynamics_mailboxes::{self as mailboxes, SUCCESS};
+use syncbridge::control::email_server_profiles::{
+    self as profiles, EmailServerSettings, ProfileSecrets,
+};
+use syncbridge::control::runs::RunMode;
+use syncbridge::control::Actor;
+use syncbridge::hub::Hub;
+use syncbridge::secrets::SecretString;
+use syncbridge_sim::FaultRule;
+
+const ANN: &str = "ann@contoso.com";
+const BOB: &str = "bob@contoso.com";
+const TYPES: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
+
+/// The world with profile `exch` (Process Email From 2026-11-01, moving
+/// failed e-mail to Undeliverable), the mapper installed, and Ann's mailbox
+/// tested and enabled with the organization's defaults.
+async fn enabled(settings: impl FnOnce(&mut EmailServerSettings)) -> World {
+    let w = world().await;
+    common::install(&w.hub, "dynamics-exchange").await;
+    let mut s = onprem(&w.sim);
+    s.process_email_from = Some("2026-11-01T00:00:00Z".into());
+    s.move_failed_to_undeliverable = true;
+    settings(&mut s);
+    profiles::create(&w.hub, Actor::Msp, "exch", None, s, secret())
+        .await
+        .unwrap();
+    let w = configure_defaults(w).await;
+    let ann = id(ANN);
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, std::slice::from_ref(&ann), true)
+        .await
+        .unwrap();
+    let run = run_tests(&w.hub).await;
+    assert_eq!(run.succeeded, 1, "{run:?}");
+    let test = mailboxes::test_of(w.hub.store(), &ann)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (test.incoming_status, test.outgoing_status),
+        (SUCCESS, SUCCESS)
+    );
+    assert_eq!(
+        run.processing, 5,
+        "e-mail in and out, appointments, tasks and contacts start"
+    );
+    w
+}
+
+/// [`configure`] without creating the profile again: defaults and mailboxes.
+async fn configure_defaults(w: World) -> World {
+    mailboxes::set_defaults(
+        &w.hub,
+        Actor::Msp,
+        ORG,
+        mailboxes::ProcessingDefaults {
+            server_profile: Some("exch".into()),
+            ..mailboxes::ProcessingDefaults::default()
+        },
+    )
+    .await
+    .unwrap();
+    mailboxes::refresh(&w.hub, Actor::Msp, ORG).await.unwrap();
+    w
+}
+
+fn profile(kind: FlowKind) -> String {
+    dynamics_flow::profile_id(&id(ANN), kind)
+}
+
+/// Runs one processing profile of Ann's now: (applied, failed).
+async fn run(hub: &Arc<Hub>, kind: FlowKind) -> (u64, u64) {
+    let r = common::outcome(common::run_now(hub, &profile(kind), RunMode::Run).await)
+        .unwrap_or_else(|e| panic!("{}: {e}", profile(kind)));
+    (r.applied, r.failed)
+}
+
+/// A message in `mailbox`'s Inbox, received at `received`.
+fn deliver(w: &World, mailbox: &str, subject: &str, received: &str, message_id: &str) -> String {
+    let message_id = message_id.replace('<', "&lt;").replace('>', "&gt;");
+    let xml = format!(
+        r#"<t:Message xmlns:t="{TYPES}"><t:Subject>{subject}</t:Subject><t:Body BodyType="HTML">&lt;p&gt;{subject}&lt;/p&gt;</t:Body><t:DateTimeReceived>{received}</t:DateTimeReceived><t:DateTimeSent>{received}</t:DateTimeSent><t:ToRecipients><t:Mailbox><t:EmailAddress>{mailbox}</t:EmailAddress></t:Mailbox></t:ToRecipients><t:From><t:Mailbox><t:Name>A Customer</t:Name><t:EmailAddress>customer@fabrikam.com</t:EmailAddress></t:Mailbox></t:From><t:InternetMessageId>{message_id}</t:InternetMessageId></t:Message>"#
+    );
+    w.sim
+        .ews()
+        .add_item(mailbox, "inbox", &xml, None)
+        .expect("the message is stored")
+}
+
+fn emails(w: &World) -> Vec<Value> {
+    w.sim.dynamics().rows("emails")
+}
+
+fn with_message_id<'a>(rows: &'a [Value], message_id: &str) -> Vec<&'a Value> {
+    rows.iter()
+        .filter(|r| r["messageid"] == json!(message_id))
+        .collect()
+}
+
+#[tokio::test]
+async fn incoming_email_received_after_process_email_from_is_tracked_once() {
+    let w = enabled(|_| {}).await;
+    // Already tracked (by another mailbox of the organization): linked, not tracked twice.
+    w.sim.dynamics().insert(
+        "emails",
+        json!({"subject": "Already tracked", "directioncode": false, "messageid": "<m3@fabrikam.com>",
+               "torecipients": "bob@contoso.com;ann@contoso.com", "statecode": 1, "statuscode": 4}),
+    );
+    deliver(
+        &w,
+        ANN,
+        "Old news",
+        "2026-10-15T09:00:00Z",
+        "<m1@fabrikam.com>",
+    );
+    deliver(
+        &w,
+        ANN,
+        "Printer on fire",
+        "2026-11-20T09:00:00Z",
+        "<m2@fabrikam.com>",
+    );
+    deliver(
+        &w,
+        ANN,
+        "Already tracked",
+        "2026-11-21T09:00:00Z",
+        "<m3@fabrikam.com>",
+    );
+    let (applied, failed) = run(&w.hub, FlowKind::IncomingEmail).await;
+    assert_eq!((applied, failed), (2, 0), "one created, one linked");
+    let rows = emails(&w);
+    assert!(
+        with_message_id(&rows, "<m1@fabrikam.com>").is_empty(),
+        "received before Process Email From: not processed"
+    );
+    let tracked = with_message_id(&rows, "<m2@fabrikam.com>");
+    assert_eq!(tracked.len(), 1, "{rows:#?}");
+    let e = tracked[0];
+    assert_eq!(e["subject"], json!("Printer on fire"));
+    assert_eq!(e["directioncode"], json!(false));
+    assert_eq!(e["sender"], json!("customer@fabrikam.com"));
+    assert!(e["torecipients"].as_str().unwrap().contains(ANN), "{e}");
+    assert_eq!(
+        (e["statecode"].clone(), e["statuscode"].clone()),
+        (json!(1), json!(4)),
+        "Completed, Received"
+    );
+    assert_eq!(
+        with_message_id(&rows, "<m3@fabrikam.com>").len(),
+        1,
+        "no duplicate"
+    );
+
+    // Nothing new: nothing written; a new message: exactly one more activity.
+    assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await, (0, 0));
+    deliver(
+        &w,
+        ANN,
+        "Second",
+        "2026-11-22T09:00:00Z",
+        "<m4@fabrikam.com>",
+    );
+    assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await, (1, 0));
+    assert_eq!(emails(&w).len(), rows.len() + 1);
+}
+
+#[tokio::test]
+async fn outgoing_email_pending_send_is_sent_through_the_mailbox_once_and_marked_sent() {
+    let w = enabled(|_| {}).await;
+    let activity = w
+        .sim
+        .dynamics()
+        .insert(
+            "emails",
+            json!({"subject": "Your quote", "description": "<p>Attached.</p>", "directioncode": true,
+                   "sender": ANN, "torecipients": BOB, "statecode": 1, "statuscode": 6}),
+        )
+        .unwrap();
+    // A draft is not sent.
+    w.sim.dynamics().insert(
+        "emails",
+        json!({"subject": "Draft", "directioncode": true, "sender": ANN, "torecipients": BOB,
+               "statecode": 0, "statuscode": 1}),
+    );
+    assert_eq!(run(&w.hub, FlowKind::OutgoingEmail).await, (1, 0));
+    let received: Vec<_> = w
+        .sim
+        .ews()
+        .items(BOB, "inbox")
+        .into_iter()
+        .filter(|(_, _, subject)| subject == "Your quote")
+        .collect();
+    assert_eq!(received.len(), 1, "delivered to Bob");
+    assert!(
+        w.sim
+            .ews()
+            .items(ANN, "sentitems")
+            .iter()
+            .any(|(_, _, s)| s == "Your quote"),
+        "a copy in Ann's Sent Items"
+    );
+    assert!(
+        !w.sim
+            .ews()
+            .items(BOB, "inbox")
+            .iter()
+            .any(|(_, _, s)| s == "Draft"),
+        "a draft is not sent"
+    );
+    let row = w.sim.dynamics().get("emails", &activity).unwrap();
+    assert_eq!(
+        (row["statecode"].clone(), row["statuscode"].clone()),
+        (json!(1), json!(3)),
+        "marked Sent: {row}"
+    );
+    assert!(row["actualend"].is_string(), "when it was sent: {row}");
+    // Marked sent: the next cycles send nothing (the first notes it left the pending ones).
+    assert_eq!(run(&w.hub, FlowKind::OutgoingEmail).await.1, 0);
+    assert_eq!(run(&w.hub, FlowKind::OutgoingEmail).await, (0, 0));
+    assert_eq!(
+        w.sim
+            .ews()
+            .items(BOB, "inbox")
+            .iter()
+            .filter(|(_, _, s)| s == "Your quote")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_message_dynamics_refuses_is_moved_to_undeliverable_when_the_profile_says_so() {
+    let w = enabled(|_| {}).await;
+    let bad = deliver(
+        &w,
+        ANN,
+        "Refused",
+        "2026-11-20T09:00:00Z",
+        "<bad@fabrikam.com>",
+    );
+    w.sim
+        .add_fault(FaultRule::sequence("POST */emails", &[400]))
+        .unwrap();
+    let (_, failed) = run(&w.hub, FlowKind::IncomingEmail).await;
+    assert_eq!(failed, 1);
+    let inbox = w.sim.ews().items(ANN, "inbox");
+    assert!(
+        !inbox.iter().any(|(i, _, _)| *i == bad),
+        "moved out of the Inbox: {inbox:?}"
+    );
+    let moved: Vec<_> = w
+        .sim
+        .ews()
+        .items(ANN, "Undeliverable")
+        .into_iter()
+        .filter(|(_, _, s)| s == "Refused")
+        .collect();
+    assert_eq!(moved.len(), 1, "in the Undeliverable folder");
+    // Nothing left to retry, nothing tracked.
+    assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await, (0, 0));
+    assert!(with_message_id(&emails(&w), "<bad@fabrikam.com>").is_empty());
+}
+
+#[tokio::test]
+async fn without_the_undeliverable_setting_a_failed_message_stays_and_is_retried() {
+    let w = enabled(|s| s.move_failed_to_undeliverable = false).await;
+    let msg = deliver(
+        &w,
+        ANN,
+        "Retried",
+        "2026-11-20T09:00:00Z",
+        "<retry@fabrikam.com>",
+    );
+    w.sim
+        .add_fault(FaultRule::sequence("POST */emails", &[400]))
+        .unwrap();
+    assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await.1, 1);
+    assert!(w
+        .sim
+        .ews()
+        .items(ANN, "inbox")
+        .iter()
+        .any(|(i, _, _)| *i == msg));
+    // The next cycle retries it and tracks it.
+    assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await, (1, 0));
+    assert_eq!(
+        with_message_id(&emails(&w), "<retry@fabrikam.com>").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn exchange_refusing_the_mailbox_disables_only_that_mailbox_with_an_alert() {
+    let w = enabled(|_| {}).await;
+    deliver(&w, ANN, "Hello", "2026-11-20T09:00:00Z", "<h@fabrikam.com>");
+    w.sim
+        .add_fault(FaultRule::rate("POST /EWS/Exchange.asmx", 401, 1.0))
+        .unwrap();
+    let record = common::run_now(&w.hub, &profile(FlowKind::IncomingEmail), RunMode::Run).await;
+    assert!(common::outcome(record).is_err(), "the run failed");
+    let m = mailboxes::get(&w.hub, Actor::Msp, &id(ANN)).await.unwrap();
+    assert!(!m.mailbox.enabled, "the mailbox is disabled");
+    assert_eq!(m.mailbox.status, "disabled-auth");
+    let connection = w.hub.store().get_connection("exch-mail").await.unwrap();
+    assert!(
+        w.hub
+            .store()
+            .connection_stopped(&connection.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the profile's connection serves the other mailboxes"
+    );
+    let settings =
+        syncbridge::engine::profiles::settings(w.hub.store(), &profile(FlowKind::IncomingEmail))
+            .await
+            .unwrap();
+    assert!(!settings.enabled, "its processing stopped");
+    let wall = alerts::list(w.hub.store(), None, Some(&id(ANN)), false)
+        .await
+        .unwrap();
+    let refused = wall
+        .iter()
+        .find(|a| a.code == "mailbox_processing_refused")
+        .expect("an alert on the mailbox's wall");
+    assert!(
+        refused.message.contains("dynamics diagnose"),
+        "{}",
+        refused.message
+    );
+}
+
+#[tokio::test]
+async fn turning_incoming_email_off_stops_its_processing_and_keeps_its_links() {
+    let w = enabled(|_| {}).await;
+    deliver(&w, ANN, "Kept", "2026-11-20T09:00:00Z", "<k@fabrikam.com>");
+    assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await, (1, 0));
+    mailboxes::edit_many(
+        &w.hub,
+        Actor::Msp,
+        &[id(ANN)],
+        &mailboxes::MailboxEdit {
+            incoming: Some(mailboxes::Delivery::None),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s = |kind| {
+        let hub = w.hub.clone();
+        async move {
+            syncbridge::engine::profiles::settings(hub.store(), &profile(kind))
+                .await
+                .unwrap()
+                .enabled
+        }
+    };
+    assert!(!s(FlowKind::IncomingEmail).await, "incoming stopped");
+    assert!(s(FlowKind::OutgoingEmail).await, "outgoing goes on");
+    let links = syncbridge::engine::ledger::Ledger::new(w.hub.store().clone())
+        .linked_count(&profile(FlowKind::IncomingEmail))
+        .await
+        .unwrap();
+    assert_eq!(links, 1, "its links are kept");
+}
+
+#[tokio::test]
+async fn nothing_is_processed_before_test_and_enable_succeeds() {
+    let w = configure(world().await).await;
+    common::install(&w.hub, "dynamics-exchange").await;
+    let derived = dynamics_flow::rows(&w.hub, &id(ANN)).await.unwrap();
+    assert!(derived.is_empty(), "never tested: no processing");
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, &[id(BOB)], true)
+        .await
+        .unwrap();
+    let run = run_tests(&w.hub).await;
+    assert_eq!(run.failed, 1, "Bob's e-mail is not approved: {run:?}");
+    assert!(
+        dynamics_flow::rows(&w.hub, &id(BOB))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a mailbox whose test failed gets no processing"
+    );
+}
+
+#[tokio::test]
+async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
+    let w = world().await;
+    common::install(&w.hub, "dynamics-exchange").await;
+    common::install(&w.hub, "graph").await;
+    let settings: EmailServerSettings = serde_json::from_value(json!({
+        "name": "Exchange Online", "server_type": "exchange-online",
+        "incoming_location": w.sim.graph_url(),
+        "incoming": {"credentials": "profile", "username": APP_ID, "protocol": "oauth"},
+        "tenant": TENANT, "token_url": w.sim.token_url(TENANT),
+        "process_email_from": "2026-11-01T00:00:00Z",
+        "allow_credentials_over_http": true, "allow_private_network": true
+    }))
+    .unwrap();
+    profiles::create(
+        &w.hub,
+        Actor::Msp,
+        "exch",
+        None,
+        settings,
+        ProfileSecrets {
+            incoming: Some(SecretString::new(APP_SECRET)),
+            outgoing: None,
+        },
+    )
+    .await
+    .unwrap();
+    let w = configure_defaults(w).await;
+    let ann = id(ANN);
+    mailboxes::edit_many(
+        &w.hub,
+        Actor::Msp,
+        std::slice::from_ref(&ann),
+        &mailboxes::MailboxEdit {
+            server_profile: Some("exch".into()),
+            incoming: Some(mailboxes::Delivery::ServerSideSync),
+            outgoing: Some(mailboxes::Delivery::ServerSideSync),
+            act: Some(mailboxes::Delivery::None),
+        },
+    )
+    .await
+    .unwrap();
+    mailboxes::test_and_enable(&w.hub, Actor::Msp, std::slice::from_ref(&ann))
+        .await
+        .unwrap();
+    let tested = run_tests(&w.hub).await;
+    assert_eq!((tested.succeeded, tested.processing), (1, 2), "{tested:?}");
+
+    let graph = w.sim.graph();
+    graph
+        .add_message(
+            TENANT,
+            "u-ann",
+            json!({"subject": "Old", "receivedDateTime": "2026-10-01T08:00:00Z",
+                   "internetMessageId": "<old@fabrikam.com>",
+                   "from": {"emailAddress": {"address": "customer@fabrikam.com"}},
+                   "toRecipients": [{"emailAddress": {"address": ANN}}]}),
+        )
+        .unwrap();
+    graph
+        .add_message(
+            TENANT,
+            "u-ann",
+            json!({"subject": "New order", "receivedDateTime": "2026-11-25T08:00:00Z",
+                   "internetMessageId": "<order@fabrikam.com>",
+                   "body": {"contentType": "html", "content": "<p>5 printers</p>"},
+                   "from": {"emailAddress": {"address": "customer@fabrikam.com"}},
+                   "toRecipients": [{"emailAddress": {"address": ANN}}]}),
+        )
+        .unwrap();
+    assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await, (1, 0));
+    let rows = emails(&w);
+    assert!(with_message_id(&rows, "<old@fabrikam.com>").is_empty());
+    let tracked = with_message_id(&rows, "<order@fabrikam.com>");
+    assert_eq!(tracked.len(), 1, "{rows:#?}");
+    assert_eq!(tracked[0]["sender"], json!("customer@fabrikam.com"));
+    assert_eq!(
+        run(&w.hub, FlowKind::IncomingEmail).await,
+        (0, 0),
+        "the delta round finds nothing new"
+    );
+
+    let activity = w
+        .sim
+        .dynamics()
+        .insert(
+            "emails",
+            json!({"subject": "Re: New order", "description": "<p>Shipped.</p>", "directioncode": true,
+                   "sender": ANN, "torecipients": "customer@fabrikam.com", "statecode": 1, "statuscode": 6}),
+        )
+        .unwrap();
+    assert_eq!(run(&w.hub, FlowKind::OutgoingEmail).await, (1, 0));
+    let sent: Vec<Value> = graph
+        .messages(TENANT, "u-ann")
+        .into_iter()
+        .filter(|m| m["subject"] == json!("Re: New order"))
+        .collect();
+    assert_eq!(sent.len(), 1, "the copy in Sent Items");
+    assert_eq!(sent[0]["parentFolderId"], json!("sentitems"));
+    let row = w.sim.dynamics().get("emails", &activity).unwrap();
+    assert_eq!(row["statuscode"], json!(3), "marked Sent: {row}");
+}
