@@ -6,8 +6,13 @@
 //! - Test & Enable of all of them ("Apply Default Email Settings", which tests by default):
 //!   each mailbox's calendar, contacts and tasks opened as the sync will, the statuses
 //!   recorded and written back to Dynamics, an alert for each owner;
-//! - a no-change polling cycle: the mailbox list read again and the test queue polled, with
-//!   nothing new (email processing, which would poll each mailbox's inbox, is not built yet).
+//! - the first processing cycle with one new message in each Inbox and one e-mail pending
+//!   send per mailbox in Dynamics: each mailbox's incoming and outgoing e-mail profiles run
+//!   (the Inbox read in full, the message tracked as an e-mail activity, the e-mail sent
+//!   through Exchange and marked sent), 10 runs at a time;
+//! - a no-change polling cycle: the mailbox list read again, the test queue polled and every
+//!   processing profile run again with nothing new (one SyncFolderItems per Inbox, one
+//!   Dataverse query per mailbox for e-mail pending send).
 //!
 //! Run: `./scripts/build-plugins.sh && cargo bench -p syncbridge --bench flow3`.
 //! `FLOW3_BENCH_MAILBOXES` (default 1000), `FLOW3_BENCH_LATENCY_MS` (default 0: none; a
@@ -26,10 +31,14 @@ mod setup;
 
 use serde_json::json;
 use setup::{env_or, runtime};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use syncbridge::control::dynamics_mailboxes::{self as mailboxes, ProcessingDefaults};
+use syncbridge::control::dynamics_flow::{self, FlowKind};
+use syncbridge::control::dynamics_mailboxes::{self as mailboxes, Delivery, ProcessingDefaults};
 use syncbridge::control::email_server_profiles::{self as profiles, ProfileSecrets};
+use syncbridge::control::runs::RunMode;
 use syncbridge::control::Actor;
+use syncbridge::hub::Hub;
 use syncbridge::secrets::SecretString;
 use syncbridge::store::now_ms;
 use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
@@ -38,6 +47,42 @@ const SIM_THREADS: &str = "flow3-sim";
 const TOKEN: &str = "bench-dataverse-token";
 const SERVICE_PASSWORD: &str = "Svc-bench-pw";
 const ORG: &str = "org";
+/// Processing runs at once (the profile's maximum concurrent connections).
+const RUNS_AT_ONCE: usize = 10;
+const TYPES: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
+
+/// Runs the incoming and outgoing e-mail profiles of every mailbox, `RUNS_AT_ONCE` at a
+/// time; answers (applied, failed) over all runs.
+async fn processing_cycle(hub: &Arc<Hub>, n: usize) -> (u64, u64) {
+    let mut ids = Vec::with_capacity(2 * n);
+    for m in 0..n {
+        for kind in [FlowKind::IncomingEmail, FlowKind::OutgoingEmail] {
+            ids.push(dynamics_flow::profile_id(
+                &format!("{ORG}:{}", address(m)),
+                kind,
+            ));
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut applied, mut failed) = (0, 0);
+    for id in ids {
+        while tasks.len() >= RUNS_AT_ONCE {
+            let (a, f) = tasks.join_next().await.unwrap().unwrap();
+            (applied, failed) = (applied + a, failed + f);
+        }
+        let hub = hub.clone();
+        tasks.spawn(async move {
+            let r = common::outcome(common::run_now(&hub, &id, RunMode::Run).await)
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            (r.applied, r.failed)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (a, f) = done.unwrap();
+        (applied, failed) = (applied + a, failed + f);
+    }
+    (applied, failed)
+}
 
 fn address(m: usize) -> String {
     format!("user{m}@contoso.com")
@@ -131,7 +176,7 @@ fn main() {
     host.block_on(async {
         let t = common::hub().await;
         let hub = &t.hub;
-        for p in ["dynamics", "ews"] {
+        for p in ["dynamics", "ews", "dynamics-exchange"] {
             common::install(hub, p).await;
         }
         let config = json!({"url": sim.base_url()}).to_string();
@@ -163,6 +208,8 @@ fn main() {
             ORG,
             ProcessingDefaults {
                 server_profile: Some("exch".into()),
+                // E-mail in and out; appointments, contacts and tasks are tested but not measured.
+                act: Delivery::None,
                 ..ProcessingDefaults::default()
             },
         )
@@ -220,7 +267,33 @@ fn main() {
                 &format!("00000000-0000-4000-8000-{:012}", n - 1),
             )
             .unwrap();
-        assert_eq!(last["actstatus"], json!(1), "statuses reach Dynamics");
+        assert_eq!(last["incomingemailstatus"], json!(1), "statuses reach Dynamics");
+
+        for m in 0..n {
+            let a = address(m);
+            let xml = format!(
+                r#"<t:Message xmlns:t="{TYPES}"><t:Subject>Order {m}</t:Subject><t:Body BodyType="HTML">&lt;p&gt;5 printers&lt;/p&gt;</t:Body><t:ToRecipients><t:Mailbox><t:EmailAddress>{a}</t:EmailAddress></t:Mailbox></t:ToRecipients><t:From><t:Mailbox><t:EmailAddress>customer@fabrikam.com</t:EmailAddress></t:Mailbox></t:From><t:InternetMessageId>&lt;order-{m}@fabrikam.com&gt;</t:InternetMessageId></t:Message>"#
+            );
+            sim.ews().add_item(&a, "inbox", &xml, None).unwrap();
+            sim.dynamics().insert(
+                "emails",
+                json!({"subject": format!("Quote {m}"), "directioncode": true, "sender": a,
+                       "torecipients": "customer@fabrikam.com", "statecode": 1, "statuscode": 6}),
+            );
+        }
+        let hub_arc: Arc<Hub> = hub.clone();
+        sim.reset_requests();
+        let ((applied, failed), wall, host_cpu, sim_cpu) =
+            measured(processing_cycle(&hub_arc, n)).await;
+        assert_eq!((applied as usize, failed), (2 * n, 0), "one tracked and one sent each");
+        print(
+            "first processing cycle (1 message in, 1 e-mail out per mailbox)",
+            n,
+            wall,
+            host_cpu,
+            sim_cpu,
+            &sim,
+        );
 
         sim.reset_requests();
         let ((), wall, host_cpu, sim_cpu) = measured(async {
@@ -228,6 +301,27 @@ fn main() {
             assert_eq!((again.new, again.known as usize), (0, n));
             let run = mailboxes::run_due(hub, now_ms(), 500).await.unwrap();
             assert_eq!(run.tested, 0, "nothing is due");
+            // The e-mails sent last cycle left the pending ones: each link notes it once.
+            let (_, failed) = processing_cycle(&hub_arc, n).await;
+            assert_eq!(failed, 0);
+        })
+        .await;
+        print(
+            "polling cycle after sending (each sent e-mail noted gone from pending)",
+            n,
+            wall,
+            host_cpu,
+            sim_cpu,
+            &sim,
+        );
+        sim.reset_requests();
+        let ((), wall, host_cpu, sim_cpu) = measured(async {
+            let again = mailboxes::refresh(hub, Actor::Msp, ORG).await.unwrap();
+            assert_eq!((again.new, again.known as usize), (0, n));
+            let run = mailboxes::run_due(hub, now_ms(), 500).await.unwrap();
+            assert_eq!(run.tested, 0, "nothing is due");
+            let (applied, failed) = processing_cycle(&hub_arc, n).await;
+            assert_eq!((applied, failed), (0, 0), "nothing new");
         })
         .await;
         print("no-change polling cycle", n, wall, host_cpu, sim_cpu, &sim);
