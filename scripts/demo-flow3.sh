@@ -11,7 +11,11 @@
 #     Bob pass; Dee's mailbox was moved to Exchange Online, so Exchange on
 #     premises refuses it (401) and the mailbox is disabled;
 #  4. shows the statuses as Dynamics now holds them, the alerts, and the 401
-#     diagnosis for Dee (cause 2 of KB 3212785).
+#     diagnosis for Dee (cause 2 of KB 3212785);
+#  5. processes Ann's mailbox: her Inbox tracked as e-mail activities (the
+#     message received before Process Email From is not), Dynamics e-mail she
+#     wrote sent through Exchange to Bob and marked sent, her Dynamics
+#     appointment put into her calendar.
 # Expects the host, the simulators and the plugins built (scripts/demo.sh does that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +40,7 @@ SIM=https://localhost:$PORT
 SB=(./target/debug/syncbridge --data-dir "$DATA" --log warn --ca-cert "$DATA/ca.pem")
 
 step "plugins and the Dynamics organization (its Web API, a bearer token sealed in the connection)"
-for p in dynamics ews; do "${SB[@]}" plugin install "target/plugins/$p" >/dev/null; done
+for p in dynamics ews dynamics-exchange; do "${SB[@]}" plugin install "target/plugins/$p" >/dev/null; done
 "${SB[@]}" connection add crm --plugin dynamics --config "{\"url\":\"$SIM\"}" \
   --allow-host localhost --allow-private-network --credentials-stdin <<JSON
 {"default":{"kind":"bearer","token":"$TOKEN"}}
@@ -78,3 +82,26 @@ step "alerts for the mailboxes' owners"
 
 step "why is Dee's mailbox refused? (KB 3212785's 401 diagnosis)"
 "${SB[@]}" dynamics diagnose crm:dee@contoso.com || true
+
+step "Ann's e-mail processing, one cycle (what serve's scheduler runs every polling interval)"
+for kind in incoming-email outgoing-email appointments; do
+  "${SB[@]}" run "d365-$kind-crm-ann-contoso-com" | tail -n 1
+done
+"${SB[@]}" dynamics processing crm:ann@contoso.com
+
+step "e-mail activities in Dynamics now (the October newsletter predates Process Email From)"
+curl -fsS --cacert "$DATA/ca.pem" -H "Authorization: Bearer $TOKEN" \
+  "$SIM/api/data/v9.2/emails?\$select=subject,directioncode,statuscode,sender,messageid" |
+  python3 -c 'import json,sys
+status = {3: "Sent", 4: "Received", 6: "Pending Send"}
+for r in json.load(sys.stdin)["value"]:
+    print("  %-8s %-14s %-30s from %s" % ("out" if r["directioncode"] else "in", status.get(r["statuscode"], r["statuscode"]), r["subject"], r["sender"]))'
+
+step "Bob's Inbox and Ann's calendar in Exchange"
+curl -fsS --cacert "$DATA/ca.pem" "$SIM/_admin/state" | python3 -c 'import json,sys
+s = json.load(sys.stdin)["ews"]
+folders = {f["id"]: (f["mailbox"], f["distinguished"]) for f in s["folders"]}
+for i in s["items"]:
+    where = folders.get(i["folder"])
+    if where in (("bob@contoso.com", "inbox"), ("ann@contoso.com", "calendar")):
+        print("  %-16s %-9s %s" % (where[0], where[1], i["props"].get("Subject")))'

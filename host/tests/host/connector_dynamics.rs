@@ -644,6 +644,13 @@ async fn describe_names_reads_writes_and_slot() {
     let d = t.hub.runtime().describe(&plugin).await.unwrap();
     assert_eq!(d.name, "Dynamics 365 (Dataverse Web API)");
     assert_eq!(d.credential_slots, ["default"]);
-    assert_eq!(d.reads, [ItemKind::Mailbox, ItemKind::EmailMessage]);
-    assert_eq!(d.writes, [ItemKind::Mailbox, ItemKind::EmailMessage]);
+    let kinds = [
+        ItemKind::Mailbox,
+        ItemKind::EmailMessage,
+        ItemKind::Appointment,
+        ItemKind::Task,
+        ItemKind::Contact,
+    ];
+    assert_eq!(d.reads, kinds);
+    assert_eq!(d.writes, kinds);
 }

@@ -20,6 +20,7 @@ use syncbridge::control::email_server_profiles::{
 use syncbridge::control::runs::RunMode;
 use syncbridge::control::Actor;
 use syncbridge::hub::Hub;
+use syncbridge::model::{Item, ItemBody, WriteAction, WriteOp};
 use syncbridge::secrets::SecretString;
 use syncbridge_sim::FaultRule;
 
@@ -501,4 +502,199 @@ async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
     assert_eq!(sent[0]["parentFolderId"], json!("sentitems"));
     let row = w.sim.dynamics().get("emails", &activity).unwrap();
     assert_eq!(row["statuscode"], json!(3), "marked Sent: {row}");
+}
+
+/// Ann's systemuser in Dynamics: the owner of her appointments, tasks and contacts.
+const ANN_USER: &str = "44444444-0000-4000-8000-000000000001";
+/// Another user of the organization.
+const OTHER_USER: &str = "44444444-0000-4000-8000-000000000099";
+
+fn owned_by_ann(w: &World) {
+    for (id, address, first) in [(ANN_USER, ANN, "Ann"), (OTHER_USER, "cy@contoso.com", "Cy")] {
+        w.sim
+            .dynamics()
+            .insert(
+                "systemusers",
+                json!({"systemuserid": id, "internalemailaddress": address,
+                       "firstname": first, "lastname": "Archer"}),
+            )
+            .expect("a valid systemuser");
+    }
+}
+
+fn calendar_scope() -> String {
+    format!(
+        "calendar:mailbox={ANN},past={},future={}",
+        dynamics_flow::CALENDAR_PAST_DAYS,
+        dynamics_flow::CALENDAR_FUTURE_DAYS
+    )
+}
+
+/// Reads an Exchange item through the profile's connection, as the engine does.
+async fn exchange_item(hub: &Hub, scope: &str, item: &str) -> Item {
+    let (record, plugin, ctx) = hub.connection_context("exch-mail").await.unwrap();
+    hub.runtime()
+        .lookup_items(
+            &plugin,
+            ctx,
+            &record.config,
+            scope,
+            vec![format!("id:{item}")],
+        )
+        .await
+        .expect("no trap")
+        .value
+        .expect("lookup")
+        .into_iter()
+        .next()
+        .expect("the item is there")
+}
+
+/// Changes named fields of an Exchange item over the wire, as a person in Outlook would.
+async fn edit_in_exchange(
+    hub: &Hub,
+    scope: &str,
+    item: &str,
+    fields: &[&str],
+    edit: fn(&mut ItemBody),
+) {
+    let mut body = exchange_item(hub, scope, item).await.body.unwrap();
+    edit(&mut body);
+    let (record, plugin, ctx) = hub.connection_context("exch-mail").await.unwrap();
+    let answers = hub
+        .runtime()
+        .push(
+            &plugin,
+            ctx,
+            &record.config,
+            scope,
+            vec![WriteOp {
+                op_id: "by-hand".into(),
+                action: WriteAction::Update,
+                target_id: Some(item.into()),
+                body: Some(body),
+                fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            }],
+        )
+        .await
+        .expect("no trap")
+        .value
+        .expect("the write is answered");
+    assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
+}
+
+#[tokio::test]
+async fn the_owners_appointments_reach_the_calendar_and_outlook_edits_flow_back() {
+    let w = enabled(|_| {}).await;
+    owned_by_ann(&w);
+    let row = w
+        .sim
+        .dynamics()
+        .insert(
+            "appointments",
+            json!({"subject": "Quarterly review", "scheduledstart": "2026-12-01T09:00:00Z",
+                   "scheduledend": "2026-12-01T10:00:00Z", "location": "Room 1",
+                   "description": "<p>Bring the numbers</p>", "ownerid@odata.bind": format!("/systemusers({ANN_USER})"),
+                   "statecode": 3, "statuscode": 5}),
+        )
+        .unwrap();
+    w.sim
+        .dynamics()
+        .insert(
+            "appointments",
+            json!({"subject": "Someone else's", "scheduledstart": "2026-12-01T09:00:00Z",
+               "scheduledend": "2026-12-01T10:00:00Z",
+               "ownerid@odata.bind": format!("/systemusers({OTHER_USER})"),
+               "statecode": 3, "statuscode": 5}),
+        )
+        .expect("a valid appointment");
+    assert_eq!(run(&w.hub, FlowKind::Appointments).await, (1, 0));
+    let calendar = w.sim.ews().items(ANN, "calendar");
+    let (event, _, _) = calendar
+        .iter()
+        .find(|(_, _, s)| s == "Quarterly review")
+        .expect("in Ann's calendar")
+        .clone();
+    assert!(!calendar.iter().any(|(_, _, s)| s == "Someone else's"));
+    assert_eq!(run(&w.hub, FlowKind::Appointments).await, (0, 0), "no echo");
+
+    // In Outlook: moved by two hours and renamed; both flow back to Dynamics.
+    edit_in_exchange(
+        &w.hub,
+        &calendar_scope(),
+        &event,
+        &["start", "end", "subject"],
+        |b| {
+            let ItemBody::Event(e) = b else {
+                unreachable!()
+            };
+            e.start.utc = "2026-12-01T11:00:00Z".into();
+            e.end.utc = "2026-12-01T12:00:00Z".into();
+            e.subject = Some("Review, moved".into());
+        },
+    )
+    .await;
+    assert_eq!(run(&w.hub, FlowKind::Appointments).await.1, 0);
+    let back = w.sim.dynamics().get("appointments", &row).unwrap();
+    assert_eq!(back["subject"], json!("Review, moved"), "{back}");
+    assert!(
+        back["scheduledstart"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-01T11:00:00"),
+        "{back}"
+    );
+    assert_eq!(back["location"], json!("Room 1"), "untouched fields stay");
+    assert_eq!(
+        run(&w.hub, FlowKind::Appointments).await,
+        (0, 0),
+        "no ping-pong"
+    );
+    assert_eq!(
+        w.sim
+            .ews()
+            .items(ANN, "calendar")
+            .iter()
+            .filter(|(_, _, s)| s.starts_with("Review"))
+            .count(),
+        1,
+        "no duplicate"
+    );
+}
+
+#[tokio::test]
+async fn the_owners_tasks_and_contacts_reach_the_mailbox() {
+    let w = enabled(|_| {}).await;
+    owned_by_ann(&w);
+    w.sim
+        .dynamics()
+        .insert(
+        "tasks",
+        json!({"subject": "Call Fabrikam back", "scheduledend": "2026-12-02T17:00:00Z",
+               "ownerid@odata.bind": format!("/systemusers({ANN_USER})"), "statecode": 0, "statuscode": 2, "percentcomplete": 0}),
+        )
+        .expect("a valid task");
+    w.sim
+        .dynamics()
+        .insert(
+        "contacts",
+        json!({"firstname": "Dan", "lastname": "Drake", "emailaddress1": "dan@fabrikam.com",
+               "jobtitle": "Buyer", "ownerid@odata.bind": format!("/systemusers({ANN_USER})"), "statecode": 0, "statuscode": 1}),
+        )
+        .expect("a valid contact");
+    assert_eq!(run(&w.hub, FlowKind::Tasks).await, (1, 0));
+    assert_eq!(run(&w.hub, FlowKind::Contacts).await, (1, 0));
+    assert!(w
+        .sim
+        .ews()
+        .items(ANN, "tasks")
+        .iter()
+        .any(|(_, _, s)| s == "Call Fabrikam back"));
+    let contacts = w.sim.ews().items(ANN, "contacts");
+    assert!(
+        contacts.iter().any(|(_, _, s)| s.contains("Dan")),
+        "{contacts:?}"
+    );
+    assert_eq!(run(&w.hub, FlowKind::Tasks).await, (0, 0));
+    assert_eq!(run(&w.hub, FlowKind::Contacts).await, (0, 0));
 }

@@ -25,9 +25,11 @@ pub fn anchor(id: &str) -> String {
     format!("d365:{id}")
 }
 
+/// UTC as the mailbox connectors name it (CLDR's `Etc/UTC` for Windows' `UTC`), so an item
+/// read back compares equal to what was written.
 fn utc_zone() -> Zone {
     Zone {
-        iana: "UTC".into(),
+        iana: "Etc/UTC".into(),
         windows: Some("UTC".into()),
     }
 }

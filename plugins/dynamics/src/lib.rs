@@ -1,5 +1,6 @@
-//! `dynamics`: Dynamics 365 / Dataverse mailbox rows and e-mail activities over the Dataverse
-//! Web API (OData v4 JSON, `<url>/api/data/v9.2`).
+//! `dynamics`: Dynamics 365 / Dataverse mailbox rows, e-mail activities and the appointments,
+//! tasks and contacts of a mailbox's user over the Dataverse Web API (OData v4 JSON,
+//! `<url>/api/data/v9.2`).
 //!
 //! - Authentication: the connection's `default` credential, an `oauth2-client-credentials`
 //!   secret of an app registration (scope `<url>/.default`) whose application user exists in
@@ -53,6 +54,43 @@
 //!   `senton` is read-only in Dataverse and never written. Dataverse documents completed e-mail
 //!   as read-only, so it may refuse an update of a received e-mail.
 //!
+//! The rows a mailbox's user owns, which server-side synchronization keeps in step with Exchange,
+//! `appointments:mailbox=<address>`, `tasks:mailbox=<address>` and `contacts:mailbox=<address>`
+//! (`appointment`, `task` and `contact` items; an unknown option or a missing or malformed
+//! mailbox is `invalid`, naming the grammar; mapping in [`act::appointment`], [`act::task`] and
+//! [`act::contact`]):
+//!
+//! - The owner is the `systemusers` row whose primary e-mail is the address (`GET
+//!   systemusers?$select=systemuserid&$filter=internalemailaddress eq '…'`): none is
+//!   `not-found` (the address is no Dynamics user's primary e-mail), several are `invalid`. Its
+//!   id is cached in the connection's state (`dynamics:owner:<address>`) and dropped when
+//!   Dataverse answers a request naming it with 400 or 404 about the user.
+//! - An item is a row of `appointments` (key `activityid`), `tasks` (`activityid`) or
+//!   `contacts` (`contactid`) with `_ownerid_value eq <systemuserid>`: id its key, version
+//!   `@odata.etag`. Appointments are single ones only (`instancetypecode eq 0`): recurring
+//!   series (`recurringappointmentmasters`) and their occurrences and exceptions are out of
+//!   scope. A Canceled appointment or task (state 2) is a removal (`deleted`); completed ones,
+//!   and inactive contacts (`active` false), stay live.
+//! - `pull`: oldest change first, paged by `@odata.nextLink` (followed only under the API root's
+//!   entity set), full without cursor (`full: true`), then deltas from the newest `modifiedon`
+//!   read (`modifiedon ge`, `full: false`) without the rows read at that instant that have not
+//!   changed, as for incoming e-mail; the cursor ([`act::cursor`]) is bound to the scope and the
+//!   owner: one that does not parse, of another scope or with a foreign link is `invalid` (reset
+//!   it for a full read); when the address now belongs to another user a full pass starts over.
+//!   A delta does not see rows deleted or given to another owner: reset the cursor for a full
+//!   pass to notice them.
+//! - `lookup-items`: row ids (`GET <set>(<id>)`, also `id:<id>`), whoever owns them; keys not
+//!   found are absent.
+//! - `push`: `create` POSTs the row with `ownerid@odata.bind: /systemusers(<id>)` and
+//!   `Prefer: return=representation`, and answers its key and etag; `update` PATCHes only the
+//!   named fields with `If-Match: *` (appointments `subject`, `start`, `end`, `all_day`,
+//!   `location`, `body`; tasks `title`, `body`, `start`, `due`, `status`, `completed`; contacts
+//!   `first_name`, `last_name`, `title`, `email`, `phone`, `mobile`, `extra.department`,
+//!   `extra.address1_city`, `extra.emailaddress2`; any other field is `invalid`, naming these;
+//!   `fullname` is computed by Dataverse and never written); `delete` DELETEs (already gone is
+//!   done); contacts are deactivated (state 1, status 2) and reactivated (state 0, status 1,
+//!   with the named fields); other actions are `unsupported`.
+//!
 //! Errors: 400 `invalid` with Dataverse's `error.message`, 401 `auth`, 403 `forbidden`, 404
 //! `not-found`, 409/412 `conflict`, 429 `throttled` with `Retry-After`, 5xx and transport
 //! failures `transient`; a body that is not JSON is `remote`.
@@ -63,6 +101,7 @@ use syncbridge_sdk::http::{classify_status, parse_retry_after, Method, Request, 
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{batch, clock, url};
 
+pub mod act;
 pub mod emails;
 
 /// Connection configuration.
@@ -125,8 +164,8 @@ impl Connector for Dynamics {
 
     fn describe() -> Description {
         Description {
-            reads: vec![ItemKind::Mailbox, ItemKind::EmailMessage],
-            writes: vec![ItemKind::Mailbox, ItemKind::EmailMessage],
+            reads: served_kinds(),
+            writes: served_kinds(),
             credential_slots: vec![CREDENTIAL.into()],
             ..Description::named("Dynamics 365 (Dataverse Web API)")
         }
@@ -144,6 +183,7 @@ impl Connector for Dynamics {
         match served(&request.scope)? {
             Served::Mailboxes => pull_mailboxes(cfg, request),
             Served::Emails(scope) => emails::pull(cfg, &scope, request),
+            Served::Act(scope) => act::pull(cfg, &scope, request),
         }
     }
 
@@ -151,6 +191,7 @@ impl Connector for Dynamics {
         match served(scope)? {
             Served::Mailboxes => lookup_mailboxes(cfg, keys),
             Served::Emails(scope) => emails::lookup(cfg, &scope, &keys),
+            Served::Act(scope) => act::lookup(cfg, &scope, &keys),
         }
     }
 
@@ -163,6 +204,7 @@ impl Connector for Dynamics {
                 batch::push_each(ops, |op| write_mailbox(&api, op, &now))
             }
             Served::Emails(scope) => batch::push_each(ops, |op| emails::write(&api, &scope, op)),
+            Served::Act(scope) => batch::push_each(ops, |op| act::write(&api, &scope, op)),
         })
     }
 }
@@ -336,6 +378,14 @@ pub fn check_config(c: &Config) -> Vec<Finding> {
 enum Served {
     Mailboxes,
     Emails(emails::EmailScope),
+    Act(act::ActScope),
+}
+
+/// The item kinds of the served scopes (read and written alike).
+fn served_kinds() -> Vec<ItemKind> {
+    let mut kinds = vec![ItemKind::Mailbox, ItemKind::EmailMessage];
+    kinds.extend(act::Kind::ALL.map(act::Kind::item_kind));
+    kinds
 }
 
 fn served(scope: &str) -> Result<Served, PluginError> {
@@ -345,11 +395,15 @@ fn served(scope: &str) -> Result<Served, PluginError> {
     if emails::EmailScope::names(scope) {
         return emails::EmailScope::parse(scope).map(Served::Emails);
     }
+    if act::Kind::named_by(scope).is_some() {
+        return act::ActScope::parse(scope).map(Served::Act);
+    }
     Err(PluginError::invalid_field(
         "scope",
         format!(
-            "unknown scope {scope:?}: this connector serves the scopes `mailboxes` (Dataverse mailbox rows) and `{}` (e-mail activities of a mailbox)",
-            emails::GRAMMAR
+            "unknown scope {scope:?}: this connector serves the scopes `mailboxes` (Dataverse mailbox rows), `{}` (e-mail activities of a mailbox) and `{}` (the rows owned by the mailbox's Dynamics user)",
+            emails::GRAMMAR,
+            act::Kind::ALL.map(act::Kind::grammar).join("`, `")
         ),
     ))
 }

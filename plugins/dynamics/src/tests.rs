@@ -113,8 +113,15 @@ pub(crate) fn invalid_fields(e: &PluginError) -> Vec<String> {
 fn describe_names_the_kind_and_the_slot() {
     let d = exports::describe::<Dynamics>();
     assert_eq!(d.name, "Dynamics 365 (Dataverse Web API)");
-    assert_eq!(d.reads, [ItemKind::Mailbox, ItemKind::EmailMessage]);
-    assert_eq!(d.writes, [ItemKind::Mailbox, ItemKind::EmailMessage]);
+    let kinds = [
+        ItemKind::Mailbox,
+        ItemKind::EmailMessage,
+        ItemKind::Appointment,
+        ItemKind::Task,
+        ItemKind::Contact,
+    ];
+    assert_eq!(d.reads, kinds);
+    assert_eq!(d.writes, kinds);
     assert_eq!(d.credential_slots, ["default"]);
     let schema: Value = serde_json::from_str(&d.config_schema).unwrap();
     assert_eq!(schema["required"], json!(["url"]));
@@ -400,12 +407,22 @@ fn pull_refuses_foreign_cursors_links_and_scopes() {
         assert_eq!(invalid_fields(&e), ["cursor"], "{cursor}");
     }
     let e = with_http(never, || {
-        exports::pull::<Dynamics>(CFG, pull_req("contacts", None, 500))
+        exports::pull::<Dynamics>(CFG, pull_req("accounts", None, 500))
     })
     .unwrap_err();
     assert_eq!(invalid_fields(&e), ["scope"]);
     assert!(e.describe().contains("mailboxes"));
     assert!(e.describe().contains("emails:mailbox=<address>"));
+    assert!(e.describe().contains("contacts:mailbox=<address>"));
+    let e = with_http(never, || {
+        exports::pull::<Dynamics>(CFG, pull_req("contacts", None, 500))
+    })
+    .unwrap_err();
+    assert_eq!(invalid_fields(&e), ["scope"]);
+    assert!(
+        e.describe().contains("use contacts:mailbox=<address>"),
+        "{e:?}"
+    );
 
     let e = with_http(
         |_| {

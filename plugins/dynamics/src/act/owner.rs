@@ -27,16 +27,12 @@ pub fn lookup_url(api: &str, address: &str) -> String {
 
 /// The owner's `systemuserid` among the rows of the users query for `address`.
 pub fn owner_of(address: &str, body: &Value) -> Result<String, PluginError> {
-    let rows = body
-        .get("value")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            PluginError::Remote(RemoteFailure {
-                status: 200,
-                message: "Dataverse answered the user query without a `value` array of rows"
-                    .into(),
-            })
-        })?;
+    let rows = body.get("value").and_then(Value::as_array).ok_or_else(|| {
+        PluginError::Remote(RemoteFailure {
+            status: 200,
+            message: "Dataverse answered the user query without a `value` array of rows".into(),
+        })
+    })?;
     let ids: Vec<String> = rows
         .iter()
         .filter_map(|r| r.get("systemuserid").and_then(Value::as_str))

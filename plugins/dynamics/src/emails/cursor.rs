@@ -84,9 +84,7 @@ impl Mark {
             return;
         };
         let seen = Seen {
-            id: text(row, key)
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
+            id: text(row, key).unwrap_or_default().to_ascii_lowercase(),
             version: text(row, "@odata.etag"),
         };
         match mark {

@@ -2,7 +2,10 @@
 //! `emailserverprofiles`, `mailboxes`, `contacts`, `appointments`, `tasks`, `emails` (with their
 //! `email_activity_parties`: deep insert, `$expand`, lambda `$filter`s), `systemusers`, with
 //! Test & Enable exactly as Dataverse does it (a `PATCH` setting
-//! `testemailconfigurationscheduled`, then a background job filling the statuses).
+//! `testemailconfigurationscheduled`, then a background job filling the statuses). Lookups are
+//! bound with `<nav>@odata.bind` (`ownerid@odata.bind: /systemusers(<id>)` sets
+//! `_ownerid_value`; an unknown row is a 400), a state written without a status reason takes
+//! its default one, and `fullname` of contacts and users is computed from the name parts.
 
 mod expand;
 mod tables;
@@ -207,6 +210,15 @@ impl DynamicsState {
                 }
             }
             row[k.as_str()] = v.clone();
+        }
+        // A new state without a status reason takes the state's default one.
+        if let (Some(state), None) = (
+            g.get("statecode").and_then(Value::as_i64),
+            g.get("statuscode"),
+        ) {
+            if let Some(status) = tables::default_status(table.set, state) {
+                row["statuscode"] = json!(status);
+            }
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Dataverse tables served by the simulator: columns, defaults, option sets (mailbox and email
 //! server profile values from `../shared/oracles/dynamics/mailbox-emailserverprofile-optionsets.json`,
-//! e-mail states and activity party roles from Dataverse's `email` and `activityparty` table
-//! references) and collection-valued navigation properties (an e-mail's activity parties).
+//! e-mail, appointment, task and contact states and status reasons and activity party roles from
+//! Dataverse's `email`, `appointment`, `task`, `contact` and `activityparty` table references)
+//! and collection-valued navigation properties (an e-mail's activity parties).
 
 use serde_json::{json, Map, Value};
 
@@ -154,7 +155,8 @@ pub const TABLES: &[Table] = &[
             "isalldayevent",
             "_regardingobjectid_value",
             "prioritycode",
-            "showasstatus"
+            "showasstatus",
+            "instancetypecode"
         ],
     },
     Table {
@@ -169,6 +171,7 @@ pub const TABLES: &[Table] = &[
             "scheduledend",
             "prioritycode",
             "percentcomplete",
+            "actualend",
             "_regardingobjectid_value"
         ],
     },
@@ -337,6 +340,39 @@ pub fn choices(set: &str, column: &str) -> Option<&'static [(i64, &'static str)]
             (7, "Sending"),
             (8, "Failed"),
         ],
+        // Dataverse's appointment StateCode/StatusCode (the status reason is the busy status).
+        ("appointments", "statecode") => &[
+            (0, "Open"),
+            (1, "Completed"),
+            (2, "Canceled"),
+            (3, "Scheduled"),
+        ],
+        ("appointments", "statuscode") => &[
+            (1, "Free"),
+            (2, "Tentative"),
+            (3, "Completed"),
+            (4, "Canceled"),
+            (5, "Busy"),
+            (6, "Out of Office"),
+        ],
+        ("appointments", "instancetypecode") => &[
+            (0, "Not Recurring"),
+            (1, "Recurring Master"),
+            (2, "Recurring Instance"),
+            (3, "Recurring Exception"),
+            (4, "Recurring Future Exception"),
+        ],
+        // Dataverse's task_statecode and task_statuscode.
+        ("tasks", "statecode") => &[(0, "Open"), (1, "Completed"), (2, "Canceled")],
+        ("tasks", "statuscode") => &[
+            (2, "Not Started"),
+            (3, "In Progress"),
+            (4, "Waiting on someone else"),
+            (5, "Completed"),
+            (6, "Canceled"),
+            (7, "Deferred"),
+        ],
+        ("contacts", "statuscode") => &[(1, "Active"), (2, "Inactive")],
         ("activityparties", "participationtypemask") => &[
             (1, "Sender"),
             (2, "To Recipient"),
@@ -353,6 +389,23 @@ pub fn choices(set: &str, column: &str) -> Option<&'static [(i64, &'static str)]
             (13, "Related"),
         ],
         (_, "statecode") => &[(0, "Active"), (1, "Inactive")],
+        _ => return None,
+    })
+}
+
+/// The status reason Dataverse gives a row put in state `state` without one (the state's
+/// `DefaultStatus` in the table reference), where the simulator knows it.
+pub fn default_status(set: &str, state: i64) -> Option<i64> {
+    Some(match (set, state) {
+        ("appointments", 0) => 1,
+        ("appointments", 1) => 3,
+        ("appointments", 2) => 4,
+        ("appointments", 3) => 5,
+        ("tasks", 0) => 2,
+        ("tasks", 1) => 5,
+        ("tasks", 2) => 6,
+        ("contacts", 0) => 1,
+        ("contacts", 1) => 2,
         _ => return None,
     })
 }
@@ -402,6 +455,10 @@ fn default_of(set: &str, column: &str) -> Value {
         }
         // An e-mail is outgoing unless said otherwise (DefaultValue True).
         ("emails", "directioncode") => json!(true),
+        ("appointments", "isalldayevent") => json!(false),
+        ("appointments", "instancetypecode") => json!(0),
+        // A task starts Open, Not Started (the state's DefaultStatus).
+        ("tasks", "statuscode") => json!(2),
         ("emailserverprofiles", "maxconcurrentconnections") => json!(10),
         ("emailserverprofiles", "minpollingintervalinminutes") => json!(0),
         (_, "statecode") => json!(0),

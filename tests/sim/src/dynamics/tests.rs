@@ -445,3 +445,332 @@ fn the_metadata_names_the_email_columns_and_parties() {
     assert!(x.contains(r#"<Property Name="participationtypemask" Type="Edm.Int32"/>"#));
     assert!(!x.contains("ccrecipients"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// a mailbox owner's appointments, tasks and contacts
+
+const OWNER: &str = "5b0c6a52-6a3f-4d1e-9a0b-1c2d3e4f5a00";
+const STRANGER: &str = "5b0c6a52-6a3f-4d1e-9a0b-1c2d3e4f5aff";
+
+fn owned_store() -> Arc<Store> {
+    let store = store();
+    let h = DynamicsHandle(&store);
+    for (id, first, address) in [
+        (OWNER, "Ann", "ann@contoso.com"),
+        (STRANGER, "Carl", "carl@contoso.com"),
+    ] {
+        h.insert(
+            "systemusers",
+            json!({"systemuserid": id, "firstname": first, "lastname": "Lee",
+                   "internalemailaddress": address}),
+        );
+    }
+    store
+}
+
+fn bound(owner: &str, row: Value) -> Value {
+    let mut row = row;
+    row["ownerid@odata.bind"] = json!(format!("/systemusers({owner})"));
+    row
+}
+
+fn subjects(v: &Value) -> Vec<&str> {
+    v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_user_is_found_by_primary_email() {
+    let store = owned_store();
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &filtered(
+            "/api/data/v9.2/systemusers",
+            "internalemailaddress eq 'ANN@contoso.com'",
+            "&$select=systemuserid",
+        ),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        v["value"],
+        json!([{"@odata.etag": v["value"][0]["@odata.etag"], "systemuserid": OWNER}])
+    );
+    assert_eq!(
+        DynamicsHandle(&store).get("systemusers", OWNER).unwrap()["fullname"],
+        "Ann Lee"
+    );
+}
+
+#[tokio::test]
+async fn rows_bound_to_an_owner_are_filtered_by_owner_and_change() {
+    let store = owned_store();
+    let base = "/api/data/v9.2/appointments";
+    let prefer = [("Prefer", "return=representation")];
+    let (st, h, v) = call(
+        &store,
+        "POST",
+        &format!("{base}?$select=activityid"),
+        &prefer,
+        Some(bound(
+            OWNER,
+            json!({"subject": "Review", "scheduledstart": "2026-02-03T09:00:00Z",
+                   "scheduledend": "2026-02-03T10:00:00Z", "isalldayevent": false}),
+        )),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert!(v["@odata.etag"].as_str().unwrap().starts_with("W/\""));
+    let id = v["activityid"].as_str().unwrap().to_owned();
+    assert!(h["OData-EntityId"]
+        .to_str()
+        .unwrap()
+        .ends_with(&format!("appointments({id})")));
+    let row = DynamicsHandle(&store).get("appointments", &id).unwrap();
+    assert_eq!(row["_ownerid_value"], OWNER);
+    assert_eq!(
+        (
+            row["statecode"].clone(),
+            row["statuscode"].clone(),
+            row["instancetypecode"].clone()
+        ),
+        (json!(0), json!(1), json!(0)),
+        "Open, Free, not recurring"
+    );
+    let (st, _, _) = call(
+        &store,
+        "POST",
+        base,
+        &[],
+        Some(bound(STRANGER, json!({"subject": "Theirs"}))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    // An unknown owner is refused, naming the user.
+    let (st, _, e) = call(
+        &store,
+        "POST",
+        base,
+        &[],
+        Some(bound(
+            "5b0c6a52-6a3f-4d1e-9a0b-000000000000",
+            json!({"subject": "x"}),
+        )),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(e["error"]["code"], "0x80040217");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("systemuser With Id = 5b0c6a52-6a3f-4d1e-9a0b-000000000000"));
+
+    let owned = format!("_ownerid_value eq {OWNER} and instancetypecode eq 0");
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &filtered(base, &owned, "&$orderby=modifiedon%20asc"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(subjects(&v), ["Review"]);
+    let modified = v["value"][0]["modifiedon"].as_str().unwrap().to_owned();
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        &filtered(base, &format!("{owned} and modifiedon ge {modified}"), ""),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(subjects(&v), ["Review"], "ge keeps the instant");
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        &filtered(base, &format!("{owned} and modifiedon gt {modified}"), ""),
+        &[],
+        None,
+    )
+    .await;
+    assert!(subjects(&v).is_empty());
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        &filtered(
+            base,
+            &format!("{owned} and modifiedon ge 2999-01-01T00:00:00Z"),
+            "",
+        ),
+        &[],
+        None,
+    )
+    .await;
+    assert!(subjects(&v).is_empty());
+}
+
+#[tokio::test]
+async fn activities_move_through_their_states_and_status_reasons() {
+    let store = owned_store();
+    let h = DynamicsHandle(&store);
+    let task = h
+        .insert("tasks", bound(OWNER, json!({"subject": "Call back"})))
+        .unwrap();
+    assert_eq!(
+        h.get("tasks", &task).unwrap()["statuscode"],
+        2,
+        "Not Started"
+    );
+    let path = format!("/api/data/v9.2/tasks({task})");
+    let if_match = [("If-Match", "*")];
+    let (st, _, _) = call(
+        &store,
+        "PATCH",
+        &path,
+        &if_match,
+        Some(json!({"statecode": 1, "statuscode": 5, "actualend": "2026-02-04T12:00:00Z"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let row = h.get("tasks", &task).unwrap();
+    assert_eq!(
+        (row["statecode"].clone(), row["statuscode"].clone()),
+        (json!(1), json!(5))
+    );
+    assert_eq!(row["actualend"], "2026-02-04T12:00:00Z");
+    // A state alone takes its default status reason.
+    call(
+        &store,
+        "PATCH",
+        &path,
+        &if_match,
+        Some(json!({"statecode": 2})),
+    )
+    .await;
+    assert_eq!(h.get("tasks", &task).unwrap()["statuscode"], 6, "Canceled");
+    // Status reasons outside the table's are refused.
+    let (st, _, e) = call(
+        &store,
+        "PATCH",
+        &path,
+        &if_match,
+        Some(json!({"statuscode": 1})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(e["error"]["code"], "0x80044331");
+
+    let appt = h
+        .insert("appointments", bound(OWNER, json!({"subject": "Review"})))
+        .unwrap();
+    let path = format!("/api/data/v9.2/appointments({appt})");
+    for (state, status) in [(3, 6), (1, 3), (2, 4)] {
+        let (st, _, e) = call(
+            &store,
+            "PATCH",
+            &path,
+            &if_match,
+            Some(json!({"statecode": state, "statuscode": status})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{state}/{status}: {e}");
+    }
+    let (st, _, _) = call(
+        &store,
+        "PATCH",
+        &path,
+        &if_match,
+        Some(json!({"statecode": 4})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "appointments have four states");
+}
+
+#[tokio::test]
+async fn contacts_compute_their_full_name_and_deactivate() {
+    let store = owned_store();
+    let (st, _, v) = call(
+        &store,
+        "POST",
+        "/api/data/v9.2/contacts?$select=contactid,fullname",
+        &[("Prefer", "return=representation")],
+        Some(bound(
+            OWNER,
+            json!({"firstname": "Bob", "lastname": "Fisher", "department": "Purchasing",
+                   "address1_city": "Oslo", "emailaddress2": "bob@home.example"}),
+        )),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(v["fullname"], "Bob Fisher");
+    let id = v["contactid"].as_str().unwrap().to_owned();
+    let path =
+        format!("/api/data/v9.2/contacts({id})?$select=contactid,fullname,statecode,statuscode");
+    let (st, _, v) = call(
+        &store,
+        "PATCH",
+        &path,
+        &[("If-Match", "*"), ("Prefer", "return=representation")],
+        Some(json!({"lastname": "Fischer", "statecode": 1, "statuscode": 2})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["fullname"], "Bob Fischer");
+    assert_eq!(
+        (v["statecode"].clone(), v["statuscode"].clone()),
+        (json!(1), json!(2))
+    );
+    let (_, _, v) = call(
+        &store,
+        "PATCH",
+        &path,
+        &[("If-Match", "*"), ("Prefer", "return=representation")],
+        Some(json!({"statecode": 0})),
+    )
+    .await;
+    assert_eq!(v["statuscode"], 1, "reactivated: Active");
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        &filtered(
+            "/api/data/v9.2/contacts",
+            &format!("_ownerid_value eq {OWNER}"),
+            "&$select=contactid",
+        ),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_metadata_names_the_owned_rows_columns() {
+    let x = tables::csdl();
+    for (entity, property, ty) in [
+        ("appointment", "instancetypecode", "Edm.Int32"),
+        ("appointment", "isalldayevent", "Edm.Boolean"),
+        ("appointment", "_ownerid_value", "Edm.Guid"),
+        ("task", "actualend", "Edm.DateTimeOffset"),
+        ("task", "percentcomplete", "Edm.Int32"),
+        ("contact", "address1_city", "Edm.String"),
+        ("systemuser", "internalemailaddress", "Edm.String"),
+    ] {
+        let start = x
+            .find(&format!(r#"<EntityType Name="{entity}" "#))
+            .unwrap_or_else(|| panic!("{entity}"));
+        let end = start + x[start..].find("</EntityType>").unwrap();
+        assert!(
+            x[start..end].contains(&format!(r#"<Property Name="{property}" Type="{ty}"/>"#)),
+            "{entity}.{property}"
+        );
+    }
+}
