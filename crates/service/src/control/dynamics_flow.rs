@@ -261,8 +261,7 @@ pub fn derive(
                         act_rules(&[]),
                     ),
                 };
-            FlowProfile {
-                profile: Profile {
+            let profile = Profile {
                     id: profile_id(&m.id, kind),
                     source_connection: source_connection.clone(),
                     source_scope,
@@ -270,9 +269,14 @@ pub fn derive(
                     mapper_options: options.to_string(),
                     target_connection: target_connection.clone(),
                     target_scope,
-                    rules,
-                    page_size: PAGE_SIZE,
-                },
+                rules,
+                page_size: PAGE_SIZE,
+            };
+            // The polling interval, but never below the flow's own minimum (calendars: 10 min).
+            let interval_secs =
+                interval_secs.max(engine_profiles::minimum_interval(&profile).as_secs());
+            FlowProfile {
+                profile,
                 kind,
                 enabled,
                 interval_secs,

@@ -229,14 +229,12 @@ impl DynamicsState {
         if let Some(ms) = seed.test_delay_ms {
             self.test_delay = Duration::from_millis(ms);
         }
-        // profiles first so that mailbox lookups resolve
+        // What other rows bind first: profiles (mailboxes name them), users (rows are owned).
         let mut sets: Vec<&String> = seed.rows.keys().collect();
-        sets.sort_by_key(|s| {
-            if s.as_str() == "emailserverprofiles" {
-                0
-            } else {
-                1
-            }
+        sets.sort_by_key(|s| match s.as_str() {
+            "emailserverprofiles" => 0,
+            "systemusers" => 1,
+            _ => 2,
         });
         for set in sets {
             for r in &seed.rows[set] {
