@@ -929,9 +929,9 @@ pub enum DynamicsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a mailbox's e-mail processing: per kind (incoming-email, outgoing-email) its
-    /// engine profile, whether it runs and how often, its latest run, sent e-mails not yet
-    /// marked sent in Dynamics, and messages moved to Undeliverable. Processing starts when
+    /// Show a mailbox's processing: per kind (incoming-email, outgoing-email, appointments,
+    /// tasks, contacts) its engine profile, whether it runs and how often, its latest run, sent
+    /// e-mails not yet marked sent in Dynamics, and messages moved to Undeliverable. Processing starts when
     /// Test & Enable succeeds; run a kind now with `syncbridge run PROFILE`.
     #[command(
         after_help = "Example:\n  syncbridge dynamics processing contoso-crm:ann@contoso.com"

@@ -180,6 +180,15 @@ fn show_run(run: &TestsRun) {
             String::new()
         }
     );
+    if run.processing > 0 {
+        outln!(
+            "{} processing profile(s) run now (syncbridge dynamics processing MAILBOX)",
+            run.processing
+        );
+    }
+    if run.mapper_missing {
+        outln!("processing cannot start: the dynamics-exchange mapper is not installed (syncbridge plugin install target/plugins/dynamics-exchange), then test and enable the mailboxes again");
+    }
 }
 
 /// `syncbridge email-profile …`.

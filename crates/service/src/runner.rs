@@ -496,14 +496,8 @@ impl Runner {
                 if let Some(row) = flow3 {
                     // Flow 3: the Exchange side refusing one mailbox disables that
                     // mailbox; the profile's connection serves the others.
-                    let mail = match row.kind {
-                        dynamics_flow::FlowKind::IncomingEmail => &profile.source_connection,
-                        dynamics_flow::FlowKind::OutgoingEmail
-                        | dynamics_flow::FlowKind::Appointments
-                        | dynamics_flow::FlowKind::Tasks
-                        | dynamics_flow::FlowKind::Contacts => &profile.target_connection,
-                    };
-                    let mail_side = conn == Some(mail);
+                    let mail_side =
+                        conn.map(String::as_str) == Some(row.kind.mail_connection(&profile));
                     self.after_flow3_run(
                         row,
                         dynamics_flow::RunEnd::Failed {

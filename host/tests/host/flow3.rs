@@ -664,7 +664,7 @@ async fn mailboxes_of_a_user_or_queue_profile_need_their_own_credentials() {
 }
 
 /// One call of the served API with `token`: status and JSON body (Null when empty).
-async fn call(
+pub(crate) async fn call(
     base: &str,
     token: &str,
     method: reqwest::Method,

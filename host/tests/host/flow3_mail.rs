@@ -7,7 +7,8 @@
 
 use crate::common;
 use crate::flow3::{
-    configure, id, onprem, run_tests, secret, world, World, APP_ID, APP_SECRET, ORG, TENANT,
+    call, configure, id, onprem, run_tests, secret, world, world_on, World, APP_ID, APP_SECRET,
+    ORG, TENANT,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -32,7 +33,11 @@ const TYPES: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
 /// failed e-mail to Undeliverable), the mapper installed, and Ann's mailbox
 /// tested and enabled with the organization's defaults.
 async fn enabled(settings: impl FnOnce(&mut EmailServerSettings)) -> World {
-    let w = world().await;
+    enabled_in(world().await, settings).await
+}
+
+/// [`enabled`] in a given world (PostgreSQL, say).
+async fn enabled_in(w: World, settings: impl FnOnce(&mut EmailServerSettings)) -> World {
     common::install(&w.hub, "dynamics-exchange").await;
     let mut s = onprem(&w.sim);
     s.process_email_from = Some("2026-11-01T00:00:00Z".into());
@@ -276,6 +281,14 @@ async fn a_message_dynamics_refuses_is_moved_to_undeliverable_when_the_profile_s
     // Nothing left to retry, nothing tracked.
     assert_eq!(run(&w.hub, FlowKind::IncomingEmail).await, (0, 0));
     assert!(with_message_id(&emails(&w), "<bad@fabrikam.com>").is_empty());
+    // The operator's view names it and why.
+    let view = dynamics_flow::processing(&w.hub, Actor::Msp, &id(ANN))
+        .await
+        .unwrap();
+    let incoming = view.iter().find(|p| p.kind == "incoming-email").unwrap();
+    assert_eq!(incoming.undeliverable.len(), 1, "{incoming:?}");
+    assert_eq!(incoming.undeliverable[0].message_id, bad);
+    assert!(!incoming.undeliverable[0].error.is_empty());
 }
 
 #[tokio::test]
@@ -697,4 +710,177 @@ async fn the_owners_tasks_and_contacts_reach_the_mailbox() {
     );
     assert_eq!(run(&w.hub, FlowKind::Tasks).await, (0, 0));
     assert_eq!(run(&w.hub, FlowKind::Contacts).await, (0, 0));
+}
+
+#[tokio::test]
+async fn the_rest_api_shows_a_mailboxs_processing() {
+    use reqwest::Method;
+    use syncbridge::control::tokens::{self, Role};
+    let w = enabled(|_| {}).await;
+    deliver(
+        &w,
+        ANN,
+        "Hello",
+        "2026-11-20T09:00:00Z",
+        "<api@fabrikam.com>",
+    );
+    run(&w.hub, FlowKind::IncomingEmail).await;
+    let base = common::serve(syncbridge::server::router(w.hub.clone())).await;
+    let (_, token) = tokens::create(w.hub.store(), "noc", Role::Viewer, None)
+        .await
+        .unwrap();
+    let path = format!("/dynamics/mailboxes/{}/processing", id(ANN));
+    let (status, body) = call(&base, token.as_str(), Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "appointments",
+            "contacts",
+            "incoming-email",
+            "outgoing-email",
+            "tasks"
+        ],
+        "by profile id"
+    );
+    let incoming = items
+        .iter()
+        .find(|i| i["kind"] == "incoming-email")
+        .unwrap();
+    assert_eq!(incoming["enabled"], json!(true));
+    assert_eq!(
+        incoming["interval_secs"],
+        json!(300),
+        "the profile's minimum polling interval"
+    );
+    assert_eq!(incoming["last_run"]["status"], json!("succeeded"));
+    let appointments = items.iter().find(|i| i["kind"] == "appointments").unwrap();
+    assert_eq!(
+        appointments["interval_secs"],
+        json!(600),
+        "a calendar polls every 10 minutes at most"
+    );
+    let (status, _) = call(
+        &base,
+        token.as_str(),
+        Method::GET,
+        "/dynamics/mailboxes/nobody/processing",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn e_mail_processing_on_postgresql() {
+    let Some(url) = common::postgres_url("flow3_mail").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let w = enabled_in(world_on(common::hub_with(dir, &url).await).await, |_| {}).await;
+    let delivered = [
+        deliver(
+            &w,
+            ANN,
+            "First",
+            "2026-11-20T09:00:00Z",
+            "<pg-1@fabrikam.com>",
+        ),
+        deliver(
+            &w,
+            ANN,
+            "Second",
+            "2026-11-20T10:00:00Z",
+            "<pg-2@fabrikam.com>",
+        ),
+    ];
+    // Dynamics takes one and refuses the other.
+    w.sim
+        .add_fault(FaultRule::sequence("POST */emails", &[0, 400]))
+        .unwrap();
+    let (applied, failed) = run(&w.hub, FlowKind::IncomingEmail).await;
+    assert_eq!((applied, failed), (1, 1));
+    assert_eq!(
+        w.sim.ews().items(ANN, "Undeliverable").len(),
+        1,
+        "the refused one was moved"
+    );
+    w.sim.dynamics().insert(
+        "emails",
+        json!({"subject": "From PostgreSQL", "directioncode": true, "sender": ANN,
+               "torecipients": BOB, "statecode": 1, "statuscode": 6}),
+    );
+    assert_eq!(run(&w.hub, FlowKind::OutgoingEmail).await, (1, 0));
+    let view = dynamics_flow::processing(&w.hub, Actor::Msp, &id(ANN))
+        .await
+        .unwrap();
+    let incoming = view.iter().find(|p| p.kind == "incoming-email").unwrap();
+    assert_eq!(incoming.undeliverable.len(), 1);
+    assert!(delivered.contains(&incoming.undeliverable[0].message_id));
+    let outgoing = view.iter().find(|p| p.kind == "outgoing-email").unwrap();
+    assert_eq!(outgoing.unmarked_sent, 0, "marked sent");
+    assert!(emails(&w)
+        .iter()
+        .any(|e| e["subject"] == json!("From PostgreSQL") && e["statuscode"] == json!(3)));
+}
+
+#[tokio::test]
+async fn exchange_failing_ten_polls_in_a_row_disables_the_mailbox_with_the_cause() {
+    let w = enabled(|_| {}).await;
+    w.sim
+        .add_fault(FaultRule::malformed("POST /EWS/Exchange.asmx"))
+        .unwrap();
+    let mailbox = || async {
+        mailboxes::get(&w.hub, Actor::Msp, &id(ANN))
+            .await
+            .unwrap()
+            .mailbox
+    };
+    for attempt in 1..dynamics_flow::MAX_FAILED_RUNS {
+        let record = common::run_now(&w.hub, &profile(FlowKind::IncomingEmail), RunMode::Run).await;
+        assert!(common::outcome(record).is_err(), "attempt {attempt} fails");
+        assert!(
+            mailbox().await.enabled,
+            "still tried again after {attempt} failures"
+        );
+    }
+    let record = common::run_now(&w.hub, &profile(FlowKind::IncomingEmail), RunMode::Run).await;
+    assert!(common::outcome(record).is_err());
+    let m = mailbox().await;
+    assert!(
+        !m.enabled,
+        "disabled after {} failures",
+        dynamics_flow::MAX_FAILED_RUNS
+    );
+    assert_eq!(m.status, mailboxes::STATUS_PROCESSING_FAILED);
+    assert!(m
+        .status_detail
+        .unwrap()
+        .contains("10 synchronizations in a row failed"));
+    let wall = alerts::list(w.hub.store(), None, Some(&id(ANN)), false)
+        .await
+        .unwrap();
+    assert!(wall.iter().any(|a| a.code == "mailbox_processing_failed"));
+}
+
+#[tokio::test]
+async fn without_the_mapper_test_and_enable_says_processing_cannot_start() {
+    let w = configure(world().await).await;
+    let ann = id(ANN);
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, std::slice::from_ref(&ann), true)
+        .await
+        .unwrap();
+    let run = run_tests(&w.hub).await;
+    assert_eq!(run.succeeded, 1);
+    assert!(run.mapper_missing, "{run:?}");
+    assert_eq!(run.processing, 0);
+    common::install(&w.hub, "dynamics-exchange").await;
+    mailboxes::test_and_enable(&w.hub, Actor::Msp, std::slice::from_ref(&ann))
+        .await
+        .unwrap();
+    let run = run_tests(&w.hub).await;
+    assert!(!run.mapper_missing);
+    assert_eq!(run.processing, 5, "{run:?}");
 }

@@ -87,6 +87,18 @@ impl FlowKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// The connection of `profile` (of this kind) that reaches the mailbox's
+    /// Exchange: the source for incoming e-mail, the target otherwise.
+    pub fn mail_connection(self, profile: &Profile) -> &str {
+        match self {
+            FlowKind::IncomingEmail => &profile.source_connection,
+            FlowKind::OutgoingEmail
+            | FlowKind::Appointments
+            | FlowKind::Tasks
+            | FlowKind::Contacts => &profile.target_connection,
+        }
+    }
 }
 
 /// The id of the engine profile of `kind` for mailbox `mailbox_id`.
@@ -548,17 +560,52 @@ pub async fn after_run(hub: &Hub, row: &FlowRow, end: RunEnd<'_>) -> Result<Afte
             if mail_side && refused {
                 disable_for_auth(hub, &row.mailbox_id, error).await?;
                 done.disabled_mailbox = true;
+            } else if mail_side
+                && failed_in_a_row(hub, &row.profile_id).await? + 1 >= MAX_FAILED_RUNS
+            {
+                // The seed's "tries again after some time or disables the mailbox": a
+                // server that keeps failing for 10 polls stops this mailbox, with the cause.
+                let detail = format!(
+                    "{MAX_FAILED_RUNS} synchronizations in a row failed, the last with: {error}"
+                );
+                dynamics_mailboxes::disable_after_processing_failure(
+                    hub,
+                    &row.mailbox_id,
+                    &detail,
+                    false,
+                )
+                .await?;
+                disable_all(hub, &row.mailbox_id).await?;
+                done.disabled_mailbox = true;
             }
         }
     }
     Ok(done)
 }
 
-/// The organization connection and the Exchange connection of `row`'s profile.
-async fn connections(hub: &Hub, row: &FlowRow) -> Result<(Profile, Mailbox), StoreError> {
-    let p = engine_profiles::get(hub.store(), &row.profile_id).await?;
-    let m = mailboxes::get(hub.store(), &row.mailbox_id).await?;
-    Ok((p, m))
+/// Failed runs of a processing profile after which its mailbox is disabled
+/// (the seed's 10 tries, one per polling interval).
+pub const MAX_FAILED_RUNS: u64 = 10;
+
+/// How many of `profile`'s latest finished runs failed, newest first, until one did not.
+async fn failed_in_a_row(hub: &Hub, profile: &str) -> Result<u64, StoreError> {
+    let rows = sqlx::query(
+        "SELECT status FROM runs WHERE profile_id = $1 AND finished_at IS NOT NULL
+         ORDER BY finished_at DESC, id DESC LIMIT $2",
+    )
+    .bind(profile)
+    .bind(MAX_FAILED_RUNS as i64)
+    .fetch_all(hub.store().pool())
+    .await?;
+    let mut n = 0;
+    for r in &rows {
+        let status: String = r.try_get("status")?;
+        if status != "failed" {
+            break;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Records what run `run_id` sent and marks every e-mail sent but not yet
@@ -599,7 +646,7 @@ async fn mark_sent(hub: &Hub, row: &FlowRow, run_id: &str) -> Result<u64, StoreE
     if pending.is_empty() {
         return Ok(0);
     }
-    let (profile, _) = connections(hub, row).await?;
+    let profile = engine_profiles::get(store, &row.profile_id).await?;
     let org = ConnectionEndpoint {
         hub,
         connection: profile.source_connection.clone(),
@@ -765,7 +812,7 @@ async fn disable_for_auth(
     error: &EndpointError,
 ) -> Result<(), StoreError> {
     let detail = error.to_string();
-    dynamics_mailboxes::disable_after_processing_failure(hub, mailbox_id, &detail).await?;
+    dynamics_mailboxes::disable_after_processing_failure(hub, mailbox_id, &detail, true).await?;
     disable_all(hub, mailbox_id).await
 }
 

@@ -52,6 +52,8 @@ pub const CLAIM: Duration = Duration::from_secs(10 * 60);
 pub const WRITE_BATCH: usize = 100;
 /// Status of a mailbox whose test failed permanently (other than a 401).
 pub const STATUS_TEST_FAILED: &str = "test-failed";
+/// Status of a mailbox whose processing kept failing (the server, not its credentials).
+pub const STATUS_PROCESSING_FAILED: &str = "processing-failed";
 
 /// Dataverse's test status values.
 pub const NOT_RUN: i64 = 0;
@@ -701,6 +703,8 @@ pub struct TestsRun {
     pub not_written: u64,
     /// Processing profiles of the tested mailboxes that run now.
     pub processing: u64,
+    /// Mailboxes passed but cannot be processed: the `dynamics-exchange` mapper is not installed.
+    pub mapper_missing: bool,
 }
 
 /// A claimed test and what it needs.
@@ -874,23 +878,38 @@ pub async fn run_due(hub: &Arc<Hub>, now: i64, limit: i64) -> Result<TestsRun, S
     // What the tests enabled (or disabled) starts (or stops) processing.
     let processing = super::dynamics_flow::materialize(hub, &tested).await?;
     run.processing = processing.running.len() as u64;
+    run.mapper_missing = processing.mapper_missing;
     Ok(run)
 }
 
 /// A processing run found Exchange refusing the mailbox (its credentials or
-/// rights): the mailbox is disabled for email processing and its owner's
-/// wall says why and what to do, as a failed test would.
+/// rights, `refused`), or Exchange kept failing it: the mailbox is disabled
+/// for email processing and its owner's wall says why and what to do, as a
+/// failed test would.
 pub async fn disable_after_processing_failure(
     hub: &Hub,
     mailbox_id: &str,
     detail: &str,
+    refused: bool,
 ) -> Result<(), StoreError> {
     let store = hub.store();
     let m = mailboxes::get(store, mailbox_id).await?;
-    mailboxes::disable_for_auth(store, mailbox_id, detail).await?;
+    if refused {
+        mailboxes::disable_for_auth(store, mailbox_id, detail).await?;
+    } else {
+        sqlx::query(
+            "UPDATE mailboxes SET enabled = 0, status = $1, status_detail = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(STATUS_PROCESSING_FAILED)
+        .bind(detail)
+        .bind(now_ms())
+        .bind(mailbox_id)
+        .execute(store.pool())
+        .await?;
+    }
     let who = m.display_name.as_deref().unwrap_or(&m.address);
     let message = format!(
-        "Mailbox {who} ({}) was disabled for email processing: Exchange refused it during synchronization ({detail}). Run `syncbridge dynamics diagnose {mailbox_id}` (POST /api/v1/dynamics/mailboxes/{{id}}/diagnose) for the cause and its resolution, fix it, then test and enable the mailbox again.",
+        "Mailbox {who} ({}) was disabled for email processing: Exchange failed it during synchronization ({detail}). Run `syncbridge dynamics diagnose {mailbox_id}` (POST /api/v1/dynamics/mailboxes/{{id}}/diagnose) for the cause and its resolution, fix it, then test and enable the mailbox again.",
         m.address
     );
     alerts::raise(
@@ -900,7 +919,11 @@ pub async fn disable_after_processing_failure(
             connection_id: Some(&m.connection_id),
             mailbox_id: Some(&m.id),
             severity: "error",
-            code: "mailbox_processing_refused",
+            code: if refused {
+                "mailbox_processing_refused"
+            } else {
+                "mailbox_processing_failed"
+            },
             message: &message,
             ..NewAlert::default()
         },
