@@ -353,6 +353,24 @@ pub fn changes_what_runs_write(before: &Profile, after: &Profile) -> bool {
         || before.rules != after.rules
 }
 
+/// Saves profile `p` as a flow derived it from its own settings: created
+/// when new, left alone when unchanged, saved when it differs — with a full
+/// re-sync requested when what its runs write changed.
+pub async fn save_derived(store: &Store, p: &Profile) -> Result<(), StoreError> {
+    match get(store, &p.id).await {
+        Ok(stored) if stored == *p => Ok(()),
+        Ok(stored) => {
+            save(store, p).await?;
+            if changes_what_runs_write(&stored, p) {
+                request_profile_resync(store, &p.id).await?;
+            }
+            Ok(())
+        }
+        Err(StoreError::NotFound { .. }) => save(store, p).await,
+        Err(e) => Err(e),
+    }
+}
+
 /// Clears and returns a profile's re-sync request.
 pub async fn take_resync(store: &Store, id: &str) -> Result<bool, StoreError> {
     let done = sqlx::query(

@@ -33,7 +33,7 @@ use syncbridge::control::exchange_resources::{self as resources, ResourceSetting
 use syncbridge::control::runs::RunMode;
 use syncbridge::control::Actor;
 use syncbridge::hub::Hub;
-use syncbridge::model::{Item, ItemBody, WriteAction, WriteOp};
+use syncbridge::model::{Item, ItemBody, WriteAction};
 use syncbridge::secrets::SecretString;
 
 const XP: &str = "contoso";
@@ -313,21 +313,7 @@ fn appointments(w: &World) -> Vec<serde_json::Value> {
 
 /// Reads an Exchange item through the profile's connector (`ews` or `graph`), as the engine does.
 async fn exchange_item(hub: &Hub, scope: &str, item: &str) -> Item {
-    let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
-    let found = hub
-        .runtime()
-        .lookup_items(
-            &plugin,
-            ctx,
-            &record.config,
-            scope,
-            vec![format!("id:{item}")],
-        )
-        .await
-        .expect("no trap")
-        .value
-        .expect("lookup");
-    found.into_iter().next().expect("the item is there")
+    common::by_hand::item(hub, "contoso-exchange", scope, item).await
 }
 
 /// Changes named fields of an Exchange item over the wire, as a person in Outlook would.
@@ -338,46 +324,21 @@ async fn edit_in_exchange(
     fields: &[&str],
     edit: fn(&mut ItemBody),
 ) {
-    let mut body = exchange_item(hub, scope, item).await.body.unwrap();
-    edit(&mut body);
-    by_hand(hub, scope, WriteAction::Update, item, Some(body), fields).await;
+    common::by_hand::edit(hub, "contoso-exchange", scope, item, fields, edit).await;
 }
 
 /// Deletes an Exchange item over the wire, as a person in Outlook would.
 async fn delete_in_exchange(hub: &Hub, scope: &str, item: &str) {
-    by_hand(hub, scope, WriteAction::Delete, item, None, &[]).await;
-}
-
-/// One write to an Exchange item through the profile's connector.
-async fn by_hand(
-    hub: &Hub,
-    scope: &str,
-    action: WriteAction,
-    item: &str,
-    body: Option<ItemBody>,
-    fields: &[&str],
-) {
-    let (record, plugin, ctx) = hub.connection_context("contoso-exchange").await.unwrap();
-    let answers = hub
-        .runtime()
-        .push(
-            &plugin,
-            ctx,
-            &record.config,
-            scope,
-            vec![WriteOp {
-                op_id: "by-hand".into(),
-                action,
-                target_id: Some(item.into()),
-                body,
-                fields: fields.iter().map(|f| (*f).to_owned()).collect(),
-            }],
-        )
-        .await
-        .expect("no trap")
-        .value
-        .expect("the write is answered");
-    assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
+    common::by_hand::write(
+        hub,
+        "contoso-exchange",
+        scope,
+        WriteAction::Delete,
+        item,
+        None,
+        &[],
+    )
+    .await;
 }
 
 fn calendar_scope() -> String {

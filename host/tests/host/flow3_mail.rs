@@ -21,7 +21,7 @@ use syncbridge::control::email_server_profiles::{
 use syncbridge::control::runs::RunMode;
 use syncbridge::control::Actor;
 use syncbridge::hub::Hub;
-use syncbridge::model::{Item, ItemBody, WriteAction, WriteOp};
+use syncbridge::model::ItemBody;
 use syncbridge::secrets::SecretString;
 use syncbridge_sim::FaultRule;
 
@@ -543,59 +543,6 @@ fn calendar_scope() -> String {
     )
 }
 
-/// Reads an Exchange item through the profile's connection, as the engine does.
-async fn exchange_item(hub: &Hub, scope: &str, item: &str) -> Item {
-    let (record, plugin, ctx) = hub.connection_context("exch-mail").await.unwrap();
-    hub.runtime()
-        .lookup_items(
-            &plugin,
-            ctx,
-            &record.config,
-            scope,
-            vec![format!("id:{item}")],
-        )
-        .await
-        .expect("no trap")
-        .value
-        .expect("lookup")
-        .into_iter()
-        .next()
-        .expect("the item is there")
-}
-
-/// Changes named fields of an Exchange item over the wire, as a person in Outlook would.
-async fn edit_in_exchange(
-    hub: &Hub,
-    scope: &str,
-    item: &str,
-    fields: &[&str],
-    edit: fn(&mut ItemBody),
-) {
-    let mut body = exchange_item(hub, scope, item).await.body.unwrap();
-    edit(&mut body);
-    let (record, plugin, ctx) = hub.connection_context("exch-mail").await.unwrap();
-    let answers = hub
-        .runtime()
-        .push(
-            &plugin,
-            ctx,
-            &record.config,
-            scope,
-            vec![WriteOp {
-                op_id: "by-hand".into(),
-                action: WriteAction::Update,
-                target_id: Some(item.into()),
-                body: Some(body),
-                fields: fields.iter().map(|f| (*f).to_owned()).collect(),
-            }],
-        )
-        .await
-        .expect("no trap")
-        .value
-        .expect("the write is answered");
-    assert!(answers.iter().all(|a| a.outcome.is_ok()), "{answers:?}");
-}
-
 #[tokio::test]
 async fn the_owners_appointments_reach_the_calendar_and_outlook_edits_flow_back() {
     let w = enabled(|_| {}).await;
@@ -632,8 +579,9 @@ async fn the_owners_appointments_reach_the_calendar_and_outlook_edits_flow_back(
     assert_eq!(run(&w.hub, FlowKind::Appointments).await, (0, 0), "no echo");
 
     // In Outlook: moved by two hours and renamed; both flow back to Dynamics.
-    edit_in_exchange(
+    common::by_hand::edit(
         &w.hub,
+        "exch-mail",
         &calendar_scope(),
         &event,
         &["start", "end", "subject"],

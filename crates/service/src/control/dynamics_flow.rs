@@ -434,19 +434,7 @@ pub async fn materialize(hub: &Hub, ids: &[String]) -> Result<Materialized, Stor
                 done.mapper_missing |= fp.enabled && !mapper;
                 continue;
             }
-            match engine_profiles::get(store, &pid).await {
-                Ok(stored) if stored == fp.profile => {}
-                Ok(stored) => {
-                    engine_profiles::save(store, &fp.profile).await?;
-                    if engine_profiles::changes_what_runs_write(&stored, &fp.profile) {
-                        engine_profiles::request_profile_resync(store, &pid).await?;
-                    }
-                }
-                Err(StoreError::NotFound { .. }) => {
-                    engine_profiles::save(store, &fp.profile).await?
-                }
-                Err(e) => return Err(e),
-            }
+            engine_profiles::save_derived(store, &fp.profile).await?;
             if !exists {
                 sqlx::query(
                     "INSERT INTO dynamics_flow_profiles (profile_id, mailbox_id, kind) VALUES ($1, $2, $3)",

@@ -404,17 +404,7 @@ pub async fn materialize(hub: &Hub, xp: &str) -> Result<Vec<String>, ExchangeErr
         if !fp.enabled && !exists {
             continue;
         }
-        match engine_profiles::get(store, id).await {
-            Ok(stored) if stored == fp.profile => {}
-            Ok(stored) => {
-                engine_profiles::save(store, &fp.profile).await?;
-                if engine_profiles::changes_what_runs_write(&stored, &fp.profile) {
-                    engine_profiles::request_profile_resync(store, id).await?;
-                }
-            }
-            Err(StoreError::NotFound { .. }) => engine_profiles::save(store, &fp.profile).await?,
-            Err(e) => return Err(e.into()),
-        }
+        engine_profiles::save_derived(store, &fp.profile).await?;
         if !exists {
             sqlx::query(
                 "INSERT INTO exchange_flow_profiles (profile_id, exchange_profile_id, resource_id, kind)

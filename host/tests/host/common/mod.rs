@@ -2,6 +2,7 @@
 //! hubs on temporary SQLite stores, small loopback HTTP servers.
 #![allow(dead_code)]
 
+pub mod by_hand;
 pub mod feed;
 pub mod m365;
 pub mod psa;
