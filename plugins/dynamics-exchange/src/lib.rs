@@ -1,7 +1,8 @@
-//! # `dynamics-exchange` — the mapper of flow 3's e-mail processing (Dynamics 365 server-side sync)
+//! # `dynamics-exchange` — the mapper of flow 3's processing (Dynamics 365 server-side sync)
 //!
-//! A pure mapper (WIT 0.1.4 `mailbox-mapper-api`) over `email-message` items. One profile per
-//! mailbox and direction uses it (`docs/architecture.md`, "Flow 3's processing").
+//! A pure mapper (WIT 0.1.4 `mailbox-mapper-api`) over `email-message` items, and over the
+//! Dynamics appointments, tasks and contacts of a mailbox's owner and their mailbox forms. One
+//! profile per mailbox and kind uses it (`docs/architecture.md`, "Flow 3's configuration").
 //!
 //! ## Options (JSON)
 //!
@@ -13,7 +14,7 @@
 //! ```
 //!
 //! Unknown fields are refused (`invalid`, naming the field); `process_from` must be RFC 3339
-//! and is refused for `outgoing-email`.
+//! and is refused for any kind but `incoming-email`.
 //!
 //! ## `kind: incoming-email` (the Exchange Inbox → Dynamics e-mail activities)
 //!
