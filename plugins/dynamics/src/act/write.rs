@@ -3,8 +3,8 @@
 
 use super::scope::{ActScope, Kind};
 use super::{appointment, contact, owner, task};
-use crate::emails::write::entity_id;
-use crate::{action_name, classify, is_guid, patch_row, read_json, request};
+use crate::emails::write::created;
+use crate::{action_name, classify, is_guid, patch_row, request};
 use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::Method;
 use syncbridge_sdk::prelude::*;
@@ -116,25 +116,7 @@ fn create(api: &str, scope: &ActScope, op: &WriteOp) -> Result<WriteOk, PluginEr
     if !(200..300).contains(&r.status()) {
         return Err(owner::failure(&r, &scope.mailbox, &owner));
     }
-    let from_header = r.header("OData-EntityId").and_then(entity_id);
-    let etag = r.header("ETag").map(str::to_owned);
-    let (id, version) = if r.status() == 204 {
-        (from_header, etag)
-    } else {
-        let row = read_json(r)?;
-        let id = row
-            .get(kind.key())
-            .and_then(Value::as_str)
-            .filter(|id| is_guid(id))
-            .map(str::to_ascii_lowercase)
-            .or(from_header);
-        let version = row
-            .get("@odata.etag")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or(etag);
-        (id, version)
-    };
+    let (id, version) = created(r, kind.key())?;
     let target_id = id.ok_or_else(|| {
         PluginError::Remote(RemoteFailure {
             status: 200,

@@ -280,25 +280,7 @@ fn create(api: &str, m: &EmailMessage) -> Result<WriteOk, PluginError> {
     if !(200..300).contains(&r.status()) {
         return Err(classify(&r));
     }
-    let from_header = r.header("OData-EntityId").and_then(entity_id);
-    let etag = r.header("ETag").map(str::to_owned);
-    let (id, version) = if r.status() == 204 {
-        (from_header, etag)
-    } else {
-        let row = read_json(r)?;
-        let id = row
-            .get("activityid")
-            .and_then(Value::as_str)
-            .filter(|id| is_guid(id))
-            .map(str::to_ascii_lowercase)
-            .or(from_header);
-        let version = row
-            .get("@odata.etag")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or(etag);
-        (id, version)
-    };
+    let (id, version) = created(r, "activityid")?;
     let target_id = id.ok_or_else(|| {
         PluginError::Remote(RemoteFailure {
             status: 200,
@@ -306,6 +288,32 @@ fn create(api: &str, m: &EmailMessage) -> Result<WriteOk, PluginError> {
         })
     })?;
     Ok(WriteOk { target_id, version })
+}
+
+/// The id (column `key` of the answer, else `OData-EntityId`) and the etag of
+/// the row a successful `POST` created.
+pub fn created(
+    r: syncbridge_sdk::http::Response,
+    key: &str,
+) -> Result<(Option<String>, Option<String>), PluginError> {
+    let from_header = r.header("OData-EntityId").and_then(entity_id);
+    let etag = r.header("ETag").map(str::to_owned);
+    if r.status() == 204 {
+        return Ok((from_header, etag));
+    }
+    let row = read_json(r)?;
+    let id = row
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|id| is_guid(id))
+        .map(str::to_ascii_lowercase)
+        .or(from_header);
+    let version = row
+        .get("@odata.etag")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(etag);
+    Ok((id, version))
 }
 
 fn update(api: &str, direction: Direction, op: &WriteOp) -> Result<WriteOk, PluginError> {
