@@ -412,6 +412,18 @@ async fn nothing_is_processed_before_test_and_enable_succeeds() {
             .is_empty(),
         "a mailbox whose test failed gets no processing"
     );
+    // Approved and tested again, it passes and its processing starts.
+    mailboxes::approve_many(&w.hub, Actor::Msp, &[id(BOB)])
+        .await
+        .unwrap();
+    mailboxes::test_and_enable(&w.hub, Actor::Msp, &[id(BOB)])
+        .await
+        .unwrap();
+    assert_eq!(run_tests(&w.hub).await.processing, 5);
+    assert_eq!(
+        dynamics_flow::rows(&w.hub, &id(BOB)).await.unwrap().len(),
+        5
+    );
 }
 
 #[tokio::test]

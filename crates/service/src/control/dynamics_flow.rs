@@ -429,13 +429,14 @@ pub async fn materialize(hub: &Hub, ids: &[String]) -> Result<Materialized, Stor
             .collect();
         for fp in derived {
             let pid = fp.profile.id.clone();
-            let exists = known.contains_key(&pid);
-            if !exists && (!fp.enabled || !mapper) {
-                done.mapper_missing |= fp.enabled && !mapper;
+            let enabled = fp.enabled && mapper;
+            done.mapper_missing |= fp.enabled && !mapper;
+            if !enabled && !known.contains_key(&pid) {
+                // Never derived and nothing to run: nothing to keep.
                 continue;
             }
             engine_profiles::save_derived(store, &fp.profile).await?;
-            if !exists {
+            if !known.contains_key(&pid) {
                 sqlx::query(
                     "INSERT INTO dynamics_flow_profiles (profile_id, mailbox_id, kind) VALUES ($1, $2, $3)",
                 )
@@ -445,8 +446,6 @@ pub async fn materialize(hub: &Hub, ids: &[String]) -> Result<Materialized, Stor
                 .execute(store.pool())
                 .await?;
             }
-            let enabled = fp.enabled && mapper;
-            done.mapper_missing |= fp.enabled && !mapper;
             engine_profiles::set_settings(
                 store,
                 &pid,
@@ -475,16 +474,10 @@ pub async fn materialize(hub: &Hub, ids: &[String]) -> Result<Materialized, Stor
 
 /// Materializes every mailbox that uses email server profile `profile`.
 pub async fn materialize_profile(hub: &Hub, profile: &str) -> Result<Materialized, StoreError> {
-    let ids: Vec<String> = sqlx::query("SELECT id, settings FROM mailboxes")
-        .fetch_all(hub.store().pool())
+    let ids: Vec<String> = server_profiles::mailboxes_using(hub.store(), profile)
         .await?
-        .iter()
-        .filter_map(|r| {
-            let id: String = r.try_get("id").ok()?;
-            let settings: String = r.try_get("settings").ok()?;
-            let v: serde_json::Value = serde_json::from_str(&settings).ok()?;
-            (v.get("server_profile").and_then(|p| p.as_str()) == Some(profile)).then_some(id)
-        })
+        .into_iter()
+        .map(|m| m.id)
         .collect();
     materialize(hub, &ids).await
 }

@@ -629,16 +629,12 @@ pub async fn test_profile(
     profile: &str,
 ) -> Result<Vec<String>, DynamicsError> {
     check_profile(hub, actor, profile).await?;
-    let mut ids = Vec::new();
-    for m in mailboxes::list(hub.store(), None, None).await? {
-        if !actor.sees(m.company_id.as_deref()) {
-            continue;
-        }
-        let named = m.settings.get("server_profile").and_then(Value::as_str);
-        if named == Some(profile) {
-            ids.push(m.id);
-        }
-    }
+    let ids: Vec<String> = server_profiles::mailboxes_using(hub.store(), profile)
+        .await?
+        .into_iter()
+        .filter(|m| actor.sees(m.company_id.as_deref()))
+        .map(|m| m.id)
+        .collect();
     schedule(hub.store(), &ids).await?;
     Ok(ids)
 }

@@ -814,6 +814,20 @@ pub async fn update(
     load(hub.store(), id).await
 }
 
+/// The mailboxes whose settings name profile `id`, by id.
+pub async fn mailboxes_using(
+    store: &Store,
+    id: &str,
+) -> Result<Vec<super::mailboxes::Mailbox>, StoreError> {
+    let mut found: Vec<_> = super::mailboxes::list(store, None, None)
+        .await?
+        .into_iter()
+        .filter(|m| m.settings.get("server_profile").and_then(|p| p.as_str()) == Some(id))
+        .collect();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(found)
+}
+
 /// Mailboxes and organizations whose settings name profile `id`.
 pub async fn users(store: &Store, id: &str) -> Result<Vec<String>, ProfileError> {
     let mut out = Vec::new();
@@ -829,21 +843,8 @@ pub async fn users(store: &Store, id: &str) -> Result<Vec<String>, ProfileError>
             r.try_get::<String, _>("connection_id")?
         ));
     }
-    let rows = sqlx::query("SELECT id, settings FROM mailboxes ORDER BY id")
-        .fetch_all(store.pool())
-        .await?;
-    for r in rows {
-        let settings: String = r.try_get("settings")?;
-        let named = serde_json::from_str::<serde_json::Value>(&settings)
-            .ok()
-            .and_then(|v| {
-                v.get("server_profile")
-                    .and_then(|p| p.as_str())
-                    .map(str::to_owned)
-            });
-        if named.as_deref() == Some(id) {
-            out.push(format!("mailbox {}", r.try_get::<String, _>("id")?));
-        }
+    for m in mailboxes_using(store, id).await? {
+        out.push(format!("mailbox {}", m.id));
     }
     Ok(out)
 }
