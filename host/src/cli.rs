@@ -909,6 +909,11 @@ pub enum DynamicsCommand {
         outgoing: Option<String>,
         #[arg(long, value_parser = ["server-side-sync", "none"])]
         act: Option<String>,
+        /// "Sync items with Exchange from this org only, even if Exchange was set to sync with
+        /// a different org": the next Test & Enable takes the mailboxes' appointments,
+        /// contacts and tasks over from the organization marked in them.
+        #[arg(long)]
+        sync_from_this_org_only: Option<bool>,
     },
     /// Approve email for mailboxes (required before processing, unless the organization
     /// turned the requirement off).

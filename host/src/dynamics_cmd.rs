@@ -339,12 +339,14 @@ pub async fn run(hub: &Arc<Hub>, cmd: DynamicsCommand) -> Result<()> {
             incoming,
             outgoing,
             act,
+            sync_from_this_org_only,
         } => {
             let edit = MailboxEdit {
                 server_profile,
                 incoming: delivery(incoming.as_deref()),
                 outgoing: delivery(outgoing.as_deref()),
                 act: delivery(act.as_deref()),
+                sync_from_this_org_only,
             };
             let list = mailboxes::edit_many(hub, Actor::Msp, &ids, &edit).await?;
             show_mailboxes(&list);

@@ -25,9 +25,9 @@ pub mod mapper {
         export_macro_name: "export_mapper_world",
         default_bindings_module: "syncbridge_sdk::bindings::mapper",
         with: {
-            "syncbridge:plugin/types@0.1.4": crate::bindings::connector::syncbridge::plugin::types,
-            "syncbridge:plugin/log@0.1.4": crate::bindings::connector::syncbridge::plugin::log,
-            "syncbridge:plugin/mailbox-types@0.1.4": crate::bindings::connector::syncbridge::plugin::mailbox_types,
+            "syncbridge:plugin/types@0.1.5": crate::bindings::connector::syncbridge::plugin::types,
+            "syncbridge:plugin/log@0.1.5": crate::bindings::connector::syncbridge::plugin::log,
+            "syncbridge:plugin/mailbox-types@0.1.5": crate::bindings::connector::syncbridge::plugin::mailbox_types,
         },
     });
 }

@@ -57,6 +57,23 @@ pub fn select_fields<C: Connector>(
     C::select_fields(&C::parse_config(config)?, scope, fields)
 }
 
+/// `read-sync-owner` (WIT 0.1.5).
+pub fn read_sync_owner<C: Connector>(
+    config: &str,
+    mailbox: &str,
+) -> Result<Option<String>, PluginError> {
+    C::read_sync_owner(&C::parse_config(config)?, mailbox)
+}
+
+/// `write-sync-owner` (WIT 0.1.5).
+pub fn write_sync_owner<C: Connector>(
+    config: &str,
+    mailbox: &str,
+    owner: &str,
+) -> Result<(), PluginError> {
+    C::write_sync_owner(&C::parse_config(config)?, mailbox, owner)
+}
+
 /// `mailbox-scopes` (WIT 0.1.3).
 pub fn mailbox_scopes<C: Connector>() -> Vec<String> {
     C::mailbox_scopes()

@@ -277,6 +277,25 @@ macro_rules! export_connector {
                     $crate::exports::push_mailbox::<$ty>(&config, &scope, batch)
                 }
             }
+            impl $crate::bindings::connector::exports::syncbridge::plugin::mailbox_owner_api::Guest
+                for Exported
+            {
+                fn read_sync_owner(
+                    config: String,
+                    mailbox: String,
+                ) -> Result<Option<String>, t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::read_sync_owner::<$ty>(&config, &mailbox)
+                }
+                fn write_sync_owner(
+                    config: String,
+                    mailbox: String,
+                    owner: String,
+                ) -> Result<(), t::PluginError> {
+                    $crate::logging::init();
+                    $crate::exports::write_sync_owner::<$ty>(&config, &mailbox, &owner)
+                }
+            }
             $crate::bindings::connector::export_connector_world!(
                 Exported with_types_in $crate::bindings::connector
             );

@@ -134,6 +134,24 @@ pub trait Connector {
     ) -> Result<Vec<WriteResult>, PluginError> {
         unsupported("push-mailbox")
     }
+
+    /// The organization marked in `mailbox` as the one it syncs with, none
+    /// when unmarked (WIT 0.1.5). Default: unsupported.
+    fn read_sync_owner(
+        _config: &Self::Config,
+        _mailbox: &str,
+    ) -> Result<Option<String>, PluginError> {
+        unsupported("read-sync-owner")
+    }
+
+    /// Marks `owner` in `mailbox`, replacing any earlier mark (WIT 0.1.5).
+    fn write_sync_owner(
+        _config: &Self::Config,
+        _mailbox: &str,
+        _owner: &str,
+    ) -> Result<(), PluginError> {
+        unsupported("write-sync-owner")
+    }
 }
 
 /// The rules of one flow: source items in, target intents out. Pure.

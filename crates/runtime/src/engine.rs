@@ -222,7 +222,7 @@ impl Runtime {
             reason: format!("{e:#}"),
         };
         let since_fields = manifest.wit >= semver::Version::new(0, 1, 2);
-        let (pre, fields, mailbox) = match manifest.kind {
+        let (pre, fields, mailbox, owner) = match manifest.kind {
             PluginKind::Connector => {
                 let instance_pre = self
                     .connector_linker
@@ -248,11 +248,20 @@ impl Runtime {
                     .transpose()
                     .map_err(|e| world_error("connector", e))?
                     .map(MailboxPre::Connector);
+                // Since 0.1.5 a connector exports `mailbox-owner-api` too.
+                let owner = (manifest.wit >= semver::Version::new(0, 1, 5))
+                    .then(|| {
+                        super::bindings::connector_owner::ConnectorOwnerPre::new(
+                            instance_pre.clone(),
+                        )
+                    })
+                    .transpose()
+                    .map_err(|e| world_error("connector", e))?;
                 let pre = PluginPre::Connector(
                     super::bindings::connector::ConnectorPre::new(instance_pre)
                         .map_err(|e| world_error("connector", e))?,
                 );
-                (pre, fields, mailbox)
+                (pre, fields, mailbox, owner)
             }
             PluginKind::Mapper => {
                 let instance_pre = self
@@ -287,7 +296,7 @@ impl Runtime {
                             .map_err(|e| world_error("mapper", e))?,
                     )
                 };
-                (pre, fields, mailbox)
+                (pre, fields, mailbox, None)
             }
         };
         Ok(LoadedPlugin::new(
@@ -296,6 +305,7 @@ impl Runtime {
             pre,
             fields,
             mailbox,
+            owner,
         ))
     }
 

@@ -3,6 +3,7 @@
 use super::bindings::connector::{Connector, ConnectorPre};
 use super::bindings::connector_fields::{ConnectorFields, ConnectorFieldsPre};
 use super::bindings::connector_mailbox::{ConnectorMailbox, ConnectorMailboxPre};
+use super::bindings::connector_owner::{ConnectorOwner, ConnectorOwnerPre};
 use super::bindings::mapper::{Mapper, MapperPre};
 use super::bindings::mapper_fields::{MapperFields, MapperFieldsPre};
 use super::bindings::mapper_mailbox::{MapperMailbox, MapperMailboxPre};
@@ -64,6 +65,8 @@ pub struct LoadedPlugin {
     mailbox: Option<MailboxPre>,
     /// The scope kinds `mailbox-api` serves, asked once.
     mailbox_scopes: tokio::sync::OnceCell<Vec<String>>,
+    /// `mailbox-owner-api` of connectors built against WIT 0.1.5 or later.
+    owner: Option<ConnectorOwnerPre<HostState>>,
 }
 
 impl LoadedPlugin {
@@ -73,6 +76,7 @@ impl LoadedPlugin {
         pre: PluginPre,
         fields: Option<FieldsPre>,
         mailbox: Option<MailboxPre>,
+        owner: Option<ConnectorOwnerPre<HostState>>,
     ) -> Self {
         let label = format!("{}@{}", manifest.id, manifest.version).into();
         Self {
@@ -83,7 +87,13 @@ impl LoadedPlugin {
             fields,
             mailbox,
             mailbox_scopes: tokio::sync::OnceCell::new(),
+            owner,
         }
+    }
+
+    /// Whether it keeps the mark of a mailbox's organization (`mailbox-owner-api`, WIT 0.1.5).
+    pub fn marks_sync_owner(&self) -> bool {
+        self.owner.is_some()
     }
 
     /// Its manifest.
@@ -209,6 +219,15 @@ impl Runtime {
         let mut store = self.new_store(plugin, connection, deadline);
         let pre = &plugin.pre;
         let outcome = tokio::time::timeout(timeout + OUTER_GRACE, async {
+            if let Entry::Owner = entry {
+                let Some(pre) = &plugin.owner else {
+                    return Err(wasmtime::Error::msg(
+                        "host bug: a 0.1.5 export called on an older plugin",
+                    ));
+                };
+                let instance = pre.instantiate_async(&mut store).await?;
+                return call(Instance::ConnectorOwner(&instance), &mut store).await;
+            }
             if let Entry::Mailbox = entry {
                 return match &plugin.mailbox {
                     Some(MailboxPre::Connector(pre)) => {
@@ -648,6 +667,73 @@ impl Runtime {
         connection
     }
 
+    /// `mailbox-owner-api.read-sync-owner` (WIT 0.1.5): the organization
+    /// marked in `mailbox`, none when unmarked. A connector built against an
+    /// older WIT answers `unsupported`, naming what to install.
+    pub async fn read_sync_owner(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        mailbox: &str,
+    ) -> Result<Called<Result<Option<String>, PluginError>>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "read-sync-owner")?;
+        if plugin.owner.is_none() {
+            return Ok(Called::nothing(Err(no_owner_api(plugin))));
+        }
+        let scope = format!("sync-owner:mailbox={mailbox}");
+        let connection = self.limit_mailbox(plugin, connection, &scope);
+        let (config, mailbox) = (config.to_owned(), mailbox.to_owned());
+        self.invoke_at(
+            plugin,
+            Some(connection),
+            "read-sync-owner",
+            Entry::Owner,
+            move |i, s| {
+                Box::pin(async move {
+                    let api = i.connector_owner()?.syncbridge_plugin_mailbox_owner_api();
+                    Ok(api.call_read_sync_owner(s, &config, &mailbox).await?.lift())
+                })
+            },
+        )
+        .await
+    }
+
+    /// `mailbox-owner-api.write-sync-owner` (WIT 0.1.5): marks `owner` in
+    /// `mailbox`, replacing any earlier mark.
+    pub async fn write_sync_owner(
+        &self,
+        plugin: &LoadedPlugin,
+        connection: ConnectionContext,
+        config: &str,
+        mailbox: &str,
+        owner: &str,
+    ) -> Result<Called<Result<(), PluginError>>, CallError> {
+        Self::expect_kind(plugin, PluginKind::Connector, "write-sync-owner")?;
+        if plugin.owner.is_none() {
+            return Ok(Called::nothing(Err(no_owner_api(plugin))));
+        }
+        let scope = format!("sync-owner:mailbox={mailbox}");
+        let connection = self.limit_mailbox(plugin, connection, &scope);
+        let (config, mailbox, owner) = (config.to_owned(), mailbox.to_owned(), owner.to_owned());
+        self.invoke_at(
+            plugin,
+            Some(connection),
+            "write-sync-owner",
+            Entry::Owner,
+            move |i, s| {
+                Box::pin(async move {
+                    let api = i.connector_owner()?.syncbridge_plugin_mailbox_owner_api();
+                    Ok(api
+                        .call_write_sync_owner(s, &config, &mailbox, &owner)
+                        .await?
+                        .lift())
+                })
+            },
+        )
+        .await
+    }
+
     async fn pull_mailbox(
         &self,
         plugin: &LoadedPlugin,
@@ -791,6 +877,8 @@ enum Entry {
     /// The exports carrying mailbox items ([`MailboxPre`]): `mailbox-api`
     /// (0.1.3), `mailbox-mapper-api` (0.1.4).
     Mailbox,
+    /// `mailbox-owner-api` (0.1.5).
+    Owner,
 }
 
 impl<T> Called<T> {
@@ -809,6 +897,14 @@ fn other_api<T>(plugin: &LoadedPlugin, scope: &str, other: OtherApi) -> Result<T
         "connector {} does not take {} items in scope {scope:?}: mailbox items (event, mailbox-contact, todo) go only to the scopes its mailbox-api serves (WIT 0.1.3, e.g. `calendar:mailbox=…`), other items only to its other scopes; check the profile's target scope",
         plugin.manifest.id, other.kind
     )))
+}
+
+/// A connector built before WIT 0.1.5 asked for the mark of a mailbox's organization.
+fn no_owner_api(plugin: &LoadedPlugin) -> PluginError {
+    PluginError::Unsupported(format!(
+        "connector {} is built against WIT {}, which has no mark of the organization a mailbox syncs with; install a version of it built against WIT 0.1.5 or later (mailbox-owner-api)",
+        plugin.manifest.id, plugin.manifest.wit
+    ))
 }
 
 /// The mailbox a scope names (`calendar:mailbox=ada@contoso.com,past=30`),
@@ -839,6 +935,7 @@ pub(super) enum Instance<'a> {
     MapperV0_1_0(&'a v0_1_0::Mapper),
     ConnectorFields(&'a ConnectorFields),
     ConnectorMailbox(&'a ConnectorMailbox),
+    ConnectorOwner(&'a ConnectorOwner),
     MapperFields(&'a MapperFields),
     MapperMailbox(&'a MapperMailbox),
 }
@@ -859,6 +956,13 @@ impl<'a> Instance<'a> {
     fn connector_mailbox(&self) -> wasmtime::Result<&'a ConnectorMailbox> {
         match self {
             Instance::ConnectorMailbox(c) => Ok(c),
+            _ => Err(not_this_world()),
+        }
+    }
+
+    fn connector_owner(&self) -> wasmtime::Result<&'a ConnectorOwner> {
+        match self {
+            Instance::ConnectorOwner(c) => Ok(c),
             _ => Err(not_this_world()),
         }
     }

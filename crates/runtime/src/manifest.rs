@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The WIT package version this host serves.
-pub const HOST_WIT_VERSION: semver::Version = semver::Version::new(0, 1, 4);
+pub const HOST_WIT_VERSION: semver::Version = semver::Version::new(0, 1, 5);
 
 /// What kind of world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -121,6 +121,43 @@ impl ConnectionEndpoint<'_> {
     }
 }
 
+impl ConnectionEndpoint<'_> {
+    /// The organization marked in `mailbox` as the one it syncs with
+    /// (`mailbox-owner-api`, WIT 0.1.5), none when unmarked.
+    pub async fn read_sync_owner(&self, mailbox: &str) -> Result<Option<String>, EndpointError> {
+        self.retry
+            .run("read-sync-owner", || async {
+                let (record, plugin, ctx) = self.context().await?;
+                self.finish(
+                    self.hub
+                        .runtime()
+                        .read_sync_owner(&plugin, ctx, &record.config, mailbox)
+                        .await
+                        .map_err(stopped)?,
+                )
+                .await
+            })
+            .await
+    }
+
+    /// Marks `owner` in `mailbox` as the organization it syncs with.
+    pub async fn write_sync_owner(&self, mailbox: &str, owner: &str) -> Result<(), EndpointError> {
+        self.retry
+            .run("write-sync-owner", || async {
+                let (record, plugin, ctx) = self.context().await?;
+                self.finish(
+                    self.hub
+                        .runtime()
+                        .write_sync_owner(&plugin, ctx, &record.config, mailbox, owner)
+                        .await
+                        .map_err(stopped)?,
+                )
+                .await
+            })
+            .await
+    }
+}
+
 impl Source for ConnectionEndpoint<'_> {
     async fn pull(
         &self,

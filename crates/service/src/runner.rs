@@ -7,6 +7,7 @@ use crate::control::alerts::{self, NewAlert};
 use crate::control::approval::{self, ApplyError, Start};
 use crate::control::companies;
 use crate::control::dynamics_flow;
+use crate::control::dynamics_owner;
 use crate::control::exchange_flow::{self, AfterRun, RunEnd};
 use crate::control::exchange_profiles;
 use crate::control::plans::{self, ApplyOutcome, PlanError, PlanInfo, PlanStatus};
@@ -423,6 +424,12 @@ impl Runner {
                     .await?
             {
                 return Ok(Ended::failed(busy));
+            }
+        }
+        if let (Some(row), RunMode::Run | RunMode::ApplyPlan) = (flow3, run.mode) {
+            // Flow 3: a mailbox another organization took over syncs nothing more here.
+            if let Some(why) = dynamics_owner::check_before_run(&self.hub, row).await? {
+                return Ok(Ended::failed(why));
             }
         }
         let ledger = Ledger::new(store.clone());

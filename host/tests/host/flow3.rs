@@ -511,6 +511,7 @@ async fn delivery_methods_decide_which_statuses_are_tested() {
             incoming: Some(Delivery::ServerSideSync),
             outgoing: Some(Delivery::None),
             act: Some(Delivery::None),
+            ..Default::default()
         },
     )
     .await
@@ -953,6 +954,7 @@ async fn use_profile(w: &World, mailbox: &str, profile: &str) {
             incoming: Some(Delivery::ServerSideSync),
             outgoing: Some(Delivery::ServerSideSync),
             act: Some(Delivery::ServerSideSync),
+            ..MailboxEdit::default()
         },
     )
     .await

@@ -464,6 +464,7 @@ async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
             incoming: Some(mailboxes::Delivery::ServerSideSync),
             outgoing: Some(mailboxes::Delivery::ServerSideSync),
             act: Some(mailboxes::Delivery::None),
+            ..Default::default()
         },
     )
     .await
@@ -534,7 +535,7 @@ const ANN_USER: &str = "44444444-0000-4000-8000-000000000001";
 /// Another user of the organization.
 const OTHER_USER: &str = "44444444-0000-4000-8000-000000000099";
 
-fn owned_by_ann(w: &World) {
+pub(crate) fn owned_by_ann(w: &World) {
     for (id, address, first) in [(ANN_USER, ANN, "Ann"), (OTHER_USER, "cy@contoso.com", "Cy")] {
         w.sim
             .dynamics()

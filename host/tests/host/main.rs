@@ -24,6 +24,7 @@ mod flow2_e2e;
 mod flow2_rules;
 mod flow3;
 mod flow3_mail;
+mod flow3_owner;
 mod http_capability;
 mod install;
 mod mailboxes;

@@ -396,3 +396,34 @@ async fn requests_per_mailbox_are_limited_within_the_connection_limit() {
         "two mailboxes in parallel, within the connection's 2"
     );
 }
+
+/// 0.1.5 added `mailbox-owner-api`. A connector built against an older WIT
+/// keeps no mark of a mailbox's organization: the host answers `unsupported`
+/// without calling it, naming the connector, its WIT and what to install.
+#[tokio::test]
+async fn connectors_older_than_0_1_5_keep_no_mark_of_a_mailboxs_organization() {
+    let t = common::hub().await;
+    common::install(&t.hub, "legacy-connector").await;
+    common::loopback_connection(&t.hub, "old", "legacy-connector", "{}", &[]).await;
+    let (record, plugin, ctx) = t.hub.connection_context("old").await.unwrap();
+    assert!(!plugin.marks_sync_owner());
+    let runtime = t.hub.runtime();
+    let refused = runtime
+        .read_sync_owner(&plugin, ctx.clone(), &record.config, "ann@contoso.com")
+        .await
+        .unwrap()
+        .value
+        .unwrap_err()
+        .to_string();
+    for needle in ["legacy-connector", "0.1.0", "0.1.5", "mailbox-owner-api"] {
+        assert!(refused.contains(needle), "{needle:?} in {refused}");
+    }
+    let refused = runtime
+        .write_sync_owner(&plugin, ctx, &record.config, "ann@contoso.com", "https://x")
+        .await
+        .unwrap()
+        .value
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("0.1.5"), "{refused}");
+}

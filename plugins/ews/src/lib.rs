@@ -6,6 +6,9 @@
 //! - E-mail scopes (core `connector-api`, `email-message` items, see [`mail`]):
 //!   `inbox:mailbox=…` (the Inbox's messages; `deactivate` moves a failed message to
 //!   `Inbox/Undeliverable`) and `outbox:mailbox=…` (`create` sends with `SendAndSaveCopy`).
+//! - The sync owner of a mailbox (WIT 0.1.5 `mailbox-owner-api`, see [`owner`]): a String
+//!   extended property of the mailbox's root folder, read with GetFolder, written with
+//!   UpdateFolder.
 //! - Reads: SyncFolderItems (ids only; its `SyncState` is the cursor) followed by GetItem in
 //!   batches for the properties the mapping needs ([`pull`], [`mail`]). A public folder is read
 //!   with FindItem paging (SyncFolderItems does not work there), a full pass every time.
@@ -25,6 +28,7 @@ pub mod mail;
 pub mod map;
 mod names;
 pub mod ops;
+pub mod owner;
 pub mod pull;
 pub mod push;
 pub mod recurrence;
@@ -278,6 +282,14 @@ impl Connector for Ews {
         batch: Vec<mailbox::MailboxWriteOp>,
     ) -> Result<Vec<WriteResult>, PluginError> {
         Ok(push::push(cfg, &MailboxScope::parse(scope)?, batch))
+    }
+
+    fn read_sync_owner(cfg: &Config, mailbox: &str) -> Result<Option<String>, PluginError> {
+        owner::read(cfg, mailbox)
+    }
+
+    fn write_sync_owner(cfg: &Config, mailbox: &str, owner: &str) -> Result<(), PluginError> {
+        owner::write(cfg, mailbox, owner)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod calendar;
 mod mail;
+mod owner;
 mod schema;
 mod sim;
 mod wire;

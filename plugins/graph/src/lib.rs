@@ -59,6 +59,9 @@
 //!   synchronization): `inbox:mailbox=<address>` reads the Inbox through the messages delta
 //!   query (read-only), `outbox:mailbox=<address>` sends mail as the user (`sendMail`, create
 //!   only); see [`mail`]. They need the `Mail.Read` and `Mail.Send` application permissions.
+//! - The sync owner of a mailbox (WIT 0.1.5 `mailbox-owner-api`): a single-value extended
+//!   property of the mailbox's root folder, read with `GET mailFolders/msgfolderroot` and
+//!   written with `PATCH` (`Mail.ReadWrite`); see [`owner`].
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -70,6 +73,7 @@ use syncbridge_sdk::{clock, log, paging, state, url};
 pub mod fields;
 pub mod mail;
 pub mod mailbox;
+pub mod owner;
 pub use fields::UserFields;
 
 /// Connection configuration.
@@ -241,6 +245,14 @@ impl Connector for Graph {
         batch: Vec<syncbridge_sdk::types::mailbox::MailboxWriteOp>,
     ) -> Result<Vec<WriteResult>, PluginError> {
         mailbox::push(cfg, scope, batch)
+    }
+
+    fn read_sync_owner(cfg: &Config, mailbox: &str) -> Result<Option<String>, PluginError> {
+        owner::read(cfg, mailbox)
+    }
+
+    fn write_sync_owner(cfg: &Config, mailbox: &str, owner: &str) -> Result<(), PluginError> {
+        owner::write(cfg, mailbox, owner)
     }
 
     /// Messages of `inbox:mailbox=…` by id, see [`mail::lookup`].

@@ -28,7 +28,7 @@ macro_rules! same {
         }
     )*};
 }
-same!(String, bool, u8, u16, u32, u64);
+same!((), String, bool, u8, u16, u32, u64);
 
 impl<A: Lift<B>, B> Lift<Option<B>> for Option<A> {
     fn lift(self) -> Option<B> {

@@ -3,7 +3,7 @@
 //! ([`syncbridge_model`]) at the runtime boundary.
 //!
 //! - [`connector`] and [`mapper`]: the core of the current contract (`wit/`,
-//!   0.1.4), in host-side worlds that leave out the exports added since, so
+//!   0.1.5), in host-side worlds that leave out the exports added since, so
 //!   plugins built against older minors load through them: their interfaces
 //!   did not change, and wasmtime links semver-compatible interface versions.
 //!   The connector world's bindings own the shared interfaces; the others
@@ -13,6 +13,8 @@
 //! - [`connector_mailbox`]: the 0.1.3 `mailbox-api` of connectors, and
 //!   [`mapper_mailbox`]: the 0.1.4 `mailbox-mapper-api` of mappers, each bound
 //!   on its own likewise.
+//! - [`connector_owner`]: the 0.1.5 `mailbox-owner-api` of connectors (the
+//!   mark of the organization a mailbox syncs with), bound on its own.
 //! - [`v0_1_0`]: the 0.1.0 mapper world (a frozen copy in `wit-history/0.1.0`),
 //!   whose mappers answer `map-items` with the write policy in route attributes.
 //!
@@ -32,11 +34,11 @@ pub mod connector {
         inline: "
             package syncbridge:host-bindings;
             world connector {
-                import syncbridge:plugin/http@0.1.4;
-                import syncbridge:plugin/state@0.1.4;
-                import syncbridge:plugin/log@0.1.4;
-                import syncbridge:plugin/clock@0.1.4;
-                export syncbridge:plugin/connector-api@0.1.4;
+                import syncbridge:plugin/http@0.1.5;
+                import syncbridge:plugin/state@0.1.5;
+                import syncbridge:plugin/log@0.1.5;
+                import syncbridge:plugin/clock@0.1.5;
+                export syncbridge:plugin/connector-api@0.1.5;
             }
         ",
         path: "../../wit",
@@ -57,8 +59,8 @@ pub mod mapper {
         inline: "
             package syncbridge:host-bindings;
             world mapper {
-                import syncbridge:plugin/log@0.1.4;
-                export syncbridge:plugin/mapper-api@0.1.4;
+                import syncbridge:plugin/log@0.1.5;
+                export syncbridge:plugin/mapper-api@0.1.5;
             }
         ",
         path: "../../wit",
@@ -78,7 +80,7 @@ pub mod connector_fields {
         inline: "
             package syncbridge:host-bindings;
             world connector-fields {
-                export syncbridge:plugin/field-selection@0.1.4;
+                export syncbridge:plugin/field-selection@0.1.5;
             }
         ",
         path: "../../wit",
@@ -97,12 +99,31 @@ pub mod connector_mailbox {
         inline: "
             package syncbridge:host-bindings;
             world connector-mailbox {
-                export syncbridge:plugin/connector-api@0.1.4;
-                export syncbridge:plugin/mailbox-api@0.1.4;
+                export syncbridge:plugin/connector-api@0.1.5;
+                export syncbridge:plugin/mailbox-api@0.1.5;
             }
         ",
         path: "../../wit",
         world: "connector-mailbox",
+        exports: { default: async },
+        with: {
+            "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
+        },
+    });
+}
+
+/// The `mailbox-owner-api` export of connectors built against 0.1.5 or
+/// later, bound on its own: the organization marked in a mailbox.
+pub mod connector_owner {
+    wasmtime::component::bindgen!({
+        inline: "
+            package syncbridge:host-bindings;
+            world connector-owner {
+                export syncbridge:plugin/mailbox-owner-api@0.1.5;
+            }
+        ",
+        path: "../../wit",
+        world: "connector-owner",
         exports: { default: async },
         with: {
             "syncbridge:plugin/types": super::connector::syncbridge::plugin::types,
@@ -116,7 +137,7 @@ pub mod mapper_fields {
         inline: "
             package syncbridge:host-bindings;
             world mapper-fields {
-                export syncbridge:plugin/source-fields@0.1.4;
+                export syncbridge:plugin/source-fields@0.1.5;
             }
         ",
         path: "../../wit",
@@ -136,8 +157,8 @@ pub mod mapper_mailbox {
         inline: "
             package syncbridge:host-bindings;
             world mapper-mailbox {
-                export syncbridge:plugin/mapper-api@0.1.4;
-                export syncbridge:plugin/mailbox-mapper-api@0.1.4;
+                export syncbridge:plugin/mapper-api@0.1.5;
+                export syncbridge:plugin/mailbox-mapper-api@0.1.5;
             }
         ",
         path: "../../wit",

@@ -113,6 +113,12 @@ pub struct MailboxEdit {
     pub outgoing: Option<Delivery>,
     #[serde(default)]
     pub act: Option<Delivery>,
+    /// "Sync items with Exchange from this org only, even if Exchange was
+    /// set to sync with a different org" (Dataverse
+    /// `orgmarkedasprimaryforexchangesync`): the next Test & Enable takes the
+    /// mailbox over from the organization marked in it.
+    #[serde(default)]
+    pub sync_from_this_org_only: Option<bool>,
 }
 
 /// A mailbox's flow-3 configuration, as its settings hold it.
@@ -122,6 +128,8 @@ pub struct MailboxConfig {
     pub incoming: Delivery,
     pub outgoing: Delivery,
     pub act: Delivery,
+    /// Test & Enable takes the mailbox over from another organization.
+    pub sync_from_this_org_only: bool,
 }
 
 impl MailboxConfig {
@@ -147,11 +155,22 @@ impl MailboxConfig {
                 ))
             }
         };
+        let sync_from_this_org_only = match s.get("sync_from_this_org_only") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(format!(
+                    "mailbox {}: its stored sync_from_this_org_only {v} is not true or false; set it again (edit the mailbox)",
+                    m.id
+                ))
+            }
+        };
         Ok(Self {
             server_profile,
             incoming: delivery("incoming")?,
             outgoing: delivery("outgoing")?,
             act: delivery("act")?,
+            sync_from_this_org_only,
         })
     }
 }
@@ -172,7 +191,8 @@ pub struct MailboxTest {
     /// Appointments, contacts and tasks.
     pub act_status: i64,
     pub tested_at: Option<i64>,
-    /// transient | permanent
+    /// transient | permanent | act (appointments, contacts and tasks
+    /// failed; e-mail is processed)
     pub error_class: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -584,9 +604,12 @@ pub async fn edit_many(
             settings.insert(k.into(), json!(delivery_name(v)));
         }
     }
+    if let Some(only) = edit.sync_from_this_org_only {
+        settings.insert("sync_from_this_org_only".into(), json!(only));
+    }
     if settings.is_empty() {
         return Err(DynamicsError::Invalid(
-            "nothing to change; give server_profile, incoming, outgoing or act".into(),
+            "nothing to change; give server_profile, incoming, outgoing, act or sync_from_this_org_only".into(),
         ));
     }
     mailboxes::apply_settings_to_many(hub.store(), ids, &Value::Object(settings)).await?;
@@ -665,6 +688,9 @@ struct Outcome {
     act: i64,
     /// `None` on success.
     error: Option<TestError>,
+    /// Appointments, contacts and tasks failed while e-mail works (the
+    /// mailbox syncs with another organization): the mailbox stays enabled.
+    act_error: Option<TestError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -993,6 +1019,8 @@ async fn record(
         }
     };
     let transient_again = scheduled == 1;
+    // The error shown: the mailbox's, or else that of its appointments, contacts and tasks.
+    let shown = o.error.as_ref().or(o.act_error.as_ref());
     sqlx::query(
         "UPDATE mailbox_tests SET scheduled = $1, due_at = $2, claimed_until = NULL, retry_count = $3,
             incoming_status = $4, outgoing_status = $5, act_status = $6, tested_at = $7,
@@ -1006,16 +1034,15 @@ async fn record(
     .bind(o.outgoing)
     .bind(o.act)
     .bind(now)
-    .bind(o.error.as_ref().map(|e| {
-        if e.transient && transient_again {
-            "transient"
-        } else {
-            "permanent"
-        }
-    }))
-    .bind(o.error.as_ref().map(|e| e.code.clone()))
-    .bind(o.error.as_ref().map(|e| e.message.clone()))
-    .bind(o.error.as_ref().map(|e| e.remedy.clone()))
+    .bind(match (&o.error, &o.act_error) {
+        (Some(e), _) if e.transient && transient_again => Some("transient"),
+        (Some(_), _) => Some("permanent"),
+        (None, Some(_)) => Some("act"),
+        (None, None) => None,
+    })
+    .bind(shown.map(|e| e.code.clone()))
+    .bind(shown.map(|e| e.message.clone()))
+    .bind(shown.map(|e| e.remedy.clone()))
     .bind(&m.id)
     .execute(store.pool())
     .await?;
@@ -1029,11 +1056,22 @@ async fn record(
             .bind(&m.id)
             .execute(store.pool())
             .await?;
-            (
-                "info",
-                "mailbox_test_succeeded",
-                format!("The email configuration of mailbox {who} ({}) was tested and the mailbox is enabled: incoming {}, outgoing {}, appointments/contacts/tasks {}.", m.address, label(o.incoming), label(o.outgoing), label(o.act)),
-            )
+            match &o.act_error {
+                None => (
+                    "info",
+                    "mailbox_test_succeeded",
+                    format!("The email configuration of mailbox {who} ({}) was tested and the mailbox is enabled: incoming {}, outgoing {}, appointments/contacts/tasks {}.", m.address, label(o.incoming), label(o.outgoing), label(o.act)),
+                ),
+                Some(e) => (
+                    "warning",
+                    if e.code == super::dynamics_owner::OTHER_ORG {
+                        "mailbox_act_other_org"
+                    } else {
+                        "mailbox_act_failed"
+                    },
+                    format!("The email configuration of mailbox {who} ({}) was tested and the mailbox is enabled for e-mail (incoming {}, outgoing {}), but not for appointments, contacts and tasks: {} (error {}). {}", m.address, label(o.incoming), label(o.outgoing), e.message, e.code, e.remedy),
+                ),
+            }
         }
         Some(e) if transient_again => (
             "warning",
@@ -1085,7 +1123,7 @@ async fn record(
         },
     )
     .await?;
-    if o.error.is_none() {
+    if o.error.is_none() && o.act_error.is_none() {
         // News for the owner's wall, nothing for an operator to act on.
         alerts::resolve(store, &alert.id).await?;
     }
@@ -1122,6 +1160,7 @@ async fn test_one(
             outgoing: st(c.outgoing),
             act: st(c.act),
             error: Some(e),
+            act_error: None,
         }
     };
     let c = match config {
@@ -1136,6 +1175,7 @@ async fn test_one(
                     why,
                     "Set the mailbox's profile and delivery methods again (edit the mailbox).",
                 )),
+                act_error: None,
             })
         }
     };
@@ -1231,6 +1271,29 @@ async fn test_one(
             return Ok(failed(&c, err));
         }
     }
+    // One mailbox syncs its appointments, contacts and tasks with one organization.
+    let mut act_error = None;
+    if c.act == Delivery::ServerSideSync {
+        match super::dynamics_owner::claim(hub, &endpoint, m, c.sync_from_this_org_only).await? {
+            Ok(super::dynamics_owner::Claimed::TakenOver { from }) => {
+                tracing::info!(mailbox = %m.id, from = %from, "the mailbox's appointments, contacts and tasks were taken over from another organization");
+            }
+            Ok(_) => {}
+            Err(super::dynamics_owner::Refused::Endpoint(e)) if classify(&e).transient => {
+                return Ok(failed(&c, classify(&e)));
+            }
+            Err(refused) => {
+                let (message, remedy) = refused.describe(m);
+                let code = match refused {
+                    super::dynamics_owner::Refused::OtherOrganization { .. } => {
+                        super::dynamics_owner::OTHER_ORG
+                    }
+                    _ => "SyncOwnerUnavailable",
+                };
+                act_error = Some(TestError::permanent(code, message, remedy));
+            }
+        }
+    }
     let st = |d: Delivery| {
         if d == Delivery::ServerSideSync {
             SUCCESS
@@ -1238,11 +1301,18 @@ async fn test_one(
             NOT_RUN
         }
     };
+    let email = c.incoming == Delivery::ServerSideSync || c.outgoing == Delivery::ServerSideSync;
     Ok(Outcome {
         incoming: st(c.incoming),
         outgoing: st(c.outgoing),
-        act: st(c.act),
-        error: None,
+        act: if act_error.is_some() {
+            FAILURE
+        } else {
+            st(c.act)
+        },
+        // Nothing of the mailbox can be processed: it fails as a whole.
+        error: if email { None } else { act_error.clone() },
+        act_error: if email { act_error } else { None },
     })
 }
 

@@ -14,6 +14,7 @@ pub mod connections;
 pub mod dynamics_diagnose;
 pub mod dynamics_flow;
 pub mod dynamics_mailboxes;
+pub mod dynamics_owner;
 pub mod email_server_profiles;
 pub mod exchange_diagnose;
 pub mod exchange_flow;

@@ -109,6 +109,10 @@ pub struct Folder {
     pub parent: Option<String>,
     /// Owning mailbox (lowercase SMTP), `None` for public folders.
     pub mailbox: Option<String>,
+    /// Extended properties set on the folder (`t:ExtendedProperty` elements: the
+    /// `t:ExtendedFieldURI` as written and the `t:Value`), written with UpdateFolder and
+    /// answered by GetFolder/FindFolder when their shape names them.
+    pub extended: Vec<Elem>,
 }
 
 impl Folder {
@@ -387,6 +391,7 @@ impl EwsState {
                     distinguished: Some(d.to_string()),
                     parent: ids.get(parent).cloned(),
                     mailbox: Some(key.clone()),
+                    extended: vec![],
                 });
             }
         }
@@ -405,6 +410,7 @@ impl EwsState {
                 distinguished: Some("publicfoldersroot".into()),
                 parent: None,
                 mailbox: None,
+                extended: vec![],
             });
         }
     }
@@ -472,10 +478,54 @@ impl EwsState {
     pub fn dump(&self) -> Value {
         json!({
             "accounts": self.accounts,
-            "folders": self.folders.iter().map(|f| json!({"id": f.id, "name": f.name, "class": f.class, "distinguished": f.distinguished, "mailbox": f.mailbox, "parent": f.parent})).collect::<Vec<_>>(),
+            "folders": self.folders.iter().map(|f| {
+                let mut v = json!({"id": f.id, "name": f.name, "class": f.class, "distinguished": f.distinguished, "mailbox": f.mailbox, "parent": f.parent});
+                if !f.extended.is_empty() {
+                    v["extendedProperties"] = json!(f.extended.iter().map(Elem::to_xml).collect::<Vec<_>>());
+                }
+                v
+            }).collect::<Vec<_>>(),
             "items": self.items.iter().filter(|i| !i.deleted).map(|i| json!({"id": i.id, "folder": i.folder, "kind": i.kind,
                 "props": i.props.iter().map(|p| (p.name.clone(), Value::String(if p.children.is_empty() { p.text.clone() } else { p.to_xml() }))).collect::<serde_json::Map<_, _>>()})).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// The property set of syncbridge's extended properties (the connectors' anchor and the
+/// mailbox's sync owner).
+pub const SYNCBRIDGE_PROPERTY_SET: &str = "b6a4f0d2-6c1e-4c57-9a53-5f0e2d7c9b11";
+/// The String property of a mailbox's root folder (`msgfolderroot`) naming the organization
+/// that synchronizes the mailbox (WIT 0.1.5 `mailbox-owner-api`).
+pub const SYNC_OWNER_PROPERTY: &str = "syncbridgeSyncOwner";
+
+/// The `t:ExtendedFieldURI` of a String named property.
+pub fn named_string_uri(set: &str, name: &str) -> Elem {
+    Elem::t("ExtendedFieldURI", "")
+        .with_attr("PropertySetId", set)
+        .with_attr("PropertyName", name)
+        .with_attr("PropertyType", "String")
+}
+
+impl Folder {
+    /// The value of an extended property stored on the folder (matched as GetFolder matches
+    /// an `ExtendedFieldURI`).
+    pub fn extended_value(&self, uri: &Elem) -> Option<&str> {
+        self.extended
+            .iter()
+            .find(|p| ops::ext_prop_matches(p, uri))
+            .and_then(|p| p.child("Value"))
+            .map(|v| v.text.as_str())
+    }
+
+    /// Sets (`Some`) or removes (`None`) an extended property, replacing an earlier value.
+    pub fn set_extended(&mut self, uri: &Elem, value: Option<&str>) {
+        self.extended.retain(|p| !ops::ext_prop_matches(p, uri));
+        if let Some(v) = value {
+            self.extended.push(Elem::t_with(
+                "ExtendedProperty",
+                vec![uri.clone(), Elem::t("Value", v)],
+            ));
+        }
     }
 }
 
@@ -548,6 +598,64 @@ impl EwsHandle<'_> {
                 (i.id.clone(), i.kind.clone(), label)
             })
             .collect()
+    }
+    /// The value of a String named extended property (`set`, `name`) of a mailbox folder
+    /// (distinguished id or folder id); `None` when unset or there is no such folder.
+    pub fn folder_property(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        set: &str,
+        name: &str,
+    ) -> Option<String> {
+        let s = lock(&self.0.ews);
+        s.folder(mailbox, folder)?
+            .extended_value(&named_string_uri(set, name))
+            .map(str::to_string)
+    }
+    /// Sets (`Some`) or removes (`None`) a String named extended property of a mailbox
+    /// folder, as an UpdateFolder by someone else would; `false` without such a folder.
+    pub fn set_folder_property(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        set: &str,
+        name: &str,
+        value: Option<&str>,
+    ) -> bool {
+        let mut s = lock(&self.0.ews);
+        let Some(id) = s.folder(mailbox, folder).map(|f| f.id.clone()) else {
+            return false;
+        };
+        let uri = named_string_uri(set, name);
+        match s.folders.iter_mut().find(|f| f.id == id) {
+            Some(f) => {
+                f.set_extended(&uri, value);
+                true
+            }
+            None => false,
+        }
+    }
+    /// The organization marked as the sync owner of `mailbox` (the String property
+    /// [`SYNC_OWNER_PROPERTY`] of its root folder), `None` when unmarked.
+    pub fn sync_owner(&self, mailbox: &str) -> Option<String> {
+        self.folder_property(
+            mailbox,
+            "msgfolderroot",
+            SYNCBRIDGE_PROPERTY_SET,
+            SYNC_OWNER_PROPERTY,
+        )
+    }
+    /// Marks (`Some`) or unmarks (`None`) the sync owner of `mailbox`, e.g. "another
+    /// organization marked this mailbox"; `false` when the mailbox does not exist.
+    pub fn set_sync_owner(&self, mailbox: &str, owner: Option<&str>) -> bool {
+        self.set_folder_property(
+            mailbox,
+            "msgfolderroot",
+            SYNCBRIDGE_PROPERTY_SET,
+            SYNC_OWNER_PROPERTY,
+            owner,
+        )
     }
     /// Value of a simple property of an item.
     pub fn item_prop(&self, id: &str, name: &str) -> Option<String> {

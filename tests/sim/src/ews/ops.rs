@@ -1,5 +1,5 @@
 //! EWS operations: FindItem, GetItem, CreateItem, UpdateItem, DeleteItem, MoveItem,
-//! SyncFolderItems, ResolveNames, CreateFolder, FindFolder, GetFolder.
+//! SyncFolderItems, ResolveNames, CreateFolder, FindFolder, GetFolder, UpdateFolder.
 
 use axum::response::Response;
 use base64::Engine;
@@ -385,6 +385,7 @@ pub fn dispatch(
         "CreateFolder" => Ok(create_folder(&mut s, mailbox, op)),
         "FindFolder" => Ok(find_folder(&s, mailbox, op)),
         "GetFolder" => Ok(get_folder(&s, mailbox, op)),
+        "UpdateFolder" => Ok(update_folder(&mut s, mailbox, op)),
         "ConvertId" => Ok(convert_id(&s, mailbox, op)),
         other => Err(soap_fault(
             "ErrorInvalidRequest",
@@ -557,7 +558,7 @@ fn utc(d: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Matches a stored `ExtendedProperty` against an `ExtendedFieldURI`.
-fn ext_prop_matches(prop: &Elem, uri: &Elem) -> bool {
+pub fn ext_prop_matches(prop: &Elem, uri: &Elem) -> bool {
     let Some(stored) = prop.child("ExtendedFieldURI") else {
         return false;
     };
@@ -1641,7 +1642,9 @@ fn resolve_names(s: &EwsState, op: &Elem) -> String {
     wrap("ResolveNames", &[msg])
 }
 
-fn folder_xml(s: &EwsState, f: &Folder) -> String {
+/// A folder in the default shape, with the stored extended properties `extended` (the
+/// `ExtendedFieldURI`s of the request's `FolderShape`) names.
+fn folder_xml(s: &EwsState, f: &Folder, extended: &[Elem]) -> String {
     let total = s
         .items
         .iter()
@@ -1668,8 +1671,14 @@ fn folder_xml(s: &EwsState, f: &Folder) -> String {
             )
         })
         .unwrap_or_default();
+    let props: String = f
+        .extended
+        .iter()
+        .filter(|p| extended.iter().any(|u| ext_prop_matches(p, u)))
+        .map(Elem::to_xml)
+        .collect();
     format!(
-        r#"<t:{el}><t:FolderId Id="{}" ChangeKey="AQAAAA==" />{parent}{}<t:DisplayName>{}</t:DisplayName><t:TotalCount>{total}</t:TotalCount><t:ChildFolderCount>{children}</t:ChildFolderCount>{unread}</t:{el}>"#,
+        r#"<t:{el}><t:FolderId Id="{}" ChangeKey="AQAAAA==" />{parent}{}<t:DisplayName>{}</t:DisplayName><t:TotalCount>{total}</t:TotalCount><t:ChildFolderCount>{children}</t:ChildFolderCount>{props}{unread}</t:{el}>"#,
         escape(&f.id),
         if f.class.is_empty() {
             String::new()
@@ -1742,6 +1751,7 @@ fn create_folder(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
             distinguished: None,
             parent: Some(parent.id.clone()),
             mailbox: parent.mailbox.clone(),
+            extended: vec![],
         };
         msgs.push(ok_msg(
             "CreateFolder",
@@ -1781,7 +1791,8 @@ fn find_folder(s: &EwsState, mailbox: &str, op: &Elem) -> String {
         found.retain(|f| {
             restriction.is_none_or(|r| matches_with(r, &|field| folder_prop(f, field)))
         });
-        let body: String = found.iter().map(|f| folder_xml(s, f)).collect();
+        let extended = parse_shape(op, "FolderShape").extended;
+        let body: String = found.iter().map(|f| folder_xml(s, f, &extended)).collect();
         msgs.push(ok_msg(
             "FindFolder",
             &format!(r#"<m:RootFolder TotalItemsInView="{}" IncludesLastItemInRange="true"><t:Folders>{body}</t:Folders></m:RootFolder>"#, found.len()),
@@ -1791,17 +1802,153 @@ fn find_folder(s: &EwsState, mailbox: &str, op: &Elem) -> String {
 }
 
 fn get_folder(s: &EwsState, mailbox: &str, op: &Elem) -> String {
+    let extended = parse_shape(op, "FolderShape").extended;
     let msgs: Vec<String> = folder_ids(op, "FolderIds")
         .iter()
         .map(|fel| match resolve_folder(s, mailbox, fel) {
             Ok(f) => ok_msg(
                 "GetFolder",
-                &format!("<m:Folders>{}</m:Folders>", folder_xml(s, &f)),
+                &format!("<m:Folders>{}</m:Folders>", folder_xml(s, &f, &extended)),
             ),
             Err((code, text)) => err_msg("GetFolder", code, &text, ""),
         })
         .collect();
     wrap("GetFolder", &msgs)
+}
+
+/// Applies one folder change description (`SetFolderField` / `DeleteFolderField`): extended
+/// properties and the display name; Err((code, text)) as Exchange answers.
+fn apply_folder_update(f: &mut Folder, u: &Elem) -> Result<(), (&'static str, String)> {
+    let path = u
+        .children
+        .iter()
+        .find(|c| {
+            matches!(
+                c.name.as_str(),
+                "FieldURI" | "IndexedFieldURI" | "ExtendedFieldURI"
+            )
+        })
+        .ok_or((
+            "ErrorInvalidPropertyRequest",
+            "The property path is missing.".to_string(),
+        ))?;
+    let set_as = |what: &str| {
+        (
+            "ErrorInvalidPropertySet",
+            format!("Set action is invalid for property: {what}."),
+        )
+    };
+    match (u.name.as_str(), path.name.as_str()) {
+        ("SetFolderField", "ExtendedFieldURI") => {
+            let given = u
+                .children
+                .iter()
+                .find(|c| c.name.ends_with("Folder"))
+                .and_then(|folder| folder.child("ExtendedProperty"))
+                .ok_or((
+                    "ErrorIncorrectUpdatePropertyCount",
+                    "An object within a change description must contain one and only one property to modify.".to_string(),
+                ))?;
+            let matches = given.child("ExtendedFieldURI").is_some_and(|g| {
+                ext_prop_matches(&Elem::t_with("ExtendedProperty", vec![g.clone()]), path)
+            });
+            if !matches {
+                return Err((
+                    "ErrorUpdatePropertyMismatch",
+                    "An object within a change description must contain one and only one property to modify, and that property must match the property path.".into(),
+                ));
+            }
+            let value = given.child("Value").ok_or((
+                "ErrorInvalidExtendedPropertyValue",
+                "The extended property value is missing.".to_string(),
+            ))?;
+            f.set_extended(path, Some(&value.text));
+            Ok(())
+        }
+        ("DeleteFolderField", "ExtendedFieldURI") => {
+            f.set_extended(path, None);
+            Ok(())
+        }
+        ("SetFolderField", "FieldURI") if path.attr("FieldURI") == Some("folder:DisplayName") => {
+            let name = u
+                .children
+                .iter()
+                .find(|c| c.name.ends_with("Folder"))
+                .and_then(|folder| folder.child("DisplayName"))
+                .map(|d| d.text().to_string())
+                .filter(|d| !d.is_empty())
+                .ok_or((
+                    "ErrorUpdatePropertyMismatch",
+                    "The folder in the change description has no DisplayName.".to_string(),
+                ))?;
+            f.name = name;
+            Ok(())
+        }
+        (_, _) => Err(set_as(
+            path.attr("FieldURI")
+                .or(path.attr("PropertyName"))
+                .unwrap_or(path.name.as_str()),
+        )),
+    }
+}
+
+/// UpdateFolder: one response message per `FolderChange`; a change is applied whole or not
+/// at all. Folders are resolved as GetFolder resolves them (another mailbox's folder without
+/// impersonation is `ErrorAccessDenied`, an unknown mailbox `ErrorNonExistentMailbox`).
+fn update_folder(s: &mut EwsState, mailbox: &str, op: &Elem) -> String {
+    let changes = op
+        .child("FolderChanges")
+        .map(|c| c.children.clone())
+        .unwrap_or_default();
+    let mut msgs = vec![];
+    for ch in changes {
+        let Some(fel) = ch
+            .children
+            .iter()
+            .find(|c| matches!(c.name.as_str(), "FolderId" | "DistinguishedFolderId"))
+        else {
+            msgs.push(err_msg(
+                "UpdateFolder",
+                "ErrorInvalidIdEmpty",
+                "Id is empty.",
+                "",
+            ));
+            continue;
+        };
+        let folder = match resolve_folder(s, mailbox, fel) {
+            Ok(f) => f,
+            Err((code, text)) => {
+                msgs.push(err_msg("UpdateFolder", code, &text, ""));
+                continue;
+            }
+        };
+        let mut changed = folder.clone();
+        let updates = ch
+            .child("Updates")
+            .map(|u| u.children.as_slice())
+            .unwrap_or_default();
+        let result = updates
+            .iter()
+            .try_for_each(|u| apply_folder_update(&mut changed, u));
+        match result {
+            Ok(()) => {
+                let el = changed.element();
+                let id = changed.id.clone();
+                if let Some(stored) = s.folders.iter_mut().find(|x| x.id == id) {
+                    *stored = changed;
+                }
+                msgs.push(ok_msg(
+                    "UpdateFolder",
+                    &format!(
+                        r#"<m:Folders><t:{el}><t:FolderId Id="{}" ChangeKey="AQAAAA==" /></t:{el}></m:Folders>"#,
+                        escape(&id)
+                    ),
+                ));
+            }
+            Err((code, text)) => msgs.push(err_msg("UpdateFolder", code, &text, "")),
+        }
+    }
+    wrap("UpdateFolder", &msgs)
 }
 
 /// ConvertId: ids of this server convert to themselves in every format (the simulator has one

@@ -354,3 +354,134 @@ fn moving_a_message_out_of_the_inbox_answers_its_new_id_and_syncs_as_a_delete() 
     let gone = move_to(&s, &folder, &first, Some(true));
     assert_eq!(code(&gone), "ErrorItemNotFound");
 }
+
+const OWNER_URI: &str = r#"<t:ExtendedFieldURI PropertySetId="b6a4f0d2-6c1e-4c57-9a53-5f0e2d7c9b11" PropertyName="syncbridgeSyncOwner" PropertyType="String"/>"#;
+
+fn root_of(mailbox: &str) -> String {
+    format!(
+        r#"<t:DistinguishedFolderId Id="msgfolderroot"><t:Mailbox><t:EmailAddress>{mailbox}</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>"#
+    )
+}
+
+/// GetFolder of `mailbox`'s root folder as `as_mailbox` asking for the sync owner: the response
+/// message, and the owner's value when the folder carries it.
+fn get_owner(s: &Store, as_mailbox: &str, mailbox: &str) -> (Elem, Option<String>) {
+    let (_, r) = call(
+        s,
+        as_mailbox,
+        &format!(
+            r#"<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>{OWNER_URI}</t:AdditionalProperties></m:FolderShape><m:FolderIds>{}</m:FolderIds></m:GetFolder>"#,
+            root_of(mailbox)
+        ),
+    );
+    let msg = messages(&r)[0].clone();
+    let value = msg
+        .path(&["Folders", "Folder"])
+        .map(|f| f.children_named("ExtendedProperty").collect::<Vec<_>>())
+        .map(|props| {
+            assert!(props.len() <= 1, "one value a property: {props:?}");
+            props
+                .first()
+                .and_then(|p| p.child("Value"))
+                .map(|v| v.text().to_string())
+        })
+        .unwrap_or_default();
+    (msg, value)
+}
+
+fn set_owner(s: &Store, as_mailbox: &str, mailbox: &str, folder_property: &str) -> Elem {
+    let (_, r) = call(
+        s,
+        as_mailbox,
+        &format!(
+            r#"<m:UpdateFolder><m:FolderChanges><t:FolderChange>{}<t:Updates><t:SetFolderField>{OWNER_URI}<t:Folder>{folder_property}</t:Folder></t:SetFolderField></t:Updates></t:FolderChange></m:FolderChanges></m:UpdateFolder>"#,
+            root_of(mailbox)
+        ),
+    );
+    messages(&r)[0].clone()
+}
+
+fn owner_property(value: &str) -> String {
+    format!("<t:ExtendedProperty>{OWNER_URI}<t:Value>{value}</t:Value></t:ExtendedProperty>")
+}
+
+#[test]
+fn the_root_folder_keeps_the_sync_owner_property_update_folder_writes() {
+    let s = store();
+    let h = EwsHandle(&s);
+    // Unmarked: the folder answers without the property.
+    let (msg, owner) = get_owner(&s, ALICE, ALICE);
+    assert_eq!(code(&msg), "NoError");
+    assert!(msg.path(&["Folders", "Folder", "FolderId"]).is_some());
+    assert_eq!(owner, None);
+    assert_eq!(h.sync_owner(ALICE), None);
+
+    let set = set_owner(&s, ALICE, ALICE, &owner_property("org-a &lt;prod&gt;"));
+    assert_eq!(code(&set), "NoError", "{set:?}");
+    assert!(set.path(&["Folders", "Folder", "FolderId"]).is_some());
+    assert_eq!(
+        get_owner(&s, ALICE, ALICE).1.as_deref(),
+        Some("org-a <prod>")
+    );
+    assert_eq!(h.sync_owner(ALICE).as_deref(), Some("org-a <prod>"));
+    // Another value replaces it (one property, not two); bob's mailbox is untouched.
+    assert_eq!(
+        code(&set_owner(&s, ALICE, ALICE, &owner_property("org-b"))),
+        "NoError"
+    );
+    assert_eq!(get_owner(&s, ALICE, ALICE).1.as_deref(), Some("org-b"));
+    assert_eq!(get_owner(&s, BOB, BOB).1, None);
+    // The property is answered only when the shape names it.
+    let (_, r) = call(
+        &s,
+        ALICE,
+        &format!(
+            r#"<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>{}</m:FolderIds></m:GetFolder>"#,
+            root_of(ALICE)
+        ),
+    );
+    assert!(messages(&r)[0]
+        .path(&["Folders", "Folder", "ExtendedProperty"])
+        .is_none());
+
+    // Tests mark a mailbox as another organization would, and unmark it.
+    assert!(h.set_sync_owner(BOB, Some("org-c")));
+    assert_eq!(get_owner(&s, BOB, BOB).1.as_deref(), Some("org-c"));
+    assert!(h.set_sync_owner(BOB, None));
+    assert_eq!(get_owner(&s, BOB, BOB).1, None);
+    assert!(!h.set_sync_owner("nobody@contoso.com", Some("x")));
+
+    // DeleteFolderField removes it.
+    let (_, r) = call(
+        &s,
+        ALICE,
+        &format!(
+            r#"<m:UpdateFolder><m:FolderChanges><t:FolderChange>{}<t:Updates><t:DeleteFolderField>{OWNER_URI}</t:DeleteFolderField></t:Updates></t:FolderChange></m:FolderChanges></m:UpdateFolder>"#,
+            root_of(ALICE)
+        ),
+    );
+    assert_eq!(code(messages(&r)[0]), "NoError");
+    assert_eq!(h.sync_owner(ALICE), None);
+}
+
+#[test]
+fn update_folder_errors_are_exchanges() {
+    let s = store();
+    // A mailbox that does not exist, another mailbox without rights to it.
+    let (msg, _) = get_owner(&s, ALICE, "nobody@contoso.com");
+    assert_eq!(code(&msg), "ErrorNonExistentMailbox");
+    let msg = set_owner(&s, ALICE, "nobody@contoso.com", &owner_property("x"));
+    assert_eq!(code(&msg), "ErrorNonExistentMailbox");
+    let (msg, _) = get_owner(&s, ALICE, BOB);
+    assert_eq!(code(&msg), "ErrorAccessDenied");
+    let msg = set_owner(&s, ALICE, BOB, &owner_property("x"));
+    assert_eq!(code(&msg), "ErrorAccessDenied");
+    assert_eq!(EwsHandle(&s).sync_owner(BOB), None);
+    // The folder's property must be the one the path names.
+    let other = r#"<t:ExtendedProperty><t:ExtendedFieldURI PropertySetId="b6a4f0d2-6c1e-4c57-9a53-5f0e2d7c9b11" PropertyName="syncbridgeAnchor" PropertyType="String"/><t:Value>x</t:Value></t:ExtendedProperty>"#;
+    let msg = set_owner(&s, ALICE, ALICE, other);
+    assert_eq!(code(&msg), "ErrorUpdatePropertyMismatch");
+    let msg = set_owner(&s, ALICE, ALICE, "<t:DisplayName>x</t:DisplayName>");
+    assert_eq!(code(&msg), "ErrorIncorrectUpdatePropertyCount");
+    assert_eq!(EwsHandle(&s).sync_owner(ALICE), None);
+}

@@ -1956,6 +1956,14 @@ fn user_routes(
                 body: None,
             }
         }
+        ("GET", ["mailfolders", f]) if is_root_folder(f, uid) => {
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            get_root_folder(ctx, &uctx, uid, mb)
+        }
+        ("PATCH", ["mailfolders", f]) if is_root_folder(f, uid) => {
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            patch_root_folder(ctx, &uctx, uid, mb, &body)
+        }
         ("GET", ["messages"]) => {
             let items = live(
                 &g.tenants[ti]
@@ -2236,6 +2244,188 @@ fn user_routes(
 
 /// Navigation properties stored with a mailbox item (deep insert) and returned only when
 /// `$expand` names them.
+/// The id of a mailbox's root folder (`msgfolderroot`): opaque, fixed per user.
+pub fn root_folder_id(uid: &str) -> String {
+    format!("AAMkAD{}AAAuAAAAAAEBAAA=", uid.replace('-', ""))
+}
+
+/// `mailFolders/{f}` names the root folder: its well-known name or its id (any case).
+fn is_root_folder(f: &str, uid: &str) -> bool {
+    f.eq_ignore_ascii_case("msgfolderroot") || f.eq_ignore_ascii_case(&root_folder_id(uid))
+}
+
+/// The `mailFolder` properties of the root folder.
+const MAIL_FOLDER_PROPERTIES: [&str; 7] = [
+    "id",
+    "displayName",
+    "parentFolderId",
+    "childFolderCount",
+    "unreadItemCount",
+    "totalItemCount",
+    "isHidden",
+];
+
+/// The root folder as a `mailFolder` with its stored extended properties.
+fn root_folder(uid: &str, mb: &super::Mailbox) -> Value {
+    json!({
+        "id": root_folder_id(uid),
+        "displayName": "Top of Information Store",
+        "parentFolderId": format!("AAMkAD{}AAAuAAAAAAEAAAA=", uid.replace('-', "")),
+        "childFolderCount": model::MAIL_FOLDERS.len(),
+        "unreadItemCount": 0,
+        "totalItemCount": 0,
+        "isHidden": false,
+        "singleValueExtendedProperties": mb.root_properties,
+    })
+}
+
+/// `GET users/{id}/mailFolders/msgfolderroot`: `$select` of its properties, `$expand` of
+/// `singleValueExtendedProperties($filter=id eq '…')`. An expansion that matches nothing is
+/// left out of the answer, as Graph leaves it out.
+fn get_root_folder(ctx: &Ctx, uctx: &str, uid: &str, mb: &super::Mailbox) -> GResp {
+    let select = select_list(ctx);
+    if let Some(p) = select.iter().flatten().find(|p| {
+        !MAIL_FOLDER_PROPERTIES
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(p))
+    }) {
+        return ctx.err(
+            StatusCode::BAD_REQUEST,
+            "RequestBroker--ParseUri",
+            &format!("Could not find a property named '{p}' on type 'Microsoft.OutlookServices.MailFolder'."),
+        );
+    }
+    let data = root_folder(uid, mb);
+    let expanded = expand_navigation(ctx, &data);
+    let mut out = shape_item(&strip_navigation(&data), select.as_deref());
+    for k in STORED_NAVIGATION {
+        if let Some(items) = expanded.get(k).and_then(Value::as_array) {
+            if !items.is_empty() {
+                out[k] = Value::Array(items.clone());
+            }
+        }
+    }
+    out["@odata.context"] = json!(ctx.ctx_url(&format!(
+        "{}/$entity",
+        context_frag(&format!("{uctx}/mailFolders"), select.as_deref())
+    )));
+    GResp::ok(out)
+}
+
+/// The single-value extended property id formats Graph accepts: `{type} {guid} Name {name}`,
+/// `{type} {guid} Id 0x{hex}` or `{type} 0x{tag}`.
+fn valid_property_id(id: &str) -> bool {
+    const TYPES: [&str; 13] = [
+        "ApplicationTime",
+        "Binary",
+        "Boolean",
+        "CLSID",
+        "Currency",
+        "Double",
+        "Float",
+        "Integer",
+        "Long",
+        "Object",
+        "Short",
+        "String",
+        "SystemTime",
+    ];
+    let hex = |s: &str| {
+        s.strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    let guid = |s: &str| {
+        s.strip_prefix('{')
+            .and_then(|g| g.strip_suffix('}'))
+            .and_then(|g| uuid::Uuid::parse_str(g).ok())
+            .is_some()
+    };
+    let parts: Vec<&str> = id.splitn(4, ' ').collect();
+    let typed = parts
+        .first()
+        .is_some_and(|t| TYPES.iter().any(|k| k.eq_ignore_ascii_case(t)));
+    typed
+        && match parts[1..] {
+            [tag] => hex(tag),
+            [g, kind, name] if kind.eq_ignore_ascii_case("Name") => guid(g) && !name.is_empty(),
+            [g, kind, num] if kind.eq_ignore_ascii_case("Id") => guid(g) && hex(num),
+            _ => false,
+        }
+}
+
+/// `PATCH users/{id}/mailFolders/msgfolderroot`: writes `singleValueExtendedProperties`
+/// (each replaces the property of its id); answers the folder without them.
+fn patch_root_folder(
+    ctx: &Ctx,
+    uctx: &str,
+    uid: &str,
+    mb: &mut super::Mailbox,
+    body: &Value,
+) -> GResp {
+    let Some(o) = body.as_object() else {
+        return ctx.err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Empty Payload. JSON content expected.",
+        );
+    };
+    let mut writes: Vec<(String, String)> = vec![];
+    for (k, v) in o {
+        if k.starts_with('@') {
+            continue;
+        }
+        if !k.eq_ignore_ascii_case("singleValueExtendedProperties") {
+            return if MAIL_FOLDER_PROPERTIES
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(k))
+            {
+                ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidPropertyForOperation",
+                    &format!("The property '{k}' cannot be set."),
+                )
+            } else {
+                ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "RequestBodyRead",
+                    &format!("The property '{k}' does not exist on type 'Microsoft.OutlookServices.MailFolder'. Make sure to only use property names that are defined by the type or mark the type as open type."),
+                )
+            };
+        }
+        let Some(items) = v.as_array() else {
+            return ctx.err(
+                StatusCode::BAD_REQUEST,
+                "RequestBodyRead",
+                "Cannot convert the literal to the expected type 'Collection(Microsoft.OutlookServices.SingleValueLegacyExtendedProperty)'.",
+            );
+        };
+        for p in items {
+            let (Some(id), Some(value)) = (p["id"].as_str(), p["value"].as_str()) else {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidProperty",
+                    "A single-value extended property needs a string 'id' and a string 'value'.",
+                );
+            };
+            if !valid_property_id(id) {
+                return ctx.err(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidProperty",
+                    "PropertyId values may only be in one of the following formats: 'MapiPropertyType namespaceGuid Name propertyName', 'MapiPropertyType namespaceGuid Id propertyId' or 'MapiPropertyType propertyTag'.",
+                );
+            }
+            writes.push((id.to_string(), value.to_string()));
+        }
+    }
+    for (id, value) in &writes {
+        mb.set_root_property(id, Some(value));
+    }
+    let mut out = strip_navigation(&root_folder(uid, mb));
+    out["@odata.context"] = json!(ctx.ctx_url(&format!("{uctx}/mailFolders/$entity")));
+    GResp::ok(out)
+}
+
 const STORED_NAVIGATION: [&str; 2] = ["singleValueExtendedProperties", "linkedResources"];
 
 /// The item without its stored navigation properties.

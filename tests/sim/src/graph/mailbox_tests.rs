@@ -337,3 +337,150 @@ fn an_application_access_policy_denies_one_mailbox_only() {
     let bob = format!("users/bob@{T}/events");
     assert_eq!(call(&s, Method::GET, &bob, "", Value::Null).0, 200);
 }
+
+const OWNER: &str = "String {b6a4f0d2-6c1e-4c57-9a53-5f0e2d7c9b11} Name syncbridgeSyncOwner";
+
+fn root_owner_url(id: &str) -> String {
+    format!("{U}/mailFolders/msgfolderroot?$select=id&$expand=singleValueExtendedProperties($filter=id eq '{id}')")
+}
+
+fn patch_root(s: &Store, body: Value) -> (u16, Value) {
+    call(
+        s,
+        Method::PATCH,
+        &format!("{U}/mailFolders/msgfolderroot"),
+        "",
+        body,
+    )
+}
+
+#[test]
+fn the_root_folder_keeps_the_sync_owner_property() {
+    let s = store();
+    let h = GraphHandle(&s);
+    // Unmarked: only the id, no expansion.
+    let v = get(&s, &root_owner_url(OWNER));
+    let root = v["id"].as_str().unwrap().to_string();
+    assert!(v.get("displayName").is_none(), "{v}");
+    assert!(v.get("singleValueExtendedProperties").is_none(), "{v}");
+    assert_eq!(h.sync_owner(T, &format!("alice@{T}")), None);
+
+    let (st, b) = patch_root(
+        &s,
+        json!({"singleValueExtendedProperties": [{"id": OWNER, "value": "org-a"}]}),
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["id"], json!(root));
+    assert!(b.get("singleValueExtendedProperties").is_none());
+    let v = get(&s, &root_owner_url(OWNER));
+    assert_eq!(
+        v["singleValueExtendedProperties"],
+        json!([{"id": OWNER, "value": "org-a"}])
+    );
+    // The id matches without case; the folder is also reached by its id.
+    let v = get(&s, &root_owner_url(&OWNER.to_ascii_uppercase()));
+    assert_eq!(v["singleValueExtendedProperties"][0]["value"], "org-a");
+    let by_id = get(
+        &s,
+        &format!(
+            "{U}/mailFolders/{root}?$expand=singleValueExtendedProperties($filter=id eq '{OWNER}')"
+        ),
+    );
+    assert_eq!(by_id["displayName"], "Top of Information Store");
+    assert_eq!(by_id["singleValueExtendedProperties"][0]["value"], "org-a");
+    // Another property is not expanded by this filter.
+    let v = get(&s, &root_owner_url(ANCHOR));
+    assert!(v.get("singleValueExtendedProperties").is_none(), "{v}");
+
+    // A second PATCH replaces the value.
+    let (st, _) = patch_root(
+        &s,
+        json!({"singleValueExtendedProperties": [{"id": OWNER, "value": "org-b"}]}),
+    );
+    assert_eq!(st, 200);
+    let v = get(&s, &root_owner_url(OWNER));
+    assert_eq!(
+        v["singleValueExtendedProperties"],
+        json!([{"id": OWNER, "value": "org-b"}])
+    );
+    assert_eq!(h.sync_owner(T, "u1").as_deref(), Some("org-b"));
+
+    // Tests mark the mailbox as another organization would, and unmark it.
+    assert!(h.set_sync_owner(T, &format!("alice@{T}"), Some("org-c")));
+    assert_eq!(
+        get(&s, &root_owner_url(OWNER))["singleValueExtendedProperties"][0]["value"],
+        "org-c"
+    );
+    assert!(h.set_sync_owner(T, "u1", None));
+    assert!(get(&s, &root_owner_url(OWNER))
+        .get("singleValueExtendedProperties")
+        .is_none());
+    assert!(!h.set_sync_owner(T, "nobody", Some("x")));
+}
+
+#[test]
+fn root_folder_writes_are_checked_as_graph_checks_them() {
+    let s = store();
+    for (body, code) in [
+        (
+            json!({"singleValueExtendedProperties": [{"id": "syncbridgeSyncOwner", "value": "x"}]}),
+            "ErrorInvalidProperty",
+        ),
+        (
+            json!({"singleValueExtendedProperties": [{"id": "String {not-a-guid} Name x", "value": "x"}]}),
+            "ErrorInvalidProperty",
+        ),
+        (
+            json!({"singleValueExtendedProperties": [{"id": OWNER}]}),
+            "ErrorInvalidProperty",
+        ),
+        (
+            json!({"displayName": "Root"}),
+            "ErrorInvalidPropertyForOperation",
+        ),
+        (json!({"colour": "red"}), "RequestBodyRead"),
+    ] {
+        let (st, b) = patch_root(&s, body.clone());
+        assert_eq!(
+            (st, b["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{body}"
+        );
+    }
+    assert_eq!(GraphHandle(&s).sync_owner(T, "u1"), None);
+    let (st, b) = call(
+        &s,
+        Method::GET,
+        &format!("{U}/mailFolders/msgfolderroot?$select=colour"),
+        "",
+        Value::Null,
+    );
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (400, Some("RequestBroker--ParseUri"))
+    );
+    // A user Graph does not know, and one without an Exchange Online licence.
+    let (st, _) = call(
+        &s,
+        Method::GET,
+        "users/nobody@contoso.onmicrosoft.com/mailFolders/msgfolderroot",
+        "",
+        Value::Null,
+    );
+    assert_eq!(st, 404);
+    GraphHandle(&s).add_user(
+        T,
+        json!({"id": "u2", "userPrincipalName": format!("bob@{T}"), "assignedLicenses": []}),
+    );
+    let (st, b) = call(
+        &s,
+        Method::PATCH,
+        &format!("users/bob@{T}/mailFolders/msgfolderroot"),
+        "",
+        json!({"singleValueExtendedProperties": [{"id": OWNER, "value": "x"}]}),
+    );
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (404, Some("MailboxNotEnabledForRESTAPI"))
+    );
+}

@@ -140,6 +140,10 @@ pub struct Mailbox {
     pub todo_lists: Vec<TodoList>,
     /// Mail messages; `parentFolderId` is the well-known folder name (`inbox`, `sentitems`).
     pub messages: Vec<Rec>,
+    /// Single-value extended properties of the mailbox's root folder (`msgfolderroot`):
+    /// `{"id": "String {guid} Name …", "value": …}` objects, written with `PATCH
+    /// mailFolders/msgfolderroot`, e.g. the sync owner ([`SYNC_OWNER_PROPERTY_ID`]).
+    pub root_properties: Vec<Value>,
 }
 
 impl Mailbox {
@@ -429,6 +433,7 @@ impl GraphState {
                             "contacts": m.contacts.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
                             "messages": m.messages.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>(),
                             "todoLists": m.todo_lists.iter().map(|l| json!({"list": l.data, "tasks": l.tasks.iter().filter(|r| r.live()).map(|r| &r.data).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+                            "rootFolderProperties": m.root_properties,
                         }))).collect::<serde_json::Map<_, _>>(),
                     })
                 })
@@ -458,6 +463,31 @@ impl Tenant {
                         .and_then(|v| v.as_str())
                         .is_some_and(|u| u.eq_ignore_ascii_case(key)))
         })
+    }
+}
+
+/// The single-value extended property of a mailbox's root folder naming the organization
+/// that synchronizes the mailbox (WIT 0.1.5 `mailbox-owner-api`).
+pub const SYNC_OWNER_PROPERTY_ID: &str =
+    "String {b6a4f0d2-6c1e-4c57-9a53-5f0e2d7c9b11} Name syncbridgeSyncOwner";
+
+impl Mailbox {
+    /// The value of the root folder's extended property `id` (ids compare without case).
+    pub fn root_property(&self, id: &str) -> Option<&str> {
+        self.root_properties
+            .iter()
+            .find(|p| p["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)))
+            .and_then(|p| p["value"].as_str())
+    }
+
+    /// Sets (`Some`) or removes (`None`) the root folder's extended property `id`, replacing
+    /// an earlier value.
+    pub fn set_root_property(&mut self, id: &str, value: Option<&str>) {
+        self.root_properties
+            .retain(|p| !p["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)));
+        if let Some(v) = value {
+            self.root_properties.push(json!({ "id": id, "value": v }));
+        }
     }
 }
 
@@ -687,6 +717,52 @@ impl GraphHandle<'_> {
             g.tenants[ti].denied_mailboxes.push(uid);
         }
         true
+    }
+    /// The value of a single-value extended property of the root folder of `user`'s (id or
+    /// UPN) mailbox; `None` when unset or there is no such tenant or user.
+    pub fn root_folder_property(&self, tenant: &str, user: &str, id: &str) -> Option<String> {
+        let g = lock(&self.0.graph);
+        let ti = g.tenant_index(tenant)?;
+        let uid = g.tenants[ti].find_user(user)?.id().to_string();
+        g.tenants[ti]
+            .mailboxes
+            .get(&uid)?
+            .root_property(id)
+            .map(str::to_string)
+    }
+    /// Sets (`Some`) or removes (`None`) a single-value extended property of the root folder
+    /// of `user`'s mailbox, as a `PATCH` by someone else would; `false` when there is no such
+    /// tenant or user.
+    pub fn set_root_folder_property(
+        &self,
+        tenant: &str,
+        user: &str,
+        id: &str,
+        value: Option<&str>,
+    ) -> bool {
+        let mut g = lock(&self.0.graph);
+        let Some(ti) = g.tenant_index(tenant) else {
+            return false;
+        };
+        let Some(uid) = g.tenants[ti].find_user(user).map(|u| u.id().to_string()) else {
+            return false;
+        };
+        g.tenants[ti]
+            .mailboxes
+            .entry(uid)
+            .or_default()
+            .set_root_property(id, value);
+        true
+    }
+    /// The organization marked as the sync owner of `user`'s mailbox
+    /// ([`SYNC_OWNER_PROPERTY_ID`] on its root folder), `None` when unmarked.
+    pub fn sync_owner(&self, tenant: &str, user: &str) -> Option<String> {
+        self.root_folder_property(tenant, user, SYNC_OWNER_PROPERTY_ID)
+    }
+    /// Marks (`Some`) or unmarks (`None`) the sync owner of `user`'s mailbox, e.g. "another
+    /// organization marked this mailbox"; `false` when there is no such tenant or user.
+    pub fn set_sync_owner(&self, tenant: &str, user: &str, owner: Option<&str>) -> bool {
+        self.set_root_folder_property(tenant, user, SYNC_OWNER_PROPERTY_ID, owner)
     }
     /// Live To Do tasks of a user's mailbox, over all its lists.
     pub fn tasks(&self, tenant: &str, user_id: &str) -> Vec<Value> {
