@@ -62,8 +62,8 @@ async fn enabled_in(w: World, settings: impl FnOnce(&mut EmailServerSettings)) -
         (SUCCESS, SUCCESS)
     );
     assert_eq!(
-        run.processing, 5,
-        "e-mail in and out, appointments, tasks and contacts start"
+        run.processing, 6,
+        "e-mail in and out, appointments, recurring appointments, tasks and contacts start"
     );
     w
 }
@@ -419,10 +419,10 @@ async fn nothing_is_processed_before_test_and_enable_succeeds() {
     mailboxes::test_and_enable(&w.hub, Actor::Msp, &[id(BOB)])
         .await
         .unwrap();
-    assert_eq!(run_tests(&w.hub).await.processing, 5);
+    assert_eq!(run_tests(&w.hub).await.processing, 6);
     assert_eq!(
         dynamics_flow::rows(&w.hub, &id(BOB)).await.unwrap().len(),
-        5
+        6
     );
 }
 
@@ -637,6 +637,78 @@ async fn the_owners_appointments_reach_the_calendar_and_outlook_edits_flow_back(
 }
 
 #[tokio::test]
+async fn the_owners_recurring_appointments_reach_the_calendar_as_one_series() {
+    let w = enabled(|_| {}).await;
+    owned_by_ann(&w);
+    let master = w
+        .sim
+        .dynamics()
+        .insert(
+            "recurringappointmentmasters",
+            json!({"subject": "Weekly sync", "starttime": "2026-12-01T09:00:00Z",
+                   "endtime": "2026-12-01T10:00:00Z", "patternstartdate": "2026-12-01",
+                   "recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 4,
+                   "patternendtype": 2, "occurrences": 10, "location": "Room 2",
+                   "ownerid@odata.bind": format!("/systemusers({ANN_USER})"),
+                   "statecode": 3, "statuscode": 5}),
+        )
+        .unwrap();
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
+    let series: Vec<_> = w
+        .sim
+        .ews()
+        .items(ANN, "calendar")
+        .into_iter()
+        .filter(|(_, _, s)| s == "Weekly sync")
+        .collect();
+    assert_eq!(
+        series.len(),
+        1,
+        "one series, never its occurrences: {series:?}"
+    );
+    let id = &series[0].0;
+    assert_eq!(
+        w.sim.ews().item_prop(id, "CalendarItemType").as_deref(),
+        Some("RecurringMaster")
+    );
+    assert_eq!(
+        run(&w.hub, FlowKind::RecurringAppointments).await,
+        (0, 0),
+        "no echo"
+    );
+    // The single appointments' profile leaves the series alone.
+    assert_eq!(run(&w.hub, FlowKind::Appointments).await, (0, 0));
+
+    // Renamed in Dynamics: the series is renamed in the mailbox, not duplicated.
+    let renamed = reqwest::Client::new()
+        .patch(format!(
+            "{}/api/data/v9.2/recurringappointmentmasters({master})",
+            w.sim.base_url()
+        ))
+        .bearer_auth(crate::flow3::TOKEN)
+        .header("Content-Type", "application/json")
+        .body(json!({"subject": "Weekly sync, new time"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(renamed.status().is_success(), "{renamed:?}");
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
+    assert_eq!(
+        w.sim.ews().item_prop(id, "Subject").as_deref(),
+        Some("Weekly sync, new time")
+    );
+    assert_eq!(
+        w.sim
+            .ews()
+            .items(ANN, "calendar")
+            .iter()
+            .filter(|(_, _, s)| s.starts_with("Weekly sync"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn the_owners_tasks_and_contacts_reach_the_mailbox() {
     let w = enabled(|_| {}).await;
     owned_by_ann(&w);
@@ -702,6 +774,7 @@ async fn the_rest_api_shows_a_mailboxs_processing() {
             "contacts",
             "incoming-email",
             "outgoing-email",
+            "recurring-appointments",
             "tasks"
         ],
         "by profile id"
@@ -843,5 +916,5 @@ async fn without_the_mapper_test_and_enable_says_processing_cannot_start() {
         .unwrap();
     let run = run_tests(&w.hub).await;
     assert!(!run.mapper_missing);
-    assert_eq!(run.processing, 5, "{run:?}");
+    assert_eq!(run.processing, 6, "{run:?}");
 }

@@ -86,7 +86,7 @@ async fn test_and_enable_marks_an_unmarked_mailbox_with_this_organization() {
         "the org's URL: {mark}"
     );
     assert_eq!(w.sim.ews().sync_owner(ANN), Some(mark));
-    assert_eq!(enabled_kinds(&w.hub).await.len(), 5);
+    assert_eq!(enabled_kinds(&w.hub).await.len(), 6);
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn sync_items_from_this_org_only_takes_the_mailbox_over_at_the_next_test()
     assert_eq!(test.act_status, SUCCESS, "{test:?}");
     assert_eq!(test.error_code, None);
     assert_eq!(w.sim.ews().sync_owner(ANN), Some(ours(&w.hub).await));
-    assert_eq!(enabled_kinds(&w.hub).await.len(), 5);
+    assert_eq!(enabled_kinds(&w.hub).await.len(), 6);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //!
 //! | source body | rule | result |
 //! |---|---|---|
-//! | `appointment` | `appointment-to-event` | `event`: single, subject, start/end in UTC (Dataverse keeps instants), all-day, show-as, sensitivity, location, body as HTML (Dataverse's description is HTML) |
+//! | `appointment` | `appointment-to-event` | `event`: single (a series master with its RRULE and deleted occurrences when the row is a recurring appointment master), subject, start/end in UTC (Dataverse keeps instants), all-day, show-as, sensitivity, location, body as HTML (Dataverse's description is HTML) |
 //! | `task` | `task-to-todo` | `todo`: subject = title, body, start, due, status, completed (percent complete 100 when completed, else 0) |
 //! | `contact` (active) | `contact-to-mailbox-contact` | `mailbox-contact`: given name, surname, display name, job title, e-mails (`email`, then the attribute `emailaddress2`), business and mobile phone, department and business city from the attributes `department`, `address1_city` |
 //! | `contact` (inactive) | `contact-inactive` | `remove`: deactivated in Dynamics, gone from the mailbox |
@@ -17,7 +17,7 @@ use crate::Outcome;
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::types::mailbox::{
     AddressKind, BodyType, Event, EventKind, EventTime, MailboxBody, MailboxContact, Phone,
-    PhoneKind, PostalAddress, RichText, Todo, Zone,
+    PhoneKind, PostalAddress, RichText, Series, Todo, Zone,
 };
 
 /// The anchor written into Exchange for Dynamics row `id`.
@@ -55,10 +55,22 @@ fn html(content: &str) -> RichText {
     }
 }
 
-/// A Dynamics appointment as a mailbox event.
+/// A Dynamics appointment as a mailbox event: a series master when it recurs (a recurring
+/// appointment master of the `recurring-appointments:` scope), its RRULE computed in UTC as
+/// Dataverse keeps the instants, its deleted occurrences as the series' deleted starts.
 pub fn event_of_appointment(id: &str, a: &Appointment) -> Event {
+    let series = a.recurrence.as_ref().map(|r| Series {
+        rrule: r.rrule.clone(),
+        zone: utc_zone(),
+        modified: Vec::new(),
+        deleted: r.exdates.clone(),
+    });
     Event {
-        kind: EventKind::Single,
+        kind: if series.is_some() {
+            EventKind::SeriesMaster
+        } else {
+            EventKind::Single
+        },
         series_id: None,
         original_start: None,
         subject: a.subject.clone(),
@@ -67,7 +79,7 @@ pub fn event_of_appointment(id: &str, a: &Appointment) -> Event {
         all_day: a.all_day,
         show_as: a.show_as,
         sensitivity: a.sensitivity,
-        series: None,
+        series,
         organizer: None,
         attendees: Vec::new(),
         location: a.location.clone(),

@@ -249,6 +249,46 @@ fn a_dynamics_appointment_becomes_an_event_anchored_to_its_row() {
 }
 
 #[test]
+fn a_recurring_appointment_master_becomes_a_series_master_with_its_rule_and_deleted_occurrences() {
+    let mut a = appointment();
+    a.recurrence = Some(Recurrence {
+        rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=10".into(),
+        exdates: vec!["2026-12-08T09:00:00Z".into()],
+    });
+    let d = decide(
+        core("series-1", ItemBody::Appointment(a)),
+        r#"{"kind":"appointments"}"#,
+    );
+    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
+        d.intent.body
+    else {
+        panic!("an event");
+    };
+    assert_eq!(
+        e.kind,
+        syncbridge_sdk::types::mailbox::EventKind::SeriesMaster
+    );
+    let series = e.series.expect("a series");
+    assert_eq!(series.rrule, "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=10");
+    assert_eq!(series.zone.iana, "Etc/UTC");
+    assert_eq!(series.deleted, ["2026-12-08T09:00:00Z"]);
+    assert!(series.modified.is_empty());
+    assert_eq!(e.anchor.as_deref(), Some("d365:series-1"));
+    // A single appointment stays single.
+    let d = decide(
+        core("act-1", ItemBody::Appointment(appointment())),
+        r#"{"kind":"appointments"}"#,
+    );
+    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
+        d.intent.body
+    else {
+        panic!("an event");
+    };
+    assert_eq!(e.kind, syncbridge_sdk::types::mailbox::EventKind::Single);
+    assert!(e.series.is_none());
+}
+
+#[test]
 fn a_completed_task_is_a_done_todo_and_an_inactive_contact_is_removed() {
     let task = Task {
         title: "Call back".into(),

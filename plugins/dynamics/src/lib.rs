@@ -55,22 +55,26 @@
 //!   as read-only, so it may refuse an update of a received e-mail.
 //!
 //! The rows a mailbox's user owns, which server-side synchronization keeps in step with Exchange,
-//! `appointments:mailbox=<address>`, `tasks:mailbox=<address>` and `contacts:mailbox=<address>`
-//! (`appointment`, `task` and `contact` items; an unknown option or a missing or malformed
-//! mailbox is `invalid`, naming the grammar; mapping in [`act::appointment`], [`act::task`] and
-//! [`act::contact`]):
+//! `appointments:mailbox=<address>`, `recurring-appointments:mailbox=<address>`,
+//! `tasks:mailbox=<address>` and `contacts:mailbox=<address>` (`appointment`, `task` and
+//! `contact` items; scope names are read without case, `-` or `_`; an unknown option or a
+//! missing or malformed mailbox is `invalid`, naming the grammar; mapping in
+//! [`act::appointment`], [`act::recurring`], [`act::task`] and [`act::contact`]):
 //!
 //! - The owner is the `systemusers` row whose primary e-mail is the address (`GET
 //!   systemusers?$select=systemuserid&$filter=internalemailaddress eq '…'`): none is
 //!   `not-found` (the address is no Dynamics user's primary e-mail), several are `invalid`. Its
 //!   id is cached in the connection's state (`dynamics:owner:<address>`) and dropped when
 //!   Dataverse answers a request naming it with 400 or 404 about the user.
-//! - An item is a row of `appointments` (key `activityid`), `tasks` (`activityid`) or
-//!   `contacts` (`contactid`) with `_ownerid_value eq <systemuserid>`: id its key, version
-//!   `@odata.etag`. Appointments are single ones only (`instancetypecode eq 0`): recurring
-//!   series (`recurringappointmentmasters`) and their occurrences and exceptions are out of
-//!   scope. A Canceled appointment or task (state 2) is a removal (`deleted`); completed ones,
-//!   and inactive contacts (`active` false), stay live.
+//! - An item is a row of `appointments` (key `activityid`), `recurringappointmentmasters`
+//!   (`activityid`), `tasks` (`activityid`) or `contacts` (`contactid`) with
+//!   `_ownerid_value eq <systemuserid>`: id its key, version `@odata.etag`. `appointments:` are
+//!   single ones only (`instancetypecode eq 0`); `recurring-appointments:` are the series, each
+//!   an appointment whose start/end are the first occurrence and whose recurrence is the
+//!   pattern as an RRULE computed in UTC with the deleted occurrences as exdates (a row whose
+//!   pattern does not read is left out with a warning); the occurrences and exceptions Dataverse
+//!   expands are not read. A Canceled appointment, series or task (state 2) is a removal
+//!   (`deleted`); completed ones, and inactive contacts (`active` false), stay live.
 //! - `pull`: oldest change first, paged by `@odata.nextLink` (followed only under the API root's
 //!   entity set), full without cursor (`full: true`), then deltas from the newest `modifiedon`
 //!   read (`modifiedon ge`, `full: false`) without the rows read at that instant that have not
@@ -89,7 +93,9 @@
 //!   `extra.address1_city`, `extra.emailaddress2`; any other field is `invalid`, naming these;
 //!   `fullname` is computed by Dataverse and never written); `delete` DELETEs (already gone is
 //!   done); contacts are deactivated (state 1, status 2) and reactivated (state 0, status 1,
-//!   with the named fields); other actions are `unsupported`.
+//!   with the named fields); other actions are `unsupported`. A series is only updated (the
+//!   appointments' fields, `start`/`end` as `starttime`/`endtime`): its `create`, `delete` and
+//!   `recurrence` are `unsupported` (series flow from Dynamics to Exchange).
 //!
 //! Errors: 400 `invalid` with Dataverse's `error.message`, 401 `auth`, 403 `forbidden`, 404
 //! `not-found`, 409/412 `conflict`, 429 `throttled` with `Retry-After`, 5xx and transport
@@ -384,7 +390,12 @@ enum Served {
 /// The item kinds of the served scopes (read and written alike).
 fn served_kinds() -> Vec<ItemKind> {
     let mut kinds = vec![ItemKind::Mailbox, ItemKind::EmailMessage];
-    kinds.extend(act::Kind::ALL.map(act::Kind::item_kind));
+    for kind in act::Kind::ALL.map(act::Kind::item_kind) {
+        // Single and recurring appointments are both `appointment` items.
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
     kinds
 }
 

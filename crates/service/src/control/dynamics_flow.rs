@@ -12,6 +12,7 @@
 //! | `incoming-email` | profile connection `inbox:mailbox=…` → organization `emails:mailbox=…,direction=incoming` | received after Process Email From; one activity per internet message id (an existing one is linked, never updated); nothing deleted in Dynamics when a message leaves the Inbox |
 //! | `outgoing-email` | organization `emails:mailbox=…,direction=outgoing` (pending send) → profile connection `outbox:mailbox=…` | sent once (by its link), then marked sent in Dynamics; never updated, never re-sent |
 //! | `appointments` | organization `appointments:mailbox=…` (the owner's) → `calendar:mailbox=…,past=30,future=365` | anchored `d365:<row>`; subject, start, end, all-day, location and body flow both ways (the newer change wins); deleted from the mailbox when the row goes |
+//! | `recurring-appointments` | organization `recurring-appointments:mailbox=…` (the owner's recurring appointment masters) → the same calendar | series masters with the pattern's RRULE and deleted occurrences (the pattern flows one way); the same two-way fields of the master |
 //! | `tasks` | organization `tasks:mailbox=…` → `tasks:mailbox=…` | start, due, status, completed and body both ways |
 //! | `contacts` | organization `contacts:mailbox=…` → `contacts:mailbox=…` | one way; a deactivated contact leaves the mailbox |
 //!
@@ -60,15 +61,18 @@ pub enum FlowKind {
     IncomingEmail,
     OutgoingEmail,
     Appointments,
+    /// Recurring appointment masters: series in the mailbox's calendar.
+    RecurringAppointments,
     Tasks,
     Contacts,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 5] = [
+    pub const ALL: [FlowKind; 6] = [
         FlowKind::IncomingEmail,
         FlowKind::OutgoingEmail,
         FlowKind::Appointments,
+        FlowKind::RecurringAppointments,
         FlowKind::Tasks,
         FlowKind::Contacts,
     ];
@@ -79,6 +83,7 @@ impl FlowKind {
             FlowKind::IncomingEmail => "incoming-email",
             FlowKind::OutgoingEmail => "outgoing-email",
             FlowKind::Appointments => "appointments",
+            FlowKind::RecurringAppointments => "recurring-appointments",
             FlowKind::Tasks => "tasks",
             FlowKind::Contacts => "contacts",
         }
@@ -95,6 +100,7 @@ impl FlowKind {
             FlowKind::IncomingEmail => &profile.source_connection,
             FlowKind::OutgoingEmail
             | FlowKind::Appointments
+            | FlowKind::RecurringAppointments
             | FlowKind::Tasks
             | FlowKind::Contacts => &profile.target_connection,
         }
@@ -217,15 +223,21 @@ pub fn derive(
             let (delivery, tested) = match kind {
                 FlowKind::IncomingEmail => (config.incoming, test.map(|t| t.incoming_status)),
                 FlowKind::OutgoingEmail => (config.outgoing, test.map(|t| t.outgoing_status)),
-                FlowKind::Appointments | FlowKind::Tasks | FlowKind::Contacts => {
-                    (config.act, test.map(|t| t.act_status))
-                }
+                FlowKind::Appointments
+                | FlowKind::RecurringAppointments
+                | FlowKind::Tasks
+                | FlowKind::Contacts => (config.act, test.map(|t| t.act_status)),
+            };
+            // The mapper's kind: series and single appointments map alike.
+            let mapper_kind = match kind {
+                FlowKind::RecurringAppointments => FlowKind::Appointments.as_str(),
+                other => other.as_str(),
             };
             let act = |scope: &str, target: String, rules: FieldRules| {
                 (
                     org,
                     format!("{scope}:mailbox={address}"),
-                    serde_json::json!({"kind": kind.as_str()}),
+                    serde_json::json!({"kind": mapper_kind}),
                     mail,
                     target,
                     rules,
@@ -259,6 +271,11 @@ pub fn derive(
                     ),
                     FlowKind::Appointments => act(
                         "appointments",
+                        format!("calendar:mailbox={address},past={CALENDAR_PAST_DAYS},future={CALENDAR_FUTURE_DAYS}"),
+                        act_rules(APPOINTMENT_TWO_WAY),
+                    ),
+                    FlowKind::RecurringAppointments => act(
+                        "recurring-appointments",
                         format!("calendar:mailbox={address},past={CALENDAR_PAST_DAYS},future={CALENDAR_FUTURE_DAYS}"),
                         act_rules(APPOINTMENT_TWO_WAY),
                     ),
@@ -530,7 +547,10 @@ pub async fn after_run(hub: &Hub, row: &FlowRow, end: RunEnd<'_>) -> Result<Afte
             FlowKind::IncomingEmail => {
                 done.moved_undeliverable = move_failed(hub, row).await?;
             }
-            FlowKind::Appointments | FlowKind::Tasks | FlowKind::Contacts => {}
+            FlowKind::Appointments
+            | FlowKind::RecurringAppointments
+            | FlowKind::Tasks
+            | FlowKind::Contacts => {}
         },
         RunEnd::Other => {}
         RunEnd::Failed { mail_side, error } => {
@@ -822,7 +842,7 @@ pub struct LastRun {
 /// One kind of a mailbox's processing, as an operator checks it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Processing {
-    /// incoming-email | outgoing-email
+    /// incoming-email | outgoing-email | appointments | recurring-appointments | tasks | contacts
     pub kind: String,
     /// The engine profile (`syncbridge runs --profile`, `syncbridge explain`).
     pub profile_id: String,

@@ -181,7 +181,10 @@ async fn last_seen(hub: &Hub, mailbox_id: &str) -> Result<Option<i64>, StoreErro
 pub async fn check_before_run(hub: &Hub, row: &FlowRow) -> Result<Option<String>, StoreError> {
     if !matches!(
         row.kind,
-        FlowKind::Appointments | FlowKind::Tasks | FlowKind::Contacts
+        FlowKind::Appointments
+            | FlowKind::RecurringAppointments
+            | FlowKind::Tasks
+            | FlowKind::Contacts
     ) {
         return Ok(None);
     }

@@ -1,7 +1,8 @@
 //! The rows of a mailbox owner that server-side synchronization keeps in step with Exchange:
-//! `appointments:mailbox=<address>`, `tasks:mailbox=<address>` and
-//! `contacts:mailbox=<address>`; see the crate's documentation for the contract, and
-//! [`appointment`], [`task`] and [`contact`] for the mapping of each table.
+//! `appointments:mailbox=<address>`, `recurring-appointments:mailbox=<address>`,
+//! `tasks:mailbox=<address>` and `contacts:mailbox=<address>`; see the crate's documentation
+//! for the contract, and [`appointment`], [`recurring`], [`task`] and [`contact`] for the
+//! mapping of each table.
 
 pub mod appointment;
 pub mod columns;
@@ -9,10 +10,13 @@ pub mod contact;
 pub mod cursor;
 pub mod owner;
 pub mod query;
+pub mod recurring;
 pub mod scope;
 pub mod task;
 pub mod write;
 
+#[cfg(test)]
+mod recurring_tests;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +35,7 @@ use syncbridge_sdk::prelude::*;
 pub fn item(kind: Kind, row: &Value) -> Option<Item> {
     match kind {
         Kind::Appointments => appointment::item(row),
+        Kind::RecurringAppointments => recurring::item(row),
         Kind::Tasks => task::item(row),
         Kind::Contacts => contact::item(row),
     }

@@ -5,6 +5,8 @@ use syncbridge_sdk::url;
 
 /// Columns read of each appointment row.
 pub const APPOINTMENT_SELECT: &str = "activityid,subject,description,scheduledstart,scheduledend,isalldayevent,location,statecode,statuscode,modifiedon";
+/// Columns read of each recurring appointment master row (the series and its pattern).
+pub const RECURRING_SELECT: &str = "activityid,subject,description,location,starttime,endtime,isalldayevent,patternstartdate,patternenddate,patternendtype,occurrences,recurrencepatterntype,interval,daysofweekmask,dayofmonth,monthofyear,instance,isweekdaypattern,isnthmonthly,isnthyearly,firstdayofweek,deletedexceptionslist,statecode,statuscode,modifiedon";
 /// Columns read of each task row.
 pub const TASK_SELECT: &str = "activityid,subject,description,scheduledstart,scheduledend,actualend,percentcomplete,statecode,statuscode,modifiedon";
 /// Columns read of each contact row.
@@ -14,6 +16,7 @@ pub const CONTACT_SELECT: &str = "contactid,firstname,lastname,fullname,jobtitle
 pub fn select(kind: Kind) -> &'static str {
     match kind {
         Kind::Appointments => APPOINTMENT_SELECT,
+        Kind::RecurringAppointments => RECURRING_SELECT,
         Kind::Tasks => TASK_SELECT,
         Kind::Contacts => CONTACT_SELECT,
     }
@@ -22,7 +25,9 @@ pub fn select(kind: Kind) -> &'static str {
 /// The `$filter` of a pass over the rows of `kind` owned by `owner` (a checked GUID); `since` (a
 /// checked UTC date-time) makes it a delta. Appointments are only single ones
 /// (`instancetypecode eq 0` Not Recurring): the occurrences and exceptions of recurring series
-/// are left out. Closed rows are read too (a canceled activity is a removal).
+/// are left out; the series themselves are the masters of `recurringappointmentmasters`
+/// ([`Kind::RecurringAppointments`]), which holds nothing else. Closed rows are read too (a
+/// canceled activity is a removal).
 pub fn pass_filter(kind: Kind, owner: &str, since: Option<&str>) -> String {
     let mut filter = format!("_ownerid_value eq {owner}");
     if kind == Kind::Appointments {

@@ -1,5 +1,7 @@
 //! The scopes of a mailbox owner's rows: `appointments:mailbox=<address>`,
-//! `tasks:mailbox=<address>` and `contacts:mailbox=<address>`.
+//! `recurring-appointments:mailbox=<address>`, `tasks:mailbox=<address>` and
+//! `contacts:mailbox=<address>` (a scope's name is read without case, `-` or `_`:
+//! `recurring_appointments` and `RecurringAppointments` name the recurring one too).
 
 use crate::emails::scope::is_address;
 use serde::{Deserialize, Serialize};
@@ -16,16 +18,26 @@ pub enum Kind {
     Tasks,
     /// `contacts` (key `contactid`), as `contact` items.
     Contacts,
+    /// `recurringappointmentmasters` (key `activityid`), the series, as `appointment` items
+    /// with a recurrence.
+    #[serde(rename = "recurring-appointments")]
+    RecurringAppointments,
 }
 
 impl Kind {
     /// Every kind, in the order errors list them.
-    pub const ALL: [Kind; 3] = [Kind::Appointments, Kind::Tasks, Kind::Contacts];
+    pub const ALL: [Kind; 4] = [
+        Kind::Appointments,
+        Kind::RecurringAppointments,
+        Kind::Tasks,
+        Kind::Contacts,
+    ];
 
-    /// The scope's name, also the entity set.
+    /// The scope's name.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Appointments => "appointments",
+            Kind::RecurringAppointments => "recurring-appointments",
             Kind::Tasks => "tasks",
             Kind::Contacts => "contacts",
         }
@@ -33,13 +45,16 @@ impl Kind {
 
     /// The entity set.
     pub fn set(self) -> &'static str {
-        self.name()
+        match self {
+            Kind::RecurringAppointments => "recurringappointmentmasters",
+            other => other.name(),
+        }
     }
 
     /// The primary key column.
     pub fn key(self) -> &'static str {
         match self {
-            Kind::Appointments | Kind::Tasks => "activityid",
+            Kind::Appointments | Kind::RecurringAppointments | Kind::Tasks => "activityid",
             Kind::Contacts => "contactid",
         }
     }
@@ -48,6 +63,7 @@ impl Kind {
     pub fn grammar(self) -> &'static str {
         match self {
             Kind::Appointments => "appointments:mailbox=<address>",
+            Kind::RecurringAppointments => "recurring-appointments:mailbox=<address>",
             Kind::Tasks => "tasks:mailbox=<address>",
             Kind::Contacts => "contacts:mailbox=<address>",
         }
@@ -56,17 +72,18 @@ impl Kind {
     /// The item kind of the scope.
     pub fn item_kind(self) -> ItemKind {
         match self {
-            Kind::Appointments => ItemKind::Appointment,
+            Kind::Appointments | Kind::RecurringAppointments => ItemKind::Appointment,
             Kind::Tasks => ItemKind::Task,
             Kind::Contacts => ItemKind::Contact,
         }
     }
 
-    /// The kind a scope string names (whatever its options), if any.
+    /// The kind a scope string names (whatever its options), if any: names compare without
+    /// case, `-` or `_`.
     pub fn named_by(scope: &str) -> Option<Kind> {
-        let name = scope.split_once(':').map_or(scope, |(n, _)| n);
-        let name = name.trim().to_ascii_lowercase().replace(['-', '_'], "");
-        Kind::ALL.into_iter().find(|k| k.name() == name)
+        let bare = |n: &str| n.trim().to_ascii_lowercase().replace(['-', '_'], "");
+        let name = bare(scope.split_once(':').map_or(scope, |(n, _)| n));
+        Kind::ALL.into_iter().find(|k| bare(k.name()) == name)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Writes of a mailbox owner's rows: create (owned by the mailbox's user), update of the named
-//! fields, delete; contacts are also deactivated and reactivated.
+//! fields, delete; contacts are also deactivated and reactivated. Recurring appointment masters
+//! are only updated (their two-way fields): a series flows from Dynamics to Exchange, so its
+//! create, delete and pattern are `unsupported`.
 
 use super::scope::{ActScope, Kind};
-use super::{appointment, contact, owner, task};
+use super::{appointment, contact, owner, recurring, task};
 use crate::emails::write::created;
 use crate::{action_name, classify, is_guid, patch_row, request};
 use serde_json::{json, Map, Value};
@@ -26,6 +28,7 @@ pub fn target(kind: Kind, op: &WriteOp) -> Result<String, PluginError> {
 fn wrong_body(kind: Kind, op: &WriteOp) -> PluginError {
     let what = match kind {
         Kind::Appointments => "an appointment",
+        Kind::RecurringAppointments => "an appointment (the series)",
         Kind::Tasks => "a task",
         Kind::Contacts => "a contact",
     };
@@ -42,6 +45,7 @@ fn wrong_body(kind: Kind, op: &WriteOp) -> PluginError {
 pub fn create_body(kind: Kind, op: &WriteOp) -> Result<Map<String, Value>, PluginError> {
     match (kind, &op.body) {
         (Kind::Appointments, Some(ItemBody::Appointment(a))) => appointment::create_body(a),
+        (Kind::RecurringAppointments, _) => Err(series_refused(op.action)),
         (Kind::Tasks, Some(ItemBody::Task(t))) => task::create_body(t),
         (Kind::Contacts, Some(ItemBody::Contact(c))) => contact::create_body(c),
         _ => Err(wrong_body(kind, op)),
@@ -57,6 +61,9 @@ pub fn update_body(kind: Kind, op: &WriteOp) -> Result<Map<String, Value>, Plugi
         (Kind::Appointments, Some(ItemBody::Appointment(a))) => {
             appointment::update_body(a, &op.fields)
         }
+        (Kind::RecurringAppointments, Some(ItemBody::Appointment(a))) => {
+            recurring::update_body(a, &op.fields)
+        }
         (Kind::Tasks, Some(ItemBody::Task(t))) => task::update_body(t, &op.fields),
         (Kind::Contacts, Some(ItemBody::Contact(c))) => contact::update_body(c, &op.fields),
         _ => Err(wrong_body(kind, op)),
@@ -71,10 +78,21 @@ pub fn owner_binding(owner: &str) -> (String, Value) {
     )
 }
 
+/// The refusal of a write of a recurring appointment master other than an update.
+pub fn series_refused(action: WriteAction) -> PluginError {
+    PluginError::Unsupported(format!(
+        "{} is not supported on recurring appointments: a series flows from Dynamics to Exchange only, so this scope only updates an existing series ({}); create, delete or change the pattern of a series in Dynamics",
+        action_name(action),
+        recurring::FIELDS.join(", ")
+    ))
+}
+
 /// One write of `scope`.
 pub fn write(api: &str, scope: &ActScope, op: &WriteOp) -> Result<WriteOk, PluginError> {
     let kind = scope.kind;
     match (kind, op.action) {
+        (Kind::RecurringAppointments, WriteAction::Update) => update(api, kind, op, Map::new()),
+        (Kind::RecurringAppointments, action) => Err(series_refused(action)),
         (_, WriteAction::Create) => create(api, scope, op),
         (_, WriteAction::Update) => update(api, kind, op, Map::new()),
         (_, WriteAction::Delete) => delete(api, kind, &target(kind, op)?),

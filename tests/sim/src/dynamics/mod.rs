@@ -1,5 +1,6 @@
 //! Dynamics 365 / Dataverse Web API (`/api/data/v9.2`) simulator: OData v4 JSON over
-//! `emailserverprofiles`, `mailboxes`, `contacts`, `appointments`, `tasks`, `emails` (with their
+//! `emailserverprofiles`, `mailboxes`, `contacts`, `appointments`, `recurringappointmentmasters`
+//! (a series' master row with its pattern columns, validated as Dataverse does), `tasks`, `emails` (with their
 //! `email_activity_parties`: deep insert, `$expand`, lambda `$filter`s), `systemusers`, with
 //! Test & Enable exactly as Dataverse does it (a `PATCH` setting
 //! `testemailconfigurationscheduled`, then a background job filling the statuses). Lookups are
@@ -207,6 +208,11 @@ impl DynamicsState {
                     if !allowed.iter().any(|(val, _)| *val == n) {
                         return Err((StatusCode::BAD_REQUEST, "0x80044331".into(), format!("A validation error occurred. The value {n} of '{k}' on record of type '{}' is outside the valid range.", table.logical)));
                     }
+                }
+            }
+            if let (Some((min, max)), Some(n)) = (tables::bounds(table.set, k), v.as_i64()) {
+                if !(min..=max).contains(&n) {
+                    return Err((StatusCode::BAD_REQUEST, "0x80044331".into(), format!("A validation error occurred. The value {n} of '{k}' on record of type '{}' is outside the valid range. Accepted range: {min} to {max}.", table.logical)));
                 }
             }
             row[k.as_str()] = v.clone();

@@ -1,7 +1,9 @@
 //! Dataverse tables served by the simulator: columns, defaults, option sets (mailbox and email
 //! server profile values from `../shared/oracles/dynamics/mailbox-emailserverprofile-optionsets.json`,
-//! e-mail, appointment, task and contact states and status reasons and activity party roles from
-//! Dataverse's `email`, `appointment`, `task`, `contact` and `activityparty` table references)
+//! e-mail, appointment, recurring appointment, task and contact states and status reasons, the
+//! recurring appointment pattern's option sets and ranges and activity party roles from
+//! Dataverse's `email`, `appointment`, `recurringappointmentmaster`, `task`, `contact` and
+//! `activityparty` table references)
 //! and collection-valued navigation properties (an e-mail's activity parties).
 
 use serde_json::{json, Map, Value};
@@ -156,6 +158,40 @@ pub const TABLES: &[Table] = &[
             "_regardingobjectid_value",
             "prioritycode",
             "showasstatus",
+            "instancetypecode"
+        ],
+    },
+    // The master of a recurring appointment series: its pattern's columns from Dataverse's
+    // recurringappointmentmaster table reference (the occurrences are not simulated).
+    Table {
+        set: "recurringappointmentmasters",
+        logical: "recurringappointmentmaster",
+        key: "activityid",
+        columns: cols![
+            "activityid",
+            "subject",
+            "description",
+            "location",
+            "starttime",
+            "endtime",
+            "isalldayevent",
+            "patternstartdate",
+            "patternenddate",
+            "patternendtype",
+            "occurrences",
+            "recurrencepatterntype",
+            "interval",
+            "daysofweekmask",
+            "dayofmonth",
+            "monthofyear",
+            "instance",
+            "isweekdaypattern",
+            "isnthmonthly",
+            "isnthyearly",
+            "firstdayofweek",
+            "deletedexceptionslist",
+            "_regardingobjectid_value",
+            "prioritycode",
             "instancetypecode"
         ],
     },
@@ -340,14 +376,15 @@ pub fn choices(set: &str, column: &str) -> Option<&'static [(i64, &'static str)]
             (7, "Sending"),
             (8, "Failed"),
         ],
-        // Dataverse's appointment StateCode/StatusCode (the status reason is the busy status).
-        ("appointments", "statecode") => &[
+        // Dataverse's appointment and recurringappointmentmaster StateCode/StatusCode (the
+        // status reason is the busy status).
+        ("appointments" | "recurringappointmentmasters", "statecode") => &[
             (0, "Open"),
             (1, "Completed"),
             (2, "Canceled"),
             (3, "Scheduled"),
         ],
-        ("appointments", "statuscode") => &[
+        ("appointments" | "recurringappointmentmasters", "statuscode") => &[
             (1, "Free"),
             (2, "Tentative"),
             (3, "Completed"),
@@ -355,7 +392,38 @@ pub fn choices(set: &str, column: &str) -> Option<&'static [(i64, &'static str)]
             (5, "Busy"),
             (6, "Out of Office"),
         ],
-        ("appointments", "instancetypecode") => &[
+        // The pattern's option sets of the recurringappointmentmaster table.
+        ("recurringappointmentmasters", "recurrencepatterntype") => {
+            &[(0, "Daily"), (1, "Weekly"), (2, "Monthly"), (3, "Yearly")]
+        }
+        ("recurringappointmentmasters", "patternendtype") => &[
+            (1, "No End Date"),
+            (2, "Occurrences"),
+            (3, "Pattern End Date"),
+        ],
+        ("recurringappointmentmasters", "instance") => &[
+            (1, "First"),
+            (2, "Second"),
+            (3, "Third"),
+            (4, "Fourth"),
+            (5, "Last"),
+        ],
+        ("recurringappointmentmasters", "monthofyear") => &[
+            (0, "Invalid Month Of Year"),
+            (1, "January"),
+            (2, "February"),
+            (3, "March"),
+            (4, "April"),
+            (5, "May"),
+            (6, "June"),
+            (7, "July"),
+            (8, "August"),
+            (9, "September"),
+            (10, "October"),
+            (11, "November"),
+            (12, "December"),
+        ],
+        ("appointments" | "recurringappointmentmasters", "instancetypecode") => &[
             (0, "Not Recurring"),
             (1, "Recurring Master"),
             (2, "Recurring Instance"),
@@ -393,14 +461,27 @@ pub fn choices(set: &str, column: &str) -> Option<&'static [(i64, &'static str)]
     })
 }
 
+/// The `MinValue`..`MaxValue` of an integer column (Dataverse refuses a value outside it), where
+/// the simulator knows it: the recurring appointment pattern's counts and days.
+pub fn bounds(set: &str, column: &str) -> Option<(i64, i64)> {
+    Some(match (set, column) {
+        ("recurringappointmentmasters", "interval") => (1, 1000),
+        ("recurringappointmentmasters", "daysofweekmask") => (1, 127),
+        ("recurringappointmentmasters", "dayofmonth") => (1, 31),
+        ("recurringappointmentmasters", "occurrences") => (1, 999),
+        ("recurringappointmentmasters", "firstdayofweek") => (0, 6),
+        _ => return None,
+    })
+}
+
 /// The status reason Dataverse gives a row put in state `state` without one (the state's
 /// `DefaultStatus` in the table reference), where the simulator knows it.
 pub fn default_status(set: &str, state: i64) -> Option<i64> {
     Some(match (set, state) {
-        ("appointments", 0) => 1,
-        ("appointments", 1) => 3,
-        ("appointments", 2) => 4,
-        ("appointments", 3) => 5,
+        ("appointments" | "recurringappointmentmasters", 0) => 1,
+        ("appointments" | "recurringappointmentmasters", 1) => 3,
+        ("appointments" | "recurringappointmentmasters", 2) => 4,
+        ("appointments" | "recurringappointmentmasters", 3) => 5,
         ("tasks", 0) => 2,
         ("tasks", 1) => 5,
         ("tasks", 2) => 6,
@@ -457,6 +538,12 @@ fn default_of(set: &str, column: &str) -> Value {
         ("emails", "directioncode") => json!(true),
         ("appointments", "isalldayevent") => json!(false),
         ("appointments", "instancetypecode") => json!(0),
+        // A series' flags default to No (DefaultValue 0); its row is the Recurring Master.
+        (
+            "recurringappointmentmasters",
+            "isalldayevent" | "isweekdaypattern" | "isnthmonthly" | "isnthyearly",
+        ) => json!(false),
+        ("recurringappointmentmasters", "instancetypecode") => json!(1),
         // A task starts Open, Not Started (the state's DefaultStatus).
         ("tasks", "statuscode") => json!(2),
         ("emailserverprofiles", "maxconcurrentconnections") => json!(10),
@@ -489,7 +576,12 @@ pub fn edm_type(table: &Table, column: &str) -> &'static str {
         | "scheduledstart"
         | "scheduledend"
         | "senton"
-        | "actualend" => return "Edm.DateTimeOffset",
+        | "actualend"
+        // UserLocal date-times, the Date Only ones too (only DateOnly behavior is an Edm.Date).
+        | "starttime"
+        | "endtime"
+        | "patternstartdate"
+        | "patternenddate" => return "Edm.DateTimeOffset",
         "statecode"
         | "statuscode"
         | "testemailconfigurationretrycount"
@@ -500,7 +592,12 @@ pub fn edm_type(table: &Table, column: &str) -> &'static str {
         | "prioritycode"
         | "showasstatus"
         | "percentcomplete"
-        | "lastsyncerrorcode" => return "Edm.Int32",
+        | "lastsyncerrorcode"
+        | "interval"
+        | "daysofweekmask"
+        | "dayofmonth"
+        | "occurrences"
+        | "firstdayofweek" => return "Edm.Int32",
         "isalldayevent"
         | "isdisabled"
         | "directioncode"

@@ -774,3 +774,273 @@ fn the_metadata_names_the_owned_rows_columns() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// recurring appointment masters
+
+/// A weekly series (Mondays and Thursdays, ten occurrences) as a connector would read it.
+fn weekly_series(subject: &str) -> Value {
+    json!({
+        "subject": subject,
+        "starttime": "2026-02-02T09:00:00Z",
+        "endtime": "2026-02-02T10:00:00Z",
+        "patternstartdate": "2026-02-02T00:00:00Z",
+        "recurrencepatterntype": 1,
+        "interval": 1,
+        "daysofweekmask": 0x12,
+        "firstdayofweek": 1,
+        "patternendtype": 2,
+        "occurrences": 10,
+        "deletedexceptionslist": "2026-02-05"
+    })
+}
+
+/// The columns the `dynamics` connector reads of a series (its `RECURRING_SELECT`).
+const SERIES_SELECT: &str = "activityid,subject,description,location,starttime,endtime,isalldayevent,patternstartdate,patternenddate,patternendtype,occurrences,recurrencepatterntype,interval,daysofweekmask,dayofmonth,monthofyear,instance,isweekdaypattern,isnthmonthly,isnthyearly,firstdayofweek,deletedexceptionslist,statecode,statuscode,modifiedon";
+
+#[tokio::test]
+async fn recurring_masters_are_owned_filtered_paged_and_patched() {
+    let store = owned_store();
+    let base = "/api/data/v9.2/recurringappointmentmasters";
+    let (st, h, v) = call(
+        &store,
+        "POST",
+        &format!("{base}?$select=activityid"),
+        &[("Prefer", "return=representation")],
+        Some(bound(OWNER, weekly_series("Stand-up"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["activityid"].as_str().unwrap().to_owned();
+    assert!(h["OData-EntityId"]
+        .to_str()
+        .unwrap()
+        .ends_with(&format!("recurringappointmentmasters({id})")));
+    let row = DynamicsHandle(&store)
+        .get("recurringappointmentmasters", &id)
+        .unwrap();
+    assert_eq!(row["_ownerid_value"], OWNER);
+    assert_eq!(
+        (
+            row["statecode"].clone(),
+            row["statuscode"].clone(),
+            row["instancetypecode"].clone(),
+            row["isalldayevent"].clone(),
+            row["isnthmonthly"].clone(),
+        ),
+        (json!(0), json!(1), json!(1), json!(false), json!(false)),
+        "Open, Free, the Recurring Master, flags at No"
+    );
+    for (n, owner) in [(2, OWNER), (3, STRANGER)] {
+        let (st, _, e) = call(
+            &store,
+            "POST",
+            base,
+            &[],
+            Some(bound(owner, weekly_series(&format!("Series {n}")))),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+    }
+
+    // The owner's series, oldest change first, a page at a time.
+    let owned = format!("_ownerid_value eq {OWNER}");
+    let (st, h, v) = call(
+        &store,
+        "GET",
+        &filtered(
+            base,
+            &owned,
+            &format!("&$select={SERIES_SELECT}&$orderby=modifiedon%20asc"),
+        ),
+        &[("Prefer", "odata.maxpagesize=1")],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(h["Preference-Applied"], "odata.maxpagesize=1");
+    assert_eq!(subjects(&v), ["Stand-up"]);
+    let first = &v["value"][0];
+    for (column, value) in [
+        ("starttime", json!("2026-02-02T09:00:00Z")),
+        ("daysofweekmask", json!(0x12)),
+        ("patternendtype", json!(2)),
+        ("occurrences", json!(10)),
+        ("deletedexceptionslist", json!("2026-02-05")),
+        ("monthofyear", Value::Null),
+    ] {
+        assert_eq!(first[column], value, "{column}");
+    }
+    assert!(first.get("_ownerid_value").is_none(), "not selected");
+    let next = v["@odata.nextLink"].as_str().unwrap();
+    let next = next.strip_prefix("http://127.0.0.1:1").unwrap();
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        next,
+        &[("Prefer", "odata.maxpagesize=1")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        subjects(&v),
+        ["Series 2"],
+        "another user's series is not read"
+    );
+    assert!(v.get("@odata.nextLink").is_none());
+
+    // PATCH: the two-way fields, then a cancel; a delta sees the change.
+    let path = format!("{base}({id})?$select=activityid");
+    let (st, _, v) = call(
+        &store,
+        "PATCH",
+        &path,
+        &[("If-Match", "*"), ("Prefer", "return=representation")],
+        Some(
+            json!({"subject": "Stand-up (moved)", "starttime": "2026-02-02T09:30:00Z",
+                    "endtime": "2026-02-02T10:30:00Z", "isalldayevent": false,
+                    "location": null, "description": "Notes"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let row = DynamicsHandle(&store)
+        .get("recurringappointmentmasters", &id)
+        .unwrap();
+    assert_eq!(row["subject"], "Stand-up (moved)");
+    assert_eq!(row["starttime"], "2026-02-02T09:30:00Z");
+    let modified = row["modifiedon"].as_str().unwrap().to_owned();
+    let (_, _, v) = call(
+        &store,
+        "GET",
+        &filtered(base, &format!("{owned} and modifiedon ge {modified}"), ""),
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        subjects(&v).contains(&"Stand-up (moved)"),
+        "the change is at or after its modifiedon (others may share the second): {v}"
+    );
+    let (st, _, _) = call(
+        &store,
+        "PATCH",
+        &path,
+        &[("If-Match", "*")],
+        Some(json!({"statecode": 2})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let row = DynamicsHandle(&store)
+        .get("recurringappointmentmasters", &id)
+        .unwrap();
+    assert_eq!(
+        row["statuscode"], 4,
+        "Canceled takes its default status reason"
+    );
+    // A GET by key.
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &format!("{base}({id})?$select={SERIES_SELECT}"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["activityid"], id.as_str());
+    assert_eq!(v["statecode"], 2);
+}
+
+#[tokio::test]
+async fn recurring_patterns_out_of_range_are_refused() {
+    let store = owned_store();
+    let base = "/api/data/v9.2/recurringappointmentmasters";
+    for (column, value) in [
+        ("recurrencepatterntype", 4),
+        ("patternendtype", 0),
+        ("instance", 6),
+        ("monthofyear", 13),
+        ("interval", 0),
+        ("interval", 1001),
+        ("daysofweekmask", 128),
+        ("daysofweekmask", 0),
+        ("dayofmonth", 32),
+        ("occurrences", 1000),
+        ("firstdayofweek", 7),
+        ("statuscode", 7),
+    ] {
+        let mut row = weekly_series("Bad");
+        row[column] = json!(value);
+        let (st, _, e) = call(&store, "POST", base, &[], Some(bound(OWNER, row))).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{column} {value}");
+        assert_eq!(e["error"]["code"], "0x80044331", "{column} {value}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(&format!(
+                "The value {value} of '{column}' on record of type 'recurringappointmentmaster'"
+            )),
+            "{e}"
+        );
+    }
+    let (st, _, e) = call(
+        &store,
+        "POST",
+        base,
+        &[],
+        Some(bound(
+            OWNER,
+            json!({"subject": "x", "scheduledstart": "2026-02-02T09:00:00Z"}),
+        )),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "not a column of the master: {e}"
+    );
+    assert!(DynamicsHandle(&store)
+        .rows("recurringappointmentmasters")
+        .is_empty());
+    // Yearly on the last Friday of November is fine.
+    let mut row = weekly_series("Thanksgiving eve");
+    for (k, v) in [
+        ("recurrencepatterntype", json!(3)),
+        ("monthofyear", json!(11)),
+        ("isnthyearly", json!(true)),
+        ("instance", json!(5)),
+        ("daysofweekmask", json!(0x20)),
+        ("patternendtype", json!(1)),
+    ] {
+        row[k] = v;
+    }
+    let (st, _, e) = call(&store, "POST", base, &[], Some(bound(OWNER, row))).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{e}");
+}
+
+#[test]
+fn the_metadata_names_the_recurring_master_columns() {
+    let x = tables::csdl();
+    let start = x
+        .find(r#"<EntityType Name="recurringappointmentmaster" "#)
+        .unwrap();
+    let end = start + x[start..].find("</EntityType>").unwrap();
+    let entity = &x[start..end];
+    assert!(entity.contains(r#"<PropertyRef Name="activityid"/>"#));
+    for (property, ty) in [
+        ("starttime", "Edm.DateTimeOffset"),
+        ("patternstartdate", "Edm.DateTimeOffset"),
+        ("recurrencepatterntype", "Edm.Int32"),
+        ("interval", "Edm.Int32"),
+        ("daysofweekmask", "Edm.Int32"),
+        ("monthofyear", "Edm.Int32"),
+        ("isnthmonthly", "Edm.Boolean"),
+        ("deletedexceptionslist", "Edm.String"),
+        ("_ownerid_value", "Edm.Guid"),
+    ] {
+        assert!(
+            entity.contains(&format!(r#"<Property Name="{property}" Type="{ty}"/>"#)),
+            "{property}"
+        );
+    }
+    assert!(x.contains(r#"<EntitySet Name="recurringappointmentmasters" EntityType="Microsoft.Dynamics.CRM.recurringappointmentmaster"/>"#));
+}
