@@ -172,6 +172,22 @@ async fn last_seen(hub: &Hub, mailbox_id: &str) -> Result<Option<i64>, StoreErro
     })
 }
 
+/// Takes the mailbox's next check: true for the one caller (of the profiles of
+/// a mailbox running at once) that finds the last one older than
+/// [`CHECK_EVERY`] and moves it to now; false for the others.
+async fn due_for_check(hub: &Hub, mailbox_id: &str) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let taken = sqlx::query(
+        "UPDATE dynamics_sync_owner_checks SET checked_at = $1 WHERE mailbox_id = $2 AND checked_at < $3",
+    )
+    .bind(now)
+    .bind(mailbox_id)
+    .bind(now - CHECK_EVERY.as_millis() as i64)
+    .execute(hub.store().pool())
+    .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
 /// Before a run of an appointments, tasks or contacts profile: whether the
 /// mailbox is still this organization's. `Some(reason)` when it is not — the
 /// run must not go; the mailbox's appointments/contacts/tasks status is then
@@ -188,10 +204,10 @@ pub async fn check_before_run(hub: &Hub, row: &FlowRow) -> Result<Option<String>
     ) {
         return Ok(None);
     }
-    if let Some(at) = last_seen(hub, &row.mailbox_id).await? {
-        if now_ms() - at < CHECK_EVERY.as_millis() as i64 {
-            return Ok(None);
-        }
+    if last_seen(hub, &row.mailbox_id).await?.is_some()
+        && !due_for_check(hub, &row.mailbox_id).await?
+    {
+        return Ok(None);
     }
     let m = mailboxes::get(hub.store(), &row.mailbox_id).await?;
     let Ok(config) = MailboxConfig::of(&m) else {
