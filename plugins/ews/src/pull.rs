@@ -85,7 +85,7 @@ pub fn get_items(
     let mut out = Vec::new();
     for chunk in ids.chunks(GET_BATCH) {
         let resp = soap::call(target, &ops::get_item(kind, chunk))?;
-        let msgs = soap::messages(&resp);
+        let msgs = soap::into_messages(resp);
         if msgs.len() != chunk.len() {
             return Err(EwsError::Malformed {
                 status: 200,
@@ -100,22 +100,22 @@ pub fn get_items(
         let mut masters: Vec<(usize, Elem)> = Vec::new();
         for (id, msg) in chunk.iter().zip(msgs) {
             match msg {
-                Ok(m) => {
-                    let Some(el) = m.child("Items").and_then(|i| i.children.first()) else {
+                Ok(mut m) => {
+                    let Some(el) = m.child_mut("Items").and_then(|i| i.children.first_mut()) else {
                         continue;
                     };
                     if kind == Kind::Calendar && el.child("ModifiedOccurrences").is_some() {
                         masters.push((out.len(), el.clone()));
                     }
-                    out.push(read_item(kind, el, Vec::new())?);
+                    out.push(take_item(kind, el, Vec::new())?);
                 }
                 Err(EwsError::NotFound { .. }) => out.push((removed(id, Removal::Deleted), None)),
                 Err(e) => return Err(e.into()),
             }
         }
-        for (pos, master) in masters {
+        for (pos, mut master) in masters {
             let changes = modified_occurrences(target, &master)?;
-            out[pos] = read_item(kind, &master, changes)?;
+            out[pos] = take_item(kind, &mut master, changes)?;
         }
     }
     Ok(out)
@@ -168,9 +168,19 @@ fn removed(id: &str, why: Removal) -> MailboxItem {
 }
 
 /// Maps one item element; answers the item and, for a bounded series, its last occurrence's end.
+/// Maps a copy: see [`take_item`].
 pub fn read_item(
     kind: Kind,
     el: &Elem,
+    modified: Vec<syncbridge_sdk::types::mailbox::OccurrenceChange>,
+) -> Result<(MailboxItem, Option<String>), PluginError> {
+    take_item(kind, &mut el.clone(), modified)
+}
+
+/// [`read_item`], the texts the item keeps moved out of the element (left empty there).
+pub fn take_item(
+    kind: Kind,
+    el: &mut Elem,
     modified: Vec<syncbridge_sdk::types::mailbox::OccurrenceChange>,
 ) -> Result<(MailboxItem, Option<String>), PluginError> {
     let (id, version) =
@@ -180,10 +190,10 @@ pub fn read_item(
             let last = el
                 .path(&["LastOccurrence", "End"])
                 .and_then(|e| utc(&e.text));
-            (MailboxBody::Event(map::event::read(el, modified)?), last)
+            (MailboxBody::Event(map::event::take(el, modified)?), last)
         }
-        Kind::Contacts => (MailboxBody::Contact(map::contact::read(el)), None),
-        Kind::Tasks => (MailboxBody::Todo(map::todo::read(el)), None),
+        Kind::Contacts => (MailboxBody::Contact(map::contact::take(el)), None),
+        Kind::Tasks => (MailboxBody::Todo(map::todo::take(el)), None),
     };
     Ok((
         MailboxItem {

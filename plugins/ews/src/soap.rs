@@ -195,17 +195,41 @@ pub fn messages(response: &Elem) -> Vec<Result<&Elem, EwsError>> {
     };
     list.children
         .iter()
-        .map(|m| match m.attr("ResponseClass") {
-            Some("Error") => {
-                let code = m
-                    .text_of("ResponseCode")
-                    .unwrap_or("ErrorInternalServerError");
-                let text = m.text_of("MessageText").unwrap_or_default();
-                Err(EwsError::from_code(code, text, backoff(Some(m))))
-            }
-            _ => Ok(m),
+        .map(|m| match message_error(m) {
+            Some(e) => Err(e),
+            None => Ok(m),
         })
         .collect()
+}
+
+/// [`messages`], each moved out of the response (to move its texts on into the model).
+pub fn into_messages(response: Elem) -> Vec<Result<Elem, EwsError>> {
+    let Some(list) = response
+        .children
+        .into_iter()
+        .find(|c| c.name == "ResponseMessages")
+    else {
+        return Vec::new();
+    };
+    list.children
+        .into_iter()
+        .map(|m| match message_error(&m) {
+            Some(e) => Err(e),
+            None => Ok(m),
+        })
+        .collect()
+}
+
+/// The error a response message reports (`ResponseClass="Error"`).
+fn message_error(m: &Elem) -> Option<EwsError> {
+    if m.attr("ResponseClass") != Some("Error") {
+        return None;
+    }
+    let code = m
+        .text_of("ResponseCode")
+        .unwrap_or("ErrorInternalServerError");
+    let text = m.text_of("MessageText").unwrap_or_default();
+    Some(EwsError::from_code(code, text, backoff(Some(m))))
 }
 
 /// The single response message of an operation on one thing (a folder, one item).

@@ -1,7 +1,7 @@
 //! Parse + map throughput of EWS responses (items/s): `FindItem`, `GetItem` and
 //! `SyncFolderItems` answers with generated contacts and calendar items, read by the wire layer
-//! (`soap::read_response`, `soap::messages`) and mapped to the canonical model
-//! (`pull::read_item`).
+//! (`soap::read_response`, `soap::into_messages`) and mapped to the canonical model
+//! (`pull::take_item`).
 //!
 //! `cargo run --release -p ews --features bench --bin parse_bench [-- <items> <out-dir>]`; with
 //! an out-dir it also writes the responses there (for `scripts/ews-bench-exchangelib.py`). Built
@@ -59,30 +59,31 @@ fn sync(items: &[String]) -> String {
     ))
 }
 
-/// Parses and maps one response; answers the number of items mapped.
+/// Parses and maps one response as `pull::get_items` does (the messages and their items moved
+/// out of the response, their texts moved on into the model); answers the number of items mapped.
 fn parse_and_map(body: &str, kind: Kind) -> usize {
     let resp = soap::read_response(200, body, false, None).expect("a response");
     let mut n = 0;
-    for msg in soap::messages(&resp) {
-        let msg = msg.expect("success");
-        let items: Vec<&ews::xml::Elem> = if let Some(items) = msg.child("Items") {
-            items.children.iter().collect()
-        } else if let Some(root) = msg.child("RootFolder") {
-            root.child("Items")
-                .map(|i| i.children.iter().collect())
+    for msg in soap::into_messages(resp) {
+        let mut msg = msg.expect("success");
+        let items: Vec<&mut ews::xml::Elem> = if let Some(items) = msg.child_mut("Items") {
+            items.children.iter_mut().collect()
+        } else if let Some(root) = msg.child_mut("RootFolder") {
+            root.child_mut("Items")
+                .map(|i| i.children.iter_mut().collect())
                 .unwrap_or_default()
         } else {
-            msg.child("Changes")
+            msg.child_mut("Changes")
                 .map(|c| {
                     c.children
-                        .iter()
-                        .filter_map(|ch| ch.children.first())
+                        .iter_mut()
+                        .filter_map(|ch| ch.children.first_mut())
                         .collect()
                 })
                 .unwrap_or_default()
         };
         for el in items {
-            pull::read_item(kind, el, Vec::new()).expect("maps");
+            pull::take_item(kind, el, Vec::new()).expect("maps");
             n += 1;
         }
     }

@@ -61,8 +61,10 @@ const ADDRESS_KEYS: [(AddressKind, &str); 3] = [
 /// Address parts: schema element and field-URI part.
 const PARTS: [&str; 5] = ["Street", "City", "State", "CountryOrRegion", "PostalCode"];
 
-fn entries<'a>(item: &'a Elem, dict: &str) -> impl Iterator<Item = &'a Elem> + 'a {
-    item.child(dict).into_iter().flat_map(|d| d.all("Entry"))
+fn entries<'a>(item: &'a mut Elem, dict: &str) -> impl Iterator<Item = &'a mut Elem> + 'a {
+    item.child_mut(dict)
+        .into_iter()
+        .flat_map(|d| d.all_mut("Entry"))
 }
 
 fn phone_kind(key: &str) -> PhoneKind {
@@ -73,9 +75,13 @@ fn phone_kind(key: &str) -> PhoneKind {
         .unwrap_or(PhoneKind::Other)
 }
 
-/// Reads a contact.
+/// Reads a contact (of a copy: see [`take`]).
 pub fn read(item: &Elem) -> MailboxContact {
-    let text = |n: &str| item.text_of(n).map(str::to_owned);
+    take(&mut item.clone())
+}
+
+/// Reads a contact, moving the texts it keeps out of the element.
+pub fn take(item: &mut Elem) -> MailboxContact {
     let mut emails: Vec<(usize, EmailAddress)> = entries(item, "EmailAddresses")
         .filter(|e| !e.text.is_empty())
         .filter_map(|e| {
@@ -83,8 +89,8 @@ pub fn read(item: &Elem) -> MailboxContact {
             Some((
                 pos,
                 EmailAddress {
-                    address: e.text.clone(),
                     name: e.attr("Name").map(str::to_owned),
+                    address: std::mem::take(&mut e.text),
                 },
             ))
         })
@@ -94,7 +100,7 @@ pub fn read(item: &Elem) -> MailboxContact {
         .filter(|e| !e.text.is_empty())
         .map(|e| Phone {
             kind: phone_kind(e.attr("Key").unwrap_or_default()),
-            number: e.text.clone(),
+            number: std::mem::take(&mut e.text),
         })
         .collect();
     let addresses = entries(item, "PhysicalAddresses")
@@ -103,36 +109,35 @@ pub fn read(item: &Elem) -> MailboxContact {
                 .iter()
                 .find(|(_, k)| Some(*k) == e.attr("Key"))?
                 .0;
-            let part = |n: &str| e.text_of(n).map(str::to_owned);
             Some(PostalAddress {
                 kind,
-                street: part("Street"),
-                city: part("City"),
-                state: part("State"),
-                postal_code: part("PostalCode"),
-                country: part("CountryOrRegion"),
+                street: e.take_text_of("Street"),
+                city: e.take_text_of("City"),
+                state: e.take_text_of("State"),
+                postal_code: e.take_text_of("PostalCode"),
+                country: e.take_text_of("CountryOrRegion"),
             })
         })
         .collect();
     MailboxContact {
-        given_name: text("GivenName"),
-        middle_name: text("MiddleName"),
-        surname: text("Surname"),
-        display_name: text("DisplayName"),
-        company_name: text("CompanyName"),
-        job_title: text("JobTitle"),
-        department: text("Department"),
+        given_name: item.take_text_of("GivenName"),
+        middle_name: item.take_text_of("MiddleName"),
+        surname: item.take_text_of("Surname"),
+        display_name: item.take_text_of("DisplayName"),
+        company_name: item.take_text_of("CompanyName"),
+        job_title: item.take_text_of("JobTitle"),
+        department: item.take_text_of("Department"),
         emails: emails.into_iter().map(|(_, e)| e).collect(),
         phones,
         addresses,
-        business_home_page: text("BusinessHomePage"),
+        business_home_page: item.take_text_of("BusinessHomePage"),
         birthday: item
             .text_of("Birthday")
             .and_then(|b| b.get(..10))
             .map(str::to_owned),
-        notes: body_of(item).map(|b| b.content),
-        categories: categories_of(item),
-        anchor: anchor_of(item),
+        notes: take_body(item).map(|b| b.content),
+        categories: take_categories(item),
+        anchor: take_anchor(item),
     }
 }
 

@@ -42,20 +42,40 @@ const ORDER: &[&str] = &[
 ];
 
 /// The zone of `StartTimeZone`/`EndTimeZone` (`@Id`), or `…TimeZoneId`.
-fn zone_of(item: &Elem, which: &str) -> Option<Zone> {
-    item.child(&format!("{which}TimeZone"))
+fn zone_of(item: &Elem, which: Which) -> Option<Zone> {
+    let (zone, id) = match which {
+        Which::Start => ("StartTimeZone", "StartTimeZoneId"),
+        Which::End => ("EndTimeZone", "EndTimeZoneId"),
+    };
+    item.child(zone)
         .and_then(|z| z.attr("Id"))
-        .or_else(|| item.text_of(&format!("{which}TimeZoneId")))
+        .or_else(|| item.text_of(id))
         .and_then(tz::zone)
+}
+
+/// Which end of an item [`zone_of`] reads.
+#[derive(Clone, Copy)]
+enum Which {
+    Start,
+    End,
+}
+
+fn time_error(name: &str, raw: &str) -> PluginError {
+    PluginError::invalid(format!(
+        "calendar item {name} {raw:?} is not an xs:dateTime"
+    ))
 }
 
 fn time(item: &Elem, name: &str, zone: Option<Zone>) -> Result<EventTime, PluginError> {
     let raw = item.text_of(name).unwrap_or_default();
-    let utc = utc(raw).ok_or_else(|| {
-        PluginError::invalid(format!(
-            "calendar item {name} {raw:?} is not an xs:dateTime"
-        ))
-    })?;
+    let utc = utc(raw).ok_or_else(|| time_error(name, raw))?;
+    Ok(EventTime { utc, zone })
+}
+
+/// [`time`], the text moved out of the item.
+fn take_time(item: &mut Elem, name: &str, zone: Option<Zone>) -> Result<EventTime, PluginError> {
+    let raw = item.take_text_of(name).unwrap_or_default();
+    let utc = utc_owned(raw).map_err(|raw| time_error(name, &raw))?;
     Ok(EventTime { utc, zone })
 }
 
@@ -110,15 +130,19 @@ fn response_of(v: Option<&str>) -> Response {
     }
 }
 
-fn attendees_of(item: &Elem) -> Vec<Participant> {
+fn take_attendees(item: &mut Elem) -> Vec<Participant> {
     let mut out = Vec::new();
     for (list, role) in [
         ("RequiredAttendees", AttendeeRole::Required),
         ("OptionalAttendees", AttendeeRole::Optional),
         ("Resources", AttendeeRole::Resource),
     ] {
-        for a in item.child(list).into_iter().flat_map(|l| l.all("Attendee")) {
-            if let Some(address) = a.child("Mailbox").and_then(address_of) {
+        for a in item
+            .child_mut(list)
+            .into_iter()
+            .flat_map(|l| l.all_mut("Attendee"))
+        {
+            if let Some(address) = a.child_mut("Mailbox").and_then(take_address) {
                 out.push(Participant {
                     address,
                     role,
@@ -146,14 +170,19 @@ pub fn chrono_zone(zone: Option<&Zone>) -> chrono_tz::Tz {
         .unwrap_or(chrono_tz::UTC)
 }
 
-/// Reads a calendar item. `modified` are the series' modified occurrences as GetItem of each
-/// answered them (see [`occurrence_change`]); the master's own `ModifiedOccurrences` are used
-/// for those not given.
+/// Reads a calendar item (of a copy: see [`take`]).
 pub fn read(item: &Elem, modified: Vec<OccurrenceChange>) -> Result<Event, PluginError> {
-    let start_zone = zone_of(item, "Start");
-    let end_zone = zone_of(item, "End").or_else(|| start_zone.clone());
-    let start = time(item, "Start", start_zone.clone())?;
-    let end = time(item, "End", end_zone)?;
+    take(&mut item.clone(), modified)
+}
+
+/// Reads a calendar item, moving the texts it keeps out of the element. `modified` are the
+/// series' modified occurrences as GetItem of each answered them (see [`occurrence_change`]);
+/// the master's own `ModifiedOccurrences` are used for those not given.
+pub fn take(item: &mut Elem, modified: Vec<OccurrenceChange>) -> Result<Event, PluginError> {
+    let start_zone = zone_of(item, Which::Start);
+    let end_zone = zone_of(item, Which::End).or_else(|| start_zone.clone());
+    let start = take_time(item, "Start", start_zone.clone())?;
+    let end = take_time(item, "End", end_zone)?;
     let kind = kind_of(item);
     let series = match item.child("Recurrence") {
         Some(rec) if kind == EventKind::SeriesMaster => {
@@ -203,19 +232,23 @@ pub fn read(item: &Elem, modified: Vec<OccurrenceChange>) -> Result<Event, Plugi
     Ok(Event {
         kind,
         series_id: None,
-        original_start: item.text_of("OriginalStart").and_then(utc),
-        subject: item.text_of("Subject").map(str::to_owned),
+        original_start: item
+            .take_text_of("OriginalStart")
+            .and_then(|t| utc_owned(t).ok()),
+        subject: item.take_text_of("Subject"),
         start,
         end,
         all_day: item.text_of("IsAllDayEvent") == Some("true"),
         show_as: show_as_of(item.text_of("LegacyFreeBusyStatus")),
         sensitivity: sensitivity_of(item.text_of("Sensitivity")),
         series,
-        organizer: item.path(&["Organizer", "Mailbox"]).and_then(address_of),
-        attendees: attendees_of(item),
-        location: item.text_of("Location").map(str::to_owned),
-        categories: categories_of(item),
-        body: body_of(item),
+        organizer: item
+            .path_mut(&["Organizer", "Mailbox"])
+            .and_then(take_address),
+        attendees: take_attendees(item),
+        location: item.take_text_of("Location"),
+        categories: take_categories(item),
+        body: take_body(item),
         reminder_minutes,
         anchor: anchor_of(item),
     })
@@ -229,9 +262,9 @@ pub fn occurrence_change(
     detail: Option<&Elem>,
 ) -> Result<OccurrenceChange, PluginError> {
     let src = detail.unwrap_or(occ);
-    let zone_start = detail.and_then(|d| zone_of(d, "Start"));
+    let zone_start = detail.and_then(|d| zone_of(d, Which::Start));
     let zone_end = detail
-        .and_then(|d| zone_of(d, "End"))
+        .and_then(|d| zone_of(d, Which::End))
         .or_else(|| zone_start.clone());
     let original_start = occ
         .text_of("OriginalStart")

@@ -3,6 +3,10 @@
 //! Reading takes an item element of a GetItem/FindItem/SyncFolderItems answer; writing gives
 //! the properties of a CreateItem (in schema order) or the `SetItemField`/`DeleteItemField`
 //! changes of an UpdateItem for the canonical fields an update names.
+//!
+//! The mappings of contacts, calendar items and tasks read the item element they are given as
+//! `&mut`: the texts they keep are moved out of it (`take_*`, left empty in the element) instead
+//! of copied. Their `&Elem` forms map a copy.
 
 pub mod contact;
 pub mod event;
@@ -95,18 +99,28 @@ pub fn body_prop(body: Option<&RichText>) -> Prop {
     Prop::field("item:Body", "Body", xml)
 }
 
+/// Whether an `ExtendedProperty` is the anchor.
+fn is_anchor(p: &Elem) -> bool {
+    p.child("ExtendedFieldURI").is_some_and(|u| {
+        u.attr("PropertyName") == Some(ANCHOR_NAME)
+            && u.attr("PropertySetId")
+                .is_some_and(|s| s.eq_ignore_ascii_case(ANCHOR_SET))
+    })
+}
+
 /// The anchor value of an item element.
 pub fn anchor_of(item: &Elem) -> Option<String> {
     item.all("ExtendedProperty")
-        .find(|p| {
-            p.child("ExtendedFieldURI").is_some_and(|u| {
-                u.attr("PropertyName") == Some(ANCHOR_NAME)
-                    && u.attr("PropertySetId")
-                        .is_some_and(|s| s.eq_ignore_ascii_case(ANCHOR_SET))
-            })
-        })
+        .find(|p| is_anchor(p))
         .and_then(|p| p.text_of("Value"))
         .map(str::to_owned)
+}
+
+/// [`anchor_of`], the value moved out of the item.
+pub fn take_anchor(item: &mut Elem) -> Option<String> {
+    item.all_mut("ExtendedProperty")
+        .find(|p| is_anchor(p))
+        .and_then(|p| p.take_text_of("Value"))
 }
 
 /// `Categories/String` values.
@@ -121,12 +135,33 @@ pub fn categories_of(item: &Elem) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// [`categories_of`], the values moved out of the item.
+pub fn take_categories(item: &mut Elem) -> Vec<String> {
+    item.child_mut("Categories")
+        .map(|c| {
+            c.all_mut("String")
+                .map(|s| std::mem::take(&mut s.text))
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A `t:Mailbox` (`EmailAddressType`): its `EmailAddress` and `Name`; `None` without an address.
 pub fn address_of(mailbox: &Elem) -> Option<EmailAddress> {
     let address = mailbox.text_of("EmailAddress")?.to_owned();
     Some(EmailAddress {
         address,
         name: mailbox.text_of("Name").map(str::to_owned),
+    })
+}
+
+/// [`address_of`], the texts moved out of the mailbox (none without an address).
+pub fn take_address(mailbox: &mut Elem) -> Option<EmailAddress> {
+    let address = mailbox.take_text_of("EmailAddress")?;
+    Some(EmailAddress {
+        address,
+        name: mailbox.take_text_of("Name"),
     })
 }
 
@@ -144,19 +179,34 @@ pub fn mailbox_xml(a: &EmailAddress) -> String {
     )
 }
 
+fn body_type_of(body: &Elem) -> BodyType {
+    match body.attr("BodyType") {
+        Some(t) if t.eq_ignore_ascii_case("HTML") => BodyType::Html,
+        _ => BodyType::Text,
+    }
+}
+
 /// `Body` with its `BodyType`.
 pub fn body_of(item: &Elem) -> Option<RichText> {
     let b = item.child("Body")?;
     if b.text.is_empty() {
         return None;
     }
-    let body_type = match b.attr("BodyType") {
-        Some(t) if t.eq_ignore_ascii_case("HTML") => BodyType::Html,
-        _ => BodyType::Text,
-    };
     Some(RichText {
         content: b.text.clone(),
-        body_type,
+        body_type: body_type_of(b),
+    })
+}
+
+/// [`body_of`], the text moved out of the item.
+pub fn take_body(item: &mut Elem) -> Option<RichText> {
+    let b = item.child_mut("Body")?;
+    if b.text.is_empty() {
+        return None;
+    }
+    Some(RichText {
+        body_type: body_type_of(b),
+        content: std::mem::take(&mut b.text),
     })
 }
 
@@ -174,6 +224,15 @@ pub fn utc(value: &str) -> Option<String> {
         })
         .ok()?;
     Some(parsed.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// [`utc`] of a text that is given up: answered as it is when already in the canonical form
+/// (no copy), else converted; `Err` gives the text back when it is no `xs:dateTime`.
+pub fn utc_owned(value: String) -> Result<String, String> {
+    if is_utc_second(&value) {
+        return Ok(value);
+    }
+    utc(&value).ok_or(value)
 }
 
 /// Whether `value` is already `YYYY-MM-DDTHH:MM:SSZ` naming a valid instant (what Exchange
@@ -303,5 +362,24 @@ mod tests {
             Some("2026-02-01T08:00:00Z")
         );
         assert_eq!(utc("2026-02-29T08:00:00Z"), None);
+    }
+
+    #[test]
+    fn utc_owned_answers_what_utc_answers() {
+        for v in [
+            "2026-02-01T08:00:00Z",
+            " 2026-02-01T08:00:00Z ",
+            "2026-02-29T08:00:00Z",
+            "2026-02-01T08:00:00.123Z",
+            "2026-02-01T08:00:00+02:00",
+            "2026-02-01T08:00:00",
+            "",
+        ] {
+            assert_eq!(
+                super::utc_owned(v.to_owned()),
+                utc(v).ok_or_else(|| v.to_owned()),
+                "{v:?}"
+            );
+        }
     }
 }

@@ -46,17 +46,22 @@ fn status_text(s: TaskStatus) -> &'static str {
     }
 }
 
-fn time(item: &Elem, name: &str) -> Option<EventTime> {
-    item.text_of(name)
-        .and_then(utc)
+fn time(item: &mut Elem, name: &str) -> Option<EventTime> {
+    item.take_text_of(name)
+        .and_then(|t| utc_owned(t).ok())
         .map(|utc| EventTime { utc, zone: None })
 }
 
-/// Reads a task.
+/// Reads a task (of a copy: see [`take`]).
 pub fn read(item: &Elem) -> Todo {
+    take(&mut item.clone())
+}
+
+/// Reads a task, moving the texts it keeps out of the element.
+pub fn take(item: &mut Elem) -> Todo {
     Todo {
-        subject: item.text_of("Subject").unwrap_or_default().to_owned(),
-        body: body_of(item),
+        subject: item.take_text_of("Subject").unwrap_or_default(),
+        body: take_body(item),
         start: time(item, "StartDate"),
         due: time(item, "DueDate"),
         status: status_of(item.text_of("Status")),
@@ -65,9 +70,11 @@ pub fn read(item: &Elem) -> Todo {
             .and_then(|p| p.parse::<f64>().ok())
             .map(|p| p.clamp(0.0, 100.0) as u8)
             .unwrap_or(0),
-        completed: item.text_of("CompleteDate").and_then(utc),
-        categories: categories_of(item),
-        anchor: anchor_of(item),
+        completed: item
+            .take_text_of("CompleteDate")
+            .and_then(|t| utc_owned(t).ok()),
+        categories: take_categories(item),
+        anchor: take_anchor(item),
     }
 }
 
