@@ -5,12 +5,9 @@
 use super::*;
 use base64::Engine;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use syncbridge_sdk::bindings::connector::syncbridge::plugin::http::{
-    Method, Response as WitResponse,
-};
+use syncbridge_sdk::bindings::connector::syncbridge::plugin::http::Response as WitResponse;
 use syncbridge_sdk::exports;
-use syncbridge_sdk::testing::with_http;
+use syncbridge_sdk::testing::{send_loopback, with_http};
 use syncbridge_sdk::types::mailbox::*;
 use syncbridge_sdk::types::{Outcome, WriteAction};
 use syncbridge_sim::{FaultRule, Scenarios, Seed, Services, SimConfig, Simulator};
@@ -48,84 +45,6 @@ pub fn start() -> Sim {
     Sim { sim, _rt: rt }
 }
 
-/// One HTTP/1.1 exchange over loopback (`Connection: close`).
-fn send(req: &WitRequest, auth: Option<String>) -> WitResponse {
-    let rest = req
-        .url
-        .strip_prefix("http://")
-        .expect("the simulator speaks plain HTTP here");
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let method = match req.method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        _ => "GET",
-    };
-    let body = req.body.clone().unwrap_or_default();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for h in &req.headers {
-        head.push_str(&format!("{}: {}\r\n", h.name, h.value));
-    }
-    if let Some(a) = auth {
-        head.push_str(&format!("Authorization: {a}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let headers: Vec<_> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| syncbridge_sdk::types::Attribute {
-            name: n.trim().into(),
-            value: v.trim().into(),
-        })
-        .collect();
-    if headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding") && h.value.contains("chunked"))
-    {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size =
-                usize::from_str_radix(String::from_utf8_lossy(&rest[..p]).trim(), 16).unwrap_or(0);
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[p + 2..p + 2 + size]);
-            rest = &rest[p + 2 + size + 2..];
-        }
-        body = out;
-    }
-    WitResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// The host stand-in: credential slots → Basic user:password.
 pub fn host(
     slots: &[(&str, &str, &str)],
@@ -143,9 +62,12 @@ pub fn host(
         })
         .collect();
     move |r| {
-        Ok(send(
+        Ok(send_loopback(
             r,
-            r.credential.as_ref().and_then(|c| slots.get(c)).cloned(),
+            r.credential
+                .as_ref()
+                .and_then(|c| slots.get(c))
+                .map(String::as_str),
         ))
     }
 }

@@ -6,13 +6,12 @@ use super::*;
 use crate::Graph;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::rc::Rc;
 use syncbridge_sdk::bindings::connector::syncbridge::plugin::http::{
     Method as WitMethod, Request as WitRequest, Response as WitResponse,
 };
 use syncbridge_sdk::exports;
-use syncbridge_sdk::testing::{response, with_http};
+use syncbridge_sdk::testing::{response, send_loopback, with_http};
 use syncbridge_sim::{Seed, Services, SimConfig, Simulator};
 
 const CFG: &str = r#"{"graph_url":"https://graph.test/v1.0"}"#;
@@ -197,84 +196,6 @@ fn start() -> Sim {
     Sim { sim, _rt: rt }
 }
 
-/// One HTTP/1.1 exchange over loopback (`Connection: close`), with `auth` as Authorization.
-fn send(req: &WitRequest, auth: Option<&str>) -> WitResponse {
-    let rest = req
-        .url
-        .strip_prefix("http://")
-        .expect("the simulator speaks plain HTTP here");
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let method = match req.method {
-        WitMethod::Get => "GET",
-        WitMethod::Post => "POST",
-        WitMethod::Put => "PUT",
-        WitMethod::Patch => "PATCH",
-        WitMethod::Delete => "DELETE",
-        _ => "GET",
-    };
-    let body = req.body.clone().unwrap_or_default();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for h in &req.headers {
-        head.push_str(&format!("{}: {}\r\n", h.name, h.value));
-    }
-    if let Some(a) = auth {
-        head.push_str(&format!("Authorization: {a}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let headers: Vec<_> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| syncbridge_sdk::types::Attribute {
-            name: n.trim().into(),
-            value: v.trim().into(),
-        })
-        .collect();
-    if headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding") && h.value.contains("chunked"))
-    {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size =
-                usize::from_str_radix(String::from_utf8_lossy(&rest[..p]).trim(), 16).unwrap_or(0);
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[p + 2..p + 2 + size]);
-            rest = &rest[p + 2 + size + 2..];
-        }
-        body = out;
-    }
-    WitResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// The host stand-in: credential slots → a bearer token the simulator issued.
 fn host(sim: &Sim) -> impl FnMut(&WitRequest) -> Result<WitResponse, PluginError> + 'static {
     let token = sim
@@ -285,7 +206,7 @@ fn host(sim: &Sim) -> impl FnMut(&WitRequest) -> Result<WitResponse, PluginError
     let slots: HashMap<String, String> =
         HashMap::from([("default".to_string(), format!("Bearer {token}"))]);
     move |r| {
-        Ok(send(
+        Ok(send_loopback(
             r,
             r.credential
                 .as_ref()
@@ -363,7 +284,7 @@ fn mailboxes_graph_refuses_come_back_as_typed_errors() {
     assert_eq!(sim.sim.graph().sync_owner(TENANT, CAROL), None);
     // Without a valid token: auth.
     let e = with_http(
-        |r| Ok(send(r, Some("Bearer not-a-token"))),
+        |r| Ok(send_loopback(r, Some("Bearer not-a-token"))),
         || exports::read_sync_owner::<Graph>(&cfg, ALICE),
     )
     .unwrap_err();
