@@ -28,7 +28,6 @@ use super::mailboxes::{self, Mailbox};
 use crate::hub::Hub;
 use crate::plugin_endpoints::ConnectionEndpoint;
 use serde_json::Value;
-use sqlx::Row;
 use std::time::Duration;
 use syncbridge_store::{now_ms, StoreError};
 use syncbridge_sync::retry::RetryPolicy;
@@ -141,47 +140,35 @@ pub async fn claim(
             return Ok(Err(Refused::Endpoint(e)));
         }
     }
-    seen(hub, &m.id, &ours).await?;
+    checked(hub, &m.id).await?;
     Ok(Ok(claimed))
 }
 
 /// Records that this organization's mark was in the mailbox now.
-async fn seen(hub: &Hub, mailbox_id: &str, owner: &str) -> Result<(), StoreError> {
+async fn checked(hub: &Hub, mailbox_id: &str) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO dynamics_sync_owner_checks (mailbox_id, owner, checked_at) VALUES ($1, $2, $3)
-         ON CONFLICT (mailbox_id) DO UPDATE SET owner = $2, checked_at = $3",
+        "INSERT INTO dynamics_sync_owner_checks (mailbox_id, checked_at) VALUES ($1, $2)
+         ON CONFLICT (mailbox_id) DO UPDATE SET checked_at = $2",
     )
     .bind(mailbox_id)
-    .bind(owner)
     .bind(now_ms())
     .execute(hub.store().pool())
     .await?;
     Ok(())
 }
 
-/// When this organization's mark was last seen in the mailbox, if ever.
-async fn last_seen(hub: &Hub, mailbox_id: &str) -> Result<Option<i64>, StoreError> {
-    let row =
-        sqlx::query("SELECT checked_at FROM dynamics_sync_owner_checks WHERE mailbox_id = $1")
-            .bind(mailbox_id)
-            .fetch_optional(hub.store().pool())
-            .await?;
-    Ok(match row {
-        Some(r) => Some(r.try_get("checked_at")?),
-        None => None,
-    })
-}
-
-/// Takes the mailbox's next check: true for the one caller (of the profiles of
-/// a mailbox running at once) that finds the last one older than
-/// [`CHECK_EVERY`] and moves it to now; false for the others.
+/// Takes the mailbox's next check in one statement: true for the one caller
+/// (of the profiles of a mailbox running at once) that finds no check or one
+/// older than [`CHECK_EVERY`], and moves it to now; false for the others.
 async fn due_for_check(hub: &Hub, mailbox_id: &str) -> Result<bool, StoreError> {
     let now = now_ms();
     let taken = sqlx::query(
-        "UPDATE dynamics_sync_owner_checks SET checked_at = $1 WHERE mailbox_id = $2 AND checked_at < $3",
+        "INSERT INTO dynamics_sync_owner_checks (mailbox_id, checked_at) VALUES ($1, $2)
+         ON CONFLICT (mailbox_id) DO UPDATE SET checked_at = $2
+         WHERE dynamics_sync_owner_checks.checked_at < $3",
     )
-    .bind(now)
     .bind(mailbox_id)
+    .bind(now)
     .bind(now - CHECK_EVERY.as_millis() as i64)
     .execute(hub.store().pool())
     .await?;
@@ -204,9 +191,7 @@ pub async fn check_before_run(hub: &Hub, row: &FlowRow) -> Result<Option<String>
     ) {
         return Ok(None);
     }
-    if last_seen(hub, &row.mailbox_id).await?.is_some()
-        && !due_for_check(hub, &row.mailbox_id).await?
-    {
+    if !due_for_check(hub, &row.mailbox_id).await? {
         return Ok(None);
     }
     let m = mailboxes::get(hub.store(), &row.mailbox_id).await?;

@@ -6,7 +6,8 @@ use super::*;
 use crate::ops::{self, Change, Folder, Kind};
 use crate::soap::Target;
 
-fn validate(name: &str, envelope: &str) -> Result<(), String> {
+/// Checks `envelope` against the EWS schema with xmllint; the error names it and what failed.
+pub(super) fn validate(name: &str, envelope: &str) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("ews-schema-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{name}.xml"));
