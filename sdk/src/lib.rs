@@ -13,7 +13,7 @@
 //! - helpers: [`http`] (JSON/XML bodies, status classification, `Retry-After`), [`paging`],
 //!   [`url`] (percent-encoding, origins), [`scope`] (scope strings), [`batch`] (writes that stop
 //!   after a throttle), [`state`], [`logging`] (the `log` facade forwarded to the host),
-//!   [`clock`].
+//!   [`clock`], and with the `series` feature `series` (recurring series as occurrences).
 //!
 //! ```ignore
 //! use syncbridge_sdk::prelude::*;
@@ -44,6 +44,8 @@ pub mod logging;
 mod mapped;
 pub mod paging;
 pub mod scope;
+#[cfg(feature = "series")]
+pub mod series;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

@@ -364,6 +364,27 @@ impl Ledger {
             .collect()
     }
 
+    /// The active links' source ids that are members of `parent`: ids of the
+    /// form `<parent>#…` (a series' occurrences).
+    pub async fn linked_members(
+        &self,
+        profile: &str,
+        parent: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{parent}#");
+        // A prefix compare, not LIKE: ids may hold `_` and `%`.
+        let rows = sqlx::query(
+            "SELECT source_id FROM links WHERE profile_id = $1 AND active = 1 AND substr(source_id, 1, length($2)) = $2",
+        )
+        .bind(profile)
+        .bind(&prefix)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("source_id").map_err(StoreError::from))
+            .collect()
+    }
+
     /// Records ops as planned before anything is sent to the target
     /// (write-ahead): journal rows and pending rows, one statement each.
     pub async fn record_planned(

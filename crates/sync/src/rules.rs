@@ -182,6 +182,14 @@ pub struct FieldRules {
     /// cycle, not once per profile. Only for a pair that runs on the same
     /// schedule; what a relay misses, the periodic full reconcile finds.
     pub feed_relayed: bool,
+    /// The source answers recurring series as their occurrences (a calendar
+    /// scope with `series=occurrences`), each with the id `<series id>#<date>`
+    /// and all of a series' occurrences in the window whenever the series
+    /// changes. A series deleted at the source removes its linked
+    /// occurrences; a linked occurrence its changed series no longer brings
+    /// is looked up, and removed only when it is gone (not when it merely
+    /// left the window).
+    pub expanded_series: bool,
 }
 
 /// The default interval between full reconciles: a day.
@@ -210,6 +218,7 @@ impl Default for FieldRules {
             confirm_unseen: false,
             relay_written_by: false,
             feed_relayed: false,
+            expanded_series: false,
         }
     }
 }

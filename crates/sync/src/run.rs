@@ -11,7 +11,7 @@ use super::plan::{
     TargetSnapshot,
 };
 use super::rules::FieldRules;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::collections::{HashMap, HashSet};
 use syncbridge_model::{
     Intent, IntentAction, Item, ItemBody, Removal, WriteAction, WriteOp, WritePolicy,
@@ -391,6 +391,8 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         let started_fresh = cursor.is_none();
         let mut pass: Option<String> = None;
         let mut seen: HashSet<String> = HashSet::new();
+        // Series whose occurrences this run brought (`expanded_series`).
+        let mut families: BTreeSet<String> = BTreeSet::new();
         let mut full_pass = true;
         let mut op_seq = 0u64;
         let mut next_op = || {
@@ -415,7 +417,21 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             }
             let page_seen: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
             seen.extend(page_seen.iter().cloned());
-            let items = self.without_written_by(spec, page.items).await?;
+            let mut items = self.without_written_by(spec, page.items).await?;
+            if spec.rules.expanded_series {
+                // A series that left the window comes as its own id, out of scope.
+                families.extend(
+                    items
+                        .iter()
+                        .filter_map(|i| match (i.removed, series_of(&i.id)) {
+                            (None, series) => series,
+                            (Some(Removal::OutOfScope), None) => Some(i.id.as_str()),
+                            _ => None,
+                        })
+                        .map(str::to_owned),
+                );
+                self.remove_members_of_removed(spec, &mut items).await?;
+            }
             let versions = versions_of(&items);
             // An empty page (a delta round with nothing new) costs no mapper call.
             let intents = if items.is_empty() {
@@ -475,6 +491,32 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 ops,
                 ..PagePlan::default()
             });
+        }
+
+        // A changed series brings all of its occurrences: a linked one it
+        // did not bring is looked up, and removed when gone. (A full pass
+        // finds them among the unseen below.)
+        if !full_pass && !families.is_empty() {
+            let (ops, checked) = self
+                .members_not_brought(spec, &families, &seen, &mut next_op)
+                .await?;
+            seen.extend(checked);
+            if !ops.is_empty() {
+                // The cursor commits with these removals, as with the unseen below.
+                let (cursor, page_seen) = plan
+                    .pages
+                    .iter_mut()
+                    .rev()
+                    .find(|p| p.cursor.is_some())
+                    .map(|p| (p.cursor.take(), std::mem::take(&mut p.seen)))
+                    .unwrap_or_default();
+                plan.pages.push(PagePlan {
+                    ops,
+                    cursor,
+                    seen: page_seen,
+                    ..PagePlan::default()
+                });
+            }
         }
 
         plan.full = full_pass;
@@ -938,6 +980,73 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             .collect())
     }
 
+    /// Adds a removal for every linked occurrence of a series the page
+    /// removes (`expanded_series`): the source reports the series' id, the
+    /// links hold its occurrences' ids.
+    async fn remove_members_of_removed(
+        &self,
+        spec: &RunSpec,
+        items: &mut Vec<Item>,
+    ) -> Result<(), RunError> {
+        let parents: Vec<String> = items
+            .iter()
+            .filter(|i| i.removed == Some(Removal::Deleted) && series_of(&i.id).is_none())
+            .map(|i| i.id.clone())
+            .collect();
+        for parent in parents {
+            for member in self
+                .ledger
+                .linked_members(&spec.profile_id, &parent)
+                .await?
+            {
+                if !items.iter().any(|i| i.id == member) {
+                    items.push(Item {
+                        id: member,
+                        version: None,
+                        removed: Some(Removal::Deleted),
+                        body: None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans removals of the linked occurrences of `families` the run did not
+    /// bring and the source no longer has; answers the ops and every linked
+    /// occurrence it checked.
+    async fn members_not_brought(
+        &self,
+        spec: &RunSpec,
+        families: &BTreeSet<String>,
+        seen: &HashSet<String>,
+        next_op: &mut impl FnMut() -> String,
+    ) -> Result<(Vec<PlannedOp>, Vec<String>), RunError> {
+        let mut missing = Vec::new();
+        for family in families {
+            missing.extend(
+                self.ledger
+                    .linked_members(&spec.profile_id, family)
+                    .await?
+                    .into_iter()
+                    .filter(|id| !seen.contains(id)),
+            );
+        }
+        if missing.is_empty() {
+            return Ok((Vec::new(), missing));
+        }
+        let still_there = self.still_in_source(spec, &missing).await?;
+        let gone: Vec<Intent> = missing
+            .iter()
+            .filter(|id| !still_there.contains(*id))
+            .map(|id| removal_intent(id))
+            .collect();
+        let ops = self
+            .plan_intents(spec, gone, &HashMap::new(), next_op)
+            .await?;
+        Ok((ops, missing))
+    }
+
     /// The items of a page that are not the writes of a profile named in
     /// `written_by` (the reverse flow's own items stay with their link).
     /// With `relay_written_by` the items left out are relayed to the profile
@@ -1137,6 +1246,18 @@ fn snapshot(item: &Item) -> TargetSnapshot {
 /// The op id of an op's write back to the source.
 fn back_op_id(op: &PlannedOp) -> String {
     format!("{}-back", op.op_id)
+}
+
+/// The series an occurrence id `<series id>#<YYYY-MM-DD>` belongs to.
+fn series_of(id: &str) -> Option<&str> {
+    let (series, date) = id.rsplit_once('#')?;
+    let b = date.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    (shaped && !series.is_empty()).then_some(series)
 }
 
 fn removal_intent(source_id: &str) -> Intent {

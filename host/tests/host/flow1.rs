@@ -10,7 +10,9 @@
 //! once, PSA-only fields as text in the body; only date/time changes of PSA-originated
 //! appointments and to-dos flow back (subject and deletes do not); Exchange appointments are
 //! imported once, with or without detail, free time skipped on request, private ones without
-//! detail, never sent back as new Exchange items; the past days bound both sides, and items
+//! detail, never sent back as new Exchange items; an Outlook series is imported as one
+//! appointment per occurrence within the recurring days (moved ones where they went, deleted
+//! ones removed, the series' deletion removing the rest); the past days bound both sides, and items
 //! that age out of them are kept; turning a kind off stops it; a resource whose mailbox
 //! access is refused is disabled alone; a server that is down opens one incident, mailed
 //! once. EWS only: the public folder of all contacts. Transport-free: one resource's runs
@@ -173,33 +175,113 @@ impl Transport {
                     Marked::Private => event["sensitivity"] = json!("private"),
                     Marked::Free => event["showAs"] = json!("free"),
                 }
-                let token = w
-                    .sim
-                    .graph()
-                    .issue_token(GRAPH_TENANT, GRAPH_CLIENT)
-                    .expect("the app gets a token");
-                let ca =
-                    reqwest::Certificate::from_pem(w.sim.ca_pem().unwrap().as_bytes()).unwrap();
-                let client = reqwest::Client::builder()
-                    .add_root_certificate(ca)
-                    .build()
-                    .unwrap();
-                let url = format!(
-                    "https://localhost:{}/v1.0/users/{MAILBOX}/events",
-                    w.sim.addr().port()
-                );
-                let answer = client
-                    .post(url)
-                    .bearer_auth(token)
-                    .header("Content-Type", "application/json")
-                    .body(event.to_string())
-                    .send()
-                    .await
-                    .expect("the simulator answers");
-                assert_eq!(answer.status().as_u16(), 201);
-                let created: serde_json::Value =
-                    serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+                let (status, created) =
+                    graph_call(w, reqwest::Method::POST, "events", Some(event)).await;
+                assert_eq!(status, 201, "{created}");
                 created["id"].as_str().expect("an id").to_owned()
+            }
+        }
+    }
+
+    /// A weekly series Outlook adds to Tess's calendar, `count` times from `start` (UTC); its id.
+    async fn outlook_series(
+        self,
+        w: &World,
+        subject: &str,
+        start: &str,
+        end: &str,
+        count: u32,
+    ) -> String {
+        let date = &start[..10];
+        let day = weekday(date);
+        match self {
+            Transport::Ews => w
+                .sim
+                .ews()
+                .add_item(
+                    MAILBOX,
+                    "calendar",
+                    &format!(
+                        "<t:CalendarItem xmlns:t=\"{EWS_TYPES}\"><t:Subject>{subject}</t:Subject><t:Start>{start}</t:Start><t:End>{end}</t:End><t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>{day}</t:DaysOfWeek></t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>{date}</t:StartDate><t:NumberOfOccurrences>{count}</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence></t:CalendarItem>"
+                    ),
+                    None,
+                )
+                .expect("the calendar exists"),
+            Transport::Graph => {
+                let at = |t: &str| json!({"dateTime": t.trim_end_matches('Z'), "timeZone": "UTC"});
+                let event = json!({
+                    "subject": subject, "start": at(start), "end": at(end),
+                    "recurrence": {
+                        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [day.to_lowercase()]},
+                        "range": {"type": "numbered", "startDate": date, "numberOfOccurrences": count,
+                                  "recurrenceTimeZone": "UTC"}
+                    }
+                });
+                let (status, created) =
+                    graph_call(w, reqwest::Method::POST, "events", Some(event)).await;
+                assert_eq!(status, 201, "{created}");
+                created["id"].as_str().expect("an id").to_owned()
+            }
+        }
+    }
+
+    /// Outlook moves (to `moved`, UTC start and end) or deletes the `n`th occurrence (from 1,
+    /// in the order the calendar shows them) of series `master`.
+    async fn outlook_occurrence(
+        self,
+        w: &World,
+        master: &str,
+        n: u32,
+        moved: Option<(String, String)>,
+    ) {
+        match self {
+            Transport::Ews => {
+                let occurrence = format!(
+                    r#"<t:OccurrenceItemId RecurringMasterId="{master}" InstanceIndex="{n}"/>"#
+                );
+                let body = match moved {
+                    Some((start, end)) => format!(
+                        r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange>{occurrence}<t:Updates><t:SetItemField><t:FieldURI FieldURI="calendar:Start"/><t:CalendarItem><t:Start>{start}</t:Start></t:CalendarItem></t:SetItemField><t:SetItemField><t:FieldURI FieldURI="calendar:End"/><t:CalendarItem><t:End>{end}</t:End></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#
+                    ),
+                    None => format!(
+                        r#"<m:DeleteItem DeleteType="HardDelete" SendMeetingCancellations="SendToNone"><m:ItemIds>{occurrence}</m:ItemIds></m:DeleteItem>"#
+                    ),
+                };
+                let answer = ews_call(w, &body).await;
+                assert!(answer.contains(r#"ResponseClass="Success""#), "{answer}");
+            }
+            Transport::Graph => {
+                let window = format!(
+                    "events/{master}/instances?startDateTime={}&endDateTime={}",
+                    at(-1, 0),
+                    at(90, 0)
+                );
+                let (status, list) = graph_call(w, reqwest::Method::GET, &window, None).await;
+                assert_eq!(status, 200, "{list}");
+                let mut instances: Vec<(String, String)> = list["value"]
+                    .as_array()
+                    .expect("instances")
+                    .iter()
+                    .map(|i| {
+                        let start = i["start"]["dateTime"].as_str().unwrap_or_default();
+                        (
+                            start.to_owned(),
+                            i["id"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                instances.sort();
+                let id = &instances[n as usize - 1].1;
+                let path = format!("events/{id}");
+                let (status, answer) = match moved {
+                    Some((start, end)) => {
+                        let at = |t: &str| json!({"dateTime": t.trim_end_matches('Z'), "timeZone": "UTC"});
+                        let patch = json!({"start": at(&start), "end": at(&end)});
+                        graph_call(w, reqwest::Method::PATCH, &path, Some(patch)).await
+                    }
+                    None => graph_call(w, reqwest::Method::DELETE, &path, None).await,
+                };
+                assert!(status == 200 || status == 204, "{status}: {answer}");
             }
         }
     }
@@ -211,6 +293,81 @@ impl Transport {
             Transport::Graph => "/v1.0/*",
         }
     }
+}
+
+const EWS_TYPES: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
+
+/// The English day name of a `YYYY-MM-DD` date, as EWS's `DaysOfWeek` spells it.
+fn weekday(date: &str) -> &'static str {
+    let d: jiff::civil::Date = date.parse().unwrap();
+    match d.weekday() {
+        jiff::civil::Weekday::Monday => "Monday",
+        jiff::civil::Weekday::Tuesday => "Tuesday",
+        jiff::civil::Weekday::Wednesday => "Wednesday",
+        jiff::civil::Weekday::Thursday => "Thursday",
+        jiff::civil::Weekday::Friday => "Friday",
+        jiff::civil::Weekday::Saturday => "Saturday",
+        jiff::civil::Weekday::Sunday => "Sunday",
+    }
+}
+
+/// A client that trusts the simulators' CA.
+fn sim_client(w: &World) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(w.sim.ca_pem().unwrap().as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap()
+}
+
+/// A Graph request on Tess's mailbox (`/v1.0/users/{MAILBOX}/{path}`) with the app's token,
+/// as Outlook on the web would make it; the status and the JSON answer (null when empty).
+async fn graph_call(
+    w: &World,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let token = w
+        .sim
+        .graph()
+        .issue_token(GRAPH_TENANT, GRAPH_CLIENT)
+        .expect("the app gets a token");
+    let url = format!(
+        "https://localhost:{}/v1.0/users/{MAILBOX}/{path}",
+        w.sim.addr().port()
+    );
+    let mut request = sim_client(w).request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    let answer = request.send().await.expect("the simulator answers");
+    let status = answer.status().as_u16();
+    let text = answer.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// An EWS call as Tess (Basic), as Outlook would make it; the response envelope.
+async fn ews_call(w: &World, body: &str) -> String {
+    let envelope = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="{EWS_TYPES}"><s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header><s:Body>{body}</s:Body></s:Envelope>"#
+    );
+    sim_client(w)
+        .post(format!(
+            "https://localhost:{}/EWS/Exchange.asmx",
+            w.sim.addr().port()
+        ))
+        .basic_auth(MAILBOX, Some("tess-pw"))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(envelope)
+        .send()
+        .await
+        .expect("the simulator answers")
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Each scenario once per transport: `<scenario>::ews` and `<scenario>::graph`.
@@ -240,6 +397,7 @@ on_both_transports!(
     an_imported_appointment_that_leaves_the_window_stays_until_deleted,
     psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay,
     a_cycle_with_nothing_changed_writes_nothing,
+    an_outlook_series_is_imported_as_its_occurrences_within_the_recurring_days,
 );
 
 /// Saves the Exchange profile (with `change` applied to the form), lists the resources
@@ -877,6 +1035,61 @@ async fn an_imported_appointment_that_leaves_the_window_stays_until_deleted(t: T
     );
 }
 
+async fn an_outlook_series_is_imported_as_its_occurrences_within_the_recurring_days(t: Transport) {
+    series_imported(&world().await, t).await;
+}
+
+async fn series_imported(w: &World, t: Transport) {
+    let hub = &w.t.hub;
+    setup(w, t, |s| s.sync.recurring_days = 20, None).await;
+    // Weekly from tomorrow at 09:00 UTC, six times: days 1, 8, 15, 22, 29 and 36.
+    let master = t
+        .outlook_series(w, "Standup", &at(1, 9), &at(1, 10), 6)
+        .await;
+    // In Outlook the second is moved to day 9 at 14:00, the third deleted.
+    t.outlook_occurrence(w, &master, 2, Some((at(9, 14), at(9, 15))))
+        .await;
+    t.outlook_occurrence(w, &master, 3, None).await;
+    let standups = |w: &World| -> Vec<String> {
+        let mut starts: Vec<String> = appointments(w)
+            .into_iter()
+            .filter(|r| r["title"] == json!("Standup"))
+            .map(|r| r["startDateTime"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        starts.sort();
+        starts
+    };
+
+    run(hub, FlowKind::Import).await;
+    assert_eq!(
+        standups(w),
+        [at(1, 9), at(9, 14)],
+        "one appointment per occurrence within the 20 recurring days, the moved one where it \
+         went, none for the deleted one or for those further ahead"
+    );
+    // Nothing twice: the whole cycle, and a full reconcile, find nothing to write.
+    cycle(hub).await;
+    syncbridge::engine::profiles::request_profile_resync(hub.store(), &id(FlowKind::Import))
+        .await
+        .unwrap();
+    assert_eq!(run(hub, FlowKind::Import).await, (0, 0));
+    assert_eq!(standups(w), [at(1, 9), at(9, 14)]);
+
+    // An occurrence deleted in Outlook later: its appointment goes at the next run.
+    t.outlook_occurrence(w, &master, 1, None).await;
+    run(hub, FlowKind::Import).await;
+    assert_eq!(
+        standups(w),
+        [at(9, 14)],
+        "the deleted occurrence is removed"
+    );
+
+    // The series deleted: all that is left of it goes.
+    delete_in_exchange(hub, &calendar_scope(), &master).await;
+    run(hub, FlowKind::Import).await;
+    assert!(standups(w).is_empty(), "{:?}", standups(w));
+}
+
 async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay(t: Transport) {
     let w = world().await;
     let hub = &w.t.hub;
@@ -989,13 +1202,18 @@ async fn runs_of_one_resource_take_turns() {
 
 /// The import and its no-duplicate rule, and the turns of one resource's runs, on
 /// PostgreSQL (the flow's own queries: derived profiles, links of the other direction,
-/// running siblings).
+/// a series' occurrences by id prefix, running siblings).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imports_and_turns_hold_on_postgres() {
+async fn imports_series_and_turns_hold_on_postgres() {
     let Some(url) = common::postgres_url("flow1_import").await else {
         return;
     };
     imported_once(&world_with(true, Some(&url)).await, Transport::Ews).await;
+    // A series' occurrences are found among the links by id prefix.
+    let Some(url) = common::postgres_url("flow1_series").await else {
+        return;
+    };
+    series_imported(&world_with(true, Some(&url)).await, Transport::Ews).await;
     let Some(url) = common::postgres_url("flow1_turns").await else {
         return;
     };

@@ -1,7 +1,9 @@
 //! `ews`: Exchange on-premises mailboxes through EWS SOAP.
 //!
-//! - Mailbox scopes (WIT `mailbox-api`, see [`scope`]): `calendar:mailbox=…,past=…,future=…`,
-//!   `contacts:mailbox=…`, `tasks:mailbox=…` (a mailbox's distinguished folder) and
+//! - Mailbox scopes (WIT `mailbox-api`, see [`scope`]): `calendar:mailbox=…,past=…,future=…`
+//!   (with `series=occurrences` each series is answered as its occurrences in the window, see
+//!   `syncbridge_sdk::series`), `contacts:mailbox=…`, `tasks:mailbox=…` (a mailbox's
+//!   distinguished folder) and
 //!   `public-contacts:folder=<path>`.
 //! - E-mail scopes (core `connector-api`, `email-message` items, see [`mail`]):
 //!   `inbox:mailbox=…` (the Inbox's messages; `deactivate` moves a failed message to
@@ -251,16 +253,21 @@ impl Connector for Ews {
                 mailbox,
                 past,
                 future,
+                occurrences,
             } => {
                 let window = pull::Window::around(clock_now(), past, future);
-                pull::mailbox_page(
+                let mut page = pull::mailbox_page(
                     cfg,
                     kind,
                     &mailbox,
                     window,
                     request.cursor.as_deref(),
                     request.max_items,
-                )
+                )?;
+                if occurrences {
+                    page.items = syncbridge_sdk::series::expand_items(page.items, window.into())?;
+                }
+                Ok(page)
             }
             MailboxScope::PublicContacts { path } => {
                 pull::public_page(cfg, &path, request.cursor.as_deref(), request.max_items)
@@ -273,7 +280,19 @@ impl Connector for Ews {
         scope: &str,
         keys: Vec<String>,
     ) -> Result<Vec<mailbox::MailboxItem>, PluginError> {
-        pull::lookup(cfg, &MailboxScope::parse(scope)?, &keys)
+        match MailboxScope::parse(scope)? {
+            scope @ MailboxScope::Mailbox {
+                occurrences: true,
+                past,
+                future,
+                ..
+            } => {
+                let found = pull::lookup(cfg, &scope, &syncbridge_sdk::series::series_keys(&keys))?;
+                let window = pull::Window::around(clock_now(), past, future);
+                syncbridge_sdk::series::answer_lookup(&keys, found, window.into())
+            }
+            scope => pull::lookup(cfg, &scope, &keys),
+        }
     }
 
     fn push_mailbox(

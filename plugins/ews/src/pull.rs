@@ -67,6 +67,15 @@ impl Window {
     }
 }
 
+impl From<Window> for syncbridge_sdk::series::Window {
+    fn from(w: Window) -> Self {
+        Self {
+            start: w.start,
+            end: w.end,
+        }
+    }
+}
+
 /// An item element's `ItemId`: (id, change key).
 pub fn item_id(el: &Elem) -> Option<(String, Option<String>)> {
     let id = el.child("ItemId")?;

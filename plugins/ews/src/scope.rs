@@ -1,7 +1,8 @@
 //! Scope strings.
 //!
 //! - Mailbox scopes (WIT `mailbox-api`, [`MailboxScope`]):
-//!   `calendar:mailbox=<address>,past=<days>,future=<days>`, `contacts:mailbox=<address>`,
+//!   `calendar:mailbox=<address>,past=<days>,future=<days>[,series=occurrences]`,
+//!   `contacts:mailbox=<address>`,
 //!   `tasks:mailbox=<address>`, `public-contacts:folder=<path>`.
 //! - E-mail scopes (core `connector-api`, [`MailScope`]): `inbox:mailbox=<address>`,
 //!   `outbox:mailbox=<address>`.
@@ -10,7 +11,7 @@ use crate::ops::Kind;
 use syncbridge_sdk::scope::{self, Scope};
 use syncbridge_sdk::types::PluginError;
 
-const USAGE: &str = "calendar:mailbox=<address>[,past=<days>,future=<days>], contacts:mailbox=<address>, tasks:mailbox=<address> or public-contacts:folder=<path>";
+const USAGE: &str = "calendar:mailbox=<address>[,past=<days>,future=<days>,series=occurrences], contacts:mailbox=<address>, tasks:mailbox=<address> or public-contacts:folder=<path>";
 
 /// Days of the calendar window when a scope does not say.
 pub const DEFAULT_DAYS: i64 = 30;
@@ -25,6 +26,8 @@ pub enum MailboxScope {
         /// Calendar window: days back, days of recurring items ahead.
         past: i64,
         future: i64,
+        /// `series=occurrences`: each series answered as its occurrences in the window.
+        occurrences: bool,
     },
     /// A public folder of contacts, by path (`Customers/Contoso`).
     PublicContacts { path: Vec<String> },
@@ -36,7 +39,12 @@ pub const KINDS: [&str; 4] = ["calendar", "contacts", "tasks", "public-contacts"
 impl MailboxScope {
     /// Parses a scope string.
     pub fn parse(s: &str) -> Result<Self, PluginError> {
-        let parsed = Scope::parse(s, &["mailbox", "past", "future"], Some("folder"), USAGE)?;
+        let parsed = Scope::parse(
+            s,
+            &["mailbox", "past", "future", "series"],
+            Some("folder"),
+            USAGE,
+        )?;
         let kind = match parsed.name() {
             "calendar" => Kind::Calendar,
             "contacts" => Kind::Contacts,
@@ -75,11 +83,19 @@ impl MailboxScope {
             }
             Ok(d)
         };
+        let occurrences = syncbridge_sdk::series::expands(parsed.option("series"))?;
+        if occurrences && kind != Kind::Calendar {
+            return Err(PluginError::invalid_field(
+                "scope",
+                format!("series= is an option of calendar scopes only; use {USAGE}"),
+            ));
+        }
         Ok(MailboxScope::Mailbox {
             kind,
             mailbox,
             past: days("past")?,
             future: days("future")?,
+            occurrences,
         })
     }
 }
@@ -147,9 +163,17 @@ mod tests {
                 kind: Kind::Calendar,
                 mailbox: "alice@contoso.com".into(),
                 past: 10,
-                future: 90
+                future: 90,
+                occurrences: false,
             }
         );
+        assert!(matches!(
+            MailboxScope::parse("calendar:mailbox=a@b.c,series=occurrences").unwrap(),
+            MailboxScope::Mailbox {
+                occurrences: true,
+                ..
+            }
+        ));
         assert!(matches!(
             MailboxScope::parse("contacts:mailbox=a@b.c").unwrap(),
             MailboxScope::Mailbox {
@@ -169,6 +193,8 @@ mod tests {
             "calendar:mailbox=alice",
             "notes:mailbox=a@b.c",
             "calendar:mailbox=a@b.c,past=-1",
+            "calendar:mailbox=a@b.c,series=all",
+            "contacts:mailbox=a@b.c,series=occurrences",
             "public-contacts:folder=/",
         ] {
             assert_eq!(

@@ -9,7 +9,7 @@
 //! | kind | source → target | rules |
 //! |---|---|---|
 //! | `appointments` | PSA `appointments:resource=…,past=` → `calendar:mailbox=…,past=,future=` | start/end flow back (newest wins) for items this profile created, mapped back into the PSA's model; the import's items are not its own |
-//! | `import` | `calendar:mailbox=…` → PSA `appointments:resource=` | all detail or start/end only, free time imported or skipped (the mapper's options); PSA-originated events and service calls are not imported |
+//! | `import` | `calendar:mailbox=…,series=occurrences` → PSA `appointments:resource=` | all detail or start/end only, free time imported or skipped (the mapper's options); PSA-originated events and service calls are not imported; a series becomes one appointment per occurrence within the recurring days (`expanded_series`) |
 //! | `todos` | PSA `todos:resource=` → `tasks:mailbox=` | start/due flow back for items this profile created |
 //! | `service-calls` | PSA `service-calls:resource=` → `calendar:mailbox=…` | one way |
 //! | `contacts` | PSA `contacts:owner=` → `contacts:mailbox=` | one way |
@@ -224,7 +224,9 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                     ),
                     FlowKind::Import => (
                         exchange,
-                        calendar.clone(),
+                        // Autotask appointments have no recurrence: a series
+                        // arrives as its occurrences within the recurring days.
+                        format!("{calendar},series=occurrences"),
                         serde_json::json!({
                             "direction": "to-psa",
                             "import": match s.sync.import_appointments {
@@ -245,6 +247,7 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                             // appointment that aged out is not deleted.
                             confirm_unseen: true,
                             relay_written_by: true,
+                            expanded_series: true,
                             ..one_way()
                         },
                     ),

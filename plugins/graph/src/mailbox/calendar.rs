@@ -91,6 +91,7 @@ pub fn pull(
         mailbox,
         past,
         future,
+        ..
     } = scope
     else {
         unreachable!("calendar::pull reads calendar scopes");

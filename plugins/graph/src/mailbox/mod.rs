@@ -2,7 +2,9 @@
 //! one mailbox, read through Graph delta queries and written with POST / PATCH / DELETE.
 //!
 //! - `calendar:mailbox=UPN,past=N,future=M` reads `calendarView/delta` for the window
-//!   (today − N days … today + M days, whole UTC days; defaults 30/30), see [`calendar`].
+//!   (today − N days … today + M days, whole UTC days; defaults 30/30), see [`calendar`]; with
+//!   `series=occurrences` each series is answered as its occurrences in the window
+//!   (`syncbridge_sdk::series`).
 //! - `contacts:mailbox=UPN` reads `contacts/delta` of the default contact folder, see [`contacts`].
 //! - `tasks:mailbox=UPN` reads `tasks/delta` of the default To Do list, see [`todo`].
 //!
@@ -37,7 +39,7 @@ use syncbridge_sdk::types::mailbox::*;
 use syncbridge_sdk::types::{
     PluginError, PullRequest, RemoteFailure, WriteAction, WriteOk, WriteResult,
 };
-use syncbridge_sdk::{log, url};
+use syncbridge_sdk::{clock, log, series, url};
 
 use crate::{Config, CREDENTIAL};
 
@@ -52,7 +54,7 @@ pub fn anchor_expand() -> String {
 /// The scope kinds this connector serves through `mailbox-api`.
 pub const KINDS: [&str; 3] = ["calendar", "contacts", "tasks"];
 const USAGE: &str =
-    "calendar:mailbox=<upn>[,past=<days>,future=<days>], contacts:mailbox=<upn> or tasks:mailbox=<upn>";
+    "calendar:mailbox=<upn>[,past=<days>,future=<days>,series=occurrences], contacts:mailbox=<upn> or tasks:mailbox=<upn>";
 
 /// A parsed mailbox scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,8 @@ pub enum MailboxScope {
         mailbox: String,
         past: u32,
         future: u32,
+        /// `series=occurrences`: each series answered as its occurrences in the window.
+        occurrences: bool,
     },
     /// Contacts of the default folder.
     Contacts { mailbox: String },
@@ -72,7 +76,14 @@ pub enum MailboxScope {
 impl MailboxScope {
     /// Parses `kind:mailbox=…[,past=…,future=…]`.
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
-        let s = Scope::parse(scope, &["mailbox", "past", "future"], None, USAGE)?;
+        let s = Scope::parse(scope, &["mailbox", "past", "future", "series"], None, USAGE)?;
+        let occurrences = syncbridge_sdk::series::expands(s.option("series"))?;
+        if occurrences && s.name() != "calendar" {
+            return Err(PluginError::invalid_field(
+                "scope",
+                format!("series= is an option of calendar scopes only; use {USAGE}"),
+            ));
+        }
         let mailbox = mailbox_option(&s, scope, USAGE)?;
         let days = |k: &str| -> Result<u32, PluginError> {
             match s.number(k)? {
@@ -89,6 +100,7 @@ impl MailboxScope {
                 mailbox,
                 past: days("past")?,
                 future: days("future")?,
+                occurrences,
             }),
             "contacts" => Ok(Self::Contacts { mailbox }),
             "tasks" => Ok(Self::Tasks { mailbox }),
@@ -434,7 +446,19 @@ pub fn pull(cfg: &Config, request: PullRequest) -> Result<MailboxPage, PluginErr
     let scope = MailboxScope::parse(&request.scope)?;
     let cursor = DeltaCursor::parse(request.cursor.as_deref())?;
     match &scope {
-        MailboxScope::Calendar { .. } => calendar::pull(cfg, &scope, cursor, request.max_items),
+        MailboxScope::Calendar {
+            past,
+            future,
+            occurrences,
+            ..
+        } => {
+            let mut page = calendar::pull(cfg, &scope, cursor, request.max_items)?;
+            if *occurrences {
+                let (start, end) = calendar::window(clock::now_ms(), *past, *future);
+                page.items = series::expand_items(page.items, series::Window { start, end })?;
+            }
+            Ok(page)
+        }
         MailboxScope::Contacts { mailbox } => {
             contacts::pull(cfg, mailbox, cursor, request.max_items)
         }
@@ -449,16 +473,36 @@ pub fn lookup(
     keys: Vec<String>,
 ) -> Result<Vec<MailboxItem>, PluginError> {
     let scope = MailboxScope::parse(scope)?;
+    if let MailboxScope::Calendar {
+        past,
+        future,
+        occurrences: true,
+        ..
+    } = scope
+    {
+        // Occurrences are read through their series.
+        let found = lookup_keys(cfg, &scope, series::series_keys(&keys))?;
+        let (start, end) = calendar::window(clock::now_ms(), past, future);
+        return series::answer_lookup(&keys, found, series::Window { start, end });
+    }
+    lookup_keys(cfg, &scope, keys)
+}
+
+fn lookup_keys(
+    cfg: &Config,
+    scope: &MailboxScope,
+    keys: Vec<String>,
+) -> Result<Vec<MailboxItem>, PluginError> {
     let mut out = Vec::new();
     for key in keys {
         let found = match key.split_once(':') {
-            Some(("anchor", value)) => match &scope {
-                MailboxScope::Calendar { .. } => calendar::by_anchor(cfg, &scope, value)?,
+            Some(("anchor", value)) => match scope {
+                MailboxScope::Calendar { .. } => calendar::by_anchor(cfg, scope, value)?,
                 MailboxScope::Contacts { mailbox } => contacts::by_anchor(cfg, mailbox, value)?,
                 MailboxScope::Tasks { mailbox } => todo::by_anchor(cfg, mailbox, value)?,
             },
-            Some(("id", id)) => by_id(cfg, &scope, id)?,
-            None => by_id(cfg, &scope, &key)?,
+            Some(("id", id)) => by_id(cfg, scope, id)?,
+            None => by_id(cfg, scope, &key)?,
             Some((other, _)) => {
                 return Err(PluginError::invalid_field(
                     "keys",

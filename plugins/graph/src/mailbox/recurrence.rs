@@ -1,4 +1,4 @@
-//! Graph's `patternedRecurrence` ↔ an RFC 5545 `RRULE`, and expanding a rule in its zone.
+//! Graph's `patternedRecurrence` ↔ an RFC 5545 `RRULE` (expanding one is `syncbridge_sdk::series::expand`).
 //!
 //! | Graph pattern | RRULE |
 //! |---|---|
@@ -12,7 +12,7 @@
 //! Ranges: `endDate` → `UNTIL` (the end of that day in the series zone, as UTC), `numbered` →
 //! `COUNT`, `noEnd` → neither. `index` `last` is `-1`.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
@@ -239,35 +239,5 @@ fn parse_until(until: &str, tz: Tz) -> Option<NaiveDate> {
         .ok()
 }
 
-/// Most occurrences expanded for one series.
-const MAX_OCCURRENCES: u16 = 2000;
-
-/// Starts (UTC) of the occurrences of `rrule` from `dtstart` (the first occurrence) in
-/// wall-clock time of `tz`, from `from` (inclusive) to `to` (exclusive).
-pub fn expand(
-    rrule: &str,
-    dtstart: DateTime<Utc>,
-    tz: Tz,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>, String> {
-    let local = dtstart.with_timezone(&tz).naive_local();
-    let text = format!(
-        "DTSTART;TZID={}:{}\nRRULE:{}",
-        tz.name(),
-        local.format("%Y%m%dT%H%M%S"),
-        rrule.trim().trim_start_matches("RRULE:")
-    );
-    let set: rrule::RRuleSet = text.parse().map_err(|e| format!("{e}"))?;
-    let rtz = rrule::Tz::Tz(tz);
-    let set = set
-        .after(from.with_timezone(&rtz) - chrono::Duration::seconds(1))
-        .before(to.with_timezone(&rtz));
-    Ok(set
-        .all(MAX_OCCURRENCES)
-        .dates
-        .into_iter()
-        .map(|d| d.with_timezone(&Utc))
-        .filter(|d| *d >= from && *d < to)
-        .collect())
-}
+/// Expanding a rule in its zone is the SDK's.
+pub use syncbridge_sdk::series::expand;

@@ -302,9 +302,27 @@ fn scopes_parse_and_refuse_what_they_do_not_know() {
         MailboxScope::Calendar {
             mailbox: "alice@contoso.com".into(),
             past: 7,
-            future: 90
+            future: 90,
+            occurrences: false,
         }
     );
+    assert!(matches!(
+        MailboxScope::parse("calendar:mailbox=a@b.c,series=occurrences").unwrap(),
+        MailboxScope::Calendar {
+            occurrences: true,
+            ..
+        }
+    ));
+    for bad in [
+        "calendar:mailbox=a@b.c,series=all",
+        "tasks:mailbox=a@b.c,series=occurrences",
+    ] {
+        assert_eq!(
+            MailboxScope::parse(bad).unwrap_err().class(),
+            "invalid",
+            "{bad}"
+        );
+    }
     assert_eq!(
         MailboxScope::parse("tasks:mailbox=a@b.c").unwrap(),
         MailboxScope::Tasks {
