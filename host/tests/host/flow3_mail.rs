@@ -251,6 +251,53 @@ async fn outgoing_email_pending_send_is_sent_through_the_mailbox_once_and_marked
 }
 
 #[tokio::test]
+async fn outgoing_email_is_sent_with_the_profiles_outgoing_account() {
+    let w = world().await;
+    const SENDER_PASSWORD: &str = "Sender-Passw0rd!";
+    w.sim
+        .ews()
+        .add_account("sender@contoso.com", SENDER_PASSWORD, true);
+    common::install(&w.hub, "dynamics-exchange").await;
+    let mut s = onprem(&w.sim);
+    s.process_email_from = Some("2026-11-01T00:00:00Z".into());
+    s.same_settings_for_outgoing = false;
+    s.outgoing = Some(
+        serde_json::from_value(json!({"credentials": "profile", "username": "sender@contoso.com"}))
+            .unwrap(),
+    );
+    let secrets = ProfileSecrets {
+        outgoing: Some(SecretString::new(SENDER_PASSWORD)),
+        ..secret()
+    };
+    profiles::create(&w.hub, Actor::Msp, "exch", None, s, secrets)
+        .await
+        .unwrap();
+    let w = configure_defaults(w).await;
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, &[id(ANN)], true)
+        .await
+        .unwrap();
+    assert_eq!(run_tests(&w.hub).await.succeeded, 1);
+    // The incoming account's password changes: only the outgoing account can send now.
+    w.sim
+        .ews()
+        .add_account("svc@contoso.com", "changed-elsewhere", true);
+    w.sim.dynamics().insert(
+        "emails",
+        json!({"subject": "Sent by the outgoing account", "directioncode": true, "sender": ANN,
+               "torecipients": BOB, "statecode": 1, "statuscode": 6}),
+    );
+    assert_eq!(run(&w.hub, FlowKind::OutgoingEmail).await, (1, 0));
+    assert!(
+        w.sim
+            .ews()
+            .items(BOB, "inbox")
+            .iter()
+            .any(|(_, _, s)| s == "Sent by the outgoing account"),
+        "delivered to Bob"
+    );
+}
+
+#[tokio::test]
 async fn a_message_dynamics_refuses_is_moved_to_undeliverable_when_the_profile_says_so() {
     let w = enabled(|_| {}).await;
     let bad = deliver(

@@ -18,6 +18,7 @@ pub fn config(cfg: &Config) -> Vec<Finding> {
     for (field, url) in [
         ("ews_url", &cfg.ews_url),
         ("autodiscover_url", &cfg.autodiscover_url),
+        ("outgoing_url", &cfg.outgoing_url),
     ] {
         if let Some(u) = url {
             if let Err(e) = endpoint::check_server_url(u) {

@@ -109,6 +109,15 @@ pub struct Config {
     /// access, or with its own credential): the mailboxes a diagnosis checks.
     #[serde(default)]
     pub test_mailboxes: Vec<String>,
+    /// The EWS endpoint mail is sent through (`outbox:` scopes), when it is not `ews_url`
+    /// (Dynamics' "Outgoing Server Location").
+    #[serde(default)]
+    pub outgoing_url: Option<String>,
+    /// The credential slot of the account that sends (`outbox:` scopes), when it is not the
+    /// `default` one ("Use same settings for Outgoing" off). A mailbox with its own credential
+    /// sends with it.
+    #[serde(default)]
+    pub outgoing_credential: Option<String>,
 }
 
 fn default_version() -> String {
@@ -159,6 +168,26 @@ impl Config {
             url: self.ews_url(Some(mailbox))?,
             version: self.version.clone(),
             impersonate,
+            credential,
+        })
+    }
+
+    /// Where mail sent through `mailbox` goes and as whom: the outgoing endpoint and account
+    /// when configured, else as [`Config::target`].
+    pub fn send_target(&self, mailbox: &str) -> Result<Target, PluginError> {
+        let own = self.credential_for(mailbox) != CREDENTIAL;
+        let credential = match (&self.outgoing_credential, own) {
+            (Some(slot), false) => slot.clone(),
+            _ => self.credential_for(mailbox).to_owned(),
+        };
+        let url = match &self.outgoing_url {
+            Some(u) => u.clone(),
+            None => self.ews_url(Some(mailbox))?,
+        };
+        Ok(Target {
+            url,
+            version: self.version.clone(),
+            impersonate: (self.impersonate && !own).then(|| mailbox.to_owned()),
             credential,
         })
     }

@@ -203,7 +203,10 @@ pub fn push(cfg: &Config, scope: &MailScope, batch: Vec<WriteOp>) -> Vec<WriteRe
             }
         };
         let target = target
-            .get_or_insert_with(|| cfg.target(mailbox))
+            .get_or_insert_with(|| match scope {
+                MailScope::Outbox { .. } => cfg.send_target(mailbox),
+                MailScope::Inbox { .. } => cfg.target(mailbox),
+            })
             .as_ref()
             .map_err(Clone::clone)?;
         match action {

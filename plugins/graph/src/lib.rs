@@ -92,6 +92,14 @@ pub struct Config {
     /// application permission to each calendar): the mailboxes a diagnosis checks.
     #[serde(default)]
     pub test_mailboxes: Vec<String>,
+    /// The Graph root mail is sent through (`outbox:` scopes), when it is not `graph_url`
+    /// (Dynamics' "Outgoing Server Location").
+    #[serde(default)]
+    pub outgoing_url: Option<String>,
+    /// The credential slot of the app that sends (`outbox:` scopes), when it is not the
+    /// `default` one ("Use same settings for Outgoing" off).
+    #[serde(default)]
+    pub outgoing_credential: Option<String>,
 }
 
 fn default_graph_url() -> String {
@@ -101,6 +109,18 @@ fn default_graph_url() -> String {
 impl Config {
     fn root(&self) -> &str {
         self.graph_url.trim_end_matches('/')
+    }
+
+    /// Where mail is sent and with which credential slot: the outgoing root and app when
+    /// configured.
+    fn send_via(&self) -> (&str, &str) {
+        (
+            self.outgoing_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/'))
+                .unwrap_or(self.root()),
+            self.outgoing_credential.as_deref().unwrap_or(CREDENTIAL),
+        )
     }
 }
 
@@ -135,6 +155,17 @@ impl Connector for Graph {
                 "config",
                 format!("graph_url {:?} is not an http(s) URL", c.graph_url),
                 "use https://graph.microsoft.com/v1.0 (or the national cloud's Graph root)",
+            )];
+        }
+        if let Some(o) = c
+            .outgoing_url
+            .as_deref()
+            .filter(|o| url::origin(o).is_none())
+        {
+            return vec![Finding::failed(
+                "config",
+                format!("outgoing_url {o:?} is not an http(s) URL"),
+                "use the Graph root mail is sent through, or leave outgoing_url out to send through graph_url",
             )];
         }
         let mut out = vec![Finding::ok("config")];

@@ -395,12 +395,16 @@ fn send(cfg: &Config, mailbox: &str, op: &WriteOp) -> Result<WriteOk, PluginErro
         );
     }
     let body = send_mail_body(m)?;
-    Request::post(format!("{}/sendMail", mailbox::user_root(cfg, mailbox)))
-        .credential(CREDENTIAL)
-        .json(&body)?
-        .send()
-        .and_then(|r| checked(r, SEND_PERMISSION))?
-        .error_for_status()?;
+    let (root, credential) = cfg.send_via();
+    Request::post(format!(
+        "{root}/users/{}/sendMail",
+        url::encode_path_segment(mailbox)
+    ))
+    .credential(credential)
+    .json(&body)?
+    .send()
+    .and_then(|r| checked(r, SEND_PERMISSION))?
+    .error_for_status()?;
     Ok(WriteOk {
         target_id: format!("sent:{}", op.op_id),
         version: None,

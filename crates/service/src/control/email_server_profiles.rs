@@ -521,10 +521,11 @@ pub fn connector_config(
         }
         host_of(&token_url(s))?;
         hosts.dedup();
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "graph_url": root.trim_end_matches('/'),
             "tenant": blank(&s.tenant),
         });
+        outgoing_config(s, &mut config, "outgoing_url", &root);
         return Ok(("graph", config, hosts));
     }
     let mut config = serde_json::json!({
@@ -542,7 +543,11 @@ pub fn connector_config(
         if let Some(o) = blank(&s.outgoing_location) {
             host_of(o)?;
         }
+        outgoing_config(s, &mut config, "outgoing_url", &incoming);
         config["ews_url"] = serde_json::Value::String(incoming);
+    }
+    if own_outgoing(s) && s.use_autodiscover {
+        config["outgoing_credential"] = OUTGOING_SLOT.into();
     }
     if let Some(per_user) = before.and_then(|b| b.get("mailbox_credentials")) {
         config["mailbox_credentials"] = per_user.clone();
@@ -550,6 +555,33 @@ pub fn connector_config(
     hosts.sort();
     hosts.dedup();
     Ok(("ews", config, hosts))
+}
+
+/// Whether outgoing email has an account of its own (its own credential slot): the profile's
+/// credentials, "Use same settings for Outgoing" off, and another user name.
+fn own_outgoing(s: &EmailServerSettings) -> bool {
+    s.incoming.credentials == CredentialSource::Profile
+        && !s.same_settings_for_outgoing
+        && s.outgoing_auth().username.as_deref().map(str::trim)
+            != s.incoming.username.as_deref().map(str::trim)
+}
+
+/// Sends through the outgoing location (under `url_key`) when it is not `incoming`, and with
+/// the outgoing account's slot when it has its own.
+fn outgoing_config(
+    s: &EmailServerSettings,
+    config: &mut serde_json::Value,
+    url_key: &str,
+    incoming: &str,
+) {
+    if let Some(o) = blank(&s.outgoing_location)
+        .filter(|o| o.trim_end_matches('/') != incoming.trim_end_matches('/'))
+    {
+        config[url_key] = o.trim_end_matches('/').into();
+    }
+    if own_outgoing(s) {
+        config["outgoing_credential"] = OUTGOING_SLOT.into();
+    }
 }
 
 /// The credential of one direction's account from its secret.
@@ -598,10 +630,7 @@ fn slots(
         }
         None => {}
     }
-    let own_outgoing = !s.same_settings_for_outgoing
-        && s.outgoing_auth().username.as_deref().map(str::trim)
-            != s.incoming.username.as_deref().map(str::trim);
-    if own_outgoing {
+    if own_outgoing(s) {
         match secrets.outgoing {
             Some(secret) => {
                 out.insert(
@@ -1006,5 +1035,40 @@ mod tests {
         assert_eq!(plugin, "ews");
         assert!(config.get("ews_url").is_none());
         assert_eq!(hosts, vec!["*.contoso.com", "contoso.com"]);
+    }
+
+    #[test]
+    fn outgoing_email_goes_through_the_outgoing_location_and_account() {
+        let mut s = settings();
+        let (_, same, _) = connector_config(&s, None).unwrap();
+        assert!(
+            same.get("outgoing_url").is_none(),
+            "the same location: {same}"
+        );
+        assert!(same.get("outgoing_credential").is_none(), "{same}");
+        s.outgoing_location = Some("https://smtp.contoso.com/EWS/Exchange.asmx".into());
+        s.same_settings_for_outgoing = false;
+        s.outgoing = Some(
+            serde_json::from_value(
+                serde_json::json!({"credentials": "profile", "username": "CONTOSO\\crmsend"}),
+            )
+            .unwrap(),
+        );
+        validate(&s).unwrap();
+        let (_, config, hosts) = connector_config(&s, None).unwrap();
+        assert_eq!(
+            config["outgoing_url"],
+            "https://smtp.contoso.com/EWS/Exchange.asmx"
+        );
+        assert_eq!(config["outgoing_credential"], OUTGOING_SLOT);
+        assert_eq!(hosts, vec!["mail.contoso.com", "smtp.contoso.com"]);
+        // Online: the outgoing app's slot too.
+        s.server_type = ServerType::ExchangeOnline;
+        s.incoming_location = None;
+        s.outgoing_location = None;
+        let (plugin, online, _) = connector_config(&s, None).unwrap();
+        assert_eq!(plugin, "graph");
+        assert!(online.get("outgoing_url").is_none(), "{online}");
+        assert_eq!(online["outgoing_credential"], OUTGOING_SLOT);
     }
 }

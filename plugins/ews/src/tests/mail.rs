@@ -869,3 +869,64 @@ fn mail_goes_out_and_failed_mail_moves_aside_in_the_simulator() {
         assert_eq!(sim.sim.ews().items("bob@contoso.com", &folder).len(), 2);
     });
 }
+
+/// A send as the server saw it: URL, credential slot, impersonated mailbox.
+type Sent = (String, Option<String>, String);
+
+#[test]
+fn the_outbox_sends_through_the_outgoing_endpoint_as_the_outgoing_account() {
+    let cfg = r#"{"ews_url":"https://mail.contoso.com/EWS/Exchange.asmx","impersonate":true,
+        "outgoing_url":"https://out.contoso.com/EWS/Exchange.asmx","outgoing_credential":"outgoing",
+        "mailbox_credentials":{"bob@contoso.com":"mailbox:bob@contoso.com"}}"#;
+    let sent = |scope: &str| {
+        let seen: Rc<RefCell<Vec<Sent>>> = Rc::default();
+        let log = seen.clone();
+        let results = with_http(
+            move |r| {
+                let body = body_of(r);
+                let who = body
+                    .split("<t:PrimarySmtpAddress>")
+                    .nth(1)
+                    .and_then(|rest| rest.split('<').next())
+                    .unwrap_or("nobody")
+                    .to_owned();
+                log.borrow_mut()
+                    .push((r.url.clone(), r.credential.clone(), who));
+                Ok(syncbridge_sdk::testing::response(200, &envelope(SENT)))
+            },
+            || {
+                exports::push::<Ews>(
+                    cfg,
+                    scope,
+                    vec![op(
+                        "op1",
+                        WriteAction::Create,
+                        None,
+                        Some(ItemBody::EmailMessage(email())),
+                    )],
+                )
+            },
+        )
+        .unwrap();
+        assert!(results[0].outcome.is_ok(), "{:?}", results[0].outcome);
+        seen.take()
+    };
+    // The profile's mailboxes: the outgoing account at the outgoing endpoint, impersonating.
+    assert_eq!(
+        sent(OUTBOX),
+        [(
+            "https://out.contoso.com/EWS/Exchange.asmx".to_owned(),
+            Some("outgoing".to_owned()),
+            "alice@contoso.com".to_owned()
+        )]
+    );
+    // A mailbox with its own credential sends with it, as itself.
+    assert_eq!(
+        sent("outbox:mailbox=bob@contoso.com"),
+        [(
+            "https://out.contoso.com/EWS/Exchange.asmx".to_owned(),
+            Some("mailbox:bob@contoso.com".to_owned()),
+            "nobody".to_owned()
+        )]
+    );
+}

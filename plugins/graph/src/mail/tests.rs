@@ -630,3 +630,43 @@ fn lookup_reads_messages_by_id_and_leaves_missing_ones_out() {
         "a refused mailbox is not a missing message"
     );
 }
+
+#[test]
+fn the_outbox_sends_through_the_outgoing_root_with_the_outgoing_app() {
+    let cfg = r#"{"graph_url":"http://graph.test/v1.0/","outgoing_url":"http://out.test/v1.0/","outgoing_credential":"outgoing"}"#;
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let log = seen.clone();
+    let results = with_http(
+        move |r| {
+            log.borrow_mut()
+                .push(format!("{} as {:?}", r.url, r.credential));
+            Ok(response(202, ""))
+        },
+        || {
+            exports::push::<Graph>(
+                cfg,
+                OUTBOX,
+                vec![op(
+                    "op-1",
+                    WriteAction::Create,
+                    Some(ItemBody::EmailMessage(message())),
+                )],
+            )
+        },
+    )
+    .unwrap();
+    assert!(results[0].outcome.is_ok(), "{:?}", results[0].outcome);
+    assert_eq!(
+        *seen.borrow(),
+        [r#"http://out.test/v1.0/users/ann%40contoso.com/sendMail as Some("outgoing")"#]
+    );
+    // A bad outgoing root is refused before anything is sent.
+    let findings = Graph::check_config(
+        &serde_json::from_str(r#"{"outgoing_url":"mail.contoso.com"}"#).unwrap(),
+    );
+    assert!(findings[0]
+        .cause
+        .as_deref()
+        .unwrap_or_default()
+        .contains("outgoing_url"));
+}
