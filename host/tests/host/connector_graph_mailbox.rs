@@ -7,9 +7,9 @@ use crate::common;
 
 use syncbridge::hub::Hub;
 use syncbridge::model::{
-    BodyType, EmailAddress, Event, EventKind, EventTime, Item, ItemBody, MailboxContact, Page,
-    Phone, PhoneKind, PluginError, PullRequest, Removal, RichText, Sensitivity, Series, ShowAs,
-    TaskStatus, Todo, WriteAction, WriteOp, WriteResult, Zone,
+    BodyType, EmailAddress, Event, EventKind, EventTime, Item, ItemBody, MailboxContact,
+    OccurrenceChange, Page, Phone, PhoneKind, PluginError, PullRequest, Removal, RichText,
+    Sensitivity, Series, ShowAs, TaskStatus, Todo, WriteAction, WriteOp, WriteResult, Zone,
 };
 use syncbridge_sim::{FaultRule, Seed, Services, SimConfig, Simulator};
 
@@ -460,6 +460,68 @@ async fn calendar_writes_create_update_and_delete() {
     assert!(r[0].outcome.is_ok());
     let after = lookup(&t.hub, CALENDAR, &format!("id:{id}")).await;
     assert_eq!(after[0].removed, Some(Removal::Deleted));
+}
+
+#[tokio::test]
+async fn a_series_is_written_with_its_deleted_and_modified_occurrences() {
+    let sim = sim().await;
+    let t = setup(&sim).await;
+    let scope = "calendar:mailbox=alice@contoso.onmicrosoft.com,past=3,future=30";
+    let at = |days: i64, time: &str| EventTime {
+        utc: format!("{}T{time}Z", day(days)),
+        zone: Some(Zone {
+            iana: "UTC".into(),
+            windows: None,
+        }),
+    };
+    // Daily at 09:00 UTC from tomorrow, five times: the second deleted, the third moved.
+    let series = Event {
+        kind: EventKind::SeriesMaster,
+        start: at(1, "09:00:00"),
+        end: at(1, "09:30:00"),
+        series: Some(Series {
+            rrule: "FREQ=DAILY;INTERVAL=1;COUNT=5".into(),
+            zone: Zone {
+                iana: "UTC".into(),
+                windows: None,
+            },
+            modified: vec![OccurrenceChange {
+                original_start: at(3, "09:00:00").utc,
+                id: None,
+                start: at(3, "14:00:00"),
+                end: at(3, "14:30:00"),
+                subject: Some("Planning (moved)".into()),
+                location: None,
+                body: None,
+                show_as: ShowAs::Busy,
+            }],
+            deleted: vec![at(2, "09:00:00").utc],
+        }),
+        sensitivity: Sensitivity::Normal,
+        reminder_minutes: None,
+        ..sample_event("Planning", "series-1")
+    };
+    let results = push(
+        &t.hub,
+        scope,
+        vec![op(WriteAction::Create, None, ItemBody::Event(series), &[])],
+    )
+    .await;
+    let id = created(&results);
+    let found = lookup(&t.hub, scope, &format!("id:{id}")).await;
+    let e = event(&found[0]);
+    let s = e.series.as_ref().expect("a series master");
+    assert_eq!(s.deleted, [at(2, "09:00:00").utc], "the deleted occurrence");
+    assert_eq!(s.modified.len(), 1, "{:?}", s.modified);
+    assert_eq!(s.modified[0].original_start, at(3, "09:00:00").utc);
+    assert_eq!(s.modified[0].start.utc, at(3, "14:00:00").utc);
+    assert_eq!(s.modified[0].subject.as_deref(), Some("Planning (moved)"));
+    // The version answered is the master's after its exceptions were written.
+    assert_eq!(
+        results[0].outcome.as_ref().unwrap().version,
+        found[0].version,
+        "no stale version"
+    );
 }
 
 #[tokio::test]

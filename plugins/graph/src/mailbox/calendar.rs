@@ -17,6 +17,7 @@
 //! becomes one `series-master` item: the RRULE ([`super::recurrence`]), the zone (IANA and
 //! Windows id), the modified occurrences with their `originalStart`, and as deleted the starts
 //! the rule expects in the window that neither the instances nor the exceptions have.
+//! Writing a series writes its exceptions too ([`super::exceptions`]).
 //! A series is returned once a pass: the cursor of a pass in progress lists the masters it
 //! returned. `@removed` entries are removals of their ids (an occurrence's removal also
 //! changes its master, which the next round lists again).
@@ -346,7 +347,7 @@ fn show_as(s: Option<&str>) -> ShowAs {
     }
 }
 
-fn show_as_name(s: ShowAs) -> &'static str {
+pub(super) fn show_as_name(s: ShowAs) -> &'static str {
     match s {
         ShowAs::Free => "free",
         ShowAs::Tentative => "tentative",
@@ -568,19 +569,27 @@ pub fn write(cfg: &Config, mailbox: &str, op: &MailboxWriteOp) -> Result<WriteOk
     };
     match op.action {
         WriteAction::Create => {
-            let body = event_json(event()?, op)?;
+            let e = event()?;
+            let body = event_json(e, op)?;
             let answer = send_write(Method::Post, &root, Some(&body))?;
-            Ok(write_ok(&answer, ""))
+            let ok = write_ok(&answer, "");
+            with_exceptions(cfg, &root, e, ok)
         }
         WriteAction::Update => {
             let id = target(op)?;
-            let body = event_json(event()?, op)?;
+            let e = event()?;
+            let body = event_json(e, op)?;
             let answer = send_write(
                 Method::Patch,
                 &format!("{root}/{}", url::encode_path_segment(id)),
                 Some(&body),
             )?;
-            Ok(write_ok(&answer, id))
+            let ok = write_ok(&answer, id);
+            if named(op, "series") {
+                with_exceptions(cfg, &root, e, ok)
+            } else {
+                Ok(ok)
+            }
         }
         WriteAction::Delete => {
             let id = target(op)?;
@@ -598,6 +607,30 @@ pub fn write(cfg: &Config, mailbox: &str, op: &MailboxWriteOp) -> Result<WriteOk
         }
         other => Err(unsupported_action(other)),
     }
+}
+
+/// Writes the exceptions of a series just written (see [`super::exceptions`]); the master's
+/// version is read again when they changed it.
+fn with_exceptions(
+    cfg: &Config,
+    root: &str,
+    e: &Event,
+    ok: WriteOk,
+) -> Result<WriteOk, PluginError> {
+    let Some(series) = &e.series else {
+        return Ok(ok);
+    };
+    if !super::exceptions::write(cfg, root, &ok.target_id, series, e.all_day)? {
+        return Ok(ok);
+    }
+    let now = get_json(&format!(
+        "{root}/{}?$select=id,changeKey",
+        url::encode_path_segment(&ok.target_id)
+    ))?;
+    Ok(WriteOk {
+        version: version_of(&now).or(ok.version),
+        ..ok
+    })
 }
 
 fn scope_window(scope: &MailboxScope) -> (DateTime<Utc>, DateTime<Utc>) {

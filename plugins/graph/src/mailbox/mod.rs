@@ -27,6 +27,7 @@
 
 pub mod calendar;
 pub mod contacts;
+pub mod exceptions;
 pub mod recurrence;
 pub mod todo;
 pub mod zone;
