@@ -188,7 +188,8 @@ pub struct FieldRules {
     /// changes. A series deleted at the source removes its linked
     /// occurrences; a linked occurrence its changed series no longer brings
     /// is looked up, and removed only when it is gone (not when it merely
-    /// left the window).
+    /// left the window). For the brakes, the removed occurrences of one
+    /// series count as one removal.
     pub expanded_series: bool,
 }
 

@@ -579,7 +579,12 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         // The brakes only matter when something is removed; counting links is not free.
         if plan.counts.removals() > 0 {
             let linked = self.ledger.linked_count(&spec.profile_id).await?;
-            plan.held = brakes_hold(&plan.counts, linked, &spec.rules);
+            let counts = if spec.rules.expanded_series {
+                series_as_one(&plan)
+            } else {
+                plan.counts
+            };
+            plan.held = brakes_hold(&counts, linked, &spec.rules);
         }
         Ok(plan)
     }
@@ -1246,6 +1251,28 @@ fn snapshot(item: &Item) -> TargetSnapshot {
 /// The op id of an op's write back to the source.
 fn back_op_id(op: &PlannedOp) -> String {
     format!("{}-back", op.op_id)
+}
+
+/// A plan's counts for the brakes when a series' occurrences are items of their own
+/// (`expanded_series`): the removed occurrences of one series count as one removal, so a
+/// series deleted in the calendar is one change, not one per occurrence.
+fn series_as_one(plan: &Plan) -> PlanCounts {
+    let mut counts = plan.counts;
+    let removals: Vec<&PlannedOp> = plan
+        .pages
+        .iter()
+        .flat_map(|p| &p.ops)
+        .filter(|op| matches!(op.action, Action::Delete | Action::Deactivate))
+        .collect();
+    let groups: HashSet<&str> = removals
+        .iter()
+        .map(|op| series_of(&op.source_id).unwrap_or(&op.source_id))
+        .collect();
+    let extra = (removals.len() - groups.len()) as u64;
+    let from_deletes = extra.min(counts.delete);
+    counts.delete -= from_deletes;
+    counts.deactivate -= (extra - from_deletes).min(counts.deactivate);
+    counts
 }
 
 /// The series an occurrence id `<series id>#<YYYY-MM-DD>` belongs to.

@@ -183,17 +183,28 @@ impl Transport {
         }
     }
 
-    /// A weekly series Outlook adds to Tess's calendar, `count` times from `start` (UTC); its id.
+    /// A series Outlook adds to Tess's calendar, `count` times from `start` (UTC), weekly on
+    /// that weekday or daily; its id.
     async fn outlook_series(
         self,
         w: &World,
         subject: &str,
-        start: &str,
-        end: &str,
+        (start, end): (&str, &str),
         count: u32,
+        daily: bool,
     ) -> String {
         let date = &start[..10];
         let day = weekday(date);
+        let ews_pattern = if daily {
+            "<t:DailyRecurrence><t:Interval>1</t:Interval></t:DailyRecurrence>".to_owned()
+        } else {
+            format!("<t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>{day}</t:DaysOfWeek></t:WeeklyRecurrence>")
+        };
+        let graph_pattern = if daily {
+            json!({"type": "daily", "interval": 1})
+        } else {
+            json!({"type": "weekly", "interval": 1, "daysOfWeek": [day.to_lowercase()]})
+        };
         match self {
             Transport::Ews => w
                 .sim
@@ -202,7 +213,7 @@ impl Transport {
                     MAILBOX,
                     "calendar",
                     &format!(
-                        "<t:CalendarItem xmlns:t=\"{EWS_TYPES}\"><t:Subject>{subject}</t:Subject><t:Start>{start}</t:Start><t:End>{end}</t:End><t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>{day}</t:DaysOfWeek></t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>{date}</t:StartDate><t:NumberOfOccurrences>{count}</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence></t:CalendarItem>"
+                        "<t:CalendarItem xmlns:t=\"{EWS_TYPES}\"><t:Subject>{subject}</t:Subject><t:Start>{start}</t:Start><t:End>{end}</t:End><t:Recurrence>{ews_pattern}<t:NumberedRecurrence><t:StartDate>{date}</t:StartDate><t:NumberOfOccurrences>{count}</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence></t:CalendarItem>"
                     ),
                     None,
                 )
@@ -212,7 +223,7 @@ impl Transport {
                 let event = json!({
                     "subject": subject, "start": at(start), "end": at(end),
                     "recurrence": {
-                        "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [day.to_lowercase()]},
+                        "pattern": graph_pattern,
                         "range": {"type": "numbered", "startDate": date, "numberOfOccurrences": count,
                                   "recurrenceTimeZone": "UTC"}
                     }
@@ -398,6 +409,7 @@ on_both_transports!(
     psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay,
     a_cycle_with_nothing_changed_writes_nothing,
     an_outlook_series_is_imported_as_its_occurrences_within_the_recurring_days,
+    a_series_deleted_in_outlook_is_one_change_for_the_brakes,
 );
 
 /// Saves the Exchange profile (with `change` applied to the form), lists the resources
@@ -1044,7 +1056,7 @@ async fn series_imported(w: &World, t: Transport) {
     setup(w, t, |s| s.sync.recurring_days = 20, None).await;
     // Weekly from tomorrow at 09:00 UTC, six times: days 1, 8, 15, 22, 29 and 36.
     let master = t
-        .outlook_series(w, "Standup", &at(1, 9), &at(1, 10), 6)
+        .outlook_series(w, "Standup", (&at(1, 9), &at(1, 10)), 6, false)
         .await;
     // In Outlook the second is moved to day 9 at 14:00, the third deleted.
     t.outlook_occurrence(w, &master, 2, Some((at(9, 14), at(9, 15))))
@@ -1088,6 +1100,33 @@ async fn series_imported(w: &World, t: Transport) {
     delete_in_exchange(hub, &calendar_scope(), &master).await;
     run(hub, FlowKind::Import).await;
     assert!(standups(w).is_empty(), "{:?}", standups(w));
+}
+
+async fn a_series_deleted_in_outlook_is_one_change_for_the_brakes(t: Transport) {
+    let w = world().await;
+    let hub = &w.t.hub;
+    setup(&w, t, |s| s.sync.recurring_days = 20, None).await;
+    // Daily from tomorrow, fifteen times, beside one single appointment: the series' fifteen
+    // occurrences are almost all the import's links.
+    let daily = t
+        .outlook_series(&w, "Daily check", (&at(1, 8), &at(1, 9)), 15, true)
+        .await;
+    t.outlook_event(&w, "Dentist", &at(2, 14), &at(2, 15), Marked::Plain)
+        .await;
+    run(hub, FlowKind::Import).await;
+    let checks = |w: &World| {
+        appointments(w)
+            .iter()
+            .filter(|r| r["title"] == json!("Daily check"))
+            .count()
+    };
+    assert_eq!(checks(&w), 15);
+    // Deleted in Outlook: fifteen removals (94 % of the links), yet one change, not a mass
+    // deletion the brakes hold for approval.
+    delete_in_exchange(hub, &calendar_scope(), &daily).await;
+    let (applied, failed) = run(hub, FlowKind::Import).await;
+    assert_eq!((applied, failed), (15, 0));
+    assert_eq!(checks(&w), 0, "the series' appointments are gone");
 }
 
 async fn psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay(t: Transport) {
