@@ -92,6 +92,20 @@ pub struct Plan {
     pub relayed: Vec<(String, String)>,
 }
 
+impl Plan {
+    /// Takes the cursor (and the ids it saw) off the last source page that has one, for a
+    /// page of removals planned after the pages to commit it with: a run that dies before
+    /// them pulls that page again and finds the removals again.
+    fn take_last_cursor(&mut self) -> (Option<Option<String>>, Vec<String>) {
+        self.pages
+            .iter_mut()
+            .rev()
+            .find(|p| p.cursor.is_some())
+            .map(|p| (p.cursor.take(), std::mem::take(&mut p.seen)))
+            .unwrap_or_default()
+    }
+}
+
 /// The ops of one source page and the cursor to store once they are done.
 #[derive(Debug, Default)]
 pub struct PagePlan {
@@ -503,13 +517,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
             seen.extend(checked);
             if !ops.is_empty() {
                 // The cursor commits with these removals, as with the unseen below.
-                let (cursor, page_seen) = plan
-                    .pages
-                    .iter_mut()
-                    .rev()
-                    .find(|p| p.cursor.is_some())
-                    .map(|p| (p.cursor.take(), std::mem::take(&mut p.seen)))
-                    .unwrap_or_default();
+                let (cursor, page_seen) = plan.take_last_cursor();
                 plan.pages.push(PagePlan {
                     ops,
                     cursor,
@@ -544,13 +552,7 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
                 // The pass ends only once its removals are applied: the last
                 // source page's cursor (and the ids it saw) commit with them. A run
                 // that dies before re-pulls that page and finds the removals again.
-                let (cursor, seen) = plan
-                    .pages
-                    .iter_mut()
-                    .rev()
-                    .find(|p| p.cursor.is_some())
-                    .map(|p| (p.cursor.take(), std::mem::take(&mut p.seen)))
-                    .unwrap_or_default();
+                let (cursor, seen) = plan.take_last_cursor();
                 plan.pages.push(PagePlan {
                     ops,
                     cursor,
