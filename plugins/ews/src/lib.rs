@@ -161,35 +161,42 @@ impl Config {
 
     /// Where requests for `mailbox` go and as whom.
     pub fn target(&self, mailbox: &str) -> Result<Target, PluginError> {
-        let credential = self.credential_for(mailbox).to_owned();
-        let impersonate =
-            (self.impersonate && credential == CREDENTIAL).then(|| mailbox.to_owned());
+        self.target_via(mailbox, None, None)
+    }
+
+    /// [`Config::target`] at `url` instead of the EWS URL, and as `slot` instead of `default`
+    /// (a mailbox with its own credential keeps it, never impersonated).
+    fn target_via(
+        &self,
+        mailbox: &str,
+        url: Option<&str>,
+        slot: Option<&str>,
+    ) -> Result<Target, PluginError> {
+        let own = self.credential_for(mailbox);
+        let (credential, impersonate) = if own == CREDENTIAL {
+            (slot.unwrap_or(CREDENTIAL), self.impersonate)
+        } else {
+            (own, false)
+        };
         Ok(Target {
-            url: self.ews_url(Some(mailbox))?,
+            url: match url {
+                Some(u) => u.to_owned(),
+                None => self.ews_url(Some(mailbox))?,
+            },
             version: self.version.clone(),
-            impersonate,
-            credential,
+            impersonate: impersonate.then(|| mailbox.to_owned()),
+            credential: credential.to_owned(),
         })
     }
 
     /// Where mail sent through `mailbox` goes and as whom: the outgoing endpoint and account
     /// when configured, else as [`Config::target`].
     pub fn send_target(&self, mailbox: &str) -> Result<Target, PluginError> {
-        let own = self.credential_for(mailbox) != CREDENTIAL;
-        let credential = match (&self.outgoing_credential, own) {
-            (Some(slot), false) => slot.clone(),
-            _ => self.credential_for(mailbox).to_owned(),
-        };
-        let url = match &self.outgoing_url {
-            Some(u) => u.clone(),
-            None => self.ews_url(Some(mailbox))?,
-        };
-        Ok(Target {
-            url,
-            version: self.version.clone(),
-            impersonate: (self.impersonate && !own).then(|| mailbox.to_owned()),
-            credential,
-        })
+        self.target_via(
+            mailbox,
+            self.outgoing_url.as_deref(),
+            self.outgoing_credential.as_deref(),
+        )
     }
 
     /// A distinguished folder of `mailbox` as `target` reaches it (named unless impersonated).

@@ -525,7 +525,7 @@ pub fn connector_config(
             "graph_url": root.trim_end_matches('/'),
             "tenant": blank(&s.tenant),
         });
-        outgoing_config(s, &mut config, "outgoing_url", &root);
+        outgoing_config(s, &mut config, Some(&root));
         return Ok(("graph", config, hosts));
     }
     let mut config = serde_json::json!({
@@ -543,12 +543,10 @@ pub fn connector_config(
         if let Some(o) = blank(&s.outgoing_location) {
             host_of(o)?;
         }
-        outgoing_config(s, &mut config, "outgoing_url", &incoming);
         config["ews_url"] = serde_json::Value::String(incoming);
     }
-    if own_outgoing(s) && s.use_autodiscover {
-        config["outgoing_credential"] = OUTGOING_SLOT.into();
-    }
+    let incoming = config["ews_url"].as_str().map(str::to_owned);
+    outgoing_config(s, &mut config, incoming.as_deref());
     if let Some(per_user) = before.and_then(|b| b.get("mailbox_credentials")) {
         config["mailbox_credentials"] = per_user.clone();
     }
@@ -566,18 +564,18 @@ fn own_outgoing(s: &EmailServerSettings) -> bool {
             != s.incoming.username.as_deref().map(str::trim)
 }
 
-/// Sends through the outgoing location (under `url_key`) when it is not `incoming`, and with
-/// the outgoing account's slot when it has its own.
+/// Sends through the outgoing location (`outgoing_url`) when it is not the `incoming` one
+/// (none with Autodiscover, which finds both), and with the outgoing account's slot when it
+/// has its own.
 fn outgoing_config(
     s: &EmailServerSettings,
     config: &mut serde_json::Value,
-    url_key: &str,
-    incoming: &str,
+    incoming: Option<&str>,
 ) {
-    if let Some(o) = blank(&s.outgoing_location)
-        .filter(|o| o.trim_end_matches('/') != incoming.trim_end_matches('/'))
-    {
-        config[url_key] = o.trim_end_matches('/').into();
+    let same =
+        |o: &str| incoming.is_some_and(|i| o.trim_end_matches('/') == i.trim_end_matches('/'));
+    if let Some(o) = blank(&s.outgoing_location).filter(|o| !same(o)) {
+        config["outgoing_url"] = o.trim_end_matches('/').into();
     }
     if own_outgoing(s) {
         config["outgoing_credential"] = OUTGOING_SLOT.into();

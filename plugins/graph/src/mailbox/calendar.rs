@@ -269,19 +269,14 @@ pub fn series_event(
                 .iter()
                 .filter(|i| i["type"].as_str() == Some("exception")),
         );
-    // An all-day occurrence's original start is a date: midnight in the series zone, whether
-    // Graph gives it as that instant or as the floating date at 00:00 UTC.
+    // An all-day occurrence's original start is a date: midnight in the series zone.
     let all_day = e.all_day;
     let original = |s: DateTime<Utc>| -> DateTime<Utc> {
-        if !all_day {
-            return s;
-        }
-        let date = if s.time() == chrono::NaiveTime::MIN {
-            s.date_naive()
+        if all_day {
+            zone::all_day_original(s, tz)
         } else {
-            s.with_timezone(&tz).date_naive()
-        };
-        zone::local_to_utc(date.and_time(chrono::NaiveTime::MIN), tz).unwrap_or(s)
+            s
+        }
     };
     for x in exceptions {
         let Some(mut change) = occurrence_change(x)? else {

@@ -117,15 +117,8 @@ fn occurrences(
         };
         out.insert(original, id.to_owned());
         if all_day {
-            // Midnight of that date in the series zone, however Graph gave the date.
-            let date = if original.time() == chrono::NaiveTime::MIN {
-                original.date_naive()
-            } else {
-                original.with_timezone(&tz).date_naive()
-            };
-            if let Some(midnight) = zone::local_to_utc(date.and_time(chrono::NaiveTime::MIN), tz) {
-                out.entry(midnight).or_insert_with(|| id.to_owned());
-            }
+            out.entry(zone::all_day_original(original, tz))
+                .or_insert_with(|| id.to_owned());
         }
     }
     Ok(out)

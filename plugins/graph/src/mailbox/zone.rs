@@ -80,6 +80,17 @@ pub fn local_to_utc(local: NaiveDateTime, zone: Tz) -> Option<DateTime<Utc>> {
     }
 }
 
+/// An all-day occurrence's original start as midnight of its date in the series zone `tz`,
+/// whether Graph gave it as that instant or as the floating date at 00:00 UTC.
+pub fn all_day_original(s: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let date = if s.time() == chrono::NaiveTime::MIN {
+        s.date_naive()
+    } else {
+        s.with_timezone(&tz).date_naive()
+    };
+    local_to_utc(date.and_time(chrono::NaiveTime::MIN), tz).unwrap_or(s)
+}
+
 /// Midnight of `date` in `zone` (UTC when none), as UTC.
 pub fn midnight(date: NaiveDate, zone: Option<&Zone>) -> Option<DateTime<Utc>> {
     let t = zone.and_then(|z| tz(&z.iana)).unwrap_or(Tz::UTC);
