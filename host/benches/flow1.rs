@@ -12,7 +12,9 @@
 //! `FLOW1_BENCH_LATENCY_MAILBOXES` (default 200; 0 skips the latency case), `FLOW1_BENCH_LATENCY_MS` (default 50), `FLOW1_BENCH_CONCURRENCY`
 //! (resources synchronized at once, default 8; one resource's profiles run one after another,
 //! as the runner makes them take turns). The connections keep their plugins' request limits
-//! (`ews` 4 at once per connection, `autotask` 3).
+//! (`ews` 4 at once per connection, `autotask` 3). `FLOW1_BENCH_STATEMENTS=1` also counts the
+//! SQL statements of each cycle (which makes sqlx log them: its CPU figures are then not the
+//! bench's).
 //!
 //! The simulators run in this process on their own tokio runtime (threads `flow1-sim`), on
 //! https://localhost:2610 with a generated CA the hub is told to trust; "host CPU" is the
@@ -25,9 +27,12 @@ mod common;
 mod cpu;
 #[path = "support/setup.rs"]
 mod setup;
+#[path = "support/statements.rs"]
+mod statements;
 
 use serde_json::json;
 use setup::{env_or, runtime};
+use statements::Statements;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use syncbridge::capability::http::HttpSettings;
@@ -290,7 +295,14 @@ async fn measured(f: impl std::future::Future<Output = Cycle>) -> Measured {
     }
 }
 
-fn print(label: &str, n: usize, m: &Measured, sim: &Simulator, latency: Option<Duration>) {
+fn print(
+    label: &str,
+    n: usize,
+    m: &Measured,
+    sim: &Simulator,
+    latency: Option<Duration>,
+    statements: Option<&Statements>,
+) {
     let Measured {
         cycle: c,
         wall,
@@ -326,6 +338,16 @@ fn print(label: &str, n: usize, m: &Measured, sim: &Simulator, latency: Option<D
         .map(|(k, v)| format!("{k} ×{v}"))
         .collect();
     println!("    other requests: {}", routes.join(", "));
+    if let Some(counted) = statements.map(Statements::take) {
+        let total: u64 = counted.iter().map(|(_, c)| c).sum();
+        println!(
+            "    SQL statements: {total} ({:.1}/mailbox); the most frequent, per mailbox:",
+            total as f64 / n as f64
+        );
+        for (statement, count) in counted.iter().take(40) {
+            println!("      {:>6.2}  {statement}", *count as f64 / n as f64);
+        }
+    }
     if let Some(l) = latency {
         let serial = stats.total as f64 * l.as_secs_f64();
         println!(
@@ -344,6 +366,7 @@ fn scenario(
     n: usize,
     latency: Option<Duration>,
     concurrency: usize,
+    statements: Option<&Statements>,
 ) {
     let label = match latency {
         Some(l) => format!("{} ms latency per request", l.as_millis()),
@@ -419,8 +442,11 @@ fn scenario(
         );
 
         sim.reset_requests();
+        if let Some(s) = statements {
+            s.take();
+        }
         let full = measured(cycle(hub, n, concurrency)).await;
-        print("full sync", n, &full, &sim, latency);
+        print("full sync", n, &full, &sim, latency, statements);
         assert_eq!(full.cycle.failed, 0, "nothing fails");
         let calendar = sim.ews().items(&mailbox(n - 1), "calendar").len();
         assert_eq!(calendar, FROM_PSA + FROM_OUTLOOK, "the last mailbox holds both sides' appointments");
@@ -439,8 +465,11 @@ fn scenario(
         // The cycle after a full sync reads the echoes of its writes once, wherever the
         // flow reads them (for the calendar: the import, which relays them).
         sim.reset_requests();
+        if let Some(s) = statements {
+            s.take();
+        }
         let settle = measured(cycle(hub, n, concurrency)).await;
-        print("next cycle (the full sync's echoes)", n, &settle, &sim, latency);
+        print("next cycle (the full sync's echoes)", n, &settle, &sim, latency, statements);
         assert_eq!(
             (settle.cycle.applied, settle.cycle.failed),
             (0, 0),
@@ -448,8 +477,11 @@ fn scenario(
         );
 
         sim.reset_requests();
+        if let Some(s) = statements {
+            s.take();
+        }
         let again = measured(cycle(hub, n, concurrency)).await;
-        print("no-change cycle", n, &again, &sim, latency);
+        print("no-change cycle", n, &again, &sim, latency, statements);
         assert_eq!(
             (again.cycle.applied, again.cycle.failed),
             (0, 0),
@@ -464,10 +496,11 @@ fn main() {
     let latency_n = env_or("FLOW1_BENCH_LATENCY_MAILBOXES", 200) as usize;
     let latency_ms = env_or("FLOW1_BENCH_LATENCY_MS", 50);
     let concurrency = env_or("FLOW1_BENCH_CONCURRENCY", 8) as usize;
+    let statements = Statements::install_if("FLOW1_BENCH_STATEMENTS");
     let host = runtime("flow1-host");
     let sim_rt = runtime(SIM_THREADS);
     if n > 0 {
-        scenario(&host, &sim_rt, n, None, concurrency);
+        scenario(&host, &sim_rt, n, None, concurrency, statements.as_ref());
     }
     if latency_n > 0 {
         scenario(
@@ -476,6 +509,7 @@ fn main() {
             latency_n,
             Some(Duration::from_millis(latency_ms)),
             concurrency,
+            statements.as_ref(),
         );
     }
 }

@@ -13,6 +13,7 @@ use super::host::{ConnectionContext, HostState, StateChanges};
 use super::limits::MemoryLimiter;
 use super::trap::TrapKind;
 use crate::manifest::{Manifest, PluginKind};
+use crate::memo::Memo;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -67,6 +68,10 @@ pub struct LoadedPlugin {
     mailbox_scopes: tokio::sync::OnceCell<Vec<String>>,
     /// `mailbox-owner-api` of connectors built against WIT 0.1.5 or later.
     owner: Option<ConnectorOwnerPre<HostState>>,
+    /// `source-fields` answers, by options.
+    source_fields: Memo<Vec<String>>,
+    /// `select-fields` answers, by configuration, scope and fields.
+    selected_scopes: Memo<String>,
 }
 
 impl LoadedPlugin {
@@ -88,6 +93,8 @@ impl LoadedPlugin {
             mailbox,
             mailbox_scopes: tokio::sync::OnceCell::new(),
             owner,
+            source_fields: Memo::default(),
+            selected_scopes: Memo::default(),
         }
     }
 
@@ -567,21 +574,31 @@ impl Runtime {
                 }
             });
         }
+        // The answer depends on the arguments only: asked once per loaded plugin.
+        let key = Memo::<String>::key(&[config, scope, &fields.join("\u{0}")]);
+        if let Some(selected) = plugin.selected_scopes.get(&key) {
+            return Ok(Ok(selected));
+        }
         let (config, scope) = (config.to_owned(), scope.to_owned());
-        self.invoke_at(plugin, None, "select-fields", Entry::Fields, move |i, s| {
-            Box::pin(async move {
-                match i {
-                    Instance::ConnectorFields(c) => Ok(c
-                        .syncbridge_plugin_field_selection()
-                        .call_select_fields(s, &config, &scope, &fields)
-                        .await?
-                        .lift()),
-                    _ => Err(not_this_world()),
-                }
+        let answer = self
+            .invoke_at(plugin, None, "select-fields", Entry::Fields, move |i, s| {
+                Box::pin(async move {
+                    match i {
+                        Instance::ConnectorFields(c) => Ok(c
+                            .syncbridge_plugin_field_selection()
+                            .call_select_fields(s, &config, &scope, &fields)
+                            .await?
+                            .lift()),
+                        _ => Err(not_this_world()),
+                    }
+                })
             })
-        })
-        .await
-        .map(|c| c.value)
+            .await?
+            .value;
+        if let Ok(selected) = &answer {
+            plugin.selected_scopes.put(key, selected.clone());
+        }
+        Ok(answer)
     }
 
     /// `source-fields` of a mapper (WIT 0.1.2): the source attributes its rules
@@ -595,21 +612,31 @@ impl Runtime {
         if plugin.fields.is_none() {
             return Ok(Ok(Vec::new()));
         }
+        // The answer depends on the options only: asked once per loaded plugin.
+        if let Some(fields) = plugin.source_fields.get(options) {
+            return Ok(Ok(fields));
+        }
+        let key = options.to_owned();
         let options = options.to_owned();
-        self.invoke_at(plugin, None, "source-fields", Entry::Fields, move |i, s| {
-            Box::pin(async move {
-                match i {
-                    Instance::MapperFields(m) => Ok(m
-                        .syncbridge_plugin_source_fields()
-                        .call_source_fields(s, &options)
-                        .await?
-                        .lift()),
-                    _ => Err(not_this_world()),
-                }
+        let answer = self
+            .invoke_at(plugin, None, "source-fields", Entry::Fields, move |i, s| {
+                Box::pin(async move {
+                    match i {
+                        Instance::MapperFields(m) => Ok(m
+                            .syncbridge_plugin_source_fields()
+                            .call_source_fields(s, &options)
+                            .await?
+                            .lift()),
+                        _ => Err(not_this_world()),
+                    }
+                })
             })
-        })
-        .await
-        .map(|c| c.value)
+            .await?
+            .value;
+        if let Ok(fields) = &answer {
+            plugin.source_fields.put(key, fields.clone());
+        }
+        Ok(answer)
     }
 
     /// Whether `scope` is one the connector's `mailbox-api` (WIT 0.1.3)

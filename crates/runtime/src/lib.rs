@@ -11,6 +11,7 @@ mod host;
 mod invoke;
 mod limits;
 pub mod manifest;
+mod memo;
 pub mod metrics;
 mod trap;
 

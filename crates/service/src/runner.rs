@@ -172,8 +172,11 @@ impl Runner {
         });
         // Whether flow 1 derived this profile: its runs are booked and mailed by the flow.
         let flow = exchange_flow::row(&self.hub, &run.profile_id).await?;
-        // Whether flow 3 derived it: its runs speak for one mailbox.
-        let flow3 = dynamics_flow::row(&self.hub, &run.profile_id).await?;
+        // Whether flow 3 derived it: its runs speak for one mailbox. (One flow derives a profile.)
+        let flow3 = match flow {
+            Some(_) => None,
+            None => dynamics_flow::row(&self.hub, &run.profile_id).await?,
+        };
         let ended = tokio::select! {
             ended = self.drive(&run, progress, flow.as_ref(), flow3.as_ref()) => ended,
             _ = lost_rx => {
@@ -226,9 +229,9 @@ impl Runner {
             conflicts: ended.conflicts.clone(),
             differs_from_preview: ended.differs_from_preview.clone(),
         };
-        let kept = self
+        let Some(finished) = self
             .runs()
-            .finish(
+            .finish_returning(
                 &run.id,
                 &self.owner,
                 ended.status,
@@ -236,11 +239,10 @@ impl Runner {
                 Some(&summary),
                 ended.error.as_deref(),
             )
-            .await?;
-        if !kept {
+            .await?
+        else {
             return Err(RunnerError::LeaseLost(run.id.clone()));
-        }
-        let finished = self.runs().get(&run.id).await?;
+        };
         let took = finished
             .started_at
             .zip(finished.finished_at)
@@ -410,13 +412,15 @@ impl Runner {
         flow3: Option<&dynamics_flow::FlowRow>,
     ) -> Result<Ended, StoreError> {
         let store = self.hub.store();
-        let profile = profiles::get(store, &run.profile_id).await?;
-        for conn in [&profile.source_connection, &profile.target_connection] {
-            if let Some(why) = store.connection_stopped(conn).await? {
-                return Ok(Ended::failed(format!(
-                    "connection {conn} is stopped ({why}); fix its credentials and test it to restart it"
-                )));
-            }
+        let (profile, resync_requested) = profiles::get_with_resync(store, &run.profile_id).await?;
+        let connections = [
+            profile.source_connection.as_str(),
+            profile.target_connection.as_str(),
+        ];
+        if let Some((conn, why)) = store.first_stopped(&connections).await? {
+            return Ok(Ended::failed(format!(
+                "connection {conn} is stopped ({why}); fix its credentials and test it to restart it"
+            )));
         }
         if let (Some(row), RunMode::Run | RunMode::ApplyPlan) = (flow, run.mode) {
             if let Err(busy) =
@@ -449,7 +453,10 @@ impl Runner {
         let result = match spec {
             Err(e) => Err(e),
             Ok(spec) => match run.mode {
-                RunMode::Run => self.full_run(run, &profile, &engine, &spec, progress).await,
+                RunMode::Run => {
+                    self.full_run(run, &profile, resync_requested, &engine, &spec, progress)
+                        .await
+                }
                 RunMode::DryRun | RunMode::Preview => self.dry_run(run, &engine, &spec).await,
                 RunMode::ApplyPlan => self.apply_plan(run, &engine, &spec, progress).await,
             },
@@ -561,6 +568,7 @@ impl Runner {
         &self,
         run: &RunRecord,
         profile: &Profile,
+        resync_requested: bool,
         engine: &Engine<'_, S, M, T>,
         spec: &RunSpec,
         progress: &dyn Progress,
@@ -571,7 +579,8 @@ impl Runner {
         T: syncbridge_sync::Target,
     {
         let store = self.hub.store();
-        if profiles::take_resync(store, &profile.id).await? {
+        // Taken atomically; read with the profile, so a run without a request writes nothing.
+        if resync_requested && profiles::take_resync(store, &profile.id).await? {
             tracing::info!(profile = %profile.id, "settings changed: starting a full re-sync");
             engine
                 .ledger
@@ -593,11 +602,6 @@ impl Runner {
             recovered: engine.recover(spec, &run.id).await?,
             ..RunReport::default()
         };
-        let base = engine
-            .ledger
-            .cursor(&spec.profile_id, &spec.source_scope)
-            .await?
-            .0;
         let preview = self.preview_before(&profile.id).await?;
         let plan = engine.plan(spec, &run.id).await?;
         let differs_from_preview = match &preview {
@@ -615,6 +619,12 @@ impl Runner {
         report.pages = plan.pages.len() as u64;
         if let Some(reason) = &plan.held {
             report.held = Some(reason.clone());
+            // Planning commits no cursor: the stored one is still the plan's base.
+            let base = engine
+                .ledger
+                .cursor(&spec.profile_id, &spec.source_scope)
+                .await?
+                .0;
             let info = self.store_plan(run, &plan, base.as_deref()).await?;
             return Ok(Ended {
                 status: RunStatus::Held,

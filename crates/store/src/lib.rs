@@ -453,6 +453,33 @@ impl Store {
         })
     }
 
+    /// The first of `ids` that is stopped, with why: one statement for a run's connections.
+    pub async fn first_stopped(
+        &self,
+        ids: &[&str],
+    ) -> Result<Option<(String, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, stopped FROM connections WHERE stopped IS NOT NULL AND id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let mut stopped = std::collections::HashMap::new();
+        for row in query.fetch_all(&self.pool).await? {
+            stopped.insert(
+                row.try_get::<String, _>("id")?,
+                row.try_get::<String, _>("stopped")?,
+            );
+        }
+        Ok(ids.iter().find_map(|id| stopped.remove_entry(*id)))
+    }
+
     /// Stops a connection after a permanent auth error: runs using it fail
     /// at once until it is restarted.
     pub async fn stop_connection(&self, id: &str, why: &str) -> Result<(), StoreError> {

@@ -792,16 +792,22 @@ impl Ledger {
         Ok(())
     }
 
-    /// Source ids in quarantine that are retried (not skipped by an operator).
-    pub async fn quarantined_to_retry(&self, profile: &str) -> Result<Vec<String>, StoreError> {
+    /// Source ids in quarantine, each with whether it is retried (not skipped by an operator).
+    pub async fn quarantine_retried(
+        &self,
+        profile: &str,
+    ) -> Result<Vec<(String, bool)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT source_id FROM quarantine WHERE profile_id = $1 AND skipped = 0 ORDER BY source_id",
+            "SELECT source_id, skipped FROM quarantine WHERE profile_id = $1 ORDER BY source_id",
         )
         .bind(profile)
         .fetch_all(self.store.pool())
         .await?;
         rows.iter()
-            .map(|r| r.try_get("source_id").map_err(StoreError::from))
+            .map(|r| {
+                let skipped: i64 = r.try_get("skipped")?;
+                Ok((r.try_get("source_id")?, skipped == 0))
+            })
             .collect()
     }
 

@@ -98,6 +98,21 @@ pub async fn get(store: &Store, id: &str) -> Result<Profile, StoreError> {
     from_row(&row)
 }
 
+/// Profile `id` and whether a full re-sync of it is requested (one statement for a run;
+/// [`take_resync`] takes the request).
+pub async fn get_with_resync(store: &Store, id: &str) -> Result<(Profile, bool), StoreError> {
+    let row = sqlx::query("SELECT * FROM profiles WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "profile",
+            id: id.to_owned(),
+        })?;
+    let resync: i64 = row.try_get("resync_requested")?;
+    Ok((from_row(&row)?, resync != 0))
+}
+
 /// All profiles.
 pub async fn list(store: &Store) -> Result<Vec<Profile>, StoreError> {
     let rows = sqlx::query("SELECT * FROM profiles ORDER BY id")

@@ -485,19 +485,13 @@ impl<S: Source, M: Transform, T: Target> Engine<'_, S, M, T> {
         }
 
         // Quarantined items the pass did not bring again are looked up and retried.
-        let in_quarantine: HashSet<String> = self
-            .ledger
-            .quarantined(&spec.profile_id)
-            .await?
-            .into_iter()
+        let quarantine = self.ledger.quarantine_retried(&spec.profile_id).await?;
+        let quarantined: Vec<String> = quarantine
+            .iter()
+            .filter(|(id, retried)| *retried && !seen.contains(id))
+            .map(|(id, _)| id.clone())
             .collect();
-        let quarantined: Vec<String> = self
-            .ledger
-            .quarantined_to_retry(&spec.profile_id)
-            .await?
-            .into_iter()
-            .filter(|id| !seen.contains(id))
-            .collect();
+        let in_quarantine: HashSet<String> = quarantine.into_iter().map(|(id, _)| id).collect();
         if !quarantined.is_empty() {
             // Quarantined items the source no longer has are removals.
             let (ops, _) = self.replan_by_id(spec, &quarantined, &mut next_op).await?;

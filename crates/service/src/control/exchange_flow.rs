@@ -553,7 +553,6 @@ pub async fn after_run(
     end: RunEnd<'_>,
 ) -> Result<AfterRun, ExchangeError> {
     let xp = &row.exchange_profile_id;
-    let p = profiles::load(hub.store(), xp).await?;
     if let Some(r) = &row.resource_id {
         match resources::record_attempt(hub.store(), xp, r, now_ms()).await {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
@@ -583,7 +582,14 @@ pub async fn after_run(
                 ) => (false, false, true),
                 _ => (false, false, false),
             };
-            let user_refused = forbidden || (auth && !p.settings.account.use_for_users);
+            // The profile is read only here: a run that worked costs no read of it.
+            let user_refused = forbidden
+                || (auth
+                    && !profiles::load(hub.store(), xp)
+                        .await?
+                        .settings
+                        .account
+                        .use_for_users);
             if user_refused {
                 if let Some(r) = &row.resource_id {
                     resources::disable_for_auth(hub, xp, r, &error.to_string())

@@ -364,11 +364,27 @@ impl Runs {
         report: Option<&RunSummary>,
         error: Option<&str>,
     ) -> Result<bool, RunsError> {
-        let done = sqlx::query(
+        Ok(self
+            .finish_returning(id, owner, status, plan_id, report, error)
+            .await?
+            .is_some())
+    }
+
+    /// [`Runs::finish`], answering the finished run (`None`: the lease was lost).
+    pub async fn finish_returning(
+        &self,
+        id: &str,
+        owner: &str,
+        status: RunStatus,
+        plan_id: Option<&str>,
+        report: Option<&RunSummary>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRecord>, RunsError> {
+        let row = sqlx::query(&format!(
             "UPDATE runs SET status = $1, finished_at = $2, lease_until = NULL, report = $3, error = $4,
                  plan_id = COALESCE($5, plan_id)
-             WHERE id = $6 AND lease_owner = $7 AND status = 'running'",
-        )
+             WHERE id = $6 AND lease_owner = $7 AND status = 'running' RETURNING {COLUMNS}"
+        ))
         .bind(status.as_str())
         .bind(now_ms())
         .bind(report.map(|r| serde_json::to_string(r).expect("a run summary serialises")))
@@ -376,9 +392,9 @@ impl Runs {
         .bind(plan_id)
         .bind(id)
         .bind(owner)
-        .execute(self.store.pool())
+        .fetch_optional(self.store.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(row.as_ref().map(from_row).transpose()?)
     }
 
     /// Cancels the profile's queued (not yet claimed) run, so a run started
