@@ -31,6 +31,9 @@ const DEE: &str = "11111111-0000-4000-8000-000000000004";
 pub(crate) const TENANT: &str = "33333333-3333-4333-8333-333333333333";
 pub(crate) const APP_ID: &str = "22222222-2222-4222-8222-222222222222";
 pub(crate) const APP_SECRET: &str = "App-S3cret-never-shown";
+/// The app an Exchange Online profile may send with ("Use same settings for Outgoing" off).
+pub(crate) const SENDER_APP_ID: &str = "22222222-2222-4222-8222-222222222299";
+pub(crate) const SENDER_APP_SECRET: &str = "Sender-App-S3cret";
 const SKU: &str = "c7df2760-2c81-4ef7-b578-5b5392b571df";
 
 pub(crate) fn seed() -> Seed {
@@ -50,7 +53,8 @@ pub(crate) fn seed() -> Seed {
         ]},
         "graph": {"tenants": [{
             "id": TENANT, "domain": "contoso.com",
-            "apps": [{"client_id": APP_ID, "client_secret": APP_SECRET}],
+            "apps": [{"client_id": APP_ID, "client_secret": APP_SECRET},
+                     {"client_id": SENDER_APP_ID, "client_secret": SENDER_APP_SECRET}],
             "subscribedSkus": [{"skuId": SKU, "skuPartNumber": "ENTERPRISEPACK"}],
             "users": [
                 {"id": "u-ann", "userPrincipalName": "ann@contoso.com", "mail": "ann@contoso.com",

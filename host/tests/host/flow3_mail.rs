@@ -8,13 +8,13 @@
 use crate::common;
 use crate::flow3::{
     call, configure, id, onprem, run_tests, secret, world, world_on, World, APP_ID, APP_SECRET,
-    ORG, TENANT,
+    ORG, SENDER_APP_ID, SENDER_APP_SECRET, TENANT,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
 use syncbridge::control::alerts;
 use syncbridge::control::dynamics_flow::{self, FlowKind};
-use syncbridge::control::dynamics_mailboxes::{self as mailboxes, SUCCESS};
+use syncbridge::control::dynamics_mailboxes::{self as mailboxes, FAILURE, SUCCESS};
 use syncbridge::control::email_server_profiles::{
     self as profiles, EmailServerSettings, ProfileSecrets,
 };
@@ -250,28 +250,80 @@ async fn outgoing_email_pending_send_is_sent_through_the_mailbox_once_and_marked
     );
 }
 
-#[tokio::test]
-async fn outgoing_email_is_sent_with_the_profiles_outgoing_account() {
-    let w = world().await;
-    const SENDER_PASSWORD: &str = "Sender-Passw0rd!";
-    w.sim
-        .ews()
-        .add_account("sender@contoso.com", SENDER_PASSWORD, true);
+/// The account of profile `exch` that sends ("Use same settings for Outgoing" off).
+const SENDER: &str = "sender@contoso.com";
+const SENDER_PASSWORD: &str = "Sender-Passw0rd!";
+
+/// Profile `exch` (Process Email From 2026-11-01) whose outgoing e-mail goes as its own
+/// account, [`SENDER`], entered with `outgoing_secret`; the mapper installed.
+async fn with_outgoing_account(w: &World, outgoing_secret: &str) {
+    w.sim.ews().add_account(SENDER, SENDER_PASSWORD, true);
     common::install(&w.hub, "dynamics-exchange").await;
     let mut s = onprem(&w.sim);
     s.process_email_from = Some("2026-11-01T00:00:00Z".into());
     s.same_settings_for_outgoing = false;
     s.outgoing = Some(
-        serde_json::from_value(json!({"credentials": "profile", "username": "sender@contoso.com"}))
-            .unwrap(),
+        serde_json::from_value(json!({"credentials": "profile", "username": SENDER})).unwrap(),
     );
     let secrets = ProfileSecrets {
-        outgoing: Some(SecretString::new(SENDER_PASSWORD)),
+        outgoing: Some(SecretString::new(outgoing_secret)),
         ..secret()
     };
     profiles::create(&w.hub, Actor::Msp, "exch", None, s, secrets)
         .await
         .unwrap();
+}
+
+/// Enters the outgoing account's secret of profile `exch` again.
+async fn enter_outgoing_secret(w: &World, outgoing_secret: &str) {
+    let p = profiles::get(&w.hub, Actor::Msp, "exch").await.unwrap();
+    profiles::update(
+        &w.hub,
+        Actor::Msp,
+        "exch",
+        p.settings,
+        ProfileSecrets {
+            incoming: None,
+            outgoing: Some(SecretString::new(outgoing_secret)),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Whether the processing profile `kind` of Ann's mailbox runs (one never started has none).
+async fn processing(w: &World, kind: FlowKind) -> bool {
+    match syncbridge::engine::profiles::settings(w.hub.store(), &profile(kind)).await {
+        Ok(p) => p.enabled,
+        Err(syncbridge::store::StoreError::NotFound { .. }) => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Ann's test after Test & Enable ran: its statuses, then the Dataverse row's.
+async fn tested(w: &World) -> (mailboxes::MailboxTest, (Value, Value)) {
+    let t = mailboxes::test_of(w.hub.store(), &id(ANN))
+        .await
+        .unwrap()
+        .unwrap();
+    let row = w
+        .sim
+        .dynamics()
+        .get("mailboxes", crate::flow3::ANN)
+        .unwrap();
+    (
+        t,
+        (
+            row["incomingemailstatus"].clone(),
+            row["outgoingemailstatus"].clone(),
+        ),
+    )
+}
+
+#[tokio::test]
+async fn outgoing_email_is_sent_with_the_profiles_outgoing_account() {
+    let w = world().await;
+    with_outgoing_account(&w, SENDER_PASSWORD).await;
     let w = configure_defaults(w).await;
     mailboxes::apply_defaults(&w.hub, Actor::Msp, &[id(ANN)], true)
         .await
@@ -295,6 +347,85 @@ async fn outgoing_email_is_sent_with_the_profiles_outgoing_account() {
             .any(|(_, _, s)| s == "Sent by the outgoing account"),
         "delivered to Bob"
     );
+}
+
+#[tokio::test]
+async fn test_and_enable_checks_the_outgoing_account_without_sending_mail() {
+    let w = world().await;
+    const WRONG: &str = "not-the-senders-password";
+    with_outgoing_account(&w, WRONG).await;
+    let w = configure_defaults(w).await;
+    let ann = id(ANN);
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, std::slice::from_ref(&ann), true)
+        .await
+        .unwrap();
+    w.sim.dynamics().insert(
+        "emails",
+        json!({"subject": "Waiting to be sent", "directioncode": true, "sender": ANN,
+               "torecipients": BOB, "statecode": 1, "statuscode": 6}),
+    );
+    let run = run_tests(&w.hub).await;
+    assert_eq!(
+        (run.succeeded, run.failed, run.postponed),
+        (1, 0, 0),
+        "incoming e-mail works, so the mailbox is enabled: {run:?}"
+    );
+    assert_eq!(run.processing, 5, "everything but outgoing e-mail starts");
+    assert!(processing(&w, FlowKind::IncomingEmail).await);
+    assert!(!processing(&w, FlowKind::OutgoingEmail).await);
+    let (t, row) = tested(&w).await;
+    assert_eq!(
+        (t.incoming_status, t.outgoing_status, t.act_status),
+        (SUCCESS, FAILURE, SUCCESS)
+    );
+    assert_eq!(row, (json!(1), json!(2)), "the Dataverse row says so too");
+    assert_eq!(t.error_class.as_deref(), Some("outgoing"));
+    assert_eq!(t.error_code.as_deref(), Some("401"));
+    let (message, remedy) = (t.error_message.unwrap(), t.error_remedy.unwrap());
+    assert!(
+        message.contains("outgoing account") && message.contains(SENDER),
+        "{message}"
+    );
+    assert!(
+        remedy.contains("outgoing") && remedy.contains(SENDER) && remedy.contains("exch"),
+        "{remedy}"
+    );
+    assert!(!format!("{message}{remedy}").contains(WRONG), "no secret");
+    let open = alerts::list(w.hub.store(), None, Some(&ann), false)
+        .await
+        .unwrap();
+    assert!(
+        open.iter()
+            .any(|a| a.code == "mailbox_outgoing_failed" && a.message.contains(SENDER)),
+        "the owner's alert names the outgoing account: {open:?}"
+    );
+    // The check sent nothing.
+    assert!(w.sim.ews().items(ANN, "sentitems").is_empty());
+    assert!(w.sim.ews().items(BOB, "inbox").is_empty());
+
+    // The right password: outgoing e-mail passes and starts.
+    enter_outgoing_secret(&w, SENDER_PASSWORD).await;
+    mailboxes::test_and_enable(&w.hub, Actor::Msp, std::slice::from_ref(&ann))
+        .await
+        .unwrap();
+    let run = run_tests(&w.hub).await;
+    assert_eq!((run.succeeded, run.processing), (1, 6), "{run:?}");
+    let (t, row) = tested(&w).await;
+    assert_eq!(
+        (t.incoming_status, t.outgoing_status, t.act_status),
+        (SUCCESS, SUCCESS, SUCCESS)
+    );
+    assert_eq!(row, (json!(1), json!(1)));
+    assert_eq!((t.error_class, t.error_code), (None, None));
+    assert!(processing(&w, FlowKind::OutgoingEmail).await);
+    assert!(
+        w.sim.ews().items(ANN, "sentitems").is_empty(),
+        "still nothing sent"
+    );
+    assert!(alerts::list(w.hub.store(), None, Some(&ann), false)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -473,12 +604,9 @@ async fn nothing_is_processed_before_test_and_enable_succeeds() {
     );
 }
 
-#[tokio::test]
-async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
-    let w = world().await;
-    common::install(&w.hub, "dynamics-exchange").await;
-    common::install(&w.hub, "graph").await;
-    let settings: EmailServerSettings = serde_json::from_value(json!({
+/// An Exchange Online profile over the Graph simulator (Process Email From 2026-11-01).
+fn online(w: &World) -> EmailServerSettings {
+    serde_json::from_value(json!({
         "name": "Exchange Online", "server_type": "exchange-online",
         "incoming_location": w.sim.graph_url(),
         "incoming": {"credentials": "profile", "username": APP_ID, "protocol": "oauth"},
@@ -486,21 +614,11 @@ async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
         "process_email_from": "2026-11-01T00:00:00Z",
         "allow_credentials_over_http": true, "allow_private_network": true
     }))
-    .unwrap();
-    profiles::create(
-        &w.hub,
-        Actor::Msp,
-        "exch",
-        None,
-        settings,
-        ProfileSecrets {
-            incoming: Some(SecretString::new(APP_SECRET)),
-            outgoing: None,
-        },
-    )
-    .await
-    .unwrap();
-    let w = configure_defaults(w).await;
+    .unwrap()
+}
+
+/// Ann's e-mail (in and out, no appointments, contacts or tasks) on profile `exch`, tested.
+async fn e_mail_only(w: &World) -> mailboxes::TestsRun {
     let ann = id(ANN);
     mailboxes::edit_many(
         &w.hub,
@@ -519,7 +637,90 @@ async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
     mailboxes::test_and_enable(&w.hub, Actor::Msp, std::slice::from_ref(&ann))
         .await
         .unwrap();
-    let tested = run_tests(&w.hub).await;
+    run_tests(&w.hub).await
+}
+
+#[tokio::test]
+async fn test_and_enable_checks_the_outgoing_app_of_exchange_online_without_sending_mail() {
+    let w = world().await;
+    common::install(&w.hub, "dynamics-exchange").await;
+    common::install(&w.hub, "graph").await;
+    const WRONG: &str = "not-the-sender-apps-secret";
+    let mut settings = online(&w);
+    settings.same_settings_for_outgoing = false;
+    settings.outgoing = Some(
+        serde_json::from_value(
+            json!({"credentials": "profile", "username": SENDER_APP_ID, "protocol": "oauth"}),
+        )
+        .unwrap(),
+    );
+    let secrets = ProfileSecrets {
+        incoming: Some(SecretString::new(APP_SECRET)),
+        outgoing: Some(SecretString::new(WRONG)),
+    };
+    profiles::create(&w.hub, Actor::Msp, "exch", None, settings, secrets)
+        .await
+        .unwrap();
+    let w = configure_defaults(w).await;
+    let run = e_mail_only(&w).await;
+    assert_eq!(
+        (run.succeeded, run.processing),
+        (1, 1),
+        "incoming only: {run:?}"
+    );
+    let (t, row) = tested(&w).await;
+    assert_eq!((t.incoming_status, t.outgoing_status), (SUCCESS, FAILURE));
+    assert_eq!(row, (json!(1), json!(2)));
+    assert_eq!(
+        (t.error_class.as_deref(), t.error_code.as_deref()),
+        (Some("outgoing"), Some("401"))
+    );
+    let (message, remedy) = (t.error_message.unwrap(), t.error_remedy.unwrap());
+    assert!(
+        message.contains("outgoing") && message.contains(SENDER_APP_ID),
+        "{message}"
+    );
+    assert!(
+        remedy.contains("exch") && remedy.contains("outgoing"),
+        "{remedy}"
+    );
+    assert!(!format!("{message}{remedy}").contains(WRONG), "no secret");
+    assert!(!processing(&w, FlowKind::OutgoingEmail).await);
+    assert!(
+        w.sim.graph().messages(TENANT, "u-ann").is_empty(),
+        "the check sent nothing"
+    );
+
+    enter_outgoing_secret(&w, SENDER_APP_SECRET).await;
+    let run = e_mail_only(&w).await;
+    assert_eq!((run.succeeded, run.processing), (1, 2), "{run:?}");
+    let (t, row) = tested(&w).await;
+    assert_eq!((t.incoming_status, t.outgoing_status), (SUCCESS, SUCCESS));
+    assert_eq!(row, (json!(1), json!(1)));
+    assert_eq!(t.error_class, None);
+    assert!(w.sim.graph().messages(TENANT, "u-ann").is_empty());
+}
+
+#[tokio::test]
+async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
+    let w = world().await;
+    common::install(&w.hub, "dynamics-exchange").await;
+    common::install(&w.hub, "graph").await;
+    profiles::create(
+        &w.hub,
+        Actor::Msp,
+        "exch",
+        None,
+        online(&w),
+        ProfileSecrets {
+            incoming: Some(SecretString::new(APP_SECRET)),
+            outgoing: None,
+        },
+    )
+    .await
+    .unwrap();
+    let w = configure_defaults(w).await;
+    let tested = e_mail_only(&w).await;
     assert_eq!((tested.succeeded, tested.processing), (1, 2), "{tested:?}");
 
     let graph = w.sim.graph();

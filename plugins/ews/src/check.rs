@@ -348,11 +348,10 @@ pub fn connection(cfg: &Config) -> Vec<Finding> {
         } else {
             "mailbox"
         };
-        let result = cfg.target(m).map_err(|e| (e, None)).and_then(|t| {
-            let folder = cfg.folder(&t, "calendar", m);
-            let body = format!("<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>{}</m:FolderIds></m:GetFolder>", folder.xml());
-            probe(&t, &body)
-        });
+        let result = cfg
+            .target(m)
+            .map_err(|e| (e, None))
+            .and_then(|t| probe(&t, &ops::get_folder_ids(&cfg.folder(&t, "calendar", m))));
         match result {
             Ok(()) => out.push(Finding::ok(format!("{check}:{m}"))),
             Err((e, basic)) => {

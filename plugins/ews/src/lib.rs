@@ -7,7 +7,9 @@
 //!   `public-contacts:folder=<path>`.
 //! - E-mail scopes (core `connector-api`, `email-message` items, see [`mail`]):
 //!   `inbox:mailbox=…` (the Inbox's messages; `deactivate` moves a failed message to
-//!   `Inbox/Undeliverable`) and `outbox:mailbox=…` (`create` sends with `SendAndSaveCopy`).
+//!   `Inbox/Undeliverable`) and `outbox:mailbox=…` (`create` sends with `SendAndSaveCopy`; with
+//!   `check=true` a pull opens the Sent Items as the sending account, Test & Enable's check of
+//!   the outgoing account).
 //! - The sync owner of a mailbox (WIT 0.1.5 `mailbox-owner-api`, see [`owner`]): a String
 //!   extended property of the mailbox's root folder, read with GetFolder, written with
 //!   UpdateFolder.

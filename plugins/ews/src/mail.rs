@@ -10,7 +10,15 @@
 //! - `outbox:mailbox=…` sends `create`s with CreateItem `SendAndSaveCopy` (the copy in the
 //!   mailbox's Sent Items), always from the scope's mailbox (another `from` address is logged
 //!   and not used). Exchange answers no id for a sent message, so the target id is
-//!   `sent:<op_id>`; nothing can be read back: pulls are empty and not full, lookups find nothing.
+//!   `sent:<op_id>`; nothing can be read back: pulls are empty and not full (and make no
+//!   request: processing reads the scope every run), lookups find nothing.
+//! - `outbox:mailbox=…,check=true` is Test & Enable's check of the outgoing account: its pull
+//!   makes one `GetFolder` (`IdOnly`) of the mailbox's Sent Items through the outgoing endpoint
+//!   as the sending account ([`check_outgoing`]) and answers the same empty page; a refusal
+//!   fails the pull like any other (401 `auth`, `ErrorImpersonateUserDenied` `forbidden`, no
+//!   such mailbox `not-found`, busy `throttled`). Nothing is sent. A scope option rather than
+//!   `test-connection`, whose findings carry no error class and which opens the configured
+//!   mailboxes with the incoming account.
 
 use crate::error::EwsError;
 use crate::map;
@@ -41,14 +49,40 @@ pub fn page(
 ) -> Result<Page, PluginError> {
     match scope {
         MailScope::Inbox { mailbox } => inbox_page(cfg, mailbox, cursor, max_items),
-        // Sent mail is not read back; not full, so nothing is taken as removed.
-        MailScope::Outbox { .. } => Ok(Page {
-            items: Vec::new(),
-            cursor: None,
-            more: false,
-            full: false,
-        }),
+        MailScope::Outbox { mailbox, check } => {
+            if *check {
+                check_outgoing(cfg, mailbox)?;
+            }
+            // Sent mail is not read back; not full, so nothing is taken as removed.
+            Ok(Page {
+                items: Vec::new(),
+                cursor: None,
+                more: false,
+                full: false,
+            })
+        }
     }
+}
+
+/// Test & Enable's check of the outgoing account (`outbox:…,check=true`): one `GetFolder`
+/// (`IdOnly`) of the mailbox's Sent Items, where a send saves its copy, through
+/// [`Config::send_target`] (the outgoing endpoint and account, impersonating as a send would).
+/// Nothing is sent; a refusal is the error a send would meet.
+pub fn check_outgoing(cfg: &Config, mailbox: &str) -> Result<(), PluginError> {
+    let target = cfg.send_target(mailbox)?;
+    let sent = cfg.folder(&target, "sentitems", mailbox);
+    let resp = soap::call(&target, &ops::get_folder_ids(&sent))?;
+    soap::single(&resp).map_err(|e| match e {
+        EwsError::NoMailbox {
+            code,
+            address: None,
+        } => EwsError::NoMailbox {
+            code,
+            address: Some(mailbox.to_owned()),
+        },
+        e => e,
+    })?;
+    Ok(())
 }
 
 fn removed(id: &str) -> Item {

@@ -183,6 +183,14 @@ pub fn delete_item(ids: &[String]) -> String {
     )
 }
 
+/// `GetFolder` of one folder, its id only: the cheapest call that opens a mailbox's folder.
+pub fn get_folder_ids(folder: &Folder) -> String {
+    format!(
+        "<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds>{}</m:FolderIds></m:GetFolder>",
+        folder.xml()
+    )
+}
+
 /// `FindFolder` of a child folder by display name.
 pub fn find_folder(parent: &Folder, name: &str) -> String {
     format!(

@@ -5,7 +5,7 @@
 //!   `contacts:mailbox=<address>`,
 //!   `tasks:mailbox=<address>`, `public-contacts:folder=<path>`.
 //! - E-mail scopes (core `connector-api`, [`MailScope`]): `inbox:mailbox=<address>`,
-//!   `outbox:mailbox=<address>`.
+//!   `outbox:mailbox=<address>[,check=true]`.
 
 use crate::ops::Kind;
 use syncbridge_sdk::scope::{self, Scope};
@@ -114,7 +114,7 @@ fn mailbox_of(parsed: &Scope, s: &str, usage: &str) -> Result<String, PluginErro
         })
 }
 
-const MAIL_USAGE: &str = "inbox:mailbox=<address> or outbox:mailbox=<address>";
+const MAIL_USAGE: &str = "inbox:mailbox=<address> or outbox:mailbox=<address>[,check=true]";
 
 /// The e-mail scope kinds, served through the core `connector-api` (not mailbox scopes).
 pub const MAIL_KINDS: [&str; 2] = ["inbox", "outbox"];
@@ -124,20 +124,28 @@ pub const MAIL_KINDS: [&str; 2] = ["inbox", "outbox"];
 pub enum MailScope {
     /// The messages in a mailbox's Inbox: read, and failed ones moved to `Undeliverable`.
     Inbox { mailbox: String },
-    /// Mail sent through a mailbox (`SendAndSaveCopy`); nothing is read back.
-    Outbox { mailbox: String },
+    /// Mail sent through a mailbox (`SendAndSaveCopy`); nothing is read back. With `check`
+    /// (`check=true`) a pull makes one request as the sending account instead (Test & Enable's
+    /// check of the outgoing account), still sending nothing.
+    Outbox { mailbox: String, check: bool },
 }
 
 impl MailScope {
-    /// Parses `inbox:mailbox=<address>` or `outbox:mailbox=<address>`.
+    /// Parses `inbox:mailbox=<address>` or `outbox:mailbox=<address>[,check=true]`.
     pub fn parse(s: &str) -> Result<Self, PluginError> {
-        let parsed = Scope::parse(s, &["mailbox"], None, MAIL_USAGE)?;
+        let parsed = Scope::parse(s, &["mailbox", "check"], None, MAIL_USAGE)?;
+        let check = flag(&parsed, "check")?;
         match parsed.name() {
+            "inbox" if check.is_some() => Err(PluginError::invalid_field(
+                "scope",
+                format!("check= is an option of outbox scopes only; use {MAIL_USAGE}"),
+            )),
             "inbox" => Ok(MailScope::Inbox {
                 mailbox: mailbox_of(&parsed, s, MAIL_USAGE)?,
             }),
             "outbox" => Ok(MailScope::Outbox {
                 mailbox: mailbox_of(&parsed, s, MAIL_USAGE)?,
+                check: check.unwrap_or(false),
             }),
             other => Err(scope::unknown(other, MAIL_USAGE)),
         }
@@ -146,9 +154,24 @@ impl MailScope {
     /// The mailbox the scope reads or sends through.
     pub fn mailbox(&self) -> &str {
         match self {
-            MailScope::Inbox { mailbox } | MailScope::Outbox { mailbox } => mailbox,
+            MailScope::Inbox { mailbox } | MailScope::Outbox { mailbox, .. } => mailbox,
         }
     }
+}
+
+/// Option `key` as `true` or `false` (any case); absent is `None`.
+fn flag(parsed: &Scope, key: &str) -> Result<Option<bool>, PluginError> {
+    parsed
+        .option(key)
+        .map(|v| match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(PluginError::invalid_field(
+                "scope",
+                format!("{key}={v:?} is neither true nor false; use {MAIL_USAGE}"),
+            )),
+        })
+        .transpose()
 }
 
 #[cfg(test)]
@@ -216,8 +239,21 @@ mod tests {
         assert_eq!(
             MailScope::parse("Outbox:mailbox= Alice@contoso.com ").unwrap(),
             MailScope::Outbox {
-                mailbox: "alice@contoso.com".into()
+                mailbox: "alice@contoso.com".into(),
+                check: false,
             }
+        );
+        // `check=true`: a pull checks the outgoing account instead of reading nothing.
+        assert_eq!(
+            MailScope::parse("outbox:mailbox=alice@contoso.com,check=true").unwrap(),
+            MailScope::Outbox {
+                mailbox: "alice@contoso.com".into(),
+                check: true,
+            }
+        );
+        assert_eq!(
+            MailScope::parse("outbox:mailbox=alice@contoso.com,check=false").unwrap(),
+            MailScope::parse("outbox:mailbox=alice@contoso.com").unwrap()
         );
         for (bad, words) in [
             ("inbox", "names no mailbox address"),
@@ -228,6 +264,14 @@ mod tests {
                 "unknown scope option \"past=3\"",
             ),
             ("inbox:mailbox=a@b.c,folder=x", "unknown scope option"),
+            (
+                "inbox:mailbox=a@b.c,check=true",
+                "check= is an option of outbox",
+            ),
+            (
+                "outbox:mailbox=a@b.c,check=yes",
+                "check=\"yes\" is neither true nor false",
+            ),
             ("calendar:mailbox=a@b.c", "unknown scope \"calendar\""),
         ] {
             let e = MailScope::parse(bad).unwrap_err();

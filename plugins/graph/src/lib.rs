@@ -58,7 +58,8 @@
 //! - E-mail scopes (core `connector-api`, `email-message` bodies, for Dynamics 365 server-side
 //!   synchronization): `inbox:mailbox=<address>` reads the Inbox through the messages delta
 //!   query (read-only), `outbox:mailbox=<address>` sends mail as the user (`sendMail`, create
-//!   only); see [`mail`]. They need the `Mail.Read` and `Mail.Send` application permissions.
+//!   only; with `check=true` a pull opens the Sent Items with the outgoing app, Test & Enable's
+//!   check); see [`mail`]. They need the `Mail.Read` and `Mail.Send` application permissions.
 //! - The sync owner of a mailbox (WIT 0.1.5 `mailbox-owner-api`): a single-value extended
 //!   property of the mailbox's root folder, read with `GET mailFolders/msgfolderroot` and
 //!   written with `PATCH` (`Mail.ReadWrite`); see [`owner`].

@@ -22,10 +22,18 @@
 //!   version. A message without recipients (`to` and `cc` empty) is `invalid` `to`; updates and
 //!   deletes are `unsupported` (a sent message cannot be changed). Graph's sendMail has no
 //!   idempotency key: a create the engine retries is sent again. Pull reads an empty page
-//!   (`full = false`), lookup finds nothing.
+//!   (`full = false`) without a request (processing reads the scope every run), lookup finds
+//!   nothing.
+//! - `outbox:mailbox=<address>,check=true` is Test & Enable's check of the outgoing app: its
+//!   pull makes one `GET /users/{address}/mailFolders/sentitems?$select=id` at the outgoing
+//!   root with the outgoing credential ([`check_outgoing`]) and answers the same empty page; a
+//!   refusal fails the pull like any other (a token refused or a 401 `auth`, 403 `forbidden`
+//!   naming the permissions, a mailbox Graph cannot use as [`mailbox::mailbox_refused`] says).
+//!   Nothing is sent. A scope option rather than `test-connection`, whose findings carry no
+//!   error class and which checks the `default` app only.
 //!
 //! Application permissions: `Mail.Read` (or `Mail.ReadWrite`) for the inbox, `Mail.Send` for
-//! the outbox; an HTTP 403 names the one missing. A 404 about the whole mailbox is an error of
+//! the outbox (and `Mail.ReadBasic.All` for its check); an HTTP 403 names the one missing. A 404 about the whole mailbox is an error of
 //! the mailbox ([`mailbox::mailbox_refused`]), never a missing message.
 
 use serde_json::{json, Value};
@@ -47,7 +55,7 @@ pub const MESSAGE_SELECT: &str =
 
 /// The e-mail scope kinds (core `connector-api`, not `mailbox-api`).
 pub const KINDS: [&str; 2] = ["inbox", "outbox"];
-const USAGE: &str = "inbox:mailbox=<address> or outbox:mailbox=<address>";
+const USAGE: &str = "inbox:mailbox=<address> or outbox:mailbox=<address>[,check=true]";
 
 /// Why the inbox takes no writes.
 pub const INBOX_READ_ONLY: &str =
@@ -59,14 +67,19 @@ pub const SENT_IS_FINAL: &str =
 /// The application permission each scope needs.
 const READ_PERMISSION: &str = "Mail.Read (or Mail.ReadWrite)";
 const SEND_PERMISSION: &str = "Mail.Send";
+/// What the outgoing check needs: it opens the Sent Items folder; sending needs Mail.Send.
+const CHECK_PERMISSION: &str =
+    "Mail.Send and Mail.ReadBasic.All (or Mail.Read: the outgoing check opens the Sent Items folder)";
 
 /// A parsed e-mail scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailScope {
     /// The messages of the mailbox's Inbox.
     Inbox { mailbox: String },
-    /// Sending mail as the mailbox's user.
-    Outbox { mailbox: String },
+    /// Sending mail as the mailbox's user. With `check` (`check=true`) a pull makes one
+    /// request with the sending app instead (Test & Enable's check of the outgoing app), still
+    /// sending nothing.
+    Outbox { mailbox: String, check: bool },
 }
 
 impl MailScope {
@@ -79,16 +92,38 @@ impl MailScope {
             .then(|| Self::parse(scope))
     }
 
-    /// Parses `inbox:mailbox=<address>` or `outbox:mailbox=<address>`.
+    /// Parses `inbox:mailbox=<address>` or `outbox:mailbox=<address>[,check=true]`.
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
-        let s = Scope::parse(scope, &["mailbox"], None, USAGE)?;
+        let s = Scope::parse(scope, &["mailbox", "check"], None, USAGE)?;
         let mailbox = mailbox::mailbox_option(&s, scope, USAGE)?;
+        let check = flag(&s, "check")?;
         match s.name() {
+            "inbox" if check.is_some() => Err(PluginError::invalid_field(
+                "scope",
+                format!("check= is an option of outbox scopes only; use {USAGE}"),
+            )),
             "inbox" => Ok(Self::Inbox { mailbox }),
-            "outbox" => Ok(Self::Outbox { mailbox }),
+            "outbox" => Ok(Self::Outbox {
+                mailbox,
+                check: check.unwrap_or(false),
+            }),
             other => Err(scope::unknown(other, USAGE)),
         }
     }
+}
+
+/// Option `key` as `true` or `false` (any case); absent is `None`.
+fn flag(s: &Scope, key: &str) -> Result<Option<bool>, PluginError> {
+    s.option(key)
+        .map(|v| match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(PluginError::invalid_field(
+                "scope",
+                format!("{key}={v:?} is neither true nor false; use {USAGE}"),
+            )),
+        })
+        .transpose()
 }
 
 /// Whether `link` stays under the Graph root `root`: same origin, and a path that starts with
@@ -119,16 +154,39 @@ pub fn under_root(root: &str, link: &str) -> bool {
 /// One page of an e-mail scope.
 pub fn pull(cfg: &Config, scope: &MailScope, request: &PullRequest) -> Result<Page, PluginError> {
     match scope {
-        MailScope::Outbox { .. } => Ok(Page {
-            items: Vec::new(),
-            cursor: None,
-            more: false,
-            full: false,
-        }),
+        MailScope::Outbox { mailbox, check } => {
+            if *check {
+                check_outgoing(cfg, mailbox)?;
+            }
+            Ok(Page {
+                items: Vec::new(),
+                cursor: None,
+                more: false,
+                full: false,
+            })
+        }
         MailScope::Inbox { mailbox } => {
             pull_inbox(cfg, mailbox, request.cursor.as_deref(), request.max_items)
         }
     }
+}
+
+/// Test & Enable's check of the outgoing app (`outbox:…,check=true`): one
+/// `GET /users/{address}/mailFolders/sentitems?$select=id` at the outgoing root with the
+/// outgoing credential (`Config::send_via`), where `sendMail` saves its copy. Nothing is
+/// sent; a refusal is classified as a send's would be (a 403 names the permissions).
+pub fn check_outgoing(cfg: &Config, mailbox: &str) -> Result<(), PluginError> {
+    let (root, credential) = cfg.send_via();
+    Request::get(format!(
+        "{root}/users/{}/mailFolders/sentitems?$select=id",
+        url::encode_path_segment(mailbox)
+    ))
+    .credential(credential)
+    .header("Accept", "application/json")
+    .send()
+    .and_then(|r| checked(r, CHECK_PERMISSION))?
+    .error_for_status()?;
+    Ok(())
 }
 
 /// The link a pull reads and whether its pass is a full one.
@@ -369,7 +427,7 @@ pub fn push(cfg: &Config, scope: &MailScope, batch: Vec<WriteOp>) -> Vec<WriteRe
         MailScope::Inbox { .. } => push_each(batch, |_| {
             Err(PluginError::Unsupported(INBOX_READ_ONLY.into()))
         }),
-        MailScope::Outbox { mailbox } => push_each(batch, |op| send(cfg, mailbox, op)),
+        MailScope::Outbox { mailbox, .. } => push_each(batch, |op| send(cfg, mailbox, op)),
     }
 }
 

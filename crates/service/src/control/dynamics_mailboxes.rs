@@ -14,6 +14,12 @@
 //!   and appointments/contacts/tasks statuses with Dataverse's values (0 Not
 //!   Run, 1 Success, 2 Failure), writes them to the mailbox row in Dynamics,
 //!   and raises an alert for the mailbox's owner on success and on failure.
+//! - Outgoing e-mail with its own account or location ("Use same settings
+//!   for Outgoing" off) is checked apart, without sending anything: the
+//!   connector's `outbox:mailbox=…,check=true` makes one request as the
+//!   sending account. A refusal fails only the outgoing status (the mailbox
+//!   stays enabled for the rest, outgoing e-mail is not processed) with an
+//!   error naming the outgoing account.
 //! - A transient failure (throttling, a timeout, a server error) is tried
 //!   again 5 minutes later, 10 times at most; a permanent one (401, 403, no
 //!   such mailbox, not approved, no profile) disables the mailbox and names
@@ -191,8 +197,9 @@ pub struct MailboxTest {
     /// Appointments, contacts and tasks.
     pub act_status: i64,
     pub tested_at: Option<i64>,
-    /// transient | permanent | act (appointments, contacts and tasks
-    /// failed; e-mail is processed)
+    /// transient | permanent | outgoing (outgoing e-mail failed, e.g. its own
+    /// account was refused; the rest is processed) | act (appointments,
+    /// contacts and tasks failed; e-mail is processed)
     pub error_class: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -691,6 +698,9 @@ struct Outcome {
     /// Appointments, contacts and tasks failed while e-mail works (the
     /// mailbox syncs with another organization): the mailbox stays enabled.
     act_error: Option<TestError>,
+    /// Outgoing e-mail failed (its own account or location was refused) while
+    /// the rest works: the mailbox stays enabled, outgoing e-mail is not sent.
+    outgoing_error: Option<TestError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1019,8 +1029,13 @@ async fn record(
         }
     };
     let transient_again = scheduled == 1;
-    // The error shown: the mailbox's, or else that of its appointments, contacts and tasks.
-    let shown = o.error.as_ref().or(o.act_error.as_ref());
+    // The error shown: the mailbox's, or else that of its outgoing e-mail, or else that of its
+    // appointments, contacts and tasks.
+    let shown = o
+        .error
+        .as_ref()
+        .or(o.outgoing_error.as_ref())
+        .or(o.act_error.as_ref());
     sqlx::query(
         "UPDATE mailbox_tests SET scheduled = $1, due_at = $2, claimed_until = NULL, retry_count = $3,
             incoming_status = $4, outgoing_status = $5, act_status = $6, tested_at = $7,
@@ -1034,11 +1049,12 @@ async fn record(
     .bind(o.outgoing)
     .bind(o.act)
     .bind(now)
-    .bind(match (&o.error, &o.act_error) {
-        (Some(e), _) if e.transient && transient_again => Some("transient"),
-        (Some(_), _) => Some("permanent"),
-        (None, Some(_)) => Some("act"),
-        (None, None) => None,
+    .bind(match (&o.error, &o.outgoing_error, &o.act_error) {
+        (Some(e), _, _) if e.transient && transient_again => Some("transient"),
+        (Some(_), _, _) => Some("permanent"),
+        (None, Some(_), _) => Some("outgoing"),
+        (None, None, Some(_)) => Some("act"),
+        (None, None, None) => None,
     })
     .bind(shown.map(|e| e.code.clone()))
     .bind(shown.map(|e| e.message.clone()))
@@ -1056,13 +1072,18 @@ async fn record(
             .bind(&m.id)
             .execute(store.pool())
             .await?;
-            match &o.act_error {
-                None => (
+            match (&o.outgoing_error, &o.act_error) {
+                (Some(e), act) => (
+                    "warning",
+                    "mailbox_outgoing_failed",
+                    format!("The email configuration of mailbox {who} ({}) was tested and the mailbox is enabled (incoming {}, appointments/contacts/tasks {}), but outgoing e-mail is not sent: {} (error {}). {}{}", m.address, label(o.incoming), label(o.act), e.message, e.code, e.remedy, act.as_ref().map(|a| format!(" Appointments, contacts and tasks failed too: {} (error {}). {}", a.message, a.code, a.remedy)).unwrap_or_default()),
+                ),
+                (None, None) => (
                     "info",
                     "mailbox_test_succeeded",
                     format!("The email configuration of mailbox {who} ({}) was tested and the mailbox is enabled: incoming {}, outgoing {}, appointments/contacts/tasks {}.", m.address, label(o.incoming), label(o.outgoing), label(o.act)),
                 ),
-                Some(e) => (
+                (None, Some(e)) => (
                     "warning",
                     if e.code == super::dynamics_owner::OTHER_ORG {
                         "mailbox_act_other_org"
@@ -1123,7 +1144,7 @@ async fn record(
         },
     )
     .await?;
-    if o.error.is_none() && o.act_error.is_none() {
+    if o.error.is_none() && o.outgoing_error.is_none() && o.act_error.is_none() {
         // News for the owner's wall, nothing for an operator to act on.
         alerts::resolve(store, &alert.id).await?;
     }
@@ -1140,7 +1161,9 @@ fn label(v: i64) -> &'static str {
 
 /// Tests one mailbox: its configuration, approval and credentials, then
 /// opens its calendar (and, for appointments, contacts and tasks, its
-/// contacts and tasks) through the profile's connection as the sync would.
+/// contacts and tasks) through the profile's connection as the sync would,
+/// and, when outgoing e-mail goes with its own account or location, checks
+/// that one ([`check_outgoing`]).
 async fn test_one(
     hub: &Hub,
     m: &Mailbox,
@@ -1161,6 +1184,7 @@ async fn test_one(
             act: st(c.act),
             error: Some(e),
             act_error: None,
+            outgoing_error: None,
         }
     };
     let c = match config {
@@ -1176,6 +1200,7 @@ async fn test_one(
                     "Set the mailbox's profile and delivery methods again (edit the mailbox).",
                 )),
                 act_error: None,
+                outgoing_error: None,
             })
         }
     };
@@ -1271,6 +1296,15 @@ async fn test_one(
             return Ok(failed(&c, err));
         }
     }
+    // Outgoing e-mail with its own account or location: checked apart, nothing sent.
+    let mut outgoing_error = None;
+    if c.outgoing == Delivery::ServerSideSync && server_profiles::outgoing_apart(&p.settings) {
+        match check_outgoing(&endpoint, p, &m.address).await {
+            Ok(()) => {}
+            Err(e) if e.transient => return Ok(failed(&c, e)),
+            Err(e) => outgoing_error = Some(e),
+        }
+    }
     // One mailbox syncs its appointments, contacts and tasks with one organization.
     let mut act_error = None;
     if c.act == Delivery::ServerSideSync {
@@ -1294,26 +1328,94 @@ async fn test_one(
             }
         }
     }
-    let st = |d: Delivery| {
-        if d == Delivery::ServerSideSync {
-            SUCCESS
-        } else {
-            NOT_RUN
-        }
+    Ok(outcome(&c, outgoing_error, act_error))
+}
+
+/// The outcome of a test whose mailbox opened: each configured channel succeeds unless its own
+/// check failed. A mailbox of which nothing can be processed fails as a whole.
+fn outcome(
+    c: &MailboxConfig,
+    outgoing_error: Option<TestError>,
+    act_error: Option<TestError>,
+) -> Outcome {
+    let on = |d: Delivery| d == Delivery::ServerSideSync;
+    let st = |d: Delivery, e: &Option<TestError>| match (on(d), e) {
+        (false, _) => NOT_RUN,
+        (true, Some(_)) => FAILURE,
+        (true, None) => SUCCESS,
     };
-    let email = c.incoming == Delivery::ServerSideSync || c.outgoing == Delivery::ServerSideSync;
-    Ok(Outcome {
-        incoming: st(c.incoming),
-        outgoing: st(c.outgoing),
-        act: if act_error.is_some() {
-            FAILURE
+    let works = on(c.incoming)
+        || (on(c.outgoing) && outgoing_error.is_none())
+        || (on(c.act) && act_error.is_none());
+    Outcome {
+        incoming: st(c.incoming, &None),
+        outgoing: st(c.outgoing, &outgoing_error),
+        act: st(c.act, &act_error),
+        error: if works {
+            None
         } else {
-            st(c.act)
+            outgoing_error.clone().or_else(|| act_error.clone())
         },
-        // Nothing of the mailbox can be processed: it fails as a whole.
-        error: if email { None } else { act_error.clone() },
-        act_error: if email { act_error } else { None },
-    })
+        outgoing_error: outgoing_error.filter(|_| works),
+        act_error: act_error.filter(|_| works),
+    }
+}
+
+/// Opens the mailbox as outgoing e-mail goes (`outbox:…,check=true`: one request with the
+/// outgoing account at the outgoing location, as the connector's plugin documents; nothing is
+/// sent, and the plain outbox scope that processing reads stays request-free).
+async fn check_outgoing(
+    endpoint: &ConnectionEndpoint<'_>,
+    p: &EmailServerProfile,
+    address: &str,
+) -> Result<(), TestError> {
+    let scope = format!("outbox:mailbox={address},check=true");
+    match Source::pull(endpoint, &scope, None, 1).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(outgoing_failure(classify(&e), p)),
+    }
+}
+
+/// A permanent failure of the outgoing check, naming the outgoing account and how to fix it.
+fn outgoing_failure(mut e: TestError, p: &EmailServerProfile) -> TestError {
+    if e.transient {
+        return e;
+    }
+    let account = p
+        .settings
+        .outgoing_auth()
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let who = match account {
+        Some(u) => format!("the outgoing account {u:?} of profile {:?}", p.id),
+        None => format!(
+            "the mailbox's own credentials at the outgoing location of profile {:?}",
+            p.id
+        ),
+    };
+    e.message = format!(
+        "outgoing e-mail cannot be sent: {who} was refused: {}",
+        e.message
+    );
+    let id = &p.id;
+    e.remedy = match (e.code.as_str(), account) {
+        ("401", Some(u)) => format!(
+            "Enter the current password of the outgoing account {u} (Exchange Online: the outgoing app's client secret) on profile {id}: `syncbridge email-profile update {id} --settings-file <its settings> --outgoing-secret-file <file>` (or outgoing_secret in PUT /api/v1/email-server-profiles/{id}); then test and enable the mailbox again. Incoming e-mail is processed meanwhile."
+        ),
+        ("401", None) => format!(
+            "Enter the mailbox's current credentials (`syncbridge email-profile credential {id} <address>`); then test and enable the mailbox again."
+        ),
+        ("403", _) => format!(
+            "Let {who} send as the mailbox: on premises grant it the ApplicationImpersonation role (or Send As and full access to the mailbox); on Exchange Online grant the app the permissions the error names. Then test and enable the mailbox again."
+        ),
+        _ => format!(
+            "{} This concerns {who}; then test and enable the mailbox again.",
+            e.remedy
+        ),
+    };
+    e
 }
 
 /// The error class of a failed mailbox call: what the test does next.
@@ -1459,6 +1561,36 @@ mod tests {
         assert_eq!(c.server_profile, None);
         let bad = MailboxConfig::of(&mailbox(json!({"incoming": "router"})));
         assert!(bad.unwrap_err().contains("incoming"));
+    }
+
+    #[test]
+    fn a_failed_outgoing_check_fails_only_outgoing_unless_nothing_else_works() {
+        let config = |incoming, act| MailboxConfig {
+            server_profile: Some("exch".into()),
+            incoming,
+            outgoing: Delivery::ServerSideSync,
+            act,
+            sync_from_this_org_only: false,
+        };
+        let refused = || Some(TestError::permanent("401", "refused", "enter it again"));
+        let o = outcome(
+            &config(Delivery::ServerSideSync, Delivery::None),
+            refused(),
+            None,
+        );
+        assert_eq!((o.incoming, o.outgoing, o.act), (SUCCESS, FAILURE, NOT_RUN));
+        assert!(o.error.is_none() && o.outgoing_error.is_some());
+        // Outgoing is all there is: the mailbox fails.
+        let o = outcome(&config(Delivery::None, Delivery::None), refused(), None);
+        assert_eq!((o.incoming, o.outgoing), (NOT_RUN, FAILURE));
+        assert_eq!(o.error.unwrap().code, "401");
+        assert!(o.outgoing_error.is_none());
+        let o = outcome(
+            &config(Delivery::ServerSideSync, Delivery::ServerSideSync),
+            None,
+            None,
+        );
+        assert_eq!((o.incoming, o.outgoing, o.act), (SUCCESS, SUCCESS, SUCCESS));
     }
 
     #[test]

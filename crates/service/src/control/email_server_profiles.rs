@@ -525,7 +525,7 @@ pub fn connector_config(
             "graph_url": root.trim_end_matches('/'),
             "tenant": blank(&s.tenant),
         });
-        outgoing_config(s, &mut config, Some(&root));
+        outgoing_config(s, &mut config);
         return Ok(("graph", config, hosts));
     }
     let mut config = serde_json::json!({
@@ -545,8 +545,7 @@ pub fn connector_config(
         }
         config["ews_url"] = serde_json::Value::String(incoming);
     }
-    let incoming = config["ews_url"].as_str().map(str::to_owned);
-    outgoing_config(s, &mut config, incoming.as_deref());
+    outgoing_config(s, &mut config);
     if let Some(per_user) = before.and_then(|b| b.get("mailbox_credentials")) {
         config["mailbox_credentials"] = per_user.clone();
     }
@@ -564,18 +563,35 @@ fn own_outgoing(s: &EmailServerSettings) -> bool {
             != s.incoming.username.as_deref().map(str::trim)
 }
 
-/// Sends through the outgoing location (`outgoing_url`) when it is not the `incoming` one
-/// (none with Autodiscover, which finds both), and with the outgoing account's slot when it
-/// has its own.
-fn outgoing_config(
-    s: &EmailServerSettings,
-    config: &mut serde_json::Value,
-    incoming: Option<&str>,
-) {
-    let same =
-        |o: &str| incoming.is_some_and(|i| o.trim_end_matches('/') == i.trim_end_matches('/'));
-    if let Some(o) = blank(&s.outgoing_location).filter(|o| !same(o)) {
-        config["outgoing_url"] = o.trim_end_matches('/').into();
+/// The incoming location outgoing is compared with: the Graph root, or the EWS URL (none
+/// with Autodiscover, which finds both).
+fn incoming_location(s: &EmailServerSettings) -> Option<&str> {
+    match s.server_type {
+        ServerType::ExchangeOnline => Some(blank(&s.incoming_location).unwrap_or(GRAPH_ROOT)),
+        _ if s.use_autodiscover => None,
+        _ => Some(blank(&s.incoming_location).unwrap_or_default()),
+    }
+}
+
+/// The outgoing location when it is not the incoming one.
+fn outgoing_url(s: &EmailServerSettings) -> Option<&str> {
+    let incoming = incoming_location(s).map(|i| i.trim_end_matches('/'));
+    blank(&s.outgoing_location)
+        .map(|o| o.trim_end_matches('/'))
+        .filter(|o| Some(*o) != incoming)
+}
+
+/// Whether outgoing email goes apart from incoming (its own account or location), so that
+/// Test & Enable checks it on its own; otherwise opening the mailbox checks both.
+pub fn outgoing_apart(s: &EmailServerSettings) -> bool {
+    own_outgoing(s) || outgoing_url(s).is_some()
+}
+
+/// Sends through the outgoing location (`outgoing_url`) when it is not the incoming one, and
+/// with the outgoing account's slot when it has its own.
+fn outgoing_config(s: &EmailServerSettings, config: &mut serde_json::Value) {
+    if let Some(o) = outgoing_url(s) {
+        config["outgoing_url"] = o.into();
     }
     if own_outgoing(s) {
         config["outgoing_credential"] = OUTGOING_SLOT.into();
@@ -1068,5 +1084,27 @@ mod tests {
         assert_eq!(plugin, "graph");
         assert!(online.get("outgoing_url").is_none(), "{online}");
         assert_eq!(online["outgoing_credential"], OUTGOING_SLOT);
+    }
+
+    #[test]
+    fn outgoing_is_checked_apart_only_with_its_own_account_or_location() {
+        let mut s = settings();
+        assert!(!outgoing_apart(&s), "the same account and location");
+        s.outgoing_location = Some("https://mail.contoso.com/EWS/Exchange.asmx/".into());
+        assert!(
+            !outgoing_apart(&s),
+            "the same location, written with a slash"
+        );
+        s.outgoing_location = Some("https://smtp.contoso.com/EWS/Exchange.asmx".into());
+        assert!(outgoing_apart(&s), "another location");
+        s.outgoing_location = s.incoming_location.clone();
+        s.same_settings_for_outgoing = false;
+        s.outgoing = Some(
+            serde_json::from_value(
+                serde_json::json!({"credentials": "profile", "username": "CONTOSO\\crmsend"}),
+            )
+            .unwrap(),
+        );
+        assert!(outgoing_apart(&s), "another account");
     }
 }

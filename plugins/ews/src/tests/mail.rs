@@ -930,3 +930,124 @@ fn the_outbox_sends_through_the_outgoing_endpoint_as_the_outgoing_account() {
         )]
     );
 }
+
+/// The check of the outgoing account: the outbox scope with `check=true`.
+const CHECK: &str = "outbox:mailbox=alice@contoso.com,check=true";
+/// A profile whose mail goes out through another endpoint as another account.
+const OUTGOING_CFG: &str = r#"{"ews_url":"https://mail.contoso.com/EWS/Exchange.asmx","impersonate":true,
+    "outgoing_url":"https://out.contoso.com/EWS/Exchange.asmx","outgoing_credential":"outgoing"}"#;
+
+/// A request as the server saw it: URL, credential slot, body.
+type Request = (String, Option<String>, String);
+
+fn get_folder_answer(message: &str) -> String {
+    envelope(&format!(
+        "<m:GetFolderResponse><m:ResponseMessages>{message}</m:ResponseMessages></m:GetFolderResponse>"
+    ))
+}
+
+const SENT_ITEMS_FOUND: &str = r#"<m:GetFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode><m:Folders><t:Folder><t:FolderId Id="AAMkSent=" ChangeKey="AQAAAA=="/></t:Folder></m:Folders></m:GetFolderResponseMessage>"#;
+
+#[test]
+fn the_outbox_check_opens_sent_items_as_the_outgoing_account_and_sends_nothing() {
+    let seen: Rc<RefCell<Vec<Request>>> = Rc::default();
+    let log = seen.clone();
+    let page = with_http(
+        move |r| {
+            log.borrow_mut()
+                .push((r.url.clone(), r.credential.clone(), body_of(r)));
+            Ok(syncbridge_sdk::testing::response(
+                200,
+                &get_folder_answer(SENT_ITEMS_FOUND),
+            ))
+        },
+        || pull(OUTGOING_CFG, CHECK, None, 1),
+    )
+    .unwrap();
+    // Nothing to read back: an empty page that is not full, as the plain outbox answers.
+    assert!(page.items.is_empty() && page.cursor.is_none() && !page.more && !page.full);
+    let seen = seen.take();
+    assert_eq!(seen.len(), 1, "one request: {seen:?}");
+    let (url, credential, body) = &seen[0];
+    assert_eq!(url, "https://out.contoso.com/EWS/Exchange.asmx");
+    assert_eq!(credential.as_deref(), Some("outgoing"));
+    assert!(
+        body.contains("<m:GetFolder>")
+            && body.contains(r#"<t:DistinguishedFolderId Id="sentitems"/>"#)
+            && body.contains("<t:PrimarySmtpAddress>alice@contoso.com</t:PrimarySmtpAddress>")
+            && body.contains("<t:BaseShape>IdOnly</t:BaseShape>"),
+        "{body}"
+    );
+    // Without impersonation the folder names its mailbox (delegate access).
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let log = seen.clone();
+    with_http(
+        move |r| {
+            log.borrow_mut().push(body_of(r));
+            Ok(syncbridge_sdk::testing::response(
+                200,
+                &get_folder_answer(SENT_ITEMS_FOUND),
+            ))
+        },
+        || pull(DELEGATE_CFG, CHECK, None, 1),
+    )
+    .unwrap();
+    assert!(
+        seen.borrow()[0]
+            .contains("<t:Mailbox><t:EmailAddress>alice@contoso.com</t:EmailAddress></t:Mailbox>"),
+        "{}",
+        seen.borrow()[0]
+    );
+}
+
+#[test]
+fn a_refused_outgoing_account_fails_the_check_like_any_pull() {
+    let check = |status: u16, answer: String| {
+        with_http(
+            move |_| Ok(syncbridge_sdk::testing::response(status, &answer)),
+            || pull(OUTGOING_CFG, CHECK, None, 1),
+        )
+        .unwrap_err()
+    };
+    assert_eq!(check(401, String::new()).class(), "auth");
+    let refused = |code: &str| {
+        get_folder_answer(&format!(
+            r#"<m:GetFolderResponseMessage ResponseClass="Error"><m:MessageText>refused</m:MessageText><m:ResponseCode>{code}</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:GetFolderResponseMessage>"#
+        ))
+    };
+    let e = check(200, refused("ErrorNonExistentMailbox"));
+    assert!(
+        e.class() == "not-found" && e.describe().contains("alice@contoso.com"),
+        "{}",
+        e.describe()
+    );
+    assert_eq!(
+        check(200, refused("ErrorImpersonateUserDenied")).class(),
+        "forbidden"
+    );
+    assert_eq!(check(200, refused("ErrorServerBusy")).class(), "throttled");
+    assert_eq!(check(503, String::new()).class(), "transient");
+}
+
+#[test]
+fn the_outbox_check_signs_in_at_the_simulator_as_the_outgoing_account() {
+    let sim = start();
+    let cfg = cfg(&sim, r#","outgoing_credential":"outgoing""#);
+    let sent_before = sim.sim.ews().items("alice@contoso.com", "sentitems").len();
+    let right = with_http(
+        host(&[SVC, ("outgoing", "svc@contoso.com", "svc-pw")]),
+        || pull(&cfg, CHECK, None, 1),
+    );
+    assert!(right.is_ok(), "{right:?}");
+    let wrong = with_http(
+        host(&[SVC, ("outgoing", "svc@contoso.com", "not-the-password")]),
+        || pull(&cfg, CHECK, None, 1),
+    )
+    .unwrap_err();
+    assert_eq!(wrong.class(), "auth", "{}", wrong.describe());
+    assert_eq!(
+        sim.sim.ews().items("alice@contoso.com", "sentitems").len(),
+        sent_before,
+        "nothing is sent"
+    );
+}

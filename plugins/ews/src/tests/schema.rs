@@ -201,6 +201,14 @@ fn every_request_we_build_is_valid_against_the_ews_schema() {
         ),
         ("get-contacts", ops::get_item(Kind::Contacts, &["a".into()])),
         ("find-anchor", ops::find_by_anchor(&own, "link-1")),
+        (
+            "check-sent-items",
+            ops::get_folder_ids(&Folder::Distinguished {
+                id: "sentitems",
+                mailbox: None,
+            }),
+        ),
+        ("check-delegate", ops::get_folder_ids(&own)),
         ("find-page", ops::find_page(&id, 100, 50)),
         (
             "create-event",

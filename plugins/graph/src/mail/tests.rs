@@ -13,6 +13,7 @@ use syncbridge_sdk::Connector;
 const CFG: &str = r#"{"graph_url":"http://graph.test/v1.0/"}"#;
 const INBOX: &str = "inbox:mailbox=ann@contoso.com";
 const OUTBOX: &str = "outbox:mailbox=ann@contoso.com";
+const CHECK: &str = "outbox:mailbox=ann@contoso.com,check=true";
 const USER: &str = "http://graph.test/v1.0/users/ann%40contoso.com";
 
 fn header<'a>(r: &'a WitRequest, name: &str) -> Option<&'a str> {
@@ -104,9 +105,34 @@ fn scopes_parse_with_a_required_mailbox_and_refuse_unknown_keys() {
             .unwrap()
             .unwrap(),
         MailScope::Outbox {
-            mailbox: "ann@contoso.com".into()
+            mailbox: "ann@contoso.com".into(),
+            check: false,
         }
     );
+    // `check=true`: a pull checks the outgoing app instead of reading nothing.
+    assert_eq!(
+        MailScope::of(CHECK).unwrap().unwrap(),
+        MailScope::Outbox {
+            mailbox: "ann@contoso.com".into(),
+            check: true,
+        }
+    );
+    for (bad, words) in [
+        (
+            "inbox:mailbox=a@b.c,check=true",
+            "check= is an option of outbox",
+        ),
+        (
+            "outbox:mailbox=a@b.c,check=1",
+            "check=\"1\" is neither true nor false",
+        ),
+    ] {
+        let e = MailScope::of(bad).unwrap().unwrap_err();
+        assert!(
+            e.class() == "invalid" && e.describe().contains(words),
+            "{bad}: {e:?}"
+        );
+    }
     for other in ["users", "mailboxes", "calendar:mailbox=a@b.c", "contacts"] {
         assert!(MailScope::of(other).is_none(), "{other}");
     }
@@ -669,4 +695,70 @@ fn the_outbox_sends_through_the_outgoing_root_with_the_outgoing_app() {
         .as_deref()
         .unwrap_or_default()
         .contains("outgoing_url"));
+}
+
+#[test]
+fn the_outbox_check_opens_sent_items_with_the_outgoing_app_and_sends_nothing() {
+    let cfg = r#"{"graph_url":"http://graph.test/v1.0/","outgoing_url":"http://out.test/v1.0/","outgoing_credential":"outgoing"}"#;
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let log = seen.clone();
+    let page = with_http(
+        move |r| {
+            log.borrow_mut()
+                .push(format!("{:?} {} as {:?}", r.method, r.url, r.credential));
+            Ok(response(
+                200,
+                r#"{"id":"AAMkSent=","displayName":"Sent Items"}"#,
+            ))
+        },
+        || exports::pull::<Graph>(cfg, pull(CHECK, None)),
+    )
+    .unwrap();
+    assert!(page.items.is_empty() && page.cursor.is_none() && !page.more && !page.full);
+    assert_eq!(
+        *seen.borrow(),
+        [
+            r#"Method::Get http://out.test/v1.0/users/ann%40contoso.com/mailFolders/sentitems?$select=id as Some("outgoing")"#
+        ]
+    );
+}
+
+#[test]
+fn a_refused_outgoing_app_fails_the_check_like_any_pull() {
+    let check = |status: u16, body: &'static str| {
+        with_http(
+            move |_| Ok(response(status, body)),
+            || exports::pull::<Graph>(CFG, pull(CHECK, None)),
+        )
+        .unwrap_err()
+    };
+    assert_eq!(check(401, "{}").class(), "auth");
+    let e = check(
+        403,
+        r#"{"error":{"code":"ErrorAccessDenied","message":"Access is denied."}}"#,
+    );
+    assert!(
+        e.class() == "forbidden" && e.describe().contains("Mail.Send"),
+        "{e:?}"
+    );
+    let e = check(
+        404,
+        r#"{"error":{"code":"MailboxNotEnabledForRESTAPI","message":"x"}}"#,
+    );
+    assert!(
+        e.class() == "forbidden" && e.describe().contains("Exchange Online licence"),
+        "{e:?}"
+    );
+    assert_eq!(check(503, "").class(), "transient");
+    // The token the host could not get (a wrong client secret) comes back as auth, too.
+    let e = with_http(
+        |_| {
+            Err(PluginError::Auth(
+                "credential slot \"outgoing\": the token endpoint refused the client (invalid_client)".into(),
+            ))
+        },
+        || exports::pull::<Graph>(CFG, pull(CHECK, None)),
+    )
+    .unwrap_err();
+    assert_eq!(e.class(), "auth");
 }

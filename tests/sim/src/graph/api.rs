@@ -1964,6 +1964,17 @@ fn user_routes(
             let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
             patch_root_folder(ctx, &uctx, uid, mb, &body)
         }
+        ("GET", ["mailfolders", folder]) => {
+            let Some(f) = model::mail_folder(folder) else {
+                return ctx.err(
+                    StatusCode::NOT_FOUND,
+                    "ErrorItemNotFound",
+                    "The specified object was not found in the store.",
+                );
+            };
+            let mb = g.tenants[ti].mailboxes.entry(uid.to_string()).or_default();
+            get_well_known_folder(ctx, &uctx, uid, f, mb)
+        }
         ("GET", ["messages"]) => {
             let items = live(
                 &g.tenants[ti]
@@ -2305,6 +2316,51 @@ fn get_root_folder(ctx: &Ctx, uctx: &str, uid: &str, mb: &super::Mailbox) -> GRe
             }
         }
     }
+    out["@odata.context"] = json!(ctx.ctx_url(&format!(
+        "{}/$entity",
+        context_frag(&format!("{uctx}/mailFolders"), select.as_deref())
+    )));
+    GResp::ok(out)
+}
+
+/// The display name of a well-known mail folder.
+fn well_known_name(folder: &str) -> &'static str {
+    match folder {
+        "archive" => "Archive",
+        "deleteditems" => "Deleted Items",
+        "drafts" => "Drafts",
+        "inbox" => "Inbox",
+        "junkemail" => "Junk Email",
+        "outbox" => "Outbox",
+        _ => "Sent Items",
+    }
+}
+
+/// `GET users/{id}/mailFolders/{well-known name}`: the folder as a `mailFolder` (an id fixed
+/// per user and folder, its message counts), `$select` applied.
+fn get_well_known_folder(
+    ctx: &Ctx,
+    uctx: &str,
+    uid: &str,
+    folder: &str,
+    mb: &super::Mailbox,
+) -> GResp {
+    let messages: Vec<Value> = live(&mb.messages)
+        .into_iter()
+        .filter(|m| m["parentFolderId"] == folder)
+        .collect();
+    let unread = messages.iter().filter(|m| m["isRead"] == false).count();
+    let data = json!({
+        "id": format!("AAMkAD{}AAAu{}=", uid.replace('-', ""), folder.to_ascii_uppercase()),
+        "displayName": well_known_name(folder),
+        "parentFolderId": root_folder_id(uid),
+        "childFolderCount": 0,
+        "unreadItemCount": unread,
+        "totalItemCount": messages.len(),
+        "isHidden": false,
+    });
+    let select = select_list(ctx);
+    let mut out = shape_item(&data, select.as_deref());
     out["@odata.context"] = json!(ctx.ctx_url(&format!(
         "{}/$entity",
         context_frag(&format!("{uctx}/mailFolders"), select.as_deref())

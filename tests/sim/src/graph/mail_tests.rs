@@ -411,3 +411,39 @@ fn seeded_messages_go_to_the_inbox_unless_they_name_a_folder() {
         "already moved"
     );
 }
+
+#[test]
+fn a_well_known_mail_folder_reads_with_its_counts() {
+    let s = store();
+    add(&s, "one", "sentitems");
+    add(&s, "two", "sentitems");
+    add(&s, "three", "inbox");
+    let b = get(&s, &format!("{ALICE}/mailFolders/SentItems"), None);
+    assert_eq!(b["displayName"], "Sent Items");
+    assert_eq!(b["totalItemCount"], 2);
+    assert!(b["id"].as_str().is_some_and(|id| !id.is_empty()), "{b}");
+    assert!(
+        b["@odata.context"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("/mailFolders/$entity")),
+        "{b}"
+    );
+    // `$select` keeps the id and the named properties.
+    let b = get(
+        &s,
+        &format!("{ALICE}/mailFolders/sentitems?$select=id"),
+        None,
+    );
+    assert!(b["id"].is_string() && b.get("displayName").is_none(), "{b}");
+    let (st, b) = call(
+        &s,
+        Method::GET,
+        &format!("{ALICE}/mailFolders/nosuch"),
+        None,
+        Value::Null,
+    );
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (404, Some("ErrorItemNotFound"))
+    );
+}
