@@ -180,7 +180,7 @@ pub async fn enqueue_due(store: &Store, now: i64) -> Result<Enqueued, StoreError
     let mut listed = profiles::list_with_settings(store).await?;
     // A profile that relays target changes to others (`relay_written_by`)
     // is queued first, so the profiles it relays to see this pass's changes.
-    listed.sort_by_key(|(profile, _)| !profile.rules.relay_written_by);
+    listed.sort_by_key(|(profile, _)| profile.rules.queue_rank());
     for (profile, settings) in listed {
         if !settings.enabled {
             continue;

@@ -225,6 +225,17 @@ impl Default for FieldRules {
 }
 
 impl FieldRules {
+    /// Where a profile is queued among profiles due together (ascending): one that relays
+    /// its source's items to others (`relay_written_by`) first, so they see this pass's
+    /// changes; of two relaying to each other, the one relaying to more profiles (a
+    /// calendar flow's import before its PSA → Exchange profile).
+    pub fn queue_rank(&self) -> (bool, std::cmp::Reverse<usize>) {
+        (
+            !self.relay_written_by,
+            std::cmp::Reverse(self.written_by.len()),
+        )
+    }
+
     /// The direction of `field`.
     pub fn direction_of(&self, field: &str) -> Direction {
         self.direction.get(field).copied().unwrap_or_default()

@@ -406,6 +406,7 @@ on_both_transports!(
     a_server_that_is_down_opens_one_incident_until_it_works_again,
     a_to_do_moved_in_exchange_moves_in_the_psa,
     an_imported_appointment_that_leaves_the_window_stays_until_deleted,
+    the_psa_appointments_are_read_once_per_cycle,
     psa_items_older_than_the_past_days_are_not_sent_and_aged_ones_stay,
     a_cycle_with_nothing_changed_writes_nothing,
     an_outlook_series_is_imported_as_its_occurrences_within_the_recurring_days,
@@ -1044,6 +1045,57 @@ async fn an_imported_appointment_that_leaves_the_window_stays_until_deleted(t: T
         imported(&w),
         0,
         "a deletion in Exchange removes the imported appointment"
+    );
+}
+
+/// The PSA's appointments are read once per cycle: the appointments profile reads them and
+/// relays to the import the ones it wrote (taken at the import's next run), instead of the
+/// import reading them again. One the import wrote, edited by hand in Autotask, reaches the
+/// import that way and is not sent to Exchange as a PSA appointment of its own.
+async fn the_psa_appointments_are_read_once_per_cycle(t: Transport) {
+    let w = world().await;
+    let hub = &w.t.hub;
+    setup(&w, t, |_| {}, None).await;
+    t.outlook_event(&w, "Dentist", &at(1, 14), &at(1, 15), Marked::Plain)
+        .await;
+    cycle(hub).await;
+    cycle(hub).await;
+    let psa_queries = |w: &World| {
+        w.sim
+            .requests()
+            .routes
+            .get("POST /ATServicesRest/V1.0/Appointments/query")
+            .copied()
+    };
+    w.sim.reset_requests();
+    cycle(hub).await;
+    assert_eq!(psa_queries(&w), Some(1), "read once in a cycle");
+
+    let dentist = appointments(&w)
+        .into_iter()
+        .find(|r| r["title"] == json!("Dentist"))
+        .expect("imported");
+    let calendar = t.items(&w, Folder::Calendar).len();
+    w.sim.autotask().edit(
+        "Appointments",
+        dentist["id"].as_i64().unwrap(),
+        json!({"title": "Dentist (edited)"}),
+    );
+    cycle(hub).await;
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM relayed_changes WHERE profile_id = $1")
+            .bind(id(FlowKind::Import))
+            .fetch_one(hub.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(waiting, 1, "the edit is relayed to the import");
+    cycle(hub).await;
+    assert_eq!(appointments(&w).len(), 1, "{:?}", appointments(&w));
+    assert_eq!(
+        t.items(&w, Folder::Calendar).len(),
+        calendar,
+        "no ping-pong: {:?}",
+        t.items(&w, Folder::Calendar)
     );
 }
 

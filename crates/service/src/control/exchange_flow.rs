@@ -198,6 +198,12 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
         // service-calls profiles wrote to them: the calendar is read once
         // per cycle. Without the import each reads its own changes.
         let relayed = on(FlowKind::Import);
+        // The other way round, the appointments profile reads the PSA's
+        // appointments and relays to the import the ones it wrote: they are
+        // read once per cycle too (the import sees them the cycle after, as
+        // it runs first). Without the appointments profile the import reads
+        // its own changes.
+        let relayed_back = on(FlowKind::Appointments) && relayed;
         let rid = r.resource_id.as_str();
         let id = |kind: FlowKind| profile_id(&p.id, kind, Some(rid));
         let past = s.sync.past_days;
@@ -216,6 +222,7 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                         calendar.clone(),
                         FieldRules {
                             feed_relayed: relayed,
+                            relay_written_by: relayed_back,
                             ..windowed(date_time_back(
                                 &["start", "end"],
                                 vec![id(FlowKind::Import)],
@@ -247,6 +254,7 @@ pub fn derive(p: &ExchangeProfile, resources: &[Resource]) -> Vec<FlowProfile> {
                             // appointment that aged out is not deleted.
                             confirm_unseen: true,
                             relay_written_by: true,
+                            feed_relayed: relayed_back,
                             expanded_series: true,
                             ..one_way()
                         },

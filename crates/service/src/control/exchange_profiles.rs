@@ -1056,9 +1056,8 @@ async fn finish_save(
     })
 }
 
-/// Queues a run of each of `profiles` (one already queued or running is left as it is);
-/// profiles that relay target changes to others (`relay_written_by`) first, as the
-/// scheduler queues them.
+/// Queues a run of each of `profiles` (one already queued or running is left as it is),
+/// in the order the scheduler queues them (`FieldRules::queue_rank`).
 pub async fn queue_runs(
     hub: &Hub,
     profiles: &[String],
@@ -1066,13 +1065,13 @@ pub async fn queue_runs(
 ) -> Result<Vec<RunRecord>, ExchangeError> {
     let mut ordered = Vec::with_capacity(profiles.len());
     for id in profiles {
-        let relays = engine_profiles::get(hub.store(), id)
+        let rank = engine_profiles::get(hub.store(), id)
             .await?
             .rules
-            .relay_written_by;
-        ordered.push((id, relays));
+            .queue_rank();
+        ordered.push((id, rank));
     }
-    ordered.sort_by_key(|(_, relays)| !relays);
+    ordered.sort_by_key(|(_, rank)| *rank);
     let mut queued = Vec::new();
     for (id, _) in ordered {
         let settings = engine_profiles::settings(hub.store(), id).await?;
