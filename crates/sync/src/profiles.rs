@@ -87,15 +87,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Profile, StoreError> {
 
 /// One profile.
 pub async fn get(store: &Store, id: &str) -> Result<Profile, StoreError> {
-    let row = sqlx::query("SELECT * FROM profiles WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "profile",
-            id: id.to_owned(),
-        })?;
-    from_row(&row)
+    Ok(get_with_resync(store, id).await?.0)
 }
 
 /// Profile `id` and whether a full re-sync of it is requested (one statement for a run;

@@ -51,6 +51,20 @@ pub enum EwsError {
 }
 
 impl EwsError {
+    /// An error response message about `mailbox`, naming it when Exchange did not.
+    pub fn of_mailbox(self, mailbox: &str) -> Self {
+        match self {
+            Self::NoMailbox {
+                code,
+                address: None,
+            } => Self::NoMailbox {
+                code,
+                address: Some(mailbox.to_owned()),
+            },
+            e => e,
+        }
+    }
+
     /// The error for a response code and its message text.
     pub fn from_code(code: &str, message: &str, backoff_ms: Option<u64>) -> Self {
         let (c, m) = (code.to_owned(), message.to_owned());

@@ -72,16 +72,7 @@ pub fn check_outgoing(cfg: &Config, mailbox: &str) -> Result<(), PluginError> {
     let target = cfg.send_target(mailbox)?;
     let sent = cfg.folder(&target, "sentitems", mailbox);
     let resp = soap::call(&target, &ops::get_folder_ids(&sent))?;
-    soap::single(&resp).map_err(|e| match e {
-        EwsError::NoMailbox {
-            code,
-            address: None,
-        } => EwsError::NoMailbox {
-            code,
-            address: Some(mailbox.to_owned()),
-        },
-        e => e,
-    })?;
+    soap::single(&resp).map_err(|e| e.of_mailbox(mailbox))?;
     Ok(())
 }
 

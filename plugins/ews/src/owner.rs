@@ -96,27 +96,12 @@ fn checked_mailbox(mailbox: &str) -> Result<&str, PluginError> {
     }
 }
 
-/// An error response message about the mailbox, naming it when Exchange did not.
-fn of_mailbox(e: EwsError, mailbox: &str) -> PluginError {
-    match e {
-        EwsError::NoMailbox {
-            code,
-            address: None,
-        } => EwsError::NoMailbox {
-            code,
-            address: Some(mailbox.to_owned()),
-        }
-        .into(),
-        e => e.into(),
-    }
-}
-
 /// The organization marked in `mailbox`, `None` when unmarked.
 pub fn read(cfg: &Config, mailbox: &str) -> Result<Option<String>, PluginError> {
     let mailbox = checked_mailbox(mailbox)?;
     let target = cfg.target(mailbox)?;
     let resp = soap::call(&target, &get_owner(mailbox))?;
-    let msg = soap::single(&resp).map_err(|e| of_mailbox(e, mailbox))?;
+    let msg = soap::single(&resp).map_err(|e| e.of_mailbox(mailbox))?;
     let folder = msg
         .child("Folders")
         .and_then(|f| f.children.first())
@@ -138,6 +123,6 @@ pub fn write(cfg: &Config, mailbox: &str, owner: &str) -> Result<(), PluginError
     }
     let target = cfg.target(mailbox)?;
     let resp = soap::call(&target, &set_owner(mailbox, owner))?;
-    soap::single(&resp).map_err(|e| of_mailbox(e, mailbox))?;
+    soap::single(&resp).map_err(|e| e.of_mailbox(mailbox))?;
     Ok(())
 }
