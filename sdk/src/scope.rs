@@ -78,6 +78,21 @@ impl<'a> Scope<'a> {
             })
             .transpose()
     }
+
+    /// Option `key` as `true` or `false` (any case); `usage` completes the error for any
+    /// other value.
+    pub fn flag(&self, key: &str, usage: &str) -> Result<Option<bool>, PluginError> {
+        self.option(key)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(PluginError::invalid_field(
+                    "scope",
+                    format!("{key}={v:?} is neither true nor false; use {usage}"),
+                )),
+            })
+            .transpose()
+    }
 }
 
 /// The error for a scope this connector does not serve: "unknown scope …; use {usage}".
@@ -88,6 +103,28 @@ pub fn unknown(name: &str, usage: &str) -> PluginError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags() {
+        let s = Scope::parse(
+            "outbox:check=TRUE,dry=false,odd=yes",
+            &["check", "dry", "odd"],
+            None,
+            "u",
+        )
+        .unwrap();
+        assert_eq!(s.flag("check", "u").unwrap(), Some(true));
+        assert_eq!(s.flag("dry", "u").unwrap(), Some(false));
+        assert_eq!(s.flag("absent", "u").unwrap(), None);
+        let e = s.flag("odd", "check=true").unwrap_err();
+        assert_eq!(e.class(), "invalid");
+        assert!(
+            e.describe()
+                .contains("odd=\"yes\" is neither true nor false; use check=true"),
+            "{}",
+            e.describe()
+        );
+    }
 
     #[test]
     fn names_and_options() {

@@ -231,7 +231,7 @@ impl Runner {
         };
         let Some(finished) = self
             .runs()
-            .finish_returning(
+            .finish(
                 &run.id,
                 &self.owner,
                 ended.status,

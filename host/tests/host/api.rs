@@ -287,7 +287,8 @@ async fn finish_active(w: &World, profile: &str) {
         assert!(runs
             .finish(&run.id, &owner, RunStatus::Succeeded, None, None, None)
             .await
-            .unwrap());
+            .unwrap()
+            .is_some());
     }
 }
 
@@ -608,7 +609,8 @@ async fn conflict_and_resync_scenario(w: &World) {
             None
         )
         .await
-        .unwrap());
+        .unwrap()
+        .is_some());
 
     // A setting that does not change which data is read: no re-sync.
     let r = api

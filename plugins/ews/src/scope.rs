@@ -134,7 +134,7 @@ impl MailScope {
     /// Parses `inbox:mailbox=<address>` or `outbox:mailbox=<address>[,check=true]`.
     pub fn parse(s: &str) -> Result<Self, PluginError> {
         let parsed = Scope::parse(s, &["mailbox", "check"], None, MAIL_USAGE)?;
-        let check = flag(&parsed, "check")?;
+        let check = parsed.flag("check", MAIL_USAGE)?;
         match parsed.name() {
             "inbox" if check.is_some() => Err(PluginError::invalid_field(
                 "scope",
@@ -157,21 +157,6 @@ impl MailScope {
             MailScope::Inbox { mailbox } | MailScope::Outbox { mailbox, .. } => mailbox,
         }
     }
-}
-
-/// Option `key` as `true` or `false` (any case); absent is `None`.
-fn flag(parsed: &Scope, key: &str) -> Result<Option<bool>, PluginError> {
-    parsed
-        .option(key)
-        .map(|v| match v.to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(PluginError::invalid_field(
-                "scope",
-                format!("{key}={v:?} is neither true nor false; use {MAIL_USAGE}"),
-            )),
-        })
-        .transpose()
 }
 
 #[cfg(test)]

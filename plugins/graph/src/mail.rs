@@ -96,7 +96,7 @@ impl MailScope {
     pub fn parse(scope: &str) -> Result<Self, PluginError> {
         let s = Scope::parse(scope, &["mailbox", "check"], None, USAGE)?;
         let mailbox = mailbox::mailbox_option(&s, scope, USAGE)?;
-        let check = flag(&s, "check")?;
+        let check = s.flag("check", USAGE)?;
         match s.name() {
             "inbox" if check.is_some() => Err(PluginError::invalid_field(
                 "scope",
@@ -110,20 +110,6 @@ impl MailScope {
             other => Err(scope::unknown(other, USAGE)),
         }
     }
-}
-
-/// Option `key` as `true` or `false` (any case); absent is `None`.
-fn flag(s: &Scope, key: &str) -> Result<Option<bool>, PluginError> {
-    s.option(key)
-        .map(|v| match v.to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(PluginError::invalid_field(
-                "scope",
-                format!("{key}={v:?} is neither true nor false; use {USAGE}"),
-            )),
-        })
-        .transpose()
 }
 
 /// Whether `link` stays under the Graph root `root`: same origin, and a path that starts with

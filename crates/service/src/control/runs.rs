@@ -354,24 +354,8 @@ impl Runs {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records how a run ended; `false` if `owner` no longer held it.
+    /// Records how a run ended and answers the finished run; `None` if `owner` no longer held it.
     pub async fn finish(
-        &self,
-        id: &str,
-        owner: &str,
-        status: RunStatus,
-        plan_id: Option<&str>,
-        report: Option<&RunSummary>,
-        error: Option<&str>,
-    ) -> Result<bool, RunsError> {
-        Ok(self
-            .finish_returning(id, owner, status, plan_id, report, error)
-            .await?
-            .is_some())
-    }
-
-    /// [`Runs::finish`], answering the finished run (`None`: the lease was lost).
-    pub async fn finish_returning(
         &self,
         id: &str,
         owner: &str,
