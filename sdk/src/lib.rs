@@ -51,6 +51,8 @@ pub mod state;
 pub mod testing;
 mod traits;
 pub mod url;
+#[cfg(feature = "zones")]
+pub mod zones;
 
 pub use log;
 pub use schemars;

@@ -957,6 +957,63 @@ async fn the_owners_recurring_appointments_reach_the_calendar_as_one_series() {
 }
 
 #[tokio::test]
+async fn a_series_reaches_the_calendar_in_the_zone_it_was_entered_in() {
+    let w = enabled(|_| {}).await;
+    owned_by_ann(&w);
+    // Tuesdays 09:00–10:00 in Berlin (code 110) from 3 March 2026, ten times, the second
+    // Tuesday after the change to summer time (7 April) deleted; the date column is the
+    // user's midnight, as Dataverse answers a UserLocal one.
+    w.sim
+        .dynamics()
+        .insert(
+            "recurringappointmentmasters",
+            json!({"subject": "Berlin stand-up", "starttime": "2026-03-03T08:00:00Z",
+                   "endtime": "2026-03-03T09:00:00Z", "patternstartdate": "2026-03-02T23:00:00Z",
+                   "recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 4,
+                   "patternendtype": 2, "occurrences": 10, "utcconversiontimezonecode": 110,
+                   "deletedexceptionslist": "2026-04-07",
+                   "ownerid@odata.bind": format!("/systemusers({ANN_USER})"),
+                   "statecode": 3, "statuscode": 5}),
+        )
+        .unwrap();
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
+    let series: Vec<_> = w
+        .sim
+        .ews()
+        .items(ANN, "calendar")
+        .into_iter()
+        .filter(|(_, _, s)| s == "Berlin stand-up")
+        .collect();
+    assert_eq!(series.len(), 1, "{series:?}");
+    let id = &series[0].0;
+    assert_eq!(
+        w.sim.ews().item_attr(id, "StartTimeZone", "Id").as_deref(),
+        Some("W. Europe Standard Time")
+    );
+    let starts = w.sim.ews().occurrence_starts(id);
+    assert_eq!(
+        starts,
+        [
+            "2026-03-03T08:00:00Z",
+            "2026-03-10T08:00:00Z",
+            "2026-03-17T08:00:00Z",
+            "2026-03-24T08:00:00Z",
+            "2026-03-31T07:00:00Z",
+            "2026-04-14T07:00:00Z",
+            "2026-04-21T07:00:00Z",
+            "2026-04-28T07:00:00Z",
+            "2026-05-05T07:00:00Z",
+        ],
+        "09:00 in Berlin on both sides of the change to summer time; 7 April deleted"
+    );
+    assert_eq!(
+        run(&w.hub, FlowKind::RecurringAppointments).await,
+        (0, 0),
+        "no echo"
+    );
+}
+
+#[tokio::test]
 async fn the_owners_tasks_and_contacts_reach_the_mailbox() {
     let w = enabled(|_| {}).await;
     owned_by_ann(&w);

@@ -5,7 +5,7 @@
 //!
 //! | source body | rule | result |
 //! |---|---|---|
-//! | `appointment` | `appointment-to-event` | `event`: single (a series master with its RRULE and deleted occurrences when the row is a recurring appointment master), subject, start/end in UTC (Dataverse keeps instants), all-day, show-as, sensitivity, location, body as HTML (Dataverse's description is HTML) |
+//! | `appointment` | `appointment-to-event` | `event`: single (a series master with its RRULE and deleted occurrences when the row is a recurring appointment master), subject, start/end as instants (Dataverse keeps them), all-day, show-as, sensitivity, location, body as HTML (Dataverse's description is HTML); times and series in the zone the connector names (a series' `utcconversiontimezonecode`, by Windows id), else UTC |
 //! | `task` | `task-to-todo` | `todo`: subject = title, body, start, due, status, completed (percent complete 100 when completed, else 0) |
 //! | `contact` (active) | `contact-to-mailbox-contact` | `mailbox-contact`: given name, surname, display name, job title, e-mails (`email`, then the attribute `emailaddress2`), business and mobile phone, department and business city from the attributes `department`, `address1_city` |
 //! | `contact` (inactive) | `contact-inactive` | `remove`: deactivated in Dynamics, gone from the mailbox |
@@ -34,10 +34,25 @@ fn utc_zone() -> Zone {
     }
 }
 
+/// The zone of a Dynamics time: the one the connector named (a recurring series' zone, by its
+/// Windows id), else UTC. A name neither CLDR nor the tz database knows is read as UTC, with a
+/// warning: the instant stays right, only a series' daylight-saving shifts would be lost.
+fn zone_of(t: &ZonedTime) -> Zone {
+    let Some(name) = t.time_zone.as_deref().filter(|n| !n.trim().is_empty()) else {
+        return utc_zone();
+    };
+    syncbridge_sdk::zones::zone(name).unwrap_or_else(|| {
+        syncbridge_sdk::log::warn!(
+            "the time zone {name:?} is neither a Windows zone id nor an IANA name; the item is written in UTC"
+        );
+        utc_zone()
+    })
+}
+
 fn event_time(t: &ZonedTime) -> EventTime {
     EventTime {
         utc: t.utc.clone(),
-        zone: Some(utc_zone()),
+        zone: Some(zone_of(t)),
     }
 }
 
@@ -56,12 +71,13 @@ fn html(content: &str) -> RichText {
 }
 
 /// A Dynamics appointment as a mailbox event: a series master when it recurs (a recurring
-/// appointment master of the `recurring-appointments:` scope), its RRULE computed in UTC as
-/// Dataverse keeps the instants, its deleted occurrences as the series' deleted starts.
+/// appointment master of the `recurring-appointments:` scope), its RRULE in the zone the
+/// connector computed it in (the start's; UTC when it names none), its deleted occurrences as
+/// the series' deleted starts.
 pub fn event_of_appointment(id: &str, a: &Appointment) -> Event {
     let series = a.recurrence.as_ref().map(|r| Series {
         rrule: r.rrule.clone(),
-        zone: utc_zone(),
+        zone: zone_of(&a.start),
         modified: Vec::new(),
         deleted: r.exdates.clone(),
     });

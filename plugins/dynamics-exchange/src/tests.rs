@@ -289,6 +289,54 @@ fn a_recurring_appointment_master_becomes_a_series_master_with_its_rule_and_dele
 }
 
 #[test]
+fn a_series_keeps_the_zone_dynamics_computed_it_in() {
+    let mut a = appointment();
+    for t in [&mut a.start, &mut a.end] {
+        t.time_zone = Some("W. Europe Standard Time".into());
+    }
+    a.recurrence = Some(Recurrence {
+        rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=10".into(),
+        exdates: vec![],
+    });
+    let d = decide(
+        core("series-1", ItemBody::Appointment(a.clone())),
+        r#"{"kind":"appointments"}"#,
+    );
+    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
+        d.intent.body
+    else {
+        panic!("an event");
+    };
+    let berlin = |z: &syncbridge_sdk::types::mailbox::Zone| {
+        (z.iana.clone(), z.windows.clone())
+            == (
+                "Europe/Berlin".into(),
+                Some("W. Europe Standard Time".into()),
+            )
+    };
+    assert!(
+        berlin(&e.series.expect("a series").zone),
+        "the series' zone"
+    );
+    assert!(berlin(e.start.zone.as_ref().unwrap()), "the start's zone");
+    assert!(berlin(e.end.zone.as_ref().unwrap()), "the end's zone");
+    assert_eq!(e.start.utc, a.start.utc, "the instant is kept");
+
+    // A zone nobody knows: the instants in UTC.
+    a.start.time_zone = Some("Mars Standard Time".into());
+    let d = decide(
+        core("series-1", ItemBody::Appointment(a)),
+        r#"{"kind":"appointments"}"#,
+    );
+    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
+        d.intent.body
+    else {
+        panic!("an event");
+    };
+    assert_eq!(e.series.unwrap().zone.iana, "Etc/UTC");
+}
+
+#[test]
 fn a_completed_task_is_a_done_todo_and_an_inactive_contact_is_removed() {
     let task = Task {
         title: "Call back".into(),

@@ -14,6 +14,7 @@ pub mod recurring;
 pub mod scope;
 pub mod task;
 pub mod write;
+pub mod zones;
 
 #[cfg(test)]
 mod recurring_tests;
@@ -30,12 +31,14 @@ use serde_json::Value;
 use syncbridge_sdk::http::Method;
 use syncbridge_sdk::paging;
 use syncbridge_sdk::prelude::*;
+use zones::Zones;
 
-/// A row of `kind` as an item; none when it cannot be one (see each table's mapping).
-pub fn item(kind: Kind, row: &Value) -> Option<Item> {
+/// A row of `kind` as an item (a series in its zone among `zones`); none when it cannot be one
+/// (see each table's mapping).
+pub fn item(kind: Kind, row: &Value, zones: &Zones) -> Option<Item> {
     match kind {
         Kind::Appointments => appointment::item(row),
-        Kind::RecurringAppointments => recurring::item(row),
+        Kind::RecurringAppointments => recurring::item(row, zones),
         Kind::Tasks => task::item(row),
         Kind::Contacts => contact::item(row),
     }
@@ -85,7 +88,8 @@ pub fn pull(cfg: &Config, scope: &ActScope, pull: PullRequest) -> Result<Page, P
     }
     let body = read_json(r)?;
     let (rows, next) = rows_and_next_of(&api, kind.set(), &body)?;
-    let items = page_items(kind, cursor.since.as_ref(), &rows, &mut newest);
+    let zones = zones_of(&api, kind, &rows)?;
+    let items = page_items(kind, cursor.since.as_ref(), &rows, &zones, &mut newest);
     let full = cursor.since.is_none();
     Ok(match next {
         Some(next) => {
@@ -106,12 +110,21 @@ pub fn pull(cfg: &Config, scope: &ActScope, pull: PullRequest) -> Result<Page, P
     })
 }
 
+/// The zones of series rows (one query when they name any); none for other kinds.
+fn zones_of(api: &str, kind: Kind, rows: &[Value]) -> Result<Zones, PluginError> {
+    match kind {
+        Kind::RecurringAppointments => zones::resolve(api, rows),
+        _ => Ok(Zones::default()),
+    }
+}
+
 /// The items of one page's rows: unchanged rows already given at the pass's start mark are left
 /// out; every row read moves `newest`.
 pub fn page_items(
     kind: Kind,
     since: Option<&Mark>,
     rows: &[Value],
+    zones: &Zones,
     newest: &mut Option<Mark>,
 ) -> Vec<Item> {
     let mut items = Vec::new();
@@ -121,7 +134,7 @@ pub fn page_items(
         if unchanged {
             continue;
         }
-        items.extend(item(kind, row));
+        items.extend(item(kind, row, zones));
     }
     items
 }
@@ -153,13 +166,17 @@ pub fn parse_keys(kind: Kind, keys: &[String]) -> Result<Vec<String>, PluginErro
 pub fn lookup(cfg: &Config, scope: &ActScope, keys: &[String]) -> Result<Vec<Item>, PluginError> {
     let api = cfg.api()?;
     let ids = parse_keys(scope.kind, keys)?;
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for id in &ids {
         let r = request(Method::Get, query::row_url(&api, scope.kind, id)).send()?;
         if r.status() == 404 {
             continue;
         }
-        out.extend(item(scope.kind, &read_json(r)?));
+        rows.push(read_json(r)?);
     }
-    Ok(out)
+    let zones = zones_of(&api, scope.kind, &rows)?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| item(scope.kind, row, &zones))
+        .collect())
 }

@@ -2,16 +2,20 @@
 //! `appointment` items with a recurrence, and the update of a series' two-way fields.
 //!
 //! Dataverse's recurringappointmentmaster table keeps a series as a pattern, in UTC instants
-//! (`DateTimeBehavior` UserLocal: the Web API answers `…Z`; the user's zone is not part of the
-//! row). Everything below is computed in UTC, the zone the `dynamics-exchange` mapper gives the
-//! series:
+//! (`DateTimeBehavior` UserLocal: the Web API answers `…Z`). The series is computed on the wall
+//! clock of the zone the row was entered in: `utcconversiontimezonecode`, read through
+//! Dataverse's `timezonedefinitions` ([`super::zones`]); its Windows id travels as the
+//! item's start and end `time-zone`, so the `dynamics-exchange` mapper gives the mailbox series
+//! that zone and Exchange keeps 09:00 at 09:00 across daylight-saving changes. A row without a
+//! code is computed in UTC.
 //!
 //! - start/end: the first occurrence. Its day is the first day on or after the recurrence range
 //!   start (`patternstartdate`; the start time `starttime` when it has none) that the pattern
 //!   selects, at the time of day of `starttime`; it lasts as long as `starttime`..`endtime`.
 //!   `patternstartdate` (and `patternenddate`) are Date Only in format but UserLocal in
-//!   behavior, so Dataverse answers the instant of the user's midnight (`2026-01-04T23:00:00Z`);
-//!   a bare date (`2026-01-05`, what a DateOnly-behavior column answers) is read as midnight UTC.
+//!   behavior, so Dataverse answers the instant of the user's midnight (`2026-01-04T23:00:00Z`,
+//!   the local day it starts); a bare date (`2026-01-05`, what a DateOnly-behavior column
+//!   answers) is that day.
 //! - the RRULE (RFC 5545, no DTSTART), from `recurrencepatterntype` (0 Daily, 1 Weekly,
 //!   2 Monthly, 3 Yearly), `interval` (1..1000), `daysofweekmask` (Sunday 0x01, Monday 0x02,
 //!   Tuesday 0x04, Wednesday 0x08, Thursday 0x10, Friday 0x20, Saturday 0x40), `dayofmonth`
@@ -31,8 +35,8 @@
 //!
 //!   and the range from `patternendtype`: 1 No End Date → nothing, 2 Occurrences → `COUNT=n`
 //!   (`occurrences`, 1..999), 3 Pattern End Date → `UNTIL=` the last second of the day
-//!   `patternenddate` names (`…T235959Z` for a bare date; the user's midnight + 23:59:59 for an
-//!   instant).
+//!   `patternenddate` names, in UTC (23:59:59 of that day on the zone's wall clock; without a
+//!   zone `…T235959Z` for a bare date, the user's midnight + 23:59:59 for an instant).
 //! - exdates: `deletedexceptionslist` ("List of deleted instances of the recurring appointment
 //!   series", a read-only Memo whose format Dataverse does not document) is read as entries
 //!   separated by `,`, `;` or line breaks, each a date (`2026-02-10`) or a UTC date-time
@@ -46,14 +50,14 @@
 //!
 //! A row whose pattern does not read (an unknown option value, an interval below 1, a weekly
 //! pattern without days, a missing column the pattern needs, an end before the first
-//! occurrence, an exception list that does not read…) is left out with a warning naming the row
+//! occurrence, an exception list that does not read, a zone code Dataverse does not define…) is left out with a warning naming the row
 //! and the column, never given a default pattern.
 //!
-//! In UTC, the days of the pattern are the UTC days of `starttime`: a series whose start falls
-//! on another day in the user's zone than in UTC (a meeting near midnight far from Greenwich)
-//! is read a day off, and the occurrences keep the UTC time of day across daylight-saving
-//! changes. Rows carry no IANA zone to do better (`utcconversiontimezonecode` is Dataverse's own
-//! code).
+//! On the zone's wall clock the days of the pattern are the local days of `starttime` (a
+//! Monday 17:00 meeting in Los Angeles is a Monday, not UTC's Tuesday), date columns name local
+//! days, and a time the zone skips on the day of a change (02:30 on the last Sunday of March in
+//! Berlin) lands after the gap, an ambiguous one on its first instant. Without a zone the days
+//! are UTC's, and an instant in a date column is taken as the user's midnight.
 //!
 //! Writes: `update` of `subject`, `start` (`starttime`), `end` (`endtime`), `all_day`,
 //! `location`, `body` (`description`); `recurrence` is `unsupported` (the pattern flows from
@@ -62,8 +66,11 @@
 use super::appointment::{self, show_as, states, DESCRIPTION_MAX, LOCATION_MAX, SUBJECT_MAX};
 use super::columns::{bounded, field_name, not_written, state, status, time};
 use super::scope::Kind;
+use super::zones::Zones;
 use crate::emails::time::utc_key;
 use crate::text;
+use chrono::{Duration, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone, Timelike};
+use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 use syncbridge_sdk::prelude::*;
 
@@ -203,8 +210,9 @@ fn set_pos(row: &Value) -> Result<i64, Bad> {
 }
 
 impl Rule {
-    /// The pattern columns of a master row; `Bad` names the first column that does not read.
-    pub fn read(row: &Value) -> Result<Rule, Bad> {
+    /// The pattern columns of a master row, its end date read in `clock`'s zone; `Bad` names
+    /// the first column that does not read.
+    pub fn read(row: &Value, clock: Clock) -> Result<Rule, Bad> {
         let kind = int(row, "recurrencepatterntype")?
             .ok_or_else(|| bad("recurrencepatterntype", "is empty"))?;
         let weekday = flag(row, "isweekdaypattern")?;
@@ -280,9 +288,9 @@ impl Rule {
             Some(end_types::NO_END_DATE) => End::Never,
             Some(end_types::OCCURRENCES) => End::Count(required(row, "occurrences", (1, 999))?),
             Some(end_types::PATTERN_END_DATE) => {
-                let end = day_start(row, "patternenddate")?
+                let end = date_column(row, "patternenddate")?
                     .ok_or_else(|| bad("patternenddate", "is empty"))?;
-                End::Until(end + DAY - 1)
+                End::Until(clock.end_of_day(end))
             }
             Some(other) => {
                 return Err(bad(
@@ -473,15 +481,23 @@ pub fn compact(at: i64) -> String {
     rfc3339(at).replace(['-', ':'], "")
 }
 
-/// The instant a date column's day starts: a bare date at midnight UTC, a date-time (a UserLocal
-/// column: the user's midnight) as is; none when empty.
-fn day_start(row: &Value, column: &'static str) -> Result<Option<i64>, Bad> {
+/// A date column's value: a bare date (a DateOnly column), or an instant (a UserLocal column:
+/// the user's midnight); none when empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateValue {
+    /// Days since 1970-01-01.
+    Day(i64),
+    /// Seconds since the Unix epoch.
+    At(i64),
+}
+
+fn date_column(row: &Value, column: &'static str) -> Result<Option<DateValue>, Bad> {
     let Some(s) = text(row, column) else {
         return Ok(None);
     };
     date(&s)
-        .map(|d| d * DAY)
-        .or_else(|| instant(&s))
+        .map(DateValue::Day)
+        .or_else(|| instant(&s).map(DateValue::At))
         .map(Some)
         .ok_or_else(|| {
             bad(
@@ -489,6 +505,73 @@ fn day_start(row: &Value, column: &'static str) -> Result<Option<i64>, Bad> {
                 format!("is {s:?}, neither a date (YYYY-MM-DD) nor a UTC date-time"),
             )
         })
+}
+
+/// Local days and times of the zone a series is computed in: a tz-database zone, or UTC
+/// arithmetic when the row names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock(pub Option<Tz>);
+
+impl Clock {
+    /// `(day since 1970-01-01, seconds after midnight)` of an instant, on the zone's wall clock.
+    pub fn split(self, at: i64) -> (i64, i64) {
+        let Some(tz) = self.0 else {
+            return (at.div_euclid(DAY), at.rem_euclid(DAY));
+        };
+        let local = tz
+            .timestamp_opt(at, 0)
+            .single()
+            .map(|t| t.naive_local())
+            .unwrap_or_default();
+        (
+            local
+                .date()
+                .signed_duration_since(NaiveDate::default())
+                .num_days(),
+            i64::from(local.time().num_seconds_from_midnight()),
+        )
+    }
+
+    /// The instant of a wall-clock time: an ambiguous one (a DST fall-back) is the first; one
+    /// the zone skips (a DST gap) is read with the offset before the gap, so it lands as much
+    /// after the gap as it was into it, as Exchange places it.
+    pub fn instant(self, day: i64, secs: i64) -> i64 {
+        let Some(tz) = self.0 else {
+            return day * DAY + secs;
+        };
+        let local = NaiveDate::default().and_time(NaiveTime::MIN)
+            + Duration::days(day)
+            + Duration::seconds(secs);
+        match tz.from_local_datetime(&local) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.timestamp(),
+            LocalResult::None => {
+                let before = tz.offset_from_utc_datetime(&(local - Duration::days(1)));
+                (local - Duration::seconds(i64::from(before.fix().local_minus_utc())))
+                    .and_utc()
+                    .timestamp()
+            }
+        }
+    }
+
+    /// The start of a date column's day: a bare date at midnight, an instant (the user's
+    /// midnight) on the zone's wall clock.
+    fn day_start(self, v: DateValue) -> (i64, i64) {
+        match v {
+            DateValue::Day(d) => (d, 0),
+            DateValue::At(at) => self.split(at),
+        }
+    }
+
+    /// The last second of a date column's day. Without a zone an instant is the user's
+    /// midnight and its day ends 24 hours later; in a zone it names the day whose midnight is
+    /// nearest to it.
+    fn end_of_day(self, v: DateValue) -> i64 {
+        match (v, self.0) {
+            (DateValue::Day(d), _) => self.instant(d, DAY - 1),
+            (DateValue::At(at), None) => at + DAY - 1,
+            (DateValue::At(at), Some(_)) => self.instant(self.split(at + DAY / 2).0, DAY - 1),
+        }
+    }
 }
 
 fn time_column(row: &Value, column: &'static str) -> Result<i64, Bad> {
@@ -510,8 +593,8 @@ pub struct Series {
 }
 
 /// The deleted occurrences of `deletedexceptionslist` (see the module's documentation), given
-/// the occurrences' time of day (seconds after midnight UTC).
-pub fn exdates(list: Option<&str>, time_of_day: i64) -> Result<Vec<i64>, Bad> {
+/// the occurrences' time of day (seconds after midnight on `clock`'s wall clock).
+pub fn exdates(list: Option<&str>, time_of_day: i64, clock: Clock) -> Result<Vec<i64>, Bad> {
     let mut out = Vec::new();
     for entry in list
         .unwrap_or("")
@@ -520,16 +603,11 @@ pub fn exdates(list: Option<&str>, time_of_day: i64) -> Result<Vec<i64>, Bad> {
         .filter(|e| !e.is_empty())
     {
         let at = if let Some(d) = date(entry) {
-            d * DAY + time_of_day
+            clock.instant(d, time_of_day)
         } else if let Some(t) = instant(entry) {
-            // The occurrence starting in [t, t + 1 day).
-            let day = t.div_euclid(DAY);
-            let same = day * DAY + time_of_day;
-            if same >= t {
-                same
-            } else {
-                same + DAY
-            }
+            // The occurrence starting in the day from t.
+            let (day, secs) = clock.split(t);
+            clock.instant(if time_of_day >= secs { day } else { day + 1 }, time_of_day)
         } else {
             return Err(bad(
                 "deletedexceptionslist",
@@ -543,8 +621,10 @@ pub fn exdates(list: Option<&str>, time_of_day: i64) -> Result<Vec<i64>, Bad> {
     Ok(out)
 }
 
-/// A master row's series; `Bad` names the first column that does not read.
-pub fn series(row: &Value) -> Result<Series, Bad> {
+/// A master row's series, computed on the wall clock of `zone` (UTC without one); `Bad` names
+/// the first column that does not read.
+pub fn series(row: &Value, zone: Option<Tz>) -> Result<Series, Bad> {
+    let clock = Clock(zone);
     let start = time_column(row, "starttime")?;
     let end = time_column(row, "endtime")?;
     if end < start {
@@ -553,20 +633,21 @@ pub fn series(row: &Value) -> Result<Series, Bad> {
             format!("is before starttime ({})", rfc3339(start)),
         ));
     }
-    let rule = Rule::read(row)?;
-    let from = day_start(row, "patternstartdate")?.unwrap_or(start);
-    let time_of_day = start.rem_euclid(DAY);
-    let first_day = from.div_euclid(DAY);
-    let first = (first_day..=first_day + SEARCH_DAYS)
-        .map(|d| (d, d * DAY + time_of_day))
-        .find(|&(d, at)| at >= from && rule.selects(d))
-        .map(|(_, at)| at)
+    let rule = Rule::read(row, clock)?;
+    let (start_day, time_of_day) = clock.split(start);
+    let (from_day, from_secs) = match date_column(row, "patternstartdate")? {
+        Some(v) => clock.day_start(v),
+        None => (start_day, time_of_day),
+    };
+    let first = (from_day..=from_day + SEARCH_DAYS)
+        .find(|&d| (d > from_day || time_of_day >= from_secs) && rule.selects(d))
+        .map(|d| clock.instant(d, time_of_day))
         .ok_or_else(|| {
             bad(
                 "recurrencepatterntype",
                 format!(
                     "selects no day in the {SEARCH_DAYS} days from {}",
-                    rfc3339(from)
+                    rfc3339(clock.instant(from_day, from_secs))
                 ),
             )
         })?;
@@ -584,6 +665,7 @@ pub fn series(row: &Value) -> Result<Series, Bad> {
     let exdates = exdates(
         row.get("deletedexceptionslist").and_then(Value::as_str),
         time_of_day,
+        clock,
     )?;
     Ok(Series {
         start: first,
@@ -593,9 +675,11 @@ pub fn series(row: &Value) -> Result<Series, Bad> {
     })
 }
 
-/// A master row as an item: canceled ones as removals; none without an `activityid`, or (live)
-/// when its series does not read (with a warning naming the row and the column).
-pub fn item(row: &Value) -> Option<Item> {
+/// A master row as an item, its series computed in the zone `zones` give its
+/// `utcconversiontimezonecode` (named by its Windows id in the item's times): canceled ones as
+/// removals; none without an `activityid`, or (live) when its zone or series does not read (with
+/// a warning naming the row and the column).
+pub fn item(row: &Value, zones: &Zones) -> Option<Item> {
     let id = text(row, "activityid")?.to_ascii_lowercase();
     let version = text(row, "@odata.etag");
     if state(row) == Some(states::CANCELED) {
@@ -606,8 +690,11 @@ pub fn item(row: &Value) -> Option<Item> {
             body: None,
         });
     }
-    let s = match series(row) {
-        Ok(s) => s,
+    let read = zones
+        .zone_of(row)
+        .and_then(|zone| Ok((series(row, zone.as_ref().map(|z| z.tz))?, zone)));
+    let (s, zone) = match read {
+        Ok(read) => read,
         Err(Bad { column, why }) => {
             syncbridge_sdk::log::warn!(
                 "recurring appointment {id}: its {column} {why}; the series is left out"
@@ -617,7 +704,7 @@ pub fn item(row: &Value) -> Option<Item> {
     };
     let zoned = |at: i64| ZonedTime {
         utc: rfc3339(at),
-        time_zone: None,
+        time_zone: zone.as_ref().map(|z| z.windows.clone()),
     };
     Some(Item {
         id,

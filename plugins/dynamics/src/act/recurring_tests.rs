@@ -5,7 +5,8 @@
 use super::cursor::Cursor;
 use super::query::{first_page_url, row_url, RECURRING_SELECT};
 use super::recurring::{
-    civil, days_from_civil, exdates, instant, rfc3339, series, update_body, weekday, Bad, Rule,
+    civil, days_from_civil, exdates, instant, rfc3339, series, update_body, weekday, Bad, Clock,
+    Rule,
 };
 use super::*;
 use crate::tests::{invalid_fields, recorder, with_header, Log, API, CFG};
@@ -73,11 +74,11 @@ fn master(id: &str, extra: Value) -> Value {
 }
 
 fn rule(extra: Value) -> Result<String, Bad> {
-    Rule::read(&master(R1, extra)).map(|r| r.rrule())
+    Rule::read(&master(R1, extra), Clock(None)).map(|r| r.rrule())
 }
 
 fn bad_column(extra: Value) -> &'static str {
-    match Rule::read(&master(R1, extra.clone())) {
+    match Rule::read(&master(R1, extra.clone()), Clock(None)) {
         Err(b) => b.column,
         Ok(r) => panic!("{extra} reads as {}", r.rrule()),
     }
@@ -278,7 +279,7 @@ fn patterns_that_do_not_read_name_their_column() {
 // the series: first occurrence, exdates
 
 fn first(extra: Value) -> (String, String) {
-    let s = series(&master(R1, extra)).unwrap();
+    let s = series(&master(R1, extra), None).unwrap();
     (rfc3339(s.start), rfc3339(s.end))
 }
 
@@ -364,7 +365,7 @@ fn series_that_do_not_read_name_their_column() {
         ),
     ] {
         assert_eq!(
-            series(&master(R1, extra.clone())).unwrap_err().column,
+            series(&master(R1, extra.clone()), None).unwrap_err().column,
             column,
             "{extra}"
         );
@@ -375,7 +376,7 @@ fn series_that_do_not_read_name_their_column() {
 fn deleted_occurrences_are_exdates_at_the_occurrence_start() {
     let nine = 9 * 3600;
     let list = "2026-02-12; 2026-02-19T09:00:00Z,2026-02-25T23:00:00Z\n2026-02-12";
-    let got: Vec<String> = exdates(Some(list), nine)
+    let got: Vec<String> = exdates(Some(list), nine, Clock(None))
         .unwrap()
         .into_iter()
         .map(rfc3339)
@@ -389,16 +390,19 @@ fn deleted_occurrences_are_exdates_at_the_occurrence_start() {
         ],
         "a date at the start's time; an instant: the occurrence in the day from it; once each"
     );
-    assert_eq!(exdates(None, nine), Ok(vec![]));
-    assert_eq!(exdates(Some(" "), nine), Ok(vec![]));
+    assert_eq!(exdates(None, nine, Clock(None)), Ok(vec![]));
+    assert_eq!(exdates(Some(" "), nine, Clock(None)), Ok(vec![]));
 }
 
 #[test]
 fn master_rows_map_to_appointments_with_their_recurrence() {
-    let item = recurring::item(&master(
-        &R1.to_uppercase(),
-        json!({"deletedexceptionslist": "2026-02-05"}),
-    ))
+    let item = recurring::item(
+        &master(
+            &R1.to_uppercase(),
+            json!({"deletedexceptionslist": "2026-02-05"}),
+        ),
+        &Zones::default(),
+    )
     .unwrap();
     assert_eq!(item.id, R1);
     assert_eq!(item.version.as_deref(), Some("W/\"6001\""));
@@ -417,12 +421,142 @@ fn master_rows_map_to_appointments_with_their_recurrence() {
         "FREQ=WEEKLY;INTERVAL=1;BYDAY=MO,TH;WKST=MO;COUNT=10"
     );
     assert_eq!(r.exdates, ["2026-02-05T09:00:00Z"]);
-    let canceled = recurring::item(&master(R1, json!({"statecode": 2, "statuscode": 4}))).unwrap();
+    let canceled = recurring::item(
+        &master(R1, json!({"statecode": 2, "statuscode": 4})),
+        &Zones::default(),
+    )
+    .unwrap();
     assert_eq!(canceled.removed, Some(Removal::Deleted));
     assert!(canceled.body.is_none());
     assert!(
-        recurring::item(&master(R1, json!({"interval": 0}))).is_none(),
+        recurring::item(&master(R1, json!({"interval": 0})), &Zones::default()).is_none(),
         "a pattern that does not read leaves the row out"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the series' zone
+
+const BERLIN: i64 = 110;
+const PACIFIC: i64 = 4;
+
+/// Dataverse's definitions of two zones (`timezonecode` → `standardname`).
+fn defined() -> Zones {
+    Zones::of([
+        (BERLIN, "W. Europe Standard Time".to_owned()),
+        (PACIFIC, "Pacific Standard Time".to_owned()),
+    ])
+}
+
+fn appointment_of(row: &Value, zones: &Zones) -> Appointment {
+    match recurring::item(row, zones).and_then(|i| i.body) {
+        Some(ItemBody::Appointment(a)) => a,
+        other => panic!("an appointment: {other:?}"),
+    }
+}
+
+#[test]
+fn a_series_in_a_zone_keeps_its_wall_clock_time_across_daylight_saving() {
+    // Tuesdays 09:00–10:00 in Berlin from 3 March 2026 (CET, UTC+1) until 28 April (CEST,
+    // UTC+2); the date columns are the user's midnights, as Dataverse answers UserLocal ones.
+    let row = master(
+        R1,
+        json!({"utcconversiontimezonecode": BERLIN,
+               "starttime": "2026-03-03T08:00:00Z", "endtime": "2026-03-03T09:00:00Z",
+               "patternstartdate": "2026-03-02T23:00:00Z", "daysofweekmask": 0x04,
+               "patternendtype": 3, "patternenddate": "2026-04-27T22:00:00Z",
+               "deletedexceptionslist": "2026-04-07;2026-04-13T22:00:00Z"}),
+    );
+    let a = appointment_of(&row, &defined());
+    assert_eq!(a.start.utc, "2026-03-03T08:00:00Z");
+    assert_eq!(a.end.utc, "2026-03-03T09:00:00Z");
+    assert_eq!(
+        a.start.time_zone.as_deref(),
+        Some("W. Europe Standard Time"),
+        "the zone travels with the series, by the id Dataverse names it"
+    );
+    assert_eq!(a.end.time_zone, a.start.time_zone);
+    let r = a.recurrence.unwrap();
+    assert_eq!(
+        r.rrule, "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;WKST=MO;UNTIL=20260428T215959Z",
+        "the series ends at the end of 28 April in Berlin"
+    );
+    assert_eq!(
+        r.exdates,
+        ["2026-04-07T07:00:00Z", "2026-04-14T07:00:00Z"],
+        "deleted occurrences after the change to summer time are at 09:00 CEST"
+    );
+}
+
+#[test]
+fn a_series_near_midnight_reads_its_days_on_its_own_calendar() {
+    // Mondays 17:00 in Los Angeles: Tuesdays 01:00 in UTC.
+    let row = master(
+        R1,
+        json!({"utcconversiontimezonecode": PACIFIC,
+               "starttime": "2026-02-03T01:00:00Z", "endtime": "2026-02-03T02:00:00Z",
+               "patternstartdate": "2026-02-02T08:00:00Z", "daysofweekmask": 0x02}),
+    );
+    let a = appointment_of(&row, &defined());
+    assert_eq!(
+        a.start.utc, "2026-02-03T01:00:00Z",
+        "Monday 2 February 17:00 PST is the first Monday"
+    );
+    assert_eq!(a.start.time_zone.as_deref(), Some("Pacific Standard Time"));
+    let without = appointment_of(
+        &with(row, json!({"utcconversiontimezonecode": null})),
+        &defined(),
+    );
+    assert_eq!(
+        (without.start.utc.as_str(), without.start.time_zone),
+        ("2026-02-09T01:00:00Z", None),
+        "without a zone the days are UTC's"
+    );
+}
+
+#[test]
+fn wall_clock_times_a_zone_skips_or_repeats_land_as_exchange_places_them() {
+    let berlin = Clock(Some(chrono_tz::Tz::Europe__Berlin));
+    let day = |y, m, d| days_from_civil(y, m, d);
+    let at = |s: &str| instant(s).unwrap();
+    assert_eq!(
+        berlin.instant(day(2026, 3, 29), 2 * 3600 + 1800),
+        at("2026-03-29T01:30:00Z"),
+        "02:30 does not exist on 29 March: 03:30 CEST"
+    );
+    assert_eq!(
+        berlin.instant(day(2026, 10, 25), 2 * 3600 + 1800),
+        at("2026-10-25T00:30:00Z"),
+        "02:30 happens twice on 25 October: the first (CEST)"
+    );
+    assert_eq!(
+        berlin.split(at("2026-10-24T22:00:00Z")),
+        (day(2026, 10, 25), 0)
+    );
+    assert_eq!(
+        Clock(None).split(at("2026-10-24T22:00:00Z")),
+        (day(2026, 10, 24), 22 * 3600)
+    );
+}
+
+#[test]
+fn a_zone_that_does_not_read_leaves_the_series_out_naming_the_column() {
+    let zones = Zones::of([(999, "Mars Standard Time".to_owned())]);
+    for (code, why) in [
+        (json!(12345), "does not define"),
+        (json!(999), "CLDR"),
+        (json!("110"), "not a whole number"),
+    ] {
+        let row = master(R1, json!({"utcconversiontimezonecode": code}));
+        let err = zones.zone_of(&row).unwrap_err();
+        assert_eq!(err.column, "utcconversiontimezonecode");
+        assert!(err.why.contains(why), "{code}: {}", err.why);
+        assert!(recurring::item(&row, &zones).is_none(), "{code}");
+    }
+    assert_eq!(
+        zones.zone_of(&master(R1, json!({}))),
+        Ok(None),
+        "no code: UTC"
     );
 }
 
@@ -504,6 +638,22 @@ fn dataverse(
                 200,
                 &json!({"value": [{"systemuserid": OWNER}]}).to_string(),
             ));
+        }
+        if r.url.starts_with(&format!("{API}/timezonedefinitions?")) {
+            let filter = param(&r.url, "$filter").unwrap_or_default();
+            let rows: Vec<Value> = [
+                (BERLIN, "W. Europe Standard Time"),
+                (PACIFIC, "Pacific Standard Time"),
+            ]
+            .into_iter()
+            .filter(|(code, _)| {
+                filter
+                    .split(" or ")
+                    .any(|c| c == format!("timezonecode eq {code}"))
+            })
+            .map(|(code, name)| json!({"timezonecode": code, "standardname": name}))
+            .collect();
+            return Ok(response(200, &json!({ "value": rows }).to_string()));
         }
         assert!(
             r.url
@@ -665,6 +815,57 @@ fn pulls_read_the_owner_s_series_then_their_changes() {
     )
     .unwrap();
     assert_eq!(c.kind, Kind::RecurringAppointments);
+}
+
+#[test]
+fn a_page_of_series_reads_the_definitions_of_its_zones_once() {
+    let table: Table = Rc::new(RefCell::new(vec![
+        master(R1, json!({"utcconversiontimezonecode": BERLIN})),
+        master(R2, json!({"utcconversiontimezonecode": PACIFIC})),
+        master(R3, json!({"utcconversiontimezonecode": BERLIN})),
+    ]));
+    let log = Log::default();
+    let page = pull(&log, &table, None);
+    let zones: Vec<Option<String>> = page
+        .items
+        .iter()
+        .map(|i| match &i.body {
+            Some(ItemBody::Appointment(a)) => a.start.time_zone.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            Some("W. Europe Standard Time".into()),
+            Some("Pacific Standard Time".into()),
+            Some("W. Europe Standard Time".into())
+        ]
+    );
+    let log = log.borrow();
+    let definitions: Vec<&str> = log
+        .iter()
+        .map(|r| r.url.as_str())
+        .filter(|u| u.contains("/timezonedefinitions?"))
+        .collect();
+    assert_eq!(definitions.len(), 1, "one query per page: {definitions:?}");
+    assert_eq!(
+        param(definitions[0], "$filter").as_deref(),
+        Some("timezonecode eq 4 or timezonecode eq 110")
+    );
+    assert_eq!(
+        param(definitions[0], "$select").as_deref(),
+        Some("timezonecode,standardname")
+    );
+
+    // A page naming no zone asks nothing more.
+    let log = Log::default();
+    let table: Table = Rc::new(RefCell::new(vec![master(R1, json!({}))]));
+    pull(&log, &table, None);
+    assert!(!log
+        .borrow()
+        .iter()
+        .any(|r| r.url.contains("timezonedefinitions")));
 }
 
 #[test]

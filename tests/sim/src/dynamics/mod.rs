@@ -69,7 +69,7 @@ pub struct DynamicsState {
 
 impl Default for DynamicsState {
     fn default() -> Self {
-        DynamicsState {
+        let mut state = DynamicsState {
             tokens: vec![],
             rows: TABLES.iter().map(|t| (t.set.to_string(), vec![])).collect(),
             version: 1_000_000,
@@ -77,7 +77,17 @@ impl Default for DynamicsState {
             outcomes: BTreeMap::new(),
             org_id: uuid::Uuid::new_v4().to_string(),
             user_id: uuid::Uuid::new_v4().to_string(),
+        };
+        for &(code, standard, shown, bias) in tables::TIME_ZONES {
+            state
+                .insert(
+                    "timezonedefinitions",
+                    &json!({"timezonecode": code, "standardname": standard,
+                            "userinterfacename": shown, "bias": bias}),
+                )
+                .expect("the time zone definitions fit their table");
         }
+        state
     }
 }
 

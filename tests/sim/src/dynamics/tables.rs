@@ -190,9 +190,23 @@ pub const TABLES: &[Table] = &[
             "isnthyearly",
             "firstdayofweek",
             "deletedexceptionslist",
+            "utcconversiontimezonecode",
             "_regardingobjectid_value",
             "prioritycode",
             "instancetypecode"
+        ],
+    },
+    // Dataverse's time zone definitions (read-only reference rows, seeded from [`TIME_ZONES`]).
+    Table {
+        set: "timezonedefinitions",
+        logical: "timezonedefinition",
+        key: "timezonedefinitionid",
+        columns: cols![
+            "timezonedefinitionid",
+            "timezonecode",
+            "standardname",
+            "userinterfacename",
+            "bias"
         ],
     },
     Table {
@@ -243,6 +257,86 @@ pub const TABLES: &[Table] = &[
             "_defaultmailbox_value"
         ],
     },
+];
+
+/// Time zone definitions every organization has: `timezonecode` (Microsoft's time zone index),
+/// `standardname` (the Windows id), `userinterfacename`, `bias` (minutes, UTC − standard time).
+pub const TIME_ZONES: &[(i64, &str, &str, i64)] = &[
+    (2, "Hawaiian Standard Time", "(GMT-10:00) Hawaii", 600),
+    (3, "Alaskan Standard Time", "(GMT-09:00) Alaska", 540),
+    (
+        4,
+        "Pacific Standard Time",
+        "(GMT-08:00) Pacific Time (US & Canada)",
+        480,
+    ),
+    (
+        10,
+        "Mountain Standard Time",
+        "(GMT-07:00) Mountain Time (US & Canada)",
+        420,
+    ),
+    (
+        20,
+        "Central Standard Time",
+        "(GMT-06:00) Central Time (US & Canada)",
+        360,
+    ),
+    (
+        35,
+        "Eastern Standard Time",
+        "(GMT-05:00) Eastern Time (US & Canada)",
+        300,
+    ),
+    (
+        85,
+        "GMT Standard Time",
+        "(GMT) Dublin, Edinburgh, Lisbon, London",
+        0,
+    ),
+    (92, "UTC", "(GMT) Coordinated Universal Time", 0),
+    (
+        95,
+        "Central Europe Standard Time",
+        "(GMT+01:00) Belgrade, Bratislava, Budapest, Ljubljana, Prague",
+        -60,
+    ),
+    (
+        105,
+        "Romance Standard Time",
+        "(GMT+01:00) Brussels, Copenhagen, Madrid, Paris",
+        -60,
+    ),
+    (
+        110,
+        "W. Europe Standard Time",
+        "(GMT+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
+        -60,
+    ),
+    (
+        190,
+        "India Standard Time",
+        "(GMT+05:30) Chennai, Kolkata, Mumbai, New Delhi",
+        -330,
+    ),
+    (
+        235,
+        "Tokyo Standard Time",
+        "(GMT+09:00) Osaka, Sapporo, Tokyo",
+        -540,
+    ),
+    (
+        255,
+        "AUS Eastern Standard Time",
+        "(GMT+10:00) Canberra, Melbourne, Sydney",
+        -600,
+    ),
+    (
+        290,
+        "New Zealand Standard Time",
+        "(GMT+12:00) Auckland, Wellington",
+        -720,
+    ),
 ];
 
 /// The table of an entity set.
@@ -597,7 +691,10 @@ pub fn edm_type(table: &Table, column: &str) -> &'static str {
         | "daysofweekmask"
         | "dayofmonth"
         | "occurrences"
-        | "firstdayofweek" => return "Edm.Int32",
+        | "firstdayofweek"
+        | "utcconversiontimezonecode"
+        | "timezonecode"
+        | "bias" => return "Edm.Int32",
         "isalldayevent"
         | "isdisabled"
         | "directioncode"

@@ -1044,3 +1044,55 @@ fn the_metadata_names_the_recurring_master_columns() {
     }
     assert!(x.contains(r#"<EntitySet Name="recurringappointmentmasters" EntityType="Microsoft.Dynamics.CRM.recurringappointmentmaster"/>"#));
 }
+
+#[tokio::test]
+async fn time_zone_definitions_name_each_code_s_windows_zone() {
+    let store = store();
+    let (st, _, v) = call(
+        &store,
+        "GET",
+        &filtered(
+            "/api/data/v9.2/timezonedefinitions",
+            "timezonecode eq 110 or timezonecode eq 4",
+            "&$select=timezonecode,standardname",
+        ),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let mut got: Vec<(i64, String)> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["timezonecode"].as_i64().unwrap(),
+                r["standardname"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (4, "Pacific Standard Time".to_owned()),
+            (110, "W. Europe Standard Time".to_owned())
+        ]
+    );
+    assert!(
+        v["value"][0].get("userinterfacename").is_none(),
+        "$select is honoured"
+    );
+    // A series keeps the code of the zone it was entered in.
+    let (st, _, row) = call(
+        &store,
+        "POST",
+        "/api/data/v9.2/recurringappointmentmasters",
+        &[("Prefer", "return=representation")],
+        Some(json!({"subject": "Stand-up", "utcconversiontimezonecode": 110})),
+    )
+    .await;
+    assert!(st.is_success(), "{st} {row}");
+    assert_eq!(row["utcconversiontimezonecode"], json!(110));
+}

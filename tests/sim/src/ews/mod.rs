@@ -657,6 +657,29 @@ impl EwsHandle<'_> {
             owner,
         )
     }
+    /// The starts (RFC 3339 UTC) of a recurring master's occurrences that are not deleted, as
+    /// Exchange expands the series in its own zone; empty for other items.
+    pub fn occurrence_starts(&self, id: &str) -> Vec<String> {
+        let s = lock(&self.0.ews);
+        let Some(item) = s.items.iter().find(|i| i.id == id && !i.deleted) else {
+            return vec![];
+        };
+        recur::expand(item, None)
+            .into_iter()
+            .filter(|o| !item.deleted_occurrences.contains(&o.index))
+            .map(|o| o.start.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .collect()
+    }
+    /// An attribute of a property of an item, e.g. `StartTimeZone`'s `Id`.
+    pub fn item_attr(&self, id: &str, name: &str, attr: &str) -> Option<String> {
+        let s = lock(&self.0.ews);
+        s.items
+            .iter()
+            .find(|i| i.id == id && !i.deleted)?
+            .prop(name)?
+            .attr(attr)
+            .map(str::to_string)
+    }
     /// Value of a simple property of an item.
     pub fn item_prop(&self, id: &str, name: &str) -> Option<String> {
         let s = lock(&self.0.ews);
