@@ -4,7 +4,9 @@
 //! - one host call: the cost of `clock.now-ms` and `state.set` from inside a plugin,
 //!   from the difference between N calls and zero calls in one invocation.
 //!
-//! Run: `scripts/build-plugins.sh && cargo bench -p syncbridge --bench runtime`.
+//! Run: `scripts/build-plugins.sh && cargo bench -p syncbridge --bench runtime`. The plugin is
+//! the `misbehave` test plugin; `RUNTIME_BENCH_PLUGIN=<package directory>` (e.g.
+//! `target/plugins/dynamics`) measures another one's instantiation.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,8 +28,12 @@ fn main() {
         // SAFETY: first thing in main, single-threaded.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
-    let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/misbehave");
+    let root = match std::env::var_os("RUNTIME_BENCH_PLUGIN") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-plugins/misbehave"),
+    };
+    println!("plugin: {}", root.display());
     let package = Package::open(&root, None)
         .unwrap_or_else(|e| panic!("{e}; run scripts/build-plugins.sh first"));
     let rt = tokio::runtime::Builder::new_current_thread()
