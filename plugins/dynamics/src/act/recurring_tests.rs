@@ -489,6 +489,35 @@ fn a_series_in_a_zone_keeps_its_wall_clock_time_across_daylight_saving() {
 }
 
 #[test]
+fn an_all_day_series_stays_on_its_days_across_daylight_saving() {
+    // Every Tuesday, all day in Berlin: from the user's midnight to the next.
+    let row = master(
+        R1,
+        json!({"utcconversiontimezonecode": BERLIN, "isalldayevent": true,
+               "starttime": "2026-03-02T23:00:00Z", "endtime": "2026-03-03T23:00:00Z",
+               "patternstartdate": "2026-03-02T23:00:00Z", "daysofweekmask": 0x04,
+               "deletedexceptionslist": "2026-04-07"}),
+    );
+    let a = appointment_of(&row, &defined());
+    assert!(a.all_day);
+    assert_eq!(
+        (a.start.utc.as_str(), a.end.utc.as_str()),
+        ("2026-03-02T23:00:00Z", "2026-03-03T23:00:00Z"),
+        "Tuesday 3 March, midnight to midnight in Berlin"
+    );
+    assert_eq!(
+        a.recurrence.unwrap().exdates,
+        ["2026-04-06T22:00:00Z"],
+        "Tuesday 7 April starts at midnight CEST"
+    );
+    let utc = appointment_of(&with(row, json!({"utcconversiontimezonecode": null})), &defined());
+    assert_eq!(
+        utc.start.utc, "2026-03-03T23:00:00Z",
+        "read in UTC, 23:00 on UTC's Tuesdays: Wednesdays in Berlin"
+    );
+}
+
+#[test]
 fn a_series_near_midnight_reads_its_days_on_its_own_calendar() {
     // Mondays 17:00 in Los Angeles: Tuesdays 01:00 in UTC.
     let row = master(
