@@ -957,7 +957,7 @@ async fn the_owners_recurring_appointments_reach_the_calendar_as_one_series() {
 }
 
 #[tokio::test]
-async fn a_series_reaches_the_calendar_in_the_zone_it_was_entered_in() {
+async fn appointments_and_series_reach_the_calendar_in_the_zone_they_were_entered_in() {
     let w = enabled(|_| {}).await;
     owned_by_ann(&w);
     // Tuesdays 09:00–10:00 in Berlin (code 110) from 3 March 2026, ten times, the second
@@ -1011,6 +1011,38 @@ async fn a_series_reaches_the_calendar_in_the_zone_it_was_entered_in() {
         (0, 0),
         "no echo"
     );
+
+    // A single appointment is named in its zone too.
+    w.sim
+        .dynamics()
+        .insert(
+            "appointments",
+            json!({"subject": "Berlin review", "scheduledstart": "2026-12-03T08:00:00Z",
+                   "scheduledend": "2026-12-03T09:00:00Z", "utcconversiontimezonecode": 110,
+                   "ownerid@odata.bind": format!("/systemusers({ANN_USER})"),
+                   "statecode": 3, "statuscode": 5}),
+        )
+        .unwrap();
+    assert_eq!(run(&w.hub, FlowKind::Appointments).await, (1, 0));
+    let single = w
+        .sim
+        .ews()
+        .items(ANN, "calendar")
+        .into_iter()
+        .find(|(_, _, s)| s == "Berlin review")
+        .expect("the appointment is in the calendar");
+    assert_eq!(
+        w.sim
+            .ews()
+            .item_attr(&single.0, "StartTimeZone", "Id")
+            .as_deref(),
+        Some("W. Europe Standard Time")
+    );
+    assert_eq!(
+        w.sim.ews().item_prop(&single.0, "Start").as_deref(),
+        Some("2026-12-03T08:00:00Z")
+    );
+    assert_eq!(run(&w.hub, FlowKind::Appointments).await, (0, 0), "no echo");
 }
 
 #[tokio::test]

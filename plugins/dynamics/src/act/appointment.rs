@@ -1,7 +1,10 @@
 //! Appointment rows (`appointments`) as `appointment` items and back.
 //!
-//! - subject `subject`, start/end `scheduledstart`/`scheduledend` (UTC, no zone), all day
-//!   `isalldayevent`, location `location`, body `description` (text).
+//! - subject `subject`, start/end `scheduledstart`/`scheduledend` (UTC instants) named in the
+//!   zone the row was entered in (`utcconversiontimezonecode`, by its Windows id, read as for
+//!   series: [`super::zones`]; none without a code, and none with a warning for a code that
+//!   does not read: the instants are right either way), all day `isalldayevent`, location
+//!   `location`, body `description` (text).
 //! - show-as from the status reason, Dataverse's busy status of an appointment: 1 Free → free,
 //!   2 Tentative → tentative, 6 Out of Office → oof, anything else (5 Busy, 3 Completed) → busy.
 //!   It is read only: a created appointment has Dataverse's default state (Open, Free).
@@ -10,7 +13,9 @@
 //!   calendar; completed and canceled appointments are read-only there).
 
 use super::columns::{bounded, field_name, not_written, state, status, time, zoned};
+use super::recurring::Bad;
 use super::scope::Kind;
+use super::zones::Zones;
 use crate::text;
 use serde_json::{json, Map, Value};
 use syncbridge_sdk::prelude::*;
@@ -64,7 +69,7 @@ pub fn show_as(statuscode: Option<i64>) -> ShowAs {
 
 /// An appointment row as an item: canceled ones as removals; none without an `activityid`, or
 /// (live) without a start and an end.
-pub fn item(row: &Value) -> Option<Item> {
+pub fn item(row: &Value, zones: &Zones) -> Option<Item> {
     let id = text(row, "activityid")?.to_ascii_lowercase();
     let version = text(row, "@odata.etag");
     if state(row) == Some(states::CANCELED) {
@@ -75,11 +80,23 @@ pub fn item(row: &Value) -> Option<Item> {
             body: None,
         });
     }
-    let (Some(start), Some(end)) = (zoned(row, "scheduledstart"), zoned(row, "scheduledend"))
+    let (Some(mut start), Some(mut end)) =
+        (zoned(row, "scheduledstart"), zoned(row, "scheduledend"))
     else {
         syncbridge_sdk::log::warn!("appointment {id} has no start or end time; it is left out");
         return None;
     };
+    let zone = match zones.zone_of(row) {
+        Ok(zone) => zone.map(|z| z.windows),
+        Err(Bad { column, why }) => {
+            syncbridge_sdk::log::warn!(
+                "appointment {id}: its {column} {why}; its times are written in UTC"
+            );
+            None
+        }
+    };
+    start.time_zone = zone.clone();
+    end.time_zone = zone;
     Some(Item {
         id,
         version,

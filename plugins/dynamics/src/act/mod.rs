@@ -37,7 +37,7 @@ use zones::Zones;
 /// (see each table's mapping).
 pub fn item(kind: Kind, row: &Value, zones: &Zones) -> Option<Item> {
     match kind {
-        Kind::Appointments => appointment::item(row),
+        Kind::Appointments => appointment::item(row, zones),
         Kind::RecurringAppointments => recurring::item(row, zones),
         Kind::Tasks => task::item(row),
         Kind::Contacts => contact::item(row),
@@ -110,10 +110,11 @@ pub fn pull(cfg: &Config, scope: &ActScope, pull: PullRequest) -> Result<Page, P
     })
 }
 
-/// The zones of series rows (one query when they name any); none for other kinds.
+/// The zones of appointment and series rows (one query when they name any); none for other
+/// kinds.
 fn zones_of(api: &str, kind: Kind, rows: &[Value]) -> Result<Zones, PluginError> {
     match kind {
-        Kind::RecurringAppointments => zones::resolve(api, rows),
+        Kind::Appointments | Kind::RecurringAppointments => zones::resolve(api, rows),
         _ => Ok(Zones::default()),
     }
 }

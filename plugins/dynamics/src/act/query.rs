@@ -4,7 +4,7 @@ use super::scope::Kind;
 use syncbridge_sdk::url;
 
 /// Columns read of each appointment row.
-pub const APPOINTMENT_SELECT: &str = "activityid,subject,description,scheduledstart,scheduledend,isalldayevent,location,statecode,statuscode,modifiedon";
+pub const APPOINTMENT_SELECT: &str = "activityid,subject,description,scheduledstart,scheduledend,isalldayevent,location,utcconversiontimezonecode,statecode,statuscode,modifiedon";
 /// Columns read of each recurring appointment master row (the series and its pattern).
 pub const RECURRING_SELECT: &str = "activityid,subject,description,location,starttime,endtime,isalldayevent,patternstartdate,patternenddate,patternendtype,occurrences,recurrencepatterntype,interval,daysofweekmask,dayofmonth,monthofyear,instance,isweekdaypattern,isnthmonthly,isnthyearly,firstdayofweek,deletedexceptionslist,utcconversiontimezonecode,statecode,statuscode,modifiedon";
 /// Columns read of each task row.

@@ -510,7 +510,10 @@ fn an_all_day_series_stays_on_its_days_across_daylight_saving() {
         ["2026-04-06T22:00:00Z"],
         "Tuesday 7 April starts at midnight CEST"
     );
-    let utc = appointment_of(&with(row, json!({"utcconversiontimezonecode": null})), &defined());
+    let utc = appointment_of(
+        &with(row, json!({"utcconversiontimezonecode": null})),
+        &defined(),
+    );
     assert_eq!(
         utc.start.utc, "2026-03-03T23:00:00Z",
         "read in UTC, 23:00 on UTC's Tuesdays: Wednesdays in Berlin"

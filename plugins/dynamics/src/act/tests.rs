@@ -422,11 +422,10 @@ fn filters_select_the_owner_s_rows() {
 
 #[test]
 fn appointment_rows_map_to_appointments() {
-    let item = appointment::item(&appointment_row(
-        &A1.to_uppercase(),
-        "2026-02-01T00:00:00Z",
-        json!({}),
-    ))
+    let item = appointment::item(
+        &appointment_row(&A1.to_uppercase(), "2026-02-01T00:00:00Z", json!({})),
+        &Zones::default(),
+    )
     .unwrap();
     assert_eq!(
         (item.id.as_str(), item.version.as_deref(), item.removed),
@@ -447,37 +446,70 @@ fn appointment_rows_map_to_appointments() {
     assert!(a.recurrence.is_none() && a.organizer.is_none());
     assert!(a.attendees.is_empty() && a.categories.is_empty());
 
-    let all_day = appointment::item(&appointment_row(
-        A1,
-        "x",
-        json!({"isalldayevent": true, "description": " ", "location": null}),
-    ))
+    let all_day = appointment::item(
+        &appointment_row(
+            A1,
+            "x",
+            json!({"isalldayevent": true, "description": " ", "location": null}),
+        ),
+        &Zones::default(),
+    )
     .unwrap();
     let a = appointment_of(&all_day);
     assert!(a.all_day);
     assert_eq!((a.body.as_deref(), a.location.as_deref()), (None, None));
 
     // Canceled: removed; completed: live.
-    let gone = appointment::item(&appointment_row(
-        A1,
-        "x",
-        json!({"statecode": 2, "statuscode": 4}),
-    ))
+    let gone = appointment::item(
+        &appointment_row(A1, "x", json!({"statecode": 2, "statuscode": 4})),
+        &Zones::default(),
+    )
     .unwrap();
     assert_eq!(gone.removed, Some(Removal::Deleted));
     assert!(gone.body.is_none());
-    let done = appointment::item(&appointment_row(
-        A1,
-        "x",
-        json!({"statecode": 1, "statuscode": 3}),
-    ))
+    let done = appointment::item(
+        &appointment_row(A1, "x", json!({"statecode": 1, "statuscode": 3})),
+        &Zones::default(),
+    )
     .unwrap();
     assert_eq!(done.removed, None);
     assert_eq!(appointment_of(&done).show_as, ShowAs::Busy);
 
     // Without times a live appointment cannot be one; without an id nothing can.
-    assert!(appointment::item(&appointment_row(A1, "x", json!({"scheduledend": null}))).is_none());
-    assert!(appointment::item(&json!({"subject": "x"})).is_none());
+    let none = Zones::default();
+    assert!(appointment::item(
+        &appointment_row(A1, "x", json!({"scheduledend": null})),
+        &none
+    )
+    .is_none());
+    assert!(appointment::item(&json!({"subject": "x"}), &none).is_none());
+
+    // Named in the zone it was entered in; a code that does not read keeps the instants.
+    let zones = Zones::of([(110, "W. Europe Standard Time".to_owned())]);
+    let berlin = appointment::item(
+        &appointment_row(A1, "x", json!({"utcconversiontimezonecode": 110})),
+        &zones,
+    )
+    .unwrap();
+    let berlin = appointment_of(&berlin);
+    assert_eq!(
+        (berlin.start.utc.as_str(), berlin.start.time_zone.as_deref()),
+        ("2026-02-03T09:00:00Z", Some("W. Europe Standard Time"))
+    );
+    assert_eq!(berlin.end.time_zone, berlin.start.time_zone);
+    let unknown = appointment::item(
+        &appointment_row(A1, "x", json!({"utcconversiontimezonecode": 7})),
+        &zones,
+    )
+    .unwrap();
+    let unknown = appointment_of(&unknown);
+    assert_eq!(
+        (
+            unknown.start.utc.as_str(),
+            unknown.start.time_zone.as_deref()
+        ),
+        ("2026-02-03T09:00:00Z", None)
+    );
 }
 
 #[test]

@@ -158,7 +158,8 @@ pub const TABLES: &[Table] = &[
             "_regardingobjectid_value",
             "prioritycode",
             "showasstatus",
-            "instancetypecode"
+            "instancetypecode",
+            "utcconversiontimezonecode"
         ],
     },
     // The master of a recurring appointment series: its pattern's columns from Dataverse's
