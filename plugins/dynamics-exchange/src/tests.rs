@@ -42,6 +42,22 @@ fn decide(item: AnyItem, options: &str) -> AnyDecision {
     d.remove(0)
 }
 
+/// The decision of an appointments profile on Dynamics appointment `id`.
+fn appointments(id: &str, a: Appointment) -> AnyDecision {
+    decide(
+        core(id, ItemBody::Appointment(a)),
+        r#"{"kind":"appointments"}"#,
+    )
+}
+
+/// The event a decision writes.
+fn event(d: AnyDecision) -> syncbridge_sdk::types::mailbox::Event {
+    match d.intent.body {
+        Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) => e,
+        other => panic!("an event: {other:?}"),
+    }
+}
+
 #[test]
 fn a_message_received_after_process_from_is_tracked_with_its_message_id_as_match_key() {
     let m = message(Some("2026-11-02T09:00:00Z"), Some("<a1@fabrikam.com>"));
@@ -212,18 +228,11 @@ fn core(id: &str, body: ItemBody) -> AnyItem {
 
 #[test]
 fn a_dynamics_appointment_becomes_an_event_anchored_to_its_row() {
-    let d = decide(
-        core("act-1", ItemBody::Appointment(appointment())),
-        r#"{"kind":"appointments"}"#,
-    );
+    let d = appointments("act-1", appointment());
     assert_eq!(d.intent.rule, "appointment-to-event");
     assert_eq!(d.intent.match_keys, vec!["anchor:d365:act-1"]);
     assert!(d.policy.update_existing);
-    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
-        d.intent.body
-    else {
-        panic!("an event");
-    };
+    let e = event(d);
     assert_eq!(e.anchor.as_deref(), Some("d365:act-1"));
     assert_eq!(e.start.utc, "2026-12-01T09:00:00Z");
     assert_eq!(e.location.as_deref(), Some("Room 1"));
@@ -255,15 +264,8 @@ fn a_recurring_appointment_master_becomes_a_series_master_with_its_rule_and_dele
         rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=10".into(),
         exdates: vec!["2026-12-08T09:00:00Z".into()],
     });
-    let d = decide(
-        core("series-1", ItemBody::Appointment(a)),
-        r#"{"kind":"appointments"}"#,
-    );
-    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
-        d.intent.body
-    else {
-        panic!("an event");
-    };
+    let d = appointments("series-1", a);
+    let e = event(d);
     assert_eq!(
         e.kind,
         syncbridge_sdk::types::mailbox::EventKind::SeriesMaster
@@ -275,15 +277,8 @@ fn a_recurring_appointment_master_becomes_a_series_master_with_its_rule_and_dele
     assert!(series.modified.is_empty());
     assert_eq!(e.anchor.as_deref(), Some("d365:series-1"));
     // A single appointment stays single.
-    let d = decide(
-        core("act-1", ItemBody::Appointment(appointment())),
-        r#"{"kind":"appointments"}"#,
-    );
-    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
-        d.intent.body
-    else {
-        panic!("an event");
-    };
+    let d = appointments("act-1", appointment());
+    let e = event(d);
     assert_eq!(e.kind, syncbridge_sdk::types::mailbox::EventKind::Single);
     assert!(e.series.is_none());
 }
@@ -298,15 +293,8 @@ fn a_series_keeps_the_zone_dynamics_computed_it_in() {
         rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=10".into(),
         exdates: vec![],
     });
-    let d = decide(
-        core("series-1", ItemBody::Appointment(a.clone())),
-        r#"{"kind":"appointments"}"#,
-    );
-    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
-        d.intent.body
-    else {
-        panic!("an event");
-    };
+    let d = appointments("series-1", a.clone());
+    let e = event(d);
     let berlin = |z: &syncbridge_sdk::types::mailbox::Zone| {
         (z.iana.clone(), z.windows.clone())
             == (
@@ -324,15 +312,8 @@ fn a_series_keeps_the_zone_dynamics_computed_it_in() {
 
     // A zone nobody knows: the instants in UTC.
     a.start.time_zone = Some("Mars Standard Time".into());
-    let d = decide(
-        core("series-1", ItemBody::Appointment(a)),
-        r#"{"kind":"appointments"}"#,
-    );
-    let Some(AnyBody::Mailbox(syncbridge_sdk::types::mailbox::MailboxBody::Event(e))) =
-        d.intent.body
-    else {
-        panic!("an event");
-    };
+    let d = appointments("series-1", a);
+    let e = event(d);
     assert_eq!(e.series.unwrap().zone.iana, "Etc/UTC");
 }
 

@@ -88,8 +88,12 @@ pub fn pull(cfg: &Config, scope: &ActScope, pull: PullRequest) -> Result<Page, P
     }
     let body = read_json(r)?;
     let (rows, next) = rows_and_next_of(&api, kind.set(), &body)?;
-    let zones = zones_of(&api, kind, &rows)?;
-    let items = page_items(kind, cursor.since.as_ref(), &rows, &zones, &mut newest);
+    let changed = changed_rows(kind, cursor.since.as_ref(), &rows, &mut newest);
+    let zones = zones_of(&api, kind, &changed)?;
+    let items = changed
+        .into_iter()
+        .filter_map(|row| item(kind, row, &zones))
+        .collect();
     let full = cursor.since.is_none();
     Ok(match next {
         Some(next) => {
@@ -112,32 +116,31 @@ pub fn pull(cfg: &Config, scope: &ActScope, pull: PullRequest) -> Result<Page, P
 
 /// The zones of appointment and series rows (one query when they name any); none for other
 /// kinds.
-fn zones_of(api: &str, kind: Kind, rows: &[Value]) -> Result<Zones, PluginError> {
+fn zones_of(api: &str, kind: Kind, rows: &[&Value]) -> Result<Zones, PluginError> {
     match kind {
         Kind::Appointments | Kind::RecurringAppointments => zones::resolve(api, rows),
         _ => Ok(Zones::default()),
     }
 }
 
-/// The items of one page's rows: unchanged rows already given at the pass's start mark are left
-/// out; every row read moves `newest`.
-pub fn page_items(
+/// The rows of one page that are news: unchanged rows already given at the pass's start mark
+/// are left out (so a pass that only reads its edge again asks nothing more); every row read
+/// moves `newest`.
+pub fn changed_rows<'a>(
     kind: Kind,
     since: Option<&Mark>,
-    rows: &[Value],
-    zones: &Zones,
+    rows: &'a [Value],
     newest: &mut Option<Mark>,
-) -> Vec<Item> {
-    let mut items = Vec::new();
+) -> Vec<&'a Value> {
+    let mut changed = Vec::new();
     for row in rows {
         let unchanged = since.is_some_and(|m| m.has_seen_by(row, kind.key()));
         Mark::observe_by(newest, row, kind.key());
-        if unchanged {
-            continue;
+        if !unchanged {
+            changed.push(row);
         }
-        items.extend(item(kind, row, zones));
     }
-    items
+    changed
 }
 
 /// Lookup keys: row ids (`activityid` or `contactid`), bare or as `id:<guid>`, lower case.
@@ -175,9 +178,10 @@ pub fn lookup(cfg: &Config, scope: &ActScope, keys: &[String]) -> Result<Vec<Ite
         }
         rows.push(read_json(r)?);
     }
+    let rows: Vec<&Value> = rows.iter().collect();
     let zones = zones_of(&api, scope.kind, &rows)?;
     Ok(rows
-        .iter()
+        .into_iter()
         .filter_map(|row| item(scope.kind, row, &zones))
         .collect())
 }

@@ -890,6 +890,19 @@ fn a_page_of_series_reads_the_definitions_of_its_zones_once() {
         Some("timezonecode,standardname")
     );
 
+    // Nothing changed: the pass reads its edge again (R3, the newest), and asks nothing more.
+    let cursor = page.cursor.clone().unwrap();
+    drop(log);
+    let log = Log::default();
+    let again = pull(&log, &table, Some(&cursor));
+    assert!(ids(&again).is_empty());
+    assert!(
+        !log.borrow()
+            .iter()
+            .any(|r| r.url.contains("timezonedefinitions")),
+        "no zones are read for rows that did not change"
+    );
+
     // A page naming no zone asks nothing more.
     let log = Log::default();
     let table: Table = Rc::new(RefCell::new(vec![master(R1, json!({}))]));

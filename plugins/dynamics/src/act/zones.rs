@@ -3,8 +3,8 @@
 //! `timezonedefinitions` table (`timezonecode` → `standardname`, a Windows id) and CLDR's table
 //! to a tz-database zone.
 //!
-//! A page of master rows costs one `timezonedefinitions` query for the codes it names (none when
-//! it names none). A row without a code is computed in UTC; a row whose code Dataverse does not
+//! A page of rows costs one `timezonedefinitions` query for the codes its changed rows name (none
+//! when they name none: a no-change pass asks nothing more). A row without a code is computed in UTC; a row whose code Dataverse does not
 //! define, or whose zone CLDR does not know, does not read ([`super::recurring::Bad`] names the
 //! column), so its series is never placed in a zone it was not entered in.
 
@@ -74,7 +74,7 @@ fn code(row: &Value) -> Result<Option<i64>, Bad> {
 }
 
 /// The codes the rows name (rows whose code does not read are left to [`Zones::zone_of`]).
-pub fn codes(rows: &[Value]) -> BTreeSet<i64> {
+pub fn codes(rows: &[&Value]) -> BTreeSet<i64> {
     rows.iter().filter_map(|r| code(r).ok().flatten()).collect()
 }
 
@@ -92,7 +92,7 @@ pub fn definitions_url(api: &str, codes: &BTreeSet<i64>) -> String {
 }
 
 /// The definitions of the zones `rows` name: one query, none when they name no zone.
-pub fn resolve(api: &str, rows: &[Value]) -> Result<Zones, PluginError> {
+pub fn resolve(api: &str, rows: &[&Value]) -> Result<Zones, PluginError> {
     let codes = codes(rows);
     if codes.is_empty() {
         return Ok(Zones::default());
