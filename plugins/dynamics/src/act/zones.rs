@@ -1,12 +1,13 @@
-//! The time zone a recurring series is computed in: the master row's `utcconversiontimezonecode`
-//! ("time zone code that was in use when the record was created"), read through Dataverse's
-//! `timezonedefinitions` table (`timezonecode` → `standardname`, a Windows id) and CLDR's table
-//! to a tz-database zone.
+//! The time zone an appointment or a recurring series was entered in: the row's
+//! `utcconversiontimezonecode` ("time zone code that was in use when the record was created"),
+//! read through Dataverse's `timezonedefinitions` table (`timezonecode` → `standardname`, a
+//! Windows id) and CLDR's table to a tz-database zone.
 //!
-//! A page of rows costs one `timezonedefinitions` query for the codes its changed rows name (none
-//! when they name none: a no-change pass asks nothing more). A row without a code is computed in UTC; a row whose code Dataverse does not
-//! define, or whose zone CLDR does not know, does not read ([`super::recurring::Bad`] names the
-//! column), so its series is never placed in a zone it was not entered in.
+//! A page of rows costs one `timezonedefinitions` query for the codes its changed rows name
+//! (none when they name none: a no-change pass asks nothing more). A row without a code is in
+//! UTC. A code Dataverse does not define, or whose zone CLDR does not know, does not read
+//! ([`super::recurring::Bad`] names the column): a series is then left out, never placed in a
+//! zone it was not entered in; a single appointment keeps its instants without a zone.
 
 use super::recurring::Bad;
 use crate::{read_json, request};
