@@ -23,7 +23,7 @@ pub const COLUMN: &str = "utcconversiontimezonecode";
 
 /// The zone a series is computed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeriesZone {
+pub struct EnteredZone {
     /// The tz-database zone.
     pub tz: Tz,
     /// The Windows id Dataverse names it by (`standardname`).
@@ -43,7 +43,7 @@ impl Zones {
 
     /// The zone of a row: none (UTC) without a code; `Bad` for a code that is not a whole
     /// number, that Dataverse does not define, or whose zone CLDR does not know.
-    pub fn zone_of(&self, row: &Value) -> Result<Option<SeriesZone>, Bad> {
+    pub fn zone_of(&self, row: &Value) -> Result<Option<EnteredZone>, Bad> {
         let Some(code) = code(row)? else {
             return Ok(None);
         };
@@ -57,7 +57,7 @@ impl Zones {
                 "is {code}, the zone {windows:?}, which CLDR's Windows zone table does not know"
             ),
         })?;
-        Ok(Some(SeriesZone {
+        Ok(Some(EnteredZone {
             tz,
             windows: windows.clone(),
         }))
