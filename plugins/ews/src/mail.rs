@@ -54,12 +54,7 @@ pub fn page(
                 check_outgoing(cfg, mailbox)?;
             }
             // Sent mail is not read back; not full, so nothing is taken as removed.
-            Ok(Page {
-                items: Vec::new(),
-                cursor: None,
-                more: false,
-                full: false,
-            })
+            Ok(syncbridge_sdk::paging::page(Vec::new(), None, None, false))
         }
     }
 }

@@ -144,12 +144,8 @@ pub fn pull(cfg: &Config, scope: &MailScope, request: &PullRequest) -> Result<Pa
             if *check {
                 check_outgoing(cfg, mailbox)?;
             }
-            Ok(Page {
-                items: Vec::new(),
-                cursor: None,
-                more: false,
-                full: false,
-            })
+            // Sent mail is not read back; not full, so nothing is taken as removed.
+            Ok(syncbridge_sdk::paging::page(Vec::new(), None, None, false))
         }
         MailScope::Inbox { mailbox } => {
             pull_inbox(cfg, mailbox, request.cursor.as_deref(), request.max_items)

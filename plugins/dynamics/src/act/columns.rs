@@ -6,8 +6,8 @@ use crate::text;
 use serde_json::{json, Value};
 use syncbridge_sdk::prelude::*;
 
-/// A date-time column as a zoned time (Dataverse answers UTC; the zone it was entered in is
-/// not part of the row).
+/// A date-time column as a zoned time without a zone (Dataverse answers UTC; appointments add
+/// the zone they were entered in from `utcconversiontimezonecode`, see [`super::zones`]).
 pub fn zoned(row: &Value, column: &str) -> Option<ZonedTime> {
     text(row, column).map(|utc| ZonedTime {
         utc,

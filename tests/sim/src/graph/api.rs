@@ -2323,8 +2323,8 @@ fn get_root_folder(ctx: &Ctx, uctx: &str, uid: &str, mb: &super::Mailbox) -> GRe
     GResp::ok(out)
 }
 
-/// The display name of a well-known mail folder.
-fn well_known_name(folder: &str) -> &'static str {
+/// The display name of a well-known mail folder (one of [`model::MAIL_FOLDERS`]).
+fn well_known_name(folder: &'static str) -> &'static str {
     match folder {
         "archive" => "Archive",
         "deleteditems" => "Deleted Items",
@@ -2332,7 +2332,8 @@ fn well_known_name(folder: &str) -> &'static str {
         "inbox" => "Inbox",
         "junkemail" => "Junk Email",
         "outbox" => "Outbox",
-        _ => "Sent Items",
+        "sentitems" => "Sent Items",
+        other => other,
     }
 }
 
@@ -2342,7 +2343,7 @@ fn get_well_known_folder(
     ctx: &Ctx,
     uctx: &str,
     uid: &str,
-    folder: &str,
+    folder: &'static str,
     mb: &super::Mailbox,
 ) -> GResp {
     let messages: Vec<Value> = live(&mb.messages)
