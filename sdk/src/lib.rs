@@ -36,6 +36,8 @@
 pub mod batch;
 #[doc(hidden)]
 pub mod bindings;
+#[cfg(feature = "changes")]
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod exports;

@@ -44,7 +44,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use syncbridge_sdk::http::{classify_status, Request, Response};
 use syncbridge_sdk::prelude::*;
-use syncbridge_sdk::{batch, paging, scope, state, url};
+use syncbridge_sdk::{batch, scope, state, url};
 
 mod calendar;
 mod changes;
@@ -53,6 +53,7 @@ mod writes;
 
 pub use calendar::{join_description, split_description};
 pub use changes::ChangeCursor;
+use changes::Overlap;
 
 /// Connection configuration.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -117,14 +118,16 @@ impl Connector for Autotask {
         if scope.has_change_cursor() {
             return pull_changes(cfg, &scope, request);
         }
-        let mut cursor = paging::SinceCursor::parse(request.cursor.as_deref())?;
+        let mut cursor = ChangeCursor::parse(request.cursor.as_deref(), Overlap::NONE)?;
         let modified = scope.entity.modified_field();
         let body: Value = match &cursor.next {
             Some(next) => next_page(cfg, next)?,
             None => {
                 let mut filter = scope.filter();
-                if let (Some(field), Some(since)) = (modified, &cursor.since) {
-                    filter.push(json!({"op": "gte", "field": field, "value": since}));
+                if let (Some(field), Some(since)) = (modified, cursor.read_from()?) {
+                    filter.push(
+                        json!({"op": "gte", "field": field, "value": changes::format_time(since)}),
+                    );
                 }
                 query(
                     cfg,
@@ -137,7 +140,7 @@ impl Connector for Autotask {
         let rows = body["items"].as_array().cloned().unwrap_or_default();
         if let Some(field) = modified {
             for row in &rows {
-                cursor.observe(row[field].as_str());
+                cursor.observe(&id_of(row), row[field].as_str());
             }
         }
         let items = rows.iter().map(|row| scope.entity.to_item(row)).collect();
@@ -490,7 +493,7 @@ fn items_of(cfg: &Config, entity: Entity, rows: &[Value]) -> Result<Vec<Item>, P
 
 /// One page of a calendar scope (or `contacts:owner=`) with the overlapping change cursor.
 fn pull_changes(cfg: &Config, scope: &Scope, request: PullRequest) -> Result<Page, PluginError> {
-    let mut cursor = ChangeCursor::parse(request.cursor.as_deref())?;
+    let mut cursor = ChangeCursor::parse(request.cursor.as_deref(), changes::OVERLAP)?;
     let modified = scope.entity.modified_field();
     let body = match &cursor.next {
         Some(next) => next_page(cfg, next)?,
@@ -498,8 +501,10 @@ fn pull_changes(cfg: &Config, scope: &Scope, request: PullRequest) -> Result<Pag
             let Some(mut filter) = scope_filter(cfg, scope)? else {
                 return Ok(cursor.page(Vec::new(), None));
             };
-            if let (Some(field), Some(from)) = (modified, cursor.read_from()) {
-                filter.push(json!({"op": "gte", "field": field, "value": from}));
+            if let (Some(field), Some(from)) = (modified, cursor.read_from()?) {
+                filter.push(
+                    json!({"op": "gte", "field": field, "value": changes::format_time(from)}),
+                );
             }
             if let Some(days) = scope.past {
                 filter.push(

@@ -157,7 +157,7 @@ fn pull_queries_with_filter_and_follows_next_page_url_verbatim() {
         );
     }
     assert!(page.more && page.full);
-    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    let cursor = ChangeCursor::parse(page.cursor.as_deref(), Overlap::NONE).unwrap();
     assert_eq!(cursor.next.as_deref(), Some(next), "followed verbatim");
     assert_eq!(cursor.high.as_deref(), Some("2026-01-01T00:00:00Z"));
     let Some(ItemBody::Contact(c)) = &page.items[0].body else {
@@ -576,10 +576,10 @@ fn a_contacts_pass_after_the_first_reads_what_changed_since_the_newest_it_saw() 
         log[1].2,
         Some(json!({"MaxRecords": 500, "filter": [
             {"op": "eq", "field": "companyID", "value": 7},
-            {"op": "gte", "field": "lastModifiedDate", "value": "2026-01-02T00:00:00Z"}
+            {"op": "gte", "field": "lastModifiedDate", "value": "2026-01-02T00:00:00.000Z"}
         ]}))
     );
     assert!(!page.full && !page.more, "a change feed, not a full read");
-    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    let cursor = ChangeCursor::parse(page.cursor.as_deref(), Overlap::NONE).unwrap();
     assert_eq!(cursor.since.as_deref(), Some("2026-01-03T00:00:00Z"));
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::{paging, scope};
 
-use crate::overlap::OverlapCursor;
+use crate::overlap::{self, ChangeCursor};
 use crate::{and, get_page, id_of, list_url, quote, text, version_of, Config, MAX_PAGE};
 
 /// The calendar entities.
@@ -116,12 +116,12 @@ pub fn pull(
     cursor: Option<&str>,
     max_items: u32,
 ) -> Result<Page, PluginError> {
-    let mut cursor = OverlapCursor::parse(cursor)?;
+    let mut cursor = ChangeCursor::parse(cursor, overlap::OVERLAP)?;
     let url = match &cursor.next {
         Some(next) => paging::same_origin(root, next)?,
         None => list_url(
             &format!("{root}/{}", scope.path()),
-            and(scope.conditions(), cursor.condition()?).as_deref(),
+            and(scope.conditions(), overlap::condition(&cursor)?).as_deref(),
             None,
             max_items.clamp(1, MAX_PAGE),
         ),
@@ -133,7 +133,7 @@ pub fn pull(
     };
     let mut items = Vec::new();
     for row in &rows {
-        if cursor.fresh(&id_of(row), row["_info"]["lastUpdated"].as_str()) {
+        if cursor.observe(&id_of(row), row["_info"]["lastUpdated"].as_str()) {
             items.push(to_item(scope.entity, row, &closed));
         }
     }

@@ -34,6 +34,7 @@ pub mod calendar_writes;
 pub mod overlap;
 
 use calendar::CalendarScope;
+use overlap::{ChangeCursor, Overlap};
 
 /// Connection configuration. Secrets never go here: they live in the `default` credential.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -217,21 +218,23 @@ impl Connector for ConnectWise {
         }
         let scope = Scope::parse(&request.scope)?;
         let root = cfg.root()?;
-        let mut cursor = paging::SinceCursor::parse(request.cursor.as_deref())?;
+        let mut cursor = ChangeCursor::parse(request.cursor.as_deref(), Overlap::NONE)?;
         let changes = scope.entity == Entity::Contacts;
         let url = match &cursor.next {
             Some(next) => paging::same_origin(&root, next)?,
-            None => match (&cursor.since, changes) {
-                (Some(since), true) => {
-                    scope.changes_url(&root, since, request.max_items.clamp(1, MAX_PAGE))?
-                }
+            None => match (cursor.read_from()?, changes) {
+                (Some(since), true) => scope.changes_url(
+                    &root,
+                    &overlap::stamp(since),
+                    request.max_items.clamp(1, MAX_PAGE),
+                )?,
                 _ => scope.list_url(&root, request.max_items.clamp(1, MAX_PAGE))?,
             },
         };
         let (rows, next) = get_page(cfg, &url)?;
         if changes {
             for row in &rows {
-                cursor.observe(row["_info"]["lastUpdated"].as_str());
+                cursor.observe(&id_of(row), row["_info"]["lastUpdated"].as_str());
             }
         }
         let items = rows

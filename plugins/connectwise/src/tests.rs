@@ -183,7 +183,7 @@ fn pull_contacts_with_conditions_and_link_paging() {
         assert_eq!(c.header("Authorization"), None, "the host authenticates");
     }
     assert!(page.more && page.full);
-    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    let cursor = ChangeCursor::parse(page.cursor.as_deref(), Overlap::NONE).unwrap();
     assert_eq!(
         cursor.next.as_deref(),
         Some(next.as_str()),
@@ -945,7 +945,7 @@ fn a_contacts_pass_after_the_first_reads_what_changed_since_the_newest_it_saw() 
         Some("(company/id = 10) and (lastUpdated >= [2025-12-31T00:00:00Z])")
     );
     assert!(!page.full && !page.more, "a change feed, not a full read");
-    let cursor = syncbridge_sdk::paging::SinceCursor::parse(page.cursor.as_deref()).unwrap();
+    let cursor = ChangeCursor::parse(page.cursor.as_deref(), Overlap::NONE).unwrap();
     assert_eq!(cursor.since.as_deref(), Some("2026-01-01T00:00:00Z"));
 }
 
