@@ -12,7 +12,9 @@
 //! Looking an occurrence id up ([`occurrence`]) answers it wherever it falls, so one that left
 //! the window is told apart from one that is gone.
 
-use crate::types::mailbox::{Event, EventKind, EventTime, MailboxBody, MailboxItem};
+use crate::types::mailbox::{
+    Event, EventKind, EventTime, MailboxBody, MailboxItem, OccurrenceChange,
+};
 use crate::types::{PluginError, Removal};
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -47,6 +49,35 @@ impl Window {
     fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
         end >= self.start && start <= self.end
     }
+}
+
+/// Whether a modified occurrence of `master` is back where the series puts it: at its original
+/// start, as long as the master, with the master's subject, location, body and free/busy (or
+/// none of its own). Exchange keeps an occurrence among a series' exceptions once it was
+/// modified, also after it was put back; such an occurrence differs from the series in nothing,
+/// and connectors leave it out of `series.modified`.
+pub fn follows_pattern(change: &OccurrenceChange, master: &Event) -> bool {
+    let instant = |s: &str| DateTime::parse_from_rfc3339(s).ok();
+    let (Some(start), Some(end), Some(original), Some(change_end)) = (
+        instant(&master.start.utc),
+        instant(&master.end.utc),
+        instant(&change.original_start),
+        instant(&change.end.utc),
+    ) else {
+        return false;
+    };
+    let own = |c: Option<&String>, m: Option<&String>| c.is_none_or(|c| Some(c) == m);
+    instant(&change.start.utc) == Some(original)
+        && change_end - original == end - start
+        && own(change.subject.as_ref(), master.subject.as_ref())
+        && own(change.location.as_ref(), master.location.as_ref())
+        && change.body.as_ref().is_none_or(|b| {
+            master
+                .body
+                .as_ref()
+                .is_some_and(|m| m.body_type == b.body_type && m.content == b.content)
+        })
+        && change.show_as == master.show_as
 }
 
 /// The id of the occurrence of series `series_id` whose original start falls on `date`.
@@ -586,5 +617,54 @@ mod tests {
         }
         let err = occurrences(bad, window).unwrap_err();
         assert!(format!("{err:?}").contains("Mars/Olympus"), "{err:?}");
+    }
+
+    #[test]
+    fn an_occurrence_put_back_in_place_follows_the_pattern() {
+        let item = weekly();
+        let master = event(&item);
+        let moved = master.series.as_ref().unwrap().modified[0].clone();
+        assert!(!follows_pattern(&moved, master), "moved and renamed");
+        let back = OccurrenceChange {
+            start: time("2026-10-20T07:00:00Z"),
+            end: time("2026-10-20T07:30:00Z"),
+            subject: Some("Standup".into()),
+            ..moved.clone()
+        };
+        assert!(follows_pattern(&back, master));
+        // Texts it does not carry are the master's.
+        assert!(follows_pattern(
+            &OccurrenceChange {
+                subject: None,
+                ..back.clone()
+            },
+            master
+        ));
+        // Any one difference keeps it an exception.
+        let differs = [
+            OccurrenceChange {
+                start: time("2026-10-20T07:05:00Z"),
+                ..back.clone()
+            },
+            OccurrenceChange {
+                end: time("2026-10-20T08:00:00Z"),
+                ..back.clone()
+            },
+            OccurrenceChange {
+                subject: Some("Standup!".into()),
+                ..back.clone()
+            },
+            OccurrenceChange {
+                location: Some("Room 5".into()),
+                ..back.clone()
+            },
+            OccurrenceChange {
+                show_as: ShowAs::Tentative,
+                ..back.clone()
+            },
+        ];
+        for d in &differs {
+            assert!(!follows_pattern(d, master), "{d:?}");
+        }
     }
 }

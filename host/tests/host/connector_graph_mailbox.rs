@@ -504,7 +504,12 @@ async fn a_series_is_written_with_its_deleted_and_modified_occurrences() {
     let results = push(
         &t.hub,
         scope,
-        vec![op(WriteAction::Create, None, ItemBody::Event(series), &[])],
+        vec![op(
+            WriteAction::Create,
+            None,
+            ItemBody::Event(series.clone()),
+            &[],
+        )],
     )
     .await;
     let id = created(&results);
@@ -521,6 +526,38 @@ async fn a_series_is_written_with_its_deleted_and_modified_occurrences() {
         results[0].outcome.as_ref().unwrap().version,
         found[0].version,
         "no stale version"
+    );
+
+    // The source takes the move back: the occurrence is put back where the series places it,
+    // with the series' subject, and is no exception any more.
+    let mut taken_back = series;
+    taken_back.series.as_mut().unwrap().modified.clear();
+    let r = push(
+        &t.hub,
+        scope,
+        vec![op(
+            WriteAction::Update,
+            Some(&id),
+            ItemBody::Event(taken_back),
+            &["series"],
+        )],
+    )
+    .await;
+    assert!(r[0].outcome.is_ok(), "{r:?}");
+    let found = lookup(&t.hub, scope, &format!("id:{id}")).await;
+    let s = event(&found[0]).series.clone().expect("a series master");
+    assert!(
+        s.modified.is_empty(),
+        "an occurrence back in place is no exception: {:?}",
+        s.modified
+    );
+    assert_eq!(s.deleted, [at(2, "09:00:00").utc]);
+    let occurrences = format!("{scope},series=occurrences");
+    let third = lookup(&t.hub, &occurrences, &format!("id:{id}#{}", day(3))).await;
+    let third = event(&third[0]);
+    assert_eq!(
+        (third.start.utc.as_str(), third.subject.as_deref()),
+        (at(3, "09:00:00").utc.as_str(), Some("Planning"))
     );
 }
 

@@ -182,7 +182,13 @@ pub fn push(cfg: &Config, scope: &MailboxScope, batch: Vec<MailboxWriteOp>) -> V
         if !writes_series || stop.is_some() {
             continue;
         }
-        if let Err(e) = crate::series::write_exceptions(&target, &done.target_id, series) {
+        if let Err(e) = crate::series::write_exceptions(
+            &target,
+            &done.target_id,
+            ev,
+            series,
+            op.action == WriteAction::Update,
+        ) {
             if op.action == WriteAction::Create {
                 // Creating again would duplicate the series: the master stays, the next update
                 // of `series` writes the exceptions again.

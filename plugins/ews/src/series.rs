@@ -1,14 +1,16 @@
 //! Writing a series' exceptions: after the master is created (or its `series` updated), each
 //! deleted occurrence is deleted and each modified one updated. Occurrences are found by their
 //! `OriginalStart`: GetItem of `OccurrenceItemId`s by instance index, 50 at a time, until every
-//! start is found or the series ends.
+//! start is found or the series ends. On an update, the occurrences Exchange has modified (the
+//! master's `ModifiedOccurrences`) that the series no longer lists are put back in place.
 
 use crate::error::EwsError;
 use crate::map::{body_prop, changes, utc, Prop};
+use crate::ops::Kind;
 use crate::soap::{self, Target};
 use crate::xml::{escape, Elem};
 use std::collections::BTreeMap;
-use syncbridge_sdk::types::mailbox::{OccurrenceChange, Series};
+use syncbridge_sdk::types::mailbox::{Event, OccurrenceChange, Series};
 use syncbridge_sdk::types::PluginError;
 
 const BATCH: u32 = 50;
@@ -100,16 +102,36 @@ fn change_props(c: &OccurrenceChange) -> Vec<Prop> {
     props
 }
 
-/// Deletes the series' deleted occurrences and writes its modified ones.
-pub fn write_exceptions(target: &Target, master: &str, series: &Series) -> Result<(), PluginError> {
-    if series.deleted.is_empty() && series.modified.is_empty() {
-        return Ok(());
-    }
+/// Deletes the series' deleted occurrences and writes its modified ones. On an update
+/// (`existing`), an occurrence Exchange has modified that the series no longer lists is put back
+/// where the series places it, with the master's texts and free/busy.
+pub fn write_exceptions(
+    target: &Target,
+    master: &str,
+    event: &Event,
+    series: &Series,
+    existing: bool,
+) -> Result<(), PluginError> {
     let norm = |s: &str| utc(s).unwrap_or_else(|| s.to_owned());
     let mut starts: Vec<String> = series.deleted.iter().map(|s| norm(s)).collect();
     starts.extend(series.modified.iter().map(|m| norm(&m.original_start)));
+    let put_back = if existing {
+        unlisted_exceptions(target, master, &starts)?
+    } else {
+        Vec::new()
+    };
+    if starts.is_empty() && put_back.is_empty() {
+        return Ok(());
+    }
     let ids = occurrences_by_start(target, master, &starts)?;
-    let missing: Vec<&String> = starts.iter().filter(|s| !ids.contains_key(*s)).collect();
+    // A deleted occurrence not found is gone already (an update lists it again); a modified one
+    // not found is not in the series.
+    let missing: Vec<String> = series
+        .modified
+        .iter()
+        .map(|m| norm(&m.original_start))
+        .filter(|s| !ids.contains_key(s))
+        .collect();
     if !missing.is_empty() {
         return Err(PluginError::invalid_field(
             "series",
@@ -123,18 +145,21 @@ pub fn write_exceptions(target: &Target, master: &str, series: &Series) -> Resul
             ),
         ));
     }
-    let updates: String = series
+    let item_change = |id: &str, props: &[Prop]| {
+        format!(
+            r#"<t:ItemChange><t:ItemId Id="{}"/><t:Updates>{}</t:Updates></t:ItemChange>"#,
+            escape(id),
+            changes("CalendarItem", props)
+        )
+    };
+    let mut updates: String = series
         .modified
         .iter()
-        .map(|m| {
-            let id = &ids[&norm(&m.original_start)];
-            format!(
-                r#"<t:ItemChange><t:ItemId Id="{}"/><t:Updates>{}</t:Updates></t:ItemChange>"#,
-                escape(id),
-                changes("CalendarItem", &change_props(m))
-            )
-        })
+        .map(|m| item_change(&ids[&norm(&m.original_start)], &change_props(m)))
         .collect();
+    for (id, original) in &put_back {
+        updates.push_str(&item_change(id, &pattern_props(event, original)?));
+    }
     if !updates.is_empty() {
         let body = format!(
             r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges>{updates}</m:ItemChanges></m:UpdateItem>"#
@@ -144,12 +169,70 @@ pub fn write_exceptions(target: &Target, master: &str, series: &Series) -> Resul
     let deleted: Vec<String> = series
         .deleted
         .iter()
-        .map(|s| ids[&norm(s)].clone())
+        .filter_map(|s| ids.get(&norm(s)).cloned())
         .collect();
     if !deleted.is_empty() {
         check_all(&soap::call(target, &crate::ops::delete_item(&deleted))?)?;
     }
     Ok(())
+}
+
+/// The occurrences (id, original start) among the master's `ModifiedOccurrences` whose
+/// original start is not in `listed`.
+fn unlisted_exceptions(
+    target: &Target,
+    master: &str,
+    listed: &[String],
+) -> Result<Vec<(String, String)>, PluginError> {
+    let resp = soap::call(
+        target,
+        &crate::ops::get_item(Kind::Calendar, &[master.to_owned()]),
+    )?;
+    let mut out = Vec::new();
+    for msg in soap::messages(&resp) {
+        let m = msg?;
+        let occurrences = m
+            .path(&["Items", "CalendarItem", "ModifiedOccurrences"])
+            .into_iter()
+            .flat_map(|o| o.all("Occurrence"));
+        for occ in occurrences {
+            let id = occ.child("ItemId").and_then(|i| i.attr("Id"));
+            let original = occ.text_of("OriginalStart").and_then(utc);
+            if let (Some(id), Some(original)) = (id, original) {
+                if !listed.contains(&original) {
+                    out.push((id.to_owned(), original));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An occurrence put back at `original` (its original start, UTC): as long as the master, with
+/// the master's subject, location, body and free/busy (cleared where the master has none).
+fn pattern_props(master: &Event, original: &str) -> Result<Vec<Prop>, PluginError> {
+    let instant = |s: &str, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map_err(|e| PluginError::invalid_field(field, format!("{s:?}: {e}")))
+    };
+    let length = instant(&master.end.utc, "end")? - instant(&master.start.utc, "start")?;
+    let start = instant(original, "series")?;
+    let at = |name: &'static str, t: chrono::DateTime<chrono::FixedOffset>| {
+        let t = t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ");
+        Prop::text(&format!("calendar:{name}"), name, Some(&t.to_string()))
+    };
+    Ok(vec![
+        at("Start", start),
+        at("End", start + length),
+        Prop::text("item:Subject", "Subject", master.subject.as_deref()),
+        Prop::text("calendar:Location", "Location", master.location.as_deref()),
+        body_prop(master.body.as_ref()),
+        Prop::text(
+            "calendar:LegacyFreeBusyStatus",
+            "LegacyFreeBusyStatus",
+            Some(crate::map::event::show_as_text(master.show_as)),
+        ),
+    ])
 }
 
 fn check_all(resp: &Elem) -> Result<(), PluginError> {

@@ -229,7 +229,7 @@ pub fn take(item: &mut Elem, modified: Vec<OccurrenceChange>) -> Result<Event, P
                 .and_then(|m| m.parse().ok())
         })
         .flatten();
-    Ok(Event {
+    let mut event = Event {
         kind,
         series_id: None,
         original_start: item
@@ -251,7 +251,14 @@ pub fn take(item: &mut Elem, modified: Vec<OccurrenceChange>) -> Result<Event, P
         body: take_body(item),
         reminder_minutes,
         anchor: anchor_of(item),
-    })
+    };
+    if let Some(mut series) = event.series.take() {
+        series
+            .modified
+            .retain(|c| !syncbridge_sdk::series::follows_pattern(c, &event));
+        event.series = Some(series);
+    }
+    Ok(event)
 }
 
 /// A modified occurrence: `occ` is the master's `ModifiedOccurrences/Occurrence` (id, start,

@@ -357,6 +357,100 @@ fn a_series_with_a_modified_and_a_deleted_occurrence_reads_back_whole() {
     });
 }
 
+/// A weekly Berlin series of 8 from Tuesday 2025-12-02 08:00Z, its third occurrence deleted.
+fn weekly_series(modified: Vec<OccurrenceChange>) -> Event {
+    let zone = berlin();
+    Event {
+        kind: EventKind::SeriesMaster,
+        series_id: None,
+        original_start: None,
+        subject: Some("Weekly".into()),
+        start: in_berlin("2025-12-02T08:00:00Z"),
+        end: in_berlin("2025-12-02T09:00:00Z"),
+        all_day: false,
+        show_as: syncbridge_sdk::types::ShowAs::Busy,
+        sensitivity: syncbridge_sdk::types::Sensitivity::Normal,
+        series: Some(Series {
+            rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=8".into(),
+            zone,
+            modified,
+            deleted: vec!["2025-12-16T08:00:00Z".into()],
+        }),
+        organizer: None,
+        attendees: vec![],
+        location: None,
+        categories: vec![],
+        body: None,
+        reminder_minutes: None,
+        anchor: None,
+    }
+}
+
+fn berlin() -> Zone {
+    Zone {
+        iana: "Europe/Berlin".into(),
+        windows: None,
+    }
+}
+
+fn in_berlin(utc: &str) -> EventTime {
+    EventTime {
+        utc: utc.into(),
+        zone: Some(berlin()),
+    }
+}
+
+/// The second occurrence (2025-12-09) moved to Thursday and renamed.
+fn moved_second() -> OccurrenceChange {
+    OccurrenceChange {
+        original_start: "2025-12-09T08:00:00Z".into(),
+        id: None,
+        start: in_berlin("2025-12-11T10:00:00Z"),
+        end: in_berlin("2025-12-11T11:00:00Z"),
+        subject: Some("Moved by the PSA".into()),
+        location: None,
+        body: None,
+        show_as: syncbridge_sdk::types::ShowAs::Tentative,
+    }
+}
+
+fn push_event(
+    cfg: &str,
+    scope: &str,
+    action: WriteAction,
+    id: Option<String>,
+    ev: Event,
+) -> String {
+    let r = exports::push_mailbox::<Ews>(
+        cfg,
+        scope,
+        vec![MailboxWriteOp {
+            op_id: "op".into(),
+            action,
+            target_id: id,
+            fields: if action == WriteAction::Update {
+                vec!["series".into()]
+            } else {
+                vec![]
+            },
+            body: Some(MailboxBody::Event(ev)),
+        }],
+    )
+    .unwrap();
+    match &r[0].outcome {
+        Ok(w) => w.target_id.clone(),
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+fn read_series(cfg: &str, scope: &str) -> Series {
+    let (items, _, _) = pull_all(cfg, scope, None);
+    let Some(MailboxBody::Event(back)) = &items[0].body else {
+        panic!("{items:?}")
+    };
+    back.series.clone().unwrap()
+}
+
 #[test]
 fn a_series_is_written_with_its_exceptions() {
     let sim = start();
@@ -364,66 +458,14 @@ fn a_series_is_written_with_its_exceptions() {
     let scope = "calendar:mailbox=alice@contoso.com,past=30,future=60";
     syncbridge_sdk::testing::set_now_ms(1_767_225_600_000); // 2026-01-01
     with_http(host(&[SVC]), || {
-        let zone = Zone {
-            iana: "Europe/Berlin".into(),
-            windows: None,
-        };
-        let at = |utc: &str| EventTime {
-            utc: utc.into(),
-            zone: Some(zone.clone()),
-        };
-        let moved = OccurrenceChange {
-            original_start: "2025-12-09T08:00:00Z".into(),
-            id: None,
-            start: at("2025-12-11T10:00:00Z"),
-            end: at("2025-12-11T11:00:00Z"),
-            subject: Some("Moved by the PSA".into()),
-            location: None,
-            body: None,
-            show_as: syncbridge_sdk::types::ShowAs::Tentative,
-        };
-        let ev = Event {
-            kind: EventKind::SeriesMaster,
-            series_id: None,
-            original_start: None,
-            subject: Some("Weekly".into()),
-            start: at("2025-12-02T08:00:00Z"),
-            end: at("2025-12-02T09:00:00Z"),
-            all_day: false,
-            show_as: syncbridge_sdk::types::ShowAs::Busy,
-            sensitivity: syncbridge_sdk::types::Sensitivity::Normal,
-            series: Some(Series {
-                rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=8".into(),
-                zone: zone.clone(),
-                modified: vec![moved],
-                deleted: vec!["2025-12-16T08:00:00Z".into()],
-            }),
-            organizer: None,
-            attendees: vec![],
-            location: None,
-            categories: vec![],
-            body: None,
-            reminder_minutes: None,
-            anchor: None,
-        };
-        let r = exports::push_mailbox::<Ews>(
+        push_event(
             &cfg,
             scope,
-            vec![MailboxWriteOp {
-                op_id: "c".into(),
-                action: WriteAction::Create,
-                target_id: None,
-                body: Some(MailboxBody::Event(ev)),
-                fields: vec![],
-            }],
-        )
-        .unwrap();
-        assert!(r[0].outcome.is_ok(), "{r:?}");
-        let (items, _, _) = pull_all(&cfg, scope, None);
-        let Some(MailboxBody::Event(back)) = &items[0].body else {
-            panic!()
-        };
-        let s = back.series.as_ref().unwrap();
+            WriteAction::Create,
+            None,
+            weekly_series(vec![moved_second()]),
+        );
+        let s = read_series(&cfg, scope);
         assert_eq!(s.deleted, ["2025-12-16T08:00:00Z"]);
         assert_eq!(s.modified.len(), 1);
         let m = &s.modified[0];
@@ -441,6 +483,70 @@ fn a_series_is_written_with_its_exceptions() {
                 syncbridge_sdk::types::ShowAs::Tentative
             )
         );
+    });
+}
+
+#[test]
+fn a_moved_occurrence_the_series_no_longer_lists_is_put_back() {
+    let sim = start();
+    let cfg = cfg(&sim, "");
+    let scope = "calendar:mailbox=alice@contoso.com,past=30,future=60";
+    syncbridge_sdk::testing::set_now_ms(1_767_225_600_000); // 2026-01-01
+    with_http(host(&[SVC]), || {
+        let id = push_event(
+            &cfg,
+            scope,
+            WriteAction::Create,
+            None,
+            weekly_series(vec![moved_second()]),
+        );
+        // The source takes the move back: the series lists no modified occurrence any more.
+        push_event(
+            &cfg,
+            scope,
+            WriteAction::Update,
+            Some(id.clone()),
+            weekly_series(vec![]),
+        );
+        let s = read_series(&cfg, scope);
+        assert!(
+            s.modified.is_empty(),
+            "an occurrence back in place is no exception: {:?}",
+            s.modified
+        );
+        assert_eq!(s.deleted, ["2025-12-16T08:00:00Z"]);
+        // It is where the series puts it, named as the series, busy.
+        let (items, _, _) = pull_all(&cfg, &format!("{scope},series=occurrences"), None);
+        let second = items
+            .iter()
+            .find(|i| i.id == format!("{id}#2025-12-09"))
+            .unwrap_or_else(|| panic!("no occurrence of 2025-12-09 in {items:?}"));
+        let Some(MailboxBody::Event(ev)) = &second.body else {
+            panic!("{second:?}")
+        };
+        assert_eq!(
+            (
+                ev.start.utc.as_str(),
+                ev.end.utc.as_str(),
+                ev.subject.as_deref(),
+                ev.show_as
+            ),
+            (
+                "2025-12-09T08:00:00Z",
+                "2025-12-09T09:00:00Z",
+                Some("Weekly"),
+                syncbridge_sdk::types::ShowAs::Busy
+            )
+        );
+        // A series that still lists it leaves it moved (and an update writes it again).
+        push_event(
+            &cfg,
+            scope,
+            WriteAction::Update,
+            Some(id),
+            weekly_series(vec![moved_second()]),
+        );
+        assert_eq!(read_series(&cfg, scope).modified.len(), 1);
     });
 }
 

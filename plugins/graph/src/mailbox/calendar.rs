@@ -73,7 +73,7 @@ fn is_delta_link(link: &str) -> bool {
     link.contains("$deltatoken=") || link.contains("%24deltatoken=")
 }
 
-fn window_query(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+pub(super) fn window_query(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     format!(
         "startDateTime={}&endDateTime={}",
         url::encode_query_value(&fmt_utc(from)),
@@ -292,6 +292,8 @@ pub fn series_event(
             modified.push(change);
         }
     }
+    // One put back in place (see `exceptions`) is an exception to Graph only.
+    modified.retain(|c| !syncbridge_sdk::series::follows_pattern(c, &e));
     modified.sort_by(|a, b| a.original_start.cmp(&b.original_start));
     let mut present: BTreeSet<DateTime<Utc>> = instances
         .iter()
@@ -315,7 +317,7 @@ pub fn series_event(
     Ok(e)
 }
 
-fn occurrence_change(x: &Value) -> Result<Option<OccurrenceChange>, PluginError> {
+pub(super) fn occurrence_change(x: &Value) -> Result<Option<OccurrenceChange>, PluginError> {
     let Some(original) = x["originalStart"].as_str().and_then(parse_utc) else {
         return Ok(None);
     };
@@ -556,7 +558,12 @@ fn recurrence_json(e: &Event) -> Result<Value, PluginError> {
 }
 
 /// Applies one write to the mailbox's calendar.
-pub fn write(cfg: &Config, mailbox: &str, op: &MailboxWriteOp) -> Result<WriteOk, PluginError> {
+pub fn write(
+    cfg: &Config,
+    scope: &MailboxScope,
+    mailbox: &str,
+    op: &MailboxWriteOp,
+) -> Result<WriteOk, PluginError> {
     let root = format!("{}/events", user_root(cfg, mailbox));
     let event = || match &op.body {
         Some(MailboxBody::Event(e)) => Ok(e),
@@ -568,7 +575,7 @@ pub fn write(cfg: &Config, mailbox: &str, op: &MailboxWriteOp) -> Result<WriteOk
             let body = event_json(e, op)?;
             let answer = send_write(Method::Post, &root, Some(&body))?;
             let ok = write_ok(&answer, "");
-            with_exceptions(cfg, &root, e, ok)
+            with_exceptions(cfg, &root, e, ok, None)
         }
         WriteAction::Update => {
             let id = target(op)?;
@@ -581,7 +588,7 @@ pub fn write(cfg: &Config, mailbox: &str, op: &MailboxWriteOp) -> Result<WriteOk
             )?;
             let ok = write_ok(&answer, id);
             if named(op, "series") {
-                with_exceptions(cfg, &root, e, ok)
+                with_exceptions(cfg, &root, e, ok, Some(scope_window(scope)))
             } else {
                 Ok(ok)
             }
@@ -604,18 +611,20 @@ pub fn write(cfg: &Config, mailbox: &str, op: &MailboxWriteOp) -> Result<WriteOk
     }
 }
 
-/// Writes the exceptions of a series just written (see [`super::exceptions`]); the master's
-/// version is read again when they changed it.
+/// Writes the exceptions of a series just written (see [`super::exceptions`]); on an update,
+/// `window` is the scope's, where exceptions the series no longer lists are put back. The
+/// master's version is read again when they changed it.
 fn with_exceptions(
     cfg: &Config,
     root: &str,
     e: &Event,
     ok: WriteOk,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<WriteOk, PluginError> {
-    let Some(series) = &e.series else {
+    if e.series.is_none() {
         return Ok(ok);
-    };
-    if !super::exceptions::write(cfg, root, &ok.target_id, series, e.all_day)? {
+    }
+    if !super::exceptions::write(cfg, root, &ok.target_id, e, window)? {
         return Ok(ok);
     }
     let now = get_json(&format!(

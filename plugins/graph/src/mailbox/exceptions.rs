@@ -3,13 +3,14 @@
 //! matched by `originalStart`; each deleted one is deleted (`DELETE /events/{id}`), each
 //! modified one patched with its start, end and what it names (subject, location, body,
 //! show-as). A deleted occurrence already gone is left so; a modified one the series does not
-//! have is an error naming its start.
+//! have is an error naming its start. On an update, an exception in the scope's window that the
+//! series no longer lists is put back where the series places it.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use syncbridge_sdk::http::Method;
-use syncbridge_sdk::types::mailbox::{OccurrenceChange, Series};
+use syncbridge_sdk::types::mailbox::{Event, EventTime, OccurrenceChange, Zone};
 use syncbridge_sdk::types::PluginError;
 use syncbridge_sdk::url;
 
@@ -17,17 +18,21 @@ use super::zone::{self, parse_utc};
 use super::{get_all, item_body, send_write, Config};
 
 /// Deletes the series' deleted occurrences and writes its modified ones; `events` is the
-/// mailbox's `…/events` collection. Answers whether it wrote anything.
+/// mailbox's `…/events` collection and `event` the series master just written. On an update,
+/// `put_back_in` is the scope's window: an exception there that the series no longer lists is
+/// put back where the series places it, with the master's texts and free/busy. Answers whether
+/// it wrote anything.
 pub fn write(
     cfg: &Config,
     events: &str,
     master: &str,
-    series: &Series,
-    all_day: bool,
+    event: &Event,
+    put_back_in: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<bool, PluginError> {
-    if series.deleted.is_empty() && series.modified.is_empty() {
+    let Some(series) = &event.series else {
         return Ok(false);
-    }
+    };
+    let all_day = event.all_day;
     let bad = |what: &str, s: &str| {
         PluginError::invalid_field("series", format!("{what} {s:?} is not an RFC 3339 instant"))
     };
@@ -45,21 +50,33 @@ pub fn write(
                 .ok_or_else(|| bad("the modified occurrence", &m.original_start))
         })
         .collect::<Result<_, _>>()?;
+    let seg = |id: &str| format!("{events}/{}", url::encode_path_segment(id));
+    let mut wrote = false;
+    if let Some((from, to)) = put_back_in {
+        let listed: BTreeSet<DateTime<Utc>> = deleted
+            .iter()
+            .chain(modified.iter().map(|(s, _)| s))
+            .copied()
+            .collect();
+        for (id, original) in unlisted_exceptions(cfg, events, master, event, &listed, from, to)? {
+            send_write(Method::Patch, &seg(&id), Some(&pattern(event, original)?))?;
+            wrote = true;
+        }
+    }
     let starts = deleted.iter().chain(modified.iter().map(|(s, _)| s));
     let (Some(first), Some(last)) = (starts.clone().min(), starts.max()) else {
-        return Ok(false);
+        return Ok(wrote);
     };
     let ids = occurrences(
         cfg,
         events,
         master,
-        *first,
-        *last,
+        *first - Duration::days(1),
+        *last + Duration::days(2),
         &series.zone.iana,
         all_day,
     )?;
     let find = |s: &DateTime<Utc>| ids.get(s);
-    let seg = |id: &str| format!("{events}/{}", url::encode_path_segment(id));
     for (original, change) in &modified {
         let id = find(original).ok_or_else(|| {
             PluginError::invalid_field(
@@ -83,27 +100,109 @@ pub fn write(
     Ok(true)
 }
 
-/// The occurrences (and exceptions) of `master` from `first` to `last` by original start. An
+/// The exceptions of `master` in `[from, to)` (id, original start) that are not in `listed`
+/// and not already back in place.
+fn unlisted_exceptions(
+    cfg: &Config,
+    events: &str,
+    master: &str,
+    event: &Event,
+    listed: &BTreeSet<DateTime<Utc>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, PluginError> {
+    let instances = get_all(
+        cfg,
+        &format!(
+            "{events}/{}/instances?{}",
+            url::encode_path_segment(master),
+            super::calendar::window_query(from, to)
+        ),
+    )?;
+    let tz = event
+        .series
+        .as_ref()
+        .and_then(|s| zone::tz(&s.zone.iana))
+        .unwrap_or(chrono_tz::Tz::UTC);
+    let mut out = Vec::new();
+    for i in instances
+        .iter()
+        .filter(|i| i["type"].as_str() == Some("exception"))
+    {
+        let (Some(change), Some(id)) = (super::calendar::occurrence_change(i)?, i["id"].as_str())
+        else {
+            continue;
+        };
+        let Some(mut original) = parse_utc(&change.original_start) else {
+            continue;
+        };
+        if event.all_day {
+            original = zone::all_day_original(original, tz);
+        }
+        if listed.contains(&original) || syncbridge_sdk::series::follows_pattern(&change, event) {
+            continue;
+        }
+        out.push((id.to_owned(), original));
+    }
+    Ok(out)
+}
+
+/// The PATCH that puts an occurrence back at `original` (its original start): as long as the
+/// master, with the master's subject, location, body and free/busy.
+fn pattern(master: &Event, original: DateTime<Utc>) -> Result<Value, PluginError> {
+    let instant = |t: &EventTime, field: &str| {
+        parse_utc(&t.utc)
+            .ok_or_else(|| PluginError::invalid_field(field, "not an RFC 3339 instant"))
+    };
+    let length = instant(&master.end, "end")? - instant(&master.start, "start")?;
+    let at = |t: DateTime<Utc>, zone: &Option<Zone>| EventTime {
+        utc: zone::fmt_utc(t),
+        zone: zone.clone(),
+    };
+    let mut o = patch(
+        &OccurrenceChange {
+            original_start: zone::fmt_utc(original),
+            id: None,
+            start: at(original, &master.start.zone),
+            end: at(original + length, &master.end.zone),
+            subject: None,
+            location: None,
+            body: None,
+            show_as: master.show_as,
+        },
+        master.all_day,
+    )?;
+    if let Value::Object(o) = &mut o {
+        o.insert(
+            "subject".into(),
+            json!(master.subject.as_deref().unwrap_or("")),
+        );
+        o.insert(
+            "location".into(),
+            json!({"displayName": master.location.as_deref().unwrap_or("")}),
+        );
+        o.insert("body".into(), item_body(master.body.as_ref()));
+    }
+    Ok(o)
+}
+
+/// The occurrences (and exceptions) of `master` in `[from, to)` by original start. An
 /// all-day occurrence's original start is matched by its date in the series zone too.
 fn occurrences(
     cfg: &Config,
     events: &str,
     master: &str,
-    first: DateTime<Utc>,
-    last: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
     zone_name: &str,
     all_day: bool,
 ) -> Result<BTreeMap<DateTime<Utc>, String>, PluginError> {
-    let query = format!(
-        "startDateTime={}&endDateTime={}",
-        url::encode_query_value(&zone::fmt_utc(first - Duration::days(1))),
-        url::encode_query_value(&zone::fmt_utc(last + Duration::days(2)))
-    );
     let instances = get_all(
         cfg,
         &format!(
-            "{events}/{}/instances?{query}",
-            url::encode_path_segment(master)
+            "{events}/{}/instances?{}",
+            url::encode_path_segment(master),
+            super::calendar::window_query(from, to)
         ),
     )?;
     let tz = zone::tz(zone_name).unwrap_or(chrono_tz::Tz::UTC);

@@ -535,7 +535,7 @@ pub fn push(
 ) -> Result<Vec<WriteResult>, PluginError> {
     let scope = MailboxScope::parse(scope)?;
     Ok(push_each(batch, |op| match &scope {
-        MailboxScope::Calendar { mailbox, .. } => calendar::write(cfg, mailbox, op),
+        MailboxScope::Calendar { mailbox, .. } => calendar::write(cfg, &scope, mailbox, op),
         MailboxScope::Contacts { mailbox } => contacts::write(cfg, mailbox, op),
         MailboxScope::Tasks { mailbox } => todo::write(cfg, mailbox, op),
     }))
