@@ -111,14 +111,7 @@ fn unlisted_exceptions(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(String, DateTime<Utc>)>, PluginError> {
-    let instances = get_all(
-        cfg,
-        &format!(
-            "{events}/{}/instances?{}",
-            url::encode_path_segment(master),
-            super::calendar::window_query(from, to)
-        ),
-    )?;
+    let instances = instances(cfg, events, master, from, to)?;
     let tz = event
         .series
         .as_ref()
@@ -145,6 +138,24 @@ fn unlisted_exceptions(
         out.push((id.to_owned(), original));
     }
     Ok(out)
+}
+
+/// `GET /events/{master}/instances` of `[from, to)`, every page.
+fn instances(
+    cfg: &Config,
+    events: &str,
+    master: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Value>, PluginError> {
+    get_all(
+        cfg,
+        &format!(
+            "{events}/{}/instances?{}",
+            url::encode_path_segment(master),
+            super::calendar::window_query(from, to)
+        ),
+    )
 }
 
 /// The PATCH that puts an occurrence back at `original` (its original start): as long as the
@@ -197,14 +208,7 @@ fn occurrences(
     zone_name: &str,
     all_day: bool,
 ) -> Result<BTreeMap<DateTime<Utc>, String>, PluginError> {
-    let instances = get_all(
-        cfg,
-        &format!(
-            "{events}/{}/instances?{}",
-            url::encode_path_segment(master),
-            super::calendar::window_query(from, to)
-        ),
-    )?;
+    let instances = instances(cfg, events, master, from, to)?;
     let tz = zone::tz(zone_name).unwrap_or(chrono_tz::Tz::UTC);
     let mut out = BTreeMap::new();
     for i in &instances {
