@@ -51,33 +51,51 @@ impl Window {
     }
 }
 
-/// Whether a modified occurrence of `master` is back where the series puts it: at its original
-/// start, as long as the master, with the master's subject, location, body and free/busy (or
-/// none of its own). Exchange keeps an occurrence among a series' exceptions once it was
-/// modified, also after it was put back; such an occurrence differs from the series in nothing,
-/// and connectors leave it out of `series.modified`.
-pub fn follows_pattern(change: &OccurrenceChange, master: &Event) -> bool {
+/// The occurrence of `master` that starts at `original_start` (RFC 3339) as the series places
+/// it: as long as the master, in its zones, with its subject, location, body and free/busy.
+/// `None` when one of the instants does not read.
+pub fn in_place(master: &Event, original_start: &str) -> Option<OccurrenceChange> {
     let instant = |s: &str| DateTime::parse_from_rfc3339(s).ok();
-    let (Some(start), Some(end), Some(original), Some(change_end)) = (
-        instant(&master.start.utc),
-        instant(&master.end.utc),
-        instant(&change.original_start),
-        instant(&change.end.utc),
-    ) else {
+    let length = instant(&master.end.utc)? - instant(&master.start.utc)?;
+    let start = instant(original_start)?.with_timezone(&Utc);
+    let at = |t: DateTime<Utc>, zone: &Option<crate::types::mailbox::Zone>| EventTime {
+        utc: fmt_utc(t),
+        zone: zone.clone(),
+    };
+    Some(OccurrenceChange {
+        original_start: fmt_utc(start),
+        id: None,
+        start: at(start, &master.start.zone),
+        end: at(start + length, &master.end.zone),
+        subject: master.subject.clone(),
+        location: master.location.clone(),
+        body: master.body.clone(),
+        show_as: master.show_as,
+    })
+}
+
+/// Whether a modified occurrence of `master` is back where the series puts it ([`in_place`]),
+/// texts it does not carry counting as the master's. Exchange keeps an occurrence among a
+/// series' exceptions once it was modified, also after it was put back; such an occurrence
+/// differs from the series in nothing, and connectors leave it out of `series.modified`.
+pub fn follows_pattern(change: &OccurrenceChange, master: &Event) -> bool {
+    let Some(place) = in_place(master, &change.original_start) else {
         return false;
     };
+    let instant = |s: &str| DateTime::parse_from_rfc3339(s).ok();
+    let same_instant = |a: &str, b: &str| instant(a).is_some() && instant(a) == instant(b);
     let own = |c: Option<&String>, m: Option<&String>| c.is_none_or(|c| Some(c) == m);
-    instant(&change.start.utc) == Some(original)
-        && change_end - original == end - start
-        && own(change.subject.as_ref(), master.subject.as_ref())
-        && own(change.location.as_ref(), master.location.as_ref())
+    same_instant(&change.start.utc, &place.start.utc)
+        && same_instant(&change.end.utc, &place.end.utc)
+        && own(change.subject.as_ref(), place.subject.as_ref())
+        && own(change.location.as_ref(), place.location.as_ref())
         && change.body.as_ref().is_none_or(|b| {
-            master
+            place
                 .body
                 .as_ref()
                 .is_some_and(|m| m.body_type == b.body_type && m.content == b.content)
         })
-        && change.show_as == master.show_as
+        && change.show_as == place.show_as
 }
 
 /// The id of the occurrence of series `series_id` whose original start falls on `date`.

@@ -10,6 +10,7 @@ use crate::ops::Kind;
 use crate::soap::{self, Target};
 use crate::xml::{escape, Elem};
 use std::collections::BTreeMap;
+use syncbridge_sdk::series;
 use syncbridge_sdk::types::mailbox::{Event, OccurrenceChange, Series};
 use syncbridge_sdk::types::PluginError;
 
@@ -209,30 +210,22 @@ fn unlisted_exceptions(
 }
 
 /// An occurrence put back at `original` (its original start, UTC): as long as the master, with
-/// the master's subject, location, body and free/busy (cleared where the master has none).
+/// the master's subject, location, body and free/busy ([`series::in_place`]), texts the master
+/// has none of cleared.
 fn pattern_props(master: &Event, original: &str) -> Result<Vec<Prop>, PluginError> {
-    let instant = |s: &str, field: &str| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map_err(|e| PluginError::invalid_field(field, format!("{s:?}: {e}")))
-    };
-    let length = instant(&master.end.utc, "end")? - instant(&master.start.utc, "start")?;
-    let start = instant(original, "series")?;
-    let at = |name: &'static str, t: chrono::DateTime<chrono::FixedOffset>| {
-        let t = t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ");
-        Prop::text(&format!("calendar:{name}"), name, Some(&t.to_string()))
-    };
-    Ok(vec![
-        at("Start", start),
-        at("End", start + length),
-        Prop::text("item:Subject", "Subject", master.subject.as_deref()),
-        Prop::text("calendar:Location", "Location", master.location.as_deref()),
-        body_prop(master.body.as_ref()),
-        Prop::text(
-            "calendar:LegacyFreeBusyStatus",
-            "LegacyFreeBusyStatus",
-            Some(crate::map::event::show_as_text(master.show_as)),
-        ),
-    ])
+    let place = series::in_place(master, original)
+        .ok_or_else(|| PluginError::invalid_field("start", "not an RFC 3339 instant"))?;
+    let mut props = change_props(&place);
+    if place.subject.is_none() {
+        props.push(Prop::text("item:Subject", "Subject", None));
+    }
+    if place.location.is_none() {
+        props.push(Prop::text("calendar:Location", "Location", None));
+    }
+    if place.body.is_none() {
+        props.push(body_prop(None));
+    }
+    Ok(props)
 }
 
 fn check_all(resp: &Elem) -> Result<(), PluginError> {

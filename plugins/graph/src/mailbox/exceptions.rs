@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use syncbridge_sdk::http::Method;
-use syncbridge_sdk::types::mailbox::{Event, EventTime, OccurrenceChange, Zone};
+use syncbridge_sdk::series;
+use syncbridge_sdk::types::mailbox::{Event, OccurrenceChange};
 use syncbridge_sdk::types::PluginError;
 use syncbridge_sdk::url;
 
@@ -132,7 +133,7 @@ fn unlisted_exceptions(
         if event.all_day {
             original = zone::all_day_original(original, tz);
         }
-        if listed.contains(&original) || syncbridge_sdk::series::follows_pattern(&change, event) {
+        if listed.contains(&original) || series::follows_pattern(&change, event) {
             continue;
         }
         out.push((id.to_owned(), original));
@@ -159,40 +160,19 @@ fn instances(
 }
 
 /// The PATCH that puts an occurrence back at `original` (its original start): as long as the
-/// master, with the master's subject, location, body and free/busy.
+/// master, with the master's subject, location, body and free/busy ([`series::in_place`]),
+/// texts the master has none of cleared.
 fn pattern(master: &Event, original: DateTime<Utc>) -> Result<Value, PluginError> {
-    let instant = |t: &EventTime, field: &str| {
-        parse_utc(&t.utc)
-            .ok_or_else(|| PluginError::invalid_field(field, "not an RFC 3339 instant"))
-    };
-    let length = instant(&master.end, "end")? - instant(&master.start, "start")?;
-    let at = |t: DateTime<Utc>, zone: &Option<Zone>| EventTime {
-        utc: zone::fmt_utc(t),
-        zone: zone.clone(),
-    };
-    let mut o = patch(
-        &OccurrenceChange {
-            original_start: zone::fmt_utc(original),
-            id: None,
-            start: at(original, &master.start.zone),
-            end: at(original + length, &master.end.zone),
-            subject: None,
-            location: None,
-            body: None,
-            show_as: master.show_as,
-        },
-        master.all_day,
-    )?;
+    let place = series::in_place(master, &zone::fmt_utc(original))
+        .ok_or_else(|| PluginError::invalid_field("start", "not an RFC 3339 instant"))?;
+    let mut o = patch(&place, master.all_day)?;
     if let Value::Object(o) = &mut o {
-        o.insert(
-            "subject".into(),
-            json!(master.subject.as_deref().unwrap_or("")),
-        );
+        o.insert("body".into(), item_body(place.body.as_ref()));
+        o.insert("subject".into(), json!(place.subject.unwrap_or_default()));
         o.insert(
             "location".into(),
-            json!({"displayName": master.location.as_deref().unwrap_or("")}),
+            json!({"displayName": place.location.unwrap_or_default()}),
         );
-        o.insert("body".into(), item_body(master.body.as_ref()));
     }
     Ok(o)
 }
