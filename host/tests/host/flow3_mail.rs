@@ -961,6 +961,126 @@ async fn the_owners_recurring_appointments_reach_the_calendar_as_one_series() {
     );
 }
 
+/// PATCHes a Dataverse row over the wire, as a Dynamics user's edit.
+async fn edit_in_dynamics(w: &World, set: &str, id: &str, body: Value) {
+    let r = reqwest::Client::new()
+        .patch(format!("{}/api/data/v9.2/{set}({id})", w.sim.base_url()))
+        .bearer_auth(crate::flow3::TOKEN)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_series_modified_occurrences_in_dynamics_reach_the_mailbox() {
+    let w = enabled(|_| {}).await;
+    owned_by_ann(&w);
+    // Tuesdays 09:00–10:00 UTC from 1 December, ten times.
+    let master = w
+        .sim
+        .dynamics()
+        .insert(
+            "recurringappointmentmasters",
+            json!({"subject": "Weekly sync", "starttime": "2026-12-01T09:00:00Z",
+                   "endtime": "2026-12-01T10:00:00Z", "patternstartdate": "2026-12-01",
+                   "recurrencepatterntype": 1, "interval": 1, "daysofweekmask": 4,
+                   "patternendtype": 2, "occurrences": 10,
+                   "ownerid@odata.bind": format!("/systemusers({ANN_USER})"),
+                   "statecode": 3, "statuscode": 5}),
+        )
+        .unwrap();
+    // Dataverse's exception rows: the second occurrence moved to the afternoon and renamed,
+    // the third canceled.
+    let exception = |original: &str, start: &str, end: &str, extra: Value| {
+        let mut row = json!({"subject": "Weekly sync (afternoon)", "scheduledstart": start,
+                             "scheduledend": end, "instancetypecode": 3, "seriesid": master,
+                             "originalstartdate": original,
+                             "ownerid@odata.bind": format!("/systemusers({ANN_USER})"),
+                             "statecode": 3, "statuscode": 5});
+        for (k, v) in extra.as_object().unwrap() {
+            row[k] = v.clone();
+        }
+        w.sim.dynamics().insert("appointments", row).unwrap()
+    };
+    let moved = exception(
+        "2026-12-08T09:00:00Z",
+        "2026-12-08T13:00:00Z",
+        "2026-12-08T14:00:00Z",
+        json!({}),
+    );
+    exception(
+        "2026-12-15T09:00:00Z",
+        "2026-12-15T09:00:00Z",
+        "2026-12-15T10:00:00Z",
+        json!({"statecode": 2, "statuscode": 4}),
+    );
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
+    let series = in_calendar(&w, "Weekly sync");
+    assert_eq!(series.len(), 1, "one series: {series:?}");
+    let id = &series[0];
+    assert_eq!(
+        w.sim.ews().modified_occurrences(id),
+        [(
+            "2026-12-08T09:00:00Z".to_owned(),
+            "2026-12-08T13:00:00Z".to_owned(),
+            Some("Weekly sync (afternoon)".to_owned())
+        )],
+        "the moved and renamed occurrence"
+    );
+    let starts = w.sim.ews().occurrence_starts(id);
+    assert!(
+        !starts.contains(&"2026-12-15T09:00:00Z".to_owned()),
+        "the canceled occurrence is deleted: {starts:?}"
+    );
+    assert_eq!(starts.len(), 9, "{starts:?}");
+    assert_eq!(
+        run(&w.hub, FlowKind::RecurringAppointments).await,
+        (0, 0),
+        "no echo"
+    );
+    assert_eq!(
+        run(&w.hub, FlowKind::Appointments).await,
+        (0, 0),
+        "an exception is not a single appointment"
+    );
+
+    // Only the occurrence changes in Dynamics (its master's row is untouched): the series
+    // follows.
+    edit_in_dynamics(
+        &w,
+        "appointments",
+        &moved,
+        json!({"scheduledstart": "2026-12-08T15:00:00Z", "scheduledend": "2026-12-08T16:00:00Z"}),
+    )
+    .await;
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
+    assert_eq!(
+        w.sim.ews().modified_occurrences(id),
+        [(
+            "2026-12-08T09:00:00Z".to_owned(),
+            "2026-12-08T15:00:00Z".to_owned(),
+            Some("Weekly sync (afternoon)".to_owned())
+        )]
+    );
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (0, 0));
+    assert_eq!(in_calendar(&w, "Weekly sync").len(), 1, "no duplicate");
+
+    // The move is taken back in Dynamics (the exception canceled): the occurrence is gone.
+    edit_in_dynamics(
+        &w,
+        "appointments",
+        &moved,
+        json!({"statecode": 2, "statuscode": 4}),
+    )
+    .await;
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
+    assert!(w.sim.ews().modified_occurrences(id).is_empty());
+    assert_eq!(w.sim.ews().occurrence_starts(id).len(), 8);
+}
+
 #[tokio::test]
 async fn appointments_and_series_reach_the_calendar_in_the_zone_they_were_entered_in() {
     let w = enabled(|_| {}).await;

@@ -9,6 +9,7 @@
 //! | `task` | `task-to-todo` | `todo`: subject = title, body, start, due, status, completed (percent complete 100 when completed, else 0) |
 //! | `contact` (active) | `contact-to-mailbox-contact` | `mailbox-contact`: given name, surname, display name, job title, e-mails (`email`, then the attribute `emailaddress2`), business and mobile phone, department and business city from the attributes `department`, `address1_city` |
 //! | `contact` (inactive) | `contact-inactive` | `remove`: deactivated in Dynamics, gone from the mailbox |
+//! | mailbox `event` (kind `recurring-appointments`) | `series-to-series` | the same `event`, anchored `d365:<row id>` unless it carries an anchor, its modified occurrences without ids: the `dynamics` connector serves series as mailbox events with their modified and deleted occurrences, so one rule serves both directions |
 //! | mailbox `event` | `event-to-appointment-write-back` | `appointment` (the two-way fields' source form) |
 //! | mailbox `todo` | `todo-to-task-write-back` | `task` |
 //! | mailbox `mailbox-contact` | `mailbox-contact-to-contact-write-back` | `contact` |
@@ -104,6 +105,26 @@ pub fn event_of_appointment(id: &str, a: &Appointment) -> Event {
         reminder_minutes: None,
         anchor: Some(anchor(id)),
     }
+}
+
+/// A recurring series as the mailbox keeps it: the event as the `dynamics` connector gives it
+/// (a series master in its zone, with its modified and deleted occurrences), anchored
+/// `d365:<row id>` unless it already carries an anchor, its occurrences without Dynamics' own
+/// ids (the mailbox matches them by original start). Both sides use the mailbox model for
+/// series, so the rule is the same both ways: an event read back from the mailbox keeps its
+/// anchor and is written back to Dynamics as it is (the connector takes the master's two-way
+/// fields from it).
+pub fn series_in_mailbox(id: &str, e: &Event) -> Event {
+    let mut out = e.clone();
+    if out.anchor.is_none() {
+        out.anchor = Some(anchor(id));
+    }
+    if let Some(series) = &mut out.series {
+        for change in &mut series.modified {
+            change.id = None;
+        }
+    }
+    out
 }
 
 /// A mailbox event in Dynamics' model (the write-back).
@@ -292,7 +313,8 @@ fn back(body: AnyBody, rule: &'static str) -> Outcome {
     }
 }
 
-/// What the ACT rules do with a live item of `kind` (`appointments`, `tasks`, `contacts`).
+/// What the ACT rules do with a live item a profile expects to be an `appointment`, a
+/// (recurring) `series`, a `task` or a `contact`.
 pub fn outcome(id: &str, body: &AnyBody, expected: &'static str) -> Outcome {
     match body {
         AnyBody::Core(ItemBody::Appointment(a)) if expected == "appointment" => upsert(
@@ -324,6 +346,17 @@ pub fn outcome(id: &str, body: &AnyBody, expected: &'static str) -> Outcome {
                 "a Dynamics contact of the mailbox's owner: kept in the mailbox's contacts",
             )
         }
+        AnyBody::Mailbox(MailboxBody::Event(e)) if expected == "series" => {
+            let series = series_in_mailbox(id, e);
+            let key = series.anchor.clone().unwrap_or_else(|| anchor(id));
+            Outcome {
+                action: IntentAction::Upsert,
+                body: Some(AnyBody::Mailbox(MailboxBody::Event(series))),
+                match_keys: vec![format!("anchor:{key}")],
+                rule: "series-to-series",
+                reason: "a recurring series of the mailbox's owner, with its modified and deleted occurrences: kept in the mailbox's calendar (its two-way fields written back as they are)".into(),
+            }
+        }
         AnyBody::Mailbox(MailboxBody::Event(e)) if expected == "appointment" => back(
             AnyBody::Core(ItemBody::Appointment(appointment_of_event(e))),
             "event-to-appointment-write-back",
@@ -342,7 +375,13 @@ pub fn outcome(id: &str, body: &AnyBody, expected: &'static str) -> Outcome {
             match_keys: Vec::new(),
             rule: "skip-kind",
             reason: format!(
-                "this profile keeps {expected}s in step, not a {}",
+                "this profile keeps {} in step, not a {}",
+                match expected {
+                    "series" => "recurring series",
+                    "appointment" => "appointments",
+                    "task" => "tasks",
+                    _ => "contacts",
+                },
                 other.kind_name()
             ),
         },

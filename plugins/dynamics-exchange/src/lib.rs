@@ -8,7 +8,8 @@
 //!
 //! ```json
 //! {
-//!   "kind": "incoming-email" | "outgoing-email" | "appointments" | "tasks" | "contacts",
+//!   "kind": "incoming-email" | "outgoing-email" | "appointments" | "recurring-appointments"
+//!         | "tasks" | "contacts",
 //!   "process_from": "2026-11-01T00:00:00Z"          // incoming-email only; optional
 //! }
 //! ```
@@ -41,13 +42,14 @@
 //!    message is sent once, by its link), and a write policy that never updates: a sent message
 //!    cannot be changed.
 //!
-//! ## `kind: appointments | tasks | contacts` (Dynamics ⇄ the mailbox; [`act`])
+//! ## `kind: appointments | recurring-appointments | tasks | contacts` (Dynamics ⇄ the mailbox; [`act`])
 //!
 //! The owner's Dynamics appointments, tasks and contacts become mailbox events, to-dos and
 //! contacts anchored `d365:<row id>` with the match key `anchor:d365:<row id>` (a lost link
 //! relinks instead of writing a second copy); mailbox items map back into Dynamics' model for
 //! the write-back of the fields that flow both ways. A row gone from Dynamics (or a contact
-//! deactivated there) → `remove`.
+//! deactivated there) → `remove`. Recurring series come from the `dynamics` connector already as
+//! mailbox events (with their modified occurrences); the same rule serves both directions.
 //!
 //! `explain` lists the kind, the body kind, the rule with its reason, and the action.
 
@@ -119,6 +121,7 @@ pub fn outcome(item: &AnyItem, options: &Options) -> Outcome {
         Kind::IncomingEmail => incoming(item, options),
         Kind::OutgoingEmail => outgoing(item),
         Kind::Appointments => act_outcome(item, "appointment"),
+        Kind::RecurringAppointments => act_outcome(item, "series"),
         Kind::Tasks => act_outcome(item, "task"),
         Kind::Contacts => act_outcome(item, "contact"),
     }

@@ -20,6 +20,9 @@ pub enum Kind {
     OutgoingEmail,
     /// The owner's Dynamics appointments ⇄ the mailbox's calendar.
     Appointments,
+    /// The owner's Dynamics recurring series (mailbox events, with their modified and deleted
+    /// occurrences) ⇄ the mailbox's calendar.
+    RecurringAppointments,
     /// The owner's Dynamics tasks ⇄ the mailbox's tasks.
     Tasks,
     /// The owner's Dynamics contacts → the mailbox's contacts.
@@ -33,6 +36,7 @@ impl Kind {
             Kind::IncomingEmail => "incoming-email",
             Kind::OutgoingEmail => "outgoing-email",
             Kind::Appointments => "appointments",
+            Kind::RecurringAppointments => "recurring-appointments",
             Kind::Tasks => "tasks",
             Kind::Contacts => "contacts",
         }

@@ -369,3 +369,91 @@ fn a_completed_task_is_a_done_todo_and_an_inactive_contact_is_removed() {
     assert_eq!(d.intent.rule, "skip-kind");
     assert!(d.intent.reason.contains("tasks") && d.intent.reason.contains("appointment"));
 }
+
+#[test]
+fn a_recurring_series_is_kept_as_the_event_it_is_anchored_to_its_row_both_ways() {
+    use syncbridge_sdk::types::mailbox::{
+        Event, EventKind, EventTime, MailboxBody, OccurrenceChange, Series, Zone,
+    };
+    const SERIES: &str = r#"{"kind":"recurring-appointments"}"#;
+    let berlin = Zone {
+        iana: "Europe/Berlin".into(),
+        windows: Some("W. Europe Standard Time".into()),
+    };
+    let at = |utc: &str| EventTime {
+        utc: utc.into(),
+        zone: Some(berlin.clone()),
+    };
+    let from_dynamics = Event {
+        kind: EventKind::SeriesMaster,
+        series_id: None,
+        original_start: None,
+        subject: Some("Weekly".into()),
+        start: at("2026-12-01T08:00:00Z"),
+        end: at("2026-12-01T09:00:00Z"),
+        all_day: false,
+        show_as: ShowAs::Busy,
+        sensitivity: Sensitivity::Normal,
+        series: Some(Series {
+            rrule: "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU;COUNT=10".into(),
+            zone: berlin.clone(),
+            modified: vec![OccurrenceChange {
+                original_start: "2026-12-08T08:00:00Z".into(),
+                id: Some("exception-row".into()),
+                start: at("2026-12-08T13:00:00Z"),
+                end: at("2026-12-08T14:00:00Z"),
+                subject: Some("Weekly (afternoon)".into()),
+                location: None,
+                body: None,
+                show_as: ShowAs::Busy,
+            }],
+            deleted: vec!["2026-12-15T08:00:00Z".into()],
+        }),
+        organizer: None,
+        attendees: Vec::new(),
+        location: None,
+        categories: Vec::new(),
+        body: None,
+        reminder_minutes: None,
+        anchor: None,
+    };
+    let mailbox = |id: &str, e: Event| AnyItem {
+        id: id.into(),
+        version: None,
+        removed: None,
+        body: Some(AnyBody::Mailbox(MailboxBody::Event(e))),
+    };
+    let d = decide(mailbox("series-1", from_dynamics.clone()), SERIES);
+    assert_eq!(d.intent.rule, "series-to-series");
+    assert_eq!(d.intent.action, IntentAction::Upsert);
+    assert_eq!(d.intent.match_keys, vec!["anchor:d365:series-1"]);
+    assert!(d.policy.update_existing);
+    let e = event(d);
+    assert_eq!(e.anchor.as_deref(), Some("d365:series-1"));
+    let s = e.series.clone().unwrap();
+    assert_eq!(s.modified.len(), 1);
+    assert_eq!(
+        s.modified[0].id, None,
+        "the mailbox matches by original start"
+    );
+    assert_eq!(s.modified[0].start.utc, "2026-12-08T13:00:00Z");
+    assert_eq!(s.deleted, ["2026-12-15T08:00:00Z"]);
+    assert_eq!(
+        format!("{:?}", e.start),
+        format!("{:?}", from_dynamics.start)
+    );
+
+    // Read back from the mailbox (the write-back): the same rule, the anchor it carries kept.
+    let back = decide(mailbox("op-7-back", e.clone()), SERIES);
+    assert_eq!(back.intent.rule, "series-to-series");
+    assert_eq!(format!("{:?}", event(back)), format!("{e:?}"), "unchanged");
+
+    // A core appointment is not what this profile keeps.
+    let d = decide(core("act-1", ItemBody::Appointment(appointment())), SERIES);
+    assert_eq!(d.intent.action, IntentAction::Skip);
+    assert!(
+        d.intent.reason.contains("recurring series"),
+        "{}",
+        d.intent.reason
+    );
+}

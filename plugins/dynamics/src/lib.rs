@@ -71,9 +71,12 @@
 //!   `_ownerid_value eq <systemuserid>`: id its key, version `@odata.etag`. `appointments:` are
 //!   single ones only (`instancetypecode eq 0`); `recurring-appointments:` are the series, each
 //!   an appointment whose start/end are the first occurrence and whose recurrence is the
-//!   pattern as an RRULE computed in UTC with the deleted occurrences as exdates (a row whose
-//!   pattern does not read is left out with a warning); the occurrences and exceptions Dataverse
-//!   expands are not read. A Canceled appointment, series or task (state 2) is a removal
+//!   pattern as an RRULE computed in its zone with the deleted occurrences as exdates (a row
+//!   whose pattern does not read is left out with a warning); the unmodified occurrences
+//!   Dataverse expands are not read. Through `mailbox-api` (`mailbox-scopes` lists
+//!   `recurring-appointments`, which is how the host reads and writes it) each series is a
+//!   `series-master` event with its modified occurrences, Dataverse's exception rows
+//!   ([`act::series`], [`act::exceptions`]); the core face answers the masters alone. A Canceled appointment, series or task (state 2) is a removal
 //!   (`deleted`); completed ones, and inactive contacts (`active` false), stay live.
 //! - `pull`: oldest change first, paged by `@odata.nextLink` (followed only under the API root's
 //!   entity set), full without cursor (`full: true`), then deltas from the newest `modifiedon`
@@ -213,6 +216,52 @@ impl Connector for Dynamics {
             Served::Act(scope) => batch::push_each(ops, |op| act::write(&api, &scope, op)),
         })
     }
+
+    fn mailbox_scopes() -> Vec<String> {
+        act::series::SCOPE_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect()
+    }
+
+    fn pull_mailbox(
+        cfg: &Config,
+        request: PullRequest,
+    ) -> Result<mailbox::MailboxPage, PluginError> {
+        let scope = series_scope(&request.scope)?;
+        act::series::pull(cfg, &scope, request)
+    }
+
+    fn lookup_mailbox(
+        cfg: &Config,
+        scope: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<mailbox::MailboxItem>, PluginError> {
+        act::series::lookup(cfg, &series_scope(scope)?, &keys)
+    }
+
+    fn push_mailbox(
+        cfg: &Config,
+        scope: &str,
+        ops: Vec<mailbox::MailboxWriteOp>,
+    ) -> Result<Vec<WriteResult>, PluginError> {
+        act::series::push(cfg, &series_scope(scope)?, ops)
+    }
+}
+
+/// A scope served through `mailbox-api`: the recurring series of a mailbox's owner.
+fn series_scope(scope: &str) -> Result<act::ActScope, PluginError> {
+    let parsed = act::ActScope::parse(scope)?;
+    if parsed.kind != act::Kind::RecurringAppointments {
+        return Err(PluginError::invalid_field(
+            "scope",
+            format!(
+                "{scope:?} is not served as mailbox items: only `{}` is (the other scopes are core items)",
+                act::Kind::RecurringAppointments.grammar()
+            ),
+        ));
+    }
+    Ok(parsed)
 }
 
 fn pull_mailboxes(cfg: &Config, request: PullRequest) -> Result<Page, PluginError> {

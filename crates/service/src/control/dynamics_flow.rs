@@ -12,7 +12,7 @@
 //! | `incoming-email` | profile connection `inbox:mailbox=…` → organization `emails:mailbox=…,direction=incoming` | received after Process Email From; one activity per internet message id (an existing one is linked, never updated); nothing deleted in Dynamics when a message leaves the Inbox |
 //! | `outgoing-email` | organization `emails:mailbox=…,direction=outgoing` (pending send) → profile connection `outbox:mailbox=…` | sent once (by its link), then marked sent in Dynamics; never updated, never re-sent |
 //! | `appointments` | organization `appointments:mailbox=…` (the owner's) → `calendar:mailbox=…,past=30,future=365` | anchored `d365:<row>`; subject, start, end, all-day, location and body flow both ways (the newer change wins); deleted from the mailbox when the row goes |
-//! | `recurring-appointments` | organization `recurring-appointments:mailbox=…` (the owner's recurring appointment masters) → the same calendar | series masters with the pattern's RRULE and deleted occurrences (the pattern flows one way); the same two-way fields of the master |
+//! | `recurring-appointments` | organization `recurring-appointments:mailbox=…` (the owner's recurring appointment masters, served as mailbox events) → the same calendar | series masters with the pattern's RRULE, deleted occurrences and modified occurrences (Dataverse's exception rows; pattern and occurrences flow one way); the same two-way fields of the master |
 //! | `tasks` | organization `tasks:mailbox=…` → `tasks:mailbox=…` | start, due, status, completed and body both ways |
 //! | `contacts` | organization `contacts:mailbox=…` → `contacts:mailbox=…` | one way; a deactivated contact leaves the mailbox |
 //!
@@ -228,16 +228,11 @@ pub fn derive(
                 | FlowKind::Tasks
                 | FlowKind::Contacts => (config.act, test.map(|t| t.act_status)),
             };
-            // The mapper's kind: series and single appointments map alike.
-            let mapper_kind = match kind {
-                FlowKind::RecurringAppointments => FlowKind::Appointments.as_str(),
-                other => other.as_str(),
-            };
             let act = |scope: &str, target: String, rules: FieldRules| {
                 (
                     org,
                     format!("{scope}:mailbox={address}"),
-                    serde_json::json!({"kind": mapper_kind}),
+                    serde_json::json!({"kind": kind.as_str()}),
                     mail,
                     target,
                     rules,

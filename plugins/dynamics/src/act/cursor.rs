@@ -7,6 +7,9 @@
 //!  "newest":{"at":"…","seen":[…]}}
 //! ```
 //!
+//! A recurring series' cursor may also carry `"exceptions":{"at":…,"seen":[…]}`, where the next
+//! read of changed exception rows starts ([`super::exceptions`]).
+//!
 //! `since`, `next` and `newest` work as in the `emails` cursor ([`crate::emails::cursor`]): a
 //! delta pass reads `modifiedon ge since.at` without the rows seen at that instant that have not
 //! changed. `owner` is the `systemuserid` the pass filtered on: when the address now belongs to
@@ -43,6 +46,10 @@ pub struct Cursor {
     /// The newest row read so far in the pass under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest: Option<Mark>,
+    /// Recurring series only: where the next read of changed modified occurrences (exception
+    /// rows, [`super::exceptions`]) starts; none: from the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exceptions: Option<Mark>,
 }
 
 fn rejected(why: String, kind: Kind) -> PluginError {
@@ -66,6 +73,7 @@ impl Cursor {
             since: None,
             next: None,
             newest: None,
+            exceptions: None,
         }
     }
 
@@ -109,7 +117,7 @@ impl Cursor {
                 kind,
             ));
         }
-        for mark in [&c.since, &c.newest].into_iter().flatten() {
+        for mark in [&c.since, &c.newest, &c.exceptions].into_iter().flatten() {
             if utc_key(&mark.at).is_none() {
                 return Err(rejected(
                     format!("the cursor's mark {:?} is not a UTC date-time", mark.at),

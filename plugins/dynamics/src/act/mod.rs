@@ -8,16 +8,20 @@ pub mod appointment;
 pub mod columns;
 pub mod contact;
 pub mod cursor;
+pub mod exceptions;
 pub mod owner;
 pub mod query;
 pub mod recurring;
 pub mod scope;
+pub mod series;
 pub mod task;
 pub mod write;
 pub mod zones;
 
 #[cfg(test)]
 mod recurring_tests;
+#[cfg(test)]
+mod series_tests;
 #[cfg(test)]
 mod tests;
 
@@ -107,6 +111,7 @@ pub fn pull(cfg: &Config, scope: &ActScope, pull: PullRequest) -> Result<Page, P
         None => {
             let done = Cursor {
                 since: newest,
+                exceptions: cursor.exceptions.clone(),
                 ..Cursor::new(scope, &owner)
             };
             paging::page(items, None, Some(done.encode()), full)

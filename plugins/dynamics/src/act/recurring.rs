@@ -755,9 +755,9 @@ pub fn update_body(a: &Appointment, fields: &[String]) -> Result<Map<String, Val
                 "description",
                 bounded("body", a.body.as_deref(), DESCRIPTION_MAX)?,
             ),
-            "recurrence" => {
+            "recurrence" | "series" => {
                 return Err(PluginError::Unsupported(format!(
-                    "{name} is not written on recurring appointments: a series' pattern flows one way, from Dynamics; change it in Dynamics (this scope updates {})",
+                    "{name} is not written on recurring appointments: a series' pattern, with its occurrences, flows one way, from Dynamics; change it in Dynamics (this scope updates {})",
                     FIELDS.join(", ")
                 )))
             }

@@ -159,7 +159,11 @@ pub const TABLES: &[Table] = &[
             "prioritycode",
             "showasstatus",
             "instancetypecode",
-            "utcconversiontimezonecode"
+            "utcconversiontimezonecode",
+            // An instance or exception of a recurring series: the series (the master's
+            // `activityid`) and the start the occurrence had in it.
+            "seriesid",
+            "originalstartdate"
         ],
     },
     // The master of a recurring appointment series: its pattern's columns from Dataverse's
@@ -657,7 +661,10 @@ pub fn is_secret(column: &str) -> bool {
 
 /// The CSDL type of a column (`Edm.Guid`, `Edm.Int32`, …).
 pub fn edm_type(table: &Table, column: &str) -> &'static str {
-    if column == table.key || (column.starts_with('_') && column.ends_with("_value")) {
+    if column == table.key
+        || column == "seriesid"
+        || (column.starts_with('_') && column.ends_with("_value"))
+    {
         return "Edm.Guid";
     }
     match column {
@@ -676,7 +683,8 @@ pub fn edm_type(table: &Table, column: &str) -> &'static str {
         | "starttime"
         | "endtime"
         | "patternstartdate"
-        | "patternenddate" => return "Edm.DateTimeOffset",
+        | "patternenddate"
+        | "originalstartdate" => return "Edm.DateTimeOffset",
         "statecode"
         | "statuscode"
         | "testemailconfigurationretrycount"

@@ -670,6 +670,44 @@ impl EwsHandle<'_> {
             .map(|o| o.start.format("%Y-%m-%dT%H:%M:%SZ").to_string())
             .collect()
     }
+    /// The modified occurrences of a series, in original-start order: the original start, the
+    /// start and the subject of each (RFC 3339 UTC).
+    pub fn modified_occurrences(&self, id: &str) -> Vec<(String, String, Option<String>)> {
+        let utc = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| {
+                    d.with_timezone(&chrono::Utc)
+                        .format("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string()
+                })
+                .unwrap_or_else(|_| t.to_string())
+        };
+        let s = lock(&self.0.ews);
+        let Some(item) = s.items.iter().find(|i| i.id == id && !i.deleted) else {
+            return vec![];
+        };
+        let occurrences = recur::expand(item, None);
+        let mut out: Vec<(String, String, Option<String>)> = item
+            .exceptions
+            .iter()
+            .filter_map(|(index, props)| {
+                let original = occurrences.iter().find(|o| o.index == *index)?;
+                let prop = |n: &str| {
+                    props
+                        .iter()
+                        .find(|e| e.name == n)
+                        .map(|e| e.text().to_string())
+                };
+                Some((
+                    original.start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    utc(&prop("Start")?),
+                    prop("Subject"),
+                ))
+            })
+            .collect();
+        out.sort();
+        out
+    }
     /// An attribute of a property of an item, e.g. `StartTimeZone`'s `Id`.
     pub fn item_attr(&self, id: &str, name: &str, attr: &str) -> Option<String> {
         let s = lock(&self.0.ews);
