@@ -974,11 +974,10 @@ async fn edit_in_dynamics(w: &World, set: &str, id: &str, body: Value) {
     assert!(r.status().is_success(), "{r:?}");
 }
 
-#[tokio::test]
-async fn a_series_modified_occurrences_in_dynamics_reach_the_mailbox() {
-    let w = enabled(|_| {}).await;
-    owned_by_ann(&w);
-    // Tuesdays 09:00–10:00 UTC from 1 December, ten times.
+/// Ann's weekly series in Dynamics (Tuesdays 09:00–10:00 UTC from 1 December, ten times) with
+/// two of Dataverse's exception rows: the second occurrence moved to the afternoon and renamed,
+/// the third canceled. Answers the master's and the moved occurrence's row ids.
+fn series_with_exceptions(w: &World) -> (String, String) {
     let master = w
         .sim
         .dynamics()
@@ -992,8 +991,6 @@ async fn a_series_modified_occurrences_in_dynamics_reach_the_mailbox() {
                    "statecode": 3, "statuscode": 5}),
         )
         .unwrap();
-    // Dataverse's exception rows: the second occurrence moved to the afternoon and renamed,
-    // the third canceled.
     let exception = |original: &str, start: &str, end: &str, extra: Value| {
         let mut row = json!({"subject": "Weekly sync (afternoon)", "scheduledstart": start,
                              "scheduledend": end, "instancetypecode": 3, "seriesid": master,
@@ -1017,6 +1014,14 @@ async fn a_series_modified_occurrences_in_dynamics_reach_the_mailbox() {
         "2026-12-15T10:00:00Z",
         json!({"statecode": 2, "statuscode": 4}),
     );
+    (master, moved)
+}
+
+#[tokio::test]
+async fn a_series_modified_occurrences_in_dynamics_reach_the_mailbox() {
+    let w = enabled(|_| {}).await;
+    owned_by_ann(&w);
+    let (_, moved) = series_with_exceptions(&w);
     assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
     let series = in_calendar(&w, "Weekly sync");
     assert_eq!(series.len(), 1, "one series: {series:?}");
@@ -1079,6 +1084,73 @@ async fn a_series_modified_occurrences_in_dynamics_reach_the_mailbox() {
     assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
     assert!(w.sim.ews().modified_occurrences(id).is_empty());
     assert_eq!(w.sim.ews().occurrence_starts(id).len(), 8);
+}
+
+#[tokio::test]
+async fn a_series_modified_occurrences_reach_exchange_online_through_graph() {
+    let w = world().await;
+    common::install(&w.hub, "dynamics-exchange").await;
+    common::install(&w.hub, "graph").await;
+    profiles::create(
+        &w.hub,
+        Actor::Msp,
+        "exch",
+        None,
+        online(&w),
+        ProfileSecrets {
+            incoming: Some(SecretString::new(APP_SECRET)),
+            outgoing: None,
+        },
+    )
+    .await
+    .unwrap();
+    let w = configure_defaults(w).await;
+    let ann = id(ANN);
+    mailboxes::apply_defaults(&w.hub, Actor::Msp, std::slice::from_ref(&ann), true)
+        .await
+        .unwrap();
+    let tested = run_tests(&w.hub).await;
+    assert_eq!((tested.succeeded, tested.processing), (1, 6), "{tested:?}");
+    owned_by_ann(&w);
+    series_with_exceptions(&w);
+    assert_eq!(run(&w.hub, FlowKind::RecurringAppointments).await, (1, 0));
+
+    let events = w.sim.graph().events(TENANT, "u-ann");
+    let masters: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == json!("seriesMaster") && e["subject"] == json!("Weekly sync"))
+        .collect();
+    assert_eq!(masters.len(), 1, "one series: {events:#?}");
+    let master = masters[0];
+    let exceptions: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == json!("exception") && e["seriesMasterId"] == master["id"])
+        .collect();
+    assert_eq!(exceptions.len(), 1, "{events:#?}");
+    assert_eq!(exceptions[0]["subject"], json!("Weekly sync (afternoon)"));
+    assert!(
+        exceptions[0]["start"]["dateTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-08T13:00:00"),
+        "{}",
+        exceptions[0]
+    );
+    assert!(
+        exceptions[0]["originalStart"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-08T09:00:00"),
+        "{}",
+        exceptions[0]
+    );
+    let cancelled = master["cancelledOccurrences"].to_string();
+    assert!(cancelled.contains("2026-12-15"), "{master}");
+    assert_eq!(
+        run(&w.hub, FlowKind::RecurringAppointments).await,
+        (0, 0),
+        "no echo"
+    );
 }
 
 #[tokio::test]
