@@ -13,7 +13,8 @@
 //! - helpers: [`http`] (JSON/XML bodies, status classification, `Retry-After`), [`paging`],
 //!   [`url`] (percent-encoding, origins), [`scope`] (scope strings), [`batch`] (writes that stop
 //!   after a throttle), [`state`], [`logging`] (the `log` facade forwarded to the host),
-//!   [`clock`], and with the `series` feature `series` (recurring series as occurrences).
+//!   [`clock`], [`appointments`] (a calendar item as a core appointment and as a mailbox
+//!   event), and with the `series` feature `series` (recurring series as occurrences).
 //!
 //! ```ignore
 //! use syncbridge_sdk::prelude::*;
@@ -33,6 +34,7 @@
 //! syncbridge_sdk::export_connector!(Hello);
 //! ```
 
+pub mod appointments;
 pub mod batch;
 #[doc(hidden)]
 pub mod bindings;

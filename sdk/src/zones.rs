@@ -33,9 +33,44 @@ pub fn zone(name: &str) -> Option<Zone> {
     })
 }
 
+/// UTC as the mailbox connectors name it: CLDR's `Etc/UTC` for Windows' `UTC`, so an item read
+/// back compares equal to what was written.
+pub fn utc() -> Zone {
+    Zone {
+        iana: "Etc/UTC".into(),
+        windows: Some("UTC".into()),
+    }
+}
+
+/// The zone `name` names ([`zone`]), [`utc`] when it names none. A name neither table knows is
+/// read as UTC with a warning: instants stay right, only a series' daylight-saving shifts would
+/// be lost.
+pub fn zone_or_utc(name: Option<&str>) -> Zone {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return utc();
+    };
+    zone(name).unwrap_or_else(|| {
+        log::warn!(
+            "the time zone {name:?} is neither a Windows zone id nor an IANA name; read as UTC"
+        );
+        utc()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_zone_or_an_unknown_one_is_utc() {
+        assert_eq!(zone_or_utc(None).iana, "Etc/UTC");
+        assert_eq!(zone_or_utc(Some("  ")).windows.as_deref(), Some("UTC"));
+        assert_eq!(zone_or_utc(Some("Mars Standard Time")).iana, "Etc/UTC");
+        assert_eq!(
+            zone_or_utc(Some("W. Europe Standard Time")).iana,
+            "Europe/Berlin"
+        );
+    }
 
     #[test]
     fn windows_ids_read_through_cldr_and_iana_names_as_they_are() {

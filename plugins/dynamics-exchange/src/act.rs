@@ -15,10 +15,11 @@
 //! | mailbox `mailbox-contact` | `mailbox-contact-to-contact-write-back` | `contact` |
 
 use crate::Outcome;
+use syncbridge_sdk::appointments;
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::types::mailbox::{
-    AddressKind, BodyType, Event, EventKind, EventTime, MailboxBody, MailboxContact, Phone,
-    PhoneKind, PostalAddress, RichText, Series, Todo, Zone,
+    AddressKind, BodyType, Event, EventTime, MailboxBody, MailboxContact, Phone, PhoneKind,
+    PostalAddress, RichText, Todo, Zone,
 };
 
 /// The anchor written into Exchange for Dynamics row `id`.
@@ -26,28 +27,10 @@ pub fn anchor(id: &str) -> String {
     format!("d365:{id}")
 }
 
-/// UTC as the mailbox connectors name it (CLDR's `Etc/UTC` for Windows' `UTC`), so an item
-/// read back compares equal to what was written.
-fn utc_zone() -> Zone {
-    Zone {
-        iana: "Etc/UTC".into(),
-        windows: Some("UTC".into()),
-    }
-}
-
 /// The zone of a Dynamics time: the one the connector named (a recurring series' zone, by its
-/// Windows id), else UTC. A name neither CLDR nor the tz database knows is read as UTC, with a
-/// warning: the instant stays right, only a series' daylight-saving shifts would be lost.
+/// Windows id), else UTC (with a warning for a name nobody knows).
 fn zone_of(t: &ZonedTime) -> Zone {
-    let Some(name) = t.time_zone.as_deref().filter(|n| !n.trim().is_empty()) else {
-        return utc_zone();
-    };
-    syncbridge_sdk::zones::zone(name).unwrap_or_else(|| {
-        syncbridge_sdk::log::warn!(
-            "the time zone {name:?} is neither a Windows zone id nor an IANA name; the item is written in UTC"
-        );
-        utc_zone()
-    })
+    syncbridge_sdk::zones::zone_or_utc(t.time_zone.as_deref())
 }
 
 fn event_time(t: &ZonedTime) -> EventTime {
@@ -76,34 +59,9 @@ fn html(content: &str) -> RichText {
 /// connector computed it in (the start's; UTC when it names none), its deleted occurrences as
 /// the series' deleted starts.
 pub fn event_of_appointment(id: &str, a: &Appointment) -> Event {
-    let series = a.recurrence.as_ref().map(|r| Series {
-        rrule: r.rrule.clone(),
-        zone: zone_of(&a.start),
-        modified: Vec::new(),
-        deleted: r.exdates.clone(),
-    });
     Event {
-        kind: if series.is_some() {
-            EventKind::SeriesMaster
-        } else {
-            EventKind::Single
-        },
-        series_id: None,
-        original_start: None,
-        subject: a.subject.clone(),
-        start: event_time(&a.start),
-        end: event_time(&a.end),
-        all_day: a.all_day,
-        show_as: a.show_as,
-        sensitivity: a.sensitivity,
-        series,
-        organizer: None,
-        attendees: Vec::new(),
-        location: a.location.clone(),
-        categories: a.categories.clone(),
-        body: a.body.as_deref().map(html),
-        reminder_minutes: None,
         anchor: Some(anchor(id)),
+        ..appointments::event_of(a, &zone_of(&a.start), BodyType::Html)
     }
 }
 
@@ -129,20 +87,7 @@ pub fn series_in_mailbox(id: &str, e: &Event) -> Event {
 
 /// A mailbox event in Dynamics' model (the write-back).
 pub fn appointment_of_event(e: &Event) -> Appointment {
-    Appointment {
-        subject: e.subject.clone(),
-        start: zoned(&e.start),
-        end: zoned(&e.end),
-        all_day: e.all_day,
-        show_as: e.show_as,
-        sensitivity: e.sensitivity,
-        recurrence: None,
-        organizer: e.organizer.as_ref().map(|o| o.address.clone()),
-        attendees: Vec::new(),
-        location: e.location.clone(),
-        body: e.body.as_ref().map(|b| b.content.clone()),
-        categories: e.categories.clone(),
-    }
+    appointments::appointment_of(e)
 }
 
 /// A Dynamics task as a mailbox to-do.

@@ -24,12 +24,11 @@ use super::exceptions::{self, BySeries, Exception};
 use super::scope::ActScope;
 use crate::Config;
 use std::collections::BTreeMap;
-use syncbridge_sdk::batch;
 use syncbridge_sdk::prelude::*;
 use syncbridge_sdk::types::mailbox::{
-    BodyType, Event, EventKind, EventTime, MailboxBody, MailboxItem, MailboxPage, MailboxWriteOp,
-    RichText, Series, Zone,
+    BodyType, Event, MailboxBody, MailboxItem, MailboxPage, MailboxWriteOp, Zone,
 };
+use syncbridge_sdk::{appointments, batch, zones};
 
 /// The scope kinds `mailbox-scopes` lists: the names of `recurring-appointments` (the host
 /// compares them without case).
@@ -39,103 +38,36 @@ pub const SCOPE_NAMES: &[&str] = &[
     "recurringappointments",
 ];
 
-/// UTC as the mailbox connectors name it (CLDR's `Etc/UTC` for Windows' `UTC`).
-fn utc_zone() -> Zone {
-    Zone {
-        iana: "Etc/UTC".into(),
-        windows: Some("UTC".into()),
-    }
-}
-
 /// The zone a master's times name (its Windows id), UTC when none.
 pub fn zone_of(a: &Appointment) -> Zone {
-    a.start
-        .time_zone
-        .as_deref()
-        .and_then(syncbridge_sdk::zones::zone)
-        .unwrap_or_else(utc_zone)
+    zones::zone_or_utc(a.start.time_zone.as_deref())
 }
 
 /// A master (a core appointment with its recurrence) and its exceptions as a series-master
-/// event.
+/// event: a canceled exception joins the deleted occurrences, the others are the modified
+/// ones (but for an occurrence already deleted).
 pub fn event(a: &Appointment, exceptions: &[Exception]) -> Event {
-    let zone = zone_of(a);
-    let at = |t: &ZonedTime| EventTime {
-        utc: t.utc.clone(),
-        zone: Some(zone.clone()),
+    let mut e = appointments::event_of(a, &zone_of(a), BodyType::Html);
+    let Some(series) = &mut e.series else {
+        return e;
     };
-    let mut deleted: Vec<String> = a
-        .recurrence
-        .as_ref()
-        .map(|r| r.exdates.clone())
-        .unwrap_or_default();
-    for e in exceptions {
-        if let Exception::Canceled(original) = e {
-            if !deleted.contains(original) {
-                deleted.push(original.clone());
+    for x in exceptions {
+        if let Exception::Canceled(original) = x {
+            if !series.deleted.contains(original) {
+                series.deleted.push(original.clone());
             }
         }
     }
-    let modified = exceptions
+    series.modified = exceptions
         .iter()
-        .filter_map(|e| match e {
-            Exception::Modified(c) if !deleted.contains(&c.original_start) => Some((**c).clone()),
+        .filter_map(|x| match x {
+            Exception::Modified(c) if !series.deleted.contains(&c.original_start) => {
+                Some((**c).clone())
+            }
             _ => None,
         })
         .collect();
-    Event {
-        kind: EventKind::SeriesMaster,
-        series_id: None,
-        original_start: None,
-        subject: a.subject.clone(),
-        start: at(&a.start),
-        end: at(&a.end),
-        all_day: a.all_day,
-        show_as: a.show_as,
-        sensitivity: a.sensitivity,
-        series: Some(Series {
-            rrule: a
-                .recurrence
-                .as_ref()
-                .map(|r| r.rrule.clone())
-                .unwrap_or_default(),
-            zone: zone.clone(),
-            modified,
-            deleted,
-        }),
-        organizer: None,
-        attendees: Vec::new(),
-        location: a.location.clone(),
-        categories: a.categories.clone(),
-        body: a.body.as_ref().map(|b| RichText {
-            content: b.clone(),
-            body_type: BodyType::Html,
-        }),
-        reminder_minutes: None,
-        anchor: None,
-    }
-}
-
-/// An event in the core scope's model, for the write of the master's two-way fields.
-pub fn appointment_of(e: &Event) -> Appointment {
-    let zoned = |t: &EventTime| ZonedTime {
-        utc: t.utc.clone(),
-        time_zone: t.zone.as_ref().map(|z| z.iana.clone()),
-    };
-    Appointment {
-        subject: e.subject.clone(),
-        start: zoned(&e.start),
-        end: zoned(&e.end),
-        all_day: e.all_day,
-        show_as: e.show_as,
-        sensitivity: e.sensitivity,
-        recurrence: None,
-        organizer: None,
-        attendees: Vec::new(),
-        location: e.location.clone(),
-        body: e.body.as_ref().map(|b| b.content.clone()),
-        categories: e.categories.clone(),
-    }
+    e
 }
 
 /// Core items of the masters as mailbox items, with the exceptions of the live ones.
@@ -242,7 +174,9 @@ pub fn push(
     Ok(batch::push_each(ops, |op| {
         let body = match &op.body {
             None => None,
-            Some(MailboxBody::Event(e)) => Some(ItemBody::Appointment(appointment_of(e))),
+            Some(MailboxBody::Event(e)) => {
+                Some(ItemBody::Appointment(appointments::appointment_of(e)))
+            }
             Some(_) => {
                 return Err(PluginError::invalid_field(
                     "body",
