@@ -617,6 +617,28 @@ fn online(w: &World) -> EmailServerSettings {
     .unwrap()
 }
 
+/// The world with the Exchange Online profile `exch` (its own app secret), the mapper and the
+/// `graph` connector installed, and the organization's defaults.
+async fn online_world() -> World {
+    let w = world().await;
+    common::install(&w.hub, "dynamics-exchange").await;
+    common::install(&w.hub, "graph").await;
+    profiles::create(
+        &w.hub,
+        Actor::Msp,
+        "exch",
+        None,
+        online(&w),
+        ProfileSecrets {
+            incoming: Some(SecretString::new(APP_SECRET)),
+            outgoing: None,
+        },
+    )
+    .await
+    .unwrap();
+    configure_defaults(w).await
+}
+
 /// Ann's e-mail (in and out, no appointments, contacts or tasks) on profile `exch`, tested.
 async fn e_mail_only(w: &World) -> mailboxes::TestsRun {
     let ann = id(ANN);
@@ -703,23 +725,7 @@ async fn test_and_enable_checks_the_outgoing_app_of_exchange_online_without_send
 
 #[tokio::test]
 async fn exchange_online_mailboxes_track_and_send_e_mail_through_graph() {
-    let w = world().await;
-    common::install(&w.hub, "dynamics-exchange").await;
-    common::install(&w.hub, "graph").await;
-    profiles::create(
-        &w.hub,
-        Actor::Msp,
-        "exch",
-        None,
-        online(&w),
-        ProfileSecrets {
-            incoming: Some(SecretString::new(APP_SECRET)),
-            outgoing: None,
-        },
-    )
-    .await
-    .unwrap();
-    let w = configure_defaults(w).await;
+    let w = online_world().await;
     let tested = e_mail_only(&w).await;
     assert_eq!((tested.succeeded, tested.processing), (1, 2), "{tested:?}");
 
@@ -1088,23 +1094,7 @@ async fn a_series_modified_occurrences_in_dynamics_reach_the_mailbox() {
 
 #[tokio::test]
 async fn a_series_modified_occurrences_reach_exchange_online_through_graph() {
-    let w = world().await;
-    common::install(&w.hub, "dynamics-exchange").await;
-    common::install(&w.hub, "graph").await;
-    profiles::create(
-        &w.hub,
-        Actor::Msp,
-        "exch",
-        None,
-        online(&w),
-        ProfileSecrets {
-            incoming: Some(SecretString::new(APP_SECRET)),
-            outgoing: None,
-        },
-    )
-    .await
-    .unwrap();
-    let w = configure_defaults(w).await;
+    let w = online_world().await;
     let ann = id(ANN);
     mailboxes::apply_defaults(&w.hub, Actor::Msp, std::slice::from_ref(&ann), true)
         .await
